@@ -1,0 +1,51 @@
+import { DatabenchError } from './errors.js';
+
+/**
+ * How values become JSON on the wire and in the datastore:
+ * - `NaN`, `Infinity`, `-Infinity` become the strings `"NaN"`, `"Infinity"`,
+ *   `"-Infinity"` (valid JSON a browser parses; databench 0.3.15 did the same);
+ * - `Set` and typed arrays become lists, `Map` an object (keys as strings);
+ * - `BigInt` a number when it is a safe integer, else a string of its digits;
+ * - `Date` its ISO string (its own `toJSON`);
+ * - `undefined` at the top level becomes `null`.
+ * A cycle throws a {@link DatabenchError} with code `ENCODE_CYCLE` naming `key`.
+ */
+export function encodeValue(value: unknown, key?: string): string {
+  try {
+    return JSON.stringify(value, replacer) ?? 'null';
+  } catch (error) {
+    const where = key === undefined ? 'value' : `value for key "${key}"`;
+    if (error instanceof TypeError && /circular/i.test(error.message)) {
+      throw new DatabenchError('ENCODE_CYCLE', `cannot encode ${where}: it contains a cycle`, {
+        cause: error,
+      });
+    }
+    throw new DatabenchError(
+      'ENCODE',
+      `cannot encode ${where} as JSON: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+function replacer(this: unknown, _key: string, value: unknown): unknown {
+  switch (typeof value) {
+    case 'number':
+      if (Number.isFinite(value)) return value;
+      return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
+    case 'bigint':
+      return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(value)
+        : value.toString();
+    case 'object':
+      if (value === null || Array.isArray(value)) return value;
+      if (value instanceof Set) return Array.from(value);
+      if (value instanceof Map) return Object.fromEntries(value);
+      if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+        return Array.from(value as unknown as ArrayLike<number | bigint>);
+      }
+      return value;
+    default:
+      return value;
+  }
+}

@@ -1,0 +1,168 @@
+import { ProtocolError } from './errors.js';
+
+/** Wire constants shared by server, client and kernels. */
+export const PROTOCOL = {
+  /** The server pings every socket this often (PROTOCOL.md: 15 s). */
+  pingIntervalMs: 15_000,
+  /** Signal of the reply to `__connect`. */
+  connectSignal: '__connect',
+  /** Signal of the start/end frames of an action run with a `__process_id`. */
+  processSignal: '__process',
+  /** The key of an action's object load that asks for `__process` frames. */
+  processIdKey: '__process_id',
+} as const;
+
+/** Client → server: the first frame of a session. `connect` is null for a new instance. */
+export interface ConnectMessage {
+  readonly kind: 'connect';
+  readonly analysisId: string | null;
+  /** The `search` part of the page URL, possibly empty. */
+  readonly requestArgs: string;
+}
+
+/** Client → server: an action. `hasLoad` is false when the frame has no `load` key. */
+export interface ActionMessage {
+  readonly kind: 'action';
+  readonly signal: string;
+  readonly hasLoad: boolean;
+  readonly load: unknown;
+}
+
+/** Every message a client can send. */
+export type ClientMessage = ConnectMessage | ActionMessage;
+
+/** Server → client: one signal, with or without a load. */
+export interface ServerMessage {
+  readonly signal: string;
+  readonly hasLoad: boolean;
+  readonly load: unknown;
+}
+
+/** The load of the `__connect` reply, in wire names. */
+export interface ConnectReply {
+  analysis_id: string;
+  databench_backend_version: string;
+  analyses_version: string;
+}
+
+/** The load of `__process` frames. `error` is our addition: present and true when a handler threw. */
+export interface ProcessLoad {
+  id: unknown;
+  status: 'start' | 'end';
+  error?: true;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseJsonObject(text: string, who: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ProtocolError(`malformed JSON in ${who} frame: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (!isPlainObject(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value;
+    throw new ProtocolError(`a ${who} frame must be a JSON object, got ${got}`);
+  }
+  return value;
+}
+
+/**
+ * The one place the server turns a client frame into a typed message.
+ * Throws {@link ProtocolError} for anything PROTOCOL.md does not allow.
+ */
+export function parseClientMessage(text: string): ClientMessage {
+  const obj = parseJsonObject(text, 'client');
+  if ('__connect' in obj) {
+    const id = obj['__connect'];
+    if (id !== null && typeof id !== 'string') {
+      throw new ProtocolError('"__connect" must be null or an analysis id string');
+    }
+    const args = obj['__request_args'];
+    if (args !== undefined && args !== null && typeof args !== 'string') {
+      throw new ProtocolError('"__request_args" must be a string');
+    }
+    return { kind: 'connect', analysisId: id, requestArgs: args ?? '' };
+  }
+  const signal = obj['signal'];
+  if (typeof signal !== 'string' || signal === '') {
+    throw new ProtocolError('an action frame needs a non-empty string "signal"');
+  }
+  const hasLoad = 'load' in obj;
+  return { kind: 'action', signal, hasLoad, load: obj['load'] };
+}
+
+/** The one place the client turns a server frame into a typed message. */
+export function parseServerMessage(text: string): ServerMessage {
+  const obj = parseJsonObject(text, 'server');
+  const signal = obj['signal'];
+  if (typeof signal !== 'string') {
+    throw new ProtocolError('a server frame needs a string "signal"');
+  }
+  const hasLoad = 'load' in obj;
+  return { signal, hasLoad, load: obj['load'] };
+}
+
+/**
+ * A frame from a signal and an already encoded load (see {@link encodeValue}).
+ * With `encodedLoad` undefined the frame has no `load` key.
+ */
+export function frameFromEncoded(signal: string, encodedLoad?: string): string {
+  const head = '{"signal":' + JSON.stringify(signal);
+  return encodedLoad === undefined ? head + '}' : head + ',"load":' + encodedLoad + '}';
+}
+
+/**
+ * A `data` / `class_data` frame for one key whose value is already encoded:
+ * no value is encoded again.
+ */
+export function keyFrameFromEncoded(signal: string, key: string, encodedValue: string): string {
+  return (
+    '{"signal":' +
+    JSON.stringify(signal) +
+    ',"load":{' +
+    JSON.stringify(key) +
+    ':' +
+    encodedValue +
+    '}}'
+  );
+}
+
+/**
+ * Python's `urllib.parse.parse_qs`: every value is a list; keys given with an
+ * empty value are left out; `+` is a space. A leading `?` is ignored.
+ *
+ * @example parseQs('?a=1&a=2&b=') // { a: ['1', '2'] }
+ */
+export function parseQs(search: string): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  const text = search.startsWith('?') ? search.slice(1) : search;
+  if (text === '') return out;
+  for (const part of text.split(/[&;]/)) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq < 0) continue; // parse_qs drops fields without "=" (strict_parsing=False)
+    const key = decodeComponent(part.slice(0, eq));
+    const value = decodeComponent(part.slice(eq + 1));
+    if (value === '') continue;
+    const list = out[key];
+    if (list) list.push(value);
+    else out[key] = [value];
+  }
+  return out;
+}
+
+function decodeComponent(s: string): string {
+  const spaced = s.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    // parse_qs leaves malformed escapes as they are
+    return spaced;
+  }
+}

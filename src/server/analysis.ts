@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { Datastore } from '../datastore/datastore.js';
+import type { Change } from '../datastore/change.js';
+import { getDefaultLogger, type Logger } from './logger.js';
+
+/** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
+export type EmitFn = (signal: string, message?: unknown) => unknown;
+
+/** @internal The server's fast path for datastore changes (encoded once, no re-encode). */
+export type ChangeSink = (signal: 'data' | 'class_data', change: Change) => unknown;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
+export function newAnalysisId(): string {
+  return randomUUID();
+}
+
+type Transform = (value: unknown) => unknown;
+interface Transforms {
+  data: Map<string, Transform>;
+  classData: Map<string, Transform>;
+}
+const transformCache = new WeakMap<Function, Transforms>();
+
+/** `data_<key>` / `class_data_<key>` methods of a class, found once per class. */
+function transformsOf(cls: Function): Transforms {
+  let t = transformCache.get(cls);
+  if (t) return t;
+  t = { data: new Map(), classData: new Map() };
+  for (let p = cls.prototype as object | null; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    for (const name of Object.getOwnPropertyNames(p)) {
+      const fn = Object.getOwnPropertyDescriptor(p, name)?.value as unknown;
+      if (typeof fn !== 'function') continue;
+      if (name.startsWith('class_data_') && !t.classData.has(name.slice(11))) {
+        t.classData.set(name.slice(11), fn as Transform);
+      } else if (name.startsWith('data_') && !t.data.has(name.slice(5))) {
+        t.data.set(name.slice(5), fn as Transform);
+      }
+    }
+  }
+  transformCache.set(cls, t);
+  return t;
+}
+
+/**
+ * The analysis: one instance per browser connection.
+ *
+ * Handle an action with a method `on_<action>` (or `@on` / `@onAction`),
+ * write state to `this.data` (this page) or `this.classData` (every page of
+ * this analysis), and every change reaches the page.
+ *
+ * @example
+ * export class Hello extends Analysis<{ greeting: string }> {
+ *   async on_greet(name = 'world') {
+ *     await this.data.set('greeting', `Hello ${name}!`);
+ *   }
+ * }
+ */
+export class Analysis<
+  Data extends object = Record<string, unknown>,
+  ClassData extends object = Record<string, unknown>,
+> {
+  /** The analysis id (a random UUID); `data` is scoped to it. */
+  id: string = newAnalysisId();
+  /** This instance's own store. Created by {@link initDatastores}. */
+  data!: Datastore<Data>;
+  /** The store shared by every instance of this class (domain: the class name). */
+  classData!: Datastore<ClassData>;
+  /** The command-line flags the server did not know. */
+  cliArgs: string[] = [];
+  /** The page's query string, parsed like Python's `parse_qs`. */
+  requestArgs: Record<string, string[]> = {};
+  /** Where `log`/`warn`/`error` emits and handler failures are written. */
+  logger: Logger = getDefaultLogger();
+
+  private emitFn: EmitFn = () => undefined;
+  private changeSink: ChangeSink | undefined;
+  private readonly abort = new AbortController();
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private unsubscribers: Array<() => void> = [];
+
+  /** Aborted when the session ends: pass it to fetches, check it in long loops. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /**
+   * Create `data` (domain: the id) and `classData` (domain: the class name).
+   * Override to use another backend:
+   * `this.data = new Datastore(this.id, { backend: myBackend })`.
+   */
+  initDatastores(): void {
+    this.data = new Datastore<Data>(this.id);
+    this.classData = new Datastore<ClassData>(this.constructor.name);
+  }
+
+  /** Set the function emits go through (the server's socket, or AnalysisTest's recorder). */
+  setEmitFn(fn: EmitFn): this {
+    this.emitFn = fn;
+    return this;
+  }
+
+  /**
+   * Send `signal` to the page; with no message the frame has no `load`.
+   * `log`, `warn` and `error` are also written to the server's log.
+   */
+  emit(signal: string, message?: unknown): Promise<void> {
+    if (signal === 'log') this.logger.info(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    else if (signal === 'warn') this.logger.warn(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    else if (signal === 'error') this.logger.error(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    return this.send(signal, message);
+  }
+
+  /** @internal Emit without writing to the server log. */
+  send(signal: string, message?: unknown): Promise<void> {
+    const r = this.emitFn(signal, message);
+    return isThenable(r) ? (r as Promise<void>) : RESOLVED;
+  }
+
+  /** `setTimeout` that is cleared when the session ends; a throw becomes an `error` signal. */
+  setTimeout(fn: () => unknown, ms: number): ReturnType<typeof setTimeout> {
+    const handle = setTimeout(() => {
+      this.timers.delete(handle);
+      this.runGuarded('timer', fn);
+    }, ms);
+    this.timers.add(handle);
+    return handle;
+  }
+
+  /** `setInterval` that is cleared when the session ends; a throw becomes an `error` signal. */
+  setInterval(fn: () => unknown, ms: number): ReturnType<typeof setInterval> {
+    const handle = setInterval(() => this.runGuarded('interval', fn), ms);
+    this.timers.add(handle);
+    return handle;
+  }
+
+  /** Stop a timer made with {@link setTimeout} or {@link setInterval}. */
+  clearTimer(handle: ReturnType<typeof setTimeout>): void {
+    clearTimeout(handle);
+    this.timers.delete(handle);
+  }
+
+  private runGuarded(what: string, fn: () => unknown): void {
+    const fail = (error: unknown): void => this.reportError(what, error);
+    try {
+      const r = fn();
+      if (isThenable(r)) r.then(undefined, fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  /** @internal An error in a handler or timer: to the page as `error`, with the stack to the log. */
+  reportError(where: string, error: unknown): void {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const stack = error instanceof Error && error.stack ? error.stack : message;
+    this.logger.error(`[${this.constructor.name} ${this.id}] ${where} failed: ${stack}`);
+    void this.send('error', `${where} failed: ${message}`);
+  }
+
+  // built-in actions ---------------------------------------------------------
+
+  /** The first action of a session (no message). */
+  on_connect(): void {}
+
+  /** Sets {@link cliArgs} and {@link requestArgs}. Call `super.on_args(…)` when you override it. */
+  on_args(cli_args: string[] = [], request_args: Record<string, string[]> = {}): void {
+    this.cliArgs = cli_args;
+    this.requestArgs = request_args;
+  }
+
+  /** Runs after `connect` and `args`: initialise the page's state here. */
+  on_connected(): void {}
+
+  /** Runs when the page's socket has closed. */
+  on_disconnected(): void {}
+
+  /** The page logs to the server's log. */
+  on_log(...args: unknown[]): void {
+    this.logger.info(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+  }
+
+  on_warn(...args: unknown[]): void {
+    this.logger.warn(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+  }
+
+  on_error(...args: unknown[]): void {
+    this.logger.error(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+  }
+
+  // wiring, used by Meta / the server / AnalysisTest --------------------------
+
+  /**
+   * @internal Route datastore changes to the page. With a `changeSink` (the
+   * server), changes that no `data_<key>` method transforms go out still
+   * encoded; everything else goes through `emit`.
+   */
+  wireDatastores(changeSink?: ChangeSink): void {
+    this.changeSink = changeSink;
+    const t = transformsOf(this.constructor);
+    this.unsubscribers.push(
+      this.data.onEncodedChange((change) => this.forward('data', t.data, change)),
+      this.classData.onEncodedChange((change) => this.forward('class_data', t.classData, change)),
+    );
+  }
+
+  private forward(
+    signal: 'data' | 'class_data',
+    transforms: Map<string, Transform>,
+    change: Change,
+  ): unknown {
+    const transform = transforms.size === 0 ? undefined : transforms.get(change.key);
+    if (transform === undefined && this.changeSink) return this.changeSink(signal, change);
+    let value = change.decode();
+    if (transform) {
+      try {
+        value = transform.call(this, value);
+      } catch (error) {
+        this.reportError(`${signal === 'data' ? 'data_' : 'class_data_'}${change.key}`, error);
+        return undefined;
+      }
+    }
+    return this.send(signal, { [change.key]: value });
+  }
+
+  /** @internal The session ended: release stores, callbacks and timers. */
+  dispose(): void {
+    this.abort.abort();
+    for (const handle of this.timers) clearTimeout(handle);
+    this.timers.clear();
+    for (const off of this.unsubscribers) off();
+    this.unsubscribers = [];
+    this.data?.close();
+    this.classData?.close();
+    this.emitFn = () => undefined;
+    this.changeSink = undefined;
+  }
+}
+
+/** Any analysis, whatever its data types. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyAnalysis = Analysis<any, any>;
+
+/** A class that makes analyses (the thing `analysis.ts` exports). */
+export type AnalysisClass<A extends AnyAnalysis = AnyAnalysis> = new () => A;
+
+/** Whether `value` is an Analysis subclass (works across module copies by checking the chain). */
+export function isAnalysisClass(value: unknown): value is AnalysisClass {
+  if (typeof value !== 'function') return false;
+  for (let p = value as Function | null; p; p = Object.getPrototypeOf(p) as Function | null) {
+    if (p === Analysis) return true;
+  }
+  return false;
+}

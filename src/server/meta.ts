@@ -1,0 +1,119 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PROTOCOL } from '../protocol/messages.js';
+import { actionTable } from './actions.js';
+import type { AnalysisClass, AnyAnalysis as Analysis, ChangeSink, EmitFn } from './analysis.js';
+import { bindArguments } from './bind.js';
+import type { Logger } from './logger.js';
+
+/** An extra HTTP route of an analysis (`routes.ts` exports a list of them as `ROUTES`). */
+export type ExtraRoute = [
+  path: string | RegExp,
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+];
+
+/** Actions every analysis has; running one with no handler is not worth a warning. */
+const BUILT_IN = new Set(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error']);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Options of {@link Meta.createAnalysis}. */
+export interface CreateAnalysisOptions {
+  /** Resume this id (its `data` is found again), or undefined for a new one. */
+  id?: string;
+  emit: EmitFn;
+  /** The server's fast path for datastore changes. */
+  changeSink?: ChangeSink;
+  logger?: Logger;
+}
+
+/**
+ * One kind of analysis as the server knows it: its name, class, folder,
+ * extra routes and command-line arguments.
+ */
+export class Meta {
+  constructor(
+    readonly name: string,
+    readonly analysisClass: AnalysisClass,
+    readonly analysisPath: string,
+    readonly extraRoutes: ExtraRoute[] = [],
+    readonly cliArgs: string[] = [],
+  ) {}
+
+  /**
+   * A new, wired instance: id set, datastores created and ready, emits routed.
+   * The caller runs `connect`, `args` and `connected`.
+   */
+  async createAnalysis(options: CreateAnalysisOptions): Promise<Analysis> {
+    const analysis = new this.analysisClass();
+    if (options.id !== undefined) analysis.id = options.id;
+    if (options.logger) analysis.logger = options.logger;
+    analysis.setEmitFn(options.emit);
+    analysis.initDatastores();
+    analysis.wireDatastores(options.changeSink);
+    await Promise.all([analysis.data.ready, analysis.classData.ready]);
+    return analysis;
+  }
+
+  /**
+   * Run the action `actionName` on `analysis` with `message`: every handler of
+   * the action and every `*` handler, one after the other. An object message
+   * with `__process_id` gets `__process` start and end frames around the run
+   * (the end frame has `error: true` when a handler failed). A handler that
+   * throws becomes an `error` signal; the returned Promise never rejects.
+   *
+   * @example await Meta.runProcess(analysis, 'run', { samples: 1000, __process_id: 3 });
+   */
+  static async runProcess(analysis: Analysis, actionName: string, message?: unknown): Promise<void> {
+    let load = message;
+    let processId: unknown;
+    let hasProcess = false;
+    if (isPlainObject(load) && PROTOCOL.processIdKey in load) {
+      hasProcess = true;
+      const { [PROTOCOL.processIdKey]: id, ...rest } = load;
+      processId = id;
+      load = rest;
+      await analysis.send(PROTOCOL.processSignal, { id: processId, status: 'start' });
+    }
+    const hasLoad = load !== undefined;
+    const table = actionTable(analysis.constructor);
+    const handlers = table.handlers.get(actionName);
+    let failed = false;
+
+    if (handlers) {
+      for (const handler of handlers) {
+        const binding = bindArguments(actionName, handler.method, hasLoad, load);
+        if (!binding.ok) {
+          failed = true;
+          analysis.logger.warn(`[${analysis.constructor.name} ${analysis.id}] ${binding.error}`);
+          await analysis.send('error', binding.error);
+          continue;
+        }
+        try {
+          await handler.method.apply(analysis, binding.args);
+        } catch (error) {
+          failed = true;
+          analysis.reportError(`action "${actionName}"`, error);
+        }
+      }
+    }
+    for (const handler of table.wildcard) {
+      try {
+        await handler.method.call(analysis, actionName, load);
+      } catch (error) {
+        failed = true;
+        analysis.reportError(`action "${actionName}" (* handler ${handler.name})`, error);
+      }
+    }
+    if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
+      await analysis.emit('warn', `no handler for ${actionName}`);
+    }
+    if (hasProcess) {
+      await analysis.send(
+        PROTOCOL.processSignal,
+        failed ? { id: processId, status: 'end', error: true } : { id: processId, status: 'end' },
+      );
+    }
+  }
+}

@@ -1,0 +1,3 @@
+/** The public test harness: `import { AnalysisTest } from 'databench/testing'`. */
+export { AnalysisTest } from './analysis-test.js';
+export type { AnalysisTestOptions, EmittedMessage } from './analysis-test.js';
