@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Datastore } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
+import { encodeValue } from '../protocol/encode.js';
 import { getDefaultLogger, type Logger } from './logger.js';
 
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
@@ -230,6 +231,38 @@ export class Analysis<
       }
     }
     return this.send(signal, { [change.key]: value });
+  }
+
+  /**
+   * @internal One `data` or `class_data` frame holding every key of that
+   * store (after `data_<key>` transforms), or undefined when it is empty.
+   * Sent to a page that connects or resumes, so it never shows stale state.
+   */
+  snapshotFrame(signal: 'data' | 'class_data'): string | undefined {
+    const store = signal === 'data' ? this.data : this.classData;
+    if (store.size === 0) return undefined;
+    const t = transformsOf(this.constructor);
+    const transforms = signal === 'data' ? t.data : t.classData;
+    const parts: string[] = [];
+    for (const [key, encoded] of store.encodedEntries()) {
+      const transform = transforms.get(key);
+      let value = encoded;
+      if (transform) {
+        try {
+          value = encodeValue(transform.call(this, JSON.parse(encoded)), key);
+        } catch (error) {
+          this.reportError(`${signal === 'data' ? 'data_' : 'class_data_'}${key}`, error);
+          continue;
+        }
+      }
+      parts.push(JSON.stringify(key) + ':' + value);
+    }
+    return '{"signal":"' + signal + '","load":{' + parts.join(',') + '}}';
+  }
+
+  /** @internal The page has gone: abort {@link signal} at once, before `disconnected` runs. */
+  cancel(): void {
+    this.abort.abort();
   }
 
   /** @internal The session ended: release stores, callbacks and timers. */

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// The databench command. A published package runs dist/; a clone of the
+// repository (no dist/) runs src/ through tsx with the "databench-source"
+// condition, so that analyses importing 'databench' get the same modules.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const argv = process.argv.slice(2);
+const fromSource = process.execArgv.some((a) => a.includes('databench-source'));
+const dist = new URL('../dist/cli/main.js', import.meta.url);
+
+if (fromSource) {
+  const { main } = await import('../src/cli/main.ts');
+  process.exitCode = await main(argv);
+} else if (existsSync(dist)) {
+  // TypeScript analyses load at run time: register tsx's loader first
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { main } = await import(dist.href);
+  process.exitCode = await main(argv);
+} else {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=databench-source', '--import', 'tsx', new URL(import.meta.url).pathname, ...argv],
+    { stdio: 'inherit' },
+  );
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}

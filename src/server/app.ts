@@ -1,0 +1,291 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import MarkdownIt from 'markdown-it';
+import { parse as parseYaml } from 'yaml';
+import { isAnalysisClass, type AnalysisClass } from './analysis.js';
+import type { Logger } from './logger.js';
+import { Meta, type ExtraRoute } from './meta.js';
+
+/** This package's root folder (works from src/server and dist/server). */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The analyses served when the user has none. */
+export const PACKAGED_ANALYSES = join(PACKAGE_ROOT, 'analyses');
+
+/** Folder-level settings of index.yaml. */
+export interface AnalysesInfo {
+  title: string;
+  description: string;
+  author: string;
+  version: string;
+  /** URL regex (one capture group) → folder, from index.yaml `static`. */
+  static: Array<[RegExp, string]>;
+  build: string | undefined;
+  watch: string[];
+  readmeHtml: string;
+}
+
+/** One analysis of the folder, loaded or not. */
+export interface AnalysisEntry {
+  name: string;
+  title: string;
+  description: string;
+  showInIndex: boolean;
+  kernel: string | undefined;
+  watch: string[];
+  build: string | undefined;
+  dir: string;
+  readmeHtml: string;
+  /** File name of its thumbnail, if it has one. */
+  thumbnail: string | undefined;
+  meta: Meta | undefined;
+  /** Why it could not be loaded (file and line where known). */
+  error: string | undefined;
+}
+
+/** A loaded folder of analyses. */
+export interface App {
+  dir: string;
+  packaged: boolean;
+  info: AnalysesInfo;
+  entries: Map<string, AnalysisEntry>;
+  /** Problems of the folder itself (index.yaml), shown on the index page. */
+  errors: Array<{ name: string; message: string }>;
+  /** A hash of the sources: pages reload when it changes between two connects. */
+  version: string;
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED = new Set(['static', '_static', 'node_modules', 'ws', 'index', 'index.html']);
+const markdown = new MarkdownIt({ html: false, linkify: true });
+
+/** Render a README (markdown, raw HTML disabled) to HTML. */
+export function renderMarkdown(text: string): string {
+  return markdown.render(text);
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where the analyses are, as in the original: `explicit` (a folder or its
+ * index.yaml), else `./analyses/index.yaml`, else `./index.yaml`, else the
+ * packaged analyses.
+ */
+export async function findAnalysesDir(
+  cwd: string,
+  explicit?: string,
+): Promise<{ dir: string; packaged: boolean }> {
+  if (explicit !== undefined) {
+    const path = resolve(cwd, explicit);
+    const s = await stat(path).catch(() => undefined);
+    if (!s) throw new Error(`analyses folder not found: ${path}`);
+    return { dir: s.isDirectory() ? path : dirname(path), packaged: false };
+  }
+  if (await exists(join(cwd, 'analyses', 'index.yaml'))) {
+    return { dir: join(cwd, 'analyses'), packaged: false };
+  }
+  if (await exists(join(cwd, 'index.yaml'))) return { dir: cwd, packaged: false };
+  return { dir: PACKAGED_ANALYSES, packaged: true };
+}
+
+function str(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : fallback;
+}
+
+function strList(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[RegExp, string]> {
+  const maps = Array.isArray(value) ? value : value ? [value] : [];
+  const out: Array<[RegExp, string]> = [];
+  for (const map of maps) {
+    if (typeof map !== 'object' || map === null) continue;
+    for (const [pattern, folder] of Object.entries(map as Record<string, unknown>)) {
+      try {
+        out.push([new RegExp(pattern), resolve(dir, str(folder))]);
+      } catch (error) {
+        errors.push({ name: 'index.yaml', message: `static: bad regex ${pattern}: ${(error as Error).message}` });
+      }
+    }
+  }
+  return out;
+}
+
+/** Import an analysis module and find its Analysis subclass. */
+async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
+  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<string, unknown>;
+  // a module outside a "type": "module" package arrives wrapped as CommonJS
+  const namespaces = [mod, mod['default']].filter(
+    (m): m is Record<string, unknown> => typeof m === 'object' && m !== null,
+  );
+  const candidates: unknown[] = [mod['default']];
+  for (const ns of namespaces) candidates.push(...Object.values(ns));
+  const found = candidates.find((c) => isAnalysisClass(c));
+  if (found) return found as AnalysisClass;
+  const names = namespaces.flatMap((ns) => Object.keys(ns)).filter((n) => n !== 'default');
+  throw new Error(
+    `${file} exports no Analysis subclass (exports: ${names.join(', ') || 'none'}); ` +
+      `export a class that extends Analysis from 'databench'`,
+  );
+}
+
+async function importRoutes(file: string, generation: number): Promise<ExtraRoute[]> {
+  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<string, unknown>;
+  const routes = mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
+  if (!Array.isArray(routes)) throw new Error(`${file} must export ROUTES: Array<[path, handler]>`);
+  for (const route of routes) {
+    if (
+      !Array.isArray(route) ||
+      !(typeof route[0] === 'string' || route[0] instanceof RegExp) ||
+      typeof route[1] !== 'function'
+    ) {
+      throw new Error(`${file}: every ROUTES entry must be [string | RegExp, handler]`);
+    }
+  }
+  return routes as ExtraRoute[];
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    // esbuild/tsx errors already carry file:line:column in their message
+    return error.message;
+  }
+  return String(error);
+}
+
+let generation = 0;
+
+/** Load a folder of analyses: index.yaml, each analysis module, its routes, README and thumbnail. */
+export async function loadApp(options: {
+  dir: string;
+  packaged: boolean;
+  cliArgs: string[];
+  logger: Logger;
+}): Promise<App> {
+  const { dir, packaged, cliArgs, logger } = options;
+  const gen = ++generation;
+  const errors: App['errors'] = [];
+  const hash = createHash('sha256');
+  const yamlText = await readOptional(join(dir, 'index.yaml'));
+  hash.update(yamlText ?? '');
+  let config: Record<string, unknown> = {};
+  if (yamlText !== undefined) {
+    try {
+      const parsed = parseYaml(yamlText) as unknown;
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+        config = parsed as Record<string, unknown>;
+      } else if (parsed !== null && parsed !== undefined) {
+        errors.push({ name: 'index.yaml', message: 'index.yaml must be a mapping' });
+      }
+    } catch (error) {
+      errors.push({ name: 'index.yaml', message: `index.yaml: ${describeError(error)}` });
+    }
+  }
+  const folderReadme = await readOptional(join(dir, 'README.md'));
+  const info: AnalysesInfo = {
+    title: str(config['title'], 'databench'),
+    description: str(config['description']),
+    author: str(config['author']),
+    version: str(config['version']),
+    static: staticMap(config['static'], dir, errors),
+    build: typeof config['build'] === 'string' ? config['build'] : undefined,
+    watch: strList(config['watch']),
+    readmeHtml: folderReadme ? renderMarkdown(folderReadme) : '',
+  };
+
+  let list: unknown[];
+  if (Array.isArray(config['analyses'])) {
+    list = config['analyses'];
+  } else {
+    // no list: every subfolder with an analysis.ts
+    const names = (await readdir(dir, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+    list = [];
+    for (const name of names) {
+      if (await exists(join(dir, name, 'analysis.ts'))) list.push({ name });
+    }
+  }
+
+  const entries = new Map<string, AnalysisEntry>();
+  for (const [index, raw] of list.entries()) {
+    const item = (typeof raw === 'string' ? { name: raw } : raw) as Record<string, unknown> | null;
+    const name = item && typeof item === 'object' ? str(item['name']) : '';
+    if (!item || !NAME.test(name) || RESERVED.has(name)) {
+      const message = `index.yaml: analyses[${index}] needs a "name" that is an identifier (letters, digits, _) and not reserved; got ${JSON.stringify(raw)}`;
+      errors.push({ name: name || `analyses[${index}]`, message });
+      logger.error(message);
+      continue;
+    }
+    if (entries.has(name)) {
+      errors.push({ name, message: `index.yaml: analysis "${name}" is listed twice` });
+      continue;
+    }
+    const adir = join(dir, name);
+    const entry: AnalysisEntry = {
+      name,
+      title: str(item['title'], name),
+      description: str(item['description']),
+      showInIndex: item['show_in_index'] !== false,
+      kernel: typeof item['kernel'] === 'string' ? item['kernel'] : undefined,
+      watch: strList(item['watch']),
+      build: typeof item['build'] === 'string' ? item['build'] : undefined,
+      dir: adir,
+      readmeHtml: '',
+      thumbnail: undefined,
+      meta: undefined,
+      error: undefined,
+    };
+    entries.set(name, entry);
+    try {
+      if (!(await exists(adir))) throw new Error(`folder ${adir} is missing`);
+      const files = await readdir(adir);
+      entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) => files.includes(f));
+      const readme = await readOptional(join(adir, 'README.md'));
+      if (readme) entry.readmeHtml = renderMarkdown(readme);
+      for (const f of files.filter((f) => /\.(ts|html|md|js|css|py)$/.test(f)).sort()) {
+        hash.update(f).update(await readFile(join(adir, f)));
+      }
+      if (entry.kernel !== undefined) {
+        throw new Error(`kernel "${entry.kernel}" is not supported by this version of databench`);
+      }
+      const source = join(adir, 'analysis.ts');
+      if (!files.includes('analysis.ts')) throw new Error(`${source} is missing`);
+      const cls = await importAnalysis(source, gen);
+      const routes = files.includes('routes.ts') ? await importRoutes(join(adir, 'routes.ts'), gen) : [];
+      entry.meta = new Meta(name, cls, adir, routes, cliArgs);
+    } catch (error) {
+      entry.error = describeError(error);
+      logger.error(`analysis "${name}" failed to load: ${entry.error}`);
+    }
+  }
+  logger.debug(`loaded ${entries.size} analyses from ${relative(process.cwd(), dir) || '.'}`);
+  return {
+    dir,
+    packaged,
+    info,
+    entries,
+    errors,
+    version: hash.digest('hex').slice(0, 12),
+  };
+}

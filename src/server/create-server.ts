@@ -1,0 +1,338 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { dirname, join } from 'node:path';
+import { WebSocketServer } from 'ws';
+import type { AnalysisClass } from './analysis.js';
+import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from './app.js';
+import { createRequestHandler, type HttpState } from './http.js';
+import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { Meta, type ExtraRoute } from './meta.js';
+import { Pages } from './pages.js';
+import { Session, type SessionContext, type SessionLimits } from './session.js';
+
+/** This package's version (the `databench_backend_version` of the protocol). */
+export const DATABENCH_VERSION: string = (
+  JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
+
+/** Options of {@link createServer}. Every field is optional. */
+export interface ServerOptions {
+  /** Interface to bind. Default: `127.0.0.1` (only this machine). */
+  host?: string;
+  /** Port. Default: 5000; 0 picks a free one (tests). */
+  port?: number;
+  /** The analyses folder or its index.yaml. Default: found from `cwd` as the CLI does. */
+  analyses?: string;
+  /** Where `./analyses` and `./node_modules` are looked up. Default: `process.cwd()`. */
+  cwd?: string;
+  /** Arguments passed to every analysis as `cliArgs`. Default: `[]`. */
+  cliArgs?: string[];
+  /** Log level of the default logger. Default: `info`. */
+  logLevel?: LogLevel;
+  /** Logger to use instead of the default one. */
+  logger?: Logger;
+  /** Origins allowed to open WebSockets besides the page's own host. Default: none. */
+  allowOrigins?: string[];
+  /** Largest frame a client may send, in bytes. Default: 16 MiB. */
+  maxFrameBytes?: number;
+  /** A page counts as slow above this many buffered bytes. Default: 1 MiB. */
+  sendBufferSoftBytes?: number;
+  /** A slow page's socket is closed above this many pending bytes. Default: 64 MiB. */
+  sendBufferHardBytes?: number;
+  /** Actions queued per session at most. Default: 10000. */
+  maxQueuedActions?: number;
+  /** Interval of keep-alive pings; a socket that misses one is closed. Default: 15000. */
+  pingIntervalMs?: number;
+  /** Also serve HTTPS and WSS on this port. Default: none. */
+  sslPort?: number;
+  /** PEM certificate for HTTPS. Default: a self-signed one generated at start. */
+  sslCertFile?: string;
+  /** PEM private key for HTTPS. Default: generated with the certificate. */
+  sslKeyFile?: string;
+  /** Reload analyses when their files change (the CLI turns it on unless --no-watch). Default: false. */
+  watch?: boolean;
+  /** Re-read templates on every request (on while watching). Default: same as `watch`. */
+  noTemplateCache?: boolean;
+  /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
+  app?: App;
+  /** @internal Serve this analysis at `/`. */
+  single?: string;
+}
+
+/** A running server. */
+export interface DatabenchServer {
+  /** `http://host:port` */
+  url: string;
+  /** `https://host:sslPort` when SSL is on. */
+  sslUrl: string | undefined;
+  httpServer: Server;
+  httpsServer: HttpsServer | undefined;
+  /** The loaded analyses (replaced when they reload). */
+  readonly app: App;
+  /** Open sessions. */
+  readonly sessions: ReadonlySet<Session>;
+  /** Close every socket with 1001 after `disconnected` ran for each, then stop listening. */
+  close(): Promise<void>;
+}
+
+function resolveLimits(o: ServerOptions): SessionLimits {
+  const positive = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isFinite(v) || v <= 0) {
+      throw new TypeError(`option ${name} must be a positive number, got ${String(value)}`);
+    }
+    return v;
+  };
+  return {
+    softBufferBytes: positive('sendBufferSoftBytes', o.sendBufferSoftBytes, 1 << 20),
+    hardBufferBytes: positive('sendBufferHardBytes', o.sendBufferHardBytes, 64 << 20),
+    maxQueuedActions: positive('maxQueuedActions', o.maxQueuedActions, 10_000),
+    drainPollMs: 10,
+  };
+}
+
+function listen(server: Server | HttpsServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: string }> {
+  if (o.sslCertFile && o.sslKeyFile) {
+    const [cert, key] = await Promise.all([readFile(o.sslCertFile, 'utf8'), readFile(o.sslKeyFile, 'utf8')]);
+    return { cert, key };
+  }
+  if (o.sslCertFile || o.sslKeyFile) {
+    throw new TypeError('options sslCertFile and sslKeyFile go together: give both or neither');
+  }
+  const selfsigned = await import('selfsigned');
+  const pems = await selfsigned.generate([{ name: 'commonName', value: o.host ?? 'localhost' }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+  });
+  return { cert: pems.cert, key: pems.private };
+}
+
+/**
+ * Serve a folder of analyses over HTTP and WebSocket. The CLI, the tests and
+ * users embedding databench all start it this way.
+ *
+ * @example
+ * const server = await createServer({ port: 0, analyses: './analyses' });
+ * console.log(server.url);
+ * await server.close();
+ */
+export async function createServer(options: ServerOptions = {}): Promise<DatabenchServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 5000;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`option port must be an integer from 0 to 65535, got ${String(options.port)}`);
+  }
+  const maxFrameBytes = options.maxFrameBytes ?? 16 << 20;
+  const limits = resolveLimits(options);
+  const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
+  const cwd = options.cwd ?? process.cwd();
+  const cliArgs = options.cliArgs ?? [];
+  const allowOrigins = new Set(options.allowOrigins ?? []);
+  const pingIntervalMs = options.pingIntervalMs ?? 15_000;
+
+  let app: App;
+  if (options.app) {
+    app = options.app;
+  } else {
+    const found = await findAnalysesDir(cwd, options.analyses);
+    app = await loadApp({ ...found, cliArgs, logger });
+  }
+  let state: HttpState = {
+    app,
+    pages: new Pages(app, DATABENCH_VERSION, { noCache: options.noTemplateCache ?? options.watch ?? false }),
+    single: options.single,
+  };
+
+  const sessions = new Set<Session>();
+  const ended = new Set<() => void>();
+  const ctx: SessionContext = {
+    logger,
+    limits,
+    cliArgs,
+    backendVersion: DATABENCH_VERSION,
+    analysesVersion: () => state.app.version,
+    onEnded: (session) => {
+      sessions.delete(session);
+      if (sessions.size === 0) for (const resolve of ended) resolve();
+    },
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
+  const handler = createRequestHandler(() => state, logger, cwd);
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const refuse = (status: number, reason: string): void => {
+      logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+      );
+    };
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const match = /^\/(?:([A-Za-z_][A-Za-z0-9_]*)\/)?ws$/.exec(path);
+    const name = match ? (match[1] ?? state.single) : undefined;
+    const entry = name !== undefined ? state.app.entries.get(name) : undefined;
+    if (!entry) return refuse(404, 'no analysis at this path');
+    if (!entry.meta) return refuse(503, `analysis "${entry.name}" failed to load`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !allowOrigins.has(origin)) {
+      let originHost: string | undefined;
+      try {
+        originHost = new URL(origin).host;
+      } catch {
+        originHost = undefined;
+      }
+      if (originHost !== req.headers.host) return refuse(403, 'cross-origin WebSocket refused');
+    }
+    const meta = entry.meta;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sessions.add(new Session(ws, meta, ctx));
+    });
+  };
+
+  const httpServer = createHttpServer(handler);
+  httpServer.on('upgrade', onUpgrade);
+  const boundPort = await listen(httpServer, port, host);
+  const url = `http://${urlHost(host)}:${boundPort}`;
+
+  let httpsServer: HttpsServer | undefined;
+  let sslUrl: string | undefined;
+  if (options.sslPort !== undefined) {
+    const creds = await sslCredentials(options);
+    httpsServer = createHttpsServer(creds, handler);
+    httpsServer.on('upgrade', onUpgrade);
+    const sslBound = await listen(httpsServer, options.sslPort, host);
+    sslUrl = `https://${urlHost(host)}:${sslBound}`;
+  }
+
+  const pinger = setInterval(() => {
+    for (const session of sessions) {
+      if (!session.alive) {
+        logger.debug(`[${session.meta.name}] peer did not answer a ping: closing`);
+        session.ws.terminate();
+        continue;
+      }
+      session.alive = false;
+      session.ws.ping();
+    }
+  }, pingIntervalMs);
+  pinger.unref();
+
+  logger.info(`serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    sslUrl,
+    httpServer,
+    httpsServer,
+    get app() {
+      return state.app;
+    },
+    sessions,
+    close() {
+      closing ??= (async () => {
+        clearInterval(pinger);
+        const allEnded =
+          sessions.size === 0
+            ? Promise.resolve()
+            : new Promise<void>((resolve) => ended.add(resolve));
+        for (const session of sessions) session.close(1001, 'server shutting down');
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([allEnded, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+        clearTimeout(timer);
+        for (const session of sessions) session.ws.terminate();
+        wss.close();
+        for (const server of [httpServer, httpsServer]) {
+          if (!server) continue;
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+      })();
+      return closing;
+    },
+  } satisfies DatabenchServer;
+}
+
+/** Options of {@link run}. */
+export interface RunOptions extends Omit<ServerOptions, 'app' | 'single' | 'analyses'> {
+  /** The analysis folder (its index.html, static/, README.md). Default: `cwd`. */
+  path?: string;
+  /** The analysis name. Default: the class name in lower case. */
+  name?: string;
+  /** title, description, version of the page. */
+  info?: { title?: string; description?: string; version?: string };
+  /** URL regex (one capture group) → folder, like index.yaml's `static`. */
+  static?: Record<string, string>;
+  /** Extra routes under `/`. */
+  routes?: ExtraRoute[];
+}
+
+/**
+ * Serve one analysis at `/` (the original's `databench.run`).
+ *
+ * @example
+ * await run(Dummypi, { path: import.meta.dirname });
+ */
+export async function run(analysisClass: AnalysisClass, options: RunOptions = {}): Promise<DatabenchServer> {
+  const cwd = options.cwd ?? process.cwd();
+  const dir = options.path ?? cwd;
+  const name = options.name ?? analysisClass.name.toLowerCase();
+  const readme = await readFile(join(dir, 'README.md'), 'utf8').catch(() => '');
+  const staticEntries: Array<[RegExp, string]> = Object.entries(options.static ?? {}).map(
+    ([re, folder]) => [new RegExp(re), join(dir, folder)],
+  );
+  const app: App = {
+    dir: dirname(dir),
+    packaged: false,
+    info: {
+      title: options.info?.title ?? name,
+      description: options.info?.description ?? '',
+      author: '',
+      version: options.info?.version ?? '',
+      static: staticEntries,
+      build: undefined,
+      watch: [],
+      readmeHtml: '',
+    },
+    entries: new Map([
+      [
+        name,
+        {
+          name,
+          title: options.info?.title ?? name,
+          description: options.info?.description ?? '',
+          showInIndex: true,
+          kernel: undefined,
+          watch: [],
+          build: undefined,
+          dir,
+          readmeHtml: readme ? renderMarkdown(readme) : '',
+          thumbnail: undefined,
+          meta: new Meta(name, analysisClass, dir, options.routes ?? [], options.cliArgs ?? []),
+          error: undefined,
+        },
+      ],
+    ]),
+    errors: [],
+    version: DATABENCH_VERSION,
+  };
+  return createServer({ ...options, app, single: name });
+}

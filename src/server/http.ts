@@ -1,0 +1,218 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import send from 'send';
+import type { AnalysisEntry, App } from './app.js';
+import { clientBundle } from './client-bundle.js';
+import type { Logger } from './logger.js';
+import { TEMPLATES_DIR, type Pages } from './pages.js';
+
+/** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
+export interface HttpState {
+  app: App;
+  pages: Pages;
+  /** Serve this analysis at `/` (the `run()` entry). */
+  single: string | undefined;
+}
+
+const NAME_PATH = /^\/([A-Za-z_][A-Za-z0-9_]*)(\/.*)?$/;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function html(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(body);
+}
+
+/**
+ * Serve a file below `root` with `send` (content type, ETag, Last-Modified,
+ * ranges, HEAD; refuses `..` and dotfiles). Resolves false when there is no
+ * such file, so the caller can try the next place.
+ */
+function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  relPath: string,
+): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const stream = send(req, encodeURI('/' + relPath.replace(/^\/+/, '')), {
+      root,
+      dotfiles: 'deny',
+      index: false,
+    });
+    stream.on('error', (error: Error & { status?: number }) => {
+      if (error.status === 404) resolve(false);
+      else if (error.status === 403) reject(new HttpError(403, 'forbidden path'));
+      else reject(error);
+    });
+    stream.on('headers', (r: ServerResponse) => r.setHeader('X-Content-Type-Options', 'nosniff'));
+    stream.on('end', () => resolve(true));
+    stream.pipe(res);
+  });
+}
+
+/** The request handler of a databench server: every route of the analyses folder. */
+export function createRequestHandler(
+  getState: () => HttpState,
+  logger: Logger,
+  cwd: string,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const state = getState();
+    route(req, res, state, cwd).catch(async (error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (status === 500) logger.error(`${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const message = error instanceof HttpError ? error.message : 'internal server error';
+      html(res, status, await state.pages.errorPage(`${status}`, message));
+    });
+  };
+}
+
+async function notFound(res: ServerResponse, state: HttpState, path: string): Promise<void> {
+  html(res, 404, await state.pages.errorPage('404: not found', `There is nothing at ${path}.`));
+}
+
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: HttpState,
+  cwd: string,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    throw new HttpError(400, 'malformed URL encoding');
+  }
+  if (path.includes('\0') || path.split(/[/\\]/).includes('..')) {
+    throw new HttpError(403, 'forbidden path');
+  }
+  const { app } = state;
+  if (state.single !== undefined && !path.startsWith('/_static/')) {
+    path = `/${state.single}${path}`;
+  }
+  const readOnly = method === 'GET' || method === 'HEAD';
+
+  // analysis routes: extra routes take any method
+  const match = NAME_PATH.exec(path);
+  const entry = match ? app.entries.get(match[1] ?? '') : undefined;
+  if (entry) {
+    const rest = (match?.[2] ?? '').replace(/^\//, '');
+    if (match?.[2] === undefined) {
+      res.writeHead(301, { Location: `/${entry.name}/` }).end();
+      return;
+    }
+    for (const [pattern, handler] of entry.meta?.extraRoutes ?? []) {
+      const hit =
+        typeof pattern === 'string' ? pattern.replace(/^\//, '') === rest : pattern.test(rest);
+      if (hit) {
+        await handler(req, res);
+        return;
+      }
+    }
+    if (!readOnly) return methodNotAllowed(res);
+    if (await analysisRoute(req, res, state, entry, rest)) return;
+    return notFound(res, state, url.pathname);
+  }
+
+  if (!readOnly) return methodNotAllowed(res);
+  if (path === '/' || path === '/index.html') {
+    html(res, 200, await state.pages.index());
+    return;
+  }
+  if (path === '/_static/databench.js') {
+    const bundle = await clientBundle();
+    const headers = {
+      'Content-Type': 'text/javascript; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      ETag: bundle.etag,
+      'X-Content-Type-Options': 'nosniff',
+    };
+    if (req.headers['if-none-match'] === bundle.etag) {
+      res.writeHead(304, headers).end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': Buffer.byteLength(bundle.text) });
+    res.end(bundle.text);
+    return;
+  }
+  if (path.startsWith('/_static/')) {
+    if (await sendFile(req, res, join(TEMPLATES_DIR, 'static'), path.slice(9))) return;
+    return notFound(res, state, url.pathname);
+  }
+  if (path.startsWith('/static/')) {
+    if (await sendFile(req, res, join(app.dir, 'static'), path.slice(8))) return;
+    return notFound(res, state, url.pathname);
+  }
+  if (path.startsWith('/node_modules/')) {
+    const rest = path.slice(14);
+    if (await sendFile(req, res, join(app.dir, 'node_modules'), rest)) return;
+    if (await sendFile(req, res, join(cwd, 'node_modules'), rest)) return;
+    return notFound(res, state, url.pathname);
+  }
+  for (const [pattern, folder] of app.info.static) {
+    const m = pattern.exec(path);
+    if (m && m[1] !== undefined && (await sendFile(req, res, folder, m[1]))) return;
+  }
+  return notFound(res, state, url.pathname);
+}
+
+function methodNotAllowed(res: ServerResponse): void {
+  res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end('method not allowed\n');
+}
+
+async function analysisRoute(
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: HttpState,
+  entry: AnalysisEntry,
+  rest: string,
+): Promise<boolean> {
+  if (rest === '' || /^[A-Za-z0-9_-]+\.html$/.test(rest)) {
+    if (entry.error !== undefined) {
+      html(
+        res,
+        500,
+        await state.pages.errorPage(`analysis "${entry.name}" failed to load`, entry.error),
+      );
+      return true;
+    }
+    const file = rest === '' ? 'index.html' : rest;
+    try {
+      html(res, 200, await state.pages.view(entry, file));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+    return true;
+  }
+  if (rest.startsWith('static/')) return sendFile(req, res, join(entry.dir, 'static'), rest.slice(7));
+  if (rest === 'analysis.js' || rest === 'analysis.css' || rest === entry.thumbnail) {
+    return sendFile(req, res, entry.dir, rest);
+  }
+  if (rest === 'ws') {
+    res.writeHead(426, { Upgrade: 'websocket', 'Content-Type': 'text/plain' });
+    res.end('this is a WebSocket endpoint\n');
+    return true;
+  }
+  return false;
+}

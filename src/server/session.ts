@@ -1,0 +1,353 @@
+import type { Socket } from 'node:net';
+import type { RawData, WebSocket } from 'ws';
+import type { Change } from '../datastore/change.js';
+import { encodeValue } from '../protocol/encode.js';
+import {
+  frameFromEncoded,
+  keyFrameFromEncoded,
+  parseClientMessage,
+  parseQs,
+  PROTOCOL,
+  type ConnectMessage,
+} from '../protocol/messages.js';
+import type { AnyAnalysis } from './analysis.js';
+import type { Logger } from './logger.js';
+import { Meta } from './meta.js';
+import { ActionQueue } from './queue.js';
+
+/** Bounds of one session's outbound and inbound paths (resolved, every field set). */
+export interface SessionLimits {
+  /** Above this many buffered bytes a page counts as slow: datastore updates coalesce per key. */
+  softBufferBytes: number;
+  /** Above this many buffered + queued bytes the socket is closed (1008). */
+  hardBufferBytes: number;
+  /** Actions queued for one session at most; a flood past it closes the socket (1008). */
+  maxQueuedActions: number;
+  /** How often a congested session checks whether its socket drained. */
+  drainPollMs: number;
+}
+
+/** What every session of one server shares. */
+export interface SessionContext {
+  readonly logger: Logger;
+  readonly limits: SessionLimits;
+  readonly cliArgs: string[];
+  readonly backendVersion: string;
+  /** Read at each `__connect`: changes when the analyses are reloaded. */
+  analysesVersion(): string;
+  /** Called once when the session has ended (socket closed and `disconnected` run). */
+  onEnded(session: Session): void;
+}
+
+const TEXT = { binary: false } as const;
+const RESOLVED: Promise<void> = Promise.resolve();
+/** An id a client may resume: what we issue (UUIDs) and the original's short ids. */
+const RESUMABLE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** One queued outbound frame; a datastore change keeps its key so it can coalesce. */
+interface Item {
+  bytes: string | Buffer | undefined;
+  signal: 'data' | 'class_data' | undefined;
+  change: Change | undefined;
+}
+
+/**
+ * The outbound path of one socket. Frames produced in one event-loop turn go
+ * out together (corked) at the next turn; the Promise a writer awaits settles
+ * then, so a handler that loops and awaits its writes streams to the page and
+ * yields to other sessions every iteration. When the page reads slower than
+ * the analysis writes, datastore updates coalesce per key (latest wins),
+ * emits are kept, and past the hard bound the socket is closed.
+ */
+class Outbound {
+  private items: Item[] = [];
+  private coalesce: Map<string, Item> | undefined;
+  private queuedBytes = 0;
+  private scheduled = false;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushPromise: Promise<void> = RESOLVED;
+  private resolveFlush: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly limits: SessionLimits,
+    private readonly onOverflow: (bytes: number) => void,
+  ) {}
+
+  /** Queue an encoded frame (an emit: never dropped, never coalesced). */
+  frame(bytes: string | Buffer): Promise<void> {
+    if (this.closed) return RESOLVED;
+    this.items.push({ bytes, signal: undefined, change: undefined });
+    return this.added(bytes.length);
+  }
+
+  /** Queue a datastore change; `shared` is the frame already encoded for every subscriber. */
+  change(signal: 'data' | 'class_data', change: Change, shared: Buffer | undefined): Promise<void> {
+    if (this.closed) return RESOLVED;
+    if (this.coalesce !== undefined) {
+      const id = signal + '\0' + change.key;
+      const queued = this.coalesce.get(id);
+      if (queued !== undefined) {
+        // latest value wins, at the position of the first one
+        this.queuedBytes += (change.encoded?.length ?? 4) - (queued.change?.encoded?.length ?? 4);
+        queued.change = change;
+        return this.schedule();
+      }
+      const item: Item = { bytes: undefined, signal, change };
+      this.coalesce.set(id, item);
+      this.items.push(item);
+      return this.added(change.key.length + (change.encoded?.length ?? 4) + 32);
+    }
+    const bytes =
+      shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
+    this.items.push({ bytes, signal: undefined, change: undefined });
+    return this.added(bytes.length);
+  }
+
+  private added(bytes: number): Promise<void> {
+    this.queuedBytes += bytes;
+    const total = this.queuedBytes + this.ws.bufferedAmount;
+    if (total > this.limits.hardBufferBytes) {
+      this.onOverflow(total);
+      return RESOLVED;
+    }
+    return this.schedule();
+  }
+
+  private schedule(): Promise<void> {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.flushPromise = new Promise((resolve) => (this.resolveFlush = resolve));
+      setImmediate(this.flush);
+    }
+    return this.flushPromise;
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const resolve = this.resolveFlush;
+    this.resolveFlush = undefined;
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+      this.drop();
+    } else if (this.ws.bufferedAmount > this.limits.softBufferBytes) {
+      // slow page: hold everything, coalesce datastore updates, look again soon
+      this.coalesce ??= new Map();
+      this.pollTimer ??= setTimeout(() => {
+        this.pollTimer = undefined;
+        if (this.items.length > 0) void this.schedule();
+      }, this.limits.drainPollMs);
+    } else {
+      this.send();
+    }
+    resolve?.();
+  };
+
+  private send(): void {
+    const items = this.items;
+    this.items = [];
+    this.coalesce = undefined;
+    this.queuedBytes = 0;
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    socket?.cork();
+    for (const item of items) {
+      const bytes =
+        item.bytes ??
+        keyFrameFromEncoded(item.signal ?? 'data', item.change?.key ?? '', item.change?.encoded ?? 'null');
+      this.ws.send(bytes, TEXT);
+    }
+    socket?.uncork();
+  }
+
+  private drop(): void {
+    this.items = [];
+    this.coalesce = undefined;
+    this.queuedBytes = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.drop();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    this.resolveFlush?.();
+    this.resolveFlush = undefined;
+  }
+}
+
+/** The memo a change carries: its frame, encoded once for every page that has no transform. */
+interface SharedFrame {
+  signal: string;
+  bytes: Buffer;
+}
+
+function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
+  const memo = change.memo as SharedFrame | undefined;
+  if (memo !== undefined && memo.signal === signal) return memo.bytes;
+  const bytes = Buffer.from(keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'));
+  change.memo = { signal, bytes } satisfies SharedFrame;
+  return bytes;
+}
+
+/**
+ * One WebSocket and the analysis instance behind it: parses frames, runs the
+ * session's actions one after the other, and owns the outbound path.
+ */
+export class Session {
+  analysis: AnyAnalysis | undefined;
+  /** Set by the server's ping loop; false when a ping went unanswered. */
+  alive = true;
+  private readonly queue = new ActionQueue();
+  private readonly out: Outbound;
+  private connecting = false;
+  private ended = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly meta: Meta,
+    private readonly ctx: SessionContext,
+  ) {
+    this.out = new Outbound(ws, ctx.limits, (bytes) => {
+      ctx.logger.warn(
+        `[${meta.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
+      );
+      this.close(1008, 'send buffer over limit: the page reads too slowly');
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.end());
+    ws.on('error', (error) => ctx.logger.debug(`[${meta.name}] socket error: ${error.message}`));
+    ws.on('pong', () => (this.alive = true));
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.ended) return;
+    if (isBinary) {
+      this.close(1003, 'binary frames are not supported: send JSON text frames');
+      return;
+    }
+    let message;
+    try {
+      message = parseClientMessage(data.toString());
+    } catch (error) {
+      this.ctx.logger.warn(`[${this.meta.name}] bad frame: ${(error as Error).message}`);
+      void this.out.frame(frameFromEncoded('error', encodeValue((error as Error).message)));
+      return;
+    }
+    switch (message.kind) {
+      case 'connect': {
+        if (this.connecting) {
+          const error = `this socket is already connected (analysis ${this.analysis?.id ?? 'starting'}); a second __connect is ignored`;
+          this.ctx.logger.warn(`[${this.meta.name}] ${error}`);
+          void this.out.frame(frameFromEncoded('error', encodeValue(error)));
+          return;
+        }
+        this.connecting = true;
+        void this.queue.enqueue(() => this.start(message));
+        return;
+      }
+      case 'action': {
+        if (!this.connecting) {
+          const warning = `action "${message.signal}" ignored: send __connect first`;
+          this.ctx.logger.warn(`[${this.meta.name}] ${warning}`);
+          void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
+          return;
+        }
+        if (this.queue.size >= this.ctx.limits.maxQueuedActions) {
+          this.close(1008, `more than ${this.ctx.limits.maxQueuedActions} actions queued`);
+          return;
+        }
+        const load = message.hasLoad ? message.load : undefined;
+        void this.queue.enqueue(async () => {
+          if (this.analysis && !this.ended) await Meta.runProcess(this.analysis, message.signal, load);
+        });
+        return;
+      }
+      default: {
+        const never: never = message;
+        throw new Error(`unhandled message ${String(never)}`);
+      }
+    }
+  }
+
+  private async start(message: ConnectMessage): Promise<void> {
+    const resume =
+      message.analysisId !== null && RESUMABLE_ID.test(message.analysisId)
+        ? message.analysisId
+        : undefined;
+    if (message.analysisId !== null && resume === undefined) {
+      void this.out.frame(
+        frameFromEncoded('warn', encodeValue('the analysis id to resume is not valid; starting a new one')),
+      );
+    }
+    let analysis: AnyAnalysis;
+    try {
+      analysis = await this.meta.createAnalysis({
+        id: resume,
+        logger: this.ctx.logger,
+        emit: (signal, msg) =>
+          this.out.frame(frameFromEncoded(signal, msg === undefined ? undefined : encodeValue(msg))),
+        changeSink: (signal, change) =>
+          this.out.change(signal, change, signal === 'class_data' ? sharedFrame(signal, change) : undefined),
+      });
+    } catch (error) {
+      const text = `could not start analysis "${this.meta.name}": ${(error as Error).message}`;
+      this.ctx.logger.error(`${text}\n${(error as Error).stack ?? ''}`);
+      void this.out.frame(frameFromEncoded('error', encodeValue(text)));
+      this.close(1011, 'analysis failed to start');
+      return;
+    }
+    if (this.ended) {
+      analysis.dispose();
+      return;
+    }
+    this.analysis = analysis;
+    const reply = {
+      analysis_id: analysis.id,
+      databench_backend_version: this.ctx.backendVersion,
+      analyses_version: this.ctx.analysesVersion(),
+    };
+    void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
+    if (resume !== undefined) {
+      const data = analysis.snapshotFrame('data');
+      if (data !== undefined) void this.out.frame(data);
+    }
+    const classData = analysis.snapshotFrame('class_data');
+    if (classData !== undefined) void this.out.frame(classData);
+
+    await Meta.runProcess(analysis, 'connect');
+    await Meta.runProcess(analysis, 'args', {
+      cli_args: this.ctx.cliArgs,
+      request_args: parseQs(message.requestArgs),
+    });
+    await Meta.runProcess(analysis, 'connected');
+  }
+
+  /** Close the socket with a code and reason; `disconnected` runs when it has closed. */
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+      this.ws.close(code, reason);
+    }
+    this.out.close();
+  }
+
+  /** The socket closed: run `disconnected` after what is queued, then release everything. */
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.out.close();
+    this.analysis?.cancel();
+    void this.queue
+      .enqueue(async () => {
+        const analysis = this.analysis;
+        if (!analysis) return;
+        await Meta.runProcess(analysis, 'disconnected');
+        analysis.dispose();
+      })
+      .finally(() => this.ctx.onEnded(this));
+  }
+
+  /** Resolves when the session has ended and released everything. */
+  whenIdle(): Promise<void> {
+    return this.queue.idle();
+  }
+}

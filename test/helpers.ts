@@ -1,0 +1,116 @@
+import WebSocket from 'ws';
+
+/** A frame the server sent: `signal` and, when present, `load`. */
+export interface Frame {
+  signal: string;
+  load?: unknown;
+}
+
+/**
+ * A real WebSocket client for tests: records every frame and lets a test
+ * await the first frame that matches, failing with a clear reason on timeout.
+ */
+export class TestClient {
+  readonly frames: Frame[] = [];
+  closeCode: number | undefined;
+  closeReason = '';
+  private waiters: Array<{ test: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+  private closeWaiters: Array<() => void> = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as Frame;
+      this.frames.push(frame);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.test(frame)) return true;
+        w.resolve(frame);
+        return false;
+      });
+    });
+    ws.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = String(reason);
+      for (const w of this.closeWaiters) w();
+    });
+  }
+
+  /** Open a socket (no `__connect` sent yet). */
+  static open(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, options);
+      const client = new TestClient(ws);
+      ws.once('open', () => resolve(client));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) =>
+        reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)),
+      );
+    });
+  }
+
+  /** Open a socket and complete `__connect`; resolves with the reply's load. */
+  static async connect(
+    url: string,
+    options: { id?: string | null; requestArgs?: string } = {},
+  ): Promise<{ client: TestClient; id: string; reply: Record<string, string> }> {
+    const client = await TestClient.open(url);
+    client.sendJson({ __connect: options.id ?? null, __request_args: options.requestArgs ?? '' });
+    const reply = (await client.waitFor((f) => f.signal === '__connect', 'the __connect reply'))
+      .load as Record<string, string>;
+    return { client, id: reply['analysis_id'] ?? '', reply };
+  }
+
+  sendJson(value: unknown): void {
+    this.ws.send(JSON.stringify(value));
+  }
+
+  send(signal: string, load?: unknown): void {
+    this.sendJson(load === undefined ? { signal } : { signal, load });
+  }
+
+  /** The first frame (already received or future) matching `test`. */
+  waitFor(test: (f: Frame) => boolean, what: string, timeoutMs = 5000, from = 0): Promise<Frame> {
+    const seen = this.frames.slice(from).find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.frames).slice(0, 2000)}`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiters.push({
+        test,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  /** Waits for the next frame with `signal` that arrives after now. */
+  next(signal: string, timeoutMs = 5000): Promise<Frame> {
+    return this.waitFor((f) => f.signal === signal, `a "${signal}" frame`, timeoutMs, this.frames.length);
+  }
+
+  /** Resolves when the socket has closed. */
+  closed(timeoutMs = 5000): Promise<{ code: number | undefined; reason: string }> {
+    if (this.ws.readyState === WebSocket.CLOSED) {
+      return Promise.resolve({ code: this.closeCode, reason: this.closeReason });
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for the socket to close')), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve({ code: this.closeCode, reason: this.closeReason });
+      });
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
