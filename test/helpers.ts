@@ -16,6 +16,7 @@ export class TestClient {
   closeReason = '';
   private waiters: Array<{ test: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
   private closeWaiters: Array<() => void> = [];
+  private readonly cursors = new Map<string, number>();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
@@ -89,9 +90,15 @@ export class TestClient {
     });
   }
 
-  /** Waits for the next frame with `signal` that arrives after now. */
-  next(signal: string, timeoutMs = 5000): Promise<Frame> {
-    return this.waitFor((f) => f.signal === signal, `a "${signal}" frame`, timeoutMs, this.frames.length);
+  /**
+   * The next frame with `signal` that no earlier `next(signal)` returned,
+   * whether it has arrived already or not.
+   */
+  async next(signal: string, timeoutMs = 5000): Promise<Frame> {
+    const from = (this.cursors.get(signal) ?? -1) + 1;
+    const frame = await this.waitFor((f) => f.signal === signal, `a "${signal}" frame`, timeoutMs, from);
+    this.cursors.set(signal, this.frames.indexOf(frame, from));
+    return frame;
   }
 
   /** Resolves when the socket has closed. */

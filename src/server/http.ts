@@ -95,10 +95,12 @@ async function route(
   cwd: string,
 ): Promise<void> {
   const method = req.method ?? 'GET';
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // route on the path as sent: URL parsing would quietly resolve `..`
+  const rawPath = (req.url ?? '/').split('?')[0] ?? '/';
+  const url = { pathname: rawPath };
   let path: string;
   try {
-    path = decodeURIComponent(url.pathname);
+    path = decodeURIComponent(rawPath);
   } catch {
     throw new HttpError(400, 'malformed URL encoding');
   }

@@ -40,6 +40,8 @@ export interface SessionContext {
 }
 
 const TEXT = { binary: false } as const;
+/** How long a closing socket may take to finish the close handshake. */
+const CLOSE_GRACE_MS = 2000;
 const RESOLVED: Promise<void> = Promise.resolve();
 /** An id a client may resume: what we issue (UUIDs) and the original's short ids. */
 const RESUMABLE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -326,6 +328,8 @@ export class Session {
   close(code: number, reason: string): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
       this.ws.close(code, reason);
+      // a page that does not read will not answer the close handshake either
+      setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
     }
     this.out.close();
   }
