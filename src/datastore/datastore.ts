@@ -267,7 +267,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
     if (this.closed) return;
     this.closed = true;
     this.changeCallbacks = [];
-    this.stateCallbacks = [];
+
     this.encodedListeners = [];
     this.state.stores.delete(this);
     if (this.state.stores.size === 0) closeDomain(this.state, this.release);
@@ -286,7 +286,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
   ): PromiseLike<unknown>[] | undefined {
     for (const listener of this.encodedListeners) {
       const r = listener(change);
-      if (isThenable(r)) (pending ??= []).push(r);
+      // sessions of one server share one Promise per turn: keep it once
+      if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
     }
     for (const callback of this.changeCallbacks) {
       const r = callback(change.key, change.decode());

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
@@ -48,9 +49,27 @@ const RESUMABLE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** One queued outbound frame; a datastore change keeps its key so it can coalesce. */
 interface Item {
-  bytes: string | Buffer | undefined;
-  signal: 'data' | 'class_data' | undefined;
-  change: Change | undefined;
+  signal: 'data' | 'class_data';
+  change: Change;
+}
+
+/**
+ * Every session's frames of one event-loop turn are sent by one callback at
+ * the next turn; writers await one shared Promise per turn.
+ */
+/** How long writers of one turn may run before they must wait for the flush. */
+const SLICE_MS = 2;
+let dirty: Outbound[] = [];
+let turnStart = 0;
+let turn: Promise<void> = RESOLVED;
+let resolveTurn: () => void = () => undefined;
+
+function flushAll(): void {
+  const list = dirty;
+  const resolve = resolveTurn;
+  dirty = [];
+  for (const out of list) out.flush();
+  resolve();
 }
 
 /**
@@ -62,13 +81,11 @@ interface Item {
  * emits are kept, and past the hard bound the socket is closed.
  */
 class Outbound {
-  private items: Item[] = [];
+  private items: Array<string | Buffer | Item> = [];
   private coalesce: Map<string, Item> | undefined;
   private queuedBytes = 0;
   private scheduled = false;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
-  private flushPromise: Promise<void> = RESOLVED;
-  private resolveFlush: (() => void) | undefined;
   private closed = false;
 
   constructor(
@@ -80,7 +97,7 @@ class Outbound {
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */
   frame(bytes: string | Buffer): Promise<void> {
     if (this.closed) return RESOLVED;
-    this.items.push({ bytes, signal: undefined, change: undefined });
+    this.items.push(bytes);
     return this.added(bytes.length);
   }
 
@@ -92,18 +109,17 @@ class Outbound {
       const queued = this.coalesce.get(id);
       if (queued !== undefined) {
         // latest value wins, at the position of the first one
-        this.queuedBytes += (change.encoded?.length ?? 4) - (queued.change?.encoded?.length ?? 4);
+        this.queuedBytes += (change.encoded?.length ?? 4) - (queued.change.encoded?.length ?? 4);
         queued.change = change;
         return this.schedule();
       }
-      const item: Item = { bytes: undefined, signal, change };
+      const item: Item = { signal, change };
       this.coalesce.set(id, item);
       this.items.push(item);
       return this.added(change.key.length + (change.encoded?.length ?? 4) + 32);
     }
-    const bytes =
-      shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
-    this.items.push({ bytes, signal: undefined, change: undefined });
+    const bytes = shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
+    this.items.push(bytes);
     return this.added(bytes.length);
   }
 
@@ -120,16 +136,21 @@ class Outbound {
   private schedule(): Promise<void> {
     if (!this.scheduled) {
       this.scheduled = true;
-      this.flushPromise = new Promise((resolve) => (this.resolveFlush = resolve));
-      setImmediate(this.flush);
+      dirty.push(this);
+      if (dirty.length === 1) {
+        turn = new Promise((resolve) => (resolveTurn = resolve));
+        turnStart = performance.now();
+        setImmediate(flushAll);
+      }
     }
-    return this.flushPromise;
+    // a writer that loops keeps going within its time slice; past it, it
+    // waits for the flush, so the page gets a batch and other sessions run
+    return performance.now() - turnStart < SLICE_MS ? RESOLVED : turn;
   }
 
-  private readonly flush = (): void => {
+  /** Called once per turn by {@link flushAll}. */
+  flush(): void {
     this.scheduled = false;
-    const resolve = this.resolveFlush;
-    this.resolveFlush = undefined;
     if (this.closed || this.ws.readyState !== this.ws.OPEN) {
       this.drop();
     } else if (this.ws.bufferedAmount > this.limits.softBufferBytes) {
@@ -142,20 +163,21 @@ class Outbound {
     } else {
       this.send();
     }
-    resolve?.();
-  };
+  }
 
   private send(): void {
     const items = this.items;
     this.items = [];
     this.coalesce = undefined;
     this.queuedBytes = 0;
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    const socket =
+      items.length > 1 ? (this.ws as unknown as { _socket?: Socket })._socket : undefined;
     socket?.cork();
     for (const item of items) {
       const bytes =
-        item.bytes ??
-        keyFrameFromEncoded(item.signal ?? 'data', item.change?.key ?? '', item.change?.encoded ?? 'null');
+        typeof item === 'string' || Buffer.isBuffer(item)
+          ? item
+          : keyFrameFromEncoded(item.signal, item.change.key, item.change.encoded ?? 'null');
       this.ws.send(bytes, TEXT);
     }
     socket?.uncork();
@@ -172,8 +194,6 @@ class Outbound {
     this.drop();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
-    this.resolveFlush?.();
-    this.resolveFlush = undefined;
   }
 }
 

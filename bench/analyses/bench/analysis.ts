@@ -1,0 +1,21 @@
+import { Analysis } from 'databench';
+
+/** The benchmark's workloads, written as a user would write them. */
+export class Bench extends Analysis<{ count: number } & Record<string, unknown>> {
+  on_test_fn(first: unknown, second: unknown = 100) {
+    return this.emit('test_fn', [first, second]);
+  }
+
+  on_test_state(key: string, value: unknown) {
+    return this.data.set(key, value);
+  }
+
+  async on_stream(n: number) {
+    for (let i = 0; i < n; i++) await this.data.setState({ count: i });
+    await this.emit('stream_done');
+  }
+
+  on_set_shared(key: string, value: unknown) {
+    return this.classData.set(key, value);
+  }
+}

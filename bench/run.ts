@@ -1,0 +1,251 @@
+// npm run bench: the workloads of issue 3 against our server and, in the same
+// run, a raw `ws` server answering the same protocol. Servers run in child
+// processes; this process is the pages. Every loop is bounded in count and time.
+// Usage: npm run bench [-- --quick]
+import { fork, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+
+const QUICK = process.argv.includes('--quick');
+const SCALE = QUICK ? 0.2 : 1;
+const n = (x: number): number => Math.max(1, Math.round(x * SCALE));
+const DEADLINE_MS = 120_000; // per workload
+
+interface Server {
+  kind: 'ours' | 'raw';
+  child: ChildProcess;
+  url: string;
+}
+
+function startServer(kind: 'ours' | 'raw'): Promise<Server> {
+  const child = fork(new URL('./server.ts', import.meta.url).pathname, [kind], {
+    execArgv: ['--conditions=databench-source', '--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { url: string }) => resolve({ kind, child, url: m.url }));
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+}
+
+function rss(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: { rss?: number }): void => {
+      if (m.rss !== undefined) {
+        server.child.off('message', on);
+        resolve(m.rss);
+      }
+    };
+    server.child.on('message', on);
+    server.child.send({ cmd: 'rss' });
+  });
+}
+
+function guard<T>(p: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: over ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A page: a socket with one pending waiter for a frame that contains a marker. */
+class Page {
+  private waiter: { marker: string; resolve: () => void } | undefined;
+  frames = 0;
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames++;
+      const w = this.waiter;
+      if (w && String(data).includes(w.marker)) {
+        this.waiter = undefined;
+        w.resolve();
+      }
+    });
+  }
+
+  static async open(url: string): Promise<Page> {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const page = new Page(ws);
+    const connected = page.until('"__connect"');
+    ws.send('{"__connect":null}');
+    await connected;
+    return page;
+  }
+
+  until(marker: string): Promise<void> {
+    return new Promise((resolve) => (this.waiter = { marker, resolve }));
+  }
+
+  send(signal: string, load: unknown): void {
+    this.ws.send(JSON.stringify({ signal, load }));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
+      this.ws.once('close', () => resolve());
+      this.ws.close();
+    });
+  }
+}
+
+function pct(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function openPages(url: string, count: number): Promise<Page[]> {
+  const pages: Page[] = [];
+  for (let i = 0; i < count; i += 50) {
+    pages.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => Page.open(url)))));
+  }
+  return pages;
+}
+
+// workloads -------------------------------------------------------------------
+
+async function w1Connect(s: Server): Promise<Record<string, number>> {
+  const times: number[] = [];
+  for (let i = 0; i < n(200); i++) {
+    const t0 = performance.now();
+    const page = await Page.open(s.url);
+    times.push(performance.now() - t0);
+    await page.close();
+  }
+  return { p50: pct(times, 50), p99: pct(times, 99) };
+}
+
+async function roundTrips(s: Server, count: number, send: (p: Page, i: number) => void, marker: (i: number) => string) {
+  const page = await Page.open(s.url);
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const got = page.until(marker(i));
+    send(page, i);
+    await got;
+  }
+  const ms = performance.now() - t0;
+  await page.close();
+  return { total: ms, perOp: (ms / count) * 1000 };
+}
+
+function w2Echo(s: Server) {
+  return roundTrips(s, n(5000), (p, i) => p.send('test_fn', [i, 2]), (i) => `[${i},2]`);
+}
+
+function w3State(s: Server) {
+  return roundTrips(s, n(5000), (p, i) => p.send('test_state', ['k', i]), (i) => `{"k":${i}}`);
+}
+
+async function w4Stream(s: Server) {
+  const page = await Page.open(s.url);
+  const count = 20000;
+  const before = page.frames;
+  const t0 = performance.now();
+  const done = page.until('stream_done');
+  page.send('stream', [count]);
+  await done;
+  const ms = performance.now() - t0;
+  const frames = page.frames - before;
+  await page.close();
+  return { ms, frames };
+}
+
+async function fanOut(pages: Page[], reps: number, tag: string): Promise<number[]> {
+  const times: number[] = [];
+  const first = pages[0];
+  if (!first) return times;
+  for (let r = 0; r < reps; r++) {
+    const marker = `${tag}-${r}-${Math.random().toString(36).slice(2)}`;
+    const all = Promise.all(pages.map((p) => p.until(marker)));
+    const t0 = performance.now();
+    first.send('set_shared', ['k', marker]);
+    await all;
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+async function w5FanOut(s: Server, count: number) {
+  const pages = await openPages(s.url, count);
+  const times = await fanOut(pages, n(50), `w5-${count}`);
+  await Promise.all(pages.map((p) => p.close()));
+  return { p50: pct(times, 50), p99: pct(times, 99) };
+}
+
+async function w6Memory(s: Server) {
+  const before = await rss(s);
+  const pages = await openPages(s.url, n(1000));
+  const after = await rss(s);
+  await Promise.all(pages.map((p) => p.close()));
+  return { kbPerSession: (after - before) / 1024 / pages.length };
+}
+
+async function w7Churn(s: Server) {
+  const pages = await openPages(s.url, n(200));
+  const before = await fanOut(pages, n(50), 'w7a');
+  const churn = n(5000);
+  for (let i = 0; i < churn; i += 50) {
+    const batch = await openPages(s.url, Math.min(50, churn - i));
+    await Promise.all(batch.map((p) => p.close()));
+  }
+  const after = await fanOut(pages, n(50), 'w7b');
+  await Promise.all(pages.map((p) => p.close()));
+  return { beforeP50: pct(before, 50), afterP50: pct(after, 50), ratio: pct(after, 50) / pct(before, 50) };
+}
+
+// main ------------------------------------------------------------------------
+
+type Row = [workload: string, metric: string, ours: number, raw: number, goal: string];
+
+async function main(): Promise<void> {
+  const servers = { ours: await startServer('ours'), raw: await startServer('raw') };
+  const rows: Row[] = [];
+  const both = async <T>(what: string, fn: (s: Server) => Promise<T>): Promise<{ ours: T; raw: T }> => {
+    process.stderr.write(`${what}…\n`);
+    const raw = await guard(fn(servers.raw), `${what} (raw)`);
+    const ours = await guard(fn(servers.ours), `${what} (ours)`);
+    return { ours, raw };
+  };
+  try {
+    const w1 = await both('W1 connect', w1Connect);
+    rows.push(['W1 connect', 'p50 ms', w1.ours.p50, w1.raw.p50, '']);
+    rows.push(['W1 connect', 'p99 ms', w1.ours.p99, w1.raw.p99, '']);
+    const w2 = await both('W2 echo', w2Echo);
+    rows.push(['W2 echo', 'µs/round trip', w2.ours.perOp, w2.raw.perOp, '≤ 1.3']);
+    const w3 = await both('W3 state', w3State);
+    rows.push(['W3 state', 'µs/round trip', w3.ours.perOp, w3.raw.perOp, '≤ 1.3']);
+    const w4 = await both('W4 stream', w4Stream);
+    rows.push(['W4 stream', 'ms to final state', w4.ours.ms, w4.raw.ms, '≤ 1.5']);
+    rows.push(['W4 stream', 'frames received', w4.ours.frames, w4.raw.frames, '']);
+    const w5a = await both('W5 fan-out 200', (s) => w5FanOut(s, n(200)));
+    rows.push(['W5 fan-out 200', 'p50 ms', w5a.ours.p50, w5a.raw.p50, '']);
+    const w5b = await both('W5 fan-out 1000', (s) => w5FanOut(s, n(1000)));
+    rows.push(['W5 fan-out 1000', 'p50 ms', w5b.ours.p50, w5b.raw.p50, '≤ 1.3']);
+    rows.push(['W5 fan-out 1000', 'p99 ms', w5b.ours.p99, w5b.raw.p99, '']);
+    const w6 = await both('W6 memory', w6Memory);
+    rows.push(['W6 memory', 'KiB RSS/session', w6.ours.kbPerSession, w6.raw.kbPerSession, '≤ 1.3']);
+    const w7 = await both('W7 churn', w7Churn);
+    rows.push(['W7 churn', 'fan-out p50 before ms', w7.ours.beforeP50, w7.raw.beforeP50, '']);
+    rows.push(['W7 churn', 'fan-out p50 after ms', w7.ours.afterP50, w7.raw.afterP50, '']);
+    rows.push(['W7 churn', 'after/before', w7.ours.ratio, w7.raw.ratio, 'ours ≤ 1.2']);
+  } finally {
+    servers.ours.child.kill();
+    servers.raw.child.kill();
+  }
+  const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3));
+  const lines = [
+    `databench bench${QUICK ? ' (--quick: counts scaled by 0.2)' : ''}, node ${process.version}`,
+    '',
+    '| workload | metric | ours | raw ws | ours/raw | goal |',
+    '|---|---|---:|---:|---:|---|',
+    ...rows.map(([w, m, o, r, g]) => `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+await main();

@@ -1,0 +1,70 @@
+// A benchmark server in its own process: `ours` (databench) or `raw` (a
+// minimal ws server answering the same protocol with no framework: the
+// physical limit of this machine). Reports its URL and, on request, its RSS.
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createServer } from '../src/server/create-server.ts';
+import { createLogger } from '../src/server/logger.ts';
+
+const kind = process.argv[2];
+const send = (m: unknown): void => void process.send?.(m);
+
+process.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'rss') {
+    for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+    send({ rss: process.memoryUsage().rss });
+  }
+});
+
+if (kind === 'ours') {
+  const server = await createServer({
+    port: 0,
+    analyses: new URL('./analyses', import.meta.url).pathname,
+    logger: createLogger('error'),
+  });
+  send({ url: server.url.replace('http', 'ws') + '/bench/ws' });
+} else {
+  const http = createHttpServer();
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  const shared = new Set<WebSocket>();
+  const frame = (signal: string, load?: unknown): string =>
+    JSON.stringify(load === undefined ? { signal } : { signal, load });
+  wss.on('connection', (ws) => {
+    const data = new Map<string, unknown>();
+    ws.on('message', (raw) => {
+      const msg = JSON.parse(String(raw)) as { __connect?: unknown; signal?: string; load?: unknown[] };
+      if ('__connect' in msg) {
+        shared.add(ws);
+        ws.send(frame('__connect', { analysis_id: randomUUID(), databench_backend_version: 'raw', analyses_version: 'raw' }));
+        return;
+      }
+      const load = msg.load ?? [];
+      switch (msg.signal) {
+        case 'test_fn':
+          ws.send(frame('test_fn', [load[0], load[1] ?? 100]));
+          break;
+        case 'test_state':
+          data.set(String(load[0]), load[1]);
+          ws.send(frame('data', { [String(load[0])]: load[1] }));
+          break;
+        case 'stream': {
+          const n = Number(load[0]);
+          for (let i = 0; i < n; i++) ws.send(frame('data', { count: i }));
+          ws.send(frame('stream_done'));
+          break;
+        }
+        case 'set_shared': {
+          const bytes = Buffer.from(frame('class_data', { [String(load[0])]: load[1] }));
+          for (const peer of shared) peer.send(bytes, { binary: false });
+          break;
+        }
+      }
+    });
+    ws.on('close', () => shared.delete(ws));
+  });
+  http.listen(0, '127.0.0.1', () => {
+    send({ url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws` });
+  });
+}
