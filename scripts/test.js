@@ -21,7 +21,11 @@ function collect(dir, out) {
 }
 
 const filters = process.argv.slice(2);
-const files = [...collect(join(root, 'src'), []), ...collect(join(root, 'test'), [])]
+const files = [
+  ...collect(join(root, 'src'), []),
+  ...collect(join(root, 'analyses'), []),
+  ...collect(join(root, 'test'), []),
+]
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
 if (files.length === 0) {
@@ -30,7 +34,7 @@ if (files.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=2', ...files],
+  ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), '--test', '--test-concurrency=2', ...files],
   { cwd: root, stdio: 'inherit' },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

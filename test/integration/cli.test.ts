@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { FIXTURES, TestClient } from '../helpers.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin', 'databench.js');
+
+interface Run {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exited: Promise<number | null>;
+}
+
+function databench(args: string[], cwd = ROOT): Run {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), BIN, ...args],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '', HOST: '' } },
+  );
+  const run: Run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
+  child.stdout?.on('data', (d: Buffer) => (run.stdout += String(d)));
+  child.stderr?.on('data', (d: Buffer) => (run.stderr += String(d)));
+  return run;
+}
+
+async function serving(run: Run, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = /serving at (http:\/\/\S+)/.exec(run.stdout);
+    if (m?.[1]) return m[1];
+    if (run.child.exitCode !== null) throw new Error(`databench exited: ${run.stderr}`);
+    if (Date.now() > deadline) throw new Error(`databench did not start: ${run.stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the databench command', () => {
+  const temps: string[] = [];
+  after(async () => {
+    for (const t of temps) await rm(t, { recursive: true, force: true });
+  });
+
+  test('serves a folder; unknown flags become cliArgs; SIGTERM closes sessions with 1001 and exits 0', async () => {
+    const run = databench([
+      '--port',
+      '0',
+      '--analyses',
+      join(FIXTURES, 'analyses'),
+      '--log',
+      'error',
+      '--my-flag',
+      'value',
+    ]);
+    const url = await serving(run);
+    const page = await fetch(url + '/');
+    assert.equal(page.status, 200);
+    const { client } = await TestClient.connect(url.replace('http', 'ws') + '/args_echo/ws');
+    const echo = await client.next('args_echo');
+    assert.deepEqual((echo.load as { cli_args: string[] }).cli_args, ['--my-flag', 'value']);
+    run.child.kill('SIGTERM');
+    assert.equal((await client.closed()).code, 1001);
+    assert.equal(await run.exited, 0);
+  });
+
+  test('with no analyses folder it serves the packaged analyses', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'databench-empty-'));
+    temps.push(empty);
+    const run = databench(['--port', '0', '--log', 'error'], empty);
+    const url = await serving(run);
+    const index = await (await fetch(url + '/')).text();
+    assert.ok(index.includes('/dummypi/'), 'the index lists dummypi');
+    const dummypi = await fetch(url + '/dummypi/');
+    assert.equal(dummypi.status, 200);
+    const html = await dummypi.text();
+    assert.ok(html.includes('id="samples"') && html.includes('data-action="run"'));
+    run.child.kill('SIGINT');
+    assert.equal(await run.exited, 0);
+  });
+
+  const bad: Array<[string[], RegExp]> = [
+    [['--port', 'abc'], /--port needs a port number/],
+    [['--port', '70000'], /--port needs a port number/],
+    [['--log', 'loud'], /--log needs one of/],
+    [['--host'], /--host needs a value/],
+    [['--ssl-certfile', 'x.pem', '--ssl-port', '1'], /go together/],
+    [['--analyses', '/does/not/exist'], /analyses folder not found/],
+  ];
+  for (const [args, message] of bad) {
+    test(`a bad value exits 2 with one line: ${args.join(' ')}`, async () => {
+      const run = databench(args);
+      assert.equal(await run.exited, 2);
+      const lines = run.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, run.stderr);
+      assert.match(lines[0] ?? '', message);
+    });
+  }
+
+  test('--version and --help', async () => {
+    const version = databench(['--version']);
+    assert.equal(await version.exited, 0);
+    assert.match(version.stdout, /^databench \d+\.\d+\.\d+/);
+    const help = databench(['--help']);
+    assert.equal(await help.exited, 0);
+    assert.match(help.stdout, /--no-watch/);
+  });
+});
