@@ -109,7 +109,7 @@ async function openPages(url: string, count: number): Promise<Page[]> {
 
 // workloads -------------------------------------------------------------------
 
-async function w1Connect(s: Server): Promise<Record<string, number>> {
+async function w1Connect(s: Server): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < n(200); i++) {
     const t0 = performance.now();
