@@ -14,7 +14,11 @@ export class TestClient {
   readonly frames: Frame[] = [];
   closeCode: number | undefined;
   closeReason = '';
-  private waiters: Array<{ test: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+  private waiters: Array<{
+    test: (f: Frame) => boolean;
+    resolve: (f: Frame) => void;
+    reject: (e: Error) => void;
+  }> = [];
   private closeWaiters: Array<() => void> = [];
   private readonly cursors = new Map<string, number>();
 
@@ -32,6 +36,9 @@ export class TestClient {
       this.closeCode = code;
       this.closeReason = String(reason);
       for (const w of this.closeWaiters) w();
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const w of waiting) w.reject(new Error(`the socket closed (${code} ${String(reason)}) while waiting`));
     });
   }
 
@@ -80,11 +87,20 @@ export class TestClient {
           ),
         );
       }, timeoutMs);
+      if (this.ws.readyState === WebSocket.CLOSED) {
+        clearTimeout(timer);
+        reject(new Error(`the socket is closed (${this.closeCode ?? ''}) while waiting for ${what}`));
+        return;
+      }
       this.waiters.push({
         test,
         resolve: (f) => {
           clearTimeout(timer);
           resolve(f);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
         },
       });
     });

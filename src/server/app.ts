@@ -42,6 +42,10 @@ export interface AnalysisEntry {
   meta: Meta | undefined;
   /** Why it could not be loaded (file and line where known). */
   error: string | undefined;
+  /** A hash of its files: a reload re-imports only analyses whose hash changed. */
+  version: string;
+  /** True when `meta` is the last good version kept after a failed reload. */
+  stale: boolean;
 }
 
 /** A loaded folder of analyses. */
@@ -180,8 +184,10 @@ export async function loadApp(options: {
   packaged: boolean;
   cliArgs: string[];
   logger: Logger;
+  /** The app this one replaces: unchanged analyses keep their loaded class. */
+  previous?: App;
 }): Promise<App> {
-  const { dir, packaged, cliArgs, logger } = options;
+  const { dir, packaged, cliArgs, logger, previous } = options;
   const gen = ++generation;
   const errors: App['errors'] = [];
   const hash = createHash('sha256');
@@ -255,16 +261,26 @@ export async function loadApp(options: {
       thumbnail: undefined,
       meta: undefined,
       error: undefined,
+      version: '',
+      stale: false,
     };
     entries.set(name, entry);
+    const prev = previous?.entries.get(name);
     try {
       if (!(await exists(adir))) throw new Error(`folder ${adir} is missing`);
       const files = await readdir(adir);
       entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) => files.includes(f));
       const readme = await readOptional(join(adir, 'README.md'));
       if (readme) entry.readmeHtml = renderMarkdown(readme);
+      const own = createHash('sha256');
       for (const f of files.filter((f) => /\.(ts|html|md|js|css|py)$/.test(f)).sort()) {
-        hash.update(f).update(await readFile(join(adir, f)));
+        own.update(f).update(await readFile(join(adir, f)));
+      }
+      entry.version = own.digest('hex').slice(0, 12);
+      hash.update(entry.version);
+      if (prev?.meta && !prev.error && prev.version === entry.version) {
+        entry.meta = prev.meta;
+        continue;
       }
       if (entry.kernel !== undefined) {
         throw new Error(`kernel "${entry.kernel}" is not supported by this version of databench`);
@@ -277,6 +293,12 @@ export async function loadApp(options: {
     } catch (error) {
       entry.error = describeError(error);
       logger.error(`analysis "${name}" failed to load: ${entry.error}`);
+      if (prev?.meta) {
+        // keep serving the last good version until a save fixes the error
+        entry.meta = prev.meta;
+        entry.stale = true;
+        logger.warn(`analysis "${name}": the last good version keeps serving`);
+      }
     }
   }
   logger.debug(`loaded ${entries.size} analyses from ${relative(process.cwd(), dir) || '.'}`);

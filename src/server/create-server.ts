@@ -13,6 +13,7 @@ import { createLogger, type Logger, type LogLevel } from './logger.js';
 import { Meta, type ExtraRoute } from './meta.js';
 import { Pages } from './pages.js';
 import { Session, type SessionContext, type SessionLimits } from './session.js';
+import { watchAnalyses } from './watch.js';
 
 /** This package's version (the `databench_backend_version` of the protocol). */
 export const DATABENCH_VERSION: string = (
@@ -57,6 +58,8 @@ export interface ServerOptions {
   watch?: boolean;
   /** Re-read templates on every request (on while watching). Default: same as `watch`. */
   noTemplateCache?: boolean;
+  /** Called after every reload with the new app (tests, tools). */
+  onReload?: (app: App) => void;
   /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
   app?: App;
   /** @internal Serve this analysis at `/`. */
@@ -235,6 +238,50 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   }, pingIntervalMs);
   pinger.unref();
 
+  // autoreload: a changed analysis is imported again; its open pages close
+  // with 1012 (service restart), reconnect, see the new analyses_version and reload
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (files: string[]): Promise<void> => {
+    const previous = state.app;
+    const next = await loadApp({
+      dir: previous.dir,
+      packaged: previous.packaged,
+      cliArgs,
+      logger,
+      previous,
+    });
+    state = {
+      app: next,
+      pages: new Pages(next, DATABENCH_VERSION, { noCache: true }),
+      single: state.single,
+    };
+    let closed = 0;
+    for (const session of sessions) {
+      if (next.entries.get(session.meta.name)?.meta !== session.meta) {
+        session.close(1012, 'analysis reloaded');
+        closed++;
+      }
+    }
+    logger.info(
+      `reloaded after changes to ${files.length} file(s); analyses_version ${next.version}; ${closed} session(s) restarted`,
+    );
+    onReload?.(next);
+  };
+  const onReload = options.onReload;
+  const stopWatching =
+    options.watch && !options.app
+      ? watchAnalyses({
+          dir: app.dir,
+          extra: [...app.info.watch, ...[...app.entries.values()].flatMap((e) => e.watch)],
+          logger,
+          onChange: (files) => {
+            reloading = reloading
+              .then(() => reload(files))
+              .catch((error: unknown) => logger.error(`reload failed: ${String(error)}`));
+          },
+        })
+      : undefined;
+
   logger.info(`serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`);
 
   let closing: Promise<void> | undefined;
@@ -250,6 +297,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     close() {
       closing ??= (async () => {
         clearInterval(pinger);
+        stopWatching?.();
+        await reloading;
         const allEnded =
           sessions.size === 0
             ? Promise.resolve()
@@ -328,6 +377,8 @@ export async function run(analysisClass: AnalysisClass, options: RunOptions = {}
           thumbnail: undefined,
           meta: new Meta(name, analysisClass, dir, options.routes ?? [], options.cliArgs ?? []),
           error: undefined,
+          version: DATABENCH_VERSION,
+          stale: false,
         },
       ],
     ]),

@@ -4,7 +4,7 @@ import send from 'send';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
-import { TEMPLATES_DIR, type Pages } from './pages.js';
+import { escapeHtml, TEMPLATES_DIR, type Pages } from './pages.js';
 
 /** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
 export interface HttpState {
@@ -190,7 +190,7 @@ async function analysisRoute(
   rest: string,
 ): Promise<boolean> {
   if (rest === '' || /^[A-Za-z0-9_-]+\.html$/.test(rest)) {
-    if (entry.error !== undefined) {
+    if (entry.error !== undefined && !entry.meta) {
       html(
         res,
         500,
@@ -200,7 +200,13 @@ async function analysisRoute(
     }
     const file = rest === '' ? 'index.html' : rest;
     try {
-      html(res, 200, await state.pages.view(entry, file));
+      let page = await state.pages.view(entry, file);
+      if (entry.error !== undefined) {
+        // a failed reload: the last good version serves, the error shows until it is fixed
+        const banner = `<pre class="databench-load-error" role="alert">analysis "${escapeHtml(entry.name)}" failed to reload; the last good version is serving:\n${escapeHtml(entry.error)}</pre>`;
+        page = /<body[^>]*>/i.test(page) ? page.replace(/<body[^>]*>/i, (m) => m + banner) : banner + page;
+      }
+      html(res, 200, page);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw error;

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { App } from '../../src/server/app.ts';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+import { TestClient } from '../helpers.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+// inside the package, so that the analyses' `import 'databench'` resolves to this checkout
+const DIR = join(ROOT, 'test-artifacts', `watch-${process.pid}`);
+
+const source = (version: string): string => `import { Analysis } from 'databench';
+
+export class Hello extends Analysis {
+  on_which() {
+    return this.emit('which', '${version}');
+  }
+}
+`;
+
+let server: DatabenchServer;
+const logger = createMemoryLogger();
+let reloaded: Array<(app: App) => void> = [];
+const nextReload = (): Promise<App> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no reload within 10 s')), 10_000);
+    reloaded.push((app) => {
+      clearTimeout(timer);
+      resolve(app);
+    });
+  });
+
+before(async () => {
+  await mkdir(join(DIR, 'hello'), { recursive: true });
+  await mkdir(join(DIR, 'other'), { recursive: true });
+  await writeFile(join(DIR, 'index.yaml'), '# watched\nanalyses:\n  - name: hello\n  - name: other\n');
+  await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v1'));
+  await writeFile(join(DIR, 'hello', 'index.html'), '<!doctype html><body><p>hello page</p></body>');
+  await writeFile(join(DIR, 'other', 'analysis.ts'), source('other').replace('Hello', 'Other'));
+  server = await createServer({
+    port: 0,
+    analyses: DIR,
+    watch: true,
+    logger,
+    onReload: (app) => {
+      const waiting = reloaded;
+      reloaded = [];
+      for (const w of waiting) w(app);
+    },
+  });
+});
+
+after(async () => {
+  await server.close();
+  await rm(DIR, { recursive: true, force: true });
+});
+
+async function which(name: string): Promise<{ client: TestClient; value: unknown; version: string }> {
+  const { client, reply } = await TestClient.connect(server.url.replace('http', 'ws') + `/${name}/ws`);
+  client.send('which');
+  return { client, value: (await client.next('which')).load, version: reply['analyses_version'] ?? '' };
+}
+
+test('an edit becomes live; open pages of that analysis close with 1012, others stay', async () => {
+  const first = await which('hello');
+  assert.equal(first.value, 'v1');
+  const other = await which('other');
+
+  const reload = nextReload();
+  await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v2'));
+  await reload;
+  assert.equal((await first.client.closed()).code, 1012);
+  const second = await which('hello');
+  assert.equal(second.value, 'v2');
+  assert.notEqual(second.version, first.version, 'analyses_version changed');
+  assert.equal(other.client.ws.readyState, other.client.ws.OPEN, 'the other analysis kept its session');
+  other.client.send('which');
+  assert.equal((await other.client.next('which')).load, 'other');
+  for (const c of [second.client, other.client]) c.close();
+});
+
+test('a broken edit keeps the last good version and shows the error until fixed', async () => {
+  const reload = nextReload();
+  await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v3').replace('on_which() {', 'on_which() { const x = ;'));
+  await reload;
+  assert.ok(
+    logger.lines.some(([lvl, line]) => lvl === 'error' && /hello[/\\]analysis\.ts:4:\d+/.test(line)),
+    'the log names the file and line: ' + JSON.stringify(logger.lines.filter(([l]) => l === 'error')),
+  );
+  const page = await (await fetch(server.url + '/hello/')).text();
+  assert.match(page, /failed to reload/);
+  assert.match(page, /analysis\.ts:4/);
+  assert.match(page, /hello page/, 'the page still serves');
+  const still = await which('hello');
+  assert.equal(still.value, 'v2', 'the last good version serves new sessions');
+
+  const fixed = nextReload();
+  await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v4'));
+  await fixed;
+  assert.equal((await still.client.closed()).code, 1012);
+  const now = await which('hello');
+  assert.equal(now.value, 'v4');
+  const clean = await (await fetch(server.url + '/hello/')).text();
+  assert.doesNotMatch(clean, /failed to reload/);
+  now.client.close();
+});
