@@ -1,0 +1,751 @@
+import {
+  DatabenchError,
+  PROTOCOL,
+  encodeValue,
+  frameFromEncoded,
+  parseServerMessage,
+  type ConnectReply,
+  type ProcessLoad,
+  type ServerMessage,
+} from '../protocol/index.js';
+import type {
+  ActionName,
+  ClassDataKey,
+  ClassDataOf,
+  DataKey,
+  DataOf,
+  EmitArgs,
+  IsAny,
+  SignalValue,
+} from './contract.js';
+import {
+  WS_OPEN,
+  resolveWebSocket,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './websocket.js';
+
+/** Where a Connection writes: `console` by default. */
+export interface ClientConsole {
+  log(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+/** Options of {@link Connection} (the fourth constructor argument). */
+export interface ConnectionOptions {
+  /**
+   * The WebSocket class. Default: the one given to `setDefaultWebSocket`
+   * (the Node entry `databench/client/node` sets `ws`), else `globalThis.WebSocket`.
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * How many emits are kept while the connection is not ready; beyond this
+   * the oldest is dropped and reported through `errorCB`. Default: 256.
+   */
+  maxQueuedEmits?: number;
+  /** The first reconnect delay; it doubles on every failed attempt. Default: 500. */
+  reconnectInitialDelayMs?: number;
+  /** The largest reconnect delay. Default: 10_000. */
+  reconnectMaxDelayMs?: number;
+  /** Where `log`/`warn`/`error` signals and failing callbacks are written. Default: `console`. */
+  console?: ClientConsole;
+  /**
+   * Called when the server's `analyses_version` differs from the one of the
+   * previous connect (the analyses were reloaded). Default: `location.reload()`
+   * in a browser; elsewhere a warning.
+   */
+  onAnalysesVersionChange?: (previous: string, current: string) => void;
+}
+
+/** {@link ConnectionOptions} with every default filled in. */
+export interface ResolvedConnectionOptions {
+  WebSocket: WebSocketConstructor | undefined;
+  maxQueuedEmits: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  console: ClientConsole;
+  onAnalysesVersionChange: ((previous: string, current: string) => void) | undefined;
+}
+
+/** A signal to listen to: a name, or `{signal: key}` with a key or RegExp of a `data`-like frame. */
+export type SignalPattern = string | { [signal: string]: string | RegExp | undefined };
+
+/** Status of an action started with a `__process_id`. */
+export type ProcessStatus = ProcessLoad['status'];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Callback = (value: any, key: any) => void;
+
+interface Listener {
+  /** undefined: the whole signal; else a key (or RegExp) of the load object. */
+  readonly pattern: string | RegExp | undefined;
+  readonly callback: Callback;
+  readonly original: Callback;
+}
+
+// `{data: 'typo'}` must not slip through the catch-all overload of a typed Connection.
+type OtherPattern<A> =
+  IsAny<A> extends true
+    ? { [signal: string]: string | RegExp }
+    : { [signal: string]: string | RegExp | undefined; data?: never; class_data?: never };
+
+type AnyValue<A> =
+  IsAny<A> extends true
+    ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      any
+    : unknown;
+
+type PreEmitFn<A, N extends string> = (
+  message: IsAny<A> extends true ? AnyValue<A> : EmitArgs<A, N>[0],
+) => unknown;
+
+/** Defaults of {@link ConnectionOptions}. */
+export const CONNECTION_DEFAULTS = {
+  maxQueuedEmits: 256,
+  reconnectInitialDelayMs: 500,
+  reconnectMaxDelayMs: 10_000,
+} as const;
+
+/** At most this many process ids wait for their `end` (ids whose `end` never came are forgotten first). */
+const MAX_PROCESS_IDS = 1024;
+/** Close code of a server restart: reconnect at once. */
+const SERVICE_RESTART = 1012;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkNumber(name: string, value: unknown, min: number, integer: boolean): number {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < min ||
+    (integer && !Number.isInteger(value))
+  ) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `option ${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Validate and fill in {@link ConnectionOptions}. */
+export function resolveConnectionOptions(
+  options: ConnectionOptions = {},
+): ResolvedConnectionOptions {
+  const initial = checkNumber(
+    'reconnectInitialDelayMs',
+    options.reconnectInitialDelayMs ?? CONNECTION_DEFAULTS.reconnectInitialDelayMs,
+    0,
+    false,
+  );
+  const max = checkNumber(
+    'reconnectMaxDelayMs',
+    options.reconnectMaxDelayMs ?? CONNECTION_DEFAULTS.reconnectMaxDelayMs,
+    initial,
+    false,
+  );
+  if (options.WebSocket !== undefined && typeof options.WebSocket !== 'function') {
+    throw new DatabenchError('INVALID_OPTION', 'option WebSocket: expected a WebSocket class');
+  }
+  return {
+    WebSocket: options.WebSocket,
+    maxQueuedEmits: checkNumber(
+      'maxQueuedEmits',
+      options.maxQueuedEmits ?? CONNECTION_DEFAULTS.maxQueuedEmits,
+      1,
+      true,
+    ),
+    reconnectInitialDelayMs: initial,
+    reconnectMaxDelayMs: max,
+    console: options.console ?? globalThis.console,
+    onAnalysesVersionChange: options.onAnalysesVersionChange,
+  };
+}
+
+interface PageLocation {
+  protocol: string;
+  host: string;
+  pathname: string;
+  search: string;
+  reload(): void;
+}
+
+function pageLocation(): PageLocation | undefined {
+  const loc = (globalThis as { location?: PageLocation }).location;
+  return loc && typeof loc.host === 'string' && loc.host !== '' ? loc : undefined;
+}
+
+/**
+ * The WebSocket URL of the page's analysis: `ws(s)://<host><dir>/ws`, where
+ * `<dir>` is the page's directory (`/dummypi/` → `/dummypi/ws`, `/` → `/ws`).
+ * Empty outside a browser.
+ */
+export function guessWSUrl(): string {
+  const loc = pageLocation();
+  if (loc === undefined) return '';
+  const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
+  const dir = loc.pathname.substring(0, loc.pathname.lastIndexOf('/'));
+  return `${scheme}://${loc.host}${dir}/ws`;
+}
+
+/**
+ * A connection to one analysis instance on a databench server (PROTOCOL.md),
+ * compatible with databench 0.7's `Databench.Connection`.
+ *
+ * Register listeners and wire the page first, then `connect()`. A lost
+ * connection is reopened with randomised exponential backoff and resumes the
+ * same analysis id, so the page keeps its state.
+ *
+ * Give the analysis class as type parameter to check action names, payloads
+ * and data keys at compile time (see `contract.ts`).
+ *
+ * @example
+ * const databench = new Connection<Pi>();
+ * Databench.ui.wire(databench);
+ * databench.on({ data: 'pi' }, (pi) => console.log(pi.estimate));
+ * databench.connect();
+ * databench.emit('run', { samples: 1000 });
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class Connection<A = any> {
+  /** The WebSocket URL (guessed from the page's location when not given). */
+  wsUrl: string;
+  /** Sent as `__request_args`: the page's query string by default. */
+  requestArgs: string;
+  /** The analysis instance's id, from the server's `__connect` reply; resumed on reconnect. */
+  analysisId: string | undefined;
+  /** From the server's `__connect` reply. */
+  databenchBackendVersion: string | undefined;
+  /** From the server's `__connect` reply; a change between connects reloads the page. */
+  analysesVersion: string | undefined;
+  /**
+   * Reports connection problems (a message) and clears them (no argument).
+   * `ui.wire` points it at the page's `#databench-alerts`.
+   */
+  errorCB: (message?: string) => void;
+
+  private readonly options: ResolvedConnectionOptions;
+  private readonly listeners = new Map<string, Listener[]>();
+  private readonly preEmits = new Map<string, Array<(message: unknown) => unknown>>();
+  private readonly processCallbacks = new Map<
+    unknown,
+    Array<(status: ProcessStatus, load: ProcessLoad) => void>
+  >();
+  private readonly queue: Array<{ signal: string; frame: string }> = [];
+  private connectCallback: ((connection: this) => void) | undefined;
+  private socket: WebSocketLike | undefined;
+  private ready = false;
+  private active = false;
+  private attempt = 0;
+  private hasConnected = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * @param wsUrl       the WebSocket URL; guessed from the page's location when absent
+   * @param requestArgs the `search` part of the page URL; `location.search` when absent
+   * @param analysisId  an earlier analysis id to resume; a new instance when absent
+   * @param options     see {@link ConnectionOptions}
+   */
+  constructor(
+    wsUrl?: string | null,
+    requestArgs?: string | null,
+    analysisId?: string | null,
+    options?: ConnectionOptions,
+  ) {
+    this.options = resolveConnectionOptions(options);
+    this.wsUrl = wsUrl || guessWSUrl();
+    this.requestArgs = requestArgs ?? pageLocation()?.search ?? '';
+    this.analysisId = analysisId ?? undefined;
+    this.databenchBackendVersion = undefined;
+    this.analysesVersion = undefined;
+    const out = this.options.console;
+    this.errorCB = (message) => {
+      if (message != null) out.warn(`databench connection: ${message}`);
+    };
+    for (const level of ['log', 'warn', 'error'] as const) {
+      this.addListener(level, undefined, (message: unknown) => out[level]('backend:', message));
+      this.addPreEmit(level, (message) => {
+        out[level]('frontend:', message);
+        return message;
+      });
+    }
+  }
+
+  /** The URL guessed from the page's location (databench 0.7 had it here); see {@link guessWSUrl}. */
+  static guessWSUrl(): string {
+    return guessWSUrl();
+  }
+
+  /** Whether the server has answered `__connect` on the current socket (emits go out at once). */
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  /**
+   * Open the connection (and keep it open until {@link disconnect}).
+   * `callback` runs after every `__connect` reply, reconnects included.
+   */
+  connect(callback?: (connection: this) => void): this {
+    if (!this.wsUrl) {
+      throw new DatabenchError(
+        'NO_URL',
+        'Connection needs a wsUrl (it can only be guessed in a browser page)',
+      );
+    }
+    if (callback) this.connectCallback = callback;
+    this.active = true;
+    if (this.socket === undefined && this.reconnectTimer === undefined) this.open();
+    return this;
+  }
+
+  /** Close the connection and stop reconnecting. Queued emits stay for the next {@link connect}. */
+  disconnect(): this {
+    this.active = false;
+    this.attempt = 0;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const socket = this.socket;
+    this.socket = undefined;
+    this.ready = false;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      socket.onerror = () => undefined;
+      socket.close(1000);
+    }
+    return this;
+  }
+
+  /**
+   * Listen to a signal. `callback(value, key)` gets the load and the signal
+   * name; with `{signal: key}` it gets, for each key of the load object that
+   * equals `key` (or matches the RegExp), that key's value and the key.
+   *
+   * @example
+   * c.on('log', (message) => …);
+   * c.on({ data: 'pi' }, (pi) => …);
+   * c.on({ data: /^run_/ }, (value, key) => …);
+   */
+  on<K extends DataKey<A>>(
+    signal: { data: K },
+    callback: (value: DataOf<A>[K], key: K) => void,
+  ): this;
+  on(
+    signal: { data: RegExp },
+    callback: (value: DataOf<A>[DataKey<A>], key: DataKey<A>) => void,
+  ): this;
+  on<K extends ClassDataKey<A>>(
+    signal: { class_data: K },
+    callback: (value: ClassDataOf<A>[K], key: K) => void,
+  ): this;
+  on(
+    signal: { class_data: RegExp },
+    callback: (value: ClassDataOf<A>[ClassDataKey<A>], key: ClassDataKey<A>) => void,
+  ): this;
+  on<S extends string>(signal: S, callback: (value: SignalValue<A, S>, key: S) => void): this;
+  on(signal: OtherPattern<A>, callback: (value: AnyValue<A>, key: string) => void): this;
+  on(signal: SignalPattern, callback: Callback): this {
+    if (typeof callback !== 'function') {
+      throw new DatabenchError(
+        'INVALID_ARGUMENT',
+        'on(signal, callback): callback must be a function',
+      );
+    }
+    if (typeof signal === 'string') {
+      this.addListener(signal, undefined, callback);
+      return this;
+    }
+    if (!isPlainObject(signal)) {
+      throw new DatabenchError(
+        'INVALID_ARGUMENT',
+        'on(signal, callback): signal must be a name or an object like {data: "key"}',
+      );
+    }
+    for (const [name, pattern] of Object.entries(signal)) {
+      if (typeof pattern !== 'string' && !(pattern instanceof RegExp)) {
+        throw new DatabenchError(
+          'INVALID_ARGUMENT',
+          `on({${name}: …}): the key must be a string or a RegExp, got ${String(pattern)}`,
+        );
+      }
+      this.addListener(name, pattern, callback);
+    }
+    return this;
+  }
+
+  /** Remove listeners added with {@link on} (the same signal and callback). */
+  off(signal: SignalPattern, callback: Callback): this {
+    const names = typeof signal === 'string' ? [signal] : Object.keys(signal);
+    for (const name of names) {
+      const list = this.listeners.get(name);
+      if (!list) continue;
+      const rest = list.filter((l) => l.original !== callback);
+      if (rest.length === 0) this.listeners.delete(name);
+      else this.listeners.set(name, rest);
+    }
+    return this;
+  }
+
+  /**
+   * The next value of a signal, as a Promise (for `{signal: key}` patterns:
+   * the next matching key's value). With `timeoutMs`, it rejects after that
+   * long with a {@link DatabenchError} of code `TIMEOUT`.
+   *
+   * @example
+   * await c.once({ data: 'pi' });
+   */
+  once<K extends DataKey<A>>(signal: { data: K }, options?: OnceOptions): Promise<DataOf<A>[K]>;
+  once(signal: { data: RegExp }, options?: OnceOptions): Promise<DataOf<A>[DataKey<A>]>;
+  once<K extends ClassDataKey<A>>(
+    signal: { class_data: K },
+    options?: OnceOptions,
+  ): Promise<ClassDataOf<A>[K]>;
+  once(
+    signal: { class_data: RegExp },
+    options?: OnceOptions,
+  ): Promise<ClassDataOf<A>[ClassDataKey<A>]>;
+  once<S extends string>(signal: S, options?: OnceOptions): Promise<SignalValue<A, S>>;
+  once(signal: OtherPattern<A>, options?: OnceOptions): Promise<AnyValue<A>>;
+  once(signal: SignalPattern, options: OnceOptions = {}): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const callback: Callback = (value) => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.off(signal, callback);
+        resolve(value);
+      };
+      (this.on as (s: SignalPattern, cb: Callback) => this)(signal, callback);
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.off(signal, callback);
+          reject(
+            new DatabenchError(
+              'TIMEOUT',
+              `no ${describePattern(signal)} within ${options.timeoutMs} ms`,
+            ),
+          );
+        }, options.timeoutMs);
+      }
+    });
+  }
+
+  /**
+   * Transform the message of an action before it is sent (hooks run in the
+   * order they were added; each gets the previous one's result).
+   *
+   * @example
+   * c.preEmit('run', (message) => ({ ...message, seed: 42 }));
+   */
+  preEmit<N extends ActionName<A>>(action: N, fn: PreEmitFn<A, N>): this {
+    if (typeof fn !== 'function') {
+      throw new DatabenchError('INVALID_ARGUMENT', 'preEmit(action, fn): fn must be a function');
+    }
+    this.addPreEmit(action, fn);
+    return this;
+  }
+
+  /**
+   * Send an action to the analysis. With no message the frame has no `load`.
+   * While the connection is not ready, emits wait in a queue (bounded by
+   * `maxQueuedEmits`; the oldest is dropped and reported via `errorCB`).
+   * The message is encoded at once (NaN/Infinity become strings, Sets lists);
+   * a cycle throws a {@link DatabenchError}.
+   */
+  emit<N extends ActionName<A>>(action: N, ...message: EmitArgs<A, N>): this {
+    if (typeof action !== 'string' || action === '') {
+      throw new DatabenchError(
+        'INVALID_ARGUMENT',
+        'emit(action): action must be a non-empty string',
+      );
+    }
+    let load: unknown = message[0];
+    for (const fn of this.preEmits.get(action) ?? []) load = fn(load);
+    const frame =
+      load === undefined ? frameFromEncoded(action) : frameFromEncoded(action, encodeValue(load));
+    const socket = this.socket;
+    if (this.ready && socket && socket.readyState === WS_OPEN) {
+      socket.send(frame);
+      return this;
+    }
+    this.queue.push({ signal: action, frame });
+    if (this.queue.length > this.options.maxQueuedEmits) {
+      const dropped = this.queue.shift();
+      this.errorCB(
+        `too many actions waiting for the connection: dropped "${dropped?.signal ?? ''}" ` +
+          `(at most ${this.options.maxQueuedEmits} are kept)`,
+      );
+    }
+    return this;
+  }
+
+  /**
+   * Call `callback(status)` with `'start'` and `'end'` of the action emitted
+   * with `{__process_id: id}` (PROTOCOL.md). Buttons use this to show "busy".
+   */
+  onProcess(
+    id: number | string,
+    callback: (status: ProcessStatus, load: ProcessLoad) => void,
+  ): this {
+    let list = this.processCallbacks.get(id);
+    if (!list) {
+      list = [];
+      this.processCallbacks.set(id, list);
+      if (this.processCallbacks.size > MAX_PROCESS_IDS) {
+        const oldest = this.processCallbacks.keys().next().value;
+        this.processCallbacks.delete(oldest);
+      }
+    }
+    list.push(callback);
+    return this;
+  }
+
+  /**
+   * Handle a signal as if the server had sent it: listeners, `onProcess`
+   * callbacks and the `__connect` bookkeeping all run.
+   */
+  trigger(signal: string, message?: unknown): this {
+    this.handleMessage({ signal, hasLoad: message !== undefined, load: message });
+    return this;
+  }
+
+  // internals --------------------------------------------------------------
+
+  private addListener(
+    signal: string,
+    pattern: string | RegExp | undefined,
+    callback: Callback,
+  ): void {
+    const listener: Listener = { pattern, callback, original: callback };
+    const list = this.listeners.get(signal);
+    if (list) list.push(listener);
+    else this.listeners.set(signal, [listener]);
+  }
+
+  private addPreEmit(action: string, fn: (message: unknown) => unknown): void {
+    const list = this.preEmits.get(action);
+    if (list) list.push(fn);
+    else this.preEmits.set(action, [fn]);
+  }
+
+  private open(): void {
+    const Ctor = resolveWebSocket(this.options.WebSocket);
+    const socket = new Ctor(this.wsUrl);
+    this.socket = socket;
+    this.ready = false;
+    socket.onopen = () => {
+      if (this.socket !== socket) return;
+      this.errorCB(); // clear earlier connection problems
+      socket.send(
+        JSON.stringify({ __connect: this.analysisId ?? null, __request_args: this.requestArgs }),
+      );
+    };
+    socket.onmessage = (event) => {
+      if (this.socket !== socket) return;
+      this.handleFrame(event.data);
+    };
+    // without an error handler `ws` throws; the close event that follows reports it
+    socket.onerror = () => undefined;
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.ready = false;
+      if (this.active) this.scheduleReconnect(event.code);
+    };
+  }
+
+  private scheduleReconnect(code: number): void {
+    this.attempt += 1;
+    const { reconnectInitialDelayMs: initial, reconnectMaxDelayMs: max } = this.options;
+    let delay = 0;
+    if (!(code === SERVICE_RESTART && this.attempt === 1)) {
+      const base = Math.min(max, initial * 2 ** (this.attempt - 1));
+      delay = Math.min(max, base * (0.75 + 0.5 * Math.random()));
+    }
+    this.errorCB(
+      !this.hasConnected
+        ? 'Cannot connect to the server. Retrying…'
+        : this.attempt === 1 && code === SERVICE_RESTART
+          ? 'The server is restarting. Reconnecting…'
+          : 'Connection lost. Reconnecting…',
+    );
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.active || this.socket !== undefined) return;
+      try {
+        this.open();
+      } catch (error) {
+        this.errorCB(`cannot open ${this.wsUrl}: ${(error as Error).message}`);
+        this.scheduleReconnect(0);
+      }
+    }, delay);
+  }
+
+  private handleFrame(data: unknown): void {
+    if (typeof data !== 'string') {
+      this.errorCB('ignored a binary frame from the server');
+      return;
+    }
+    let message: ServerMessage;
+    try {
+      message = parseServerMessage(data);
+    } catch (error) {
+      this.errorCB(`bad frame from the server: ${(error as Error).message}`);
+      return;
+    }
+    this.handleMessage(message);
+  }
+
+  private handleMessage(message: ServerMessage): void {
+    if (message.signal === PROTOCOL.connectSignal) {
+      if (!this.handleConnectReply(message.load)) return;
+    } else if (message.signal === PROTOCOL.processSignal) {
+      this.handleProcess(message.load);
+    }
+    this.dispatch(message.signal, message.load);
+  }
+
+  private handleConnectReply(load: unknown): boolean {
+    if (!isPlainObject(load) || typeof load['analysis_id'] !== 'string') {
+      this.errorCB('bad __connect reply from the server: no analysis_id');
+      return false;
+    }
+    const reply = load as unknown as ConnectReply;
+    const previous = this.analysesVersion;
+    this.analysisId = reply.analysis_id;
+    this.databenchBackendVersion =
+      typeof reply.databench_backend_version === 'string'
+        ? reply.databench_backend_version
+        : undefined;
+    this.analysesVersion =
+      typeof reply.analyses_version === 'string' ? reply.analyses_version : undefined;
+    this.ready = true;
+    this.hasConnected = true;
+    this.attempt = 0;
+    if (
+      previous !== undefined &&
+      this.analysesVersion !== undefined &&
+      previous !== this.analysesVersion
+    ) {
+      this.analysesChanged(previous, this.analysesVersion);
+    }
+    if (this.connectCallback)
+      this.guard('the connect callback', () => this.connectCallback?.(this));
+    this.flush();
+    return true;
+  }
+
+  private analysesChanged(previous: string, current: string): void {
+    const hook = this.options.onAnalysesVersionChange;
+    if (hook) {
+      this.guard('onAnalysesVersionChange', () => hook(previous, current));
+      return;
+    }
+    const loc = pageLocation();
+    if (loc && typeof loc.reload === 'function') loc.reload();
+    else this.options.console.warn(`databench: the analyses changed (${previous} → ${current})`);
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.ready) {
+      const socket = this.socket;
+      if (!socket || socket.readyState !== WS_OPEN) return;
+      const next = this.queue.shift();
+      if (next) socket.send(next.frame);
+    }
+  }
+
+  private handleProcess(load: unknown): void {
+    if (!isPlainObject(load) || (load['status'] !== 'start' && load['status'] !== 'end')) {
+      this.errorCB('bad __process frame from the server');
+      return;
+    }
+    const process = load as unknown as ProcessLoad;
+    const callbacks = this.processCallbacks.get(process.id);
+    if (!callbacks) return;
+    if (process.status === 'end') this.processCallbacks.delete(process.id);
+    for (const callback of callbacks.slice()) {
+      this.guard(`onProcess(${String(process.id)})`, () => callback(process.status, process));
+    }
+  }
+
+  private dispatch(signal: string, load: unknown): void {
+    const list = this.listeners.get(signal);
+    if (!list) return;
+    // a copy: callbacks may add or remove listeners (once)
+    for (const listener of list.slice()) {
+      const { pattern, callback } = listener;
+      if (pattern === undefined) {
+        this.guard(`a callback for "${signal}"`, () => callback(load, signal));
+        continue;
+      }
+      if (!isPlainObject(load)) continue;
+      for (const key of Object.keys(load)) {
+        if (typeof pattern === 'string') {
+          if (key !== pattern) continue;
+        } else {
+          pattern.lastIndex = 0;
+          if (!pattern.test(key)) continue;
+        }
+        this.guard(`a callback for "${signal}"`, () => callback(load[key], key));
+      }
+    }
+  }
+
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.options.console.error(`databench: ${what} threw:`, error);
+    }
+  }
+}
+
+/** Options of {@link Connection.once}. */
+export interface OnceOptions {
+  /** Reject with a `TIMEOUT` DatabenchError after this long. Default: wait forever. */
+  timeoutMs?: number;
+}
+
+function describePattern(signal: SignalPattern): string {
+  if (typeof signal === 'string') return `"${signal}" signal`;
+  return Object.entries(signal)
+    .map(([name, key]) => `"${name}" signal with key ${String(key)}`)
+    .join(' or ');
+}
+
+/**
+ * Create a Connection and connect it: `new Connection(...).connect(callback)`.
+ * Register listeners before connecting when they must see the first frames.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function connect<A = any>(
+  wsUrl?: string | null,
+  requestArgs?: string | null,
+  analysisId?: string | null,
+  callback?: (connection: Connection<A>) => void,
+  options?: ConnectionOptions,
+): Connection<A> {
+  return new Connection<A>(wsUrl, requestArgs, analysisId, options).connect(callback);
+}
+
+/**
+ * A Promise of a connected Connection: it resolves on the server's
+ * `__connect` reply.
+ *
+ * @example
+ * const c = await attach('ws://localhost:5000/dummypi/ws');
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function attach<A = any>(
+  wsUrl?: string | null,
+  requestArgs?: string | null,
+  analysisId?: string | null,
+  options?: ConnectionOptions,
+): Promise<Connection<A>> {
+  const connection = new Connection<A>(wsUrl, requestArgs, analysisId, options);
+  return new Promise((resolve) => {
+    connection.connect(resolve);
+  });
+}

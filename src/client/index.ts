@@ -1,0 +1,45 @@
+/**
+ * `databench/client`: the browser (and Node) client. Browser-safe: it uses
+ * `globalThis.WebSocket` unless another implementation is injected; in
+ * Node 20 import `databench/client/node`, which injects `ws`.
+ *
+ * @example
+ * import { Connection, ui } from 'databench/client';
+ * const databench = ui.wire(new Connection());
+ * databench.connect();
+ */
+import * as ui from './ui/index.js';
+
+export { ui };
+export {
+  Connection,
+  CONNECTION_DEFAULTS,
+  attach,
+  connect,
+  guessWSUrl,
+  resolveConnectionOptions,
+} from './connection.js';
+export type {
+  ClientConsole,
+  ConnectionOptions,
+  OnceOptions,
+  ProcessStatus,
+  ResolvedConnectionOptions,
+  SignalPattern,
+} from './connection.js';
+export type {
+  ActionName,
+  ActionParams,
+  ClassDataKey,
+  ClassDataOf,
+  DataKey,
+  DataOf,
+  EmitArgs,
+  LoadFor,
+  ProcessIdField,
+  SignalValue,
+} from './contract.js';
+export { setDefaultWebSocket } from './websocket.js';
+export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
+export { DatabenchError, ProtocolError } from '../protocol/index.js';
+export type { ConnectReply, ProcessLoad } from '../protocol/index.js';

@@ -1,0 +1,16 @@
+/**
+ * `databench/client/node`: the client for Node (scripts, tests, notebooks).
+ * Node 20 has no global WebSocket, so this entry makes `ws` the default
+ * implementation when it loads; everything else is `databench/client`.
+ *
+ * @example
+ * import { attach } from 'databench/client/node';
+ * const c = await attach('ws://localhost:5000/dummypi/ws');
+ * c.emit('run');
+ */
+import { WebSocket } from 'ws';
+import { setDefaultWebSocket } from './websocket.js';
+
+setDefaultWebSocket(WebSocket);
+
+export * from './index.js';

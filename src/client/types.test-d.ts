@@ -1,0 +1,132 @@
+// Compile-time tests of the typed contract (`tsc -p tsconfig.client.json`).
+// Each `@ts-expect-error` line must fail to compile, or tsc reports the
+// directive as unused; nothing here runs.
+import { Connection } from './connection.js';
+
+// The shape of the server's Datastore<T> / Analysis<Data, ClassData>, declared
+// here so the browser config sees no server code (analysis-types.test-d.ts
+// checks the real class under the Node config).
+declare class Store<T extends object> {
+  get<K extends keyof T & string>(key: K): T[K] | undefined;
+  set<K extends keyof T & string>(key: K, value: T[K]): Promise<void>;
+  update(values: Partial<T>): Promise<void>;
+}
+declare class BaseAnalysis<D extends object, C extends object = Record<string, unknown>> {
+  data: Store<D>;
+  classData: Store<C>;
+  on_connect(): void;
+  on_log(...args: unknown[]): void;
+}
+
+interface PiData {
+  pi: { estimate: number; uncertainty: number };
+  samples: number;
+  status: 'idle' | 'running';
+}
+
+declare class Pi extends BaseAnalysis<PiData, { visitors: number }> {
+  on_run(): Promise<void>;
+  on_samples(value: number): void;
+  on_range(low: number, high: number, label?: string): void;
+  on_config(options: { precision: number }): void;
+  on_maybe(n?: number): void;
+  not_a_handler(): void;
+}
+
+declare const c: Connection<Pi>;
+declare function expectType<T>(value: T): void;
+
+// actions: names and payloads --------------------------------------------------
+c.emit('run');
+c.emit('samples', 1000);
+c.emit('samples', [1000]);
+c.emit('samples', { value: 1000 });
+c.emit('range', [1, 2]);
+c.emit('range', [1, 2, 'x']);
+c.emit('range', { low: 1, high: 2 });
+c.emit('config', { precision: 3 });
+c.emit('maybe');
+c.emit('maybe', 3);
+c.emit('log', 'anything');
+c.emit('connect');
+
+// @ts-expect-error: no handler on_nope
+c.emit('nope');
+// @ts-expect-error: not an on_* method
+c.emit('not_a_handler');
+// @ts-expect-error: samples takes a number
+c.emit('samples', 'many');
+// @ts-expect-error: samples needs a message
+c.emit('samples');
+// @ts-expect-error: a list is positional: [string] is not [number]
+c.emit('samples', ['1000']);
+// @ts-expect-error: a keyword value of the wrong type
+c.emit('samples', { value: 'x' });
+// @ts-expect-error: range needs two numbers
+c.emit('range', [1]);
+// @ts-expect-error: range's second parameter is required, so a bare value is not enough
+c.emit('range', 1);
+// @ts-expect-error: config's option has the wrong type
+c.emit('config', { precision: 'high' });
+// @ts-expect-error: run takes no message
+c.emit('run', 1);
+
+// preEmit is typed by the action too
+c.preEmit('samples', (n) => n);
+// @ts-expect-error: no such action
+c.preEmit('nope', (m) => m);
+
+// data keys and values ---------------------------------------------------------
+c.on({ data: 'pi' }, (value, key) => {
+  expectType<{ estimate: number; uncertainty: number }>(value);
+  expectType<'pi'>(key);
+});
+c.on({ data: 'status' }, (value) => {
+  expectType<'idle' | 'running'>(value);
+  // @ts-expect-error: status is a string union, not a number
+  expectType<number>(value);
+});
+c.on({ data: /^s/ }, (value, key) => {
+  expectType<PiData[keyof PiData]>(value);
+  expectType<keyof PiData>(key);
+});
+c.on({ class_data: 'visitors' }, (value) => expectType<number>(value));
+c.on('data', (changes) => expectType<Partial<PiData>>(changes));
+c.on('__connect', (reply) => expectType<string>(reply.analysis_id));
+c.on('mpl', (value) => expectType<unknown>(value));
+
+// @ts-expect-error: no data key "typo"
+c.on({ data: 'typo' }, () => undefined);
+// @ts-expect-error: no class_data key "pi"
+c.on({ class_data: 'pi' }, () => undefined);
+// @ts-expect-error: the value of pi is an object, not a number
+c.on({ data: 'pi' }, (value: number) => value);
+
+async function onceTypes(): Promise<void> {
+  const pi = await c.once({ data: 'pi' });
+  expectType<number>(pi.estimate);
+  // @ts-expect-error: no data key "typo"
+  await c.once({ data: 'typo' });
+}
+void onceTypes;
+
+// untyped, as in databench 0.7 ---------------------------------------------------
+declare const u: Connection;
+u.emit('anything', { a: 1 });
+u.emit('anything');
+u.on({ data: 'whatever' }, (value: number, key: string) => value + key.length);
+u.on({ data: 'x', class_data: /y/ }, () => undefined);
+u.on('custom', (value: string) => value);
+
+// an interface instead of a class: plain data type ----------------------------
+interface Contract {
+  data: { count: number };
+  on_add(n: number): void;
+}
+declare const i: Connection<Contract>;
+i.emit('add', 1);
+i.on({ data: 'count' }, (n) => expectType<number>(n));
+// @ts-expect-error: add takes a number
+i.emit('add', true);
+// @ts-expect-error: no data key "total"
+i.on({ data: 'total' }, () => undefined);

@@ -1,0 +1,39 @@
+import {
+  UIElement,
+  defaultRoot,
+  listen,
+  unwired,
+  type AnyConnection,
+  type WireRoot,
+} from './element.js';
+
+/**
+ * An `<img data-signal=…>` whose `src` is the signal's value (a URL or a
+ * `data:image/…` URL such as `utils.figToSrc` makes).
+ *
+ * @example
+ * <img alt="plot" data-signal="plot">  <img data-signal="data:plot">
+ */
+export class Image extends UIElement<HTMLImageElement> {
+  /** The current `src`; with an argument, set it (anything but a non-empty string removes it). */
+  value(): string;
+  value(value: unknown): this;
+  value(...args: [] | [unknown]): string | this {
+    if (args.length === 0) return this.node.src;
+    const src = args[0];
+    if (typeof src === 'string' && src !== '') this.node.src = src;
+    else this.node.removeAttribute('src');
+    return this;
+  }
+
+  /** Wire every `<img data-signal>` under `root`. */
+  static wire(connection: AnyConnection, root?: WireRoot): Image[] {
+    return unwired<HTMLImageElement>(defaultRoot(root), 'img[data-signal]')
+      .filter((node) => UIElement.determineWireSignal(node) !== null)
+      .map((node) => {
+        const image = new Image(node);
+        listen(connection, image.wireSignal, (value) => image.value(value));
+        return image;
+      });
+  }
+}

@@ -1,0 +1,68 @@
+import {
+  UIElement,
+  defaultRoot,
+  displayText,
+  listen,
+  unwired,
+  type AnyConnection,
+  type WireRoot,
+} from './element.js';
+
+/**
+ * An `<input type="text">` that sends its action with its value on `change`
+ * (Enter or leaving the field), and on every key with `data-keyup` or
+ * {@link TextInput.triggerOnKeyUp}. It shows the data key of its name.
+ *
+ * @example
+ * <input type="text" name="greeting" data-keyup>
+ */
+export class TextInput extends UIElement<HTMLInputElement> {
+  /** Formats a value from the server before it is shown. */
+  formatFn: (value: unknown) => unknown = (value) => value;
+  /** Called with the (formatted) value on changes; `wire` sets it. */
+  changeCB: (value: unknown) => void = () => undefined;
+  private onKeyUp = false;
+  private readonly changeListener = (): void => this.change();
+
+  constructor(node: HTMLInputElement) {
+    super(node);
+    node.addEventListener('change', this.changeListener, false);
+    if (node.hasAttribute('data-keyup')) this.triggerOnKeyUp(true);
+  }
+
+  /** Also send on every `keyup` (true) or only on `change` (false, the default). */
+  triggerOnKeyUp(on = true): this {
+    if (on && !this.onKeyUp) this.node.addEventListener('keyup', this.changeListener, false);
+    if (!on && this.onKeyUp) this.node.removeEventListener('keyup', this.changeListener, false);
+    this.onKeyUp = on;
+    return this;
+  }
+
+  /** Send the current value. */
+  change(): void {
+    this.changeCB(this.actionFormat(this.node.value));
+  }
+
+  /** The current value; with an argument, show that value from the server instead. */
+  value(): string;
+  value(value: unknown): this;
+  value(...args: [] | [unknown]): string | this {
+    if (args.length === 0) return this.node.value;
+    const text = displayText(this.formatFn(args[0]));
+    if (this.node.value !== text) this.node.value = text;
+    return this;
+  }
+
+  /** Wire every `<input type="text">` with an action name under `root`. */
+  static wire(connection: AnyConnection, root?: WireRoot): TextInput[] {
+    return unwired<HTMLInputElement>(defaultRoot(root), 'input[type="text" i]')
+      .filter((node) => UIElement.determineActionName(node) !== null)
+      .map((node) => {
+        const input = new TextInput(node);
+        const action = input.actionName as string;
+        input.changeCB = (value) => connection.emit(action, value);
+        listen(connection, input.wireSignal, (value) => input.value(value));
+        return input;
+      });
+  }
+}
