@@ -57,7 +57,7 @@ class Page {
     ws.on('message', (data) => {
       this.frames++;
       const w = this.waiter;
-      if (w && String(data).includes(w.marker)) {
+      if (w && (data as Buffer).toString().includes(w.marker)) {
         this.waiter = undefined;
         w.resolve();
       }

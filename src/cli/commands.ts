@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
@@ -56,7 +57,6 @@ export async function runServe(o: CliOptions): Promise<number> {
 /** `databench new NAME`: scaffold an analysis in ./analyses. */
 export async function runScaffold(o: CliOptions): Promise<number> {
   const { scaffoldAnalysis } = await import('./scaffold.js');
-  const { join } = await import('node:path');
   const { findAnalysesDir } = await import('../server/app.js');
   const cwd = process.cwd();
   let analysesDir = o.analyses !== undefined ? (await findAnalysesDir(cwd, o.analyses)).dir : join(cwd, 'analyses');

@@ -217,7 +217,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   get<K extends keyof T & string>(key: K, defaultValue: T[K]): T[K];
   get(key: string, defaultValue?: unknown): unknown {
     const encoded = this.state.entries.get(key);
-    return encoded === undefined ? defaultValue : JSON.parse(encoded);
+    return encoded === undefined ? defaultValue : (JSON.parse(encoded) as unknown);
   }
 
   /** Whether `key` holds a value. */
@@ -267,7 +267,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
     if (this.closed) return;
     this.closed = true;
     this.changeCallbacks = [];
-
+    this.stateCallbacks = [];
     this.encodedListeners = [];
     this.state.stores.delete(this);
     if (this.state.stores.size === 0) closeDomain(this.state, this.release);

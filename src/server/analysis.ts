@@ -171,19 +171,22 @@ export class Analysis<
   // built-in actions ---------------------------------------------------------
 
   /** The first action of a session (no message). */
-  on_connect(): void {}
+  on_connect(): void | Promise<void> {}
 
   /** Sets {@link cliArgs} and {@link requestArgs}. Call `super.on_args(…)` when you override it. */
-  on_args(cli_args: string[] = [], request_args: Record<string, string[]> = {}): void {
+  on_args(
+    cli_args: string[] = [],
+    request_args: Record<string, string[]> = {},
+  ): void | Promise<void> {
     this.cliArgs = cli_args;
     this.requestArgs = request_args;
   }
 
   /** Runs after `connect` and `args`: initialise the page's state here. */
-  on_connected(): void {}
+  on_connected(): void | Promise<void> {}
 
   /** Runs when the page's socket has closed. */
-  on_disconnected(): void {}
+  on_disconnected(): void | Promise<void> {}
 
   /** The page logs to the server's log. */
   on_log(...args: unknown[]): void {

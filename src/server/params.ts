@@ -32,8 +32,8 @@ function functionNode(source: string): FunctionLike | null {
         expression?: Node;
       };
       if (node.type === 'ObjectExpression') {
-        const value = node.properties?.[0]?.value as (Node & { type: string }) | undefined;
-        if (value && value.type === 'FunctionExpression') return value as FunctionLike;
+        const value = node.properties?.[0]?.value;
+        if (value && (value as { type?: string }).type === 'FunctionExpression') return value as FunctionLike;
         continue;
       }
       if (node.type === 'FunctionExpression' || node.type === 'ArrowFunctionExpression') {

@@ -249,7 +249,7 @@ export class Session {
     }
     let message;
     try {
-      message = parseClientMessage(data.toString());
+      message = parseClientMessage((data as Buffer).toString());
     } catch (error) {
       this.ctx.logger.warn(`[${this.meta.name}] bad frame: ${(error as Error).message}`);
       void this.out.frame(frameFromEncoded('error', encodeValue((error as Error).message)));

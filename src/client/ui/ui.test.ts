@@ -9,7 +9,11 @@ import { startProtocolServer, type ProtocolServer } from '../protocol-server.tes
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('../../../test-artifacts/client-ui/', import.meta.url).pathname;
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}`;
+const skip = existsSync(CHROMIUM)
+  ? false
+  : process.env['CI'] === 'true'
+    ? assert.fail(`no Chromium at ${CHROMIUM}: CI must install it (apt-get install -y chromium)`)
+    : `no Chromium at ${CHROMIUM}: apt-get install -y chromium`;
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>databench widgets</title>
