@@ -8,6 +8,7 @@
  * }
  */
 import { pngToSrc, svgToSrc } from './server/utils.js';
+import { figToSrc } from './server/figure.js';
 
 export { Analysis, isAnalysisClass } from './server/analysis.js';
 export type { AnalysisClass, AnyAnalysis, EmitFn } from './server/analysis.js';
@@ -21,4 +22,4 @@ export { createLogger, setDefaultLogger } from './server/logger.js';
 export type { Logger, LogLevel } from './server/logger.js';
 
 /** Helpers for analyses: images as data URIs. */
-export const utils = { pngToSrc, svgToSrc };
+export const utils = { pngToSrc, svgToSrc, figToSrc };

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { utils } from 'databench';
 import { AnalysisTest } from 'databench/testing';
-import { Dummypi, piEstimate } from './analysis.js';
+import { Dummypi, convergencePlot, piEstimate } from './analysis.js';
 
 test('dummypi: starts with 20000 samples', async () => {
   const t = new AnalysisTest(Dummypi);
@@ -47,4 +48,37 @@ test('piEstimate: four times the share inside, binomial uncertainty', () => {
   const { estimate, uncertainty } = piEstimate(3, 4);
   assert.equal(estimate, 3);
   assert.ok(Math.abs(uncertainty - Math.sqrt(0.75)) < 1e-12);
+});
+
+test('dummypi: streams a convergence plot every few chunks, and one at the end', async () => {
+  const t = new AnalysisTest(Dummypi);
+  await t.trigger('samples', 5000);
+  await t.trigger('run');
+  const loads = t.emittedMessages
+    .filter(([signal, load]) => signal === 'data' && typeof load === 'object' && load !== null)
+    .map(([, load]) => load as { pi?: unknown; plot?: string });
+  const plots = loads.filter((load) => 'plot' in load).map((load) => load.plot!);
+  // 5 chunks of 1000 draws: after the 2nd, the 4th and the last, each right after its estimate
+  assert.equal(plots.length, 3);
+  assert.deepEqual(
+    loads.map((load) => Object.keys(load).join()).filter((keys) => keys !== 'samples'),
+    ['pi', 'pi', 'plot', 'pi', 'pi', 'plot', 'pi', 'plot'],
+  );
+  assert.ok('plot' in loads.at(-1)!, 'the last write carries the final plot');
+  const plot = t.analysisInstance.data.get('plot');
+  assert.equal(plot, plots.at(-1));
+  assert.ok(plot?.startsWith('data:image/png;base64,'), plot?.slice(0, 40));
+  const png = Buffer.from(plot!.slice('data:image/png;base64,'.length), 'base64');
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  // 480 CSS px of plot plus axes, at 80 dpi (80 / 96 pixels per CSS px)
+  const width = png.readUInt32BE(16);
+  assert.ok(width > 400 && width < 520, `width ${width}`);
+  await t.close();
+});
+
+test('convergencePlot: the estimate, its band and π, as Vega-Lite', async () => {
+  const spec = convergencePlot([{ draws: 1000, ...piEstimate(790, 1000) }]);
+  const svg = decodeURIComponent((await utils.figToSrc(spec, { format: 'svg' })).split(',')[1]!);
+  assert.ok(svg.includes('estimate of π'));
+  assert.ok(svg.includes('draws'));
 });

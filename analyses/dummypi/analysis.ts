@@ -1,4 +1,5 @@
-import { Analysis } from 'databench';
+import { Analysis, utils } from 'databench';
+import type { TopLevelSpec } from 'vega-lite';
 
 /** An estimate of π with its one-sigma uncertainty. */
 export interface PiEstimate {
@@ -10,11 +11,22 @@ export interface PiEstimate {
 interface State {
   samples: number;
   pi: PiEstimate;
+  /** The convergence plot, a PNG data URI for `<img data-signal="data:plot">`. */
+  plot: string;
+}
+
+/** One point of the convergence plot. */
+export interface PiPoint extends PiEstimate {
+  draws: number;
 }
 
 /** The page sees the estimate grow better after this many draws each time. */
 const CHUNK = 1000;
 const MAX_SAMPLES = 10_000_000;
+/** At most this many plots per run (plus one at the end): rendering one takes tens of ms. */
+const PLOTS_PER_RUN = 15;
+/** At most this many points on the plot, however many draws. */
+const POINTS_PER_PLOT = 200;
 
 /**
  * Estimate π by drawing random points in the unit square: the share that
@@ -41,6 +53,12 @@ export class Dummypi extends Analysis<State> {
     const samples = this.data.get('samples', 20_000);
     await this.emit('log', `run: ${samples} draws`);
 
+    const chunks = Math.ceil(samples / CHUNK);
+    // a plot every few chunks (never every chunk), and always one at the end
+    const plotEvery = Math.max(2, Math.ceil(chunks / PLOTS_PER_RUN));
+    const pointEvery = Math.max(1, Math.ceil(chunks / POINTS_PER_PLOT));
+    const points: PiPoint[] = [];
+
     let inside = 0;
     let pi = piEstimate(0, 0);
     for (let draws = 1; draws <= samples; draws++) {
@@ -52,8 +70,17 @@ export class Dummypi extends Analysis<State> {
       // the page has gone: stop drawing for nobody
       if (this.signal.aborted) return;
       pi = piEstimate(inside, draws);
-      // awaiting the write lets the server send it now, so progress streams
-      await this.data.setState({ pi });
+      const chunk = Math.ceil(draws / CHUNK);
+      const last = draws === samples;
+      if (chunk % pointEvery === 0 || last) points.push({ draws, ...pi });
+      if (chunk % plotEvery === 0 || last) {
+        const plot = await utils.figToSrc(convergencePlot(points), { format: 'png', dpi: 80 });
+        if (this.signal.aborted) return;
+        await this.data.setState({ pi, plot });
+      } else {
+        // awaiting the write lets the server send it now, so progress streams
+        await this.data.setState({ pi });
+      }
     }
 
     await this.emit('log', `done: π = ${pi.estimate.toFixed(4)} ± ${pi.uncertainty.toFixed(4)}`);
@@ -65,4 +92,45 @@ export function piEstimate(inside: number, draws: number): PiEstimate {
   if (draws === 0) return { estimate: 0, uncertainty: 0 };
   const p = inside / draws;
   return { estimate: 4 * p, uncertainty: (4 * Math.sqrt(p * (1 - p))) / Math.sqrt(draws) };
+}
+
+/**
+ * A Vega-Lite line chart of the estimate against the number of draws, with
+ * its one-sigma band and a dashed rule at π.
+ */
+export function convergencePlot(points: PiPoint[]): TopLevelSpec {
+  const draws = { field: 'draws', type: 'quantitative', title: 'draws' } as const;
+  const y = { type: 'quantitative', title: 'estimate of π', scale: { zero: false } } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: 480,
+    height: 220,
+    layer: [
+      {
+        data: {
+          values: points.map((p) => ({
+            draws: p.draws,
+            estimate: p.estimate,
+            low: p.estimate - p.uncertainty,
+            high: p.estimate + p.uncertainty,
+          })),
+        },
+        layer: [
+          {
+            mark: { type: 'area', opacity: 0.25, color: '#4c78a8' },
+            encoding: { x: draws, y: { ...y, field: 'low' }, y2: { field: 'high' } },
+          },
+          {
+            mark: { type: 'line', color: '#4c78a8' },
+            encoding: { x: draws, y: { ...y, field: 'estimate' } },
+          },
+        ],
+      },
+      {
+        data: { values: [{ pi: Math.PI }] },
+        mark: { type: 'rule', color: '#e45756', strokeDash: [6, 4] },
+        encoding: { y: { ...y, field: 'pi' } },
+      },
+    ],
+  };
 }

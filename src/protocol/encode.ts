@@ -25,7 +25,26 @@ export function encodeValue(value: unknown, key?: string): string {
       `cannot encode ${where} as JSON: ${(error as Error).message}`,
       { cause: error },
     );
+  } finally {
+    containers = undefined;
   }
+}
+
+/**
+ * Set/Map → its JSON form during one encode. Converting a container once and
+ * handing back the same object lets JSON.stringify see a cycle through it
+ * (a fresh copy each time would recurse until the stack overflows).
+ */
+let containers: Map<object, unknown> | undefined;
+
+function convertContainer(value: Set<unknown> | Map<unknown, unknown>): unknown {
+  containers ??= new Map();
+  let out = containers.get(value);
+  if (out === undefined) {
+    out = value instanceof Set ? Array.from(value) : Object.fromEntries(value);
+    containers.set(value, out);
+  }
+  return out;
 }
 
 function replacer(this: unknown, _key: string, value: unknown): unknown {
@@ -39,8 +58,7 @@ function replacer(this: unknown, _key: string, value: unknown): unknown {
         : value.toString();
     case 'object':
       if (value === null || Array.isArray(value)) return value;
-      if (value instanceof Set) return Array.from(value);
-      if (value instanceof Map) return Object.fromEntries(value);
+      if (value instanceof Set || value instanceof Map) return convertContainer(value);
       if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
         return Array.from(value as unknown as ArrayLike<number | bigint>);
       }

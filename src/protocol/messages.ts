@@ -143,7 +143,8 @@ export function parseQs(search: string): Record<string, string[]> {
   const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   const text = search.startsWith('?') ? search.slice(1) : search;
   if (text === '') return out;
-  for (const part of text.split(/[&;]/)) {
+  // like Python >= 3.9.2: only `&` separates fields
+  for (const part of text.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     if (eq < 0) continue; // parse_qs drops fields without "=" (strict_parsing=False)
@@ -157,12 +158,17 @@ export function parseQs(search: string): Record<string, string[]> {
   return out;
 }
 
+const utf8 = new TextDecoder();
+
 function decodeComponent(s: string): string {
   const spaced = s.replace(/\+/g, ' ');
   try {
     return decodeURIComponent(spaced);
   } catch {
-    // parse_qs leaves malformed escapes as they are
-    return spaced;
+    // like parse_qs: a malformed escape stays as it is, every run of valid
+    // escapes is still decoded (bytes that are not UTF-8 become U+FFFD)
+    return spaced.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) =>
+      utf8.decode(Uint8Array.from(run.slice(1).split('%'), (hex) => parseInt(hex, 16))),
+    );
   }
 }

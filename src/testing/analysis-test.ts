@@ -38,6 +38,7 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
   private readonly queue = new ActionQueue();
   private readonly meta: NonNullable<AnalysisTestOptions['meta']>;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(analysis: AnalysisClass<A> | A, options: AnalysisTestOptions = {}) {
     const logger = createMemoryLogger();
@@ -74,10 +75,11 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
   }
 
   /** Run `disconnected` and release the instance's stores and timers. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.trigger('disconnected');
-    this.closed = true;
-    this.analysisInstance.dispose();
+  close(): Promise<void> {
+    this.closing ??= this.trigger('disconnected').then(() => {
+      this.closed = true;
+      this.analysisInstance.dispose();
+    });
+    return this.closing;
   }
 }

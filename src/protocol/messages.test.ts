@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  DatabenchError,
+  PROTOCOL,
+  ProtocolError,
+  encodeValue,
+  frameFromEncoded,
+  keyFrameFromEncoded,
+  parseClientMessage,
+  parseQs,
+  parseServerMessage,
+} from 'databench/protocol';
+
+describe('parseClientMessage', () => {
+  test('a connect frame for a new instance', () => {
+    assert.deepEqual(parseClientMessage('{"__connect": null, "__request_args": "?a=1&b=2"}'), {
+      kind: 'connect',
+      analysisId: null,
+      requestArgs: '?a=1&b=2',
+    });
+  });
+
+  test('a connect frame resuming an id, with absent or null request args', () => {
+    assert.deepEqual(parseClientMessage('{"__connect": "abc-123"}'), {
+      kind: 'connect',
+      analysisId: 'abc-123',
+      requestArgs: '',
+    });
+    assert.deepEqual(parseClientMessage('{"__connect": null, "__request_args": null}'), {
+      kind: 'connect',
+      analysisId: null,
+      requestArgs: '',
+    });
+  });
+
+  test('a connect frame with a bad id or bad request args is a ProtocolError', () => {
+    assert.throws(() => parseClientMessage('{"__connect": 5}'), ProtocolError);
+    assert.throws(() => parseClientMessage('{"__connect": {}}'), ProtocolError);
+    assert.throws(
+      () => parseClientMessage('{"__connect": null, "__request_args": ["a"]}'),
+      ProtocolError,
+    );
+  });
+
+  test('an action with a load', () => {
+    assert.deepEqual(parseClientMessage('{"signal": "run", "load": {"my_param": "helloworld"}}'), {
+      kind: 'action',
+      signal: 'run',
+      hasLoad: true,
+      load: { my_param: 'helloworld' },
+    });
+  });
+
+  test('an action whose load is null or a scalar still has a load', () => {
+    for (const [text, load] of [
+      ['null', null],
+      ['0', 0],
+      ['"text"', 'text'],
+      ['false', false],
+      ['[1,2]', [1, 2]],
+    ] as const) {
+      const message = parseClientMessage(`{"signal": "x", "load": ${text}}`);
+      assert.equal(message.kind, 'action');
+      assert.ok(message.kind === 'action' && message.hasLoad, `hasLoad for ${text}`);
+      assert.deepEqual(message.kind === 'action' && message.load, load);
+    }
+  });
+
+  test('an action without a load', () => {
+    assert.deepEqual(parseClientMessage('{"signal": "test_action"}'), {
+      kind: 'action',
+      signal: 'test_action',
+      hasLoad: false,
+      load: undefined,
+    });
+  });
+
+  test('an action without a string signal is a ProtocolError', () => {
+    for (const text of ['{}', '{"signal": 5}', '{"signal": ""}', '{"load": 1}']) {
+      assert.throws(() => parseClientMessage(text), ProtocolError, text);
+    }
+  });
+
+  test('malformed JSON is a ProtocolError with the parse error as cause', () => {
+    for (const text of ['', '{', '{"signal": "x",}', "{'signal': 'x'}", 'NaN', 'undefined']) {
+      assert.throws(
+        () => parseClientMessage(text),
+        (error: unknown) => {
+          assert.ok(error instanceof ProtocolError, `${JSON.stringify(text)}: not a ProtocolError`);
+          assert.ok(error instanceof DatabenchError);
+          assert.equal(error.code, 'PROTOCOL');
+          assert.ok(error.cause instanceof SyntaxError);
+          assert.match(error.message, /malformed JSON/);
+          return true;
+        },
+      );
+    }
+  });
+
+  test('frames that are not objects are ProtocolErrors', () => {
+    for (const text of ['null', '[]', '[{"signal": "x"}]', '5', '"run"', 'true']) {
+      assert.throws(
+        () => parseClientMessage(text),
+        (error: unknown) =>
+          error instanceof ProtocolError && /must be a JSON object/.test(error.message),
+        text,
+      );
+    }
+  });
+});
+
+describe('parseServerMessage', () => {
+  test('with and without load', () => {
+    assert.deepEqual(parseServerMessage('{"signal": "data", "load": {"a": 1}}'), {
+      signal: 'data',
+      hasLoad: true,
+      load: { a: 1 },
+    });
+    assert.deepEqual(parseServerMessage('{"signal": "test_action_ack"}'), {
+      signal: 'test_action_ack',
+      hasLoad: false,
+      load: undefined,
+    });
+  });
+
+  test('bad frames are ProtocolErrors', () => {
+    for (const text of ['null', '[]', '{"load": 1}', '{"signal": 1}', '{']) {
+      assert.throws(() => parseServerMessage(text), ProtocolError, text);
+    }
+  });
+});
+
+describe('parseQs (like Python’s urllib.parse.parse_qs)', () => {
+  test('every value is a list, repeated keys collect', () => {
+    assert.deepEqual({ ...parseQs('?a=1&b=2&a=3') }, { a: ['1', '3'], b: ['2'] });
+    assert.deepEqual({ ...parseQs('a=1') }, { a: ['1'] });
+  });
+
+  test('empty input and a bare "?" give no keys', () => {
+    assert.deepEqual({ ...parseQs('') }, {});
+    assert.deepEqual({ ...parseQs('?') }, {});
+  });
+
+  test('keys with empty values and fields without "=" are left out', () => {
+    assert.deepEqual({ ...parseQs('a=1&a=2&b=') }, { a: ['1', '2'] });
+    assert.deepEqual({ ...parseQs('flag&c=3&&d=') }, { c: ['3'] });
+  });
+
+  test('"+" is a space, in keys and values', () => {
+    assert.deepEqual({ ...parseQs('a+b=c+d') }, { 'a b': ['c d'] });
+  });
+
+  test('percent escapes are decoded, %2B is a literal plus, UTF-8 is decoded', () => {
+    assert.deepEqual(
+      { ...parseQs('x=%2B%20y&k=%26%3D&e=%C3%A9t%C3%A9&%C3%BC=1') },
+      { x: ['+ y'], k: ['&='], e: ['été'], ü: ['1'] },
+    );
+  });
+
+  test('a value of only "=" signs and an empty key are kept as Python keeps them', () => {
+    assert.deepEqual({ ...parseQs('=v&k==') }, { '': ['v'], k: ['='] });
+  });
+
+  test('a malformed escape is left as it is, and the rest is still decoded', () => {
+    // parse_qs('a=%zz%20b') == {'a': ['%zz b']}; parse_qs('b=100%') == {'b': ['100%']}
+    assert.deepEqual({ ...parseQs('a=%zz%20b&b=100%') }, { a: ['%zz b'], b: ['100%'] });
+    // parse_qs('c=%e9%20x&d=%C3%A9%') == {'c': ['\ufffd x'], 'd': ['é%']}
+    assert.deepEqual({ ...parseQs('c=%e9%20x&d=%C3%A9%') }, { c: ['\ufffd x'], d: ['é%'] });
+  });
+
+  test('the result has no inherited keys', () => {
+    const parsed = parseQs('a=1');
+    assert.equal('toString' in parsed, false);
+    assert.deepEqual(
+      { ...parseQs('__proto__=x&constructor=y') },
+      {
+        ['__proto__']: ['x'],
+        constructor: ['y'],
+      },
+    );
+  });
+});
+
+describe('frames', () => {
+  test('frameFromEncoded with a load', () => {
+    const frame = frameFromEncoded('data', encodeValue({ pi: { estimate: 3.14 } }));
+    assert.equal(frame, '{"signal":"data","load":{"pi":{"estimate":3.14}}}');
+    assert.deepEqual(JSON.parse(frame), { signal: 'data', load: { pi: { estimate: 3.14 } } });
+  });
+
+  test('frameFromEncoded without a load has no load key', () => {
+    const frame = frameFromEncoded('test_action_ack');
+    assert.equal(frame, '{"signal":"test_action_ack"}');
+    assert.equal('load' in JSON.parse(frame), false);
+  });
+
+  test('frameFromEncoded with loads that are falsy but present', () => {
+    assert.deepEqual(JSON.parse(frameFromEncoded('x', encodeValue(null))), {
+      signal: 'x',
+      load: null,
+    });
+    assert.deepEqual(JSON.parse(frameFromEncoded('x', encodeValue(0))), { signal: 'x', load: 0 });
+    assert.deepEqual(JSON.parse(frameFromEncoded('x', encodeValue(''))), { signal: 'x', load: '' });
+  });
+
+  test('a signal that needs escaping stays valid JSON', () => {
+    const signal = 'quote " backslash \\ newline \n';
+    assert.deepEqual(JSON.parse(frameFromEncoded(signal, '1')), { signal, load: 1 });
+  });
+
+  test('a frame round-trips through parseServerMessage', () => {
+    assert.deepEqual(parseServerMessage(frameFromEncoded('mpl', encodeValue('data:x'))), {
+      signal: 'mpl',
+      hasLoad: true,
+      load: 'data:x',
+    });
+    assert.deepEqual(parseServerMessage(frameFromEncoded('ack')), {
+      signal: 'ack',
+      hasLoad: false,
+      load: undefined,
+    });
+  });
+
+  test('keyFrameFromEncoded makes a one-key data frame', () => {
+    const frame = keyFrameFromEncoded('class_data', 'light "x"', encodeValue(['red', NaN]));
+    assert.deepEqual(JSON.parse(frame), {
+      signal: 'class_data',
+      load: { 'light "x"': ['red', 'NaN'] },
+    });
+  });
+
+  test('non-finite numbers encode to strings a browser’s JSON.parse accepts', () => {
+    const frame = frameFromEncoded('data', encodeValue({ a: NaN, b: Infinity, c: -Infinity }));
+    const parsed = JSON.parse(frame) as { load: unknown };
+    assert.deepEqual(parsed.load, { a: 'NaN', b: 'Infinity', c: '-Infinity' });
+  });
+
+  test('PROTOCOL constants match PROTOCOL.md', () => {
+    assert.equal(PROTOCOL.pingIntervalMs, 15_000);
+    assert.equal(PROTOCOL.connectSignal, '__connect');
+    assert.equal(PROTOCOL.processSignal, '__process');
+    assert.equal(PROTOCOL.processIdKey, '__process_id');
+  });
+});

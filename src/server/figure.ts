@@ -1,0 +1,255 @@
+/**
+ * `figToSrc`: turn a figure (a Vega-Lite or Vega spec, an SVG string, or an
+ * object with `toSVG()`) into a data URI usable as `<img src>`, rendered on
+ * the server.
+ *
+ * The plotting dependencies (vega, vega-lite, @resvg/resvg-js) are loaded
+ * with dynamic `import()` on the first call that needs them, so an analysis
+ * that never plots pays nothing for them at start.
+ *
+ * Resolution: an SVG's user units are CSS px, and a CSS px is 1/96 inch. A
+ * PNG at `dpi` dots per inch therefore has `dpi / 96` pixels per CSS px:
+ * `dpi: 96` renders a 400 px wide chart 400 pixels wide, `dpi: 192` 800 and
+ * the default `dpi: 80` (databench 0.7's default) 333.
+ *
+ * Text: PNGs are rasterised by resvg with the DejaVu Sans font shipped in the
+ * `dejavu-fonts-ttf` package and no system fonts, and Vega is told to use that
+ * family, so labels look the same on every machine, including one with no
+ * fonts installed.
+ */
+import { createRequire } from 'node:module';
+import type { TopLevelSpec } from 'vega-lite';
+import type { Spec as VegaSpec, Config as VegaConfig } from 'vega';
+import { DatabenchError } from '../protocol/errors.js';
+import { pngToSrc, svgToSrc } from './utils.js';
+
+/** A figure `figToSrc` can render. */
+export type Figure = TopLevelSpec | VegaSpec | string | { toSVG(): string | Promise<string> };
+
+export interface FigToSrcOptions {
+  /** `'png'` (the default) rasterises on the server; `'svg'` keeps it vector. */
+  format?: 'png' | 'svg';
+  /**
+   * Dots per inch of a PNG, with CSS px at 96 per inch: the image has
+   * `dpi / 96` pixels per CSS px of the figure. Default 80. Ignored for SVG.
+   */
+  dpi?: number;
+}
+
+/** The family resvg gets from the bundled font files, and Vega is told to use. */
+export const FIGURE_FONT_FAMILY = 'DejaVu Sans';
+/**
+ * Regular and bold (Vega's titles are bold). resvg-js parses the font files on
+ * every render (~30 ms each), so only these two: italic text falls back to
+ * the regular face.
+ */
+const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'];
+const CSS_PX_PER_INCH = 96;
+const DEFAULT_DPI = 80;
+/** Guard against a typo rendering a gigapixel image. */
+const MAX_DPI = 2400;
+
+/** Vega config: every text element in the bundled font. */
+const vegaFontConfig: VegaConfig = {
+  text: { font: FIGURE_FONT_FAMILY },
+  axis: { labelFont: FIGURE_FONT_FAMILY, titleFont: FIGURE_FONT_FAMILY },
+  legend: { labelFont: FIGURE_FONT_FAMILY, titleFont: FIGURE_FONT_FAMILY },
+  title: { font: FIGURE_FONT_FAMILY, subtitleFont: FIGURE_FONT_FAMILY },
+};
+
+let vegaModule: Promise<typeof import('vega')> | undefined;
+let vegaLiteModule: Promise<typeof import('vega-lite')> | undefined;
+let resvgModule: Promise<typeof import('@resvg/resvg-js')> | undefined;
+let fontFiles: string[] | undefined;
+
+const loadVega = () => (vegaModule ??= import('vega'));
+const loadVegaLite = () => (vegaLiteModule ??= import('vega-lite'));
+const loadResvg = () => (resvgModule ??= import('@resvg/resvg-js'));
+
+function bundledFontFiles(): string[] {
+  if (!fontFiles) {
+    const require = createRequire(import.meta.url);
+    fontFiles = FONT_FILES.map((name) => require.resolve(`dejavu-fonts-ttf/ttf/${name}`));
+  }
+  return fontFiles;
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function schemaOf(x: Record<string, unknown>): string {
+  return typeof x['$schema'] === 'string' ? x['$schema'] : '';
+}
+
+function isVegaLiteSpec(x: Record<string, unknown>): boolean {
+  const schema = schemaOf(x);
+  if (schema) return schema.includes('vega-lite');
+  return ['mark', 'layer', 'concat', 'hconcat', 'vconcat', 'facet', 'repeat', 'spec'].some(
+    (k) => k in x,
+  );
+}
+
+function isVegaSpec(x: Record<string, unknown>): boolean {
+  const schema = schemaOf(x);
+  if (schema) return schema.includes('/vega/');
+  return 'marks' in x;
+}
+
+function hasToSVG(x: unknown): x is { toSVG(): string | Promise<string> } {
+  return (
+    (typeof x === 'object' || typeof x === 'function') &&
+    x !== null &&
+    typeof (x as { toSVG?: unknown }).toSVG === 'function'
+  );
+}
+
+function looksLikeSvg(s: string): boolean {
+  return /<svg[\s>]/i.test(s);
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  if (typeof x === 'string')
+    return `a string that is not an SVG document (${JSON.stringify(x.slice(0, 40))})`;
+  if (isObject(x)) {
+    const keys = Object.keys(x).slice(0, 6);
+    return `an object with keys [${keys.join(', ')}]${schemaOf(x) ? ` and $schema ${schemaOf(x)}` : ''}`;
+  }
+  return typeof x;
+}
+
+function unknownFigure(figure: unknown): DatabenchError {
+  return new DatabenchError(
+    'FIGURE_TYPE',
+    `figToSrc: cannot render ${describe(figure)}. A figure is a Vega-Lite spec (with "$schema" naming vega-lite, ` +
+      `or a "mark", "layer", "concat", "facet" or "repeat" key), a Vega spec (with "marks"), an SVG string, ` +
+      `or an object with a toSVG() method.`,
+  );
+}
+
+async function vegaToSvg(spec: VegaSpec): Promise<string> {
+  const vega = await loadVega();
+  const view = new vega.View(vega.parse(spec, vegaFontConfig), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+async function vegaLiteToSvg(spec: TopLevelSpec): Promise<string> {
+  const [vl] = await Promise.all([loadVegaLite(), loadVega()]);
+  // the spec's own config wins over this default font
+  const { spec: vegaSpec } = vl.compile(spec, { config: { font: FIGURE_FONT_FAMILY } });
+  return vegaToSvg(vegaSpec);
+}
+
+/** Render `figure` to an SVG document. */
+export async function figToSvg(figure: Figure): Promise<string> {
+  let svg: unknown;
+  if (typeof figure === 'string') {
+    svg = figure;
+  } else if (hasToSVG(figure)) {
+    try {
+      svg = await figure.toSVG();
+    } catch (cause) {
+      throw new DatabenchError(
+        'FIGURE_RENDER',
+        `figToSrc: the figure's toSVG() failed: ${String(cause)}`,
+        { cause },
+      );
+    }
+  } else if (isObject(figure) && isVegaLiteSpec(figure)) {
+    try {
+      svg = await vegaLiteToSvg(figure as unknown as TopLevelSpec);
+    } catch (cause) {
+      throw new DatabenchError(
+        'FIGURE_RENDER',
+        `figToSrc: could not render the Vega-Lite spec: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
+    }
+  } else if (isObject(figure) && isVegaSpec(figure)) {
+    try {
+      svg = await vegaToSvg(figure);
+    } catch (cause) {
+      throw new DatabenchError(
+        'FIGURE_RENDER',
+        `figToSrc: could not render the Vega spec: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
+    }
+  } else {
+    throw unknownFigure(figure);
+  }
+  if (typeof svg !== 'string' || !looksLikeSvg(svg)) {
+    throw typeof figure === 'string'
+      ? unknownFigure(figure)
+      : new DatabenchError(
+          'FIGURE_TYPE',
+          `figToSrc: toSVG() returned ${describe(svg)}, not an SVG document`,
+        );
+  }
+  return svg;
+}
+
+/** Rasterise an SVG document to PNG bytes at `dpi` (CSS px at 96 per inch). */
+export async function svgToPng(svg: string, dpi = DEFAULT_DPI): Promise<Buffer> {
+  const { renderAsync } = await loadResvg();
+  const rendered = await renderAsync(svg, {
+    fitTo: { mode: 'zoom', value: dpi / CSS_PX_PER_INCH },
+    font: {
+      loadSystemFonts: false,
+      fontFiles: bundledFontFiles(),
+      defaultFontFamily: FIGURE_FONT_FAMILY,
+      sansSerifFamily: FIGURE_FONT_FAMILY,
+      serifFamily: FIGURE_FONT_FAMILY,
+      monospaceFamily: FIGURE_FONT_FAMILY,
+      cursiveFamily: FIGURE_FONT_FAMILY,
+      fantasyFamily: FIGURE_FONT_FAMILY,
+    },
+    logLevel: 'off',
+  });
+  return rendered.asPng();
+}
+
+/**
+ * Render a figure on the server and return a data URI for `<img src>`.
+ *
+ * @example
+ * await this.data.set('plot', await utils.figToSrc({
+ *   mark: 'line', data: { values: points },
+ *   encoding: { x: { field: 'draws', type: 'quantitative' }, y: { field: 'pi', type: 'quantitative' } },
+ * }, { format: 'png', dpi: 80 }));
+ */
+export async function figToSrc(figure: Figure, options: FigToSrcOptions = {}): Promise<string> {
+  const format = options.format ?? 'png';
+  const dpi = options.dpi ?? DEFAULT_DPI;
+  if (format !== 'png' && format !== 'svg') {
+    throw new DatabenchError(
+      'FIGURE_FORMAT',
+      `figToSrc: format must be 'png' or 'svg', got ${JSON.stringify(format)}`,
+    );
+  }
+  if (!(typeof dpi === 'number' && Number.isFinite(dpi) && dpi > 0 && dpi <= MAX_DPI)) {
+    throw new DatabenchError(
+      'FIGURE_DPI',
+      `figToSrc: dpi must be a number in (0, ${MAX_DPI}], got ${String(dpi)}`,
+    );
+  }
+  const svg = await figToSvg(figure);
+  if (format === 'svg') return svgToSrc(svg);
+  let png: Buffer;
+  try {
+    png = await svgToPng(svg, dpi);
+  } catch (cause) {
+    throw new DatabenchError(
+      'FIGURE_RENDER',
+      `figToSrc: could not rasterise the SVG: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
+  return pngToSrc(png);
+}
