@@ -3,7 +3,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test-artifacts/**', 'coverage/**', 'test/fixtures/analyses/broken_syntax/**', '**/*.test-d.ts'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'test-artifacts/**',
+      'coverage/**',
+      'test/fixtures/analyses/broken_syntax/**',
+      '**/*.test-d.ts',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -12,11 +21,17 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-unsafe-function-type': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/require-await': 'off',
       'no-console': 'error',
       // handlers (on_connected, …) may be async in subclasses: that is the API
-      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { inheritedMethods: false } }],
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { inheritedMethods: false } },
+      ],
     },
   },
   {
@@ -37,7 +52,16 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', 'scripts/**', 'bin/**', 'bench/**', 'test/**', '**/*.test.ts', 'analyses/**', 'templates/**'],
+    files: [
+      '**/*.js',
+      'scripts/**',
+      'bin/**',
+      'bench/**',
+      'test/**',
+      '**/*.test.ts',
+      'analyses/**',
+      'templates/**',
+    ],
     rules: { 'no-console': 'off' },
   },
   {

@@ -14,7 +14,12 @@ const source = (v: number): string =>
 await mkdir(join(DIR, 'hello'), { recursive: true });
 await writeFile(join(DIR, 'index.yaml'), 'analyses:\n  - name: hello\n');
 await writeFile(join(DIR, 'hello', 'analysis.ts'), source(0));
-const server = await createServer({ port: 0, analyses: DIR, watch: true, logger: createLogger('error') });
+const server = await createServer({
+  port: 0,
+  analyses: DIR,
+  watch: true,
+  logger: createLogger('error'),
+});
 const url = server.url.replace('http', 'ws') + '/hello/ws';
 const times: number[] = [];
 try {
@@ -43,4 +48,6 @@ try {
 }
 times.sort((a, b) => a - b);
 const at = (p: number): string => (times[Math.floor(p * (times.length - 1))] ?? NaN).toFixed(0);
-console.log(`save → new session runs the new code (20 saves, 50 ms debounce): p50 ${at(0.5)} ms, p90 ${at(0.9)} ms, max ${at(1)} ms`);
+console.log(
+  `save → new session runs the new code (20 saves, 50 ms debounce): p50 ${at(0.5)} ms, p90 ${at(0.9)} ms, max ${at(1)} ms`,
+);

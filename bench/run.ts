@@ -19,7 +19,13 @@ interface Server {
 
 function startServer(kind: 'ours' | 'raw'): Promise<Server> {
   const child = fork(new URL('./server.ts', import.meta.url).pathname, [kind], {
-    execArgv: ['--conditions=databench-source', '--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'],
+    execArgv: [
+      '--conditions=databench-source',
+      '--import',
+      'tsx',
+      '--expose-gc',
+      '--max-old-space-size=4096',
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -45,7 +51,9 @@ function guard<T>(p: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
   return Promise.race([
     p,
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: over ${ms} ms`)), ms))),
+    new Promise<T>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: over ${ms} ms`)), ms)),
+    ),
   ]).finally(() => clearTimeout(timer));
 }
 
@@ -102,7 +110,9 @@ function pct(values: number[], p: number): number {
 async function openPages(url: string, count: number): Promise<Page[]> {
   const pages: Page[] = [];
   for (let i = 0; i < count; i += 50) {
-    pages.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => Page.open(url)))));
+    pages.push(
+      ...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => Page.open(url)))),
+    );
   }
   return pages;
 }
@@ -120,7 +130,12 @@ async function w1Connect(s: Server): Promise<{ p50: number; p99: number }> {
   return { p50: pct(times, 50), p99: pct(times, 99) };
 }
 
-async function roundTrips(s: Server, count: number, send: (p: Page, i: number) => void, marker: (i: number) => string) {
+async function roundTrips(
+  s: Server,
+  count: number,
+  send: (p: Page, i: number) => void,
+  marker: (i: number) => string,
+) {
   const page = await Page.open(s.url);
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
@@ -134,11 +149,21 @@ async function roundTrips(s: Server, count: number, send: (p: Page, i: number) =
 }
 
 function w2Echo(s: Server) {
-  return roundTrips(s, n(5000), (p, i) => p.send('test_fn', [i, 2]), (i) => `[${i},2]`);
+  return roundTrips(
+    s,
+    n(5000),
+    (p, i) => p.send('test_fn', [i, 2]),
+    (i) => `[${i},2]`,
+  );
 }
 
 function w3State(s: Server) {
-  return roundTrips(s, n(5000), (p, i) => p.send('test_state', ['k', i]), (i) => `{"k":${i}}`);
+  return roundTrips(
+    s,
+    n(5000),
+    (p, i) => p.send('test_state', ['k', i]),
+    (i) => `{"k":${i}}`,
+  );
 }
 
 async function w4Stream(s: Server) {
@@ -195,7 +220,11 @@ async function w7Churn(s: Server) {
   }
   const after = await fanOut(pages, n(50), 'w7b');
   await Promise.all(pages.map((p) => p.close()));
-  return { beforeP50: pct(before, 50), afterP50: pct(after, 50), ratio: pct(after, 50) / pct(before, 50) };
+  return {
+    beforeP50: pct(before, 50),
+    afterP50: pct(after, 50),
+    ratio: pct(after, 50) / pct(before, 50),
+  };
 }
 
 // main ------------------------------------------------------------------------
@@ -205,7 +234,10 @@ type Row = [workload: string, metric: string, ours: number, raw: number, goal: s
 async function main(): Promise<void> {
   const servers = { ours: await startServer('ours'), raw: await startServer('raw') };
   const rows: Row[] = [];
-  const both = async <T>(what: string, fn: (s: Server) => Promise<T>): Promise<{ ours: T; raw: T }> => {
+  const both = async <T>(
+    what: string,
+    fn: (s: Server) => Promise<T>,
+  ): Promise<{ ours: T; raw: T }> => {
     process.stderr.write(`${what}…\n`);
     const raw = await guard(fn(servers.raw), `${what} (raw)`);
     const ours = await guard(fn(servers.ours), `${what} (ours)`);
@@ -237,13 +269,16 @@ async function main(): Promise<void> {
     servers.ours.child.kill();
     servers.raw.child.kill();
   }
-  const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3));
+  const fmt = (x: number): string =>
+    x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3);
   const lines = [
     `databench bench${QUICK ? ' (--quick: counts scaled by 0.2)' : ''}, node ${process.version}`,
     '',
     '| workload | metric | ours | raw ws | ours/raw | goal |',
     '|---|---|---:|---:|---:|---|',
-    ...rows.map(([w, m, o, r, g]) => `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`),
+    ...rows.map(
+      ([w, m, o, r, g]) => `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`,
+    ),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -34,10 +34,20 @@ if (kind === 'ours') {
   wss.on('connection', (ws) => {
     const data = new Map<string, unknown>();
     ws.on('message', (raw) => {
-      const msg = JSON.parse((raw as Buffer).toString()) as { __connect?: unknown; signal?: string; load?: unknown[] };
+      const msg = JSON.parse((raw as Buffer).toString()) as {
+        __connect?: unknown;
+        signal?: string;
+        load?: unknown[];
+      };
       if ('__connect' in msg) {
         shared.add(ws);
-        ws.send(frame('__connect', { analysis_id: randomUUID(), databench_backend_version: 'raw', analyses_version: 'raw' }));
+        ws.send(
+          frame('__connect', {
+            analysis_id: randomUUID(),
+            databench_backend_version: 'raw',
+            analyses_version: 'raw',
+          }),
+        );
         return;
       }
       const load = msg.load ?? [];

@@ -21,7 +21,13 @@ if (fromSource) {
 } else {
   const child = spawn(
     process.execPath,
-    ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), new URL(import.meta.url).pathname, ...argv],
+    [
+      '--conditions=databench-source',
+      '--import',
+      import.meta.resolve('tsx'),
+      new URL(import.meta.url).pathname,
+      ...argv,
+    ],
     { stdio: 'inherit' },
   );
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

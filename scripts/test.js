@@ -34,7 +34,14 @@ if (files.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), '--test', '--test-concurrency=2', ...files],
+  [
+    '--conditions=databench-source',
+    '--import',
+    import.meta.resolve('tsx'),
+    '--test',
+    '--test-concurrency=2',
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -38,7 +38,8 @@ export class TestClient {
       for (const w of this.closeWaiters) w();
       const waiting = this.waiters;
       this.waiters = [];
-      for (const w of waiting) w.reject(new Error(`the socket closed (${code} ${String(reason)}) while waiting`));
+      for (const w of waiting)
+        w.reject(new Error(`the socket closed (${code} ${String(reason)}) while waiting`));
     });
   }
 
@@ -89,7 +90,9 @@ export class TestClient {
       }, timeoutMs);
       if (this.ws.readyState === WebSocket.CLOSED) {
         clearTimeout(timer);
-        reject(new Error(`the socket is closed (${this.closeCode ?? ''}) while waiting for ${what}`));
+        reject(
+          new Error(`the socket is closed (${this.closeCode ?? ''}) while waiting for ${what}`),
+        );
         return;
       }
       this.waiters.push({
@@ -112,7 +115,12 @@ export class TestClient {
    */
   async next(signal: string, timeoutMs = 5000): Promise<Frame> {
     const from = (this.cursors.get(signal) ?? -1) + 1;
-    const frame = await this.waitFor((f) => f.signal === signal, `a "${signal}" frame`, timeoutMs, from);
+    const frame = await this.waitFor(
+      (f) => f.signal === signal,
+      `a "${signal}" frame`,
+      timeoutMs,
+      from,
+    );
     this.cursors.set(signal, this.frames.indexOf(frame, from));
     return frame;
   }
@@ -123,7 +131,10 @@ export class TestClient {
       return Promise.resolve({ code: this.closeCode, reason: this.closeReason });
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for the socket to close')), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error('timed out waiting for the socket to close')),
+        timeoutMs,
+      );
       this.closeWaiters.push(() => {
         clearTimeout(timer);
         resolve({ code: this.closeCode, reason: this.closeReason });

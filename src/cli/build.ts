@@ -34,7 +34,11 @@ export async function buildSteps(dir: string): Promise<BuildStep[]> {
   for (const item of Array.isArray(config['analyses']) ? config['analyses'] : []) {
     const entry = item as Record<string, unknown> | null;
     if (entry && typeof entry['name'] === 'string' && typeof entry['build'] === 'string') {
-      steps.push({ label: `${entry['name']} build`, cwd: join(dir, entry['name']), command: entry['build'] });
+      steps.push({
+        label: `${entry['name']} build`,
+        cwd: join(dir, entry['name']),
+        command: entry['build'],
+      });
     }
   }
   return steps;
@@ -59,7 +63,11 @@ export async function runBuildCommands(options: {
   for (const step of steps) {
     options.logger.info(`${step.label}: ${step.command}`);
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(step.command, { cwd: step.cwd, shell: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(step.command, {
+        cwd: step.cwd,
+        shell: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const out = options.stdout ?? process.stdout;
       child.stdout.pipe(out, { end: false });
       child.stderr.pipe(options.stdout ?? process.stderr, { end: false });

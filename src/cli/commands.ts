@@ -31,12 +31,16 @@ export async function runServe(o: CliOptions): Promise<number> {
     });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new CliError(`port ${o.port ?? 5000} is in use: pick another with --port`, 1);
-    if (e.code === 'EACCES') throw new CliError(`not allowed to listen on port ${o.port ?? 5000}`, 1);
+    if (e.code === 'EADDRINUSE')
+      throw new CliError(`port ${o.port ?? 5000} is in use: pick another with --port`, 1);
+    if (e.code === 'EACCES')
+      throw new CliError(`not allowed to listen on port ${o.port ?? 5000}`, 1);
     if (e.message?.startsWith('analyses folder not found')) throw new CliError(e.message, 2);
     throw error;
   }
-  process.stdout.write(`databench is serving at ${server.url}${server.sslUrl ? ` and ${server.sslUrl}` : ''}\n`);
+  process.stdout.write(
+    `databench is serving at ${server.url}${server.sslUrl ? ` and ${server.sslUrl}` : ''}\n`,
+  );
   const running = server;
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
@@ -59,14 +63,17 @@ export async function runScaffold(o: CliOptions): Promise<number> {
   const { scaffoldAnalysis } = await import('./scaffold.js');
   const { findAnalysesDir } = await import('../server/app.js');
   const cwd = process.cwd();
-  let analysesDir = o.analyses !== undefined ? (await findAnalysesDir(cwd, o.analyses)).dir : join(cwd, 'analyses');
+  let analysesDir =
+    o.analyses !== undefined ? (await findAnalysesDir(cwd, o.analyses)).dir : join(cwd, 'analyses');
   if (o.analyses === undefined) {
     const found = await findAnalysesDir(cwd);
     if (!found.packaged) analysesDir = found.dir;
   }
   const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir });
   for (const file of created) process.stdout.write(`created ${file}\n`);
-  process.stdout.write(`\nStart it with: npx databench   (then open http://127.0.0.1:5000/${o.name}/)\n`);
+  process.stdout.write(
+    `\nStart it with: npx databench   (then open http://127.0.0.1:5000/${o.name}/)\n`,
+  );
   return 0;
 }
 

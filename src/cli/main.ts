@@ -210,4 +210,3 @@ async function dispatch(o: CliOptions): Promise<number> {
     }
   }
 }
-

@@ -34,7 +34,10 @@ function settle(pending: PromiseLike<unknown>[] | undefined): Promise<void> {
 }
 
 interface Deliverer {
-  _deliver(change: Change, pending: PromiseLike<unknown>[] | undefined): PromiseLike<unknown>[] | undefined;
+  _deliver(
+    change: Change,
+    pending: PromiseLike<unknown>[] | undefined,
+  ): PromiseLike<unknown>[] | undefined;
 }
 
 /** The process-local state of one open domain: its mirror and the Datastores on it. */

@@ -37,7 +37,11 @@ function transformsOf(cls: Function): Transforms {
   let t = transformCache.get(cls);
   if (t) return t;
   t = { data: new Map(), classData: new Map() };
-  for (let p = cls.prototype as object | null; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+  for (
+    let p = cls.prototype as object | null;
+    p && p !== Object.prototype;
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
     for (const name of Object.getOwnPropertyNames(p)) {
       const fn = Object.getOwnPropertyDescriptor(p, name)?.value as unknown;
       if (typeof fn !== 'function') continue;
@@ -115,9 +119,12 @@ export class Analysis<
    * `log`, `warn` and `error` are also written to the server's log.
    */
   emit(signal: string, message?: unknown): Promise<void> {
-    if (signal === 'log') this.logger.info(`[${this.constructor.name} ${this.id}] ${String(message)}`);
-    else if (signal === 'warn') this.logger.warn(`[${this.constructor.name} ${this.id}] ${String(message)}`);
-    else if (signal === 'error') this.logger.error(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    if (signal === 'log')
+      this.logger.info(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    else if (signal === 'warn')
+      this.logger.warn(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    else if (signal === 'error')
+      this.logger.error(`[${this.constructor.name} ${this.id}] ${String(message)}`);
     return this.send(signal, message);
   }
 

@@ -127,7 +127,10 @@ function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[R
       try {
         out.push([new RegExp(pattern), resolve(dir, str(folder))]);
       } catch (error) {
-        errors.push({ name: 'index.yaml', message: `static: bad regex ${pattern}: ${(error as Error).message}` });
+        errors.push({
+          name: 'index.yaml',
+          message: `static: bad regex ${pattern}: ${(error as Error).message}`,
+        });
       }
     }
   }
@@ -136,7 +139,10 @@ function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[R
 
 /** Import an analysis module and find its Analysis subclass. */
 async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
-  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<string, unknown>;
+  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<
+    string,
+    unknown
+  >;
   // a module outside a "type": "module" package arrives wrapped as CommonJS
   const namespaces = [mod, mod['default']].filter(
     (m): m is Record<string, unknown> => typeof m === 'object' && m !== null,
@@ -153,8 +159,12 @@ async function importAnalysis(file: string, generation: number): Promise<Analysi
 }
 
 async function importRoutes(file: string, generation: number): Promise<ExtraRoute[]> {
-  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<string, unknown>;
-  const routes = mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
+  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<
+    string,
+    unknown
+  >;
+  const routes =
+    mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
   if (!Array.isArray(routes)) throw new Error(`${file} must export ROUTES: Array<[path, handler]>`);
   for (const route of routes) {
     if (
@@ -269,7 +279,9 @@ export async function loadApp(options: {
     try {
       if (!(await exists(adir))) throw new Error(`folder ${adir} is missing`);
       const files = await readdir(adir);
-      entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) => files.includes(f));
+      entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) =>
+        files.includes(f),
+      );
       const readme = await readOptional(join(adir, 'README.md'));
       if (readme) entry.readmeHtml = renderMarkdown(readme);
       const own = createHash('sha256');
@@ -288,7 +300,9 @@ export async function loadApp(options: {
       const source = join(adir, 'analysis.ts');
       if (!files.includes('analysis.ts')) throw new Error(`${source} is missing`);
       const cls = await importAnalysis(source, gen);
-      const routes = files.includes('routes.ts') ? await importRoutes(join(adir, 'routes.ts'), gen) : [];
+      const routes = files.includes('routes.ts')
+        ? await importRoutes(join(adir, 'routes.ts'), gen)
+        : [];
       entry.meta = new Meta(name, cls, adir, routes, cliArgs);
     } catch (error) {
       entry.error = describeError(error);

@@ -29,7 +29,12 @@ export function clientBundle(): Promise<ClientBundle> {
 
 async function load(): Promise<ClientBundle> {
   let text: string;
-  if (await stat(PREBUILT).then(() => true, () => false)) {
+  if (
+    await stat(PREBUILT).then(
+      () => true,
+      () => false,
+    )
+  ) {
     text = await readFile(PREBUILT, 'utf8');
   } else {
     const esbuild = await import('esbuild');

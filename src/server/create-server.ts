@@ -114,7 +114,10 @@ function urlHost(host: string): string {
 
 async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: string }> {
   if (o.sslCertFile && o.sslKeyFile) {
-    const [cert, key] = await Promise.all([readFile(o.sslCertFile, 'utf8'), readFile(o.sslKeyFile, 'utf8')]);
+    const [cert, key] = await Promise.all([
+      readFile(o.sslCertFile, 'utf8'),
+      readFile(o.sslKeyFile, 'utf8'),
+    ]);
     return { cert, key };
   }
   if (o.sslCertFile || o.sslKeyFile) {
@@ -141,7 +144,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 5000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`option port must be an integer from 0 to 65535, got ${String(options.port)}`);
+    throw new TypeError(
+      `option port must be an integer from 0 to 65535, got ${String(options.port)}`,
+    );
   }
   const maxFrameBytes = options.maxFrameBytes ?? 16 << 20;
   const limits = resolveLimits(options);
@@ -160,7 +165,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   }
   let state: HttpState = {
     app,
-    pages: new Pages(app, DATABENCH_VERSION, { noCache: options.noTemplateCache ?? options.watch ?? false }),
+    pages: new Pages(app, DATABENCH_VERSION, {
+      noCache: options.noTemplateCache ?? options.watch ?? false,
+    }),
     single: options.single,
   };
 
@@ -178,7 +185,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     },
   };
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxFrameBytes,
+    perMessageDeflate: false,
+  });
   const handler = createRequestHandler(() => state, logger, cwd);
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -282,7 +293,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         })
       : undefined;
 
-  logger.info(`serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`);
+  logger.info(
+    `serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -340,7 +353,10 @@ export interface RunOptions extends Omit<ServerOptions, 'app' | 'single' | 'anal
  * @example
  * await run(Dummypi, { path: import.meta.dirname });
  */
-export async function run(analysisClass: AnalysisClass, options: RunOptions = {}): Promise<DatabenchServer> {
+export async function run(
+  analysisClass: AnalysisClass,
+  options: RunOptions = {},
+): Promise<DatabenchServer> {
   const cwd = options.cwd ?? process.cwd();
   const dir = options.path ?? cwd;
   const name = options.name ?? analysisClass.name.toLowerCase();

@@ -73,7 +73,8 @@ export function createRequestHandler(
     const state = getState();
     route(req, res, state, cwd).catch(async (error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
-      if (status === 500) logger.error(`${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
+      if (status === 500)
+        logger.error(`${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -204,7 +205,9 @@ async function analysisRoute(
       if (entry.error !== undefined) {
         // a failed reload: the last good version serves, the error shows until it is fixed
         const banner = `<pre class="databench-load-error" role="alert">analysis "${escapeHtml(entry.name)}" failed to reload; the last good version is serving:\n${escapeHtml(entry.error)}</pre>`;
-        page = /<body[^>]*>/i.test(page) ? page.replace(/<body[^>]*>/i, (m) => m + banner) : banner + page;
+        page = /<body[^>]*>/i.test(page)
+          ? page.replace(/<body[^>]*>/i, (m) => m + banner)
+          : banner + page;
       }
       html(res, 200, page);
     } catch (error) {
@@ -213,7 +216,8 @@ async function analysisRoute(
     }
     return true;
   }
-  if (rest.startsWith('static/')) return sendFile(req, res, join(entry.dir, 'static'), rest.slice(7));
+  if (rest.startsWith('static/'))
+    return sendFile(req, res, join(entry.dir, 'static'), rest.slice(7));
   if (rest === 'analysis.js' || rest === 'analysis.css' || rest === entry.thumbnail) {
     return sendFile(req, res, entry.dir, rest);
   }

@@ -47,7 +47,9 @@ export function createMemoryLogger(): Logger & { lines: Array<[LogLevel, string]
 }
 
 let defaultLogger: Logger = createLogger(
-  isLogLevel(process.env['DATABENCH_LOG'] ?? '') ? (process.env['DATABENCH_LOG'] as LogLevel) : 'info',
+  isLogLevel(process.env['DATABENCH_LOG'] ?? '')
+    ? (process.env['DATABENCH_LOG'] as LogLevel)
+    : 'info',
 );
 
 /** The logger analyses use when nothing else was injected. */

@@ -65,7 +65,11 @@ export class Meta {
    *
    * @example await Meta.runProcess(analysis, 'run', { samples: 1000, __process_id: 3 });
    */
-  static async runProcess(analysis: Analysis, actionName: string, message?: unknown): Promise<void> {
+  static async runProcess(
+    analysis: Analysis,
+    actionName: string,
+    message?: unknown,
+  ): Promise<void> {
     let load = message;
     let processId: unknown;
     let hasProcess = false;

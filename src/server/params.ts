@@ -33,7 +33,8 @@ function functionNode(source: string): FunctionLike | null {
       };
       if (node.type === 'ObjectExpression') {
         const value = node.properties?.[0]?.value;
-        if (value && (value as { type?: string }).type === 'FunctionExpression') return value as FunctionLike;
+        if (value && (value as { type?: string }).type === 'FunctionExpression')
+          return value as FunctionLike;
         continue;
       }
       if (node.type === 'FunctionExpression' || node.type === 'ArrowFunctionExpression') {
@@ -49,7 +50,12 @@ function functionNode(source: string): FunctionLike | null {
 function describe(param: Node & { type: string }): ParamInfo {
   switch (param.type) {
     case 'Identifier':
-      return { name: (param as unknown as { name: string }).name, hasDefault: false, rest: false, pattern: false };
+      return {
+        name: (param as unknown as { name: string }).name,
+        hasDefault: false,
+        rest: false,
+        pattern: false,
+      };
     case 'AssignmentPattern': {
       const left = (param as unknown as { left: Node & { type: string } }).left;
       return { ...describe(left), hasDefault: true };
@@ -82,7 +88,9 @@ export function formatParams(params: ParamList): string {
   return (
     '(' +
     params
-      .map((p) => (p.rest ? '...' : '') + (p.pattern ? '{…}' : p.name) + (p.hasDefault ? ' = …' : ''))
+      .map(
+        (p) => (p.rest ? '...' : '') + (p.pattern ? '{…}' : p.name) + (p.hasDefault ? ' = …' : ''),
+      )
       .join(', ') +
     ')'
   );

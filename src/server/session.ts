@@ -280,7 +280,8 @@ export class Session {
         }
         const load = message.hasLoad ? message.load : undefined;
         void this.queue.enqueue(async () => {
-          if (this.analysis && !this.ended) await Meta.runProcess(this.analysis, message.signal, load);
+          if (this.analysis && !this.ended)
+            await Meta.runProcess(this.analysis, message.signal, load);
         });
         return;
       }
@@ -298,7 +299,10 @@ export class Session {
         : undefined;
     if (message.analysisId !== null && resume === undefined) {
       void this.out.frame(
-        frameFromEncoded('warn', encodeValue('the analysis id to resume is not valid; starting a new one')),
+        frameFromEncoded(
+          'warn',
+          encodeValue('the analysis id to resume is not valid; starting a new one'),
+        ),
       );
     }
     let analysis: AnyAnalysis;
@@ -307,9 +311,15 @@ export class Session {
         id: resume,
         logger: this.ctx.logger,
         emit: (signal, msg) =>
-          this.out.frame(frameFromEncoded(signal, msg === undefined ? undefined : encodeValue(msg))),
+          this.out.frame(
+            frameFromEncoded(signal, msg === undefined ? undefined : encodeValue(msg)),
+          ),
         changeSink: (signal, change) =>
-          this.out.change(signal, change, signal === 'class_data' ? sharedFrame(signal, change) : undefined),
+          this.out.change(
+            signal,
+            change,
+            signal === 'class_data' ? sharedFrame(signal, change) : undefined,
+          ),
       });
     } catch (error) {
       const text = `could not start analysis "${this.meta.name}": ${(error as Error).message}`;

@@ -5,7 +5,10 @@
  */
 export function pngToSrc(png: Uint8Array | ArrayBuffer): string {
   const bytes = png instanceof ArrayBuffer ? new Uint8Array(png) : png;
-  return 'data:image/png;base64,' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  return (
+    'data:image/png;base64,' +
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+  );
 }
 
 /**

@@ -230,7 +230,7 @@ describe('e2e: dummypi in Chromium against the real server', { skip }, () => {
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
-  test('slider to its maximum, Run: busy then idle, π within 0.05, log filled, plot drawn', async (t) => {
+  test('slider to its maximum, Run: busy then idle, π within 0.05, log filled, plot drawn', async () => {
     await page.goto(`${server!.url}/dummypi/`);
     const reply = await frames.frame('the __connect reply', (f) => connectReply(f) !== undefined);
     analysisId = connectReply(reply)!;

@@ -21,7 +21,13 @@ test('the README tour runs as shown: its analysis passes its test', async () => 
   delete env['NODE_TEST_CONTEXT'];
   const child = spawn(
     process.execPath,
-    ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), '--test', 'analysis.test.ts'],
+    [
+      '--conditions=databench-source',
+      '--import',
+      import.meta.resolve('tsx'),
+      '--test',
+      'analysis.test.ts',
+    ],
     { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

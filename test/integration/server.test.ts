@@ -26,15 +26,14 @@ function raw(
   const url = new URL(base);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: url.hostname, port: url.port, path, method, ...extra },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
+    const req = request({ host: url.hostname, port: url.port, path, method, ...extra }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+      );
+    });
     req.on('error', reject);
     req.end(body);
   });
@@ -119,7 +118,11 @@ describe('server: routes', () => {
     const post = await raw(server.url, '/routes_demo/hello', 'POST');
     assert.equal(post.body, 'hello POST');
     const item = await raw(server.url, '/routes_demo/items/42', 'POST', 'payload');
-    assert.deepEqual(JSON.parse(item.body), { method: 'POST', url: '/routes_demo/items/42', body: 'payload' });
+    assert.deepEqual(JSON.parse(item.body), {
+      method: 'POST',
+      url: '/routes_demo/items/42',
+      body: 'payload',
+    });
     const put = await raw(server.url, '/parameters/', 'PUT');
     assert.equal(put.status, 405);
   });
@@ -167,7 +170,10 @@ describe('server: sessions', () => {
     assert.equal(reply['databench_backend_version'], '0.1.0');
     assert.match(reply['analyses_version'] ?? '', /^[0-9a-f]{12}$/);
     const echo = await client.next('args_echo');
-    assert.deepEqual(echo.load, { cli_args: ['--flag', 'x'], request_args: { a: ['1', '2'], c: ['x y'] } });
+    assert.deepEqual(echo.load, {
+      cli_args: ['--flag', 'x'],
+      request_args: { a: ['1', '2'], c: ['x y'] },
+    });
     client.close();
   });
 
@@ -200,9 +206,15 @@ describe('server: sessions', () => {
     client.send('throw', { message: 'boom', __process_id: 1 });
     const error = await client.next('error');
     assert.match(String(error.load), /TypeError: boom/);
-    const end = await client.waitFor((f) => f.signal === '__process' && (f.load as { status: string }).status === 'end', 'end');
+    const end = await client.waitFor(
+      (f) => f.signal === '__process' && (f.load as { status: string }).status === 'end',
+      'end',
+    );
     assert.deepEqual(end.load, { id: 1, status: 'end', error: true });
-    assert.ok(logger.lines.some(([lvl, line]) => lvl === 'error' && line.includes('at ArgsEcho.on_throw')), 'stack in the log');
+    assert.ok(
+      logger.lines.some(([lvl, line]) => lvl === 'error' && line.includes('at ArgsEcho.on_throw')),
+      'stack in the log',
+    );
     client.send('slow', [1]);
     assert.equal((await client.next('slow_done')).load, 1);
     client.close();
@@ -220,7 +232,10 @@ describe('server: sessions', () => {
     const fresh = await TestClient.connect(wsUrl(server, 'streamer'));
     const freshSnap = await fresh.client.next('class_data');
     assert.deepEqual(freshSnap.load, { who: 'first' }, 'a new session gets the current classData');
-    assert.ok(!fresh.client.frames.some((f) => f.signal === 'data'), 'a new session gets no data snapshot');
+    assert.ok(
+      !fresh.client.frames.some((f) => f.signal === 'data'),
+      'a new session gets no data snapshot',
+    );
     fresh.client.close();
 
     const again = await TestClient.connect(wsUrl(server, 'streamer'), { id: first.id });
@@ -233,7 +248,9 @@ describe('server: sessions', () => {
   });
 
   test('four concurrent sessions each get their own state; classData reaches all', async () => {
-    const sessions = await Promise.all([1, 2, 3, 4].map(() => TestClient.connect(wsUrl(server, 'streamer'))));
+    const sessions = await Promise.all(
+      [1, 2, 3, 4].map(() => TestClient.connect(wsUrl(server, 'streamer'))),
+    );
     assert.equal(new Set(sessions.map((s) => s.id)).size, 4);
     await Promise.all(
       sessions.map(async (s, i) => {
@@ -248,7 +265,8 @@ describe('server: sessions', () => {
     await Promise.all(
       sessions.map((s) =>
         s.client.waitFor(
-          (f) => f.signal === 'class_data' && (f.load as Record<string, unknown>)['marker'] === marker,
+          (f) =>
+            f.signal === 'class_data' && (f.load as Record<string, unknown>)['marker'] === marker,
           'the shared marker',
         ),
       ),
@@ -321,7 +339,6 @@ describe('server: sessions', () => {
     }
     client.ws.terminate();
   });
-
 });
 
 describe('server: limits and shutdown', () => {
@@ -371,8 +388,14 @@ describe('server: limits and shutdown', () => {
   });
 
   test('close(): every session gets 1001 after disconnected ran', async () => {
-    const server = await createServer({ port: 0, analyses: ANALYSES, logger: createMemoryLogger() });
-    const sessions = await Promise.all([1, 2].map(() => TestClient.connect(wsUrl(server, 'args_echo'))));
+    const server = await createServer({
+      port: 0,
+      analyses: ANALYSES,
+      logger: createMemoryLogger(),
+    });
+    const sessions = await Promise.all(
+      [1, 2].map(() => TestClient.connect(wsUrl(server, 'args_echo'))),
+    );
     await server.close();
     for (const s of sessions) {
       const { code } = await s.client.closed();
@@ -382,10 +405,17 @@ describe('server: limits and shutdown', () => {
   });
 
   test('SSL: HTTPS and WSS on a second port with a generated certificate', async () => {
-    const server = await createServer({ port: 0, sslPort: 0, analyses: ANALYSES, logger: createMemoryLogger() });
+    const server = await createServer({
+      port: 0,
+      sslPort: 0,
+      analyses: ANALYSES,
+      logger: createMemoryLogger(),
+    });
     try {
       assert.ok(server.sslUrl?.startsWith('https://'));
-      const res = await raw(server.sslUrl ?? '', '/', 'GET', undefined, { rejectUnauthorized: false });
+      const res = await raw(server.sslUrl ?? '', '/', 'GET', undefined, {
+        rejectUnauthorized: false,
+      });
       assert.equal(res.status, 200);
       assert.ok(res.body.includes('Fixture analyses'));
       const ws = new WebSocket((server.sslUrl ?? '').replace('https', 'wss') + '/parameters/ws', {

@@ -35,9 +35,15 @@ const nextReload = (): Promise<App> =>
 before(async () => {
   await mkdir(join(DIR, 'hello'), { recursive: true });
   await mkdir(join(DIR, 'other'), { recursive: true });
-  await writeFile(join(DIR, 'index.yaml'), '# watched\nanalyses:\n  - name: hello\n  - name: other\n');
+  await writeFile(
+    join(DIR, 'index.yaml'),
+    '# watched\nanalyses:\n  - name: hello\n  - name: other\n',
+  );
   await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v1'));
-  await writeFile(join(DIR, 'hello', 'index.html'), '<!doctype html><body><p>hello page</p></body>');
+  await writeFile(
+    join(DIR, 'hello', 'index.html'),
+    '<!doctype html><body><p>hello page</p></body>',
+  );
   await writeFile(join(DIR, 'other', 'analysis.ts'), source('other').replace('Hello', 'Other'));
   server = await createServer({
     port: 0,
@@ -57,10 +63,18 @@ after(async () => {
   await rm(DIR, { recursive: true, force: true });
 });
 
-async function which(name: string): Promise<{ client: TestClient; value: unknown; version: string }> {
-  const { client, reply } = await TestClient.connect(server.url.replace('http', 'ws') + `/${name}/ws`);
+async function which(
+  name: string,
+): Promise<{ client: TestClient; value: unknown; version: string }> {
+  const { client, reply } = await TestClient.connect(
+    server.url.replace('http', 'ws') + `/${name}/ws`,
+  );
   client.send('which');
-  return { client, value: (await client.next('which')).load, version: reply['analyses_version'] ?? '' };
+  return {
+    client,
+    value: (await client.next('which')).load,
+    version: reply['analyses_version'] ?? '',
+  };
 }
 
 test('an edit becomes live; open pages of that analysis close with 1012, others stay', async () => {
@@ -75,7 +89,11 @@ test('an edit becomes live; open pages of that analysis close with 1012, others 
   const second = await which('hello');
   assert.equal(second.value, 'v2');
   assert.notEqual(second.version, first.version, 'analyses_version changed');
-  assert.equal(other.client.ws.readyState, other.client.ws.OPEN, 'the other analysis kept its session');
+  assert.equal(
+    other.client.ws.readyState,
+    other.client.ws.OPEN,
+    'the other analysis kept its session',
+  );
   other.client.send('which');
   assert.equal((await other.client.next('which')).load, 'other');
   for (const c of [second.client, other.client]) c.close();
@@ -83,11 +101,17 @@ test('an edit becomes live; open pages of that analysis close with 1012, others 
 
 test('a broken edit keeps the last good version and shows the error until fixed', async () => {
   const reload = nextReload();
-  await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v3').replace('on_which() {', 'on_which() { const x = ;'));
+  await writeFile(
+    join(DIR, 'hello', 'analysis.ts'),
+    source('v3').replace('on_which() {', 'on_which() { const x = ;'),
+  );
   await reload;
   assert.ok(
-    logger.lines.some(([lvl, line]) => lvl === 'error' && /hello[/\\]analysis\.ts:4:\d+/.test(line)),
-    'the log names the file and line: ' + JSON.stringify(logger.lines.filter(([l]) => l === 'error')),
+    logger.lines.some(
+      ([lvl, line]) => lvl === 'error' && /hello[/\\]analysis\.ts:4:\d+/.test(line),
+    ),
+    'the log names the file and line: ' +
+      JSON.stringify(logger.lines.filter(([l]) => l === 'error')),
   );
   const page = await (await fetch(server.url + '/hello/')).text();
   assert.match(page, /failed to reload/);
