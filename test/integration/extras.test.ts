@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { runBuildCommands } from '../../src/cli/build.ts';
+import { createServer, run } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+import { FIXTURES, TestClient } from '../helpers.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+test("a user's base.html replaces the package's; autoescaping stays on", async () => {
+  const server = await createServer({
+    port: 0,
+    analyses: FIXTURES + 'analyses',
+    logger: createMemoryLogger(),
+  });
+  try {
+    const page = await (await fetch(server.url + '/parameters/')).text();
+    assert.match(page, /data-base="user-override"/);
+    assert.match(page, /parameters page Parameters/, 'the analysis block still renders');
+    const index = await (await fetch(server.url + '/')).text();
+    assert.match(index, /user base.html/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('run(): one analysis served at / with its socket at /ws', async () => {
+  const { ArgsEcho } = await import('../fixtures/analyses/args_echo/analysis.ts');
+  const server = await run(ArgsEcho, {
+    port: 0,
+    path: FIXTURES + 'analyses/args_echo',
+    logger: createMemoryLogger(),
+    cliArgs: ['--x'],
+  });
+  try {
+    const res = await fetch(server.url + '/');
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /args echo/);
+    const { client } = await TestClient.connect(server.url.replace('http', 'ws') + '/ws', {
+      requestArgs: '?q=1',
+    });
+    const echo = await client.next('args_echo');
+    assert.deepEqual(echo.load, { cli_args: ['--x'], request_args: { q: ['1'] } });
+    client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test('databench --build: runs the build commands in order, streams output, fails on a failing one', async () => {
+  const dir = join(ROOT, 'test-artifacts', `build-${process.pid}`);
+  await mkdir(join(dir, 'one'), { recursive: true });
+  try {
+    await writeFile(
+      join(dir, 'index.yaml'),
+      'build: echo global-step\nanalyses:\n  - name: one\n    build: pwd && echo one-step\n',
+    );
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += String(d)));
+    const ok = await runBuildCommands({
+      analyses: dir,
+      cwd: dir,
+      logger: createMemoryLogger(),
+      stdout: out,
+    });
+    assert.equal(ok, 0);
+    assert.match(text, /global-step[\s\S]*one[/\\]?\n?[\s\S]*one-step/);
+    assert.ok(text.indexOf('global-step') < text.indexOf('one-step'));
+
+    await writeFile(
+      join(dir, 'index.yaml'),
+      'build: echo first && exit 3\nanalyses:\n  - name: one\n    build: echo never\n',
+    );
+    let failed = '';
+    const out2 = new PassThrough();
+    out2.on('data', (d: Buffer) => (failed += String(d)));
+    const code = await runBuildCommands({
+      analyses: dir,
+      cwd: dir,
+      logger: createMemoryLogger(),
+      stdout: out2,
+    });
+    assert.equal(code, 3);
+    assert.match(failed, /first/);
+    assert.doesNotMatch(failed, /never/, 'a failure stops the build');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
