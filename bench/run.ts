@@ -7,6 +7,12 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 const QUICK = process.argv.includes('--quick');
+/** `--only W5,W6`: run just those workloads. */
+const ONLY = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
+const selected = (w: string): boolean => !ONLY || ONLY.some((o) => w.startsWith(o));
 const SCALE = QUICK ? 0.2 : 1;
 const n = (x: number): number => Math.max(1, Math.round(x * SCALE));
 const DEADLINE_MS = 120_000; // per workload
@@ -202,12 +208,23 @@ async function w5FanOut(s: Server, count: number) {
   return { p50: pct(times, 50), p99: pct(times, 99) };
 }
 
-async function w6Memory(s: Server) {
-  const before = await rss(s);
-  const pages = await openPages(s.url, n(1000));
-  const after = await rss(s);
-  await Promise.all(pages.map((p) => p.close()));
-  return { kbPerSession: (after - before) / 1024 / pages.length };
+async function w6Memory(kind: Server['kind']) {
+  // fresh server processes, so that earlier workloads' heap does not blur the
+  // figure; RSS moves in steps, so take the median of three
+  const perSession: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const s = await startServer(kind);
+    try {
+      const before = await rss(s);
+      const pages = await openPages(s.url, n(1000));
+      const after = await rss(s);
+      await Promise.all(pages.map((p) => p.close()));
+      perSession.push((after - before) / 1024 / pages.length);
+    } finally {
+      s.child.kill();
+    }
+  }
+  return { kbPerSession: pct(perSession, 50) };
 }
 
 async function w7Churn(s: Server) {
@@ -229,6 +246,8 @@ async function w7Churn(s: Server) {
 
 // main ------------------------------------------------------------------------
 
+class Skip extends Error {}
+
 type Row = [workload: string, metric: string, ours: number, raw: number, goal: string];
 
 async function main(): Promise<void> {
@@ -238,33 +257,63 @@ async function main(): Promise<void> {
     what: string,
     fn: (s: Server) => Promise<T>,
   ): Promise<{ ours: T; raw: T }> => {
+    if (!selected(what)) throw new Skip();
     process.stderr.write(`${what}…\n`);
     const raw = await guard(fn(servers.raw), `${what} (raw)`);
     const ours = await guard(fn(servers.ours), `${what} (ours)`);
     return { ours, raw };
   };
+  const step = async (fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (error) {
+      if (!(error instanceof Skip)) throw error;
+    }
+  };
   try {
-    const w1 = await both('W1 connect', w1Connect);
-    rows.push(['W1 connect', 'p50 ms', w1.ours.p50, w1.raw.p50, '']);
-    rows.push(['W1 connect', 'p99 ms', w1.ours.p99, w1.raw.p99, '']);
-    const w2 = await both('W2 echo', w2Echo);
-    rows.push(['W2 echo', 'µs/round trip', w2.ours.perOp, w2.raw.perOp, '≤ 1.3']);
-    const w3 = await both('W3 state', w3State);
-    rows.push(['W3 state', 'µs/round trip', w3.ours.perOp, w3.raw.perOp, '≤ 1.3']);
-    const w4 = await both('W4 stream', w4Stream);
-    rows.push(['W4 stream', 'ms to final state', w4.ours.ms, w4.raw.ms, '≤ 1.5']);
-    rows.push(['W4 stream', 'frames received', w4.ours.frames, w4.raw.frames, '']);
-    const w5a = await both('W5 fan-out 200', (s) => w5FanOut(s, n(200)));
-    rows.push(['W5 fan-out 200', 'p50 ms', w5a.ours.p50, w5a.raw.p50, '']);
-    const w5b = await both('W5 fan-out 1000', (s) => w5FanOut(s, n(1000)));
-    rows.push(['W5 fan-out 1000', 'p50 ms', w5b.ours.p50, w5b.raw.p50, '≤ 1.3']);
-    rows.push(['W5 fan-out 1000', 'p99 ms', w5b.ours.p99, w5b.raw.p99, '']);
-    const w6 = await both('W6 memory', w6Memory);
-    rows.push(['W6 memory', 'KiB RSS/session', w6.ours.kbPerSession, w6.raw.kbPerSession, '≤ 1.3']);
-    const w7 = await both('W7 churn', w7Churn);
-    rows.push(['W7 churn', 'fan-out p50 before ms', w7.ours.beforeP50, w7.raw.beforeP50, '']);
-    rows.push(['W7 churn', 'fan-out p50 after ms', w7.ours.afterP50, w7.raw.afterP50, '']);
-    rows.push(['W7 churn', 'after/before', w7.ours.ratio, w7.raw.ratio, 'ours ≤ 1.2']);
+    await step(async () => {
+      const w1 = await both('W1 connect', w1Connect);
+      rows.push(['W1 connect', 'p50 ms', w1.ours.p50, w1.raw.p50, '']);
+      rows.push(['W1 connect', 'p99 ms', w1.ours.p99, w1.raw.p99, '']);
+    });
+    await step(async () => {
+      const w2 = await both('W2 echo', w2Echo);
+      rows.push(['W2 echo', 'µs/round trip', w2.ours.perOp, w2.raw.perOp, '≤ 1.3']);
+    });
+    await step(async () => {
+      const w3 = await both('W3 state', w3State);
+      rows.push(['W3 state', 'µs/round trip', w3.ours.perOp, w3.raw.perOp, '≤ 1.3']);
+    });
+    await step(async () => {
+      const w4 = await both('W4 stream', w4Stream);
+      rows.push(['W4 stream', 'ms to final state', w4.ours.ms, w4.raw.ms, '≤ 1.5']);
+      rows.push(['W4 stream', 'frames received', w4.ours.frames, w4.raw.frames, '']);
+    });
+    await step(async () => {
+      const w5a = await both('W5 fan-out 200', (s) => w5FanOut(s, n(200)));
+      rows.push(['W5 fan-out 200', 'p50 ms', w5a.ours.p50, w5a.raw.p50, '']);
+    });
+    await step(async () => {
+      const w5b = await both('W5 fan-out 1000', (s) => w5FanOut(s, n(1000)));
+      rows.push(['W5 fan-out 1000', 'p50 ms', w5b.ours.p50, w5b.raw.p50, '≤ 1.3']);
+      rows.push(['W5 fan-out 1000', 'p99 ms', w5b.ours.p99, w5b.raw.p99, '']);
+    });
+    await step(async () => {
+      const w6 = await both('W6 memory', (s) => w6Memory(s.kind));
+      rows.push([
+        'W6 memory',
+        'KiB RSS/session',
+        w6.ours.kbPerSession,
+        w6.raw.kbPerSession,
+        '≤ 1.3',
+      ]);
+    });
+    await step(async () => {
+      const w7 = await both('W7 churn', w7Churn);
+      rows.push(['W7 churn', 'fan-out p50 before ms', w7.ours.beforeP50, w7.raw.beforeP50, '']);
+      rows.push(['W7 churn', 'fan-out p50 after ms', w7.ours.afterP50, w7.raw.afterP50, '']);
+      rows.push(['W7 churn', 'after/before', w7.ours.ratio, w7.raw.ratio, 'ours ≤ 1.2']);
+    });
   } finally {
     servers.ours.child.kill();
     servers.raw.child.kill();

@@ -14,7 +14,13 @@ const send = (m: unknown): void => void process.send?.(m);
 process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'rss') {
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
-    send({ rss: process.memoryUsage().rss });
+    const m = process.memoryUsage();
+    send({ rss: m.rss, heap: m.heapUsed + m.external });
+  }
+  if (m.cmd === 'snapshot') {
+    void import('node:v8').then((v8) =>
+      send({ snapshot: v8.writeHeapSnapshot('/tmp/bench-server.heapsnapshot') }),
+    );
   }
 });
 

@@ -17,6 +17,7 @@ type MaybePromise = unknown;
 export type EncodedListener = (change: Change) => MaybePromise;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const NONE: readonly never[] = [];
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -134,9 +135,10 @@ export class Datastore<T extends object = Record<string, unknown>> {
   private readonly release: boolean;
   private readonly state: Domain;
   private closed = false;
-  private changeCallbacks: Array<(key: string, value: unknown) => MaybePromise> = [];
-  private stateCallbacks: Array<(changes: Partial<T>) => MaybePromise> = [];
-  private encodedListeners: EncodedListener[] = [];
+  // undefined until used: most stores have one listener kind only
+  private changeCallbacks: Array<(key: string, value: unknown) => MaybePromise> | undefined;
+  private stateCallbacks: Array<(changes: Partial<T>) => MaybePromise> | undefined;
+  private encodedListeners: EncodedListener[] | undefined;
 
   constructor(domain: string, options: DatastoreOptions = {}) {
     this.domain = domain;
@@ -148,13 +150,13 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   /** Register `callback(key, value)` for every change of this domain. */
   onChange(callback: (key: string, value: unknown) => MaybePromise): this {
-    this.changeCallbacks.push(callback);
+    (this.changeCallbacks ??= []).push(callback);
     return this;
   }
 
   /** Register `callback({key: value})` for every change of this domain (databench 0.7). */
   subscribe(callback: (changes: Partial<T>) => MaybePromise): this {
-    this.stateCallbacks.push(callback);
+    (this.stateCallbacks ??= []).push(callback);
     return this;
   }
 
@@ -164,9 +166,9 @@ export class Datastore<T extends object = Record<string, unknown>> {
    * that removes the listener.
    */
   onEncodedChange(listener: EncodedListener): () => void {
-    this.encodedListeners.push(listener);
+    (this.encodedListeners ??= []).push(listener);
     return () => {
-      this.encodedListeners = this.encodedListeners.filter((l) => l !== listener);
+      this.encodedListeners = this.encodedListeners?.filter((l) => l !== listener);
     };
   }
 
@@ -269,9 +271,9 @@ export class Datastore<T extends object = Record<string, unknown>> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.changeCallbacks = [];
-    this.stateCallbacks = [];
-    this.encodedListeners = [];
+    this.changeCallbacks = undefined;
+    this.stateCallbacks = undefined;
+    this.encodedListeners = undefined;
     this.state.stores.delete(this);
     if (this.state.stores.size === 0) closeDomain(this.state, this.release);
   }
@@ -287,16 +289,16 @@ export class Datastore<T extends object = Record<string, unknown>> {
     change: Change,
     pending: PromiseLike<unknown>[] | undefined,
   ): PromiseLike<unknown>[] | undefined {
-    for (const listener of this.encodedListeners) {
+    for (const listener of this.encodedListeners ?? NONE) {
       const r = listener(change);
       // sessions of one server share one Promise per turn: keep it once
       if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
     }
-    for (const callback of this.changeCallbacks) {
+    for (const callback of this.changeCallbacks ?? NONE) {
       const r = callback(change.key, change.decode());
       if (isThenable(r)) (pending ??= []).push(r);
     }
-    for (const callback of this.stateCallbacks) {
+    for (const callback of this.stateCallbacks ?? NONE) {
       const r = callback({ [change.key]: change.decode() } as Partial<T>);
       if (isThenable(r)) (pending ??= []).push(r);
     }

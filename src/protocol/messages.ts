@@ -133,6 +133,10 @@ export function keyFrameFromEncoded(signal: string, key: string, encodedValue: s
   );
 }
 
+/** The constructor of parsed query objects: its prototype has no prototype. */
+function ParsedQuery(): void {}
+ParsedQuery.prototype = Object.create(null) as object;
+
 /**
  * Python's `urllib.parse.parse_qs`: every value is a list; keys given with an
  * empty value are left out; `+` is a space. A leading `?` is ignored.
@@ -140,7 +144,9 @@ export function keyFrameFromEncoded(signal: string, key: string, encodedValue: s
  * @example parseQs('?a=1&a=2&b=') // { a: ['1', '2'] }
  */
 export function parseQs(search: string): Record<string, string[]> {
-  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  // no inherited keys, yet a fast object (Object.create(null) starts as a slow
+  // dictionary, costly per session); `__proto__` is defined as an own key
+  const out = new (ParsedQuery as unknown as new () => Record<string, string[]>)();
   const text = search.startsWith('?') ? search.slice(1) : search;
   if (text === '') return out;
   // like Python >= 3.9.2: only `&` separates fields
@@ -151,9 +157,15 @@ export function parseQs(search: string): Record<string, string[]> {
     const key = decodeComponent(part.slice(0, eq));
     const value = decodeComponent(part.slice(eq + 1));
     if (value === '') continue;
-    const list = out[key];
+    const list = Object.hasOwn(out, key) ? out[key] : undefined;
     if (list) list.push(value);
-    else out[key] = [value];
+    else
+      Object.defineProperty(out, key, {
+        value: [value],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   }
   return out;
 }

@@ -89,12 +89,17 @@ export class Analysis<
 
   private emitFn: EmitFn = () => undefined;
   private changeSink: ChangeSink | undefined;
-  private readonly abort = new AbortController();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  private unsubscribers: Array<() => void> = [];
+  // created on first use: an idle session should cost as little memory as possible
+  private abort: AbortController | undefined;
+  private aborted = false;
+  private timers: Set<ReturnType<typeof setTimeout>> | undefined;
 
   /** Aborted when the session ends: pass it to fetches, check it in long loops. */
   get signal(): AbortSignal {
+    if (!this.abort) {
+      this.abort = new AbortController();
+      if (this.aborted) this.abort.abort();
+    }
     return this.abort.signal;
   }
 
@@ -137,24 +142,24 @@ export class Analysis<
   /** `setTimeout` that is cleared when the session ends; a throw becomes an `error` signal. */
   setTimeout(fn: () => unknown, ms: number): ReturnType<typeof setTimeout> {
     const handle = setTimeout(() => {
-      this.timers.delete(handle);
+      this.timers?.delete(handle);
       this.runGuarded('timer', fn);
     }, ms);
-    this.timers.add(handle);
+    (this.timers ??= new Set()).add(handle);
     return handle;
   }
 
   /** `setInterval` that is cleared when the session ends; a throw becomes an `error` signal. */
   setInterval(fn: () => unknown, ms: number): ReturnType<typeof setInterval> {
     const handle = setInterval(() => this.runGuarded('interval', fn), ms);
-    this.timers.add(handle);
+    (this.timers ??= new Set()).add(handle);
     return handle;
   }
 
   /** Stop a timer made with {@link setTimeout} or {@link setInterval}. */
   clearTimer(handle: ReturnType<typeof setTimeout>): void {
     clearTimeout(handle);
-    this.timers.delete(handle);
+    this.timers?.delete(handle);
   }
 
   private runGuarded(what: string, fn: () => unknown): void {
@@ -218,10 +223,9 @@ export class Analysis<
   wireDatastores(changeSink?: ChangeSink): void {
     this.changeSink = changeSink;
     const t = transformsOf(this.constructor);
-    this.unsubscribers.push(
-      this.data.onEncodedChange((change) => this.forward('data', t.data, change)),
-      this.classData.onEncodedChange((change) => this.forward('class_data', t.classData, change)),
-    );
+    // no unsubscribe handles kept: dispose() closes both stores, which drops their listeners
+    this.data.onEncodedChange((change) => this.forward('data', t.data, change));
+    this.classData.onEncodedChange((change) => this.forward('class_data', t.classData, change));
   }
 
   private forward(
@@ -272,16 +276,15 @@ export class Analysis<
 
   /** @internal The page has gone: abort {@link signal} at once, before `disconnected` runs. */
   cancel(): void {
-    this.abort.abort();
+    this.aborted = true;
+    this.abort?.abort();
   }
 
   /** @internal The session ended: release stores, callbacks and timers. */
   dispose(): void {
-    this.abort.abort();
-    for (const handle of this.timers) clearTimeout(handle);
-    this.timers.clear();
-    for (const off of this.unsubscribers) off();
-    this.unsubscribers = [];
+    this.cancel();
+    for (const handle of this.timers ?? []) clearTimeout(handle);
+    this.timers = undefined;
     this.data?.close();
     this.classData?.close();
     this.emitFn = () => undefined;

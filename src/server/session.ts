@@ -197,6 +197,13 @@ class Outbound {
   }
 }
 
+/**
+ * A socket error (a reset peer, a bad frame from ws's parser) is followed by
+ * 'close', which ends the session: nothing else to do, and one shared
+ * function instead of a closure per session.
+ */
+function ignoreSocketError(): void {}
+
 /** The memo a change carries: its frame, encoded once for every page that has no transform. */
 interface SharedFrame {
   signal: string;
@@ -237,7 +244,7 @@ export class Session {
     });
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.end());
-    ws.on('error', (error) => ctx.logger.debug(`[${meta.name}] socket error: ${error.message}`));
+    ws.on('error', ignoreSocketError);
     ws.on('pong', () => (this.alive = true));
   }
 
