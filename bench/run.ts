@@ -40,12 +40,12 @@ function startServer(kind: 'ours' | 'raw'): Promise<Server> {
   });
 }
 
-function rss(server: Server): Promise<number> {
+function memory(server: Server): Promise<{ rss: number; heap: number }> {
   return new Promise((resolve) => {
-    const on = (m: { rss?: number }): void => {
+    const on = (m: { rss?: number; heap?: number }): void => {
       if (m.rss !== undefined) {
         server.child.off('message', on);
-        resolve(m.rss);
+        resolve({ rss: m.rss, heap: m.heap ?? NaN });
       }
     };
     server.child.on('message', on);
@@ -211,20 +211,22 @@ async function w5FanOut(s: Server, count: number) {
 async function w6Memory(kind: Server['kind']) {
   // fresh server processes, so that earlier workloads' heap does not blur the
   // figure; RSS moves in steps, so take the median of three
-  const perSession: number[] = [];
+  const rssPerSession: number[] = [];
+  const heapPerSession: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const s = await startServer(kind);
     try {
-      const before = await rss(s);
+      const before = await memory(s);
       const pages = await openPages(s.url, n(1000));
-      const after = await rss(s);
+      const after = await memory(s);
       await Promise.all(pages.map((p) => p.close()));
-      perSession.push((after - before) / 1024 / pages.length);
+      rssPerSession.push((after.rss - before.rss) / 1024 / pages.length);
+      heapPerSession.push((after.heap - before.heap) / 1024 / pages.length);
     } finally {
       s.child.kill();
     }
   }
-  return { kbPerSession: pct(perSession, 50) };
+  return { kbPerSession: pct(rssPerSession, 50), heapKbPerSession: pct(heapPerSession, 50) };
 }
 
 async function w7Churn(s: Server) {

@@ -44,7 +44,9 @@ interface Deliverer {
 /** The process-local state of one open domain: its mirror and the Datastores on it. */
 class Domain {
   entries: Map<string, string> = new Map();
-  readonly stores = new Set<Deliverer>();
+  // copy on write: a callback may open or close a store during a delivery,
+  // and an array costs less than a Set for the one store most domains have
+  stores: readonly Deliverer[] = [];
   ready: Promise<void>;
   constructor(
     readonly backend: DatastoreBackend,
@@ -144,19 +146,19 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.domain = domain;
     this.release = options.releaseStorage ?? false;
     this.state = openDomain(options.backend ?? defaultBackend, domain);
-    this.state.stores.add(this);
+    this.state.stores = [...this.state.stores, this];
     this.ready = this.state.ready;
   }
 
   /** Register `callback(key, value)` for every change of this domain. */
   onChange(callback: (key: string, value: unknown) => MaybePromise): this {
-    (this.changeCallbacks ??= []).push(callback);
+    this.changeCallbacks = [...(this.changeCallbacks ?? NONE), callback];
     return this;
   }
 
   /** Register `callback({key: value})` for every change of this domain (databench 0.7). */
   subscribe(callback: (changes: Partial<T>) => MaybePromise): this {
-    (this.stateCallbacks ??= []).push(callback);
+    this.stateCallbacks = [...(this.stateCallbacks ?? NONE), callback];
     return this;
   }
 
@@ -166,7 +168,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
    * that removes the listener.
    */
   onEncodedChange(listener: EncodedListener): () => void {
-    (this.encodedListeners ??= []).push(listener);
+    // exact-size copies: `push` would grow the backing store to 17 slots per store
+    this.encodedListeners = [...(this.encodedListeners ?? NONE), listener];
     return () => {
       this.encodedListeners = this.encodedListeners?.filter((l) => l !== listener);
     };
@@ -274,8 +277,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.changeCallbacks = undefined;
     this.stateCallbacks = undefined;
     this.encodedListeners = undefined;
-    this.state.stores.delete(this);
-    if (this.state.stores.size === 0) closeDomain(this.state, this.release);
+    this.state.stores = this.state.stores.filter((s) => s !== this);
+    if (this.state.stores.length === 0) closeDomain(this.state, this.release);
   }
 
   private assertOpen(op: string): void {

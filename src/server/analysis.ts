@@ -7,8 +7,15 @@ import { getDefaultLogger, type Logger } from './logger.js';
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
 export type EmitFn = (signal: string, message?: unknown) => unknown;
 
-/** @internal The server's fast path for datastore changes (encoded once, no re-encode). */
-export type ChangeSink = (signal: 'data' | 'class_data', change: Change) => unknown;
+/**
+ * @internal Where a served analysis sends its frames: the server's session
+ * (an object, so a page costs no closures). `change` is the fast path for
+ * datastore changes: encoded once, never re-encoded.
+ */
+export interface PageSink {
+  emit(signal: string, message: unknown): unknown;
+  change(signal: 'data' | 'class_data', change: Change): unknown;
+}
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -88,7 +95,7 @@ export class Analysis<
   logger: Logger = getDefaultLogger();
 
   private emitFn: EmitFn = () => undefined;
-  private changeSink: ChangeSink | undefined;
+  private sink: PageSink | undefined;
   // created on first use: an idle session should cost as little memory as possible
   private abort: AbortController | undefined;
   private aborted = false;
@@ -135,7 +142,7 @@ export class Analysis<
 
   /** @internal Emit without writing to the server log. */
   send(signal: string, message?: unknown): Promise<void> {
-    const r = this.emitFn(signal, message);
+    const r = this.sink ? this.sink.emit(signal, message) : this.emitFn(signal, message);
     return isThenable(r) ? (r as Promise<void>) : RESOLVED;
   }
 
@@ -216,12 +223,12 @@ export class Analysis<
   // wiring, used by Meta / the server / AnalysisTest --------------------------
 
   /**
-   * @internal Route datastore changes to the page. With a `changeSink` (the
+   * @internal Route emits and datastore changes to the page. With a `sink` (the
    * server), changes that no `data_<key>` method transforms go out still
    * encoded; everything else goes through `emit`.
    */
-  wireDatastores(changeSink?: ChangeSink): void {
-    this.changeSink = changeSink;
+  wireDatastores(sink?: PageSink): void {
+    this.sink = sink;
     const t = transformsOf(this.constructor);
     // no unsubscribe handles kept: dispose() closes both stores, which drops their listeners
     this.data.onEncodedChange((change) => this.forward('data', t.data, change));
@@ -234,7 +241,7 @@ export class Analysis<
     change: Change,
   ): unknown {
     const transform = transforms.size === 0 ? undefined : transforms.get(change.key);
-    if (transform === undefined && this.changeSink) return this.changeSink(signal, change);
+    if (transform === undefined && this.sink) return this.sink.change(signal, change);
     let value = change.decode();
     if (transform) {
       try {
@@ -288,7 +295,7 @@ export class Analysis<
     this.data?.close();
     this.classData?.close();
     this.emitFn = () => undefined;
-    this.changeSink = undefined;
+    this.sink = undefined;
   }
 }
 

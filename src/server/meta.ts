@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROTOCOL } from '../protocol/messages.js';
 import { actionTable } from './actions.js';
-import type { AnalysisClass, AnyAnalysis as Analysis, ChangeSink, EmitFn } from './analysis.js';
+import type { AnalysisClass, AnyAnalysis as Analysis, EmitFn, PageSink } from './analysis.js';
 import { bindArguments } from './bind.js';
 import type { Logger } from './logger.js';
 
@@ -22,9 +22,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export interface CreateAnalysisOptions {
   /** Resume this id (its `data` is found again), or undefined for a new one. */
   id?: string;
-  emit: EmitFn;
-  /** The server's fast path for datastore changes. */
-  changeSink?: ChangeSink;
+  /** Where emits go, as a function (what `setEmitFn` takes). */
+  emit?: EmitFn;
+  /** Where emits and datastore changes go, as an object (the server's session). */
+  sink?: PageSink;
   logger?: Logger;
 }
 
@@ -49,9 +50,9 @@ export class Meta {
     const analysis = new this.analysisClass();
     if (options.id !== undefined) analysis.id = options.id;
     if (options.logger) analysis.logger = options.logger;
-    analysis.setEmitFn(options.emit);
+    if (options.emit) analysis.setEmitFn(options.emit);
     analysis.initDatastores();
-    analysis.wireDatastores(options.changeSink);
+    analysis.wireDatastores(options.sink);
     await Promise.all([analysis.data.ready, analysis.classData.ready]);
     return analysis;
   }

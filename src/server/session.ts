@@ -317,16 +317,7 @@ export class Session {
       analysis = await this.meta.createAnalysis({
         id: resume,
         logger: this.ctx.logger,
-        emit: (signal, msg) =>
-          this.out.frame(
-            frameFromEncoded(signal, msg === undefined ? undefined : encodeValue(msg)),
-          ),
-        changeSink: (signal, change) =>
-          this.out.change(
-            signal,
-            change,
-            signal === 'class_data' ? sharedFrame(signal, change) : undefined,
-          ),
+        sink: this,
       });
     } catch (error) {
       const text = `could not start analysis "${this.meta.name}": ${(error as Error).message}`;
@@ -359,6 +350,22 @@ export class Session {
       request_args: parseQs(message.requestArgs),
     });
     await Meta.runProcess(analysis, 'connected');
+  }
+
+  /** @internal PageSink: an emit of the analysis. */
+  emit(signal: string, message: unknown): Promise<void> {
+    return this.out.frame(
+      frameFromEncoded(signal, message === undefined ? undefined : encodeValue(message)),
+    );
+  }
+
+  /** @internal PageSink: a datastore change, `class_data` encoded once for every page. */
+  change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+    return this.out.change(
+      signal,
+      change,
+      signal === 'class_data' ? sharedFrame(signal, change) : undefined,
+    );
   }
 
   /** Close the socket with a code and reason; `disconnected` runs when it has closed. */
