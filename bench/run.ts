@@ -309,6 +309,13 @@ async function main(): Promise<void> {
         w6.raw.kbPerSession,
         '≤ 1.3',
       ]);
+      rows.push([
+        'W6 memory',
+        'KiB JS heap/session',
+        w6.ours.heapKbPerSession,
+        w6.raw.heapKbPerSession,
+        '',
+      ]);
     });
     await step(async () => {
       const w7 = await both('W7 churn', w7Churn);
