@@ -30,6 +30,8 @@ if (fromSource) {
     ],
     { stdio: 'inherit' },
   );
+  // forward signals; the child ignores a repeat (a terminal's Ctrl-C reaches it
+  // directly too) and the parent waits for its exit code
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

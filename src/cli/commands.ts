@@ -36,14 +36,24 @@ export async function runServe(o: CliOptions): Promise<number> {
     if (e.code === 'EACCES')
       throw new CliError(`not allowed to listen on port ${o.port ?? 5000}`, 1);
     if (e.message?.startsWith('analyses folder not found')) throw new CliError(e.message, 2);
+    if (e.code === 'SSL_PORT_IN_USE') throw new CliError(e.message, 1);
+    if (e.code === 'ENOENT' && e.path) throw new CliError(`cannot read ${e.path}`, 2);
     throw error;
   }
   process.stdout.write(
     `databench is serving at ${server.url}${server.sslUrl ? ` and ${server.sslUrl}` : ''}\n`,
   );
   const running = server;
+  // an analysis that forgets to await a failing write must not take the server down
+  process.on('unhandledRejection', (reason) => {
+    log.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
+  });
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (signal: string): void => {
+      // a second Ctrl-C (or the one a terminal sends to the whole process group) is ignored
+      if (stopping) return;
+      stopping = true;
       log.info(`${signal}: shutting down`);
       running.close().then(
         () => resolve(0),
@@ -53,8 +63,8 @@ export async function runServe(o: CliOptions): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
 }
 

@@ -23,8 +23,18 @@ export interface DatastoreBackend {
   ): Map<string, string> | Promise<Map<string, string>>;
   /** Persist one change (the mirror already has it). */
   write(domain: string, key: string, encoded: string | undefined): void | Promise<void>;
-  /** The last Datastore on `domain` in this process closed. `release`: drop the domain's data. */
-  detach(domain: string, options: { release: boolean }): void | Promise<void>;
+  /**
+   * The last Datastore on `domain` in this process closed. `release`: drop the
+   * domain's data now; `releaseAfterMs`: drop it after that long unless the
+   * domain is attached again (a backend with its own expiry may map it to a TTL).
+   */
+  detach(domain: string, options: DetachOptions): void | Promise<void>;
+}
+
+/** What {@link DatastoreBackend.detach} is told. */
+export interface DetachOptions {
+  release: boolean;
+  releaseAfterMs?: number | undefined;
 }
 
 /**
@@ -34,8 +44,22 @@ export interface DatastoreBackend {
 export class MemoryBackend implements DatastoreBackend {
   readonly name = 'memory';
   private readonly domains = new Map<string, Map<string, string>>();
+  /** Detached domains waiting for their release, oldest first. */
+  private readonly retained = new Map<string, ReturnType<typeof setTimeout>>();
+
+  /**
+   * @param maxRetained how many detached domains with a `releaseAfterMs` are
+   *   kept at most; past it the oldest goes at once (so pages that come and go
+   *   cannot grow memory without bound). Default: 10000.
+   */
+  constructor(private readonly maxRetained = 10_000) {}
 
   attach(domain: string): Map<string, string> {
+    const timer = this.retained.get(domain);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.retained.delete(domain);
+    }
     let map = this.domains.get(domain);
     if (!map) {
       map = new Map();
@@ -48,10 +72,30 @@ export class MemoryBackend implements DatastoreBackend {
     // the mirror is the storage: nothing else to do
   }
 
-  detach(domain: string, { release }: { release: boolean }): void {
+  detach(domain: string, { release, releaseAfterMs }: DetachOptions): void {
     const map = this.domains.get(domain);
+    if (!map) return;
     // an empty domain costs memory and holds nothing: drop it either way
-    if (map && (release || map.size === 0)) this.domains.delete(domain);
+    if (release || map.size === 0) {
+      this.domains.delete(domain);
+      return;
+    }
+    if (releaseAfterMs === undefined) return;
+    const timer = setTimeout(() => {
+      this.retained.delete(domain);
+      this.domains.delete(domain);
+    }, releaseAfterMs);
+    timer.unref();
+    this.retained.set(domain, timer);
+    if (this.retained.size > this.maxRetained) {
+      const [oldest, oldestTimer] = this.retained.entries().next().value as [
+        string,
+        ReturnType<typeof setTimeout>,
+      ];
+      clearTimeout(oldestTimer);
+      this.retained.delete(oldest);
+      this.domains.delete(oldest);
+    }
   }
 
   /** How many domains hold data (for tests and diagnostics). */

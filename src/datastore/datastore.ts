@@ -6,6 +6,12 @@ import { Change } from './change.js';
 export interface DatastoreOptions {
   /** Drop the domain's data when the last Datastore on it closes. Default: false. */
   releaseStorage?: boolean;
+  /**
+   * Drop the domain's data this long after the last Datastore on it closed,
+   * unless one opens it again before (how long a page may take to resume).
+   * Default: keep it (as the original did).
+   */
+  releaseAfterMs?: number;
   /** Where the data lives. Default: the process-wide in-memory backend. */
   backend?: DatastoreBackend;
 }
@@ -80,7 +86,8 @@ class Domain {
     if (this.entries.get(key) === encoded) return;
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
-    void this.deliver(new Change(key, encoded));
+    // a change made elsewhere has no writer here to hear of a failing callback
+    this.deliver(new Change(key, encoded)).catch(() => undefined);
   }
 
   private deliver(change: Change): Promise<void> {
@@ -108,10 +115,10 @@ function openDomain(backend: DatastoreBackend, name: string): Domain {
   return domain;
 }
 
-function closeDomain(domain: Domain, release: boolean): void {
+function closeDomain(domain: Domain, release: boolean, releaseAfterMs: number | undefined): void {
   const registry = registries.get(domain.backend);
   if (registry?.get(domain.name) === domain) registry.delete(domain.name);
-  void domain.backend.detach(domain.name, { release });
+  void domain.backend.detach(domain.name, { release, releaseAfterMs });
 }
 
 /**
@@ -135,6 +142,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   /** Resolves when the backend has loaded the domain (at once for the memory backend). */
   readonly ready: Promise<void>;
   private readonly release: boolean;
+  private readonly releaseAfterMs: number | undefined;
   private readonly state: Domain;
   private closed = false;
   // undefined until used: most stores have one listener kind only
@@ -145,6 +153,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   constructor(domain: string, options: DatastoreOptions = {}) {
     this.domain = domain;
     this.release = options.releaseStorage ?? false;
+    this.releaseAfterMs = options.releaseAfterMs;
     this.state = openDomain(options.backend ?? defaultBackend, domain);
     this.state.stores = [...this.state.stores, this];
     this.ready = this.state.ready;
@@ -278,7 +287,9 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.stateCallbacks = undefined;
     this.encodedListeners = undefined;
     this.state.stores = this.state.stores.filter((s) => s !== this);
-    if (this.state.stores.length === 0) closeDomain(this.state, this.release);
+    if (this.state.stores.length === 0) {
+      closeDomain(this.state, this.release, this.releaseAfterMs);
+    }
   }
 
   private assertOpen(op: string): void {
@@ -292,17 +303,34 @@ export class Datastore<T extends object = Record<string, unknown>> {
     change: Change,
     pending: PromiseLike<unknown>[] | undefined,
   ): PromiseLike<unknown>[] | undefined {
+    // a callback that throws must not keep the change from the others: its
+    // error rejects the write's Promise once everyone has the change
     for (const listener of this.encodedListeners ?? NONE) {
-      const r = listener(change);
+      let r: unknown;
+      try {
+        r = listener(change);
+      } catch (error) {
+        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
       // sessions of one server share one Promise per turn: keep it once
       if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
     }
     for (const callback of this.changeCallbacks ?? NONE) {
-      const r = callback(change.key, change.decode());
+      let r: unknown;
+      try {
+        r = callback(change.key, change.decode());
+      } catch (error) {
+        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
       if (isThenable(r)) (pending ??= []).push(r);
     }
     for (const callback of this.stateCallbacks ?? NONE) {
-      const r = callback({ [change.key]: change.decode() } as Partial<T>);
+      let r: unknown;
+      try {
+        r = callback({ [change.key]: change.decode() } as Partial<T>);
+      } catch (error) {
+        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
       if (isThenable(r)) (pending ??= []).push(r);
     }
     return pending;

@@ -81,6 +81,13 @@ export class Analysis<
   Data extends object = Record<string, unknown>,
   ClassData extends object = Record<string, unknown>,
 > {
+  /**
+   * How long a page's `data` is kept after it left, for the page to resume
+   * it; at most 10000 such left-behind stores are kept. Override per class.
+   * Default: one hour.
+   */
+  static dataRetentionMs = 60 * 60 * 1000;
+
   /** The analysis id (a random UUID); `data` is scoped to it. */
   id: string = newAnalysisId();
   /** This instance's own store. Created by {@link initDatastores}. */
@@ -116,7 +123,9 @@ export class Analysis<
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
   initDatastores(): void {
-    this.data = new Datastore<Data>(this.id);
+    this.data = new Datastore<Data>(this.id, {
+      releaseAfterMs: (this.constructor as typeof Analysis).dataRetentionMs,
+    });
     this.classData = new Datastore<ClassData>(this.constructor.name);
   }
 

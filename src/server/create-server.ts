@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { WebSocketServer } from 'ws';
+import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from './analysis.js';
 import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
@@ -108,6 +114,31 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
   });
 }
 
+const LOOPBACK = /^(localhost|[^.]+\.localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
+
+/**
+ * Protection against DNS rebinding: a server bound to a loopback address
+ * answers only requests whose Host names a loopback address (or a host of an
+ * `allowOrigins` entry). A server bound elsewhere was opened on purpose and
+ * takes any Host.
+ */
+function createHostCheck(bound: string, allowOrigins: Set<string>): (host?: string) => boolean {
+  if (!LOOPBACK.test(bound)) return () => true;
+  const allowed = new Set<string>();
+  for (const origin of allowOrigins) {
+    try {
+      allowed.add(new URL(origin).hostname.toLowerCase());
+    } catch {
+      // not a URL: it can only match an Origin header verbatim
+    }
+  }
+  return (header) => {
+    if (header === undefined) return false;
+    const name = header.toLowerCase().replace(/:\d+$/, '');
+    return LOOPBACK.test(name) || allowed.has(name);
+  };
+}
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -190,16 +221,31 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     maxPayload: maxFrameBytes,
     perMessageDeflate: false,
   });
-  const handler = createRequestHandler(() => state, logger, cwd);
+  const hostAllowed = createHostCheck(host, allowOrigins);
+  const pages = createRequestHandler(() => state, logger, cwd);
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!hostAllowed(req.headers.host)) {
+      // a page on another site that rebound its name to 127.0.0.1
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('Host not allowed: open this server as localhost or 127.0.0.1, or pass --host\n');
+      return;
+    }
+    pages(req, res);
+  };
 
+  let closing: Promise<void> | undefined;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Node leaves upgrade sockets without an error listener: a reset must not crash us
+    socket.on('error', () => socket.destroy());
     const refuse = (status: number, reason: string): void => {
       logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
       socket.end(
         `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
       );
     };
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (closing) return refuse(503, 'server shutting down');
+    if (!hostAllowed(req.headers.host)) return refuse(403, 'Host not allowed');
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const match = /^\/(?:([A-Za-z_][A-Za-z0-9_]*)\/)?ws$/.exec(path);
     const name = match ? (match[1] ?? state.single) : undefined;
     const entry = name !== undefined ? state.app.entries.get(name) : undefined;
@@ -213,7 +259,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       } catch {
         originHost = undefined;
       }
-      if (originHost !== req.headers.host) return refuse(403, 'cross-origin WebSocket refused');
+      if (originHost === undefined || originHost !== req.headers.host?.toLowerCase()) {
+        return refuse(403, 'cross-origin WebSocket refused');
+      }
     }
     const meta = entry.meta;
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -221,6 +269,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     });
   };
 
+  // certificates first: a bad file must fail before anything listens
+  const creds = options.sslPort !== undefined ? await sslCredentials(options) : undefined;
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
   const boundPort = await listen(httpServer, port, host);
@@ -228,12 +278,22 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
 
   let httpsServer: HttpsServer | undefined;
   let sslUrl: string | undefined;
-  if (options.sslPort !== undefined) {
-    const creds = await sslCredentials(options);
+  if (options.sslPort !== undefined && creds) {
     httpsServer = createHttpsServer(creds, handler);
     httpsServer.on('upgrade', onUpgrade);
-    const sslBound = await listen(httpsServer, options.sslPort, host);
-    sslUrl = `https://${urlHost(host)}:${sslBound}`;
+    try {
+      const sslBound = await listen(httpsServer, options.sslPort, host);
+      sslUrl = `https://${urlHost(host)}:${sslBound}`;
+    } catch (error) {
+      httpServer.close();
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE') {
+        throw new DatabenchError('SSL_PORT_IN_USE', `--ssl-port ${options.sslPort} is in use`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   const pinger = setInterval(() => {
@@ -297,7 +357,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     `serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
   );
 
-  let closing: Promise<void> | undefined;
   return {
     url,
     sslUrl,

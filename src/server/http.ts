@@ -53,12 +53,16 @@ function sendFile(
       index: false,
     });
     stream.on('error', (error: Error & { status?: number }) => {
-      if (error.status === 404) resolve(false);
-      else if (error.status === 403) reject(new HttpError(403, 'forbidden path'));
+      const status = error.status ?? 500;
+      if (status === 404) resolve(false);
+      else if (status === 403) reject(new HttpError(403, 'forbidden path'));
+      else if (status < 500) reject(new HttpError(status, error.message));
       else reject(error);
     });
+    // a folder is not a file here (send would redirect to a path of its own making)
+    stream.on('directory', () => resolve(false));
     stream.on('headers', (r: ServerResponse) => r.setHeader('X-Content-Type-Options', 'nosniff'));
-    stream.on('end', () => resolve(true));
+    res.once('finish', () => resolve(true));
     stream.pipe(res);
   });
 }
@@ -109,10 +113,12 @@ async function route(
     throw new HttpError(403, 'forbidden path');
   }
   const { app } = state;
-  if (state.single !== undefined && !path.startsWith('/_static/')) {
-    path = `/${state.single}${path}`;
-  }
   const readOnly = method === 'GET' || method === 'HEAD';
+  if (state.single !== undefined) {
+    // run(): the static map applies to the paths as served, before the analysis prefix
+    if (readOnly && (await sendStaticMap(req, res, app, path))) return;
+    if (!path.startsWith('/_static/')) path = `/${state.single}${path}`;
+  }
 
   // analysis routes: extra routes take any method
   const match = NAME_PATH.exec(path);
@@ -120,7 +126,10 @@ async function route(
   if (entry) {
     const rest = (match?.[2] ?? '').replace(/^\//, '');
     if (match?.[2] === undefined) {
-      res.writeHead(301, { Location: `/${entry.name}/` }).end();
+      const query = (req.url ?? '').includes('?')
+        ? (req.url ?? '').slice((req.url ?? '').indexOf('?'))
+        : '';
+      res.writeHead(301, { Location: `/${entry.name}/${query}` }).end();
       return;
     }
     for (const [pattern, handler] of entry.meta?.extraRoutes ?? []) {
@@ -171,11 +180,22 @@ async function route(
     if (await sendFile(req, res, join(cwd, 'node_modules'), rest)) return;
     return notFound(res, state, url.pathname);
   }
+  if (await sendStaticMap(req, res, app, path)) return;
+  return notFound(res, state, url.pathname);
+}
+
+/** The `static` regex map of index.yaml: URL regex with one capture group → folder. */
+async function sendStaticMap(
+  req: IncomingMessage,
+  res: ServerResponse,
+  app: App,
+  path: string,
+): Promise<boolean> {
   for (const [pattern, folder] of app.info.static) {
     const m = pattern.exec(path);
-    if (m && m[1] !== undefined && (await sendFile(req, res, folder, m[1]))) return;
+    if (m && m[1] !== undefined && (await sendFile(req, res, folder, m[1]))) return true;
   }
-  return notFound(res, state, url.pathname);
+  return false;
 }
 
 function methodNotAllowed(res: ServerResponse): void {

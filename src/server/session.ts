@@ -44,8 +44,18 @@ const TEXT = { binary: false } as const;
 /** How long a closing socket may take to finish the close handshake. */
 const CLOSE_GRACE_MS = 2000;
 const RESOLVED: Promise<void> = Promise.resolve();
-/** An id a client may resume: what we issue (UUIDs) and the original's short ids. */
-const RESUMABLE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/**
+ * An id a client may resume: only the form we issue (a UUID). Anything else,
+ * a class name above all, would let a page open another store's domain.
+ */
+const RESUMABLE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Actions only the server runs: a page sending them is refused. */
+const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
+
+/** After its page has gone, a writer still yields every write, so a loop cannot spin. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** One queued outbound frame; a datastore change keeps its key so it can coalesce. */
 interface Item {
@@ -96,14 +106,16 @@ class Outbound {
 
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */
   frame(bytes: string | Buffer): Promise<void> {
-    if (this.closed) return RESOLVED;
+    if (this.closed) return nextTurn();
+    // a queued update must not overtake this emit: coalescing starts again after it
+    if (this.coalesce !== undefined && this.coalesce.size > 0) this.coalesce = new Map();
     this.items.push(bytes);
     return this.added(bytes.length);
   }
 
   /** Queue a datastore change; `shared` is the frame already encoded for every subscriber. */
   change(signal: 'data' | 'class_data', change: Change, shared: Buffer | undefined): Promise<void> {
-    if (this.closed) return RESOLVED;
+    if (this.closed) return nextTurn();
     if (this.coalesce !== undefined) {
       const id = signal + '\0' + change.key;
       const queued = this.coalesce.get(id);
@@ -187,6 +199,18 @@ class Outbound {
     this.items = [];
     this.coalesce = undefined;
     this.queuedBytes = 0;
+  }
+
+  /** Send what is queued now (before a close frame), if the page is not slow. */
+  sendNow(): void {
+    if (
+      !this.closed &&
+      this.items.length > 0 &&
+      this.ws.readyState === this.ws.OPEN &&
+      this.ws.bufferedAmount <= this.limits.softBufferBytes
+    ) {
+      this.send();
+    }
   }
 
   close(): void {
@@ -281,15 +305,24 @@ export class Session {
           void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
           return;
         }
+        if (LIFECYCLE.has(message.signal)) {
+          const warning = `action "${message.signal}" is run by the server only; ignored`;
+          this.ctx.logger.warn(`[${this.meta.name}] ${warning}`);
+          void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
+          return;
+        }
         if (this.queue.size >= this.ctx.limits.maxQueuedActions) {
           this.close(1008, `more than ${this.ctx.limits.maxQueuedActions} actions queued`);
           return;
         }
         const load = message.hasLoad ? message.load : undefined;
-        void this.queue.enqueue(async () => {
-          if (this.analysis && !this.ended)
-            await Meta.runProcess(this.analysis, message.signal, load);
-        });
+        this.queue
+          .enqueue(async () => {
+            if (this.analysis && !this.ended) {
+              await Meta.runProcess(this.analysis, message.signal, load);
+            }
+          })
+          .catch((error: unknown) => this.failed(message.signal, error));
         return;
       }
       default: {
@@ -352,6 +385,13 @@ export class Session {
     await Meta.runProcess(analysis, 'connected');
   }
 
+  /** An action failed outside its handlers (e.g. a `__process` frame that cannot be encoded). */
+  private failed(action: string, error: unknown): void {
+    const text = `action "${action}" failed: ${(error as Error).message ?? String(error)}`;
+    this.ctx.logger.error(`[${this.meta.name}] ${text}\n${(error as Error).stack ?? ''}`);
+    void this.out.frame(frameFromEncoded('error', encodeValue(text)));
+  }
+
   /** @internal PageSink: an emit of the analysis. */
   emit(signal: string, message: unknown): Promise<void> {
     return this.out.frame(
@@ -371,6 +411,8 @@ export class Session {
   /** Close the socket with a code and reason; `disconnected` runs when it has closed. */
   close(code: number, reason: string): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+      // the error frame that explains the close goes out first
+      this.out.sendNow();
       this.ws.close(code, reason);
       // a page that does not read will not answer the close handshake either
       setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

@@ -33,7 +33,7 @@ export function watchAnalyses(options: {
     try {
       const watcher = watch(path, { recursive: true }, (_event, name) => {
         const file = name ? join(path, String(name)) : path;
-        if (IGNORED.test(file.slice(dir.length))) return;
+        if (IGNORED.test(file.slice(path.length))) return;
         pending.add(file);
         clearTimeout(timer);
         timer = setTimeout(() => {

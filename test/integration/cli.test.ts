@@ -105,6 +105,20 @@ describe('the databench command', () => {
     });
   }
 
+  test('a busy --ssl-port fails with one line and exit 1, not a hang', async () => {
+    const { createServer: createNetServer } = await import('node:net');
+    const blocker = createNetServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busy = (blocker.address() as { port: number }).port;
+    try {
+      const run = databench(['--port', '0', '--ssl-port', String(busy), '--log', 'silent']);
+      assert.equal(await run.exited, 1);
+      assert.match(run.stderr.trim(), new RegExp(`--ssl-port ${busy} is in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+
   test('--version and --help', async () => {
     const version = databench(['--version']);
     assert.equal(await version.exited, 0);

@@ -34,11 +34,15 @@ test('run(): one analysis served at / with its socket at /ws', async () => {
     path: FIXTURES + 'analyses/args_echo',
     logger: createMemoryLogger(),
     cliArgs: ['--x'],
+    static: { '^/files/(.*)$': '../assets' },
   });
   try {
     const res = await fetch(server.url + '/');
     assert.equal(res.status, 200);
     assert.match(await res.text(), /args echo/);
+    const asset = await fetch(server.url + '/files/a.txt');
+    assert.equal(asset.status, 200, 'the static map of run() serves');
+    assert.equal(await asset.text(), 'asset a\n');
     const { client } = await TestClient.connect(server.url.replace('http', 'ws') + '/ws', {
       requestArgs: '?q=1',
     });
