@@ -114,6 +114,11 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
   });
 }
 
+/** Shared (no closure per connection): a reset during an upgrade just ends the socket. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 const LOOPBACK = /^(localhost|[^.]+\.localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
 
 /**
@@ -236,7 +241,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   let closing: Promise<void> | undefined;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Node leaves upgrade sockets without an error listener: a reset must not crash us
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const refuse = (status: number, reason: string): void => {
       logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
       socket.end(
@@ -265,6 +270,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     }
     const meta = entry.meta;
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // ws listens for errors itself from here on
+      socket.off('error', destroyOnError);
       sessions.add(new Session(ws, meta, ctx));
     });
   };
