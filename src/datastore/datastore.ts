@@ -20,7 +20,10 @@ export interface DatastoreOptions {
 type MaybePromise = unknown;
 
 /** A listener that receives changes still encoded (used by the server's fast path). */
-export type EncodedListener = (change: Change) => MaybePromise;
+export type EncodedListener =
+  | ((change: Change) => MaybePromise)
+  /** An object listener (like DOM's `handleEvent`): no closure per subscriber. */
+  | { handleDatastoreChange(change: Change, store: Datastore<object>): MaybePromise };
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const NONE: readonly never[] = [];
@@ -308,7 +311,10 @@ export class Datastore<T extends object = Record<string, unknown>> {
     for (const listener of this.encodedListeners ?? NONE) {
       let r: unknown;
       try {
-        r = listener(change);
+        r =
+          typeof listener === 'function'
+            ? listener(change)
+            : listener.handleDatastoreChange(change, this as unknown as Datastore<object>);
       } catch (error) {
         r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }

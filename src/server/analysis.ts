@@ -103,6 +103,7 @@ export class Analysis<
 
   private emitFn: EmitFn = () => undefined;
   private sink: PageSink | undefined;
+  private transforms: Transforms | undefined;
   // created on first use: an idle session should cost as little memory as possible
   private abort: AbortController | undefined;
   private aborted = false;
@@ -238,10 +239,19 @@ export class Analysis<
    */
   wireDatastores(sink?: PageSink): void {
     this.sink = sink;
-    const t = transformsOf(this.constructor);
-    // no unsubscribe handles kept: dispose() closes both stores, which drops their listeners
-    this.data.onEncodedChange((change) => this.forward('data', t.data, change));
-    this.classData.onEncodedChange((change) => this.forward('class_data', t.classData, change));
+    this.transforms = transformsOf(this.constructor);
+    // the analysis itself listens (handleDatastoreChange): no closures per page; no
+    // unsubscribe handles kept: dispose() closes both stores, dropping listeners
+    this.data.onEncodedChange(this);
+    this.classData.onEncodedChange(this);
+  }
+
+  /** @internal A change of `data` or `classData`, on its way to the page. */
+  handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
+    const t = this.transforms ?? transformsOf(this.constructor);
+    return store === (this.data as Datastore<object>)
+      ? this.forward('data', t.data, change)
+      : this.forward('class_data', t.classData, change);
   }
 
   private forward(

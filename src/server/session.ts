@@ -101,7 +101,7 @@ class Outbound {
   constructor(
     private readonly ws: WebSocket,
     private readonly limits: SessionLimits,
-    private readonly onOverflow: (bytes: number) => void,
+    private readonly owner: { overflow(bytes: number): void },
   ) {}
 
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */
@@ -139,7 +139,7 @@ class Outbound {
     this.queuedBytes += bytes;
     const total = this.queuedBytes + this.ws.bufferedAmount;
     if (total > this.limits.hardBufferBytes) {
-      this.onOverflow(total);
+      this.owner.overflow(total);
       return RESOLVED;
     }
     return this.schedule();
@@ -260,12 +260,7 @@ export class Session {
     readonly meta: Meta,
     private readonly ctx: SessionContext,
   ) {
-    this.out = new Outbound(ws, ctx.limits, (bytes) => {
-      ctx.logger.warn(
-        `[${meta.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
-      );
-      this.close(1008, 'send buffer over limit: the page reads too slowly');
-    });
+    this.out = new Outbound(ws, ctx.limits, this);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.end());
     ws.on('error', ignoreSocketError);
@@ -390,6 +385,14 @@ export class Session {
     const text = `action "${action}" failed: ${(error as Error).message ?? String(error)}`;
     this.ctx.logger.error(`[${this.meta.name}] ${text}\n${(error as Error).stack ?? ''}`);
     void this.out.frame(frameFromEncoded('error', encodeValue(text)));
+  }
+
+  /** @internal The page reads too slowly: past the hard bound, close. */
+  overflow(bytes: number): void {
+    this.ctx.logger.warn(
+      `[${this.meta.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
+    );
+    this.close(1008, 'send buffer over limit: the page reads too slowly');
   }
 
   /** @internal PageSink: an emit of the analysis. */
