@@ -158,19 +158,22 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
     this.state = openDomain(options.backend ?? defaultBackend, domain);
-    this.state.stores = [...this.state.stores, this];
+    // exact-size copies (a spread allocates room for 16 more)
+    this.state.stores = this.state.stores.length === 0 ? [this] : this.state.stores.concat(this);
     this.ready = this.state.ready;
   }
 
   /** Register `callback(key, value)` for every change of this domain. */
   onChange(callback: (key: string, value: unknown) => MaybePromise): this {
-    this.changeCallbacks = [...(this.changeCallbacks ?? NONE), callback];
+    this.changeCallbacks = this.changeCallbacks
+      ? this.changeCallbacks.concat(callback)
+      : [callback];
     return this;
   }
 
   /** Register `callback({key: value})` for every change of this domain (databench 0.7). */
   subscribe(callback: (changes: Partial<T>) => MaybePromise): this {
-    this.stateCallbacks = [...(this.stateCallbacks ?? NONE), callback];
+    this.stateCallbacks = this.stateCallbacks ? this.stateCallbacks.concat(callback) : [callback];
     return this;
   }
 
@@ -180,8 +183,10 @@ export class Datastore<T extends object = Record<string, unknown>> {
    * that removes the listener.
    */
   onEncodedChange(listener: EncodedListener): () => void {
-    // exact-size copies: `push` would grow the backing store to 17 slots per store
-    this.encodedListeners = [...(this.encodedListeners ?? NONE), listener];
+    // exact-size arrays: `push` or a spread would leave room for 16 more per store
+    this.encodedListeners = this.encodedListeners
+      ? this.encodedListeners.concat(listener)
+      : [listener];
     return () => {
       this.encodedListeners = this.encodedListeners?.filter((l) => l !== listener);
     };
