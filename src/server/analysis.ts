@@ -18,6 +18,8 @@ export interface PageSink {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** The emit function before one is set (shared: not a closure per instance). */
+const noEmit: EmitFn = () => undefined;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -101,7 +103,7 @@ export class Analysis<
   /** Where `log`/`warn`/`error` emits and handler failures are written. */
   logger: Logger = getDefaultLogger();
 
-  private emitFn: EmitFn = () => undefined;
+  private emitFn: EmitFn = noEmit;
   private sink: PageSink | undefined;
   private transforms: Transforms | undefined;
   // created on first use: an idle session should cost as little memory as possible
@@ -313,7 +315,7 @@ export class Analysis<
     this.timers = undefined;
     this.data?.close();
     this.classData?.close();
-    this.emitFn = () => undefined;
+    this.emitFn = noEmit;
     this.sink = undefined;
   }
 }
