@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { register } from 'node:module';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -137,12 +138,64 @@ function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[R
   return out;
 }
 
+/** The query parameter that makes a reloaded module, and its local imports, load anew. */
+const VERSION_PARAM = 'databench-v';
+
+/**
+ * A resolve hook: a relative import from a module loaded with
+ * `?databench-v=N` gets the same parameter, so an analysis's own helper
+ * modules reload with it (packages in node_modules stay shared).
+ */
+const RELOAD_HOOKS = `
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  const parent = context.parentURL;
+  if (parent && (specifier.startsWith('./') || specifier.startsWith('../'))) {
+    const m = /[?&]${VERSION_PARAM}=(\\d+)/.exec(parent);
+    if (m && result.url.startsWith('file:') && !result.url.includes('/node_modules/')) {
+      const url = new URL(result.url);
+      url.searchParams.set('${VERSION_PARAM}', m[1]);
+      return { ...result, url: url.href };
+    }
+  }
+  return result;
+}
+`;
+let hooksRegistered = false;
+
+function registerReloadHooks(): void {
+  if (hooksRegistered) return;
+  hooksRegistered = true;
+  register('data:text/javascript,' + encodeURIComponent(RELOAD_HOOKS));
+}
+
+/** Code and page files below an analysis folder (not node_modules or static). */
+async function hashSources(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (folder: string, depth: number): Promise<void> => {
+    const items = (await readdir(folder, { withFileTypes: true })).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
+    for (const item of items) {
+      const path = join(folder, item.name);
+      if (item.isDirectory()) {
+        if (depth < 8 && !/^(node_modules|static|\..*|__pycache__)$/.test(item.name)) {
+          await walk(path, depth + 1);
+        }
+      } else if (/\.(ts|mts|js|mjs|json|html|md|css|py)$/.test(item.name)) {
+        hash.update(relative(dir, path)).update(await readFile(path));
+      }
+    }
+  };
+  await walk(dir, 0);
+  return hash.digest('hex').slice(0, 12);
+}
+
 /** Import an analysis module and find its Analysis subclass. */
 async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
-  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<
-    string,
-    unknown
-  >;
+  const mod = (await import(
+    `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
+  )) as Record<string, unknown>;
   // a module outside a "type": "module" package arrives wrapped as CommonJS
   const namespaces = [mod, mod['default']].filter(
     (m): m is Record<string, unknown> => typeof m === 'object' && m !== null,
@@ -159,10 +212,9 @@ async function importAnalysis(file: string, generation: number): Promise<Analysi
 }
 
 async function importRoutes(file: string, generation: number): Promise<ExtraRoute[]> {
-  const mod = (await import(`${pathToFileURL(file).href}?v=${generation}`)) as Record<
-    string,
-    unknown
-  >;
+  const mod = (await import(
+    `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
+  )) as Record<string, unknown>;
   const routes =
     mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
   if (!Array.isArray(routes)) throw new Error(`${file} must export ROUTES: Array<[path, handler]>`);
@@ -199,6 +251,7 @@ export async function loadApp(options: {
 }): Promise<App> {
   const { dir, packaged, cliArgs, logger, previous } = options;
   const gen = ++generation;
+  registerReloadHooks();
   const errors: App['errors'] = [];
   const hash = createHash('sha256');
   const yamlText = await readOptional(join(dir, 'index.yaml'));
@@ -284,11 +337,7 @@ export async function loadApp(options: {
       );
       const readme = await readOptional(join(adir, 'README.md'));
       if (readme) entry.readmeHtml = renderMarkdown(readme);
-      const own = createHash('sha256');
-      for (const f of files.filter((f) => /\.(ts|html|md|js|css|py)$/.test(f)).sort()) {
-        own.update(f).update(await readFile(join(adir, f)));
-      }
-      entry.version = own.digest('hex').slice(0, 12);
+      entry.version = await hashSources(adir);
       hash.update(entry.version);
       if (prev?.meta && !prev.error && prev.version === entry.version) {
         entry.meta = prev.meta;

@@ -130,3 +130,34 @@ test('a broken edit keeps the last good version and shows the error until fixed'
   assert.doesNotMatch(clean, /failed to reload/);
   now.client.close();
 });
+
+test("an edit of an analysis's own helper module reloads it too", async () => {
+  const withHelper = `import { Analysis } from 'databench';
+import { greeting } from './greeting.js';
+
+export class Hello extends Analysis {
+  on_which() {
+    return this.emit('which', greeting);
+  }
+}
+`;
+  // two files: the watcher may see them in one burst or in two
+  let reload = nextReload();
+  await writeFile(join(DIR, 'hello', 'greeting.ts'), "export const greeting = 'hi';\n");
+  await writeFile(join(DIR, 'hello', 'analysis.ts'), withHelper);
+  await reload;
+  let before = await which('hello');
+  for (const deadline = Date.now() + 10_000; before.value !== 'hi';) {
+    assert.ok(Date.now() < deadline, `the helper edit did not go live: ${String(before.value)}`);
+    before.client.close();
+    await new Promise((r) => setTimeout(r, 50));
+    before = await which('hello').catch(() => before);
+  }
+  reload = nextReload();
+  await writeFile(join(DIR, 'hello', 'greeting.ts'), "export const greeting = 'hello again';\n");
+  await reload;
+  assert.equal((await before.client.closed()).code, 1012, 'a helper edit restarts the page');
+  const after = await which('hello');
+  assert.equal(after.value, 'hello again');
+  after.client.close();
+});
