@@ -94,8 +94,12 @@ describe('scaffoldAnalysis', () => {
       'my_plot/analysis.test.ts',
       'my_plot/analysis.ts',
       'my_plot/index.html',
+      'package.json',
     ]);
     assert.deepEqual(updated, []);
+    assert.deepEqual(JSON.parse(await readFile(join(analysesDir, 'package.json'), 'utf8')), {
+      type: 'module',
+    });
 
     const index = parse(await readFile(join(analysesDir, 'index.yaml'), 'utf8')) as {
       title: string;

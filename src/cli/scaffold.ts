@@ -148,6 +148,13 @@ export async function scaffoldAnalysis(
       await writeFile(path, file.content, { flag: 'wx' });
       created.push(path);
     }
+    // analysis.ts files are ES modules: without a package.json saying so, a
+    // CommonJS project would load them as CommonJS with a second copy of databench
+    const packagePath = join(analysesDir, 'package.json');
+    if (!(await exists(packagePath))) {
+      await writeFile(packagePath, '{\n  "type": "module"\n}\n', { flag: 'wx' });
+      created.push(packagePath);
+    }
     // index.yaml last, so that nothing points at a half-made folder
     if (indexText === undefined) {
       await writeFile(indexPath, newIndexText, { flag: 'wx' });

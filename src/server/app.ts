@@ -191,6 +191,17 @@ async function hashSources(dir: string): Promise<string> {
   return hash.digest('hex').slice(0, 12);
 }
 
+function extendsClassNamed(cls: Function, name: string): boolean {
+  for (
+    let p = Object.getPrototypeOf(cls) as Function | null;
+    p;
+    p = Object.getPrototypeOf(p) as Function | null
+  ) {
+    if (p.name === name) return true;
+  }
+  return false;
+}
+
 /** Import an analysis module and find its Analysis subclass. */
 async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
   const mod = (await import(
@@ -204,6 +215,15 @@ async function importAnalysis(file: string, generation: number): Promise<Analysi
   for (const ns of namespaces) candidates.push(...Object.values(ns));
   const found = candidates.find((c) => isAnalysisClass(c));
   if (found) return found as AnalysisClass;
+  const foreign = candidates.find(
+    (c) => typeof c === 'function' && extendsClassNamed(c as Function, 'Analysis'),
+  );
+  if (foreign) {
+    throw new Error(
+      `${file}: ${(foreign as Function).name} extends another copy of databench's Analysis. ` +
+        `Is the folder a CommonJS package? Add a package.json with {"type": "module"} next to index.yaml`,
+    );
+  }
   const names = namespaces.flatMap((ns) => Object.keys(ns)).filter((n) => n !== 'default');
   throw new Error(
     `${file} exports no Analysis subclass (exports: ${names.join(', ') || 'none'}); ` +
