@@ -216,7 +216,7 @@ async function importAnalysis(file: string, generation: number): Promise<Analysi
   const found = candidates.find((c) => isAnalysisClass(c));
   if (found) return found as AnalysisClass;
   const foreign = candidates.find(
-    (c) => typeof c === 'function' && extendsClassNamed(c as Function, 'Analysis'),
+    (c) => typeof c === 'function' && extendsClassNamed(c, 'Analysis'),
   );
   if (foreign) {
     throw new Error(
