@@ -9,6 +9,8 @@
  */
 import { pngToSrc, svgToSrc } from './server/utils.js';
 import { figToSrc } from './server/figure.js';
+import type { AnalysisClass } from './server/analysis.js';
+import type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
 
 export { Analysis, isAnalysisClass } from './server/analysis.js';
 export type { AnalysisClass, AnyAnalysis, EmitFn } from './server/analysis.js';
@@ -20,6 +22,34 @@ export type { DatastoreBackend, DatastoreOptions } from './datastore/index.js';
 export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js';
 export { createLogger, setDefaultLogger } from './server/logger.js';
 export type { Logger, LogLevel } from './server/logger.js';
+export type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
+
+/**
+ * Serve a folder of analyses over HTTP and WebSocket (what `databench` runs).
+ * The server's modules load on the first call, so an analysis that only
+ * imports `Analysis` pays nothing for them.
+ *
+ * @example
+ * const server = await createServer({ port: 0, analyses: './analyses' });
+ */
+export async function createServer(options?: ServerOptions): Promise<DatabenchServer> {
+  const server = await import('./server/create-server.js');
+  return server.createServer(options);
+}
+
+/**
+ * Serve one analysis at `/` (the original's `databench.run`).
+ *
+ * @example
+ * await run(Hello, { path: import.meta.dirname });
+ */
+export async function run(
+  analysisClass: AnalysisClass,
+  options?: RunOptions,
+): Promise<DatabenchServer> {
+  const server = await import('./server/create-server.js');
+  return server.run(analysisClass, options);
+}
 
 /** Helpers for analyses: images as data URIs. */
 export const utils = { pngToSrc, svgToSrc, figToSrc };

@@ -250,12 +250,16 @@ async function importRoutes(file: string, generation: number): Promise<ExtraRout
   return routes as ExtraRoute[];
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    // esbuild/tsx errors already carry file:line:column in their message
-    return error.message;
-  }
-  return String(error);
+function describeError(error: unknown, dir?: string): string {
+  if (!(error instanceof Error)) return String(error);
+  // esbuild/tsx errors already carry file:line:column in their message; an
+  // error thrown while the module runs gets its first frame in the folder
+  if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;
+  const frame = (error.stack ?? '')
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line.startsWith('at ') && line.includes(dir));
+  return frame ? `${error.message}\n    ${frame.replace(/\?databench-v=\d+/, '')}` : error.message;
 }
 
 let generation = 0;
@@ -268,6 +272,8 @@ export async function loadApp(options: {
   logger: Logger;
   /** The app this one replaces: unchanged analyses keep their loaded class. */
   previous?: App;
+  /** Import every analysis again (a shared file outside the analysis folders changed). */
+  force?: boolean;
 }): Promise<App> {
   const { dir, packaged, cliArgs, logger, previous } = options;
   const gen = ++generation;
@@ -276,6 +282,14 @@ export async function loadApp(options: {
   const hash = createHash('sha256');
   const yamlText = await readOptional(join(dir, 'index.yaml'));
   hash.update(yamlText ?? '');
+  // the folder's own templates and README: a change must reach open pages too
+  for (const item of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : 1,
+  )) {
+    if (item.isFile() && /\.(html|md)$/.test(item.name)) {
+      hash.update(item.name).update(await readFile(join(dir, item.name)));
+    }
+  }
   let config: Record<string, unknown> = {};
   if (yamlText !== undefined) {
     try {
@@ -359,7 +373,7 @@ export async function loadApp(options: {
       if (readme) entry.readmeHtml = renderMarkdown(readme);
       entry.version = await hashSources(adir);
       hash.update(entry.version);
-      if (prev?.meta && !prev.error && prev.version === entry.version) {
+      if (!options.force && prev?.meta && !prev.error && prev.version === entry.version) {
         entry.meta = prev.meta;
         continue;
       }
@@ -374,7 +388,7 @@ export async function loadApp(options: {
         : [];
       entry.meta = new Meta(name, cls, adir, routes, cliArgs);
     } catch (error) {
-      entry.error = describeError(error);
+      entry.error = describeError(error, adir);
       logger.error(`analysis "${name}" failed to load: ${entry.error}`);
       if (prev?.meta) {
         // keep serving the last good version until a save fixes the error

@@ -9,7 +9,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from './analysis.js';
@@ -327,6 +327,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       cliArgs,
       logger,
       previous,
+      // a file outside every analysis folder (a `watch` glob, a shared module) may
+      // be imported by any analysis: import them all again
+      force: files.some(
+        (file) => ![...previous.entries.values()].some((e) => file.startsWith(e.dir + sep)),
+      ),
     });
     state = {
       app: next,

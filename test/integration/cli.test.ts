@@ -119,6 +119,40 @@ describe('the databench command', () => {
     }
   });
 
+  test('scaffold-databench NAME (the alias) creates an analysis; an existing name exits 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'databench-alias-'));
+    temps.push(dir);
+    const alias = (name: string): Run => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--conditions=databench-source',
+          '--import',
+          import.meta.resolve('tsx'),
+          join(ROOT, 'bin', 'scaffold-databench.js'),
+          name,
+        ],
+        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const run: Run = {
+        child,
+        stdout: '',
+        stderr: '',
+        exited: new Promise((r) => child.on('exit', (c) => r(c))),
+      };
+      child.stdout?.on('data', (d: Buffer) => (run.stdout += String(d)));
+      child.stderr?.on('data', (d: Buffer) => (run.stderr += String(d)));
+      return run;
+    };
+    const first = alias('hello');
+    assert.equal(await first.exited, 0, first.stderr);
+    assert.match(first.stdout, /analyses[/\\]hello[/\\]analysis\.ts/);
+    const again = alias('hello');
+    assert.equal(await again.exited, 2);
+    assert.equal(again.stderr.trim().split('\n').length, 1);
+    assert.match(again.stderr, /already exists/);
+  });
+
   test('--version and --help', async () => {
     const version = databench(['--version']);
     assert.equal(await version.exited, 0);

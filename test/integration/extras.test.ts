@@ -10,7 +10,7 @@ import { FIXTURES, TestClient } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-test("a user's base.html replaces the package's; autoescaping stays on", async () => {
+test("a user's base.html and analysis.html replace the package's", async () => {
   const server = await createServer({
     port: 0,
     analyses: FIXTURES + 'analyses',
@@ -19,6 +19,7 @@ test("a user's base.html replaces the package's; autoescaping stays on", async (
   try {
     const page = await (await fetch(server.url + '/parameters/')).text();
     assert.match(page, /data-base="user-override"/);
+    assert.match(page, /data-analysis-template="user-override"/, "the user's analysis.html too");
     assert.match(page, /parameters page Parameters/, 'the analysis block still renders');
     const index = await (await fetch(server.url + '/')).text();
     assert.match(index, /user base.html/);
@@ -92,6 +93,87 @@ test('databench --build: runs the build commands in order, streams output, fails
     assert.match(failed, /first/);
     assert.doesNotMatch(failed, /never/, 'a failure stops the build');
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('createServer and run are public: importable from the package, bound to 127.0.0.1', async () => {
+  const databench = await import('databench');
+  const server = await databench.createServer({
+    port: 0,
+    analyses: FIXTURES + 'analyses',
+    logger: createMemoryLogger(),
+  });
+  try {
+    assert.equal((server.httpServer.address() as { address: string }).address, '127.0.0.1');
+    assert.equal(typeof databench.run, 'function');
+  } finally {
+    await server.close();
+  }
+});
+
+test('--allow-origin: a listed origin may open a socket (its host too)', async () => {
+  const server = await createServer({
+    port: 0,
+    analyses: FIXTURES + 'analyses',
+    logger: createMemoryLogger(),
+    allowOrigins: ['http://ok.example:8080'],
+  });
+  try {
+    const url = server.url.replace('http', 'ws') + '/parameters/ws';
+    const ok = await TestClient.open(url, {
+      origin: 'http://ok.example:8080',
+      headers: { Host: 'ok.example:8080' },
+    });
+    ok.close();
+    await assert.rejects(TestClient.open(url, { origin: 'http://other.example' }), /403/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('SSL with a certificate and key from files', async () => {
+  const selfsigned = await import('selfsigned');
+  const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keySize: 2048,
+  });
+  const dir = join(ROOT, 'test-artifacts', `ssl-${process.pid}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'cert.pem'), pems.cert);
+  await writeFile(join(dir, 'key.pem'), pems.private);
+  const server = await createServer({
+    port: 0,
+    sslPort: 0,
+    sslCertFile: join(dir, 'cert.pem'),
+    sslKeyFile: join(dir, 'key.pem'),
+    analyses: FIXTURES + 'analyses',
+    logger: createMemoryLogger(),
+  });
+  try {
+    const { request } = await import('node:https');
+    const url = new URL(server.sslUrl ?? '');
+    const cert = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        { host: url.hostname, port: url.port, path: '/', rejectUnauthorized: false },
+        (res) => {
+          const peer = (
+            res.socket as unknown as { getPeerCertificate(): { fingerprint256: string } }
+          ).getPeerCertificate();
+          res.resume();
+          resolve(peer.fingerprint256);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    const { X509Certificate } = await import('node:crypto');
+    assert.equal(
+      cert,
+      new X509Certificate(pems.cert).fingerprint256,
+      'the server uses the given certificate',
+    );
+  } finally {
+    await server.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

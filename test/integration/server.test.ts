@@ -64,6 +64,8 @@ describe('server: routes', () => {
     ['/assets/a.txt', 200, /text\/plain/, 'asset a'],
     ['/node_modules/fakepkg/index.js', 200, /javascript/, 'fake'],
     ['/_static/databench.css', 200, /text\/css/],
+    ['/_static/logo.svg', 200, /image\/svg\+xml/],
+    ['/_static/favicon.svg', 200, /image\/svg\+xml/],
     ['/_static/databench.js', 200, /javascript/],
     ['/routes_demo/hello', 200, /text\/plain/, 'hello GET'],
     ['/nope/', 404, /text\/html/, 'not found'],

@@ -45,6 +45,10 @@ before(async () => {
     '<!doctype html><body><p>hello page</p></body>',
   );
   await writeFile(join(DIR, 'other', 'analysis.ts'), source('other').replace('Hello', 'Other'));
+  await writeFile(
+    join(DIR, 'other', 'index.html'),
+    '<!doctype html><body><p>other page</p></body>',
+  );
   server = await createServer({
     port: 0,
     analyses: DIR,
@@ -159,5 +163,61 @@ export class Hello extends Analysis {
   assert.equal((await before.client.closed()).code, 1012, 'a helper edit restarts the page');
   const after = await which('hello');
   assert.equal(after.value, 'hello again');
+  after.client.close();
+});
+
+test('a shared module in a `watch` glob outside the analysis folder reloads the analyses', async () => {
+  await mkdir(join(DIR, 'lib'), { recursive: true });
+  await writeFile(join(DIR, 'lib', 'shared.ts'), "export const shared = 'one';\n");
+  let reload = nextReload();
+  await writeFile(
+    join(DIR, 'hello', 'analysis.ts'),
+    `import { Analysis } from 'databench';
+import { shared } from '../lib/shared.js';
+
+export class Hello extends Analysis {
+  on_which() {
+    return this.emit('which', shared);
+  }
+}
+`,
+  );
+  await reload;
+  let first = await which('hello');
+  for (const deadline = Date.now() + 10_000; first.value !== 'one';) {
+    assert.ok(Date.now() < deadline, `not live: ${String(first.value)}`);
+    first.client.close();
+    await new Promise((r) => setTimeout(r, 50));
+    first = await which('hello').catch(() => first);
+  }
+  reload = nextReload();
+  await writeFile(join(DIR, 'lib', 'shared.ts'), "export const shared = 'two';\n");
+  await reload;
+  assert.equal((await first.client.closed()).code, 1012);
+  const second = await which('hello');
+  assert.equal(second.value, 'two');
+  second.client.close();
+});
+
+test('a module that throws on import is reported with its file and line', async () => {
+  const reload = nextReload();
+  await writeFile(
+    join(DIR, 'other', 'analysis.ts'),
+    "import { Analysis } from 'databench';\n\nthrow new Error('boom at import');\nexport class Other extends Analysis {}\n",
+  );
+  await reload;
+  const page = await (await fetch(server.url + '/other/')).text();
+  assert.match(page, /boom at import/);
+  assert.match(page, /other[/\\]analysis\.ts:3:\d+/);
+});
+
+test('a README edit restarts open pages with a new analyses_version', async () => {
+  const before = await which('hello');
+  const reload = nextReload();
+  await writeFile(join(DIR, 'hello', 'README.md'), '# Hello\n\nNew words.\n');
+  await reload;
+  assert.equal((await before.client.closed()).code, 1012);
+  const after = await which('hello');
+  assert.notEqual(after.version, before.version);
   after.client.close();
 });
