@@ -188,6 +188,23 @@ describe('ui widgets in Chromium', { skip }, () => {
     await page.keyboard.press('End'); // to the maximum, as a user would
     assert.equal((await server.takeAction('samples')).message.load, 10000);
     assert.equal(await page.textContent('label[for=samples]'), 'Samples: 10000');
+
+    // the hooks: server values are twice the slider positions, the label formats them
+    await page.evaluate(`(() => {
+      const slider = document.querySelector('#samples').databenchUI;
+      slider.valueToSlider = (value) => value / 2;
+      slider.sliderToValue = (position) => position * 2;
+      slider.formatFn = (value) => value + ' draws';
+    })()`);
+    server.broadcast('data', { samples: 4000 });
+    await page.waitForFunction(
+      () => (document.querySelector('#samples') as HTMLInputElement).value === '2000',
+    );
+    assert.equal(await page.textContent('label[for=samples]'), 'Samples: 4000 draws');
+    await page.focus('#samples');
+    await page.keyboard.press('Home');
+    assert.equal((await server.takeAction('samples')).message.load, 200);
+    assert.equal(await page.textContent('label[for=samples]'), 'Samples: 200 draws');
   });
 
   test('Image, Checkbox, Select, Progress', async () => {
