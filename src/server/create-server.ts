@@ -305,12 +305,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
 
   const pinger = setInterval(() => {
     for (const session of sessions) {
-      if (!session.alive) {
+      if (!session.heartbeat()) {
         logger.debug(`[${session.meta.name}] peer did not answer a ping: closing`);
         session.ws.terminate();
         continue;
       }
-      session.alive = false;
       session.ws.ping();
     }
   }, pingIntervalMs);

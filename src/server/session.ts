@@ -248,8 +248,8 @@ function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
  */
 export class Session {
   analysis: AnyAnalysis | undefined;
-  /** Set by the server's ping loop; false when a ping went unanswered. */
-  alive = true;
+  /** Bytes read from the socket at the last ping (-1: none yet). */
+  private lastRead = -1;
   private readonly queue = new ActionQueue();
   private readonly out: Outbound;
   private connecting = false;
@@ -264,7 +264,6 @@ export class Session {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.end());
     ws.on('error', ignoreSocketError);
-    ws.on('pong', () => (this.alive = true));
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -385,6 +384,20 @@ export class Session {
     const text = `action "${action}" failed: ${(error as Error).message ?? String(error)}`;
     this.ctx.logger.error(`[${this.meta.name}] ${text}\n${(error as Error).stack ?? ''}`);
     void this.out.frame(frameFromEncoded('error', encodeValue(text)));
+  }
+
+  /**
+   * Called by the server's ping loop before each ping: false when nothing at
+   * all (not even the pong of the last ping) arrived since then. Counting the
+   * socket's bytes spares every session a 'pong' listener.
+   */
+  heartbeat(): boolean {
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (!socket) return true; // ws emits 'close' for a socket it no longer has
+    const read = socket.bytesRead;
+    const alive = read !== this.lastRead;
+    this.lastRead = read;
+    return alive;
   }
 
   /** @internal The page reads too slowly: past the hard bound, close. */
