@@ -1,8 +1,7 @@
 import {
-  UIElement,
   defaultRoot,
-  listen,
-  unwired,
+  UIElement,
+  wireInputs,
   type AnyConnection,
   type WireRoot,
 } from './element.js';
@@ -34,14 +33,11 @@ export class Checkbox extends UIElement<HTMLInputElement> {
 
   /** Wire every `<input type="checkbox">` with an action name under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): Checkbox[] {
-    return unwired<HTMLInputElement>(defaultRoot(root), 'input[type="checkbox" i]')
-      .filter((node) => UIElement.determineActionName(node) !== null)
-      .map((node) => {
-        const checkbox = new Checkbox(node);
-        const action = checkbox.actionName as string;
-        checkbox.changeCB = (value) => connection.emit(action, value);
-        listen(connection, checkbox.wireSignal, (value) => checkbox.value(value));
-        return checkbox;
-      });
+    return wireInputs<HTMLInputElement, Checkbox>(
+      connection,
+      defaultRoot(root),
+      'input[type="checkbox" i]',
+      (node) => new Checkbox(node),
+    );
   }
 }

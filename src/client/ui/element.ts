@@ -123,3 +123,53 @@ export function listen(
   if (signal === null) return;
   (connection.on as (s: WireSignal, cb: (value: unknown) => void) => unknown)(signal, callback);
 }
+
+/** A widget that shows a value from the server. */
+interface ValueWidget {
+  wireSignal: WireSignal | null;
+  value(value: unknown): unknown;
+}
+
+/** A widget that also sends its changes as an action. */
+interface InputWidget extends ValueWidget {
+  actionName: string | null;
+  changeCB: (value: unknown) => void;
+}
+
+/**
+ * Wire the inputs under `root` matching `selector` that have an action name:
+ * a change emits the action, the signal (by default `data:<action>`) shows
+ * the server's value.
+ */
+export function wireInputs<N extends HTMLElement, W extends InputWidget>(
+  connection: AnyConnection,
+  root: WireRoot,
+  selector: string,
+  make: (node: N) => W,
+): W[] {
+  return unwired<N>(root, selector)
+    .filter((node) => UIElement.determineActionName(node) !== null)
+    .map((node) => {
+      const widget = make(node);
+      const action = widget.actionName as string;
+      widget.changeCB = (value) => connection.emit(action, value);
+      listen(connection, widget.wireSignal, (value) => widget.value(value));
+      return widget;
+    });
+}
+
+/** Wire the elements under `root` matching `selector` that have a signal: it shows their value. */
+export function wireDisplays<N extends HTMLElement, W extends ValueWidget>(
+  connection: AnyConnection,
+  root: WireRoot,
+  selector: string,
+  make: (node: N) => W,
+): W[] {
+  return unwired<N>(root, selector)
+    .filter((node) => UIElement.determineWireSignal(node) !== null)
+    .map((node) => {
+      const widget = make(node);
+      listen(connection, widget.wireSignal, (value) => widget.value(value));
+      return widget;
+    });
+}

@@ -1,8 +1,7 @@
 import {
-  UIElement,
   defaultRoot,
-  listen,
-  unwired,
+  UIElement,
+  wireDisplays,
   type AnyConnection,
   type WireRoot,
 } from './element.js';
@@ -28,12 +27,11 @@ export class Image extends UIElement<HTMLImageElement> {
 
   /** Wire every `<img data-signal>` under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): Image[] {
-    return unwired<HTMLImageElement>(defaultRoot(root), 'img[data-signal]')
-      .filter((node) => UIElement.determineWireSignal(node) !== null)
-      .map((node) => {
-        const image = new Image(node);
-        listen(connection, image.wireSignal, (value) => image.value(value));
-        return image;
-      });
+    return wireDisplays<HTMLImageElement, Image>(
+      connection,
+      defaultRoot(root),
+      'img[data-signal]',
+      (node) => new Image(node),
+    );
   }
 }

@@ -1,8 +1,7 @@
 import {
-  UIElement,
   defaultRoot,
-  listen,
-  unwired,
+  UIElement,
+  wireDisplays,
   type AnyConnection,
   type WireRoot,
 } from './element.js';
@@ -37,12 +36,11 @@ export class Progress extends UIElement<HTMLProgressElement> {
 
   /** Wire every `<progress>` with a name under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): Progress[] {
-    return unwired<HTMLProgressElement>(defaultRoot(root), 'progress')
-      .filter((node) => UIElement.determineWireSignal(node) !== null)
-      .map((node) => {
-        const progress = new Progress(node);
-        listen(connection, progress.wireSignal, (value) => progress.value(value));
-        return progress;
-      });
+    return wireDisplays<HTMLProgressElement, Progress>(
+      connection,
+      defaultRoot(root),
+      'progress',
+      (node) => new Progress(node),
+    );
   }
 }

@@ -1,9 +1,8 @@
 import {
-  UIElement,
   defaultRoot,
   displayText,
-  listen,
-  unwired,
+  UIElement,
+  wireInputs,
   type AnyConnection,
   type WireRoot,
 } from './element.js';
@@ -41,14 +40,11 @@ export class Select extends UIElement<HTMLSelectElement> {
 
   /** Wire every `<select>` with an action name under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): Select[] {
-    return unwired<HTMLSelectElement>(defaultRoot(root), 'select')
-      .filter((node) => UIElement.determineActionName(node) !== null)
-      .map((node) => {
-        const select = new Select(node);
-        const action = select.actionName as string;
-        select.changeCB = (value) => connection.emit(action, value);
-        listen(connection, select.wireSignal, (value) => select.value(value));
-        return select;
-      });
+    return wireInputs<HTMLSelectElement, Select>(
+      connection,
+      defaultRoot(root),
+      'select',
+      (node) => new Select(node),
+    );
   }
 }

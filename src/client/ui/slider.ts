@@ -1,9 +1,8 @@
 import {
-  UIElement,
   defaultRoot,
   displayText,
-  listen,
-  unwired,
+  UIElement,
+  wireInputs,
   type AnyConnection,
   type WireRoot,
 } from './element.js';
@@ -77,15 +76,12 @@ export class Slider extends UIElement<HTMLInputElement> {
   static wire(connection: AnyConnection, root?: WireRoot): Slider[] {
     const r = defaultRoot(root);
     const labels = Slider.labelsForSliders(r);
-    return unwired<HTMLInputElement>(r, 'input[type="range" i]')
-      .filter((node) => UIElement.determineActionName(node) !== null)
-      .map((node) => {
-        const slider = new Slider(node, node.id ? labels.get(node.id) : null);
-        const action = slider.actionName as string;
-        slider.changeCB = (value) => connection.emit(action, value);
-        listen(connection, slider.wireSignal, (value) => slider.value(value));
-        return slider;
-      });
+    return wireInputs<HTMLInputElement, Slider>(
+      connection,
+      r,
+      'input[type="range" i]',
+      (node) => new Slider(node, node.id ? labels.get(node.id) : null),
+    );
   }
 }
 

@@ -1,9 +1,8 @@
 import {
-  UIElement,
   defaultRoot,
   displayText,
-  listen,
-  unwired,
+  UIElement,
+  wireInputs,
   type AnyConnection,
   type WireRoot,
 } from './element.js';
@@ -55,14 +54,11 @@ export class TextInput extends UIElement<HTMLInputElement> {
 
   /** Wire every `<input type="text">` with an action name under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): TextInput[] {
-    return unwired<HTMLInputElement>(defaultRoot(root), 'input[type="text" i]')
-      .filter((node) => UIElement.determineActionName(node) !== null)
-      .map((node) => {
-        const input = new TextInput(node);
-        const action = input.actionName as string;
-        input.changeCB = (value) => connection.emit(action, value);
-        listen(connection, input.wireSignal, (value) => input.value(value));
-        return input;
-      });
+    return wireInputs<HTMLInputElement, TextInput>(
+      connection,
+      defaultRoot(root),
+      'input[type="text" i]',
+      (node) => new TextInput(node),
+    );
   }
 }
