@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
@@ -47,6 +49,17 @@ describe('server: routes', () => {
   let server: DatabenchServer;
   const logger = createMemoryLogger();
   before(async () => {
+    // made here, not committed: node_modules folders do not belong in git
+    await mkdir(join(ANALYSES, 'node_modules', 'fakepkg'), { recursive: true });
+    await writeFile(
+      join(ANALYSES, 'node_modules', 'fakepkg', 'index.js'),
+      'export const fake = 1;\n',
+    );
+    await mkdir(join(FIXTURES, 'node_modules', 'otherpkg'), { recursive: true });
+    await writeFile(
+      join(FIXTURES, 'node_modules', 'otherpkg', 'index.js'),
+      'export const other = 2;\n',
+    );
     server = await createServer({ port: 0, analyses: ANALYSES, logger, cwd: FIXTURES });
   });
   after(() => server.close());
@@ -63,6 +76,7 @@ describe('server: routes', () => {
     ['/static/global.txt', 200, /text\/plain/, 'global static'],
     ['/assets/a.txt', 200, /text\/plain/, 'asset a'],
     ['/node_modules/fakepkg/index.js', 200, /javascript/, 'fake'],
+    ['/node_modules/otherpkg/index.js', 200, /javascript/, 'other = 2'],
     ['/_static/databench.css', 200, /text\/css/],
     ['/_static/logo.svg', 200, /image\/svg\+xml/],
     ['/_static/favicon.svg', 200, /image\/svg\+xml/],
