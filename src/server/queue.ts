@@ -21,9 +21,4 @@ export class ActionQueue {
   get size(): number {
     return this.pending;
   }
-
-  /** Resolves when everything queued so far has run. */
-  idle(): Promise<void> {
-    return this.tail;
-  }
 }

@@ -451,9 +451,4 @@ export class Session {
       })
       .finally(() => this.ctx.onEnded(this));
   }
-
-  /** Resolves when the session has ended and released everything. */
-  whenIdle(): Promise<void> {
-    return this.queue.idle();
-  }
 }
