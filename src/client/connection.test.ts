@@ -459,3 +459,63 @@ describe('reconnect', () => {
     assert.equal(c.connected, false);
   });
 });
+
+describe('review fixes', () => {
+  test('emits queued while offline go out before those of the connect callback', async () => {
+    const s = await server();
+    const c = client(s);
+    c.emit('first');
+    c.connect(() => c.emit('second'));
+    await s.takeAction('second');
+    assert.deepEqual(
+      s.received.map((r) => (r.message.kind === 'connect' ? '__connect' : r.message.signal)),
+      ['__connect', 'first', 'second'],
+    );
+  });
+
+  test('off() with a key pattern removes only that pattern', async () => {
+    const s = await server();
+    const c = client(s);
+    const got: unknown[] = [];
+    const f = (value: unknown, key?: string): void => void got.push([key, value]);
+    c.on({ data: 'a' }, f);
+    c.on({ data: 'b' }, f);
+    c.off({ data: 'a' }, f);
+    c.trigger('data', { a: 1, b: 2 });
+    assert.deepEqual(got, [['b', 2]]);
+  });
+
+  test('a lost connection ends the processes still waiting for their end (lost: true)', async () => {
+    const s = await server();
+    s.onAction = ({ message, send }) => {
+      const id = (message.load as { __process_id?: number } | undefined)?.__process_id;
+      if (id !== undefined) send('__process', { id, status: 'start' }); // and never an end
+    };
+    const c = client(s, { reconnectInitialDelayMs: 60_000, reconnectMaxDelayMs: 60_000 });
+    const events: unknown[] = [];
+    c.onProcess(3, (status, load) => events.push([status, (load as { lost?: boolean }).lost]));
+    await new Promise((resolve) => c.connect(resolve));
+    c.emit('run', { __process_id: 3 });
+    await until('the start', () => events.length === 1);
+    for (const socket of s.sockets) socket.terminate();
+    await until('the synthetic end', () => events.length === 2);
+    assert.deepEqual(events, [
+      ['start', undefined],
+      ['end', true],
+    ]);
+  });
+
+  test('a server that keeps closing with 1012 gets backoff after the first immediate reconnect', async () => {
+    const s = await server();
+    s.onAction = () => undefined;
+    const c = client(s, { reconnectInitialDelayMs: 300, reconnectMaxDelayMs: 300 });
+    await new Promise((resolve) => c.connect(resolve));
+    await s.takeConnect();
+    const start = Date.now();
+    for (const socket of s.sockets) socket.close(1012, 'restart');
+    await s.takeConnect(); // at once
+    for (const socket of s.sockets) socket.close(1012, 'restart');
+    await s.takeConnect(); // not at once: within a second of the last immediate one
+    assert.ok(Date.now() - start >= 200, `reconnected too fast: ${Date.now() - start} ms`);
+  });
+});

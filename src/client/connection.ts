@@ -191,6 +191,11 @@ export function guessWSUrl(): string {
   return `${scheme}://${loc.host}${dir}/ws`;
 }
 
+function samePattern(a: string | RegExp | undefined, b: string | RegExp): boolean {
+  if (a === b) return true;
+  return a instanceof RegExp && b instanceof RegExp && a.source === b.source && a.flags === b.flags;
+}
+
 /**
  * A connection to one analysis instance on a databench server (PROTOCOL.md),
  * compatible with databench 0.7's `Databench.Connection`.
@@ -230,6 +235,7 @@ export class Connection<A = any> {
   private readonly options: ResolvedConnectionOptions;
   private readonly listeners = new Map<string, Listener[]>();
   private readonly preEmits = new Map<string, Array<(message: unknown) => unknown>>();
+  private lastRestart = 0;
   private readonly processCallbacks = new Map<
     unknown,
     Array<(status: ProcessStatus, load: ProcessLoad) => void>
@@ -381,7 +387,11 @@ export class Connection<A = any> {
     for (const name of names) {
       const list = this.listeners.get(name);
       if (!list) continue;
-      const rest = list.filter((l) => l.original !== callback);
+      const pattern = typeof signal === 'string' ? undefined : signal[name];
+      const rest = list.filter(
+        (l) =>
+          l.original !== callback || (pattern !== undefined && !samePattern(l.pattern, pattern)),
+      );
       if (rest.length === 0) this.listeners.delete(name);
       else this.listeners.set(name, rest);
     }
@@ -551,25 +561,37 @@ export class Connection<A = any> {
       if (this.socket !== socket) return;
       this.socket = undefined;
       this.ready = false;
+      // their end frames went to this socket: busy buttons must not stay busy
+      this.endPendingProcesses();
       if (this.active) this.scheduleReconnect(event.code);
     };
+  }
+
+  /** Every process still waiting for its `end`: end it here (with `lost: true`). */
+  private endPendingProcesses(): void {
+    const pending = [...this.processCallbacks];
+    this.processCallbacks.clear();
+    for (const [id, callbacks] of pending) {
+      const load = { id, status: 'end', lost: true } as ProcessLoad & { lost: true };
+      for (const callback of callbacks) {
+        this.guard(`onProcess(${String(id)})`, () => callback('end', load));
+      }
+    }
   }
 
   private scheduleReconnect(code: number): void {
     this.attempt += 1;
     const { reconnectInitialDelayMs: initial, reconnectMaxDelayMs: max } = this.options;
     let delay = 0;
-    if (!(code === SERVICE_RESTART && this.attempt === 1)) {
+    const now = Date.now();
+    // a restart (1012) reconnects at once, but at most once a second: a server
+    // that keeps closing with 1012 must not get a reconnect loop
+    if (code === SERVICE_RESTART && this.attempt === 1 && now - this.lastRestart > 1000) {
+      this.lastRestart = now;
+    } else {
       const base = Math.min(max, initial * 2 ** (this.attempt - 1));
       delay = Math.min(max, base * (0.75 + 0.5 * Math.random()));
     }
-    this.errorCB(
-      !this.hasConnected
-        ? 'Cannot connect to the server. Retrying…'
-        : this.attempt === 1 && code === SERVICE_RESTART
-          ? 'The server is restarting. Reconnecting…'
-          : 'Connection lost. Reconnecting…',
-    );
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (!this.active || this.socket !== undefined) return;
@@ -580,6 +602,14 @@ export class Connection<A = any> {
         this.scheduleReconnect(0);
       }
     }, delay);
+    // after the timer: an errorCB that calls disconnect() must be able to clear it
+    this.errorCB(
+      !this.hasConnected
+        ? 'Cannot connect to the server. Retrying…'
+        : this.attempt === 1 && code === SERVICE_RESTART
+          ? 'The server is restarting. Reconnecting…'
+          : 'Connection lost. Reconnecting…',
+    );
   }
 
   private handleFrame(data: unknown): void {
@@ -628,23 +658,30 @@ export class Connection<A = any> {
       this.analysesVersion !== undefined &&
       previous !== this.analysesVersion
     ) {
-      this.analysesChanged(previous, this.analysesVersion);
+      // the page is about to reload: send nothing more to the old code's instance
+      if (this.analysesChanged(previous, this.analysesVersion)) return true;
     }
+    // what was queued while offline goes out before anything the callback emits
+    this.flush();
     if (this.connectCallback)
       this.guard('the connect callback', () => this.connectCallback?.(this));
-    this.flush();
     return true;
   }
 
-  private analysesChanged(previous: string, current: string): void {
+  /** The analyses changed: reload the page. True when it is reloading. */
+  private analysesChanged(previous: string, current: string): boolean {
     const hook = this.options.onAnalysesVersionChange;
     if (hook) {
       this.guard('onAnalysesVersionChange', () => hook(previous, current));
-      return;
+      return false;
     }
     const loc = pageLocation();
-    if (loc && typeof loc.reload === 'function') loc.reload();
-    else this.options.console.warn(`databench: the analyses changed (${previous} → ${current})`);
+    if (loc && typeof loc.reload === 'function') {
+      loc.reload();
+      return true;
+    }
+    this.options.console.warn(`databench: the analyses changed (${previous} → ${current})`);
+    return false;
   }
 
   private flush(): void {

@@ -54,6 +54,8 @@ export class Button extends UIElement<HTMLButtonElement> {
         const button = new Button(node);
         const action = button.actionName as string;
         button.clickCB = (processId) => {
+          // busy from the click on: a double click must not run the action twice
+          button.setBusy(true);
           connection.onProcess(processId, (status) => button.setBusy(status === 'start'));
           connection.emit(action, button.actionFormat({ __process_id: processId }));
         };

@@ -21,6 +21,7 @@ export class TextInput extends UIElement<HTMLInputElement> {
   /** Called with the (formatted) value on changes; `wire` sets it. */
   changeCB: (value: unknown) => void = () => undefined;
   private onKeyUp = false;
+  private lastSent: string | undefined;
   private readonly changeListener = (): void => this.change();
 
   constructor(node: HTMLInputElement) {
@@ -37,9 +38,12 @@ export class TextInput extends UIElement<HTMLInputElement> {
     return this;
   }
 
-  /** Send the current value. */
+  /** Send the current value (not again when it did not change, as on arrow keys). */
   change(): void {
-    this.changeCB(this.actionFormat(this.node.value));
+    const value = this.node.value;
+    if (value === this.lastSent) return;
+    this.lastSent = value;
+    this.changeCB(this.actionFormat(value));
   }
 
   /** The current value; with an argument, show that value from the server instead. */
@@ -47,8 +51,13 @@ export class TextInput extends UIElement<HTMLInputElement> {
   value(value: unknown): this;
   value(...args: [] | [unknown]): string | this {
     if (args.length === 0) return this.node.value;
+    // sending on keyup, the server echoes older values while the user types:
+    // they must not overwrite what is being typed
+    if (this.onKeyUp && this.node.ownerDocument.activeElement === this.node) return this;
     const text = displayText(this.formatFn(args[0]));
     if (this.node.value !== text) this.node.value = text;
+    // the server's value is what the field holds now: typing it again is a change
+    this.lastSent = text;
     return this;
   }
 

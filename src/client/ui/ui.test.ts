@@ -139,6 +139,29 @@ describe('ui widgets in Chromium', { skip }, () => {
     assert.equal(await page.$eval('#skipped', (n) => 'databenchUI' in n), false);
   });
 
+  test('Button: a double click runs the action once; a lost connection does not leave it busy', async () => {
+    server.onAction = ({ message, send }) => {
+      const id = (message.load as { __process_id?: number } | undefined)?.__process_id;
+      if (id !== undefined) send('__process', { id, status: 'start' }); // the end never comes
+    };
+    const before = server.received.filter(
+      (r) => r.message.kind === 'action' && r.message.signal === 'run',
+    ).length;
+    await page.dblclick('button[data-action=run]');
+    await server.takeAction('run');
+    await page.waitForSelector('button[data-action=run][aria-busy=true]');
+    for (const socket of server.sockets) socket.terminate();
+    await page.waitForSelector('button[data-action=run][aria-busy=false]:not(.disabled)');
+    assert.equal(
+      server.received.filter((r) => r.message.kind === 'action' && r.message.signal === 'run')
+        .length,
+      before + 1,
+      'a double click sent one action',
+    );
+    // the page reconnects (and resumes) before the next test
+    await server.takeConnect();
+  });
+
   test('Text: values as text, never as HTML unless data-html', async () => {
     const evil = '<img src=x onerror="window.__xss=1">';
     server.broadcast('data', {
