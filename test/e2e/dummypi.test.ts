@@ -7,16 +7,11 @@
 // Code run inside the page is given as strings: this project's tsconfig has
 // no DOM types outside src/client.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  chromium,
-  type BrowserContext,
-  type Page,
-  type WebSocket as PwWebSocket,
-} from 'playwright-core';
+import type { Page, WebSocket as PwWebSocket } from 'playwright-core';
+import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
 
@@ -25,13 +20,6 @@ const ANALYSES = join(ROOT, 'analyses');
 const FIXTURES = join(ROOT, 'test/fixtures/e2e');
 const ARTIFACTS = join(ROOT, 'test-artifacts/e2e');
 const DOCS_SHOT = join(ROOT, 'docs/dummypi.png');
-
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ON_CI = process.env['CI'] === 'true';
-const MISSING = `no Chromium at ${CHROMIUM}: apt-get install chromium`;
-// on CI a missing browser is a failure (in `before`), elsewhere a skip
-const skip = HAVE_CHROMIUM || ON_CI ? false : MISSING;
 
 const TIMEOUT = 15_000;
 const RUN = 'button[data-action="run"]';
@@ -186,8 +174,7 @@ async function assertNonBlank(page: Page, selector: string): Promise<void> {
 }
 
 describe('e2e: dummypi in Chromium against the real server', { skip }, () => {
-  let userDataDir: string;
-  let context: BrowserContext;
+  let browser: ChromiumSession | undefined;
   let page: Page;
   let server: DatabenchServer | undefined;
   let port: number;
@@ -200,24 +187,11 @@ describe('e2e: dummypi in Chromium against the real server', { skip }, () => {
     createServer({ port: p, analyses: ANALYSES, logger });
 
   before(async () => {
-    if (!HAVE_CHROMIUM) throw new Error(MISSING);
     mkdirSync(ARTIFACTS, { recursive: true });
+    browser = await launchChromium();
+    page = browser.page;
     server = await start(0);
     port = Number(new URL(server.url).port);
-    userDataDir = mkdtempSync(join(tmpdir(), 'databench-e2e-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1000, height: 700 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(TIMEOUT);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('dialog', (dialog) => void dialog.dismiss());
@@ -225,9 +199,8 @@ describe('e2e: dummypi in Chromium against the real server', { skip }, () => {
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
   test('slider to its maximum, Run: busy then idle, π within 0.05, log filled, plot drawn', async () => {
@@ -338,40 +311,25 @@ describe('e2e: dummypi in Chromium against the real server', { skip }, () => {
 });
 
 describe('e2e: a state value that looks like HTML is shown as text', { skip }, () => {
-  let userDataDir: string;
-  let context: BrowserContext;
-  let server: DatabenchServer;
+  let browser: ChromiumSession | undefined;
+  let server: DatabenchServer | undefined;
 
   before(async () => {
-    if (!HAVE_CHROMIUM) throw new Error(MISSING);
     mkdirSync(ARTIFACTS, { recursive: true });
+    browser = await launchChromium();
     server = await createServer({ port: 0, analyses: FIXTURES, logger: createMemoryLogger() });
-    userDataDir = mkdtempSync(join(tmpdir(), 'databench-e2e-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1000, height: 700 },
-    });
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
   test('<img src=x onerror=…> is text, not an element, and never runs', async () => {
-    const page = context.pages()[0] ?? (await context.newPage());
+    const page = browser!.page;
     const requested: string[] = [];
     page.on('request', (r) => requested.push(r.url()));
-    await page.goto(`${server.url}/xss/`);
+    await page.goto(`${server!.url}/xss/`);
     await step(
       'the <p data-signal="data:html"> never got the value',
       page.waitForFunction(`document.getElementById('html').childNodes.length > 0`, undefined, {

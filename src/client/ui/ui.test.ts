@@ -2,18 +2,17 @@
 // (built in memory by scripts/build-client.js) and talks to a real `ws`
 // server speaking PROTOCOL.md. Screenshots go to test-artifacts/client-ui/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import {
+  chromiumSkip as skip,
+  launchChromium,
+  type ChromiumSession,
+} from '../../../test/chromium.js';
 import { startProtocolServer, type ProtocolServer } from '../protocol-server.test-helper.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('../../../test-artifacts/client-ui/', import.meta.url).pathname;
-const skip = existsSync(CHROMIUM)
-  ? false
-  : process.env['CI'] === 'true'
-    ? assert.fail(`no Chromium at ${CHROMIUM}: CI must install it (apt-get install -y chromium)`)
-    : `no Chromium at ${CHROMIUM}: apt-get install -y chromium`;
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>databench widgets</title>
@@ -46,7 +45,7 @@ const RED_PIXEL =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
 
 describe('ui widgets in Chromium', { skip }, () => {
-  let browser: Browser;
+  let browser: ChromiumSession | undefined;
   let page: Page;
   let server: ProtocolServer;
   let bundle: string;
@@ -80,8 +79,8 @@ describe('ui widgets in Chromium', { skip }, () => {
     port = 0;
     server = await startServer();
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM });
-    page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    browser = await launchChromium({ width: 800, height: 600 });
+    page = browser.page;
     page.setDefaultTimeout(5000);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('dialog', (dialog) => void dialog.dismiss());
