@@ -2,26 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { DatabenchError, Datastore, MemoryBackend, type DatastoreBackend } from 'databench';
+import { deferred, turn } from '../../test/async.js';
 
 /** A fresh domain per test: the default backend is process-wide. */
 function domain(): string {
   return `test-${randomUUID()}`;
-}
-
-interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Let every queued microtask and I/O callback run (not a wait for a message). */
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Records every change a store reports through `onChange`. */

@@ -3,24 +3,9 @@ import { describe, test } from 'node:test';
 import { Analysis, Meta } from 'databench';
 import { AnalysisTest } from 'databench/testing';
 import { Parameters } from '../../test/fixtures/parameters/analysis.js';
+import { deferred, turn, type Deferred } from '../../test/async.js';
 
 // Class names are datastore domains (classData): keep them unique in this file.
-
-interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Let every queued microtask and I/O callback run (not a wait for a message). */
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 describe('the seed example', () => {
   test('test_data stores and emits the data frame', async () => {
