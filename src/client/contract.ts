@@ -89,23 +89,20 @@ type StoreValues<S> = S extends { update(values: Partial<infer D>): unknown }
     ? S
     : Record<string, unknown>;
 
-/** The type of the `data` of analysis `A` (`Record<string, any>` when untyped). */
-export type DataOf<A> =
+/** The value type of the store `K` (`data` or `classData`) of analysis `A`. */
+type StoreOf<A, K extends 'data' | 'classData'> =
   IsAny<A> extends true
     ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
       Record<string, any>
-    : A extends { data: infer S }
+    : A extends { [P in K]: infer S }
       ? StoreValues<S>
       : Record<string, unknown>;
 
+/** The type of the `data` of analysis `A` (`Record<string, any>` when untyped). */
+export type DataOf<A> = StoreOf<A, 'data'>;
+
 /** The type of the `classData` of analysis `A`. */
-export type ClassDataOf<A> =
-  IsAny<A> extends true
-    ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      Record<string, any>
-    : A extends { classData: infer S }
-      ? StoreValues<S>
-      : Record<string, unknown>;
+export type ClassDataOf<A> = StoreOf<A, 'classData'>;
 
 /** The keys of `data` as strings. */
 export type DataKey<A> = keyof DataOf<A> & string;
