@@ -147,15 +147,10 @@ export function wireInputs<N extends HTMLElement, W extends InputWidget>(
   selector: string,
   make: (node: N) => W,
 ): W[] {
-  return unwired<N>(root, selector)
-    .filter((node) => UIElement.determineActionName(node) !== null)
-    .map((node) => {
-      const widget = make(node);
-      const action = widget.actionName as string;
-      widget.changeCB = (value) => connection.emit(action, value);
-      listen(connection, widget.wireSignal, (value) => widget.value(value));
-      return widget;
-    });
+  return wireAll(connection, root, selector, UIElement.determineActionName, make, (widget) => {
+    const action = widget.actionName as string;
+    widget.changeCB = (value) => connection.emit(action, value);
+  });
 }
 
 /** Wire the elements under `root` matching `selector` that have a signal: it shows their value. */
@@ -165,10 +160,23 @@ export function wireDisplays<N extends HTMLElement, W extends ValueWidget>(
   selector: string,
   make: (node: N) => W,
 ): W[] {
+  return wireAll(connection, root, selector, UIElement.determineWireSignal, make);
+}
+
+/** The unwired matches that `name` finds a name for, made into widgets that show their signal. */
+function wireAll<N extends HTMLElement, W extends ValueWidget>(
+  connection: AnyConnection,
+  root: WireRoot,
+  selector: string,
+  name: (node: N) => unknown,
+  make: (node: N) => W,
+  setup?: (widget: W) => void,
+): W[] {
   return unwired<N>(root, selector)
-    .filter((node) => UIElement.determineWireSignal(node) !== null)
+    .filter((node) => name(node) !== null)
     .map((node) => {
       const widget = make(node);
+      setup?.(widget);
       listen(connection, widget.wireSignal, (value) => widget.value(value));
       return widget;
     });
