@@ -147,10 +147,17 @@ export function wireInputs<N extends HTMLElement, W extends InputWidget>(
   selector: string,
   make: (node: N) => W,
 ): W[] {
-  return wireAll(connection, root, selector, UIElement.determineActionName, make, (widget) => {
-    const action = widget.actionName as string;
-    widget.changeCB = (value) => connection.emit(action, value);
-  });
+  return wireAll(
+    connection,
+    root,
+    selector,
+    (node) => UIElement.determineActionName(node),
+    make,
+    (widget) => {
+      const action = widget.actionName as string;
+      widget.changeCB = (value) => connection.emit(action, value);
+    },
+  );
 }
 
 /** Wire the elements under `root` matching `selector` that have a signal: it shows their value. */
@@ -160,7 +167,7 @@ export function wireDisplays<N extends HTMLElement, W extends ValueWidget>(
   selector: string,
   make: (node: N) => W,
 ): W[] {
-  return wireAll(connection, root, selector, UIElement.determineWireSignal, make);
+  return wireAll(connection, root, selector, (node) => UIElement.determineWireSignal(node), make);
 }
 
 /** The unwired matches that `name` finds a name for, made into widgets that show their signal. */
