@@ -141,9 +141,6 @@ function closeDomain(domain: Domain, release: boolean, releaseAfterMs: number | 
  * store.get('pi'); // 3.14
  */
 export class Datastore<T extends object = Record<string, unknown>> {
-  readonly domain: string;
-  /** Resolves when the backend has loaded the domain (at once for the memory backend). */
-  readonly ready: Promise<void>;
   private readonly release: boolean;
   private readonly releaseAfterMs: number | undefined;
   private readonly state: Domain;
@@ -154,13 +151,21 @@ export class Datastore<T extends object = Record<string, unknown>> {
   private encodedListeners: EncodedListener[] | undefined;
 
   constructor(domain: string, options: DatastoreOptions = {}) {
-    this.domain = domain;
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
     this.state = openDomain(options.backend ?? defaultBackend, domain);
     // exact-size copies (a spread allocates room for 16 more)
     this.state.stores = this.state.stores.length === 0 ? [this] : this.state.stores.concat(this);
-    this.ready = this.state.ready;
+  }
+
+  /** The domain: an analysis id for `data`, a class name for `classData`. */
+  get domain(): string {
+    return this.state.name;
+  }
+
+  /** Resolves when the backend has loaded the domain (at once for the memory backend). */
+  get ready(): Promise<void> {
+    return this.state.ready;
   }
 
   /** Register `callback(key, value)` for every change of this domain. */
