@@ -171,3 +171,58 @@ describe('datastore hardening', () => {
     }
   });
 });
+
+describe('hardening: sessions that end badly', () => {
+  let server: DatabenchServer;
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'analyses',
+      logger: createMemoryLogger(),
+    });
+  });
+  after(() => server.close());
+
+  test('a loop that keeps writing after its page left does not freeze the server', async () => {
+    const { client } = await TestClient.connect(server.url.replace('http', 'ws') + '/spinner/ws');
+    client.send('spin', [300_000]);
+    await client.next('data');
+    client.ws.terminate();
+    await new Promise((r) => setTimeout(r, 20));
+    // without yielding, the loop would run to its end before this request is answered
+    assert.equal((await get(server, '/')).status, 200);
+    assert.equal(
+      globalThis.__databenchSpinDone,
+      false,
+      'the server answered while the loop still ran',
+    );
+  });
+
+  test('the error frame that explains a close arrives before the close', async () => {
+    const { client } = await TestClient.connect(
+      server.url.replace('http', 'ws') + '/ctor_throws/ws',
+    ).catch(async () => ({ client: undefined }));
+    assert.equal(client, undefined, 'no __connect reply for an analysis that cannot start');
+    const raw = await TestClient.open(server.url.replace('http', 'ws') + '/ctor_throws/ws');
+    raw.sendJson({ __connect: null });
+    const { code } = await raw.closed();
+    assert.equal(code, 1011);
+    assert.match(String(raw.frames.find((f) => f.signal === 'error')?.load), /no instance today/);
+  });
+
+  test('during shutdown new sockets are refused with 503', async () => {
+    const other = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'analyses',
+      logger: createMemoryLogger(),
+    });
+    const { client } = await TestClient.connect(other.url.replace('http', 'ws') + '/args_echo/ws');
+    const closing = other.close();
+    await assert.rejects(
+      TestClient.open(other.url.replace('http', 'ws') + '/args_echo/ws'),
+      /503/,
+    );
+    await closing;
+    assert.equal((await client.closed()).code, 1001);
+  });
+});
