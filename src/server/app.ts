@@ -169,26 +169,37 @@ function registerReloadHooks(): void {
   register('data:text/javascript,' + encodeURIComponent(RELOAD_HOOKS));
 }
 
-/** Code and page files below an analysis folder (not node_modules or static). */
-async function hashSources(dir: string): Promise<string> {
+/**
+ * Read an analysis folder once: the names at its top, the text of its
+ * README, and a hash of its code and page files below it (not node_modules
+ * or static), which tells a reload whether to import it again.
+ */
+async function readAnalysisFolder(
+  dir: string,
+): Promise<{ names: string[]; readme: string | undefined; version: string }> {
   const hash = createHash('sha256');
+  const names: string[] = [];
+  let readme: string | undefined;
   const walk = async (folder: string, depth: number): Promise<void> => {
     const items = (await readdir(folder, { withFileTypes: true })).sort((a, b) =>
       a.name < b.name ? -1 : 1,
     );
     for (const item of items) {
       const path = join(folder, item.name);
+      if (depth === 0) names.push(item.name);
       if (item.isDirectory()) {
         if (depth < 8 && !/^(node_modules|static|\..*|__pycache__)$/.test(item.name)) {
           await walk(path, depth + 1);
         }
       } else if (/\.(ts|mts|js|mjs|json|html|md|css|py)$/.test(item.name)) {
-        hash.update(relative(dir, path)).update(await readFile(path));
+        const content = await readFile(path);
+        hash.update(relative(dir, path)).update(content);
+        if (depth === 0 && item.name === 'README.md') readme = content.toString('utf8');
       }
     }
   };
   await walk(dir, 0);
-  return hash.digest('hex').slice(0, 12);
+  return { names, readme, version: hash.digest('hex').slice(0, 12) };
 }
 
 function extendsClassNamed(cls: Function, name: string): boolean {
@@ -365,13 +376,12 @@ export async function loadApp(options: {
     const prev = previous?.entries.get(name);
     try {
       if (!(await exists(adir))) throw new Error(`folder ${adir} is missing`);
-      const files = await readdir(adir);
+      const { names: files, readme, version } = await readAnalysisFolder(adir);
       entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) =>
         files.includes(f),
       );
-      const readme = await readOptional(join(adir, 'README.md'));
       if (readme) entry.readmeHtml = renderMarkdown(readme);
-      entry.version = await hashSources(adir);
+      entry.version = version;
       hash.update(entry.version);
       if (!options.force && prev?.meta && !prev.error && prev.version === entry.version) {
         entry.meta = prev.meta;
