@@ -218,10 +218,7 @@ describe('hardening: sessions that end badly', () => {
     });
     const { client } = await TestClient.connect(other.url.replace('http', 'ws') + '/args_echo/ws');
     const closing = other.close();
-    await assert.rejects(
-      TestClient.open(other.url.replace('http', 'ws') + '/args_echo/ws'),
-      /503/,
-    );
+    await assert.rejects(TestClient.open(other.url.replace('http', 'ws') + '/args_echo/ws'), /503/);
     await closing;
     assert.equal((await client.closed()).code, 1001);
   });
