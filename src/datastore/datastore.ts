@@ -1,5 +1,5 @@
 import { encodeValue } from '../protocol/encode.js';
-import { defaultBackend, type DatastoreBackend } from './backend.js';
+import { getDefaultBackend, type DatastoreBackend } from './backend.js';
 import { Change } from './change.js';
 
 /** Options of {@link Datastore}. */
@@ -141,8 +141,8 @@ function closeDomain(domain: Domain, release: boolean, releaseAfterMs: number | 
  * store.get('pi'); // 3.14
  */
 export class Datastore<T extends object = Record<string, unknown>> {
-  private readonly release: boolean;
-  private readonly releaseAfterMs: number | undefined;
+  private release: boolean;
+  private releaseAfterMs: number | undefined;
   private readonly state: Domain;
   private closed = false;
   // undefined until used: most stores have one listener kind only
@@ -153,7 +153,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   constructor(domain: string, options: DatastoreOptions = {}) {
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
-    this.state = openDomain(options.backend ?? defaultBackend, domain);
+    this.state = openDomain(options.backend ?? getDefaultBackend(), domain);
     // exact-size copies (a spread allocates room for 16 more)
     this.state.stores = this.state.stores.length === 0 ? [this] : this.state.stores.concat(this);
   }
@@ -290,6 +290,25 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   get size(): number {
     return this.state.entries.size;
+  }
+
+  /**
+   * @internal Write a value that is already encoded (a kernel's write arriving
+   * at the server): no decode, no encode.
+   */
+  _writeEncoded(key: string, encoded: string | undefined): Promise<void> {
+    this.assertOpen('set');
+    return this.state.write(key, encoded);
+  }
+
+  /**
+   * @internal Close with retention given now rather than at construction
+   * (the server closing a kernel's view of a domain with the kernel's options).
+   */
+  _closeWith(release: boolean, releaseAfterMs: number | undefined): void {
+    this.release = release;
+    this.releaseAfterMs = releaseAfterMs;
+    this.close();
   }
 
   /** Remove this instance's callbacks; with `releaseStorage`, drop the data when it was the last one. */

@@ -5,8 +5,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import MarkdownIt from 'markdown-it';
 import { parse as parseYaml } from 'yaml';
-import { isAnalysisClass, type AnalysisClass } from './analysis.js';
+import { describeError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
 import type { Logger } from './logger.js';
+import { InProcessKernel } from '../kernel/in-process.js';
+import type { Kernel } from '../kernel/kernel.js';
 import { Meta, type ExtraRoute } from './meta.js';
 
 /** This package's root folder (works from src/server and dist/server). */
@@ -33,19 +35,23 @@ export interface AnalysisEntry {
   title: string;
   description: string;
   showInIndex: boolean;
-  kernel: string | undefined;
+  /** `kernel:` of index.yaml: undefined (in this process) or `worker`. */
+  kernelKind: string | undefined;
+  /** `threads:` of index.yaml (a worker kernel's pool size). */
+  threads: number | undefined;
   watch: string[];
   build: string | undefined;
   dir: string;
   readmeHtml: string;
   /** File name of its thumbnail, if it has one. */
   thumbnail: string | undefined;
-  meta: Meta | undefined;
+  /** What runs the analysis's sessions; undefined when it failed to load. */
+  kernel: Kernel | undefined;
   /** Why it could not be loaded (file and line where known). */
   error: string | undefined;
   /** A hash of its files: a reload re-imports only analyses whose hash changed. */
   version: string;
-  /** True when `meta` is the last good version kept after a failed reload. */
+  /** True when `kernel` is the last good version kept after a failed reload. */
   stale: boolean;
 }
 
@@ -138,9 +144,6 @@ function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[R
   return out;
 }
 
-/** The query parameter that makes a reloaded module, and its local imports, load anew. */
-const VERSION_PARAM = 'databench-v';
-
 /**
  * A resolve hook: a relative import from a module loaded with
  * `?databench-v=N` gets the same parameter, so an analysis's own helper
@@ -202,46 +205,6 @@ async function readAnalysisFolder(
   return { names, readme, version: hash.digest('hex').slice(0, 12) };
 }
 
-function extendsClassNamed(cls: Function, name: string): boolean {
-  for (
-    let p = Object.getPrototypeOf(cls) as Function | null;
-    p;
-    p = Object.getPrototypeOf(p) as Function | null
-  ) {
-    if (p.name === name) return true;
-  }
-  return false;
-}
-
-/** Import an analysis module and find its Analysis subclass. */
-async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
-  const mod = (await import(
-    `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
-  )) as Record<string, unknown>;
-  // a module outside a "type": "module" package arrives wrapped as CommonJS
-  const namespaces = [mod, mod['default']].filter(
-    (m): m is Record<string, unknown> => typeof m === 'object' && m !== null,
-  );
-  const candidates: unknown[] = [mod['default']];
-  for (const ns of namespaces) candidates.push(...Object.values(ns));
-  const found = candidates.find((c) => isAnalysisClass(c));
-  if (found) return found as AnalysisClass;
-  const foreign = candidates.find(
-    (c) => typeof c === 'function' && extendsClassNamed(c, 'Analysis'),
-  );
-  if (foreign) {
-    throw new Error(
-      `${file}: ${(foreign as Function).name} extends another copy of databench's Analysis. ` +
-        `Is the folder a CommonJS package? Add a package.json with {"type": "module"} next to index.yaml`,
-    );
-  }
-  const names = namespaces.flatMap((ns) => Object.keys(ns)).filter((n) => n !== 'default');
-  throw new Error(
-    `${file} exports no Analysis subclass (exports: ${names.join(', ') || 'none'}); ` +
-      `export a class that extends Analysis from 'databench'`,
-  );
-}
-
 async function importRoutes(file: string, generation: number): Promise<ExtraRoute[]> {
   const mod = (await import(
     `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
@@ -259,18 +222,6 @@ async function importRoutes(file: string, generation: number): Promise<ExtraRout
     }
   }
   return routes as ExtraRoute[];
-}
-
-function describeError(error: unknown, dir?: string): string {
-  if (!(error instanceof Error)) return String(error);
-  // esbuild/tsx errors already carry file:line:column in their message; an
-  // error thrown while the module runs gets its first frame in the folder
-  if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;
-  const frame = (error.stack ?? '')
-    .split('\n')
-    .map((line) => line.trim())
-    .find((line) => line.startsWith('at ') && line.includes(dir));
-  return frame ? `${error.message}\n    ${frame.replace(/\?databench-v=\d+/, '')}` : error.message;
 }
 
 let generation = 0;
@@ -361,13 +312,14 @@ export async function loadApp(options: {
       title: str(item['title'], name),
       description: str(item['description']),
       showInIndex: item['show_in_index'] !== false,
-      kernel: typeof item['kernel'] === 'string' ? item['kernel'] : undefined,
+      kernelKind: typeof item['kernel'] === 'string' ? item['kernel'] : undefined,
+      threads: undefined,
       watch: strList(item['watch']),
       build: typeof item['build'] === 'string' ? item['build'] : undefined,
       dir: adir,
       readmeHtml: '',
       thumbnail: undefined,
-      meta: undefined,
+      kernel: undefined,
       error: undefined,
       version: '',
       stale: false,
@@ -383,26 +335,51 @@ export async function loadApp(options: {
       if (readme) entry.readmeHtml = renderMarkdown(readme);
       entry.version = version;
       hash.update(entry.version);
-      if (!options.force && prev?.meta && !prev.error && prev.version === entry.version) {
-        entry.meta = prev.meta;
+      if (!options.force && prev?.kernel && !prev.error && prev.version === entry.version) {
+        entry.kernel = prev.kernel;
         continue;
       }
-      if (entry.kernel !== undefined) {
-        throw new Error(`kernel "${entry.kernel}" is not supported by this version of databench`);
+      if (entry.kernelKind !== undefined && entry.kernelKind !== 'worker') {
+        throw new Error(
+          `index.yaml: analysis "${name}": unknown kernel "${entry.kernelKind}" (known: worker; none runs it in the server's own thread)`,
+        );
       }
+      const threads = item['threads'];
+      if (
+        threads !== undefined &&
+        !(typeof threads === 'number' && Number.isInteger(threads) && threads >= 1)
+      ) {
+        throw new Error(
+          `index.yaml: analysis "${name}": threads must be a whole number of at least 1, got ${JSON.stringify(threads)}`,
+        );
+      }
+      entry.threads = threads;
       const source = join(adir, 'analysis.ts');
       if (!files.includes('analysis.ts')) throw new Error(`${source} is missing`);
-      const cls = await importAnalysis(source, gen);
       const routes = files.includes('routes.ts')
         ? await importRoutes(join(adir, 'routes.ts'), gen)
         : [];
-      entry.meta = new Meta(name, cls, adir, routes, cliArgs);
+      if (entry.kernelKind === 'worker') {
+        const { WorkerKernel } = await import('../kernel/worker-kernel.js');
+        entry.kernel = await WorkerKernel.create({
+          name,
+          file: source,
+          generation: gen,
+          routes,
+          cliArgs,
+          logger,
+          threads: entry.threads,
+        });
+      } else {
+        const cls = await importAnalysis(source, gen);
+        entry.kernel = new InProcessKernel(new Meta(name, cls, adir, routes, cliArgs), logger);
+      }
     } catch (error) {
       entry.error = describeError(error, adir);
       logger.error(`analysis "${name}" failed to load: ${entry.error}`);
-      if (prev?.meta) {
+      if (prev?.kernel) {
         // keep serving the last good version until a save fixes the error
-        entry.meta = prev.meta;
+        entry.kernel = prev.kernel;
         entry.stale = true;
         logger.warn(`analysis "${name}": the last good version keeps serving`);
       }

@@ -16,6 +16,8 @@ import type { AnalysisClass } from './analysis.js';
 import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { InProcessKernel } from '../kernel/in-process.js';
+import type { Kernel } from '../kernel/kernel.js';
 import { Meta, type ExtraRoute } from './meta.js';
 import { Pages } from './pages.js';
 import { Session, type SessionContext, type SessionLimits } from './session.js';
@@ -255,7 +257,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     const name = match ? (match[1] ?? state.single) : undefined;
     const entry = name !== undefined ? state.app.entries.get(name) : undefined;
     if (!entry) return refuse(404, 'no analysis at this path');
-    if (!entry.meta) return refuse(503, `analysis "${entry.name}" failed to load`);
+    if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
     const origin = req.headers.origin;
     if (origin !== undefined && !allowOrigins.has(origin)) {
       let originHost: string | undefined;
@@ -268,11 +270,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         return refuse(403, 'cross-origin WebSocket refused');
       }
     }
-    const meta = entry.meta;
+    const kernel = entry.kernel;
     wss.handleUpgrade(req, socket, head, (ws) => {
       // ws listens for errors itself from here on
       socket.off('error', destroyOnError);
-      sessions.add(new Session(ws, meta, ctx));
+      sessions.add(new Session(ws, kernel, ctx));
     });
   };
 
@@ -306,7 +308,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const pinger = setInterval(() => {
     for (const session of sessions) {
       if (!session.heartbeat()) {
-        logger.debug(`[${session.meta.name}] peer did not answer a ping: closing`);
+        logger.debug(`[${session.kernel.name}] peer did not answer a ping: closing`);
         session.ws.terminate();
         continue;
       }
@@ -318,6 +320,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   // autoreload: a changed analysis is imported again; its open pages close
   // with 1012 (service restart), reconnect, see the new analyses_version and reload
   let reloading: Promise<void> = Promise.resolve();
+  const retired = new Set<Kernel>();
   const reload = async (files: string[]): Promise<void> => {
     const previous = state.app;
     const next = await loadApp({
@@ -337,9 +340,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       pages: new Pages(next, DATABENCH_VERSION, { noCache: true }),
       single: state.single,
     };
+    // kernels that were replaced take no new sessions and end with their last one
+    for (const entry of previous.entries.values()) {
+      const kernel = entry.kernel;
+      if (kernel && next.entries.get(entry.name)?.kernel !== kernel) {
+        kernel.retire();
+        retired.add(kernel);
+      }
+    }
     let closed = 0;
     for (const session of sessions) {
-      if (next.entries.get(session.meta.name)?.meta !== session.meta) {
+      if (next.entries.get(session.kernel.name)?.kernel !== session.kernel) {
         session.close(1012, 'analysis reloaded');
         closed++;
       }
@@ -391,6 +402,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         await Promise.race([allEnded, new Promise((r) => (timer = setTimeout(r, 5000)))]);
         clearTimeout(timer);
         for (const session of sessions) session.ws.terminate();
+        // every kernel ran `disconnected` for its sessions above: end their threads
+        await Promise.all(
+          [...retired, ...[...state.app.entries.values()].map((e) => e.kernel)].map((k) =>
+            k?.dispose(),
+          ),
+        );
         wss.close();
         for (const server of [httpServer, httpsServer]) {
           if (!server) continue;
@@ -430,6 +447,7 @@ export async function run(
   const cwd = options.cwd ?? process.cwd();
   const dir = options.path ?? cwd;
   const name = options.name ?? analysisClass.name.toLowerCase();
+  const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   const readme = await readFile(join(dir, 'README.md'), 'utf8').catch(() => '');
   const staticEntries: Array<[RegExp, string]> = Object.entries(options.static ?? {}).map(
     ([re, folder]) => [new RegExp(re), join(dir, folder)],
@@ -455,13 +473,17 @@ export async function run(
           title: options.info?.title ?? name,
           description: options.info?.description ?? '',
           showInIndex: true,
-          kernel: undefined,
+          kernelKind: undefined,
+          threads: undefined,
           watch: [],
           build: undefined,
           dir,
           readmeHtml: readme ? renderMarkdown(readme) : '',
           thumbnail: undefined,
-          meta: new Meta(name, analysisClass, dir, options.routes ?? [], options.cliArgs ?? []),
+          kernel: new InProcessKernel(
+            new Meta(name, analysisClass, dir, options.routes ?? [], options.cliArgs ?? []),
+            logger,
+          ),
           error: undefined,
           version: DATABENCH_VERSION,
           stale: false,
@@ -471,5 +493,5 @@ export async function run(
     errors: [],
     version: DATABENCH_VERSION,
   };
-  return createServer({ ...options, app, single: name });
+  return createServer({ ...options, logger, app, single: name });
 }

@@ -132,7 +132,7 @@ async function route(
       res.writeHead(301, { Location: `/${entry.name}/${query}` }).end();
       return;
     }
-    for (const [pattern, handler] of entry.meta?.extraRoutes ?? []) {
+    for (const [pattern, handler] of entry.kernel?.extraRoutes ?? []) {
       const hit =
         typeof pattern === 'string' ? pattern.replace(/^\//, '') === rest : pattern.test(rest);
       if (hit) {
@@ -211,7 +211,7 @@ async function analysisRoute(
   rest: string,
 ): Promise<boolean> {
   if (rest === '' || /^[A-Za-z0-9_-]+\.html$/.test(rest)) {
-    if (entry.error !== undefined && !entry.meta) {
+    if (entry.error !== undefined && !entry.kernel) {
       html(
         res,
         500,

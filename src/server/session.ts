@@ -7,14 +7,12 @@ import {
   frameFromEncoded,
   keyFrameFromEncoded,
   parseClientMessage,
-  parseQs,
   PROTOCOL,
   type ConnectMessage,
 } from '../protocol/messages.js';
-import type { AnyAnalysis } from './analysis.js';
+import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
+import { newAnalysisId } from './analysis.js';
 import type { Logger } from './logger.js';
-import { Meta } from './meta.js';
-import { ActionQueue } from './queue.js';
 
 /** Bounds of one session's outbound and inbound paths (resolved, every field set). */
 export interface SessionLimits {
@@ -60,7 +58,9 @@ function nextTurn(): Promise<void> {
 /** One queued outbound frame; a datastore change keeps its key so it can coalesce. */
 interface Item {
   signal: 'data' | 'class_data';
-  change: Change;
+  change: Change | undefined;
+  /** The frame already encoded (a kernel's change): sent as it is. */
+  bytes?: Buffer;
 }
 
 /**
@@ -113,6 +113,31 @@ class Outbound {
     return this.added(bytes.length);
   }
 
+  /**
+   * Queue a datastore change encoded elsewhere (a kernel in another thread):
+   * like {@link change}, a slow page keeps only the latest frame per `id`.
+   */
+  keyed(id: string, bytes: Buffer): void {
+    if (this.closed) return;
+    if (this.coalesce !== undefined) {
+      const queued = this.coalesce.get(id);
+      if (queued !== undefined) {
+        const before = queued.bytes?.length ?? 0;
+        queued.bytes = bytes;
+        this.queuedBytes += bytes.length - before;
+        void this.schedule();
+        return;
+      }
+      const item: Item = { signal: 'data', change: undefined, bytes };
+      this.coalesce.set(id, item);
+      this.items.push(item);
+      void this.added(bytes.length);
+      return;
+    }
+    this.items.push(bytes);
+    void this.added(bytes.length);
+  }
+
   /** Queue a datastore change; `shared` is the frame already encoded for every subscriber. */
   change(signal: 'data' | 'class_data', change: Change, shared: Buffer | undefined): Promise<void> {
     if (this.closed) return nextTurn();
@@ -121,8 +146,9 @@ class Outbound {
       const queued = this.coalesce.get(id);
       if (queued !== undefined) {
         // latest value wins, at the position of the first one
-        this.queuedBytes += (change.encoded?.length ?? 4) - (queued.change.encoded?.length ?? 4);
+        this.queuedBytes += (change.encoded?.length ?? 4) - (queued.change?.encoded?.length ?? 4);
         queued.change = change;
+        queued.bytes = undefined;
         return this.schedule();
       }
       const item: Item = { signal, change };
@@ -189,7 +215,8 @@ class Outbound {
       const bytes =
         typeof item === 'string' || Buffer.isBuffer(item)
           ? item
-          : keyFrameFromEncoded(item.signal, item.change.key, item.change.encoded ?? 'null');
+          : (item.bytes ??
+            keyFrameFromEncoded(item.signal, item.change!.key, item.change!.encoded ?? 'null'));
       this.ws.send(bytes, TEXT);
     }
     socket?.uncork();
@@ -243,21 +270,26 @@ function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
 }
 
 /**
- * One WebSocket and the analysis instance behind it: parses frames, runs the
- * session's actions one after the other, and owns the outbound path.
+ * One WebSocket and the kernel session behind it: parses frames, hands the
+ * page's actions to its kernel, and owns the outbound path. It never sees an
+ * analysis instance: the kernel (in this thread, a worker thread or another
+ * process) runs it.
  */
-export class Session {
-  analysis: AnyAnalysis | undefined;
+export class Session implements PagePort {
+  /** The analysis id, once `__connect` arrived. */
+  id: string | undefined;
+  private kernelSession: KernelSession | undefined;
   /** Bytes read from the socket at the last ping (-1: none yet). */
   private lastRead = -1;
-  private readonly queue = new ActionQueue();
+  /** Actions handed to the kernel and not finished yet. */
+  private queued = 0;
   private readonly out: Outbound;
   private connecting = false;
   private ended = false;
 
   constructor(
     readonly ws: WebSocket,
-    readonly meta: Meta,
+    readonly kernel: Kernel,
     private readonly ctx: SessionContext,
   ) {
     this.out = new Outbound(ws, ctx.limits, this);
@@ -276,47 +308,41 @@ export class Session {
     try {
       message = parseClientMessage((data as Buffer).toString());
     } catch (error) {
-      this.ctx.logger.warn(`[${this.meta.name}] bad frame: ${(error as Error).message}`);
+      this.ctx.logger.warn(`[${this.kernel.name}] bad frame: ${(error as Error).message}`);
       void this.out.frame(frameFromEncoded('error', encodeValue((error as Error).message)));
       return;
     }
     switch (message.kind) {
       case 'connect': {
         if (this.connecting) {
-          const error = `this socket is already connected (analysis ${this.analysis?.id ?? 'starting'}); a second __connect is ignored`;
-          this.ctx.logger.warn(`[${this.meta.name}] ${error}`);
+          const error = `this socket is already connected (analysis ${this.id ?? 'starting'}); a second __connect is ignored`;
+          this.ctx.logger.warn(`[${this.kernel.name}] ${error}`);
           void this.out.frame(frameFromEncoded('error', encodeValue(error)));
           return;
         }
         this.connecting = true;
-        void this.queue.enqueue(() => this.start(message));
+        this.start(message);
         return;
       }
       case 'action': {
         if (!this.connecting) {
           const warning = `action "${message.signal}" ignored: send __connect first`;
-          this.ctx.logger.warn(`[${this.meta.name}] ${warning}`);
+          this.ctx.logger.warn(`[${this.kernel.name}] ${warning}`);
           void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
           return;
         }
         if (LIFECYCLE.has(message.signal)) {
           const warning = `action "${message.signal}" is run by the server only; ignored`;
-          this.ctx.logger.warn(`[${this.meta.name}] ${warning}`);
+          this.ctx.logger.warn(`[${this.kernel.name}] ${warning}`);
           void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
           return;
         }
-        if (this.queue.size >= this.ctx.limits.maxQueuedActions) {
+        if (this.queued >= this.ctx.limits.maxQueuedActions) {
           this.close(1008, `more than ${this.ctx.limits.maxQueuedActions} actions queued`);
           return;
         }
-        const load = message.hasLoad ? message.load : undefined;
-        this.queue
-          .enqueue(async () => {
-            if (this.analysis && !this.ended) {
-              await Meta.runProcess(this.analysis, message.signal, load);
-            }
-          })
-          .catch((error: unknown) => this.failed(message.signal, error));
+        this.queued++;
+        this.kernelSession?.action(message.signal, message.hasLoad, message.load);
         return;
       }
       default: {
@@ -326,7 +352,7 @@ export class Session {
     }
   }
 
-  private async start(message: ConnectMessage): Promise<void> {
+  private start(message: ConnectMessage): void {
     const resume =
       message.analysisId !== null && RESUMABLE_ID.test(message.analysisId)
         ? message.analysisId
@@ -339,51 +365,45 @@ export class Session {
         ),
       );
     }
-    let analysis: AnyAnalysis;
-    try {
-      analysis = await this.meta.createAnalysis({
-        id: resume,
-        logger: this.ctx.logger,
-        sink: this,
-      });
-    } catch (error) {
-      const text = `could not start analysis "${this.meta.name}": ${(error as Error).message}`;
-      this.ctx.logger.error(`${text}\n${(error as Error).stack ?? ''}`);
-      void this.out.frame(frameFromEncoded('error', encodeValue(text)));
-      this.close(1011, 'analysis failed to start');
-      return;
-    }
-    if (this.ended) {
-      analysis.dispose();
-      return;
-    }
-    this.analysis = analysis;
+    this.id = resume ?? newAnalysisId();
+    this.kernelSession = this.kernel.open(this, {
+      id: this.id,
+      resumed: resume !== undefined,
+      requestArgs: message.requestArgs,
+      cliArgs: this.ctx.cliArgs,
+    });
+  }
+
+  /** @internal PagePort: the instance exists; the `__connect` reply precedes every frame of the kernel. */
+  opened(): void {
     const reply = {
-      analysis_id: analysis.id,
+      analysis_id: this.id,
       databench_backend_version: this.ctx.backendVersion,
       analyses_version: this.ctx.analysesVersion(),
     };
     void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
-    if (resume !== undefined) {
-      const data = analysis.snapshotFrame('data');
-      if (data !== undefined) void this.out.frame(data);
-    }
-    const classData = analysis.snapshotFrame('class_data');
-    if (classData !== undefined) void this.out.frame(classData);
-
-    await Meta.runProcess(analysis, 'connect');
-    await Meta.runProcess(analysis, 'args', {
-      cli_args: this.ctx.cliArgs,
-      request_args: parseQs(message.requestArgs),
-    });
-    await Meta.runProcess(analysis, 'connected');
   }
 
-  /** An action failed outside its handlers (e.g. a `__process` frame that cannot be encoded). */
-  private failed(action: string, error: unknown): void {
-    const text = `action "${action}" failed: ${(error as Error).message ?? String(error)}`;
-    this.ctx.logger.error(`[${this.meta.name}] ${text}\n${(error as Error).stack ?? ''}`);
-    void this.out.frame(frameFromEncoded('error', encodeValue(text)));
+  /** @internal PagePort: a frame already encoded. */
+  frame(bytes: string | Buffer): Promise<void> {
+    return this.out.frame(bytes);
+  }
+
+  /** @internal PagePort: a frame encoded by a kernel in another thread or process. */
+  forward(bytes: Buffer, coalesce: string | undefined): void {
+    if (coalesce === undefined) void this.out.frame(bytes);
+    else this.out.keyed(coalesce, bytes);
+  }
+
+  /** @internal PagePort: an action finished. */
+  done(): void {
+    this.queued--;
+  }
+
+  /** @internal PagePort: the kernel cannot serve this page. */
+  fail(message: string, code: number, reason: string): void {
+    void this.out.frame(frameFromEncoded('error', encodeValue(message)));
+    this.close(code, reason);
   }
 
   /**
@@ -403,7 +423,7 @@ export class Session {
   /** @internal The page reads too slowly: past the hard bound, close. */
   overflow(bytes: number): void {
     this.ctx.logger.warn(
-      `[${this.meta.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
+      `[${this.kernel.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
     );
     this.close(1008, 'send buffer over limit: the page reads too slowly');
   }
@@ -436,19 +456,16 @@ export class Session {
     this.out.close();
   }
 
-  /** The socket closed: run `disconnected` after what is queued, then release everything. */
+  /** The socket closed: the kernel runs `disconnected` and releases the instance. */
   private end(): void {
     if (this.ended) return;
     this.ended = true;
     this.out.close();
-    this.analysis?.cancel();
-    void this.queue
-      .enqueue(async () => {
-        const analysis = this.analysis;
-        if (!analysis) return;
-        await Meta.runProcess(analysis, 'disconnected');
-        analysis.dispose();
-      })
-      .finally(() => this.ctx.onEnded(this));
+    const kernelSession = this.kernelSession;
+    if (!kernelSession) {
+      this.ctx.onEnded(this);
+      return;
+    }
+    void kernelSession.close().finally(() => this.ctx.onEnded(this));
   }
 }

@@ -1,0 +1,69 @@
+/**
+ * The kernel boundary as the server sees it. A kernel runs the analysis
+ * instances of one analysis (in this process, in worker threads, later in a
+ * Python process); the server's Session knows only these interfaces and never
+ * an analysis instance.
+ */
+import type { PageSink } from '../server/analysis.js';
+import type { ExtraRoute } from '../server/meta.js';
+
+/** What a kernel is told when a page has sent `__connect`. */
+export interface OpenRequest {
+  /** The analysis id: the resumed one, or a fresh one the server issued. */
+  readonly id: string;
+  /** True when the page resumes `id` (its `data` is found again). */
+  readonly resumed: boolean;
+  /** The page's query string (`__request_args`), not parsed yet. */
+  readonly requestArgs: string;
+  /** The command-line flags the server did not know. */
+  readonly cliArgs: readonly string[];
+}
+
+/**
+ * One page as a kernel sees it (the server's Session implements it). The
+ * `PageSink` half is the in-process fast path: emits and datastore changes
+ * are encoded straight into the page's outbound queue.
+ */
+export interface PagePort extends PageSink {
+  /** The instance exists (datastores ready): the `__connect` reply goes out now, before any frame of the kernel. */
+  opened(): void;
+  /** A frame already encoded (a snapshot, an error). */
+  frame(bytes: string | Buffer): Promise<void>;
+  /**
+   * A frame encoded in another thread or process. `coalesce` is set for a
+   * datastore change (`signal\0key`): a slow page keeps only the latest.
+   */
+  forward(bytes: Buffer, coalesce: string | undefined): void;
+  /** One action of this page has finished (queued-input accounting). */
+  done(): void;
+  /** The kernel cannot serve this page (it failed to start, or its thread died): an `error` frame, then a close. */
+  fail(message: string, code: number, reason: string): void;
+}
+
+/** One page's analysis instance behind the boundary. */
+export interface KernelSession {
+  /** Queue an action; actions of one session run one after the other. */
+  action(name: string, hasLoad: boolean, load: unknown): void;
+  /**
+   * The page has gone: abort the session's signal, let running handlers
+   * finish within a grace period, run `disconnected`, release everything.
+   * Never rejects.
+   */
+  close(): Promise<void>;
+}
+
+/** The runner of one analysis (one entry of index.yaml). */
+export interface Kernel {
+  /** The analysis name. */
+  readonly name: string;
+  /** `in-process`, `worker`, … (logs, diagnostics). */
+  readonly kind: string;
+  /** HTTP routes of the analysis (`routes.ts`), served by the main thread. */
+  readonly extraRoutes: readonly ExtraRoute[];
+  /** Start an instance for a page. */
+  open(port: PagePort, request: OpenRequest): KernelSession;
+  /** Replaced by a reload: start no new sessions, end once the last session has closed. */
+  retire(): void;
+  /** End now (server shutdown), after the server has closed every session. */
+  dispose(): Promise<void>;
+}

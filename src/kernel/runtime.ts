@@ -1,0 +1,280 @@
+import { performance } from 'node:perf_hooks';
+import type { DatastoreBackend, DetachOptions } from '../datastore/backend.js';
+import type { Change } from '../datastore/change.js';
+import { encodeValue } from '../protocol/encode.js';
+import { frameFromEncoded, keyFrameFromEncoded } from '../protocol/messages.js';
+import type { Logger } from '../server/logger.js';
+import type { Meta } from '../server/meta.js';
+import { AnalysisSession, type SessionPort } from './analysis-session.js';
+import type {
+  AttachedMessage,
+  ChangeMessage,
+  HostMessage,
+  KernelBatch,
+  KernelOp,
+} from './messages.js';
+
+const RESOLVED: Promise<void> = Promise.resolve();
+/** How long writers of one turn may run before they wait for the batch to go out (as on the server). */
+const SLICE_MS = 2;
+const encoder = new TextEncoder();
+
+/**
+ * The kernel's side of the boundary: everything one turn of the kernel
+ * produces (frames already encoded to UTF-8, datastore ops, logs) goes to
+ * the host as one batch at the next turn. A writer that loops runs in 2 ms
+ * slices and then waits for the batch, so its updates stream and the
+ * kernel's other sessions get their turn, as on the server's own thread.
+ */
+export class Outbox {
+  private ops: KernelOp[] = [];
+  private bytes = new Uint8Array(16 * 1024);
+  private used = 0;
+  private scheduled = false;
+  private turnStart = 0;
+  private turn: Promise<void> = RESOLVED;
+  private resolveTurn: () => void = () => undefined;
+  /** Counts batches: a frame shared by several sessions is encoded once per batch. */
+  batchNo = 0;
+
+  constructor(private readonly send: (batch: KernelBatch, transfer: ArrayBuffer[]) => void) {}
+
+  op(op: KernelOp): Promise<void> {
+    this.ops.push(op);
+    return this.schedule();
+  }
+
+  /** Encode `text` into this batch's bytes; returns its range. */
+  encode(text: string): [number, number] {
+    const need = this.used + text.length * 3;
+    if (need > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
+      grown.set(this.bytes.subarray(0, this.used));
+      this.bytes = grown;
+    }
+    const start = this.used;
+    this.used += encoder.encodeInto(text, this.bytes.subarray(start)).written;
+    return [start, this.used];
+  }
+
+  frame(sid: number, text: string, coalesce: string | null): Promise<void> {
+    const [start, end] = this.encode(text);
+    return this.op({ t: 'frame', sid, start, end, coalesce });
+  }
+
+  private schedule(): Promise<void> {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.turn = new Promise((resolve) => (this.resolveTurn = resolve));
+      this.turnStart = performance.now();
+      setImmediate(() => this.flush());
+    }
+    return performance.now() - this.turnStart < SLICE_MS ? RESOLVED : this.turn;
+  }
+
+  /** Send what is queued now (an attach waits for its answer: no need to wait a turn). */
+  flush(): void {
+    if (this.ops.length > 0) {
+      const size = this.bytes.length;
+      const bytes = this.bytes.subarray(0, this.used);
+      const batch: KernelBatch = { t: 'batch', bytes, ops: this.ops };
+      this.ops = [];
+      // the buffer moves to the host (no copy); the next batch gets a new one
+      this.send(batch, [bytes.buffer as ArrayBuffer]);
+      this.bytes = new Uint8Array(size);
+      this.used = 0;
+      this.batchNo++;
+    }
+    if (this.scheduled) {
+      this.scheduled = false;
+      this.resolveTurn();
+    }
+  }
+}
+
+/**
+ * The Datastore backend of a kernel: the host's backend, through the
+ * boundary. The kernel's Datastores keep their local mirror (reads stay
+ * synchronous); writes go to the host in order, numbered; changes made
+ * elsewhere come back as `change` messages.
+ */
+export class KernelBackend implements DatastoreBackend {
+  readonly name = 'kernel';
+  private readonly listeners = new Map<
+    string,
+    (key: string, encoded: string | undefined) => void
+  >();
+  private readonly waiting = new Map<string, Array<(entries: Map<string, string>) => void>>();
+  /** `domain\0key` → seq of this kernel's newest write of it that the host may not have applied yet. */
+  private readonly inflight = new Map<string, number>();
+  private seq = 0;
+
+  constructor(private readonly outbox: Outbox) {}
+
+  attach(
+    domain: string,
+    onRemoteChange: (key: string, encoded: string | undefined) => void,
+  ): Promise<Map<string, string>> {
+    this.listeners.set(domain, onRemoteChange);
+    return new Promise((resolve) => {
+      const list = this.waiting.get(domain);
+      if (list) list.push(resolve);
+      else this.waiting.set(domain, [resolve]);
+      void this.outbox.op({ t: 'attach', domain });
+      this.outbox.flush();
+    });
+  }
+
+  write(domain: string, key: string, encoded: string | undefined): void {
+    const seq = ++this.seq;
+    this.inflight.set(domain + '\0' + key, seq);
+    void this.outbox.op({ t: 'write', domain, key, encoded: encoded ?? null, seq });
+  }
+
+  detach(domain: string, { release, releaseAfterMs }: DetachOptions): void {
+    this.listeners.delete(domain);
+    const prefix = domain + '\0';
+    for (const k of this.inflight.keys()) if (k.startsWith(prefix)) this.inflight.delete(k);
+    void this.outbox.op({ t: 'detach', domain, release, releaseAfterMs: releaseAfterMs ?? null });
+  }
+
+  attached(message: AttachedMessage): void {
+    const list = this.waiting.get(message.domain);
+    const resolve = list?.shift();
+    if (list?.length === 0) this.waiting.delete(message.domain);
+    resolve?.(new Map(message.entries));
+  }
+
+  change(message: ChangeMessage): void {
+    const id = message.domain + '\0' + message.key;
+    const mine = this.inflight.get(id);
+    if (mine !== undefined) {
+      // our newer write is on its way: it wins at the host and reaches everyone
+      if (mine > message.applied) return;
+      this.inflight.delete(id);
+    }
+    this.listeners.get(message.domain)?.(message.key, message.encoded ?? undefined);
+  }
+}
+
+/** A frame a change became in one batch: shared by every session of the kernel that shows it. */
+interface EncodedChange {
+  batchNo: number;
+  signal: string;
+  start: number;
+  end: number;
+  coalesce: string;
+}
+
+/** One page as the kernel sees it: what its analysis emits goes into the outbox. */
+class KernelPort implements SessionPort {
+  constructor(
+    private readonly sid: number,
+    private readonly outbox: Outbox,
+  ) {}
+
+  opened(): void {
+    void this.outbox.op({ t: 'opened', sid: this.sid });
+  }
+
+  frame(bytes: string | Buffer): Promise<void> {
+    return this.outbox.frame(this.sid, typeof bytes === 'string' ? bytes : bytes.toString(), null);
+  }
+
+  emit(signal: string, message: unknown): Promise<void> {
+    return this.outbox.frame(
+      this.sid,
+      frameFromEncoded(signal, message === undefined ? undefined : encodeValue(message)),
+      null,
+    );
+  }
+
+  change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+    let memo = change.memo as EncodedChange | undefined;
+    if (memo === undefined || memo.batchNo !== this.outbox.batchNo || memo.signal !== signal) {
+      const [start, end] = this.outbox.encode(
+        keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
+      );
+      memo = {
+        batchNo: this.outbox.batchNo,
+        signal,
+        start,
+        end,
+        coalesce: signal + '\0' + change.key,
+      };
+      change.memo = memo;
+    }
+    return this.outbox.op({
+      t: 'frame',
+      sid: this.sid,
+      start: memo.start,
+      end: memo.end,
+      coalesce: memo.coalesce,
+    });
+  }
+
+  done(): void {
+    void this.outbox.op({ t: 'done', sid: this.sid });
+  }
+
+  fail(message: string, code: number, reason: string): void {
+    void this.outbox.op({ t: 'fail', sid: this.sid, message, code, reason });
+  }
+}
+
+/** A logger whose lines go to the server's log through the boundary. */
+export function createKernelLogger(outbox: Outbox): Logger {
+  return {
+    debug: (text) => void outbox.op({ t: 'log', level: 'debug', text }),
+    info: (text) => void outbox.op({ t: 'log', level: 'info', text }),
+    warn: (text) => void outbox.op({ t: 'log', level: 'warn', text }),
+    error: (text) => void outbox.op({ t: 'log', level: 'error', text }),
+  };
+}
+
+/**
+ * A kernel: the sessions of one analysis class in this thread, driven by the
+ * host's messages.
+ */
+export class KernelRuntime {
+  private readonly sessions = new Map<number, AnalysisSession>();
+
+  constructor(
+    private readonly meta: Meta,
+    private readonly outbox: Outbox,
+    private readonly backend: KernelBackend,
+    private readonly logger: Logger,
+  ) {}
+
+  receive(message: HostMessage): void {
+    switch (message.t) {
+      case 'open': {
+        const port = new KernelPort(message.sid, this.outbox);
+        this.sessions.set(message.sid, new AnalysisSession(this.meta, port, message, this.logger));
+        return;
+      }
+      case 'action':
+        this.sessions.get(message.sid)?.action(message.name, message.hasLoad, message.load);
+        return;
+      case 'close': {
+        const session = this.sessions.get(message.sid);
+        this.sessions.delete(message.sid);
+        const sid = message.sid;
+        void (session?.close() ?? RESOLVED).finally(() => {
+          void this.outbox.op({ t: 'closed', sid });
+        });
+        return;
+      }
+      case 'attached':
+        this.backend.attached(message);
+        return;
+      case 'change':
+        this.backend.change(message);
+        return;
+      default: {
+        const never: never = message;
+        throw new Error(`unknown host message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,259 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../server/logger.js';
+import type { ExtraRoute } from '../server/meta.js';
+import { errorText } from './analysis-session.js';
+import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
+import type { KernelMessage } from './messages.js';
+import { RemoteLink } from './remote.js';
+import type { WorkerData } from './worker-thread.js';
+
+/** Options of {@link WorkerKernel.create}. */
+export interface WorkerKernelOptions {
+  /** The analysis name. */
+  name: string;
+  /** Its module (analysis.ts). */
+  file: string;
+  /** The load generation (reloads import the module anew). */
+  generation: number;
+  /** `routes.ts` routes, served by the main thread. */
+  routes: ExtraRoute[];
+  cliArgs: string[];
+  logger: Logger;
+  /** Threads at most (`threads:` in index.yaml). Default: the number of cores. */
+  threads?: number;
+  /** An idle thread (no sessions) is ended after this long. Default: 60000. */
+  idleMs?: number;
+  /** Heap limit of each thread (`memory_mb:`); past it the thread dies and is replaced. Default: Node's. */
+  memoryMb?: number;
+  /** How long the `data` of a page whose thread died waits for the page to resume. Default: one hour. */
+  dataRetentionMs?: number;
+}
+
+/** This module's sibling, as source (.ts, run through tsx) or built (.js). */
+const THREAD_ENTRY = new URL(
+  `./worker-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url,
+).href;
+/** tsx's loader: analyses are TypeScript, imported at run time in every thread. */
+const TSX_API = import.meta.resolve('tsx/esm/api');
+const BOOT = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`;
+
+/** One worker thread and the host's side of its boundary. */
+class Thread {
+  readonly worker: Worker;
+  readonly link: RemoteLink;
+  readonly ready: Promise<void>;
+  ended = false;
+  /** Set when we end it on purpose (idle, retired, shutdown): not a death. */
+  ending = false;
+  private cause: string | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(
+    private readonly pool: WorkerKernel,
+    options: WorkerKernelOptions,
+  ) {
+    const workerData: WorkerData = {
+      name: options.name,
+      file: options.file,
+      generation: options.generation,
+      cliArgs: options.cliArgs,
+    };
+    this.worker = new Worker(BOOT, {
+      eval: true,
+      workerData,
+      ...(options.memoryMb !== undefined
+        ? { resourceLimits: { maxOldGenerationSizeMb: options.memoryMb } }
+        : {}),
+    });
+    this.link = new RemoteLink(
+      (message) => this.worker.postMessage(message),
+      options.logger,
+      options.name,
+      () => this.released(),
+    );
+    let resolveReady!: () => void;
+    let rejectReady!: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    // an awaited-later rejection must not count as unhandled
+    this.ready.catch(() => undefined);
+    this.worker.on('message', (message: KernelMessage) => {
+      switch (message.t) {
+        case 'batch':
+          this.link.receive(message);
+          return;
+        case 'ready':
+          resolveReady();
+          return;
+        case 'load-error':
+          this.cause = message.message;
+          rejectReady(new Error(message.message));
+          return;
+        default: {
+          const never: never = message;
+          throw new Error(`unknown kernel message ${JSON.stringify(never)}`);
+        }
+      }
+    });
+    this.worker.on('error', (error) => {
+      this.cause ??= errorText(error).stack;
+      rejectReady(error);
+    });
+    this.exited = new Promise((resolve) => {
+      this.worker.once('exit', (code) => {
+        this.ended = true;
+        if (this.idleTimer) clearTimeout(this.idleTimer);
+        const cause = this.cause ?? `the thread exited with code ${code}`;
+        rejectReady(new Error(cause));
+        if (!this.ending || this.link.sessions.size > 0) {
+          options.logger.error(
+            `[${options.name}] a worker thread stopped: ${cause}; ${this.link.sessions.size} session(s) on it end and reconnect`,
+          );
+        }
+        this.link.died(cause, options.dataRetentionMs ?? 60 * 60 * 1000);
+        this.pool.removed(this);
+        resolve();
+      });
+    });
+  }
+
+  /** A session on this thread was released. */
+  private released(): void {
+    if (this.link.sessions.size > 0 || this.ended) return;
+    if (this.pool.retired || this.link.stuck) {
+      void this.end();
+      return;
+    }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.link.sessions.size === 0) void this.end();
+    }, this.pool.idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** A session is placed on this thread. */
+  used(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  end(): Promise<void> {
+    if (!this.ended) {
+      this.ending = true;
+      void this.worker.terminate();
+    }
+    return this.exited;
+  }
+}
+
+/**
+ * `kernel: worker`: the analysis runs in a pool of worker threads, so a
+ * handler that computes for seconds blocks only its own thread, never the
+ * server. While a thread is free a new session gets one of its own; past the
+ * pool size, sessions share the least busy thread. Threads start when
+ * sessions need them (the first one at load, to report load errors) and end
+ * after being idle for a while; a thread that dies takes only its own
+ * sessions with it, and is replaced by the next session that needs one.
+ */
+export class WorkerKernel implements Kernel {
+  readonly kind = 'worker';
+  readonly name: string;
+  readonly size: number;
+  readonly idleMs: number;
+  retired = false;
+  private readonly threadList: Thread[] = [];
+
+  private constructor(private readonly options: WorkerKernelOptions) {
+    this.name = options.name;
+    this.size = Math.max(1, options.threads ?? availableParallelism());
+    this.idleMs = options.idleMs ?? 60_000;
+  }
+
+  /** Start the pool with one thread; rejects with the load error (file and line) when the module does not load. */
+  static async create(options: WorkerKernelOptions): Promise<WorkerKernel> {
+    const kernel = new WorkerKernel(options);
+    const first = kernel.spawn();
+    try {
+      await first.ready;
+    } catch (error) {
+      await first.end();
+      throw error;
+    }
+    return kernel;
+  }
+
+  get extraRoutes(): readonly ExtraRoute[] {
+    return this.options.routes;
+  }
+
+  /** The live threads (diagnostics and tests). */
+  get threads(): number {
+    return this.threadList.length;
+  }
+
+  /** @internal The workers of the live threads (tests end one to see the pool recover). */
+  get workers(): Worker[] {
+    return this.threadList.map((t) => t.worker);
+  }
+
+  private spawn(): Thread {
+    const thread = new Thread(this, this.options);
+    this.threadList.push(thread);
+    thread.ready.catch((error: unknown) => {
+      if (thread.ending) return;
+      // a thread that cannot load the module (changed on disk since): its pages get the error
+      this.options.logger.error(
+        `[${this.name}] a worker thread failed to start: ${errorText(error).message}`,
+      );
+    });
+    return thread;
+  }
+
+  /** @internal */
+  removed(thread: Thread): void {
+    const i = this.threadList.indexOf(thread);
+    if (i >= 0) this.threadList.splice(i, 1);
+  }
+
+  private pick(): Thread {
+    let best: Thread | undefined;
+    let live = 0;
+    for (const thread of this.threadList) {
+      if (thread.ended || thread.ending || thread.link.stuck) continue;
+      live++;
+      if (thread.link.sessions.size === 0) return thread;
+      if (
+        !best ||
+        thread.link.busy < best.link.busy ||
+        (thread.link.busy === best.link.busy && thread.link.sessions.size < best.link.sessions.size)
+      ) {
+        best = thread;
+      }
+    }
+    if (live < this.size || !best) return this.spawn();
+    return best;
+  }
+
+  open(port: PagePort, request: OpenRequest): KernelSession {
+    const thread = this.pick();
+    thread.used();
+    return thread.link.open(port, request);
+  }
+
+  retire(): void {
+    this.retired = true;
+    for (const thread of [...this.threadList]) {
+      if (thread.link.sessions.size === 0) void thread.end();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.retired = true;
+    await Promise.all([...this.threadList].map((t) => t.end()));
+  }
+}

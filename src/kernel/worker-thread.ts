@@ -1,0 +1,51 @@
+/**
+ * The entry of a worker thread of a `kernel: worker` analysis: loads the
+ * analysis module, points this thread's default Datastore backend at the
+ * server's (through the boundary), and runs sessions as the host asks.
+ */
+import { dirname } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { setDefaultBackend } from '../datastore/backend.js';
+import { setDefaultLogger } from '../server/logger.js';
+import { describeError, importAnalysis } from '../server/load-analysis.js';
+import { Meta } from '../server/meta.js';
+import type { HostMessage, KernelMessage } from './messages.js';
+import { createKernelLogger, KernelBackend, KernelRuntime, Outbox } from './runtime.js';
+
+/** What the pool hands a new thread. */
+export interface WorkerData {
+  name: string;
+  /** The analysis module (analysis.ts). */
+  file: string;
+  generation: number;
+  cliArgs: string[];
+}
+
+const port = parentPort;
+if (!port) throw new Error('worker-thread.ts runs in a worker thread of a kernel: worker analysis');
+const data = workerData as WorkerData;
+const post = (message: KernelMessage, transfer?: ArrayBuffer[]): void =>
+  port.postMessage(message, transfer ?? []);
+
+const outbox = new Outbox((batch, transfer) => post(batch, transfer));
+const backend = new KernelBackend(outbox);
+const logger = createKernelLogger(outbox);
+setDefaultBackend(backend);
+setDefaultLogger(logger);
+// as on the server's own thread: an unhandled rejection is logged, not fatal
+process.on('unhandledRejection', (reason) => {
+  logger.error(`[${data.name}] unhandled rejection: ${describeError(reason)}`);
+});
+
+let meta: Meta | undefined;
+try {
+  const cls = await importAnalysis(data.file, data.generation);
+  meta = new Meta(data.name, cls, dirname(data.file), [], data.cliArgs);
+} catch (error) {
+  post({ t: 'load-error', message: describeError(error, dirname(data.file)) });
+}
+if (meta) {
+  const runtime = new KernelRuntime(meta, outbox, backend, logger);
+  port.on('message', (message: HostMessage) => runtime.receive(message));
+  post({ t: 'ready' });
+}

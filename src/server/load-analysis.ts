@@ -1,0 +1,58 @@
+import { pathToFileURL } from 'node:url';
+import { isAnalysisClass, type AnalysisClass } from './analysis.js';
+
+/** The query parameter that makes a reloaded module, and its local imports, load anew. */
+export const VERSION_PARAM = 'databench-v';
+
+function extendsClassNamed(cls: Function, name: string): boolean {
+  for (
+    let p = Object.getPrototypeOf(cls) as Function | null;
+    p;
+    p = Object.getPrototypeOf(p) as Function | null
+  ) {
+    if (p.name === name) return true;
+  }
+  return false;
+}
+
+/** Import an analysis module and find its Analysis subclass. */
+export async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
+  const mod = (await import(
+    `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
+  )) as Record<string, unknown>;
+  // a module outside a "type": "module" package arrives wrapped as CommonJS
+  const namespaces = [mod, mod['default']].filter(
+    (m): m is Record<string, unknown> => typeof m === 'object' && m !== null,
+  );
+  const candidates: unknown[] = [mod['default']];
+  for (const ns of namespaces) candidates.push(...Object.values(ns));
+  const found = candidates.find((c) => isAnalysisClass(c));
+  if (found) return found as AnalysisClass;
+  const foreign = candidates.find(
+    (c) => typeof c === 'function' && extendsClassNamed(c, 'Analysis'),
+  );
+  if (foreign) {
+    throw new Error(
+      `${file}: ${(foreign as Function).name} extends another copy of databench's Analysis. ` +
+        `Is the folder a CommonJS package? Add a package.json with {"type": "module"} next to index.yaml`,
+    );
+  }
+  const names = namespaces.flatMap((ns) => Object.keys(ns)).filter((n) => n !== 'default');
+  throw new Error(
+    `${file} exports no Analysis subclass (exports: ${names.join(', ') || 'none'}); ` +
+      `export a class that extends Analysis from 'databench'`,
+  );
+}
+
+/** A load error as the user should see it: file and line where known. */
+export function describeError(error: unknown, dir?: string): string {
+  if (!(error instanceof Error)) return String(error);
+  // esbuild/tsx errors already carry file:line:column in their message; an
+  // error thrown while the module runs gets its first frame in the folder
+  if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;
+  const frame = (error.stack ?? '')
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line.startsWith('at ') && line.includes(dir));
+  return frame ? `${error.message}\n    ${frame.replace(/\?databench-v=\d+/, '')}` : error.message;
+}
