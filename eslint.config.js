@@ -10,6 +10,7 @@ export default tseslint.config(
       'test-artifacts/**',
       'coverage/**',
       'test/fixtures/analyses/broken_syntax/**',
+      'test/fixtures/kernels/broken_worker/**',
       '**/*.test-d.ts',
     ],
   },

@@ -80,7 +80,7 @@ export class Outbox {
       const batch: KernelBatch = { t: 'batch', bytes, ops: this.ops };
       this.ops = [];
       // the buffer moves to the host (no copy); the next batch gets a new one
-      this.send(batch, [bytes.buffer as ArrayBuffer]);
+      this.send(batch, [bytes.buffer]);
       this.bytes = new Uint8Array(size);
       this.used = 0;
       this.batchNo++;
@@ -184,7 +184,12 @@ class KernelPort implements SessionPort {
   emit(signal: string, message: unknown): Promise<void> {
     return this.outbox.frame(
       this.sid,
-      frameFromEncoded(signal, message === undefined ? undefined : encodeValue(message)),
+      frameFromEncoded(
+        signal,
+        message === undefined
+          ? undefined
+          : encodeValue(message, undefined, `the load of signal "${signal}"`),
+      ),
       null,
     );
   }

@@ -8,13 +8,15 @@ import { DatabenchError } from './errors.js';
  * - `BigInt` a number when it is a safe integer, else a string of its digits;
  * - `Date` its ISO string (its own `toJSON`);
  * - `undefined` at the top level becomes `null`.
- * A cycle throws a {@link DatabenchError} with code `ENCODE_CYCLE` naming `key`.
+ * A cycle throws a {@link DatabenchError} with code `ENCODE_CYCLE` naming `key`
+ * (or `what`, e.g. `the load of signal "x"`); a function, which JSON would
+ * drop without a word, throws one with code `ENCODE`.
  */
-export function encodeValue(value: unknown, key?: string): string {
+export function encodeValue(value: unknown, key?: string, what?: string): string {
   try {
     return JSON.stringify(value, replacer) ?? 'null';
   } catch (error) {
-    const where = key === undefined ? 'value' : `value for key "${key}"`;
+    const where = what ?? (key === undefined ? 'value' : `value for key "${key}"`);
     if (error instanceof TypeError && /circular/i.test(error.message)) {
       throw new DatabenchError('ENCODE_CYCLE', `cannot encode ${where}: it contains a cycle`, {
         cause: error,
@@ -63,6 +65,10 @@ function replacer(this: unknown, _key: string, value: unknown): unknown {
         return Array.from(value as unknown as ArrayLike<number | bigint>);
       }
       return value;
+    case 'function':
+      throw new TypeError(
+        `a function (${_key === '' ? 'the value itself' : `at "${_key}"`}) cannot be sent to a page`,
+      );
     default:
       return value;
   }

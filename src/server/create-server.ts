@@ -403,11 +403,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         clearTimeout(timer);
         for (const session of sessions) session.ws.terminate();
         // every kernel ran `disconnected` for its sessions above: end their threads
-        await Promise.all(
-          [...retired, ...[...state.app.entries.values()].map((e) => e.kernel)].map((k) =>
-            k?.dispose(),
-          ),
-        );
+        const kernels = new Set(retired);
+        for (const entry of state.app.entries.values()) if (entry.kernel) kernels.add(entry.kernel);
+        await Promise.all([...kernels].map((k) => k.dispose()));
         wss.close();
         for (const server of [httpServer, httpsServer]) {
           if (!server) continue;

@@ -431,7 +431,12 @@ export class Session implements PagePort {
   /** @internal PageSink: an emit of the analysis. */
   emit(signal: string, message: unknown): Promise<void> {
     return this.out.frame(
-      frameFromEncoded(signal, message === undefined ? undefined : encodeValue(message)),
+      frameFromEncoded(
+        signal,
+        message === undefined
+          ? undefined
+          : encodeValue(message, undefined, `the load of signal "${signal}"`),
+      ),
     );
   }
 

@@ -1,0 +1,357 @@
+// The kernel boundary with real worker threads and real sockets: one
+// conformance suite run against the in-process kernel and the worker kernel
+// (the same analysis class behind both), then what only a worker kernel does:
+// a busy thread blocks nobody else, a dying thread takes only its own pages,
+// reload and shutdown end threads.
+import assert from 'node:assert/strict';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { WorkerKernel } from '../../src/kernel/worker-kernel.ts';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+import { FIXTURES, TestClient, type Frame } from '../helpers.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function wsUrl(server: DatabenchServer, name: string): string {
+  return `${server.url.replace('http', 'ws')}/${name}/ws`;
+}
+
+function pool(server: DatabenchServer, name = 'work'): WorkerKernel {
+  return server.app.entries.get(name)!.kernel as WorkerKernel;
+}
+
+/** Poll a condition the server reaches on its own (thread exits, releases), failing with `what`. */
+async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('kernels', () => {
+  let server: DatabenchServer;
+  const logger = createMemoryLogger();
+  before(async () => {
+    server = await createServer({ port: 0, analyses: FIXTURES + 'kernels', logger });
+  });
+  after(() => server.close());
+
+  for (const name of ['inproc', 'work']) {
+    describe(`conformance: ${name}`, () => {
+      test('actions run and answer in order', async () => {
+        const { client } = await TestClient.connect(wsUrl(server, name));
+        for (let i = 0; i < 20; i++) client.send('echo', [i]);
+        for (let i = 0; i < 20; i++) assert.equal((await client.next('echo')).load, i);
+        client.close();
+      });
+
+      test('a __process_id gets start and end frames', async () => {
+        const { client } = await TestClient.connect(wsUrl(server, name));
+        client.send('echo', { x: 'a', __process_id: 7 });
+        assert.deepEqual((await client.next('__process')).load, { id: 7, status: 'start' });
+        assert.equal((await client.next('echo')).load, 'a');
+        assert.deepEqual((await client.next('__process')).load, { id: 7, status: 'end' });
+        client.close();
+      });
+
+      test('a value that cannot be sent is an error naming the signal or key; the session lives', async () => {
+        const { client } = await TestClient.connect(wsUrl(server, name));
+        client.send('cycle');
+        const cycle = await client.next('error');
+        assert.match(String(cycle.load), /signal "cyclic".*cycle/);
+        client.send('fn');
+        const fn = await client.next('error');
+        assert.match(String(fn.load), /key "fn".*function/);
+        client.send('echo', ['alive']);
+        assert.equal((await client.next('echo')).load, 'alive');
+        client.close();
+      });
+
+      test('a resumed page gets its data snapshot', async () => {
+        const first = await TestClient.connect(wsUrl(server, name));
+        first.client.send('mine', [42]);
+        await first.client.waitFor((f) => f.signal === 'data', 'the data frame');
+        first.client.close();
+        await first.client.closed();
+        const again = await TestClient.connect(wsUrl(server, name), { id: first.id });
+        assert.equal(again.id, first.id);
+        const data = await again.client.next('data');
+        assert.deepEqual(data.load, { mine: 42 });
+        again.client.close();
+      });
+
+      test('bad frames get the same answers as everywhere', async () => {
+        const client = await TestClient.open(wsUrl(server, name));
+        client.send('echo', ['early']);
+        assert.match(String((await client.next('warn')).load), /send __connect first/);
+        client.ws.send('{not json');
+        assert.match(String((await client.next('error')).load), /malformed JSON/);
+        client.ws.send('[1,2]');
+        assert.match(String((await client.next('error')).load), /must be a JSON object/);
+        client.sendJson({ __connect: null });
+        await client.next('__connect');
+        client.sendJson({ __connect: null });
+        assert.match(String((await client.next('error')).load), /already connected/);
+        client.send('connected');
+        assert.match(String((await client.next('warn')).load), /run by the server only/);
+        client.send('nope');
+        assert.match(String((await client.next('warn')).load), /no handler for nope/);
+        client.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+        assert.equal((await client.closed()).code, 1003);
+      });
+    });
+  }
+
+  test('classData is one truth for worker threads and in-process sessions', async () => {
+    const worker = await TestClient.connect(wsUrl(server, 'work'));
+    const inproc = await TestClient.connect(wsUrl(server, 'inproc'));
+    worker.client.send('shared', [11]);
+    const seen = await inproc.client.waitFor(
+      (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 11,
+      'the worker write on the in-process page',
+    );
+    assert.deepEqual(seen.load, { v: 11 });
+    inproc.client.send('shared', [12]);
+    await worker.client.waitFor(
+      (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 12,
+      'the in-process write on the worker page',
+    );
+    worker.client.close();
+    inproc.client.close();
+  });
+
+  test('a busy thread blocks only its own session', async () => {
+    const a = await TestClient.connect(wsUrl(server, 'work'));
+    const b = await TestClient.connect(wsUrl(server, 'work'));
+    a.client.send('thread');
+    b.client.send('thread');
+    const [ta, tb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
+    assert.notEqual(ta, tb, 'two sessions on a 2-thread pool get a thread each');
+    let burnt = false;
+    a.client.send('burn', [1500]);
+    void a.client.next('burnt', 10_000).then(() => (burnt = true));
+    const other = await TestClient.connect(wsUrl(server, 'inproc'));
+    for (let i = 0; i < 5; i++) {
+      b.client.send('echo', [i]);
+      assert.equal((await b.client.next('echo')).load, i);
+      other.client.send('echo', [i]);
+      assert.equal((await other.client.next('echo')).load, i);
+    }
+    assert.equal(burnt, false, 'both pages were answered while the other thread computed');
+    await a.client.next('burnt', 10_000);
+    for (const c of [a, b, other]) c.client.close();
+  });
+
+  test('200 sessions on a 2-thread pool writing classData converge, and a resuming page gets the same', async () => {
+    const clients = await Promise.all(
+      Array.from({ length: 200 }, () => TestClient.connect(wsUrl(server, 'work'))),
+    );
+    const inproc = await TestClient.connect(wsUrl(server, 'inproc'));
+    clients.forEach(({ client }, i) => client.send('shared', [1000 + i]));
+    await Promise.all(clients.map(({ client }) => client.next('shared_done', 20_000)));
+    // one more write everyone must end with
+    clients[0]!.client.send('shared', [-1]);
+    const last = (c: TestClient): number | undefined =>
+      (c.frames.filter((f) => f.signal === 'class_data').at(-1)?.load as { v?: number })?.v;
+    await until(
+      () => clients.every(({ client }) => last(client) === -1) && last(inproc.client) === -1,
+      'every page shows the final value',
+      20_000,
+    );
+    const resumed = await TestClient.connect(wsUrl(server, 'work'), { id: clients[5]!.id });
+    const snapshot = await resumed.client.next('class_data');
+    assert.deepEqual(snapshot.load, { v: -1 });
+    assert.ok(pool(server).threads <= 2, `threads: ${pool(server).threads}`);
+    for (const { client } of [...clients, inproc, resumed]) client.close();
+    await until(() => server.sessions.size === 0, 'all sessions are released', 20_000);
+  });
+
+  test('a thread that exits ends only its own pages, which reconnect; the pool recovers', async () => {
+    const a = await TestClient.connect(wsUrl(server, 'work'));
+    const b = await TestClient.connect(wsUrl(server, 'work'));
+    a.client.send('thread');
+    b.client.send('thread');
+    const ta = (await a.client.next('thread')).load;
+    const tb = (await b.client.next('thread')).load;
+    assert.notEqual(ta, tb);
+    a.client.send('exit');
+    const error = await a.client.next('error');
+    assert.match(String(error.load), /kernel stopped.*code 3/);
+    assert.equal((await a.client.closed()).code, 1011);
+    assert.ok(
+      logger.lines.some(
+        ([level, line]) => level === 'error' && /\[work\].*stopped.*code 3/.test(line),
+      ),
+      'the death is logged with the analysis name and the cause',
+    );
+    // the other page, on the other thread, keeps working
+    b.client.send('echo', ['still here']);
+    assert.equal((await b.client.next('echo')).load, 'still here');
+    // a new session works and the pool stays within its size
+    const c = await TestClient.connect(wsUrl(server, 'work'));
+    c.client.send('echo', ['new']);
+    assert.equal((await c.client.next('echo')).load, 'new');
+    assert.ok(pool(server).threads <= 2);
+    b.client.close();
+    c.client.close();
+  });
+
+  test('a thread ended from outside (terminate) and an uncaught throw are survived the same way', async () => {
+    const a = await TestClient.connect(wsUrl(server, 'work'));
+    a.client.send('thread');
+    await a.client.next('thread');
+    a.client.send('uncaught');
+    assert.match(String((await a.client.next('error')).load), /thrown outside any handler/);
+    assert.equal((await a.client.closed()).code, 1011);
+
+    const b = await TestClient.connect(wsUrl(server, 'work'));
+    b.client.send('burn', [3000]);
+    await until(() => pool(server).workers.length > 0, 'a thread runs');
+    for (const worker of pool(server).workers) void worker.terminate();
+    assert.match(String((await b.client.next('error')).load), /kernel stopped/);
+    assert.equal((await b.client.closed()).code, 1011);
+    const c = await TestClient.connect(wsUrl(server, 'work'));
+    c.client.send('echo', [1]);
+    assert.equal((await c.client.next('echo')).load, 1);
+    assert.ok(pool(server).threads <= 2);
+    c.client.close();
+  });
+
+  test('a page that leaves while its handler never returns is released, and its stuck thread ends', async () => {
+    const a = await TestClient.connect(wsUrl(server, 'work'));
+    a.client.send('hang');
+    a.client.send('echo', ['never']);
+    a.client.close();
+    await a.client.closed();
+    await until(() => server.sessions.size === 0, 'the hung session is released');
+    await until(() => pool(server).threads === 0 || pool(server).workers.length <= 2, 'threads');
+    // the stuck thread takes no new session: a new page is answered
+    const b = await TestClient.connect(wsUrl(server, 'work'));
+    b.client.send('echo', ['fresh']);
+    assert.equal((await b.client.next('echo')).load, 'fresh');
+    b.client.close();
+  });
+
+  test('a worker analysis with a syntax error is reported with file and line', async () => {
+    const entry = server.app.entries.get('broken_worker')!;
+    assert.equal(entry.kernel, undefined);
+    assert.match(entry.error ?? '', /broken_worker\/analysis\.ts:\d+/);
+  });
+});
+
+describe('worker kernel: reload and shutdown', () => {
+  const dir = join(ROOT, 'test-artifacts', 'kernels-reload');
+  let server: DatabenchServer;
+  const logger = createMemoryLogger();
+  before(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await cp(join(FIXTURES, 'kernels', 'work'), join(dir, 'work'), { recursive: true });
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: work\n    kernel: worker\n');
+    server = await createServer({ port: 0, analyses: dir, logger, watch: true });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a save closes open pages with 1012, new sessions run the new code, old threads end', async () => {
+    const old = pool(server);
+    const a = await TestClient.connect(wsUrl(server, 'work'));
+    a.client.send('echo', ['v1']);
+    assert.equal((await a.client.next('echo')).load, 'v1');
+    const reloaded = new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (pool(server) !== old) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 20);
+    });
+    const file = join(dir, 'work', 'analysis.ts');
+    const { readFile } = await import('node:fs/promises');
+    const source = await readFile(file, 'utf8');
+    await writeFile(
+      file,
+      source.replace("await this.emit('echo', x);", "await this.emit('echo', ['v2', x]);"),
+    );
+    assert.equal((await a.client.closed(10_000)).code, 1012);
+    await reloaded;
+    const b = await TestClient.connect(wsUrl(server, 'work'));
+    b.client.send('echo', ['x']);
+    assert.deepEqual((await b.client.next('echo')).load, ['v2', 'x']);
+    await until(() => old.threads === 0, 'the old threads have ended');
+    b.client.close();
+  });
+
+  test('shutdown runs disconnected in the kernel and ends every thread', async () => {
+    const a = await TestClient.connect(wsUrl(server, 'work'));
+    a.client.send('echo', [1]);
+    await a.client.next('echo');
+    const kernel = pool(server);
+    assert.ok(kernel.threads >= 1);
+    const started = Date.now();
+    await server.close();
+    assert.ok(Date.now() - started < 6000);
+    assert.equal(kernel.threads, 0);
+    assert.ok(
+      logger.lines.some(([, line]) => line.includes(`disconnected ${a.id.slice(0, 8)}`)),
+      'disconnected ran in the worker',
+    );
+    assert.equal((await a.client.closed()).code, 1001);
+  });
+});
+
+/** Frames with their loads reduced to their shape: signal and keys, not random values. */
+function shape(frames: Frame[]): string[] {
+  return frames.map((f) =>
+    f.load !== null && typeof f.load === 'object' && !Array.isArray(f.load)
+      ? `${f.signal}:${Object.keys(f.load).sort().join(',')}`
+      : f.signal,
+  );
+}
+
+describe('the packaged dummypi runs identically in-process and in worker threads', () => {
+  const dir = join(ROOT, 'test-artifacts', 'kernels-dummypi');
+  let server: DatabenchServer;
+  before(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await cp(join(ROOT, 'analyses', 'dummypi'), join(dir, 'dummypi'), { recursive: true });
+    await cp(join(ROOT, 'analyses', 'dummypi'), join(dir, 'dummypi_worker'), { recursive: true });
+    // one line of index.yaml is the only difference
+    await writeFile(
+      join(dir, 'index.yaml'),
+      'analyses:\n  - name: dummypi\n  - name: dummypi_worker\n    kernel: worker\n',
+    );
+    server = await createServer({ port: 0, analyses: dir, logger: createMemoryLogger() });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the same frames, in the same order', async () => {
+    const shapes: string[][] = [];
+    for (const name of ['dummypi', 'dummypi_worker']) {
+      const { client } = await TestClient.connect(wsUrl(server, name));
+      await client.waitFor((f) => f.signal === 'data', 'the initial samples');
+      client.send('samples', [5000]);
+      client.send('run', { __process_id: 1 });
+      await client.waitFor(
+        (f) => f.signal === '__process' && (f.load as { status: string }).status === 'end',
+        'the end of the run',
+        30_000,
+      );
+      const pi = client.frames.filter((f) => f.signal === 'data' && 'pi' in (f.load as object));
+      const estimate = (pi.at(-1)!.load as { pi: { estimate: number } }).pi.estimate;
+      assert.ok(Math.abs(estimate - Math.PI) < 0.2, `${name}: π ≈ ${estimate}`);
+      shapes.push(shape(client.frames.slice(1)));
+      client.close();
+    }
+    assert.deepEqual(shapes[1], shapes[0]);
+  });
+});
