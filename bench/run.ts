@@ -20,7 +20,15 @@ const DEADLINE_MS = 120_000; // per workload
 interface Server {
   kind: 'ours' | 'raw';
   child: ChildProcess;
+  /** The WebSocket URL of the workloads' analysis. */
   url: string;
+  /** `http://host:port` */
+  base: string;
+}
+
+/** The same server, with the workloads pointed at another analysis of it. */
+function at(s: Server, analysis: string): Server {
+  return { ...s, url: `${s.base.replace('http', 'ws')}/${analysis}/ws` };
 }
 
 function startServer(kind: 'ours' | 'raw'): Promise<Server> {
@@ -35,7 +43,9 @@ function startServer(kind: 'ours' | 'raw'): Promise<Server> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
-    child.once('message', (m: { url: string }) => resolve({ kind, child, url: m.url }));
+    child.once('message', (m: { url: string; base: string }) =>
+      resolve({ kind, child, url: m.url, base: m.base }),
+    );
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
 }
@@ -208,14 +218,19 @@ async function w5FanOut(s: Server, count: number) {
   return { p50: pct(times, 50), p99: pct(times, 99) };
 }
 
-async function w6Memory(kind: Server['kind']) {
+async function w6Memory(kind: Server['kind'], analysis?: string) {
   // fresh server processes, so that earlier workloads' heap does not blur the
   // figure; RSS moves in steps, so take the median of three
   const rssPerSession: number[] = [];
   const heapPerSession: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
-    const s = await startServer(kind);
+    const started = await startServer(kind);
+    const s = analysis ? at(started, analysis) : started;
     try {
+      if (analysis) {
+        // the pool's threads start with the first sessions: count them in "before"
+        await Promise.all((await openPages(s.url, 2)).map((p) => p.close()));
+      }
       const before = await memory(s);
       const pages = await openPages(s.url, n(1000));
       const after = await memory(s);
@@ -243,6 +258,60 @@ async function w7Churn(s: Server) {
     beforeP50: pct(before, 50),
     afterP50: pct(after, 50),
     ratio: pct(after, 50) / pct(before, 50),
+  };
+}
+
+/** One HTTP GET, timed from request to the end of the body. */
+async function timedGet(url: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  return performance.now() - t0;
+}
+
+/**
+ * W8: page A runs an action that computes for 2 s in a synchronous loop on
+ * `analysis`; meanwhile (a) `GET /` latency, (b) the echo round trip of a
+ * page on the in-process analysis, (c) how long an action of a second page of
+ * `analysis` waits before it is answered.
+ */
+async function w8Busy(s: Server, analysis: string) {
+  const target = at(s, analysis);
+  const a = await Page.open(target.url);
+  const b = await Page.open(target.url);
+  const echo = await Page.open(at(s, 'bench').url);
+  // a round trip each first: both pages have their threads and instances
+  for (const p of [a, b]) {
+    const got = p.until('"warm"');
+    p.send('test_fn', ['warm', 0]);
+    await got;
+  }
+  let burnt = false;
+  const done = a.until('"burnt"').then(() => (burnt = true));
+  a.send('burn', [2000]);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const t0 = performance.now();
+  const second = b.until('"second"').then(() => performance.now() - t0);
+  b.send('test_fn', ['second', 0]);
+  const gets: number[] = [];
+  const echoes: number[] = [];
+  for (let i = 0; !burnt && i < 10_000; i++) {
+    gets.push(await timedGet(s.base + '/'));
+    const te = performance.now();
+    const got = echo.until(`["e${i}",1]`);
+    echo.send('test_fn', [`e${i}`, 1]);
+    await got;
+    echoes.push(performance.now() - te);
+  }
+  const wait = await second;
+  await done;
+  await Promise.all([a, b, echo].map((p) => p.close()));
+  return {
+    getP50: pct(gets, 50),
+    getP99: pct(gets, 99),
+    echoP50: pct(echoes, 50),
+    echoP99: pct(echoes, 99),
+    secondWait: wait,
   };
 }
 
@@ -324,8 +393,75 @@ async function main(): Promise<void> {
       rows.push(['W7 churn', 'after/before', w7.ours.ratio, w7.raw.ratio, 'ours ≤ 1.2']);
     });
   } finally {
-    servers.ours.child.kill();
     servers.raw.child.kill();
+  }
+  // the kernel boundary: the same analysis in-process and in worker threads
+  const kernelRows: Row[] = [];
+  const ours = servers.ours;
+  const pair = async <T>(
+    what: string,
+    fn: (s: Server) => Promise<T>,
+  ): Promise<{ worker: T; inproc: T }> => {
+    if (!selected(what)) throw new Skip();
+    process.stderr.write(`${what}…\n`);
+    const inproc = await guard(fn(at(ours, 'bench')), `${what} (in-process)`);
+    const worker = await guard(fn(at(ours, 'bench_worker')), `${what} (worker)`);
+    return { worker, inproc };
+  };
+  try {
+    await step(async () => {
+      const w2 = await pair('K W2 echo', w2Echo);
+      kernelRows.push(['W2 echo', 'µs/round trip', w2.worker.perOp, w2.inproc.perOp, '≤ 1.5']);
+    });
+    await step(async () => {
+      const w4 = await pair('K W4 stream', w4Stream);
+      kernelRows.push(['W4 stream', 'ms to final state', w4.worker.ms, w4.inproc.ms, '≤ 1.5']);
+      kernelRows.push(['W4 stream', 'frames received', w4.worker.frames, w4.inproc.frames, '']);
+    });
+    await step(async () => {
+      if (!selected('K W6 memory')) throw new Skip();
+      process.stderr.write('K W6 memory…\n');
+      const inproc = await w6Memory('ours', 'bench');
+      const worker = await w6Memory('ours', 'bench_worker');
+      kernelRows.push([
+        'W6 memory',
+        'KiB RSS/idle session',
+        worker.kbPerSession,
+        inproc.kbPerSession,
+        '',
+      ]);
+    });
+    await step(async () => {
+      if (!selected('W8 busy')) throw new Skip();
+      process.stderr.write('W8 busy…\n');
+      const inproc = await guard(w8Busy(ours, 'bench'), 'W8 (in-process)');
+      const worker = await guard(w8Busy(ours, 'bench_worker'), 'W8 (worker)');
+      kernelRows.push(['W8 (a) GET / during 2 s CPU', 'p50 ms', worker.getP50, inproc.getP50, '']);
+      kernelRows.push([
+        'W8 (a) GET / during 2 s CPU',
+        'p99 ms',
+        worker.getP99,
+        inproc.getP99,
+        'worker < 50',
+      ]);
+      kernelRows.push(['W8 (b) in-process echo', 'p50 ms', worker.echoP50, inproc.echoP50, '']);
+      kernelRows.push([
+        'W8 (b) in-process echo',
+        'p99 ms',
+        worker.echoP99,
+        inproc.echoP99,
+        'worker < 10',
+      ]);
+      kernelRows.push([
+        'W8 (c) 2nd page waits',
+        'ms',
+        worker.secondWait,
+        inproc.secondWait,
+        'worker < 100',
+      ]);
+    });
+  } finally {
+    ours.child.kill();
   }
   const fmt = (x: number): string =>
     x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3);
@@ -338,6 +474,19 @@ async function main(): Promise<void> {
       ([w, m, o, r, g]) => `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`,
     ),
   ];
+  if (kernelRows.length > 0) {
+    lines.push(
+      '',
+      'The kernel boundary: the same analysis in worker threads (`kernel: worker`) and in-process',
+      '',
+      '| workload | metric | worker | in-process | worker/in-process | goal |',
+      '|---|---|---:|---:|---:|---|',
+      ...kernelRows.map(
+        ([w, m, o, r, g]) =>
+          `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`,
+      ),
+    );
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -30,7 +30,7 @@ if (kind === 'ours') {
     analyses: new URL('./analyses', import.meta.url).pathname,
     logger: createLogger('error'),
   });
-  send({ url: server.url.replace('http', 'ws') + '/bench/ws' });
+  send({ url: server.url.replace('http', 'ws') + '/bench/ws', base: server.url });
 } else {
   const http = createHttpServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
@@ -81,6 +81,7 @@ if (kind === 'ours') {
     ws.on('close', () => shared.delete(ws));
   });
   http.listen(0, '127.0.0.1', () => {
-    send({ url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws` });
+    const port = (http.address() as AddressInfo).port;
+    send({ url: `ws://127.0.0.1:${port}/ws`, base: `http://127.0.0.1:${port}` });
   });
 }

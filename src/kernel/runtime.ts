@@ -12,7 +12,10 @@ import type {
   HostMessage,
   KernelBatch,
   KernelOp,
+  WriteOp,
 } from './messages.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const RESOLVED: Promise<void> = Promise.resolve();
 /** How long writers of one turn may run before they wait for the batch to go out (as on the server). */
@@ -28,6 +31,8 @@ const encoder = new TextEncoder();
  */
 export class Outbox {
   private ops: KernelOp[] = [];
+  /** The write op of each `domain\0key` in this batch. */
+  private readonly writes = new Map<string, Mutable<WriteOp>>();
   private bytes = new Uint8Array(16 * 1024);
   private used = 0;
   private scheduled = false;
@@ -57,6 +62,31 @@ export class Outbox {
     return [start, this.used];
   }
 
+  /**
+   * Queue a datastore write. Writes of one key within one batch coalesce:
+   * the host applies only the latest (its frames to this kernel's own pages
+   * still go out one by one), so a loop of writes costs the host one write
+   * per key and turn.
+   */
+  write(id: string, domain: string, key: string, encoded: string | null, seq: number): void {
+    const queued = this.writes.get(id);
+    if (queued !== undefined) {
+      queued.encoded = encoded;
+      queued.seq = seq;
+      void this.schedule();
+      return;
+    }
+    const op: Mutable<WriteOp> = { t: 'write', domain, key, encoded, seq };
+    this.writes.set(id, op);
+    void this.op(op);
+  }
+
+  /** Attach and detach end a run of coalescing writes: a write must not move across them. */
+  barrier(op: KernelOp): void {
+    this.writes.clear();
+    void this.op(op);
+  }
+
   frame(sid: number, text: string, coalesce: string | null): Promise<void> {
     const [start, end] = this.encode(text);
     return this.op({ t: 'frame', sid, start, end, coalesce });
@@ -79,6 +109,7 @@ export class Outbox {
       const bytes = this.bytes.subarray(0, this.used);
       const batch: KernelBatch = { t: 'batch', bytes, ops: this.ops };
       this.ops = [];
+      this.writes.clear();
       // the buffer moves to the host (no copy); the next batch gets a new one
       this.send(batch, [bytes.buffer]);
       this.bytes = new Uint8Array(size);
@@ -120,22 +151,23 @@ export class KernelBackend implements DatastoreBackend {
       const list = this.waiting.get(domain);
       if (list) list.push(resolve);
       else this.waiting.set(domain, [resolve]);
-      void this.outbox.op({ t: 'attach', domain });
+      this.outbox.barrier({ t: 'attach', domain });
       this.outbox.flush();
     });
   }
 
   write(domain: string, key: string, encoded: string | undefined): void {
     const seq = ++this.seq;
-    this.inflight.set(domain + '\0' + key, seq);
-    void this.outbox.op({ t: 'write', domain, key, encoded: encoded ?? null, seq });
+    const id = domain + '\0' + key;
+    this.inflight.set(id, seq);
+    this.outbox.write(id, domain, key, encoded ?? null, seq);
   }
 
   detach(domain: string, { release, releaseAfterMs }: DetachOptions): void {
     this.listeners.delete(domain);
     const prefix = domain + '\0';
     for (const k of this.inflight.keys()) if (k.startsWith(prefix)) this.inflight.delete(k);
-    void this.outbox.op({ t: 'detach', domain, release, releaseAfterMs: releaseAfterMs ?? null });
+    this.outbox.barrier({ t: 'detach', domain, release, releaseAfterMs: releaseAfterMs ?? null });
   }
 
   attached(message: AttachedMessage): void {

@@ -15,6 +15,14 @@ export class Bench extends Analysis<{ count: number } & Record<string, unknown>>
     await this.emit('stream_done');
   }
 
+  /** Compute for `ms` milliseconds in a synchronous loop (W8). */
+  on_burn(ms: number) {
+    const end = Date.now() + ms;
+    let x = 0;
+    while (Date.now() < end) x += Math.random();
+    return this.emit('burnt', x > 0);
+  }
+
   on_set_shared(key: string, value: unknown) {
     return this.classData.set(key, value);
   }
