@@ -49,23 +49,52 @@ export async function runServe(o: CliOptions): Promise<number> {
     log.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
   });
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let stopping = 0;
     const stop = (signal: string): void => {
-      // a second Ctrl-C (or the one a terminal sends to the whole process group) is ignored
-      if (stopping) return;
-      stopping = true;
+      if (stopping) {
+        // a terminal sends Ctrl-C to the whole process group (our wrapper forwards it
+        // too): a repeat within half a second is that echo, a later one means "now"
+        if (Date.now() - stopping < 500) return;
+        log.warn(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      stopping = Date.now();
       log.info(`${signal}: shutting down`);
+      const cap = setTimeout(() => {
+        const open = running.sessions.size;
+        log.warn(
+          `shutdown took more than ${SHUTDOWN_CAP_MS} ms (${open} session(s) still open): exiting anyway`,
+        );
+        exitSoon(0);
+      }, SHUTDOWN_CAP_MS);
       running.close().then(
-        () => resolve(0),
+        () => {
+          clearTimeout(cap);
+          resolve(0);
+          // a handler's raw setInterval or socket must not keep the process alive
+          exitSoon(0);
+        },
         (error: unknown) => {
+          clearTimeout(cap);
           log.error(`shutdown failed: ${String(error)}`);
           resolve(1);
+          exitSoon(1);
         },
       );
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** How long a shutdown may take before the process exits regardless. */
+const SHUTDOWN_CAP_MS = 6000;
+
+/** Exit once pending output is written, whatever user code left running. */
+function exitSoon(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 100).unref();
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
 /** `databench new NAME`: scaffold an analysis in ./analyses. */

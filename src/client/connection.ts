@@ -111,6 +111,8 @@ export const CONNECTION_DEFAULTS = {
 const MAX_PROCESS_IDS = 1024;
 /** Close code of a server restart: reconnect at once. */
 const SERVICE_RESTART = 1012;
+/** The server's close code for a session that another page resumed. */
+const TAKEN_OVER = 4001;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -563,6 +565,12 @@ export class Connection<A = any> {
       this.ready = false;
       // their end frames went to this socket: busy buttons must not stay busy
       this.endPendingProcesses();
+      if (this.active && event.code === TAKEN_OVER) {
+        // another page resumed this session: reconnecting would take it back
+        this.active = false;
+        this.errorCB('This analysis was opened in another page. Reload to continue here.');
+        return;
+      }
       if (this.active) this.scheduleReconnect(event.code);
     };
   }

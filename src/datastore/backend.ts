@@ -29,6 +29,12 @@ export interface DatastoreBackend {
    * domain is attached again (a backend with its own expiry may map it to a TTL).
    */
   detach(domain: string, options: DetachOptions): void | Promise<void>;
+  /**
+   * Whether `domain` holds data here (open, or detached and retained).
+   * The server resumes only ids whose data it holds, so a client cannot pick
+   * its own id. Optional: a backend without it lets every well-formed id resume.
+   */
+  has?(domain: string): boolean | Promise<boolean>;
 }
 
 /** What {@link DatastoreBackend.detach} is told. */
@@ -96,6 +102,10 @@ export class MemoryBackend implements DatastoreBackend {
       this.retained.delete(oldest);
       this.domains.delete(oldest);
     }
+  }
+
+  has(domain: string): boolean {
+    return this.domains.has(domain);
   }
 
   /** How many domains hold data (for tests and diagnostics). */

@@ -166,6 +166,7 @@ export class WorkerKernel implements Kernel {
   readonly size: number;
   readonly idleMs: number;
   retired = false;
+  private started = false;
   private readonly threadList: Thread[] = [];
 
   private constructor(private readonly options: WorkerKernelOptions) {
@@ -184,6 +185,7 @@ export class WorkerKernel implements Kernel {
       await first.end();
       throw error;
     }
+    kernel.started = true;
     return kernel;
   }
 
@@ -205,7 +207,8 @@ export class WorkerKernel implements Kernel {
     const thread = new Thread(this, this.options);
     this.threadList.push(thread);
     thread.ready.catch((error: unknown) => {
-      if (thread.ending) return;
+      // the first thread's load error is the analysis's load error, reported by the loader
+      if (thread.ending || !this.started) return;
       // a thread that cannot load the module (changed on disk since): its pages get the error
       this.options.logger.error(
         `[${this.name}] a worker thread failed to start: ${errorText(error).message}`,

@@ -8,7 +8,6 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { DatabenchError } from '../protocol/errors.js';
@@ -20,7 +19,9 @@ import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { Meta, type ExtraRoute } from './meta.js';
 import { Pages } from './pages.js';
-import { Session, type SessionContext, type SessionLimits } from './session.js';
+import type { Session, SessionLimits } from './session.js';
+import { SessionRegistry } from './session-registry.js';
+import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from './watch.js';
 
 /** This package's version (the `databench_backend_version` of the protocol). */
@@ -54,6 +55,12 @@ export interface ServerOptions {
   sendBufferHardBytes?: number;
   /** Actions queued per session at most. Default: 10000. */
   maxQueuedActions?: number;
+  /** Past this many bytes of a page's queued actions its socket is not read until they drain. Default: 4 MiB. */
+  pauseQueuedBytes?: number;
+  /** Past this many bytes of a page's queued actions its socket is closed (1008). Default: 64 MiB. */
+  maxQueuedBytes?: number;
+  /** Pending bytes of all slow pages together at most; past it the slowest pages are closed (1008). Default: 256 MiB. */
+  sendBufferTotalBytes?: number;
   /** Interval of keep-alive pings; a socket that misses one is closed. Default: 15000. */
   pingIntervalMs?: number;
   /** Also serve HTTPS and WSS on this port. Default: none. */
@@ -102,6 +109,9 @@ function resolveLimits(o: ServerOptions): SessionLimits {
     softBufferBytes: positive('sendBufferSoftBytes', o.sendBufferSoftBytes, 1 << 20),
     hardBufferBytes: positive('sendBufferHardBytes', o.sendBufferHardBytes, 64 << 20),
     maxQueuedActions: positive('maxQueuedActions', o.maxQueuedActions, 10_000),
+    pauseQueuedBytes: positive('pauseQueuedBytes', o.pauseQueuedBytes, 4 << 20),
+    maxQueuedBytes: positive('maxQueuedBytes', o.maxQueuedBytes, 64 << 20),
+    totalBufferBytes: positive('sendBufferTotalBytes', o.sendBufferTotalBytes, 256 << 20),
     drainPollMs: 10,
   };
 }
@@ -114,36 +124,6 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
       resolve((server.address() as AddressInfo).port);
     });
   });
-}
-
-/** Shared (no closure per connection): a reset during an upgrade just ends the socket. */
-function destroyOnError(this: Duplex): void {
-  this.destroy();
-}
-
-const LOOPBACK = /^(localhost|[^.]+\.localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
-
-/**
- * Protection against DNS rebinding: a server bound to a loopback address
- * answers only requests whose Host names a loopback address (or a host of an
- * `allowOrigins` entry). A server bound elsewhere was opened on purpose and
- * takes any Host.
- */
-function createHostCheck(bound: string, allowOrigins: Set<string>): (host?: string) => boolean {
-  if (!LOOPBACK.test(bound)) return () => true;
-  const allowed = new Set<string>();
-  for (const origin of allowOrigins) {
-    try {
-      allowed.add(new URL(origin).hostname.toLowerCase());
-    } catch {
-      // not a URL: it can only match an Origin header verbatim
-    }
-  }
-  return (header) => {
-    if (header === undefined) return false;
-    const name = header.toLowerCase().replace(/:\d+$/, '');
-    return LOOPBACK.test(name) || allowed.has(name);
-  };
 }
 
 function urlHost(host: string): string {
@@ -209,19 +189,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     single: options.single,
   };
 
-  const sessions = new Set<Session>();
-  const ended = new Set<() => void>();
-  const ctx: SessionContext = {
-    logger,
-    limits,
-    cliArgs,
-    backendVersion: DATABENCH_VERSION,
-    analysesVersion: () => state.app.version,
-    onEnded: (session) => {
-      sessions.delete(session);
-      if (sessions.size === 0) for (const resolve of ended) resolve();
+  const registry = new SessionRegistry(
+    {
+      logger,
+      limits,
+      cliArgs,
+      backendVersion: DATABENCH_VERSION,
+      analysesVersion: () => state.app.version,
     },
-  };
+    logger,
+    pingIntervalMs,
+  );
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -241,42 +219,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   };
 
   let closing: Promise<void> | undefined;
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    // Node leaves upgrade sockets without an error listener: a reset must not crash us
-    socket.on('error', destroyOnError);
-    const refuse = (status: number, reason: string): void => {
-      logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
-      socket.end(
-        `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
-      );
-    };
-    if (closing) return refuse(503, 'server shutting down');
-    if (!hostAllowed(req.headers.host)) return refuse(403, 'Host not allowed');
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const match = /^\/(?:([A-Za-z_][A-Za-z0-9_]*)\/)?ws$/.exec(path);
-    const name = match ? (match[1] ?? state.single) : undefined;
-    const entry = name !== undefined ? state.app.entries.get(name) : undefined;
-    if (!entry) return refuse(404, 'no analysis at this path');
-    if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowOrigins.has(origin)) {
-      let originHost: string | undefined;
-      try {
-        originHost = new URL(origin).host;
-      } catch {
-        originHost = undefined;
-      }
-      if (originHost === undefined || originHost !== req.headers.host?.toLowerCase()) {
-        return refuse(403, 'cross-origin WebSocket refused');
-      }
-    }
-    const kernel = entry.kernel;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      // ws listens for errors itself from here on
-      socket.off('error', destroyOnError);
-      sessions.add(new Session(ws, kernel, ctx));
-    });
-  };
+  const onUpgrade = createUpgradeGate({
+    wss,
+    logger,
+    hostAllowed,
+    allowOrigins,
+    closing: () => closing !== undefined,
+    state: () => state,
+    accept: (ws, kernel) => registry.add(ws, kernel),
+  });
 
   // certificates first: a bad file must fail before anything listens
   const creds = options.sslPort !== undefined ? await sslCredentials(options) : undefined;
@@ -304,18 +255,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       throw error;
     }
   }
-
-  const pinger = setInterval(() => {
-    for (const session of sessions) {
-      if (!session.heartbeat()) {
-        logger.debug(`[${session.kernel.name}] peer did not answer a ping: closing`);
-        session.ws.terminate();
-        continue;
-      }
-      session.ws.ping();
-    }
-  }, pingIntervalMs);
-  pinger.unref();
 
   // autoreload: a changed analysis is imported again; its open pages close
   // with 1012 (service restart), reconnect, see the new analyses_version and reload
@@ -348,13 +287,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         retired.add(kernel);
       }
     }
-    let closed = 0;
-    for (const session of sessions) {
-      if (next.entries.get(session.kernel.name)?.kernel !== session.kernel) {
-        session.close(1012, 'analysis reloaded');
-        closed++;
-      }
-    }
+    const closed = registry.restartReplaced(next);
     logger.info(
       `reloaded after changes to ${files.length} file(s); analyses_version ${next.version}; ${closed} session(s) restarted`,
     );
@@ -387,21 +320,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     get app() {
       return state.app;
     },
-    sessions,
+    sessions: registry.sessions,
     close() {
       closing ??= (async () => {
-        clearInterval(pinger);
         stopWatching?.();
         await reloading;
-        const allEnded =
-          sessions.size === 0
-            ? Promise.resolve()
-            : new Promise<void>((resolve) => ended.add(resolve));
-        for (const session of sessions) session.close(1001, 'server shutting down');
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([allEnded, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-        clearTimeout(timer);
-        for (const session of sessions) session.ws.terminate();
+        await registry.closeAll(5000);
         // every kernel ran `disconnected` for its sessions above: end their threads
         const kernels = new Set(retired);
         for (const entry of state.app.entries.values()) if (entry.kernel) kernels.add(entry.kernel);

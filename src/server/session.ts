@@ -22,6 +22,12 @@ export interface SessionLimits {
   hardBufferBytes: number;
   /** Actions queued for one session at most; a flood past it closes the socket (1008). */
   maxQueuedActions: number;
+  /** Above this many bytes of queued actions the socket is not read until they drain (back-pressure). */
+  pauseQueuedBytes: number;
+  /** Above this many bytes of queued actions the socket is closed (1008). */
+  maxQueuedBytes: number;
+  /** Pending outbound bytes of all slow pages together at most; past it the slowest are closed. */
+  totalBufferBytes: number;
   /** How often a congested session checks whether its socket drained. */
   drainPollMs: number;
 }
@@ -30,6 +36,16 @@ export interface SessionLimits {
 export interface SessionContext {
   readonly logger: Logger;
   readonly limits: SessionLimits;
+  /** The server-wide account of slow pages' pending bytes. */
+  readonly budget: OutboundBudget;
+  /**
+   * A page resumes `id`: the session open on it (if any) is closed first,
+   * so two sockets never share one; resolves false when the server holds
+   * no data for `id` (it never issued it, or it expired).
+   */
+  claim(id: string, session: Session): Promise<boolean>;
+  /** A session got a fresh id. */
+  issued(id: string, session: Session): void;
   readonly cliArgs: string[];
   readonly backendVersion: string;
   /** Read at each `__connect`: changes when the analyses are reloaded. */
@@ -49,6 +65,17 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const RESUMABLE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Actions only the server runs: a page sending them is refused. */
 const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
+
+/** The start of an analysis id, for logs: the whole id is the key to resume a session. */
+export function shortId(id: string | undefined): string {
+  return id === undefined ? 'starting' : id.slice(0, 8);
+}
+
+/** UTF-8 bytes of an encoded value (a deleted key is sent as `null`). */
+function byteLength(encoded: string | Buffer | undefined): number {
+  if (encoded === undefined) return 4;
+  return typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.length;
+}
 
 /** After its page has gone, a writer still yields every write, so a loop cannot spin. */
 function nextTurn(): Promise<void> {
@@ -83,6 +110,65 @@ function flushAll(): void {
 }
 
 /**
+ * The server-wide bound on what slow pages hold: each page is bounded on its
+ * own (`hardBufferBytes`), and the sum over the slow ones is bounded too, so
+ * that many paused readers cannot grow the server's memory without end. Only
+ * slow pages are counted; past the budget the slowest (most pending) are
+ * closed first, with a reason.
+ */
+export class OutboundBudget {
+  private readonly slow = new Set<Outbound>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly limit: number,
+    private readonly checkMs = 50,
+  ) {}
+
+  /** @internal */
+  congested(out: Outbound): void {
+    this.slow.add(out);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.check(), this.checkMs);
+      this.timer.unref();
+    }
+  }
+
+  /** @internal */
+  relieved(out: Outbound): void {
+    this.slow.delete(out);
+    if (this.slow.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Pending bytes of the slow pages (tests, diagnostics). */
+  get pending(): number {
+    let total = 0;
+    for (const out of this.slow) total += out.pending;
+    return total;
+  }
+
+  private check(): void {
+    let total = this.pending;
+    if (total <= this.limit) return;
+    const slowest = [...this.slow].sort((a, b) => b.pending - a.pending);
+    for (const out of slowest) {
+      if (total <= this.limit) break;
+      total -= out.pending;
+      out.overBudget(this.limit);
+    }
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.slow.clear();
+  }
+}
+
+/**
  * The outbound path of one socket. Frames produced in one event-loop turn go
  * out together (corked) at the next turn; the Promise a writer awaits settles
  * then, so a handler that loops and awaits its writes streams to the page and
@@ -101,8 +187,22 @@ class Outbound {
   constructor(
     private readonly ws: WebSocket,
     private readonly limits: SessionLimits,
-    private readonly owner: { overflow(bytes: number): void },
+    private readonly budget: OutboundBudget,
+    private readonly owner: {
+      overflow(bytes: number): void;
+      closeOverBudget(limit: number): void;
+    },
   ) {}
+
+  /** Bytes queued here and in the socket. */
+  get pending(): number {
+    return this.queuedBytes + this.ws.bufferedAmount;
+  }
+
+  /** @internal The server-wide budget closes this page. */
+  overBudget(limit: number): void {
+    this.owner.closeOverBudget(limit);
+  }
 
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */
   frame(bytes: string | Buffer): Promise<void> {
@@ -110,7 +210,8 @@ class Outbound {
     // a queued update must not overtake this emit: coalescing starts again after it
     if (this.coalesce !== undefined && this.coalesce.size > 0) this.coalesce = new Map();
     this.items.push(bytes);
-    return this.added(bytes.length);
+    // bytes, not characters: three-byte UTF-8 text must count three times
+    return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
   }
 
   /**
@@ -146,7 +247,8 @@ class Outbound {
       const queued = this.coalesce.get(id);
       if (queued !== undefined) {
         // latest value wins, at the position of the first one
-        this.queuedBytes += (change.encoded?.length ?? 4) - (queued.change?.encoded?.length ?? 4);
+        this.queuedBytes +=
+          byteLength(change.encoded) - byteLength(queued.change?.encoded ?? queued.bytes);
         queued.change = change;
         queued.bytes = undefined;
         return this.schedule();
@@ -154,11 +256,11 @@ class Outbound {
       const item: Item = { signal, change };
       this.coalesce.set(id, item);
       this.items.push(item);
-      return this.added(change.key.length + (change.encoded?.length ?? 4) + 32);
+      return this.added(Buffer.byteLength(change.key) + byteLength(change.encoded) + 32);
     }
     const bytes = shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
     this.items.push(bytes);
-    return this.added(bytes.length);
+    return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
   }
 
   private added(bytes: number): Promise<void> {
@@ -194,6 +296,7 @@ class Outbound {
     } else if (this.ws.bufferedAmount > this.limits.softBufferBytes) {
       // slow page: hold everything, coalesce datastore updates, look again soon
       this.coalesce ??= new Map();
+      this.budget.congested(this);
       this.pollTimer ??= setTimeout(() => {
         this.pollTimer = undefined;
         if (this.items.length > 0) void this.schedule();
@@ -204,6 +307,7 @@ class Outbound {
   }
 
   private send(): void {
+    if (this.coalesce !== undefined) this.budget.relieved(this);
     const items = this.items;
     this.items = [];
     this.coalesce = undefined;
@@ -242,6 +346,7 @@ class Outbound {
 
   close(): void {
     this.closed = true;
+    this.budget.relieved(this);
     this.drop();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
@@ -281,8 +386,10 @@ export class Session implements PagePort {
   private kernelSession: KernelSession | undefined;
   /** Bytes read from the socket at the last ping (-1: none yet). */
   private lastRead = -1;
-  /** Actions handed to the kernel and not finished yet. */
+  /** Actions handed to the kernel and not finished yet, and their frames' bytes (in order). */
   private queued = 0;
+  private queuedBytes = 0;
+  private queuedSizes: number[] | undefined;
   private readonly out: Outbound;
   private connecting = false;
   private ended = false;
@@ -292,7 +399,7 @@ export class Session implements PagePort {
     readonly kernel: Kernel,
     private readonly ctx: SessionContext,
   ) {
-    this.out = new Outbound(ws, ctx.limits, this);
+    this.out = new Outbound(ws, ctx.limits, ctx.budget, this);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.end());
     ws.on('error', ignoreSocketError);
@@ -315,7 +422,7 @@ export class Session implements PagePort {
     switch (message.kind) {
       case 'connect': {
         if (this.connecting) {
-          const error = `this socket is already connected (analysis ${this.id ?? 'starting'}); a second __connect is ignored`;
+          const error = `this socket is already connected (analysis ${shortId(this.id)}); a second __connect is ignored`;
           this.ctx.logger.warn(`[${this.kernel.name}] ${error}`);
           void this.out.frame(frameFromEncoded('error', encodeValue(error)));
           return;
@@ -341,7 +448,18 @@ export class Session implements PagePort {
           this.close(1008, `more than ${this.ctx.limits.maxQueuedActions} actions queued`);
           return;
         }
+        const size = (data as Buffer).length;
+        if (this.queuedBytes + size > this.ctx.limits.maxQueuedBytes) {
+          this.close(1008, `more than ${this.ctx.limits.maxQueuedBytes} bytes of actions queued`);
+          return;
+        }
         this.queued++;
+        this.queuedBytes += size;
+        (this.queuedSizes ??= []).push(size);
+        // back-pressure: stop reading this socket until its actions drain
+        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
+          this.ws.pause();
+        }
         this.kernelSession?.action(message.signal, message.hasLoad, message.load);
         return;
       }
@@ -358,14 +476,33 @@ export class Session implements PagePort {
         ? message.analysisId
         : undefined;
     if (message.analysisId !== null && resume === undefined) {
-      void this.out.frame(
-        frameFromEncoded(
-          'warn',
-          encodeValue('the analysis id to resume is not valid; starting a new one'),
-        ),
-      );
+      this.warnFresh('the analysis id to resume is not valid; starting a new one');
     }
+    if (resume === undefined) {
+      this.open(message, undefined);
+      return;
+    }
+    // the page that held this id (if still open) is closed first: one socket per session
+    void this.ctx.claim(resume, this).then(
+      (known) => {
+        if (this.ended) return;
+        if (!known) this.warnFresh('the analysis id to resume is unknown here; starting a new one');
+        this.open(message, known ? resume : undefined);
+      },
+      (error: unknown) => {
+        this.ctx.logger.error(`[${this.kernel.name}] resume failed: ${String(error)}`);
+        this.open(message, undefined);
+      },
+    );
+  }
+
+  private warnFresh(text: string): void {
+    void this.out.frame(frameFromEncoded('warn', encodeValue(text)));
+  }
+
+  private open(message: ConnectMessage, resume: string | undefined): void {
     this.id = resume ?? newAnalysisId();
+    if (resume === undefined) this.ctx.issued(this.id, this);
     this.kernelSession = this.kernel.open(this, {
       id: this.id,
       resumed: resume !== undefined,
@@ -398,6 +535,10 @@ export class Session implements PagePort {
   /** @internal PagePort: an action finished. */
   done(): void {
     this.queued--;
+    this.queuedBytes -= this.queuedSizes?.shift() ?? 0;
+    if (this.ws.isPaused && this.queuedBytes <= this.ctx.limits.pauseQueuedBytes / 2) {
+      this.ws.resume();
+    }
   }
 
   /** @internal PagePort: the kernel cannot serve this page. */
@@ -414,6 +555,8 @@ export class Session implements PagePort {
   heartbeat(): boolean {
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
     if (!socket) return true; // ws emits 'close' for a socket it no longer has
+    // a paused socket is not read, pongs included: its page is waited for, not dead
+    if (this.ws.isPaused) return true;
     const read = socket.bytesRead;
     const alive = read !== this.lastRead;
     this.lastRead = read;
@@ -426,6 +569,22 @@ export class Session implements PagePort {
       `[${this.kernel.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
     );
     this.close(1008, 'send buffer over limit: the page reads too slowly');
+  }
+
+  /** @internal The server-wide outbound budget is spent: the slowest pages go first. */
+  closeOverBudget(limit: number): void {
+    this.ctx.logger.warn(
+      `[${this.kernel.name}] closing a slow page: all slow pages together hold more than ${limit} bytes`,
+    );
+    this.close(1008, 'server send budget exceeded: the page reads too slowly');
+  }
+
+  /** Another socket resumed this session: it takes over, this one closes. */
+  takenOver(): void {
+    this.ctx.logger.info(
+      `[${this.kernel.name}] session ${shortId(this.id)} resumed by another page: closing the older one`,
+    );
+    this.close(4001, 'this session was resumed by another page');
   }
 
   /** @internal PageSink: an emit of the analysis. */

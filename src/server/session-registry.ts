@@ -1,0 +1,116 @@
+import type { WebSocket } from 'ws';
+import type { Kernel } from '../kernel/kernel.js';
+import type { App } from './app.js';
+import type { Logger } from './logger.js';
+import { getDefaultBackend } from '../datastore/backend.js';
+import { OutboundBudget, Session, type SessionContext } from './session.js';
+
+/**
+ * The open sessions of one server: creates them, pings them, restarts the
+ * ones whose analysis was reloaded, and closes them all at shutdown.
+ */
+export class SessionRegistry {
+  readonly sessions = new Set<Session>();
+  readonly budget: OutboundBudget;
+  private readonly ctx: SessionContext;
+  /** The open session of each analysis id: a resume closes the older socket. */
+  private readonly byId = new Map<string, Session>();
+  /** Sessions taken over, with who waits for their end. */
+  private readonly handovers = new Map<Session, () => void>();
+  private readonly emptied = new Set<() => void>();
+  private readonly pinger: ReturnType<typeof setInterval>;
+
+  constructor(
+    ctx: Omit<SessionContext, 'onEnded' | 'budget' | 'claim' | 'issued'>,
+    private readonly logger: Logger,
+    pingIntervalMs: number,
+  ) {
+    this.budget = new OutboundBudget(ctx.limits.totalBufferBytes);
+    this.ctx = {
+      ...ctx,
+      budget: this.budget,
+      claim: (id, session) => this.claim(id, session),
+      issued: (id, session) => void this.byId.set(id, session),
+      onEnded: (session) => {
+        this.sessions.delete(session);
+        if (session.id !== undefined && this.byId.get(session.id) === session) {
+          this.byId.delete(session.id);
+        }
+        const handover = this.handovers.get(session);
+        if (handover) {
+          this.handovers.delete(session);
+          handover();
+        }
+        if (this.sessions.size === 0) for (const resolve of this.emptied) resolve();
+      },
+    };
+    this.pinger = setInterval(() => this.ping(), pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  /**
+   * A page resumes `id`: an open session on it is taken over (closed, and
+   * awaited until `disconnected` ran), then the id resumes if the server
+   * holds its data; an id it never issued starts fresh.
+   */
+  private async claim(id: string, session: Session): Promise<boolean> {
+    const old = this.byId.get(id);
+    this.byId.set(id, session);
+    if (old !== undefined && old !== session) {
+      const ended = new Promise<void>((resolve) => this.handovers.set(old, resolve));
+      old.takenOver();
+      await ended;
+    }
+    const backend = getDefaultBackend();
+    const known = backend.has === undefined ? true : await backend.has(id);
+    if (!known && this.byId.get(id) === session) this.byId.delete(id);
+    return known;
+  }
+
+  /** A socket passed the upgrade gate. */
+  add(ws: WebSocket, kernel: Kernel): void {
+    this.sessions.add(new Session(ws, kernel, this.ctx));
+  }
+
+  private ping(): void {
+    for (const session of this.sessions) {
+      if (!session.heartbeat()) {
+        this.logger.debug(`[${session.kernel.name}] peer did not answer a ping: closing`);
+        session.ws.terminate();
+        continue;
+      }
+      session.ws.ping();
+    }
+  }
+
+  /** After a reload: pages whose kernel was replaced close with 1012 and reconnect to the new one. */
+  restartReplaced(next: App): number {
+    let closed = 0;
+    for (const session of this.sessions) {
+      if (next.entries.get(session.kernel.name)?.kernel !== session.kernel) {
+        session.close(1012, 'analysis reloaded');
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /**
+   * Close every socket with 1001; resolves when every session has ended
+   * (`disconnected` ran in its kernel) or after `timeoutMs`, when the rest
+   * are terminated.
+   */
+  async closeAll(timeoutMs: number): Promise<void> {
+    clearInterval(this.pinger);
+    const allEnded =
+      this.sessions.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => this.emptied.add(resolve));
+    for (const session of this.sessions) session.close(1001, 'server shutting down');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([allEnded, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    for (const session of this.sessions) session.ws.terminate();
+    this.budget.dispose();
+  }
+}

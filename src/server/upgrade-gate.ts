@@ -1,0 +1,100 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket, WebSocketServer } from 'ws';
+import type { Kernel } from '../kernel/kernel.js';
+import type { App } from './app.js';
+import type { Logger } from './logger.js';
+
+const LOOPBACK = /^(localhost|[^.]+\.localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
+
+/**
+ * Protection against DNS rebinding: a server bound to a loopback address
+ * answers only requests whose Host names a loopback address (or a host of an
+ * `allowOrigins` entry). A server bound elsewhere was opened on purpose and
+ * takes any Host.
+ */
+export function createHostCheck(
+  bound: string,
+  allowOrigins: ReadonlySet<string>,
+): (host?: string) => boolean {
+  if (!LOOPBACK.test(bound)) return () => true;
+  const allowed = new Set<string>();
+  for (const origin of allowOrigins) {
+    try {
+      allowed.add(new URL(origin).hostname.toLowerCase());
+    } catch {
+      // not a URL: it can only match an Origin header verbatim
+    }
+  }
+  return (header) => {
+    if (header === undefined) return false;
+    const name = header.toLowerCase().replace(/:\d+$/, '');
+    return LOOPBACK.test(name) || allowed.has(name);
+  };
+}
+
+/** Shared (no closure per connection): a reset during an upgrade just ends the socket. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** What the gate needs to know of its server. */
+export interface UpgradeGateOptions {
+  wss: WebSocketServer;
+  logger: Logger;
+  hostAllowed: (host?: string) => boolean;
+  allowOrigins: ReadonlySet<string>;
+  /** True once the server shuts down: new sockets get 503. */
+  closing: () => boolean;
+  /** The current analyses and the one served at `/` (run()). */
+  state: () => { app: App; single: string | undefined };
+  /** A socket passed every check. */
+  accept: (ws: WebSocket, kernel: Kernel) => void;
+}
+
+/**
+ * The `upgrade` handler: every check a WebSocket passes before it is
+ * accepted (shutdown, Host, path, a loaded analysis, same origin), with a
+ * plain HTTP answer for each refusal.
+ */
+export function createUpgradeGate(
+  o: UpgradeGateOptions,
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    // Node leaves upgrade sockets without an error listener: a reset must not crash us
+    socket.on('error', destroyOnError);
+    const refuse = (status: number, reason: string): void => {
+      o.logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+      );
+    };
+    if (o.closing()) return refuse(503, 'server shutting down');
+    if (!o.hostAllowed(req.headers.host)) return refuse(403, 'Host not allowed');
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const match = /^\/(?:([A-Za-z_][A-Za-z0-9_]*)\/)?ws$/.exec(path);
+    const { app, single } = o.state();
+    const name = match ? (match[1] ?? single) : undefined;
+    const entry = name !== undefined ? app.entries.get(name) : undefined;
+    if (!entry) return refuse(404, 'no analysis at this path');
+    if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !o.allowOrigins.has(origin)) {
+      let originHost: string | undefined;
+      try {
+        originHost = new URL(origin).host;
+      } catch {
+        originHost = undefined;
+      }
+      if (originHost === undefined || originHost !== req.headers.host?.toLowerCase()) {
+        return refuse(403, 'cross-origin WebSocket refused');
+      }
+    }
+    const kernel = entry.kernel;
+    o.wss.handleUpgrade(req, socket, head, (ws) => {
+      // ws listens for errors itself from here on
+      socket.off('error', destroyOnError);
+      o.accept(ws, kernel);
+    });
+  };
+}

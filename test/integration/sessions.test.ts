@@ -1,0 +1,168 @@
+// Issue 9's session guarantees, against the real server with real sockets,
+// for the in-process and the worker kernel alike: teardown that always
+// happens, exclusive resume, bounded queued input, outbound limits in bytes
+// and a server-wide outbound budget.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+import { FIXTURES, TestClient } from '../helpers.ts';
+
+function wsUrl(server: DatabenchServer, name: string): string {
+  return `${server.url.replace('http', 'ws')}/${name}/ws`;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('sessions', () => {
+  let server: DatabenchServer;
+  const logger = createMemoryLogger();
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'kernels',
+      logger,
+      pauseQueuedBytes: 256 * 1024,
+      sendBufferHardBytes: 1 << 20,
+    });
+  });
+  after(() => server.close());
+
+  for (const name of ['inproc', 'work']) {
+    describe(name, () => {
+      test('a page that leaves while its handler never returns: disconnected runs, the session is released', async () => {
+        const { client, id } = await TestClient.connect(wsUrl(server, name));
+        client.send('forever');
+        client.send('echo', [1]);
+        client.close();
+        await client.closed();
+        await until(
+          () => logger.lines.some(([, l]) => l.includes(`disconnected ${id.slice(0, 8)}`)),
+          'disconnected ran',
+        );
+        await until(() => server.sessions.size === 0, 'the session is released');
+      });
+
+      test('resume is exclusive: the newest socket takes over, the older one closes with 4001', async () => {
+        const first = await TestClient.connect(wsUrl(server, name));
+        first.client.send('mine', [7]);
+        await first.client.next('data');
+        const second = await TestClient.connect(wsUrl(server, name), { id: first.id });
+        assert.equal(second.id, first.id);
+        const closed = await first.client.closed();
+        assert.equal(closed.code, 4001);
+        assert.match(closed.reason, /resumed by another page/);
+        assert.deepEqual((await second.client.next('data')).load, { mine: 7 });
+        second.client.send('echo', ['mine']);
+        assert.equal((await second.client.next('echo')).load, 'mine');
+        second.client.close();
+      });
+
+      test('an id the server never issued starts a fresh session with a fresh id', async () => {
+        const chosen = '01234567-89ab-4def-8123-456789abcdef';
+        const { client, id } = await TestClient.connect(wsUrl(server, name), { id: chosen });
+        assert.notEqual(id, chosen);
+        assert.match(String((await client.next('warn')).load), /unknown here; starting a new one/);
+        client.close();
+      });
+
+      test('outbound limits count bytes: three-byte text past the hard bound closes the page', async () => {
+        const { client } = await TestClient.connect(wsUrl(server, name));
+        // 400k characters are 1.2 MB of UTF-8: over the 1 MiB bound
+        client.send('big', [400_000]);
+        const closed = await client.closed();
+        assert.equal(closed.code, 1008);
+        assert.match(closed.reason, /send buffer over limit/);
+      });
+    });
+  }
+
+  test('queued input is bounded in bytes: a busy session stops reading its socket', async () => {
+    const { client } = await TestClient.connect(wsUrl(server, 'inproc'));
+    client.send('forever');
+    const load = 'x'.repeat(100 * 1024);
+    for (let i = 0; i < 40; i++) client.send('echo', [load]);
+    const session = [...server.sessions].find((s) => s.kernel.name === 'inproc')!;
+    await until(() => session.ws.isPaused, 'the socket is paused');
+    // a paused socket reads nothing, a close included: the server's shutdown ends it
+    client.ws.terminate();
+  });
+});
+
+describe('sessions: hard bound of queued input', () => {
+  let server: DatabenchServer;
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'kernels',
+      logger: createMemoryLogger(),
+      pauseQueuedBytes: 64 << 20,
+      maxQueuedBytes: 512 * 1024,
+    });
+  });
+  after(() => server.close());
+
+  test('past the hard bound the socket closes with 1008 and a reason', async () => {
+    const { client } = await TestClient.connect(wsUrl(server, 'work'));
+    client.send('forever');
+    const load = 'x'.repeat(100 * 1024);
+    for (let i = 0; i < 10; i++) client.send('echo', [load]);
+    const closed = await client.closed();
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /bytes of actions queued/);
+  });
+});
+
+describe('sessions: the server-wide outbound budget', () => {
+  let server: DatabenchServer;
+  const logger = createMemoryLogger();
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'kernels',
+      logger,
+      sendBufferSoftBytes: 64 * 1024,
+      sendBufferHardBytes: 64 << 20,
+      sendBufferTotalBytes: 8 << 20,
+    });
+  });
+  after(() => server.close());
+
+  test('slow pages together past the budget: the slowest are closed with a reason', async () => {
+    const pages = await Promise.all(
+      [0, 1, 2].map(() => TestClient.connect(wsUrl(server, 'inproc'))),
+    );
+    // none of them reads: their frames pile up on the server
+    for (const { client } of pages) {
+      client.ws.pause();
+    }
+    pages[0]!.client.send('flood', [40, 256 * 1024]);
+    pages[1]!.client.send('flood', [40, 256 * 1024]);
+    pages[2]!.client.send('flood', [8, 256 * 1024]);
+    await until(
+      () => logger.lines.some(([, l]) => l.includes('all slow pages together hold more than')),
+      'the budget closes a page',
+      15_000,
+    );
+    for (const { client } of pages) client.ws.resume();
+    await until(
+      () => pages.some(({ client }) => client.closeCode !== undefined),
+      'a page sees its close',
+      15_000,
+    );
+    const closed = pages.filter(({ client }) => client.closeCode !== undefined);
+    for (const { client } of closed) {
+      assert.equal(client.closeCode, 1008);
+      assert.match(client.closeReason, /send budget/);
+    }
+    // the page that asked for least is not among the slowest
+    assert.equal(pages[2]!.client.closeCode, undefined);
+    for (const { client } of pages) client.close();
+  });
+});
