@@ -4,7 +4,13 @@ import send from 'send';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
-import { escapeHtml, isTemplateError, TEMPLATES_DIR, type Pages } from './pages.js';
+import {
+  describeTemplateError,
+  escapeHtml,
+  isTemplateError,
+  TEMPLATES_DIR,
+  type Pages,
+} from './pages.js';
 
 /** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
 export interface HttpState {
@@ -79,7 +85,7 @@ export function createRequestHandler(
       const status = error instanceof HttpError ? error.status : 500;
       if (isTemplateError(error)) {
         // the page author's mistake: file, line and message, not a stack of ours
-        logger.error(`${req.method} ${req.url}: ${error.message}`);
+        logger.error(`${req.method} ${req.url}: template error: ${describeTemplateError(error)}`);
         if (res.headersSent) res.destroy();
         else html(res, 500, await state.pages.templateErrorPage(error));
         return;

@@ -39,6 +39,17 @@ class PageLoader extends nunjucks.FileSystemLoader {
   }
 }
 
+/**
+ * A template error as `file:line: message`. Nunjucks writes
+ * `(file) [Line N, Column M]` with both counted from 0 (and columns of a
+ * translated Tornado file would not match the original): keep the line, from 1.
+ */
+export function describeTemplateError(error: Error): string {
+  const m = /^\(([^)]*)\) \[Line (\d+), Column \d+\]\s*([\s\S]*)$/.exec(error.message);
+  if (!m) return error.message;
+  return `${m[1] ?? ''}:${Number(m[2]) + 1}: ${(m[3] ?? '').trim()}`;
+}
+
 /** Whether `error` came from a page template (Nunjucks, or a Tornado file that could not be translated). */
 export function isTemplateError(error: unknown): error is Error {
   return (
@@ -154,7 +165,7 @@ export class Pages {
    */
   templateErrorPage(error: Error): Promise<string> {
     const message = this.development
-      ? error.message
+      ? describeTemplateError(error)
       : 'A page template failed; the details are in the server log.';
     return this.errorPage('template error', message);
   }
