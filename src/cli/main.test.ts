@@ -50,6 +50,7 @@ test('--log takes databench 0.7 level names in any case, and ours', () => {
   assert.equal(parseCli(['--log=critical'], {}).log, 'error');
   assert.throws(
     () => parseCli(['--log', 'loud'], {}),
-    (e: unknown) => e instanceof CliError && e.exitCode === 2 && /CRITICAL|critical/.test(e.message),
+    (e: unknown) =>
+      e instanceof CliError && e.exitCode === 2 && /CRITICAL|critical/.test(e.message),
   );
 });

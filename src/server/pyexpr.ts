@@ -838,7 +838,7 @@ function strMethods(s: string, name: string): PyFunc | undefined {
     count: (a) => (str(a[0]) === '' ? s.length + 1 : s.split(str(a[0])).length - 1),
     isdigit: () => /^\d+$/.test(s),
   };
-  const m = methods[name];
+  const m = Object.hasOwn(methods, name) ? methods[name] : undefined;
   return m ? fn(name, m) : undefined;
 }
 
@@ -1132,13 +1132,13 @@ export function evaluate(n: PyNode, scope: PyScope): unknown {
     case 'list':
       return n.items.map((x) => evaluate(x, scope));
     case 'dict': {
-      const out: Dict = {};
+      const out = Object.create(null) as Dict;
       for (const [k, v] of n.items) out[str(evaluate(k, scope))] = evaluate(v, scope);
       return out;
     }
     case 'comp': {
       const list: unknown[] = [];
-      const dict: Dict = {};
+      const dict = Object.create(null) as Dict;
       const run = (level: number, locals: Map<string, unknown>): void => {
         const gen = n.gens[level];
         const inner: PyScope = { locals, context: scope.context };

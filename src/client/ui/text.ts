@@ -30,7 +30,9 @@ export class Text extends UIElement {
 
   /** What the element shows (databench 0.7's `getValue`). */
   getValue(): string {
-    return this.node.hasAttribute('data-html') ? this.node.innerHTML : (this.node.textContent ?? '');
+    return this.node.hasAttribute('data-html')
+      ? this.node.innerHTML
+      : (this.node.textContent ?? '');
   }
 
   /** Show `value` (databench 0.7's `setValue`). */
