@@ -18,7 +18,7 @@ export { on, onAction } from './server/actions.js';
 export { Meta } from './server/meta.js';
 export type { ExtraRoute } from './server/meta.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
-export type { DatastoreBackend, DatastoreOptions } from './datastore/index.js';
+export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
 export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js';
 export { createLogger, setDefaultLogger } from './server/logger.js';
 export type { Logger, LogLevel } from './server/logger.js';

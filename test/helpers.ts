@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 
 /** A frame the server sent: `signal` and, when present, `load`. */
@@ -148,3 +150,17 @@ export class TestClient {
 }
 
 export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
+
+/**
+ * The stand-in for d3 that test/fixtures/v07 maps to `/static/d3.min.js`
+ * through index.yaml's static map (node_modules folders are made by the
+ * tests, not committed).
+ */
+export async function makeFakeD3(): Promise<void> {
+  const dir = join(FIXTURES, 'v07', 'node_modules', 'd3');
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'd3.min.js'),
+    "// a stand-in for d3, served through index.yaml's static map\nwindow.d3 = { version: 'fixture-d3' };\n",
+  );
+}

@@ -36,3 +36,21 @@ test('new NAME is the scaffold command', () => {
   assert.equal(o.name, 'hello');
   assert.throws(() => parseCli(['new'], {}), CliError);
 });
+
+test('--log takes databench 0.7 level names in any case, and ours', () => {
+  const level = (v: string): string | undefined => parseCli(['--log', v], {}).log;
+  assert.equal(level('DEBUG'), 'debug');
+  assert.equal(level('INFO'), 'info');
+  assert.equal(level('WARNING'), 'warn');
+  assert.equal(level('Warning'), 'warn');
+  assert.equal(level('warn'), 'warn');
+  assert.equal(level('ERROR'), 'error');
+  assert.equal(level('CRITICAL'), 'error');
+  assert.equal(level('silent'), 'silent');
+  assert.equal(parseCli(['--log=critical'], {}).log, 'error');
+  assert.throws(
+    () => parseCli(['--log', 'loud'], {}),
+    (e: unknown) =>
+      e instanceof CliError && e.exitCode === 2 && /CRITICAL|critical/.test(e.message),
+  );
+});

@@ -10,7 +10,8 @@ else ./index.yaml, else the packaged example analyses.
 Options:
   --host HOST           interface to bind (env HOST; default 127.0.0.1)
   --port PORT           port (env PORT; default 5000)
-  --log LEVEL           debug, info, warn, error or silent (default info)
+  --log LEVEL           debug, info, warn(ing), error, critical or silent,
+                        in any case (default info)
   --analyses PATH       the analyses folder or its index.yaml
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 16777216)
@@ -53,6 +54,15 @@ const WITH_VALUE = new Set([
   '--ssl-keyfile',
 ]);
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
+/** databench 0.7's Python level names, in any case, mapped to ours. */
+const LEVEL_ALIASES: Record<string, string> = { warning: 'warn', critical: 'error' };
+
+/** The log level a `--log` value names (`DEBUG`, `WARNING`, `critical`, `warn`, …), or undefined. */
+export function logLevelOf(value: string): string | undefined {
+  const name = value.toLowerCase();
+  const level = LEVEL_ALIASES[name] ?? name;
+  return LEVELS.includes(level) ? level : undefined;
+}
 
 function portValue(flag: string, value: string): number {
   const n = Number(value);
@@ -130,10 +140,13 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         o.sslPort = portValue('--ssl-port', value ?? '');
         break;
       case '--log':
-        if (!LEVELS.includes((value ?? '').toLowerCase())) {
-          throw new CliError(`--log needs one of ${LEVELS.join(', ')}, got "${value}"`, 2);
+        o.log = logLevelOf(value ?? '');
+        if (o.log === undefined) {
+          throw new CliError(
+            `--log needs one of debug, info, warn (warning), error, critical or silent, in any case; got "${value}"`,
+            2,
+          );
         }
-        o.log = (value ?? '').toLowerCase();
         break;
       case '--analyses':
         o.analyses = value;

@@ -38,4 +38,8 @@ const Databench = Object.freeze({
 /** The global the page sees. */
 export type DatabenchGlobal = typeof Databench;
 
-(globalThis as { Databench?: DatabenchGlobal }).Databench = Databench;
+// databench 0.7 pages load this script themselves, after the one our
+// analysis.html loads: a second load must not replace the first client
+// (connections and wiring made in between keep their classes)
+const g = globalThis as { Databench?: DatabenchGlobal };
+if (g.Databench === undefined) g.Databench = Databench;

@@ -124,6 +124,47 @@ function closeDomain(domain: Domain, release: boolean, releaseAfterMs: number | 
   void domain.backend.detach(domain.name, { release, releaseAfterMs });
 }
 
+/** A Datastore whose keys also read and write as properties (`store['pi'] = 3.14`). */
+export type DataProxy<T extends object> = Datastore<T> & Partial<T>;
+
+/**
+ * Item access on a Datastore: a string key that is not a member reads
+ * `get(key)` and writes `set(key, value)` (the mirror changes at once, the
+ * write goes out; a value that cannot be encoded throws at the assignment).
+ * Assigning to a member name (`store['set'] = …`) throws instead of
+ * replacing the method.
+ */
+const ITEM_ACCESS: ProxyHandler<Datastore<object>> = {
+  get(target, prop, receiver) {
+    if (typeof prop === 'symbol' || prop in target) {
+      return Reflect.get(target, prop, receiver) as unknown;
+    }
+    return target.get(prop as never);
+  },
+  set(target, prop, value, receiver) {
+    if (typeof prop === 'symbol' || Object.hasOwn(target, prop)) {
+      return Reflect.set(target, prop, value, receiver);
+    }
+    if (prop in target) {
+      throw new TypeError(
+        `"${prop}" is a Datastore member, not a key: write it with await store.set('${prop}', value)`,
+      );
+    }
+    const store = receiver as Datastore<Record<string, unknown>>;
+    const written = store.set(prop, value as unknown);
+    const report = target._onAssignError;
+    if (report) written.catch((error: unknown) => report(prop, error));
+    return true;
+  },
+  deleteProperty(target, prop) {
+    if (typeof prop === 'symbol' || prop in target) return Reflect.deleteProperty(target, prop);
+    const written = target.delete(prop as never);
+    const report = target._onAssignError;
+    if (report) written.catch((error: unknown) => report(prop, error));
+    return true;
+  },
+};
+
 /**
  * A key-value store scoped to a domain (an analysis id for `data`, a class
  * name for `classData`). Every Datastore on the same domain sees the same
@@ -146,16 +187,30 @@ export class Datastore<T extends object = Record<string, unknown>> {
   private readonly state: Domain;
   private closed = false;
   // undefined until used: most stores have one listener kind only
-  private changeCallbacks: Array<(key: string, value: unknown) => MaybePromise> | undefined;
-  private stateCallbacks: Array<(changes: Partial<T>) => MaybePromise> | undefined;
-  private encodedListeners: EncodedListener[] | undefined;
+  // every field is initialised: item access (ITEM_ACCESS) tells fields from keys by own properties
+  private changeCallbacks: Array<(key: string, value: unknown) => MaybePromise> | undefined =
+    undefined;
+  private stateCallbacks: Array<(changes: Partial<T>) => MaybePromise> | undefined = undefined;
+  private encodedListeners: EncodedListener[] | undefined = undefined;
+
+  /**
+   * @internal Where a write made by assignment (`store['key'] = value`) reports
+   * a failure, since no one awaits it; the Analysis reports it like a
+   * handler's error. Unset, the rejection is left unhandled (never dropped).
+   */
+  _onAssignError: ((key: string, error: unknown) => void) | undefined = undefined;
 
   constructor(domain: string, options: DatastoreOptions = {}) {
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
     this.state = openDomain(options.backend ?? getDefaultBackend(), domain);
+    // databench 0.7 wrote `self.data['pi'] = 3.14`: keys that are not members
+    // read and write the store through a proxy, which every caller (and the
+    // domain's list of stores) gets instead of the bare instance
+    const proxy = new Proxy(this as Datastore<object>, ITEM_ACCESS) as this;
     // exact-size copies (a spread allocates room for 16 more)
-    this.state.stores = this.state.stores.length === 0 ? [this] : this.state.stores.concat(this);
+    this.state.stores = this.state.stores.length === 0 ? [proxy] : this.state.stores.concat(proxy);
+    return proxy;
   }
 
   /** The domain: an analysis id for `data`, a class name for `classData`. */

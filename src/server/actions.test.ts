@@ -325,11 +325,24 @@ describe('argument binding', () => {
   test('no message means no arguments', async () => {
     const test = await started(Binding);
     await test.trigger('count');
+    await test.trigger('tricky');
+    assert.deepEqual(test.analysisInstance.calls, [0, [')', { close: '(', list: [1, 2] }, 2]]);
+  });
+
+  test('a required positional parameter left without a value is an error frame naming it (0.7 raised TypeError)', async () => {
+    const test = await started(Binding);
     await test.trigger('keywords');
-    assert.deepEqual(test.analysisInstance.calls, [
-      0,
-      [undefined, 'second-default', 'third-default'],
+    await test.trigger('positional', [1]);
+    await test.trigger('async_keywords', []);
+    assert.deepEqual(test.analysisInstance.calls, [], 'no handler ran with undefined');
+    const errors = test.emittedMessages.filter(([s]) => s === 'error').map(([, m]) => m);
+    assert.deepEqual(errors, [
+      'action "keywords": missing argument "first" (0 given); the handler takes (first, second = …, third = …)',
+      'action "positional": missing arguments "b", "c" (1 given); the handler takes (a, b, c)',
+      'action "async_keywords": missing argument "x" (0 given); the handler takes (x, y = …)',
     ]);
+    await test.trigger('keywords', 'one');
+    assert.deepEqual(test.analysisInstance.calls, [['one', 'second-default', 'third-default']]);
   });
 
   test('a handler whose only parameter is a destructuring pattern receives the object whole', async () => {

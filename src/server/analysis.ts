@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Datastore } from '../datastore/datastore.js';
+import { inspect } from 'node:util';
+import { Datastore, type DataProxy } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
 import { getDefaultLogger, type Logger } from './logger.js';
@@ -27,6 +28,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/** A message as a log line shows it: strings as they are, anything else readably (not `[object Object]`). */
+function logText(message: unknown): string {
+  if (typeof message === 'string') return message;
+  return inspect(message, { depth: 4, breakLength: Infinity, compact: true });
 }
 
 /** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
@@ -92,10 +99,14 @@ export class Analysis<
 
   /** The analysis id (a random UUID); `data` is scoped to it. */
   id: string = newAnalysisId();
-  /** This instance's own store. Created by {@link initDatastores}. */
-  data!: Datastore<Data>;
+  /**
+   * This instance's own store. Created by {@link initDatastores}. Its keys
+   * also read and write as items, as databench 0.7's `self.data['pi'] = …`:
+   * `this.data['pi'] = 3.14` changes the store at once and sends the change.
+   */
+  data!: DataProxy<Data>;
   /** The store shared by every instance of this class (domain: the class name). */
-  classData!: Datastore<ClassData>;
+  classData!: DataProxy<ClassData>;
   /** The command-line flags the server did not know. */
   cliArgs: string[] = [];
   /** The page's query string, parsed like Python's `parse_qs`. */
@@ -126,10 +137,29 @@ export class Analysis<
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
   initDatastores(): void {
+    // every Datastore is a DataProxy (its constructor returns the proxy)
     this.data = new Datastore<Data>(this.id, {
       releaseAfterMs: (this.constructor as typeof Analysis).dataRetentionMs,
-    });
-    this.classData = new Datastore<ClassData>(this.constructor.name);
+    }) as DataProxy<Data>;
+    this.classData = new Datastore<ClassData>(this.constructor.name) as DataProxy<ClassData>;
+  }
+
+  /**
+   * Update `data` (databench 0.7's `set_state`): an object of keys, or a
+   * function of the store that returns one.
+   *
+   * @example
+   * await this.setState({ pi: 3.14, samples: 1000 });
+   */
+  setState(values: Partial<Data> | ((store: Datastore<Data>) => Partial<Data>)): Promise<void> {
+    return this.data.setState(values);
+  }
+
+  /** Update `classData`, shared by every page of this analysis (0.7's `set_class_state`). */
+  setClassState(
+    values: Partial<ClassData> | ((store: Datastore<ClassData>) => Partial<ClassData>),
+  ): Promise<void> {
+    return this.classData.setState(values);
   }
 
   /** Set the function emits go through (the server's socket, or AnalysisTest's recorder). */
@@ -144,11 +174,14 @@ export class Analysis<
    */
   emit(signal: string, message?: unknown): Promise<void> {
     if (signal === 'log')
-      this.logger.info(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+      this.logger.info(`[${this.constructor.name} ${this.id}] ${logText(message)}`);
     else if (signal === 'warn')
-      this.logger.warn(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+      this.logger.warn(`[${this.constructor.name} ${this.id}] ${logText(message)}`);
     else if (signal === 'error')
-      this.logger.error(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+      this.logger.error(`[${this.constructor.name} ${this.id}] ${logText(message)}`);
+    // emit(signal, undefined) is 0.7's emit(signal, None): `load: null`;
+    // only emit(signal) sends a frame without load
+    if (message === undefined && arguments.length > 1) return this.send(signal, null);
     return this.send(signal, message);
   }
 
@@ -221,15 +254,15 @@ export class Analysis<
 
   /** The page logs to the server's log. */
   on_log(...args: unknown[]): void {
-    this.logger.info(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+    this.logger.info(`[frontend ${this.id}] ${args.map(logText).join(' ')}`);
   }
 
   on_warn(...args: unknown[]): void {
-    this.logger.warn(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+    this.logger.warn(`[frontend ${this.id}] ${args.map(logText).join(' ')}`);
   }
 
   on_error(...args: unknown[]): void {
-    this.logger.error(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+    this.logger.error(`[frontend ${this.id}] ${args.map(logText).join(' ')}`);
   }
 
   // wiring, used by Meta / the server / AnalysisTest --------------------------
@@ -246,6 +279,10 @@ export class Analysis<
     // unsubscribe handles kept: dispose() closes both stores, dropping listeners
     this.data.onEncodedChange(this);
     this.classData.onEncodedChange(this);
+    // `this.data['key'] = value` has no one awaiting it: its failures are reported here
+    this.data._onAssignError = (key, error) => this.reportError(`data['${key}'] = …`, error);
+    this.classData._onAssignError = (key, error) =>
+      this.reportError(`classData['${key}'] = …`, error);
   }
 
   /** @internal A change of `data` or `classData`, on its way to the page. */

@@ -4,6 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import MarkdownIt from 'markdown-it';
+import sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
 import { describeError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
 import type { Logger } from './logger.js';
@@ -69,11 +70,62 @@ export interface App {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED = new Set(['static', '_static', 'node_modules', 'ws', 'index', 'index.html']);
-const markdown = new MarkdownIt({ html: false, linkify: true });
+const markdown = new MarkdownIt({ html: true, linkify: true });
 
-/** Render a README (markdown, raw HTML disabled) to HTML. */
+/**
+ * What a README's HTML may keep, as GitHub does: formatting tags with their
+ * `class`, links and images; scripts, styles, event handlers, forms and
+ * `javascript:` URLs go.
+ */
+const README_HTML: sanitizeHtml.IOptions = {
+  allowedTags: [
+    ...sanitizeHtml.defaults.allowedTags,
+    'img',
+    'details',
+    'summary',
+    'kbd',
+    'sup',
+    'sub',
+    'ins',
+    'del',
+    's',
+    'picture',
+    'source',
+  ],
+  allowedAttributes: {
+    '*': ['class', 'title', 'align', 'id', 'lang', 'dir'],
+    a: ['href', 'name', 'target', 'rel'],
+    img: ['src', 'srcset', 'alt', 'width', 'height', 'loading'],
+    source: ['srcset', 'media', 'type'],
+    td: ['colspan', 'rowspan'],
+    th: ['colspan', 'rowspan'],
+    ol: ['start'],
+    details: ['open'],
+  },
+  allowedSchemes: ['http', 'https', 'mailto'],
+  allowedSchemesByTag: { img: ['http', 'https', 'data'] },
+  allowProtocolRelative: true,
+};
+
+/** Render a README (markdown; its raw HTML passes through a sanitizer) to HTML. */
 export function renderMarkdown(text: string): string {
-  return markdown.render(text);
+  return sanitizeHtml(markdown.render(text), README_HTML);
+}
+
+/** Render a README file: markdown (`.md`) as HTML, reStructuredText (`.rst`) as preformatted text. */
+export function renderReadme(name: string, text: string): string {
+  if (/\.rst$/i.test(name)) {
+    const escaped = text.replace(/[&<>]/g, (c) =>
+      c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;',
+    );
+    return `<pre class="db-readme-rst">${escaped}</pre>`;
+  }
+  return renderMarkdown(text);
+}
+
+/** The README of a folder: README.md first, else README.rst (any case, as 0.7 found them). */
+export function pickReadme(names: readonly string[]): string | undefined {
+  return names.find((n) => /^readme\.md$/i.test(n)) ?? names.find((n) => /^readme\.rst$/i.test(n));
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -125,6 +177,18 @@ function strList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
+/**
+ * A `static` key as a regex on the request path. `^…` is used as written;
+ * otherwise it is matched the way databench 0.7 (Tornado) did: from the
+ * start of the path after its `/`, to the end (`static/(.*)`,
+ * `node_modules/(test_file\.txt)`).
+ */
+export function staticPattern(pattern: string): RegExp {
+  if (pattern.startsWith('^')) return new RegExp(pattern);
+  const body = pattern.replace(/^\//, '');
+  return new RegExp('^/' + body + (body.endsWith('$') ? '' : '$'));
+}
+
 function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[RegExp, string]> {
   const maps = Array.isArray(value) ? value : value ? [value] : [];
   const out: Array<[RegExp, string]> = [];
@@ -132,7 +196,7 @@ function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[R
     if (typeof map !== 'object' || map === null) continue;
     for (const [pattern, folder] of Object.entries(map as Record<string, unknown>)) {
       try {
-        out.push([new RegExp(pattern), resolve(dir, str(folder))]);
+        out.push([staticPattern(pattern), resolve(dir, str(folder))]);
       } catch (error) {
         errors.push({
           name: 'index.yaml',
@@ -177,12 +241,14 @@ function registerReloadHooks(): void {
  * README, and a hash of its code and page files below it (not node_modules
  * or static), which tells a reload whether to import it again.
  */
-async function readAnalysisFolder(
-  dir: string,
-): Promise<{ names: string[]; readme: string | undefined; version: string }> {
+async function readAnalysisFolder(dir: string): Promise<{
+  names: string[];
+  readme: { name: string; text: string } | undefined;
+  version: string;
+}> {
   const hash = createHash('sha256');
   const names: string[] = [];
-  let readme: string | undefined;
+  const readmes = new Map<string, string>();
   const walk = async (folder: string, depth: number): Promise<void> => {
     const items = (await readdir(folder, { withFileTypes: true })).sort((a, b) =>
       a.name < b.name ? -1 : 1,
@@ -194,14 +260,21 @@ async function readAnalysisFolder(
         if (depth < 8 && !/^(node_modules|static|\..*|__pycache__)$/.test(item.name)) {
           await walk(path, depth + 1);
         }
-      } else if (/\.(ts|mts|js|mjs|json|html|md|css|py)$/.test(item.name)) {
+      } else if (/\.(ts|mts|js|mjs|json|html|md|rst|css|py)$/.test(item.name)) {
         const content = await readFile(path);
         hash.update(relative(dir, path)).update(content);
-        if (depth === 0 && item.name === 'README.md') readme = content.toString('utf8');
+        if (depth === 0 && /^readme\.(md|rst)$/i.test(item.name)) {
+          readmes.set(item.name, content.toString('utf8'));
+        }
       }
     }
   };
   await walk(dir, 0);
+  const readmeName = pickReadme([...readmes.keys()]);
+  const readme =
+    readmeName === undefined
+      ? undefined
+      : { name: readmeName, text: readmes.get(readmeName) ?? '' };
   return { names, readme, version: hash.digest('hex').slice(0, 12) };
 }
 
@@ -248,7 +321,7 @@ export async function loadApp(options: {
   for (const item of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
     a.name < b.name ? -1 : 1,
   )) {
-    if (item.isFile() && /\.(html|md)$/.test(item.name)) {
+    if (item.isFile() && /\.(html|md|rst)$/.test(item.name)) {
       hash.update(item.name).update(await readFile(join(dir, item.name)));
     }
   }
@@ -265,7 +338,9 @@ export async function loadApp(options: {
       errors.push({ name: 'index.yaml', message: `index.yaml: ${describeError(error)}` });
     }
   }
-  const folderReadme = await readOptional(join(dir, 'README.md'));
+  const folderReadmeName = pickReadme(await readdir(dir));
+  const folderReadme =
+    folderReadmeName === undefined ? undefined : await readOptional(join(dir, folderReadmeName));
   const info: AnalysesInfo = {
     title: str(config['title'], 'databench'),
     description: str(config['description']),
@@ -274,7 +349,8 @@ export async function loadApp(options: {
     static: staticMap(config['static'], dir, errors),
     build: typeof config['build'] === 'string' ? config['build'] : undefined,
     watch: strList(config['watch']),
-    readmeHtml: folderReadme ? renderMarkdown(folderReadme) : '',
+    readmeHtml:
+      folderReadme && folderReadmeName ? renderReadme(folderReadmeName, folderReadme) : '',
   };
 
   let list: unknown[];
@@ -332,7 +408,7 @@ export async function loadApp(options: {
       entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) =>
         files.includes(f),
       );
-      if (readme) entry.readmeHtml = renderMarkdown(readme);
+      if (readme) entry.readmeHtml = renderReadme(readme.name, readme.text);
       entry.version = version;
       hash.update(entry.version);
       if (!options.force && prev?.kernel && !prev.error && prev.version === entry.version) {

@@ -21,9 +21,9 @@ export function bindArguments(
   hasLoad: boolean,
   load: unknown,
 ): Binding {
-  if (!hasLoad) return { ok: true, args: NO_ARGS };
-  if (Array.isArray(load)) return { ok: true, args: load };
-  if (!isPlainObject(load)) return { ok: true, args: [load] };
+  if (!hasLoad) return positional(action, handler, NO_ARGS);
+  if (Array.isArray(load)) return positional(action, handler, load);
+  if (!isPlainObject(load)) return positional(action, handler, [load]);
 
   const params = readParams(handler);
   const first = params?.[0];
@@ -60,6 +60,24 @@ export function bindArguments(
   }
   args.length = last + 1;
   return { ok: true, args };
+}
+
+/**
+ * Positional arguments: every parameter without a default must get one, as
+ * Python raised `TypeError: missing 1 required positional argument`. (A
+ * TypeScript `x?: T` parameter has no default once compiled: give it `= undefined`.)
+ */
+function positional(action: string, handler: Function, args: unknown[]): Binding {
+  const params = readParams(handler);
+  if (params === null) return { ok: true, args };
+  const missing = params.filter((p, i) => i >= args.length && !p.hasDefault && !p.rest);
+  if (missing.length === 0) return { ok: true, args };
+  return {
+    ok: false,
+    error: `action "${action}": missing argument${missing.length > 1 ? 's' : ''} ${missing
+      .map((p) => (p.pattern ? '{…}' : `"${p.name}"`))
+      .join(', ')} (${args.length} given); the handler takes ${formatParams(params)}`,
+  };
 }
 
 function lastRequired(params: ReturnType<typeof readParams>): number {

@@ -12,7 +12,14 @@ import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from './analysis.js';
-import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from './app.js';
+import {
+  findAnalysesDir,
+  loadApp,
+  PACKAGE_ROOT,
+  renderMarkdown,
+  staticPattern,
+  type App,
+} from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import { createLogger, type Logger, type LogLevel } from './logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -73,6 +80,12 @@ export interface ServerOptions {
   watch?: boolean;
   /** Re-read templates on every request (on while watching). Default: same as `watch`. */
   noTemplateCache?: boolean;
+  /**
+   * Show a failing page template's file, line and error message on the page
+   * (otherwise only in the log). Default: same as `watch` (the CLI's
+   * development mode).
+   */
+  development?: boolean;
   /** Called after every reload with the new app (tests, tools). */
   onReload?: (app: App) => void;
   /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
@@ -173,6 +186,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const cliArgs = options.cliArgs ?? [];
   const allowOrigins = new Set(options.allowOrigins ?? []);
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
+  const development = options.development ?? options.watch ?? false;
 
   let app: App;
   if (options.app) {
@@ -185,6 +199,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     app,
     pages: new Pages(app, DATABENCH_VERSION, {
       noCache: options.noTemplateCache ?? options.watch ?? false,
+      development,
     }),
     single: options.single,
   };
@@ -276,7 +291,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     });
     state = {
       app: next,
-      pages: new Pages(next, DATABENCH_VERSION, { noCache: true }),
+      pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development }),
       single: state.single,
     };
     // kernels that were replaced take no new sessions and end with their last one
@@ -372,7 +387,7 @@ export async function run(
   const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   const readme = await readFile(join(dir, 'README.md'), 'utf8').catch(() => '');
   const staticEntries: Array<[RegExp, string]> = Object.entries(options.static ?? {}).map(
-    ([re, folder]) => [new RegExp(re), join(dir, folder)],
+    ([re, folder]) => [staticPattern(re), join(dir, folder)],
   );
   const app: App = {
     dir: dirname(dir),

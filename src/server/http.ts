@@ -4,7 +4,13 @@ import send from 'send';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
-import { escapeHtml, TEMPLATES_DIR, type Pages } from './pages.js';
+import {
+  describeTemplateError,
+  escapeHtml,
+  isTemplateError,
+  TEMPLATES_DIR,
+  type Pages,
+} from './pages.js';
 
 /** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
 export interface HttpState {
@@ -77,6 +83,13 @@ export function createRequestHandler(
     const state = getState();
     route(req, res, state, cwd).catch(async (error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
+      if (isTemplateError(error)) {
+        // the page author's mistake: file, line and message, not a stack of ours
+        logger.error(`${req.method} ${req.url}: template error: ${describeTemplateError(error)}`);
+        if (res.headersSent) res.destroy();
+        else html(res, 500, await state.pages.templateErrorPage(error));
+        return;
+      }
       if (status === 500)
         logger.error(`${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
       if (res.headersSent) {
@@ -170,6 +183,9 @@ async function route(
     if (await sendFile(req, res, join(TEMPLATES_DIR, 'static'), path.slice(9))) return;
     return notFound(res, state, url.pathname);
   }
+  // index.yaml's static map wins over the built-in /static/ and /node_modules/
+  // routes (0.7 examples map static/(d3\.min\.js) into node_modules/d3/)
+  if (await sendStaticMap(req, res, app, path)) return;
   if (path.startsWith('/static/')) {
     if (await sendFile(req, res, join(app.dir, 'static'), path.slice(8))) return;
     return notFound(res, state, url.pathname);
@@ -180,7 +196,6 @@ async function route(
     if (await sendFile(req, res, join(cwd, 'node_modules'), rest)) return;
     return notFound(res, state, url.pathname);
   }
-  if (await sendStaticMap(req, res, app, path)) return;
   return notFound(res, state, url.pathname);
 }
 

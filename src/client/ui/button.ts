@@ -9,6 +9,19 @@ export function nextProcessId(): number {
 }
 
 /**
+ * The states of a {@link Button} (databench 0.7's `ButtonState` enum, with
+ * its reverse mapping): `Idle` (1) and `Active` (2, its action running).
+ */
+export const ButtonState = Object.freeze({
+  Idle: 1,
+  Active: 2,
+  1: 'Idle',
+  2: 'Active',
+} as const);
+/** A button state value: `ButtonState.Idle` or `ButtonState.Active`. */
+export type ButtonState = 1 | 2;
+
+/**
  * A `<button>` that sends its action (with a `__process_id`) when clicked.
  * While the server runs that action the button is busy: it has the class
  * `disabled` and `aria-busy="true"`, and ignores clicks.
@@ -44,6 +57,19 @@ export class Button extends UIElement<HTMLButtonElement> {
     this.node.classList.toggle('disabled', busy);
     this.node.setAttribute('aria-busy', busy ? 'true' : 'false');
     return this;
+  }
+
+  /**
+   * The button's state (databench 0.7's `state()`): with an argument, show it
+   * `ButtonState.Active` (busy) or `ButtonState.Idle`; without, read it.
+   */
+  state(): ButtonState;
+  state(s: ButtonState): this;
+  state(...args: [] | [ButtonState]): ButtonState | this {
+    if (args.length === 0) return this.busy ? ButtonState.Active : ButtonState.Idle;
+    const s = args[0];
+    if (s !== ButtonState.Idle && s !== ButtonState.Active) return this;
+    return this.setBusy(s === ButtonState.Active);
   }
 
   /** Wire every `<button>` with an action name under `root`. */

@@ -25,6 +25,16 @@ export class Image extends UIElement<HTMLImageElement> {
     return this;
   }
 
+  /** The image's `src` (databench 0.7's `getSrc`). */
+  getSrc(): string {
+    return this.node.src;
+  }
+
+  /** Set the image's `src` (databench 0.7's `setSrc`). */
+  setSrc(src: unknown): this {
+    return this.value(src);
+  }
+
   /** Wire every `<img data-signal>` under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): Image[] {
     return wireDisplays<HTMLImageElement, Image>(

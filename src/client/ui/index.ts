@@ -40,7 +40,7 @@ export function wire<C extends AnyConnection>(connection: C, root?: WireRoot): C
   return connection;
 }
 
-export { Button, nextProcessId } from './button.js';
+export { Button, ButtonState, nextProcessId } from './button.js';
 export { Checkbox } from './checkbox.js';
 export { UIElement } from './element.js';
 export type { AnyConnection, WireRoot, WireSignal, WiredElement } from './element.js';

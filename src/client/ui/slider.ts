@@ -63,6 +63,16 @@ export class Slider extends UIElement<HTMLInputElement> {
     return this.render();
   }
 
+  /** The current value, `sliderToValue` of the position (databench 0.7's `getValue`). */
+  getValue(): unknown {
+    return this.value();
+  }
+
+  /** Move the slider to a server value (databench 0.7's `setValue`). */
+  setValue(value: unknown): this {
+    return this.value(value);
+  }
+
   /** The `<label for>` of each element with an id under `root`. */
   static labelsForSliders(root: WireRoot): Map<string, HTMLLabelElement> {
     const labels = new Map<string, HTMLLabelElement>();

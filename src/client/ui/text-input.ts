@@ -61,6 +61,16 @@ export class TextInput extends UIElement<HTMLInputElement> {
     return this;
   }
 
+  /** The field's current text (databench 0.7's `getValue`). */
+  getValue(): string {
+    return this.node.value;
+  }
+
+  /** Show `value` in the field (databench 0.7's `setValue`). */
+  setValue(value?: unknown): this {
+    return this.value(value);
+  }
+
   /** Wire every `<input type="text">` with an action name under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): TextInput[] {
     return wireInputs<HTMLInputElement, TextInput>(

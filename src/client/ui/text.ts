@@ -28,6 +28,18 @@ export class Text extends UIElement {
     return this;
   }
 
+  /** What the element shows (databench 0.7's `getValue`). */
+  getValue(): string {
+    return this.node.hasAttribute('data-html')
+      ? this.node.innerHTML
+      : (this.node.textContent ?? '');
+  }
+
+  /** Show `value` (databench 0.7's `setValue`). */
+  setValue(value?: unknown): this {
+    return this.value(value);
+  }
+
   /** Wire every text element with `data-action` or `data-signal` under `root`. */
   static wire(connection: AnyConnection, root?: WireRoot): Text[] {
     return unwired<HTMLElement>(defaultRoot(root), TEXT_SELECTOR)

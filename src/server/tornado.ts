@@ -1,0 +1,352 @@
+/**
+ * databench 0.4–0.7 page templates are Tornado templates: `{% block x %}…{% end %}`,
+ * `{% if … %}`, `{% for … %}`, `{% raw expr %}`, `{{ expr }}` (escaped),
+ * `{% extends %}`, `{# … #}`, with Python expressions. This module spots such a
+ * file and translates it, at load time, into a Nunjucks template that renders
+ * the same page: the structure maps tag for tag, and every Python expression
+ * becomes a call of `__py(mode, "source", {locals})`, which evaluates it with
+ * Python semantics (pyexpr.ts). Line numbers are kept, so an error in a page
+ * names the line of the original file.
+ */
+import nunjucks from 'nunjucks';
+import {
+  evaluate,
+  iterate,
+  parsePy,
+  parseTarget,
+  PyError,
+  str,
+  truthy,
+  type Target,
+} from './pyexpr.js';
+
+/** A Tornado template that cannot be translated: file and line are in the message. */
+export class TemplateSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line: number,
+  ) {
+    super(`${file}:${line}: ${message}`);
+    this.name = 'TemplateSyntaxError';
+  }
+}
+
+const TORNADO_END = /\{%\s*end\s*%\}/;
+const TORNADO_ONLY =
+  /\{%\s*(?:raw\s+(?!%\})\S|apply\s|try\s*%|except\b|finally\s*%|while\s|module\s|autoescape\s|whitespace\s|comment\b)/;
+const NUNJUCKS_ONLY = /\{%-?\s*end[a-z]+\s*-?%\}|\{[{%]-|-[}%]\}/;
+
+/**
+ * Which engine a page's text is written for: `tornado` when it uses syntax
+ * only Tornado has (`{% end %}`, `{% raw expr %}`, …), otherwise `nunjucks`
+ * (a file with only `{% extends %}` and `{{ name }}` renders the same in both).
+ * Throws when a file mixes the two.
+ */
+export function templateFlavor(source: string, file: string): 'tornado' | 'nunjucks' {
+  const tornado = TORNADO_END.exec(source) ?? TORNADO_ONLY.exec(source);
+  if (!tornado) return 'nunjucks';
+  const nunjucksTag = NUNJUCKS_ONLY.exec(source);
+  if (nunjucksTag) {
+    throw new TemplateSyntaxError(
+      `mixes Tornado syntax (${tornado[0]} on line ${lineAt(source, tornado.index)}) with Nunjucks syntax (${nunjucksTag[0]}); use one`,
+      file,
+      lineAt(source, nunjucksTag.index),
+    );
+  }
+  return 'tornado';
+}
+
+function lineAt(source: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < source.length; i++) if (source.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/** A string literal Nunjucks reads back verbatim (its lexer knows \\n, \\t, \\r and \\<char>). */
+function njString(s: string): string {
+  return (
+    '"' +
+    s
+      .replace(/\\/g, '\\\\')
+      .replace(/"/g, '\\"')
+      .replace(/\n/g, '\\n')
+      .replace(/\r/g, '\\r')
+      .replace(/\t/g, '\\t') +
+    '"'
+  );
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+interface Open {
+  op: 'block' | 'if' | 'for' | 'apply';
+  line: number;
+  /** `for … else`: the loop was closed at the `else`. */
+  closed?: boolean;
+  scope: Set<string>;
+}
+
+/**
+ * Translate a Tornado template into Nunjucks source with the same line
+ * numbers. Every expression is parsed here, so a syntax error is reported
+ * with its file and line when the page loads.
+ */
+export function translateTornado(source: string, file: string): string {
+  const out: string[] = [];
+  const stack: Open[] = [];
+  const topScope = new Set<string>();
+  let autoescape = true;
+  let temp = 0;
+  let pos = 0;
+  let line = 1;
+  const fail = (message: string, at = line): never => {
+    throw new TemplateSyntaxError(message, file, at);
+  };
+  const scopeNames = (): string[] => {
+    const names = new Set(topScope);
+    for (const o of stack) for (const n of o.scope) names.add(n);
+    return [...names];
+  };
+  const locals = (): string =>
+    '{' +
+    scopeNames()
+      .map((n) => `${njString(n)}: ${n}`)
+      .join(', ') +
+    '}';
+  const expr = (src: string, what: string): string => {
+    const text = src.trim();
+    if (text === '') fail(`empty ${what}`);
+    try {
+      parsePy(text);
+    } catch (error) {
+      fail(`${what}: ${(error as Error).message}`);
+    }
+    return text;
+  };
+  const call = (mode: string, src: string, what: string): string =>
+    `__py(${njString(mode)}, ${njString(expr(src, what))}, ${locals()})`;
+  const newlines = (text: string): string => '\n'.repeat(text.split('\n').length - 1);
+  const bind = (target: Target, from: string, scope: Set<string>): string => {
+    if (typeof target === 'string') {
+      scope.add(target);
+      return `{% set ${target} = ${from} %}`;
+    }
+    return target.map((t, i) => bind(t, `${from}[${i}]`, scope)).join('');
+  };
+  const current = (): Set<string> => stack[stack.length - 1]?.scope ?? topScope;
+
+  while (pos < source.length) {
+    const start = source.indexOf('{', pos);
+    if (start < 0) {
+      out.push(source.slice(pos));
+      break;
+    }
+    const kind = source[start + 1];
+    if (kind !== '{' && kind !== '%' && kind !== '#') {
+      out.push(source.slice(pos, start + 1));
+      line += newlines(source.slice(pos, start + 1)).length;
+      pos = start + 1;
+      continue;
+    }
+    const text = source.slice(pos, start);
+    out.push(text);
+    line += newlines(text).length;
+    if (source[start + 2] === '!') {
+      // {{! {%! {#! print the opening literally
+      out.push(`{{ ${njString('{' + kind)} }}`);
+      pos = start + 3;
+      continue;
+    }
+    const close = kind === '{' ? '}}' : kind === '%' ? '%}' : '#}';
+    const end = source.indexOf(close, start + 2);
+    if (end < 0) fail(`missing ${close}`);
+    const body = source.slice(start + 2, end);
+    const tagLine = line;
+    const keep = newlines(body);
+    line += keep.length;
+    pos = end + 2;
+
+    if (kind === '#') {
+      out.push(`{#${keep}#}`);
+      continue;
+    }
+    if (kind === '{') {
+      out.push(`{{ ${call(autoescape ? 'o' : 'r', body, 'expression')}${keep} }}`);
+      continue;
+    }
+    const content = body.trim();
+    const m = /^(\w+)\s*([\s\S]*)$/.exec(content);
+    if (!m) fail(`empty or malformed tag {%${body}%}`, tagLine);
+    const op = m?.[1] ?? '';
+    const suffix = (m?.[2] ?? '').trim();
+    const tag = (s: string): void => {
+      out.push(`{% ${s}${keep} %}`);
+    };
+    const quoted = (): string => {
+      const name = suffix.replace(/^["']|["']$/g, '');
+      if (name === '') fail(`{% ${op} %} needs a template name`, tagLine);
+      return njString(name);
+    };
+    const top = stack[stack.length - 1];
+    switch (op) {
+      case 'extends':
+      case 'include':
+        tag(`${op} ${quoted()}`);
+        break;
+      case 'block':
+        if (!IDENT.test(suffix)) fail(`block name "${suffix}" must be an identifier`, tagLine);
+        stack.push({ op: 'block', line: tagLine, scope: new Set() });
+        tag(`block ${suffix}`);
+        break;
+      case 'if':
+        stack.push({ op: 'if', line: tagLine, scope: new Set() });
+        tag(`if ${call('t', suffix, 'if condition')}`);
+        break;
+      case 'elif':
+        if (top?.op !== 'if') fail('{% elif %} outside an {% if %}', tagLine);
+        tag(`elif ${call('t', suffix, 'elif condition')}`);
+        break;
+      case 'else':
+        if (top?.op === 'if') tag('else');
+        else if (top?.op === 'for' && !top.closed) {
+          // Python's for … else: the else part runs after a loop that did not
+          // break, and templates cannot break, so it always runs
+          top.closed = true;
+          tag('endfor');
+        } else fail('{% else %} outside an {% if %} or {% for %}', tagLine);
+        break;
+      case 'for': {
+        const fm = /^([\s\S]+?)\s+in\s+([\s\S]+)$/.exec(suffix);
+        if (!fm) fail(`{% for %} needs "targets in iterable", got "${suffix}"`, tagLine);
+        let target: Target = '';
+        try {
+          target = parseTarget(fm?.[1] ?? '');
+        } catch (error) {
+          fail(`for targets: ${(error as Error).message}`, tagLine);
+        }
+        const iter = call('i', fm?.[2] ?? '', 'for iterable');
+        const scope = new Set<string>();
+        stack.push({ op: 'for', line: tagLine, scope });
+        if (typeof target === 'string') {
+          scope.add(target);
+          tag(`for ${target} in ${iter}`);
+        } else {
+          const t = `__t${++temp}`;
+          out.push(`{% for ${t} in ${iter}${keep} %}`);
+          out.push(bind(target, t, scope));
+        }
+        break;
+      }
+      case 'set': {
+        const sm = /^([\s\S]+?)\s*(\+|-|\*|\/|\/\/|%)?=(?!=)\s*([\s\S]+)$/.exec(suffix);
+        if (!sm) fail(`{% set %} needs "name = expression", got "${suffix}"`, tagLine);
+        const lhs = (sm?.[1] ?? '').trim();
+        const aug = sm?.[2];
+        const rhs = aug ? `${lhs} ${aug} (${sm?.[3] ?? ''})` : (sm?.[3] ?? '');
+        let target: Target = '';
+        try {
+          target = parseTarget(lhs);
+        } catch (error) {
+          fail(`set target: ${(error as Error).message}`, tagLine);
+        }
+        const value = call('v', rhs, 'set value');
+        if (typeof target === 'string') {
+          current().add(target);
+          tag(`set ${target} = ${value}`);
+        } else {
+          const t = `__s${++temp}`;
+          out.push(`{% set ${t} = ${value}${keep} %}`);
+          out.push(bind(target, t, current()));
+        }
+        break;
+      }
+      case 'raw':
+        out.push(`{{ ${call('r', suffix, 'raw expression')}${keep} }}`);
+        break;
+      case 'apply':
+        stack.push({ op: 'apply', line: tagLine, scope: new Set() });
+        tag(`filter __py_apply(${njString(expr(suffix, 'apply function'))}, ${locals()})`);
+        break;
+      case 'autoescape':
+        autoescape = suffix !== 'None';
+        if (keep) out.push(`{#${keep}#}`);
+        break;
+      case 'comment':
+      case 'whitespace':
+        if (keep) out.push(`{#${keep}#}`);
+        break;
+      case 'end': {
+        const open = stack.pop();
+        if (!open) fail('{% end %} without an open {% block %}, {% if %} or {% for %}', tagLine);
+        if (open?.op === 'block') tag('endblock');
+        else if (open?.op === 'if') tag('endif');
+        else if (open?.op === 'apply') tag('endfilter');
+        else if (open?.closed) out.push(keep ? `{#${keep}#}` : '');
+        else tag('endfor');
+        break;
+      }
+      case 'try':
+      case 'except':
+      case 'finally':
+      case 'while':
+      case 'break':
+      case 'continue':
+      case 'module':
+      case 'import':
+      case 'from':
+        fail(`{% ${op} %} is not supported in databench page templates`, tagLine);
+        break;
+      default:
+        fail(`unknown template tag {% ${op} %}`, tagLine);
+    }
+  }
+  const open = stack.pop();
+  if (open) fail(`{% ${open.op} %} opened on line ${open.line} has no {% end %}`, open.line);
+  return out.join('');
+}
+
+interface NunjucksContext {
+  getVariables(): Record<string, unknown>;
+}
+
+function pyEval(context: NunjucksContext, src: string, locals: Record<string, unknown>): unknown {
+  const map = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(locals)) if (v !== undefined) map.set(k, v);
+  return evaluate(parsePy(src), { locals: map, context: context.getVariables() });
+}
+
+/**
+ * Add the functions translated templates call to a Nunjucks environment:
+ * `__py(mode, src, locals)` (mode `o` escaped output, `r` raw output, `t` a
+ * condition, `i` an iterable, `v` a value) and the filter `__py_apply`.
+ */
+export function addTornadoSupport(env: nunjucks.Environment): void {
+  env.addGlobal(
+    '__py',
+    function (this: NunjucksContext, mode: string, src: string, locals: Record<string, unknown>) {
+      const value = pyEval(this, src, locals);
+      switch (mode) {
+        case 'o':
+          return str(value);
+        case 'r':
+          return new nunjucks.runtime.SafeString(str(value));
+        case 't':
+          return truthy(value);
+        case 'i':
+          return iterate(value);
+        default:
+          return value;
+      }
+    },
+  );
+  env.addFilter(
+    '__py_apply',
+    function (this: NunjucksContext, body: unknown, src: string, locals: Record<string, unknown>) {
+      const f = pyEval(this, `(${src})(__apply_body)`, { ...locals, __apply_body: String(body) });
+      return new nunjucks.runtime.SafeString(str(f));
+    },
+  );
+}
+
+export { PyError };
