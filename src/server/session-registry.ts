@@ -56,13 +56,14 @@ export class SessionRegistry {
   private async claim(id: string, session: Session): Promise<boolean> {
     const old = this.byId.get(id);
     this.byId.set(id, session);
+    // an id open in another session was issued here, whether its data is empty or not
     if (old !== undefined && old !== session) {
       const ended = new Promise<void>((resolve) => this.handovers.set(old, resolve));
       old.takenOver();
       await ended;
     }
     const backend = getDefaultBackend();
-    const known = backend.has === undefined ? true : await backend.has(id);
+    const known = old !== undefined || backend.has === undefined ? true : await backend.has(id);
     if (!known && this.byId.get(id) === session) this.byId.delete(id);
     return known;
   }

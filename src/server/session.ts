@@ -486,7 +486,9 @@ export class Session implements PagePort {
     void this.ctx.claim(resume, this).then(
       (known) => {
         if (this.ended) return;
-        if (!known) this.warnFresh('the analysis id to resume is unknown here; starting a new one');
+        // an expired or foreign id: a new session, as for a first visit (the reply carries the new id)
+        if (!known)
+          this.ctx.logger.debug(`[${this.kernel.name}] unknown id to resume: a new session`);
         this.open(message, known ? resume : undefined);
       },
       (error: unknown) => {
