@@ -252,6 +252,8 @@ class KernelPort implements SessionPort {
 
   done(): void {
     void this.outbox.op({ t: 'done', sid: this.sid });
+    // an answered action is what a page waits for: send the batch now, not a turn later
+    this.outbox.flush();
   }
 
   fail(message: string, code: number, reason: string): void {
