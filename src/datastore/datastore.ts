@@ -1,4 +1,5 @@
 import { encodeValue } from '../protocol/encode.js';
+import { describeError } from '../protocol/errors.js';
 import { defaultBackend, type DatastoreBackend } from './backend.js';
 import { Change } from './change.js';
 
@@ -26,6 +27,11 @@ export type EncodedListener =
   | { handleDatastoreChange(change: Change, store: Datastore<object>): MaybePromise };
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A callback's throw as an Error: any value, even one without a prototype, never throwing. */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(describeError(error).message, { cause: error });
+}
 const NONE: readonly never[] = [];
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -326,7 +332,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
             ? listener(change)
             : listener.handleDatastoreChange(change, this as unknown as Datastore<object>);
       } catch (error) {
-        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        r = Promise.reject(asError(error));
       }
       // sessions of one server share one Promise per turn: keep it once
       if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
@@ -336,7 +342,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
       try {
         r = callback(change.key, change.decode());
       } catch (error) {
-        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        r = Promise.reject(asError(error));
       }
       if (isThenable(r)) (pending ??= []).push(r);
     }
@@ -345,7 +351,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
       try {
         r = callback({ [change.key]: change.decode() } as Partial<T>);
       } catch (error) {
-        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        r = Promise.reject(asError(error));
       }
       if (isThenable(r)) (pending ??= []).push(r);
     }

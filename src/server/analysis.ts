@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Datastore } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
+import { describeError, safeString } from '../protocol/errors.js';
+import { escapeLogText } from '../protocol/log-text.js';
+import { LogRateLimit } from './log-limit.js';
 import { getDefaultLogger, type Logger } from './logger.js';
 
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
@@ -33,6 +36,18 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 export function newAnalysisId(): string {
   return randomUUID();
 }
+
+/**
+ * The part of an analysis id that may appear in logs: its first 8
+ * characters. The whole id is the key that resumes a session, and logs are
+ * read by more people than the page's user.
+ */
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+/** Log levels of the page's `log`, `warn` and `error` actions. */
+type PageLogLevel = 'info' | 'warn' | 'error';
 
 type Transform = (value: unknown) => unknown;
 interface Transforms {
@@ -110,6 +125,7 @@ export class Analysis<
   private abort: AbortController | undefined;
   private aborted = false;
   private timers: Set<ReturnType<typeof setTimeout>> | undefined;
+  private logLimit: LogRateLimit | undefined;
 
   /** Aborted when the session ends: pass it to fetches, check it in long loops. */
   get signal(): AbortSignal {
@@ -143,12 +159,13 @@ export class Analysis<
    * `log`, `warn` and `error` are also written to the server's log.
    */
   emit(signal: string, message?: unknown): Promise<void> {
-    if (signal === 'log')
-      this.logger.info(`[${this.constructor.name} ${this.id}] ${String(message)}`);
-    else if (signal === 'warn')
-      this.logger.warn(`[${this.constructor.name} ${this.id}] ${String(message)}`);
-    else if (signal === 'error')
-      this.logger.error(`[${this.constructor.name} ${this.id}] ${String(message)}`);
+    if (signal === 'log' || signal === 'warn' || signal === 'error') {
+      // the message often carries what a page sent: one escaped, bounded line
+      const line = `[${this.constructor.name} ${shortId(this.id)}] ${escapeLogText(safeString(message))}`;
+      if (signal === 'log') this.logger.info(line);
+      else if (signal === 'warn') this.logger.warn(line);
+      else this.logger.error(line);
+    }
     return this.send(signal, message);
   }
 
@@ -182,6 +199,7 @@ export class Analysis<
   }
 
   private runGuarded(what: string, fn: () => unknown): void {
+    // reportError never throws (describeError), so a timer cannot take the process down
     const fail = (error: unknown): void => this.reportError(what, error);
     try {
       const r = fn();
@@ -193,9 +211,9 @@ export class Analysis<
 
   /** @internal An error in a handler or timer: to the page as `error`, with the stack to the log. */
   reportError(where: string, error: unknown): void {
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    const stack = error instanceof Error && error.stack ? error.stack : message;
-    this.logger.error(`[${this.constructor.name} ${this.id}] ${where} failed: ${stack}`);
+    // any thrown value (null, no prototype, throwing getters) is described without throwing
+    const { message, stack } = describeError(error);
+    this.logger.error(`[${this.constructor.name} ${shortId(this.id)}] ${where} failed: ${stack}`);
     void this.send('error', `${where} failed: ${message}`);
   }
 
@@ -219,17 +237,33 @@ export class Analysis<
   /** Runs when the page's socket has closed. */
   on_disconnected(): void | Promise<void> {}
 
-  /** The page logs to the server's log. */
+  /**
+   * The page logs to the server's log: one line, control characters
+   * escaped, cut at 1000 characters, at most 20 lines at once and 5 a
+   * second per page (what is dropped is counted in the next line).
+   */
   on_log(...args: unknown[]): void {
-    this.logger.info(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+    this.pageLog('info', args);
   }
 
+  /** The page warns in the server's log (bounded like {@link on_log}). */
   on_warn(...args: unknown[]): void {
-    this.logger.warn(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+    this.pageLog('warn', args);
   }
 
+  /** The page reports an error to the server's log (bounded like {@link on_log}). */
   on_error(...args: unknown[]): void {
-    this.logger.error(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
+    this.pageLog('error', args);
+  }
+
+  private pageLog(level: PageLogLevel, args: unknown[]): void {
+    const dropped = (this.logLimit ??= new LogRateLimit()).take();
+    if (dropped === false) return; // dropped: not even formatted
+    const prefix = `[frontend ${shortId(this.id)}]`;
+    if (dropped > 0) {
+      this.logger.warn(`${prefix} ${dropped} log line(s) from this page dropped (rate limit)`);
+    }
+    this.logger[level](`${prefix} ${escapeLogText(args.map(safeString).join(' '))}`);
   }
 
   // wiring, used by Meta / the server / AnalysisTest --------------------------
@@ -311,6 +345,13 @@ export class Analysis<
   /** @internal The session ended: release stores, callbacks and timers. */
   dispose(): void {
     this.cancel();
+    const dropped = this.logLimit?.pending ?? 0;
+    if (dropped > 0) {
+      this.logger.warn(
+        `[frontend ${shortId(this.id)}] ${dropped} log line(s) from this page dropped (rate limit)`,
+      );
+    }
+    this.logLimit = undefined;
     for (const handle of this.timers ?? []) clearTimeout(handle);
     this.timers = undefined;
     this.data?.close();

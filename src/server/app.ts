@@ -5,6 +5,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import MarkdownIt from 'markdown-it';
 import { parse as parseYaml } from 'yaml';
+import { safeString } from '../protocol/errors.js';
 import { isAnalysisClass, type AnalysisClass } from './analysis.js';
 import type { Logger } from './logger.js';
 import { Meta, type ExtraRoute } from './meta.js';
@@ -261,8 +262,9 @@ async function importRoutes(file: string, generation: number): Promise<ExtraRout
   return routes as ExtraRoute[];
 }
 
-function describeError(error: unknown, dir?: string): string {
-  if (!(error instanceof Error)) return String(error);
+function describeLoadError(error: unknown, dir?: string): string {
+  // a module may throw anything at its top level, even an object without a prototype
+  if (!(error instanceof Error)) return safeString(error);
   // esbuild/tsx errors already carry file:line:column in their message; an
   // error thrown while the module runs gets its first frame in the folder
   if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;
@@ -311,7 +313,7 @@ export async function loadApp(options: {
         errors.push({ name: 'index.yaml', message: 'index.yaml must be a mapping' });
       }
     } catch (error) {
-      errors.push({ name: 'index.yaml', message: `index.yaml: ${describeError(error)}` });
+      errors.push({ name: 'index.yaml', message: `index.yaml: ${describeLoadError(error)}` });
     }
   }
   const folderReadme = await readOptional(join(dir, 'README.md'));
@@ -398,7 +400,7 @@ export async function loadApp(options: {
         : [];
       entry.meta = new Meta(name, cls, adir, routes, cliArgs);
     } catch (error) {
-      entry.error = describeError(error, adir);
+      entry.error = describeLoadError(error, adir);
       logger.error(`analysis "${name}" failed to load: ${entry.error}`);
       if (prev?.meta) {
         // keep serving the last good version until a save fixes the error

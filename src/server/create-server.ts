@@ -15,7 +15,7 @@ import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from './analysis.js';
 import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
-import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { createLogger, withoutIds, type Logger, type LogLevel } from './logger.js';
 import { Meta, type ExtraRoute } from './meta.js';
 import { Pages } from './pages.js';
 import { Session, type SessionContext, type SessionLimits } from './session.js';
@@ -192,7 +192,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     );
   }
   const limits = resolveLimits(options);
-  const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
+  // issue 9: whole analysis ids never reach a log line, whoever writes it
+  const logger = withoutIds(options.logger ?? createLogger(options.logLevel ?? 'info'));
   const cwd = options.cwd ?? process.cwd();
   const cliArgs = options.cliArgs ?? [];
   const allowOrigins = new Set(options.allowOrigins ?? []);

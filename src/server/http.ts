@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import send from 'send';
+import { describeError } from '../protocol/errors.js';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
@@ -77,8 +78,8 @@ export function createRequestHandler(
     const state = getState();
     route(req, res, state, cwd).catch(async (error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
-      if (status === 500)
-        logger.error(`${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
+      // a routes.ts handler may throw anything, even null: describing it must not throw
+      if (status === 500) logger.error(`${req.method} ${req.url}: ${describeError(error).stack}`);
       if (res.headersSent) {
         res.destroy();
         return;
