@@ -46,6 +46,19 @@ export function shortId(id: string): string {
   return id.slice(0, 8);
 }
 
+/** Who each served analysis belongs to (its page's remote address): set before `initDatastores`. */
+const owners = new WeakMap<object, string>();
+
+/**
+ * @internal Name who an analysis's page is (the server passes the remote
+ * address, see `retentionOwner` in net.ts) before its datastores are created:
+ * the `data` it leaves behind counts against that owner's share of what the
+ * backend retains.
+ */
+export function setAnalysisOwner(analysis: object, owner: string): void {
+  owners.set(analysis, owner);
+}
+
 /** Log levels of the page's `log`, `warn` and `error` actions. */
 type PageLogLevel = 'info' | 'warn' | 'error';
 
@@ -142,9 +155,12 @@ export class Analysis<
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
   initDatastores(): void {
-    this.data = new Datastore<Data>(this.id, {
-      releaseAfterMs: (this.constructor as typeof Analysis).dataRetentionMs,
-    });
+    const owner = owners.get(this);
+    const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
+    this.data = new Datastore<Data>(
+      this.id,
+      owner === undefined ? { releaseAfterMs } : { releaseAfterMs, owner },
+    );
     this.classData = new Datastore<ClassData>(this.constructor.name);
   }
 
