@@ -17,6 +17,7 @@ import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from
 import { createRequestHandler, type HttpState } from './http.js';
 import { createLogger, withoutIds, type Logger, type LogLevel } from './logger.js';
 import { Meta, type ExtraRoute } from './meta.js';
+import { isLoopbackAddress } from './net.js';
 import { Pages } from './pages.js';
 import { Session, type SessionContext, type SessionLimits } from './session.js';
 import { watchAnalyses } from './watch.js';
@@ -60,6 +61,13 @@ export interface ServerOptions {
   sslCertFile?: string;
   /** PEM private key for HTTPS. Default: generated with the certificate. */
   sslKeyFile?: string;
+  /**
+   * The Content-Security-Policy header of every HTTP response; false sends
+   * none. Default: `DEFAULT_CONTENT_SECURITY_POLICY` of http.ts (inline
+   * scripts and styles, scripts and styles from this server or https:,
+   * sockets to this server, framing by this server only).
+   */
+  contentSecurityPolicy?: string | false;
   /** Reload analyses when their files change (the CLI turns it on unless --no-watch). Default: false. */
   watch?: boolean;
   /** Re-read templates on every request (on while watching). Default: same as `watch`. */
@@ -119,16 +127,15 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-const LOOPBACK = /^(localhost|[^.]+\.localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
-
 /**
  * Protection against DNS rebinding: a server bound to a loopback address
  * answers only requests whose Host names a loopback address (or a host of an
  * `allowOrigins` entry). A server bound elsewhere was opened on purpose and
- * takes any Host.
+ * takes any Host. "Loopback" is decided on the address, not its spelling
+ * (issue 9: `::ffff:127.0.0.1` is loopback too).
  */
 function createHostCheck(bound: string, allowOrigins: Set<string>): (host?: string) => boolean {
-  if (!LOOPBACK.test(bound)) return () => true;
+  if (!isLoopbackAddress(bound)) return () => true;
   const allowed = new Set<string>();
   for (const origin of allowOrigins) {
     try {
@@ -140,7 +147,7 @@ function createHostCheck(bound: string, allowOrigins: Set<string>): (host?: stri
   return (header) => {
     if (header === undefined) return false;
     const name = header.toLowerCase().replace(/:\d+$/, '');
-    return LOOPBACK.test(name) || allowed.has(name);
+    return isLoopbackAddress(name) || allowed.has(name);
   };
 }
 
@@ -234,7 +241,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     perMessageDeflate: false,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
-  const pages = createRequestHandler(() => state, logger, cwd);
+  const pages = createRequestHandler(() => state, logger, cwd, {
+    allowOrigins,
+    ...(options.contentSecurityPolicy === undefined
+      ? {}
+      : { contentSecurityPolicy: options.contentSecurityPolicy }),
+  });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
       // a page on another site that rebound its name to 127.0.0.1

@@ -44,7 +44,7 @@ function ipv6Groups(address: string): number[] | undefined {
  */
 export function isLoopbackAddress(address: string): boolean {
   const bare = address.replace(/^\[(.*)\]$/, '$1');
-  if (/^localhost\.?$/i.test(bare) || /\.localhost\.?$/i.test(bare)) return true;
+  if (/^(?:[^.]+\.)?localhost\.?$/i.test(bare)) return true;
   const v4 = unmapIPv4(bare);
   if (isIPv4(v4)) return v4.startsWith('127.');
   const groups = ipv6Groups(bare);
@@ -69,4 +69,26 @@ export function retentionOwner(address: string): string {
       .map((g) => g.toString(16))
       .join(':') + '::/64'
   );
+}
+
+/**
+ * The Origin check of WebSockets and of state-changing routes: no `Origin`
+ * (not a browser), an origin listed in `allowOrigins`, or one whose host is
+ * the request's own `Host`. Anything else (another site, `null`) is refused.
+ *
+ * @example isOriginAllowed('http://evil.example', 'localhost:5000', new Set()) // false
+ */
+export function isOriginAllowed(
+  origin: string | undefined,
+  host: string | undefined,
+  allowOrigins: ReadonlySet<string>,
+): boolean {
+  if (origin === undefined || allowOrigins.has(origin)) return true;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  return host !== undefined && originHost === host.toLowerCase();
 }
