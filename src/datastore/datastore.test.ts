@@ -778,9 +778,9 @@ describe('Datastore: a key named __proto__ (issue 9)', () => {
     assert.equal((copy as { polluted?: unknown }).polluted, undefined);
 
     const other = new Datastore(domain());
-    await other.init({ ['__proto__']: 5, b: 2 } as object);
+    await other.init({ ['__proto__']: 5, b: 2 });
     assert.equal(other.get('__proto__'), 5);
-    await other.init({ ['__proto__']: 6 } as object);
+    await other.init({ ['__proto__']: 6 });
     assert.equal(other.get('__proto__'), 5, 'init keeps a present key');
     assert.deepEqual(Object.keys(other.toObject()).sort(), ['__proto__', 'b']);
   });
@@ -789,7 +789,7 @@ describe('Datastore: a key named __proto__ (issue 9)', () => {
     const store = new Datastore(domain());
     for (const op of ['update', 'init', 'setState'] as const) {
       assert.throws(
-        () => store[op]({ __proto__: { a: 1 } } as object),
+        () => store[op]({ __proto__: { a: 1 } }),
         (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PROTOTYPE',
       );
     }

@@ -3,6 +3,7 @@ export const MAX_LOG_TEXT = 1000;
 
 // C0 and C1 controls, DEL, line/paragraph separators and bidi controls: each
 // could end a log line early or make one line look like another
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeChar(c: string): string {
