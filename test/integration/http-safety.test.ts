@@ -39,6 +39,7 @@ function http(
       },
     );
     req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer to ${path} within 5 s`)));
     req.end(options.body);
   });
 }
