@@ -17,6 +17,7 @@ export type { AnalysisClass, AnyAnalysis, EmitFn } from './server/analysis.js';
 export { on, onAction } from './server/actions.js';
 export { Meta } from './server/meta.js';
 export type { ExtraRoute } from './server/meta.js';
+export { allowCrossOrigin } from './server/route-options.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
 export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
 export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js';

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { describeError } from '../protocol/errors.js';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
@@ -46,7 +47,8 @@ export async function runServe(o: CliOptions): Promise<number> {
   const running = server;
   // an analysis that forgets to await a failing write must not take the server down
   process.on('unhandledRejection', (reason) => {
-    log.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
+    // describeError: a reason without a prototype must not turn into a crash here
+    log.error(`unhandled rejection: ${describeError(reason).stack}`);
   });
   return new Promise<number>((resolve) => {
     let stopping = 0;

@@ -14,7 +14,7 @@ Options:
                         in any case (default info)
   --analyses PATH       the analyses folder or its index.yaml
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
-  --max-frame-bytes N   largest frame a client may send (default 16777216)
+  --max-frame-bytes N   largest frame a client may send (default 1048576)
   --no-watch            do not reload analyses when their files change
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT

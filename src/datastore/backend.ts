@@ -41,6 +41,12 @@ export interface DatastoreBackend {
 export interface DetachOptions {
   release: boolean;
   releaseAfterMs?: number | undefined;
+  /**
+   * Who left the data behind (the server passes the page's remote address):
+   * a backend that bounds how much detached data it keeps counts per owner
+   * too, so one client cannot push everyone else's out.
+   */
+  owner?: string | undefined;
 }
 
 /**
@@ -51,21 +57,25 @@ export class MemoryBackend implements DatastoreBackend {
   readonly name = 'memory';
   private readonly domains = new Map<string, Map<string, string>>();
   /** Detached domains waiting for their release, oldest first. */
-  private readonly retained = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly retained = new Map<string, Retained>();
+  /** The retained domains of each owner, oldest first. */
+  private readonly owners = new Map<string, Set<string>>();
 
   /**
    * @param maxRetained how many detached domains with a `releaseAfterMs` are
    *   kept at most; past it the oldest goes at once (so pages that come and go
    *   cannot grow memory without bound). Default: 10000.
+   * @param maxRetainedPerOwner how many of those one `owner` (a remote
+   *   address) may have; past it that owner's oldest goes, so one client
+   *   cannot evict everyone else's. Default: 1000.
    */
-  constructor(private readonly maxRetained = 10_000) {}
+  constructor(
+    private readonly maxRetained = 10_000,
+    private readonly maxRetainedPerOwner = 1000,
+  ) {}
 
   attach(domain: string): Map<string, string> {
-    const timer = this.retained.get(domain);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      this.retained.delete(domain);
-    }
+    this.unretain(domain);
     let map = this.domains.get(domain);
     if (!map) {
       map = new Map();
@@ -78,7 +88,7 @@ export class MemoryBackend implements DatastoreBackend {
     // the mirror is the storage: nothing else to do
   }
 
-  detach(domain: string, { release, releaseAfterMs }: DetachOptions): void {
+  detach(domain: string, { release, releaseAfterMs, owner }: DetachOptions): void {
     const map = this.domains.get(domain);
     if (!map) return;
     // an empty domain costs memory and holds nothing: drop it either way
@@ -87,20 +97,20 @@ export class MemoryBackend implements DatastoreBackend {
       return;
     }
     if (releaseAfterMs === undefined) return;
-    const timer = setTimeout(() => {
-      this.retained.delete(domain);
-      this.domains.delete(domain);
-    }, releaseAfterMs);
+    const timer = setTimeout(() => this.drop(domain), releaseAfterMs);
     timer.unref();
-    this.retained.set(domain, timer);
+    this.retained.set(domain, { timer, owner });
+    if (owner !== undefined) {
+      let mine = this.owners.get(owner);
+      if (!mine) {
+        mine = new Set();
+        this.owners.set(owner, mine);
+      }
+      mine.add(domain);
+      if (mine.size > this.maxRetainedPerOwner) this.drop(mine.values().next().value as string);
+    }
     if (this.retained.size > this.maxRetained) {
-      const [oldest, oldestTimer] = this.retained.entries().next().value as [
-        string,
-        ReturnType<typeof setTimeout>,
-      ];
-      clearTimeout(oldestTimer);
-      this.retained.delete(oldest);
-      this.domains.delete(oldest);
+      this.drop(this.retained.keys().next().value as string);
     }
   }
 
@@ -112,6 +122,29 @@ export class MemoryBackend implements DatastoreBackend {
   get domainCount(): number {
     return this.domains.size;
   }
+
+  /** A retained domain goes: its data, its timer, its place in its owner's list. */
+  private drop(domain: string): void {
+    this.unretain(domain);
+    this.domains.delete(domain);
+  }
+
+  private unretain(domain: string): void {
+    const r = this.retained.get(domain);
+    if (r === undefined) return;
+    clearTimeout(r.timer);
+    this.retained.delete(domain);
+    if (r.owner === undefined) return;
+    const mine = this.owners.get(r.owner);
+    mine?.delete(domain);
+    if (mine?.size === 0) this.owners.delete(r.owner);
+  }
+}
+
+/** A detached domain waiting for its release. */
+interface Retained {
+  timer: ReturnType<typeof setTimeout>;
+  owner: string | undefined;
 }
 
 /** The process-wide memory backend every Datastore uses unless told otherwise. */

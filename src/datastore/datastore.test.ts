@@ -765,3 +765,93 @@ describe('Datastore: a custom backend with an async attach', () => {
     assert.equal(backend.storage.has(name), false);
   });
 });
+
+describe('Datastore: a key named __proto__ (issue 9)', () => {
+  test('update and init store an own __proto__ key; toObject copies it as an own key', async () => {
+    const store = new Datastore(domain());
+    await store.update(JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as object);
+    assert.deepEqual(store.get('__proto__'), { polluted: true });
+    const copy = store.toObject() as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+    assert.ok(Object.hasOwn(copy, '__proto__'));
+    assert.deepEqual(Object.keys(copy).sort(), ['__proto__', 'a']);
+    assert.equal((copy as { polluted?: unknown }).polluted, undefined);
+
+    const other = new Datastore(domain());
+    await other.init({ ['__proto__']: 5, b: 2 });
+    assert.equal(other.get('__proto__'), 5);
+    await other.init({ ['__proto__']: 6 });
+    assert.equal(other.get('__proto__'), 5, 'init keeps a present key');
+    assert.deepEqual(Object.keys(other.toObject()).sort(), ['__proto__', 'b']);
+  });
+
+  test('an object literal { __proto__: … } is refused with an error, not dropped', async () => {
+    const store = new Datastore(domain());
+    for (const op of ['update', 'init', 'setState'] as const) {
+      assert.throws(
+        () => store[op]({ __proto__: { a: 1 } }),
+        (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PROTOTYPE',
+      );
+    }
+    assert.equal(store.size, 0);
+    // class instances and objects without a prototype are fine
+    class Point {
+      x = 1;
+    }
+    await store.update(new Point() as object);
+    await store.update(Object.assign(Object.create(null) as object, { y: 2 }));
+    assert.deepEqual(store.toObject(), { x: 1, y: 2 });
+  });
+});
+
+describe('MemoryBackend: retention per owner (issue 9)', () => {
+  test('one owner leaving many stores behind evicts only its own', async () => {
+    const backend = new MemoryBackend(10, 3);
+    const keep = async (name: string, owner?: string): Promise<void> => {
+      const store = new Datastore(name, {
+        backend,
+        releaseAfterMs: 60_000,
+        ...(owner === undefined ? {} : { owner }),
+      });
+      await store.set('v', name);
+      store.close();
+    };
+    await keep('victim-1', '192.0.2.1');
+    await keep('victim-2', '192.0.2.2');
+    await keep('anonymous');
+    for (let i = 0; i < 50; i++) await keep(`flood-${i}`, '198.51.100.7');
+    // the flooder keeps its 3 newest; nobody else lost anything
+    assert.equal(backend.domainCount, 6);
+    for (const name of ['victim-1', 'victim-2', 'anonymous', 'flood-47', 'flood-48', 'flood-49']) {
+      assert.equal(new Datastore(name, { backend }).get('v'), name, name);
+    }
+    assert.equal(new Datastore('flood-46', { backend }).get('v'), undefined);
+  });
+
+  test('the global bound still holds across owners, oldest first', async () => {
+    const backend = new MemoryBackend(4, 3);
+    for (let i = 0; i < 6; i++) {
+      const store = new Datastore(`d${i}`, { backend, releaseAfterMs: 60_000, owner: `o${i}` });
+      await store.set('v', i);
+      store.close();
+    }
+    assert.equal(backend.domainCount, 4);
+    assert.equal(new Datastore('d0', { backend }).get('v'), undefined);
+    assert.equal(new Datastore('d5', { backend }).get('v'), 5);
+  });
+
+  test("a resumed domain leaves its owner's count", async () => {
+    const backend = new MemoryBackend(10, 2);
+    const a = new Datastore('r1', { backend, releaseAfterMs: 60_000, owner: 'x' });
+    await a.set('v', 1);
+    a.close();
+    // resumed and left again, by the same owner: still one place, not two
+    const again = new Datastore('r1', { backend, releaseAfterMs: 60_000, owner: 'x' });
+    again.close();
+    const b = new Datastore('r2', { backend, releaseAfterMs: 60_000, owner: 'x' });
+    await b.set('v', 2);
+    b.close();
+    assert.equal(new Datastore('r1', { backend }).get('v'), 1);
+    assert.equal(new Datastore('r2', { backend }).get('v'), 2);
+  });
+});

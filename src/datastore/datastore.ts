@@ -1,4 +1,5 @@
 import { encodeValue } from '../protocol/encode.js';
+import { DatabenchError, describeError } from '../protocol/errors.js';
 import { getDefaultBackend, type DatastoreBackend } from './backend.js';
 import { Change } from './change.js';
 
@@ -14,6 +15,12 @@ export interface DatastoreOptions {
   releaseAfterMs?: number;
   /** Where the data lives. Default: the process-wide in-memory backend. */
   backend?: DatastoreBackend;
+  /**
+   * Who leaves the data behind when it is closed (the server passes the
+   * page's remote address): the backend bounds retained data per owner, so
+   * one client cannot evict everyone else's. Default: none.
+   */
+  owner?: string;
 }
 
 /** A callback's result: a Promise makes the write wait for it. */
@@ -26,6 +33,11 @@ export type EncodedListener =
   | { handleDatastoreChange(change: Change, store: Datastore<object>): MaybePromise };
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A callback's throw as an Error: any value, even one without a prototype, never throwing. */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(describeError(error).message, { cause: error });
+}
 const NONE: readonly never[] = [];
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -102,6 +114,23 @@ class Domain {
   }
 }
 
+/**
+ * The own enumerable entries of an `update` / `init` argument. An object whose
+ * prototype is itself a plain object with no constructor of its own came from
+ * a literal `{ __proto__: {…} }`: its "key" would be lost, so it is refused.
+ */
+function ownEntries(values: object, op: string): Array<[string, unknown]> {
+  const proto = Object.getPrototypeOf(values) as object | null;
+  if (proto !== null && proto !== Object.prototype && !Object.hasOwn(proto, 'constructor')) {
+    throw new DatabenchError(
+      'DATASTORE_PROTOTYPE',
+      `${op}() got an object whose prototype is a plain object: an object literal ` +
+        `{ __proto__: … } sets the prototype, not a key. Write { ['__proto__']: … } to store a key named __proto__`,
+    );
+  }
+  return Object.keys(values).map((key) => [key, (values as Record<string, unknown>)[key]]);
+}
+
 const registries = new WeakMap<DatastoreBackend, Map<string, Domain>>();
 
 function openDomain(backend: DatastoreBackend, name: string): Domain {
@@ -118,10 +147,18 @@ function openDomain(backend: DatastoreBackend, name: string): Domain {
   return domain;
 }
 
-function closeDomain(domain: Domain, release: boolean, releaseAfterMs: number | undefined): void {
+function closeDomain(
+  domain: Domain,
+  release: boolean,
+  releaseAfterMs: number | undefined,
+  owner: string | undefined,
+): void {
   const registry = registries.get(domain.backend);
   if (registry?.get(domain.name) === domain) registry.delete(domain.name);
-  void domain.backend.detach(domain.name, { release, releaseAfterMs });
+  void domain.backend.detach(
+    domain.name,
+    owner === undefined ? { release, releaseAfterMs } : { release, releaseAfterMs, owner },
+  );
 }
 
 /** A Datastore whose keys also read and write as properties (`store['pi'] = 3.14`). */
@@ -184,6 +221,7 @@ const ITEM_ACCESS: ProxyHandler<Datastore<object>> = {
 export class Datastore<T extends object = Record<string, unknown>> {
   private release: boolean;
   private releaseAfterMs: number | undefined;
+  private owner: string | undefined;
   private readonly state: Domain;
   private closed = false;
   // undefined until used: most stores have one listener kind only
@@ -203,6 +241,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   constructor(domain: string, options: DatastoreOptions = {}) {
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
+    this.owner = options.owner;
     this.state = openDomain(options.backend ?? getDefaultBackend(), domain);
     // databench 0.7 wrote `self.data['pi'] = 3.14`: keys that are not members
     // read and write the store through a proxy, which every caller (and the
@@ -267,29 +306,36 @@ export class Datastore<T extends object = Record<string, unknown>> {
     return this.state.write(key, encodeValue(value, key));
   }
 
-  /** Set several keys, like Python's `dict.update`. */
+  /**
+   * Set several keys, like Python's `dict.update`: every own enumerable key,
+   * `__proto__` too when it is an own key (`JSON.parse('{"__proto__": 1}')`,
+   * `{ ['__proto__']: 1 }`). An object literal `{ __proto__: {…} }` sets a
+   * prototype instead of a key: that is refused with a DatabenchError (code
+   * `DATASTORE_PROTOTYPE`) rather than dropped without a word.
+   */
   update(values: Partial<T>): Promise<void> {
     this.assertOpen('update');
+    return this.writeAll(ownEntries(values, 'update'));
+  }
+
+  /** Set only the keys that are not present yet (`__proto__` as any other key, see {@link update}). */
+  init(values: Partial<T>): Promise<void> {
+    this.assertOpen('init');
+    return this.writeAll(
+      ownEntries(values, 'init').filter(([key]) => !this.state.entries.has(key)),
+    );
+  }
+
+  private writeAll(entries: Array<[string, unknown]>): Promise<void> {
     // encode every value first: a bad value must not leave half an update behind
     const encoded: Array<[string, string]> = [];
-    for (const key of Object.keys(values)) {
-      encoded.push([key, encodeValue((values as Record<string, unknown>)[key], key)]);
-    }
+    for (const [key, value] of entries) encoded.push([key, encodeValue(value, key)]);
     let pending: Promise<void>[] | undefined;
     for (const [key, value] of encoded) {
       const p = this.state.write(key, value);
       if (p !== RESOLVED) (pending ??= []).push(p);
     }
     return settle(pending);
-  }
-
-  /** Set only the keys that are not present yet. */
-  init(values: Partial<T>): Promise<void> {
-    const missing: Record<string, unknown> = {};
-    for (const key of Object.keys(values)) {
-      if (!this.state.entries.has(key)) missing[key] = (values as Record<string, unknown>)[key];
-    }
-    return this.update(missing as Partial<T>);
   }
 
   /** `update` with an object, or with a function of this store that returns one (databench 0.7). */
@@ -331,10 +377,25 @@ export class Datastore<T extends object = Record<string, unknown>> {
     }
   }
 
-  /** A plain-object copy of everything in the store. */
+  /**
+   * A plain-object copy of everything in the store. A key named `__proto__`
+   * is an own key of the copy (as `JSON.parse` makes it), never its prototype.
+   */
   toObject(): Partial<T> {
     const out: Record<string, unknown> = {};
-    for (const [key, encoded] of this.state.entries) out[key] = JSON.parse(encoded);
+    for (const [key, encoded] of this.state.entries) {
+      const value = JSON.parse(encoded) as unknown;
+      if (key === '__proto__') {
+        Object.defineProperty(out, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        out[key] = value;
+      }
+    }
     return out as Partial<T>;
   }
 
@@ -360,9 +421,10 @@ export class Datastore<T extends object = Record<string, unknown>> {
    * @internal Close with retention given now rather than at construction
    * (the server closing a kernel's view of a domain with the kernel's options).
    */
-  _closeWith(release: boolean, releaseAfterMs: number | undefined): void {
+  _closeWith(release: boolean, releaseAfterMs: number | undefined, owner?: string): void {
     this.release = release;
     this.releaseAfterMs = releaseAfterMs;
+    this.owner = owner;
     this.close();
   }
 
@@ -375,7 +437,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.encodedListeners = undefined;
     this.state.stores = this.state.stores.filter((s) => s !== this);
     if (this.state.stores.length === 0) {
-      closeDomain(this.state, this.release, this.releaseAfterMs);
+      closeDomain(this.state, this.release, this.releaseAfterMs, this.owner);
     }
   }
 
@@ -400,7 +462,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
             ? listener(change)
             : listener.handleDatastoreChange(change, this as unknown as Datastore<object>);
       } catch (error) {
-        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        r = Promise.reject(asError(error));
       }
       // sessions of one server share one Promise per turn: keep it once
       if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
@@ -410,7 +472,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
       try {
         r = callback(change.key, change.decode());
       } catch (error) {
-        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        r = Promise.reject(asError(error));
       }
       if (isThenable(r)) (pending ??= []).push(r);
     }
@@ -419,7 +481,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
       try {
         r = callback({ [change.key]: change.decode() } as Partial<T>);
       } catch (error) {
-        r = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        r = Promise.reject(asError(error));
       }
       if (isThenable(r)) (pending ??= []).push(r);
     }

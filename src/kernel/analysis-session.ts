@@ -65,6 +65,7 @@ export class AnalysisSession implements KernelSession {
         id: request.id,
         logger: this.logger,
         sink: this.port,
+        owner: request.owner,
       });
     } catch (error) {
       const text = `could not start analysis "${this.meta.name}": ${errorText(error).message}`;

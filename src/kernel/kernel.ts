@@ -17,6 +17,8 @@ export interface OpenRequest {
   readonly requestArgs: string;
   /** The command-line flags the server did not know. */
   readonly cliArgs: readonly string[];
+  /** Who the page's retained `data` counts against (its address): one client cannot evict everyone's. */
+  readonly owner: string;
 }
 
 /**

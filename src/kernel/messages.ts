@@ -24,6 +24,8 @@ export interface OpenMessage {
   /** The page's query string, as sent. */
   readonly requestArgs: string;
   readonly cliArgs: readonly string[];
+  /** Who the page's retained `data` counts against. */
+  readonly owner: string;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */
@@ -148,6 +150,8 @@ export interface DetachOp {
   readonly domain: string;
   readonly release: boolean;
   readonly releaseAfterMs: number | null;
+  /** Who the retained data counts against; null: nobody in particular. */
+  readonly owner: string | null;
 }
 
 /** A line for the server's log. */

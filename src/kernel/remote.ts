@@ -133,6 +133,7 @@ export class RemoteLink {
       resumed: request.resumed,
       requestArgs: request.requestArgs,
       cliArgs: request.cliArgs,
+      owner: request.owner,
     });
     return session;
   }
@@ -219,7 +220,7 @@ export class RemoteLink {
         const domain = this.domains.get(op.domain);
         if (!domain) return;
         this.domains.delete(op.domain);
-        domain.store._closeWith(op.release, op.releaseAfterMs ?? undefined);
+        domain.store._closeWith(op.release, op.releaseAfterMs ?? undefined, op.owner ?? undefined);
         return;
       }
       case 'log':

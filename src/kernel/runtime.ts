@@ -163,11 +163,17 @@ export class KernelBackend implements DatastoreBackend {
     this.outbox.write(id, domain, key, encoded ?? null, seq);
   }
 
-  detach(domain: string, { release, releaseAfterMs }: DetachOptions): void {
+  detach(domain: string, { release, releaseAfterMs, owner }: DetachOptions): void {
     this.listeners.delete(domain);
     const prefix = domain + '\0';
     for (const k of this.inflight.keys()) if (k.startsWith(prefix)) this.inflight.delete(k);
-    this.outbox.barrier({ t: 'detach', domain, release, releaseAfterMs: releaseAfterMs ?? null });
+    this.outbox.barrier({
+      t: 'detach',
+      domain,
+      release,
+      releaseAfterMs: releaseAfterMs ?? null,
+      owner: owner ?? null,
+    });
   }
 
   attached(message: AttachedMessage): void {

@@ -7,7 +7,8 @@ import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { setDefaultBackend } from '../datastore/backend.js';
 import { setDefaultLogger } from '../server/logger.js';
-import { describeError, importAnalysis } from '../server/load-analysis.js';
+import { describeError } from '../protocol/errors.js';
+import { describeLoadError, importAnalysis } from '../server/load-analysis.js';
 import { Meta } from '../server/meta.js';
 import type { HostMessage, KernelMessage } from './messages.js';
 import { createKernelLogger, KernelBackend, KernelRuntime, Outbox } from './runtime.js';
@@ -34,7 +35,7 @@ setDefaultBackend(backend);
 setDefaultLogger(logger);
 // as on the server's own thread: an unhandled rejection is logged, not fatal
 process.on('unhandledRejection', (reason) => {
-  logger.error(`[${data.name}] unhandled rejection: ${describeError(reason)}`);
+  logger.error(`[${data.name}] unhandled rejection: ${describeError(reason).stack}`);
 });
 
 let meta: Meta | undefined;
@@ -42,7 +43,7 @@ try {
   const cls = await importAnalysis(data.file, data.generation);
   meta = new Meta(data.name, cls, dirname(data.file), [], data.cliArgs);
 } catch (error) {
-  post({ t: 'load-error', message: describeError(error, dirname(data.file)) });
+  post({ t: 'load-error', message: describeLoadError(error, dirname(data.file)) });
 }
 if (meta) {
   const runtime = new KernelRuntime(meta, outbox, backend, logger);

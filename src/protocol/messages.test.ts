@@ -243,3 +243,40 @@ describe('frames', () => {
     assert.equal(PROTOCOL.processIdKey, '__process_id');
   });
 });
+
+describe('the nesting limit of client frames', () => {
+  const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+
+  test('up to PROTOCOL.maxClientJsonDepth is parsed, one more is a ProtocolError', () => {
+    assert.equal(PROTOCOL.maxClientJsonDepth, 64);
+    // the frame's own object is level 1
+    const ok = parseClientMessage(`{"signal":"a","load":${nested(63)}}`);
+    assert.equal(ok.kind, 'action');
+    assert.throws(
+      () => parseClientMessage(`{"signal":"a","load":${nested(64)}}`),
+      (e: unknown) => e instanceof ProtocolError && /64 deep at most/.test(e.message),
+    );
+    assert.throws(() => parseClientMessage(`{"signal":"a","load":${nested(3)}}`, { maxDepth: 3 }));
+  });
+
+  test('brackets inside strings do not count, escaped quotes do not end a string', () => {
+    const text = JSON.stringify({ signal: 'a', load: ['['.repeat(100) + '\\"{{' + '"'] });
+    assert.equal(parseClientMessage(text).kind, 'action');
+    const objects = `{"signal":"a","load":${'{"k":'.repeat(63)}1${'}'.repeat(63)}}`;
+    assert.equal(parseClientMessage(objects).kind, 'action');
+    assert.throws(() =>
+      parseClientMessage(`{"signal":"a","load":${'{"k":'.repeat(64)}1${'}'.repeat(64)}}`),
+    );
+  });
+
+  test('the 15.6 MB frame of nested brackets is refused without a parse', () => {
+    assert.throws(() => parseClientMessage(nested(7.8e6)), ProtocolError);
+  });
+
+  test('malformed JSON: the text V8 quotes from the frame is escaped', () => {
+    assert.throws(
+      () => parseClientMessage('{"signal": "a",\nINFO forged line'),
+      (e: unknown) => e instanceof ProtocolError && !e.message.includes('\n'),
+    );
+  });
+});

@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors.js';
+import { escapeLogText } from './log-text.js';
 
 /** Wire constants shared by server, client and kernels. */
 export const PROTOCOL = {
@@ -10,6 +11,11 @@ export const PROTOCOL = {
   processSignal: '__process',
   /** The key of an action's object load that asks for `__process` frames. */
   processIdKey: '__process_id',
+  /**
+   * How deep a client frame may nest arrays and objects (the frame's own
+   * object counts as 1). Deeper frames are refused before they are parsed.
+   */
+  maxClientJsonDepth: 64,
 } as const;
 
 /** Client → server: the first frame of a session. `connect` is null for a new instance. */
@@ -56,14 +62,53 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Refuse JSON that nests arrays and objects deeper than `maxDepth`, in one
+ * linear pass that allocates nothing: brackets are counted outside strings,
+ * and a string is skipped with `indexOf` to its closing quote. A frame of
+ * millions of brackets costs a scan, not a parse (issue 9: a 15.6 MB one
+ * blocked every page for seconds). Malformed text is left for `JSON.parse`
+ * to report.
+ */
+export function assertJsonDepth(text: string, maxDepth: number, who = 'client'): void {
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: find the quote that ends it (one not escaped by an odd run of backslashes)
+      let from = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', from);
+        if (q < 0) return;
+        let b = q - 1;
+        while (b >= from && text.charCodeAt(b) === 0x5c) b--;
+        from = q + 1;
+        if ((q - 1 - b) % 2 === 0) break;
+      }
+      i = from - 1;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) {
+        throw new ProtocolError(
+          `a ${who} frame may nest arrays and objects ${maxDepth} deep at most; this one goes deeper (at character ${i})`,
+        );
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
 function parseJsonObject(text: string, who: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ProtocolError(`malformed JSON in ${who} frame: ${(error as Error).message}`, {
-      cause: error,
-    });
+    // V8 quotes part of the text in its message: it came from the peer, so escape it
+    throw new ProtocolError(
+      `malformed JSON in ${who} frame: ${escapeLogText((error as Error).message, 200)}`,
+      { cause: error },
+    );
   }
   if (!isPlainObject(value)) {
     const got = value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value;
@@ -72,11 +117,19 @@ function parseJsonObject(text: string, who: string): Record<string, unknown> {
   return value;
 }
 
+/** Options of {@link parseClientMessage}. */
+export interface ParseClientOptions {
+  /** Deepest nesting of arrays and objects accepted. Default: `PROTOCOL.maxClientJsonDepth` (64). */
+  maxDepth?: number;
+}
+
 /**
  * The one place the server turns a client frame into a typed message.
- * Throws {@link ProtocolError} for anything PROTOCOL.md does not allow.
+ * Throws {@link ProtocolError} for anything PROTOCOL.md does not allow,
+ * and for a frame nested deeper than `maxDepth` (checked before parsing).
  */
-export function parseClientMessage(text: string): ClientMessage {
+export function parseClientMessage(text: string, options?: ParseClientOptions): ClientMessage {
+  assertJsonDepth(text, options?.maxDepth ?? PROTOCOL.maxClientJsonDepth);
   const obj = parseJsonObject(text, 'client');
   if ('__connect' in obj) {
     const id = obj['__connect'];

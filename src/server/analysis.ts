@@ -3,6 +3,9 @@ import { inspect } from 'node:util';
 import { Datastore, type DataProxy } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
+import { describeError, safeString } from '../protocol/errors.js';
+import { escapeLogText } from '../protocol/log-text.js';
+import { LogRateLimit } from './log-limit.js';
 import { getDefaultLogger, type Logger } from './logger.js';
 
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
@@ -33,13 +36,43 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** A message as a log line shows it: strings as they are, anything else readably (not `[object Object]`). */
 function logText(message: unknown): string {
   if (typeof message === 'string') return message;
-  return inspect(message, { depth: 4, breakLength: Infinity, compact: true });
+  try {
+    return inspect(message, { depth: 4, breakLength: Infinity, compact: true });
+  } catch {
+    // a Proxy whose traps throw, and the like: never let logging fail
+    return safeString(message);
+  }
 }
 
 /** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
 export function newAnalysisId(): string {
   return randomUUID();
 }
+
+/**
+ * The part of an analysis id that may appear in logs: its first 8
+ * characters. The whole id is the key that resumes a session, and logs are
+ * read by more people than the page's user.
+ */
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+/** Who each served analysis belongs to (its page's remote address): set before `initDatastores`. */
+const owners = new WeakMap<object, string>();
+
+/**
+ * @internal Name who an analysis's page is (the server passes the remote
+ * address, see `retentionOwner` in net.ts) before its datastores are created:
+ * the `data` it leaves behind counts against that owner's share of what the
+ * backend retains.
+ */
+export function setAnalysisOwner(analysis: object, owner: string): void {
+  owners.set(analysis, owner);
+}
+
+/** Log levels of the page's `log`, `warn` and `error` actions. */
+type PageLogLevel = 'info' | 'warn' | 'error';
 
 type Transform = (value: unknown) => unknown;
 interface Transforms {
@@ -104,9 +137,22 @@ export class Analysis<
    * also read and write as items, as databench 0.7's `self.data['pi'] = …`:
    * `this.data['pi'] = 3.14` changes the store at once and sends the change.
    */
-  data!: DataProxy<Data>;
+  get data(): DataProxy<Data> {
+    return this.#data!;
+  }
+  /** Any Datastore can be assigned (an `initDatastores` override); every Datastore is a proxy. */
+  set data(store: Datastore<Data>) {
+    this.#data = store as DataProxy<Data>;
+  }
   /** The store shared by every instance of this class (domain: the class name). */
-  classData!: DataProxy<ClassData>;
+  get classData(): DataProxy<ClassData> {
+    return this.#classData!;
+  }
+  set classData(store: Datastore<ClassData>) {
+    this.#classData = store as DataProxy<ClassData>;
+  }
+  #data: DataProxy<Data> | undefined;
+  #classData: DataProxy<ClassData> | undefined;
   /** The command-line flags the server did not know. */
   cliArgs: string[] = [];
   /** The page's query string, parsed like Python's `parse_qs`. */
@@ -121,6 +167,7 @@ export class Analysis<
   private abort: AbortController | undefined;
   private aborted = false;
   private timers: Set<ReturnType<typeof setTimeout>> | undefined;
+  private logLimit: LogRateLimit | undefined;
 
   /** Aborted when the session ends: pass it to fetches, check it in long loops. */
   get signal(): AbortSignal {
@@ -138,10 +185,13 @@ export class Analysis<
    */
   initDatastores(): void {
     // every Datastore is a DataProxy (its constructor returns the proxy)
-    this.data = new Datastore<Data>(this.id, {
-      releaseAfterMs: (this.constructor as typeof Analysis).dataRetentionMs,
-    }) as DataProxy<Data>;
-    this.classData = new Datastore<ClassData>(this.constructor.name) as DataProxy<ClassData>;
+    const owner = owners.get(this);
+    const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
+    this.data = new Datastore<Data>(
+      this.id,
+      owner === undefined ? { releaseAfterMs } : { releaseAfterMs, owner },
+    );
+    this.classData = new Datastore<ClassData>(this.constructor.name);
   }
 
   /**
@@ -173,12 +223,13 @@ export class Analysis<
    * `log`, `warn` and `error` are also written to the server's log.
    */
   emit(signal: string, message?: unknown): Promise<void> {
-    if (signal === 'log')
-      this.logger.info(`[${this.constructor.name} ${this.id}] ${logText(message)}`);
-    else if (signal === 'warn')
-      this.logger.warn(`[${this.constructor.name} ${this.id}] ${logText(message)}`);
-    else if (signal === 'error')
-      this.logger.error(`[${this.constructor.name} ${this.id}] ${logText(message)}`);
+    if (signal === 'log' || signal === 'warn' || signal === 'error') {
+      // the message often carries what a page sent: one escaped, bounded line
+      const line = `[${this.constructor.name} ${shortId(this.id)}] ${escapeLogText(logText(message))}`;
+      if (signal === 'log') this.logger.info(line);
+      else if (signal === 'warn') this.logger.warn(line);
+      else this.logger.error(line);
+    }
     // emit(signal, undefined) is 0.7's emit(signal, None): `load: null`;
     // only emit(signal) sends a frame without load
     if (message === undefined && arguments.length > 1) return this.send(signal, null);
@@ -215,6 +266,7 @@ export class Analysis<
   }
 
   private runGuarded(what: string, fn: () => unknown): void {
+    // reportError never throws (describeError), so a timer cannot take the process down
     const fail = (error: unknown): void => this.reportError(what, error);
     try {
       const r = fn();
@@ -226,9 +278,9 @@ export class Analysis<
 
   /** @internal An error in a handler or timer: to the page as `error`, with the stack to the log. */
   reportError(where: string, error: unknown): void {
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    const stack = error instanceof Error && error.stack ? error.stack : message;
-    this.logger.error(`[${this.constructor.name} ${this.id}] ${where} failed: ${stack}`);
+    // any thrown value (null, no prototype, throwing getters) is described without throwing
+    const { message, stack } = describeError(error);
+    this.logger.error(`[${this.constructor.name} ${shortId(this.id)}] ${where} failed: ${stack}`);
     void this.send('error', `${where} failed: ${message}`);
   }
 
@@ -252,17 +304,33 @@ export class Analysis<
   /** Runs when the page's socket has closed. */
   on_disconnected(): void | Promise<void> {}
 
-  /** The page logs to the server's log. */
+  /**
+   * The page logs to the server's log: one line, control characters
+   * escaped, cut at 1000 characters, at most 20 lines at once and 5 a
+   * second per page (what is dropped is counted in the next line).
+   */
   on_log(...args: unknown[]): void {
-    this.logger.info(`[frontend ${this.id}] ${args.map(logText).join(' ')}`);
+    this.pageLog('info', args);
   }
 
+  /** The page warns in the server's log (bounded like {@link on_log}). */
   on_warn(...args: unknown[]): void {
-    this.logger.warn(`[frontend ${this.id}] ${args.map(logText).join(' ')}`);
+    this.pageLog('warn', args);
   }
 
+  /** The page reports an error to the server's log (bounded like {@link on_log}). */
   on_error(...args: unknown[]): void {
-    this.logger.error(`[frontend ${this.id}] ${args.map(logText).join(' ')}`);
+    this.pageLog('error', args);
+  }
+
+  private pageLog(level: PageLogLevel, args: unknown[]): void {
+    const dropped = (this.logLimit ??= new LogRateLimit()).take();
+    if (dropped === false) return; // dropped: not even formatted
+    const prefix = `[frontend ${shortId(this.id)}]`;
+    if (dropped > 0) {
+      this.logger.warn(`${prefix} ${dropped} log line(s) from this page dropped (rate limit)`);
+    }
+    this.logger[level](`${prefix} ${escapeLogText(args.map(logText).join(' '))}`);
   }
 
   // wiring, used by Meta / the server / AnalysisTest --------------------------
@@ -348,6 +416,13 @@ export class Analysis<
   /** @internal The session ended: release stores, callbacks and timers. */
   dispose(): void {
     this.cancel();
+    const dropped = this.logLimit?.pending ?? 0;
+    if (dropped > 0) {
+      this.logger.warn(
+        `[frontend ${shortId(this.id)}] ${dropped} log line(s) from this page dropped (rate limit)`,
+      );
+    }
+    this.logLimit = undefined;
     for (const handle of this.timers ?? []) clearTimeout(handle);
     this.timers = undefined;
     this.data?.close();

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import MarkdownIt from 'markdown-it';
 import sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
-import { describeError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
+import { describeLoadError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
 import type { Logger } from './logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
@@ -335,7 +335,7 @@ export async function loadApp(options: {
         errors.push({ name: 'index.yaml', message: 'index.yaml must be a mapping' });
       }
     } catch (error) {
-      errors.push({ name: 'index.yaml', message: `index.yaml: ${describeError(error)}` });
+      errors.push({ name: 'index.yaml', message: `index.yaml: ${describeLoadError(error)}` });
     }
   }
   const folderReadmeName = pickReadme(await readdir(dir));
@@ -451,7 +451,7 @@ export async function loadApp(options: {
         entry.kernel = new InProcessKernel(new Meta(name, cls, adir, routes, cliArgs), logger);
       }
     } catch (error) {
-      entry.error = describeError(error, adir);
+      entry.error = describeLoadError(error, adir);
       logger.error(`analysis "${name}" failed to load: ${entry.error}`);
       if (prev?.kernel) {
         // keep serving the last good version until a save fixes the error

@@ -21,12 +21,13 @@ import {
   type App,
 } from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
-import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { createLogger, withoutIds, type Logger, type LogLevel } from './logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { Meta, type ExtraRoute } from './meta.js';
 import { Pages } from './pages.js';
 import type { Session, SessionLimits } from './session.js';
+import { retentionOwner } from './net.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from './watch.js';
@@ -54,7 +55,7 @@ export interface ServerOptions {
   logger?: Logger;
   /** Origins allowed to open WebSockets besides the page's own host. Default: none. */
   allowOrigins?: string[];
-  /** Largest frame a client may send, in bytes. Default: 16 MiB. */
+  /** Largest frame a client may send, in bytes; a larger one closes the socket with 1009. Default: 1 MiB. */
   maxFrameBytes?: number;
   /** A page counts as slow above this many buffered bytes. Default: 1 MiB. */
   sendBufferSoftBytes?: number;
@@ -76,6 +77,13 @@ export interface ServerOptions {
   sslCertFile?: string;
   /** PEM private key for HTTPS. Default: generated with the certificate. */
   sslKeyFile?: string;
+  /**
+   * The Content-Security-Policy header of every HTTP response; false sends
+   * none. Default: `DEFAULT_CONTENT_SECURITY_POLICY` of http.ts (inline
+   * scripts and styles, scripts and styles from this server or https:,
+   * sockets to this server, framing by this server only).
+   */
+  contentSecurityPolicy?: string | false;
   /** Reload analyses when their files change (the CLI turns it on unless --no-watch). Default: false. */
   watch?: boolean;
   /** Re-read templates on every request (on while watching). Default: same as `watch`. */
@@ -179,9 +187,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       `option port must be an integer from 0 to 65535, got ${String(options.port)}`,
     );
   }
-  const maxFrameBytes = options.maxFrameBytes ?? 16 << 20;
+  // issue 9: parsing a frame at this bound costs other pages a few ms, at 16 MiB hundreds
+  const maxFrameBytes = options.maxFrameBytes ?? 1 << 20;
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes <= 0) {
+    throw new TypeError(
+      `option maxFrameBytes must be a positive integer, got ${String(options.maxFrameBytes)}`,
+    );
+  }
   const limits = resolveLimits(options);
-  const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
+  // issue 9: whole analysis ids never reach a log line, whoever writes it
+  const logger = withoutIds(options.logger ?? createLogger(options.logLevel ?? 'info'));
   const cwd = options.cwd ?? process.cwd();
   const cliArgs = options.cliArgs ?? [];
   const allowOrigins = new Set(options.allowOrigins ?? []);
@@ -222,7 +237,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     perMessageDeflate: false,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
-  const pages = createRequestHandler(() => state, logger, cwd);
+  const pages = createRequestHandler(() => state, logger, cwd, {
+    allowOrigins,
+    ...(options.contentSecurityPolicy === undefined
+      ? {}
+      : { contentSecurityPolicy: options.contentSecurityPolicy }),
+  });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
       // a page on another site that rebound its name to 127.0.0.1
@@ -241,7 +261,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,
-    accept: (ws, kernel) => registry.add(ws, kernel),
+    accept: (ws, kernel, address) => registry.add(ws, kernel, retentionOwner(address)),
   });
 
   // certificates first: a bad file must fail before anything listens

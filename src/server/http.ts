@@ -1,9 +1,12 @@
+import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import send from 'send';
+import { describeError } from '../protocol/errors.js';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
+import { isOriginAllowed } from './net.js';
 import {
   describeTemplateError,
   escapeHtml,
@@ -11,6 +14,7 @@ import {
   TEMPLATES_DIR,
   type Pages,
 } from './pages.js';
+import { allowsCrossOrigin } from './route-options.js';
 
 /** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
 export interface HttpState {
@@ -41,19 +45,44 @@ function html(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+/** The real path of `path`, or undefined when it (or a folder on the way) does not exist. */
+async function realPathOf(path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
+    throw error;
+  }
+}
+
 /**
  * Serve a file below `root` with `send` (content type, ETag, Last-Modified,
- * ranges, HEAD; refuses `..` and dotfiles). Resolves false when there is no
- * such file, so the caller can try the next place.
+ * ranges, HEAD; refuses `..` and dotfiles). A symlink that leads out of
+ * `root` counts as no file (issue 9). Resolves false when there is no such
+ * file, so the caller can try the next place.
  */
-function sendFile(
+async function sendFile(
   req: IncomingMessage,
   res: ServerResponse,
   root: string,
   relPath: string,
 ): Promise<boolean> {
+  const rel = relPath.replace(/^\/+/, '');
+  const [realRoot, realFile] = await Promise.all([realPathOf(root), realPathOf(join(root, rel))]);
+  if (realRoot === undefined || realFile === undefined) return false;
+  if (!realFile.startsWith(realRoot + sep)) return false;
+  return sendChecked(req, res, root, rel);
+}
+
+function sendChecked(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  rel: string,
+): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const stream = send(req, encodeURI('/' + relPath.replace(/^\/+/, '')), {
+    const stream = send(req, encodeURI('/' + rel), {
       root,
       dotfiles: 'deny',
       index: false,
@@ -73,15 +102,54 @@ function sendFile(
   });
 }
 
+/**
+ * The Content-Security-Policy every response carries unless the server is
+ * given another. Pages may have inline scripts and styles (databench 0.7
+ * pages do) and load scripts, styles, fonts and images from their own server
+ * or over HTTPS (CDNs); plots arrive as `data:` images; the socket goes back
+ * to the page's own host. No plugins, no `<base>` elsewhere, forms post only
+ * home, and only pages of this server may frame these pages.
+ */
+export const DEFAULT_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'unsafe-inline' https:",
+  "style-src 'self' 'unsafe-inline' https:",
+  "img-src 'self' data: blob: https:",
+  "font-src 'self' data: https:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'self'",
+].join('; ');
+
+/** Settings of {@link createRequestHandler} that do not change on reload. */
+export interface HttpOptions {
+  /** Origins that may call state-changing routes (and open sockets) besides the page's own. */
+  allowOrigins: ReadonlySet<string>;
+  /** The Content-Security-Policy header; false sends none. Default: {@link DEFAULT_CONTENT_SECURITY_POLICY}. */
+  contentSecurityPolicy?: string | false;
+}
+
 /** The request handler of a databench server: every route of the analyses folder. */
 export function createRequestHandler(
   getState: () => HttpState,
   logger: Logger,
   cwd: string,
+  options: HttpOptions = { allowOrigins: new Set() },
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  const csp =
+    options.contentSecurityPolicy === undefined
+      ? DEFAULT_CONTENT_SECURITY_POLICY
+      : options.contentSecurityPolicy;
   return (req, res) => {
+    // on every response (a routes.ts handler may change them): no sniffing
+    // a type into HTML, no framing by other sites, the policy above
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+    if (csp !== false) res.setHeader('Content-Security-Policy', csp);
     const state = getState();
-    route(req, res, state, cwd).catch(async (error: unknown) => {
+    route(req, res, state, cwd, options).catch(async (error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       if (isTemplateError(error)) {
         // the page author's mistake: file, line and message, not a stack of ours
@@ -90,8 +158,8 @@ export function createRequestHandler(
         else html(res, 500, await state.pages.templateErrorPage(error));
         return;
       }
-      if (status === 500)
-        logger.error(`${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
+      // a routes.ts handler may throw anything, even null: describing it must not throw
+      if (status === 500) logger.error(`${req.method} ${req.url}: ${describeError(error).stack}`);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -111,6 +179,7 @@ async function route(
   res: ServerResponse,
   state: HttpState,
   cwd: string,
+  options: HttpOptions,
 ): Promise<void> {
   const method = req.method ?? 'GET';
   // route on the path as sent: URL parsing would quietly resolve `..`
@@ -149,6 +218,13 @@ async function route(
       const hit =
         typeof pattern === 'string' ? pattern.replace(/^\//, '') === rest : pattern.test(rest);
       if (hit) {
+        // a route that changes state gets the Origin check of sockets (issue 9)
+        if (!readOnly && !allowsCrossOrigin(handler) && !crossOriginAllowed(req, options)) {
+          throw new HttpError(
+            403,
+            `cross-origin ${method} refused: the page's origin must match the server (or be given with --allow-origin)`,
+          );
+        }
         await handler(req, res);
         return;
       }
@@ -192,11 +268,43 @@ async function route(
   }
   if (path.startsWith('/node_modules/')) {
     const rest = path.slice(14);
-    if (await sendFile(req, res, join(app.dir, 'node_modules'), rest)) return;
-    if (await sendFile(req, res, join(cwd, 'node_modules'), rest)) return;
+    for (const root of [join(app.dir, 'node_modules'), join(cwd, 'node_modules')]) {
+      if ((await isPackageFile(root, rest)) && (await sendFile(req, res, root, rest))) return;
+    }
     return notFound(res, state, url.pathname);
   }
   return notFound(res, state, url.pathname);
+}
+
+/**
+ * The Origin check of WebSockets, for a request that changes state. A
+ * browser that sends no Origin but says the request is cross-site
+ * (`Sec-Fetch-Site`) is refused too.
+ */
+function crossOriginAllowed(req: IncomingMessage, options: HttpOptions): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) {
+    const site = req.headers['sec-fetch-site'];
+    return site !== 'cross-site';
+  }
+  return isOriginAllowed(origin, req.headers.host, options.allowOrigins);
+}
+
+const PACKAGE_FILE = /^((?:@[^/]+\/)?[^/]+)\/[^/]/;
+
+/**
+ * Whether `rest` (below a node_modules folder) is a file of a package:
+ * `<pkg>/…` or `@scope/pkg/…` where the package has its package.json. Pages
+ * load libraries from there; anything else in node_modules is not served.
+ */
+async function isPackageFile(root: string, rest: string): Promise<boolean> {
+  const pkg = PACKAGE_FILE.exec(rest)?.[1];
+  if (pkg === undefined) return false;
+  try {
+    return (await stat(join(root, pkg, 'package.json'))).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The `static` regex map of index.yaml: URL regex with one capture group → folder. */

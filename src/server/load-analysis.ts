@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import { safeString } from '../protocol/errors.js';
 import { isAnalysisClass, type AnalysisClass } from './analysis.js';
 
 /** The query parameter that makes a reloaded module, and its local imports, load anew. */
@@ -45,8 +46,9 @@ export async function importAnalysis(file: string, generation: number): Promise<
 }
 
 /** A load error as the user should see it: file and line where known. */
-export function describeError(error: unknown, dir?: string): string {
-  if (!(error instanceof Error)) return String(error);
+export function describeLoadError(error: unknown, dir?: string): string {
+  // a module may throw anything at its top level, even an object without a prototype
+  if (!(error instanceof Error)) return safeString(error);
   // esbuild/tsx errors already carry file:line:column in their message; an
   // error thrown while the module runs gets its first frame in the folder
   if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;

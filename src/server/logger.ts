@@ -1,3 +1,5 @@
+import { safeString } from '../protocol/errors.js';
+
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -28,10 +30,33 @@ export function createLogger(
     (lvl: LogLevel) =>
     (message: string): void => {
       if (LOG_LEVELS.indexOf(lvl) >= min) {
-        stream.write(`${new Date().toISOString()} ${lvl.toUpperCase()} [${scope}] ${message}\n`);
+        // a JavaScript caller may pass an error or an object without a prototype
+        const text = safeString(message);
+        stream.write(`${new Date().toISOString()} ${lvl.toUpperCase()} [${scope}] ${text}\n`);
       }
     };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+// an analysis id as we issue them (a UUID): the first 8 characters stay
+const ANALYSIS_ID = /\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi;
+
+/**
+ * A logger that writes through `logger` with every analysis id cut to its
+ * first 8 characters (`1b4e28ba…`). A whole id is the key that resumes a
+ * session: it must not reach a log, whoever wrote the line (the server, an
+ * analysis, a user's handler).
+ *
+ * @example withoutIds(logger).info(`resumed ${id}`) // "resumed 1b4e28ba…"
+ */
+export function withoutIds(logger: Logger): Logger {
+  const cut = (message: string): string => safeString(message).replace(ANALYSIS_ID, '$1…');
+  return {
+    debug: (m) => logger.debug(cut(m)),
+    info: (m) => logger.info(cut(m)),
+    warn: (m) => logger.warn(cut(m)),
+    error: (m) => logger.error(cut(m)),
+  };
 }
 
 /** A logger that keeps its lines in memory (tests, AnalysisTest). */

@@ -1,7 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROTOCOL } from '../protocol/messages.js';
 import { actionTable } from './actions.js';
-import type { AnalysisClass, AnyAnalysis as Analysis, EmitFn, PageSink } from './analysis.js';
+import {
+  setAnalysisOwner,
+  type AnalysisClass,
+  type AnyAnalysis as Analysis,
+  type EmitFn,
+  type PageSink,
+} from './analysis.js';
 import { bindArguments } from './bind.js';
 import type { Logger } from './logger.js';
 
@@ -27,6 +33,8 @@ export interface CreateAnalysisOptions {
   /** Where emits and datastore changes go, as an object (the server's session). */
   sink?: PageSink;
   logger?: Logger;
+  /** Who the page's retained `data` counts against (see `setAnalysisOwner`). */
+  owner?: string;
 }
 
 /**
@@ -51,6 +59,7 @@ export class Meta {
     if (options.id !== undefined) analysis.id = options.id;
     if (options.logger) analysis.logger = options.logger;
     if (options.emit) analysis.setEmitFn(options.emit);
+    if (options.owner) setAnalysisOwner(analysis, options.owner);
     analysis.initDatastores();
     analysis.wireDatastores(options.sink);
     await Promise.all([analysis.data.ready, analysis.classData.ready]);

@@ -69,8 +69,8 @@ export class SessionRegistry {
   }
 
   /** A socket passed the upgrade gate. */
-  add(ws: WebSocket, kernel: Kernel): void {
-    this.sessions.add(new Session(ws, kernel, this.ctx));
+  add(ws: WebSocket, kernel: Kernel, owner: string): void {
+    this.sessions.add(new Session(ws, kernel, this.ctx, owner));
   }
 
   private ping(): void {

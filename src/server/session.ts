@@ -398,6 +398,8 @@ export class Session implements PagePort {
     readonly ws: WebSocket,
     readonly kernel: Kernel,
     private readonly ctx: SessionContext,
+    /** Who the page's retained `data` counts against (its address, grouped). */
+    private readonly owner = '',
   ) {
     this.out = new Outbound(ws, ctx.limits, ctx.budget, this);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -510,6 +512,7 @@ export class Session implements PagePort {
       resumed: resume !== undefined,
       requestArgs: message.requestArgs,
       cliArgs: this.ctx.cliArgs,
+      owner: this.owner,
     });
   }
 

@@ -4,20 +4,20 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from './app.js';
 import type { Logger } from './logger.js';
-
-const LOOPBACK = /^(localhost|[^.]+\.localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
+import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
 /**
  * Protection against DNS rebinding: a server bound to a loopback address
  * answers only requests whose Host names a loopback address (or a host of an
  * `allowOrigins` entry). A server bound elsewhere was opened on purpose and
- * takes any Host.
+ * takes any Host. "Loopback" is decided on the address, not its spelling
+ * (`::ffff:127.0.0.1` is loopback too).
  */
 export function createHostCheck(
   bound: string,
   allowOrigins: ReadonlySet<string>,
 ): (host?: string) => boolean {
-  if (!LOOPBACK.test(bound)) return () => true;
+  if (!isLoopbackAddress(bound)) return () => true;
   const allowed = new Set<string>();
   for (const origin of allowOrigins) {
     try {
@@ -29,7 +29,7 @@ export function createHostCheck(
   return (header) => {
     if (header === undefined) return false;
     const name = header.toLowerCase().replace(/:\d+$/, '');
-    return LOOPBACK.test(name) || allowed.has(name);
+    return isLoopbackAddress(name) || allowed.has(name);
   };
 }
 
@@ -48,8 +48,8 @@ export interface UpgradeGateOptions {
   closing: () => boolean;
   /** The current analyses and the one served at `/` (run()). */
   state: () => { app: App; single: string | undefined };
-  /** A socket passed every check. */
-  accept: (ws: WebSocket, kernel: Kernel) => void;
+  /** A socket passed every check; `address` is the peer's. */
+  accept: (ws: WebSocket, kernel: Kernel, address: string) => void;
 }
 
 /**
@@ -78,23 +78,14 @@ export function createUpgradeGate(
     const entry = name !== undefined ? app.entries.get(name) : undefined;
     if (!entry) return refuse(404, 'no analysis at this path');
     if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
-    const origin = req.headers.origin;
-    if (origin !== undefined && !o.allowOrigins.has(origin)) {
-      let originHost: string | undefined;
-      try {
-        originHost = new URL(origin).host;
-      } catch {
-        originHost = undefined;
-      }
-      if (originHost === undefined || originHost !== req.headers.host?.toLowerCase()) {
-        return refuse(403, 'cross-origin WebSocket refused');
-      }
+    if (!isOriginAllowed(req.headers.origin, req.headers.host, o.allowOrigins)) {
+      return refuse(403, 'cross-origin WebSocket refused');
     }
     const kernel = entry.kernel;
     o.wss.handleUpgrade(req, socket, head, (ws) => {
       // ws listens for errors itself from here on
       socket.off('error', destroyOnError);
-      o.accept(ws, kernel);
+      o.accept(ws, kernel, req.socket.remoteAddress ?? '');
     });
   };
 }

@@ -1,9 +1,17 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
+import picomatch from 'picomatch';
 import type { Logger } from './logger.js';
 
-/** Folders whose changes never reload analyses. */
-const IGNORED = /(^|[/\\])(node_modules|\.git|dist|test-artifacts)([/\\]|$)/;
+/** Folders whose changes never reload analyses (static files are served as they are). */
+const IGNORED = /(^|[/\\])(node_modules|\.git|dist|test-artifacts|static|__pycache__)([/\\]|$)/;
+/**
+ * The files whose change reloads: code, templates, READMEs, styles, index.yaml.
+ * Anything else (a cache file, data an analysis writes) reloads only when a
+ * `watch` glob names it (issue 9: a write to `static/cache.txt` restarted
+ * every session).
+ */
+const RELOADING = /\.(?:[cm]?[jt]s|json|html|md|css|py|ya?ml)$/i;
 
 /** The static part of a glob (`src/**\/*.py` → `src`): what can be watched. */
 function globBase(pattern: string): string {
@@ -13,9 +21,10 @@ function globBase(pattern: string): string {
 }
 
 /**
- * Watch the analyses folder (sources, templates, READMEs, index.yaml) and the
- * `watch` globs of index.yaml, and call `onChange` once per burst of changes
- * (debounced by `debounceMs`). Returns a function that stops watching.
+ * Watch the analyses folder (code, templates, READMEs, index.yaml; not
+ * static/ or node_modules) and the files the `watch` globs of index.yaml
+ * name, and call `onChange` once per burst of changes (debounced by
+ * `debounceMs`). Returns a function that stops watching.
  */
 export function watchAnalyses(options: {
   dir: string;
@@ -29,11 +38,16 @@ export function watchAnalyses(options: {
   const pending = new Set<string>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const watchers: FSWatcher[] = [];
-  const add = (path: string): void => {
+  const globs = options.extra.map((pattern) => picomatch(resolve(dir, pattern), { dot: true }));
+  const named = (file: string): boolean => globs.some((isMatch) => isMatch(file));
+  const add = (path: string, analysesFolder: boolean): void => {
     try {
       const watcher = watch(path, { recursive: true }, (_event, name) => {
         const file = name ? join(path, String(name)) : path;
-        if (IGNORED.test(file.slice(path.length))) return;
+        const wanted = analysesFolder
+          ? (!IGNORED.test(file.slice(path.length)) && RELOADING.test(file)) || named(file)
+          : named(file);
+        if (!wanted) return;
         pending.add(file);
         clearTimeout(timer);
         timer = setTimeout(() => {
@@ -48,10 +62,10 @@ export function watchAnalyses(options: {
       logger.warn(`cannot watch ${path}: ${(error as Error).message}`);
     }
   };
-  add(dir);
+  add(dir, true);
   for (const pattern of options.extra) {
     const base = resolve(dir, globBase(pattern));
-    if (!base.startsWith(dir + sep) && base !== dir) add(base);
+    if (!base.startsWith(dir + sep) && base !== dir) add(base, false);
   }
   return () => {
     clearTimeout(timer);

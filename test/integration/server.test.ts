@@ -55,11 +55,14 @@ describe('server: routes', () => {
       join(ANALYSES, 'node_modules', 'fakepkg', 'index.js'),
       'export const fake = 1;\n',
     );
+    // only files of packages are served from node_modules: a package has its package.json
+    await writeFile(join(ANALYSES, 'node_modules', 'fakepkg', 'package.json'), '{}\n');
     await mkdir(join(FIXTURES, 'node_modules', 'otherpkg'), { recursive: true });
     await writeFile(
       join(FIXTURES, 'node_modules', 'otherpkg', 'index.js'),
       'export const other = 2;\n',
     );
+    await writeFile(join(FIXTURES, 'node_modules', 'otherpkg', 'package.json'), '{}\n');
     server = await createServer({ port: 0, analyses: ANALYSES, logger, cwd: FIXTURES });
   });
   after(() => server.close());

@@ -221,3 +221,27 @@ test('a README edit restarts open pages with a new analyses_version', async () =
   assert.notEqual(after.version, before.version);
   after.client.close();
 });
+
+test('a write to static files or other data reloads nothing (issue 9)', async () => {
+  const other = await which('other');
+  const first = await which('hello');
+  await mkdir(join(DIR, 'static'), { recursive: true });
+  await mkdir(join(DIR, 'hello', 'static'), { recursive: true });
+  const reload = nextReload();
+  // none of these may reload: were one seen, a file outside every analysis
+  // folder would import them all again and close `other` with 1012
+  await writeFile(join(DIR, 'static', 'cache.txt'), `cache ${Date.now()}\n`);
+  await writeFile(join(DIR, 'static', 'app.js'), 'export {};\n');
+  await writeFile(join(DIR, 'hello', 'static', 'cache.txt'), 'cache\n');
+  await writeFile(join(DIR, 'results.csv'), 'a,b\n1,2\n');
+  // this one does, and only hello
+  await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v5'));
+  const app = await reload;
+  assert.equal((await first.client.closed()).code, 1012);
+  other.client.send('which');
+  assert.equal((await other.client.next('which')).load, 'other', 'the other page stayed open');
+  assert.ok(app.entries.has('hello'));
+  const line = logger.lines.filter(([, l]) => l.startsWith('reloaded after')).at(-1)?.[1] ?? '';
+  assert.match(line, /changes to 1 file\(s\)/);
+  other.client.close();
+});

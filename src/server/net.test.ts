@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isLoopbackAddress, retentionOwner } from './net.ts';
+
+describe('isLoopbackAddress', () => {
+  test('decides on the address, whatever its spelling', () => {
+    for (const a of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '[::1]',
+      '0:0:0:0:0:0:0:1',
+      '::ffff:127.0.0.1',
+      '::FFFF:127.0.0.2',
+      '0:0:0:0:0:ffff:7f00:1',
+      '::ffff:7f00:1',
+      'localhost',
+      'app.localhost',
+    ]) {
+      assert.equal(isLoopbackAddress(a), true, a);
+    }
+    for (const a of ['0.0.0.0', '::', '192.168.1.1', '::ffff:192.168.1.1', '::2', 'example.com']) {
+      assert.equal(isLoopbackAddress(a), false, a);
+    }
+  });
+});
+
+describe('retentionOwner', () => {
+  test('IPv4 as it is, mapped IPv4 unmapped, IPv6 as its /64', () => {
+    assert.equal(retentionOwner('192.0.2.1'), '192.0.2.1');
+    assert.equal(retentionOwner('::ffff:192.0.2.1'), '192.0.2.1');
+    assert.equal(retentionOwner('2001:db8::1234'), '2001:db8:0:0::/64');
+    assert.equal(retentionOwner('2001:db8:0:0:ffff::9'), '2001:db8:0:0::/64');
+    assert.equal(retentionOwner('::1'), '0:0:0:0::/64');
+  });
+});

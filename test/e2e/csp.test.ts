@@ -1,0 +1,85 @@
+// The packaged pages under the server's Content-Security-Policy (issue 9):
+// the index and dummypi render, connect, run and show the plot in real
+// Chromium with no CSP violation.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+
+const ANALYSES = join(new URL('../../', import.meta.url).pathname, 'analyses');
+const TIMEOUT = 15_000;
+
+describe('the packaged pages under the Content-Security-Policy', { skip }, () => {
+  let server: DatabenchServer;
+  let chromium: ChromiumSession;
+  const violations: string[] = [];
+  before(async () => {
+    server = await createServer({ port: 0, analyses: ANALYSES, logger: createMemoryLogger() });
+    chromium = await launchChromium();
+    // every violation, reported by the page itself and by the console
+    await chromium.context.addInitScript(`
+      document.addEventListener('securitypolicyviolation', (e) => {
+        (window.__csp ??= []).push(e.violatedDirective + ' ' + e.blockedURI);
+      });
+    `);
+    chromium.page.on('console', (m) => {
+      if (/Content.Security.Policy/i.test(m.text())) violations.push(m.text());
+    });
+  });
+  after(async () => {
+    await chromium?.close();
+    await server?.close();
+  });
+
+  test('the index renders with the policy in force and no violation', async () => {
+    const { page } = chromium;
+    const response = await page.goto(server.url + '/', { timeout: TIMEOUT });
+    assert.match(String(response?.headers()['content-security-policy']), /default-src 'self'/);
+    await page.waitForSelector('a[href="/dummypi/"]', { timeout: TIMEOUT });
+    assert.deepEqual(await page.evaluate('window.__csp ?? []'), []);
+    assert.deepEqual(violations, []);
+  });
+
+  test('dummypi connects, runs and shows its plot with no violation', async () => {
+    const { page } = chromium;
+    const response = await page.goto(server.url + '/dummypi/', { timeout: TIMEOUT });
+    assert.match(String(response?.headers()['content-security-policy']), /frame-ancestors 'self'/);
+    await page.waitForSelector('button[data-action="run"]:not(.disabled)', { timeout: TIMEOUT });
+    await page.click('button[data-action="run"]');
+    // selectors, not page functions: Playwright evaluates those with eval, which the policy forbids
+    await page.waitForSelector('img[data-signal="data:plot"][src^="data:image/"]', {
+      timeout: TIMEOUT,
+    });
+    await page.waitForSelector('#pi:has-text("±")', { timeout: TIMEOUT });
+    const width = await page.$eval(
+      'img[data-signal="data:plot"]',
+      (img: { decode(): Promise<void>; naturalWidth: number }) =>
+        img.decode().then(() => img.naturalWidth),
+    );
+    assert.ok(width > 0, `the plot shows (naturalWidth ${width})`);
+    assert.deepEqual(await page.evaluate('window.__csp ?? []'), []);
+    assert.deepEqual(violations, []);
+  });
+
+  test('a policy that forbids inline scripts is reported: the check can fail', async () => {
+    const strict = await createServer({
+      port: 0,
+      analyses: ANALYSES,
+      logger: createMemoryLogger(),
+      contentSecurityPolicy: "default-src 'self'",
+    });
+    try {
+      const page = await chromium.context.newPage();
+      await page.goto(strict.url + '/dummypi/', { timeout: TIMEOUT });
+      // the inline script is blocked: the page never connects, and says why
+      await page.waitForFunction('(window.__csp ?? []).length > 0', undefined, {
+        timeout: TIMEOUT,
+      });
+      await page.close();
+    } finally {
+      await strict.close();
+    }
+  });
+});

@@ -1,0 +1,223 @@
+// Issue 9, HTTP: the DNS-rebinding guard on the bound address, static files
+// that stay inside their folder, security headers, and the Origin check of
+// state-changing routes. Real server, real HTTP.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+import { FIXTURES } from '../helpers.ts';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function http(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Reply> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += String(d)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer to ${path} within 5 s`)));
+    req.end(options.body);
+  });
+}
+
+describe('the DNS-rebinding guard decides on the bound address', () => {
+  test('bound to ::ffff:127.0.0.1, a foreign Host is refused', async (t) => {
+    let server: DatabenchServer;
+    try {
+      server = await createServer({
+        host: '::ffff:127.0.0.1',
+        port: 0,
+        analyses: FIXTURES + 'hardening',
+        logger: createMemoryLogger(),
+      });
+    } catch (error) {
+      // a machine without IPv6 cannot bind the mapped form at all
+      t.skip(`cannot bind ::ffff:127.0.0.1 here: ${(error as Error).message}`);
+      return;
+    }
+    try {
+      const port = new URL(server.url).port;
+      assert.equal((await http(server.url, '/', { headers: { Host: 'evil.com' } })).status, 403);
+      assert.equal(
+        (await http(server.url, '/', { headers: { Host: `evil.com:${port}` } })).status,
+        403,
+      );
+      assert.equal(
+        (await http(server.url, '/', { headers: { Host: `localhost:${port}` } })).status,
+        200,
+      );
+      assert.equal(
+        (await http(server.url, '/', { headers: { Host: `[::ffff:127.0.0.1]:${port}` } })).status,
+        200,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('static files and headers', () => {
+  let dir: string;
+  let outside: string;
+  let server: DatabenchServer;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'databench-static-'));
+    outside = await mkdtemp(join(tmpdir(), 'databench-outside-'));
+    await writeFile(join(outside, 'secret.txt'), 'SECRET\n');
+    await mkdir(join(outside, 'workspace-pkg'));
+    await writeFile(join(outside, 'workspace-pkg', 'package.json'), '{}\n');
+    await writeFile(join(outside, 'workspace-pkg', 'src.ts'), 'SECRET SOURCE\n');
+    await writeFile(join(dir, 'index.yaml'), "static:\n  '^/assets/(.*)$': assets\nanalyses: []\n");
+    for (const folder of ['static', 'assets']) {
+      await mkdir(join(dir, folder));
+      await writeFile(join(dir, folder, 'ok.txt'), 'fine\n');
+      await writeFile(join(dir, folder, 'target.txt'), 'inside\n');
+      await symlink(join(outside, 'secret.txt'), join(dir, folder, 'leak.txt'));
+      await symlink(outside, join(dir, folder, 'leakdir'));
+      await symlink(join(dir, folder, 'target.txt'), join(dir, folder, 'inside-link.txt'));
+    }
+    const nm = join(dir, 'node_modules');
+    await mkdir(join(nm, 'pkg', 'dist'), { recursive: true });
+    await writeFile(join(nm, 'pkg', 'package.json'), '{}\n');
+    await writeFile(join(nm, 'pkg', 'dist', 'lib.js'), 'export const lib = 1;\n');
+    await mkdir(join(nm, '@scope', 'pkg'), { recursive: true });
+    await writeFile(join(nm, '@scope', 'pkg', 'package.json'), '{}\n');
+    await writeFile(join(nm, '@scope', 'pkg', 'index.js'), 'export const scoped = 1;\n');
+    await mkdir(join(nm, 'not-a-package'));
+    await writeFile(join(nm, 'not-a-package', 'file.js'), 'loose\n');
+    await writeFile(join(nm, 'loose.js'), 'loose\n');
+    await symlink(join(outside, 'workspace-pkg'), join(nm, 'workspace-pkg'));
+    await symlink(join(outside, 'secret.txt'), join(nm, 'pkg', 'leak.txt'));
+    server = await createServer({ port: 0, analyses: dir, logger: createMemoryLogger(), cwd: dir });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  test('no symlink leads out of static/ or a static map folder', async () => {
+    for (const prefix of ['/static/', '/assets/']) {
+      assert.equal((await http(server.url, prefix + 'ok.txt')).status, 200);
+      assert.equal((await http(server.url, prefix + 'inside-link.txt')).body, 'inside\n');
+      for (const path of ['leak.txt', 'leakdir/secret.txt']) {
+        const reply = await http(server.url, prefix + path);
+        assert.equal(reply.status, 404, prefix + path);
+        assert.ok(!reply.body.includes('SECRET'));
+      }
+    }
+  });
+
+  test('node_modules serves files of packages only, and no symlink out of it', async () => {
+    assert.equal((await http(server.url, '/node_modules/pkg/dist/lib.js')).status, 200);
+    assert.equal((await http(server.url, '/node_modules/@scope/pkg/index.js')).status, 200);
+    for (const path of [
+      'loose.js',
+      'not-a-package/file.js',
+      'workspace-pkg/src.ts',
+      'workspace-pkg/package.json',
+      'pkg/leak.txt',
+      '@scope/package.json',
+    ]) {
+      const reply = await http(server.url, '/node_modules/' + path);
+      assert.equal(reply.status, 404, path);
+      assert.ok(!reply.body.includes('SECRET'), path);
+    }
+  });
+
+  test('every response says nosniff, no framing by other sites, and a CSP', async () => {
+    for (const path of ['/', '/static/ok.txt', '/_static/databench.js', '/nothing-here']) {
+      const { headers } = await http(server.url, path);
+      assert.equal(headers['x-content-type-options'], 'nosniff', path);
+      assert.equal(headers['x-frame-options'], 'SAMEORIGIN', path);
+      const csp = String(headers['content-security-policy']);
+      assert.match(csp, /frame-ancestors 'self'/, path);
+      assert.match(csp, /object-src 'none'/, path);
+    }
+  });
+});
+
+describe('routes that change state get the Origin check of sockets', () => {
+  let server: DatabenchServer;
+  let host: string;
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'hardening',
+      logger: createMemoryLogger(),
+      allowOrigins: ['https://trusted.example'],
+    });
+    host = new URL(server.url).host;
+  });
+  after(() => server.close());
+
+  test('another origin may GET but not POST, PUT or DELETE', async () => {
+    const evil = { Origin: 'https://evil.example' };
+    assert.equal((await http(server.url, '/routes/state', { headers: evil })).body, 'state GET');
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const body = method === 'DELETE' ? undefined : 'x';
+      const reply = await http(server.url, '/routes/state', { method, headers: evil, body });
+      assert.equal(reply.status, 403, `${method}: ${reply.body}`);
+      assert.match(reply.body, /cross-origin/);
+    }
+    const nullOrigin = await http(server.url, '/routes/state', {
+      method: 'POST',
+      headers: { Origin: 'null' },
+    });
+    assert.equal(nullOrigin.status, 403);
+    const noOriginCrossSite = await http(server.url, '/routes/state', {
+      method: 'POST',
+      headers: { 'Sec-Fetch-Site': 'cross-site' },
+    });
+    assert.equal(noOriginCrossSite.status, 403);
+  });
+
+  test('the page own origin, an allowed origin and clients without Origin may', async () => {
+    for (const headers of [
+      { Origin: `http://${host}` },
+      { Origin: 'https://trusted.example' },
+      {} as Record<string, string>,
+    ]) {
+      const reply = await http(server.url, '/routes/state', { method: 'POST', headers });
+      assert.equal(reply.body, 'state POST', JSON.stringify(headers));
+    }
+  });
+
+  test('a route marked with allowCrossOrigin opts out', async () => {
+    const reply = await http(server.url, '/routes/hook', {
+      method: 'POST',
+      headers: { Origin: 'https://evil.example' },
+    });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, 'hook POST');
+  });
+
+  test('a route that throws a value without a prototype gets a 500, the server lives', async () => {
+    assert.equal((await http(server.url, '/routes/throws')).status, 500);
+    assert.equal((await http(server.url, '/')).status, 200);
+  });
+});
