@@ -1,4 +1,5 @@
 import { encodeValue } from '../protocol/encode.js';
+import { describeError } from '../protocol/errors.js';
 import { frameFromEncoded, parseQs } from '../protocol/messages.js';
 import type { AnyAnalysis } from '../server/analysis.js';
 import type { Logger } from '../server/logger.js';
@@ -15,23 +16,6 @@ export type SessionPort = Pick<PagePort, 'opened' | 'frame' | 'emit' | 'change' 
  * everything is released regardless.
  */
 export const CLOSE_GRACE_MS = 1000;
-
-/** A text for any thrown value: null, objects without a prototype, throwing getters included. */
-export function errorText(error: unknown): { message: string; stack: string } {
-  try {
-    if (error instanceof Error) {
-      const message = `${error.name}: ${error.message}`;
-      return { message, stack: typeof error.stack === 'string' ? error.stack : message };
-    }
-    const message =
-      typeof error === 'object' && error !== null
-        ? Object.prototype.toString.call(error)
-        : String(error);
-    return { message, stack: message };
-  } catch {
-    return { message: 'an unprintable value was thrown', stack: 'an unprintable value was thrown' };
-  }
-}
 
 function delay(ms: number): Promise<false> {
   return new Promise((resolve) => setTimeout(() => resolve(false), ms).unref());
@@ -68,8 +52,8 @@ export class AnalysisSession implements KernelSession {
         owner: request.owner,
       });
     } catch (error) {
-      const text = `could not start analysis "${this.meta.name}": ${errorText(error).message}`;
-      this.logger.error(`${text}\n${errorText(error).stack}`);
+      const text = `could not start analysis "${this.meta.name}": ${describeError(error).message}`;
+      this.logger.error(`${text}\n${describeError(error).stack}`);
       this.port.fail(text, 1011, 'analysis failed to start');
       return;
     }
@@ -106,7 +90,7 @@ export class AnalysisSession implements KernelSession {
 
   /** An action failed outside its handlers (e.g. a `__process` frame that cannot be encoded). */
   private failed(action: string, error: unknown): void {
-    const { message, stack } = errorText(error);
+    const { message, stack } = describeError(error);
     const text = `action "${action}" failed: ${message}`;
     this.logger.error(`[${this.meta.name}] ${text}\n${stack}`);
     void this.port.frame(frameFromEncoded('error', encodeValue(text)));

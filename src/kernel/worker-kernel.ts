@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
-import { errorText } from './analysis-session.js';
+import { describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
 import type { KernelMessage } from './messages.js';
 import { RemoteLink } from './remote.js';
@@ -101,7 +101,7 @@ class Thread {
       }
     });
     this.worker.on('error', (error) => {
-      this.cause ??= errorText(error).stack;
+      this.cause ??= describeError(error).stack;
       rejectReady(error);
     });
     this.exited = new Promise((resolve) => {
@@ -211,7 +211,7 @@ export class WorkerKernel implements Kernel {
       if (thread.ending || !this.started) return;
       // a thread that cannot load the module (changed on disk since): its pages get the error
       this.options.logger.error(
-        `[${this.name}] a worker thread failed to start: ${errorText(error).message}`,
+        `[${this.name}] a worker thread failed to start: ${describeError(error).message}`,
       );
     });
     return thread;

@@ -12,6 +12,9 @@ import {
 } from '../protocol/messages.js';
 import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
 import { newAnalysisId } from './analysis.js';
+import { describeError } from '../protocol/errors.js';
+import { escapeLogText } from '../protocol/log-text.js';
+import { LogRateLimit } from './log-limit.js';
 import type { Logger } from './logger.js';
 
 /** Bounds of one session's outbound and inbound paths (resolved, every field set). */
@@ -393,6 +396,7 @@ export class Session implements PagePort {
   private readonly out: Outbound;
   private connecting = false;
   private ended = false;
+  private logLimit: LogRateLimit | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -417,15 +421,16 @@ export class Session implements PagePort {
     try {
       message = parseClientMessage((data as Buffer).toString());
     } catch (error) {
-      this.ctx.logger.warn(`[${this.kernel.name}] bad frame: ${(error as Error).message}`);
-      void this.out.frame(frameFromEncoded('error', encodeValue((error as Error).message)));
+      const text = describeError(error).message;
+      this.logPage(`bad frame: ${text}`);
+      void this.out.frame(frameFromEncoded('error', encodeValue(text)));
       return;
     }
     switch (message.kind) {
       case 'connect': {
         if (this.connecting) {
           const error = `this socket is already connected (analysis ${shortId(this.id)}); a second __connect is ignored`;
-          this.ctx.logger.warn(`[${this.kernel.name}] ${error}`);
+          this.logPage(error);
           void this.out.frame(frameFromEncoded('error', encodeValue(error)));
           return;
         }
@@ -436,13 +441,13 @@ export class Session implements PagePort {
       case 'action': {
         if (!this.connecting) {
           const warning = `action "${message.signal}" ignored: send __connect first`;
-          this.ctx.logger.warn(`[${this.kernel.name}] ${warning}`);
+          this.logPage(warning);
           void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
           return;
         }
         if (LIFECYCLE.has(message.signal)) {
           const warning = `action "${message.signal}" is run by the server only; ignored`;
-          this.ctx.logger.warn(`[${this.kernel.name}] ${warning}`);
+          this.logPage(warning);
           void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
           return;
         }
@@ -472,6 +477,20 @@ export class Session implements PagePort {
     }
   }
 
+  /**
+   * A warning a page caused (a bad frame, a refused action): one escaped,
+   * bounded line, and at most a few a second per page, with a count of
+   * what was left out.
+   */
+  private logPage(text: string): void {
+    const dropped = (this.logLimit ??= new LogRateLimit()).take();
+    if (dropped === false) return;
+    const prefix = `[${this.kernel.name} ${shortId(this.id)}]`;
+    if (dropped > 0)
+      this.ctx.logger.warn(`${prefix} ${dropped} warning(s) from this page dropped (rate limit)`);
+    this.ctx.logger.warn(`${prefix} ${escapeLogText(text)}`);
+  }
+
   private start(message: ConnectMessage): void {
     const resume =
       message.analysisId !== null && RESUMABLE_ID.test(message.analysisId)
@@ -494,7 +513,7 @@ export class Session implements PagePort {
         this.open(message, known ? resume : undefined);
       },
       (error: unknown) => {
-        this.ctx.logger.error(`[${this.kernel.name}] resume failed: ${String(error)}`);
+        this.ctx.logger.error(`[${this.kernel.name}] resume failed: ${describeError(error).stack}`);
         this.open(message, undefined);
       },
     );

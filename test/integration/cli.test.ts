@@ -162,3 +162,41 @@ describe('the databench command', () => {
     assert.match(help.stdout, /--no-watch/);
   });
 });
+
+describe('shutdown keeps its promise', () => {
+  test('SIGTERM exits 0 within the cap while a handler loops on awaited writes and a raw interval', async () => {
+    const run = databench(['--port', '0', '--no-watch', '--analyses', join(FIXTURES, 'hardening')]);
+    const url = (await serving(run)).replace('http', 'ws') + '/looper/ws';
+    const { client } = await TestClient.connect(url);
+    client.send('loop');
+    await client.waitFor((f) => f.signal === 'data', 'the loop runs');
+    const started = Date.now();
+    run.child.kill('SIGTERM');
+    const code = await run.exited;
+    const took = Date.now() - started;
+    assert.equal(code, 0, run.stderr);
+    // the server's cap is 5 s for sessions; the process's own cap is 6 s
+    assert.ok(took < 7000, `shutdown took ${took} ms`);
+  });
+
+  test('a second signal, later than the echo of the first, exits at once', async () => {
+    const run = databench(['--port', '0', '--no-watch', '--analyses', join(FIXTURES, 'hardening')]);
+    const url = (await serving(run)).replace('http', 'ws') + '/looper/ws';
+    const { client } = await TestClient.connect(url);
+    client.send('loop');
+    await client.waitFor((f) => f.signal === 'data', 'the loop runs');
+    run.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 700));
+    const second = Date.now();
+    run.child.kill('SIGTERM');
+    const code = await run.exited;
+    if (code === 0) {
+      // the first shutdown finished before the second signal: nothing left to prove
+      assert.match(run.stderr, /shutting down/);
+      return;
+    }
+    assert.equal(code, 1, run.stderr);
+    assert.match(run.stderr, /again: exiting now/);
+    assert.ok(Date.now() - second < 1500);
+  });
+});
