@@ -60,6 +60,8 @@ export interface SessionContext {
 const TEXT = { binary: false } as const;
 /** How long a closing socket may take to finish the close handshake. */
 const CLOSE_GRACE_MS = 2000;
+/** A page closed for reading too slowly holds megabytes: it gets less time to answer the close. */
+const SLOW_CLOSE_GRACE_MS = 250;
 const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * An id a client may resume: only the form we issue (a UUID). Anything else,
@@ -592,7 +594,7 @@ export class Session implements PagePort {
     this.ctx.logger.warn(
       `[${this.kernel.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
     );
-    this.close(1008, 'send buffer over limit: the page reads too slowly');
+    this.close(1008, 'send buffer over limit: the page reads too slowly', SLOW_CLOSE_GRACE_MS);
   }
 
   /** @internal The server-wide outbound budget is spent: the slowest pages go first. */
@@ -600,7 +602,7 @@ export class Session implements PagePort {
     this.ctx.logger.warn(
       `[${this.kernel.name}] closing a slow page: all slow pages together hold more than ${limit} bytes`,
     );
-    this.close(1008, 'server send budget exceeded: the page reads too slowly');
+    this.close(1008, 'server send budget exceeded: the page reads too slowly', SLOW_CLOSE_GRACE_MS);
   }
 
   /** Another socket resumed this session: it takes over, this one closes. */
@@ -632,14 +634,17 @@ export class Session implements PagePort {
     );
   }
 
-  /** Close the socket with a code and reason; `disconnected` runs when it has closed. */
-  close(code: number, reason: string): void {
+  /**
+   * Close the socket with a code and reason; `disconnected` runs when it has
+   * closed. A page that does not answer the close handshake within `graceMs`
+   * is cut off (a slow page gets little: what it holds is freed sooner).
+   */
+  close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
       // the error frame that explains the close goes out first
       this.out.sendNow();
       this.ws.close(code, reason);
-      // a page that does not read will not answer the close handshake either
-      setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+      setTimeout(() => this.ws.terminate(), graceMs).unref();
     }
     this.out.close();
   }
