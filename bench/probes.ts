@@ -34,10 +34,10 @@ async function start(
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '', HOST: '' } },
   );
   const log: string[] = [];
-  child.stderr!.on('data', (d: Buffer) => log.push(String(d)));
+  child.stderr.on('data', (d: Buffer) => log.push(String(d)));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += String(d);
       const m = /serving at (http:\/\/\S+)/.exec(out);
       if (m?.[1]) resolve(m[1].replace('http', 'ws'));
