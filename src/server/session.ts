@@ -106,6 +106,20 @@ let turnStart = 0;
 let turn: Promise<void> = RESOLVED;
 let resolveTurn: () => void = () => undefined;
 
+/**
+ * The number of the current event-loop turn, as far as the outbound path
+ * cares: a session's first frame of a turn goes out at once (a lone write or
+ * emit does not wait a turn); the frames after it in the same turn are
+ * batched and flushed at the next.
+ */
+let turnNo = 0;
+let turnMarked = false;
+
+function nextTurnNo(): void {
+  turnMarked = false;
+  turnNo++;
+}
+
 function flushAll(): void {
   const list = dirty;
   const resolve = resolveTurn;
@@ -186,6 +200,8 @@ class Outbound {
   private coalesce: Map<string, Item> | undefined;
   private queuedBytes = 0;
   private scheduled = false;
+  /** The turn this session last sent a frame at once in (see {@link direct}). */
+  private directTurn = -1;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
@@ -212,6 +228,10 @@ class Outbound {
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */
   frame(bytes: string | Buffer): Promise<void> {
     if (this.closed) return nextTurn();
+    if (this.direct(bytes.length)) {
+      this.ws.send(bytes, TEXT);
+      return RESOLVED;
+    }
     // a queued update must not overtake this emit: coalescing starts again after it
     if (this.coalesce !== undefined && this.coalesce.size > 0) this.coalesce = new Map();
     this.items.push(bytes);
@@ -264,8 +284,38 @@ class Outbound {
       return this.added(Buffer.byteLength(change.key) + byteLength(change.encoded) + 32);
     }
     const bytes = shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
+    if (this.direct(bytes.length)) {
+      this.ws.send(bytes, TEXT);
+      return RESOLVED;
+    }
     this.items.push(bytes);
     return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
+  }
+
+  /**
+   * Whether a frame may skip the queue: the first of this session in this
+   * turn, with nothing queued before it and a page that keeps up. A writer
+   * that loops sends its first frame at once and batches the rest.
+   */
+  private direct(length: number): boolean {
+    if (
+      this.directTurn === turnNo ||
+      // a frame that may not fit under the hard bound takes the checked path
+      // (a string's length times 3 bounds its UTF-8 bytes)
+      length * 3 + this.ws.bufferedAmount > this.limits.hardBufferBytes ||
+      this.items.length > 0 ||
+      this.coalesce !== undefined ||
+      this.ws.readyState !== this.ws.OPEN ||
+      this.ws.bufferedAmount > this.limits.softBufferBytes
+    ) {
+      return false;
+    }
+    this.directTurn = turnNo;
+    if (!turnMarked) {
+      turnMarked = true;
+      setImmediate(nextTurnNo);
+    }
+    return true;
   }
 
   private added(bytes: number): Promise<void> {
