@@ -153,15 +153,18 @@ async function roundTrips(
   marker: (i: number) => string,
 ) {
   const page = await Page.open(s.url);
+  const times: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
     const got = page.until(marker(i));
+    const t = performance.now();
     send(page, i);
     await got;
+    times.push((performance.now() - t) * 1000);
   }
   const ms = performance.now() - t0;
   await page.close();
-  return { total: ms, perOp: (ms / count) * 1000 };
+  return { total: ms, perOp: (ms / count) * 1000, p50: pct(times, 50), p99: pct(times, 99) };
 }
 
 function w2Echo(s: Server) {
@@ -186,14 +189,25 @@ async function w4Stream(s: Server) {
   const page = await Page.open(s.url);
   const count = 20000;
   const before = page.frames;
+  const gaps: number[] = [];
+  let last = performance.now();
+  const onFrame = (): void => {
+    const now = performance.now();
+    gaps.push((now - last) * 1000);
+    last = now;
+  };
+  page.ws.on('message', onFrame);
   const t0 = performance.now();
+  last = t0;
   const done = page.until('stream_done');
   page.send('stream', [count]);
   await done;
   const ms = performance.now() - t0;
+  page.ws.off('message', onFrame);
   const frames = page.frames - before;
   await page.close();
-  return { ms, frames };
+  // the tail of the stream: how long the page waits between two frames at worst
+  return { ms, frames, gapP50: pct(gaps, 50), gapP99: pct(gaps, 99) };
 }
 
 async function fanOut(pages: Page[], reps: number, tag: string): Promise<number[]> {
@@ -218,7 +232,7 @@ async function w5FanOut(s: Server, count: number) {
   return { p50: pct(times, 50), p99: pct(times, 99) };
 }
 
-async function w6Memory(kind: Server['kind'], analysis?: string) {
+async function w6Memory(kind: Server['kind'], analysis?: string, sessions = 1000) {
   // fresh server processes, so that earlier workloads' heap does not blur the
   // figure; RSS moves in steps, so take the median of three
   const rssPerSession: number[] = [];
@@ -232,7 +246,7 @@ async function w6Memory(kind: Server['kind'], analysis?: string) {
         await Promise.all((await openPages(s.url, 2)).map((p) => p.close()));
       }
       const before = await memory(s);
-      const pages = await openPages(s.url, n(1000));
+      const pages = await openPages(s.url, n(sessions));
       const after = await memory(s);
       await Promise.all(pages.map((p) => p.close()));
       rssPerSession.push((after.rss - before.rss) / 1024 / pages.length);
@@ -257,6 +271,7 @@ async function w7Churn(s: Server) {
   return {
     beforeP50: pct(before, 50),
     afterP50: pct(after, 50),
+    afterP99: pct(after, 99),
     ratio: pct(after, 50) / pct(before, 50),
   };
 }
@@ -319,7 +334,15 @@ async function w8Busy(s: Server, analysis: string) {
 
 class Skip extends Error {}
 
-type Row = [workload: string, metric: string, ours: number, raw: number, goal: string];
+/** One line of a table: the figures of every repetition of both sides. */
+type Row = [workload: string, metric: string, ours: number[], raw: number[], goal: string];
+
+/** Repetitions of each workload (`--reps=N`); the table shows medians and the spread of the ratio. */
+const REPS = Number(process.argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? (QUICK ? 1 : 3));
+
+function median(values: number[]): number {
+  return pct(values, 50);
+}
 
 async function main(): Promise<void> {
   const servers = { ours: await startServer('ours'), raw: await startServer('raw') };
@@ -327,12 +350,26 @@ async function main(): Promise<void> {
   const both = async <T>(
     what: string,
     fn: (s: Server) => Promise<T>,
-  ): Promise<{ ours: T; raw: T }> => {
+    reps = REPS,
+  ): Promise<{ ours: T[]; raw: T[] }> => {
     if (!selected(what)) throw new Skip();
     process.stderr.write(`${what}…\n`);
-    const raw = await guard(fn(servers.raw), `${what} (raw)`);
-    const ours = await guard(fn(servers.ours), `${what} (ours)`);
-    return { ours, raw };
+    const out = { ours: [] as T[], raw: [] as T[] };
+    for (let r = 0; r < reps; r++) {
+      out.raw.push(await guard(fn(servers.raw), `${what} (raw)`));
+      out.ours.push(await guard(fn(servers.ours), `${what} (ours)`));
+    }
+    return out;
+  };
+  const add = <T>(
+    table: Row[],
+    w: string,
+    metric: string,
+    r: { ours: T[]; raw: T[] },
+    pick: (x: T) => number,
+    goal = '',
+  ): void => {
+    table.push([w, metric, r.ours.map(pick), r.raw.map(pick), goal]);
   };
   const step = async (fn: () => Promise<void>): Promise<void> => {
     try {
@@ -344,53 +381,52 @@ async function main(): Promise<void> {
   try {
     await step(async () => {
       const w1 = await both('W1 connect', w1Connect);
-      rows.push(['W1 connect', 'p50 ms', w1.ours.p50, w1.raw.p50, '']);
-      rows.push(['W1 connect', 'p99 ms', w1.ours.p99, w1.raw.p99, '']);
+      add(rows, 'W1 connect', 'p50 ms', w1, (x) => x.p50);
+      add(rows, 'W1 connect', 'p99 ms', w1, (x) => x.p99);
     });
     await step(async () => {
       const w2 = await both('W2 echo', w2Echo);
-      rows.push(['W2 echo', 'µs/round trip', w2.ours.perOp, w2.raw.perOp, '≤ 1.3']);
+      add(rows, 'W2 echo', 'mean µs/round trip', w2, (x) => x.perOp, '≤ 1.3');
+      add(rows, 'W2 echo', 'p50 µs', w2, (x) => x.p50);
+      add(rows, 'W2 echo', 'p99 µs', w2, (x) => x.p99, '≤ 1.5');
     });
     await step(async () => {
       const w3 = await both('W3 state', w3State);
-      rows.push(['W3 state', 'µs/round trip', w3.ours.perOp, w3.raw.perOp, '≤ 1.3']);
+      add(rows, 'W3 state', 'mean µs/round trip', w3, (x) => x.perOp, '≤ 1.3');
+      add(rows, 'W3 state', 'p50 µs', w3, (x) => x.p50, '≤ 1.3');
+      add(rows, 'W3 state', 'p99 µs', w3, (x) => x.p99, '≤ 1.5');
     });
     await step(async () => {
       const w4 = await both('W4 stream', w4Stream);
-      rows.push(['W4 stream', 'ms to final state', w4.ours.ms, w4.raw.ms, '≤ 1.5']);
-      rows.push(['W4 stream', 'frames received', w4.ours.frames, w4.raw.frames, '']);
+      add(rows, 'W4 stream', 'ms to final state', w4, (x) => x.ms, '≤ 1.0');
+      add(rows, 'W4 stream', 'gap between frames p50 µs', w4, (x) => x.gapP50);
+      add(rows, 'W4 stream', 'gap between frames p99 µs', w4, (x) => x.gapP99);
+      add(rows, 'W4 stream', 'frames received', w4, (x) => x.frames);
     });
     await step(async () => {
       const w5a = await both('W5 fan-out 200', (s) => w5FanOut(s, n(200)));
-      rows.push(['W5 fan-out 200', 'p50 ms', w5a.ours.p50, w5a.raw.p50, '']);
+      add(rows, 'W5 fan-out 200', 'p50 ms', w5a, (x) => x.p50);
+      add(rows, 'W5 fan-out 200', 'p99 ms', w5a, (x) => x.p99);
     });
     await step(async () => {
       const w5b = await both('W5 fan-out 1000', (s) => w5FanOut(s, n(1000)));
-      rows.push(['W5 fan-out 1000', 'p50 ms', w5b.ours.p50, w5b.raw.p50, '≤ 1.3']);
-      rows.push(['W5 fan-out 1000', 'p99 ms', w5b.ours.p99, w5b.raw.p99, '']);
+      add(rows, 'W5 fan-out 1000', 'p50 ms', w5b, (x) => x.p50, '≤ 1.3');
+      add(rows, 'W5 fan-out 1000', 'p99 ms', w5b, (x) => x.p99);
     });
     await step(async () => {
-      const w6 = await both('W6 memory', (s) => w6Memory(s.kind));
-      rows.push([
-        'W6 memory',
-        'KiB RSS/session',
-        w6.ours.kbPerSession,
-        w6.raw.kbPerSession,
-        '≤ 1.3',
-      ]);
-      rows.push([
-        'W6 memory',
-        'KiB JS heap/session',
-        w6.ours.heapKbPerSession,
-        w6.raw.heapKbPerSession,
-        '',
-      ]);
+      // fresh processes, median of three inside: one repetition
+      for (const count of [1000, 3000]) {
+        const w6 = await both(`W6 memory ${count}`, (s) => w6Memory(s.kind, undefined, count), 1);
+        add(rows, `W6 memory ${count}`, 'KiB RSS/session', w6, (x) => x.kbPerSession, '≤ 1.3');
+        add(rows, `W6 memory ${count}`, 'KiB JS heap/session', w6, (x) => x.heapKbPerSession);
+      }
     });
     await step(async () => {
       const w7 = await both('W7 churn', w7Churn);
-      rows.push(['W7 churn', 'fan-out p50 before ms', w7.ours.beforeP50, w7.raw.beforeP50, '']);
-      rows.push(['W7 churn', 'fan-out p50 after ms', w7.ours.afterP50, w7.raw.afterP50, '']);
-      rows.push(['W7 churn', 'after/before', w7.ours.ratio, w7.raw.ratio, 'ours ≤ 1.2']);
+      add(rows, 'W7 churn', 'fan-out p50 before ms', w7, (x) => x.beforeP50);
+      add(rows, 'W7 churn', 'fan-out p50 after ms', w7, (x) => x.afterP50);
+      add(rows, 'W7 churn', 'fan-out p99 after ms', w7, (x) => x.afterP99);
+      add(rows, 'W7 churn', 'after/before', w7, (x) => x.ratio, 'ours ≤ 1.2');
     });
   } finally {
     servers.raw.child.kill();
@@ -398,93 +434,74 @@ async function main(): Promise<void> {
   // the kernel boundary: the same analysis in-process and in worker threads
   const kernelRows: Row[] = [];
   const ours = servers.ours;
+  /** `ours` is the worker side, `raw` the in-process side (the columns of the second table). */
   const pair = async <T>(
     what: string,
-    fn: (s: Server) => Promise<T>,
-  ): Promise<{ worker: T; inproc: T }> => {
+    fn: (s: Server, analysis: string) => Promise<T>,
+    reps = REPS,
+  ): Promise<{ ours: T[]; raw: T[] }> => {
     if (!selected(what)) throw new Skip();
     process.stderr.write(`${what}…\n`);
-    const inproc = await guard(fn(at(ours, 'bench')), `${what} (in-process)`);
-    const worker = await guard(fn(at(ours, 'bench_worker')), `${what} (worker)`);
-    return { worker, inproc };
+    const out = { ours: [] as T[], raw: [] as T[] };
+    for (let r = 0; r < reps; r++) {
+      out.raw.push(await guard(fn(ours, 'bench'), `${what} (in-process)`));
+      out.ours.push(await guard(fn(ours, 'bench_worker'), `${what} (worker)`));
+    }
+    return out;
   };
   try {
     await step(async () => {
-      const w2 = await pair('K W2 echo', w2Echo);
-      kernelRows.push(['W2 echo', 'µs/round trip', w2.worker.perOp, w2.inproc.perOp, '≤ 1.5']);
+      const w2 = await pair('K W2 echo', (s, a) => w2Echo(at(s, a)));
+      add(kernelRows, 'W2 echo', 'mean µs/round trip', w2, (x) => x.perOp, '≤ 1.5');
+      add(kernelRows, 'W2 echo', 'p99 µs', w2, (x) => x.p99);
     });
     await step(async () => {
-      const w4 = await pair('K W4 stream', w4Stream);
-      kernelRows.push(['W4 stream', 'ms to final state', w4.worker.ms, w4.inproc.ms, '≤ 1.5']);
-      kernelRows.push(['W4 stream', 'frames received', w4.worker.frames, w4.inproc.frames, '']);
+      const w4 = await pair('K W4 stream', (s, a) => w4Stream(at(s, a)));
+      add(kernelRows, 'W4 stream', 'ms to final state', w4, (x) => x.ms, '≤ 1.5');
+      add(kernelRows, 'W4 stream', 'gap between frames p99 µs', w4, (x) => x.gapP99);
+      add(kernelRows, 'W4 stream', 'frames received', w4, (x) => x.frames);
     });
     await step(async () => {
-      if (!selected('K W6 memory')) throw new Skip();
-      process.stderr.write('K W6 memory…\n');
-      const inproc = await w6Memory('ours', 'bench');
-      const worker = await w6Memory('ours', 'bench_worker');
-      kernelRows.push([
-        'W6 memory',
-        'KiB RSS/idle session',
-        worker.kbPerSession,
-        inproc.kbPerSession,
-        '',
-      ]);
+      const w6 = await pair('K W6 memory', (_s, a) => w6Memory('ours', a), 1);
+      add(kernelRows, 'W6 memory', 'KiB RSS/idle session', w6, (x) => x.kbPerSession);
     });
     await step(async () => {
-      if (!selected('W8 busy')) throw new Skip();
-      process.stderr.write('W8 busy…\n');
-      const inproc = await guard(w8Busy(ours, 'bench'), 'W8 (in-process)');
-      const worker = await guard(w8Busy(ours, 'bench_worker'), 'W8 (worker)');
-      kernelRows.push(['W8 (a) GET / during 2 s CPU', 'p50 ms', worker.getP50, inproc.getP50, '']);
-      kernelRows.push([
-        'W8 (a) GET / during 2 s CPU',
-        'p99 ms',
-        worker.getP99,
-        inproc.getP99,
-        'worker < 50',
-      ]);
-      kernelRows.push(['W8 (b) in-process echo', 'p50 ms', worker.echoP50, inproc.echoP50, '']);
-      kernelRows.push([
-        'W8 (b) in-process echo',
-        'p99 ms',
-        worker.echoP99,
-        inproc.echoP99,
-        'worker < 10',
-      ]);
-      kernelRows.push([
-        'W8 (c) 2nd page waits',
-        'ms',
-        worker.secondWait,
-        inproc.secondWait,
-        'worker < 100',
-      ]);
+      const w8 = await pair('W8 busy', (s, a) => w8Busy(s, a));
+      add(kernelRows, 'W8 (a) GET / during 2 s CPU', 'p50 ms', w8, (x) => x.getP50);
+      add(kernelRows, 'W8 (a) GET / during 2 s CPU', 'p99 ms', w8, (x) => x.getP99, 'worker < 50');
+      add(kernelRows, 'W8 (b) in-process echo', 'p50 ms', w8, (x) => x.echoP50);
+      add(kernelRows, 'W8 (b) in-process echo', 'p99 ms', w8, (x) => x.echoP99, 'worker < 10');
+      add(kernelRows, 'W8 (c) 2nd page waits', 'ms', w8, (x) => x.secondWait, 'worker < 100');
     });
   } finally {
     ours.child.kill();
   }
   const fmt = (x: number): string =>
     x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3);
+  /** Medians, their ratio, and the lowest and highest ratio of one repetition. */
+  const line = ([w, m, o, r, g]: Row): string => {
+    const ratios = o.map((x, i) => x / (r[i] ?? NaN));
+    const spread =
+      ratios.length > 1
+        ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`
+        : '';
+    return `| ${w} | ${m} | ${fmt(median(o))} | ${fmt(median(r))} | ${(median(o) / median(r)).toFixed(2)} | ${spread} | ${g} |`;
+  };
   const lines = [
-    `databench bench${QUICK ? ' (--quick: counts scaled by 0.2)' : ''}, node ${process.version}`,
+    `databench bench${QUICK ? ' (--quick: counts scaled by 0.2)' : ''}, node ${process.version}, ${REPS} repetition(s): medians; spread is the lowest–highest ratio of one repetition`,
     '',
-    '| workload | metric | ours | raw ws | ours/raw | goal |',
-    '|---|---|---:|---:|---:|---|',
-    ...rows.map(
-      ([w, m, o, r, g]) => `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`,
-    ),
+    '| workload | metric | ours | raw ws | ours/raw | spread | goal |',
+    '|---|---|---:|---:|---:|---|---|',
+    ...rows.map(line),
   ];
   if (kernelRows.length > 0) {
     lines.push(
       '',
       'The kernel boundary: the same analysis in worker threads (`kernel: worker`) and in-process',
       '',
-      '| workload | metric | worker | in-process | worker/in-process | goal |',
-      '|---|---|---:|---:|---:|---|',
-      ...kernelRows.map(
-        ([w, m, o, r, g]) =>
-          `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`,
-      ),
+      '| workload | metric | worker | in-process | worker/in-process | spread | goal |',
+      '|---|---|---:|---:|---:|---|---|',
+      ...kernelRows.map(line),
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
