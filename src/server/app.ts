@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import MarkdownIt from 'markdown-it';
-import sanitizeHtml from 'sanitize-html';
+import type sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
 import { describeLoadError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
 import type { Logger } from './logger.js';
@@ -77,43 +77,58 @@ const markdown = new MarkdownIt({ html: true, linkify: true });
  * `class`, links and images; scripts, styles, event handlers, forms and
  * `javascript:` URLs go.
  */
-const README_HTML: sanitizeHtml.IOptions = {
-  allowedTags: [
-    ...sanitizeHtml.defaults.allowedTags,
-    'img',
-    'details',
-    'summary',
-    'kbd',
-    'sup',
-    'sub',
-    'ins',
-    'del',
-    's',
-    'picture',
-    'source',
-  ],
-  allowedAttributes: {
-    '*': ['class', 'title', 'align', 'id', 'lang', 'dir'],
-    a: ['href', 'name', 'target', 'rel'],
-    img: ['src', 'srcset', 'alt', 'width', 'height', 'loading'],
-    source: ['srcset', 'media', 'type'],
-    td: ['colspan', 'rowspan'],
-    th: ['colspan', 'rowspan'],
-    ol: ['start'],
-    details: ['open'],
-  },
-  allowedSchemes: ['http', 'https', 'mailto'],
-  allowedSchemesByTag: { img: ['http', 'https', 'data'] },
-  allowProtocolRelative: true,
-};
+function readmeHtmlOptions(defaults: string[]): sanitizeHtml.IOptions {
+  return {
+    allowedTags: [
+      ...defaults,
+      'img',
+      'details',
+      'summary',
+      'kbd',
+      'sup',
+      'sub',
+      'ins',
+      'del',
+      's',
+      'picture',
+      'source',
+    ],
+    allowedAttributes: {
+      '*': ['class', 'title', 'align', 'id', 'lang', 'dir'],
+      a: ['href', 'name', 'target', 'rel'],
+      img: ['src', 'srcset', 'alt', 'width', 'height', 'loading'],
+      source: ['srcset', 'media', 'type'],
+      td: ['colspan', 'rowspan'],
+      th: ['colspan', 'rowspan'],
+      ol: ['start'],
+      details: ['open'],
+    },
+    allowedSchemes: ['http', 'https', 'mailto'],
+    allowedSchemesByTag: { img: ['http', 'https', 'data'] },
+    allowProtocolRelative: true,
+  };
+}
 
-/** Render a README (markdown; its raw HTML passes through a sanitizer) to HTML. */
-export function renderMarkdown(text: string): string {
-  return sanitizeHtml(markdown.render(text), README_HTML);
+let sanitizer: Promise<(html: string) => string> | undefined;
+
+/**
+ * Render a README (markdown; its raw HTML passes through a sanitizer) to
+ * HTML. Raw HTML needs a `<` in the source: a README without one is
+ * markdown-it's own escaped output, and the sanitizer (a large module) is
+ * loaded only for READMEs that need it.
+ */
+export async function renderMarkdown(text: string): Promise<string> {
+  const html = markdown.render(text);
+  if (!text.includes('<')) return html;
+  sanitizer ??= import('sanitize-html').then(({ default: sanitize }) => {
+    const options = readmeHtmlOptions(sanitize.defaults.allowedTags);
+    return (dirty: string) => sanitize(dirty, options);
+  });
+  return (await sanitizer)(html);
 }
 
 /** Render a README file: markdown (`.md`) as HTML, reStructuredText (`.rst`) as preformatted text. */
-export function renderReadme(name: string, text: string): string {
+export async function renderReadme(name: string, text: string): Promise<string> {
   if (/\.rst$/i.test(name)) {
     const escaped = text.replace(/[&<>]/g, (c) =>
       c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;',
@@ -350,7 +365,7 @@ export async function loadApp(options: {
     build: typeof config['build'] === 'string' ? config['build'] : undefined,
     watch: strList(config['watch']),
     readmeHtml:
-      folderReadme && folderReadmeName ? renderReadme(folderReadmeName, folderReadme) : '',
+      folderReadme && folderReadmeName ? await renderReadme(folderReadmeName, folderReadme) : '',
   };
 
   let list: unknown[];
@@ -408,7 +423,7 @@ export async function loadApp(options: {
       entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) =>
         files.includes(f),
       );
-      if (readme) entry.readmeHtml = renderReadme(readme.name, readme.text);
+      if (readme) entry.readmeHtml = await renderReadme(readme.name, readme.text);
       entry.version = version;
       hash.update(entry.version);
       if (!options.force && prev?.kernel && !prev.error && prev.version === entry.version) {

@@ -435,7 +435,7 @@ export async function run(
           watch: [],
           build: undefined,
           dir,
-          readmeHtml: readme ? renderMarkdown(readme) : '',
+          readmeHtml: readme ? await renderMarkdown(readme) : '',
           thumbnail: undefined,
           kernel: new InProcessKernel(
             new Meta(name, analysisClass, dir, options.routes ?? [], options.cliArgs ?? []),
