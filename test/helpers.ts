@@ -164,3 +164,20 @@ export async function makeFakeD3(): Promise<void> {
     "// a stand-in for d3, served through index.yaml's static map\nwindow.d3 = { version: 'fixture-d3' };\n",
   );
 }
+
+/**
+ * Poll a condition the server reaches on its own (a thread exits, a session
+ * is released: nothing to await), failing with `what` after `timeoutMs`.
+ */
+export async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The WebSocket URL of analysis `name` on `server`. */
+export function wsUrlOf(server: { url: string }, name: string): string {
+  return `${server.url.replace('http', 'ws')}/${name}/ws`;
+}

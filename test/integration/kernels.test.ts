@@ -10,25 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import type { WorkerKernel } from '../../src/kernel/worker-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
-import { FIXTURES, TestClient, type Frame } from '../helpers.ts';
+import { FIXTURES, TestClient, until, wsUrlOf, type Frame } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-function wsUrl(server: DatabenchServer, name: string): string {
-  return `${server.url.replace('http', 'ws')}/${name}/ws`;
-}
-
 function pool(server: DatabenchServer, name = 'work'): WorkerKernel {
   return server.app.entries.get(name)!.kernel as WorkerKernel;
-}
-
-/** Poll a condition the server reaches on its own (thread exits, releases), failing with `what`. */
-async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('kernels', () => {
@@ -42,14 +29,14 @@ describe('kernels', () => {
   for (const name of ['inproc', 'work']) {
     describe(`conformance: ${name}`, () => {
       test('actions run and answer in order', async () => {
-        const { client } = await TestClient.connect(wsUrl(server, name));
+        const { client } = await TestClient.connect(wsUrlOf(server, name));
         for (let i = 0; i < 20; i++) client.send('echo', [i]);
         for (let i = 0; i < 20; i++) assert.equal((await client.next('echo')).load, i);
         client.close();
       });
 
       test('a __process_id gets start and end frames', async () => {
-        const { client } = await TestClient.connect(wsUrl(server, name));
+        const { client } = await TestClient.connect(wsUrlOf(server, name));
         client.send('echo', { x: 'a', __process_id: 7 });
         assert.deepEqual((await client.next('__process')).load, { id: 7, status: 'start' });
         assert.equal((await client.next('echo')).load, 'a');
@@ -58,7 +45,7 @@ describe('kernels', () => {
       });
 
       test('a value that cannot be sent is an error naming the signal or key; the session lives', async () => {
-        const { client } = await TestClient.connect(wsUrl(server, name));
+        const { client } = await TestClient.connect(wsUrlOf(server, name));
         client.send('cycle');
         const cycle = await client.next('error');
         assert.match(String(cycle.load), /signal "cyclic".*cycle/);
@@ -71,12 +58,12 @@ describe('kernels', () => {
       });
 
       test('a resumed page gets its data snapshot', async () => {
-        const first = await TestClient.connect(wsUrl(server, name));
+        const first = await TestClient.connect(wsUrlOf(server, name));
         first.client.send('mine', [42]);
         await first.client.waitFor((f) => f.signal === 'data', 'the data frame');
         first.client.close();
         await first.client.closed();
-        const again = await TestClient.connect(wsUrl(server, name), { id: first.id });
+        const again = await TestClient.connect(wsUrlOf(server, name), { id: first.id });
         assert.equal(again.id, first.id);
         const data = await again.client.next('data');
         assert.deepEqual(data.load, { mine: 42 });
@@ -84,7 +71,7 @@ describe('kernels', () => {
       });
 
       test('bad frames get the same answers as everywhere', async () => {
-        const client = await TestClient.open(wsUrl(server, name));
+        const client = await TestClient.open(wsUrlOf(server, name));
         client.send('echo', ['early']);
         assert.match(String((await client.next('warn')).load), /send __connect first/);
         client.ws.send('{not json');
@@ -106,8 +93,8 @@ describe('kernels', () => {
   }
 
   test('classData is one truth for worker threads and in-process sessions', async () => {
-    const worker = await TestClient.connect(wsUrl(server, 'work'));
-    const inproc = await TestClient.connect(wsUrl(server, 'inproc'));
+    const worker = await TestClient.connect(wsUrlOf(server, 'work'));
+    const inproc = await TestClient.connect(wsUrlOf(server, 'inproc'));
     worker.client.send('shared', [11]);
     const seen = await inproc.client.waitFor(
       (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 11,
@@ -124,8 +111,8 @@ describe('kernels', () => {
   });
 
   test('a busy thread blocks only its own session', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'work'));
-    const b = await TestClient.connect(wsUrl(server, 'work'));
+    const a = await TestClient.connect(wsUrlOf(server, 'work'));
+    const b = await TestClient.connect(wsUrlOf(server, 'work'));
     a.client.send('thread');
     b.client.send('thread');
     const [ta, tb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
@@ -133,7 +120,7 @@ describe('kernels', () => {
     let burnt = false;
     a.client.send('burn', [1500]);
     void a.client.next('burnt', 10_000).then(() => (burnt = true));
-    const other = await TestClient.connect(wsUrl(server, 'inproc'));
+    const other = await TestClient.connect(wsUrlOf(server, 'inproc'));
     for (let i = 0; i < 5; i++) {
       b.client.send('echo', [i]);
       assert.equal((await b.client.next('echo')).load, i);
@@ -147,9 +134,9 @@ describe('kernels', () => {
 
   test('200 sessions on a 2-thread pool writing classData converge, and a resuming page gets the same', async () => {
     const clients = await Promise.all(
-      Array.from({ length: 200 }, () => TestClient.connect(wsUrl(server, 'work'))),
+      Array.from({ length: 200 }, () => TestClient.connect(wsUrlOf(server, 'work'))),
     );
-    const inproc = await TestClient.connect(wsUrl(server, 'inproc'));
+    const inproc = await TestClient.connect(wsUrlOf(server, 'inproc'));
     clients.forEach(({ client }, i) => client.send('shared', [1000 + i]));
     await Promise.all(clients.map(({ client }) => client.next('shared_done', 20_000)));
     // one more write everyone must end with
@@ -161,7 +148,7 @@ describe('kernels', () => {
       'every page shows the final value',
       20_000,
     );
-    const resumed = await TestClient.connect(wsUrl(server, 'work'), { id: clients[5]!.id });
+    const resumed = await TestClient.connect(wsUrlOf(server, 'work'), { id: clients[5]!.id });
     const snapshot = await resumed.client.next('class_data');
     assert.deepEqual(snapshot.load, { v: -1 });
     assert.ok(pool(server).threads <= 2, `threads: ${pool(server).threads}`);
@@ -170,8 +157,8 @@ describe('kernels', () => {
   });
 
   test('a thread that exits ends only its own pages, which reconnect; the pool recovers', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'work'));
-    const b = await TestClient.connect(wsUrl(server, 'work'));
+    const a = await TestClient.connect(wsUrlOf(server, 'work'));
+    const b = await TestClient.connect(wsUrlOf(server, 'work'));
     a.client.send('thread');
     b.client.send('thread');
     const ta = (await a.client.next('thread')).load;
@@ -191,7 +178,7 @@ describe('kernels', () => {
     b.client.send('echo', ['still here']);
     assert.equal((await b.client.next('echo')).load, 'still here');
     // a new session works and the pool stays within its size
-    const c = await TestClient.connect(wsUrl(server, 'work'));
+    const c = await TestClient.connect(wsUrlOf(server, 'work'));
     c.client.send('echo', ['new']);
     assert.equal((await c.client.next('echo')).load, 'new');
     assert.ok(pool(server).threads <= 2);
@@ -200,20 +187,20 @@ describe('kernels', () => {
   });
 
   test('a thread ended from outside (terminate) and an uncaught throw are survived the same way', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'work'));
+    const a = await TestClient.connect(wsUrlOf(server, 'work'));
     a.client.send('thread');
     await a.client.next('thread');
     a.client.send('uncaught');
     assert.match(String((await a.client.next('error')).load), /thrown outside any handler/);
     assert.equal((await a.client.closed()).code, 1011);
 
-    const b = await TestClient.connect(wsUrl(server, 'work'));
+    const b = await TestClient.connect(wsUrlOf(server, 'work'));
     b.client.send('burn', [3000]);
     await until(() => pool(server).workers.length > 0, 'a thread runs');
     for (const worker of pool(server).workers) void worker.terminate();
     assert.match(String((await b.client.next('error')).load), /kernel stopped/);
     assert.equal((await b.client.closed()).code, 1011);
-    const c = await TestClient.connect(wsUrl(server, 'work'));
+    const c = await TestClient.connect(wsUrlOf(server, 'work'));
     c.client.send('echo', [1]);
     assert.equal((await c.client.next('echo')).load, 1);
     assert.ok(pool(server).threads <= 2);
@@ -221,7 +208,7 @@ describe('kernels', () => {
   });
 
   test('a page that leaves while its handler never returns is released, and its stuck thread ends', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'work'));
+    const a = await TestClient.connect(wsUrlOf(server, 'work'));
     a.client.send('hang');
     a.client.send('echo', ['never']);
     a.client.close();
@@ -229,7 +216,7 @@ describe('kernels', () => {
     await until(() => server.sessions.size === 0, 'the hung session is released');
     await until(() => pool(server).threads === 0 || pool(server).workers.length <= 2, 'threads');
     // the stuck thread takes no new session: a new page is answered
-    const b = await TestClient.connect(wsUrl(server, 'work'));
+    const b = await TestClient.connect(wsUrlOf(server, 'work'));
     b.client.send('echo', ['fresh']);
     assert.equal((await b.client.next('echo')).load, 'fresh');
     b.client.close();
@@ -260,7 +247,7 @@ describe('worker kernel: reload and shutdown', () => {
 
   test('a save closes open pages with 1012, new sessions run the new code, old threads end', async () => {
     const old = pool(server);
-    const a = await TestClient.connect(wsUrl(server, 'work'));
+    const a = await TestClient.connect(wsUrlOf(server, 'work'));
     a.client.send('echo', ['v1']);
     assert.equal((await a.client.next('echo')).load, 'v1');
     const reloaded = new Promise<void>((resolve) => {
@@ -280,7 +267,7 @@ describe('worker kernel: reload and shutdown', () => {
     );
     assert.equal((await a.client.closed(10_000)).code, 1012);
     await reloaded;
-    const b = await TestClient.connect(wsUrl(server, 'work'));
+    const b = await TestClient.connect(wsUrlOf(server, 'work'));
     b.client.send('echo', ['x']);
     assert.deepEqual((await b.client.next('echo')).load, ['v2', 'x']);
     await until(() => old.threads === 0, 'the old threads have ended');
@@ -288,7 +275,7 @@ describe('worker kernel: reload and shutdown', () => {
   });
 
   test('shutdown runs disconnected in the kernel and ends every thread', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'work'));
+    const a = await TestClient.connect(wsUrlOf(server, 'work'));
     a.client.send('echo', [1]);
     await a.client.next('echo');
     const kernel = pool(server);
@@ -337,7 +324,7 @@ describe('the packaged dummypi runs identically in-process and in worker threads
   test('the same frames, in the same order', async () => {
     const shapes: string[][] = [];
     for (const name of ['dummypi', 'dummypi_worker']) {
-      const { client } = await TestClient.connect(wsUrl(server, name));
+      const { client } = await TestClient.connect(wsUrlOf(server, name));
       await client.waitFor((f) => f.signal === 'data', 'the initial samples');
       client.send('samples', [5000]);
       client.send('run', { __process_id: 1 });

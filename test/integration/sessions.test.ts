@@ -6,19 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
-import { FIXTURES, TestClient } from '../helpers.ts';
-
-function wsUrl(server: DatabenchServer, name: string): string {
-  return `${server.url.replace('http', 'ws')}/${name}/ws`;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 
 describe('sessions', () => {
   let server: DatabenchServer;
@@ -37,7 +25,7 @@ describe('sessions', () => {
   for (const name of ['inproc', 'work']) {
     describe(name, () => {
       test('a page that leaves while its handler never returns: disconnected runs, the session is released', async () => {
-        const { client, id } = await TestClient.connect(wsUrl(server, name));
+        const { client, id } = await TestClient.connect(wsUrlOf(server, name));
         client.send('forever');
         client.send('echo', [1]);
         client.close();
@@ -50,10 +38,10 @@ describe('sessions', () => {
       });
 
       test('resume is exclusive: the newest socket takes over, the older one closes with 4001', async () => {
-        const first = await TestClient.connect(wsUrl(server, name));
+        const first = await TestClient.connect(wsUrlOf(server, name));
         first.client.send('mine', [7]);
         await first.client.next('data');
-        const second = await TestClient.connect(wsUrl(server, name), { id: first.id });
+        const second = await TestClient.connect(wsUrlOf(server, name), { id: first.id });
         assert.equal(second.id, first.id);
         const closed = await first.client.closed();
         assert.equal(closed.code, 4001);
@@ -66,14 +54,14 @@ describe('sessions', () => {
 
       test('an id the server never issued starts a fresh session with a fresh id', async () => {
         const chosen = '01234567-89ab-4def-8123-456789abcdef';
-        const { client, id } = await TestClient.connect(wsUrl(server, name), { id: chosen });
+        const { client, id } = await TestClient.connect(wsUrlOf(server, name), { id: chosen });
         assert.notEqual(id, chosen);
         assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
         client.close();
       });
 
       test('outbound limits count bytes: three-byte text past the hard bound closes the page', async () => {
-        const { client } = await TestClient.connect(wsUrl(server, name));
+        const { client } = await TestClient.connect(wsUrlOf(server, name));
         // 400k characters are 1.2 MB of UTF-8: over the 1 MiB bound
         client.send('big', [400_000]);
         const closed = await client.closed();
@@ -84,7 +72,7 @@ describe('sessions', () => {
   }
 
   test('queued input is bounded in bytes: a busy session stops reading its socket', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'inproc'));
+    const { client } = await TestClient.connect(wsUrlOf(server, 'inproc'));
     client.send('forever');
     const load = 'x'.repeat(100 * 1024);
     for (let i = 0; i < 40; i++) client.send('echo', [load]);
@@ -109,7 +97,7 @@ describe('sessions: hard bound of queued input', () => {
   after(() => server.close());
 
   test('past the hard bound the socket closes with 1008 and a reason', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'work'));
+    const { client } = await TestClient.connect(wsUrlOf(server, 'work'));
     client.send('forever');
     const load = 'x'.repeat(100 * 1024);
     for (let i = 0; i < 10; i++) client.send('echo', [load]);
@@ -136,7 +124,7 @@ describe('sessions: the server-wide outbound budget', () => {
 
   test('slow pages together past the budget: the slowest are closed with a reason', async () => {
     const pages = await Promise.all(
-      [0, 1, 2].map(() => TestClient.connect(wsUrl(server, 'inproc'))),
+      [0, 1, 2].map(() => TestClient.connect(wsUrlOf(server, 'inproc'))),
     );
     // none of them reads: their frames pile up on the server
     for (const { client } of pages) {
