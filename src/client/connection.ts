@@ -36,7 +36,8 @@ export interface ClientConsole {
 export interface ConnectionOptions {
   /**
    * The WebSocket class. Default: the one given to `setDefaultWebSocket`
-   * (the Node entry `databench/client/node` sets `ws`), else `globalThis.WebSocket`.
+   * (`databench/client` in Node, its `node` export condition, sets `ws`), else
+   * `globalThis.WebSocket`.
    */
   WebSocket?: WebSocketConstructor;
   /**

@@ -25,7 +25,8 @@ let defaultWebSocket: WebSocketConstructor | undefined;
 
 /**
  * Set the WebSocket class that connections use when none is passed in their
- * options. `databench/client/node` calls this with `ws` when it loads.
+ * options. `databench/client` under Node (its `node` export condition) calls
+ * this with `ws` when it loads.
  *
  * @example
  * import WebSocket from 'ws';
@@ -42,8 +43,9 @@ export function resolveWebSocket(ctor?: WebSocketConstructor): WebSocketConstruc
   if (found === undefined) {
     throw new DatabenchError(
       'NO_WEBSOCKET',
-      'no WebSocket implementation: in Node 20 import the client from "databench/client/node" ' +
-        '(it uses the "ws" package), or pass one: new Connection(url, args, id, { WebSocket })',
+      'no WebSocket implementation: in Node 20 import the client as "databench/client" with ' +
+        'Node\'s own resolution (its "node" export condition uses the "ws" package), ' +
+        'or pass one: new Connection(url, args, id, { WebSocket })',
     );
   }
   return found;

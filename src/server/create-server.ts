@@ -17,6 +17,7 @@ import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from
 import { createRequestHandler, type HttpState } from './http.js';
 import { createLogger, type Logger, type LogLevel } from './logger.js';
 import { Meta, type ExtraRoute } from './meta.js';
+import { importOptional } from './optional.js';
 import { Pages } from './pages.js';
 import { Session, type SessionContext, type SessionLimits } from './session.js';
 import { watchAnalyses } from './watch.js';
@@ -159,7 +160,11 @@ async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: st
   if (o.sslCertFile || o.sslKeyFile) {
     throw new TypeError('options sslCertFile and sslKeyFile go together: give both or neither');
   }
-  const selfsigned = await import('selfsigned');
+  const selfsigned = await importOptional(
+    () => import('selfsigned'),
+    ['selfsigned'],
+    '--ssl-port without --ssl-certfile',
+  );
   const pems = await selfsigned.generate([{ name: 'commonName', value: o.host ?? 'localhost' }], {
     keySize: 2048,
     algorithm: 'sha256',
