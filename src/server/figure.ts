@@ -200,7 +200,7 @@ export async function figToSvg(figure: Figure): Promise<string> {
     }
   } else if (isObject(figure) && isVegaSpec(figure)) {
     try {
-      svg = await vegaToSvg(figure as unknown as VegaSpec);
+      svg = await vegaToSvg(figure);
     } catch (cause) {
       if (cause instanceof DatabenchError) throw cause;
       throw new DatabenchError(

@@ -3,14 +3,12 @@ import { test } from 'node:test';
 import { DatabenchError } from 'databench';
 import { importOptional } from './optional.js';
 
+/** A package that is not installed (nor on the registry). */
+const MISSING: string = 'databench-optional-missing-package';
+
 test('a missing optional package is an error naming the npm install to run', async () => {
   await assert.rejects(
-    importOptional(
-      // a package that is not installed (and is not on the registry either)
-      () => import('databench-optional-missing-package' as string),
-      ['databench-optional-missing-package'],
-      'the feature',
-    ),
+    importOptional(() => import(MISSING), ['databench-optional-missing-package'], 'the feature'),
     (error: unknown) => {
       assert.ok(error instanceof DatabenchError);
       assert.equal(error.code, 'MISSING_DEPENDENCY');
