@@ -258,13 +258,13 @@ describe('utils.figToSrc', () => {
       );
     }
     await assert.rejects(
-      utils.figToSrc({ toSVG: () => 42 } as never),
+      utils.figToSrc({ toSVG: () => 42 }),
       (e: unknown) =>
         e instanceof DatabenchError &&
         /toSVG\(\) returned number, not an SVG document/.test(e.message),
     );
     await assert.rejects(
-      utils.figToSrc({ mark: 'line', encoding: { x: { field: 'a', type: 'nonsense' } } } as never, {
+      utils.figToSrc({ mark: 'line', encoding: { x: { field: 'a', type: 'nonsense' } } }, {
         format: 'svg',
       }),
       (e: unknown) =>
