@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
@@ -92,4 +94,55 @@ export async function runScaffold(o: CliOptions): Promise<number> {
 export async function runBuild(o: CliOptions): Promise<number> {
   const { runBuildCommands } = await import('./build.js');
   return runBuildCommands({ analyses: o.analyses, cwd: process.cwd(), logger: logger(o) });
+}
+
+/**
+ * `databench test [FILE...]`: Node's test runner with TypeScript loaded by
+ * this package's own tsx (so a project needs nothing else, and nothing that
+ * happens to be hoisted). With no file, every `*.test.ts` under the analyses
+ * folder. Resolves to the runner's exit code.
+ */
+export async function runTests(o: CliOptions): Promise<number> {
+  const cwd = process.cwd();
+  const flags = o.files.filter((a) => a.startsWith('-'));
+  let files = o.files.filter((a) => !a.startsWith('-'));
+  if (files.length === 0) {
+    const { findAnalysesDir } = await import('../server/app.js');
+    const found = await findAnalysesDir(cwd, o.analyses);
+    if (found.packaged) {
+      throw new CliError('no analyses folder here: run it where analyses/index.yaml is', 2);
+    }
+    files = (await testFiles(found.dir)).map((f) => relative(cwd, f) || f);
+    if (files.length === 0) {
+      throw new CliError(`no *.test.ts files in ${relative(cwd, found.dir) || '.'}`, 1);
+    }
+  }
+  // a clone of databench runs from src/ with its own export condition: keep it
+  const conditions = process.execArgv.filter((a) => a.startsWith('--conditions'));
+  const args = [
+    ...conditions,
+    '--import',
+    import.meta.resolve('tsx'),
+    '--test',
+    ...flags,
+    ...files,
+  ];
+  const child = spawn(process.execPath, args, { cwd, stdio: 'inherit' });
+  return new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function testFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const item of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, item.name);
+    if (item.isDirectory()) {
+      if (!/^(node_modules|\..*)$/.test(item.name)) out.push(...(await testFiles(path)));
+    } else if (/\.test\.[cm]?ts$/.test(item.name)) {
+      out.push(path);
+    }
+  }
+  return out.sort();
 }

@@ -408,7 +408,9 @@ export async function loadApp(options: {
       }
     }
   }
-  logger.debug(`loaded ${entries.size} analyses from ${relative(process.cwd(), dir) || '.'}`);
+  logger.debug(
+    `loaded ${entries.size} ${entries.size === 1 ? 'analysis' : 'analyses'} from ${relative(process.cwd(), dir) || '.'}`,
+  );
   return {
     dir,
     packaged,

@@ -370,7 +370,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       : undefined;
 
   logger.info(
-    `serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
+    `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
   );
 
   return {

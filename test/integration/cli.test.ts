@@ -94,6 +94,8 @@ describe('the databench command', () => {
     [['--host'], /--host needs a value/],
     [['--ssl-certfile', 'x.pem', '--ssl-port', '1'], /go together/],
     [['--analyses', '/does/not/exist'], /analyses folder not found/],
+    [['--prot', '6203'], /unknown option --prot: did you mean --port\?/],
+    [['--typecheck', 'strict'], /--typecheck needs one of off, warn, error/],
   ];
   for (const [args, message] of bad) {
     test(`a bad value exits 2 with one line: ${args.join(' ')}`, async () => {
