@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
 import { CliError } from './errors.js';
@@ -83,10 +83,29 @@ export async function runScaffold(o: CliOptions): Promise<number> {
     if (!found.packaged) analysesDir = found.dir;
   }
   const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir });
-  for (const file of created) process.stdout.write(`created ${file}\n`);
-  process.stdout.write(
-    `\nStart it with: npx databench   (then open http://127.0.0.1:5000/${o.name}/)\n`,
-  );
+  const { setUpProject } = await import('./project.js');
+  const { PACKAGE_ROOT } = await import('../server/app.js');
+  const self = JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const project = await setUpProject(cwd, analysesDir, self);
+  const show = (path: string): string => relative(cwd, path) || path;
+  for (const file of [...created, ...project.created]) {
+    process.stdout.write(`created ${show(file)}\n`);
+  }
+  for (const { path, added } of project.updated) {
+    process.stdout.write(`updated ${show(path)}: added ${added.join(', ')}\n`);
+  }
+  const steps = [
+    ...(project.devDependencies.length > 0
+      ? [`npm install            # ${project.devDependencies.join(' and ')}, for npm run typecheck`]
+      : []),
+    `npx databench          # then open http://127.0.0.1:5000/${o.name}/`,
+    'npm run typecheck      # tsc over the analyses',
+    'npm test               # databench test: every analyses/**/*.test.ts',
+  ];
+  process.stdout.write(`\nNext:\n${steps.map((s) => `  ${s}\n`).join('')}`);
   return 0;
 }
 
