@@ -110,7 +110,10 @@ export async function setUpProject(
   const scripts = record(pkg, 'scripts', packagePath);
   for (const [name, command] of Object.entries(PROJECT_SCRIPTS)) {
     const current = scripts[name];
-    if (current === undefined || (name === 'test' && NPM_INIT_TEST.test(String(current)))) {
+    if (
+      current === undefined ||
+      (name === 'test' && typeof current === 'string' && NPM_INIT_TEST.test(current))
+    ) {
       scripts[name] = command;
       added.push(`scripts.${name}`);
     }
