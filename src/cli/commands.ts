@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
+import type { TypeCheckReporter } from './typecheck.js';
 
 function logger(o: CliOptions) {
   const level = o.log !== undefined && isLogLevel(o.log) ? o.log : 'info';
@@ -16,9 +17,25 @@ function logger(o: CliOptions) {
 export async function runServe(o: CliOptions): Promise<number> {
   const { createServer } = await import('../server/create-server.js');
   const log = logger(o);
+  const cwd = process.cwd();
+  const mode = o.typecheck ?? (o.watch ? 'warn' : 'off');
+  let typecheck: TypeCheckReporter | undefined;
   let server;
   try {
+    if (mode !== 'off') {
+      const { findAnalysesDir } = await import('../server/app.js');
+      const { prepareTypeCheck } = await import('./typecheck.js');
+      const found = await findAnalysesDir(cwd, o.analyses);
+      typecheck = await prepareTypeCheck({
+        mode,
+        explicit: o.typecheck !== undefined,
+        ...found,
+        cwd,
+        logger: log,
+      });
+    }
     server = await createServer({
+      onReload: (app) => typecheck?.reloaded(app),
       host: o.host,
       port: o.port,
       analyses: o.analyses,
@@ -32,6 +49,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       watch: o.watch,
     });
   } catch (error) {
+    await typecheck?.close();
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE')
       throw new CliError(`port ${o.port ?? 5000} is in use: pick another with --port`, 1);
@@ -47,6 +65,7 @@ export async function runServe(o: CliOptions): Promise<number> {
     `databench is serving at ${server.url}${server.sslUrl ? ` and ${server.sslUrl}` : ''}\n`,
   );
   const running = server;
+  typecheck?.attach(server);
   // an analysis that forgets to await a failing write must not take the server down
   process.on('unhandledRejection', (reason) => {
     log.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
@@ -58,7 +77,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info(`${signal}: shutting down`);
-      running.close().then(
+      Promise.all([running.close(), typecheck?.close()]).then(
         () => resolve(0),
         (error: unknown) => {
           log.error(`shutdown failed: ${String(error)}`);

@@ -47,6 +47,11 @@ export interface AnalysisEntry {
   version: string;
   /** True when `meta` is the last good version kept after a failed reload. */
   stale: boolean;
+  /**
+   * TypeScript type errors of its folder from the last background check
+   * (`--typecheck`), shown on its page as a warning; the analysis still runs.
+   */
+  typeErrors?: string | undefined;
 }
 
 /** A loaded folder of analyses. */

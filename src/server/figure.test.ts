@@ -264,9 +264,12 @@ describe('utils.figToSrc', () => {
         /toSVG\(\) returned number, not an SVG document/.test(e.message),
     );
     await assert.rejects(
-      utils.figToSrc({ mark: 'line', encoding: { x: { field: 'a', type: 'nonsense' } } }, {
-        format: 'svg',
-      }),
+      utils.figToSrc(
+        { mark: 'line', encoding: { x: { field: 'a', type: 'nonsense' } } },
+        {
+          format: 'svg',
+        },
+      ),
       (e: unknown) =>
         e instanceof DatabenchError &&
         e.code === 'FIGURE_RENDER' &&
