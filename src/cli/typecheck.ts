@@ -12,6 +12,8 @@ import {
 import { CliError } from './errors.js';
 import type { TypecheckMode } from './main.js';
 
+/** After a reload, the check starts this much later (the reload itself comes first). */
+const CHECK_DELAY_MS = 150;
 /** At most this many diagnostics are shown per analysis (page, frame) and in one log entry. */
 const SHOWN = 20;
 
@@ -84,6 +86,8 @@ function createReporter(
   /** Per analysis: the text on its page, kept across reloads until the next check. */
   const shown = new Map<string, string>();
   let pending: Promise<void> = Promise.resolve();
+  let delay: ReturnType<typeof setTimeout> | undefined;
+  let settle: ((done: Promise<void>) => void) | undefined;
   const level = mode === 'error' ? 'error' : 'warn';
 
   const report = (result: TypeCheckResult): void => {
@@ -132,10 +136,23 @@ function createReporter(
     },
     reloaded(app) {
       for (const entry of app.entries.values()) entry.typeErrors = shown.get(entry.name);
-      run();
+      // start once the open pages have reconnected to the new code: the check
+      // then takes no CPU from the reload a person is waiting for
+      clearTimeout(delay);
+      const superseded = settle;
+      pending = new Promise<void>((resolve) => {
+        settle = resolve;
+        delay = setTimeout(() => {
+          run();
+          resolve(pending);
+        }, CHECK_DELAY_MS);
+      });
+      // whoever waited for a check that was put off waits for this one
+      superseded?.(pending);
     },
     idle: () => pending,
     async close() {
+      clearTimeout(delay);
       await checker.close();
     },
   };
