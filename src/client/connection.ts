@@ -27,8 +27,11 @@ import {
 
 /** Where a Connection writes: `console` by default. */
 export interface ClientConsole {
+  /** The analysis's `log` signals. */
   log(...args: unknown[]): void;
+  /** `warn` signals and connection problems. */
   warn(...args: unknown[]): void;
+  /** `error` signals. */
   error(...args: unknown[]): void;
 }
 
@@ -66,6 +69,7 @@ export interface ResolvedConnectionOptions {
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   console: ClientConsole;
+  /** Called when the server's analyses changed between two connects (default: reload the page). */
   onAnalysesVersionChange: ((previous: string, current: string) => void) | undefined;
 }
 

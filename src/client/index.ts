@@ -11,6 +11,7 @@
  */
 import * as ui from './ui/index.js';
 
+/** The widgets of pages without a framework; `ui.wire(connection)` wires them all. */
 export { ui };
 export {
   Connection,

@@ -7,11 +7,17 @@ type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
 /** The part of the WebSocket API the client uses (the DOM one and `ws` both fit). */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** Send one text frame. */
   send(data: string): void;
+  /** Close with an optional code and reason. */
   close(code?: number, reason?: string): void;
+  /** The socket opened. */
   onopen: Handler<unknown> | null;
+  /** A frame arrived. */
   onmessage: Handler<{ data: unknown }> | null;
+  /** The socket closed, with its code and reason. */
   onclose: Handler<{ code: number; reason: string }> | null;
+  /** The socket failed (a close follows). */
   onerror: Handler<unknown> | null;
 }
 

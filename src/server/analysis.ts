@@ -224,10 +224,12 @@ export class Analysis<
     this.logger.info(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
   }
 
+  /** The page warns: a warning in the server's log. */
   on_warn(...args: unknown[]): void {
     this.logger.warn(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
   }
 
+  /** The page reports an error: an error in the server's log. */
   on_error(...args: unknown[]): void {
     this.logger.error(`[frontend ${this.id}] ${args.map(String).join(' ')}`);
   }
