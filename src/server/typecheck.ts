@@ -87,6 +87,7 @@ export async function createTypeChecker(options: {
     { resolve: (r: TypeCheckResult) => void; reject: (e: Error) => void }
   >();
   let failure: Error | undefined;
+  let closed = false;
   const failAll = (error: Error): void => {
     failure = error;
     for (const w of waiting.values()) w.reject(error);
@@ -120,7 +121,7 @@ export async function createTypeChecker(options: {
       worker.ref();
       worker.postMessage({ id });
     }).finally(() => {
-      if (waiting.size === 0) worker.unref();
+      if (waiting.size === 0 && !closed) worker.unref();
     });
   };
   return {
@@ -141,7 +142,10 @@ export async function createTypeChecker(options: {
       return queued;
     },
     async close() {
+      closed = true;
       failAll(new Error('the type checker was closed'));
+      // an unref'd worker would let the process end before it has stopped
+      worker.ref();
       await worker.terminate();
     },
   };
