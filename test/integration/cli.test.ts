@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -88,6 +88,26 @@ describe('the databench command', () => {
     await serving(run);
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr);
+  });
+
+  test('--typecheck=error refuses to start while an analysis has a type error (exit 1)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'databench-typecheck-'));
+    temps.push(dir);
+    await mkdir(join(dir, 'hello'));
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: hello\n');
+    await writeFile(join(dir, 'tsconfig.json'), '{ "compilerOptions": { "strict": true } }\n');
+    await writeFile(join(dir, 'hello', 'analysis.ts'), 'export const STEP: number = "five";\n');
+    const run = databench(['--port', '0', '--analyses', dir, '--typecheck=error'], dir);
+    assert.equal(await run.exited, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /^databench: 1 type error\(s\) in the analyses \(--typecheck=error\):\n/,
+    );
+    assert.match(
+      run.stderr,
+      /hello\/analysis\.ts:1:14 - error TS2322: Type 'string' is not assignable to type 'number'\./,
+    );
+    assert.doesNotMatch(run.stdout, /serving at/);
   });
 
   test('with no analyses folder it serves the packaged analyses', async () => {
