@@ -250,6 +250,16 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
     }
   });
 
+  test('--ssl-port without selfsigned installed says to install it (exit 1)', async (t) => {
+    if (unavailable) return t.skip(unavailable);
+    const result = await run('npx', ['databench', '--port', '0', '--ssl-port', '0'], project);
+    assert.equal(result.code, 1, result.output);
+    assert.match(
+      result.output,
+      /^databench: --ssl-port without --ssl-certfile needs the package selfsigned, which is not installed: run npm install selfsigned$/m,
+    );
+  });
+
   test('a figure without the optional plotting packages names the npm install to run', async (t) => {
     if (unavailable) return t.skip(unavailable);
     const script = `
