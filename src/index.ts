@@ -53,4 +53,15 @@ export async function run(
 }
 
 /** Helpers for analyses: images as data URIs. */
-export const utils = { pngToSrc, svgToSrc, figToSrc };
+export const utils: {
+  /** PNG bytes as a `data:image/png;base64,` URI for `<img src>`. */
+  pngToSrc: typeof pngToSrc;
+  /** An SVG document as a percent-encoded `data:image/svg+xml` URI for `<img src>`. */
+  svgToSrc: typeof svgToSrc;
+  /**
+   * Render a figure (a Vega-Lite or Vega spec, an SVG string, an object with
+   * `toSVG()`) on the server as a data URI; the plotting packages are
+   * optional and named in the error when missing.
+   */
+  figToSrc: typeof figToSrc;
+} = { pngToSrc, svgToSrc, figToSrc };

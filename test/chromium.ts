@@ -23,8 +23,14 @@ export interface ChromiumSession {
   close(): Promise<void>;
 }
 
+/**
+ * Start Chromium. `bypassCSP` (default true) lets Playwright's polling
+ * predicates, which the page's Content-Security-Policy would refuse as
+ * `eval`, run; the CSP suite turns it off to see what a real page sees.
+ */
 export async function launchChromium(
   viewport: { width: number; height: number } = { width: 1000, height: 700 },
+  { bypassCSP = true }: { bypassCSP?: boolean } = {},
 ): Promise<ChromiumSession> {
   if (!existsSync(CHROMIUM)) throw new Error(MISSING);
   const userDataDir = mkdtempSync(join(tmpdir(), 'databench-chromium-'));
@@ -39,6 +45,7 @@ export async function launchChromium(
       '--no-first-run',
     ],
     viewport,
+    bypassCSP,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   return {

@@ -1,4 +1,4 @@
-import { Analysis, utils } from 'databench';
+import { Analysis, DatabenchError, utils } from 'databench';
 import type { TopLevelSpec } from 'vega-lite';
 
 /** An estimate of π with its one-sigma uncertainty. */
@@ -61,6 +61,7 @@ export class Dummypi extends Analysis<State> {
 
     let inside = 0;
     let pi = piEstimate(0, 0);
+    let plotting = true;
     for (let draws = 1; draws <= samples; draws++) {
       const x = Math.random();
       const y = Math.random();
@@ -73,10 +74,11 @@ export class Dummypi extends Analysis<State> {
       const chunk = Math.ceil(draws / CHUNK);
       const last = draws === samples;
       if (chunk % pointEvery === 0 || last) points.push({ draws, ...pi });
-      if (chunk % plotEvery === 0 || last) {
-        const plot = await utils.figToSrc(convergencePlot(points), { format: 'png', dpi: 80 });
+      if (plotting && (chunk % plotEvery === 0 || last)) {
+        const plot = await this.plot(points);
         if (this.signal.aborted) return;
-        await this.data.setState({ pi, plot });
+        if (plot === undefined) plotting = false;
+        await this.data.setState(plot === undefined ? { pi } : { pi, plot });
       } else {
         // awaiting the write lets the server send it now, so progress streams
         await this.data.setState({ pi });
@@ -84,6 +86,21 @@ export class Dummypi extends Analysis<State> {
     }
 
     await this.emit('log', `done: π = ${pi.estimate.toFixed(4)} ± ${pi.uncertainty.toFixed(4)}`);
+  }
+
+  /**
+   * The convergence plot as a PNG data URI, or undefined when the optional
+   * plotting packages are not installed: the estimate still streams, and the
+   * page is told what to install.
+   */
+  private async plot(points: PiPoint[]): Promise<string | undefined> {
+    try {
+      return await utils.figToSrc(convergencePlot(points), { format: 'png', dpi: 80 });
+    } catch (error) {
+      if (!(error instanceof DatabenchError && error.code === 'MISSING_DEPENDENCY')) throw error;
+      await this.emit('warn', `no plot: ${error.message}`);
+      return undefined;
+    }
   }
 }
 

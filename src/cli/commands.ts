@@ -1,8 +1,11 @@
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { describeError } from '../protocol/errors.js';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
+import type { TypeCheckReporter } from './typecheck.js';
 
 function logger(o: CliOptions) {
   const level = o.log !== undefined && isLogLevel(o.log) ? o.log : 'info';
@@ -15,9 +18,25 @@ function logger(o: CliOptions) {
 export async function runServe(o: CliOptions): Promise<number> {
   const { createServer } = await import('../server/create-server.js');
   const log = logger(o);
+  const cwd = process.cwd();
+  const mode = o.typecheck ?? (o.watch ? 'warn' : 'off');
+  let typecheck: TypeCheckReporter | undefined;
   let server;
   try {
+    if (mode !== 'off') {
+      const { findAnalysesDir } = await import('../server/app.js');
+      const { prepareTypeCheck } = await import('./typecheck.js');
+      const found = await findAnalysesDir(cwd, o.analyses);
+      typecheck = await prepareTypeCheck({
+        mode,
+        explicit: o.typecheck !== undefined,
+        ...found,
+        cwd,
+        logger: log,
+      });
+    }
     server = await createServer({
+      onReload: (app) => typecheck?.reloaded(app),
       host: o.host,
       port: o.port,
       analyses: o.analyses,
@@ -31,13 +50,15 @@ export async function runServe(o: CliOptions): Promise<number> {
       watch: o.watch,
     });
   } catch (error) {
+    await typecheck?.close();
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE')
       throw new CliError(`port ${o.port ?? 5000} is in use: pick another with --port`, 1);
     if (e.code === 'EACCES')
       throw new CliError(`not allowed to listen on port ${o.port ?? 5000}`, 1);
     if (e.message?.startsWith('analyses folder not found')) throw new CliError(e.message, 2);
-    if (e.code === 'SSL_PORT_IN_USE') throw new CliError(e.message, 1);
+    if (e.code === 'SSL_PORT_IN_USE' || e.code === 'MISSING_DEPENDENCY')
+      throw new CliError(e.message, 1);
     if (e.code === 'ENOENT' && e.path) throw new CliError(`cannot read ${e.path}`, 2);
     throw error;
   }
@@ -45,6 +66,7 @@ export async function runServe(o: CliOptions): Promise<number> {
     `databench is serving at ${server.url}${server.sslUrl ? ` and ${server.sslUrl}` : ''}\n`,
   );
   const running = server;
+  typecheck?.attach(server);
   // an analysis that forgets to await a failing write must not take the server down
   process.on('unhandledRejection', (reason) => {
     // describeError: a reason without a prototype must not turn into a crash here
@@ -69,7 +91,7 @@ export async function runServe(o: CliOptions): Promise<number> {
         );
         exitSoon(0);
       }, SHUTDOWN_CAP_MS);
-      running.close().then(
+      Promise.all([running.close(), typecheck?.close()]).then(
         () => {
           clearTimeout(cap);
           resolve(0);
@@ -111,10 +133,29 @@ export async function runScaffold(o: CliOptions): Promise<number> {
     if (!found.packaged) analysesDir = found.dir;
   }
   const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir });
-  for (const file of created) process.stdout.write(`created ${file}\n`);
-  process.stdout.write(
-    `\nStart it with: npx databench   (then open http://127.0.0.1:5000/${o.name}/)\n`,
-  );
+  const { setUpProject } = await import('./project.js');
+  const { PACKAGE_ROOT } = await import('../server/app.js');
+  const self = JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const project = await setUpProject(cwd, analysesDir, self);
+  const show = (path: string): string => relative(cwd, path) || path;
+  for (const file of [...created, ...project.created]) {
+    process.stdout.write(`created ${show(file)}\n`);
+  }
+  for (const { path, added } of project.updated) {
+    process.stdout.write(`updated ${show(path)}: added ${added.join(', ')}\n`);
+  }
+  const steps = [
+    ...(project.devDependencies.length > 0
+      ? [`npm install            # ${project.devDependencies.join(' and ')}, for npm run typecheck`]
+      : []),
+    `npx databench          # then open http://127.0.0.1:5000/${o.name}/`,
+    'npm run typecheck      # tsc over the analyses',
+    'npm test               # databench test: every analyses/**/*.test.ts',
+  ];
+  process.stdout.write(`\nNext:\n${steps.map((s) => `  ${s}\n`).join('')}`);
   return 0;
 }
 
@@ -122,4 +163,55 @@ export async function runScaffold(o: CliOptions): Promise<number> {
 export async function runBuild(o: CliOptions): Promise<number> {
   const { runBuildCommands } = await import('./build.js');
   return runBuildCommands({ analyses: o.analyses, cwd: process.cwd(), logger: logger(o) });
+}
+
+/**
+ * `databench test [FILE...]`: Node's test runner with TypeScript loaded by
+ * this package's own tsx (so a project needs nothing else, and nothing that
+ * happens to be hoisted). With no file, every `*.test.ts` under the analyses
+ * folder. Resolves to the runner's exit code.
+ */
+export async function runTests(o: CliOptions): Promise<number> {
+  const cwd = process.cwd();
+  const flags = o.files.filter((a) => a.startsWith('-'));
+  let files = o.files.filter((a) => !a.startsWith('-'));
+  if (files.length === 0) {
+    const { findAnalysesDir } = await import('../server/app.js');
+    const found = await findAnalysesDir(cwd, o.analyses);
+    if (found.packaged) {
+      throw new CliError('no analyses folder here: run it where analyses/index.yaml is', 2);
+    }
+    files = (await testFiles(found.dir)).map((f) => relative(cwd, f) || f);
+    if (files.length === 0) {
+      throw new CliError(`no *.test.ts files in ${relative(cwd, found.dir) || '.'}`, 1);
+    }
+  }
+  // a clone of databench runs from src/ with its own export condition: keep it
+  const conditions = process.execArgv.filter((a) => a.startsWith('--conditions'));
+  const args = [
+    ...conditions,
+    '--import',
+    import.meta.resolve('tsx'),
+    '--test',
+    ...flags,
+    ...files,
+  ];
+  const child = spawn(process.execPath, args, { cwd, stdio: 'inherit' });
+  return new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function testFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const item of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, item.name);
+    if (item.isDirectory()) {
+      if (!/^(node_modules|\..*)$/.test(item.name)) out.push(...(await testFiles(path)));
+    } else if (/\.test\.[cm]?ts$/.test(item.name)) {
+      out.push(path);
+    }
+  }
+  return out.sort();
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CliError } from './errors.ts';
-import { parseCli } from './main.ts';
+import { oneEditApart, parseCli } from './main.ts';
 
 test('--no-watch turns watching off; watching is on by default', () => {
   assert.equal(parseCli([], {}).watch, true);
@@ -53,4 +53,52 @@ test('--log takes databench 0.7 level names in any case, and ours', () => {
     (e: unknown) =>
       e instanceof CliError && e.exitCode === 2 && /CRITICAL|critical/.test(e.message),
   );
+});
+test('an unknown flag one edit away from an option is refused as a typo (exit 2)', () => {
+  for (const [typo, meant] of [
+    ['--prot', '--port'],
+    ['--hots', '--host'],
+    ['--analysis', '--analyses'],
+    ['--no-wach', '--no-watch'],
+    ['--typechek', '--typecheck'],
+  ] as const) {
+    assert.throws(
+      () => parseCli([typo, '6203'], {}),
+      (e: unknown) =>
+        e instanceof CliError &&
+        e.exitCode === 2 &&
+        e.message.includes(`unknown option ${typo}: did you mean ${meant}?`) &&
+        e.message.includes(`databench -- ${typo}`),
+      typo,
+    );
+  }
+  // the same flag after -- is the analyses' own, and so is one far from every option
+  assert.deepEqual(parseCli(['--', '--prot', '6203'], {}).cliArgs, ['--prot', '6203']);
+  assert.deepEqual(parseCli(['--samples=7'], {}).cliArgs, ['--samples=7']);
+});
+
+test('oneEditApart: insert, delete, replace, swap; not two edits', () => {
+  assert.equal(oneEditApart('--prot', '--port'), true);
+  assert.equal(oneEditApart('--por', '--port'), true);
+  assert.equal(oneEditApart('--portt', '--port'), true);
+  assert.equal(oneEditApart('--pory', '--port'), true);
+  assert.equal(oneEditApart('--port', '--port'), false);
+  assert.equal(oneEditApart('--pt', '--port'), false);
+  assert.equal(oneEditApart('--otrp', '--port'), false);
+});
+
+test('--typecheck takes off, warn or error; default undefined', () => {
+  assert.equal(parseCli([], {}).typecheck, undefined);
+  assert.equal(parseCli(['--typecheck=error'], {}).typecheck, 'error');
+  assert.equal(parseCli(['--typecheck', 'OFF'], {}).typecheck, 'off');
+  assert.throws(
+    () => parseCli(['--typecheck=strict'], {}),
+    (e: unknown) => e instanceof CliError && e.exitCode === 2 && /off, warn, error/.test(e.message),
+  );
+});
+
+test('test [FILE...] passes everything after it to the test runner', () => {
+  const o = parseCli(['test', 'a.test.ts', '--test-only'], {});
+  assert.equal(o.command, 'test');
+  assert.deepEqual(o.files, ['a.test.ts', '--test-only']);
 });

@@ -3,6 +3,7 @@ import { CliError } from './errors.js';
 /** The usage text of `databench --help`. */
 export const USAGE = `Usage: databench [options] [-- analysis args]
        databench new NAME          create analyses/NAME (alias: scaffold-databench NAME)
+       databench test [FILE...]    run the analyses' *.test.ts with Node's test runner
 
 Serve a folder of analyses: --analyses PATH, else ./analyses/index.yaml,
 else ./index.yaml, else the packaged example analyses.
@@ -16,6 +17,8 @@ Options:
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 1048576)
   --no-watch            do not reload analyses when their files change
+  --typecheck MODE      off, warn or error: report TypeScript type errors of the
+                        analyses (default warn while watching, off with --no-watch)
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT
   --ssl-certfile FILE   PEM certificate (default: self-signed, made at start)
@@ -23,11 +26,18 @@ Options:
   --version             print the version and exit
   --help                print this help and exit
 
-Flags it does not know are passed to the analyses as cliArgs.`;
+Flags it does not know are passed to the analyses as cliArgs, except one
+that is one edit away from an option (--prot): that is refused as a typo.
+Everything after -- goes to the analyses as it is.`;
+
+/** What `--typecheck` takes. */
+export const TYPECHECK_MODES = ['off', 'warn', 'error'] as const;
+/** How TypeScript type errors of the analyses are reported (`--typecheck`). */
+export type TypecheckMode = (typeof TYPECHECK_MODES)[number];
 
 /** Parsed command line of `databench`. */
 export interface CliOptions {
-  command: 'serve' | 'new' | 'help' | 'version' | 'build';
+  command: 'serve' | 'new' | 'test' | 'help' | 'version' | 'build';
   name: string | undefined;
   host: string | undefined;
   port: number | undefined;
@@ -36,6 +46,10 @@ export interface CliOptions {
   allowOrigins: string[];
   maxFrameBytes: number | undefined;
   watch: boolean;
+  /** `--typecheck`; undefined: the default (warn while watching, else off). */
+  typecheck: TypecheckMode | undefined;
+  /** The files of `databench test` (none: every test of the analyses folder). */
+  files: string[];
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -52,7 +66,32 @@ const WITH_VALUE = new Set([
   '--ssl-port',
   '--ssl-certfile',
   '--ssl-keyfile',
+  '--typecheck',
 ]);
+/** Every option, for the did-you-mean of a mistyped one. */
+const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch'];
+
+/**
+ * Whether `a` becomes `b` with one edit: a character inserted, deleted,
+ * replaced, or two neighbours swapped (`--prot` → `--port`).
+ */
+export function oneEditApart(a: string, b: string): boolean {
+  if (a === b || Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  if (a.length === b.length) {
+    if (a.slice(i + 1) === b.slice(i + 1)) return true;
+    return a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
+  }
+  return a.length > b.length ? a.slice(i + 1) === b.slice(i) : a.slice(i) === b.slice(i + 1);
+}
+
+/** The option `flag` is a typo of, if it is one edit away from exactly one. */
+export function didYouMean(flag: string): string | undefined {
+  if (!flag.startsWith('--')) return undefined;
+  const near = KNOWN.filter((known) => oneEditApart(flag, known));
+  return near.length === 1 ? near[0] : undefined;
+}
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
 /** databench 0.7's Python level names, in any case, mapped to ours. */
 const LEVEL_ALIASES: Record<string, string> = { warning: 'warn', critical: 'error' };
@@ -88,6 +127,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     allowOrigins: [],
     maxFrameBytes: undefined,
     watch: true,
+    typecheck: undefined,
+    files: [],
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -102,6 +143,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       throw new CliError('usage: databench new NAME', 2);
     }
     i = 2;
+  } else if (argv[0] === 'test') {
+    // everything after `test` goes to Node's test runner: files and its own flags
+    o.command = 'test';
+    o.files = argv.slice(1);
+    return o;
   }
   for (; i < argv.length; i++) {
     const arg = argv[i] ?? '';
@@ -168,8 +214,30 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       case '--ssl-keyfile':
         o.sslKeyFile = value;
         break;
-      default:
+      case '--typecheck': {
+        const mode = (value ?? '').toLowerCase();
+        if (!(TYPECHECK_MODES as readonly string[]).includes(mode)) {
+          throw new CliError(
+            `--typecheck needs one of ${TYPECHECK_MODES.join(', ')}, got "${value}"`,
+            2,
+          );
+        }
+        o.typecheck = mode as TypecheckMode;
+        break;
+      }
+      default: {
+        // a near miss of an option would silently become an analysis flag while
+        // the server runs with the default: refuse it (the analyses get it after --)
+        const meant = didYouMean(flag);
+        if (meant !== undefined) {
+          throw new CliError(
+            `unknown option ${flag}: did you mean ${meant}? ` +
+              `(to pass ${flag} to the analyses, put it after --: databench -- ${arg})`,
+            2,
+          );
+        }
         o.cliArgs.push(arg);
+      }
     }
   }
   if ((o.sslCertFile === undefined) !== (o.sslKeyFile === undefined)) {
@@ -208,6 +276,10 @@ async function dispatch(o: CliOptions): Promise<number> {
     case 'new': {
       const { runScaffold } = await import('./commands.js');
       return runScaffold(o);
+    }
+    case 'test': {
+      const { runTests } = await import('./commands.js');
+      return runTests(o);
     }
     case 'build': {
       const { runBuild } = await import('./commands.js');

@@ -138,7 +138,8 @@ describe('handshake', () => {
         (e: unknown) =>
           e instanceof DatabenchError &&
           e.code === 'NO_WEBSOCKET' &&
-          /client\/node/.test(e.message),
+          /import the client as "[\w-]+\/client"/.test(e.message) &&
+          /"ws" package/.test(e.message),
       );
     } finally {
       setDefaultWebSocket(WebSocket);

@@ -27,8 +27,11 @@ import {
 
 /** Where a Connection writes: `console` by default. */
 export interface ClientConsole {
+  /** The analysis's `log` signals. */
   log(...args: unknown[]): void;
+  /** `warn` signals and connection problems. */
   warn(...args: unknown[]): void;
+  /** `error` signals. */
   error(...args: unknown[]): void;
 }
 
@@ -36,7 +39,8 @@ export interface ClientConsole {
 export interface ConnectionOptions {
   /**
    * The WebSocket class. Default: the one given to `setDefaultWebSocket`
-   * (the Node entry `databench/client/node` sets `ws`), else `globalThis.WebSocket`.
+   * (`databench/client` in Node, its `node` export condition, sets `ws`), else
+   * `globalThis.WebSocket`.
    */
   WebSocket?: WebSocketConstructor;
   /**
@@ -65,6 +69,7 @@ export interface ResolvedConnectionOptions {
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   console: ClientConsole;
+  /** Called when the server's analyses changed between two connects (default: reload the page). */
   onAnalysesVersionChange: ((previous: string, current: string) => void) | undefined;
 }
 

@@ -1,7 +1,8 @@
 /**
  * `databench/client`: the browser (and Node) client. Browser-safe: it uses
- * `globalThis.WebSocket` unless another implementation is injected; in
- * Node 20 import `databench/client/node`, which injects `ws`.
+ * `globalThis.WebSocket` unless another implementation is injected. Node
+ * resolves this entry through its `node` export condition to `./node.js`,
+ * which injects `ws` (Node 20 has no global WebSocket).
  *
  * @example
  * import { Connection, ui } from 'databench/client';
@@ -10,6 +11,7 @@
  */
 import * as ui from './ui/index.js';
 
+/** The widgets of pages without a framework; `ui.wire(connection)` wires them all. */
 export { ui };
 export {
   Connection,

@@ -1,10 +1,11 @@
 /**
- * `databench/client/node`: the client for Node (scripts, tests, notebooks).
- * Node 20 has no global WebSocket, so this entry makes `ws` the default
- * implementation when it loads; everything else is `databench/client`.
+ * `databench/client` as Node resolves it (the `node` export condition): the
+ * client for Node (scripts, tests, notebooks). Node 20 has no global
+ * WebSocket, so this entry makes `ws` the default implementation when it
+ * loads; everything else is the browser entry's.
  *
  * @example
- * import { attach } from 'databench/client/node';
+ * import { attach } from 'databench/client';
  * const c = await attach('ws://localhost:5000/dummypi/ws');
  * c.emit('run');
  */

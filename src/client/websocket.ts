@@ -7,11 +7,17 @@ type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
 /** The part of the WebSocket API the client uses (the DOM one and `ws` both fit). */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** Send one text frame. */
   send(data: string): void;
+  /** Close with an optional code and reason. */
   close(code?: number, reason?: string): void;
+  /** The socket opened. */
   onopen: Handler<unknown> | null;
+  /** A frame arrived. */
   onmessage: Handler<{ data: unknown }> | null;
+  /** The socket closed, with its code and reason. */
   onclose: Handler<{ code: number; reason: string }> | null;
+  /** The socket failed (a close follows). */
   onerror: Handler<unknown> | null;
 }
 
@@ -25,7 +31,8 @@ let defaultWebSocket: WebSocketConstructor | undefined;
 
 /**
  * Set the WebSocket class that connections use when none is passed in their
- * options. `databench/client/node` calls this with `ws` when it loads.
+ * options. `databench/client` under Node (its `node` export condition) calls
+ * this with `ws` when it loads.
  *
  * @example
  * import WebSocket from 'ws';
@@ -42,8 +49,9 @@ export function resolveWebSocket(ctor?: WebSocketConstructor): WebSocketConstruc
   if (found === undefined) {
     throw new DatabenchError(
       'NO_WEBSOCKET',
-      'no WebSocket implementation: in Node 20 import the client from "databench/client/node" ' +
-        '(it uses the "ws" package), or pass one: new Connection(url, args, id, { WebSocket })',
+      'no WebSocket implementation: in Node 20 import the client as "databench/client" with ' +
+        'Node\'s own resolution (its "node" export condition uses the "ws" package), ' +
+        'or pass one: new Connection(url, args, id, { WebSocket })',
     );
   }
   return found;

@@ -363,14 +363,17 @@ export class Datastore<T extends object = Record<string, unknown>> {
     return this.state.write(key, undefined);
   }
 
+  /** The keys in the store, in the order they were first set. */
   keys(): IterableIterator<string> {
     return this.state.entries.keys();
   }
 
+  /** Copies of the values in the store. */
   *values(): IterableIterator<T[keyof T]> {
     for (const encoded of this.state.entries.values()) yield JSON.parse(encoded) as T[keyof T];
   }
 
+  /** `[key, copy of the value]` pairs of the store. */
   *entries(): IterableIterator<[string, T[keyof T]]> {
     for (const [key, encoded] of this.state.entries) {
       yield [key, JSON.parse(encoded) as T[keyof T]];

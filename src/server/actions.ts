@@ -17,7 +17,7 @@ function mark(method: Function, action: string): void {
  *
  * @example
  * class Pi extends Analysis {
- *   @on run(samples: number) { … } // handles the action "run"
+ *   \@on run(samples: number) { … } // handles the action "run"
  * }
  */
 export function on<This, Args extends unknown[], Return>(

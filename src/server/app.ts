@@ -54,6 +54,11 @@ export interface AnalysisEntry {
   version: string;
   /** True when `kernel` is the last good version kept after a failed reload. */
   stale: boolean;
+  /**
+   * TypeScript type errors of its folder from the last background check
+   * (`--typecheck`), shown on its page as a warning; the analysis still runs.
+   */
+  typeErrors?: string | undefined;
 }
 
 /** A loaded folder of analyses. */
@@ -476,7 +481,9 @@ export async function loadApp(options: {
       }
     }
   }
-  logger.debug(`loaded ${entries.size} analyses from ${relative(process.cwd(), dir) || '.'}`);
+  logger.debug(
+    `loaded ${entries.size} ${entries.size === 1 ? 'analysis' : 'analyses'} from ${relative(process.cwd(), dir) || '.'}`,
+  );
   return {
     dir,
     packaged,

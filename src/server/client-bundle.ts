@@ -17,7 +17,7 @@ let cached: Promise<ClientBundle> | undefined;
 /**
  * The client bundle: the prebuilt `dist/browser/databench.js` of a published
  * package, or, when running from a clone, bundled once from `src/client` with
- * esbuild (a dependency of tsx, so it is there wherever TypeScript analyses run).
+ * esbuild (a dev dependency: a clone has it, a published package ships the bundle).
  */
 export function clientBundle(): Promise<ClientBundle> {
   cached ??= load().catch((error: unknown) => {

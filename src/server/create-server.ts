@@ -25,6 +25,7 @@ import { createLogger, withoutIds, type Logger, type LogLevel } from './logger.j
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { Meta, type ExtraRoute } from './meta.js';
+import { importOptional } from './optional.js';
 import { Pages } from './pages.js';
 import type { Session, SessionLimits } from './session.js';
 import { retentionOwner } from './net.js';
@@ -162,7 +163,11 @@ async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: st
   if (o.sslCertFile || o.sslKeyFile) {
     throw new TypeError('options sslCertFile and sslKeyFile go together: give both or neither');
   }
-  const selfsigned = await import('selfsigned');
+  const selfsigned = await importOptional(
+    () => import('selfsigned'),
+    ['selfsigned'],
+    '--ssl-port without --ssl-certfile',
+  );
   const pems = await selfsigned.generate([{ name: 'commonName', value: o.host ?? 'localhost' }], {
     keySize: 2048,
     algorithm: 'sha256',
@@ -344,7 +349,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       : undefined;
 
   logger.info(
-    `serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
+    `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
   );
 
   return {

@@ -258,15 +258,18 @@ describe('utils.figToSrc', () => {
       );
     }
     await assert.rejects(
-      utils.figToSrc({ toSVG: () => 42 } as never),
+      utils.figToSrc({ toSVG: () => 42 }),
       (e: unknown) =>
         e instanceof DatabenchError &&
         /toSVG\(\) returned number, not an SVG document/.test(e.message),
     );
     await assert.rejects(
-      utils.figToSrc({ mark: 'line', encoding: { x: { field: 'a', type: 'nonsense' } } } as never, {
-        format: 'svg',
-      }),
+      utils.figToSrc(
+        { mark: 'line', encoding: { x: { field: 'a', type: 'nonsense' } } },
+        {
+          format: 'svg',
+        },
+      ),
       (e: unknown) =>
         e instanceof DatabenchError &&
         e.code === 'FIGURE_RENDER' &&

@@ -3,28 +3,42 @@
  * object with `toSVG()`) into a data URI usable as `<img src>`, rendered on
  * the server.
  *
- * The plotting dependencies (vega, vega-lite, @resvg/resvg-js) are loaded
- * with dynamic `import()` on the first call that needs them, so an analysis
- * that never plots pays nothing for them at start.
+ * The plotting dependencies (vega, vega-lite, @resvg/resvg-js) are optional
+ * peer dependencies: a plain install leaves them out, and they are loaded
+ * with dynamic `import()` on the first call that needs them. A figure that
+ * needs a missing one fails with a `DatabenchError` (code
+ * `MISSING_DEPENDENCY`) that names the `npm install` to run. An SVG string
+ * or an object with `toSVG()` needs none of them with `format: 'svg'`, and
+ * only @resvg/resvg-js for PNG.
  *
  * Resolution: an SVG's user units are CSS px, and a CSS px is 1/96 inch. A
  * PNG at `dpi` dots per inch therefore has `dpi / 96` pixels per CSS px:
  * `dpi: 96` renders a 400 px wide chart 400 pixels wide, `dpi: 192` 800 and
  * the default `dpi: 80` (databench 0.7's default) 333.
  *
- * Text: PNGs are rasterised by resvg with the DejaVu Sans font shipped in the
- * `dejavu-fonts-ttf` package and no system fonts, and Vega is told to use that
- * family, so labels look the same on every machine, including one with no
- * fonts installed.
+ * Text: PNGs are rasterised by resvg with the one DejaVu Sans file this
+ * package ships (`fonts/DejaVuSans.ttf`, regular face only: bold titles are
+ * drawn in it too) and no system fonts, and Vega is told to use that family,
+ * so labels look the same on every machine, including one with no fonts
+ * installed.
  */
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Spec as VegaSpec, Config as VegaConfig } from 'vega';
 import { DatabenchError } from '../protocol/errors.js';
+import { importOptional, missingDependency } from './optional.js';
 import { pngToSrc, svgToSrc } from './utils.js';
 
-/** A figure `figToSrc` can render. */
-export type Figure = TopLevelSpec | VegaSpec | string | { toSVG(): string | Promise<string> };
+/**
+ * A Vega-Lite or Vega specification, as JSON. Typed loosely on purpose: the
+ * published types must compile without the optional vega packages. Import
+ * `TopLevelSpec` from 'vega-lite' (or `Spec` from 'vega') to check a spec
+ * against their schema; either is assignable here.
+ */
+export type FigureSpec = object;
+
+/** A figure `figToSrc` can render: a spec, an SVG document, or an object with `toSVG()`. */
+export type Figure = FigureSpec | string | { toSVG(): string | Promise<string> };
 
 export interface FigToSrcOptions {
   /** `'png'` (the default) rasterises on the server; `'svg'` keeps it vector. */
@@ -39,11 +53,10 @@ export interface FigToSrcOptions {
 /** The family resvg gets from the bundled font files, and Vega is told to use. */
 export const FIGURE_FONT_FAMILY = 'DejaVu Sans';
 /**
- * Regular and bold (Vega's titles are bold). resvg-js parses the font files on
- * every render (~30 ms each), so only these two: italic text falls back to
- * the regular face.
+ * One face (resvg-js parses the font files on every render, ~30 ms each, and
+ * the package stays small): bold and italic text fall back to it.
  */
-const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'];
+const FONT_FILE = fileURLToPath(new URL('../../fonts/DejaVuSans.ttf', import.meta.url));
 const CSS_PX_PER_INCH = 96;
 const DEFAULT_DPI = 80;
 /** Guard against a typo rendering a gigapixel image. */
@@ -57,22 +70,35 @@ const vegaFontConfig: VegaConfig = {
   title: { font: FIGURE_FONT_FAMILY, subtitleFont: FIGURE_FONT_FAMILY },
 };
 
-let vegaModule: Promise<typeof import('vega')> | undefined;
-let vegaLiteModule: Promise<typeof import('vega-lite')> | undefined;
-let resvgModule: Promise<typeof import('@resvg/resvg-js')> | undefined;
-let fontFiles: string[] | undefined;
-
-const loadVega = () => (vegaModule ??= import('vega'));
-const loadVegaLite = () => (vegaLiteModule ??= import('vega-lite'));
-const loadResvg = () => (resvgModule ??= import('@resvg/resvg-js'));
-
-function bundledFontFiles(): string[] {
-  if (!fontFiles) {
-    const require = createRequire(import.meta.url);
-    fontFiles = FONT_FILES.map((name) => require.resolve(`dejavu-fonts-ttf/ttf/${name}`));
-  }
-  return fontFiles;
+/** Load once; a failed import is not kept, so installing the package and trying again works. */
+function lazy<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    if (!pending) {
+      pending = load();
+      pending.catch(() => (pending = undefined));
+    }
+    return pending;
+  };
 }
+
+const loadVega = lazy(() =>
+  importOptional(() => import('vega'), ['vega'], 'figToSrc with a Vega spec'),
+);
+const loadVegaLite = lazy(() =>
+  importOptional(
+    () => import('vega-lite'),
+    ['vega', 'vega-lite'],
+    'figToSrc with a Vega-Lite spec',
+  ),
+);
+const loadResvg = lazy(() =>
+  importOptional(
+    () => import('@resvg/resvg-js'),
+    ['@resvg/resvg-js'],
+    "figToSrc with format 'png'",
+  ),
+);
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -165,6 +191,7 @@ export async function figToSvg(figure: Figure): Promise<string> {
     try {
       svg = await vegaLiteToSvg(figure as unknown as TopLevelSpec);
     } catch (cause) {
+      if (cause instanceof DatabenchError) throw cause;
       throw new DatabenchError(
         'FIGURE_RENDER',
         `figToSrc: could not render the Vega-Lite spec: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -175,6 +202,7 @@ export async function figToSvg(figure: Figure): Promise<string> {
     try {
       svg = await vegaToSvg(figure);
     } catch (cause) {
+      if (cause instanceof DatabenchError) throw cause;
       throw new DatabenchError(
         'FIGURE_RENDER',
         `figToSrc: could not render the Vega spec: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -202,7 +230,7 @@ export async function svgToPng(svg: string, dpi = DEFAULT_DPI): Promise<Buffer> 
     fitTo: { mode: 'zoom', value: dpi / CSS_PX_PER_INCH },
     font: {
       loadSystemFonts: false,
-      fontFiles: bundledFontFiles(),
+      fontFiles: [FONT_FILE],
       defaultFontFamily: FIGURE_FONT_FAMILY,
       sansSerifFamily: FIGURE_FONT_FAMILY,
       serifFamily: FIGURE_FONT_FAMILY,
@@ -239,17 +267,49 @@ export async function figToSrc(figure: Figure, options: FigToSrcOptions = {}): P
       `figToSrc: dpi must be a number in (0, ${MAX_DPI}], got ${String(dpi)}`,
     );
   }
-  const svg = await figToSvg(figure);
-  if (format === 'svg') return svgToSrc(svg);
-  let png: Buffer;
   try {
-    png = await svgToPng(svg, dpi);
+    const svg = await figToSvg(figure);
+    if (format === 'svg') return svgToSrc(svg);
+    return pngToSrc(await rasterise(svg, dpi));
+  } catch (error) {
+    if (error instanceof DatabenchError && error.code === 'MISSING_DEPENDENCY') {
+      // name everything this figure needs at once, not one package per attempt
+      throw missingDependency(
+        packagesFor(figure, format),
+        `figToSrc (${describeKind(figure)}, format '${format}')`,
+        error,
+      );
+    }
+    throw error;
+  }
+}
+
+/** The optional packages rendering `figure` as `format` needs. */
+function packagesFor(figure: Figure, format: 'png' | 'svg'): string[] {
+  const out: string[] = [];
+  if (isObject(figure) && !hasToSVG(figure)) {
+    out.push('vega');
+    if (isVegaLiteSpec(figure)) out.push('vega-lite');
+  }
+  if (format === 'png') out.push('@resvg/resvg-js');
+  return out;
+}
+
+function describeKind(figure: Figure): string {
+  if (typeof figure === 'string') return 'an SVG string';
+  if (hasToSVG(figure)) return 'an object with toSVG()';
+  return isObject(figure) && isVegaLiteSpec(figure) ? 'a Vega-Lite spec' : 'a Vega spec';
+}
+
+async function rasterise(svg: string, dpi: number): Promise<Buffer> {
+  try {
+    return await svgToPng(svg, dpi);
   } catch (cause) {
+    if (cause instanceof DatabenchError) throw cause;
     throw new DatabenchError(
       'FIGURE_RENDER',
       `figToSrc: could not rasterise the SVG: ${cause instanceof Error ? cause.message : String(cause)}`,
       { cause },
     );
   }
-  return pngToSrc(png);
 }

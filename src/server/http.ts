@@ -345,9 +345,16 @@ async function analysisRoute(
     const file = rest === '' ? 'index.html' : rest;
     try {
       let page = await state.pages.view(entry, file);
+      let banner = '';
       if (entry.error !== undefined) {
         // a failed reload: the last good version serves, the error shows until it is fixed
-        const banner = `<pre class="databench-load-error" role="alert">analysis "${escapeHtml(entry.name)}" failed to reload; the last good version is serving:\n${escapeHtml(entry.error)}</pre>`;
+        banner += `<pre class="databench-load-error" role="alert">analysis "${escapeHtml(entry.name)}" failed to reload; the last good version is serving:\n${escapeHtml(entry.error)}</pre>`;
+      }
+      if (entry.typeErrors !== undefined) {
+        // a warning: the code runs, but TypeScript says it is wrong somewhere
+        banner += `<pre class="databench-type-errors" role="status">type errors in analysis "${escapeHtml(entry.name)}" (it still runs):\n${escapeHtml(entry.typeErrors)}</pre>`;
+      }
+      if (banner) {
         page = /<body[^>]*>/i.test(page)
           ? page.replace(/<body[^>]*>/i, (m) => m + banner)
           : banner + page;

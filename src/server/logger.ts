@@ -2,13 +2,18 @@ import { safeString } from '../protocol/errors.js';
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+/** A log level: `debug`, `info`, `warn`, `error`, or `silent` (nothing). */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What databench writes its log through. Inject your own to route it elsewhere. */
 export interface Logger {
+  /** Detail for debugging (`--log debug`). */
   debug(message: string): void;
+  /** What the server does (start, reloads). */
   info(message: string): void;
+  /** Something a person should look at; the server carries on. */
   warn(message: string): void;
+  /** Something failed (an analysis that does not load, a handler that threw). */
   error(message: string): void;
 }
 

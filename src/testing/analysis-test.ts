@@ -10,7 +10,10 @@ export interface AnalysisTestOptions {
   /** What the `args` action passes as `request_args`. Default: `{}`. */
   requestArgs?: Record<string, string[]>;
   /** Runs actions; an object with `runProcess` like {@link Meta.runProcess}. Default: `Meta`. */
-  meta?: { runProcess(analysis: Analysis, action: string, message?: unknown): Promise<void> };
+  meta?: {
+    /** Run `action` with `message` on `analysis`, like {@link Meta.runProcess}. */
+    runProcess(analysis: Analysis, action: string, message?: unknown): Promise<void>;
+  };
 }
 
 /** One message the analysis sent to the page: `[signal]` (no load) or `[signal, message]`. */

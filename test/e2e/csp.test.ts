@@ -17,7 +17,7 @@ describe('the packaged pages under the Content-Security-Policy', { skip }, () =>
   const violations: string[] = [];
   before(async () => {
     server = await createServer({ port: 0, analyses: ANALYSES, logger: createMemoryLogger() });
-    chromium = await launchChromium();
+    chromium = await launchChromium(undefined, { bypassCSP: false });
     // every violation, reported by the page itself and by the console
     await chromium.context.addInitScript(`
       document.addEventListener('securitypolicyviolation', (e) => {

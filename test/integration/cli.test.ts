@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -60,6 +60,8 @@ describe('the databench command', () => {
       'error',
       '--my-flag',
       'value',
+      // the fixtures' nearest tsconfig is the checkout's: checking all of it is not this test
+      '--typecheck=off',
     ]);
     const url = await serving(run);
     const page = await fetch(url + '/');
@@ -70,6 +72,42 @@ describe('the databench command', () => {
     run.child.kill('SIGTERM');
     assert.equal((await client.closed()).code, 1001);
     assert.equal(await run.exited, 0);
+  });
+
+  test('with type checking on (the default while watching) SIGTERM during a check exits 0', async () => {
+    // the fixtures' nearest tsconfig.json is the checkout's: a check of many
+    // seconds, still running on its worker thread when the signal comes
+    const run = databench([
+      '--port',
+      '0',
+      '--analyses',
+      join(FIXTURES, 'analyses'),
+      '--log',
+      'error',
+    ]);
+    await serving(run);
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exited, 0, run.stderr);
+  });
+
+  test('--typecheck=error refuses to start while an analysis has a type error (exit 1)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'databench-typecheck-'));
+    temps.push(dir);
+    await mkdir(join(dir, 'hello'));
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: hello\n');
+    await writeFile(join(dir, 'tsconfig.json'), '{ "compilerOptions": { "strict": true } }\n');
+    await writeFile(join(dir, 'hello', 'analysis.ts'), 'export const STEP: number = "five";\n');
+    const run = databench(['--port', '0', '--analyses', dir, '--typecheck=error'], dir);
+    assert.equal(await run.exited, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /^databench: 1 type error\(s\) in the analyses \(--typecheck=error\):\n/,
+    );
+    assert.match(
+      run.stderr,
+      /hello\/analysis\.ts:1:14 - error TS2322: Type 'string' is not assignable to type 'number'\./,
+    );
+    assert.doesNotMatch(run.stdout, /serving at/);
   });
 
   test('with no analyses folder it serves the packaged analyses', async () => {
@@ -94,6 +132,8 @@ describe('the databench command', () => {
     [['--host'], /--host needs a value/],
     [['--ssl-certfile', 'x.pem', '--ssl-port', '1'], /go together/],
     [['--analyses', '/does/not/exist'], /analyses folder not found/],
+    [['--prot', '6203'], /unknown option --prot: did you mean --port\?/],
+    [['--typecheck', 'strict'], /--typecheck needs one of off, warn, error/],
   ];
   for (const [args, message] of bad) {
     test(`a bad value exits 2 with one line: ${args.join(' ')}`, async () => {

@@ -46,6 +46,7 @@ export class StatusLog extends UIElement {
     return this.render();
   }
 
+  /** Show the current alerts, each with how often it came. */
   render(): this {
     const doc = this.node.ownerDocument;
     const alerts = Array.from(this.counts, ([text, count]) => {

@@ -1,0 +1,159 @@
+import { relative } from 'node:path';
+import type { App } from '../server/app.js';
+import type { DatabenchServer } from '../server/create-server.js';
+import type { Logger } from '../server/logger.js';
+import {
+  createTypeChecker,
+  diagnosticsIn,
+  formatDiagnostic,
+  type TypeChecker,
+  type TypeCheckResult,
+} from '../server/typecheck.js';
+import { CliError } from './errors.js';
+import type { TypecheckMode } from './main.js';
+
+/** After a reload, the check starts this much later (the reload itself comes first). */
+const CHECK_DELAY_MS = 150;
+/** At most this many diagnostics are shown per analysis (page, frame) and in one log entry. */
+const SHOWN = 20;
+
+/** The CLI's side of `--typecheck`: checks on start and after every reload, and reports. */
+export interface TypeCheckReporter {
+  /** Start reporting for `server` (the first check runs in the background). */
+  attach(server: DatabenchServer): void;
+  /** `onReload` of the server: keep the last report on the new entries, check again. */
+  reloaded(app: App): void;
+  /** The check in progress, if any (tests). */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function listed(lines: string[]): string {
+  const more = lines.length - SHOWN;
+  return lines.slice(0, SHOWN).join('\n') + (more > 0 ? `\n… and ${more} more` : '');
+}
+
+/**
+ * Set up type checking of the analyses for `databench` (serve). Resolves to
+ * undefined when there is nothing to check (the packaged analyses) or, for
+ * the default mode, when TypeScript is not installed (one info line says
+ * how to get it). With `--typecheck` given explicitly and no TypeScript, and
+ * in `error` mode when the analyses have type errors, it throws a CliError:
+ * the server does not start.
+ */
+export async function prepareTypeCheck(options: {
+  mode: Exclude<TypecheckMode, 'off'>;
+  explicit: boolean;
+  dir: string;
+  packaged: boolean;
+  cwd: string;
+  logger: Logger;
+}): Promise<TypeCheckReporter | undefined> {
+  const { mode, cwd, logger } = options;
+  if (options.packaged) return undefined;
+  const checker = await createTypeChecker({ dir: options.dir, cwd });
+  if (!checker) {
+    const how = 'install TypeScript in the project: npm install -D typescript';
+    if (options.explicit) throw new CliError(`--typecheck=${mode} needs TypeScript: ${how}`, 2);
+    logger.info(`type checking is off: ${how}`);
+    return undefined;
+  }
+  let first: TypeCheckResult | undefined;
+  if (mode === 'error') {
+    // a server started with type errors would run code that is known to be wrong
+    first = await checker.check();
+    if (first.diagnostics.length > 0) {
+      await checker.close();
+      throw new CliError(
+        `${first.diagnostics.length} type error(s) in the analyses (--typecheck=error):\n` +
+          listed(first.diagnostics.map((d) => formatDiagnostic(d, cwd))),
+        1,
+      );
+    }
+  }
+  return createReporter(checker, mode, cwd, logger, first);
+}
+
+function createReporter(
+  checker: TypeChecker,
+  mode: Exclude<TypecheckMode, 'off'>,
+  cwd: string,
+  logger: Logger,
+  first: TypeCheckResult | undefined,
+): TypeCheckReporter {
+  let server: DatabenchServer | undefined;
+  let lastLogged = '';
+  /** Per analysis: the text on its page, kept across reloads until the next check. */
+  const shown = new Map<string, string>();
+  let pending: Promise<void> = Promise.resolve();
+  let delay: ReturnType<typeof setTimeout> | undefined;
+  let settle: ((done: Promise<void>) => void) | undefined;
+  const level = mode === 'error' ? 'error' : 'warn';
+
+  const report = (result: TypeCheckResult): void => {
+    if (!server) return;
+    const all = result.diagnostics.map((d) => formatDiagnostic(d, cwd));
+    const logged = all.join('\n');
+    if (logged !== lastLogged) {
+      const where = result.config ? relative(cwd, result.config) || result.config : 'defaults';
+      if (all.length > 0) {
+        logger[level](
+          `${all.length} type error(s) (TypeScript ${checker.version}, ${where}; the code still runs):\n` +
+            listed(all),
+        );
+      } else if (lastLogged !== '') {
+        logger.info('type check: no more type errors');
+      }
+      lastLogged = logged;
+    }
+    for (const entry of server.app.entries.values()) {
+      const mine = diagnosticsIn(result, entry.dir).map((d) => formatDiagnostic(d, cwd));
+      const text = mine.length > 0 ? listed(mine) : undefined;
+      entry.typeErrors = text;
+      const before = shown.get(entry.name);
+      if (text === undefined) shown.delete(entry.name);
+      else shown.set(entry.name, text);
+      // open pages learn of new errors now; pages loaded later show them in a banner
+      if (text === undefined || text === before) continue;
+      for (const session of server.sessions) {
+        if (session.kernel.name !== entry.name) continue;
+        session.emit(level, `type errors in ${entry.name}:\n${text}`).catch(() => undefined);
+      }
+    }
+  };
+
+  const run = (): void => {
+    pending = checker.check().then(report, (error: unknown) => {
+      logger.warn(`type check failed: ${(error as Error).message}`);
+    });
+  };
+
+  return {
+    attach(s) {
+      server = s;
+      if (first) report(first);
+      else run();
+    },
+    reloaded(app) {
+      for (const entry of app.entries.values()) entry.typeErrors = shown.get(entry.name);
+      // start once the open pages have reconnected to the new code: the check
+      // then takes no CPU from the reload a person is waiting for
+      clearTimeout(delay);
+      const superseded = settle;
+      pending = new Promise<void>((resolve) => {
+        settle = resolve;
+        delay = setTimeout(() => {
+          run();
+          resolve(pending);
+        }, CHECK_DELAY_MS);
+      });
+      // whoever waited for a check that was put off waits for this one
+      superseded?.(pending);
+    },
+    idle: () => pending,
+    async close() {
+      clearTimeout(delay);
+      await checker.close();
+    },
+  };
+}

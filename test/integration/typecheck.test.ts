@@ -1,0 +1,125 @@
+// --typecheck while watching: a save with a type error is reported in the log,
+// on the page and to open pages, the code keeps running, and a fix clears it.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { projectTsconfig } from '../../src/cli/project.ts';
+import { prepareTypeCheck, type TypeCheckReporter } from '../../src/cli/typecheck.ts';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/server/logger.ts';
+import { TestClient } from '../helpers.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+/** The analysis, with `value` as its STEP: a number, or a string that is a type error. */
+const source = (value: string): string =>
+  `import { Analysis } from 'databench';\n` +
+  `export class Hello extends Analysis {\n  on_which() { return this.emit('which', STEP); }\n}\n` +
+  `const STEP: number = ${value};\n`;
+const reloadWaiters: Array<() => void> = [];
+
+let dir: string;
+let server: DatabenchServer;
+let reporter: TypeCheckReporter | undefined;
+const logger = createMemoryLogger();
+
+before(async () => {
+  // inside the checkout: 'databench' resolves to it (no package.json of its own here)
+  await mkdir(join(ROOT, 'test-artifacts'), { recursive: true });
+  dir = await mkdtemp(join(ROOT, 'test-artifacts', 'typecheck-'));
+  await mkdir(join(dir, 'hello'));
+  await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: hello\n');
+  await writeFile(join(dir, 'hello', 'index.html'), '<p>hello</p>\n');
+  await writeFile(join(dir, 'hello', 'analysis.ts'), source('5'));
+  // what `databench new` writes, plus the checkout's own condition (src/, no build)
+  const tsconfig = JSON.parse(projectTsconfig('**/*.ts')) as {
+    compilerOptions: Record<string, unknown>;
+  };
+  tsconfig.compilerOptions['customConditions'] = ['databench-source'];
+  tsconfig.compilerOptions['allowImportingTsExtensions'] = true;
+  // src/ pulls in vega's typings (DOM types); the published types are checked
+  // without skipLibCheck in package.test.ts
+  tsconfig.compilerOptions['skipLibCheck'] = true;
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+  reporter = await prepareTypeCheck({
+    mode: 'warn',
+    explicit: true,
+    dir,
+    packaged: false,
+    cwd: dir,
+    logger,
+  });
+  assert.ok(reporter, 'typescript is installed (a dev dependency)');
+  server = await createServer({
+    port: 0,
+    analyses: dir,
+    watch: true,
+    logger,
+    onReload: (app) => {
+      reporter?.reloaded(app);
+      for (const wake of reloadWaiters.splice(0)) wake();
+    },
+  });
+  reporter.attach(server);
+  await reporter.idle();
+});
+
+after(async () => {
+  await server?.close();
+  await reporter?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Resolves after the reload that `change` causes. */
+function reloadAfter(change: () => Promise<void>): Promise<void> {
+  const reloaded = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no reload within 10 s of a save')), 10_000);
+    reloadWaiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return change().then(() => reloaded);
+}
+
+const wsUrl = (): string => server.url.replace('http', 'ws') + '/hello/ws';
+
+test('a clean analysis: no type errors on its page or in the log', async () => {
+  const page = await (await fetch(`${server.url}/hello/`)).text();
+  assert.doesNotMatch(page, /databench-type-errors/);
+  assert.deepEqual(
+    logger.lines.filter(([, m]) => /type error/.test(m)),
+    [],
+  );
+});
+
+test('a type error: a warning in the log, a banner on the page, a warn frame; the code runs; a fix clears it', async () => {
+  await reloadAfter(() => writeFile(join(dir, 'hello', 'analysis.ts'), source('"five"')));
+  // a page open on the new code before the check is done hears of it
+  const { client } = await TestClient.connect(wsUrl());
+  await reporter!.idle();
+  const warn = await client.next('warn', 30_000);
+  assert.match(String(warn.load), /^type errors in hello:\n.*analysis\.ts:5:7 - error TS2322/);
+  client.send('which');
+  assert.equal((await client.next('which')).load, 'five', 'the analysis still runs');
+  client.close();
+
+  const warning = logger.lines.find(([, m]) => /type error\(s\)/.test(m));
+  assert.ok(warning, 'the log has the type errors');
+  assert.equal(warning[0], 'warn');
+  assert.match(
+    warning[1],
+    /^1 type error\(s\) \(TypeScript [\d.]+, tsconfig\.json; the code still runs\):/,
+  );
+  const page = await (await fetch(`${server.url}/hello/`)).text();
+  assert.match(
+    page,
+    /<pre class="databench-type-errors"[^>]*>type errors in analysis "hello"[^]*TS2322/,
+  );
+
+  await reloadAfter(() => writeFile(join(dir, 'hello', 'analysis.ts'), source('5')));
+  await reporter!.idle();
+  assert.ok(logger.lines.some(([, m]) => m === 'type check: no more type errors'));
+  const fixed = await (await fetch(`${server.url}/hello/`)).text();
+  assert.doesNotMatch(fixed, /databench-type-errors/);
+});
