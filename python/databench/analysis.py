@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import uuid
 
 from . import _aio
@@ -231,7 +232,7 @@ class Analysis(object):
         text = '{} failed: {}'.format(where, _exception_line(error))
         logger = self.__dict__.get('log_backend') or log
         logger.error('[%s %s] %s failed', type(self).__name__, self.id, where,
-                     exc_info=(type(error), error, error.__traceback__))
+                     exc_info=(type(error), error, _user_frames(error.__traceback__)))
         return self._send('error', text)
 
     # built-in actions ----------------------------------------------------
@@ -273,6 +274,17 @@ class Analysis(object):
         for store in (self.data, self.class_data):
             if store is not None:
                 store.close()
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_frames(tb):
+    """A traceback without its leading frames in this package (the user's code is what matters)."""
+    first = tb
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+        tb = tb.tb_next
+    return tb if tb is not None else first
 
 
 def _exception_line(error):

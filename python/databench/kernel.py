@@ -430,7 +430,7 @@ def main(argv):
     try:
         cls = load_analysis(config['file'])
     except LoadError as error:
-        if error.__cause__ is not None:
+        if error.__cause__ is not None and not isinstance(error.__cause__, SyntaxError):
             traceback.print_exception(type(error.__cause__), error.__cause__,
                                       error.__cause__.__traceback__)
         send({'t': 'load-error', 'message': str(error)})
