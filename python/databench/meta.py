@@ -77,7 +77,8 @@ class Meta(object):
             method, args, kwargs, error = _bind(analysis, action_name, name, load)
             if error is not None:
                 failed = True
-                log.warning('[%s %s] %s', type(analysis).__name__, analysis.id, error)
+                logger = analysis.__dict__.get('log_backend') or log
+                logger.warning('[%s %s] %s', type(analysis).__name__, analysis.id, error)
                 await analysis._send('error', error)
                 continue
             try:

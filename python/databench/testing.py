@@ -18,11 +18,22 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import unittest
 
 from . import _aio
 from ._wire import NO_MESSAGE, encode_value
 from .meta import Meta
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines):
+        super(_ListHandler, self).__init__()
+        self.lines = lines
+        self.setFormatter(logging.Formatter('%(message)s'))
+
+    def emit(self, record):
+        self.lines.append((record.levelname.lower(), self.format(record)))
 
 
 class AnalysisTest(object):
@@ -47,6 +58,11 @@ class AnalysisTest(object):
         instance = analysis() if isinstance(analysis, type) else analysis
         instance.set_emit_fn(self._emit)
         instance.init_databench()
+        #: What the analysis logged: ``(level, text)``, e.g. ``('error', '... Traceback ...')``.
+        self.logs = []
+        logger = logging.Logger('databench.test.' + type(instance).__name__)
+        logger.addHandler(_ListHandler(self.logs))
+        instance.log_backend = instance.log_frontend = logger
         self.analysis_instance = instance
         self._previous = None
         self._closed = False
