@@ -27,11 +27,21 @@ def _bind(analysis, action, name, message):
     else:
         args, kwargs = (message,), {}
     try:
-        inspect.signature(method).bind(*args, **kwargs)
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return method, args, kwargs, None  # no signature (a builtin): just call it
+    params = signature.parameters.values()
+    if kwargs and not any(p.kind is p.VAR_KEYWORD for p in params):
+        known = set(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        unknown = [k for k in kwargs if k not in known]
+        if unknown:
+            return method, args, kwargs, 'action "{}": unknown argument "{}"; {} takes {}'.format(
+                action, unknown[0], name, signature)
+    try:
+        signature.bind(*args, **kwargs)
     except TypeError as error:
-        return method, args, kwargs, 'action "{}": {} (handler {})'.format(action, error, name)
-    except ValueError:
-        pass  # no signature (a builtin): just call it
+        return method, args, kwargs, 'action "{}": {}; {} takes {}'.format(
+            action, error, name, signature)
     return method, args, kwargs, None
 
 
