@@ -52,10 +52,11 @@ function startServer(kind: 'ours' | 'raw'): Promise<Server> {
 
 function memory(server: Server): Promise<{ rss: number; heap: number }> {
   return new Promise((resolve) => {
-    const on = (m: { rss?: number; heap?: number }): void => {
+    const on = (m: { rss?: number; heap?: number; kernelRss?: number }): void => {
       if (m.rss !== undefined) {
         server.child.off('message', on);
-        resolve({ rss: m.rss, heap: m.heap ?? NaN });
+        // a Python kernel's sessions live in its processes: count their memory too
+        resolve({ rss: m.rss + (m.kernelRss ?? 0), heap: m.heap ?? NaN });
       }
     };
     server.child.on('message', on);
@@ -397,6 +398,7 @@ async function main(): Promise<void> {
   }
   // the kernel boundary: the same analysis in-process and in worker threads
   const kernelRows: Row[] = [];
+  const pyRows: Row[] = [];
   const ours = servers.ours;
   const pair = async <T>(
     what: string,
@@ -460,6 +462,100 @@ async function main(): Promise<void> {
         'worker < 100',
       ]);
     });
+    // the same workloads in a Python kernel process (`kernel: py`)
+    const py = async <T>(what: string, fn: (s: Server) => Promise<T>): Promise<T> => {
+      if (!selected(what)) throw new Skip();
+      process.stderr.write(`${what}…\n`);
+      return guard(fn(at(ours, 'bench_py')), `${what} (py)`);
+    };
+    const inprocOf = (workload: string, metric: string): number =>
+      kernelRows.find(([w, m]) => w === workload && m === metric)?.[3] ?? NaN;
+    await step(async () => {
+      const w2 = await py('P W2 echo', w2Echo);
+      pyRows.push([
+        'W2 echo',
+        'µs/round trip',
+        w2.perOp,
+        inprocOf('W2 echo', 'µs/round trip'),
+        '≤ 3',
+      ]);
+    });
+    await step(async () => {
+      const w4 = await py('P W4 stream', w4Stream);
+      pyRows.push([
+        'W4 stream',
+        'ms to final state',
+        w4.ms,
+        inprocOf('W4 stream', 'ms to final state'),
+        '≤ 3',
+      ]);
+      pyRows.push([
+        'W4 stream',
+        'frames received',
+        w4.frames,
+        inprocOf('W4 stream', 'frames received'),
+        '',
+      ]);
+    });
+    await step(async () => {
+      if (!selected('P W6 memory')) throw new Skip();
+      process.stderr.write('P W6 memory…\n');
+      const m = await w6Memory('ours', 'bench_py');
+      pyRows.push([
+        'W6 memory',
+        'KiB RSS/idle session (server + Python)',
+        m.kbPerSession,
+        inprocOf('W6 memory', 'KiB RSS/idle session'),
+        '',
+      ]);
+    });
+    await step(async () => {
+      if (!selected('P start')) throw new Skip();
+      process.stderr.write('P start…\n');
+      const { PythonKernel } = await import('../src/kernel/python-kernel.ts');
+      const { createLogger } = await import('../src/server/logger.ts');
+      const file = new URL('./analyses/bench_py/analysis.py', import.meta.url).pathname;
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const k = await PythonKernel.create({
+          name: 'bench_py',
+          file,
+          routes: [],
+          cliArgs: [],
+          logger: createLogger('error'),
+        });
+        times.push(performance.now() - t0);
+        await k.dispose();
+      }
+      pyRows.push(['process start', 'ms to ready (p50 of 5)', pct(times, 50), NaN, '']);
+    });
+    await step(async () => {
+      if (!selected('P W8 busy')) throw new Skip();
+      process.stderr.write('P W8 busy…\n');
+      const r = await guard(w8Busy(ours, 'bench_py'), 'W8 (py)');
+      pyRows.push([
+        'W8 (a) GET / during 2 s CPU',
+        'p99 ms',
+        r.getP99,
+        inprocOf('W8 (a) GET / during 2 s CPU', 'p99 ms'),
+        'py < 50',
+      ]);
+      pyRows.push([
+        'W8 (b) in-process echo',
+        'p99 ms',
+        r.echoP99,
+        inprocOf('W8 (b) in-process echo', 'p99 ms'),
+        'py < 10',
+      ]);
+      pyRows.push([
+        'W8 (c) 2nd page waits',
+        'ms',
+        r.secondWait,
+        inprocOf('W8 (c) 2nd page waits', 'ms'),
+        '(one process: waits)',
+      ]);
+    });
   } finally {
     ours.child.kill();
   }
@@ -484,6 +580,19 @@ async function main(): Promise<void> {
       ...kernelRows.map(
         ([w, m, o, r, g]) =>
           `| ${w} | ${m} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)} | ${g} |`,
+      ),
+    );
+  }
+  if (pyRows.length > 0) {
+    lines.push(
+      '',
+      'A Python kernel (`kernel: py`, one process) against the TypeScript analysis in-process',
+      '',
+      '| workload | metric | py | in-process | py/in-process | goal |',
+      '|---|---|---:|---:|---:|---|',
+      ...pyRows.map(
+        ([w, m, o, r, g]) =>
+          `| ${w} | ${m} | ${fmt(o)} | ${Number.isNaN(r) ? '' : fmt(r)} | ${Number.isNaN(r) ? '' : (o / r).toFixed(2)} | ${g} |`,
       ),
     );
   }

@@ -108,11 +108,23 @@ export async function runScaffold(o: CliOptions): Promise<number> {
     const found = await findAnalysesDir(cwd);
     if (!found.packaged) analysesDir = found.dir;
   }
-  const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir });
+  const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir, python: o.python });
   for (const file of created) process.stdout.write(`created ${file}\n`);
   process.stdout.write(
     `\nStart it with: npx databench   (then open http://127.0.0.1:5000/${o.name}/)\n`,
   );
+  if (o.python) {
+    process.stdout.write(
+      `Test it with: cd ${join(analysesDir, o.name ?? '')} && PYTHONPATH=$(npx databench --python-path) python3 -m unittest\n`,
+    );
+  }
+  return 0;
+}
+
+/** `databench --python-path`: where the Python package databench is (for PYTHONPATH). */
+export async function runPythonPath(): Promise<number> {
+  const { PYTHON_PACKAGE_DIR } = await import('../kernel/python-kernel.js');
+  process.stdout.write(PYTHON_PACKAGE_DIR + '\n');
   return 0;
 }
 

@@ -11,7 +11,12 @@ import type { KernelMessage, KernelOp } from './messages.js';
 import { RemoteLink } from './remote.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
-export const PYTHON_PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'python');
+export const PYTHON_PACKAGE_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'python',
+);
 
 /** How long an ended kernel process may take to exit on its own before its process group is killed. */
 const EXIT_GRACE_MS = 1000;
@@ -59,12 +64,17 @@ export function parseKernelLine(line: string): KernelMessage {
   try {
     value = JSON.parse(line);
   } catch (error) {
-    throw new ProtocolError(`a kernel process sent a line that is not JSON: ${line.slice(0, 200)}`, {
-      cause: error,
-    });
+    throw new ProtocolError(
+      `a kernel process sent a line that is not JSON: ${line.slice(0, 200)}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProtocolError(`a kernel process sent a line that is not an object: ${line.slice(0, 200)}`);
+    throw new ProtocolError(
+      `a kernel process sent a line that is not an object: ${line.slice(0, 200)}`,
+    );
   }
   const message = value as Record<string, unknown>;
   switch (message['t']) {

@@ -13,7 +13,7 @@ import type { PythonKernel } from '../../src/kernel/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
 import { FIXTURES, TestClient } from '../helpers.ts';
-import { assertPython, matplotlibSkip, pythonSkip } from '../python.ts';
+import { assertPython, hasMatplotlib, matplotlibSkip, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -143,7 +143,9 @@ describe('Python kernel', { skip: pythonSkip }, () => {
       'the printed line is logged',
     );
     assert.ok(
-      logger.lines.some(([l, t]) => l === 'info' && t.startsWith(`[py] connected ${id.slice(0, 8)}`)),
+      logger.lines.some(
+        ([l, t]) => l === 'info' && t.startsWith(`[py] connected ${id.slice(0, 8)}`),
+      ),
       'logging.info of the analysis is logged',
     );
     client.close();
@@ -175,20 +177,24 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     for (const c of [a, b, ts]) c.client.close();
   });
 
-  test('fig_to_src: a matplotlib figure becomes a PNG data URI (and an SVG one)', { skip: matplotlibSkip }, async () => {
-    assertPython(true);
-    const { client } = await TestClient.connect(wsUrl(server, 'py'));
-    client.send('fig');
-    const png = String((await client.next('fig', 20_000)).load);
-    assert.match(png, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
-    const bytes = Buffer.from(png.slice(png.indexOf(',') + 1), 'base64');
-    assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-    assert.equal(bytes.subarray(12, 16).toString('latin1'), 'IHDR');
-    client.send('fig', ['svg']);
-    const svg = String((await client.next('fig', 20_000)).load);
-    assert.match(decodeURIComponent(svg), /^data:image\/svg\+xml;charset=utf-8,[^]*<svg/);
-    client.close();
-  });
+  test(
+    'fig_to_src: a matplotlib figure becomes a PNG data URI (and an SVG one)',
+    { skip: matplotlibSkip },
+    async () => {
+      assertPython(true);
+      const { client } = await TestClient.connect(wsUrl(server, 'py'));
+      client.send('fig');
+      const png = String((await client.next('fig', 20_000)).load);
+      assert.match(png, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
+      const bytes = Buffer.from(png.slice(png.indexOf(',') + 1), 'base64');
+      assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      assert.equal(bytes.subarray(12, 16).toString('latin1'), 'IHDR');
+      client.send('fig', ['svg']);
+      const svg = String((await client.next('fig', 20_000)).load);
+      assert.match(decodeURIComponent(svg), /^data:image\/svg\+xml;charset=utf-8,[^]*<svg/);
+      client.close();
+    },
+  );
 
   test('a Python handler that computes blocks only its own process, never the server', async () => {
     await until(() => server.sessions.size === 0, 'earlier sessions are released');
@@ -340,7 +346,10 @@ describe('Python kernel: the seed’s example and load errors', { skip: pythonSk
   test('the page of an analysis that failed to load shows why', async () => {
     const res = await fetch(`${server.url}/import_error/`);
     assert.equal(res.status, 500);
-    assert.match(await res.text(), /analysis\.py:2: ImportError: cannot import name &#39;missing_name&#39;|analysis\.py:2: ImportError: cannot import name 'missing_name'/);
+    assert.match(
+      await res.text(),
+      /analysis\.py:2: ImportError: cannot import name &#39;missing_name&#39;|analysis\.py:2: ImportError: cannot import name 'missing_name'/,
+    );
   });
 });
 
@@ -420,5 +429,38 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
       'disconnected ran in Python',
     );
     assert.equal((await a.client.closed()).code, 1001);
+  });
+});
+
+describe('the packaged dummypi_py', { skip: pythonSkip }, () => {
+  let server: DatabenchServer;
+  before(async () => {
+    assertPython();
+    server = await createServer({
+      port: 0,
+      analyses: join(ROOT, 'analyses'),
+      logger: createMemoryLogger(),
+    });
+  });
+  after(() => server.close());
+
+  test('streams its estimate of π (and a plot with matplotlib) to the same page as dummypi', async () => {
+    const { client } = await TestClient.connect(wsUrl(server, 'dummypi_py'));
+    assert.deepEqual((await client.next('data')).load, { samples: 20000 });
+    client.send('samples', [5000]);
+    client.send('run', { __process_id: 1 });
+    await client.waitFor(
+      (f) => f.signal === '__process' && (f.load as { status: string }).status === 'end',
+      'the end of the run',
+      30_000,
+    );
+    const pi = client.frames.filter((f) => f.signal === 'data' && 'pi' in (f.load as object));
+    assert.ok(pi.length >= 5, `${pi.length} estimates`);
+    const last = pi.at(-1)!.load as { pi: { estimate: number } };
+    assert.ok(Math.abs(last.pi.estimate - Math.PI) < 0.2);
+    const plot = client.frames.find((f) => f.signal === 'data' && 'plot' in (f.load as object));
+    if (hasMatplotlib)
+      assert.match((plot?.load as { plot: string }).plot, /^data:image\/png;base64,/);
+    client.close();
   });
 });
