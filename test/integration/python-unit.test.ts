@@ -4,7 +4,7 @@
 // packaged dummypi_py and of a `databench new NAME --python` scaffold.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { scaffoldAnalysis } from '../../src/cli/scaffold.ts';
@@ -78,6 +78,26 @@ test(
     );
     const output = await unittestIn(join(dir, 'hello_py'));
     assert.match(output, /test_counts_clicks .* ok/);
+    await rm(dir, { recursive: true, force: true });
+  },
+);
+
+test(
+  'the README’s Python analysis passes the README’s Python test',
+  { skip: pythonSkip },
+  async () => {
+    assertPython();
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    const analysis = blocks.find((b) => b.includes('class Pi(databench.Analysis)'));
+    const testFile = blocks.find((b) => b.includes('class TestPi'));
+    assert.ok(analysis && testFile, 'the README has the analysis and its test');
+    const dir = join(ROOT, 'test-artifacts', 'readme-python');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'analysis.py'), analysis);
+    await writeFile(join(dir, 'test_analysis.py'), testFile);
+    assert.match(await unittestIn(dir), /test_run .* ok/);
     await rm(dir, { recursive: true, force: true });
   },
 );
