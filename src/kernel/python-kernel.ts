@@ -96,14 +96,13 @@ export function parseKernelLine(line: string): KernelMessage {
 function eachLine(stream: Readable, onLine: (line: string) => void): void {
   let rest: Buffer | undefined;
   stream.on('data', (chunk: Buffer) => {
-    let data = rest ? Buffer.concat([rest, chunk]) : chunk;
+    const data = rest ? Buffer.concat([rest, chunk]) : chunk;
     let start = 0;
     for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
       onLine(data.toString('utf8', start, nl));
       start = nl + 1;
     }
     rest = start < data.length ? data.subarray(start) : undefined;
-    data = EMPTY as Buffer;
   });
   stream.on('end', () => {
     if (rest && rest.length > 0) onLine(rest.toString('utf8'));
