@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, resolve } from 'node:path';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../protocol/errors.js';
@@ -175,6 +176,18 @@ class Proc {
     });
     // an awaited-later rejection must not count as unhandled
     this.ready.catch(() => undefined);
+    // once started, a kernel never keeps the server's process alive (a server
+    // that fails to start must exit): when the server ends, the kernel reads
+    // the end of its channel and exits
+    void this.ready.then(
+      () => {
+        for (const stream of [stdout, stderr, toKernel, fromKernel]) {
+          (stream as Partial<Socket>).unref?.();
+        }
+        this.child.unref();
+      },
+      () => undefined,
+    );
 
     eachLine(stdout, (line) => logger.info(`[${name}] ${line}`));
     eachLine(stderr, (line) => logger.warn(`[${name}] ${line}`));
