@@ -52,10 +52,11 @@ function startServer(kind: 'ours' | 'raw'): Promise<Server> {
 
 function memory(server: Server): Promise<{ rss: number; heap: number }> {
   return new Promise((resolve) => {
-    const on = (m: { rss?: number; heap?: number }): void => {
+    const on = (m: { rss?: number; heap?: number; kernelRss?: number }): void => {
       if (m.rss !== undefined) {
         server.child.off('message', on);
-        resolve({ rss: m.rss, heap: m.heap ?? NaN });
+        // a Python kernel's sessions live in its processes: count their memory too
+        resolve({ rss: m.rss + (m.kernelRss ?? 0), heap: m.heap ?? NaN });
       }
     };
     server.child.on('message', on);
@@ -433,6 +434,7 @@ async function main(): Promise<void> {
   }
   // the kernel boundary: the same analysis in-process and in worker threads
   const kernelRows: Row[] = [];
+  const pyRows: Row[] = [];
   const ours = servers.ours;
   /** `ours` is the worker side, `raw` the in-process side (the columns of the second table). */
   const pair = async <T>(
@@ -473,6 +475,69 @@ async function main(): Promise<void> {
       add(kernelRows, 'W8 (b) in-process echo', 'p99 ms', w8, (x) => x.echoP99, 'worker < 10');
       add(kernelRows, 'W8 (c) 2nd page waits', 'ms', w8, (x) => x.secondWait, 'worker < 100');
     });
+    // the same workloads in a Python kernel process (`kernel: py`), against in-process
+    const pyPair = async <T>(
+      what: string,
+      fn: (s: Server) => Promise<T>,
+      reps = REPS,
+    ): Promise<{ ours: T[]; raw: T[] }> => {
+      if (!selected(what)) throw new Skip();
+      process.stderr.write(`${what}…\n`);
+      const out = { ours: [] as T[], raw: [] as T[] };
+      for (let r = 0; r < reps; r++) {
+        out.raw.push(await guard(fn(at(ours, 'bench')), `${what} (in-process)`));
+        out.ours.push(await guard(fn(at(ours, 'bench_py')), `${what} (py)`));
+      }
+      return out;
+    };
+    await step(async () => {
+      const w2 = await pyPair('P W2 echo', w2Echo);
+      add(pyRows, 'W2 echo', 'mean µs/round trip', w2, (x) => x.perOp, '≤ 3');
+      add(pyRows, 'W2 echo', 'p99 µs', w2, (x) => x.p99);
+    });
+    await step(async () => {
+      const w4 = await pyPair('P W4 stream', w4Stream);
+      add(pyRows, 'W4 stream', 'ms to final state', w4, (x) => x.ms, '≤ 3');
+      add(pyRows, 'W4 stream', 'gap between frames p99 µs', w4, (x) => x.gapP99);
+      add(pyRows, 'W4 stream', 'frames received', w4, (x) => x.frames);
+    });
+    await step(async () => {
+      const m = await pyPair(
+        'P W6 memory',
+        (s) => w6Memory('ours', s.url.includes('bench_py') ? 'bench_py' : 'bench'),
+        1,
+      );
+      add(pyRows, 'W6 memory', 'KiB RSS/idle session (server + Python)', m, (x) => x.kbPerSession);
+    });
+    await step(async () => {
+      if (!selected('P start')) throw new Skip();
+      process.stderr.write('P start…\n');
+      const { PythonKernel } = await import('../src/kernel/python-kernel.ts');
+      const { createLogger } = await import('../src/server/logger.ts');
+      const file = new URL('./analyses/bench_py/analysis.py', import.meta.url).pathname;
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const k = await PythonKernel.create({
+          name: 'bench_py',
+          file,
+          routes: [],
+          cliArgs: [],
+          logger: createLogger('error'),
+        });
+        times.push(performance.now() - t0);
+        await k.dispose();
+      }
+      pyRows.push(['process start', 'ms to ready (5 starts)', times, times.map(() => NaN), '']);
+    });
+    await step(async () => {
+      const w8 = await pyPair('P W8 busy', (s) =>
+        w8Busy(s, s.url.includes('bench_py') ? 'bench_py' : 'bench'),
+      );
+      add(pyRows, 'W8 (a) GET / during 2 s CPU', 'p99 ms', w8, (x) => x.getP99, 'py < 50');
+      add(pyRows, 'W8 (b) in-process echo', 'p99 ms', w8, (x) => x.echoP99, 'py < 10');
+      add(pyRows, 'W8 (c) 2nd page waits', 'ms', w8, (x) => x.secondWait, '(one process: waits)');
+    });
   } finally {
     ours.child.kill();
   }
@@ -502,6 +567,16 @@ async function main(): Promise<void> {
       '| workload | metric | worker | in-process | worker/in-process | spread | goal |',
       '|---|---|---:|---:|---:|---|---|',
       ...kernelRows.map(line),
+    );
+  }
+  if (pyRows.length > 0) {
+    lines.push(
+      '',
+      'A Python kernel (`kernel: py`, one process) against the TypeScript analysis in-process',
+      '',
+      '| workload | metric | py | in-process | py/in-process | spread | goal |',
+      '|---|---|---:|---:|---:|---|---|',
+      ...pyRows.map(line),
     );
   }
   process.stdout.write(lines.join('\n') + '\n');

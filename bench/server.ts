@@ -2,9 +2,11 @@
 // minimal ws server answering the same protocol with no framework: the
 // physical limit of this machine). Reports its URL and, on request, its RSS.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { PythonKernel } from '../src/kernel/python-kernel.ts';
 import { createServer } from '../src/server/create-server.ts';
 import { createLogger } from '../src/server/logger.ts';
 
@@ -15,7 +17,7 @@ process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'rss') {
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
-    send({ rss: m.rss, heap: m.heapUsed + m.external });
+    send({ rss: m.rss, heap: m.heapUsed + m.external, kernelRss: kernelRss() });
   }
   if (m.cmd === 'snapshot') {
     void import('node:v8').then((v8) =>
@@ -24,12 +26,24 @@ process.on('message', (m: { cmd: string }) => {
   }
 });
 
+/** The RSS of the Python kernel processes of the server (bytes; 0 when there are none). */
+let kernelRss = (): number => 0;
+
 if (kind === 'ours') {
   const server = await createServer({
     port: 0,
     analyses: new URL('./analyses', import.meta.url).pathname,
     logger: createLogger('error'),
   });
+  kernelRss = () => {
+    const kernel = server.app.entries.get('bench_py')?.kernel as PythonKernel | undefined;
+    let total = 0;
+    for (const pid of kernel?.pids ?? []) {
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      total += Number(m?.[1] ?? 0) * 1024;
+    }
+    return total;
+  };
   send({ url: server.url.replace('http', 'ws') + '/bench/ws', base: server.url });
 } else {
   const http = createHttpServer();

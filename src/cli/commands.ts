@@ -132,7 +132,7 @@ export async function runScaffold(o: CliOptions): Promise<number> {
     const found = await findAnalysesDir(cwd);
     if (!found.packaged) analysesDir = found.dir;
   }
-  const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir });
+  const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir, python: o.python });
   const { setUpProject } = await import('./project.js');
   const { PACKAGE_ROOT } = await import('../server/app.js');
   const self = JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
@@ -152,10 +152,23 @@ export async function runScaffold(o: CliOptions): Promise<number> {
       ? [`npm install            # ${project.devDependencies.join(' and ')}, for npm run typecheck`]
       : []),
     `npx databench          # then open http://127.0.0.1:5000/${o.name}/`,
-    'npm run typecheck      # tsc over the analyses',
-    'npm test               # databench test: every analyses/**/*.test.ts',
+    ...(o.python
+      ? [
+          `cd ${show(join(analysesDir, o.name ?? ''))} && PYTHONPATH=$(npx databench --python-path) python3 -m unittest`,
+        ]
+      : [
+          'npm run typecheck      # tsc over the analyses',
+          'npm test               # databench test: every analyses/**/*.test.ts',
+        ]),
   ];
   process.stdout.write(`\nNext:\n${steps.map((s) => `  ${s}\n`).join('')}`);
+  return 0;
+}
+
+/** `databench --python-path`: where the Python package databench is (for PYTHONPATH). */
+export async function runPythonPath(): Promise<number> {
+  const { PYTHON_PACKAGE_DIR } = await import('../kernel/python-kernel.js');
+  process.stdout.write(PYTHON_PACKAGE_DIR + '\n');
   return 0;
 }
 

@@ -4,6 +4,9 @@ import { CliError } from './errors.js';
 export const USAGE = `Usage: databench [options] [-- analysis args]
        databench new NAME          create analyses/NAME (alias: scaffold-databench NAME)
        databench test [FILE...]    run the analyses' *.test.ts with Node's test runner
+       databench new NAME --python create a Python analysis (analysis.py, kernel: py)
+       databench --python-path     print the folder of the Python package databench
+                                   (PYTHONPATH for running Python analyses' tests)
 
 Serve a folder of analyses: --analyses PATH, else ./analyses/index.yaml,
 else ./index.yaml, else the packaged example analyses.
@@ -37,7 +40,9 @@ export type TypecheckMode = (typeof TYPECHECK_MODES)[number];
 
 /** Parsed command line of `databench`. */
 export interface CliOptions {
-  command: 'serve' | 'new' | 'test' | 'help' | 'version' | 'build';
+  command: 'serve' | 'new' | 'test' | 'help' | 'version' | 'build' | 'python-path';
+  /** `new NAME --python`: scaffold a Python analysis. */
+  python: boolean;
   name: string | undefined;
   host: string | undefined;
   port: number | undefined;
@@ -119,6 +124,7 @@ function portValue(flag: string, value: string): number {
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   const o: CliOptions = {
     command: 'serve',
+    python: false,
     name: undefined,
     host: env['HOST'] || undefined,
     port: undefined,
@@ -157,6 +163,14 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     }
     const eq = arg.indexOf('=');
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (o.command === 'new' && arg === '--python') {
+      o.python = true;
+      continue;
+    }
+    if (arg === '--python-path') {
+      o.command = 'python-path';
+      continue;
+    }
     let value: string | undefined;
     if (WITH_VALUE.has(flag)) {
       value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : argv[++i];
@@ -284,6 +298,10 @@ async function dispatch(o: CliOptions): Promise<number> {
     case 'build': {
       const { runBuild } = await import('./commands.js');
       return runBuild(o);
+    }
+    case 'python-path': {
+      const { runPythonPath } = await import('./commands.js');
+      return runPythonPath();
     }
     case 'serve': {
       const { runServe } = await import('./commands.js');

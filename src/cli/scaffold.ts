@@ -9,8 +9,10 @@ import { CliError } from './errors.js';
 export interface ScaffoldOptions {
   /** The analyses folder: its `index.yaml` gets the new entry, `NAME/` the files. Created if missing. */
   analysesDir: string;
-  /** The folder copied as the new analysis. Default: this package's `analyses/scaffold/`. */
+  /** The folder copied as the new analysis. Default: this package's `analyses/scaffold/` (`analyses/scaffold_py/` with `python`). */
   templateDir?: string;
+  /** A Python analysis (`analysis.py`, `kernel: py`). Default: false. */
+  python?: boolean;
 }
 
 /** What {@link scaffoldAnalysis} did, as absolute paths. */
@@ -44,6 +46,7 @@ const TEXT_EXTENSIONS = new Set([
   '.yaml',
   '.yml',
   '.txt',
+  '.py',
 ]);
 
 /** Never copied from a template folder. */
@@ -59,8 +62,10 @@ analyses:
 `;
 
 /** This package's `analyses/scaffold/`, from src/cli/ and from dist/cli/ alike. */
-export function defaultTemplateDir(): string {
-  return fileURLToPath(new URL('../../analyses/scaffold/', import.meta.url));
+export function defaultTemplateDir(python = false): string {
+  return fileURLToPath(
+    new URL(python ? '../../analyses/scaffold_py/' : '../../analyses/scaffold/', import.meta.url),
+  );
 }
 
 /** Why `name` cannot name an analysis, or undefined when it can. */
@@ -113,7 +118,8 @@ export async function scaffoldAnalysis(
   if (reason) throw new CliError(reason, 2);
 
   const analysesDir = resolve(options.analysesDir);
-  const templateDir = resolve(options.templateDir ?? defaultTemplateDir());
+  const python = options.python === true;
+  const templateDir = resolve(options.templateDir ?? defaultTemplateDir(python));
   const target = join(analysesDir, name);
   const indexPath = join(analysesDir, 'index.yaml');
 
@@ -123,7 +129,12 @@ export async function scaffoldAnalysis(
 
   // read and plan everything first: a refusal must leave every file as it was
   const indexText = await readTextIfExists(indexPath);
-  const entry = { name, title: titleOf(name), description: `Describe ${name} here.` };
+  const entry: IndexEntry = {
+    name,
+    title: titleOf(name),
+    description: `Describe ${name} here.`,
+    ...(python ? { kernel: 'py' } : {}),
+  };
   const newIndexText = addIndexEntry(indexText ?? DEFAULT_INDEX_YAML, entry, indexPath);
   const files = await planFiles(templateDir, name, className(name));
 
@@ -151,7 +162,7 @@ export async function scaffoldAnalysis(
     // analysis.ts files are ES modules: without a package.json saying so, a
     // CommonJS project would load them as CommonJS with a second copy of databench
     const packagePath = join(analysesDir, 'package.json');
-    if (!(await exists(packagePath))) {
+    if (!python && !(await exists(packagePath))) {
       await writeFile(packagePath, '{\n  "type": "module"\n}\n', { flag: 'wx' });
       created.push(packagePath);
     }
@@ -173,6 +184,15 @@ export async function scaffoldAnalysis(
     throw error;
   }
   return { created, updated };
+}
+
+/** An entry {@link addIndexEntry} adds to index.yaml. */
+export interface IndexEntry {
+  name: string;
+  title: string;
+  description: string;
+  /** `py` for a Python analysis. */
+  kernel?: string;
 }
 
 interface PlannedFile {
@@ -231,11 +251,7 @@ async function listFiles(root: string, prefix: string): Promise<string[]> {
  * API adds the entry instead, which keeps the comments but may reformat.
  * Refuses (exit code 2) a name that the list already has.
  */
-export function addIndexEntry(
-  text: string,
-  entry: { name: string; title: string; description: string },
-  path = 'index.yaml',
-): string {
+export function addIndexEntry(text: string, entry: IndexEntry, path = 'index.yaml'): string {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     throw new CliError(`${relativeOrAbsolute(path)} is not valid YAML: ${doc.errors[0]!.message}`);
@@ -278,12 +294,11 @@ export function addIndexEntry(
 }
 
 /** The text insertion of {@link addIndexEntry}, or undefined where the layout is not a plain one. */
-function insertEntryText(
-  text: string,
-  doc: Document,
-  entry: Record<string, string>,
-): string | undefined {
-  const fields = Object.entries(entry).map(([key, value]) => {
+function insertEntryText(text: string, doc: Document, entry: IndexEntry): string | undefined {
+  const defined = Object.entries(entry).filter(
+    (kv): kv is [string, string] => typeof kv[1] === 'string',
+  );
+  const fields = defined.map(([key, value]) => {
     const scalar = stringify(value, { lineWidth: 0 }).trimEnd();
     return `${key}: ${scalar}`;
   });

@@ -86,7 +86,7 @@ export interface LoadErrorMessage {
 /** Kernel → host: what one turn of the kernel produced, in order. */
 export interface KernelBatch {
   readonly t: 'batch';
-  /** UTF-8 of the frames; ops of kind `frame` point into it. */
+  /** UTF-8 of the frames; ops of kind `frame` point into it (empty when they carry `text`). */
   readonly bytes: Uint8Array;
   readonly ops: readonly KernelOp[];
 }
@@ -97,12 +97,18 @@ export interface OpenedOp {
   readonly sid: number;
 }
 
-/** A frame for the page of `sid`: `bytes[start, end)` of the batch. */
+/**
+ * A frame for the page of `sid`: `bytes[start, end)` of the batch, or
+ * `text` when the batch came as a JSON line (a process kernel) and has no
+ * bytes; the host encodes it once.
+ */
 export interface FrameOp {
   readonly t: 'frame';
   readonly sid: number;
   readonly start: number;
   readonly end: number;
+  /** The frame's JSON text (process kernels); when set, `start` and `end` are unused. */
+  readonly text?: string;
   /** A datastore change (`signal\0key`): a slow page keeps only the latest. */
   readonly coalesce: string | null;
 }

@@ -87,7 +87,7 @@ class RemoteSession implements KernelSession {
 }
 
 /**
- * The host side of one kernel connection (a worker thread; later a process):
+ * The host side of one kernel connection (a worker thread, or a Python process):
  * routes the kernel's batches to the sessions' pages, and bridges the
  * kernel's datastore domains to the server's backend, so `data` and
  * `classData` are one truth for every kernel and in-process session.
@@ -165,7 +165,10 @@ export class RemoteLink {
       case 'frame': {
         const session = this.sessions.get(op.sid);
         if (!session) return;
-        const frame = Buffer.from(bytes.buffer, bytes.byteOffset + op.start, op.end - op.start);
+        const frame =
+          op.text !== undefined
+            ? Buffer.from(op.text)
+            : Buffer.from(bytes.buffer, bytes.byteOffset + op.start, op.end - op.start);
         session.port.forward(frame, op.coalesce ?? undefined);
         return;
       }

@@ -36,7 +36,7 @@ export interface AnalysisEntry {
   title: string;
   description: string;
   showInIndex: boolean;
-  /** `kernel:` of index.yaml: undefined (in this process) or `worker`. */
+  /** `kernel:` of index.yaml: undefined (in this process), `worker` or `py`. */
   kernelKind: string | undefined;
   /** `threads:` of index.yaml (a worker kernel's pool size). */
   threads: number | undefined;
@@ -377,7 +377,7 @@ export async function loadApp(options: {
   if (Array.isArray(config['analyses'])) {
     list = config['analyses'];
   } else {
-    // no list: every subfolder with an analysis.ts
+    // no list: every subfolder with an analysis.ts (or an analysis.py, run by a Python kernel)
     const names = (await readdir(dir, { withFileTypes: true }))
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
@@ -385,6 +385,7 @@ export async function loadApp(options: {
     list = [];
     for (const name of names) {
       if (await exists(join(dir, name, 'analysis.ts'))) list.push({ name });
+      else if (await exists(join(dir, name, 'analysis.py'))) list.push({ name, kernel: 'py' });
     }
   }
 
@@ -435,9 +436,13 @@ export async function loadApp(options: {
         entry.kernel = prev.kernel;
         continue;
       }
-      if (entry.kernelKind !== undefined && entry.kernelKind !== 'worker') {
+      if (
+        entry.kernelKind !== undefined &&
+        entry.kernelKind !== 'worker' &&
+        entry.kernelKind !== 'py'
+      ) {
         throw new Error(
-          `index.yaml: analysis "${name}": unknown kernel "${entry.kernelKind}" (known: worker; none runs it in the server's own thread)`,
+          `index.yaml: analysis "${name}": unknown kernel "${entry.kernelKind}" (known: worker, py; none runs it in the server's own thread)`,
         );
       }
       const threads = item['threads'];
@@ -450,12 +455,39 @@ export async function loadApp(options: {
         );
       }
       entry.threads = threads;
-      const source = join(adir, 'analysis.ts');
-      if (!files.includes('analysis.ts')) throw new Error(`${source} is missing`);
+      const sourceName = entry.kernelKind === 'py' ? 'analysis.py' : 'analysis.ts';
+      const source = join(adir, sourceName);
+      if (!files.includes(sourceName)) throw new Error(`${source} is missing`);
       const routes = files.includes('routes.ts')
         ? await importRoutes(join(adir, 'routes.ts'), gen)
         : [];
-      if (entry.kernelKind === 'worker') {
+      if (entry.kernelKind === 'py') {
+        const processes = item['processes'];
+        if (
+          processes !== undefined &&
+          !(typeof processes === 'number' && Number.isInteger(processes) && processes >= 1)
+        ) {
+          throw new Error(
+            `index.yaml: analysis "${name}": processes must be a whole number of at least 1, got ${JSON.stringify(processes)}`,
+          );
+        }
+        const python = item['python'];
+        if (python !== undefined && (typeof python !== 'string' || python === '')) {
+          throw new Error(
+            `index.yaml: analysis "${name}": python must be the path or name of an interpreter, got ${JSON.stringify(python)}`,
+          );
+        }
+        const { PythonKernel } = await import('../kernel/python-kernel.js');
+        entry.kernel = await PythonKernel.create({
+          name,
+          file: source,
+          routes,
+          cliArgs,
+          logger,
+          python,
+          processes,
+        });
+      } else if (entry.kernelKind === 'worker') {
         const { WorkerKernel } = await import('../kernel/worker-kernel.js');
         entry.kernel = await WorkerKernel.create({
           name,

@@ -1,6 +1,7 @@
-// The kernel boundary with real worker threads and real sockets: one
-// conformance suite run against the in-process kernel and the worker kernel
-// (the same analysis class behind both), then what only a worker kernel does:
+// The kernel boundary with real worker threads, real Python processes and
+// real sockets: one conformance suite run against the in-process kernel, the
+// worker kernel (the same analysis class behind both) and the Python kernel
+// (the same analysis in Python), then what only a worker kernel does:
 // a busy thread blocks nobody else, a dying thread takes only its own pages,
 // reload and shutdown end threads.
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import type { WorkerKernel } from '../../src/kernel/worker-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf, type Frame } from '../helpers.ts';
+import { assertPython, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -26,8 +28,10 @@ describe('kernels', () => {
   });
   after(() => server.close());
 
-  for (const name of ['inproc', 'work']) {
-    describe(`conformance: ${name}`, () => {
+  for (const name of ['inproc', 'work', 'py']) {
+    describe(`conformance: ${name}`, { skip: name === 'py' && pythonSkip }, () => {
+      if (name === 'py') before(() => assertPython());
+
       test('actions run and answer in order', async () => {
         const { client } = await TestClient.connect(wsUrlOf(server, name));
         for (let i = 0; i < 20; i++) client.send('echo', [i]);

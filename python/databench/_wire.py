@@ -1,0 +1,97 @@
+"""How values and frames become JSON, byte for byte as the server's
+TypeScript side makes them (src/protocol/encode.ts, src/protocol/messages.ts):
+no spaces, UTF-8 kept as it is, NaN and the infinities as the strings
+"NaN", "Infinity", "-Infinity", sets and tuples as lists, numpy values as
+their lists and numbers."""
+
+import datetime
+import json
+import math
+
+NO_MESSAGE = '__nomessagetoken__'
+PROCESS_ID_KEY = '__process_id'
+PROCESS_SIGNAL = '__process'
+
+
+class EncodeError(ValueError):
+    """A value that cannot be sent to a page (a cycle, a function, an unknown type)."""
+
+
+def _default(o):
+    if isinstance(o, (set, frozenset)):
+        return list(o)
+    if isinstance(o, (datetime.datetime, datetime.date)):
+        return o.isoformat()
+    tolist = getattr(o, 'tolist', None)
+    if callable(tolist) and not isinstance(o, type):
+        # numpy arrays and scalars
+        return tolist()
+    if hasattr(o, 'keys') and hasattr(o, '__getitem__'):
+        return {k: o[k] for k in o.keys()}
+    if callable(o):
+        raise TypeError('a function cannot be sent to a page')
+    raise TypeError('a {} cannot be sent to a page'.format(type(o).__name__))
+
+
+_FAST = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False,
+                         allow_nan=False, default=_default)
+
+
+def _finite(value, seen):
+    """A copy of `value` with NaN and the infinities as strings."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return 'NaN' if math.isnan(value) else ('Infinity' if value > 0 else '-Infinity')
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    marker = id(value)
+    if marker in seen:
+        raise ValueError('Circular reference detected')
+    seen.add(marker)
+    try:
+        if isinstance(value, dict):
+            return {k: _finite(v, seen) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_finite(v, seen) for v in value]
+        return _finite(_default(value), seen)
+    finally:
+        seen.discard(marker)
+
+
+def encode_value(value, key=None, what=None):
+    """`value` as JSON text, as the page receives it.
+
+    Raises :class:`EncodeError` naming `key` (or `what`) when it cannot be
+    sent: a cycle, a function, an object JSON does not know.
+    """
+    where = what or ('value' if key is None else 'value for key "{}"'.format(key))
+    try:
+        try:
+            return _FAST.encode(value)
+        except ValueError as error:
+            if 'ircular' in str(error):
+                raise
+            return _FAST.encode(_finite(value, set()))
+    except ValueError as error:
+        if 'ircular' in str(error):
+            raise EncodeError('cannot encode {}: it contains a cycle'.format(where)) from None
+        raise EncodeError('cannot encode {} as JSON: {}'.format(where, error)) from None
+    except (TypeError, RecursionError) as error:
+        raise EncodeError('cannot encode {} as JSON: {}'.format(where, error)) from None
+
+
+def decode_value(encoded):
+    return json.loads(encoded)
+
+
+def frame_from_encoded(signal, encoded_load=None):
+    """A frame; with `encoded_load` None the frame has no `load` key."""
+    head = '{"signal":' + json.dumps(signal, ensure_ascii=False)
+    return head + '}' if encoded_load is None else head + ',"load":' + encoded_load + '}'
+
+
+def key_frame_from_encoded(signal, key, encoded_value):
+    """A `data` / `class_data` frame for one key whose value is already encoded."""
+    return ('{"signal":' + json.dumps(signal) + ',"load":{' +
+            json.dumps(key, ensure_ascii=False) + ':' + encoded_value + '}}')

@@ -1,0 +1,293 @@
+"""databench's Datastore: a key-value store scoped to a domain, values kept
+as encoded JSON. Every Datastore on the same domain (in this process) sees
+the same data and hears every change. Where the data lives is a backend: in
+memory by default (AnalysisTest, scripts), the server's datastore when the
+analysis runs in a `kernel: py` process (writes go to the server, changes
+made elsewhere come back)."""
+
+import asyncio
+
+from . import _aio
+from ._wire import decode_value, encode_value
+
+
+class MissingKey(KeyError, IndexError):
+    """No such key (a KeyError, and an IndexError as databench 0.7 raised)."""
+
+
+class MemoryBackend(object):
+    """The data of every domain in this process's memory."""
+
+    name = 'memory'
+
+    def __init__(self):
+        self.domains = {}
+        self._timers = {}
+
+    def attach(self, domain, on_remote_change):
+        timer = self._timers.pop(domain, None)
+        if timer is not None:
+            timer.cancel()
+        return self.domains.setdefault(domain, {})
+
+    def write(self, domain, key, encoded):
+        # the domain's entries are this backend's dict: already written
+        pass
+
+    def detach(self, domain, release, release_after_ms):
+        if release:
+            self.domains.pop(domain, None)
+        elif release_after_ms is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._timers[domain] = loop.call_later(
+                release_after_ms / 1000.0, lambda: self.domains.pop(domain, None))
+
+
+_default_backend = MemoryBackend()
+
+
+def set_default_backend(backend):
+    """Where Datastores made without a `backend` keep their data (the kernel sets the server's)."""
+    global _default_backend
+    _default_backend = backend
+
+
+def get_default_backend():
+    return _default_backend
+
+
+class _Domain(object):
+    """The process-local state of one open domain: its mirror and the Datastores on it."""
+
+    __slots__ = ('backend', 'name', 'entries', 'stores', 'ready')
+
+    def __init__(self, backend, name):
+        self.backend = backend
+        self.name = name
+        self.stores = []
+        attached = backend.attach(name, self.apply_remote)
+        if isinstance(attached, dict):
+            self.entries = attached
+            self.ready = _aio.DONE
+        else:
+            self.entries = {}
+            self.ready = _aio.start(self._load(attached))
+
+    async def _load(self, attached):
+        loaded = dict(await attached)
+        # writes made here before the load finished win over the loaded values
+        loaded.update(self.entries)
+        self.entries = loaded
+
+    def write(self, key, encoded):
+        if self.entries.get(key) == encoded:
+            return _aio.DONE
+        if encoded is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = encoded
+        self.backend.write(self.name, key, encoded)
+        return self.deliver(key, encoded)
+
+    def apply_remote(self, key, encoded):
+        if self.entries.get(key) == encoded:
+            return
+        if encoded is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = encoded
+        self.deliver(key, encoded)
+
+    def deliver(self, key, encoded):
+        results = []
+        for store in list(self.stores):
+            store._deliver(key, encoded, results)
+        return _aio.combine(results)
+
+
+_registries = {}
+
+
+def _open_domain(backend, name):
+    registry = _registries.setdefault(id(backend), {})
+    domain = registry.get(name)
+    if domain is None:
+        domain = _Domain(backend, name)
+        registry[name] = domain
+    return domain
+
+
+class Datastore(object):
+    """Key-value data store.
+
+    :param domain: a namespace for the keys: an analysis instance id for data
+        of one page, the analysis class name for data shared by its pages.
+    :param bool release_storage: drop the domain's data when the last
+        Datastore on it closes.
+    :param release_after_ms: drop it this long after the last one closed,
+        unless one opens it again before.
+    :param backend: where the data lives (default: see :func:`set_default_backend`).
+
+    Values are stored as encoded JSON: setting a value equal to the stored
+    one does nothing, reads return a copy. ``store[key] = value`` writes at
+    once; ``set`` returns an awaitable that completes when every change
+    callback has run (``await`` it, ``yield`` it, or ignore it).
+    """
+
+    def __init__(self, domain, release_storage=False, release_after_ms=None, backend=None):
+        self.domain = domain
+        self.release_storage = release_storage
+        self.release_after_ms = release_after_ms
+        self.change_callbacks = []
+        self._encoded_listeners = []
+        self._closed = False
+        self._state = _open_domain(backend or _default_backend, domain)
+        self._state.stores.append(self)
+
+    @property
+    def ready(self):
+        """An awaitable that completes once the domain's data has been loaded."""
+        return self._state.ready
+
+    @property
+    def data(self):
+        """The encoded entries (read-only use)."""
+        return self._state.entries
+
+    # change callbacks ------------------------------------------------------
+
+    def on_change(self, callback):
+        """Register a change callback: ``callback(key, value)`` (value None: deleted).
+
+        It may be a plain function or return an awaitable.
+        """
+        self.change_callbacks.append(callback)
+        return self
+
+    def _on_encoded_change(self, listener):
+        """@internal ``listener(key, encoded)``: the analysis forwards changes still encoded."""
+        self._encoded_listeners.append(listener)
+
+    def _deliver(self, key, encoded, results):
+        for listener in self._encoded_listeners:
+            results.append(listener(key, encoded))
+        if self.change_callbacks:
+            for callback in list(self.change_callbacks):
+                value = None if encoded is None else decode_value(encoded)
+                results.append(callback(key, value))
+
+    def trigger_change_callbacks(self, key):
+        encoded = self._state.entries.get(key)
+        results = []
+        self._deliver(key, encoded, results)
+        return _aio.combine(results)
+
+    def trigger_all_change_callbacks(self):
+        """Trigger all callbacks that were set with on_change()."""
+        return _aio.combine([self.trigger_change_callbacks(k) for k in list(self)])
+
+    # reads -----------------------------------------------------------------
+
+    def get_encoded(self, key):
+        try:
+            return self._state.entries[key]
+        except KeyError:
+            raise MissingKey(key) from None
+
+    def __getitem__(self, key):
+        return decode_value(self.get_encoded(key))
+
+    def get(self, key, default=None):
+        """The value at `key`, or `default` when there is none."""
+        encoded = self._state.entries.get(key)
+        return default if encoded is None else decode_value(encoded)
+
+    def __contains__(self, key):
+        return key in self._state.entries
+
+    def __len__(self):
+        return len(self._state.entries)
+
+    def __iter__(self):
+        return iter(list(self._state.entries))
+
+    def keys(self):
+        return list(self._state.entries)
+
+    def values(self):
+        return [decode_value(v) for v in list(self._state.entries.values())]
+
+    def items(self):
+        return [(k, decode_value(v)) for k, v in list(self._state.entries.items())]
+
+    def to_dict(self):
+        return dict(self.items())
+
+    def __repr__(self):
+        return repr(self.to_dict())
+
+    # writes ----------------------------------------------------------------
+
+    def set(self, key, value):
+        """Set `key` to `value`; returns an awaitable."""
+        if not isinstance(key, str):
+            raise TypeError('a Datastore key must be a str, got {!r}'.format(key))
+        self._check_open()
+        return self._state.write(key, encode_value(value, key))
+
+    def __setitem__(self, key, value):
+        self.set(key, value)
+
+    def delete(self, key):
+        """Remove `key` (nothing happens when it is not there); returns an awaitable."""
+        self._check_open()
+        return self._state.write(key, None)
+
+    def __delitem__(self, key):
+        if key not in self._state.entries:
+            raise MissingKey(key)
+        self.delete(key)
+
+    def update(self, key_value_pairs=None, **kwargs):
+        """Similar to :meth:`dict.update`."""
+        pairs = dict(key_value_pairs or {}, **kwargs)
+        return _aio.combine([self.set(k, v) for k, v in pairs.items()])
+
+    def init(self, key_value_pairs=None, **kwargs):
+        """Set only the keys that are not in the datastore already."""
+        pairs = dict(key_value_pairs or {}, **kwargs)
+        return _aio.combine([self.set(k, v) for k, v in pairs.items() if k not in self])
+
+    def set_state(self, updater=None, **kwargs):
+        """Update the datastore: a dict, a function ``store -> dict``, or keywords."""
+        value = updater(self) if callable(updater) else dict(updater or {})
+        value.update(kwargs)
+        return self.update(value)
+
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError('the Datastore "{}" is closed'.format(self.domain))
+
+    def close(self):
+        """Close this Datastore; the last one on a domain detaches it."""
+        if self._closed:
+            return
+        self._closed = True
+        self.change_callbacks = []
+        self._encoded_listeners = []
+        state = self._state
+        if self in state.stores:
+            state.stores.remove(self)
+        if not state.stores:
+            registry = _registries.get(id(state.backend), {})
+            if registry.get(state.name) is state:
+                del registry[state.name]
+            state.backend.detach(state.name, bool(self.release_storage), self.release_after_ms)
+
+    def release(self):
+        """Close and drop the domain's data (databench 0.7's `release_storage`)."""
+        self.release_storage = True
+        self.close()

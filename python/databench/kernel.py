@@ -1,0 +1,465 @@
+"""The kernel process of a ``kernel: py`` analysis: loads ``analysis.py``
+and runs the sessions the server opens, one asyncio loop for all of them.
+
+The server talks to it over a channel of its own (fd 3: server → kernel,
+fd 4: kernel → server), one JSON message per line, the messages of
+src/kernel/messages.ts. stdout and stderr (``print()``, warnings) go to the
+server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
+"""
+
+import asyncio
+import collections
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import urllib.parse
+
+from . import _aio
+from ._wire import NO_MESSAGE, encode_value, frame_from_encoded, key_frame_from_encoded
+from .analysis import Analysis, _exception_line
+from .datastore import set_default_backend
+from .meta import Meta
+
+IN_FD = 3
+OUT_FD = 4
+#: How long a writer may run before its frames go out (and an awaiting writer yields).
+SLICE_S = 0.002
+#: How long a closing session waits for its running handler, and for `disconnected`.
+CLOSE_GRACE_S = 1.0
+
+log = logging.getLogger('databench.kernel')
+
+
+def _send_line(data):
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(OUT_FD, view):]
+    except (BrokenPipeError, ConnectionResetError):
+        # the server has gone
+        os._exit(0)
+
+
+def send(message):
+    line = json.dumps(message, ensure_ascii=False, separators=(',', ':')) + '\n'
+    _send_line(line.encode('utf-8', 'backslashreplace'))
+
+
+class Outbox(object):
+    """Everything one turn of the loop produces goes to the server as one
+    batch. A writer that runs longer than a slice has its batch sent at once
+    (a plain function that loops streams its updates too), and what it
+    awaits then gives the loop a turn."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.ops = []
+        self.writes = {}
+        self.scheduled = False
+        self.slice_start = 0.0
+
+    def op(self, op):
+        self.ops.append(op)
+        return self._schedule()
+
+    def _schedule(self):
+        if not self.scheduled:
+            self.scheduled = True
+            self.slice_start = time.perf_counter()
+            self.loop.call_soon(self._turn)
+            return _aio.DONE
+        now = time.perf_counter()
+        if now - self.slice_start > SLICE_S:
+            self.flush()
+            self.slice_start = now
+            return _aio.PAUSE
+        return _aio.DONE
+
+    def _turn(self):
+        self.scheduled = False
+        self.flush()
+
+    def write(self, wid, domain, key, encoded, seq):
+        """Queue a datastore write; writes of one key within a batch coalesce."""
+        queued = self.writes.get(wid)
+        if queued is not None:
+            queued['encoded'] = encoded
+            queued['seq'] = seq
+            self._schedule()
+            return
+        op = {'t': 'write', 'domain': domain, 'key': key, 'encoded': encoded, 'seq': seq}
+        self.writes[wid] = op
+        self.op(op)
+
+    def barrier(self, op):
+        """Attach and detach end a run of coalescing writes."""
+        self.writes.clear()
+        self.op(op)
+
+    def frame(self, sid, text, coalesce):
+        return self.op({'t': 'frame', 'sid': sid, 'start': 0, 'end': 0,
+                        'text': text, 'coalesce': coalesce})
+
+    def flush(self):
+        if self.ops:
+            ops = self.ops
+            self.ops = []
+            self.writes.clear()
+            send({'t': 'batch', 'ops': ops})
+
+
+class KernelBackend(object):
+    """The Datastore backend of the kernel: the server's, through the channel.
+    Datastores keep their local mirror; writes go to the server numbered;
+    changes made elsewhere come back as `change` messages."""
+
+    name = 'kernel'
+
+    def __init__(self, outbox, loop):
+        self.outbox = outbox
+        self.loop = loop
+        self.listeners = {}
+        self.waiting = {}
+        # domain\0key -> seq of our newest write the server may not have applied yet
+        self.inflight = {}
+        self.seq = 0
+
+    def attach(self, domain, on_remote_change):
+        self.listeners[domain] = on_remote_change
+        future = self.loop.create_future()
+        self.waiting.setdefault(domain, []).append(future)
+        self.outbox.barrier({'t': 'attach', 'domain': domain})
+        self.outbox.flush()
+        return future
+
+    def write(self, domain, key, encoded):
+        self.seq += 1
+        wid = domain + '\0' + key
+        self.inflight[wid] = self.seq
+        self.outbox.write(wid, domain, key, encoded, self.seq)
+
+    def detach(self, domain, release, release_after_ms):
+        self.listeners.pop(domain, None)
+        prefix = domain + '\0'
+        for wid in [w for w in self.inflight if w.startswith(prefix)]:
+            del self.inflight[wid]
+        self.outbox.barrier({'t': 'detach', 'domain': domain, 'release': bool(release),
+                             'releaseAfterMs': release_after_ms})
+
+    def attached(self, message):
+        waiting = self.waiting.get(message['domain'])
+        if not waiting:
+            return
+        future = waiting.pop(0)
+        if not waiting:
+            del self.waiting[message['domain']]
+        if not future.done():
+            future.set_result({k: v for k, v in message['entries']})
+
+    def change(self, message):
+        wid = message['domain'] + '\0' + message['key']
+        mine = self.inflight.get(wid)
+        if mine is not None:
+            # our newer write is on its way: it wins at the server and reaches everyone
+            if mine > message['applied']:
+                return
+            del self.inflight[wid]
+        listener = self.listeners.get(message['domain'])
+        if listener is not None:
+            listener(message['key'], message['encoded'])
+
+
+class Port(object):
+    """One page as an analysis sees it: emits and changes become frames."""
+
+    __slots__ = ('sid', 'outbox')
+
+    def __init__(self, sid, outbox):
+        self.sid = sid
+        self.outbox = outbox
+
+    def emit(self, signal, message):
+        if message is NO_MESSAGE:
+            text = frame_from_encoded(signal)
+        else:
+            text = frame_from_encoded(signal, encode_value(
+                message, what='the load of signal "{}"'.format(signal)))
+        return self.outbox.frame(self.sid, text, None)
+
+    def change(self, signal, key, encoded):
+        text = key_frame_from_encoded(signal, key, 'null' if encoded is None else encoded)
+        return self.outbox.frame(self.sid, text, signal + '\0' + key)
+
+
+class Session(object):
+    """One page's analysis instance and its queue of actions."""
+
+    def __init__(self, kernel, message):
+        self.kernel = kernel
+        self.sid = message['sid']
+        self.port = Port(self.sid, kernel.outbox)
+        self.analysis = None
+        self.queue = collections.deque()
+        self.pump = None
+        self.closing = False
+        self.enqueue(lambda: self.start(message), None)
+
+    def enqueue(self, fn, action):
+        self.queue.append((fn, action))
+        if self.pump is None:
+            self.pump = self.kernel.loop.create_task(self._pump())
+
+    async def _pump(self):
+        while self.queue:
+            fn, action = self.queue.popleft()
+            try:
+                if action is None or (self.analysis is not None and not self.closing):
+                    await fn()
+            except Exception as error:
+                self.failed(action or 'start', error)
+            finally:
+                if action is not None:
+                    self.kernel.outbox.op({'t': 'done', 'sid': self.sid})
+        self.pump = None
+
+    async def start(self, message):
+        kernel = self.kernel
+        try:
+            analysis = kernel.cls()
+            analysis.init_databench(message['id'])
+            analysis._sink = self.port
+            await analysis.data.ready
+            await analysis.class_data.ready
+        except Exception as error:
+            text = 'could not start analysis "{}": {}'.format(kernel.name, _exception_line(error))
+            log.error('%s', text, exc_info=(type(error), error, error.__traceback__))
+            kernel.outbox.op({'t': 'fail', 'sid': self.sid, 'message': text, 'code': 1011,
+                              'reason': 'analysis failed to start'})
+            return
+        if self.closing:
+            analysis._dispose()
+            return
+        self.analysis = analysis
+        kernel.outbox.op({'t': 'opened', 'sid': self.sid})
+        if message.get('resumed'):
+            snapshot = analysis._snapshot('data')
+            if snapshot is not None:
+                kernel.outbox.frame(self.sid, snapshot, None)
+        snapshot = analysis._snapshot('class_data')
+        if snapshot is not None:
+            kernel.outbox.frame(self.sid, snapshot, None)
+        query = message.get('requestArgs') or ''
+        await Meta.run_process(analysis, 'connect')
+        await Meta.run_process(analysis, 'args', {
+            'cli_args': list(message.get('cliArgs') or []),
+            'request_args': urllib.parse.parse_qs(query[1:] if query.startswith('?') else query),
+        })
+        await Meta.run_process(analysis, 'connected')
+
+    def action(self, name, message):
+        self.enqueue(lambda: Meta.run_process(self.analysis, name, message), name)
+
+    def failed(self, action, error):
+        """An action failed outside its handlers (a `__process` frame that cannot be encoded)."""
+        text = 'action "{}" failed: {}'.format(action, _exception_line(error))
+        log.error('%s', text, exc_info=(type(error), error, error.__traceback__))
+        try:
+            self.kernel.outbox.frame(self.sid, frame_from_encoded('error', encode_value(text)), None)
+        except Exception:  # pragma: no cover
+            pass
+
+    async def close(self):
+        self.closing = True
+        pump = self.pump
+        if pump is not None:
+            await asyncio.wait({pump}, timeout=CLOSE_GRACE_S)
+            if not pump.done():
+                log.warning('a handler of a closed session still runs after %s s: '
+                            'running disconnected anyway', CLOSE_GRACE_S)
+        analysis = self.analysis
+        if analysis is None:
+            return
+        try:
+            await asyncio.wait_for(Meta.run_process(analysis, 'disconnected'), CLOSE_GRACE_S)
+        except asyncio.TimeoutError:
+            log.warning('disconnected did not finish within %s s: releasing the session',
+                        CLOSE_GRACE_S)
+        finally:
+            analysis._dispose()
+
+
+class LoadError(Exception):
+    pass
+
+
+def _where(error, folder):
+    """``file:line: Type: text`` of the innermost frame in the analysis folder."""
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if os.path.abspath(f.filename).startswith(folder + os.sep)]
+    frame = (mine or frames or [None])[-1]
+    if frame is None:
+        return _exception_line(error)
+    line = '{}:{}: {}'.format(frame.filename, frame.lineno, _exception_line(error))
+    return line + ('\n    ' + frame.line if frame.line else '')
+
+
+def load_analysis(file):
+    """Import analysis.py (its folder first on sys.path, so modules beside it
+    import) and find its databench.Analysis subclass."""
+    folder = os.path.dirname(os.path.abspath(file))
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location('analysis', file)
+        if spec is None or spec.loader is None:
+            raise LoadError('{}: cannot be imported'.format(file))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules['analysis'] = module
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        text = '{}:{}: {}: {}'.format(error.filename, error.lineno, type(error).__name__, error.msg)
+        if error.text:
+            text += '\n    ' + error.text.strip()
+        raise LoadError(text) from error
+    except Exception as error:
+        raise LoadError(_where(error, folder)) from error
+    classes = [c for c in vars(module).values()
+               if inspect.isclass(c) and issubclass(c, Analysis) and c is not Analysis]
+    own = [c for c in classes if c.__module__ == module.__name__] or classes
+    leaves = [c for c in own if not any(o is not c and issubclass(o, c) for o in own)]
+    if len(leaves) == 1:
+        return leaves[0]
+    if not leaves:
+        raise LoadError('{} defines no databench.Analysis subclass; define one: '
+                        'class MyAnalysis(databench.Analysis)'.format(file))
+    raise LoadError('{} defines several databench.Analysis subclasses ({}); keep one'.format(
+        file, ', '.join(c.__name__ for c in leaves)))
+
+
+class _ServerLog(logging.Handler):
+    """Log records go to the server's log, prefixed with the analysis name."""
+
+    LEVELS = {logging.DEBUG: 'debug', logging.INFO: 'info', logging.WARNING: 'warn'}
+
+    def __init__(self, kernel):
+        super(_ServerLog, self).__init__()
+        self.kernel = kernel
+
+    def emit(self, record):
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += '\n' + ''.join(traceback.format_exception(*record.exc_info)).rstrip()
+            level = self.LEVELS.get(record.levelno, 'error' if record.levelno > 30 else 'debug')
+            self.kernel.outbox.op({'t': 'log', 'level': level,
+                                   'text': '[{}] {}'.format(self.kernel.name, text)})
+        except Exception:  # pragma: no cover
+            self.handleError(record)
+
+
+class Kernel(object):
+    def __init__(self, loop, name, cls):
+        self.loop = loop
+        self.name = name
+        self.cls = cls
+        self.outbox = Outbox(loop)
+        self.backend = KernelBackend(self.outbox, loop)
+        self.sessions = {}
+        self.buffer = b''
+
+    def receive(self, message):
+        t = message.get('t')
+        if t == 'open':
+            self.sessions[message['sid']] = Session(self, message)
+        elif t == 'action':
+            session = self.sessions.get(message['sid'])
+            if session is not None:
+                session.action(message['name'],
+                               message['load'] if message.get('hasLoad') else NO_MESSAGE)
+            else:
+                self.outbox.op({'t': 'done', 'sid': message['sid']})
+        elif t == 'close':
+            sid = message['sid']
+            session = self.sessions.pop(sid, None)
+            self.loop.create_task(self._close(sid, session))
+        elif t == 'attached':
+            self.backend.attached(message)
+        elif t == 'change':
+            self.backend.change(message)
+        else:
+            log.error('unknown message from the server: %r', message)
+
+    async def _close(self, sid, session):
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            self.outbox.op({'t': 'closed', 'sid': sid})
+
+    def readable(self):
+        try:
+            chunk = os.read(IN_FD, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b''
+        if not chunk:
+            # the server closed the channel: it is done with this kernel
+            self.loop.stop()
+            return
+        lines = (self.buffer + chunk).split(b'\n')
+        self.buffer = lines.pop()
+        for line in lines:
+            if line:
+                self.receive(json.loads(line))
+
+
+def main(argv):
+    config = json.loads(argv[1])
+    name = config['name']
+    if sys.version_info < (3, 9):
+        send({'t': 'load-error', 'message': 'databench needs Python 3.9 or newer; {} is {}'.format(
+            sys.executable, sys.version.split()[0])})
+        return 1
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        cls = load_analysis(config['file'])
+    except LoadError as error:
+        if error.__cause__ is not None and not isinstance(error.__cause__, SyntaxError):
+            traceback.print_exception(type(error.__cause__), error.__cause__,
+                                      error.__cause__.__traceback__)
+        send({'t': 'load-error', 'message': str(error)})
+        return 1
+    kernel = Kernel(loop, name, cls)
+    set_default_backend(kernel.backend)
+    root = logging.getLogger()
+    root.handlers[:] = [_ServerLog(kernel)]
+    root.setLevel(logging.INFO)
+
+    def unhandled(_loop, context):
+        error = context.get('exception')
+        log.error('%s', context.get('message', 'unhandled error'),
+                  exc_info=(type(error), error, error.__traceback__) if error else None)
+
+    loop.set_exception_handler(unhandled)
+    os.set_blocking(IN_FD, False)
+    loop.add_reader(IN_FD, kernel.readable)
+    send({'t': 'ready'})
+    try:
+        loop.run_forever()
+    finally:
+        kernel.outbox.flush()
+    return 0
+
+
+if __name__ == '__main__':
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # user threads must not keep a kernel alive the server is done with
+    os._exit(code)

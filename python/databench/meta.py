@@ -1,0 +1,118 @@
+"""databench.Meta: one kind of analysis, and how an action runs on an instance."""
+
+import inspect
+import logging
+
+from . import _aio
+from ._wire import NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL
+from .analysis import _exception_line, _table
+
+log = logging.getLogger('databench.meta')
+
+#: Actions every analysis has; running one with no handler is not worth a warning.
+BUILT_IN = frozenset(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error'])
+
+
+def _bind(analysis, action, name, message):
+    """The bound method and its arguments, as PROTOCOL.md binds them: a list
+    is positional, a dict keyword arguments, anything else the first
+    argument, no message no arguments. Returns (method, args, kwargs, error)."""
+    method = getattr(analysis, name)
+    if message is NO_MESSAGE:
+        args, kwargs = (), {}
+    elif isinstance(message, list):
+        args, kwargs = message, {}
+    elif isinstance(message, dict):
+        args, kwargs = (), message
+    else:
+        args, kwargs = (message,), {}
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return method, args, kwargs, None  # no signature (a builtin): just call it
+    params = signature.parameters.values()
+    if kwargs and not any(p.kind is p.VAR_KEYWORD for p in params):
+        known = set(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        unknown = [k for k in kwargs if k not in known]
+        if unknown:
+            return method, args, kwargs, 'action "{}": unknown argument "{}"; {} takes {}'.format(
+                action, unknown[0], name, signature)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        return method, args, kwargs, 'action "{}": {}; {} takes {}'.format(
+            action, error, name, signature)
+    return method, args, kwargs, None
+
+
+class Meta(object):
+    """Meta class referencing an analysis.
+
+    :param str name: name of this analysis
+    :param analysis_class: the `databench.Analysis` subclass instantiated per connection
+    :param str analysis_path: path of the analysis
+    :param list extra_routes: kept for databench 0.7 compatibility (routes are the server's)
+    :param list cli_args: arguments from the command line
+    """
+
+    def __init__(self, name, analysis_class, analysis_path, extra_routes=None, cli_args=None):
+        self.name = name
+        self.analysis_class = analysis_class
+        self.analysis_path = analysis_path
+        self.extra_routes = extra_routes or []
+        self.cli_args = cli_args or []
+
+    @staticmethod
+    async def run_process(analysis, action_name, message=NO_MESSAGE, callback=None):
+        """Execute the action `action_name` on `analysis` with `message`.
+
+        Every handler of the action runs, then every ``'*'`` handler. A dict
+        message with the key ``__process_id`` gets ``__process`` start and
+        end frames around the run. A handler that raises becomes an `error`
+        signal (its traceback goes to the log); this never raises.
+        `callback` is called when done (e.g. ``stop`` in tests).
+        """
+        load = message
+        has_process = False
+        process_id = None
+        if isinstance(load, dict) and PROCESS_ID_KEY in load:
+            has_process = True
+            load = dict(load)
+            process_id = load.pop(PROCESS_ID_KEY)
+            await analysis._send(PROCESS_SIGNAL, {'id': process_id, 'status': 'start'})
+        table = _table(type(analysis))
+        names = table.handlers.get(action_name)
+        failed = False
+        for name in names or ():
+            method, args, kwargs, error = _bind(analysis, action_name, name, load)
+            if error is not None:
+                failed = True
+                logger = analysis.__dict__.get('log_backend') or log
+                logger.warning('[%s %s] %s', type(analysis).__name__, analysis.id, error)
+                await analysis._send('error', error)
+                continue
+            try:
+                await _aio.settle(method(*args, **kwargs))
+            except Exception as e:
+                failed = True
+                await analysis._report_error('action "{}"'.format(action_name), e)
+        for name in table.wildcard:
+            try:
+                await _aio.settle(getattr(analysis, name)(
+                    action_name, None if load is NO_MESSAGE else load))
+            except Exception as e:
+                failed = True
+                await analysis._report_error(
+                    'action "{}" (* handler {})'.format(action_name, name), e)
+        if not names and not table.wildcard and action_name not in BUILT_IN:
+            await analysis.emit('warn', 'no handler for {}'.format(action_name))
+        if has_process:
+            end = {'id': process_id, 'status': 'end'}
+            if failed:
+                end['error'] = True
+            await analysis._send(PROCESS_SIGNAL, end)
+        if callback is not None:
+            callback()
+
+
+__all__ = ['Meta', 'BUILT_IN', '_exception_line']

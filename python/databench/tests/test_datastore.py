@@ -1,0 +1,114 @@
+"""databench.Datastore on the memory backend, and the wire encoding."""
+
+import asyncio
+import math
+import unittest
+
+from databench import Datastore, MemoryBackend
+from databench._wire import EncodeError, encode_value
+
+
+class TestDatastore(unittest.TestCase):
+    def setUp(self):
+        self.backend = MemoryBackend()
+
+    def store(self, domain='d', **kwargs):
+        return Datastore(domain, backend=self.backend, **kwargs)
+
+    def test_item_access_and_dict_methods(self):
+        s = self.store()
+        s['a'] = 1
+        s.set('b', [1, 2])
+        self.assertEqual(s['a'], 1)
+        self.assertEqual(s.get('b'), [1, 2])
+        self.assertEqual(s.get('c', 7), 7)
+        self.assertIn('a', s)
+        self.assertEqual(len(s), 2)
+        self.assertEqual(sorted(s.keys()), ['a', 'b'])
+        self.assertEqual(sorted(s.items()), [('a', 1), ('b', [1, 2])])
+        with self.assertRaises(KeyError):
+            s['missing']
+        with self.assertRaises(IndexError):
+            s['missing']
+        del s['a']
+        self.assertNotIn('a', s)
+
+    def test_reads_are_copies(self):
+        s = self.store()
+        s['l'] = [1]
+        s['l'].append(2)
+        self.assertEqual(s['l'], [1])
+
+    def test_callbacks_see_every_change_once(self):
+        a, b = self.store(), self.store()
+        seen = []
+        b.on_change(lambda k, v: seen.append((k, v)))
+        a['x'] = 1
+        a['x'] = 1  # same value: nothing
+        a.update({'x': 2, 'y': 3})
+        a.init({'x': 9, 'z': 4})
+        a.set_state(lambda store: {'w': store['x'] + 1})
+        a.set_state(q=0)
+        a.delete('q')
+        self.assertEqual(seen, [('x', 1), ('x', 2), ('y', 3), ('z', 4), ('w', 3), ('q', 0),
+                                ('q', None)])
+        seen.clear()
+        b.trigger_all_change_callbacks()
+        self.assertEqual(sorted(seen), [('w', 3), ('x', 2), ('y', 3), ('z', 4)])
+
+    def test_async_callbacks_run_and_set_is_awaitable(self):
+        done = []
+
+        async def callback(key, value):
+            await asyncio.sleep(0)
+            done.append(key)
+
+        async def main():
+            s = self.store()
+            s.on_change(callback)
+            await s.set('k', 1)
+            return list(done)
+
+        self.assertEqual(asyncio.run(main()), ['k'])
+
+    def test_release_storage(self):
+        a = self.store('r', release_storage=True)
+        a['x'] = 1
+        a.close()
+        self.assertEqual(self.store('r').get('x'), None)
+        kept = self.store('k')
+        kept['x'] = 1
+        kept.close()
+        self.assertEqual(self.store('k')['x'], 1)
+
+    def test_closed_store_refuses_writes(self):
+        s = self.store()
+        s.close()
+        with self.assertRaises(RuntimeError):
+            s['x'] = 1
+
+    def test_unencodable_values_fail_at_the_assignment(self):
+        s = self.store()
+        with self.assertRaises(EncodeError) as raised:
+            s['f'] = lambda: 1
+        self.assertIn('key "f"', str(raised.exception))
+        cyclic = []
+        cyclic.append(cyclic)
+        with self.assertRaises(EncodeError) as raised:
+            s['c'] = cyclic
+        self.assertIn('cycle', str(raised.exception))
+        self.assertNotIn('f', s)
+
+
+class TestEncoding(unittest.TestCase):
+    def test_as_the_typescript_side(self):
+        self.assertEqual(encode_value({'a': [1, 2.5, None, True], 'é': '€'}),
+                         '{"a":[1,2.5,null,true],"é":"€"}')
+        self.assertEqual(encode_value([math.nan, math.inf, -math.inf, {'x': math.nan}]),
+                         '["NaN","Infinity","-Infinity",{"x":"NaN"}]')
+        self.assertEqual(encode_value({1, 2}), '[1,2]')
+        self.assertEqual(encode_value((1, 2)), '[1,2]')
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,421 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { delimiter, dirname, resolve } from 'node:path';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { ProtocolError } from '../protocol/errors.js';
+import type { Logger } from '../server/logger.js';
+import type { ExtraRoute } from '../server/meta.js';
+import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
+import type { KernelMessage, KernelOp } from './messages.js';
+import { RemoteLink } from './remote.js';
+
+/** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
+export const PYTHON_PACKAGE_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'python',
+);
+
+/** How long an ended kernel process may take to exit on its own before its process group is killed. */
+const EXIT_GRACE_MS = 1000;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The interpreter of a `kernel: py` analysis: `python:` of its index.yaml
+ * entry, else `DATABENCH_PYTHON`, else Debian's `/usr/bin/python3` when it
+ * exists (it sees the `python3-*` packages, matplotlib among them), else
+ * `python3` on PATH.
+ */
+export function resolvePython(configured?: string): string {
+  if (configured !== undefined && configured !== '') return configured;
+  const fromEnv = process.env['DATABENCH_PYTHON'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+}
+
+/** Options of {@link PythonKernel.create}. */
+export interface PythonKernelOptions {
+  /** The analysis name. */
+  name: string;
+  /** Its module (analysis.py). */
+  file: string;
+  /** `routes.ts` routes, served by the server. */
+  routes: ExtraRoute[];
+  cliArgs: string[];
+  logger: Logger;
+  /** The interpreter (`python:` in index.yaml). Default: {@link resolvePython}. */
+  python?: string;
+  /** Kernel processes at most (`processes:` in index.yaml). Default: 1. */
+  processes?: number;
+  /** An idle process beyond the first ends after this long. Default: 60000. */
+  idleMs?: number;
+  /** How long the `data` of a page whose process died waits for the page to resume. Default: one hour. */
+  dataRetentionMs?: number;
+}
+
+/**
+ * One message a kernel process sent, from its JSON line: the one place the
+ * host parses what a process says. Ops are checked by RemoteLink's switch.
+ */
+export function parseKernelLine(line: string): KernelMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (error) {
+    throw new ProtocolError(
+      `a kernel process sent a line that is not JSON: ${line.slice(0, 200)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError(
+      `a kernel process sent a line that is not an object: ${line.slice(0, 200)}`,
+    );
+  }
+  const message = value as Record<string, unknown>;
+  switch (message['t']) {
+    case 'ready':
+      return { t: 'ready' };
+    case 'load-error':
+      return { t: 'load-error', message: String(message['message']) };
+    case 'batch': {
+      const ops = message['ops'];
+      if (!Array.isArray(ops)) throw new ProtocolError('a kernel batch needs a list "ops"');
+      return { t: 'batch', bytes: EMPTY, ops: ops as KernelOp[] };
+    }
+    default:
+      throw new ProtocolError(`a kernel process sent an unknown message: ${line.slice(0, 200)}`);
+  }
+}
+
+/** Calls `onLine` for every complete line of a stream (UTF-8, `\n`-terminated). */
+function eachLine(stream: Readable, onLine: (line: string) => void): void {
+  let rest: Buffer | undefined;
+  stream.on('data', (chunk: Buffer) => {
+    const data = rest ? Buffer.concat([rest, chunk]) : chunk;
+    let start = 0;
+    for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
+      onLine(data.toString('utf8', start, nl));
+      start = nl + 1;
+    }
+    rest = start < data.length ? data.subarray(start) : undefined;
+  });
+  stream.on('end', () => {
+    if (rest && rest.length > 0) onLine(rest.toString('utf8'));
+    rest = undefined;
+  });
+}
+
+/** One kernel process and the host's side of its channel. */
+class Proc {
+  readonly child: ChildProcess;
+  readonly link: RemoteLink;
+  readonly ready: Promise<void>;
+  ended = false;
+  /** Set when we end it on purpose (retired, stuck, shutdown): not a death. */
+  ending = false;
+  private cause: string | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly exited: Promise<void>;
+  private readonly toKernel: Writable;
+
+  constructor(
+    private readonly pool: PythonKernel,
+    private readonly options: PythonKernelOptions,
+    python: string,
+  ) {
+    const { name, logger } = options;
+    const env = { ...process.env };
+    env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
+      .filter((p) => p !== undefined && p !== '')
+      .join(delimiter);
+    env['PYTHONUNBUFFERED'] = '1';
+    // no __pycache__ beside analysis.py: the watcher would see it
+    env['PYTHONDONTWRITEBYTECODE'] = '1';
+    env['MPLBACKEND'] ??= 'Agg';
+    this.child = spawn(
+      python,
+      ['-m', 'databench.kernel', JSON.stringify({ name, file: options.file })],
+      {
+        cwd: dirname(options.file),
+        env,
+        // fd 3: server → kernel, fd 4: kernel → server; stdout/stderr are the user's (to the log)
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+        // its own process group: ended as a whole, and not hit by the terminal's Ctrl+C
+        detached: true,
+      },
+    );
+    const [, stdout, stderr, toKernel, fromKernel] = this.child.stdio as [
+      null,
+      Readable,
+      Readable,
+      Writable,
+      Readable,
+    ];
+    this.toKernel = toKernel;
+    for (const stream of [stdout, stderr, toKernel, fromKernel]) {
+      // a write after the process died (EPIPE) is handled by the exit, not a crash
+      stream.on('error', () => undefined);
+    }
+    this.link = new RemoteLink(
+      (message) => void toKernel.write(JSON.stringify(message) + '\n'),
+      logger,
+      name,
+      () => this.released(),
+    );
+    let resolveReady!: () => void;
+    let rejectReady!: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    // an awaited-later rejection must not count as unhandled
+    this.ready.catch(() => undefined);
+    // once started, a kernel never keeps the server's process alive (a server
+    // that fails to start must exit): when the server ends, the kernel reads
+    // the end of its channel and exits
+    void this.ready.then(
+      () => {
+        for (const stream of [stdout, stderr, toKernel, fromKernel]) {
+          (stream as Partial<Socket>).unref?.();
+        }
+        this.child.unref();
+      },
+      () => undefined,
+    );
+
+    eachLine(stdout, (line) => logger.info(`[${name}] ${line}`));
+    eachLine(stderr, (line) => logger.warn(`[${name}] ${line}`));
+    eachLine(fromKernel, (line) => {
+      if (this.ended) return;
+      let message: KernelMessage;
+      try {
+        message = parseKernelLine(line);
+        switch (message.t) {
+          case 'batch':
+            this.link.receive(message);
+            return;
+          case 'ready':
+            resolveReady();
+            return;
+          case 'load-error':
+            this.cause = message.message;
+            rejectReady(new Error(message.message));
+            return;
+          default: {
+            const never: never = message;
+            throw new ProtocolError(`unknown kernel message ${JSON.stringify(never)}`);
+          }
+        }
+      } catch (error) {
+        this.cause ??= `it broke the kernel protocol: ${(error as Error).message}`;
+        this.kill();
+      }
+    });
+
+    let finished = false;
+    this.exited = new Promise((resolve) => {
+      const finish = (cause: string): void => {
+        if (finished) return;
+        finished = true;
+        this.ended = true;
+        if (this.idleTimer) clearTimeout(this.idleTimer);
+        this.kill(); // anything the analysis started in the group goes with it
+        const why = this.cause ?? cause;
+        rejectReady(new Error(why));
+        if (!this.ending || this.link.sessions.size > 0) {
+          logger.error(
+            `[${name}] a Python kernel process stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
+          );
+        }
+        this.link.died(why, options.dataRetentionMs ?? 60 * 60 * 1000);
+        this.pool.removed(this);
+        resolve();
+      };
+      this.child.once('error', (error: NodeJS.ErrnoException) => {
+        if (this.child.pid !== undefined) return;
+        this.cause ??=
+          error.code === 'ENOENT'
+            ? `no Python interpreter "${python}": install python3 (3.9 or newer), or name one with python: in index.yaml or DATABENCH_PYTHON`
+            : `could not start "${python}": ${error.message}`;
+        finish(this.cause);
+      });
+      this.child.once('exit', (code, signal) => {
+        finish(
+          signal !== null
+            ? `the process was killed (${signal})`
+            : `the process exited with code ${String(code)}`,
+        );
+      });
+    });
+  }
+
+  /** SIGKILL the process group (the kernel and whatever it started). */
+  private kill(): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** A session on this process was released. */
+  private released(): void {
+    if (this.link.sessions.size > 0 || this.ended) return;
+    if (this.pool.retired || this.link.stuck) {
+      void this.end();
+      return;
+    }
+    if (this.pool.live <= 1) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.link.sessions.size === 0 && this.pool.live > 1) void this.end();
+    }, this.pool.idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** A session is placed on this process. */
+  used(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** The process's id (diagnostics and tests). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Close its channel (it exits on its own), then kill its group if it has not gone in time. */
+  end(): Promise<void> {
+    if (!this.ended && !this.ending) {
+      this.ending = true;
+      this.toKernel.end();
+      setTimeout(() => this.kill(), EXIT_GRACE_MS).unref();
+    }
+    return this.exited;
+  }
+}
+
+/**
+ * `kernel: py`: the analysis is a `databench.Analysis` subclass in
+ * `analysis.py`, run by Python processes (the package in `python/` of this
+ * npm package). A process hosts many sessions of its analysis; with
+ * `processes: N` sessions spread over up to N of them (a free process first,
+ * then the least busy). The first process starts at load (it reports load
+ * errors) and stays while the analysis is served; extra ones end when idle.
+ * A process that dies takes only its own pages with it (they get an error
+ * and a close they reconnect from); the next session starts a new one.
+ */
+export class PythonKernel implements Kernel {
+  readonly kind = 'py';
+  readonly name: string;
+  readonly size: number;
+  readonly idleMs: number;
+  readonly python: string;
+  retired = false;
+  private started = false;
+  private readonly procs: Proc[] = [];
+
+  private constructor(private readonly options: PythonKernelOptions) {
+    this.name = options.name;
+    this.size = Math.max(1, options.processes ?? 1);
+    this.idleMs = options.idleMs ?? 60_000;
+    this.python = resolvePython(options.python);
+  }
+
+  /** Start the first process; rejects with the load error (file and line) when analysis.py does not load. */
+  static async create(options: PythonKernelOptions): Promise<PythonKernel> {
+    const kernel = new PythonKernel(options);
+    const first = kernel.spawn();
+    try {
+      await first.ready;
+    } catch (error) {
+      await first.end();
+      throw error;
+    }
+    kernel.started = true;
+    return kernel;
+  }
+
+  get extraRoutes(): readonly ExtraRoute[] {
+    return this.options.routes;
+  }
+
+  /** The live processes (diagnostics and tests). */
+  get processes(): number {
+    return this.procs.length;
+  }
+
+  /** @internal Processes not being ended. */
+  get live(): number {
+    return this.procs.filter((p) => !p.ended && !p.ending).length;
+  }
+
+  /** @internal The ids of the live processes (tests kill one to see the pool recover). */
+  get pids(): number[] {
+    return this.procs.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
+  private spawn(): Proc {
+    const proc = new Proc(this, this.options, this.python);
+    this.procs.push(proc);
+    proc.ready.catch((error: unknown) => {
+      // the first process's load error is the analysis's load error, reported by the loader
+      if (proc.ending || !this.started) return;
+      this.options.logger.error(
+        `[${this.name}] a Python kernel process failed to start: ${(error as Error).message}`,
+      );
+    });
+    return proc;
+  }
+
+  /** @internal */
+  removed(proc: Proc): void {
+    const i = this.procs.indexOf(proc);
+    if (i >= 0) this.procs.splice(i, 1);
+  }
+
+  private pick(): Proc {
+    let best: Proc | undefined;
+    let live = 0;
+    for (const proc of this.procs) {
+      if (proc.ended || proc.ending || proc.link.stuck) continue;
+      live++;
+      if (proc.link.sessions.size === 0) return proc;
+      if (
+        !best ||
+        proc.link.busy < best.link.busy ||
+        (proc.link.busy === best.link.busy && proc.link.sessions.size < best.link.sessions.size)
+      ) {
+        best = proc;
+      }
+    }
+    if (live < this.size || !best) return this.spawn();
+    return best;
+  }
+
+  open(port: PagePort, request: OpenRequest): KernelSession {
+    const proc = this.pick();
+    proc.used();
+    return proc.link.open(port, request);
+  }
+
+  retire(): void {
+    this.retired = true;
+    for (const proc of [...this.procs]) {
+      if (proc.link.sessions.size === 0) void proc.end();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.retired = true;
+    await Promise.all([...this.procs].map((p) => p.end()));
+  }
+}

@@ -1,0 +1,103 @@
+// The Python package's own unit tests (python/databench/tests: AnalysisTest
+// as the seed shows it, Datastore, encoding, fig_to_src), run with
+// `python -m unittest` so `npm test` covers them; the Python tests of the
+// packaged dummypi_py and of a `databench new NAME --python` scaffold.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { scaffoldAnalysis } from '../../src/cli/scaffold.ts';
+import { PYTHON_PACKAGE_DIR } from '../../src/kernel/python-kernel.ts';
+import { assertPython, hasMatplotlib, PYTHON, pythonSkip } from '../python.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+test('python -m unittest: the databench package', { skip: pythonSkip }, async () => {
+  // under CI=true the matplotlib test must not skip: fail here with what to install
+  assertPython(process.env['CI'] === 'true');
+  const child = spawn(
+    PYTHON,
+    ['-m', 'unittest', 'discover', '-s', 'databench/tests', '-t', '.', '-v'],
+    {
+      cwd: PYTHON_PACKAGE_DIR,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', MPLBACKEND: 'Agg' },
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, output);
+  assert.match(output, /^OK/m);
+  if (hasMatplotlib) assert.match(output, /test_fig_to_src .* ok$/m);
+});
+
+/** Runs `python -m unittest` in `cwd` with the package on PYTHONPATH; fails with its output. */
+async function unittestIn(cwd: string): Promise<string> {
+  const child = spawn(PYTHON, ['-m', 'unittest', '-v'], {
+    cwd,
+    env: {
+      ...process.env,
+      PYTHONPATH: PYTHON_PACKAGE_DIR,
+      PYTHONDONTWRITEBYTECODE: '1',
+      MPLBACKEND: 'Agg',
+    },
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, output);
+  return output;
+}
+
+test('the packaged dummypi_py passes its Python test', { skip: pythonSkip }, async () => {
+  assertPython();
+  const output = await unittestIn(join(ROOT, 'analyses', 'dummypi_py'));
+  assert.match(output, /Ran 2 tests/);
+});
+
+test(
+  'databench new NAME --python scaffolds a Python analysis whose test passes',
+  { skip: pythonSkip },
+  async () => {
+    assertPython();
+    const dir = join(ROOT, 'test-artifacts', 'scaffold-python');
+    await rm(dir, { recursive: true, force: true });
+    const { created } = await scaffoldAnalysis('hello_py', { analysesDir: dir, python: true });
+    assert.ok(created.some((f) => f.endsWith('hello_py/analysis.py')));
+    assert.ok(!created.some((f) => f.endsWith('package.json')), 'no package.json for Python');
+    assert.match(
+      await readFile(join(dir, 'index.yaml'), 'utf8'),
+      /- name: hello_py\n(.*\n)*?\s+kernel: py\n/,
+    );
+    assert.match(
+      await readFile(join(dir, 'hello_py', 'analysis.py'), 'utf8'),
+      /class HelloPy\(databench\.Analysis\)/,
+    );
+    const output = await unittestIn(join(dir, 'hello_py'));
+    assert.match(output, /test_counts_clicks .* ok/);
+    await rm(dir, { recursive: true, force: true });
+  },
+);
+
+test(
+  'the README’s Python analysis passes the README’s Python test',
+  { skip: pythonSkip },
+  async () => {
+    assertPython();
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    const analysis = blocks.find((b) => b.includes('class Pi(databench.Analysis)'));
+    const testFile = blocks.find((b) => b.includes('class TestPi'));
+    assert.ok(analysis && testFile, 'the README has the analysis and its test');
+    const dir = join(ROOT, 'test-artifacts', 'readme-python');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'analysis.py'), analysis);
+    await writeFile(join(dir, 'test_analysis.py'), testFile);
+    assert.match(await unittestIn(dir), /test_run .* ok/);
+    await rm(dir, { recursive: true, force: true });
+  },
+);
