@@ -28,6 +28,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       sslCertFile: o.sslCertFile,
       sslKeyFile: o.sslKeyFile,
       watch: o.watch,
+      errorDetails: o.errorDetails,
     });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;

@@ -16,6 +16,8 @@ Options:
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 16777216)
   --no-watch            do not reload analyses when their files change
+  --no-error-details    show a failing handler's message only, without the
+                        file:line of the code (the default off loopback)
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT
   --ssl-certfile FILE   PEM certificate (default: self-signed, made at start)
@@ -36,6 +38,8 @@ export interface CliOptions {
   allowOrigins: string[];
   maxFrameBytes: number | undefined;
   watch: boolean;
+  /** false with --no-error-details; undefined: the server decides by the bind address. */
+  errorDetails: boolean | undefined;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -88,6 +92,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     allowOrigins: [],
     maxFrameBytes: undefined,
     watch: true,
+    errorDetails: undefined,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -129,6 +134,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         break;
       case '--no-watch':
         o.watch = false;
+        break;
+      case '--no-error-details':
+        o.errorDetails = false;
         break;
       case '--host':
         o.host = value;

@@ -3,6 +3,9 @@ import { inspect } from 'node:util';
 import { Datastore, type DataProxy } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
+import { PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
+import { currentRun, type ActionHandle } from './action-run.js';
+import { errorLocation } from './error-location.js';
 import { getDefaultLogger, type Logger } from './logger.js';
 
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
@@ -39,6 +42,22 @@ function logText(message: unknown): string {
 /** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
 export function newAnalysisId(): string {
   return randomUUID();
+}
+
+/** @internal How a served analysis reports failures to its page's error panel. */
+export interface ErrorReporting {
+  /** Send the file:line of the user's code (off with `--no-error-details`, or on a public bind). */
+  details: boolean;
+  /** The analyses folder: the first stack frame in it is the user's code, shown relative to it. */
+  root: string;
+}
+
+// kept off the instance, so a user's subclass cannot clash with it
+const errorReporting = new WeakMap<object, ErrorReporting>();
+
+/** @internal Served analyses also send `__error` frames (AnalysisTest's recorder does not get them). */
+export function setErrorReporting(analysis: object, reporting: ErrorReporting): void {
+  errorReporting.set(analysis, reporting);
 }
 
 type Transform = (value: unknown) => unknown;
@@ -129,6 +148,43 @@ export class Analysis<
       if (this.aborted) this.abort.abort();
     }
     return this.abort.signal;
+  }
+
+  /**
+   * The abort signal of the action whose handler runs: aborted when the page
+   * cancels it (`d.cancel(processId)`, a wired button's Stop), when a newer
+   * call of a `latest` action replaces it, or when the page goes away.
+   * Outside an action it is {@link signal}. In a `parallel` action read it
+   * (or {@link currentAction}) before the first `await`: later it names the
+   * call that started last.
+   *
+   * @example
+   * for (const chunk of chunks) {
+   *   if (this.actionSignal.aborted) return; // the end frame says cancelled: true
+   *   await work(chunk);
+   * }
+   */
+  get actionSignal(): AbortSignal {
+    return currentRun(this)?.signal ?? this.signal;
+  }
+
+  /** The call whose handler runs (its name, process id, signal and progress); undefined outside an action. */
+  get currentAction(): ActionHandle | undefined {
+    return currentRun(this);
+  }
+
+  /**
+   * Report progress of the running action to the page: a `__process` frame
+   * `{id, status: 'progress', action, fraction, message}`. A wired button
+   * shows it as a bar, `<progress data-process="run">` follows it. Frames
+   * are throttled to about 20 a second; the last one always goes out.
+   * Outside an action it does nothing.
+   *
+   * @param fraction from 0 to 1 (clamped), or null when unknown
+   * @example await this.progress(i / n, `chunk ${i} of ${n}`);
+   */
+  progress(fraction: number | null, message?: string): Promise<void> {
+    return currentRun(this)?.progress(fraction, message) ?? RESOLVED;
   }
 
   /**
@@ -224,12 +280,26 @@ export class Analysis<
     }
   }
 
-  /** @internal An error in a handler or timer: to the page as `error`, with the stack to the log. */
-  reportError(where: string, error: unknown): void {
+  /**
+   * @internal An error in a handler or timer: to the page as `error`, with
+   * the stack to the log; a served page also gets a `__error` frame with the
+   * action and the file:line of the user's code, for its error panel.
+   */
+  reportError(where: string, error: unknown, action?: string): void {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     const stack = error instanceof Error && error.stack ? error.stack : message;
     this.logger.error(`[${this.constructor.name} ${this.id}] ${where} failed: ${stack}`);
     void this.send('error', `${where} failed: ${message}`);
+    const reporting = errorReporting.get(this);
+    if (reporting) {
+      const load: ErrorLoad = {
+        action: action ?? null,
+        where,
+        message,
+        location: reporting.details ? errorLocation(error, reporting.root) : null,
+      };
+      void this.send(PROTOCOL.errorSignal, load);
+    }
   }
 
   // built-in actions ---------------------------------------------------------

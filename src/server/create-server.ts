@@ -86,6 +86,13 @@ export interface ServerOptions {
    * development mode).
    */
   development?: boolean;
+  /**
+   * Show a handler's failure on the page with the file:line of the user's
+   * code (the message alone otherwise; the full stack is always in the log).
+   * Default: true when bound to a loopback address, false otherwise (the
+   * CLI's `--no-error-details` turns it off).
+   */
+  errorDetails?: boolean;
   /** Called after every reload with the new app (tests, tools). */
   onReload?: (app: App) => void;
   /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
@@ -139,6 +146,11 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
   });
 }
 
+/** Whether `host` is an address only this machine reaches (error details are shown there). */
+function isLoopback(host: string): boolean {
+  return /^(localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i.test(host);
+}
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -187,6 +199,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const allowOrigins = new Set(options.allowOrigins ?? []);
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const development = options.development ?? options.watch ?? false;
+  const errorDetails = options.errorDetails ?? isLoopback(host);
 
   let app: App;
   if (options.app) {
@@ -211,6 +224,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       cliArgs,
       backendVersion: DATABENCH_VERSION,
       analysesVersion: () => state.app.version,
+      errorDetails,
     },
     logger,
     pingIntervalMs,
