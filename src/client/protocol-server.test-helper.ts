@@ -180,7 +180,7 @@ export async function startProtocolServer(
         );
         return;
       }
-      if (!connected) return;
+      if (!connected || message.kind === 'cancel') return;
       server.onAction({
         socket,
         message,

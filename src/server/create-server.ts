@@ -10,7 +10,10 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
+import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError } from '../protocol/errors.js';
+import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
+import { loadErrorLoad } from './load-error.js';
 import type { AnalysisClass } from './analysis.js';
 import {
   findAnalysesDir,
@@ -215,6 +218,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       development,
     }),
     single: options.single,
+    errorDetails,
   };
 
   const registry = new SessionRegistry(
@@ -307,6 +311,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       app: next,
       pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development }),
       single: state.single,
+      errorDetails,
     };
     // kernels that were replaced take no new sessions and end with their last one
     for (const entry of previous.entries.values()) {
@@ -317,6 +322,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       }
     }
     const closed = registry.restartReplaced(next);
+    // a save that broke an analysis: its open pages show the error at once (the
+    // last good version keeps serving them); the next good save reloads them
+    for (const entry of next.entries.values()) {
+      if (entry.error === undefined || !entry.kernel) continue;
+      const load = loadErrorLoad(entry.name, entry.error, {
+        root: next.dir,
+        details: errorDetails,
+        stale: entry.stale,
+      });
+      registry.broadcast(entry.name, frameFromEncoded(PROTOCOL.loadErrorSignal, encodeValue(load)));
+    }
     logger.info(
       `reloaded after changes to ${files.length} file(s); analyses_version ${next.version}; ${closed} session(s) restarted`,
     );
