@@ -38,6 +38,9 @@ export async function runServe(o: CliOptions): Promise<number> {
       throw new CliError(`not allowed to listen on port ${o.port ?? 5000}`, 1);
     if (e.message?.startsWith('analyses folder not found')) throw new CliError(e.message, 2);
     if (e.code === 'SSL_PORT_IN_USE') throw new CliError(e.message, 1);
+    if (e.code === 'ANALYSES_IS_ANALYSIS' || e.code === 'NO_ANALYSES') {
+      throw new CliError(e.message, 2);
+    }
     if (e.code === 'ENOENT' && e.path) throw new CliError(`cannot read ${e.path}`, 2);
     throw error;
   }
