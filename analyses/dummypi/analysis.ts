@@ -79,7 +79,10 @@ export class Dummypi extends Analysis<State> {
         return;
       }
       pi = piEstimate(inside, draws);
-      void this.progress(draws / samples, `${draws.toLocaleString('en')} of ${samples.toLocaleString('en')} draws`);
+      void this.progress(
+        draws / samples,
+        `${draws.toLocaleString('en')} of ${samples.toLocaleString('en')} draws`,
+      );
       const chunk = Math.ceil(draws / CHUNK);
       const last = draws === samples;
       if (chunk % pointEvery === 0 || last) points.push({ draws, ...pi });

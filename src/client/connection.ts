@@ -627,6 +627,7 @@ export class Connection<A = any> {
       (response) => {
         if (response.status !== 404 || !this.active || this.socket !== undefined) return;
         this.disconnect();
+        this.errorCB(); // not "Retrying…": it will not
         const path = url.replace(/^https?:\/\/[^/]+/, '').replace(/ws$/, '');
         this.errorCB(
           `There is no analysis at ${path} on this server. Check the address, or open the list of analyses at /.`,

@@ -175,13 +175,11 @@ describe('utils.figToSrc', () => {
     const at1 = decodePng(pngBytes(await utils.figToSrc(lineChart(), { scale: 1 })));
     const at2 = decodePng(pngBytes(png));
     assert.ok(Math.abs(at2.width - 2 * at1.width) <= 1, `${at2.width} is twice ${at1.width}`);
-    await assert.rejects(
-      utils.figToSrc(lineChart(), { scale: 2, dpi: 96 }),
-      (e: Error) => /scale or dpi, not both/.test(e.message),
+    await assert.rejects(utils.figToSrc(lineChart(), { scale: 2, dpi: 96 }), (e: Error) =>
+      /scale or dpi, not both/.test(e.message),
     );
-    await assert.rejects(
-      utils.figToSrc(lineChart(), { scale: 0 }),
-      (e: Error) => /scale must be a number/.test(e.message),
+    await assert.rejects(utils.figToSrc(lineChart(), { scale: 0 }), (e: Error) =>
+      /scale must be a number/.test(e.message),
     );
   });
 

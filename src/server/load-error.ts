@@ -60,8 +60,10 @@ export function loadErrorLoad(
     }
   }
   const line = m?.[2] !== undefined ? Number(m[2]) : null;
-  const column = m?.[3] !== undefined ? Number(m[3]) : null;
-  let message = ESBUILD.exec(error)?.[1] ?? error;
+  const esbuild = ESBUILD.exec(error);
+  // esbuild counts columns from 0, stack frames (and editors) from 1
+  const column = m?.[3] !== undefined ? Number(m[3]) + (esbuild ? 1 : 0) : null;
+  let message = esbuild?.[1] ?? error;
   // absolute paths say where the server's files are: relative to the analyses folder
   message = message
     .split(options.root + sep)

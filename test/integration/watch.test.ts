@@ -127,7 +127,7 @@ test('a broken edit keeps the last good version and shows the error until fixed'
       message: 'Unexpected ";"',
       file: 'hello/analysis.ts',
       line: 4,
-      column: 25,
+      column: 26,
       frame: undefined,
       stale: true,
     },

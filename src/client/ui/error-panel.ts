@@ -26,6 +26,8 @@ interface Entry {
  */
 export class ErrorPanel extends UIElement {
   private entries: Entry[] = [];
+  /** A load error is shown: the next `__connect` (after the fix closed the socket) reloads the page. */
+  loadErrorShown = false;
 
   constructor(node: HTMLElement) {
     super(node);
@@ -47,6 +49,7 @@ export class ErrorPanel extends UIElement {
 
   /** Show a failed load of the analysis (a `__load_error` load). */
   addLoadError(load: LoadErrorLoad): this {
+    this.loadErrorShown = true;
     const where =
       load.file !== null
         ? `${load.file}${load.line !== null ? `:${load.line}` : ''}${load.column !== null ? `:${load.column}` : ''}`
@@ -132,6 +135,13 @@ export class ErrorPanel extends UIElement {
     });
     connection.on('__load_error', (load: unknown) => {
       if (typeof load === 'object' && load !== null) panel.addLoadError(load as LoadErrorLoad);
+    });
+    connection.on('__connect', () => {
+      // the save that fixes the analysis restarts its sessions (1012): the page
+      // reconnects to the new code; reload it, even when the fix restored the
+      // exact source the page was loaded with (same analyses_version)
+      const loc = (globalThis as { location?: { reload(): void } }).location;
+      if (panel.loadErrorShown && loc) loc.reload();
     });
     const island = base.querySelector('script#databench-load-error');
     if (island?.textContent) {
