@@ -65,7 +65,9 @@ test('dummypi: streams a convergence plot every few chunks, and one at the end',
     ['pi', 'pi', 'plot', 'chart', 'pi', 'pi', 'plot', 'chart', 'pi', 'plot', 'chart'],
   );
   assert.ok('chart' in loads.at(-1)!, 'the last write carries the final plot');
-  const chart = t.analysisInstance.data.get('chart') as { datasets: { points: unknown[] } };
+  const chart = t.analysisInstance.data.get('chart') as unknown as {
+    datasets: { points: unknown[] };
+  };
   assert.equal(chart.datasets.points.length, 5, 'the interactive plot has every point');
   const plot = t.analysisInstance.data.get('plot');
   assert.equal(plot, plots.at(-1));

@@ -769,7 +769,7 @@ export class Connection<A = any> {
       this.errorCB('bad __process frame from the server');
       return;
     }
-    const process = load as unknown as ProcessLoad;
+    const process = load as ProcessLoad;
     const callbacks = this.processCallbacks.get(process.id);
     if (!callbacks) return;
     if (process.status === 'end') this.processCallbacks.delete(process.id);

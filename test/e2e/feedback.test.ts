@@ -141,7 +141,7 @@ describe('e2e: the page tells the user what is happening', { skip }, () => {
       );
       await page.click('#long.db-stop');
       await page.waitForFunction(`window.ends.length === 1`);
-      const [end] = (await page.evaluate('window.ends')) as Array<Record<string, unknown>>;
+      const [end] = await page.evaluate<Array<Record<string, unknown>>>('window.ends');
       assert.equal(end?.['cancelled'], true);
       await page.waitForSelector('#long[aria-busy="false"]');
       assert.equal(await page.textContent('.db-process-message'), 'Cancelled');
@@ -206,7 +206,7 @@ describe('e2e: the page tells the user what is happening', { skip }, () => {
       await page.waitForSelector('#databench-errors .db-error');
       assert.equal(await page.textContent('.db-error-name'), 'Action "boom" failed');
       assert.equal(await page.textContent('.db-error-text'), 'Error: boom');
-      assert.equal(await page.textContent('.db-error-location'), 'tasks/analysis.ts:72:11');
+      assert.equal(await page.textContent('.db-error-location'), 'tasks/analysis.ts:73:11');
       await page.click('button[data-action="boom"]');
       await page.waitForSelector('.db-error-count');
       assert.equal(await page.textContent('.db-error-count'), '×2');
@@ -228,12 +228,12 @@ describe('e2e: the page tells the user what is happening', { skip }, () => {
     const box = await plot.boundingBox();
     assert.ok(box && box.width > 100, 'the plot has a size');
     const domain = () =>
-      page.evaluate(
+      page.evaluate<number[]>(
         `document.querySelector('#chart').databenchUI.view.scale('x').domain()`,
-      ) as Promise<number[]>;
+      );
     assert.deepEqual(await domain(), [0, 100]);
     // the user zooms in with the wheel
-    await page.mouse.move(box!.x + box!.width / 2, box!.y + box!.height / 2);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.wheel(0, -400);
     await page.waitForFunction(
       `(() => { const d = document.querySelector('#chart').databenchUI.view.scale('x').domain(); return d[1] - d[0] < 90; })()`,

@@ -170,7 +170,7 @@ describe('feedback: progress, cancel, concurrency, errors', () => {
           action: 'boom',
           where: 'action "boom"',
           message: 'Error: boom',
-          location: 'tasks/analysis.ts:72:11',
+          location: 'tasks/analysis.ts:73:11',
         });
         const text = await client.waitFor((f) => f.signal === 'error', 'the 0.7 error frame');
         assert.equal(text.load, 'action "boom" failed: Error: boom');
@@ -180,7 +180,7 @@ describe('feedback: progress, cancel, concurrency, errors', () => {
           error: true,
         });
         assert.ok(
-          logger.lines.some(([, l]) => l.includes('Error: boom') && l.includes('analysis.ts:72')),
+          logger.lines.some(([, l]) => l.includes('Error: boom') && l.includes('analysis.ts:73')),
           'the stack is in the log',
         );
         client.close();
@@ -214,7 +214,7 @@ describe('feedback: error details off', () => {
           client.close();
         }
         assert.ok(
-          logger.lines.some(([, l]) => l.includes('analysis.ts:72')),
+          logger.lines.some(([, l]) => l.includes('analysis.ts:73')),
           'the log keeps the stack',
         );
       } finally {

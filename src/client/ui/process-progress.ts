@@ -22,6 +22,8 @@ export class ProcessProgress extends UIElement<HTMLProgressElement> {
     this.process = node.getAttribute('data-process') ?? '';
     this.wireSignal = null;
     if (!node.hasAttribute('max')) node.max = 1;
+    // empty until the action reports (an indeterminate bar would say it runs)
+    if (!node.hasAttribute('value')) node.value = 0;
   }
 
   /** Show one `__process` frame (frames of other actions are ignored). */
