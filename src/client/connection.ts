@@ -619,13 +619,22 @@ export class Connection<A = any> {
   private checkAnalysisExists(): void {
     const loc = pageLocation();
     const fetchFn = (
-      globalThis as { fetch?: (url: string, init?: object) => Promise<{ status: number }> }
+      globalThis as {
+        fetch?: (
+          url: string,
+          init?: object,
+        ) => Promise<{ status: number; headers?: { get(name: string): string | null } }>;
+      }
     ).fetch;
     if (loc === undefined || typeof fetchFn !== 'function') return;
     const url = this.wsUrl.replace(/^ws(s?):/, 'http$1:');
     fetchFn(url, { method: 'GET', cache: 'no-store' }).then(
       (response) => {
-        if (response.status !== 404 || !this.active || this.socket !== undefined) return;
+        // only a databench server says so (another server's 404 may be a WebSocket route it has)
+        const marked = response.headers?.get('x-databench-no-analysis') === '1';
+        if (response.status !== 404 || !marked || !this.active || this.socket !== undefined) {
+          return;
+        }
         this.disconnect();
         this.errorCB(); // not "Retrying…": it will not
         const path = url.replace(/^https?:\/\/[^/]+/, '').replace(/ws$/, '');

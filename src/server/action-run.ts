@@ -30,7 +30,8 @@ export interface ActionHandle {
  * a `__cancel` can find it); `Meta.runProcess` makes one when called alone.
  */
 export class ActionRun implements ActionHandle {
-  private readonly controller = new AbortController();
+  // made on first use: most calls never read their signal, and a call costs less without it
+  private controller: AbortController | undefined;
   /** True when aborted by a cancel or a newer `latest` call (not by the page leaving). */
   cancelled = false;
   private lastSent = -Infinity;
@@ -45,7 +46,7 @@ export class ActionRun implements ActionHandle {
   ) {}
 
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return (this.controller ??= new AbortController()).signal;
   }
 
   /** @internal Where progress frames go (the analysis's page), set when the call starts. */
@@ -55,17 +56,17 @@ export class ActionRun implements ActionHandle {
 
   /** Cancel this call: its signal aborts, its end frame says `cancelled: true`. */
   cancel(): void {
-    if (this.controller.signal.aborted) return;
+    if (this.signal.aborted) return;
     this.cancelled = true;
-    this.controller.abort(
+    this.controller?.abort(
       new DatabenchError('CANCELLED', `the action "${this.name}" was cancelled`),
     );
   }
 
   /** The page has gone: abort without calling it a cancel. */
   abort(): void {
-    if (!this.controller.signal.aborted) {
-      this.controller.abort(new DatabenchError('CLOSED', 'the page has gone'));
+    if (!this.signal.aborted) {
+      this.controller?.abort(new DatabenchError('CLOSED', 'the page has gone'));
     }
   }
 

@@ -101,6 +101,8 @@ export function createRequestHandler(
 }
 
 async function notFound(res: ServerResponse, state: HttpState, path: string): Promise<void> {
+  // a page's client asks here when its socket is refused: tell it no analysis is served there
+  if (/(^|\/)ws$/.test(path)) res.setHeader('X-Databench-No-Analysis', '1');
   html(res, 404, await state.pages.errorPage('404: not found', `There is nothing at ${path}.`));
 }
 
