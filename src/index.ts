@@ -15,6 +15,7 @@ import type { DatabenchServer, RunOptions, ServerOptions } from './server/create
 export { Analysis, isAnalysisClass } from './server/analysis.js';
 export type { AnalysisClass, AnyAnalysis, EmitFn } from './server/analysis.js';
 export { on, onAction } from './server/actions.js';
+export type { ActionOptions, Concurrency } from './server/actions.js';
 export { Meta } from './server/meta.js';
 export type { ExtraRoute } from './server/meta.js';
 export { allowCrossOrigin } from './server/route-options.js';

@@ -62,17 +62,34 @@ test('dummypi: streams a convergence plot every few chunks, and one at the end',
   assert.equal(plots.length, 3);
   assert.deepEqual(
     loads.map((load) => Object.keys(load).join()).filter((keys) => keys !== 'samples'),
-    ['pi', 'pi', 'plot', 'pi', 'pi', 'plot', 'pi', 'plot'],
+    ['pi', 'pi', 'plot', 'chart', 'pi', 'pi', 'plot', 'chart', 'pi', 'plot', 'chart'],
   );
-  assert.ok('plot' in loads.at(-1)!, 'the last write carries the final plot');
+  assert.ok('chart' in loads.at(-1)!, 'the last write carries the final plot');
+  const chart = t.analysisInstance.data.get('chart') as unknown as {
+    datasets: { points: unknown[] };
+  };
+  assert.equal(chart.datasets.points.length, 5, 'the interactive plot has every point');
   const plot = t.analysisInstance.data.get('plot');
   assert.equal(plot, plots.at(-1));
   assert.ok(plot?.startsWith('data:image/png;base64,'), plot?.slice(0, 40));
   const png = Buffer.from(plot!.slice('data:image/png;base64,'.length), 'base64');
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  // 480 CSS px of plot plus axes, at 80 dpi (80 / 96 pixels per CSS px)
+  // 480 CSS px of plot plus axes, at 2 pixels per CSS px (sharp on HiDPI screens)
   const width = png.readUInt32BE(16);
-  assert.ok(width > 400 && width < 520, `width ${width}`);
+  assert.ok(width > 960 && width < 1200, `width ${width}`);
+  await t.close();
+});
+
+test('dummypi: reports progress while it runs, the last at 1', async () => {
+  const t = new AnalysisTest(Dummypi);
+  await t.trigger('samples', 5000);
+  await t.trigger('run', { __process_id: 1 });
+  const progress = t.emittedMessages
+    .filter(([s, l]) => s === '__process' && (l as { status: string }).status === 'progress')
+    .map(([, l]) => l as { fraction: number; message: string });
+  assert.ok(progress.length >= 1);
+  assert.equal(progress.at(-1)?.fraction, 1);
+  assert.equal(progress.at(-1)?.message, '5,000 of 5,000 draws');
   await t.close();
 });
 

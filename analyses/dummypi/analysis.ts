@@ -11,8 +11,10 @@ export interface PiEstimate {
 interface State {
   samples: number;
   pi: PiEstimate;
-  /** The convergence plot, a PNG data URI for `<img data-signal="data:plot">`. */
+  /** The convergence plot, a PNG data URI (utils.figToSrc) for `<img data-signal="data:plot">`. */
   plot: string;
+  /** The same plot as a Vega-Lite spec for `<div data-signal="data:chart" data-vega>`: hover, zoom, pan. */
+  chart: TopLevelSpec;
 }
 
 /** One point of the convergence plot. */
@@ -48,9 +50,14 @@ export class Dummypi extends Analysis<State> {
     await this.data.set('samples', samples);
   }
 
-  /** `<button data-action="run">`: draw, and stream the estimate as it improves. */
+  /**
+   * `<button data-action="run">`: draw, and stream the estimate as it
+   * improves, with progress for the button; its Stop cancels the run.
+   */
   async on_run() {
     const samples = this.data.get('samples', 20_000);
+    // aborted by the button's Stop, or when the page goes away
+    const signal = this.actionSignal;
     await this.emit('log', `run: ${samples} draws`);
 
     const chunks = Math.ceil(samples / CHUNK);
@@ -68,17 +75,27 @@ export class Dummypi extends Analysis<State> {
       if (x * x + y * y < 1) inside++;
       if (draws % CHUNK !== 0 && draws !== samples) continue;
 
-      // the page has gone: stop drawing for nobody
-      if (this.signal.aborted) return;
+      if (signal.aborted) {
+        await this.emit('log', `stopped after ${draws} draws`);
+        return;
+      }
       pi = piEstimate(inside, draws);
+      void this.progress(
+        draws / samples,
+        `${draws.toLocaleString('en')} of ${samples.toLocaleString('en')} draws`,
+      );
       const chunk = Math.ceil(draws / CHUNK);
       const last = draws === samples;
       if (chunk % pointEvery === 0 || last) points.push({ draws, ...pi });
-      if (plotting && (chunk % plotEvery === 0 || last)) {
-        const plot = await this.plot(points);
-        if (this.signal.aborted) return;
+      if (chunk % plotEvery === 0 || last) {
+        // a PNG at 2x its CSS size (sharp on HiDPI screens) for an <img>, and the
+        // spec itself for the interactive plot (only its data changes: the page
+        // updates the view in place and keeps the user's zoom)
+        const plot = plotting ? await this.plot(points) : undefined;
+        if (signal.aborted) continue;
         if (plot === undefined) plotting = false;
-        await this.data.setState(plot === undefined ? { pi } : { pi, plot });
+        const chart = convergencePlot(points, 'container');
+        await this.data.setState(plot === undefined ? { pi, chart } : { pi, plot, chart });
       } else {
         // awaiting the write lets the server send it now, so progress streams
         await this.data.setState({ pi });
@@ -89,13 +106,14 @@ export class Dummypi extends Analysis<State> {
   }
 
   /**
-   * The convergence plot as a PNG data URI, or undefined when the optional
-   * plotting packages are not installed: the estimate still streams, and the
-   * page is told what to install.
+   * The convergence plot as a PNG data URI (2x, sharp on HiDPI screens), or
+   * undefined when the optional plotting packages are not installed: the
+   * estimate and the interactive chart (drawn by the browser) still stream,
+   * and the page is told what to install.
    */
   private async plot(points: PiPoint[]): Promise<string | undefined> {
     try {
-      return await utils.figToSrc(convergencePlot(points), { format: 'png', dpi: 80 });
+      return await utils.figToSrc(convergencePlot(points), { format: 'png' });
     } catch (error) {
       if (!(error instanceof DatabenchError && error.code === 'MISSING_DEPENDENCY')) throw error;
       await this.emit('warn', `no plot: ${error.message}`);
@@ -113,33 +131,51 @@ export function piEstimate(inside: number, draws: number): PiEstimate {
 
 /**
  * A Vega-Lite line chart of the estimate against the number of draws, with
- * its one-sigma band and a dashed rule at π.
+ * its one-sigma band and a dashed rule at π. The points are a named dataset
+ * (`datasets.points`), so a page showing it with `data-vega` updates the
+ * view in place when only they change; tooltips on the line, zoom and pan
+ * with the wheel and drag. `width: 'container'` fills the page's column
+ * (for the browser; a PNG needs a number).
  */
-export function convergencePlot(points: PiPoint[]): TopLevelSpec {
+export function convergencePlot(
+  points: PiPoint[],
+  width: number | 'container' = 480,
+): TopLevelSpec {
   const draws = { field: 'draws', type: 'quantitative', title: 'draws' } as const;
   const y = { type: 'quantitative', title: 'estimate of π', scale: { zero: false } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    width: 480,
+    width,
     height: 220,
+    datasets: {
+      points: points.map((p) => ({
+        draws: p.draws,
+        estimate: p.estimate,
+        low: p.estimate - p.uncertainty,
+        high: p.estimate + p.uncertainty,
+      })),
+    },
     layer: [
       {
-        data: {
-          values: points.map((p) => ({
-            draws: p.draws,
-            estimate: p.estimate,
-            low: p.estimate - p.uncertainty,
-            high: p.estimate + p.uncertainty,
-          })),
-        },
+        data: { name: 'points' },
         layer: [
           {
             mark: { type: 'area', opacity: 0.25, color: '#4c78a8' },
             encoding: { x: draws, y: { ...y, field: 'low' }, y2: { field: 'high' } },
           },
           {
-            mark: { type: 'line', color: '#4c78a8' },
-            encoding: { x: draws, y: { ...y, field: 'estimate' } },
+            mark: { type: 'line', color: '#4c78a8', point: { size: 12, opacity: 0 } },
+            params: [{ name: 'zoom', select: 'interval', bind: 'scales' }],
+            encoding: {
+              x: draws,
+              y: { ...y, field: 'estimate' },
+              tooltip: [
+                { field: 'draws', type: 'quantitative', format: ',' },
+                { field: 'estimate', type: 'quantitative', format: '.4f' },
+                { field: 'low', type: 'quantitative', format: '.4f', title: '−1σ' },
+                { field: 'high', type: 'quantitative', format: '.4f', title: '+1σ' },
+              ],
+            },
           },
         ],
       },

@@ -48,6 +48,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       sslCertFile: o.sslCertFile,
       sslKeyFile: o.sslKeyFile,
       watch: o.watch,
+      errorDetails: o.errorDetails,
     });
   } catch (error) {
     await typecheck?.close();
@@ -59,6 +60,9 @@ export async function runServe(o: CliOptions): Promise<number> {
     if (e.message?.startsWith('analyses folder not found')) throw new CliError(e.message, 2);
     if (e.code === 'SSL_PORT_IN_USE' || e.code === 'MISSING_DEPENDENCY')
       throw new CliError(e.message, 1);
+    if (e.code === 'ANALYSES_IS_ANALYSIS' || e.code === 'NO_ANALYSES') {
+      throw new CliError(e.message, 2);
+    }
     if (e.code === 'ENOENT' && e.path) throw new CliError(`cannot read ${e.path}`, 2);
     throw error;
   }

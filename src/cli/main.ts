@@ -22,6 +22,8 @@ Options:
   --no-watch            do not reload analyses when their files change
   --typecheck MODE      off, warn or error: report TypeScript type errors of the
                         analyses (default warn while watching, off with --no-watch)
+  --no-error-details    show a failing handler's message only, without the
+                        file:line of the code (the default off loopback)
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT
   --ssl-certfile FILE   PEM certificate (default: self-signed, made at start)
@@ -55,6 +57,8 @@ export interface CliOptions {
   typecheck: TypecheckMode | undefined;
   /** The files of `databench test` (none: every test of the analyses folder). */
   files: string[];
+  /** false with --no-error-details; undefined: the server decides by the bind address. */
+  errorDetails: boolean | undefined;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -135,6 +139,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     watch: true,
     typecheck: undefined,
     files: [],
+    errorDetails: undefined,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -189,6 +194,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         break;
       case '--no-watch':
         o.watch = false;
+        break;
+      case '--no-error-details':
+        o.errorDetails = false;
         break;
       case '--host':
         o.host = value;

@@ -349,7 +349,9 @@ describe('emit()', () => {
     c.connect();
     await s.takeAction('a5');
     assert.deepEqual(
-      s.received.map((r) => (r.message.kind === 'connect' ? '__connect' : r.message.signal)),
+      s.received.map((r) =>
+        r.message.kind === 'action' ? r.message.signal : `__${r.message.kind}`,
+      ),
       ['__connect', 'a3', 'a4', 'a5'],
     );
   });
@@ -469,7 +471,9 @@ describe('review fixes', () => {
     c.connect(() => c.emit('second'));
     await s.takeAction('second');
     assert.deepEqual(
-      s.received.map((r) => (r.message.kind === 'connect' ? '__connect' : r.message.signal)),
+      s.received.map((r) =>
+        r.message.kind === 'action' ? r.message.signal : `__${r.message.kind}`,
+      ),
       ['__connect', 'first', 'second'],
     );
   });

@@ -498,8 +498,37 @@ export class Connection<A = any> {
   }
 
   /**
-   * Call `callback(status)` with `'start'` and `'end'` of the action emitted
-   * with `{__process_id: id}` (PROTOCOL.md). Buttons use this to show "busy".
+   * Cancel the action emitted with `{__process_id: processId}`: a queued
+   * call is dropped, a running one has its `actionSignal` aborted. Its
+   * `end` frame says `cancelled: true` (a handler that ignores the signal
+   * runs to its end). Does nothing while not connected.
+   *
+   * @example d.cancel(processId);
+   */
+  cancel(processId: number | string): this {
+    return this.sendCancel({ id: processId });
+  }
+
+  /** Cancel every queued and running call of `action` (see {@link cancel}). */
+  cancelAction(action: ActionName<A>): this {
+    return this.sendCancel({ action });
+  }
+
+  private sendCancel(load: { id: number | string } | { action: string }): this {
+    const socket = this.socket;
+    if (this.ready && socket && socket.readyState === WS_OPEN) {
+      socket.send(frameFromEncoded(PROTOCOL.cancelSignal, encodeValue(load)));
+    }
+    return this;
+  }
+
+  /**
+   * Call `callback(status, load)` with `'start'`, every `'progress'` and
+   * `'end'` of the action emitted with `{__process_id: id}` (PROTOCOL.md).
+   * Buttons use this to show "busy" and progress. A progress load has
+   * `fraction` (0 to 1, or null) and `message`; an end load has
+   * `cancelled: true` when the call was cancelled, `error: true` when a
+   * handler failed.
    */
   onProcess(
     id: number | string,
@@ -551,7 +580,9 @@ export class Connection<A = any> {
     const socket = new Ctor(this.wsUrl);
     this.socket = socket;
     this.ready = false;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       if (this.socket !== socket) return;
       this.errorCB(); // clear earlier connection problems
       socket.send(
@@ -576,8 +607,48 @@ export class Connection<A = any> {
         this.errorCB('This analysis was opened in another page. Reload to continue here.');
         return;
       }
-      if (this.active) this.scheduleReconnect(event.code);
+      if (this.active) {
+        this.scheduleReconnect(event.code);
+        // a browser hides why an upgrade was refused: ask the server over HTTP
+        if (!opened) this.checkAnalysisExists();
+      }
     };
+  }
+
+  /**
+   * A socket that never opened: when the server answers 404 for its URL
+   * over HTTP, no analysis is served there (the server runs other
+   * analyses now, or the page's URL is wrong); say so and stop retrying,
+   * instead of "Retrying…" forever.
+   */
+  private checkAnalysisExists(): void {
+    const loc = pageLocation();
+    const fetchFn = (
+      globalThis as {
+        fetch?: (
+          url: string,
+          init?: object,
+        ) => Promise<{ status: number; headers?: { get(name: string): string | null } }>;
+      }
+    ).fetch;
+    if (loc === undefined || typeof fetchFn !== 'function') return;
+    const url = this.wsUrl.replace(/^ws(s?):/, 'http$1:');
+    fetchFn(url, { method: 'GET', cache: 'no-store' }).then(
+      (response) => {
+        // only a databench server says so (another server's 404 may be a WebSocket route it has)
+        const marked = response.headers?.get('x-databench-no-analysis') === '1';
+        if (response.status !== 404 || !marked || !this.active || this.socket !== undefined) {
+          return;
+        }
+        this.disconnect();
+        this.errorCB(); // not "Retrying…": it will not
+        const path = url.replace(/^https?:\/\/[^/]+/, '').replace(/ws$/, '');
+        this.errorCB(
+          `There is no analysis at ${path} on this server. Check the address, or open the list of analyses at /.`,
+        );
+      },
+      () => undefined, // the server is down: keep retrying
+    );
   }
 
   /** Every process still waiting for its `end`: end it here (with `lost: true`). */
@@ -707,11 +778,12 @@ export class Connection<A = any> {
   }
 
   private handleProcess(load: unknown): void {
-    if (!isPlainObject(load) || (load['status'] !== 'start' && load['status'] !== 'end')) {
+    const status = isPlainObject(load) ? load['status'] : undefined;
+    if (status !== 'start' && status !== 'end' && status !== 'progress') {
       this.errorCB('bad __process frame from the server');
       return;
     }
-    const process = load as unknown as ProcessLoad;
+    const process = load as ProcessLoad;
     const callbacks = this.processCallbacks.get(process.id);
     if (!callbacks) return;
     if (process.status === 'end') this.processCallbacks.delete(process.id);

@@ -138,8 +138,10 @@ export async function startProtocolServer(
     async close() {
       for (const socket of sockets) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      // idle keep-alive connections (a page's fetch) would hold close() open
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
+      await closed;
     },
   };
 
@@ -180,7 +182,7 @@ export async function startProtocolServer(
         );
         return;
       }
-      if (!connected) return;
+      if (!connected || message.kind === 'cancel') return;
       server.onAction({
         socket,
         message,

@@ -1,7 +1,10 @@
+import { dirname } from 'node:path';
 import { encodeValue } from '../protocol/encode.js';
 import { describeError } from '../protocol/errors.js';
-import { frameFromEncoded, parseQs } from '../protocol/messages.js';
-import type { AnyAnalysis } from '../server/analysis.js';
+import { frameFromEncoded, parseQs, PROTOCOL, type CancelTarget } from '../protocol/messages.js';
+import { ActionRun, endLoad } from '../server/action-run.js';
+import { actionTable } from '../server/actions.js';
+import { setErrorReporting, type AnyAnalysis } from '../server/analysis.js';
 import type { Logger } from '../server/logger.js';
 import { Meta } from '../server/meta.js';
 import { ActionQueue } from '../server/queue.js';
@@ -16,6 +19,21 @@ export type SessionPort = Pick<PagePort, 'opened' | 'frame' | 'emit' | 'change' 
  * everything is released regardless.
  */
 export const CLOSE_GRACE_MS = 1000;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** One call of an action, from its arrival to its end: what a cancel finds. */
+interface Call {
+  readonly run: ActionRun;
+  readonly hasProcess: boolean;
+  state: 'queued' | 'running' | 'dropped';
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function delay(ms: number): Promise<false> {
   return new Promise((resolve) => setTimeout(() => resolve(false), ms).unref());
@@ -32,6 +50,10 @@ export class AnalysisSession implements KernelSession {
   private analysis: AnyAnalysis | undefined;
   private readonly queue = new ActionQueue();
   private closing = false;
+  /** Calls queued or running (what `cancel`, `latest` and the close look through). */
+  private readonly calls = new Set<Call>();
+  /** Settles when `connect`, `args` and `connected` ran: `parallel` calls wait for it. */
+  private readonly started: Promise<void>;
 
   constructor(
     private readonly meta: Meta,
@@ -39,7 +61,7 @@ export class AnalysisSession implements KernelSession {
     request: OpenRequest,
     private readonly logger: Logger,
   ) {
-    void this.queue.enqueue(() => this.start(request));
+    this.started = this.queue.enqueue(() => this.start(request));
   }
 
   private async start(request: OpenRequest): Promise<void> {
@@ -62,6 +84,10 @@ export class AnalysisSession implements KernelSession {
       return;
     }
     this.analysis = analysis;
+    setErrorReporting(analysis, {
+      details: request.errorDetails ?? true,
+      root: dirname(this.meta.analysisPath),
+    });
     this.port.opened();
     if (request.resumed) {
       const data = analysis.snapshotFrame('data');
@@ -80,12 +106,66 @@ export class AnalysisSession implements KernelSession {
 
   action(name: string, hasLoad: boolean, load: unknown): void {
     const message = hasLoad ? load : undefined;
-    this.queue
-      .enqueue(async () => {
-        if (this.analysis && !this.closing) await Meta.runProcess(this.analysis, name, message);
-      })
+    const hasProcess = isPlainObject(message) && PROTOCOL.processIdKey in message;
+    const processId = hasProcess ? message[PROTOCOL.processIdKey] : null;
+    const concurrency = actionTable(this.meta.analysisClass).concurrency.get(name) ?? 'queue';
+    const call: Call = {
+      run: new ActionRun(name, processId, concurrency),
+      hasProcess,
+      state: 'queued',
+    };
+    if (concurrency === 'latest') {
+      // a newer value replaces the older ones: drop what waits, stop what runs
+      for (const other of this.calls) {
+        if (other.run.name !== name) continue;
+        if (other.state === 'queued') this.drop(other);
+        else other.run.cancel();
+      }
+    }
+    this.calls.add(call);
+    const task = async (): Promise<void> => {
+      if (call.state === 'dropped') return;
+      // a burst of calls (a dragged slider) arrives within one turn: only its last one runs
+      if (concurrency === 'latest') await nextTurn();
+      // (a newer call may have dropped this one during that turn)
+      if ((call.state as Call['state']) === 'dropped') return;
+      call.state = 'running';
+      if (this.analysis && !this.closing) {
+        await Meta.runProcess(this.analysis, name, message, call.run);
+      }
+    };
+    const ran = concurrency === 'parallel' ? this.started.then(task) : this.queue.enqueue(task);
+    ran
       .catch((error: unknown) => this.failed(name, error))
-      .finally(() => this.port.done());
+      .finally(() => {
+        this.calls.delete(call);
+        // a dropped call was accounted for when it was dropped
+        if (call.state !== 'dropped') this.port.done();
+      });
+  }
+
+  /** The page cancels a call by its process id, or every call of an action. */
+  cancel(target: CancelTarget): void {
+    for (const call of this.calls) {
+      const hit =
+        target.kind === 'process'
+          ? call.hasProcess && call.run.processId === target.id
+          : call.run.name === target.action;
+      if (!hit) continue;
+      if (call.state === 'queued') this.drop(call);
+      else if (call.state === 'running') call.run.cancel();
+    }
+  }
+
+  /** A queued call will not run: its button gets its end frame now. */
+  private drop(call: Call): void {
+    call.state = 'dropped';
+    call.run.cancel();
+    this.calls.delete(call);
+    if (call.hasProcess && this.analysis) {
+      void this.analysis.send(PROTOCOL.processSignal, endLoad(call.run, false));
+    }
+    this.port.done();
   }
 
   /** An action failed outside its handlers (e.g. a `__process` frame that cannot be encoded). */
@@ -100,6 +180,8 @@ export class AnalysisSession implements KernelSession {
     if (this.closing) return;
     this.closing = true;
     this.analysis?.cancel();
+    // every running action of this page sees its actionSignal abort too
+    for (const call of this.calls) call.run.abort();
     // the handler that runs now gets a grace period; queued actions are skipped
     const drained = await Promise.race([
       this.queue.enqueue(async () => undefined).then(() => true),

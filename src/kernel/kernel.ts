@@ -4,6 +4,7 @@
  * Python process); the server's Session knows only these interfaces and never
  * an analysis instance.
  */
+import type { CancelTarget } from '../protocol/messages.js';
 import type { PageSink } from '../server/analysis.js';
 import type { ExtraRoute } from '../server/meta.js';
 
@@ -19,6 +20,11 @@ export interface OpenRequest {
   readonly cliArgs: readonly string[];
   /** Who the page's retained `data` counts against (its address): one client cannot evict everyone's. */
   readonly owner: string;
+  /**
+   * Whether a handler's failure reaches the page with the file:line of the
+   * user's code (`__error` frames). Default: true.
+   */
+  readonly errorDetails?: boolean;
 }
 
 /**
@@ -46,6 +52,13 @@ export interface PagePort extends PageSink {
 export interface KernelSession {
   /** Queue an action; actions of one session run one after the other. */
   action(name: string, hasLoad: boolean, load: unknown): void;
+  /**
+   * The page cancels a call (by `__process_id`) or every call of an action:
+   * a queued call is dropped (its end frame says `cancelled: true`), a running
+   * one has its `actionSignal` aborted. Optional: a kernel without it ignores
+   * cancels.
+   */
+  cancel?(target: CancelTarget): void;
   /**
    * The page has gone: abort the session's signal, let running handlers
    * finish within a grace period, run `disconnected`, release everything.

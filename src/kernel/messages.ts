@@ -13,6 +13,7 @@
  *
  * Sessions are numbered by the host (`sid`), unique per kernel connection.
  */
+import type { CancelTarget } from '../protocol/messages.js';
 
 /** Host → kernel: a page sent `__connect`; start an instance. */
 export interface OpenMessage {
@@ -26,6 +27,8 @@ export interface OpenMessage {
   readonly cliArgs: readonly string[];
   /** Who the page's retained `data` counts against. */
   readonly owner: string;
+  /** Send the file:line of a handler's failure to the page (absent: true). */
+  readonly errorDetails?: boolean;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */
@@ -35,6 +38,17 @@ export interface ActionMessage {
   readonly name: string;
   readonly hasLoad: boolean;
   readonly load: unknown;
+}
+
+/**
+ * Host → kernel: the page cancels a call of `sid` by its process id, or every
+ * call of an action (`__cancel`). Nothing answers it: the call's end frame
+ * says `cancelled: true`.
+ */
+export interface CancelMessage {
+  readonly t: 'cancel';
+  readonly sid: number;
+  readonly target: CancelTarget;
 }
 
 /** Host → kernel: the page has gone. The kernel answers with a `closed` op. */
@@ -69,7 +83,7 @@ export interface ChangeMessage {
 
 /** Everything the host sends to a kernel. */
 export type HostMessage =
-  OpenMessage | ActionMessage | CloseMessage | AttachedMessage | ChangeMessage;
+  OpenMessage | ActionMessage | CloseMessage | AttachedMessage | ChangeMessage | CancelMessage;
 
 /** Kernel → host, once: the analysis module loaded; sessions may open. */
 export interface ReadyMessage {

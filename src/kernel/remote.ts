@@ -1,4 +1,5 @@
 import type { Change } from '../datastore/change.js';
+import type { CancelTarget } from '../protocol/messages.js';
 import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../server/logger.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
@@ -56,6 +57,10 @@ class RemoteSession implements KernelSession {
   action(name: string, hasLoad: boolean, load: unknown): void {
     this.pending++;
     this.link.post({ t: 'action', sid: this.sid, name, hasLoad, load: hasLoad ? load : null });
+  }
+
+  cancel(target: CancelTarget): void {
+    this.link.post({ t: 'cancel', sid: this.sid, target });
   }
 
   close(): Promise<void> {
@@ -134,6 +139,7 @@ export class RemoteLink {
       requestArgs: request.requestArgs,
       cliArgs: request.cliArgs,
       owner: request.owner,
+      ...(request.errorDetails === false ? { errorDetails: false } : {}),
     });
     return session;
   }

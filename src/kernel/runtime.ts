@@ -301,6 +301,9 @@ export class KernelRuntime {
       case 'action':
         this.sessions.get(message.sid)?.action(message.name, message.hasLoad, message.load);
         return;
+      case 'cancel':
+        this.sessions.get(message.sid)?.cancel(message.target);
+        return;
       case 'close': {
         const session = this.sessions.get(message.sid);
         this.sessions.delete(message.sid);

@@ -14,9 +14,13 @@ export {
 } from './messages.js';
 export type {
   ActionMessage,
+  CancelMessage,
+  CancelTarget,
   ClientMessage,
   ConnectMessage,
   ConnectReply,
+  ErrorLoad,
+  LoadErrorLoad,
   ProcessLoad,
   ServerMessage,
 } from './messages.js';

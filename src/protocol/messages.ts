@@ -16,6 +16,25 @@ export const PROTOCOL = {
    * object counts as 1). Deeper frames are refused before they are parsed.
    */
   maxClientJsonDepth: 64,
+  /**
+   * Client → server (our addition): cancel a running or queued action,
+   * `{"signal": "__cancel", "load": {"id": 123}}` by its `__process_id` or
+   * `{"load": {"action": "run"}}` every call of an action. A 0.7 server
+   * answers it with a `warn` ("no handler").
+   */
+  cancelSignal: '__cancel',
+  /**
+   * Server → client (our addition, old clients ignore it): the details of a
+   * handler's failure for the page's error panel, sent right after the
+   * `error` frame (which stays as 0.7 sent it). See {@link ErrorLoad}.
+   */
+  errorSignal: '__error',
+  /**
+   * Server → client (our addition): the analysis failed to load (a save with
+   * a syntax error, an import-time throw); see {@link LoadErrorLoad}. The
+   * next good save reloads the page (a new `analyses_version`).
+   */
+  loadErrorSignal: '__load_error',
 } as const;
 
 /** Client → server: the first frame of a session. `connect` is null for a new instance. */
@@ -34,8 +53,19 @@ export interface ActionMessage {
   readonly load: unknown;
 }
 
+/** What a `__cancel` names: one call by its `__process_id`, or every call of an action. */
+export type CancelTarget =
+  | { readonly kind: 'process'; readonly id: string | number }
+  | { readonly kind: 'action'; readonly action: string };
+
+/** Client → server (our addition): cancel an action (PROTOCOL.cancelSignal). */
+export interface CancelMessage {
+  readonly kind: 'cancel';
+  readonly target: CancelTarget;
+}
+
 /** Every message a client can send. */
-export type ClientMessage = ConnectMessage | ActionMessage;
+export type ClientMessage = ConnectMessage | ActionMessage | CancelMessage;
 
 /** Server → client: one signal, with or without a load. */
 export interface ServerMessage {
@@ -51,11 +81,51 @@ export interface ConnectReply {
   analyses_version: string;
 }
 
-/** The load of `__process` frames. `error` is our addition: present and true when a handler threw. */
+/**
+ * The load of `__process` frames. Our additions (old clients ignore them):
+ * `error: true` on the end frame when a handler threw, `cancelled: true` on
+ * the end frame of a cancelled (or dropped) call, `concurrency` on the start
+ * frame of an action that is not `queue`, and `status: 'progress'` frames
+ * (`action`, `fraction` from 0 to 1, `message`) sent by `this.progress()`.
+ */
 export interface ProcessLoad {
   id: unknown;
-  status: 'start' | 'end';
+  status: 'start' | 'end' | 'progress';
   error?: true;
+  cancelled?: true;
+  concurrency?: 'latest' | 'parallel';
+  /** Progress frames: the action's name (so `<progress data-process="run">` can follow it). */
+  action?: string;
+  /** Progress frames: from 0 to 1, or null when unknown. */
+  fraction?: number | null;
+  /** Progress frames: what the handler is doing. */
+  message?: string;
+}
+
+/** The load of a `__error` frame: a handler (or timer) failed. */
+export interface ErrorLoad {
+  /** The action that failed; null for a timer or a datastore assignment. */
+  action: string | null;
+  /** Where it failed, in words (`action "count"`, `timer`, …). */
+  where: string;
+  /** `Name: message` of the error. */
+  message: string;
+  /** `file:line:column` of the user's code (source-mapped); null when error details are off or unknown. */
+  location: string | null;
+}
+
+/** The load of a `__load_error` frame: the analysis failed to load. */
+export interface LoadErrorLoad {
+  analysis: string;
+  message: string;
+  /** Null when error details are off or unknown. */
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  /** The lines around `line`, with a `>` mark and a caret; null when unknown or details are off. */
+  frame: string | null;
+  /** True when the last good version keeps serving. */
+  stale: boolean;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -146,8 +216,22 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
   if (typeof signal !== 'string' || signal === '') {
     throw new ProtocolError('an action frame needs a non-empty string "signal"');
   }
+  if (signal === PROTOCOL.cancelSignal)
+    return { kind: 'cancel', target: cancelTarget(obj['load']) };
   const hasLoad = 'load' in obj;
   return { kind: 'action', signal, hasLoad, load: obj['load'] };
+}
+
+function cancelTarget(load: unknown): CancelTarget {
+  if (isPlainObject(load)) {
+    const id = load['id'];
+    if (typeof id === 'number' || typeof id === 'string') return { kind: 'process', id };
+    const action = load['action'];
+    if (typeof action === 'string' && action !== '') return { kind: 'action', action };
+  }
+  throw new ProtocolError(
+    `"${PROTOCOL.cancelSignal}" needs a load {"id": <process id>} or {"action": "<name>"}`,
+  );
 }
 
 /** The one place the client turns a server frame into a typed message. */

@@ -4,30 +4,90 @@
  */
 
 const decorated = new WeakMap<Function, string[]>();
+/** `concurrency` given to `@on({ … })` / `@onAction(name, { … })`, per method. */
+const concurrencyOf = new WeakMap<Function, Concurrency>();
 
-function mark(method: Function, action: string): void {
+/**
+ * How calls of one action of one page relate:
+ * - `queue` (the default, as databench 0.7): one after the other, with every
+ *   other queued action of the page;
+ * - `latest`: a new call drops the queued calls of the same action and aborts
+ *   the running one (its `actionSignal`): a slider dragged across 50 values
+ *   runs only the last few;
+ * - `parallel`: runs at once, beside whatever else runs (its button stays
+ *   clickable).
+ */
+export type Concurrency = 'queue' | 'latest' | 'parallel';
+
+/** Options of `@on({ … })` and `@onAction(name, { … })`. */
+export interface ActionOptions {
+  /** See {@link Concurrency}. Default: `'queue'`. */
+  concurrency?: Concurrency;
+}
+
+const CONCURRENCY: readonly Concurrency[] = ['queue', 'latest', 'parallel'];
+
+function checkOptions(options: ActionOptions, who: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`${who} options must be an object like { concurrency: 'latest' }`);
+  }
+  const c = options.concurrency;
+  if (c !== undefined && !CONCURRENCY.includes(c)) {
+    throw new TypeError(
+      `${who}: concurrency must be one of ${CONCURRENCY.join(', ')}; got ${JSON.stringify(c)}`,
+    );
+  }
+}
+
+function mark(method: Function, action: string, options?: ActionOptions): void {
   const list = decorated.get(method);
   if (list) {
     if (!list.includes(action)) list.push(action);
   } else decorated.set(method, [action]);
+  if (options?.concurrency !== undefined) concurrencyOf.set(method, options.concurrency);
 }
 
+type MethodDecorator = <This, Args extends unknown[], Return>(
+  method: (this: This, ...args: Args) => Return,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
+) => void;
+
 /**
- * Handle the action named like the method.
+ * Handle the action named like the method; `@on({ concurrency })` also sets
+ * how its calls run (see {@link Concurrency}).
  *
  * @example
  * class Pi extends Analysis {
  *   \@on run(samples: number) { … } // handles the action "run"
+ *   \@on({ concurrency: 'latest' }) samples(n: number) { … }
+ *   \@on({ concurrency: 'parallel' }) on_peek() { … } // options of "peek"
  * }
  */
 export function on<This, Args extends unknown[], Return>(
   method: (this: This, ...args: Args) => Return,
   context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
-): void {
-  if (typeof context.name !== 'string') {
+): void;
+export function on(options: ActionOptions): MethodDecorator;
+export function on<This, Args extends unknown[], Return>(
+  methodOrOptions: ((this: This, ...args: Args) => Return) | ActionOptions,
+  context?: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
+): void | MethodDecorator {
+  if (typeof methodOrOptions !== 'function') {
+    const options = methodOrOptions;
+    checkOptions(options, '@on');
+    return (method, ctx) => {
+      if (typeof ctx.name !== 'string') {
+        throw new TypeError('@on needs a method with a string name; use @onAction("name") instead');
+      }
+      // `@on({ … }) on_run()` sets the options of "run", the action the name already handles
+      const action = /^on_./.test(ctx.name) ? ctx.name.slice(3) : ctx.name;
+      mark(method, action, options);
+    };
+  }
+  if (context === undefined || typeof context.name !== 'string') {
     throw new TypeError('@on needs a method with a string name; use @onAction("name") instead');
   }
-  mark(method, context.name);
+  mark(methodOrOptions, context.name);
 }
 
 /**
@@ -39,15 +99,16 @@ export function on<This, Args extends unknown[], Return>(
  *   @onAction('run') start(samples: number) { … }
  * }
  */
-export function onAction(name: string) {
+export function onAction(name: string, options?: ActionOptions) {
   if (typeof name !== 'string' || name === '') {
     throw new TypeError('@onAction needs a non-empty action name');
   }
+  if (options !== undefined) checkOptions(options, `@onAction('${name}')`);
   return function <This, Args extends unknown[], Return>(
     method: (this: This, ...args: Args) => Return,
     _context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
   ): void {
-    mark(method, name);
+    mark(method, name, options);
   };
 }
 
@@ -61,6 +122,8 @@ export interface Handler {
 export interface ActionTable {
   readonly handlers: ReadonlyMap<string, readonly Handler[]>;
   readonly wildcard: readonly Handler[];
+  /** Actions whose concurrency is not `queue` (set by any of their handlers). */
+  readonly concurrency: ReadonlyMap<string, Concurrency>;
 }
 
 const tables = new WeakMap<Function, ActionTable>();
@@ -75,10 +138,13 @@ export function actionTable(cls: Function): ActionTable {
   if (cached) return cached;
   const seen = new Set<string>();
   const handlers = new Map<string, Handler[]>();
+  const concurrency = new Map<string, Concurrency>();
   const add = (action: string, handler: Handler): void => {
     const list = handlers.get(action);
     if (list) list.push(handler);
     else handlers.set(action, [handler]);
+    const c = concurrencyOf.get(handler.method);
+    if (c !== undefined && c !== 'queue' && !concurrency.has(action)) concurrency.set(action, c);
   };
   for (
     let proto = cls.prototype as object | null;
@@ -99,7 +165,7 @@ export function actionTable(cls: Function): ActionTable {
   }
   const wildcard = handlers.get('*') ?? [];
   handlers.delete('*');
-  const table = { handlers, wildcard };
+  const table = { handlers, wildcard, concurrency };
   tables.set(cls, table);
   return table;
 }

@@ -6,6 +6,9 @@ import { encodeValue } from '../protocol/encode.js';
 import { describeError, safeString } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
 import { LogRateLimit } from './log-limit.js';
+import { PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
+import { currentRun, type ActionHandle } from './action-run.js';
+import { errorLocation } from './error-location.js';
 import { getDefaultLogger, type Logger } from './logger.js';
 
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
@@ -73,6 +76,22 @@ export function setAnalysisOwner(analysis: object, owner: string): void {
 
 /** Log levels of the page's `log`, `warn` and `error` actions. */
 type PageLogLevel = 'info' | 'warn' | 'error';
+
+/** @internal How a served analysis reports failures to its page's error panel. */
+export interface ErrorReporting {
+  /** Send the file:line of the user's code (off with `--no-error-details`, or on a public bind). */
+  details: boolean;
+  /** The analyses folder: the first stack frame in it is the user's code, shown relative to it. */
+  root: string;
+}
+
+// kept off the instance, so a user's subclass cannot clash with it
+const errorReporting = new WeakMap<object, ErrorReporting>();
+
+/** @internal Served analyses also send `__error` frames (AnalysisTest's recorder does not get them). */
+export function setErrorReporting(analysis: object, reporting: ErrorReporting): void {
+  errorReporting.set(analysis, reporting);
+}
 
 type Transform = (value: unknown) => unknown;
 interface Transforms {
@@ -179,6 +198,43 @@ export class Analysis<
   }
 
   /**
+   * The abort signal of the action whose handler runs: aborted when the page
+   * cancels it (`d.cancel(processId)`, a wired button's Stop), when a newer
+   * call of a `latest` action replaces it, or when the page goes away.
+   * Outside an action it is {@link signal}. In a `parallel` action read it
+   * (or {@link currentAction}) before the first `await`: later it names the
+   * call that started last.
+   *
+   * @example
+   * for (const chunk of chunks) {
+   *   if (this.actionSignal.aborted) return; // the end frame says cancelled: true
+   *   await work(chunk);
+   * }
+   */
+  get actionSignal(): AbortSignal {
+    return currentRun(this)?.signal ?? this.signal;
+  }
+
+  /** The call whose handler runs (its name, process id, signal and progress); undefined outside an action. */
+  get currentAction(): ActionHandle | undefined {
+    return currentRun(this);
+  }
+
+  /**
+   * Report progress of the running action to the page: a `__process` frame
+   * `{id, status: 'progress', action, fraction, message}`. A wired button
+   * shows it as a bar, `<progress data-process="run">` follows it. Frames
+   * are throttled to about 20 a second; the last one always goes out.
+   * Outside an action it does nothing.
+   *
+   * @param fraction from 0 to 1 (clamped), or null when unknown
+   * @example await this.progress(i / n, `chunk ${i} of ${n}`);
+   */
+  progress(fraction: number | null, message?: string): Promise<void> {
+    return currentRun(this)?.progress(fraction, message) ?? RESOLVED;
+  }
+
+  /**
    * Create `data` (domain: the id) and `classData` (domain: the class name).
    * Override to use another backend:
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
@@ -276,12 +332,26 @@ export class Analysis<
     }
   }
 
-  /** @internal An error in a handler or timer: to the page as `error`, with the stack to the log. */
-  reportError(where: string, error: unknown): void {
+  /**
+   * @internal An error in a handler or timer: to the page as `error`, with
+   * the stack to the log; a served page also gets a `__error` frame with the
+   * action and the file:line of the user's code, for its error panel.
+   */
+  reportError(where: string, error: unknown, action?: string): void {
     // any thrown value (null, no prototype, throwing getters) is described without throwing
     const { message, stack } = describeError(error);
     this.logger.error(`[${this.constructor.name} ${shortId(this.id)}] ${where} failed: ${stack}`);
     void this.send('error', `${where} failed: ${message}`);
+    const reporting = errorReporting.get(this);
+    if (reporting) {
+      const load: ErrorLoad = {
+        action: action ?? null,
+        where,
+        message,
+        location: reporting.details ? errorLocation(error, reporting.root) : null,
+      };
+      void this.send(PROTOCOL.errorSignal, load);
+    }
   }
 
   // built-in actions ---------------------------------------------------------

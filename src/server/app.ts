@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { register } from 'node:module';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import MarkdownIt from 'markdown-it';
 import type sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
+import { DatabenchError } from '../protocol/errors.js';
 import { describeLoadError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
 import type { Logger } from './logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -179,13 +180,39 @@ export async function findAnalysesDir(
     const path = resolve(cwd, explicit);
     const s = await stat(path).catch(() => undefined);
     if (!s) throw new Error(`analyses folder not found: ${path}`);
-    return { dir: s.isDirectory() ? path : dirname(path), packaged: false };
+    const dir = s.isDirectory() ? path : dirname(path);
+    if (s.isDirectory()) await checkAnalysesFolder(dir, cwd);
+    return { dir, packaged: false };
   }
   if (await exists(join(cwd, 'analyses', 'index.yaml'))) {
     return { dir: join(cwd, 'analyses'), packaged: false };
   }
   if (await exists(join(cwd, 'index.yaml'))) return { dir: cwd, packaged: false };
   return { dir: PACKAGED_ANALYSES, packaged: true };
+}
+
+/**
+ * A folder given as `--analyses` must hold analyses: one with no index.yaml
+ * that is itself an analysis, or holds none, is a clear error instead of a
+ * server with nothing to serve.
+ */
+async function checkAnalysesFolder(dir: string, cwd: string): Promise<void> {
+  if (await exists(join(dir, 'index.yaml'))) return;
+  if (await exists(join(dir, 'analysis.ts'))) {
+    const parent = relative(cwd, dirname(dir)) || '.';
+    throw new DatabenchError(
+      'ANALYSES_IS_ANALYSIS',
+      `--analyses points at the analysis \`${basename(dir)}\`; serve its parent folder: \`--analyses ${parent}\``,
+    );
+  }
+  const items = await readdir(dir, { withFileTypes: true });
+  for (const item of items) {
+    if (item.isDirectory() && (await exists(join(dir, item.name, 'analysis.ts')))) return;
+  }
+  throw new DatabenchError(
+    'NO_ANALYSES',
+    `--analyses ${relative(cwd, dir) || '.'}: no analyses there (no index.yaml, no folder with an analysis.ts); create one with \`databench new NAME\``,
+  );
 }
 
 function str(value: unknown, fallback = ''): string {

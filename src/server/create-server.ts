@@ -10,7 +10,10 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
+import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError } from '../protocol/errors.js';
+import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
+import { loadErrorLoad } from './load-error.js';
 import type { AnalysisClass } from './analysis.js';
 import {
   findAnalysesDir,
@@ -95,6 +98,13 @@ export interface ServerOptions {
    * development mode).
    */
   development?: boolean;
+  /**
+   * Show a handler's failure on the page with the file:line of the user's
+   * code (the message alone otherwise; the full stack is always in the log).
+   * Default: true when bound to a loopback address, false otherwise (the
+   * CLI's `--no-error-details` turns it off).
+   */
+  errorDetails?: boolean;
   /** Called after every reload with the new app (tests, tools). */
   onReload?: (app: App) => void;
   /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
@@ -146,6 +156,11 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** Whether `host` is an address only this machine reaches (error details are shown there). */
+function isLoopback(host: string): boolean {
+  return /^(localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i.test(host);
 }
 
 function urlHost(host: string): string {
@@ -207,6 +222,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const allowOrigins = new Set(options.allowOrigins ?? []);
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const development = options.development ?? options.watch ?? false;
+  const errorDetails = options.errorDetails ?? isLoopback(host);
 
   let app: App;
   if (options.app) {
@@ -222,6 +238,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       development,
     }),
     single: options.single,
+    errorDetails,
   };
 
   const registry = new SessionRegistry(
@@ -231,6 +248,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       cliArgs,
       backendVersion: DATABENCH_VERSION,
       analysesVersion: () => state.app.version,
+      errorDetails,
     },
     logger,
     pingIntervalMs,
@@ -318,6 +336,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       app: next,
       pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development }),
       single: state.single,
+      errorDetails,
     };
     // kernels that were replaced take no new sessions and end with their last one
     for (const entry of previous.entries.values()) {
@@ -328,6 +347,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       }
     }
     const closed = registry.restartReplaced(next);
+    // a save that broke an analysis: its open pages show the error at once (the
+    // last good version keeps serving them); the next good save reloads them
+    for (const entry of next.entries.values()) {
+      if (entry.error === undefined || !entry.kernel) continue;
+      const load = loadErrorLoad(entry.name, entry.error, {
+        root: next.dir,
+        details: errorDetails,
+        stale: entry.stale,
+      });
+      registry.broadcast(entry.name, frameFromEncoded(PROTOCOL.loadErrorSignal, encodeValue(load)));
+    }
     logger.info(
       `reloaded after changes to ${files.length} file(s); analyses_version ${next.version}; ${closed} session(s) restarted`,
     );

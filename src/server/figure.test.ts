@@ -166,9 +166,21 @@ describe('utils.figToSrc', () => {
     assert.ok(inked < at96.width * at96.height * 0.5, `${inked} inked pixels`);
   });
 
-  test('the default is a PNG at 80 dpi', async () => {
+  test('crisp by default: an SVG; a PNG at 2x its CSS size (HiDPI), or at the scale or dpi asked', async () => {
     const byDefault = await utils.figToSrc(lineChart());
-    assert.equal(byDefault, await utils.figToSrc(lineChart(), { format: 'png', dpi: 80 }));
+    assert.equal(byDefault, await utils.figToSrc(lineChart(), { format: 'svg' }));
+    const png = await utils.figToSrc(lineChart(), { format: 'png' });
+    assert.equal(png, await utils.figToSrc(lineChart(), { format: 'png', dpi: 192 }));
+    assert.equal(png, await utils.figToSrc(lineChart(), { scale: 2 }));
+    const at1 = decodePng(pngBytes(await utils.figToSrc(lineChart(), { scale: 1 })));
+    const at2 = decodePng(pngBytes(png));
+    assert.ok(Math.abs(at2.width - 2 * at1.width) <= 1, `${at2.width} is twice ${at1.width}`);
+    await assert.rejects(utils.figToSrc(lineChart(), { scale: 2, dpi: 96 }), (e: Error) =>
+      /scale or dpi, not both/.test(e.message),
+    );
+    await assert.rejects(utils.figToSrc(lineChart(), { scale: 0 }), (e: Error) =>
+      /scale must be a number/.test(e.message),
+    );
   });
 
   test('text is rendered with the bundled font: a title changes the pixels', async () => {

@@ -11,10 +11,12 @@
  * or an object with `toSVG()` needs none of them with `format: 'svg'`, and
  * only @resvg/resvg-js for PNG.
  *
- * Resolution: an SVG's user units are CSS px, and a CSS px is 1/96 inch. A
- * PNG at `dpi` dots per inch therefore has `dpi / 96` pixels per CSS px:
- * `dpi: 96` renders a 400 px wide chart 400 pixels wide, `dpi: 192` 800 and
- * the default `dpi: 80` (databench 0.7's default) 333.
+ * Crisp by default: a figure becomes an SVG (vector: sharp at any zoom and
+ * on any screen) unless a PNG is asked for. A PNG is rendered at `scale`
+ * pixels per CSS px, 2 by default, so it stays sharp on a HiDPI screen when
+ * the page shows it at its CSS size (or lets it fill its column). `dpi` is
+ * the other way to say it: an SVG's user units are CSS px, a CSS px is 1/96
+ * inch, so `dpi: 192` is `scale: 2` and databench 0.7's `dpi: 80` is 0.83.
  *
  * Text: PNGs are rasterised by resvg with the one DejaVu Sans file this
  * package ships (`fonts/DejaVuSans.ttf`, regular face only: bold titles are
@@ -41,11 +43,16 @@ export type FigureSpec = object;
 export type Figure = FigureSpec | string | { toSVG(): string | Promise<string> };
 
 export interface FigToSrcOptions {
-  /** `'png'` (the default) rasterises on the server; `'svg'` keeps it vector. */
+  /**
+   * `'svg'` keeps the figure vector; `'png'` rasterises it on the server.
+   * Default: `'svg'`, or `'png'` when `scale` or `dpi` is given.
+   */
   format?: 'png' | 'svg';
+  /** Pixels of a PNG per CSS px of the figure (2: sharp on HiDPI screens). Default: 2. */
+  scale?: number;
   /**
    * Dots per inch of a PNG, with CSS px at 96 per inch: the image has
-   * `dpi / 96` pixels per CSS px of the figure. Default 80. Ignored for SVG.
+   * `dpi / 96` pixels per CSS px. Another way to give `scale` (not both).
    */
   dpi?: number;
 }
@@ -58,7 +65,9 @@ export const FIGURE_FONT_FAMILY = 'DejaVu Sans';
  */
 const FONT_FILE = fileURLToPath(new URL('../../fonts/DejaVuSans.ttf', import.meta.url));
 const CSS_PX_PER_INCH = 96;
-const DEFAULT_DPI = 80;
+/** A PNG's pixels per CSS px when nothing says otherwise: sharp on a 2x (HiDPI) screen. */
+const DEFAULT_SCALE = 2;
+const DEFAULT_DPI = DEFAULT_SCALE * CSS_PX_PER_INCH;
 /** Guard against a typo rendering a gigapixel image. */
 const MAX_DPI = 2400;
 
@@ -244,17 +253,42 @@ export async function svgToPng(svg: string, dpi = DEFAULT_DPI): Promise<Buffer> 
 }
 
 /**
- * Render a figure on the server and return a data URI for `<img src>`.
+ * Render a figure on the server and return a data URI for `<img src>`: an
+ * SVG by default, a PNG at 2× its CSS size with `format: 'png'`. For a plot
+ * the user can hover, zoom and pan, write the Vega-Lite spec itself to a
+ * data key and show it with `<div data-signal="data:plot" data-vega>`.
  *
  * @example
  * await this.data.set('plot', await utils.figToSrc({
  *   mark: 'line', data: { values: points },
  *   encoding: { x: { field: 'draws', type: 'quantitative' }, y: { field: 'pi', type: 'quantitative' } },
- * }, { format: 'png', dpi: 80 }));
+ * }));
  */
 export async function figToSrc(figure: Figure, options: FigToSrcOptions = {}): Promise<string> {
-  const format = options.format ?? 'png';
-  const dpi = options.dpi ?? DEFAULT_DPI;
+  if (options.scale !== undefined && options.dpi !== undefined) {
+    throw new DatabenchError(
+      'FIGURE_DPI',
+      'figToSrc: give scale or dpi, not both (dpi: 192 is scale: 2)',
+    );
+  }
+  const raster = options.scale !== undefined || options.dpi !== undefined;
+  const format = options.format ?? (raster ? 'png' : 'svg');
+  if (
+    options.scale !== undefined &&
+    !(
+      typeof options.scale === 'number' &&
+      Number.isFinite(options.scale) &&
+      options.scale > 0 &&
+      options.scale <= MAX_DPI / CSS_PX_PER_INCH
+    )
+  ) {
+    throw new DatabenchError(
+      'FIGURE_DPI',
+      `figToSrc: scale must be a number in (0, ${MAX_DPI / CSS_PX_PER_INCH}], got ${String(options.scale)}`,
+    );
+  }
+  const dpi =
+    options.dpi ?? (options.scale !== undefined ? options.scale * CSS_PX_PER_INCH : DEFAULT_DPI);
   if (format !== 'png' && format !== 'svg') {
     throw new DatabenchError(
       'FIGURE_FORMAT',

@@ -6,6 +6,7 @@ import { describeError } from '../protocol/errors.js';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
+import { loadErrorLoad } from './load-error.js';
 import { isOriginAllowed } from './net.js';
 import {
   describeTemplateError,
@@ -15,6 +16,7 @@ import {
   type Pages,
 } from './pages.js';
 import { allowsCrossOrigin } from './route-options.js';
+import { vendorFile } from './vendor.js';
 
 /** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
 export interface HttpState {
@@ -22,6 +24,8 @@ export interface HttpState {
   pages: Pages;
   /** Serve this analysis at `/` (the `run()` entry). */
   single: string | undefined;
+  /** Show file, line and code of a load error on the analysis's page. Default: true. */
+  errorDetails?: boolean;
 }
 
 const NAME_PATH = /^\/([A-Za-z_][A-Za-z0-9_]*)(\/.*)?$/;
@@ -171,6 +175,8 @@ export function createRequestHandler(
 }
 
 async function notFound(res: ServerResponse, state: HttpState, path: string): Promise<void> {
+  // a page's client asks here when its socket is refused: tell it no analysis is served there
+  if (/(^|\/)ws$/.test(path)) res.setHeader('X-Databench-No-Analysis', '1');
   html(res, 404, await state.pages.errorPage('404: not found', `There is nothing at ${path}.`));
 }
 
@@ -255,6 +261,11 @@ async function route(
     res.end(bundle.text);
     return;
   }
+  if (path.startsWith('/_static/vendor/')) {
+    const vendored = vendorFile(path.slice(16));
+    if (vendored && (await sendFile(req, res, vendored.root, vendored.file))) return;
+    return notFound(res, state, url.pathname);
+  }
   if (path.startsWith('/_static/')) {
     if (await sendFile(req, res, join(TEMPLATES_DIR, 'static'), path.slice(9))) return;
     return notFound(res, state, url.pathname);
@@ -321,6 +332,11 @@ async function sendStaticMap(
   return false;
 }
 
+/** JSON safe inside a `<script>` element: no `</script>`, no `<!--`. */
+function jsonForScript(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c');
+}
+
 function methodNotAllowed(res: ServerResponse): void {
   res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
   res.end('method not allowed\n');
@@ -334,30 +350,36 @@ async function analysisRoute(
   rest: string,
 ): Promise<boolean> {
   if (rest === '' || /^[A-Za-z0-9_-]+\.html$/.test(rest)) {
-    if (entry.error !== undefined && !entry.kernel) {
-      html(
-        res,
-        500,
-        await state.pages.errorPage(`analysis "${entry.name}" failed to load`, entry.error),
-      );
+    const loadError =
+      entry.error === undefined
+        ? undefined
+        : loadErrorLoad(entry.name, entry.error, {
+            root: state.app.dir,
+            details: state.errorDetails ?? true,
+            stale: entry.kernel !== undefined,
+          });
+    if (loadError !== undefined && !entry.kernel) {
+      // the error in the page's layout; the page reloads itself once a save fixes it
+      html(res, 500, await state.pages.loadErrorPage(entry, loadError));
       return true;
     }
     const file = rest === '' ? 'index.html' : rest;
     try {
       let page = await state.pages.view(entry, file);
-      let banner = '';
-      if (entry.error !== undefined) {
-        // a failed reload: the last good version serves, the error shows until it is fixed
-        banner += `<pre class="databench-load-error" role="alert">analysis "${escapeHtml(entry.name)}" failed to reload; the last good version is serving:\n${escapeHtml(entry.error)}</pre>`;
+      let island = '';
+      if (loadError !== undefined) {
+        // a failed reload: the last good version serves; the page's error panel
+        // (ui.wire) shows the error from this island until a save fixes it
+        island += `<script type="application/json" id="databench-load-error">${jsonForScript(loadError)}</script>`;
       }
       if (entry.typeErrors !== undefined) {
         // a warning: the code runs, but TypeScript says it is wrong somewhere
-        banner += `<pre class="databench-type-errors" role="status">type errors in analysis "${escapeHtml(entry.name)}" (it still runs):\n${escapeHtml(entry.typeErrors)}</pre>`;
+        island += `<pre class="databench-type-errors" role="status">type errors in analysis "${escapeHtml(entry.name)}" (it still runs):\n${escapeHtml(entry.typeErrors)}</pre>`;
       }
-      if (banner) {
+      if (island) {
         page = /<body[^>]*>/i.test(page)
-          ? page.replace(/<body[^>]*>/i, (m) => m + banner)
-          : banner + page;
+          ? page.replace(/<body[^>]*>/i, (m) => m + island)
+          : island + page;
       }
       html(res, 200, page);
     } catch (error) {

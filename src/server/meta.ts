@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROTOCOL } from '../protocol/messages.js';
+import { ActionRun, endLoad, setCurrentRun, currentRun } from './action-run.js';
 import { actionTable } from './actions.js';
 import {
   setAnalysisOwner,
@@ -70,8 +71,11 @@ export class Meta {
    * Run the action `actionName` on `analysis` with `message`: every handler of
    * the action and every `*` handler, one after the other. An object message
    * with `__process_id` gets `__process` start and end frames around the run
-   * (the end frame has `error: true` when a handler failed). A handler that
-   * throws becomes an `error` signal; the returned Promise never rejects.
+   * (the end frame has `error: true` when a handler failed, `cancelled: true`
+   * when the call was cancelled). A handler that throws becomes an `error`
+   * signal; the returned Promise never rejects. `run` is the call as the
+   * kernel's session tracks it (its abort signal, for `__cancel`); without
+   * it the call gets one of its own.
    *
    * @example await Meta.runProcess(analysis, 'run', { samples: 1000, __process_id: 3 });
    */
@@ -79,16 +83,26 @@ export class Meta {
     analysis: Analysis,
     actionName: string,
     message?: unknown,
+    run?: ActionRun,
   ): Promise<void> {
     let load = message;
-    let processId: unknown;
+    let processId: unknown = null;
     let hasProcess = false;
     if (isPlainObject(load) && PROTOCOL.processIdKey in load) {
       hasProcess = true;
       const { [PROTOCOL.processIdKey]: id, ...rest } = load;
       processId = id;
       load = rest;
-      await analysis.send(PROTOCOL.processSignal, { id: processId, status: 'start' });
+    }
+    const call = run ?? new ActionRun(actionName, processId);
+    call.bind((progress) => analysis.send(PROTOCOL.processSignal, progress));
+    if (hasProcess) {
+      await analysis.send(
+        PROTOCOL.processSignal,
+        call.concurrency === 'queue'
+          ? { id: processId, status: 'start' }
+          : { id: processId, status: 'start', concurrency: call.concurrency },
+      );
     }
     const hasLoad = load !== undefined;
     const table = actionTable(analysis.constructor);
@@ -105,29 +119,32 @@ export class Meta {
           continue;
         }
         try {
+          setCurrentRun(analysis, call);
           await handler.method.apply(analysis, binding.args);
         } catch (error) {
           failed = true;
-          analysis.reportError(`action "${actionName}"`, error);
+          analysis.reportError(`action "${actionName}"`, error, actionName);
         }
       }
     }
     for (const handler of table.wildcard) {
       try {
+        setCurrentRun(analysis, call);
         await handler.method.call(analysis, actionName, load);
       } catch (error) {
         failed = true;
-        analysis.reportError(`action "${actionName}" (* handler ${handler.name})`, error);
+        analysis.reportError(
+          `action "${actionName}" (* handler ${handler.name})`,
+          error,
+          actionName,
+        );
       }
     }
+    if (currentRun(analysis) === call) setCurrentRun(analysis, undefined);
+    await call.finish();
     if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
       await analysis.emit('warn', `no handler for ${actionName}`);
     }
-    if (hasProcess) {
-      await analysis.send(
-        PROTOCOL.processSignal,
-        failed ? { id: processId, status: 'end', error: true } : { id: processId, status: 'end' },
-      );
-    }
+    if (hasProcess) await analysis.send(PROTOCOL.processSignal, endLoad(call, failed));
   }
 }

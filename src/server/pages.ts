@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
+import type { LoadErrorLoad } from '../protocol/messages.js';
 import { PACKAGE_ROOT, type AnalysisEntry, type App } from './app.js';
 import {
   addTornadoSupport,
@@ -168,6 +169,26 @@ export class Pages {
       ? describeTemplateError(error)
       : 'A page template failed; the details are in the server log.';
     return this.errorPage('template error', message);
+  }
+
+  /**
+   * The page of an analysis that failed to load and has no good version to
+   * serve: its header, the error panel (message, file:line:col, the code
+   * frame) and a script that asks the server every second whether the page
+   * works again, and reloads it when it does.
+   */
+  loadErrorPage(entry: AnalysisEntry, error: LoadErrorLoad): Promise<string> {
+    const location =
+      error.file === null
+        ? null
+        : `${error.file}${error.line !== null ? `:${error.line}` : ''}${error.column !== null ? `:${error.column}` : ''}`;
+    return this.render('load-error.html', {
+      ...this.base(entry.title, entry.description, ''),
+      analysis_name: entry.name,
+      name: entry.name,
+      error,
+      location,
+    }).catch(() => this.errorPage(`analysis "${entry.name}" failed to load`, error.message));
   }
 
   /** An error page (404, an analysis that failed to load): `message` is escaped. */

@@ -96,6 +96,17 @@ export class SessionRegistry {
     return closed;
   }
 
+  /** Send an encoded frame to every open page of the analysis `name` (a load error); returns how many. */
+  broadcast(name: string, frame: string): number {
+    let sent = 0;
+    for (const session of this.sessions) {
+      if (session.kernel.name !== name || session.id === undefined) continue;
+      void session.frame(frame);
+      sent++;
+    }
+    return sent;
+  }
+
   /**
    * Close every socket with 1001; resolves when every session has ended
    * (`disconnected` ran in its kernel) or after `timeoutMs`, when the rest

@@ -55,6 +55,8 @@ export interface SessionContext {
   analysesVersion(): string;
   /** Called once when the session has ended (socket closed and `disconnected` run). */
   onEnded(session: Session): void;
+  /** Handler failures reach the page with the file:line of the user's code. Default: true. */
+  readonly errorDetails?: boolean;
 }
 
 const TEXT = { binary: false } as const;
@@ -522,6 +524,10 @@ export class Session implements PagePort {
         this.kernelSession?.action(message.signal, message.hasLoad, message.load);
         return;
       }
+      case 'cancel':
+        // not queued: it must reach the kernel while the action it cancels runs
+        this.kernelSession?.cancel?.(message.target);
+        return;
       default: {
         const never: never = message;
         throw new Error(`unhandled message ${String(never)}`);
@@ -584,6 +590,7 @@ export class Session implements PagePort {
       requestArgs: message.requestArgs,
       cliArgs: this.ctx.cliArgs,
       owner: this.owner,
+      errorDetails: this.ctx.errorDetails,
     });
   }
 

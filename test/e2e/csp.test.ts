@@ -49,7 +49,9 @@ describe('the packaged pages under the Content-Security-Policy', { skip }, () =>
     await page.waitForSelector('button[data-action="run"]:not(.disabled)', { timeout: TIMEOUT });
     await page.click('button[data-action="run"]');
     // selectors, not page functions: Playwright evaluates those with eval, which the policy forbids
+    // the PNG sits in a closed <details>: attached, not visible
     await page.waitForSelector('img[data-signal="data:plot"][src^="data:image/"]', {
+      state: 'attached',
       timeout: TIMEOUT,
     });
     await page.waitForSelector('#pi:has-text("±")', { timeout: TIMEOUT });

@@ -201,6 +201,23 @@ describe('the databench command', () => {
     assert.equal(await help.exited, 0);
     assert.match(help.stdout, /--no-watch/);
   });
+
+  test('--analyses at one analysis folder exits 2 and names the parent to serve', async () => {
+    const run = databench(['--port', '0', '--analyses', 'analyses/dummypi']);
+    assert.equal(await run.exited, 2);
+    assert.equal(
+      run.stderr.trim(),
+      'databench: --analyses points at the analysis `dummypi`; serve its parent folder: `--analyses analyses`',
+    );
+  });
+
+  test('--analyses at a folder with no analyses exits 2 and says how to make one', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'databench-empty-'));
+    temps.push(empty);
+    const run = databench(['--port', '0', '--analyses', empty]);
+    assert.equal(await run.exited, 2);
+    assert.match(run.stderr, /no analyses there .*databench new NAME/);
+  });
 });
 
 describe('shutdown keeps its promise', () => {

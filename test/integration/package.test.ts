@@ -265,7 +265,7 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
     const script = `
       import { utils } from '${PKG.name}';
       try {
-        await utils.figToSrc({ mark: 'bar', data: { values: [] } });
+        await utils.figToSrc({ mark: 'bar', data: { values: [] } }, { format: 'png' });
         console.log('rendered');
       } catch (e) {
         console.log(e.code + ': ' + e.message);

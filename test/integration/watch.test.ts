@@ -104,6 +104,7 @@ test('an edit becomes live; open pages of that analysis close with 1012, others 
 });
 
 test('a broken edit keeps the last good version and shows the error until fixed', async () => {
+  const open = await which('hello');
   const reload = nextReload();
   await writeFile(
     join(DIR, 'hello', 'analysis.ts'),
@@ -117,9 +118,24 @@ test('a broken edit keeps the last good version and shows the error until fixed'
     'the log names the file and line: ' +
       JSON.stringify(logger.lines.filter(([l]) => l === 'error')),
   );
+  // the open page is told at once, over its socket, with the code frame
+  const told = await open.client.next('__load_error');
+  assert.deepEqual(
+    { ...(told.load as object), frame: undefined },
+    {
+      analysis: 'hello',
+      message: 'Unexpected ";"',
+      file: 'hello/analysis.ts',
+      line: 4,
+      column: 26,
+      frame: undefined,
+      stale: true,
+    },
+  );
+  assert.match(String((told.load as { frame: string }).frame), /> 4 \|.*const x = ;\n\s+\|\s+\^/);
   const page = await (await fetch(server.url + '/hello/')).text();
-  assert.match(page, /failed to reload/);
-  assert.match(page, /analysis\.ts:4/);
+  assert.match(page, /<script type="application\/json" id="databench-load-error">/);
+  assert.match(page, /"file":"hello\/analysis\.ts","line":4/);
   assert.match(page, /hello page/, 'the page still serves');
   const still = await which('hello');
   assert.equal(still.value, 'v2', 'the last good version serves new sessions');
@@ -128,10 +144,11 @@ test('a broken edit keeps the last good version and shows the error until fixed'
   await writeFile(join(DIR, 'hello', 'analysis.ts'), source('v4'));
   await fixed;
   assert.equal((await still.client.closed()).code, 1012);
+  assert.equal((await open.client.closed()).code, 1012, 'the fix reloads the open page');
   const now = await which('hello');
   assert.equal(now.value, 'v4');
   const clean = await (await fetch(server.url + '/hello/')).text();
-  assert.doesNotMatch(clean, /failed to reload/);
+  assert.doesNotMatch(clean, /databench-load-error/);
   now.client.close();
 });
 

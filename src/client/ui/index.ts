@@ -3,6 +3,9 @@
  * `wire(connection)` finds them in the page by their attributes.
  */
 import { Button } from './button.js';
+import { ErrorPanel } from './error-panel.js';
+import { ProcessProgress } from './process-progress.js';
+import { VegaPlot } from './vega.js';
 import { Checkbox } from './checkbox.js';
 import type { AnyConnection, WireRoot } from './element.js';
 import { Image } from './image.js';
@@ -16,8 +19,9 @@ import { TextInput } from './text-input.js';
 
 /**
  * Wire every widget under `root` (default: the document) to `connection`:
- * `#databench-alerts`, `#log`, buttons, text inputs, text elements, sliders,
- * images, checkboxes, selects and progress bars. Elements with
+ * `#databench-alerts`, the error panel (`#databench-errors`), `#log`,
+ * buttons, text inputs, Vega plots (`[data-vega]`), text elements, sliders,
+ * images, checkboxes, selects, `<progress data-process>` and progress bars. Elements with
  * `data-skipwire` and elements already wired are left alone, so calling it
  * again after adding elements wires only the new ones.
  *
@@ -28,20 +32,28 @@ import { TextInput } from './text-input.js';
  */
 export function wire<C extends AnyConnection>(connection: C, root?: WireRoot): C {
   StatusLog.wire(connection, root);
+  ErrorPanel.wire(connection, root);
   Log.wire(connection, root);
   Button.wire(connection, root);
   TextInput.wire(connection, root);
+  // before Text: a <div data-signal data-vega> is a plot, not text
+  VegaPlot.wire(connection, root);
   Text.wire(connection, root);
   Slider.wire(connection, root);
   Image.wire(connection, root);
   Checkbox.wire(connection, root);
   Select.wire(connection, root);
+  ProcessProgress.wire(connection, root);
   Progress.wire(connection, root);
   return connection;
 }
 
 export { Button, ButtonState, nextProcessId } from './button.js';
 export { Checkbox } from './checkbox.js';
+export { ErrorPanel } from './error-panel.js';
+export { ProcessProgress } from './process-progress.js';
+export { VegaPlot, loadVegaEmbed, VEGA_SCRIPTS } from './vega.js';
+export type { VegaViewLike } from './vega.js';
 export { UIElement } from './element.js';
 export type { AnyConnection, WireRoot, WireSignal, WiredElement } from './element.js';
 export { Image } from './image.js';

@@ -1,0 +1,50 @@
+import { relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** `at fn (file:line:col)` or `at file:line:col`: the file may be a path or a file URL with a query. */
+const FRAME = /^\s*at (?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$/;
+
+/** A stack frame's file as a path: `file://` URLs decoded, the `?databench-v=N` of a reload removed. */
+function framePath(file: string): string | undefined {
+  const bare = file.replace(/\?[^:]*$/, '');
+  if (bare.startsWith('file://')) {
+    try {
+      return fileURLToPath(bare);
+    } catch {
+      return undefined;
+    }
+  }
+  return bare.startsWith('/') || /^[A-Za-z]:[\\/]/.test(bare) ? bare : undefined;
+}
+
+/**
+ * The `file:line:column` of the first stack frame of `error` that is the
+ * user's code: a file in the analyses folder `root` (the analysis's own
+ * folder, or a module it shares with its siblings), not in a node_modules
+ * below it. Shown relative to `root`, with `/`. The
+ * stack is already source-mapped to the `.ts` file: tsx registers the
+ * source maps of what it compiles, in the main thread and in worker threads
+ * (their boot script registers tsx), so `Error.stack` names `analysis.ts`
+ * lines as written. Null when no frame is in the folder.
+ *
+ * @example errorLocation(err, '/a/analyses') // 'hello/analysis.ts:12:11'
+ */
+export function errorLocation(error: unknown, root: string): string | null {
+  let stack: unknown;
+  try {
+    stack = (error as { stack?: unknown } | null)?.stack;
+  } catch {
+    return null;
+  }
+  if (typeof stack !== 'string') return null;
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  for (const line of stack.split('\n')) {
+    const m = FRAME.exec(line);
+    if (!m) continue;
+    const file = framePath(m[1] ?? '');
+    if (file === undefined || !file.startsWith(prefix)) continue;
+    if (file.includes(`${sep}node_modules${sep}`)) continue;
+    return `${relative(root, file).split(sep).join('/')}:${m[2]}:${m[3]}`;
+  }
+  return null;
+}
