@@ -20,6 +20,7 @@ export interface DatastoreBackend {
   attach(
     domain: string,
     onRemoteChange: (key: string, encoded: string | undefined) => void,
+    options?: AttachOptions,
   ): Map<string, string> | Promise<Map<string, string>>;
   /** Persist one change (the mirror already has it). */
   write(domain: string, key: string, encoded: string | undefined): void | Promise<void>;
@@ -29,7 +30,38 @@ export interface DatastoreBackend {
    * domain is attached again (a backend with its own expiry may map it to a TTL).
    */
   detach(domain: string, options: DetachOptions): void | Promise<void>;
+  /**
+   * Release what the backend holds (timers, connections). Datastores on it
+   * must not be used afterwards.
+   */
+  dispose(): void | Promise<void>;
+  /**
+   * Optional: report the backend's health and failed writes (a networked
+   * backend), so the server can tell the pages. Returns a function that
+   * removes the listener.
+   */
+  onEvent?(listener: (event: BackendEvent) => void): () => void;
 }
+
+/** What {@link DatastoreBackend.attach} is told (an addition: older backends ignore it). */
+export interface AttachOptions {
+  /**
+   * The domain will be dropped this long after it is detached (a page's
+   * `data`): a backend whose storage outlives this process may keep it
+   * expiring that long after the last time it was seen, so that the data of
+   * a process that died still goes.
+   */
+  releaseAfterMs?: number | undefined;
+}
+
+/** What a networked backend reports through {@link DatastoreBackend.onEvent}. */
+export type BackendEvent =
+  /** The storage is unreachable; writes are kept and retried. */
+  | { type: 'down'; error: Error }
+  /** The storage is reachable again; every mirror has been reloaded from it. */
+  | { type: 'up' }
+  /** Writes to these keys of `domain` were given up; the mirror is reloaded from storage. */
+  | { type: 'write-failed'; domain: string; keys: string[]; error: Error };
 
 /** What {@link DatastoreBackend.detach} is told. */
 export interface DetachOptions {
@@ -96,6 +128,13 @@ export class MemoryBackend implements DatastoreBackend {
       this.retained.delete(oldest);
       this.domains.delete(oldest);
     }
+  }
+
+  /** Drop every domain and pending release. */
+  dispose(): void {
+    for (const timer of this.retained.values()) clearTimeout(timer);
+    this.retained.clear();
+    this.domains.clear();
   }
 
   /** How many domains hold data (for tests and diagnostics). */

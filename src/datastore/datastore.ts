@@ -60,8 +60,13 @@ class Domain {
   constructor(
     readonly backend: DatastoreBackend,
     readonly name: string,
+    releaseAfterMs: number | undefined,
   ) {
-    const attached = backend.attach(name, (key, encoded) => this.applyRemote(key, encoded));
+    const attached = backend.attach(
+      name,
+      (key, encoded) => this.applyRemote(key, encoded),
+      releaseAfterMs === undefined ? undefined : { releaseAfterMs },
+    );
     if (attached instanceof Map) {
       this.entries = attached;
       this.ready = RESOLVED;
@@ -104,7 +109,11 @@ class Domain {
 
 const registries = new WeakMap<DatastoreBackend, Map<string, Domain>>();
 
-function openDomain(backend: DatastoreBackend, name: string): Domain {
+function openDomain(
+  backend: DatastoreBackend,
+  name: string,
+  releaseAfterMs: number | undefined,
+): Domain {
   let registry = registries.get(backend);
   if (!registry) {
     registry = new Map();
@@ -112,7 +121,7 @@ function openDomain(backend: DatastoreBackend, name: string): Domain {
   }
   let domain = registry.get(name);
   if (!domain) {
-    domain = new Domain(backend, name);
+    domain = new Domain(backend, name, releaseAfterMs);
     registry.set(name, domain);
   }
   return domain;
@@ -153,7 +162,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   constructor(domain: string, options: DatastoreOptions = {}) {
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
-    this.state = openDomain(options.backend ?? defaultBackend, domain);
+    this.state = openDomain(options.backend ?? defaultBackend, domain, this.releaseAfterMs);
     // exact-size copies (a spread allocates room for 16 more)
     this.state.stores = this.state.stores.length === 0 ? [this] : this.state.stores.concat(this);
   }
@@ -161,6 +170,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
   /** The domain: an analysis id for `data`, a class name for `classData`. */
   get domain(): string {
     return this.state.name;
+  }
+
+  /** The backend this store's data lives in. */
+  get backend(): DatastoreBackend {
+    return this.state.backend;
   }
 
   /** Resolves when the backend has loaded the domain (at once for the memory backend). */
