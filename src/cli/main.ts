@@ -14,6 +14,10 @@ Options:
   --analyses PATH       the analyses folder or its index.yaml
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 16777216)
+  --datastore URL       keep data and classData in Redis: redis://HOST:PORT/DB
+                        (env DATABENCH_DATASTORE, or datastore: in index.yaml;
+                        default: in this process's memory)
+  --workers N           run N server processes on the one port (needs --datastore)
   --no-watch            do not reload analyses when their files change
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT
@@ -34,6 +38,10 @@ export interface CliOptions {
   analyses: string | undefined;
   allowOrigins: string[];
   maxFrameBytes: number | undefined;
+  /** `--datastore`, else env DATABENCH_DATASTORE. */
+  datastore: string | undefined;
+  /** `--workers`: server processes on the one port. */
+  workers: number;
   watch: boolean;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
@@ -48,6 +56,8 @@ const WITH_VALUE = new Set([
   '--analyses',
   '--allow-origin',
   '--max-frame-bytes',
+  '--datastore',
+  '--workers',
   '--ssl-port',
   '--ssl-certfile',
   '--ssl-keyfile',
@@ -60,6 +70,15 @@ function portValue(flag: string, value: string): number {
     throw new CliError(`${flag} needs a port number from 0 to 65535, got "${value}"`, 2);
   }
   return n;
+}
+
+/** `memory` or a `redis://` / `rediss://` URL; anything else is bad usage. */
+function datastoreValue(flag: string, value: string): string {
+  if (value === 'memory' || /^rediss?:\/\/[^/?#]+(\/\d*)?$/i.test(value)) return value;
+  throw new CliError(
+    `${flag} needs redis://HOST:PORT/DB (or memory), got "${value.replace(/\/\/[^@/]*@/, '//***@')}"`,
+    2,
+  );
 }
 
 /**
@@ -77,6 +96,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     analyses: undefined,
     allowOrigins: [],
     maxFrameBytes: undefined,
+    datastore: env['DATABENCH_DATASTORE'] || undefined,
+    workers: 1,
     watch: true,
     sslPort: undefined,
     sslCertFile: undefined,
@@ -84,6 +105,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     cliArgs: [],
   };
   if (env['PORT']) o.port = portValue('PORT', env['PORT']);
+  if (o.datastore !== undefined) o.datastore = datastoreValue('DATABENCH_DATASTORE', o.datastore);
   let i = 0;
   if (argv[0] === 'new') {
     o.command = 'new';
@@ -147,6 +169,20 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
           throw new CliError(`--max-frame-bytes needs a positive integer, got "${value}"`, 2);
         }
         o.maxFrameBytes = n;
+        break;
+      }
+      case '--datastore':
+        o.datastore = datastoreValue('--datastore', value ?? '');
+        break;
+      case '--workers': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value ?? '') || n < 1 || n > 256) {
+          throw new CliError(
+            `--workers needs a number of processes from 1 to 256, got "${value}"`,
+            2,
+          );
+        }
+        o.workers = n;
         break;
       }
       case '--ssl-certfile':

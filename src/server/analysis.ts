@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import { Datastore } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
@@ -32,6 +33,17 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
 export function newAnalysisId(): string {
   return randomUUID();
+}
+
+/** The backend a server chose for an instance's stores (module-private: not on the user's class). */
+const backends = new WeakMap<object, DatastoreBackend>();
+
+/**
+ * @internal Make {@link Analysis.initDatastores} of `analysis` open its stores
+ * on `backend` (the server's datastore). Called before `initDatastores`.
+ */
+export function setDatastoreBackend(analysis: object, backend: DatastoreBackend): void {
+  backends.set(analysis, backend);
 }
 
 type Transform = (value: unknown) => unknown;
@@ -121,15 +133,18 @@ export class Analysis<
   }
 
   /**
-   * Create `data` (domain: the id) and `classData` (domain: the class name).
+   * Create `data` (domain: the id) and `classData` (domain: the class name),
+   * on the server's datastore (`--datastore`; in memory by default).
    * Override to use another backend:
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
   initDatastores(): void {
+    const backend = backends.get(this);
     this.data = new Datastore<Data>(this.id, {
       releaseAfterMs: (this.constructor as typeof Analysis).dataRetentionMs,
+      backend,
     });
-    this.classData = new Datastore<ClassData>(this.constructor.name);
+    this.classData = new Datastore<ClassData>(this.constructor.name, { backend });
   }
 
   /** Set the function emits go through (the server's socket, or AnalysisTest's recorder). */

@@ -25,6 +25,8 @@ export interface AnalysesInfo {
   build: string | undefined;
   watch: string[];
   readmeHtml: string;
+  /** index.yaml `datastore`: where `data` and `classData` live (a `redis://` URL). */
+  datastore: string | undefined;
 }
 
 /** One analysis of the folder, loaded or not. */
@@ -324,6 +326,7 @@ export async function loadApp(options: {
     build: typeof config['build'] === 'string' ? config['build'] : undefined,
     watch: strList(config['watch']),
     readmeHtml: folderReadme ? renderMarkdown(folderReadme) : '',
+    datastore: typeof config['datastore'] === 'string' ? config['datastore'] : undefined,
   };
 
   let list: unknown[];

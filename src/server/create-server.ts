@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
+import { defaultBackend, type DatastoreBackend } from '../datastore/backend.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from './analysis.js';
 import { findAnalysesDir, loadApp, PACKAGE_ROOT, renderMarkdown, type App } from './app.js';
@@ -64,6 +65,13 @@ export interface ServerOptions {
   watch?: boolean;
   /** Re-read templates on every request (on while watching). Default: same as `watch`. */
   noTemplateCache?: boolean;
+  /**
+   * Where analyses keep `data` and `classData`: a `redis://HOST:PORT/DB` URL
+   * (many processes and hosts share it; needs the optional dependency
+   * `ioredis`), or a backend object. Default: index.yaml's `datastore`, else
+   * in this process's memory.
+   */
+  datastore?: string | DatastoreBackend;
   /** Called after every reload with the new app (tests, tools). */
   onReload?: (app: App) => void;
   /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
@@ -84,6 +92,8 @@ export interface DatabenchServer {
   readonly app: App;
   /** Open sessions. */
   readonly sessions: ReadonlySet<Session>;
+  /** The backend of the analyses' `data` and `classData`. */
+  readonly datastore: DatastoreBackend;
   /** Close every socket with 1001 after `disconnected` ran for each, then stop listening. */
   close(): Promise<void>;
 }
@@ -167,6 +177,72 @@ async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: st
   return { cert: pems.cert, key: pems.private };
 }
 
+// --- datastore (issue 10): which backend the analyses of this server use ---
+
+/** The resolved datastore of a server: the backend, and whether the server made it (and so disposes it). */
+interface ResolvedDatastore {
+  backend: DatastoreBackend | undefined;
+  owned: boolean;
+}
+
+/**
+ * A `redis://` URL connects a Redis backend (imported only then); `memory` or
+ * nothing is the process-wide memory backend; an object is used as it is.
+ */
+async function resolveDatastore(
+  value: string | DatastoreBackend | undefined,
+): Promise<ResolvedDatastore> {
+  if (value === undefined || value === 'memory') return { backend: undefined, owned: false };
+  if (typeof value === 'object') return { backend: value, owned: false };
+  if (/^rediss?:\/\//i.test(value)) {
+    const { createRedisBackend } = await import('../datastore/redis.js');
+    return { backend: await createRedisBackend(value), owned: true };
+  }
+  throw new DatabenchError(
+    'DATASTORE_URL',
+    `datastore "${value}" is not supported: give redis://HOST:PORT/DB, or leave it out to keep data in memory`,
+  );
+}
+
+/** Tell the pages when the datastore goes away, comes back or gives up a write. */
+function reportDatastoreEvents(
+  backend: DatastoreBackend,
+  sessions: ReadonlySet<Session>,
+  logger: Logger,
+): (() => void) | undefined {
+  return backend.onEvent?.((event) => {
+    switch (event.type) {
+      case 'down': {
+        const text = `the datastore is unreachable (${event.error.message}): changes are kept and sent when it is back`;
+        logger.warn(text);
+        for (const session of sessions) void session.emit('warn', text);
+        return;
+      }
+      case 'up': {
+        const text = 'the datastore is reachable again';
+        logger.info(text);
+        for (const session of sessions) void session.emit('log', text);
+        return;
+      }
+      case 'write-failed': {
+        const text = `the datastore could not store ${event.keys.join(', ')} of "${event.domain}" (${event.error.message}); the values were reloaded from it`;
+        logger.error(text);
+        for (const session of sessions) {
+          const a = session.analysis;
+          if (a && (a.data.domain === event.domain || a.classData.domain === event.domain)) {
+            void session.emit('error', text);
+          }
+        }
+        return;
+      }
+      default: {
+        const never: never = event;
+        throw new Error(`unknown datastore event ${String(never)}`);
+      }
+    }
+  });
+}
+
 /**
  * Serve a folder of analyses over HTTP and WebSocket. The CLI, the tests and
  * users embedding databench all start it this way.
@@ -207,13 +283,19 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     single: options.single,
   };
 
+  // before anything listens: an unreachable Redis fails the start
+  const datastore = await resolveDatastore(options.datastore ?? app.info.datastore);
   const sessions = new Set<Session>();
+  const stopReporting = datastore.backend
+    ? reportDatastoreEvents(datastore.backend, sessions, logger)
+    : undefined;
   const ended = new Set<() => void>();
   const ctx: SessionContext = {
     logger,
     limits,
     cliArgs,
     backendVersion: DATABENCH_VERSION,
+    datastore: datastore.backend,
     analysesVersion: () => state.app.version,
     onEnded: (session) => {
       sessions.delete(session);
@@ -280,7 +362,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const creds = options.sslPort !== undefined ? await sslCredentials(options) : undefined;
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
-  const boundPort = await listen(httpServer, port, host);
+  let boundPort: number;
+  try {
+    boundPort = await listen(httpServer, port, host);
+  } catch (error) {
+    stopReporting?.();
+    if (datastore.owned) await datastore.backend?.dispose();
+    throw error;
+  }
   const url = `http://${urlHost(host)}:${boundPort}`;
 
   let httpsServer: HttpsServer | undefined;
@@ -293,6 +382,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       sslUrl = `https://${urlHost(host)}:${sslBound}`;
     } catch (error) {
       httpServer.close();
+      stopReporting?.();
+      if (datastore.owned) await datastore.backend?.dispose();
       const e = error as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') {
         throw new DatabenchError('SSL_PORT_IN_USE', `--ssl-port ${options.sslPort} is in use`, {
@@ -365,7 +456,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       : undefined;
 
   logger.info(
-    `serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
+    `serving ${app.entries.size} analyses from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''} (datastore: ${(datastore.backend ?? defaultBackend).name})`,
   );
 
   return {
@@ -377,6 +468,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       return state.app;
     },
     sessions,
+    datastore: datastore.backend ?? defaultBackend,
     close() {
       closing ??= (async () => {
         clearInterval(pinger);
@@ -397,6 +489,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
           server.closeAllConnections();
           await new Promise<void>((resolve) => server.close(() => resolve()));
         }
+        stopReporting?.();
+        if (datastore.owned) await datastore.backend?.dispose();
       })();
       return closing;
     },
@@ -446,6 +540,7 @@ export async function run(
       build: undefined,
       watch: [],
       readmeHtml: '',
+      datastore: undefined,
     },
     entries: new Map([
       [

@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import { PROTOCOL } from '../protocol/messages.js';
 import { actionTable } from './actions.js';
-import type { AnalysisClass, AnyAnalysis as Analysis, EmitFn, PageSink } from './analysis.js';
+import {
+  setDatastoreBackend,
+  type AnalysisClass,
+  type AnyAnalysis as Analysis,
+  type EmitFn,
+  type PageSink,
+} from './analysis.js';
 import { bindArguments } from './bind.js';
 import type { Logger } from './logger.js';
 
@@ -27,6 +34,8 @@ export interface CreateAnalysisOptions {
   /** Where emits and datastore changes go, as an object (the server's session). */
   sink?: PageSink;
   logger?: Logger;
+  /** The backend of `data` and `classData` (the server's datastore). Default: in memory. */
+  backend?: DatastoreBackend;
 }
 
 /**
@@ -51,6 +60,7 @@ export class Meta {
     if (options.id !== undefined) analysis.id = options.id;
     if (options.logger) analysis.logger = options.logger;
     if (options.emit) analysis.setEmitFn(options.emit);
+    if (options.backend) setDatastoreBackend(analysis, options.backend);
     analysis.initDatastores();
     analysis.wireDatastores(options.sink);
     await Promise.all([analysis.data.ready, analysis.classData.ready]);

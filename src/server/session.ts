@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
 import {
@@ -34,6 +35,8 @@ export interface SessionContext {
   readonly limits: SessionLimits;
   readonly cliArgs: string[];
   readonly backendVersion: string;
+  /** Where analyses keep `data` and `classData`; undefined: the process-wide memory backend. */
+  readonly datastore?: DatastoreBackend | undefined;
   /** Read at each `__connect`: changes when the analyses are reloaded. */
   analysesVersion(): string;
   /** Called once when the session has ended (socket closed and `disconnected` run). */
@@ -345,6 +348,7 @@ export class Session {
         id: resume,
         logger: this.ctx.logger,
         sink: this,
+        backend: this.ctx.datastore,
       });
     } catch (error) {
       const text = `could not start analysis "${this.meta.name}": ${(error as Error).message}`;
