@@ -25,10 +25,12 @@ process.on('message', (m: { cmd: string }) => {
 });
 
 if (kind === 'ours') {
+  // argv[3]: a redis:// URL for the Redis-backed runs (W9 and the redis rows)
   const server = await createServer({
     port: 0,
     analyses: new URL('./analyses', import.meta.url).pathname,
     logger: createLogger('error'),
+    datastore: process.argv[3],
   });
   send({ url: server.url.replace('http', 'ws') + '/bench/ws' });
 } else {
