@@ -383,3 +383,29 @@ describe('the databench command with Redis', { skip: redisSkip }, () => {
     assert.equal(await r.exited, 0);
   });
 });
+
+describe('a write Redis never takes', { skip: redisSkip }, () => {
+  test('is given up after its retries with an error frame to the page that wrote it', async () => {
+    const redis = await startRedis();
+    const { createServer } = await import('../../src/server/create-server.ts');
+    const { createMemoryLogger } = await import('../../src/server/logger.ts');
+    const { createRedisBackend } = await import('../../src/datastore/redis.ts');
+    const backend = await createRedisBackend({ url: redis.url, maxRetriesPerRequest: 2 });
+    const logger = createMemoryLogger();
+    const server = await createServer({ port: 0, analyses: SCALE, logger, datastore: backend });
+    try {
+      const { client } = await TestClient.connect(ws(server.url));
+      await redis.stop();
+      await client.waitFor((f) => f.signal === 'warn', 'the warn', 10_000);
+      client.send('set_class', { key: 'lost', value: 1 });
+      const error = await client.waitFor((f) => f.signal === 'error', 'the error frame', 20_000);
+      assert.match(String(error.load), /could not store lost of "Shared"/);
+      assert.ok(logger.lines.some(([level, line]) => level === 'error' && /lost/.test(line)));
+      client.close();
+    } finally {
+      await server.close();
+      await backend.dispose();
+      await redis.stop();
+    }
+  });
+});
