@@ -2,6 +2,8 @@
 // redis-server, real WebSocket pages on each.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -406,6 +408,82 @@ describe('a write Redis never takes', { skip: redisSkip }, () => {
       await server.close();
       await backend.dispose();
       await redis.stop();
+    }
+  });
+});
+
+describe('--workers with Redis: crashes and the developer loop', { skip: redisSkip }, () => {
+  const dir = join(ROOT, 'test-artifacts', `workers-${process.pid}`);
+  const source = (version: string): string =>
+    readFileSync(join(SCALE, 'shared', 'analysis.ts'), 'utf8').replace(
+      'async on_report() {',
+      `on_which() {\n    return this.emit('which', '${version}');\n  }\n\n  async on_report() {`,
+    );
+
+  test('a killed worker is replaced and its page resumes on another; a saved analysis reloads on every worker', async () => {
+    const redis = await startRedis();
+    await mkdir(join(dir, 'shared'), { recursive: true });
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: shared\n');
+    await writeFile(join(dir, 'shared', 'index.html'), '<!doctype html><p>shared</p>');
+    await writeFile(join(dir, 'shared', 'analysis.ts'), source('v1'));
+    const r = databench(['--workers', '2', '--port', '0', '--analyses', dir, '--log', 'warn'], {
+      DATABENCH_DATASTORE: redis.url,
+    });
+    const pages: TestClient[] = [];
+    try {
+      const url = await serving(r);
+      const connect = async (id?: string): Promise<{ client: TestClient; id: string }> => {
+        const c = await TestClient.connect(ws(url), id ? { id } : {});
+        pages.push(c.client);
+        return c;
+      };
+      // one page on each worker
+      const byPid = new Map<number, TestClient>();
+      for (let i = 0; i < 8 && byPid.size < 2; i++) {
+        const { client } = await connect();
+        byPid.set((await report(client)).pid, client);
+      }
+      assert.equal(byPid.size, 2, 'the pages did not reach both workers');
+      const [victim, page] = [...byPid.entries()][0]!;
+      const id = (
+        (await page.waitFor((f) => f.signal === '__connect', 'connect')).load as {
+          analysis_id: string;
+        }
+      ).analysis_id;
+      page.send('set_data', { key: 'kept', value: 'yes' });
+      await report(page);
+      process.kill(victim, 'SIGKILL');
+      await page.closed(10_000);
+      const resumed = await connect(id);
+      await resumed.client.waitFor(
+        (f) => f.signal === 'data' && (f.load as Record<string, unknown>)['kept'] === 'yes',
+        'the data snapshot after the crash',
+      );
+      // the primary starts a replacement: new pages reach a new pid
+      const pids = new Set<number>();
+      const deadline = Date.now() + 30_000;
+      while (![...pids].some((p) => !byPid.has(p))) {
+        assert.ok(Date.now() < deadline, `no replacement worker; pids seen ${[...pids].join(',')}`);
+        const { client } = await connect();
+        pids.add((await report(client)).pid);
+      }
+      // the developer loop: a save reloads the analysis on every worker
+      const open = pages.filter((p) => p.closeCode === undefined);
+      await writeFile(join(dir, 'shared', 'analysis.ts'), source('v2'));
+      for (const p of open) assert.equal((await p.closed(20_000)).code, 1012);
+      const seen = new Set<number>();
+      for (let i = 0; i < 8 && seen.size < 2; i++) {
+        const { client } = await connect();
+        client.send('which');
+        assert.equal((await client.next('which', 10_000)).load, 'v2');
+        seen.add((await report(client)).pid);
+      }
+      assert.equal(seen.size, 2, 'the new code did not reach both workers');
+    } finally {
+      for (const p of pages) p.close();
+      await stop(r);
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
