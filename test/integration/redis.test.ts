@@ -454,7 +454,20 @@ describe('--workers with Redis: crashes and the developer loop', { skip: redisSk
       await report(page);
       process.kill(victim, 'SIGKILL');
       await page.closed(10_000);
-      const resumed = await connect(id);
+      // a connection node:cluster dealt to the dead worker before it noticed the
+      // exit is never answered: retry after a while, as a page's reconnect would
+      let resumed: { client: TestClient; id: string } | undefined;
+      for (let attempt = 0; attempt < 5 && !resumed; attempt++) {
+        const pending = connect(id);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        resumed = await Promise.race([
+          pending,
+          new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 3000))),
+        ]);
+        clearTimeout(timer);
+        if (!resumed) void pending.then(({ client }) => client.close()).catch(() => undefined);
+      }
+      assert.ok(resumed, 'the page could not reconnect after the crash');
       await resumed.client.waitFor(
         (f) => f.signal === 'data' && (f.load as Record<string, unknown>)['kept'] === 'yes',
         'the data snapshot after the crash',
