@@ -462,7 +462,7 @@ describe('--workers with Redis: crashes and the developer loop', { skip: redisSk
         let timer: ReturnType<typeof setTimeout> | undefined;
         resumed = await Promise.race([
           pending,
-          new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 3000))),
+          new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 3000))),
         ]);
         clearTimeout(timer);
         if (!resumed) void pending.then(({ client }) => client.close()).catch(() => undefined);
