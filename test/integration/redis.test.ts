@@ -500,3 +500,37 @@ describe('--workers with Redis: crashes and the developer loop', { skip: redisSk
     }
   });
 });
+
+describe('datastore: in index.yaml', { skip: redisSkip }, () => {
+  test('selects Redis when no option or flag does', async () => {
+    const redis = await startRedis();
+    const dir = join(ROOT, 'test-artifacts', `yaml-datastore-${process.pid}`);
+    await mkdir(join(dir, 'shared'), { recursive: true });
+    await writeFile(
+      join(dir, 'index.yaml'),
+      `datastore: ${redis.url}\nanalyses:\n  - name: shared\n`,
+    );
+    await writeFile(join(dir, 'shared', 'index.html'), '<!doctype html><p>shared</p>');
+    await writeFile(
+      join(dir, 'shared', 'analysis.ts'),
+      readFileSync(join(SCALE, 'shared', 'analysis.ts'), 'utf8'),
+    );
+    const { createServer } = await import('../../src/server/create-server.ts');
+    const { createMemoryLogger } = await import('../../src/server/logger.ts');
+    const server = await createServer({ port: 0, analyses: dir, logger: createMemoryLogger() });
+    const inspect = new Redis(redis.url);
+    try {
+      assert.equal(server.datastore.name, 'redis');
+      const { client } = await TestClient.connect(ws(server.url));
+      client.send('set_class', { key: 'from_yaml', value: true });
+      await report(client);
+      assert.equal(await inspect.hget('databench:domain:Shared', 'from_yaml'), 'true');
+      client.close();
+    } finally {
+      inspect.disconnect();
+      await server.close();
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
