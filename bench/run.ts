@@ -31,8 +31,10 @@ function at(s: Server, analysis: string): Server {
   return { ...s, url: `${s.base.replace('http', 'ws')}/${analysis}/ws` };
 }
 
-function startServer(kind: 'ours' | 'raw'): Promise<Server> {
-  const child = fork(new URL('./server.ts', import.meta.url).pathname, [kind], {
+/** `datastore`: a redis:// URL for a Redis-backed server. */
+function startServer(kind: 'ours' | 'raw', datastore?: string): Promise<Server> {
+  const args = datastore ? [kind, datastore] : [kind];
+  const child = fork(new URL('./server.ts', import.meta.url).pathname, args, {
     execArgv: [
       '--conditions=databench-source',
       '--import',
@@ -331,6 +333,129 @@ async function w8Busy(s: Server, analysis: string) {
   };
 }
 
+// Redis (issue 10) -------------------------------------------------------------
+
+/**
+ * W9: `count` pages split over two processes sharing one Redis; a page on the
+ * first changes a classData key; the time until every page has it.
+ */
+async function w9FanOut(a: Server, b: Server, count: number) {
+  const pages = [
+    ...(await openPages(a.url, Math.ceil(count / 2))),
+    ...(await openPages(b.url, Math.floor(count / 2))),
+  ];
+  const times = await fanOut(pages, n(50), `w9-${count}`);
+  await Promise.all(pages.map((p) => p.close()));
+  return { p50: pct(times, 50), p99: pct(times, 99) };
+}
+
+/** Redis's used_memory grown per idle session (`count` pages connected, nothing written). */
+async function redisMemoryPerSession(s: Server, redisUrl: string, count: number) {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl);
+  const used = async (): Promise<number> => {
+    const info = await redis.info('memory');
+    return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+  };
+  try {
+    const before = await used();
+    const pages = await openPages(s.url, count);
+    const after = await used();
+    await Promise.all(pages.map((p) => p.close()));
+    return (after - before) / count;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Each side twice, alternating, the better of two kept: a fresh process and a
+ * warmed one would otherwise compare JIT warm-up, not the datastore.
+ */
+async function warm<T>(
+  redis: () => Promise<T>,
+  memory: () => Promise<T>,
+  what: string,
+  score: (t: T) => number,
+): Promise<{ r: T; m: T }> {
+  const rs: T[] = [];
+  const ms: T[] = [];
+  for (let i = 0; i < 2; i++) {
+    rs.push(await guard(redis(), `${what} redis`));
+    ms.push(await guard(memory(), `${what} memory`));
+  }
+  const best = (xs: T[]): T => xs.reduce((a, b) => (score(b) < score(a) ? b : a));
+  return { r: best(rs), m: best(ms) };
+}
+
+type RedisRow = [workload: string, metric: string, redis: number, memory: number, goal: string];
+
+/** The Redis rows, beside the in-memory server in the same run; skipped without redis-server. */
+async function redisSection(memoryServer: Server): Promise<RedisRow[]> {
+  const rows: RedisRow[] = [];
+  const wanted = ['W2 echo', 'W3 state', 'W4 stream', 'W9', 'R1'].some(selected);
+  if (!wanted) return rows;
+  const { existsSync } = await import('node:fs');
+  const { REDIS_SERVER, startRedis } = await import('../test/redis.ts');
+  if (!existsSync(REDIS_SERVER)) {
+    process.stderr.write(`Redis rows skipped: no ${REDIS_SERVER} (apt-get install redis-server)\n`);
+    return rows;
+  }
+  const redis = await startRedis();
+  const a = await startServer('ours', redis.url);
+  const b = await startServer('ours', redis.url);
+  try {
+    if (selected('W2 echo')) {
+      process.stderr.write('W2 echo (redis)…\n');
+      const { r, m } = await warm(
+        () => w2Echo(a),
+        () => w2Echo(memoryServer),
+        'W2',
+        (x) => x.perOp,
+      );
+      rows.push(['W2 echo', 'µs/round trip', r.perOp, m.perOp, '≤ 1.5']);
+    }
+    if (selected('W3 state')) {
+      process.stderr.write('W3 state (redis)…\n');
+      const { r, m } = await warm(
+        () => w3State(a),
+        () => w3State(memoryServer),
+        'W3',
+        (x) => x.perOp,
+      );
+      rows.push(['W3 state', 'µs/round trip', r.perOp, m.perOp, '']);
+    }
+    if (selected('W4 stream')) {
+      process.stderr.write('W4 stream (redis)…\n');
+      const { r, m } = await warm(
+        () => w4Stream(a),
+        () => w4Stream(memoryServer),
+        'W4',
+        (x) => x.ms,
+      );
+      rows.push(['W4 stream', 'ms to final state', r.ms, m.ms, '≤ 1.5']);
+    }
+    if (selected('W9')) {
+      process.stderr.write('W9 fan-out over 2 processes on Redis…\n');
+      const count = n(1000);
+      const r = await guard(w9FanOut(a, b, count), 'W9');
+      const m = await guard(w5FanOut(memoryServer, count), 'W5 for W9');
+      rows.push([`W9 fan-out ${count} (2 processes) vs W5`, 'p50 ms', r.p50, m.p50, '≤ 2']);
+      rows.push([`W9 fan-out ${count} (2 processes) vs W5`, 'p99 ms', r.p99, m.p99, '']);
+    }
+    if (selected('R1')) {
+      process.stderr.write('R1 Redis memory per idle session…\n');
+      const bytes = await guard(redisMemoryPerSession(a, redis.url, n(1000)), 'R1');
+      rows.push(['R1 idle session', 'bytes of Redis memory', bytes, NaN, '']);
+    }
+  } finally {
+    a.child.kill();
+    b.child.kill();
+    await redis.stop();
+  }
+  return rows;
+}
+
 // main ------------------------------------------------------------------------
 
 class Skip extends Error {}
@@ -348,6 +473,7 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   const servers = { ours: await startServer('ours'), raw: await startServer('raw') };
   const rows: Row[] = [];
+  let redisRows: RedisRow[] = [];
   const both = async <T>(
     what: string,
     fn: (s: Server) => Promise<T>,
@@ -421,6 +547,9 @@ async function main(): Promise<void> {
         add(rows, `W6 memory ${count}`, 'KiB RSS/session', w6, (x) => x.kbPerSession, '≤ 1.3');
         add(rows, `W6 memory ${count}`, 'KiB JS heap/session', w6, (x) => x.heapKbPerSession);
       }
+    });
+    await step(async () => {
+      redisRows = await redisSection(servers.ours);
     });
     await step(async () => {
       const w7 = await both('W7 churn', w7Churn);
@@ -577,6 +706,19 @@ async function main(): Promise<void> {
       '| workload | metric | py | in-process | py/in-process | spread | goal |',
       '|---|---|---:|---:|---:|---|---|',
       ...pyRows.map(line),
+    );
+  }
+  if (redisRows.length > 0) {
+    lines.push(
+      '',
+      'Redis-backed (redis-server on this machine) beside the in-memory server, same run:',
+      '',
+      '| workload | metric | redis | memory | redis/memory | goal |',
+      '|---|---|---:|---:|---:|---|',
+      ...redisRows.map(
+        ([w, m, r, o, g]) =>
+          `| ${w} | ${m} | ${fmt(r)} | ${Number.isNaN(o) ? '' : fmt(o)} | ${Number.isNaN(o) ? '' : (r / o).toFixed(2)} | ${g} |`,
+      ),
     );
   }
   process.stdout.write(lines.join('\n') + '\n');

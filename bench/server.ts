@@ -30,10 +30,12 @@ process.on('message', (m: { cmd: string }) => {
 let kernelRss = (): number => 0;
 
 if (kind === 'ours') {
+  // argv[3]: a redis:// URL for the Redis-backed runs (W9 and the redis rows)
   const server = await createServer({
     port: 0,
     analyses: new URL('./analyses', import.meta.url).pathname,
     logger: createLogger('error'),
+    datastore: process.argv[3],
   });
   kernelRss = () => {
     const kernel = server.app.entries.get('bench_py')?.kernel as PythonKernel | undefined;

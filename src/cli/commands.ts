@@ -16,6 +16,13 @@ function logger(o: CliOptions) {
 
 /** `databench`: serve until SIGINT/SIGTERM, then close every session with 1001 and exit 0. */
 export async function runServe(o: CliOptions): Promise<number> {
+  if (o.workers > 1) {
+    const cluster = (await import('node:cluster')).default;
+    if (cluster.isPrimary) {
+      const { runWorkers } = await import('./workers.js');
+      return runWorkers(o);
+    }
+  }
   const { createServer } = await import('../server/create-server.js');
   const log = logger(o);
   const cwd = process.cwd();
@@ -49,10 +56,15 @@ export async function runServe(o: CliOptions): Promise<number> {
       sslKeyFile: o.sslKeyFile,
       watch: o.watch,
       errorDetails: o.errorDetails,
+      datastore: o.datastore,
     });
   } catch (error) {
     await typecheck?.close();
     const e = error as NodeJS.ErrnoException;
+    if (e.code === 'DATASTORE_URL') throw new CliError(e.message, 2);
+    if (e.code === 'DATASTORE_UNREACHABLE' || e.code === 'DATASTORE_CLIENT_MISSING') {
+      throw new CliError(e.message, 1);
+    }
     if (e.code === 'EADDRINUSE')
       throw new CliError(`port ${o.port ?? 5000} is in use: pick another with --port`, 1);
     if (e.code === 'EACCES')
@@ -66,9 +78,8 @@ export async function runServe(o: CliOptions): Promise<number> {
     if (e.code === 'ENOENT' && e.path) throw new CliError(`cannot read ${e.path}`, 2);
     throw error;
   }
-  process.stdout.write(
-    `databench is serving at ${server.url}${server.sslUrl ? ` and ${server.sslUrl}` : ''}\n`,
-  );
+  const { reportServing } = await import('./workers.js');
+  reportServing(server.url, server.sslUrl);
   const running = server;
   typecheck?.attach(server);
   // an analysis that forgets to await a failing write must not take the server down
@@ -96,8 +107,11 @@ export async function runServe(o: CliOptions): Promise<number> {
         exitSoon(0);
       }, SHUTDOWN_CAP_MS);
       Promise.all([running.close(), typecheck?.close()]).then(
-        () => {
+        async () => {
           clearTimeout(cap);
+          // a cluster worker's channel to its primary would keep it alive
+          const cluster = (await import('node:cluster')).default;
+          if (cluster.isWorker) process.disconnect();
           resolve(0);
           // a handler's raw setInterval or socket must not keep the process alive
           exitSoon(0);

@@ -19,6 +19,10 @@ Options:
   --analyses PATH       the analyses folder or its index.yaml
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 1048576)
+  --datastore URL       keep data and classData in Redis: redis://HOST:PORT/DB
+                        (env DATABENCH_DATASTORE, or datastore: in index.yaml;
+                        default: in this process's memory)
+  --workers N           run N server processes on the one port (needs --datastore)
   --no-watch            do not reload analyses when their files change
   --typecheck MODE      off, warn or error: report TypeScript type errors of the
                         analyses (default warn while watching, off with --no-watch)
@@ -52,6 +56,10 @@ export interface CliOptions {
   analyses: string | undefined;
   allowOrigins: string[];
   maxFrameBytes: number | undefined;
+  /** `--datastore`, else env DATABENCH_DATASTORE. */
+  datastore: string | undefined;
+  /** `--workers`: server processes on the one port. */
+  workers: number;
   watch: boolean;
   /** `--typecheck`; undefined: the default (warn while watching, else off). */
   typecheck: TypecheckMode | undefined;
@@ -72,6 +80,8 @@ const WITH_VALUE = new Set([
   '--analyses',
   '--allow-origin',
   '--max-frame-bytes',
+  '--datastore',
+  '--workers',
   '--ssl-port',
   '--ssl-certfile',
   '--ssl-keyfile',
@@ -120,6 +130,15 @@ function portValue(flag: string, value: string): number {
   return n;
 }
 
+/** `memory` or a `redis://` / `rediss://` URL; anything else is bad usage. */
+function datastoreValue(flag: string, value: string): string {
+  if (value === 'memory' || /^rediss?:\/\/[^/?#]+(\/\d*)?$/i.test(value)) return value;
+  throw new CliError(
+    `${flag} needs redis://HOST:PORT/DB (or memory), got "${value.replace(/\/\/[^@/]*@/, '//***@')}"`,
+    2,
+  );
+}
+
 /**
  * Parse `argv` (without node and the script). Known flags are checked; every
  * other flag is kept, in order, for the analyses (like argparse's
@@ -136,6 +155,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     analyses: undefined,
     allowOrigins: [],
     maxFrameBytes: undefined,
+    datastore: env['DATABENCH_DATASTORE'] || undefined,
+    workers: 1,
     watch: true,
     typecheck: undefined,
     files: [],
@@ -146,6 +167,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     cliArgs: [],
   };
   if (env['PORT']) o.port = portValue('PORT', env['PORT']);
+  if (o.datastore !== undefined) o.datastore = datastoreValue('DATABENCH_DATASTORE', o.datastore);
   let i = 0;
   if (argv[0] === 'new') {
     o.command = 'new';
@@ -228,6 +250,20 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
           throw new CliError(`--max-frame-bytes needs a positive integer, got "${value}"`, 2);
         }
         o.maxFrameBytes = n;
+        break;
+      }
+      case '--datastore':
+        o.datastore = datastoreValue('--datastore', value ?? '');
+        break;
+      case '--workers': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value ?? '') || n < 1 || n > 256) {
+          throw new CliError(
+            `--workers needs a number of processes from 1 to 256, got "${value}"`,
+            2,
+          );
+        }
+        o.workers = n;
         break;
       }
       case '--ssl-certfile':

@@ -20,6 +20,7 @@ export interface DatastoreBackend {
   attach(
     domain: string,
     onRemoteChange: (key: string, encoded: string | undefined) => void,
+    options?: AttachOptions,
   ): Map<string, string> | Promise<Map<string, string>>;
   /** Persist one change (the mirror already has it). */
   write(domain: string, key: string, encoded: string | undefined): void | Promise<void>;
@@ -35,7 +36,38 @@ export interface DatastoreBackend {
    * its own id. Optional: a backend without it lets every well-formed id resume.
    */
   has?(domain: string): boolean | Promise<boolean>;
+  /**
+   * Release what the backend holds (timers, connections). Datastores on it
+   * must not be used afterwards.
+   */
+  dispose(): void | Promise<void>;
+  /**
+   * Optional: report the backend's health and failed writes (a networked
+   * backend), so the server can tell the pages. Returns a function that
+   * removes the listener.
+   */
+  onEvent?(listener: (event: BackendEvent) => void): () => void;
 }
+
+/** What {@link DatastoreBackend.attach} is told (an addition: older backends ignore it). */
+export interface AttachOptions {
+  /**
+   * The domain will be dropped this long after it is detached (a page's
+   * `data`): a backend whose storage outlives this process may keep it
+   * expiring that long after the last time it was seen, so that the data of
+   * a process that died still goes.
+   */
+  releaseAfterMs?: number | undefined;
+}
+
+/** What a networked backend reports through {@link DatastoreBackend.onEvent}. */
+export type BackendEvent =
+  /** The storage is unreachable; writes are kept and retried. */
+  | { type: 'down'; error: Error }
+  /** The storage is reachable again; every mirror has been reloaded from it. */
+  | { type: 'up' }
+  /** Writes to these keys of `domain` were given up; the mirror is reloaded from storage. */
+  | { type: 'write-failed'; domain: string; keys: string[]; error: Error };
 
 /** What {@link DatastoreBackend.detach} is told. */
 export interface DetachOptions {
@@ -116,6 +148,14 @@ export class MemoryBackend implements DatastoreBackend {
 
   has(domain: string): boolean {
     return this.domains.has(domain);
+  }
+
+  /** Drop every domain and pending release. */
+  dispose(): void {
+    for (const { timer } of this.retained.values()) clearTimeout(timer);
+    this.retained.clear();
+    this.owners.clear();
+    this.domains.clear();
   }
 
   /** How many domains hold data (for tests and diagnostics). */

@@ -647,6 +647,10 @@ class RemoteMapBackend implements DatastoreBackend {
     if (release) this.storage.delete(domain);
   }
 
+  dispose(): void {
+    this.listeners.clear();
+  }
+
   /** Another process changed `key` on `domain`. */
   remoteSet(domain: string, key: string, value: unknown): void {
     const encoded = JSON.stringify(value);

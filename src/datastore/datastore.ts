@@ -72,8 +72,13 @@ class Domain {
   constructor(
     readonly backend: DatastoreBackend,
     readonly name: string,
+    releaseAfterMs: number | undefined,
   ) {
-    const attached = backend.attach(name, (key, encoded) => this.applyRemote(key, encoded));
+    const attached = backend.attach(
+      name,
+      (key, encoded) => this.applyRemote(key, encoded),
+      releaseAfterMs === undefined ? undefined : { releaseAfterMs },
+    );
     if (attached instanceof Map) {
       this.entries = attached;
       this.ready = RESOLVED;
@@ -133,7 +138,11 @@ function ownEntries(values: object, op: string): Array<[string, unknown]> {
 
 const registries = new WeakMap<DatastoreBackend, Map<string, Domain>>();
 
-function openDomain(backend: DatastoreBackend, name: string): Domain {
+function openDomain(
+  backend: DatastoreBackend,
+  name: string,
+  releaseAfterMs: number | undefined,
+): Domain {
   let registry = registries.get(backend);
   if (!registry) {
     registry = new Map();
@@ -141,7 +150,7 @@ function openDomain(backend: DatastoreBackend, name: string): Domain {
   }
   let domain = registry.get(name);
   if (!domain) {
-    domain = new Domain(backend, name);
+    domain = new Domain(backend, name, releaseAfterMs);
     registry.set(name, domain);
   }
   return domain;
@@ -242,7 +251,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.release = options.releaseStorage ?? false;
     this.releaseAfterMs = options.releaseAfterMs;
     this.owner = options.owner;
-    this.state = openDomain(options.backend ?? getDefaultBackend(), domain);
+    this.state = openDomain(options.backend ?? getDefaultBackend(), domain, this.releaseAfterMs);
     // databench 0.7 wrote `self.data['pi'] = 3.14`: keys that are not members
     // read and write the store through a proxy, which every caller (and the
     // domain's list of stores) gets instead of the bare instance
@@ -255,6 +264,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
   /** The domain: an analysis id for `data`, a class name for `classData`. */
   get domain(): string {
     return this.state.name;
+  }
+
+  /** The backend this store's data lives in. */
+  get backend(): DatastoreBackend {
+    return this.state.backend;
   }
 
   /** Resolves when the backend has loaded the domain (at once for the memory backend). */

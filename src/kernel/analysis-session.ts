@@ -72,6 +72,7 @@ export class AnalysisSession implements KernelSession {
         logger: this.logger,
         sink: this.port,
         owner: request.owner,
+        backend: request.datastore,
       });
     } catch (error) {
       const text = `could not start analysis "${this.meta.name}": ${describeError(error).message}`;

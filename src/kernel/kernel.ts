@@ -5,6 +5,7 @@
  * an analysis instance.
  */
 import type { CancelTarget } from '../protocol/messages.js';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import type { PageSink } from '../server/analysis.js';
 import type { ExtraRoute } from '../server/meta.js';
 
@@ -20,6 +21,11 @@ export interface OpenRequest {
   readonly cliArgs: readonly string[];
   /** Who the page's retained `data` counts against (its address): one client cannot evict everyone's. */
   readonly owner: string;
+  /**
+   * The server's datastore backend (`--datastore`); undefined: in memory.
+   * Host side only: a remote kernel reaches it through the host's link.
+   */
+  readonly datastore?: DatastoreBackend | undefined;
   /**
    * Whether a handler's failure reaches the page with the file:line of the
    * user's code (`__error` frames). Default: true.

@@ -1,5 +1,6 @@
 import type { Change } from '../datastore/change.js';
 import type { CancelTarget } from '../protocol/messages.js';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../server/logger.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
@@ -24,7 +25,7 @@ class HostDomain {
     readonly name: string,
     private readonly link: RemoteLink,
   ) {
-    this.store = new Datastore(name);
+    this.store = new Datastore(name, link.backend ? { backend: link.backend } : {});
     this.store.onEncodedChange(this);
   }
 
@@ -106,6 +107,8 @@ export class RemoteLink {
   stuck = false;
   private readonly domains = new Map<string, HostDomain>();
   private nextSid = 1;
+  /** The server's datastore backend (undefined: the default, in memory). */
+  backend: DatastoreBackend | undefined;
   private dead = false;
 
   constructor(
@@ -128,6 +131,8 @@ export class RemoteLink {
   }
 
   open(port: PagePort, request: OpenRequest): KernelSession {
+    // one server, one backend: the first page names it for every domain of this link
+    this.backend ??= request.datastore;
     const sid = this.nextSid++;
     const session = new RemoteSession(sid, port, this);
     this.sessions.set(sid, session);

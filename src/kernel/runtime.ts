@@ -176,6 +176,13 @@ export class KernelBackend implements DatastoreBackend {
     });
   }
 
+  /** The thread ends: nothing of the host's to release, only our own bookkeeping. */
+  dispose(): void {
+    this.listeners.clear();
+    this.waiting.clear();
+    this.inflight.clear();
+  }
+
   attached(message: AttachedMessage): void {
     const list = this.waiting.get(message.domain);
     const resolve = list?.shift();

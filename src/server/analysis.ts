@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import { Datastore, type DataProxy } from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
@@ -91,6 +92,17 @@ const errorReporting = new WeakMap<object, ErrorReporting>();
 /** @internal Served analyses also send `__error` frames (AnalysisTest's recorder does not get them). */
 export function setErrorReporting(analysis: object, reporting: ErrorReporting): void {
   errorReporting.set(analysis, reporting);
+}
+
+/** The backend a server chose for an instance's stores (module-private: not on the user's class). */
+const backends = new WeakMap<object, DatastoreBackend>();
+
+/**
+ * @internal Make {@link Analysis.initDatastores} of `analysis` open its stores
+ * on `backend` (the server's datastore). Called before `initDatastores`.
+ */
+export function setDatastoreBackend(analysis: object, backend: DatastoreBackend): void {
+  backends.set(analysis, backend);
 }
 
 type Transform = (value: unknown) => unknown;
@@ -235,19 +247,21 @@ export class Analysis<
   }
 
   /**
-   * Create `data` (domain: the id) and `classData` (domain: the class name).
+   * Create `data` (domain: the id) and `classData` (domain: the class name),
+   * on the server's datastore (`--datastore`; in memory by default).
    * Override to use another backend:
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
   initDatastores(): void {
     // every Datastore is a DataProxy (its constructor returns the proxy)
     const owner = owners.get(this);
+    const backend = backends.get(this);
     const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
     this.data = new Datastore<Data>(
       this.id,
-      owner === undefined ? { releaseAfterMs } : { releaseAfterMs, owner },
+      owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
-    this.classData = new Datastore<ClassData>(this.constructor.name);
+    this.classData = new Datastore<ClassData>(this.constructor.name, { backend });
   }
 
   /**

@@ -29,6 +29,8 @@ export interface AnalysesInfo {
   build: string | undefined;
   watch: string[];
   readmeHtml: string;
+  /** index.yaml `datastore`: where `data` and `classData` live (a `redis://` URL). */
+  datastore: string | undefined;
 }
 
 /** One analysis of the folder, loaded or not. */
@@ -398,6 +400,7 @@ export async function loadApp(options: {
     watch: strList(config['watch']),
     readmeHtml:
       folderReadme && folderReadmeName ? await renderReadme(folderReadmeName, folderReadme) : '',
+    datastore: typeof config['datastore'] === 'string' ? config['datastore'] : undefined,
   };
 
   let list: unknown[];

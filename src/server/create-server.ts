@@ -10,6 +10,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { dirname, join, sep } from 'node:path';
 import { WebSocketServer } from 'ws';
+import { defaultBackend, type DatastoreBackend } from '../datastore/backend.js';
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
@@ -105,6 +106,13 @@ export interface ServerOptions {
    * CLI's `--no-error-details` turns it off).
    */
   errorDetails?: boolean;
+  /**
+   * Where analyses keep `data` and `classData`: a `redis://HOST:PORT/DB` URL
+   * (many processes and hosts share it; needs the optional dependency
+   * `ioredis`), or a backend object. Default: index.yaml's `datastore`, else
+   * in this process's memory.
+   */
+  datastore?: string | DatastoreBackend;
   /** Called after every reload with the new app (tests, tools). */
   onReload?: (app: App) => void;
   /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
@@ -125,6 +133,8 @@ export interface DatabenchServer {
   readonly app: App;
   /** Open sessions. */
   readonly sessions: ReadonlySet<Session>;
+  /** The backend of the analyses' `data` and `classData`. */
+  readonly datastore: DatastoreBackend;
   /** Close every socket with 1001 after `disconnected` ran for each, then stop listening. */
   close(): Promise<void>;
 }
@@ -190,6 +200,73 @@ async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: st
   return { cert: pems.cert, key: pems.private };
 }
 
+// --- datastore (issue 10): which backend the analyses of this server use ---
+
+/** The resolved datastore of a server: the backend, and whether the server made it (and so disposes it). */
+interface ResolvedDatastore {
+  backend: DatastoreBackend | undefined;
+  owned: boolean;
+}
+
+/**
+ * A `redis://` URL connects a Redis backend (imported only then); `memory` or
+ * nothing is the process-wide memory backend; an object is used as it is.
+ */
+async function resolveDatastore(
+  value: string | DatastoreBackend | undefined,
+): Promise<ResolvedDatastore> {
+  if (value === undefined || value === 'memory') return { backend: undefined, owned: false };
+  if (typeof value === 'object') return { backend: value, owned: false };
+  if (/^rediss?:\/\//i.test(value)) {
+    const { createRedisBackend } = await import('../datastore/redis.js');
+    return { backend: await createRedisBackend(value), owned: true };
+  }
+  throw new DatabenchError(
+    'DATASTORE_URL',
+    `datastore "${value}" is not supported: give redis://HOST:PORT/DB, or leave it out to keep data in memory`,
+  );
+}
+
+/** Tell the pages when the datastore goes away, comes back or gives up a write. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function reportDatastoreEvents(
+  backend: DatastoreBackend,
+  sessions: ReadonlySet<Session>,
+  logger: Logger,
+): (() => void) | undefined {
+  return backend.onEvent?.((event) => {
+    switch (event.type) {
+      case 'down': {
+        const text = `the datastore is unreachable (${event.error.message}): changes are kept and sent when it is back`;
+        logger.warn(text);
+        for (const session of sessions) void session.emit('warn', text);
+        return;
+      }
+      case 'up': {
+        const text = 'the datastore is reachable again';
+        logger.info(text);
+        for (const session of sessions) void session.emit('log', text);
+        return;
+      }
+      case 'write-failed': {
+        const text = `the datastore could not store ${event.keys.join(', ')} of "${event.domain}" (${event.error.message}); the values were reloaded from it`;
+        logger.error(text);
+        // a page's data is its id; any other domain is a class's classData: every page may show it
+        const classData = !UUID.test(event.domain);
+        for (const session of sessions) {
+          if (classData || session.id === event.domain) void session.emit('error', text);
+        }
+        return;
+      }
+      default: {
+        const never: never = event;
+        throw new Error(`unknown datastore event ${String(never)}`);
+      }
+    }
+  });
+}
+
 /**
  * Serve a folder of analyses over HTTP and WebSocket. The CLI, the tests and
  * users embedding databench all start it this way.
@@ -241,6 +318,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     errorDetails,
   };
 
+  // before anything listens: an unreachable Redis fails the start
+  const datastore = await resolveDatastore(options.datastore ?? app.info.datastore);
   const registry = new SessionRegistry(
     {
       logger,
@@ -249,10 +328,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       backendVersion: DATABENCH_VERSION,
       analysesVersion: () => state.app.version,
       errorDetails,
+      datastore: datastore.backend,
     },
     logger,
     pingIntervalMs,
   );
+  const stopReporting = datastore.backend
+    ? reportDatastoreEvents(datastore.backend, registry.sessions, logger)
+    : undefined;
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -291,7 +374,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const creds = options.sslPort !== undefined ? await sslCredentials(options) : undefined;
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
-  const boundPort = await listen(httpServer, port, host);
+  let boundPort: number;
+  try {
+    boundPort = await listen(httpServer, port, host);
+  } catch (error) {
+    stopReporting?.();
+    if (datastore.owned) await datastore.backend?.dispose();
+    throw error;
+  }
   const url = `http://${urlHost(host)}:${boundPort}`;
 
   let httpsServer: HttpsServer | undefined;
@@ -304,6 +394,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       sslUrl = `https://${urlHost(host)}:${sslBound}`;
     } catch (error) {
       httpServer.close();
+      stopReporting?.();
+      if (datastore.owned) await datastore.backend?.dispose();
       const e = error as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') {
         throw new DatabenchError('SSL_PORT_IN_USE', `--ssl-port ${options.sslPort} is in use`, {
@@ -379,7 +471,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       : undefined;
 
   logger.info(
-    `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''}`,
+    `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''} (datastore: ${(datastore.backend ?? defaultBackend).name})`,
   );
 
   return {
@@ -391,6 +483,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       return state.app;
     },
     sessions: registry.sessions,
+    datastore: datastore.backend ?? defaultBackend,
     close() {
       closing ??= (async () => {
         stopWatching?.();
@@ -406,6 +499,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
           server.closeAllConnections();
           await new Promise<void>((resolve) => server.close(() => resolve()));
         }
+        stopReporting?.();
+        if (datastore.owned) await datastore.backend?.dispose();
       })();
       return closing;
     },
@@ -456,6 +551,7 @@ export async function run(
       build: undefined,
       watch: [],
       readmeHtml: '',
+      datastore: undefined,
     },
     entries: new Map([
       [

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import { PROTOCOL } from '../protocol/messages.js';
 import { ActionRun, endLoad, setCurrentRun, currentRun } from './action-run.js';
 import { actionTable } from './actions.js';
 import {
   setAnalysisOwner,
+  setDatastoreBackend,
   type AnalysisClass,
   type AnyAnalysis as Analysis,
   type EmitFn,
@@ -36,6 +38,8 @@ export interface CreateAnalysisOptions {
   logger?: Logger;
   /** Who the page's retained `data` counts against (see `setAnalysisOwner`). */
   owner?: string;
+  /** The backend of `data` and `classData` (the server's datastore). Default: in memory. */
+  backend?: DatastoreBackend;
 }
 
 /**
@@ -61,6 +65,7 @@ export class Meta {
     if (options.logger) analysis.logger = options.logger;
     if (options.emit) analysis.setEmitFn(options.emit);
     if (options.owner) setAnalysisOwner(analysis, options.owner);
+    if (options.backend) setDatastoreBackend(analysis, options.backend);
     analysis.initDatastores();
     analysis.wireDatastores(options.sink);
     await Promise.all([analysis.data.ready, analysis.classData.ready]);

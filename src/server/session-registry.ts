@@ -62,7 +62,7 @@ export class SessionRegistry {
       old.takenOver();
       await ended;
     }
-    const backend = getDefaultBackend();
+    const backend = this.ctx.datastore ?? getDefaultBackend();
     const known = old !== undefined || backend.has === undefined ? true : await backend.has(id);
     if (!known && this.byId.get(id) === session) this.byId.delete(id);
     return known;

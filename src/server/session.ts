@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
 import {
@@ -51,6 +52,8 @@ export interface SessionContext {
   issued(id: string, session: Session): void;
   readonly cliArgs: string[];
   readonly backendVersion: string;
+  /** Where analyses keep `data` and `classData`; undefined: the process-wide memory backend. */
+  readonly datastore?: DatastoreBackend | undefined;
   /** Read at each `__connect`: changes when the analyses are reloaded. */
   analysesVersion(): string;
   /** Called once when the session has ended (socket closed and `disconnected` run). */
@@ -591,6 +594,7 @@ export class Session implements PagePort {
       cliArgs: this.ctx.cliArgs,
       owner: this.owner,
       errorDetails: this.ctx.errorDetails,
+      datastore: this.ctx.datastore,
     });
   }
 

@@ -1,3 +1,5 @@
 /** The public test harness: `import { AnalysisTest } from 'databench/testing'`. */
 export { AnalysisTest } from './analysis-test.js';
 export type { AnalysisTestOptions, EmittedMessage } from './analysis-test.js';
+export { testBackend } from './backend-suite.js';
+export type { TestBackendOptions } from './backend-suite.js';

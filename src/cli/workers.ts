@@ -1,0 +1,120 @@
+// `databench --workers N`: N full server processes on the one port
+// (node:cluster hands each new connection to one of them). They share state
+// only through the datastore, so N > 1 needs Redis; no sticky sessions are
+// needed because a page resumes its `data` from Redis on any process.
+import cluster, { type Worker } from 'node:cluster';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { createLogger, isLogLevel } from '../server/logger.js';
+import { CliError } from './errors.js';
+import type { CliOptions } from './main.js';
+
+/** The message a worker sends its primary once it listens. */
+interface ServingMessage {
+  databench: 'serving';
+  url: string;
+  sslUrl: string | undefined;
+}
+
+function isServing(m: unknown): m is ServingMessage {
+  return (
+    typeof m === 'object' && m !== null && (m as { databench?: unknown }).databench === 'serving'
+  );
+}
+
+/**
+ * Say where the server listens: a worker tells its primary (which prints one
+ * line for all), a lone server prints it.
+ */
+export function reportServing(url: string, sslUrl: string | undefined): void {
+  if (cluster.isWorker && process.send) {
+    process.send({ databench: 'serving', url, sslUrl } satisfies ServingMessage);
+    return;
+  }
+  process.stdout.write(`databench is serving at ${url}${sslUrl ? ` and ${sslUrl}` : ''}\n`);
+}
+
+/** The datastore the workers will use: the flag (or env), else index.yaml's `datastore`. */
+async function datastoreSetting(o: CliOptions): Promise<string | undefined> {
+  if (o.datastore !== undefined) return o.datastore;
+  const { findAnalysesDir } = await import('../server/app.js');
+  const { dir } = await findAnalysesDir(process.cwd(), o.analyses);
+  try {
+    const config = parseYaml(await readFile(join(dir, 'index.yaml'), 'utf8')) as unknown;
+    const value = (config as { datastore?: unknown } | null)?.datastore;
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined; // no or bad index.yaml: the workers report it
+  }
+}
+
+/** Run the primary: fork `o.workers` servers, restart one that dies, stop them all on a signal. */
+export async function runWorkers(o: CliOptions): Promise<number> {
+  const datastore = await datastoreSetting(o);
+  if (datastore === undefined || !/^rediss?:\/\//i.test(datastore)) {
+    throw new CliError(
+      `--workers ${o.workers} needs a datastore all processes share: give --datastore redis://HOST:PORT/DB`,
+      2,
+    );
+  }
+  const log = createLogger(o.log !== undefined && isLogLevel(o.log) ? o.log : 'info');
+  let stopping = false;
+  let ready = 0;
+  let announced = false;
+  const live = new Set<Worker>();
+
+  let exitCode = 0;
+
+  return new Promise<number>((resolve) => {
+    const stopAll = (code: number): void => {
+      stopping = true;
+      exitCode = code;
+      if (live.size === 0) resolve(code);
+      for (const worker of live) worker.process.kill('SIGTERM');
+    };
+    const fork = (): void => {
+      const worker = cluster.fork();
+      live.add(worker);
+      let listening = false;
+      worker.on('message', (m: unknown) => {
+        if (!isServing(m) || listening) return;
+        listening = true;
+        ready++;
+        if (!announced && ready === o.workers) {
+          announced = true;
+          process.stdout.write(
+            `databench is serving at ${m.url}${m.sslUrl ? ` and ${m.sslUrl}` : ''} with ${o.workers} workers\n`,
+          );
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        live.delete(worker);
+        if (listening) ready--;
+        if (stopping) {
+          if (live.size === 0) resolve(exitCode);
+          return;
+        }
+        if (!listening) {
+          // a worker that cannot start (bad folder, Redis unreachable): its
+          // error is on stderr already; the others would fail alike
+          log.error(`a worker exited before it served (code ${code ?? signal}): stopping`);
+          stopAll(code && code > 0 ? code : 1);
+          return;
+        }
+        log.warn(
+          `worker ${worker.process.pid} died (${signal ?? `code ${code}`}); starting another`,
+        );
+        fork();
+      });
+    };
+    for (let i = 0; i < o.workers; i++) fork();
+    const onSignal = (signal: string): void => {
+      if (stopping) return;
+      log.info(`${signal}: stopping ${live.size} workers`);
+      stopAll(0);
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}

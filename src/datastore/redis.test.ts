@@ -1,0 +1,15 @@
+import { after, before, describe } from 'node:test';
+import { testBackend } from 'databench/testing';
+import { createRedisBackend } from 'databench/datastore/redis';
+import { redisSkip, startRedis, type RedisServer } from '../../test/redis.js';
+
+describe('redis backend', { skip: redisSkip }, () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  testBackend('redis', () => createRedisBackend(redis.url), { shared: true });
+});
