@@ -11,7 +11,7 @@ import { TestClient } from '../test/helpers.ts';
 
 const DIR = join(new URL('../', import.meta.url).pathname, 'test-artifacts', 'bench-reload');
 const source = (v: number): string =>
-  `import { Analysis } from 'databench';\nexport class Hello extends Analysis {\n  on_which() { return this.emit('which', ${v}); }\n}\n`;
+  `import { Analysis } from 'databench-ts';\nexport class Hello extends Analysis {\n  on_which() { return this.emit('which', ${v}); }\n}\n`;
 
 /** Save 20 versions; resolves to the sorted times from a save to a session running it. */
 async function measure(typecheck: boolean): Promise<number[]> {

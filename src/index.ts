@@ -2,7 +2,7 @@
  * databench: live, interactive data analyses in the browser.
  *
  * @example
- * import { Analysis, on } from 'databench';
+ * import { Analysis, on } from 'databench-ts';
  * export class Pi extends Analysis<{ pi: number }> {
  *   @on async run() { await this.data.set('pi', 3.14); }
  * }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { utils } from 'databench';
-import { AnalysisTest } from 'databench/testing';
+import { utils } from 'databench-ts';
+import { AnalysisTest } from 'databench-ts/testing';
 import { Dummypi, convergencePlot, piEstimate } from './analysis.js';
 
 test('dummypi: starts with 20000 samples', async () => {

@@ -1,4 +1,4 @@
-import { Analysis, DatabenchError, utils } from 'databench';
+import { Analysis, DatabenchError, utils } from 'databench-ts';
 import type { TopLevelSpec } from 'vega-lite';
 
 /** An estimate of π with its one-sigma uncertainty. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AnalysisTest } from 'databench/testing';
+import { AnalysisTest } from 'databench-ts/testing';
 import { Scaffold } from './analysis.js';
 
 test('scaffold: counts clicks', async () => {

@@ -1,4 +1,4 @@
-import { Analysis } from 'databench';
+import { Analysis } from 'databench-ts';
 
 /** What this analysis keeps in `this.data`: each change reaches the page. */
 interface State {

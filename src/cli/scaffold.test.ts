@@ -270,7 +270,7 @@ static:
     const { dir, analysesDir } = await project();
     // the user's project has databench installed
     await mkdir(join(dir, 'node_modules'));
-    await symlink(packageRoot, join(dir, 'node_modules', 'databench'), 'dir');
+    await symlink(packageRoot, join(dir, 'node_modules', 'databench-ts'), 'dir');
     await scaffoldAnalysis('hello_world', { analysesDir });
 
     const { code, output } = await runTest(join(analysesDir, 'hello_world', 'analysis.test.ts'));

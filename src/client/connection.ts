@@ -39,7 +39,7 @@ export interface ClientConsole {
 export interface ConnectionOptions {
   /**
    * The WebSocket class. Default: the one given to `setDefaultWebSocket`
-   * (`databench/client` in Node, its `node` export condition, sets `ws`), else
+   * (`databench-ts/client` in Node, its `node` export condition, sets `ws`), else
    * `globalThis.WebSocket`.
    */
   WebSocket?: WebSocketConstructor;

@@ -1,11 +1,11 @@
 /**
- * `databench/client`: the browser (and Node) client. Browser-safe: it uses
+ * `databench-ts/client`: the browser (and Node) client. Browser-safe: it uses
  * `globalThis.WebSocket` unless another implementation is injected. Node
  * resolves this entry through its `node` export condition to `./node.js`,
  * which injects `ws` (Node 20 has no global WebSocket).
  *
  * @example
- * import { Connection, ui } from 'databench/client';
+ * import { Connection, ui } from 'databench-ts/client';
  * const databench = ui.wire(new Connection());
  * databench.connect();
  */

@@ -1,11 +1,11 @@
 /**
- * `databench/client` as Node resolves it (the `node` export condition): the
+ * `databench-ts/client` as Node resolves it (the `node` export condition): the
  * client for Node (scripts, tests, notebooks). Node 20 has no global
  * WebSocket, so this entry makes `ws` the default implementation when it
  * loads; everything else is the browser entry's.
  *
  * @example
- * import { attach } from 'databench/client';
+ * import { attach } from 'databench-ts/client';
  * const c = await attach('ws://localhost:5000/dummypi/ws');
  * c.emit('run');
  */

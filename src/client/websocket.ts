@@ -31,7 +31,7 @@ let defaultWebSocket: WebSocketConstructor | undefined;
 
 /**
  * Set the WebSocket class that connections use when none is passed in their
- * options. `databench/client` under Node (its `node` export condition) calls
+ * options. `databench-ts/client` under Node (its `node` export condition) calls
  * this with `ws` when it loads.
  *
  * @example
@@ -49,7 +49,7 @@ export function resolveWebSocket(ctor?: WebSocketConstructor): WebSocketConstruc
   if (found === undefined) {
     throw new DatabenchError(
       'NO_WEBSOCKET',
-      'no WebSocket implementation: in Node 20 import the client as "databench/client" with ' +
+      'no WebSocket implementation: in Node 20 import the client as "databench-ts/client" with ' +
         'Node\'s own resolution (its "node" export condition uses the "ws" package), ' +
         'or pass one: new Connection(url, args, id, { WebSocket })',
     );

@@ -1,4 +1,4 @@
-import { MemoryBackend } from 'databench';
-import { testBackend } from 'databench/testing';
+import { MemoryBackend } from 'databench-ts';
+import { testBackend } from 'databench-ts/testing';
 
 testBackend('memory', () => new MemoryBackend());

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { DatabenchError, Datastore, MemoryBackend, type DatastoreBackend } from 'databench';
+import { DatabenchError, Datastore, MemoryBackend, type DatastoreBackend } from 'databench-ts';
 import { deferred, turn } from '../../test/async.js';
 
 /** A fresh domain per test: the default backend is process-wide. */

@@ -216,7 +216,7 @@ const ITEM_ACCESS: ProxyHandler<Datastore<object>> = {
  * name for `classData`). Every Datastore on the same domain sees the same
  * data and gets every change.
  *
- * Values are stored as encoded JSON (see `encodeValue` in `databench/protocol`):
+ * Values are stored as encoded JSON (see `encodeValue` in `databench-ts/protocol`):
  * setting a value equal to the stored one does nothing; reads return a copy.
  * Reads are synchronous; writes return a Promise that resolves when every
  * subscriber has the change.

@@ -1,6 +1,6 @@
 import { after, before, describe } from 'node:test';
-import { testBackend } from 'databench/testing';
-import { createRedisBackend } from 'databench/datastore/redis';
+import { testBackend } from 'databench-ts/testing';
+import { createRedisBackend } from 'databench-ts/datastore/redis';
 import { redisSkip, startRedis, type RedisServer } from '../../test/redis.js';
 
 describe('redis backend', { skip: redisSkip }, () => {

@@ -1,7 +1,7 @@
 /**
  * The Redis backend: one datastore shared by many server processes and hosts.
  *
- * Import it as `databench/datastore/redis`; the server imports it (and the
+ * Import it as `databench-ts/datastore/redis`; the server imports it (and the
  * optional dependency `ioredis`) only when it is given a Redis URL, so the
  * default install and start pay nothing for it.
  *
@@ -244,7 +244,7 @@ function parseBatch(buf: Buffer): Batch | undefined {
  * (which connects first); `dispose()` sends what is queued and disconnects.
  *
  * @example
- * import { createRedisBackend } from 'databench/datastore/redis';
+ * import { createRedisBackend } from 'databench-ts/datastore/redis';
  * const backend = await createRedisBackend('redis://127.0.0.1:6379/0');
  * const store = new Datastore('Counter', { backend });
  * await store.ready;

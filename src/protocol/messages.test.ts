@@ -10,7 +10,7 @@ import {
   parseClientMessage,
   parseQs,
   parseServerMessage,
-} from 'databench/protocol';
+} from 'databench-ts/protocol';
 
 describe('parseClientMessage', () => {
   test('a connect frame for a new instance', () => {

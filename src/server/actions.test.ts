@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Analysis, on, onAction } from 'databench';
-import { AnalysisTest } from 'databench/testing';
+import { Analysis, on, onAction } from 'databench-ts';
+import { AnalysisTest } from 'databench-ts/testing';
 
 // Class names are datastore domains (classData): keep them unique in this file.
 

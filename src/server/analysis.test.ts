@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Analysis, Datastore } from 'databench';
-import { AnalysisTest } from 'databench/testing';
+import { Analysis, Datastore } from 'databench-ts';
+import { AnalysisTest } from 'databench-ts/testing';
 
 // Class names are datastore domains (classData): keep them unique in this file.
 

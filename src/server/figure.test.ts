@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import type { Spec as VegaSpec } from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
-import { DatabenchError, utils } from 'databench';
+import { DatabenchError, utils } from 'databench-ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -324,13 +324,15 @@ describe('utils.figToSrc', () => {
       return r.stderr;
     };
     assert.doesNotMatch(
-      stderrOf("const { utils } = await import('databench'); console.log(typeof utils.figToSrc);"),
+      stderrOf(
+        "const { utils } = await import('databench-ts'); console.log(typeof utils.figToSrc);",
+      ),
       /PLOTTING/,
     );
     // the hook does see them once a figure is rendered
     assert.match(
       stderrOf(
-        "const { utils } = await import('databench'); await utils.figToSrc({ mark: 'point' }, { format: 'png' });",
+        "const { utils } = await import('databench-ts'); await utils.figToSrc({ mark: 'point' }, { format: 'png' });",
       ),
       /PLOTTING vega-lite/,
     );

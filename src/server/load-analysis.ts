@@ -41,7 +41,7 @@ export async function importAnalysis(file: string, generation: number): Promise<
   const names = namespaces.flatMap((ns) => Object.keys(ns)).filter((n) => n !== 'default');
   throw new Error(
     `${file} exports no Analysis subclass (exports: ${names.join(', ') || 'none'}); ` +
-      `export a class that extends Analysis from 'databench'`,
+      `export a class that extends Analysis from 'databench-ts'`,
   );
 }
 

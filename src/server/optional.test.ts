@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DatabenchError } from 'databench';
+import { DatabenchError } from 'databench-ts';
 import { importOptional } from './optional.js';
 
 /** A package that is not installed (nor on the registry). */

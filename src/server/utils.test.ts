@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { utils } from 'databench';
+import { utils } from 'databench-ts';
 
 /** The first bytes of every PNG file, then some bytes that are not ASCII. */
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 0xfe, 0xff]);

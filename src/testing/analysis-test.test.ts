@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Analysis, Meta } from 'databench';
-import { AnalysisTest } from 'databench/testing';
+import { Analysis, Meta } from 'databench-ts';
+import { AnalysisTest } from 'databench-ts/testing';
 import { Parameters } from '../../test/fixtures/parameters/analysis.js';
 import { deferred, turn, type Deferred } from '../../test/async.js';
 

@@ -37,7 +37,7 @@ async function sync(backend: DatastoreBackend): Promise<void> {
  * with a factory for fresh instances. Every test uses its own domains.
  *
  * @example
- * import { testBackend } from 'databench/testing';
+ * import { testBackend } from 'databench-ts/testing';
  * testBackend('memory', () => new MemoryBackend());
  */
 export function testBackend(

@@ -1,4 +1,4 @@
-/** The public test harness: `import { AnalysisTest } from 'databench/testing'`. */
+/** The public test harness: `import { AnalysisTest } from 'databench-ts/testing'`. */
 export { AnalysisTest } from './analysis-test.js';
 export type { AnalysisTestOptions, EmittedMessage } from './analysis-test.js';
 export { testBackend } from './backend-suite.js';

@@ -25,7 +25,7 @@ const ARTIFACTS = join(ROOT, 'test-artifacts/e2e');
 const DOCS = process.env['DATABENCH_UPDATE_DOCS'] === '1' ? join(ROOT, 'docs') : undefined;
 const TIMEOUT = 15_000;
 
-const BROKEN_FRAGILE = `import { Analysis } from 'databench';
+const BROKEN_FRAGILE = `import { Analysis } from 'databench-ts';
 
 export class Fragile extends Analysis {
   on_hello() {
@@ -33,7 +33,7 @@ export class Fragile extends Analysis {
   }
 }
 `;
-const GOOD_FRAGILE = `import { Analysis } from 'databench';
+const GOOD_FRAGILE = `import { Analysis } from 'databench-ts';
 
 export class Fragile extends Analysis {
   async on_hello() {

@@ -98,7 +98,7 @@ test('databench --build: runs the build commands in order, streams output, fails
 });
 
 test('createServer and run are public: importable from the package, bound to 127.0.0.1', async () => {
-  const databench = await import('databench');
+  const databench = await import('databench-ts');
   const server = await databench.createServer({
     port: 0,
     analyses: FIXTURES + 'analyses',

@@ -13,7 +13,7 @@ import { TestClient } from '../helpers.ts';
 const ROOT = new URL('../../', import.meta.url).pathname;
 /** The analysis, with `value` as its STEP: a number, or a string that is a type error. */
 const source = (value: string): string =>
-  `import { Analysis } from 'databench';\n` +
+  `import { Analysis } from 'databench-ts';\n` +
   `export class Hello extends Analysis {\n  on_which() { return this.emit('which', STEP); }\n}\n` +
   `const STEP: number = ${value};\n`;
 const reloadWaiters: Array<() => void> = [];

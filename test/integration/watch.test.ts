@@ -8,10 +8,10 @@ import { createMemoryLogger } from '../../src/server/logger.ts';
 import { TestClient } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-// inside the package, so that the analyses' `import 'databench'` resolves to this checkout
+// inside the package, so that the analyses' `import 'databench-ts'` resolves to this checkout
 const DIR = join(ROOT, 'test-artifacts', `watch-${process.pid}`);
 
-const source = (version: string): string => `import { Analysis } from 'databench';
+const source = (version: string): string => `import { Analysis } from 'databench-ts';
 
 export class Hello extends Analysis {
   on_which() {
@@ -153,7 +153,7 @@ test('a broken edit keeps the last good version and shows the error until fixed'
 });
 
 test("an edit of an analysis's own helper module reloads it too", async () => {
-  const withHelper = `import { Analysis } from 'databench';
+  const withHelper = `import { Analysis } from 'databench-ts';
 import { greeting } from './greeting.js';
 
 export class Hello extends Analysis {
@@ -189,7 +189,7 @@ test('a shared module in a `watch` glob outside the analysis folder reloads the 
   let reload = nextReload();
   await writeFile(
     join(DIR, 'hello', 'analysis.ts'),
-    `import { Analysis } from 'databench';
+    `import { Analysis } from 'databench-ts';
 import { shared } from '../lib/shared.js';
 
 export class Hello extends Analysis {
@@ -220,7 +220,7 @@ test('a module that throws on import is reported with its file and line', async 
   const reload = nextReload();
   await writeFile(
     join(DIR, 'other', 'analysis.ts'),
-    "import { Analysis } from 'databench';\n\nthrow new Error('boom at import');\nexport class Other extends Analysis {}\n",
+    "import { Analysis } from 'databench-ts';\n\nthrow new Error('boom at import');\nexport class Other extends Analysis {}\n",
   );
   await reload;
   const page = await (await fetch(server.url + '/other/')).text();

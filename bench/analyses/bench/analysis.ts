@@ -1,4 +1,4 @@
-import { Analysis } from 'databench';
+import { Analysis } from 'databench-ts';
 
 /** The benchmark's workloads, written as a user would write them. */
 export class Bench extends Analysis<{ count: number } & Record<string, unknown>> {
