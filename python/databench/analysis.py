@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 import uuid
 
 from . import _aio
@@ -192,6 +193,36 @@ class Analysis(object):
         return self
 
     # what a handler uses -------------------------------------------------
+
+    _current_action = None
+
+    @property
+    def action_cancelled(self):
+        """True when the page cancelled the action that runs now (its Stop
+        button, ``d.cancel``): check it in long loops and return early."""
+        current = self._current_action
+        return bool(current and current['cancelled'])
+
+    def progress(self, fraction, message=None):
+        """Report progress of the running action to the page: a ``__process``
+        frame ``{id, status: 'progress', action, fraction, message}`` (a wired
+        button shows a bar). Throttled to about 20 a second; the last one
+        (``fraction`` 1) always goes out. Does nothing outside an action that
+        has a process id. Returns an awaitable you may ignore."""
+        current = self._current_action
+        if not current or current['id'] is None:
+            return _aio.DONE
+        now = time.monotonic()
+        if fraction is not None:
+            fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction != 1.0 and now - current['last_progress'] < 0.05:
+            return _aio.DONE
+        current['last_progress'] = now
+        load = {'id': current['id'], 'status': 'progress', 'action': current['action'],
+                'fraction': fraction}
+        if message is not None:
+            load['message'] = message
+        return self._send('__process', load)
 
     def emit(self, signal, message=NO_MESSAGE):
         """Emit a signal to the frontend (with no message the frame has no `load`).

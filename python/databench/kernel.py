@@ -264,6 +264,17 @@ class Session(object):
     def action(self, name, message):
         self.enqueue(lambda: Meta.run_process(self.analysis, name, message), name)
 
+    def cancel(self, target):
+        """The page's `__cancel`: the running call it names sees
+        ``self.action_cancelled`` become true (cooperative, as in TypeScript);
+        its end frame says ``cancelled: true``."""
+        current = self.analysis._current_action if self.analysis is not None else None
+        if current is None:
+            return
+        if (target.get('kind') == 'process' and target.get('id') == current.get('id')) or \
+                (target.get('kind') == 'action' and target.get('action') == current.get('action')):
+            current['cancelled'] = True
+
     def failed(self, action, error):
         """An action failed outside its handlers (a `__process` frame that cannot be encoded)."""
         text = 'action "{}" failed: {}'.format(action, _exception_line(error))
@@ -386,6 +397,10 @@ class Kernel(object):
             sid = message['sid']
             session = self.sessions.pop(sid, None)
             self.loop.create_task(self._close(sid, session))
+        elif t == 'cancel':
+            session = self.sessions.get(message['sid'])
+            if session is not None:
+                session.cancel(message.get('target') or {})
         elif t == 'attached':
             self.backend.attached(message)
         elif t == 'change':

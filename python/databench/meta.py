@@ -83,6 +83,11 @@ class Meta(object):
         table = _table(type(analysis))
         names = table.handlers.get(action_name)
         failed = False
+        # what a cancel and self.progress() find: the call that runs now
+        current = {'id': process_id if has_process else None, 'action': action_name,
+                   'cancelled': False, 'last_progress': 0.0}
+        previous = analysis.__dict__.get('_current_action')
+        analysis.__dict__['_current_action'] = current
         for name in names or ():
             method, args, kwargs, error = _bind(analysis, action_name, name, load)
             if error is not None:
@@ -106,10 +111,13 @@ class Meta(object):
                     'action "{}" (* handler {})'.format(action_name, name), e)
         if not names and not table.wildcard and action_name not in BUILT_IN:
             await analysis.emit('warn', 'no handler for {}'.format(action_name))
+        analysis.__dict__['_current_action'] = previous
         if has_process:
             end = {'id': process_id, 'status': 'end'}
             if failed:
                 end['error'] = True
+            if current['cancelled']:
+                end['cancelled'] = True
             await analysis._send(PROCESS_SIGNAL, end)
         if callback is not None:
             callback()

@@ -57,6 +57,26 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
   after(() => server.close());
 
+  test("self.progress sends progress frames; a page's cancel stops a cooperative handler, and the end frame says so", async () => {
+    const { client } = await TestClient.connect(wsUrl(server, 'py'));
+    client.send('steps', { n: 200, __process_id: 9 });
+    const progress = await client.waitFor(
+      (f) => f.signal === '__process' && (f.load as { status: string }).status === 'progress',
+      'a progress frame',
+    );
+    assert.equal((progress.load as { action: string }).action, 'steps');
+    assert.match(String((progress.load as { message: string }).message), /^step \d+$/);
+    client.send('__cancel', { id: 9 });
+    const stopped = await client.next('stopped');
+    assert.ok(Number(stopped.load) < 200);
+    const end = await client.waitFor(
+      (f) => f.signal === '__process' && (f.load as { status: string }).status === 'end',
+      'the end frame',
+    );
+    assert.deepEqual(end.load, { id: 9, status: 'end', cancelled: true });
+    client.close();
+  });
+
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
     const { client } = await TestClient.connect(wsUrl(server, 'py'));
     client.send('gen', [3]);
