@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
-import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
+import { KernelPool } from './pool.js';
 import type { KernelMessage, KernelOp } from './messages.js';
 import { RemoteLink } from './remote.js';
 
@@ -313,109 +313,40 @@ class Proc {
  * A process that dies takes only its own pages with it (they get an error
  * and a close they reconnect from); the next session starts a new one.
  */
-export class PythonKernel implements Kernel {
+export class PythonKernel extends KernelPool<Proc> {
   readonly kind = 'py';
-  readonly name: string;
-  readonly size: number;
-  readonly idleMs: number;
   readonly python: string;
-  retired = false;
-  private started = false;
-  private readonly procs: Proc[] = [];
+  protected readonly memberName = 'a Python kernel process';
 
   private constructor(private readonly options: PythonKernelOptions) {
-    this.name = options.name;
-    this.size = Math.max(1, options.processes ?? 1);
-    this.idleMs = options.idleMs ?? 60_000;
+    super({
+      name: options.name,
+      routes: options.routes,
+      logger: options.logger,
+      size: options.processes ?? 1,
+      idleMs: options.idleMs,
+    });
     this.python = resolvePython(options.python);
   }
 
   /** Start the first process; rejects with the load error (file and line) when analysis.py does not load. */
   static async create(options: PythonKernelOptions): Promise<PythonKernel> {
     const kernel = new PythonKernel(options);
-    const first = kernel.spawn();
-    try {
-      await first.ready;
-    } catch (error) {
-      await first.end();
-      throw error;
-    }
-    kernel.started = true;
+    await kernel.startFirst();
     return kernel;
   }
 
-  get extraRoutes(): readonly ExtraRoute[] {
-    return this.options.routes;
+  protected createMember(): Proc {
+    return new Proc(this, this.options, this.python);
   }
 
   /** The live processes (diagnostics and tests). */
   get processes(): number {
-    return this.procs.length;
-  }
-
-  /** @internal Processes not being ended. */
-  get live(): number {
-    return this.procs.filter((p) => !p.ended && !p.ending).length;
+    return this.members.length;
   }
 
   /** @internal The ids of the live processes (tests kill one to see the pool recover). */
   get pids(): number[] {
-    return this.procs.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
-  }
-
-  private spawn(): Proc {
-    const proc = new Proc(this, this.options, this.python);
-    this.procs.push(proc);
-    proc.ready.catch((error: unknown) => {
-      // the first process's load error is the analysis's load error, reported by the loader
-      if (proc.ending || !this.started) return;
-      this.options.logger.error(
-        `[${this.name}] a Python kernel process failed to start: ${(error as Error).message}`,
-      );
-    });
-    return proc;
-  }
-
-  /** @internal */
-  removed(proc: Proc): void {
-    const i = this.procs.indexOf(proc);
-    if (i >= 0) this.procs.splice(i, 1);
-  }
-
-  private pick(): Proc {
-    let best: Proc | undefined;
-    let live = 0;
-    for (const proc of this.procs) {
-      if (proc.ended || proc.ending || proc.link.stuck) continue;
-      live++;
-      if (proc.link.sessions.size === 0) return proc;
-      if (
-        !best ||
-        proc.link.busy < best.link.busy ||
-        (proc.link.busy === best.link.busy && proc.link.sessions.size < best.link.sessions.size)
-      ) {
-        best = proc;
-      }
-    }
-    if (live < this.size || !best) return this.spawn();
-    return best;
-  }
-
-  open(port: PagePort, request: OpenRequest): KernelSession {
-    const proc = this.pick();
-    proc.used();
-    return proc.link.open(port, request);
-  }
-
-  retire(): void {
-    this.retired = true;
-    for (const proc of [...this.procs]) {
-      if (proc.link.sessions.size === 0) void proc.end();
-    }
-  }
-
-  async dispose(): Promise<void> {
-    this.retired = true;
-    await Promise.all([...this.procs].map((p) => p.end()));
+    return this.members.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
   }
 }

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
-import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
+import { KernelPool } from './pool.js';
 import type { KernelMessage } from './messages.js';
 import { RemoteLink } from './remote.js';
 import type { WorkerData } from './worker-thread.js';
@@ -160,103 +160,38 @@ class Thread {
  * after being idle for a while; a thread that dies takes only its own
  * sessions with it, and is replaced by the next session that needs one.
  */
-export class WorkerKernel implements Kernel {
+export class WorkerKernel extends KernelPool<Thread> {
   readonly kind = 'worker';
-  readonly name: string;
-  readonly size: number;
-  readonly idleMs: number;
-  retired = false;
-  private started = false;
-  private readonly threadList: Thread[] = [];
+  protected readonly memberName = 'a worker thread';
 
   private constructor(private readonly options: WorkerKernelOptions) {
-    this.name = options.name;
-    this.size = Math.max(1, options.threads ?? availableParallelism());
-    this.idleMs = options.idleMs ?? 60_000;
+    super({
+      name: options.name,
+      routes: options.routes,
+      logger: options.logger,
+      size: options.threads ?? availableParallelism(),
+      idleMs: options.idleMs,
+    });
   }
 
   /** Start the pool with one thread; rejects with the load error (file and line) when the module does not load. */
   static async create(options: WorkerKernelOptions): Promise<WorkerKernel> {
     const kernel = new WorkerKernel(options);
-    const first = kernel.spawn();
-    try {
-      await first.ready;
-    } catch (error) {
-      await first.end();
-      throw error;
-    }
-    kernel.started = true;
+    await kernel.startFirst();
     return kernel;
   }
 
-  get extraRoutes(): readonly ExtraRoute[] {
-    return this.options.routes;
+  protected createMember(): Thread {
+    return new Thread(this, this.options);
   }
 
   /** The live threads (diagnostics and tests). */
   get threads(): number {
-    return this.threadList.length;
+    return this.members.length;
   }
 
   /** @internal The workers of the live threads (tests end one to see the pool recover). */
   get workers(): Worker[] {
-    return this.threadList.map((t) => t.worker);
-  }
-
-  private spawn(): Thread {
-    const thread = new Thread(this, this.options);
-    this.threadList.push(thread);
-    thread.ready.catch((error: unknown) => {
-      // the first thread's load error is the analysis's load error, reported by the loader
-      if (thread.ending || !this.started) return;
-      // a thread that cannot load the module (changed on disk since): its pages get the error
-      this.options.logger.error(
-        `[${this.name}] a worker thread failed to start: ${describeError(error).message}`,
-      );
-    });
-    return thread;
-  }
-
-  /** @internal */
-  removed(thread: Thread): void {
-    const i = this.threadList.indexOf(thread);
-    if (i >= 0) this.threadList.splice(i, 1);
-  }
-
-  private pick(): Thread {
-    let best: Thread | undefined;
-    let live = 0;
-    for (const thread of this.threadList) {
-      if (thread.ended || thread.ending || thread.link.stuck) continue;
-      live++;
-      if (thread.link.sessions.size === 0) return thread;
-      if (
-        !best ||
-        thread.link.busy < best.link.busy ||
-        (thread.link.busy === best.link.busy && thread.link.sessions.size < best.link.sessions.size)
-      ) {
-        best = thread;
-      }
-    }
-    if (live < this.size || !best) return this.spawn();
-    return best;
-  }
-
-  open(port: PagePort, request: OpenRequest): KernelSession {
-    const thread = this.pick();
-    thread.used();
-    return thread.link.open(port, request);
-  }
-
-  retire(): void {
-    this.retired = true;
-    for (const thread of [...this.threadList]) {
-      if (thread.link.sessions.size === 0) void thread.end();
-    }
-  }
-
-  async dispose(): Promise<void> {
-    this.retired = true;
-    await Promise.all([...this.threadList].map((t) => t.end()));
+    return this.members.map((t) => t.worker);
   }
 }
