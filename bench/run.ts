@@ -26,6 +26,11 @@ interface Server {
   base: string;
 }
 
+/** The analysis a server's workloads point at (see {@link at}). */
+function analysisOf(s: Server): string {
+  return /\/([A-Za-z_][A-Za-z0-9_]*)\/ws$/.exec(s.url)?.[1] ?? 'bench';
+}
+
 /** The same server, with the workloads pointed at another analysis of it. */
 function at(s: Server, analysis: string): Server {
   return { ...s, url: `${s.base.replace('http', 'ws')}/${analysis}/ws` };
@@ -466,6 +471,27 @@ type Row = [workload: string, metric: string, ours: number[], raw: number[], goa
 /** Repetitions of each workload (`--reps=N`); the table shows medians and the spread of the ratio. */
 const REPS = Number(process.argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? (QUICK ? 1 : 3));
 
+/**
+ * Run a workload `reps` times on two servers, alternating (`raw` first), and
+ * keep every figure: the tables show medians and the spread of the ratio.
+ */
+async function sideBySide<T>(
+  what: string,
+  ours: Server,
+  raw: Server,
+  fn: (s: Server) => Promise<T>,
+  reps = REPS,
+): Promise<{ ours: T[]; raw: T[] }> {
+  if (!selected(what)) throw new Skip();
+  process.stderr.write(`${what}…\n`);
+  const out = { ours: [] as T[], raw: [] as T[] };
+  for (let r = 0; r < reps; r++) {
+    out.raw.push(await guard(fn(raw), `${what} (${raw.url})`));
+    out.ours.push(await guard(fn(ours), `${what} (${ours.url})`));
+  }
+  return out;
+}
+
 function median(values: number[]): number {
   return pct(values, 50);
 }
@@ -474,20 +500,8 @@ async function main(): Promise<void> {
   const servers = { ours: await startServer('ours'), raw: await startServer('raw') };
   const rows: Row[] = [];
   let redisRows: RedisRow[] = [];
-  const both = async <T>(
-    what: string,
-    fn: (s: Server) => Promise<T>,
-    reps = REPS,
-  ): Promise<{ ours: T[]; raw: T[] }> => {
-    if (!selected(what)) throw new Skip();
-    process.stderr.write(`${what}…\n`);
-    const out = { ours: [] as T[], raw: [] as T[] };
-    for (let r = 0; r < reps; r++) {
-      out.raw.push(await guard(fn(servers.raw), `${what} (raw)`));
-      out.ours.push(await guard(fn(servers.ours), `${what} (ours)`));
-    }
-    return out;
-  };
+  const both = <T>(what: string, fn: (s: Server) => Promise<T>, reps = REPS) =>
+    sideBySide(what, servers.ours, servers.raw, fn, reps);
   const add = <T>(
     table: Row[],
     w: string,
@@ -566,38 +580,26 @@ async function main(): Promise<void> {
   const pyRows: Row[] = [];
   const ours = servers.ours;
   /** `ours` is the worker side, `raw` the in-process side (the columns of the second table). */
-  const pair = async <T>(
-    what: string,
-    fn: (s: Server, analysis: string) => Promise<T>,
-    reps = REPS,
-  ): Promise<{ ours: T[]; raw: T[] }> => {
-    if (!selected(what)) throw new Skip();
-    process.stderr.write(`${what}…\n`);
-    const out = { ours: [] as T[], raw: [] as T[] };
-    for (let r = 0; r < reps; r++) {
-      out.raw.push(await guard(fn(ours, 'bench'), `${what} (in-process)`));
-      out.ours.push(await guard(fn(ours, 'bench_worker'), `${what} (worker)`));
-    }
-    return out;
-  };
+  const pair = <T>(what: string, fn: (s: Server) => Promise<T>, reps = REPS) =>
+    sideBySide(what, at(ours, 'bench_worker'), at(ours, 'bench'), fn, reps);
   try {
     await step(async () => {
-      const w2 = await pair('K W2 echo', (s, a) => w2Echo(at(s, a)));
+      const w2 = await pair('K W2 echo', w2Echo);
       add(kernelRows, 'W2 echo', 'mean µs/round trip', w2, (x) => x.perOp, '≤ 1.5');
       add(kernelRows, 'W2 echo', 'p99 µs', w2, (x) => x.p99);
     });
     await step(async () => {
-      const w4 = await pair('K W4 stream', (s, a) => w4Stream(at(s, a)));
+      const w4 = await pair('K W4 stream', w4Stream);
       add(kernelRows, 'W4 stream', 'ms to final state', w4, (x) => x.ms, '≤ 1.5');
       add(kernelRows, 'W4 stream', 'gap between frames p99 µs', w4, (x) => x.gapP99);
       add(kernelRows, 'W4 stream', 'frames received', w4, (x) => x.frames);
     });
     await step(async () => {
-      const w6 = await pair('K W6 memory', (_s, a) => w6Memory('ours', a), 1);
+      const w6 = await pair('K W6 memory', (s) => w6Memory('ours', analysisOf(s)), 1);
       add(kernelRows, 'W6 memory', 'KiB RSS/idle session', w6, (x) => x.kbPerSession);
     });
     await step(async () => {
-      const w8 = await pair('W8 busy', (s, a) => w8Busy(s, a));
+      const w8 = await pair('W8 busy', (s) => w8Busy(s, analysisOf(s)));
       add(kernelRows, 'W8 (a) GET / during 2 s CPU', 'p50 ms', w8, (x) => x.getP50);
       add(kernelRows, 'W8 (a) GET / during 2 s CPU', 'p99 ms', w8, (x) => x.getP99, 'worker < 50');
       add(kernelRows, 'W8 (b) in-process echo', 'p50 ms', w8, (x) => x.echoP50);
@@ -605,20 +607,8 @@ async function main(): Promise<void> {
       add(kernelRows, 'W8 (c) 2nd page waits', 'ms', w8, (x) => x.secondWait, 'worker < 100');
     });
     // the same workloads in a Python kernel process (`kernel: py`), against in-process
-    const pyPair = async <T>(
-      what: string,
-      fn: (s: Server) => Promise<T>,
-      reps = REPS,
-    ): Promise<{ ours: T[]; raw: T[] }> => {
-      if (!selected(what)) throw new Skip();
-      process.stderr.write(`${what}…\n`);
-      const out = { ours: [] as T[], raw: [] as T[] };
-      for (let r = 0; r < reps; r++) {
-        out.raw.push(await guard(fn(at(ours, 'bench')), `${what} (in-process)`));
-        out.ours.push(await guard(fn(at(ours, 'bench_py')), `${what} (py)`));
-      }
-      return out;
-    };
+    const pyPair = <T>(what: string, fn: (s: Server) => Promise<T>, reps = REPS) =>
+      sideBySide(what, at(ours, 'bench_py'), at(ours, 'bench'), fn, reps);
     await step(async () => {
       const w2 = await pyPair('P W2 echo', w2Echo);
       add(pyRows, 'W2 echo', 'mean µs/round trip', w2, (x) => x.perOp, '≤ 3');
@@ -631,11 +621,7 @@ async function main(): Promise<void> {
       add(pyRows, 'W4 stream', 'frames received', w4, (x) => x.frames);
     });
     await step(async () => {
-      const m = await pyPair(
-        'P W6 memory',
-        (s) => w6Memory('ours', s.url.includes('bench_py') ? 'bench_py' : 'bench'),
-        1,
-      );
+      const m = await pyPair('P W6 memory', (s) => w6Memory('ours', analysisOf(s)), 1);
       add(pyRows, 'W6 memory', 'KiB RSS/idle session (server + Python)', m, (x) => x.kbPerSession);
     });
     await step(async () => {
