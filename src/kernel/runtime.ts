@@ -21,6 +21,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 /** How long writers of one turn may run before they wait for the batch to go out (as on the server). */
 const SLICE_MS = 2;
 const encoder = new TextEncoder();
+/** Up to this many bytes a batch's frames are copied out rather than the whole buffer moved. */
+const SMALL_BATCH = 4096;
 
 /**
  * The kernel's side of the boundary: everything one turn of the kernel
@@ -105,14 +107,20 @@ export class Outbox {
   /** Send what is queued now (an attach waits for its answer: no need to wait a turn). */
   flush(): void {
     if (this.ops.length > 0) {
-      const size = this.bytes.length;
-      const bytes = this.bytes.subarray(0, this.used);
+      let bytes: Uint8Array;
+      if (this.used <= SMALL_BATCH) {
+        // a small batch (an answer, a few frames): a copy of just its bytes
+        // moves, and the buffer stays for the next batch
+        bytes = this.bytes.slice(0, this.used);
+      } else {
+        // a large one: the buffer itself moves (no copy); the next batch gets a new one
+        bytes = this.bytes.subarray(0, this.used);
+        this.bytes = new Uint8Array(this.bytes.length);
+      }
       const batch: KernelBatch = { t: 'batch', bytes, ops: this.ops };
       this.ops = [];
       this.writes.clear();
-      // the buffer moves to the host (no copy); the next batch gets a new one
-      this.send(batch, [bytes.buffer]);
-      this.bytes = new Uint8Array(size);
+      this.send(batch, [bytes.buffer as ArrayBuffer]);
       this.used = 0;
       this.batchNo++;
     }
