@@ -1,19 +1,22 @@
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
  * Runs the actions of one session one after the other, as the original did;
  * an awaiting action blocks only its own session.
  */
 export class ActionQueue {
-  private tail: Promise<void> = Promise.resolve();
+  // an idle queue holds one shared settled Promise, not a chain of its own
+  private tail: Promise<void> = RESOLVED;
   private pending = 0;
 
   /** Queue `task`; the Promise settles when it has run. */
   enqueue(task: () => Promise<void>): Promise<void> {
     this.pending++;
     const run = this.tail.then(task);
-    this.tail = run.then(
-      () => void this.pending--,
-      () => void this.pending--,
-    );
+    const settled = (): void => {
+      if (--this.pending === 0) this.tail = RESOLVED;
+    };
+    this.tail = run.then(settled, settled);
     return run;
   }
 

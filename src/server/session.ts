@@ -420,6 +420,17 @@ class Outbound {
  */
 function ignoreSocketError(): void {}
 
+/** The session of each socket, for the shared listeners below. */
+const sessionOf = new WeakMap<WebSocket, Session>();
+
+function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  sessionOf.get(this)?.onMessage(data, isBinary);
+}
+
+function onSocketClose(this: WebSocket): void {
+  sessionOf.get(this)?.end();
+}
+
 /** The memo a change carries: its frame, encoded once for every page that has no transform. */
 interface SharedFrame {
   signal: string;
@@ -463,12 +474,15 @@ export class Session implements PagePort {
     private readonly owner = '',
   ) {
     this.out = new Outbound(ws, ctx.limits, ctx.budget, this);
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('close', () => this.end());
+    // shared listeners (no closures per page): the socket leads to its session
+    sessionOf.set(ws, this);
+    ws.on('message', onSocketMessage);
+    ws.on('close', onSocketClose);
     ws.on('error', ignoreSocketError);
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  /** @internal A frame from the page. */
+  onMessage(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
     if (isBinary) {
       this.close(1003, 'binary frames are not supported: send JSON text frames');
@@ -710,8 +724,8 @@ export class Session implements PagePort {
     this.out.close();
   }
 
-  /** The socket closed: the kernel runs `disconnected` and releases the instance. */
-  private end(): void {
+  /** @internal The socket closed: the kernel runs `disconnected` and releases the instance. */
+  end(): void {
     if (this.ended) return;
     this.ended = true;
     this.out.close();
