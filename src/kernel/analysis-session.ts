@@ -31,6 +31,8 @@ interface Call {
   state: 'queued' | 'running' | 'dropped';
 }
 
+const NO_CALLS: ReadonlySet<Call> = new Set();
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -50,8 +52,11 @@ export class AnalysisSession implements KernelSession {
   private analysis: AnyAnalysis | undefined;
   private readonly queue = new ActionQueue();
   private closing = false;
-  /** Calls queued or running (what `cancel`, `latest` and the close look through). */
-  private readonly calls = new Set<Call>();
+  /**
+   * Calls queued or running (what `cancel`, `latest` and the close look
+   * through); created by the first action, so an idle page costs no Set.
+   */
+  private calls: Set<Call> | undefined;
   /** Settles when `connect`, `args` and `connected` ran: `parallel` calls wait for it. */
   private readonly started: Promise<void>;
 
@@ -117,13 +122,13 @@ export class AnalysisSession implements KernelSession {
     };
     if (concurrency === 'latest') {
       // a newer value replaces the older ones: drop what waits, stop what runs
-      for (const other of this.calls) {
+      for (const other of this.calls ?? NO_CALLS) {
         if (other.run.name !== name) continue;
         if (other.state === 'queued') this.drop(other);
         else other.run.cancel();
       }
     }
-    this.calls.add(call);
+    (this.calls ??= new Set()).add(call);
     const task = async (): Promise<void> => {
       if (call.state === 'dropped') return;
       // a burst of calls (a dragged slider) arrives within one turn: only its last one runs
@@ -139,7 +144,7 @@ export class AnalysisSession implements KernelSession {
     ran
       .catch((error: unknown) => this.failed(name, error))
       .finally(() => {
-        this.calls.delete(call);
+        this.calls?.delete(call);
         // a dropped call was accounted for when it was dropped
         if (call.state !== 'dropped') this.port.done();
       });
@@ -147,7 +152,7 @@ export class AnalysisSession implements KernelSession {
 
   /** The page cancels a call by its process id, or every call of an action. */
   cancel(target: CancelTarget): void {
-    for (const call of this.calls) {
+    for (const call of this.calls ?? NO_CALLS) {
       const hit =
         target.kind === 'process'
           ? call.hasProcess && call.run.processId === target.id
@@ -162,7 +167,7 @@ export class AnalysisSession implements KernelSession {
   private drop(call: Call): void {
     call.state = 'dropped';
     call.run.cancel();
-    this.calls.delete(call);
+    this.calls?.delete(call);
     if (call.hasProcess && this.analysis) {
       void this.analysis.send(PROTOCOL.processSignal, endLoad(call.run, false));
     }
@@ -182,7 +187,7 @@ export class AnalysisSession implements KernelSession {
     this.closing = true;
     this.analysis?.cancel();
     // every running action of this page sees its actionSignal abort too
-    for (const call of this.calls) call.run.abort();
+    for (const call of this.calls ?? NO_CALLS) call.run.abort();
     // the handler that runs now gets a grace period; queued actions are skipped
     const drained = await Promise.race([
       this.queue.enqueue(async () => undefined).then(() => true),
