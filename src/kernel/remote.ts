@@ -160,7 +160,7 @@ export class RemoteLink {
   unresponsive(session: RemoteSession): void {
     this.stuck = true;
     this.logger.warn(
-      `[${this.name}] a kernel did not confirm the close of a session within ${CLOSE_CONFIRM_MS} ms: its thread is busy in a handler; released the session`,
+      `[${this.name}] a kernel did not confirm the close of a session within ${CLOSE_CONFIRM_MS} ms: it is busy in a handler (its thread or process ends once its pages have gone); released the session`,
     );
     session.closed();
   }
