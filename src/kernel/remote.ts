@@ -3,6 +3,7 @@ import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../server/logger.js';
+import { isAnalysisId } from '../server/analysis.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
 import type { KernelSession, OpenRequest, PagePort } from './kernel.js';
 import type { HostMessage, KernelBatch, KernelOp } from './messages.js';
@@ -12,8 +13,6 @@ import type { HostMessage, KernelBatch, KernelOp } from './messages.js';
  * the session anyway (the kernel's own grace periods, plus a margin).
  */
 const CLOSE_CONFIRM_MS = 2 * CLOSE_GRACE_MS + 1000;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The host's view of one domain a kernel has attached: a Datastore on the server's backend. */
 class HostDomain {
@@ -265,7 +264,7 @@ export class RemoteLink {
     }
     for (const domain of this.domains.values()) {
       // a page's data (its domain is its UUID) waits for the page to resume; classData stays
-      domain.store._closeWith(false, UUID.test(domain.name) ? dataRetentionMs : undefined);
+      domain.store._closeWith(false, isAnalysisId(domain.name) ? dataRetentionMs : undefined);
     }
     this.domains.clear();
   }

@@ -141,6 +141,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * to report.
  */
 export function assertJsonDepth(text: string, maxDepth: number, who = 'client'): void {
+  // nesting deeper than maxDepth takes more than 2 * maxDepth brackets: most
+  // frames (actions with small loads) are too short to need the scan
+  if (text.length <= 2 * maxDepth) return;
   let depth = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {

@@ -58,8 +58,19 @@ export function newAnalysisId(): string {
  * characters. The whole id is the key that resumes a session, and logs are
  * read by more people than the page's user.
  */
-export function shortId(id: string): string {
-  return id.slice(0, 8);
+export function shortId(id: string | undefined): string {
+  return id === undefined ? 'starting' : id.slice(0, 8);
+}
+
+const ANALYSIS_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether `value` has the form of the ids we issue (a UUID): a page's `data`
+ * domain, as opposed to a class's `classData` domain. Only such ids resume,
+ * so a page can never open a class's store as its `data`.
+ */
+export function isAnalysisId(value: string): boolean {
+  return ANALYSIS_ID.test(value);
 }
 
 /** Who each served analysis belongs to (its page's remote address): set before `initDatastores`. */

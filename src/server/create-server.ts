@@ -15,7 +15,7 @@ import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
 import { loadErrorLoad } from './load-error.js';
-import type { AnalysisClass } from './analysis.js';
+import { isAnalysisId, type AnalysisClass } from './analysis.js';
 import {
   findAnalysesDir,
   loadApp,
@@ -228,7 +228,6 @@ async function resolveDatastore(
 }
 
 /** Tell the pages when the datastore goes away, comes back or gives up a write. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function reportDatastoreEvents(
   backend: DatastoreBackend,
@@ -253,7 +252,7 @@ function reportDatastoreEvents(
         const text = `the datastore could not store ${event.keys.join(', ')} of "${event.domain}" (${event.error.message}); the values were reloaded from it`;
         logger.error(text);
         // a page's data is its id; any other domain is a class's classData: every page may show it
-        const classData = !UUID.test(event.domain);
+        const classData = !isAnalysisId(event.domain);
         for (const session of sessions) {
           if (classData || session.id === event.domain) void session.emit('error', text);
         }

@@ -12,7 +12,7 @@ import {
   type ConnectMessage,
 } from '../protocol/messages.js';
 import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
-import { newAnalysisId } from './analysis.js';
+import { isAnalysisId, newAnalysisId, shortId } from './analysis.js';
 import { describeError } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
 import { LogRateLimit } from './log-limit.js';
@@ -68,18 +68,8 @@ const CLOSE_GRACE_MS = 2000;
 /** A page closed for reading too slowly holds megabytes: it gets less time to answer the close. */
 const SLOW_CLOSE_GRACE_MS = 250;
 const RESOLVED: Promise<void> = Promise.resolve();
-/**
- * An id a client may resume: only the form we issue (a UUID). Anything else,
- * a class name above all, would let a page open another store's domain.
- */
-const RESUMABLE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Actions only the server runs: a page sending them is refused. */
 const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
-
-/** The start of an analysis id, for logs: the whole id is the key to resume a session. */
-export function shortId(id: string | undefined): string {
-  return id === undefined ? 'starting' : id.slice(0, 8);
-}
 
 /** UTF-8 bytes of an encoded value (a deleted key is sent as `null`). */
 function byteLength(encoded: string | Buffer | undefined): number {
@@ -568,7 +558,7 @@ export class Session implements PagePort {
 
   private start(message: ConnectMessage): void {
     const resume =
-      message.analysisId !== null && RESUMABLE_ID.test(message.analysisId)
+      message.analysisId !== null && isAnalysisId(message.analysisId)
         ? message.analysisId
         : undefined;
     if (message.analysisId !== null && resume === undefined) {
