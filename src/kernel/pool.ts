@@ -2,7 +2,9 @@ import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
-import type { RemoteLink } from './remote.js';
+import type { KernelMessage } from './messages.js';
+import { RemoteLink } from './remote.js';
+import type { HostMessage } from './messages.js';
 
 /** One member of a pool: a worker thread or a kernel process, with the host's link to it. */
 export interface PoolMember {
@@ -16,6 +18,111 @@ export interface PoolMember {
   used(): void;
   /** End it; resolves when it has gone. */
   end(): Promise<void>;
+}
+
+/** How long the `data` of a page whose kernel died waits for the page to resume. */
+const DATA_RETENTION_MS = 60 * 60 * 1000;
+
+/**
+ * What a worker thread and a kernel process share: the host's link, the
+ * `ready` of the module load, the kernel's messages, the idle timer, and
+ * what happens when it has gone. A subclass starts the transport and ends it.
+ */
+export abstract class RemoteMember implements PoolMember {
+  readonly link: RemoteLink;
+  readonly ready: Promise<void>;
+  ended = false;
+  /** Set when we end it on purpose (idle, retired, shutdown): not a death. */
+  ending = false;
+  /** Why it stopped or failed to load, when known before it exits. */
+  protected cause: string | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private resolveReady!: () => void;
+  private rejectReady!: (error: Error) => void;
+
+  constructor(
+    protected readonly pool: KernelPool<RemoteMember>,
+    /** "a worker thread", "a Python kernel process" (logs). */
+    private readonly what: string,
+    private readonly dataRetentionMs = DATA_RETENTION_MS,
+  ) {
+    this.link = new RemoteLink(
+      (m) => this.send(m),
+      pool.logger,
+      pool.name,
+      () => this.released(),
+    );
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // an awaited-later rejection must not count as unhandled
+    this.ready.catch(() => undefined);
+  }
+
+  /** One message from the kernel. */
+  protected receive(message: KernelMessage): void {
+    switch (message.t) {
+      case 'batch':
+        this.link.receive(message);
+        return;
+      case 'ready':
+        this.resolveReady();
+        return;
+      case 'load-error':
+        this.cause = message.message;
+        this.rejectReady(new Error(message.message));
+        return;
+      default: {
+        const never: never = message;
+        throw new Error(`unknown kernel message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The kernel has gone: its pages get an error and reconnect; a death is logged. */
+  protected gone(cause: string): void {
+    this.ended = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const why = this.cause ?? cause;
+    this.rejectReady(new Error(why));
+    if (!this.ending || this.link.sessions.size > 0) {
+      this.pool.logger.error(
+        `[${this.pool.name}] ${this.what} stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
+      );
+    }
+    this.link.died(why, this.dataRetentionMs);
+    this.pool.removed(this);
+  }
+
+  /** A session on it was released: end it when retired or stuck, else after being idle. */
+  private released(): void {
+    if (this.link.sessions.size > 0 || this.ended) return;
+    if (this.pool.retired || this.link.stuck) {
+      void this.end();
+      return;
+    }
+    // a pool that keeps one member ready does not end its last
+    if (this.pool.keepsOne && this.pool.live <= 1) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.link.sessions.size === 0 && !(this.pool.keepsOne && this.pool.live <= 1)) {
+        void this.end();
+      }
+    }, this.pool.idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** A session is placed on it. */
+  used(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** Send one message to the kernel (called once the subclass has its transport). */
+  protected abstract send(message: HostMessage): void;
+
+  abstract end(): Promise<void>;
 }
 
 /** What every pool is told. */
@@ -39,6 +146,8 @@ export interface PoolOptions {
  */
 export abstract class KernelPool<M extends PoolMember> implements Kernel {
   abstract readonly kind: string;
+  /** Whether the last idle member stays (a process pool keeps one warm). */
+  readonly keepsOne: boolean = false;
   readonly name: string;
   readonly size: number;
   readonly idleMs: number;
@@ -74,6 +183,10 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
     return this.pool.routes;
   }
 
+  get logger(): Logger {
+    return this.pool.logger;
+  }
+
   /** Members not being ended. */
   get live(): number {
     return this.members.filter((m) => !m.ended && !m.ending).length;
@@ -94,8 +207,8 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
   }
 
   /** @internal A member has gone. */
-  removed(member: M): void {
-    const i = this.members.indexOf(member);
+  removed(member: PoolMember): void {
+    const i = this.members.indexOf(member as M);
     if (i >= 0) this.members.splice(i, 1);
   }
 

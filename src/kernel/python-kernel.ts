@@ -7,9 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
-import { KernelPool } from './pool.js';
-import type { KernelMessage, KernelOp } from './messages.js';
-import { RemoteLink } from './remote.js';
+import { KernelPool, RemoteMember } from './pool.js';
+import type { HostMessage, KernelMessage, KernelOp } from './messages.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
 export const PYTHON_PACKAGE_DIR = resolve(
@@ -112,23 +111,13 @@ function eachLine(stream: Readable, onLine: (line: string) => void): void {
 }
 
 /** One kernel process and the host's side of its channel. */
-class Proc {
+class Proc extends RemoteMember {
   readonly child: ChildProcess;
-  readonly link: RemoteLink;
-  readonly ready: Promise<void>;
-  ended = false;
-  /** Set when we end it on purpose (retired, stuck, shutdown): not a death. */
-  ending = false;
-  private cause: string | undefined;
-  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly exited: Promise<void>;
   private readonly toKernel: Writable;
 
-  constructor(
-    private readonly pool: PythonKernel,
-    private readonly options: PythonKernelOptions,
-    python: string,
-  ) {
+  constructor(pool: PythonKernel, options: PythonKernelOptions, python: string) {
+    super(pool, 'a Python kernel process', options.dataRetentionMs);
     const { name, logger } = options;
     const env = { ...process.env };
     env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
@@ -162,20 +151,6 @@ class Proc {
       // a write after the process died (EPIPE) is handled by the exit, not a crash
       stream.on('error', () => undefined);
     }
-    this.link = new RemoteLink(
-      (message) => void toKernel.write(JSON.stringify(message) + '\n'),
-      logger,
-      name,
-      () => this.released(),
-    );
-    let resolveReady!: () => void;
-    let rejectReady!: (error: Error) => void;
-    this.ready = new Promise((resolve, reject) => {
-      resolveReady = resolve;
-      rejectReady = reject;
-    });
-    // an awaited-later rejection must not count as unhandled
-    this.ready.catch(() => undefined);
     // once started, a kernel never keeps the server's process alive (a server
     // that fails to start must exit): when the server ends, the kernel reads
     // the end of its channel and exits
@@ -193,25 +168,8 @@ class Proc {
     eachLine(stderr, (line) => logger.warn(`[${name}] ${line}`));
     eachLine(fromKernel, (line) => {
       if (this.ended) return;
-      let message: KernelMessage;
       try {
-        message = parseKernelLine(line);
-        switch (message.t) {
-          case 'batch':
-            this.link.receive(message);
-            return;
-          case 'ready':
-            resolveReady();
-            return;
-          case 'load-error':
-            this.cause = message.message;
-            rejectReady(new Error(message.message));
-            return;
-          default: {
-            const never: never = message;
-            throw new ProtocolError(`unknown kernel message ${JSON.stringify(never)}`);
-          }
-        }
+        this.receive(parseKernelLine(line));
       } catch (error) {
         this.cause ??= `it broke the kernel protocol: ${(error as Error).message}`;
         this.kill();
@@ -223,18 +181,8 @@ class Proc {
       const finish = (cause: string): void => {
         if (finished) return;
         finished = true;
-        this.ended = true;
-        if (this.idleTimer) clearTimeout(this.idleTimer);
         this.kill(); // anything the analysis started in the group goes with it
-        const why = this.cause ?? cause;
-        rejectReady(new Error(why));
-        if (!this.ending || this.link.sessions.size > 0) {
-          logger.error(
-            `[${name}] a Python kernel process stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
-          );
-        }
-        this.link.died(why, options.dataRetentionMs ?? 60 * 60 * 1000);
-        this.pool.removed(this);
+        this.gone(cause);
         resolve();
       };
       this.child.once('error', (error: NodeJS.ErrnoException) => {
@@ -266,25 +214,8 @@ class Proc {
     }
   }
 
-  /** A session on this process was released. */
-  private released(): void {
-    if (this.link.sessions.size > 0 || this.ended) return;
-    if (this.pool.retired || this.link.stuck) {
-      void this.end();
-      return;
-    }
-    if (this.pool.live <= 1) return;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.link.sessions.size === 0 && this.pool.live > 1) void this.end();
-    }, this.pool.idleMs);
-    this.idleTimer.unref();
-  }
-
-  /** A session is placed on this process. */
-  used(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+  protected send(message: HostMessage): void {
+    void this.toKernel.write(JSON.stringify(message) + '\n');
   }
 
   /** The process's id (diagnostics and tests). */
@@ -315,6 +246,7 @@ class Proc {
  */
 export class PythonKernel extends KernelPool<Proc> {
   readonly kind = 'py';
+  override readonly keepsOne = true;
   readonly python: string;
   protected readonly memberName = 'a Python kernel process';
 

@@ -3,9 +3,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
-import { KernelPool } from './pool.js';
-import type { KernelMessage } from './messages.js';
-import { RemoteLink } from './remote.js';
+import { KernelPool, RemoteMember } from './pool.js';
+import type { HostMessage, KernelMessage } from './messages.js';
 import type { WorkerData } from './worker-thread.js';
 
 /** Options of {@link WorkerKernel.create}. */
@@ -40,21 +39,12 @@ const TSX_API = import.meta.resolve('tsx/esm/api');
 const BOOT = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`;
 
 /** One worker thread and the host's side of its boundary. */
-class Thread {
+class Thread extends RemoteMember {
   readonly worker: Worker;
-  readonly link: RemoteLink;
-  readonly ready: Promise<void>;
-  ended = false;
-  /** Set when we end it on purpose (idle, retired, shutdown): not a death. */
-  ending = false;
-  private cause: string | undefined;
-  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly exited: Promise<void>;
 
-  constructor(
-    private readonly pool: WorkerKernel,
-    options: WorkerKernelOptions,
-  ) {
+  constructor(pool: WorkerKernel, options: WorkerKernelOptions) {
+    super(pool, 'a worker thread', options.dataRetentionMs);
     const workerData: WorkerData = {
       name: options.name,
       file: options.file,
@@ -68,78 +58,21 @@ class Thread {
         ? { resourceLimits: { maxOldGenerationSizeMb: options.memoryMb } }
         : {}),
     });
-    this.link = new RemoteLink(
-      (message) => this.worker.postMessage(message),
-      options.logger,
-      options.name,
-      () => this.released(),
-    );
-    let resolveReady!: () => void;
-    let rejectReady!: (error: Error) => void;
-    this.ready = new Promise((resolve, reject) => {
-      resolveReady = resolve;
-      rejectReady = reject;
-    });
-    // an awaited-later rejection must not count as unhandled
-    this.ready.catch(() => undefined);
-    this.worker.on('message', (message: KernelMessage) => {
-      switch (message.t) {
-        case 'batch':
-          this.link.receive(message);
-          return;
-        case 'ready':
-          resolveReady();
-          return;
-        case 'load-error':
-          this.cause = message.message;
-          rejectReady(new Error(message.message));
-          return;
-        default: {
-          const never: never = message;
-          throw new Error(`unknown kernel message ${JSON.stringify(never)}`);
-        }
-      }
-    });
+    this.worker.on('message', (message: KernelMessage) => this.receive(message));
     this.worker.on('error', (error) => {
+      // an uncaught exception: its stack is the cause the exit reports
       this.cause ??= describeError(error).stack;
-      rejectReady(error);
     });
     this.exited = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
-        this.ended = true;
-        if (this.idleTimer) clearTimeout(this.idleTimer);
-        const cause = this.cause ?? `the thread exited with code ${code}`;
-        rejectReady(new Error(cause));
-        if (!this.ending || this.link.sessions.size > 0) {
-          options.logger.error(
-            `[${options.name}] a worker thread stopped: ${cause}; ${this.link.sessions.size} session(s) on it end and reconnect`,
-          );
-        }
-        this.link.died(cause, options.dataRetentionMs ?? 60 * 60 * 1000);
-        this.pool.removed(this);
+        this.gone(`the thread exited with code ${code}`);
         resolve();
       });
     });
   }
 
-  /** A session on this thread was released. */
-  private released(): void {
-    if (this.link.sessions.size > 0 || this.ended) return;
-    if (this.pool.retired || this.link.stuck) {
-      void this.end();
-      return;
-    }
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.link.sessions.size === 0) void this.end();
-    }, this.pool.idleMs);
-    this.idleTimer.unref();
-  }
-
-  /** A session is placed on this thread. */
-  used(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+  protected send(message: HostMessage): void {
+    this.worker.postMessage(message);
   }
 
   end(): Promise<void> {
