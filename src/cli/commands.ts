@@ -79,7 +79,6 @@ export async function runServe(o: CliOptions): Promise<number> {
     throw error;
   }
   const { reportServing } = await import('./workers.js');
-  reportServing(server.url, server.sslUrl);
   const running = server;
   typecheck?.attach(server);
   // an analysis that forgets to await a failing write must not take the server down
@@ -126,6 +125,9 @@ export async function runServe(o: CliOptions): Promise<number> {
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // only now: whoever reads this line may stop the server at once, and the
+    // signal must find its handler (before it, a SIGTERM killed the process)
+    reportServing(running.url, running.sslUrl);
   });
 }
 
