@@ -2,10 +2,11 @@
 // server hold, and how long teardown and shutdown take. Runs the real CLI in
 // a child process and measures its RSS from /proc. Every loop is bounded.
 // Usage: node --conditions=databench-source --import tsx bench/probes.ts
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { databench, serving, type CliRun } from '../test/helpers.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -15,36 +16,10 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-async function start(
-  analyses: string,
-): Promise<{ child: ChildProcess; url: string; log: string[] }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=databench-source',
-      '--import',
-      import.meta.resolve('tsx'),
-      join(ROOT, 'bin', 'databench.js'),
-      '--port',
-      '0',
-      '--no-watch',
-      '--analyses',
-      analyses,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '', HOST: '' } },
-  );
-  const log: string[] = [];
-  child.stderr.on('data', (d: Buffer) => log.push(String(d)));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += String(d);
-      const m = /serving at (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1].replace('http', 'ws'));
-    });
-    child.once('exit', () => reject(new Error(`exited: ${log.join('')}`)));
-  });
-  return { child, url, log };
+async function start(analyses: string): Promise<{ child: ChildProcess; url: string; run: CliRun }> {
+  const run = databench(['--port', '0', '--no-watch', '--analyses', analyses]);
+  const url = (await serving(run)).replace('http', 'ws');
+  return { child: run.child, url, run };
 }
 
 async function page(url: string): Promise<WebSocket> {
@@ -99,7 +74,7 @@ async function slowReaders(): Promise<string> {
       peak = Math.max(peak, rssMb(s.child.pid!));
     }
     // a paused page does not read its close either: count the server's word for it
-    const closed = s.log.join('').split('closing a slow page').length - 1;
+    const closed = s.run.stderr.split('closing a slow page').length - 1;
     for (const ws of pages) ws.terminate();
     return `ten paused readers asking 200 MB each: server RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB; ${closed} of 10 closed by the server-wide budget`;
   } finally {
@@ -115,10 +90,10 @@ async function hungTeardown(): Promise<string> {
       const ws = await page(`${s.url}/${name}/ws`);
       ws.send(JSON.stringify({ signal: 'forever' }));
       await sleep(200);
-      const mark = s.log.join('').split('disconnected').length;
+      const mark = s.run.stderr.split('disconnected').length;
       const t0 = Date.now();
       ws.close();
-      while (s.log.join('').split('disconnected').length === mark && Date.now() - t0 < 10_000) {
+      while (s.run.stderr.split('disconnected').length === mark && Date.now() - t0 < 10_000) {
         await sleep(10);
       }
       results.push(`${name}: ${Date.now() - t0} ms`);

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -180,4 +181,95 @@ export async function until(check: () => boolean, what: string, timeoutMs = 8000
 /** The WebSocket URL of analysis `name` on `server`. */
 export function wsUrlOf(server: { url: string }, name: string): string {
   return `${server.url.replace('http', 'ws')}/${name}/ws`;
+}
+
+const ROOT = new URL('../', import.meta.url).pathname;
+
+/** A `databench` command running in a child process, with what it printed so far. */
+export interface CliRun {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Start the real CLI (from source, as `npm start` does) with `args`; the
+ * environment's HOST, PORT and DATABENCH_DATASTORE are cleared unless `env`
+ * sets them.
+ */
+export function databench(
+  args: string[],
+  {
+    cwd = ROOT,
+    env = {},
+    bin = 'databench.js',
+  }: { cwd?: string; env?: Record<string, string>; bin?: string } = {},
+): CliRun {
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=databench-source',
+      '--import',
+      import.meta.resolve('tsx'),
+      join(ROOT, 'bin', bin),
+      ...args,
+    ],
+    {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PORT: '', HOST: '', DATABENCH_DATASTORE: '', ...env },
+    },
+  );
+  const run: CliRun = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
+  child.stdout?.on('data', (d: Buffer) => (run.stdout += String(d)));
+  child.stderr?.on('data', (d: Buffer) => (run.stderr += String(d)));
+  return run;
+}
+
+/**
+ * The first match of `pattern` in what the CLI printed on `stream` (already
+ * or later); fails when it exits first or takes longer than `timeoutMs`.
+ */
+export function printed(
+  run: CliRun,
+  stream: 'stdout' | 'stderr',
+  pattern: RegExp,
+  timeoutMs = 30_000,
+): Promise<RegExpExecArray> {
+  const source = run.child[stream];
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      source?.off('data', look);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`databench printed no ${String(pattern)} on ${stream}: ${run.stderr}`));
+    }, timeoutMs);
+    // after the run's own listener (registered first): the text is already appended
+    const look = (): void => {
+      const m = pattern.exec(run[stream]);
+      if (m) {
+        done();
+        resolve(m);
+      }
+    };
+    source?.on('data', look);
+    look();
+    void run.exited.then((code) => {
+      done();
+      reject(new Error(`databench exited with ${code}: ${run.stderr}`));
+    });
+  });
+}
+
+/** The URL once the CLI printed it; fails when it exits first or takes too long. */
+export async function serving(run: CliRun, timeoutMs = 30_000): Promise<string> {
+  return (await printed(run, 'stdout', /serving at (http:\/\/\S+)/, timeoutMs))[1] ?? '';
 }

@@ -1,48 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FIXTURES, TestClient } from '../helpers.ts';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'databench.js');
-
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-function databench(args: string[], cwd = ROOT): Run {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), BIN, ...args],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '', HOST: '' } },
-  );
-  const run: Run = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (d: Buffer) => (run.stdout += String(d)));
-  child.stderr?.on('data', (d: Buffer) => (run.stderr += String(d)));
-  return run;
-}
-
-async function serving(run: Run, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = /serving at (http:\/\/\S+)/.exec(run.stdout);
-    if (m?.[1]) return m[1];
-    if (run.child.exitCode !== null) throw new Error(`databench exited: ${run.stderr}`);
-    if (Date.now() > deadline) throw new Error(`databench did not start: ${run.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { databench, FIXTURES, serving, TestClient, type CliRun } from '../helpers.ts';
 
 describe('the databench command', () => {
   const temps: string[] = [];
@@ -97,7 +58,7 @@ describe('the databench command', () => {
     await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: hello\n');
     await writeFile(join(dir, 'tsconfig.json'), '{ "compilerOptions": { "strict": true } }\n');
     await writeFile(join(dir, 'hello', 'analysis.ts'), 'export const STEP: number = "five";\n');
-    const run = databench(['--port', '0', '--analyses', dir, '--typecheck=error'], dir);
+    const run = databench(['--port', '0', '--analyses', dir, '--typecheck=error'], { cwd: dir });
     assert.equal(await run.exited, 1, run.stderr);
     assert.match(
       run.stderr,
@@ -113,7 +74,7 @@ describe('the databench command', () => {
   test('with no analyses folder it serves the packaged analyses', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'databench-empty-'));
     temps.push(empty);
-    const run = databench(['--port', '0', '--log', 'error'], empty);
+    const run = databench(['--port', '0', '--log', 'error'], { cwd: empty });
     const url = await serving(run);
     const index = await (await fetch(url + '/')).text();
     assert.ok(index.includes('/dummypi/'), 'the index lists dummypi');
@@ -162,28 +123,8 @@ describe('the databench command', () => {
   test('scaffold-databench NAME (the alias) creates an analysis; an existing name exits 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'databench-alias-'));
     temps.push(dir);
-    const alias = (name: string): Run => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--conditions=databench-source',
-          '--import',
-          import.meta.resolve('tsx'),
-          join(ROOT, 'bin', 'scaffold-databench.js'),
-          name,
-        ],
-        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const run: Run = {
-        child,
-        stdout: '',
-        stderr: '',
-        exited: new Promise((r) => child.on('exit', (c) => r(c))),
-      };
-      child.stdout?.on('data', (d: Buffer) => (run.stdout += String(d)));
-      child.stderr?.on('data', (d: Buffer) => (run.stderr += String(d)));
-      return run;
-    };
+    const alias = (name: string): CliRun =>
+      databench([name], { cwd: dir, bin: 'scaffold-databench.js' });
     const first = alias('hello');
     assert.equal(await first.exited, 0, first.stderr);
     assert.match(first.stdout, /analyses[/\\]hello[/\\]analysis\.ts/);

@@ -2,14 +2,11 @@
 // (against the real CLI), and what pages cause in the log is escaped,
 // bounded and rate limited, with no whole analysis id in any line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import type { Logger, LogLevel } from '../../src/server/logger.ts';
-import { FIXTURES, TestClient } from '../helpers.ts';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
+import { databench, FIXTURES, printed, serving, TestClient } from '../helpers.ts';
 
 /** A memory logger whose lines a test can await. */
 function waitableLogger(): Logger & {
@@ -50,59 +47,11 @@ function waitableLogger(): Logger & {
 
 describe('a thrown value without a prototype, in the real CLI', () => {
   test('from a timer and from on_disconnected: the process lives on and cleanup runs', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=databench-source',
-        '--import',
-        import.meta.resolve('tsx'),
-        join(ROOT, 'bin', 'databench.js'),
-        '--port',
-        '0',
-        '--no-watch',
-        '--analyses',
-        join(FIXTURES, 'hardening'),
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '', HOST: '' } },
-    );
-    let stdout = '';
-    let stderr = '';
-    const waiters: Array<() => void> = [];
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += String(d);
-      for (const w of waiters.splice(0)) w();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += String(d);
-      for (const w of waiters.splice(0)) w();
-    });
+    const run = databench(['--port', '0', '--no-watch', '--analyses', join(FIXTURES, 'hardening')]);
     let exit: number | null | undefined;
-    child.on('exit', (code) => {
-      exit = code;
-      for (const w of waiters.splice(0)) w();
-    });
-    const output = async (re: RegExp, where: () => string, what: string): Promise<string> => {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const m = re.exec(where());
-        if (m) return m[1] ?? m[0];
-        if (exit !== undefined) throw new Error(`databench exited (${exit}): ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`no ${what}: ${stderr}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 1000);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-    };
+    void run.exited.then((code) => (exit = code));
     try {
-      const url =
-        (await output(/serving at (http:\/\/\S+)/, () => stdout, 'serving line')).replace(
-          'http',
-          'ws',
-        ) + '/crashy/ws';
+      const url = (await serving(run)).replace('http', 'ws') + '/crashy/ws';
       const first = await TestClient.connect(url);
       assert.equal((await first.client.next('resumed')).load, false);
       first.client.send('throw_in_timer');
@@ -114,15 +63,15 @@ describe('a thrown value without a prototype, in the real CLI', () => {
       assert.equal((await first.client.next('echo')).load, 'alive');
 
       first.client.close();
-      await output(/disconnected" failed: \[object with a null prototype\]/, () => stderr, 'log');
+      await printed(run, 'stderr', /disconnected" failed: \[object with a null prototype\]/);
       // cleanup ran: the released store is gone, so resuming the id finds nothing
       const again = await TestClient.connect(url, { id: first.id });
       assert.equal((await again.client.next('resumed')).load, false);
       again.client.close();
-      assert.equal(exit, undefined, `databench exited: ${stderr}`);
-      assert.doesNotMatch(stderr, /uncaught|TypeError/i);
+      assert.equal(exit, undefined, `databench exited: ${run.stderr}`);
+      assert.doesNotMatch(run.stderr, /uncaught|TypeError/i);
     } finally {
-      child.kill('SIGTERM');
+      run.child.kill('SIGTERM');
     }
   });
 });

@@ -1,72 +1,18 @@
 // Scale-out on Redis (issue 10): real `databench` processes sharing one real
 // redis-server, real WebSocket pages on each.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { FIXTURES, TestClient, type Frame } from '../helpers.ts';
+import { databench, FIXTURES, serving, TestClient, type CliRun, type Frame } from '../helpers.ts';
 import { freePort, redisSkip, startRedis, type RedisServer } from '../redis.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'databench.js');
 const SCALE = join(FIXTURES, 'scale');
 
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-function databench(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=databench-source', '--import', import.meta.resolve('tsx'), BIN, ...args],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PORT: '', HOST: '', DATABENCH_DATASTORE: '', ...env },
-    },
-  );
-  const run: Run = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (d: Buffer) => (run.stdout += String(d)));
-  child.stderr?.on('data', (d: Buffer) => (run.stderr += String(d)));
-  return run;
-}
-
-/** Resolves with the URL once the process printed it; fails when it exits or takes too long. */
-function serving(run: Run, timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`databench did not start: ${run.stderr}`)),
-      timeoutMs,
-    );
-    const look = (): void => {
-      const m = /serving at (http:\/\/\S+)/.exec(run.stdout);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        run.child.stdout?.off('data', look);
-        resolve(m[1]);
-      }
-    };
-    run.child.stdout?.on('data', look);
-    look();
-    void run.exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`databench exited with ${code}: ${run.stderr}`));
-    });
-  });
-}
-
-async function stop(run: Run): Promise<void> {
+async function stop(run: CliRun): Promise<void> {
   if (run.child.exitCode !== null || run.child.signalCode !== null) return;
   run.child.kill('SIGTERM');
   await run.exited;
@@ -123,8 +69,8 @@ describe(
   () => {
     let redis: RedisServer;
     let inspect: Redis;
-    let a: Run;
-    let b: Run;
+    let a: CliRun;
+    let b: CliRun;
     let urlA = '';
     let urlB = '';
     const clients: TestClient[] = [];
@@ -140,7 +86,7 @@ describe(
       const args = ['--port', '0', '--analyses', SCALE, '--log', 'warn', '--no-watch'];
       a = databench([...args, '--datastore', redis.url]);
       // the second takes the URL from the environment
-      b = databench(args, { DATABENCH_DATASTORE: redis.url });
+      b = databench(args, { env: { DATABENCH_DATASTORE: redis.url } });
       [urlA, urlB] = await Promise.all([serving(a), serving(b)]);
     });
 
@@ -330,7 +276,7 @@ describe('the databench command with Redis', { skip: redisSkip }, () => {
     assert.equal(await r.exited, 2);
     assert.match(r.stderr, /--datastore needs redis:\/\/HOST:PORT\/DB/);
     assert.doesNotMatch(r.stderr, /secret/);
-    const env = databench([], { DATABENCH_DATASTORE: 'redis://host/notanumber' });
+    const env = databench([], { env: { DATABENCH_DATASTORE: 'redis://host/notanumber' } });
     assert.equal(await env.exited, 2);
     assert.match(env.stderr, /DATABENCH_DATASTORE needs redis:\/\//);
   });
@@ -427,7 +373,7 @@ describe('--workers with Redis: crashes and the developer loop', { skip: redisSk
     await writeFile(join(dir, 'shared', 'index.html'), '<!doctype html><p>shared</p>');
     await writeFile(join(dir, 'shared', 'analysis.ts'), source('v1'));
     const r = databench(['--workers', '2', '--port', '0', '--analyses', dir, '--log', 'warn'], {
-      DATABENCH_DATASTORE: redis.url,
+      env: { DATABENCH_DATASTORE: redis.url },
     });
     const pages: TestClient[] = [];
     try {
