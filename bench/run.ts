@@ -2,7 +2,9 @@
 // run, a raw `ws` server answering the same protocol. Servers run in child
 // processes; this process is the pages. Every loop is bounded in count and time.
 // Usage: npm run bench [-- --quick]
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
@@ -36,19 +38,59 @@ function at(s: Server, analysis: string): Server {
   return { ...s, url: `${s.base.replace('http', 'ws')}/${analysis}/ws` };
 }
 
-/** `datastore`: a redis:// URL for a Redis-backed server. */
-function startServer(kind: 'ours' | 'raw', datastore?: string): Promise<Server> {
-  const args = datastore ? [kind, datastore] : [kind];
-  const child = fork(new URL('./server.ts', import.meta.url).pathname, args, {
-    execArgv: [
-      '--conditions=databench-source',
-      '--import',
-      'tsx',
-      '--expose-gc',
-      '--max-old-space-size=4096',
-    ],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+/**
+ * Build dist/ when it is missing or older than src/: the bench measures the
+ * server as `npx databench` runs it (compiled by tsc), not the source
+ * through tsx, whose transform (esbuild with keepNames) adds a call per
+ * closure that a user never runs.
+ */
+function ensureDist(): void {
+  const root = new URL('..', import.meta.url).pathname;
+  const built = (() => {
+    try {
+      return statSync(join(root, 'dist/index.js')).mtimeMs;
+    } catch {
+      return 0;
+    }
+  })();
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  if (built > newest(join(root, 'src'))) return;
+  process.stderr.write('dist/ is missing or older than src/: npm run build…\n');
+  const r = spawnSync('npm', ['run', 'build'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
+  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
+}
+
+/**
+ * `ours`: bench/server.ts on dist/ (tsx only for that file and the bench
+ * analyses); `raw`: bench/raw-server.js, plain JavaScript run by plain
+ * node. `datastore`: a redis:// URL for a Redis-backed server.
+ */
+function startServer(kind: 'ours' | 'raw', datastore?: string): Promise<Server> {
+  const memoryFlags = ['--expose-gc', '--max-old-space-size=4096'];
+  const child =
+    kind === 'raw'
+      ? fork(new URL('./raw-server.js', import.meta.url).pathname, [], {
+          execArgv: memoryFlags,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+      : fork(
+          new URL('./server.ts', import.meta.url).pathname,
+          datastore ? [kind, datastore] : [kind],
+          {
+            execArgv: ['--import', 'tsx', ...memoryFlags],
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          },
+        );
   return new Promise((resolve, reject) => {
     child.once('message', (m: { url: string; base: string }) =>
       resolve({ kind, child, url: m.url, base: m.base }),
@@ -497,6 +539,7 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
+  ensureDist();
   const servers = { ours: await startServer('ours'), raw: await startServer('raw') };
   const rows: Row[] = [];
   let redisRows: RedisRow[] = [];

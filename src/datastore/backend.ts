@@ -82,12 +82,25 @@ export interface DetachOptions {
 }
 
 /**
+ * @internal What {@link MemoryBackend.attach} returns for a domain that holds
+ * nothing yet: one shared, never-written Map, so that the `data` of a page
+ * that writes nothing costs no Map of its own. The first write asks the
+ * backend for the domain's own Map ({@link MemoryBackend.materialize}).
+ */
+export const EMPTY_DOMAIN: ReadonlyMap<string, string> = new (class extends Map<string, string> {
+  override set(): this {
+    throw new Error('EMPTY_DOMAIN is shared by every empty domain: materialize() the domain first');
+  }
+})();
+
+/**
  * The default backend: in this process's memory, not persistent. The map it
- * returns from `attach` is the storage itself, so a write costs one map set.
+ * returns from `attach` is the storage itself, so a write costs one map set
+ * (a domain with nothing in it shares one empty Map until its first write).
  */
 export class MemoryBackend implements DatastoreBackend {
   readonly name = 'memory';
-  private readonly domains = new Map<string, Map<string, string>>();
+  private readonly domains = new Map<string, Map<string, string> | typeof EMPTY_DOMAIN>();
   /** Detached domains waiting for their release, oldest first. */
   private readonly retained = new Map<string, Retained>();
   /** The retained domains of each owner, oldest first. */
@@ -110,10 +123,21 @@ export class MemoryBackend implements DatastoreBackend {
     this.unretain(domain);
     let map = this.domains.get(domain);
     if (!map) {
+      map = EMPTY_DOMAIN;
+      this.domains.set(domain, map);
+    }
+    // a Datastore reads EMPTY_DOMAIN and materializes before its first write
+    return map as Map<string, string>;
+  }
+
+  /** @internal The first write to a domain attached as the shared empty Map: its own Map. */
+  materialize(domain: string): Map<string, string> {
+    let map = this.domains.get(domain);
+    if (map === undefined || map === EMPTY_DOMAIN) {
       map = new Map();
       this.domains.set(domain, map);
     }
-    return map;
+    return map as Map<string, string>;
   }
 
   write(): void {

@@ -859,3 +859,58 @@ describe('MemoryBackend: retention per owner (issue 9)', () => {
     assert.equal(new Datastore('r2', { backend }).get('v'), 2);
   });
 });
+
+describe('Datastore: stores that open and close during a delivery', () => {
+  test('a store opened by a callback during a delivery gets the next change, not this one', async () => {
+    const d = domain();
+    const a = new Datastore(d);
+    const got: string[] = [];
+    let opened: Datastore | undefined;
+    a.onChange(() => {
+      got.push('a');
+      opened ??= new Datastore(d).onChange(() => got.push('opened'));
+    });
+    await a.set('k', 1);
+    assert.deepEqual(got, ['a']);
+    await a.set('k', 2);
+    assert.deepEqual(got, ['a', 'a', 'opened']);
+    a.close();
+    opened!.close();
+  });
+
+  test('a store closed by a callback during a delivery: every other store still gets it', async () => {
+    const d = domain();
+    const [a, b, c, e] = [0, 1, 2, 3].map(() => new Datastore(d)) as [
+      Datastore,
+      Datastore,
+      Datastore,
+      Datastore,
+    ];
+    const got: string[] = [];
+    a.onChange(() => got.push('a'));
+    // b closes a store before it in the list
+    b.onChange(() => {
+      got.push('b');
+      a.close();
+    });
+    c.onChange(() => got.push('c'));
+    e.onChange(() => got.push('e'));
+    await c.set('k', 1);
+    assert.deepEqual(got, ['a', 'b', 'c', 'e']);
+    for (const s of [b, c, e]) s.close();
+  });
+
+  test('many stores of one domain open and close in any order', async () => {
+    const d = domain();
+    const stores = Array.from({ length: 50 }, () => new Datastore(d));
+    const heard = new Set<number>();
+    stores.forEach((s, i) => s.onChange(() => heard.add(i)));
+    for (let i = 0; i < 50; i += 3) stores[i]!.close();
+    await stores[1]!.set('k', 1);
+    assert.deepEqual(
+      [...heard].sort((x, y) => x - y),
+      stores.map((_, i) => i).filter((i) => i % 3 !== 0),
+    );
+    for (const s of stores) s.close();
+  });
+});

@@ -1,6 +1,11 @@
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
-import { getDefaultBackend, type DatastoreBackend } from './backend.js';
+import {
+  EMPTY_DOMAIN,
+  getDefaultBackend,
+  type DatastoreBackend,
+  type MemoryBackend,
+} from './backend.js';
 import { Change } from './change.js';
 
 /** Options of {@link Datastore}. */
@@ -55,6 +60,31 @@ function settle(pending: PromiseLike<unknown>[] | undefined): Promise<void> {
   return Promise.all(pending).then(() => undefined);
 }
 
+/**
+ * Hand one change to an encoded listener; a throw becomes a rejection.
+ * (A function, not a method: every member name of a Datastore is one
+ * fewer key that item access can reach.)
+ */
+function notify(
+  listener: EncodedListener,
+  change: Change,
+  store: object,
+  pending: PromiseLike<unknown>[] | undefined,
+): PromiseLike<unknown>[] | undefined {
+  let r: unknown;
+  try {
+    r =
+      typeof listener === 'function'
+        ? listener(change)
+        : listener.handleDatastoreChange(change, store as Datastore<object>);
+  } catch (error) {
+    r = Promise.reject(asError(error));
+  }
+  // sessions of one server share one Promise per turn: keep it once
+  if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
+  return pending;
+}
+
 interface Deliverer {
   _deliver(
     change: Change,
@@ -64,10 +94,17 @@ interface Deliverer {
 
 /** The process-local state of one open domain: its mirror and the Datastores on it. */
 class Domain {
-  entries: Map<string, string> = new Map();
-  // copy on write: a callback may open or close a store during a delivery,
-  // and an array costs less than a Set for the one store most domains have
-  stores: readonly Deliverer[] = [];
+  // set in the constructor: an initializer would make a Map that attach() replaces
+  entries: Map<string, string>;
+  /**
+   * The stores on this domain, in the order they opened. Changed in place
+   * (a class's domain has a store per page: copying the list at every open
+   * and close would make n pages cost n² garbage), except while a delivery
+   * runs: a callback may open or close a store then, and the delivery goes
+   * on over the list it started with.
+   */
+  private stores: Deliverer[] = [];
+  private delivering = 0;
   ready: Promise<void>;
   constructor(
     readonly backend: DatastoreBackend,
@@ -83,6 +120,7 @@ class Domain {
       this.entries = attached;
       this.ready = RESOLVED;
     } else {
+      this.entries = new Map();
       this.ready = attached.then((map) => {
         // writes made locally before the load finished win over the loaded values
         for (const [k, v] of this.entries) map.set(k, v);
@@ -94,6 +132,7 @@ class Domain {
   write(key: string, encoded: string | undefined): Promise<void> {
     const current = this.entries.get(key);
     if (current === encoded) return RESOLVED;
+    if (this.entries === EMPTY_DOMAIN) this.materialize();
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
     const persisted = this.backend.write(this.name, key, encoded);
@@ -104,18 +143,50 @@ class Domain {
 
   applyRemote(key: string, encoded: string | undefined): void {
     if (this.entries.get(key) === encoded) return;
+    if (this.entries === EMPTY_DOMAIN) this.materialize();
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
     // a change made elsewhere has no writer here to hear of a failing callback
     this.deliver(new Change(key, encoded)).catch(() => undefined);
   }
 
+  /** Only the memory backend attaches a domain as EMPTY_DOMAIN: it makes the domain's own Map. */
+  private materialize(): void {
+    this.entries = (this.backend as MemoryBackend).materialize(this.name);
+  }
+
   private deliver(change: Change): Promise<void> {
     let pending: PromiseLike<unknown>[] | undefined;
-    for (const store of this.stores) {
-      pending = store._deliver(change, pending);
+    this.delivering++;
+    try {
+      for (const store of this.stores) {
+        pending = store._deliver(change, pending);
+      }
+    } finally {
+      this.delivering--;
     }
     return settle(pending);
+  }
+
+  /** A store opened on this domain. */
+  add(store: Deliverer): void {
+    // most domains have one store: a literal holds one slot, where a push
+    // onto an empty array would reserve sixteen
+    if (this.stores.length === 0) this.stores = [store];
+    else {
+      if (this.delivering > 0) this.stores = this.stores.slice();
+      this.stores.push(store);
+    }
+  }
+
+  /** A store closed; true when it was the last. */
+  remove(store: Deliverer): boolean {
+    const i = this.stores.indexOf(store);
+    if (i >= 0) {
+      if (this.delivering > 0) this.stores = this.stores.slice();
+      this.stores.splice(i, 1);
+    }
+    return this.stores.length === 0;
   }
 }
 
@@ -170,6 +241,43 @@ function closeDomain(
   );
 }
 
+/** What the item-access proxy answers with the instance behind it (see {@link bareStore}). */
+const BARE = Symbol('databench.bareStore');
+
+/** Set while {@link createBareStore} constructs: the constructor then returns the bare instance. */
+let constructBare = false;
+
+/**
+ * @internal A Datastore without its item-access proxy: an analysis's own
+ * stores are made bare and get their proxy when the user's code first
+ * reads `this.data` (see {@link itemAccess}), so an idle page costs no
+ * proxy (V8 gives each one its own property dictionary).
+ */
+export function createBareStore<T extends object>(
+  domain: string,
+  options?: DatastoreOptions,
+): Datastore<T> {
+  constructBare = true;
+  try {
+    return new Datastore<T>(domain, options);
+  } finally {
+    constructBare = false;
+  }
+}
+
+/** @internal The item-access proxy of `store`: the store itself when it is one already. */
+export function itemAccess<T extends object>(store: Datastore<T>): DataProxy<T> {
+  if ((store as unknown as Record<symbol, unknown>)[BARE] !== undefined) {
+    return store as DataProxy<T>;
+  }
+  return new Proxy(store as Datastore<object>, ITEM_ACCESS) as unknown as DataProxy<T>;
+}
+
+/** @internal The instance behind `store`'s proxy (the store itself when it has none). */
+export function bareStore<T extends object>(store: Datastore<T>): Datastore<T> {
+  return ((store as unknown as Record<symbol, unknown>)[BARE] as Datastore<T> | undefined) ?? store;
+}
+
 /** A Datastore whose keys also read and write as properties (`store['pi'] = 3.14`). */
 export type DataProxy<T extends object> = Datastore<T> & Partial<T>;
 
@@ -182,6 +290,7 @@ export type DataProxy<T extends object> = Datastore<T> & Partial<T>;
  */
 const ITEM_ACCESS: ProxyHandler<Datastore<object>> = {
   get(target, prop, receiver) {
+    if (prop === BARE) return target;
     if (typeof prop === 'symbol' || prop in target) {
       return Reflect.get(target, prop, receiver) as unknown;
     }
@@ -238,7 +347,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
   private changeCallbacks: Array<(key: string, value: unknown) => MaybePromise> | undefined =
     undefined;
   private stateCallbacks: Array<(changes: Partial<T>) => MaybePromise> | undefined = undefined;
-  private encodedListeners: EncodedListener[] | undefined = undefined;
+  // one listener (the page's) is held as it is: an array only for more
+  private encodedListeners: EncodedListener | EncodedListener[] | undefined = undefined;
 
   /**
    * @internal Where a write made by assignment (`store['key'] = value`) reports
@@ -252,13 +362,13 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.releaseAfterMs = options.releaseAfterMs;
     this.owner = options.owner;
     this.state = openDomain(options.backend ?? getDefaultBackend(), domain, this.releaseAfterMs);
+    // the domain delivers to the bare instance (no proxy trap per change)
+    this.state.add(this);
+    if (constructBare) return;
     // databench 0.7 wrote `self.data['pi'] = 3.14`: keys that are not members
-    // read and write the store through a proxy, which every caller (and the
-    // domain's list of stores) gets instead of the bare instance
-    const proxy = new Proxy(this as Datastore<object>, ITEM_ACCESS) as this;
-    // exact-size copies (a spread allocates room for 16 more)
-    this.state.stores = this.state.stores.length === 0 ? [proxy] : this.state.stores.concat(proxy);
-    return proxy;
+    // read and write the store through a proxy, which every caller gets
+    // instead of the bare instance
+    return new Proxy(this as Datastore<object>, ITEM_ACCESS);
   }
 
   /** The domain: an analysis id for `data`, a class name for `classData`. */
@@ -296,12 +406,18 @@ export class Datastore<T extends object = Record<string, unknown>> {
    * that removes the listener.
    */
   onEncodedChange(listener: EncodedListener): () => void {
+    const current = this.encodedListeners;
     // exact-size arrays: `push` or a spread would leave room for 16 more per store
-    this.encodedListeners = this.encodedListeners
-      ? this.encodedListeners.concat(listener)
-      : [listener];
+    this.encodedListeners =
+      current === undefined
+        ? listener
+        : Array.isArray(current)
+          ? current.concat(listener)
+          : [current, listener];
     return () => {
-      this.encodedListeners = this.encodedListeners?.filter((l) => l !== listener);
+      const now = this.encodedListeners;
+      if (now === listener) this.encodedListeners = undefined;
+      else if (Array.isArray(now)) this.encodedListeners = now.filter((l) => l !== listener);
     };
   }
 
@@ -452,8 +568,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
     this.changeCallbacks = undefined;
     this.stateCallbacks = undefined;
     this.encodedListeners = undefined;
-    this.state.stores = this.state.stores.filter((s) => s !== this);
-    if (this.state.stores.length === 0) {
+    // the domain holds the bare instance; `this` is its proxy when called through it
+    if (this.state.remove(bareStore(this))) {
       closeDomain(this.state, this.release, this.releaseAfterMs, this.owner);
     }
   }
@@ -471,18 +587,13 @@ export class Datastore<T extends object = Record<string, unknown>> {
   ): PromiseLike<unknown>[] | undefined {
     // a callback that throws must not keep the change from the others: its
     // error rejects the write's Promise once everyone has the change
-    for (const listener of this.encodedListeners ?? NONE) {
-      let r: unknown;
-      try {
-        r =
-          typeof listener === 'function'
-            ? listener(change)
-            : listener.handleDatastoreChange(change, this as unknown as Datastore<object>);
-      } catch (error) {
-        r = Promise.reject(asError(error));
+    const listeners = this.encodedListeners;
+    if (listeners !== undefined) {
+      if (Array.isArray(listeners)) {
+        for (const listener of listeners) pending = notify(listener, change, this, pending);
+      } else {
+        pending = notify(listeners, change, this, pending);
       }
-      // sessions of one server share one Promise per turn: keep it once
-      if (isThenable(r) && pending?.[pending.length - 1] !== r) (pending ??= []).push(r);
     }
     for (const callback of this.changeCallbacks ?? NONE) {
       let r: unknown;

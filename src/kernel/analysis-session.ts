@@ -4,7 +4,7 @@ import { describeError } from '../protocol/errors.js';
 import { frameFromEncoded, parseQs, PROTOCOL, type CancelTarget } from '../protocol/messages.js';
 import { ActionRun, endLoad } from '../server/action-run.js';
 import { actionTable } from '../server/actions.js';
-import { setErrorReporting, type AnyAnalysis } from '../server/analysis.js';
+import { setErrorReporting, type AnyAnalysis, type ErrorReporting } from '../server/analysis.js';
 import type { Logger } from '../server/logger.js';
 import { Meta } from '../server/meta.js';
 import { ActionQueue } from '../server/queue.js';
@@ -33,6 +33,21 @@ interface Call {
 
 const NO_CALLS: ReadonlySet<Call> = new Set();
 
+/** How each analysis reports errors, with and without details: one object per kind, not per page. */
+const reportings = new WeakMap<Meta, { on: ErrorReporting; off: ErrorReporting }>();
+
+function reportingOf(meta: Meta, details: boolean): ErrorReporting {
+  let r = reportings.get(meta);
+  if (r === undefined) {
+    const root = dirname(meta.analysisPath);
+    r = { on: { details: true, root }, off: { details: false, root } };
+    reportings.set(meta, r);
+  }
+  return details ? r.on : r.off;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -48,17 +63,20 @@ function delay(ms: number): Promise<false> {
  * kernel and the worker threads run sessions with this same class, so an
  * analysis behaves the same on either side of the boundary.
  */
-export class AnalysisSession implements KernelSession {
+// the session is its own action queue: one object per page instead of two
+export class AnalysisSession extends ActionQueue implements KernelSession {
   private analysis: AnyAnalysis | undefined;
-  private readonly queue = new ActionQueue();
   private closing = false;
   /**
    * Calls queued or running (what `cancel`, `latest` and the close look
    * through); created by the first action, so an idle page costs no Set.
    */
   private calls: Set<Call> | undefined;
-  /** Settles when `connect`, `args` and `connected` ran: `parallel` calls wait for it. */
-  private readonly started: Promise<void>;
+  /**
+   * Settles when `connect`, `args` and `connected` ran: `parallel` calls wait
+   * for it. Undefined once they have (an idle page holds no Promise).
+   */
+  private started: Promise<void> | undefined;
 
   constructor(
     private readonly meta: Meta,
@@ -66,7 +84,14 @@ export class AnalysisSession implements KernelSession {
     request: OpenRequest,
     private readonly logger: Logger,
   ) {
-    this.started = this.queue.enqueue(() => this.start(request));
+    super();
+    this.started = this.enqueue(async () => {
+      try {
+        await this.start(request);
+      } finally {
+        this.started = undefined;
+      }
+    });
   }
 
   private async start(request: OpenRequest): Promise<void> {
@@ -90,10 +115,7 @@ export class AnalysisSession implements KernelSession {
       return;
     }
     this.analysis = analysis;
-    setErrorReporting(analysis, {
-      details: request.errorDetails ?? true,
-      root: dirname(this.meta.analysisPath),
-    });
+    setErrorReporting(analysis, reportingOf(this.meta, request.errorDetails ?? true));
     this.port.opened();
     if (request.resumed) {
       const data = analysis.snapshotFrame('data');
@@ -102,12 +124,12 @@ export class AnalysisSession implements KernelSession {
     const classData = analysis.snapshotFrame('class_data');
     if (classData !== undefined) void this.port.frame(classData);
 
-    await Meta.runProcess(analysis, 'connect');
-    await Meta.runProcess(analysis, 'args', {
-      cli_args: request.cliArgs,
+    await Meta.runLifecycle(analysis, 'connect');
+    await Meta.runLifecycle(analysis, 'args', {
+      cli_args: request.cliArgs as string[],
       request_args: parseQs(request.requestArgs),
     });
-    await Meta.runProcess(analysis, 'connected');
+    await Meta.runLifecycle(analysis, 'connected');
   }
 
   action(name: string, hasLoad: boolean, load: unknown): void {
@@ -140,7 +162,8 @@ export class AnalysisSession implements KernelSession {
         await Meta.runProcess(this.analysis, name, message, call.run);
       }
     };
-    const ran = concurrency === 'parallel' ? this.started.then(task) : this.queue.enqueue(task);
+    const ran =
+      concurrency === 'parallel' ? (this.started ?? RESOLVED).then(task) : this.enqueue(task);
     ran
       .catch((error: unknown) => this.failed(name, error))
       .finally(() => {
@@ -190,7 +213,7 @@ export class AnalysisSession implements KernelSession {
     for (const call of this.calls ?? NO_CALLS) call.run.abort();
     // the handler that runs now gets a grace period; queued actions are skipped
     const drained = await Promise.race([
-      this.queue.enqueue(async () => undefined).then(() => true),
+      this.enqueue(async () => undefined).then(() => true),
       delay(CLOSE_GRACE_MS),
     ]);
     const analysis = this.analysis;

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { DatastoreBackend } from '../datastore/backend.js';
-import { Datastore, type DataProxy } from '../datastore/datastore.js';
+import {
+  bareStore,
+  createBareStore,
+  Datastore,
+  itemAccess,
+  type DataProxy,
+} from '../datastore/datastore.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
 import { describeError, safeString } from '../protocol/errors.js';
@@ -53,6 +59,31 @@ export function newAnalysisId(): string {
   return randomUUID();
 }
 
+/** The id the next Analysis constructed takes (see {@link constructWithId}). */
+let presetId: string | undefined;
+
+/**
+ * @internal Construct an analysis with its id given (the server issued it):
+ * its `id` initializer takes it instead of drawing a UUID that would be
+ * replaced at once.
+ */
+export function constructWithId<A>(make: () => A, id: string | undefined): A {
+  presetId = id;
+  try {
+    return make();
+  } finally {
+    presetId = undefined;
+  }
+}
+
+function initialId(): string {
+  const id = presetId;
+  if (id === undefined) return newAnalysisId();
+  // only the outermost analysis takes it (a constructor may make others)
+  presetId = undefined;
+  return id;
+}
+
 /**
  * The part of an analysis id that may appear in logs: its first 8
  * characters. The whole id is the key that resumes a session, and logs are
@@ -97,13 +128,19 @@ export interface ErrorReporting {
   root: string;
 }
 
-// kept off the instance, so a user's subclass cannot clash with it
-const errorReporting = new WeakMap<object, ErrorReporting>();
-
 /** @internal Served analyses also send `__error` frames (AnalysisTest's recorder does not get them). */
-export function setErrorReporting(analysis: object, reporting: ErrorReporting): void {
-  errorReporting.set(analysis, reporting);
-}
+// assigned once, by Analysis's static block (it reaches the private field)
+export let setErrorReporting: (analysis: AnyAnalysis, reporting: ErrorReporting) => void;
+
+/**
+ * @internal The stores behind `data` and `classData` as they were created
+ * or assigned, without making their item-access proxies (the server's own
+ * reads: an idle page never gets a proxy).
+ */
+// assigned once, by Analysis's static block
+export let storesOf: (
+  analysis: AnyAnalysis,
+) => [data: Datastore<object>, classData: Datastore<object>];
 
 /** The backend a server chose for an instance's stores (module-private: not on the user's class). */
 const backends = new WeakMap<object, DatastoreBackend>();
@@ -114,6 +151,15 @@ const backends = new WeakMap<object, DatastoreBackend>();
  */
 export function setDatastoreBackend(analysis: object, backend: DatastoreBackend): void {
   backends.set(analysis, backend);
+}
+
+/**
+ * @internal Forget the owner and backend given for `initDatastores` once it
+ * ran: a WeakMap's table grows with what it holds, per open page.
+ */
+export function clearDatastoreWiring(analysis: object): void {
+  owners.delete(analysis);
+  backends.delete(analysis);
 }
 
 type Transform = (value: unknown) => unknown;
@@ -173,28 +219,55 @@ export class Analysis<
   static dataRetentionMs = 60 * 60 * 1000;
 
   /** The analysis id (a random UUID); `data` is scoped to it. */
-  id: string = newAnalysisId();
+  id: string = initialId();
   /**
    * This instance's own store. Created by {@link initDatastores}. Its keys
    * also read and write as items, as databench 0.7's `self.data['pi'] = …`:
    * `this.data['pi'] = 3.14` changes the store at once and sends the change.
    */
   get data(): DataProxy<Data> {
-    return this.#data!;
+    return (this.#dataView ??= this.#view(this.#data!, 'data'));
   }
-  /** Any Datastore can be assigned (an `initDatastores` override); every Datastore is a proxy. */
+  /** Any Datastore can be assigned (an `initDatastores` override). */
   set data(store: Datastore<Data>) {
-    this.#data = store as DataProxy<Data>;
+    this.#data = store;
+    this.#dataView = undefined;
   }
   /** The store shared by every instance of this class (domain: the class name). */
   get classData(): DataProxy<ClassData> {
-    return this.#classData!;
+    return (this.#classDataView ??= this.#view(this.#classData!, 'classData'));
   }
   set classData(store: Datastore<ClassData>) {
-    this.#classData = store as DataProxy<ClassData>;
+    this.#classData = store;
+    this.#classDataView = undefined;
   }
-  #data: DataProxy<Data> | undefined;
-  #classData: DataProxy<ClassData> | undefined;
+  // the stores as created (bare, see createBareStore) or assigned, and their
+  // item-access proxies, made when the user's code first reads them
+  #data: Datastore<Data> | undefined;
+  #classData: Datastore<ClassData> | undefined;
+  #dataView: DataProxy<Data> | undefined;
+  #classDataView: DataProxy<ClassData> | undefined;
+  #reporting: ErrorReporting | undefined;
+
+  static {
+    setErrorReporting = (analysis, reporting) => {
+      analysis.#reporting = reporting;
+    };
+    storesOf = (analysis) => [
+      analysis.#data as Datastore<object>,
+      analysis.#classData as Datastore<object>,
+    ];
+  }
+
+  /**
+   * The item-access proxy of a store; `this.data['key'] = value` has no one
+   * awaiting it, so its failures are reported here.
+   */
+  #view<T extends object>(store: Datastore<T>, name: 'data' | 'classData'): DataProxy<T> {
+    bareStore(store)._onAssignError = (key, error) =>
+      this.reportError(`${name}['${key}'] = …`, error);
+    return itemAccess(store);
+  }
   /** The command-line flags the server did not know. */
   cliArgs: string[] = [];
   /** The page's query string, parsed like Python's `parse_qs`. */
@@ -268,11 +341,12 @@ export class Analysis<
     const owner = owners.get(this);
     const backend = backends.get(this);
     const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
-    this.data = new Datastore<Data>(
+    // bare: the proxies are made when the user's code reads `data`/`classData`
+    this.data = createBareStore<Data>(
       this.id,
       owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
-    this.classData = new Datastore<ClassData>(this.constructor.name, { backend });
+    this.classData = createBareStore<ClassData>(this.constructor.name, { backend });
   }
 
   /**
@@ -367,7 +441,7 @@ export class Analysis<
     const { message, stack } = describeError(error);
     this.logger.error(`[${this.constructor.name} ${shortId(this.id)}] ${where} failed: ${stack}`);
     void this.send('error', `${where} failed: ${message}`);
-    const reporting = errorReporting.get(this);
+    const reporting = this.#reporting;
     if (reporting) {
       const load: ErrorLoad = {
         action: action ?? null,
@@ -440,18 +514,16 @@ export class Analysis<
     this.transforms = transformsOf(this.constructor);
     // the analysis itself listens (handleDatastoreChange): no closures per page; no
     // unsubscribe handles kept: dispose() closes both stores, dropping listeners
-    this.data.onEncodedChange(this);
-    this.classData.onEncodedChange(this);
-    // `this.data['key'] = value` has no one awaiting it: its failures are reported here
-    this.data._onAssignError = (key, error) => this.reportError(`data['${key}'] = …`, error);
-    this.classData._onAssignError = (key, error) =>
-      this.reportError(`classData['${key}'] = …`, error);
+    this.#data!.onEncodedChange(this);
+    this.#classData!.onEncodedChange(this);
   }
 
   /** @internal A change of `data` or `classData`, on its way to the page. */
   handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
     const t = this.transforms ?? transformsOf(this.constructor);
-    return store === (this.data as Datastore<object>)
+    // the domain delivers from the bare store; an assigned store may be a proxy
+    const data = this.#data as Datastore<object>;
+    return store === data || store === bareStore(data)
       ? this.forward('data', t.data, change)
       : this.forward('class_data', t.classData, change);
   }
@@ -481,7 +553,7 @@ export class Analysis<
    * Sent to a page that connects or resumes, so it never shows stale state.
    */
   snapshotFrame(signal: 'data' | 'class_data'): string | undefined {
-    const store = signal === 'data' ? this.data : this.classData;
+    const store = (signal === 'data' ? this.#data : this.#classData) as Datastore<object>;
     if (store.size === 0) return undefined;
     const t = transformsOf(this.constructor);
     const transforms = signal === 'data' ? t.data : t.classData;
@@ -520,8 +592,8 @@ export class Analysis<
     this.logLimit = undefined;
     for (const handle of this.timers ?? []) clearTimeout(handle);
     this.timers = undefined;
-    this.data?.close();
-    this.classData?.close();
+    this.#data?.close();
+    this.#classData?.close();
     this.emitFn = noEmit;
     this.sink = undefined;
   }

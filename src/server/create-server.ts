@@ -31,7 +31,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import { Meta, type ExtraRoute } from './meta.js';
 import { importOptional } from './optional.js';
 import { Pages } from './pages.js';
-import type { Session, SessionLimits } from './session.js';
+import { PageSocket, type Session, type SessionLimits } from './session.js';
 import { retentionOwner } from './net.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
@@ -340,6 +340,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     noServer: true,
     maxPayload: maxFrameBytes,
     perMessageDeflate: false,
+    // each socket carries its session (see PageSocket)
+    WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
   const pages = createRequestHandler(() => state, logger, cwd, {

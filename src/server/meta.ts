@@ -4,8 +4,12 @@ import { PROTOCOL } from '../protocol/messages.js';
 import { ActionRun, endLoad, setCurrentRun, currentRun } from './action-run.js';
 import { actionTable } from './actions.js';
 import {
+  Analysis as AnalysisBase,
+  clearDatastoreWiring,
+  constructWithId,
   setAnalysisOwner,
   setDatastoreBackend,
+  storesOf,
   type AnalysisClass,
   type AnyAnalysis as Analysis,
   type EmitFn,
@@ -21,6 +25,7 @@ export type ExtraRoute = [
 ];
 
 /** Actions every analysis has; running one with no handler is not worth a warning. */
+const RESOLVED: Promise<void> = Promise.resolve();
 const BUILT_IN = new Set(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error']);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -60,16 +65,43 @@ export class Meta {
    * The caller runs `connect`, `args` and `connected`.
    */
   async createAnalysis(options: CreateAnalysisOptions): Promise<Analysis> {
-    const analysis = new this.analysisClass();
-    if (options.id !== undefined) analysis.id = options.id;
+    const analysis = constructWithId(() => new this.analysisClass(), options.id);
     if (options.logger) analysis.logger = options.logger;
     if (options.emit) analysis.setEmitFn(options.emit);
     if (options.owner) setAnalysisOwner(analysis, options.owner);
     if (options.backend) setDatastoreBackend(analysis, options.backend);
     analysis.initDatastores();
+    clearDatastoreWiring(analysis);
     analysis.wireDatastores(options.sink);
-    await Promise.all([analysis.data.ready, analysis.classData.ready]);
+    const [data, classData] = storesOf(analysis);
+    // in memory both are the one settled Promise: no array, no Promise.all
+    if (data.ready === classData.ready) await data.ready;
+    else await Promise.all([data.ready, classData.ready]);
     return analysis;
+  }
+
+  /**
+   * Run a lifecycle action (`connect`, `args`, `connected`) of a new session:
+   * as {@link runProcess}, but when the class keeps the base class's own
+   * handler and has no `*` handler, that handler is called directly (no
+   * call record, no argument binding): most analyses override only some of
+   * these, and every page runs all three.
+   */
+  static runLifecycle(
+    analysis: Analysis,
+    actionName: 'connect' | 'args' | 'connected',
+    message?: { cli_args: string[]; request_args: Record<string, string[]> },
+  ): Promise<void> {
+    const table = actionTable(analysis.constructor);
+    const handlers = table.handlers.get(actionName);
+    const base: unknown = Reflect.get(AnalysisBase.prototype, `on_${actionName}`);
+    if (table.wildcard.length > 0 || handlers?.length !== 1 || handlers[0]?.method !== base) {
+      return Meta.runProcess(analysis, actionName, message);
+    }
+    // the base handlers do not throw: on_connect and on_connected are empty,
+    // on_args sets two fields
+    if (message !== undefined) void analysis.on_args(message.cli_args, message.request_args);
+    return RESOLVED;
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { RawData, WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
@@ -191,7 +191,8 @@ export class OutboundBudget {
  * emits are kept, and past the hard bound the socket is closed.
  */
 class Outbound {
-  private items: Array<string | Buffer | Item> = [];
+  /** What waits for the next flush; undefined when nothing does (an idle page holds no array). */
+  private items: Array<string | Buffer | Item> | undefined;
   private coalesce: Map<string, Item> | undefined;
   private queuedBytes = 0;
   private scheduled = false;
@@ -229,7 +230,7 @@ class Outbound {
     }
     // a queued update must not overtake this emit: coalescing starts again after it
     if (this.coalesce !== undefined && this.coalesce.size > 0) this.coalesce = new Map();
-    this.items.push(bytes);
+    (this.items ??= []).push(bytes);
     // bytes, not characters: three-byte UTF-8 text must count three times
     return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
   }
@@ -251,11 +252,11 @@ class Outbound {
       }
       const item: Item = { signal: 'data', change: undefined, bytes };
       this.coalesce.set(id, item);
-      this.items.push(item);
+      (this.items ??= []).push(item);
       void this.added(bytes.length);
       return;
     }
-    this.items.push(bytes);
+    (this.items ??= []).push(bytes);
     void this.added(bytes.length);
   }
 
@@ -275,7 +276,7 @@ class Outbound {
       }
       const item: Item = { signal, change };
       this.coalesce.set(id, item);
-      this.items.push(item);
+      (this.items ??= []).push(item);
       return this.added(Buffer.byteLength(change.key) + byteLength(change.encoded) + 32);
     }
     const bytes = shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
@@ -283,7 +284,7 @@ class Outbound {
       this.ws.send(bytes, TEXT);
       return RESOLVED;
     }
-    this.items.push(bytes);
+    (this.items ??= []).push(bytes);
     return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
   }
 
@@ -298,7 +299,7 @@ class Outbound {
       // a frame that may not fit under the hard bound takes the checked path
       // (a string's length times 3 bounds its UTF-8 bytes)
       length * 3 + this.ws.bufferedAmount > this.limits.hardBufferBytes ||
-      this.items.length > 0 ||
+      this.items !== undefined ||
       this.coalesce !== undefined ||
       this.ws.readyState !== this.ws.OPEN ||
       this.ws.bufferedAmount > this.limits.softBufferBytes
@@ -349,7 +350,7 @@ class Outbound {
       this.budget.congested(this);
       this.pollTimer ??= setTimeout(() => {
         this.pollTimer = undefined;
-        if (this.items.length > 0) void this.schedule();
+        if (this.items !== undefined) void this.schedule();
       }, this.limits.drainPollMs);
     } else {
       this.send();
@@ -359,9 +360,10 @@ class Outbound {
   private send(): void {
     if (this.coalesce !== undefined) this.budget.relieved(this);
     const items = this.items;
-    this.items = [];
+    this.items = undefined;
     this.coalesce = undefined;
     this.queuedBytes = 0;
+    if (items === undefined) return;
     const socket =
       items.length > 1 ? (this.ws as unknown as { _socket?: Socket })._socket : undefined;
     socket?.cork();
@@ -377,7 +379,7 @@ class Outbound {
   }
 
   private drop(): void {
-    this.items = [];
+    this.items = undefined;
     this.coalesce = undefined;
     this.queuedBytes = 0;
   }
@@ -386,7 +388,7 @@ class Outbound {
   sendNow(): void {
     if (
       !this.closed &&
-      this.items.length > 0 &&
+      this.items !== undefined &&
       this.ws.readyState === this.ws.OPEN &&
       this.ws.bufferedAmount <= this.limits.softBufferBytes
     ) {
@@ -410,15 +412,23 @@ class Outbound {
  */
 function ignoreSocketError(): void {}
 
-/** The session of each socket, for the shared listeners below. */
-const sessionOf = new WeakMap<WebSocket, Session>();
+/**
+ * A page's socket: ws's WebSocket with a slot for its session, which the
+ * shared listeners below read (a field costs a word; a WeakMap entry per
+ * page costs a few, and its table grows). The server makes its sockets of
+ * this class (ws's `WebSocket` option).
+ */
+export class PageSocket extends WebSocket {
+  /** @internal The session of this socket. */
+  session: Session | undefined = undefined;
+}
 
 function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  sessionOf.get(this)?.onMessage(data, isBinary);
+  (this as PageSocket).session?.onMessage(data, isBinary);
 }
 
 function onSocketClose(this: WebSocket): void {
-  sessionOf.get(this)?.end();
+  (this as PageSocket).session?.end();
 }
 
 /** The memo a change carries: its frame, encoded once for every page that has no transform. */
@@ -465,7 +475,7 @@ export class Session implements PagePort {
   ) {
     this.out = new Outbound(ws, ctx.limits, ctx.budget, this);
     // shared listeners (no closures per page): the socket leads to its session
-    sessionOf.set(ws, this);
+    (ws as PageSocket).session = this;
     ws.on('message', onSocketMessage);
     ws.on('close', onSocketClose);
     ws.on('error', ignoreSocketError);
