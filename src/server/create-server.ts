@@ -32,7 +32,7 @@ import { Meta, type ExtraRoute } from './meta.js';
 import { importOptional } from './optional.js';
 import { Pages } from './pages.js';
 import { PageSocket, type Session, type SessionLimits } from './session.js';
-import { retentionOwner } from './net.js';
+import { isLoopbackAddress, LOOPBACK_OWNER, retentionOwner } from './net.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from './watch.js';
@@ -344,6 +344,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
+  const loopbackBind = host === 'localhost' || isLoopbackAddress(host);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     ...(options.contentSecurityPolicy === undefined
@@ -368,7 +369,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,
-    accept: (ws, kernel, address) => registry.add(ws, kernel, retentionOwner(address)),
+    // on a loopback bind every page is on this machine: one owner, and no
+    // peer address looked up per socket (Node caches it on the socket)
+    accept: (ws, kernel, req) =>
+      registry.add(
+        ws,
+        kernel,
+        loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? ''),
+      ),
   });
 
   // certificates first: a bad file must fail before anything listens

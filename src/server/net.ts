@@ -52,6 +52,13 @@ export function isLoopbackAddress(address: string): boolean {
 }
 
 /**
+ * The owner of every page of a server bound to a loopback address: its
+ * pages are all on this machine (or behind a proxy on it), so they share
+ * one share of what the backend retains, as their addresses would give.
+ */
+export const LOOPBACK_OWNER = 'loopback';
+
+/**
  * Who a remote address is for per-client bounds: an IPv4 address as it is
  * (unmapped from `::ffff:…`), an IPv6 address as its /64 (one machine
  * usually has a whole /64 to pick addresses from).

@@ -48,8 +48,8 @@ export interface UpgradeGateOptions {
   closing: () => boolean;
   /** The current analyses and the one served at `/` (run()). */
   state: () => { app: App; single: string | undefined };
-  /** A socket passed every check; `address` is the peer's. */
-  accept: (ws: WebSocket, kernel: Kernel, address: string) => void;
+  /** A socket passed every check; `req` is its upgrade request. */
+  accept: (ws: WebSocket, kernel: Kernel, req: IncomingMessage) => void;
 }
 
 /**
@@ -85,7 +85,7 @@ export function createUpgradeGate(
     o.wss.handleUpgrade(req, socket, head, (ws) => {
       // ws listens for errors itself from here on
       socket.off('error', destroyOnError);
-      o.accept(ws, kernel, req.socket.remoteAddress ?? '');
+      o.accept(ws, kernel, req);
     });
   };
 }

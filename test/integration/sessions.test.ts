@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
+import { MemoryBackend, type DetachOptions } from '../../src/datastore/backend.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 
 describe('sessions', () => {
@@ -153,4 +154,46 @@ describe('sessions: the server-wide outbound budget', () => {
     assert.equal(pages[2]!.client.closeCode, undefined);
     for (const { client } of pages) client.close();
   });
+});
+
+describe('whose share of retained data a page uses', () => {
+  const cases: Array<[host: string, owner: string]> = [
+    // a loopback bind: every page is on this machine, no per-socket address lookup
+    ['127.0.0.1', 'loopback'],
+    // a public bind: the peer's address
+    ['0.0.0.0', '127.0.0.1'],
+  ];
+  for (const [host, owner] of cases) {
+    test(`bound to ${host}: the data a page leaves is retained for "${owner}"`, async () => {
+      const owners: Array<string | undefined> = [];
+      class Recording extends MemoryBackend {
+        override detach(domain: string, options: DetachOptions): void {
+          owners.push(options.owner);
+          super.detach(domain, options);
+        }
+      }
+      const server = await createServer({
+        port: 0,
+        host,
+        analyses: FIXTURES + 'kernels',
+        logger: createMemoryLogger(),
+        datastore: new Recording(),
+      });
+      try {
+        const url = wsUrlOf(server, 'inproc').replace('0.0.0.0', '127.0.0.1');
+        const { client } = await TestClient.connect(url);
+        client.send('mine', [1]);
+        await client.next('data');
+        client.close();
+        await client.closed();
+        await until(() => owners.some((o) => o !== undefined), 'the page data was detached');
+        assert.deepEqual(
+          owners.filter((o) => o !== undefined),
+          [owner],
+        );
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });
