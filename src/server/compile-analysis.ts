@@ -82,6 +82,11 @@ export function holdCompiler(): () => void {
   };
 }
 
+/** @internal This process's folder of compiled modules; undefined when none is alive (tests). */
+export function compiledFolder(): string | undefined {
+  return outDir;
+}
+
 function ensureOutDir(): string {
   if (outDir === undefined) {
     outDir = mkdtempSync(join(tmpdir(), 'databench-'));
