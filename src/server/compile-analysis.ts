@@ -70,7 +70,17 @@ function processConditions(): string[] {
  * @example const release = holdCompiler(); try { ... } finally { release(); }
  */
 export function holdCompiler(): () => void {
-  holds++;
+  if (++holds === 1) {
+    // esbuild's process starts now, while the caller reads its files and renders READMEs
+    void loadEsbuild().then((e) => {
+      if (holds === 0) return;
+      try {
+        void e.initialize({});
+      } catch {
+        // already running
+      }
+    });
+  }
   let released = false;
   return () => {
     if (released) return;
@@ -85,6 +95,11 @@ export function holdCompiler(): () => void {
 /** @internal This process's folder of compiled modules; undefined when none is alive (tests). */
 export function compiledFolder(): string | undefined {
   return outDir;
+}
+
+function loadEsbuild(): Promise<Esbuild> {
+  esbuild ??= import('esbuild');
+  return esbuild;
 }
 
 function ensureOutDir(): string {
@@ -225,8 +240,7 @@ export async function compileAnalysis(
 ): Promise<CompiledModule> {
   const release = holdCompiler();
   try {
-    esbuild ??= import('esbuild');
-    const { build } = await esbuild;
+    const { build } = await loadEsbuild();
     // counted before it exists, so that another module's dispose cannot remove the folder meanwhile
     const dir = ensureOutDir();
     live++;
