@@ -324,6 +324,9 @@ async function importRoutes(file: string, root: string): Promise<ExtraRoute[]> {
   return routes as ExtraRoute[];
 }
 
+/** How long esbuild's process stays after a reload (saves come in runs while editing). */
+const RELOAD_COMPILER_LINGER_MS = 30_000;
+
 /** Load a folder of analyses: index.yaml, each analysis module, its routes, README and thumbnail. */
 export async function loadApp(options: {
   dir: string;
@@ -335,12 +338,13 @@ export async function loadApp(options: {
   /** Import every analysis again (a shared file outside the analysis folders changed). */
   force?: boolean;
 }): Promise<App> {
-  // one esbuild process for every analysis of the folder, stopped after the last
+  // one esbuild process for every analysis of the folder, stopped after the
+  // last; after a reload it waits a while for the next save
   const release = holdCompiler();
   try {
     return await loadFolder(options);
   } finally {
-    release();
+    release(options.previous ? RELOAD_COMPILER_LINGER_MS : 0);
   }
 }
 

@@ -40,6 +40,7 @@ type Esbuild = typeof import('esbuild');
 let esbuild: Promise<Esbuild> | undefined;
 /** Compiles running (or held by {@link holdCompiler}): esbuild's process stops when none is. */
 let holds = 0;
+let stopTimer: NodeJS.Timeout | undefined;
 /** The per-process folder of compiled files; made on first use, removed when empty and at exit. */
 let outDir: string | undefined;
 let live = 0;
@@ -65,11 +66,15 @@ function processConditions(): string[] {
 
 /**
  * Keep esbuild's process between the compiles of one load (a folder of
- * analyses); the returned function releases the hold.
+ * analyses); the returned function releases the hold. When the last hold is
+ * released the process stops, after `lingerMs` if given (a reload expects
+ * the next save soon; a new hold meanwhile keeps the process).
  *
  * @example const release = holdCompiler(); try { ... } finally { release(); }
  */
-export function holdCompiler(): () => void {
+export function holdCompiler(): (lingerMs?: number) => void {
+  clearTimeout(stopTimer);
+  stopTimer = undefined;
   if (++holds === 1) {
     // esbuild's process starts now, while the caller reads its files and renders READMEs
     void loadEsbuild().then((e) => {
@@ -82,13 +87,17 @@ export function holdCompiler(): () => void {
     });
   }
   let released = false;
-  return () => {
+  return (lingerMs = 0) => {
     if (released) return;
     released = true;
-    if (--holds === 0 && esbuild) {
+    if (--holds > 0 || !esbuild) return;
+    const stop = (): void => {
+      stopTimer = undefined;
       // esbuild starts a new process on the next build after stop()
-      void esbuild.then((e) => e.stop());
-    }
+      if (holds === 0) void esbuild?.then((e) => e.stop());
+    };
+    if (lingerMs > 0) stopTimer = setTimeout(stop, lingerMs).unref();
+    else stop();
   };
 }
 
