@@ -137,6 +137,36 @@ describe('compileAnalysis', () => {
     });
   });
 
+  test("a CommonJS helper's require() and the module's own createRequire(import.meta.url) resolve from the source folder", async () => {
+    const folder = join(DIR, 'legacy');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      join(folder, 'legacy.cjs'),
+      "const { basename } = require('node:path');\nconst { stringify } = require('yaml');\nmodule.exports = { name: basename('/a/b.txt'), yaml: stringify({ a: 1 }).trim() };\n",
+    );
+    await writeFile(join(folder, 'numbers.json'), '{ "seven": 7 }\n');
+    const source = join(folder, 'analysis.ts');
+    await writeFile(
+      source,
+      [
+        "import { createRequire } from 'node:module';",
+        "import { Analysis } from 'databench-ts';",
+        "import legacy from './legacy.cjs';",
+        'const require = createRequire(import.meta.url);',
+        "export const LEGACY = { ...legacy, seven: require('./numbers.json').seven };",
+        'export class Legacy extends Analysis {}',
+        '',
+      ].join('\n'),
+    );
+    const compiled = await compileAnalysis(source, { root: DIR });
+    try {
+      const mod = (await import(compiled.url)) as { LEGACY: unknown };
+      assert.deepEqual(mod.LEGACY, { name: 'b.txt', yaml: 'a: 1', seven: 7 });
+    } finally {
+      await compiled.dispose();
+    }
+  });
+
   test('dispose removes the file, and the folder once nothing else is in it', async () => {
     const source = join(FIXTURE, 'helper', 'analysis.ts');
     const a = await compileAnalysis(source, { root: FIXTURE });

@@ -195,7 +195,9 @@ function analysisPlugin(root: string): Plugin {
         const bare = !/^(\.\.?)(\/|$)/.test(args.path) && !isAbsolute(args.path);
         const own = !inNodeModules(result.path) && (!bare || isInside(result.path, root));
         if (own) return { path: result.path, sideEffects: result.sideEffects };
-        return { path: pathToFileURL(result.path).href, external: true };
+        // require() takes a path, import a URL
+        const path = args.kind === 'require-call' ? result.path : pathToFileURL(result.path).href;
+        return { path, external: true };
       });
       build.onLoad({ filter: /.*/, namespace: META_NS }, (args) => ({
         contents:
@@ -273,6 +275,10 @@ export async function compileAnalysis(
         // a class renamed to avoid a clash between two bundled modules keeps its name
         keepNames: true,
         logLevel: 'silent',
+        // a CommonJS helper's require() of a package or builtin (esbuild's shim uses this one)
+        banner: {
+          js: "import { createRequire as __databenchCreateRequire } from 'node:module';\nconst require = __databenchCreateRequire(import.meta.url);",
+        },
         define: {
           'import.meta.url': META_NAMES.url,
           'import.meta.dirname': META_NAMES.dirname,
