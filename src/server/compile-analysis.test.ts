@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -179,6 +180,26 @@ describe('compileAnalysis', () => {
     assert.equal(existsSync(fileURLToPath(a.url)), false);
     assert.equal(existsSync(folder), true, 'b still needs it');
     await b.dispose();
+    assert.equal(existsSync(folder), false);
+  });
+
+  test('a process that exits without disposing leaves no folder behind', async () => {
+    const script = [
+      `import { existsSync } from 'node:fs';`,
+      `import { compileAnalysis, compiledFolder } from ${JSON.stringify(join(ROOT, 'src/server/compile-analysis.ts'))};`,
+      `await compileAnalysis(${JSON.stringify(join(FIXTURE, 'helper', 'analysis.ts'))});`,
+      `console.log(JSON.stringify({ folder: compiledFolder(), there: existsSync(compiledFolder() ?? '') }));`,
+      `process.exit(0);`,
+    ].join('\n');
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=databench-source', '--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(child.status, 0, child.stderr);
+    const { folder, there } = JSON.parse(child.stdout) as { folder: string; there: boolean };
+    assert.ok(there, 'the compiled module was there before the exit');
+    assert.ok(folder.includes(`databench-analyses-${child.pid}-`), folder);
     assert.equal(existsSync(folder), false);
   });
 

@@ -113,7 +113,7 @@ function loadEsbuild(): Promise<Esbuild> {
 
 function ensureOutDir(): string {
   if (outDir === undefined) {
-    outDir = mkdtempSync(join(tmpdir(), 'databench-'));
+    outDir = mkdtempSync(join(tmpdir(), `databench-analyses-${process.pid}-`));
     if (!exitHook) {
       exitHook = true;
       process.on('exit', () => {
