@@ -168,6 +168,47 @@ describe('compileAnalysis', () => {
     }
   });
 
+  test('a package published as TypeScript is compiled in; other packages stay imports', async () => {
+    const folder = join(DIR, 'tspkg');
+    const pkg = join(folder, 'node_modules', 'typescript-only');
+    await mkdir(pkg, { recursive: true });
+    await writeFile(
+      join(pkg, 'package.json'),
+      '{ "name": "typescript-only", "type": "module", "exports": "./index.ts" }\n',
+    );
+    await writeFile(join(pkg, 'index.ts'), 'export const three: number = 3;\n');
+    const source = join(folder, 'analysis.ts');
+    await writeFile(
+      source,
+      [
+        "import { Analysis } from 'databench-ts';",
+        "import { stringify } from 'yaml';",
+        "import { three } from 'typescript-only';",
+        'export const VALUES = [three, stringify(three).trim()];',
+        'export class TypescriptOnly extends Analysis {}',
+        '',
+      ].join('\n'),
+    );
+    const compiled = await compileAnalysis(source, { root: DIR });
+    try {
+      const code = readFileSync(fileURLToPath(compiled.url), 'utf8');
+      assert.doesNotMatch(
+        code,
+        /typescript-only\/index\.ts"/,
+        'not left to Node, which cannot load it',
+      );
+      assert.match(
+        code,
+        /from "file:\/\/[^"]*\/node_modules\/yaml\/[^"]*"/,
+        'yaml stays a package',
+      );
+      const mod = (await import(compiled.url)) as { VALUES: unknown };
+      assert.deepEqual(mod.VALUES, [3, '3']);
+    } finally {
+      await compiled.dispose();
+    }
+  });
+
   test('dispose removes the file, and the folder once nothing else is in it', async () => {
     const source = join(FIXTURE, 'helper', 'analysis.ts');
     const a = await compileAnalysis(source, { root: FIXTURE });

@@ -12,7 +12,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Loader, Message, Plugin } from 'esbuild';
 
 /** An analysis module compiled to JavaScript, on disk until disposed. */
@@ -138,6 +138,10 @@ function isInside(file: string, folder: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
+/** This package's sources (from src/server or dist/server): run from a clone, Node imports them through tsx. */
+const PACKAGE_SOURCES = fileURLToPath(new URL('../../src/', import.meta.url));
+const TYPESCRIPT = /\.[cm]?tsx?$/;
+
 const inNodeModules = (file: string): boolean => file.split(sep).includes('node_modules');
 
 const LOADERS: Record<string, Loader> = {
@@ -193,7 +197,11 @@ function analysisPlugin(root: string): Plugin {
         if (result.errors.length > 0) return { errors: result.errors };
         if (result.external || result.namespace !== 'file') return result;
         const bare = !/^(\.\.?)(\/|$)/.test(args.path) && !isAbsolute(args.path);
-        const own = !inNodeModules(result.path) && (!bare || isInside(result.path, root));
+        const own =
+          (!inNodeModules(result.path) && (!bare || isInside(result.path, root))) ||
+          // a package published as TypeScript (a workspace's): Node cannot import it,
+          // except this package's own sources, run from a clone with tsx
+          (TYPESCRIPT.test(result.path) && !isInside(result.path, PACKAGE_SOURCES));
         if (own) return { path: result.path, sideEffects: result.sideEffects };
         // require() takes a path, import a URL
         const path = args.kind === 'require-call' ? result.path : pathToFileURL(result.path).href;
