@@ -4,7 +4,7 @@ import type { CompiledModule } from '../server/compile-analysis.js';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
-import { KernelPool, RemoteMember } from './pool.js';
+import { KernelPool, RemoteMember, type PoolMember } from './pool.js';
 import type { HostMessage, KernelMessage } from './messages.js';
 import type { WorkerData } from './worker-thread.js';
 
@@ -126,6 +126,18 @@ export class WorkerKernel extends KernelPool<Thread> {
   override async dispose(): Promise<void> {
     await super.dispose();
     await this.options.module.dispose();
+  }
+
+  /** Replaced by a reload: once its last thread has ended, no thread imports the module again. */
+  override retire(): void {
+    super.retire();
+    if (this.members.length === 0) void this.options.module.dispose();
+  }
+
+  /** @internal A thread has gone: a retired pool's module goes with its last one. */
+  override removed(member: PoolMember): void {
+    super.removed(member);
+    if (this.retired && this.members.length === 0) void this.options.module.dispose();
   }
 
   /** The live threads (diagnostics and tests). */

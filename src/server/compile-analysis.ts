@@ -310,15 +310,12 @@ export async function compileAnalysis(
     // stack traces name the .ts source (the inline source map) in the
     // modules imported from now on
     process.setSourceMapsEnabled(true);
-    let disposed = false;
+    let disposed: Promise<void> | undefined;
     return {
       url: pathToFileURL(out).href,
       source: file,
-      dispose: async () => {
-        if (disposed) return;
-        disposed = true;
-        await releaseFile(out);
-      },
+      // every caller waits for the one removal
+      dispose: () => (disposed ??= releaseFile(out)),
     };
   } finally {
     release();
