@@ -209,6 +209,34 @@ describe('compileAnalysis', () => {
     }
   });
 
+  test('an optional package that is not installed fails where it is imported, not at load', async () => {
+    const folder = join(DIR, 'optional');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      join(folder, 'optional.cjs'),
+      "try {\n  module.exports = require('databench-no-such-package');\n} catch (e) {\n  module.exports = e.code;\n}\n",
+    );
+    const source = join(folder, 'analysis.ts');
+    await writeFile(
+      source,
+      [
+        "import { Analysis } from 'databench-ts';",
+        "const missing = await import('databench-no-such-package').then(() => 'found', (e: NodeJS.ErrnoException) => e.code);",
+        "import required from './optional.cjs';",
+        'export const RESULTS = [missing, required];',
+        'export class Optional extends Analysis {}',
+        '',
+      ].join('\n'),
+    );
+    const compiled = await compileAnalysis(source, { root: DIR });
+    try {
+      const mod = (await import(compiled.url)) as { RESULTS: unknown };
+      assert.deepEqual(mod.RESULTS, ['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND']);
+    } finally {
+      await compiled.dispose();
+    }
+  });
+
   test('dispose removes the file, and the folder once nothing else is in it', async () => {
     const source = join(FIXTURE, 'helper', 'analysis.ts');
     const a = await compileAnalysis(source, { root: FIXTURE });

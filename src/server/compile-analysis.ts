@@ -194,7 +194,14 @@ function analysisPlugin(root: string): Plugin {
           pluginData: 'databench-resolving',
           ...(args.with ? { with: args.with } : {}),
         });
-        if (result.errors.length > 0) return { errors: result.errors };
+        if (result.errors.length > 0) {
+          // an optional package, imported or required where its absence is caught:
+          // left to fail at run time as it did before, not at load
+          if (args.kind === 'dynamic-import' || args.kind === 'require-call') {
+            return { path: args.path, external: true };
+          }
+          return { errors: result.errors };
+        }
         if (result.external || result.namespace !== 'file') return result;
         const bare = !/^(\.\.?)(\/|$)/.test(args.path) && !isAbsolute(args.path);
         const own =
