@@ -13,9 +13,7 @@ if (fromSource) {
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(argv);
 } else if (existsSync(dist)) {
-  // TypeScript analyses load at run time: register tsx's loader first
-  const { register } = await import('tsx/esm/api');
-  register();
+  // no loader hook: analyses are compiled to JavaScript as they load (src/server/compile-analysis.ts)
   const { main } = await import(dist.href);
   process.exitCode = await main(argv);
 } else {

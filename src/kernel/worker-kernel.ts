@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { CompiledModule } from '../server/compile-analysis.js';
 import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
-import { KernelPool, RemoteMember } from './pool.js';
+import { KernelPool, RemoteMember, type PoolMember } from './pool.js';
 import type { HostMessage, KernelMessage } from './messages.js';
 import type { WorkerData } from './worker-thread.js';
 
@@ -11,10 +12,10 @@ import type { WorkerData } from './worker-thread.js';
 export interface WorkerKernelOptions {
   /** The analysis name. */
   name: string;
-  /** Its module (analysis.ts). */
+  /** Its source (analysis.ts): load errors are found in its folder. */
   file: string;
-  /** The load generation (reloads import the module anew). */
-  generation: number;
+  /** The source compiled, which every thread imports; disposed with the kernel. */
+  module: CompiledModule;
   /** `routes.ts` routes, served by the main thread. */
   routes: ExtraRoute[];
   cliArgs: string[];
@@ -29,14 +30,17 @@ export interface WorkerKernelOptions {
   dataRetentionMs?: number;
 }
 
-/** This module's sibling, as source (.ts, run through tsx) or built (.js). */
-const THREAD_ENTRY = new URL(
-  `./worker-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
-  import.meta.url,
-).href;
-/** tsx's loader: analyses are TypeScript, imported at run time in every thread. */
-const TSX_API = import.meta.resolve('tsx/esm/api');
-const BOOT = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`;
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+/** This module's sibling, as source (.ts) or built (.js). */
+const THREAD_ENTRY = new URL(`./worker-thread${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url).href;
+/**
+ * The analysis arrives compiled to JavaScript (compile-analysis.ts): a
+ * thread of the built package imports only JavaScript. Run from source (a
+ * clone, the tests), the thread's own modules are TypeScript: tsx loads them.
+ */
+const BOOT = FROM_SOURCE
+  ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`
+  : `import(${JSON.stringify(THREAD_ENTRY)});`;
 
 /** One worker thread and the host's side of its boundary. */
 class Thread extends RemoteMember {
@@ -48,7 +52,7 @@ class Thread extends RemoteMember {
     const workerData: WorkerData = {
       name: options.name,
       file: options.file,
-      generation: options.generation,
+      url: options.module.url,
       cliArgs: options.cliArgs,
     };
     this.worker = new Worker(BOOT, {
@@ -116,6 +120,24 @@ export class WorkerKernel extends KernelPool<Thread> {
 
   protected createMember(): Thread {
     return new Thread(this, this.options);
+  }
+
+  /** End every thread, then remove the compiled module they import. */
+  override async dispose(): Promise<void> {
+    await super.dispose();
+    await this.options.module.dispose();
+  }
+
+  /** Replaced by a reload: once its last thread has ended, no thread imports the module again. */
+  override retire(): void {
+    super.retire();
+    if (this.members.length === 0) void this.options.module.dispose();
+  }
+
+  /** @internal A thread has gone: a retired pool's module goes with its last one. */
+  override removed(member: PoolMember): void {
+    super.removed(member);
+    if (this.retired && this.members.length === 0) void this.options.module.dispose();
   }
 
   /** The live threads (diagnostics and tests). */

@@ -16,9 +16,10 @@ import { createKernelLogger, KernelBackend, KernelRuntime, Outbox } from './runt
 /** What the pool hands a new thread. */
 export interface WorkerData {
   name: string;
-  /** The analysis module (analysis.ts). */
+  /** The analysis source (analysis.ts). */
   file: string;
-  generation: number;
+  /** The analysis compiled to JavaScript, to import. */
+  url: string;
   cliArgs: string[];
 }
 
@@ -40,7 +41,9 @@ process.on('unhandledRejection', (reason) => {
 
 let meta: Meta | undefined;
 try {
-  const cls = await importAnalysis(data.file, data.generation);
+  // stack traces name the .ts source, through the compiled module's inline source map
+  process.setSourceMapsEnabled(true);
+  const cls = await importAnalysis(data.url, data.file);
   meta = new Meta(data.name, cls, dirname(data.file), [], data.cliArgs);
 } catch (error) {
   post({ t: 'load-error', message: describeLoadError(error, dirname(data.file)) });

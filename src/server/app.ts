@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { register } from 'node:module';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import MarkdownIt from 'markdown-it';
 import type sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
 import { DatabenchError } from '../protocol/errors.js';
-import { describeLoadError, importAnalysis, VERSION_PARAM } from './load-analysis.js';
+import type { AnalysisClass } from './analysis.js';
+import { compileAnalysis, holdCompiler } from './compile-analysis.js';
+import { describeLoadError, importAnalysis } from './load-analysis.js';
 import type { Logger } from './logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
@@ -258,34 +259,6 @@ function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[R
 }
 
 /**
- * A resolve hook: a relative import from a module loaded with
- * `?databench-v=N` gets the same parameter, so an analysis's own helper
- * modules reload with it (packages in node_modules stay shared).
- */
-const RELOAD_HOOKS = `
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  const parent = context.parentURL;
-  if (parent && (specifier.startsWith('./') || specifier.startsWith('../'))) {
-    const m = /[?&]${VERSION_PARAM}=(\\d+)/.exec(parent);
-    if (m && result.url.startsWith('file:') && !result.url.includes('/node_modules/')) {
-      const url = new URL(result.url);
-      url.searchParams.set('${VERSION_PARAM}', m[1]);
-      return { ...result, url: url.href };
-    }
-  }
-  return result;
-}
-`;
-let hooksRegistered = false;
-
-function registerReloadHooks(): void {
-  if (hooksRegistered) return;
-  hooksRegistered = true;
-  register('data:text/javascript,' + encodeURIComponent(RELOAD_HOOKS));
-}
-
-/**
  * Read an analysis folder once: the names at its top, the text of its
  * README, and a hash of its code and page files below it (not node_modules
  * or static), which tells a reload whether to import it again.
@@ -327,10 +300,15 @@ async function readAnalysisFolder(dir: string): Promise<{
   return { names, readme, version: hash.digest('hex').slice(0, 12) };
 }
 
-async function importRoutes(file: string, generation: number): Promise<ExtraRoute[]> {
-  const mod = (await import(
-    `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
-  )) as Record<string, unknown>;
+async function importRoutes(file: string, root: string): Promise<ExtraRoute[]> {
+  const compiled = await compileAnalysis(file, { root });
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(compiled.url)) as Record<string, unknown>;
+  } finally {
+    // imported: the file is no longer needed (its source map is read at import)
+    await compiled.dispose();
+  }
   const routes =
     mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
   if (!Array.isArray(routes)) throw new Error(`${file} must export ROUTES: Array<[path, handler]>`);
@@ -346,7 +324,8 @@ async function importRoutes(file: string, generation: number): Promise<ExtraRout
   return routes as ExtraRoute[];
 }
 
-let generation = 0;
+/** How long esbuild's process stays after a reload (saves come in runs while editing). */
+const RELOAD_COMPILER_LINGER_MS = 30_000;
 
 /** Load a folder of analyses: index.yaml, each analysis module, its routes, README and thumbnail. */
 export async function loadApp(options: {
@@ -359,9 +338,18 @@ export async function loadApp(options: {
   /** Import every analysis again (a shared file outside the analysis folders changed). */
   force?: boolean;
 }): Promise<App> {
+  // one esbuild process for every analysis of the folder, stopped after the
+  // last; after a reload it waits a while for the next save
+  const release = holdCompiler();
+  try {
+    return await loadFolder(options);
+  } finally {
+    release(options.previous ? RELOAD_COMPILER_LINGER_MS : 0);
+  }
+}
+
+async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> {
   const { dir, packaged, cliArgs, logger, previous } = options;
-  const gen = ++generation;
-  registerReloadHooks();
   const errors: App['errors'] = [];
   const hash = createHash('sha256');
   const yamlText = await readOptional(join(dir, 'index.yaml'));
@@ -489,7 +477,7 @@ export async function loadApp(options: {
       const source = join(adir, sourceName);
       if (!files.includes(sourceName)) throw new Error(`${source} is missing`);
       const routes = files.includes('routes.ts')
-        ? await importRoutes(join(adir, 'routes.ts'), gen)
+        ? await importRoutes(join(adir, 'routes.ts'), dir)
         : [];
       if (entry.kernelKind === 'py') {
         const processes = item['processes'];
@@ -519,17 +507,30 @@ export async function loadApp(options: {
         });
       } else if (entry.kernelKind === 'worker') {
         const { WorkerKernel } = await import('../kernel/worker-kernel.js');
-        entry.kernel = await WorkerKernel.create({
-          name,
-          file: source,
-          generation: gen,
-          routes,
-          cliArgs,
-          logger,
-          threads: entry.threads,
-        });
+        // threads import it as they start: it lives as long as the kernel
+        const compiled = await compileAnalysis(source, { root: dir });
+        try {
+          entry.kernel = await WorkerKernel.create({
+            name,
+            file: source,
+            module: compiled,
+            routes,
+            cliArgs,
+            logger,
+            threads: entry.threads,
+          });
+        } catch (error) {
+          await compiled.dispose();
+          throw error;
+        }
       } else {
-        const cls = await importAnalysis(source, gen);
+        const compiled = await compileAnalysis(source, { root: dir });
+        let cls: AnalysisClass;
+        try {
+          cls = await importAnalysis(compiled.url, source);
+        } finally {
+          await compiled.dispose();
+        }
         entry.kernel = new InProcessKernel(new Meta(name, cls, adir, routes, cliArgs), logger);
       }
     } catch (error) {

@@ -22,10 +22,10 @@ function framePath(file: string): string | undefined {
  * user's code: a file in the analyses folder `root` (the analysis's own
  * folder, or a module it shares with its siblings), not in a node_modules
  * below it. Shown relative to `root`, with `/`. The
- * stack is already source-mapped to the `.ts` file: tsx registers the
- * source maps of what it compiles, in the main thread and in worker threads
- * (their boot script registers tsx), so `Error.stack` names `analysis.ts`
- * lines as written. Null when no frame is in the folder.
+ * stack is already source-mapped to the `.ts` file: each analysis is
+ * compiled with an inline source map (compile-analysis.ts) and source maps
+ * are on in the main thread and in worker threads, so `Error.stack` names
+ * `analysis.ts` lines as written. Null when no frame is in the folder.
  *
  * @example errorLocation(err, '/a/analyses') // 'hello/analysis.ts:12:11'
  */

@@ -1,9 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import { safeString } from '../protocol/errors.js';
 import { isAnalysisClass, type AnalysisClass } from './analysis.js';
-
-/** The query parameter that makes a reloaded module, and its local imports, load anew. */
-export const VERSION_PARAM = 'databench-v';
 
 function extendsClassNamed(cls: Function, name: string): boolean {
   for (
@@ -16,11 +12,12 @@ function extendsClassNamed(cls: Function, name: string): boolean {
   return false;
 }
 
-/** Import an analysis module and find its Analysis subclass. */
-export async function importAnalysis(file: string, generation: number): Promise<AnalysisClass> {
-  const mod = (await import(
-    `${pathToFileURL(file).href}?${VERSION_PARAM}=${generation}`
-  )) as Record<string, unknown>;
+/**
+ * Import an analysis module (`url`, compiled from `file` by
+ * `compileAnalysis`) and find its Analysis subclass.
+ */
+export async function importAnalysis(url: string, file: string): Promise<AnalysisClass> {
+  const mod = (await import(url)) as Record<string, unknown>;
   // a module outside a "type": "module" package arrives wrapped as CommonJS
   const namespaces = [mod, mod['default']].filter(
     (m): m is Record<string, unknown> => typeof m === 'object' && m !== null,
@@ -49,12 +46,12 @@ export async function importAnalysis(file: string, generation: number): Promise<
 export function describeLoadError(error: unknown, dir?: string): string {
   // a module may throw anything at its top level, even an object without a prototype
   if (!(error instanceof Error)) return safeString(error);
-  // esbuild/tsx errors already carry file:line:column in their message; an
+  // esbuild's errors already carry file:line:column in their message; an
   // error thrown while the module runs gets its first frame in the folder
   if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;
   const frame = (error.stack ?? '')
     .split('\n')
     .map((line) => line.trim())
     .find((line) => line.startsWith('at ') && line.includes(dir));
-  return frame ? `${error.message}\n    ${frame.replace(/\?databench-v=\d+/, '')}` : error.message;
+  return frame ? `${error.message}\n    ${frame}` : error.message;
 }

@@ -7,7 +7,7 @@ import type { LoadErrorLoad } from '../protocol/messages.js';
 const POSITION =
   /((?:file:\/\/)?(?:\/|[A-Za-z]:[\\/])[^\s():"']+?\.[cm]?[jt]sx?)(?:\?[^:\s)]*)?(?::(\d+):(\d+))?/;
 /** esbuild's form: the message proper follows `ERROR: `. */
-const ESBUILD = /^Transform failed with \d+ errors?:\n\S+?:\d+:\d+: ERROR: ([\s\S]*)$/;
+const ESBUILD = /^(?:Build|Transform) failed with \d+ errors?:\n\S+?:\d+:\d+: ERROR: ([\s\S]*)$/;
 
 /** How many lines the code frame shows before and after the line of the error. */
 const FRAME_CONTEXT = 2;

@@ -5,10 +5,12 @@
 // line, except under CI=true where it fails.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { serving, TestClient, until, wsUrlOf, type CliRun } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const PKG = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
@@ -56,6 +58,22 @@ async function firstAnalysisCommands(): Promise<string[]> {
     .split('\n')
     .map((line) => line.replace(/\s+#.*$/, '').trim())
     .filter(Boolean);
+}
+
+function readSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readdirSyncSafe(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
 }
 
 /** What building and packing reads. */
@@ -209,6 +227,61 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
       // npx runs the server in a child: end the whole group this test started
       if (server.pid !== undefined) process.kill(-server.pid, 'SIGTERM');
       await new Promise((resolve) => server.once('exit', resolve));
+    }
+  });
+
+  test('analyses compile as they load, without a loader: a helper module, import.meta, worker threads, errors at .ts lines', async (t) => {
+    if (unavailable) return t.skip(unavailable);
+    const folder = join(project, 'compiled');
+    await cp(join(ROOT, 'test', 'fixtures', 'compile'), folder, { recursive: true });
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: '', HOST: '' };
+    delete env['NODE_TEST_CONTEXT'];
+    delete env['NODE_OPTIONS'];
+    // the installed bin itself (no npx in between): its process is the server
+    const bin = join(project, 'node_modules', PKG.name, 'bin', 'databench.js');
+    const child = spawn(
+      process.execPath,
+      [bin, '--analyses', folder, '--port', '0', '--no-watch', '--typecheck', 'off'],
+      { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const server: CliRun = {
+      child,
+      stdout: '',
+      stderr: '',
+      exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    };
+    child.stdout.on('data', (d: Buffer) => (server.stdout += String(d)));
+    child.stderr.on('data', (d: Buffer) => (server.stderr += String(d)));
+    try {
+      const url = await serving(server);
+      for (const [name, data] of [
+        ['helper', 'world'],
+        ['threaded', 'threads'],
+      ] as const) {
+        const { client } = await TestClient.connect(wsUrlOf({ url }, name));
+        const where = (await client.next('where')).load as Record<string, unknown>;
+        assert.equal(where['greeting'], `hello ${data} from util.ts`);
+        assert.equal(where['filename'], join(folder, name, 'analysis.ts'));
+        client.send('boom');
+        const error = await client.waitFor((f) => f.signal === '__error', 'a __error frame');
+        assert.equal((error.load as Record<string, unknown>)['location'], 'helper/util.ts:6:9');
+        client.close();
+      }
+      // esbuild's process ran for the load only (Linux: /proc lists the children of every thread)
+      const pid = child.pid ?? 0;
+      const esbuildChildren = (): string[] =>
+        readdirSyncSafe(`/proc/${pid}/task`).flatMap((task) =>
+          readSafe(`/proc/${pid}/task/${task}/children`)
+            .split(/\s+/)
+            .filter(Boolean)
+            .filter((kid) => readSafe(`/proc/${kid}/cmdline`).includes('esbuild')),
+        );
+      if (readdirSyncSafe(`/proc/${pid}/task`).length > 0) {
+        await until(() => esbuildChildren().length === 0, 'no esbuild process is left');
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await server.exited;
     }
   });
 
