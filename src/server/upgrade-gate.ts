@@ -26,10 +26,16 @@ export function createHostCheck(
       // not a URL: it can only match an Origin header verbatim
     }
   }
+  // every request of a browser carries the same Host: the last one allowed
+  // is remembered, so a connect does not parse it again
+  let lastAllowed: string | undefined;
   return (header) => {
     if (header === undefined) return false;
+    if (header === lastAllowed) return true;
     const name = header.toLowerCase().replace(/:\d+$/, '');
-    return isLoopbackAddress(name) || allowed.has(name);
+    const ok = isLoopbackAddress(name) || allowed.has(name);
+    if (ok) lastAllowed = header;
+    return ok;
   };
 }
 
