@@ -273,6 +273,11 @@ export function itemAccess<T extends object>(store: Datastore<T>): DataProxy<T> 
   return new Proxy(store as Datastore<object>, ITEM_ACCESS) as unknown as DataProxy<T>;
 }
 
+/** @internal Whether `store`'s domain is loaded (its `ready` is settled): the memory backend's are at once. */
+export function isLoaded(store: Datastore<object>): boolean {
+  return bareStore(store)['state'].ready === RESOLVED;
+}
+
 /** @internal The instance behind `store`'s proxy (the store itself when it has none). */
 export function bareStore<T extends object>(store: Datastore<T>): Datastore<T> {
   return ((store as unknown as Record<symbol, unknown>)[BARE] as Datastore<T> | undefined) ?? store;

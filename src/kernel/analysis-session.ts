@@ -85,34 +85,54 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
     private readonly logger: Logger,
   ) {
     super();
-    this.started = this.enqueue(async () => {
-      try {
-        await this.start(request);
-      } finally {
-        this.started = undefined;
-      }
-    });
+    this.started = this.enqueue(() => this.start(request));
   }
 
-  private async start(request: OpenRequest): Promise<void> {
+  /**
+   * Create the instance, send the snapshots, run `connect`, `args` and
+   * `connected`. Synchronous as far as it can be: an analysis on the memory
+   * backend whose lifecycle handlers do not wait starts without a Promise
+   * or an await (every page runs this).
+   */
+  private start(request: OpenRequest): Promise<void> | undefined {
     let analysis: AnyAnalysis;
+    let ready: Promise<void> | undefined;
     try {
-      analysis = await this.meta.createAnalysis({
+      analysis = this.meta.instantiate({
         id: request.id,
         logger: this.logger,
         sink: this.port,
         owner: request.owner,
         backend: request.datastore,
       });
+      ready = Meta.whenReady(analysis);
     } catch (error) {
-      const text = `could not start analysis "${this.meta.name}": ${describeError(error).message}`;
-      this.logger.error(`${text}\n${describeError(error).stack}`);
-      this.port.fail(text, 1011, 'analysis failed to start');
-      return;
+      this.failedToStart(error);
+      return undefined;
     }
+    if (ready === undefined) return this.begin(analysis, request);
+    return ready.then(
+      () => this.begin(analysis, request),
+      (error: unknown) => {
+        analysis.dispose();
+        this.failedToStart(error);
+      },
+    );
+  }
+
+  private failedToStart(error: unknown): void {
+    this.started = undefined;
+    const text = `could not start analysis "${this.meta.name}": ${describeError(error).message}`;
+    this.logger.error(`${text}\n${describeError(error).stack}`);
+    this.port.fail(text, 1011, 'analysis failed to start');
+  }
+
+  /** The instance is ready: the `__connect` reply, the snapshots, then the lifecycle actions. */
+  private begin(analysis: AnyAnalysis, request: OpenRequest): Promise<void> | undefined {
     if (this.closing) {
+      this.started = undefined;
       analysis.dispose();
-      return;
+      return undefined;
     }
     this.analysis = analysis;
     setErrorReporting(analysis, reportingOf(this.meta, request.errorDetails ?? true));
@@ -123,13 +143,32 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
     }
     const classData = analysis.snapshotFrame('class_data');
     if (classData !== undefined) void this.port.frame(classData);
+    return this.lifecycle(analysis, request, 0);
+  }
 
-    await Meta.runLifecycle(analysis, 'connect');
-    await Meta.runLifecycle(analysis, 'args', {
-      cli_args: request.cliArgs as string[],
-      request_args: parseQs(request.requestArgs),
-    });
-    await Meta.runLifecycle(analysis, 'connected');
+  /** `connect`, `args`, `connected` from `step` on, one after the other; awaits only a handler that waits. */
+  private lifecycle(
+    analysis: AnyAnalysis,
+    request: OpenRequest,
+    step: number,
+  ): Promise<void> | undefined {
+    for (; step < 3; step++) {
+      const running =
+        step === 0
+          ? Meta.runLifecycle(analysis, 'connect')
+          : step === 1
+            ? Meta.runLifecycle(analysis, 'args', {
+                cli_args: request.cliArgs as string[],
+                request_args: parseQs(request.requestArgs),
+              })
+            : Meta.runLifecycle(analysis, 'connected');
+      if (running !== undefined) {
+        const next = step + 1;
+        return running.then(() => this.lifecycle(analysis, request, next));
+      }
+    }
+    this.started = undefined;
+    return undefined;
   }
 
   action(name: string, hasLoad: boolean, load: unknown): void {

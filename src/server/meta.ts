@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatastoreBackend } from '../datastore/backend.js';
+import { isLoaded } from '../datastore/datastore.js';
 import { PROTOCOL } from '../protocol/messages.js';
 import { ActionRun, endLoad, setCurrentRun, currentRun } from './action-run.js';
 import { actionTable } from './actions.js';
@@ -25,7 +26,6 @@ export type ExtraRoute = [
 ];
 
 /** Actions every analysis has; running one with no handler is not worth a warning. */
-const RESOLVED: Promise<void> = Promise.resolve();
 const BUILT_IN = new Set(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error']);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -65,6 +65,18 @@ export class Meta {
    * The caller runs `connect`, `args` and `connected`.
    */
   async createAnalysis(options: CreateAnalysisOptions): Promise<Analysis> {
+    const analysis = this.instantiate(options);
+    const ready = Meta.whenReady(analysis);
+    if (ready !== undefined) await ready;
+    return analysis;
+  }
+
+  /**
+   * @internal {@link createAnalysis} without waiting for the datastores: a
+   * session awaits {@link whenReady} only when there is something to wait
+   * for (in memory there is not).
+   */
+  instantiate(options: CreateAnalysisOptions): Analysis {
     const analysis = constructWithId(() => new this.analysisClass(), options.id);
     if (options.logger) analysis.logger = options.logger;
     if (options.emit) analysis.setEmitFn(options.emit);
@@ -73,11 +85,17 @@ export class Meta {
     analysis.initDatastores();
     clearDatastoreWiring(analysis);
     analysis.wireDatastores(options.sink);
-    const [data, classData] = storesOf(analysis);
-    // in memory both are the one settled Promise: no array, no Promise.all
-    if (data.ready === classData.ready) await data.ready;
-    else await Promise.all([data.ready, classData.ready]);
     return analysis;
+  }
+
+  /** @internal What to await before `analysis`'s stores are loaded; undefined when they are. */
+  static whenReady(analysis: Analysis): Promise<void> | undefined {
+    const [data, classData] = storesOf(analysis);
+    const loaded = isLoaded(data);
+    if (loaded && isLoaded(classData)) return undefined;
+    return loaded
+      ? classData.ready
+      : Promise.all([data.ready, classData.ready]).then(() => undefined);
   }
 
   /**
@@ -91,7 +109,7 @@ export class Meta {
     analysis: Analysis,
     actionName: 'connect' | 'args' | 'connected',
     message?: { cli_args: string[]; request_args: Record<string, string[]> },
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const table = actionTable(analysis.constructor);
     const handlers = table.handlers.get(actionName);
     const base: unknown = Reflect.get(AnalysisBase.prototype, `on_${actionName}`);
@@ -101,7 +119,7 @@ export class Meta {
     // the base handlers do not throw: on_connect and on_connected are empty,
     // on_args sets two fields
     if (message !== undefined) void analysis.on_args(message.cli_args, message.request_args);
-    return RESOLVED;
+    return undefined;
   }
 
   /**

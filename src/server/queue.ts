@@ -9,8 +9,8 @@ export class ActionQueue {
   private tail: Promise<void> = RESOLVED;
   private pending = 0;
 
-  /** Queue `task`; the Promise settles when it has run. */
-  enqueue(task: () => Promise<void>): Promise<void> {
+  /** Queue `task`; the Promise settles when it has run (a task that is done at once may return nothing). */
+  enqueue(task: () => Promise<void> | void): Promise<void> {
     this.pending++;
     const run = this.tail.then(task);
     const settled = (): void => {
