@@ -126,9 +126,11 @@ function createReporter(
     }
   };
 
+  let closing = false;
   const run = (): void => {
     pending = checker.check().then(report, (error: unknown) => {
-      logger.warn(`type check failed: ${(error as Error).message}`);
+      // a shutdown ends the check's process (a terminal's Ctrl-C reaches it too): not a failure
+      if (!closing) logger.warn(`type check failed: ${(error as Error).message}`);
     });
   };
 
@@ -156,6 +158,7 @@ function createReporter(
     },
     idle: () => pending,
     async close() {
+      closing = true;
       clearTimeout(delay);
       await checker.close();
     },

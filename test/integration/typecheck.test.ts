@@ -168,3 +168,23 @@ test('close() during a check ends its process and fails the check', async () => 
   assert.equal(alive(pid), false, 'the check’s process was ended');
   await assert.rejects(checker.check(), /the type checker was closed/);
 });
+
+test('closing the reporter during a check (a shutdown) ends the check without a warning', async () => {
+  const own = createMemoryLogger();
+  const closing = await prepareTypeCheck({
+    mode: 'warn',
+    explicit: true,
+    dir,
+    packaged: false,
+    cwd: dir,
+    logger: own,
+  });
+  assert.ok(closing);
+  closing.attach(server);
+  await closing.close();
+  await closing.idle();
+  assert.deepEqual(
+    own.lines.filter(([level]) => level !== 'debug'),
+    [],
+  );
+});
