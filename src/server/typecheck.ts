@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 
@@ -94,13 +96,18 @@ export async function createTypeChecker(options: {
   const tsPath = findTypeScript(options.cwd);
   if (tsPath === undefined) return undefined;
   const version = typeScriptVersion(tsPath);
+  // TypeScript's incremental state between checks (a .tsbuildinfo: which
+  // files were checked, with their diagnostics), private to this checker and
+  // never in the user's project: a check after a save re-checks what changed
+  const cacheDir = await mkdtemp(join(tmpdir(), 'databench-typecheck-'));
+  const buildInfo = join(cacheDir, 'check.tsbuildinfo');
   let closed = false;
   /** The process of the check in progress and how to give it up. */
   let live: { child: ChildProcess; fail: (error: Error) => void } | undefined;
 
   const runOnce = (): Promise<TypeCheckResult> => {
     if (closed) return Promise.reject(new Error('the type checker was closed'));
-    const child = spawn(process.execPath, ['-e', CHECK_SOURCE, tsPath, options.dir], {
+    const child = spawn(process.execPath, ['-e', CHECK_SOURCE, tsPath, options.dir, buildInfo], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       windowsHide: true,
     });
@@ -173,6 +180,7 @@ export async function createTypeChecker(options: {
       closed = true;
       live?.fail(new Error('the type checker was closed'));
       await running?.catch(() => undefined);
+      await rm(cacheDir, { recursive: true, force: true });
     },
   };
 }
@@ -191,13 +199,14 @@ export function diagnosticsIn(result: TypeCheckResult, dir: string): TypeDiagnos
 
 /**
  * The check's process: plain CommonJS run with `node -e` (argv: the path
- * of typescript, the analyses folder), so it needs no TypeScript loader of
- * its own. It runs one check, sends the result and ends.
+ * of typescript, the analyses folder, the .tsbuildinfo to read and write),
+ * so it needs no TypeScript loader of its own. It runs one check, sends the
+ * result and ends.
  */
 const CHECK_SOURCE = `
 const { sep } = require('node:path');
 const start = Date.now();
-const [tsPath, dir] = process.argv.slice(1);
+const [tsPath, dir, buildInfo] = process.argv.slice(1);
 const ts = require(tsPath);
 const DEFAULTS = {
   target: ts.ScriptTarget.ES2022,
@@ -223,8 +232,10 @@ function configure() {
 }
 
 function check() {
-  const { config, options, rootNames, errors } = configure();
-  const program = ts.createProgram({ rootNames, options, configFileParsingDiagnostics: errors });
+  const { config, options: configured, rootNames, errors } = configure();
+  // the previous check's state (if any) spares re-checking unchanged files
+  const options = { ...configured, incremental: true, tsBuildInfoFile: buildInfo };
+  const program = ts.createIncrementalProgram({ rootNames, options, configFileParsingDiagnostics: errors });
   const all = [
     ...program.getConfigFileParsingDiagnostics(),
     ...program.getOptionsDiagnostics(),
@@ -250,6 +261,12 @@ function check() {
     if (seen.has(key)) continue;
     seen.add(key);
     diagnostics.push(item);
+  }
+  try {
+    // with noEmit this writes the .tsbuildinfo only
+    program.emit();
+  } catch {
+    // no state for the next check: it checks everything, as the first did
   }
   return { config, files: rootNames.length, diagnostics, durationMs: Date.now() - start, pid: process.pid };
 }
