@@ -3,7 +3,7 @@
 // through tsx), against a raw `ws` server run by plain `node`. Each figure
 // is a fresh process: ms from spawn to the first answered `GET /`, and the
 // RSS of the server process and of its whole process tree (a Python
-// kernel, a type check) once it has settled.
+// kernel, a type check) once it has settled (read from /proc: Linux).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
