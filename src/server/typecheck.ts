@@ -87,7 +87,7 @@ function typeScriptVersion(tsPath: string): string {
  * from `dir` upwards decides the files and options (as `tsc -p` would, with
  * `noEmit`); without one, every `.ts` under `dir` is checked with strict
  * defaults. Resolves to undefined when TypeScript is not installed. No
- * thread runs until the first {@link TypeChecker.check}.
+ * process runs until the first {@link TypeChecker.check}.
  */
 export async function createTypeChecker(options: {
   dir: string;
@@ -114,7 +114,11 @@ export async function createTypeChecker(options: {
     /** The end of what it wrote to stderr, for the error when it dies (out of memory). */
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + String(d)).slice(-2000)));
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const exited = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      // a process that could not start has no close to wait for
+      child.once('error', () => child.pid === undefined && resolve());
+    });
     const result = new Promise<TypeCheckResult>((resolve, reject) => {
       const fail = (error: Error): void => {
         reject(error);
