@@ -1,7 +1,7 @@
 // npm run bench: the workloads of issue 3 against our server and, in the same
 // run, a raw `ws` server answering the same protocol. Servers run in child
 // processes; this process is the pages. Every loop is bounded in count and time.
-// Usage: npm run bench [-- --quick]
+// Usage: npm run bench [-- --quick] [--only=W2,S]  (S: the start-up rows, see startup.ts)
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -614,6 +614,12 @@ async function main(): Promise<void> {
       add(rows, 'W7 churn', 'fan-out p50 after ms', w7, (x) => x.afterP50);
       add(rows, 'W7 churn', 'fan-out p99 after ms', w7, (x) => x.afterP99);
       add(rows, 'W7 churn', 'after/before', w7, (x) => x.ratio, 'ours ≤ 1.2');
+    });
+    await step(async () => {
+      // fresh processes of `node bin/databench.js` (dist/) against a plain-node raw server
+      if (!selected('S start-up')) throw new Skip();
+      const { startupRows } = await import('./startup.ts');
+      rows.push(...(await startupRows(QUICK ? 3 : 5)));
     });
   } finally {
     servers.raw.child.kill();

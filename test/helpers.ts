@@ -194,7 +194,7 @@ export interface CliRun {
 }
 
 /**
- * Start the real CLI (from source, as `npm start` does) with `args`; the
+ * Start the real CLI (from source, as `npm run dev` does) with `args`; the
  * environment's HOST, PORT and DATABENCH_DATASTORE are cleared unless `env`
  * sets them.
  */

@@ -92,6 +92,10 @@ function createReporter(
 
   const report = (result: TypeCheckResult): void => {
     if (!server) return;
+    // `npm run bench` waits for this line: the check's worker has ended
+    logger.debug(
+      `type check done: ${result.files} file(s), ${result.diagnostics.length} error(s), ${result.durationMs} ms`,
+    );
     const all = result.diagnostics.map((d) => formatDiagnostic(d, cwd));
     const logged = all.join('\n');
     if (logged !== lastLogged) {
@@ -122,9 +126,11 @@ function createReporter(
     }
   };
 
+  let closing = false;
   const run = (): void => {
     pending = checker.check().then(report, (error: unknown) => {
-      logger.warn(`type check failed: ${(error as Error).message}`);
+      // a shutdown ends the check's process (a terminal's Ctrl-C reaches it too): not a failure
+      if (!closing) logger.warn(`type check failed: ${(error as Error).message}`);
     });
   };
 
@@ -152,6 +158,7 @@ function createReporter(
     },
     idle: () => pending,
     async close() {
+      closing = true;
       clearTimeout(delay);
       await checker.close();
     },

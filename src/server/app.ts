@@ -3,6 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import MarkdownIt from 'markdown-it';
+import type { Token } from 'markdown-it';
 import type sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
 import { DatabenchError } from '../protocol/errors.js';
@@ -120,15 +121,27 @@ function readmeHtmlOptions(defaults: string[]): sanitizeHtml.IOptions {
 
 let sanitizer: Promise<(html: string) => string> | undefined;
 
+/** Whether markdown-it's tokens pass raw HTML through (an HTML block or inline tag). */
+function hasRawHtml(tokens: readonly Token[]): boolean {
+  return tokens.some(
+    (t) =>
+      t.type === 'html_block' ||
+      t.type === 'html_inline' ||
+      (t.children !== null && hasRawHtml(t.children)),
+  );
+}
+
 /**
  * Render a README (markdown; its raw HTML passes through a sanitizer) to
- * HTML. Raw HTML needs a `<` in the source: a README without one is
- * markdown-it's own escaped output, and the sanitizer (a large module) is
- * loaded only for READMEs that need it.
+ * HTML. A README without raw HTML (a `<` in a code span is escaped text) is
+ * markdown-it's own escaped output, and the sanitizer (a large module: ~35
+ * ms and ~5 MB at start) is loaded only for READMEs that need it.
  */
 export async function renderMarkdown(text: string): Promise<string> {
-  const html = markdown.render(text);
-  if (!text.includes('<')) return html;
+  const env = {};
+  const tokens = markdown.parse(text, env);
+  const html = markdown.renderer.render(tokens, markdown.options, env);
+  if (!hasRawHtml(tokens)) return html;
   sanitizer ??= import('sanitize-html').then(({ default: sanitize }) => {
     const options = readmeHtmlOptions(sanitize.defaults.allowedTags);
     return (dirty: string) => sanitize(dirty, options);
@@ -408,6 +421,19 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
   }
 
   const entries = new Map<string, AnalysisEntry>();
+  /** A load error: shown for the entry, and the last good version, if any, keeps serving. */
+  const failed = (entry: AnalysisEntry, prev: AnalysisEntry | undefined, error: unknown): void => {
+    entry.error = describeLoadError(error, entry.dir);
+    logger.error(`analysis "${entry.name}" failed to load: ${entry.error}`);
+    if (prev?.kernel) {
+      // keep serving the last good version until a save fixes the error
+      entry.kernel = prev.kernel;
+      entry.stale = true;
+      logger.warn(`analysis "${entry.name}": the last good version keeps serving`);
+    }
+  };
+  /** Python kernels starting: a process is ready in ~75 ms, while the next analyses load. */
+  const starting: Array<Promise<void>> = [];
   for (const [index, raw] of list.entries()) {
     const item = (typeof raw === 'string' ? { name: raw } : raw) as Record<string, unknown> | null;
     const name = item && typeof item === 'object' ? str(item['name']) : '';
@@ -496,15 +522,20 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
           );
         }
         const { PythonKernel } = await import('../kernel/python-kernel.js');
-        entry.kernel = await PythonKernel.create({
-          name,
-          file: source,
-          routes,
-          cliArgs,
-          logger,
-          python,
-          processes,
-        });
+        starting.push(
+          PythonKernel.create({
+            name,
+            file: source,
+            routes,
+            cliArgs,
+            logger,
+            python,
+            processes,
+          }).then(
+            (kernel) => void (entry.kernel = kernel),
+            (error: unknown) => failed(entry, prev, error),
+          ),
+        );
       } else if (entry.kernelKind === 'worker') {
         const { WorkerKernel } = await import('../kernel/worker-kernel.js');
         // threads import it as they start: it lives as long as the kernel
@@ -534,16 +565,10 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
         entry.kernel = new InProcessKernel(new Meta(name, cls, adir, routes, cliArgs), logger);
       }
     } catch (error) {
-      entry.error = describeLoadError(error, adir);
-      logger.error(`analysis "${name}" failed to load: ${entry.error}`);
-      if (prev?.kernel) {
-        // keep serving the last good version until a save fixes the error
-        entry.kernel = prev.kernel;
-        entry.stale = true;
-        logger.warn(`analysis "${name}": the last good version keeps serving`);
-      }
+      failed(entry, prev, error);
     }
   }
+  await Promise.all(starting);
   logger.debug(
     `loaded ${entries.size} ${entries.size === 1 ? 'analysis' : 'analyses'} from ${relative(process.cwd(), dir) || '.'}`,
   );

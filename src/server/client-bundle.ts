@@ -15,9 +15,17 @@ const ENTRY = join(PACKAGE_ROOT, 'src', 'client', 'browser.ts');
 let cached: Promise<ClientBundle> | undefined;
 
 /**
- * The client bundle: the prebuilt `dist/browser/databench.js` of a published
- * package, or, when running from a clone, bundled once from `src/client` with
- * esbuild (a dev dependency: a clone has it, a published package ships the bundle).
+ * Whether this code runs from `src/` (a clone, `npm run dev` and the tests):
+ * then the bundle is made from `src/client`, never taken from a `dist/` that
+ * `npm ci` built before the client code was edited.
+ */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+
+/**
+ * The client bundle: the prebuilt `dist/browser/databench.js` when running
+ * from dist/ (a published package, `npm start`), or, when running from
+ * src/, bundled once from `src/client` with esbuild (a dev dependency: a
+ * clone has it, a published package ships the bundle).
  */
 export function clientBundle(): Promise<ClientBundle> {
   cached ??= load().catch((error: unknown) => {
@@ -30,10 +38,11 @@ export function clientBundle(): Promise<ClientBundle> {
 async function load(): Promise<ClientBundle> {
   let text: string;
   if (
-    await stat(PREBUILT).then(
+    !FROM_SOURCE &&
+    (await stat(PREBUILT).then(
       () => true,
       () => false,
-    )
+    ))
   ) {
     text = await readFile(PREBUILT, 'utf8');
   } else {

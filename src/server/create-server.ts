@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
@@ -16,14 +15,7 @@ import { DatabenchError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
 import { loadErrorLoad } from './load-error.js';
 import { isAnalysisId, type AnalysisClass } from './analysis.js';
-import {
-  findAnalysesDir,
-  loadApp,
-  PACKAGE_ROOT,
-  renderMarkdown,
-  staticPattern,
-  type App,
-} from './app.js';
+import { findAnalysesDir, loadApp, renderMarkdown, staticPattern, type App } from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import { createLogger, withoutIds, type Logger, type LogLevel } from './logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -36,11 +28,9 @@ import { isLoopbackAddress, LOOPBACK_OWNER, retentionOwner } from './net.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from './watch.js';
+import { DATABENCH_VERSION } from './version.js';
 
-/** This package's version (the `databench_backend_version` of the protocol). */
-export const DATABENCH_VERSION: string = (
-  JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
-).version;
+export { DATABENCH_VERSION };
 
 /** Options of {@link createServer}. Every field is optional. */
 export interface ServerOptions {

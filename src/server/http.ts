@@ -1,7 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
-import send from 'send';
+import type Send from 'send';
 import { describeError } from '../protocol/errors.js';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
@@ -79,12 +79,17 @@ async function sendFile(
   return sendChecked(req, res, root, rel);
 }
 
-function sendChecked(
+/** `send`, imported with the first static file: a page that serves none never loads it. */
+let sendModule: Promise<{ default: typeof Send }> | undefined;
+
+async function sendChecked(
   req: IncomingMessage,
   res: ServerResponse,
   root: string,
   rel: string,
 ): Promise<boolean> {
+  sendModule ??= import('send');
+  const { default: send } = await sendModule;
   return new Promise((resolve, reject) => {
     const stream = send(req, encodeURI('/' + rel), {
       root,

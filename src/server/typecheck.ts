@@ -1,6 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
-import { join, relative, sep } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname, join, relative, sep } from 'node:path';
 
 /** One TypeScript diagnostic of a type check. */
 export interface TypeDiagnostic {
@@ -22,21 +25,31 @@ export interface TypeCheckResult {
   /** How many files the program checked (the analyses and what they import). */
   files: number;
   diagnostics: TypeDiagnostic[];
-  /** Time spent in the worker. */
+  /** Time spent in the check's process, from its start (loading TypeScript) to the result. */
   durationMs: number;
+  /** The process that ran the check (each check has its own; it has ended by now). */
+  pid: number;
 }
 
 /**
- * Checks the TypeScript of a folder of analyses on a worker thread, so a
- * check of several seconds never holds up the server, and keeps the
- * previous program to check again incrementally after a change.
+ * Checks the TypeScript of a folder of analyses, each check in a Node
+ * process of its own that ends once it has reported: a check of several
+ * seconds never holds up the server, and the memory of TypeScript's program
+ * (100–500 MB with the libraries' types) is all given back after each check
+ * instead of being held for the life of the server. (A worker thread would
+ * leave some 50 MB of it in the server's RSS: freed, but kept by malloc.)
  */
 export interface TypeChecker {
   /** The TypeScript version in use. */
   readonly version: string;
-  /** Check again; concurrent calls share one run that starts after the current one. */
+  /** The process of the check in progress; undefined between checks. */
+  readonly pid: number | undefined;
+  /**
+   * Check again in a fresh process; resolves once that process has ended.
+   * Concurrent calls share one run that starts after the current one.
+   */
   check(): Promise<TypeCheckResult>;
-  /** Stop the worker. */
+  /** Stop the running check, if any; later checks are refused. */
   close(): Promise<void>;
 }
 
@@ -59,11 +72,22 @@ export function findTypeScript(cwd: string): string | undefined {
   return undefined;
 }
 
+/** The version of the TypeScript at `tsPath`, read from its package.json (no need to load it). */
+function typeScriptVersion(tsPath: string): string {
+  const manifest = join(dirname(tsPath), '..', 'package.json');
+  try {
+    return String((JSON.parse(readFileSync(manifest, 'utf8')) as { version?: unknown }).version);
+  } catch {
+    return 'unknown';
+  }
+}
+
 /**
- * Start a type checker for the analyses in `dir`: the nearest tsconfig.json
+ * A type checker for the analyses in `dir`: the nearest tsconfig.json
  * from `dir` upwards decides the files and options (as `tsc -p` would, with
  * `noEmit`); without one, every `.ts` under `dir` is checked with strict
- * defaults. Resolves to undefined when TypeScript is not installed.
+ * defaults. Resolves to undefined when TypeScript is not installed. No
+ * process runs until the first {@link TypeChecker.check}.
  */
 export async function createTypeChecker(options: {
   dir: string;
@@ -71,61 +95,76 @@ export async function createTypeChecker(options: {
 }): Promise<TypeChecker | undefined> {
   const tsPath = findTypeScript(options.cwd);
   if (tsPath === undefined) return undefined;
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    workerData: { tsPath, dir: options.dir },
-  });
-  // the worker must not keep a server that is shutting down alive
-  worker.unref();
-  const version = await new Promise<string>((resolve, reject) => {
-    worker.once('message', (m: { version: string }) => resolve(m.version));
-    worker.once('error', reject);
-  });
-  let nextId = 0;
-  const waiting = new Map<
-    number,
-    { resolve: (r: TypeCheckResult) => void; reject: (e: Error) => void }
-  >();
-  let failure: Error | undefined;
+  const version = typeScriptVersion(tsPath);
+  // TypeScript's incremental state between checks (a .tsbuildinfo: which
+  // files were checked, with their diagnostics), private to this checker and
+  // never in the user's project: a check after a save re-checks what changed
+  const cacheDir = await mkdtemp(join(tmpdir(), 'databench-typecheck-'));
+  const buildInfo = join(cacheDir, 'check.tsbuildinfo');
   let closed = false;
-  const failAll = (error: Error): void => {
-    failure = error;
-    for (const w of waiting.values()) w.reject(error);
-    waiting.clear();
+  /** The process of the check in progress and how to give it up. */
+  let live: { child: ChildProcess; fail: (error: Error) => void } | undefined;
+
+  const runOnce = (): Promise<TypeCheckResult> => {
+    if (closed) return Promise.reject(new Error('the type checker was closed'));
+    const child = spawn(process.execPath, ['-e', CHECK_SOURCE, tsPath, options.dir, buildInfo], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      windowsHide: true,
+    });
+    /** The end of what it wrote to stderr, for the error when it dies (out of memory). */
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + String(d)).slice(-2000)));
+    const exited = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      // a process that could not start has no close to wait for
+      child.once('error', () => child.pid === undefined && resolve());
+    });
+    const result = new Promise<TypeCheckResult>((resolve, reject) => {
+      const fail = (error: Error): void => {
+        reject(error);
+        child.kill();
+      };
+      live = { child, fail };
+      const timer = setTimeout(
+        () => fail(new Error(`the type check took more than ${CHECK_TIMEOUT_MS / 1000} s`)),
+        CHECK_TIMEOUT_MS,
+      );
+      timer.unref();
+      child.once('message', (m: { result?: TypeCheckResult; error?: string }) => {
+        clearTimeout(timer);
+        if (m.result) resolve(m.result);
+        else reject(new Error(m.error ?? 'type check failed'));
+      });
+      child.once('error', (error) => (clearTimeout(timer), reject(error)));
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        // after a result this does nothing: a settled promise stays settled
+        reject(
+          new Error(`the type check process exited (${code ?? signal}) ${stderr.trim()}`.trim()),
+        );
+      });
+    });
+    // settled once the process has ended, so that its memory is given back
+    const ended = (): void => {
+      live = undefined;
+    };
+    return result.then(
+      async (r) => (await exited, ended(), r),
+      async (error: unknown) => {
+        await exited;
+        ended();
+        throw error;
+      },
+    );
   };
-  worker.on('message', (m: { id: number; result?: TypeCheckResult; error?: string }) => {
-    const w = waiting.get(m.id);
-    if (!w) return;
-    waiting.delete(m.id);
-    if (m.result) w.resolve(m.result);
-    else w.reject(new Error(m.error ?? 'type check failed'));
-  });
-  worker.on('error', failAll);
-  worker.on('exit', (code) => failAll(new Error(`the type check worker exited (${code})`)));
 
   let running: Promise<TypeCheckResult> | undefined;
   let queued: Promise<TypeCheckResult> | undefined;
-  const runOnce = (): Promise<TypeCheckResult> => {
-    if (failure) return Promise.reject(failure);
-    const id = nextId++;
-    return new Promise<TypeCheckResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new Error(`the type check took more than ${CHECK_TIMEOUT_MS / 1000} s`));
-      }, CHECK_TIMEOUT_MS);
-      timer.unref();
-      waiting.set(id, {
-        resolve: (r) => (clearTimeout(timer), resolve(r)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
-      });
-      worker.ref();
-      worker.postMessage({ id });
-    }).finally(() => {
-      if (waiting.size === 0 && !closed) worker.unref();
-    });
-  };
   return {
     version,
+    get pid() {
+      return live?.child.pid;
+    },
     check() {
       if (!running) {
         running = runOnce().finally(() => (running = undefined));
@@ -143,10 +182,9 @@ export async function createTypeChecker(options: {
     },
     async close() {
       closed = true;
-      failAll(new Error('the type checker was closed'));
-      // an unref'd worker would let the process end before it has stopped
-      worker.ref();
-      await worker.terminate();
+      live?.fail(new Error('the type checker was closed'));
+      await running?.catch(() => undefined);
+      await rm(cacheDir, { recursive: true, force: true });
     },
   };
 }
@@ -164,16 +202,16 @@ export function diagnosticsIn(result: TypeCheckResult, dir: string): TypeDiagnos
 }
 
 /**
- * The worker: plain CommonJS run with `eval`, so it needs no TypeScript
- * loader of its own. It keeps the last builder program and a cache of parsed
- * files by modification time, so a check after a save re-reads only what
- * changed (the lib and @types files stay parsed).
+ * The check's process: plain CommonJS run with `node -e` (argv: the path
+ * of typescript, the analyses folder, the .tsbuildinfo to read and write),
+ * so it needs no TypeScript loader of its own. It runs one check, sends the
+ * result and ends.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { statSync } = require('node:fs');
-const ts = require(workerData.tsPath);
-const dir = workerData.dir;
+const CHECK_SOURCE = `
+const { sep } = require('node:path');
+const start = Date.now();
+const [tsPath, dir, buildInfo] = process.argv.slice(1);
+const ts = require(tsPath);
 const DEFAULTS = {
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.NodeNext,
@@ -181,12 +219,6 @@ const DEFAULTS = {
   strict: true,
   isolatedModules: true,
 };
-const cache = new Map();
-let old;
-
-function mtime(file) {
-  try { return statSync(file).mtimeMs; } catch { return -1; }
-}
 
 function configure() {
   const config = ts.findConfigFile(dir, ts.sys.fileExists, 'tsconfig.json');
@@ -204,30 +236,16 @@ function configure() {
 }
 
 function check() {
-  const start = Date.now();
-  const { config, options, rootNames, errors } = configure();
-  const host = ts.createCompilerHost(options);
-  const getSourceFile = host.getSourceFile;
-  host.getSourceFile = (fileName, languageVersion, onError, shouldCreate) => {
-    const time = mtime(fileName);
-    const key = fileName + '|' + JSON.stringify(languageVersion);
-    const hit = cache.get(key);
-    if (hit && hit.time === time) return hit.file;
-    const file = getSourceFile(fileName, languageVersion, onError, shouldCreate);
-    if (file) {
-      file.version = String(time);
-      cache.set(key, { time, file });
-    }
-    return file;
-  };
-  const builder = ts.createSemanticDiagnosticsBuilderProgram(rootNames, options, host, old, errors);
-  old = builder;
+  const { config, options: configured, rootNames, errors } = configure();
+  // the previous check's state (if any) spares re-checking unchanged files
+  const options = { ...configured, incremental: true, tsBuildInfoFile: buildInfo };
+  const program = ts.createIncrementalProgram({ rootNames, options, configFileParsingDiagnostics: errors });
   const all = [
-    ...builder.getConfigFileParsingDiagnostics(),
-    ...builder.getOptionsDiagnostics(),
-    ...builder.getGlobalDiagnostics(),
-    ...builder.getSyntacticDiagnostics(),
-    ...builder.getSemanticDiagnostics(),
+    ...program.getConfigFileParsingDiagnostics(),
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...program.getSyntacticDiagnostics(),
+    ...program.getSemanticDiagnostics(),
   ].filter((d) => d.category === ts.DiagnosticCategory.Error);
   const seen = new Set();
   const diagnostics = [];
@@ -239,7 +257,7 @@ function check() {
       column = p.character + 1;
     }
     const item = {
-      file: d.file ? d.file.fileName.split('/').join(require('node:path').sep) : undefined,
+      file: d.file ? d.file.fileName.split('/').join(sep) : undefined,
       line, column, code: d.code,
       message: ts.flattenDiagnosticMessageText(d.messageText, '\\n', 0),
     };
@@ -248,15 +266,21 @@ function check() {
     seen.add(key);
     diagnostics.push(item);
   }
-  return { config, files: builder.getProgram().getRootFileNames().length, diagnostics, durationMs: Date.now() - start };
+  try {
+    // with noEmit this writes the .tsbuildinfo only
+    program.emit();
+  } catch {
+    // no state for the next check: it checks everything, as the first did
+  }
+  return { config, files: rootNames.length, diagnostics, durationMs: Date.now() - start, pid: process.pid };
 }
 
-parentPort.postMessage({ version: ts.version });
-parentPort.on('message', ({ id }) => {
-  try {
-    parentPort.postMessage({ id, result: check() });
-  } catch (error) {
-    parentPort.postMessage({ id, error: String(error && error.stack || error) });
-  }
-});
+let message;
+try {
+  message = { result: check() };
+} catch (error) {
+  message = { error: String(error && error.stack || error) };
+}
+// the open channel would keep this process alive
+process.send(message, () => process.disconnect());
 `;

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { projectTsconfig } from '../../src/cli/project.ts';
 import { prepareTypeCheck, type TypeCheckReporter } from '../../src/cli/typecheck.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createTypeChecker } from '../../src/server/typecheck.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
 import { TestClient } from '../helpers.ts';
 
@@ -122,4 +123,68 @@ test('a type error: a warning in the log, a banner on the page, a warn frame; th
   assert.ok(logger.lines.some(([, m]) => m === 'type check: no more type errors'));
   const fixed = await (await fetch(`${server.url}/hello/`)).text();
   assert.doesNotMatch(fixed, /databench-type-errors/);
+});
+
+/** Whether process `pid` is still running (signal 0 tests without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+test('each check runs in a process of its own that has ended when the check resolves', async () => {
+  const checker = await createTypeChecker({ dir, cwd: dir });
+  assert.ok(checker);
+  try {
+    assert.equal(checker.pid, undefined, 'no process before the first check');
+    const pending = checker.check();
+    const running = checker.pid;
+    assert.ok(running !== undefined, 'a process runs the check');
+    const first = await pending;
+    assert.equal(first.pid, running);
+    assert.equal(first.diagnostics.length, 0, JSON.stringify(first.diagnostics));
+    assert.equal(checker.pid, undefined);
+    assert.equal(alive(first.pid), false, 'the first check’s process has ended');
+    const second = await checker.check();
+    assert.notEqual(second.pid, first.pid, 'a new check starts a new process');
+    assert.equal(alive(second.pid), false, 'the second check’s process has ended');
+  } finally {
+    await checker.close();
+  }
+});
+
+test('close() during a check ends its process and fails the check', async () => {
+  const checker = await createTypeChecker({ dir, cwd: dir });
+  assert.ok(checker);
+  const pending = checker.check();
+  const pid = checker.pid;
+  assert.ok(pid !== undefined);
+  await checker.close();
+  await assert.rejects(pending, /the type checker was closed/);
+  assert.equal(alive(pid), false, 'the check’s process was ended');
+  await assert.rejects(checker.check(), /the type checker was closed/);
+});
+
+test('closing the reporter during a check (a shutdown) ends the check without a warning', async () => {
+  const own = createMemoryLogger();
+  const closing = await prepareTypeCheck({
+    mode: 'warn',
+    explicit: true,
+    dir,
+    packaged: false,
+    cwd: dir,
+    logger: own,
+  });
+  assert.ok(closing);
+  closing.attach(server);
+  await closing.close();
+  await closing.idle();
+  assert.deepEqual(
+    own.lines.filter(([level]) => level !== 'debug'),
+    [],
+  );
 });

@@ -1,0 +1,224 @@
+// The start-up rows of `npm run bench` (issue 15): `node bin/databench.js`
+// on the packaged analyses, the way a user starts it (dist/, not src/
+// through tsx), against a raw `ws` server run by plain `node`. Each figure
+// is a fresh process: ms from spawn to the first answered `GET /`, and the
+// RSS of the server process and of its whole process tree (a Python
+// kernel, a type check) once it has settled (read from /proc: Linux).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const DIST_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+/** After the first answer (and a finished type check), RSS is read this much later. */
+const SETTLE_MS = 1000;
+/** One start may take this long before the bench gives up on it. */
+const START_DEADLINE_MS = 60_000;
+
+/** A start-up row: [workload, metric, ours per start, raw per start, goal]. */
+export type StartupRow = [string, string, number[], number[], string];
+
+/** dist/ is what `npm start` and `npx databench` run: build it when it is missing, warn when it is older than src/. */
+function ensureDist(): void {
+  if (!existsSync(DIST_MAIN)) {
+    process.stderr.write('start-up rows: no dist/, building it (npm run build)…\n');
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js')], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+    if (built.status !== 0) throw new Error('npm run build failed: the start-up rows need dist/');
+    return;
+  }
+  const builtAt = statSync(DIST_MAIN).mtimeMs;
+  const newer = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((e) =>
+      e.isDirectory()
+        ? newer(join(dir, e.name))
+        : e.name.endsWith('.ts') && statSync(join(dir, e.name)).mtimeMs > builtAt,
+    );
+  if (newer(join(ROOT, 'src'))) {
+    process.stderr.write(
+      'start-up rows: dist/ is older than src/; these rows measure dist/ (run npm run build)\n',
+    );
+  }
+}
+
+/** A free port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** One `GET /`: resolves to the status, rejects when nothing answers. */
+function get(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** KiB of resident memory of `pid` (0 when it is gone). */
+function rssOf(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return Number(m?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** The child processes of `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  let ids: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text) ids = ids.concat(text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone meanwhile
+  }
+  return ids;
+}
+
+/** KiB of resident memory of `pid` and every process below it. */
+function treeRss(pid: number): number {
+  return childrenOf(pid).reduce((sum, c) => sum + treeRss(c), rssOf(pid));
+}
+
+/** Whether `pid` has a Node child process (the type check runs in one). */
+function hasNodeChild(pid: number): boolean {
+  return childrenOf(pid).some((c) => {
+    try {
+      return readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0')[0] === process.execPath;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Start {
+  /** ms from spawn to the first answered GET / */
+  firstMs: number;
+  /** MiB */
+  rss: number;
+  treeRss: number;
+}
+
+/**
+ * Start `args` (after `node`) in `cwd` on a free port, time the first
+ * answered GET /, wait for `ready` (the server has printed that it serves,
+ * and no type check runs), then read RSS.
+ */
+async function startOnce(args: string[], cwd: string, ours: boolean): Promise<Start> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...args, ...(ours ? ['--port', String(port)] : [String(port)])],
+    {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PORT: '', HOST: '', DATABENCH_DATASTORE: '', NODE_OPTIONS: '' },
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += String(d)));
+  child.stderr?.on('data', (d: Buffer) => (err += String(d)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let ended = false;
+  void exited.then(() => (ended = true));
+  try {
+    let firstMs = NaN;
+    while (Number.isNaN(firstMs)) {
+      if (ended) throw new Error(`${args.join(' ')} exited: ${err}`);
+      if (performance.now() - t0 > START_DEADLINE_MS) throw new Error(`no answer: ${err}`);
+      try {
+        const status = await get(port);
+        if (status !== 200) throw new Error(`GET / answered ${status}`);
+        firstMs = performance.now() - t0;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED') throw error;
+        await sleep(2);
+      }
+    }
+    const pid = child.pid ?? 0;
+    if (ours) {
+      // the first type check starts before the server says it serves; wait for its end
+      while (!/serving at/.test(out) || hasNodeChild(pid)) {
+        if (ended) throw new Error(`${args.join(' ')} exited: ${err}`);
+        if (performance.now() - t0 > START_DEADLINE_MS) throw new Error('type check too long');
+        await sleep(20);
+      }
+    }
+    await sleep(SETTLE_MS);
+    return { firstMs, rss: rssOf(pid) / 1024, treeRss: treeRss(pid) / 1024 };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/**
+ * The start-up rows: `starts` fresh starts of each (median in the table).
+ * `node bin/databench.js` in the checkout (as `npm start`) with the
+ * default flags (a type check of the checkout's tsconfig) and with
+ * `--typecheck off`, and in an empty folder (as `npx databench` in a new
+ * project: the packaged analyses, nothing to check).
+ */
+export async function startupRows(starts: number): Promise<StartupRow[]> {
+  ensureDist();
+  const bin = join(ROOT, 'bin', 'databench.js');
+  const empty = mkdtempSync(join(tmpdir(), 'databench-start-'));
+  const cases: Array<[string, string[], string]> = [
+    ['start-up: npm start (type check on)', [bin], ROOT],
+    ['start-up: npm start --typecheck off', [bin, '--typecheck', 'off'], ROOT],
+    ['start-up: npx databench, empty folder', [bin], empty],
+  ];
+  const rows: StartupRow[] = [];
+  try {
+    for (const [name, args, cwd] of cases) {
+      process.stderr.write(`${name}…\n`);
+      const ours: Start[] = [];
+      const raw: Start[] = [];
+      for (let i = 0; i < starts; i++) {
+        raw.push(await startOnce([join(ROOT, 'bench', 'raw-start-server.js')], ROOT, false));
+        ours.push(await startOnce(args, cwd, true));
+      }
+      const pick = (f: (s: Start) => number): [number[], number[]] => [ours.map(f), raw.map(f)];
+      rows.push([name, 'ms spawn → first GET / answered', ...pick((s) => s.firstMs), '']);
+      rows.push([name, 'MB RSS, server process', ...pick((s) => s.rss), '≤ raw + 40 MB']);
+      rows.push([name, 'MB RSS, process tree', ...pick((s) => s.treeRss), '≤ raw + 40 MB']);
+    }
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+// run alone: node --conditions=databench-source --import tsx bench/startup.ts [starts]
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  for (const [w, m, o, r, g] of await startupRows(Number(process.argv[2] ?? 5))) {
+    process.stdout.write(
+      `| ${w} | ${m} | ${median(o).toFixed(1)} | ${median(r).toFixed(1)} | ${(median(o) / median(r)).toFixed(2)} | ${g} | ours ${o.map((x) => x.toFixed(0)).join(' ')} raw ${r.map((x) => x.toFixed(0)).join(' ')}\n`,
+    );
+  }
+}
