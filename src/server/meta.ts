@@ -99,7 +99,7 @@ export class Meta {
   }
 
   /**
-   * Run a lifecycle action (`connect`, `args`, `connected`) of a new session:
+   * @internal Run a lifecycle action (`connect`, `args`, `connected`) of a new session:
    * as {@link runProcess}, but when the class keeps the base class's own
    * handler and has no `*` handler, that handler is called directly (no
    * call record, no argument binding): most analyses override only some of
