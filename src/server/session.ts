@@ -71,12 +71,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 /** Actions only the server runs: a page sending them is refused. */
 const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
 
-/** UTF-8 bytes of an encoded value (a deleted key is sent as `null`). */
-function byteLength(encoded: string | Buffer | undefined): number {
-  if (encoded === undefined) return 4;
-  return typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.length;
-}
-
 /** After its page has gone, a writer still yields every write, so a loop cannot spin. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -87,7 +81,15 @@ interface Item {
   signal: 'data' | 'class_data';
   change: Change | undefined;
   /** The frame already encoded (a kernel's change): sent as it is. */
-  bytes?: Buffer;
+  bytes?: Buffer | undefined;
+}
+
+/** What a queued update holds, in bytes (its key and value, or its frame). */
+function itemBytes(item: Item): number {
+  if (item.bytes !== undefined) return item.bytes.length;
+  const { key, encoded } = item.change!;
+  // a deleted key is sent as `null`; 32 for the frame around key and value
+  return Buffer.byteLength(key) + (encoded === undefined ? 4 : Buffer.byteLength(encoded)) + 32;
 }
 
 /**
@@ -224,15 +226,9 @@ class Outbound {
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */
   frame(bytes: string | Buffer): Promise<void> {
     if (this.closed) return nextTurn();
-    if (this.direct(bytes.length)) {
-      this.ws.send(bytes, TEXT);
-      return RESOLVED;
-    }
     // a queued update must not overtake this emit: coalescing starts again after it
     if (this.coalesce !== undefined && this.coalesce.size > 0) this.coalesce = new Map();
-    (this.items ??= []).push(bytes);
-    // bytes, not characters: three-byte UTF-8 text must count three times
-    return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
+    return this.enqueue(bytes);
   }
 
   /**
@@ -241,51 +237,46 @@ class Outbound {
    */
   keyed(id: string, bytes: Buffer): void {
     if (this.closed) return;
-    if (this.coalesce !== undefined) {
-      const queued = this.coalesce.get(id);
-      if (queued !== undefined) {
-        const before = queued.bytes?.length ?? 0;
-        queued.bytes = bytes;
-        this.queuedBytes += bytes.length - before;
-        void this.schedule();
-        return;
-      }
-      const item: Item = { signal: 'data', change: undefined, bytes };
-      this.coalesce.set(id, item);
-      (this.items ??= []).push(item);
-      void this.added(bytes.length);
-      return;
-    }
-    (this.items ??= []).push(bytes);
-    void this.added(bytes.length);
+    void (this.coalesce !== undefined
+      ? this.coalesceItem(id, { signal: 'data', change: undefined, bytes })
+      : this.enqueue(bytes));
   }
 
   /** Queue a datastore change; `shared` is the frame already encoded for every subscriber. */
   change(signal: 'data' | 'class_data', change: Change, shared: Buffer | undefined): Promise<void> {
     if (this.closed) return nextTurn();
     if (this.coalesce !== undefined) {
-      const id = signal + '\0' + change.key;
-      const queued = this.coalesce.get(id);
-      if (queued !== undefined) {
-        // latest value wins, at the position of the first one
-        this.queuedBytes +=
-          byteLength(change.encoded) - byteLength(queued.change?.encoded ?? queued.bytes);
-        queued.change = change;
-        queued.bytes = undefined;
-        return this.schedule();
-      }
-      const item: Item = { signal, change };
-      this.coalesce.set(id, item);
-      (this.items ??= []).push(item);
-      return this.added(Buffer.byteLength(change.key) + byteLength(change.encoded) + 32);
+      return this.coalesceItem(signal + '\0' + change.key, { signal, change });
     }
-    const bytes = shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null');
+    return this.enqueue(
+      shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
+    );
+  }
+
+  /** A frame in order: sent at once when it may skip the queue (see {@link direct}), else queued. */
+  private enqueue(bytes: string | Buffer): Promise<void> {
     if (this.direct(bytes.length)) {
       this.ws.send(bytes, TEXT);
       return RESOLVED;
     }
     (this.items ??= []).push(bytes);
+    // bytes, not characters: three-byte UTF-8 text must count three times
     return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
+  }
+
+  /** A slow page's datastore update: the latest value per `id` wins, at the position of the first. */
+  private coalesceItem(id: string, item: Item): Promise<void> {
+    const coalesce = this.coalesce!;
+    const queued = coalesce.get(id);
+    if (queued === undefined) {
+      coalesce.set(id, item);
+      (this.items ??= []).push(item);
+      return this.added(itemBytes(item));
+    }
+    this.queuedBytes += itemBytes(item) - itemBytes(queued);
+    queued.change = item.change;
+    queued.bytes = item.bytes;
+    return this.schedule();
   }
 
   /**
@@ -494,7 +485,7 @@ export class Session implements PagePort {
     } catch (error) {
       const text = describeError(error).message;
       this.logPage(`bad frame: ${text}`);
-      void this.out.frame(frameFromEncoded('error', encodeValue(text)));
+      this.tell('error', text);
       return;
     }
     switch (message.kind) {
@@ -502,7 +493,7 @@ export class Session implements PagePort {
         if (this.connecting) {
           const error = `this socket is already connected (analysis ${shortId(this.id)}); a second __connect is ignored`;
           this.logPage(error);
-          void this.out.frame(frameFromEncoded('error', encodeValue(error)));
+          this.tell('error', error);
           return;
         }
         this.connecting = true;
@@ -513,13 +504,13 @@ export class Session implements PagePort {
         if (!this.connecting) {
           const warning = `action "${message.signal}" ignored: send __connect first`;
           this.logPage(warning);
-          void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
+          this.tell('warn', warning);
           return;
         }
         if (LIFECYCLE.has(message.signal)) {
           const warning = `action "${message.signal}" is run by the server only; ignored`;
           this.logPage(warning);
-          void this.out.frame(frameFromEncoded('warn', encodeValue(warning)));
+          this.tell('warn', warning);
           return;
         }
         if (this.queued >= this.ctx.limits.maxQueuedActions) {
@@ -572,7 +563,7 @@ export class Session implements PagePort {
         ? message.analysisId
         : undefined;
     if (message.analysisId !== null && resume === undefined) {
-      this.warnFresh('the analysis id to resume is not valid; starting a new one');
+      this.tell('warn', 'the analysis id to resume is not valid; starting a new one');
     }
     if (resume === undefined) {
       this.open(message, undefined);
@@ -594,8 +585,9 @@ export class Session implements PagePort {
     );
   }
 
-  private warnFresh(text: string): void {
-    void this.out.frame(frameFromEncoded('warn', encodeValue(text)));
+  /** A `warn` or `error` frame to the page (a bad frame, a refused action, a failure). */
+  private tell(signal: 'warn' | 'error', text: string): void {
+    void this.out.frame(frameFromEncoded(signal, encodeValue(text)));
   }
 
   private open(message: ConnectMessage, resume: string | undefined): void {
@@ -644,7 +636,7 @@ export class Session implements PagePort {
 
   /** @internal PagePort: the kernel cannot serve this page. */
   fail(message: string, code: number, reason: string): void {
-    void this.out.frame(frameFromEncoded('error', encodeValue(message)));
+    this.tell('error', message);
     this.close(code, reason);
   }
 

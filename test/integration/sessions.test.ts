@@ -197,3 +197,36 @@ describe('whose share of retained data a page uses', () => {
     });
   }
 });
+
+describe('a slow page of each kernel', () => {
+  for (const name of ['inproc', 'work']) {
+    test(`${name}: data updates coalesce while the page does not read, the final value arrives`, async () => {
+      const server = await createServer({
+        port: 0,
+        analyses: FIXTURES + 'kernels',
+        logger: createMemoryLogger(),
+        sendBufferSoftBytes: 64 * 1024,
+      });
+      try {
+        const { client } = await TestClient.connect(wsUrlOf(server, name));
+        const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })
+          ._socket;
+        socket.pause();
+        client.send('blobs', [2000, 16 * 1024]);
+        // the analysis writes while the page does not read
+        await new Promise((r) => setTimeout(r, 1500));
+        socket.resume();
+        await client.next('blobs_done', 20_000);
+        const blobs = client.frames.filter((f) => f.signal === 'data');
+        assert.ok(
+          (blobs.at(-1)?.load as { blob: string }).blob.startsWith('1999:'),
+          'the latest value arrives',
+        );
+        assert.ok(blobs.length < 2000, `updates coalesced: ${blobs.length} frames for 2000 writes`);
+        client.close();
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
