@@ -158,11 +158,6 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
   });
 }
 
-/** Whether `host` is an address only this machine reaches (error details are shown there). */
-function isLoopback(host: string): boolean {
-  return /^(localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i.test(host);
-}
-
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -288,7 +283,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const allowOrigins = new Set(options.allowOrigins ?? []);
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const development = options.development ?? options.watch ?? false;
-  const errorDetails = options.errorDetails ?? isLoopback(host);
+  // a loopback bind: only this machine reaches it (error details are shown there)
+  const loopbackBind = isLoopbackAddress(host);
+  const errorDetails = options.errorDetails ?? loopbackBind;
 
   let app: App;
   if (options.app) {
@@ -334,7 +331,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
-  const loopbackBind = host === 'localhost' || isLoopbackAddress(host);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     ...(options.contentSecurityPolicy === undefined
