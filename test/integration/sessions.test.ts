@@ -4,18 +4,30 @@
 // and a server-wide outbound budget.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import {
+  createServer,
+  type DatabenchServer,
+  type ServerOptions,
+} from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
 import { MemoryBackend, type DetachOptions } from '../../src/datastore/backend.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
+
+/** A server on the kernels fixture (in-process, worker and Python analyses); `options` on top. */
+function kernelsServer(options: ServerOptions = {}): Promise<DatabenchServer> {
+  return createServer({
+    port: 0,
+    analyses: FIXTURES + 'kernels',
+    logger: createMemoryLogger(),
+    ...options,
+  });
+}
 
 describe('sessions', () => {
   let server: DatabenchServer;
   const logger = createMemoryLogger();
   before(async () => {
-    server = await createServer({
-      port: 0,
-      analyses: FIXTURES + 'kernels',
+    server = await kernelsServer({
       logger,
       pauseQueuedBytes: 256 * 1024,
       sendBufferHardBytes: 1 << 20,
@@ -87,10 +99,7 @@ describe('sessions', () => {
 describe('sessions: hard bound of queued input', () => {
   let server: DatabenchServer;
   before(async () => {
-    server = await createServer({
-      port: 0,
-      analyses: FIXTURES + 'kernels',
-      logger: createMemoryLogger(),
+    server = await kernelsServer({
       pauseQueuedBytes: 64 << 20,
       maxQueuedBytes: 512 * 1024,
     });
@@ -112,9 +121,7 @@ describe('sessions: the server-wide outbound budget', () => {
   let server: DatabenchServer;
   const logger = createMemoryLogger();
   before(async () => {
-    server = await createServer({
-      port: 0,
-      analyses: FIXTURES + 'kernels',
+    server = await kernelsServer({
       logger,
       sendBufferSoftBytes: 64 * 1024,
       sendBufferHardBytes: 64 << 20,
@@ -176,7 +183,6 @@ describe('whose share of retained data a page uses', () => {
         port: 0,
         host,
         analyses: FIXTURES + 'kernels',
-        logger: createMemoryLogger(),
         datastore: new Recording(),
       });
       try {
@@ -201,10 +207,7 @@ describe('whose share of retained data a page uses', () => {
 describe('a slow page of each kernel', () => {
   for (const name of ['inproc', 'work']) {
     test(`${name}: data updates coalesce while the page does not read, the final value arrives`, async () => {
-      const server = await createServer({
-        port: 0,
-        analyses: FIXTURES + 'kernels',
-        logger: createMemoryLogger(),
+      const server = await kernelsServer({
         sendBufferSoftBytes: 64 * 1024,
       });
       try {
