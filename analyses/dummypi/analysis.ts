@@ -75,10 +75,7 @@ export class Dummypi extends Analysis<State> {
       if (x * x + y * y < 1) inside++;
       if (draws % CHUNK !== 0 && draws !== samples) continue;
 
-      if (signal.aborted) {
-        await this.emit('log', `stopped after ${draws} draws`);
-        return;
-      }
+      if (signal.aborted) return this.stopped(draws);
       pi = piEstimate(inside, draws);
       void this.progress(
         draws / samples,
@@ -92,7 +89,8 @@ export class Dummypi extends Analysis<State> {
         // spec itself for the interactive plot (only its data changes: the page
         // updates the view in place and keeps the user's zoom)
         const plot = plotting ? await this.plot(points) : undefined;
-        if (signal.aborted) continue;
+        // stopped while the PNG rendered (the last chunk too: no "done" then)
+        if (signal.aborted) return this.stopped(draws);
         if (plot === undefined) plotting = false;
         const chart = convergencePlot(points, 'container');
         await this.data.setState(plot === undefined ? { pi, chart } : { pi, plot, chart });
@@ -103,6 +101,11 @@ export class Dummypi extends Analysis<State> {
     }
 
     await this.emit('log', `done: π = ${pi.estimate.toFixed(4)} ± ${pi.uncertainty.toFixed(4)}`);
+  }
+
+  /** Log where a run that was cancelled (Stop, or the page went away) stopped. */
+  private async stopped(draws: number): Promise<void> {
+    await this.emit('log', `stopped after ${draws} draws`);
   }
 
   /**

@@ -119,7 +119,8 @@ const SERVICE_RESTART = 1012;
 /** The server's close code for a session that another page resumed. */
 const TAKEN_OVER = 4001;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** @internal Whether `value` is an object that is not an array (a frame's load, a spec). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -5,6 +5,7 @@ import {
   type AnyConnection,
   type WireRoot,
 } from './element.js';
+import { isPlainObject } from '../connection.js';
 
 /** What this widget uses of a Vega View (the page loads Vega itself: no types of it here). */
 export interface VegaViewLike {
@@ -56,10 +57,6 @@ export function loadVegaEmbed(doc: Document): Promise<VegaEmbed> {
   return loading;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The name given to a spec's top-level inline `data.values`, so they too update in place. */
 const INLINE = 'databench_data';
 
@@ -75,13 +72,13 @@ function split(spec: Record<string, unknown>): {
 } {
   const datasets: Record<string, unknown[]> = {};
   let full = spec;
-  if (isObject(spec['datasets'])) {
+  if (isPlainObject(spec['datasets'])) {
     for (const [name, values] of Object.entries(spec['datasets'])) {
       if (Array.isArray(values)) datasets[name] = values;
     }
   }
   const data = spec['data'];
-  if (isObject(data) && Array.isArray(data['values']) && data['name'] === undefined) {
+  if (isPlainObject(data) && Array.isArray(data['values']) && data['name'] === undefined) {
     datasets[INLINE] = data['values'];
     full = { ...spec, data: { name: INLINE }, datasets: { ...datasets } };
   }
@@ -145,7 +142,7 @@ export class VegaPlot extends UIElement {
   }
 
   private async show(spec: unknown): Promise<void> {
-    if (!isObject(spec)) {
+    if (!isPlainObject(spec)) {
       this.clear();
       return;
     }
