@@ -114,10 +114,6 @@ export const CONNECTION_DEFAULTS = {
 
 /** At most this many process ids wait for their `end` (ids whose `end` never came are forgotten first). */
 const MAX_PROCESS_IDS = 1024;
-/** Close code of a server restart: reconnect at once. */
-const SERVICE_RESTART = 1012;
-/** The server's close code for a session that another page resumed. */
-const TAKEN_OVER = 4001;
 
 /** @internal Whether `value` is an object that is not an array (a frame's load, a spec). */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -602,7 +598,7 @@ export class Connection<A = any> {
       this.ready = false;
       // their end frames went to this socket: busy buttons must not stay busy
       this.endPendingProcesses();
-      if (this.active && event.code === TAKEN_OVER) {
+      if (this.active && event.code === PROTOCOL.takenOverCode) {
         // another page resumed this session: reconnecting would take it back
         this.active = false;
         this.errorCB('This analysis was opened in another page. Reload to continue here.');
@@ -671,7 +667,11 @@ export class Connection<A = any> {
     const now = Date.now();
     // a restart (1012) reconnects at once, but at most once a second: a server
     // that keeps closing with 1012 must not get a reconnect loop
-    if (code === SERVICE_RESTART && this.attempt === 1 && now - this.lastRestart > 1000) {
+    if (
+      code === PROTOCOL.serviceRestartCode &&
+      this.attempt === 1 &&
+      now - this.lastRestart > 1000
+    ) {
       this.lastRestart = now;
     } else {
       const base = Math.min(max, initial * 2 ** (this.attempt - 1));
@@ -691,7 +691,7 @@ export class Connection<A = any> {
     this.errorCB(
       !this.hasConnected
         ? 'Cannot connect to the server. Retrying…'
-        : this.attempt === 1 && code === SERVICE_RESTART
+        : this.attempt === 1 && code === PROTOCOL.serviceRestartCode
           ? 'The server is restarting. Reconnecting…'
           : 'Connection lost. Reconnecting…',
     );

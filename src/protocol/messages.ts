@@ -35,6 +35,13 @@ export const PROTOCOL = {
    * next good save reloads the page (a new `analyses_version`).
    */
   loadErrorSignal: '__load_error',
+  /** Close code of a service restart (a reload replaced the analysis): the page reconnects at once. */
+  serviceRestartCode: 1012,
+  /**
+   * Close code (our addition) of a session that another page resumed: the
+   * older page does not reconnect, it says the analysis is open elsewhere.
+   */
+  takenOverCode: 4001,
 } as const;
 
 /** Client → server: the first frame of a session. `connect` is null for a new instance. */

@@ -4,6 +4,7 @@ import type { App } from './app.js';
 import type { Logger } from './logger.js';
 import { getDefaultBackend } from '../datastore/backend.js';
 import { OutboundBudget, Session, type SessionContext } from './session.js';
+import { PROTOCOL } from '../protocol/messages.js';
 
 /**
  * The open sessions of one server: creates them, pings them, restarts the
@@ -89,7 +90,7 @@ export class SessionRegistry {
     let closed = 0;
     for (const session of this.sessions) {
       if (next.entries.get(session.kernel.name)?.kernel !== session.kernel) {
-        session.close(1012, 'analysis reloaded');
+        session.close(PROTOCOL.serviceRestartCode, 'analysis reloaded');
         closed++;
       }
     }

@@ -677,7 +677,7 @@ export class Session implements PagePort {
     this.ctx.logger.info(
       `[${this.kernel.name}] session ${shortId(this.id)} resumed by another page: closing the older one`,
     );
-    this.close(4001, 'this session was resumed by another page');
+    this.close(PROTOCOL.takenOverCode, 'this session was resumed by another page');
   }
 
   /** @internal PageSink: an emit of the analysis. */
