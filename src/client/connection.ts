@@ -1,3 +1,4 @@
+import { isPlainObject } from '../protocol/messages.js';
 import {
   DatabenchError,
   PROTOCOL,
@@ -114,11 +115,6 @@ export const CONNECTION_DEFAULTS = {
 
 /** At most this many process ids wait for their `end` (ids whose `end` never came are forgotten first). */
 const MAX_PROCESS_IDS = 1024;
-
-/** @internal Whether `value` is an object that is not an array (a frame's load, a spec). */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function checkNumber(name: string, value: unknown, min: number, integer: boolean): number {
   if (

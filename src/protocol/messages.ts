@@ -135,7 +135,8 @@ export interface LoadErrorLoad {
   stale: boolean;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** @internal Whether `value` is an object that is not an array (a frame's load, a spec). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -1,13 +1,10 @@
+import { isPlainObject } from '../protocol/messages.js';
 import { formatParams, readParams } from './params.js';
 
 /** The arguments for one handler call, or why there are none. */
 export type Binding = { ok: true; args: unknown[] } | { ok: false; error: string };
 
 const NO_ARGS: unknown[] = [];
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * PROTOCOL.md's argument rules: a list is positional, an object is keyword

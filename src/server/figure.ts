@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Spec as VegaSpec, Config as VegaConfig } from 'vega';
 import { DatabenchError } from '../protocol/errors.js';
+import { isPlainObject } from '../protocol/messages.js';
 import { importOptional, missingDependency } from './optional.js';
 import { pngToSrc, svgToSrc } from './utils.js';
 
@@ -109,10 +110,6 @@ const loadResvg = lazy(() =>
   ),
 );
 
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
 function schemaOf(x: Record<string, unknown>): string {
   return typeof x['$schema'] === 'string' ? x['$schema'] : '';
 }
@@ -148,7 +145,7 @@ function describe(x: unknown): string {
   if (Array.isArray(x)) return 'an array';
   if (typeof x === 'string')
     return `a string that is not an SVG document (${JSON.stringify(x.slice(0, 40))})`;
-  if (isObject(x)) {
+  if (isPlainObject(x)) {
     const keys = Object.keys(x).slice(0, 6);
     return `an object with keys [${keys.join(', ')}]${schemaOf(x) ? ` and $schema ${schemaOf(x)}` : ''}`;
   }
@@ -196,7 +193,7 @@ export async function figToSvg(figure: Figure): Promise<string> {
         { cause },
       );
     }
-  } else if (isObject(figure) && isVegaLiteSpec(figure)) {
+  } else if (isPlainObject(figure) && isVegaLiteSpec(figure)) {
     try {
       svg = await vegaLiteToSvg(figure as unknown as TopLevelSpec);
     } catch (cause) {
@@ -207,7 +204,7 @@ export async function figToSvg(figure: Figure): Promise<string> {
         { cause },
       );
     }
-  } else if (isObject(figure) && isVegaSpec(figure)) {
+  } else if (isPlainObject(figure) && isVegaSpec(figure)) {
     try {
       svg = await vegaToSvg(figure);
     } catch (cause) {
@@ -321,7 +318,7 @@ export async function figToSrc(figure: Figure, options: FigToSrcOptions = {}): P
 /** The optional packages rendering `figure` as `format` needs. */
 function packagesFor(figure: Figure, format: 'png' | 'svg'): string[] {
   const out: string[] = [];
-  if (isObject(figure) && !hasToSVG(figure)) {
+  if (isPlainObject(figure) && !hasToSVG(figure)) {
     out.push('vega');
     if (isVegaLiteSpec(figure)) out.push('vega-lite');
   }
@@ -332,7 +329,7 @@ function packagesFor(figure: Figure, format: 'png' | 'svg'): string[] {
 function describeKind(figure: Figure): string {
   if (typeof figure === 'string') return 'an SVG string';
   if (hasToSVG(figure)) return 'an object with toSVG()';
-  return isObject(figure) && isVegaLiteSpec(figure) ? 'a Vega-Lite spec' : 'a Vega spec';
+  return isPlainObject(figure) && isVegaLiteSpec(figure) ? 'a Vega-Lite spec' : 'a Vega spec';
 }
 
 async function rasterise(svg: string, dpi: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { isLoaded } from '../datastore/datastore.js';
-import { PROTOCOL } from '../protocol/messages.js';
+import { isPlainObject, PROTOCOL } from '../protocol/messages.js';
 import { ActionRun, endLoad, setCurrentRun, currentRun } from './action-run.js';
 import { actionTable } from './actions.js';
 import {
@@ -27,10 +27,6 @@ export type ExtraRoute = [
 
 /** Actions every analysis has; running one with no handler is not worth a warning. */
 const BUILT_IN = new Set(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error']);
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Options of {@link Meta.createAnalysis}. */
 export interface CreateAnalysisOptions {

@@ -5,7 +5,7 @@ import {
   type AnyConnection,
   type WireRoot,
 } from './element.js';
-import { isPlainObject } from '../connection.js';
+import { isPlainObject } from '../../protocol/messages.js';
 
 /** What this widget uses of a Vega View (the page loads Vega itself: no types of it here). */
 export interface VegaViewLike {
