@@ -199,7 +199,7 @@ export async function startupRows(starts: number): Promise<StartupRow[]> {
       const ours: Start[] = [];
       const raw: Start[] = [];
       for (let i = 0; i < starts; i++) {
-        raw.push(await startOnce([join(ROOT, 'bench', 'raw-start-server.js')], ROOT, false));
+        raw.push(await startOnce([join(ROOT, 'bench', 'raw-server.js')], ROOT, false));
         ours.push(await startOnce(args, cwd, true));
       }
       const pick = (f: (s: Start) => number): [number[], number[]] => [ours.map(f), raw.map(f)];
