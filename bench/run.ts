@@ -2,11 +2,10 @@
 // run, a raw `ws` server answering the same protocol. Servers run in child
 // processes; this process is the pages. Every loop is bounded in count and time.
 // Usage: npm run bench [-- --quick] [--only=W2,S]  (S: the start-up rows, see startup.ts)
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { ensureDist } from './dist.ts';
 
 const QUICK = process.argv.includes('--quick');
 /** `--only W5,W6`: run just those workloads. */
@@ -36,38 +35,6 @@ function analysisOf(s: Server): string {
 /** The same server, with the workloads pointed at another analysis of it. */
 function at(s: Server, analysis: string): Server {
   return { ...s, url: `${s.base.replace('http', 'ws')}/${analysis}/ws` };
-}
-
-/**
- * Build dist/ when it is missing or older than src/: the bench measures the
- * server as `npx databench` runs it (compiled by tsc), not the source
- * through tsx, whose transform (esbuild with keepNames) adds a call per
- * closure that a user never runs.
- */
-function ensureDist(): void {
-  const root = new URL('..', import.meta.url).pathname;
-  const built = (() => {
-    try {
-      return statSync(join(root, 'dist/index.js')).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  if (built > newest(join(root, 'src'))) return;
-  process.stderr.write('dist/ is missing or older than src/: npm run build…\n');
-  const r = spawnSync('npm', ['run', 'build'], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
 }
 
 /**
