@@ -150,7 +150,7 @@ export async function renderMarkdown(text: string): Promise<string> {
 }
 
 /** Render a README file: markdown (`.md`) as HTML, reStructuredText (`.rst`) as preformatted text. */
-export async function renderReadme(name: string, text: string): Promise<string> {
+async function renderReadme(name: string, text: string): Promise<string> {
   if (/\.rst$/i.test(name)) {
     const escaped = text.replace(/[&<>]/g, (c) =>
       c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;',
@@ -161,7 +161,7 @@ export async function renderReadme(name: string, text: string): Promise<string> 
 }
 
 /** The README of a folder: README.md first, else README.rst (any case, as 0.7 found them). */
-export function pickReadme(names: readonly string[]): string | undefined {
+function pickReadme(names: readonly string[]): string | undefined {
   return names.find((n) => /^readme\.md$/i.test(n)) ?? names.find((n) => /^readme\.rst$/i.test(n));
 }
 

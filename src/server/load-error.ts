@@ -15,7 +15,7 @@ const FRAME_CONTEXT = 2;
  * The lines around `line` (1-based) of `text`, numbered, the line of the
  * error marked with `>` and a caret under `column` (1-based).
  */
-export function codeFrame(text: string, line: number, column: number | null): string {
+function codeFrame(text: string, line: number, column: number | null): string {
   const lines = text.split(/\r?\n/);
   const first = Math.max(1, line - FRAME_CONTEXT);
   const last = Math.min(lines.length, line + FRAME_CONTEXT);
