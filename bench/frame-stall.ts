@@ -9,39 +9,25 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { parseClientMessage } from '../src/protocol/messages.ts';
+import { databench, serving } from '../test/helpers.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const flagAt = process.argv.indexOf('--max-frame-bytes');
 const maxFrameBytes = flagAt > 0 ? Number(process.argv[flagAt + 1]) : undefined;
 
-function startCli(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=databench-source',
-      '--import',
-      'tsx',
-      join(ROOT, 'bin', 'databench.js'),
-      '--port',
-      '0',
-      '--no-watch',
-      '--log',
-      'error',
-      '--analyses',
-      join(ROOT, 'bench', 'analyses'),
-      ...(maxFrameBytes ? ['--max-frame-bytes', String(maxFrameBytes)] : []),
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += String(d);
-      const m = /serving at (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve({ child, url: m[1].replace('http', 'ws') + '/bench/ws' });
-    });
-    child.once('exit', (code) => reject(new Error(`databench exited with ${code}`)));
-  });
+/** The real CLI on the bench analyses; the URL of the `bench` analysis's socket. */
+async function startCli(): Promise<{ child: ChildProcess; url: string }> {
+  const run = databench([
+    '--port',
+    '0',
+    '--no-watch',
+    '--log',
+    'error',
+    '--analyses',
+    join(ROOT, 'bench', 'analyses'),
+    ...(maxFrameBytes ? ['--max-frame-bytes', String(maxFrameBytes)] : []),
+  ]);
+  return { child: run.child, url: (await serving(run)).replace('http', 'ws') + '/bench/ws' };
 }
 
 function peakRssMb(pid: number): number {

@@ -1,7 +1,10 @@
 // The raw baseline of `npm run bench`: a minimal ws server answering the
 // bench's protocol with no framework, in plain JavaScript run by plain `node`
-// (no TypeScript loader): the physical limit of this machine. Reports its URL
-// and, on request, its memory, like bench/server.ts.
+// (no TypeScript loader): the physical limit of this machine. Forked with an
+// IPC channel (bench/run.ts) it listens on a free port and reports its URL
+// and, on request, its memory, like bench/server.ts; the start-up rows
+// (bench/startup.ts) spawn it as `node bench/raw-server.js PORT` and time
+// the first answered GET /.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
@@ -15,7 +18,10 @@ process.on('message', (m) => {
   }
 });
 
-const http = createServer((req, res) => res.end('raw'));
+const http = createServer((req, res) => {
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.end('<!doctype html><title>raw</title><p>raw ws server</p>\n');
+});
 const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
 const shared = new Set();
 const frame = (signal, load) => JSON.stringify(load === undefined ? { signal } : { signal, load });
@@ -58,7 +64,7 @@ wss.on('connection', (ws) => {
   });
   ws.on('close', () => shared.delete(ws));
 });
-http.listen(0, '127.0.0.1', () => {
+http.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
   const { port } = http.address();
   send({ url: `ws://127.0.0.1:${port}/ws`, base: `http://127.0.0.1:${port}` });
 });

@@ -2,11 +2,10 @@
 // run, a raw `ws` server answering the same protocol. Servers run in child
 // processes; this process is the pages. Every loop is bounded in count and time.
 // Usage: npm run bench [-- --quick] [--only=W2,S]  (S: the start-up rows, see startup.ts)
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { ensureDist } from './dist.ts';
 
 const QUICK = process.argv.includes('--quick');
 /** `--only W5,W6`: run just those workloads. */
@@ -36,38 +35,6 @@ function analysisOf(s: Server): string {
 /** The same server, with the workloads pointed at another analysis of it. */
 function at(s: Server, analysis: string): Server {
   return { ...s, url: `${s.base.replace('http', 'ws')}/${analysis}/ws` };
-}
-
-/**
- * Build dist/ when it is missing or older than src/: the bench measures the
- * server as `npx databench` runs it (compiled by tsc), not the source
- * through tsx, whose transform (esbuild with keepNames) adds a call per
- * closure that a user never runs.
- */
-function ensureDist(): void {
-  const root = new URL('..', import.meta.url).pathname;
-  const built = (() => {
-    try {
-      return statSync(join(root, 'dist/index.js')).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  if (built > newest(join(root, 'src'))) return;
-  process.stderr.write('dist/ is missing or older than src/: npm run build…\n');
-  const r = spawnSync('npm', ['run', 'build'], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
 }
 
 /**
@@ -419,20 +386,18 @@ async function redisMemoryPerSession(s: Server, redisUrl: string, count: number)
  * Each side twice, alternating, the better of two kept: a fresh process and a
  * warmed one would otherwise compare JIT warm-up, not the datastore.
  */
-async function warm<T>(
-  redis: () => Promise<T>,
-  memory: () => Promise<T>,
+async function warm(
+  redis: () => Promise<number>,
+  memory: () => Promise<number>,
   what: string,
-  score: (t: T) => number,
-): Promise<{ r: T; m: T }> {
-  const rs: T[] = [];
-  const ms: T[] = [];
+): Promise<{ r: number; m: number }> {
+  const rs: number[] = [];
+  const ms: number[] = [];
   for (let i = 0; i < 2; i++) {
     rs.push(await guard(redis(), `${what} redis`));
     ms.push(await guard(memory(), `${what} memory`));
   }
-  const best = (xs: T[]): T => xs.reduce((a, b) => (score(b) < score(a) ? b : a));
-  return { r: best(rs), m: best(ms) };
+  return { r: Math.min(...rs), m: Math.min(...ms) };
 }
 
 type RedisRow = [workload: string, metric: string, redis: number, memory: number, goal: string];
@@ -452,35 +417,21 @@ async function redisSection(memoryServer: Server): Promise<RedisRow[]> {
   const a = await startServer('ours', redis.url);
   const b = await startServer('ours', redis.url);
   try {
-    if (selected('W2 echo')) {
-      process.stderr.write('W2 echo (redis)…\n');
+    // the figure of a workload, on the Redis-backed server and on the in-memory one
+    const paired: Array<[string, string, (s: Server) => Promise<number>, string]> = [
+      ['W2 echo', 'µs/round trip', async (s) => (await w2Echo(s)).perOp, '≤ 1.5'],
+      ['W3 state', 'µs/round trip', async (s) => (await w3State(s)).perOp, ''],
+      ['W4 stream', 'ms to final state', async (s) => (await w4Stream(s)).ms, '≤ 1.5'],
+    ];
+    for (const [workload, metric, figure, goal] of paired) {
+      if (!selected(workload)) continue;
+      process.stderr.write(`${workload} (redis)…\n`);
       const { r, m } = await warm(
-        () => w2Echo(a),
-        () => w2Echo(memoryServer),
-        'W2',
-        (x) => x.perOp,
+        () => figure(a),
+        () => figure(memoryServer),
+        workload,
       );
-      rows.push(['W2 echo', 'µs/round trip', r.perOp, m.perOp, '≤ 1.5']);
-    }
-    if (selected('W3 state')) {
-      process.stderr.write('W3 state (redis)…\n');
-      const { r, m } = await warm(
-        () => w3State(a),
-        () => w3State(memoryServer),
-        'W3',
-        (x) => x.perOp,
-      );
-      rows.push(['W3 state', 'µs/round trip', r.perOp, m.perOp, '']);
-    }
-    if (selected('W4 stream')) {
-      process.stderr.write('W4 stream (redis)…\n');
-      const { r, m } = await warm(
-        () => w4Stream(a),
-        () => w4Stream(memoryServer),
-        'W4',
-        (x) => x.ms,
-      );
-      rows.push(['W4 stream', 'ms to final state', r.ms, m.ms, '≤ 1.5']);
+      rows.push([workload, metric, r, m, goal]);
     }
     if (selected('W9')) {
       process.stderr.write('W9 fan-out over 2 processes on Redis…\n');

@@ -4,16 +4,16 @@
 // is a fresh process: ms from spawn to the first answered `GET /`, and the
 // RSS of the server process and of its whole process tree (a Python
 // kernel, a type check) once it has settled (read from /proc: Linux).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ensureDist } from './dist.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const DIST_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 /** After the first answer (and a finished type check), RSS is read this much later. */
 const SETTLE_MS = 1000;
 /** One start may take this long before the bench gives up on it. */
@@ -21,31 +21,6 @@ const START_DEADLINE_MS = 60_000;
 
 /** A start-up row: [workload, metric, ours per start, raw per start, goal]. */
 export type StartupRow = [string, string, number[], number[], string];
-
-/** dist/ is what `npm start` and `npx databench` run: build it when it is missing, warn when it is older than src/. */
-function ensureDist(): void {
-  if (!existsSync(DIST_MAIN)) {
-    process.stderr.write('start-up rows: no dist/, building it (npm run build)…\n');
-    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js')], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
-    if (built.status !== 0) throw new Error('npm run build failed: the start-up rows need dist/');
-    return;
-  }
-  const builtAt = statSync(DIST_MAIN).mtimeMs;
-  const newer = (dir: string): boolean =>
-    readdirSync(dir, { withFileTypes: true }).some((e) =>
-      e.isDirectory()
-        ? newer(join(dir, e.name))
-        : e.name.endsWith('.ts') && statSync(join(dir, e.name)).mtimeMs > builtAt,
-    );
-  if (newer(join(ROOT, 'src'))) {
-    process.stderr.write(
-      'start-up rows: dist/ is older than src/; these rows measure dist/ (run npm run build)\n',
-    );
-  }
-}
 
 /** A free port on 127.0.0.1. */
 function freePort(): Promise<number> {
@@ -184,7 +159,6 @@ async function startOnce(args: string[], cwd: string, ours: boolean): Promise<St
  * project: the packaged analyses, nothing to check).
  */
 export async function startupRows(starts: number): Promise<StartupRow[]> {
-  ensureDist();
   const bin = join(ROOT, 'bin', 'databench.js');
   const empty = mkdtempSync(join(tmpdir(), 'databench-start-'));
   const cases: Array<[string, string[], string]> = [
@@ -199,7 +173,7 @@ export async function startupRows(starts: number): Promise<StartupRow[]> {
       const ours: Start[] = [];
       const raw: Start[] = [];
       for (let i = 0; i < starts; i++) {
-        raw.push(await startOnce([join(ROOT, 'bench', 'raw-start-server.js')], ROOT, false));
+        raw.push(await startOnce([join(ROOT, 'bench', 'raw-server.js')], ROOT, false));
         ours.push(await startOnce(args, cwd, true));
       }
       const pick = (f: (s: Start) => number): [number[], number[]] => [ours.map(f), raw.map(f)];
@@ -215,6 +189,7 @@ export async function startupRows(starts: number): Promise<StartupRow[]> {
 
 // run alone: node --conditions=databench-source --import tsx bench/startup.ts [starts]
 if (import.meta.url === `file://${process.argv[1]}`) {
+  ensureDist();
   const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   for (const [w, m, o, r, g] of await startupRows(Number(process.argv[2] ?? 5))) {
     process.stdout.write(

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describeError } from '../protocol/errors.js';
 import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
@@ -154,12 +154,8 @@ export async function runScaffold(o: CliOptions): Promise<number> {
   }
   const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir, python: o.python });
   const { setUpProject } = await import('./project.js');
-  const { PACKAGE_ROOT } = await import('../server/app.js');
-  const self = JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
-    name: string;
-    version: string;
-  };
-  const project = await setUpProject(cwd, analysesDir, self);
+  const { DATABENCH_PACKAGE } = await import('../server/version.js');
+  const project = await setUpProject(cwd, analysesDir, DATABENCH_PACKAGE);
   const show = (path: string): string => relative(cwd, path) || path;
   for (const file of [...created, ...project.created]) {
     process.stdout.write(`created ${show(file)}\n`);

@@ -1,6 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { CliError } from './errors.js';
+import { readTextIfExists } from './scaffold.js';
 
 /** What {@link setUpProject} did, as absolute paths and short notes. */
 export interface ProjectSetup {
@@ -75,7 +76,7 @@ export async function setUpProject(
   const result: ProjectSetup = { created: [], updated: [], devDependencies: [] };
 
   const packagePath = join(projectDir, 'package.json');
-  const text = await readOptional(packagePath);
+  const text = await readTextIfExists(packagePath);
   let pkg: Record<string, unknown>;
   if (text === undefined) {
     pkg = {
@@ -100,10 +101,13 @@ export async function setUpProject(
   // package.json parsed first: a broken one stops everything before a file is written
   const tsconfigPath = join(projectDir, 'tsconfig.json');
   const rel = relative(projectDir, analysesDir).split(sep).join('/');
-  if (!(await readOptional(tsconfigPath))) {
-    const include = rel === '' ? '**/*.ts' : `${rel}/**/*.ts`;
+  const include = rel === '' ? '**/*.ts' : `${rel}/**/*.ts`;
+  try {
+    // 'wx': an existing tsconfig.json (even an empty one) is kept
     await writeFile(tsconfigPath, projectTsconfig(include), { flag: 'wx' });
     result.created.push(tsconfigPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 
   const added: string[] = [];
@@ -168,13 +172,4 @@ function npmName(folder: string): string {
     .replace(/[^a-z0-9._-]+/g, '-')
     .replace(/^[._-]+/, '');
   return name || 'analyses';
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }

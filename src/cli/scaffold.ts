@@ -375,7 +375,8 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function readTextIfExists(path: string): Promise<string | undefined> {
+/** The text of the file at `path`, or undefined when there is none. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {

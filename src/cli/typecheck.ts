@@ -92,7 +92,7 @@ function createReporter(
 
   const report = (result: TypeCheckResult): void => {
     if (!server) return;
-    // `npm run bench` waits for this line: the check's worker has ended
+    // how long a check took (--log debug); the bench waits for the check's process to end instead
     logger.debug(
       `type check done: ${result.files} file(s), ${result.diagnostics.length} error(s), ${result.durationMs} ms`,
     );

@@ -150,7 +150,7 @@ export async function renderMarkdown(text: string): Promise<string> {
 }
 
 /** Render a README file: markdown (`.md`) as HTML, reStructuredText (`.rst`) as preformatted text. */
-export async function renderReadme(name: string, text: string): Promise<string> {
+async function renderReadme(name: string, text: string): Promise<string> {
   if (/\.rst$/i.test(name)) {
     const escaped = text.replace(/[&<>]/g, (c) =>
       c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;',
@@ -161,7 +161,7 @@ export async function renderReadme(name: string, text: string): Promise<string> 
 }
 
 /** The README of a folder: README.md first, else README.rst (any case, as 0.7 found them). */
-export function pickReadme(names: readonly string[]): string | undefined {
+function pickReadme(names: readonly string[]): string | undefined {
   return names.find((n) => /^readme\.md$/i.test(n)) ?? names.find((n) => /^readme\.rst$/i.test(n));
 }
 
@@ -311,6 +311,21 @@ async function readAnalysisFolder(dir: string): Promise<{
       ? undefined
       : { name: readmeName, text: readmes.get(readmeName) ?? '' };
   return { names, readme, version: hash.digest('hex').slice(0, 12) };
+}
+
+/** `threads` or `processes` of an index.yaml entry: undefined, or a whole number of at least 1. */
+function countOption(
+  item: Record<string, unknown>,
+  key: 'threads' | 'processes',
+  name: string,
+): number | undefined {
+  const value = item[key];
+  if (value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 1)) {
+    return value;
+  }
+  throw new Error(
+    `index.yaml: analysis "${name}": ${key} must be a whole number of at least 1, got ${JSON.stringify(value)}`,
+  );
 }
 
 async function importRoutes(file: string, root: string): Promise<ExtraRoute[]> {
@@ -489,16 +504,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
           `index.yaml: analysis "${name}": unknown kernel "${entry.kernelKind}" (known: worker, py; none runs it in the server's own thread)`,
         );
       }
-      const threads = item['threads'];
-      if (
-        threads !== undefined &&
-        !(typeof threads === 'number' && Number.isInteger(threads) && threads >= 1)
-      ) {
-        throw new Error(
-          `index.yaml: analysis "${name}": threads must be a whole number of at least 1, got ${JSON.stringify(threads)}`,
-        );
-      }
-      entry.threads = threads;
+      entry.threads = countOption(item, 'threads', name);
       const sourceName = entry.kernelKind === 'py' ? 'analysis.py' : 'analysis.ts';
       const source = join(adir, sourceName);
       if (!files.includes(sourceName)) throw new Error(`${source} is missing`);
@@ -506,15 +512,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
         ? await importRoutes(join(adir, 'routes.ts'), dir)
         : [];
       if (entry.kernelKind === 'py') {
-        const processes = item['processes'];
-        if (
-          processes !== undefined &&
-          !(typeof processes === 'number' && Number.isInteger(processes) && processes >= 1)
-        ) {
-          throw new Error(
-            `index.yaml: analysis "${name}": processes must be a whole number of at least 1, got ${JSON.stringify(processes)}`,
-          );
-        }
+        const processes = countOption(item, 'processes', name);
         const python = item['python'];
         if (python !== undefined && (typeof python !== 'string' || python === '')) {
           throw new Error(

@@ -44,6 +44,16 @@ async function until(check: () => boolean, what: string, timeoutMs = 5000): Prom
   }
 }
 
+/** Compile `source`, import it and remove the compiled file (the imported module stays). */
+async function importCompiled<T>(source: string, root: string): Promise<T> {
+  const compiled = await compileAnalysis(source, { root });
+  try {
+    return (await import(compiled.url)) as T;
+  } finally {
+    await compiled.dispose();
+  }
+}
+
 before(async () => {
   await mkdir(DIR, { recursive: true });
 });
@@ -159,13 +169,8 @@ describe('compileAnalysis', () => {
         '',
       ].join('\n'),
     );
-    const compiled = await compileAnalysis(source, { root: DIR });
-    try {
-      const mod = (await import(compiled.url)) as { LEGACY: unknown };
-      assert.deepEqual(mod.LEGACY, { name: 'b.txt', yaml: 'a: 1', seven: 7 });
-    } finally {
-      await compiled.dispose();
-    }
+    const mod = await importCompiled<{ LEGACY: unknown }>(source, DIR);
+    assert.deepEqual(mod.LEGACY, { name: 'b.txt', yaml: 'a: 1', seven: 7 });
   });
 
   test('a package published as TypeScript is compiled in; other packages stay imports', async () => {
@@ -228,13 +233,8 @@ describe('compileAnalysis', () => {
         '',
       ].join('\n'),
     );
-    const compiled = await compileAnalysis(source, { root: DIR });
-    try {
-      const mod = (await import(compiled.url)) as { RESULTS: unknown };
-      assert.deepEqual(mod.RESULTS, ['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND']);
-    } finally {
-      await compiled.dispose();
-    }
+    const mod = await importCompiled<{ RESULTS: unknown }>(source, DIR);
+    assert.deepEqual(mod.RESULTS, ['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND']);
   });
 
   test('dispose removes the file, and the folder once nothing else is in it', async () => {

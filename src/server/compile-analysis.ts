@@ -19,8 +19,6 @@ import type { Loader, Message, Plugin } from 'esbuild';
 export interface CompiledModule {
   /** The `file://` URL to import. */
   url: string;
-  /** The source it was compiled from (analysis.ts). */
-  source: string;
   /** Remove the file (its temp folder too once nothing else is in it). */
   dispose(): Promise<void>;
 }
@@ -320,7 +318,6 @@ export async function compileAnalysis(
     let disposed: Promise<void> | undefined;
     return {
       url: pathToFileURL(out).href,
-      source: file,
       // every caller waits for the one removal
       dispose: () => (disposed ??= releaseFile(out)),
     };

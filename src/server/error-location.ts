@@ -1,20 +1,19 @@
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** `at fn (file:line:col)` or `at file:line:col`: the file may be a path or a file URL with a query. */
+/** `at fn (file:line:col)` or `at file:line:col`: the file may be a path or a file URL. */
 const FRAME = /^\s*at (?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$/;
 
-/** A stack frame's file as a path: `file://` URLs decoded, the `?databench-v=N` of a reload removed. */
+/** A stack frame's file as a path: `file://` URLs decoded. */
 function framePath(file: string): string | undefined {
-  const bare = file.replace(/\?[^:]*$/, '');
-  if (bare.startsWith('file://')) {
+  if (file.startsWith('file://')) {
     try {
-      return fileURLToPath(bare);
+      return fileURLToPath(file);
     } catch {
       return undefined;
     }
   }
-  return bare.startsWith('/') || /^[A-Za-z]:[\\/]/.test(bare) ? bare : undefined;
+  return file.startsWith('/') || /^[A-Za-z]:[\\/]/.test(file) ? file : undefined;
 }
 
 /**

@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadErrorLoad } from '../protocol/messages.js';
 
 /** A source file and position in a load error's text (esbuild's `file:line:col: ERROR: …`, or a stack frame). */
-const POSITION =
-  /((?:file:\/\/)?(?:\/|[A-Za-z]:[\\/])[^\s():"']+?\.[cm]?[jt]sx?)(?:\?[^:\s)]*)?(?::(\d+):(\d+))?/;
+const POSITION = /((?:file:\/\/)?(?:\/|[A-Za-z]:[\\/])[^\s():"']+?\.[cm]?[jt]sx?)(?::(\d+):(\d+))?/;
 /** esbuild's form: the message proper follows `ERROR: `. */
 const ESBUILD = /^(?:Build|Transform) failed with \d+ errors?:\n\S+?:\d+:\d+: ERROR: ([\s\S]*)$/;
 
@@ -16,7 +15,7 @@ const FRAME_CONTEXT = 2;
  * The lines around `line` (1-based) of `text`, numbered, the line of the
  * error marked with `>` and a caret under `column` (1-based).
  */
-export function codeFrame(text: string, line: number, column: number | null): string {
+function codeFrame(text: string, line: number, column: number | null): string {
   const lines = text.split(/\r?\n/);
   const first = Math.max(1, line - FRAME_CONTEXT);
   const last = Math.min(lines.length, line + FRAME_CONTEXT);
@@ -65,10 +64,7 @@ export function loadErrorLoad(
   const column = m?.[3] !== undefined ? Number(m[3]) + (esbuild ? 1 : 0) : null;
   let message = esbuild?.[1] ?? error;
   // absolute paths say where the server's files are: relative to the analyses folder
-  message = message
-    .split(options.root + sep)
-    .join('')
-    .replace(/\?databench-v=\d+/g, '');
+  message = message.split(options.root + sep).join('');
   if (!options.details) message = message.replace(/\n\s*at [^\n]*/g, '');
   let frame: string | null = null;
   if (options.details && file !== undefined && line !== null) {

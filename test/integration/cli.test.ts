@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { databench, FIXTURES, serving, TestClient, type CliRun } from '../helpers.ts';
 
+/** Serve the fixtures' analyses on a free port, logging only errors. */
+const SERVE_FIXTURES = ['--port', '0', '--analyses', join(FIXTURES, 'analyses'), '--log', 'error'];
+
 describe('the databench command', () => {
   const temps: string[] = [];
   after(async () => {
@@ -13,12 +16,7 @@ describe('the databench command', () => {
 
   test('serves a folder; unknown flags become cliArgs; SIGTERM closes sessions with 1001 and exits 0', async () => {
     const run = databench([
-      '--port',
-      '0',
-      '--analyses',
-      join(FIXTURES, 'analyses'),
-      '--log',
-      'error',
+      ...SERVE_FIXTURES,
       '--my-flag',
       'value',
       // the fixtures' nearest tsconfig is the checkout's: checking all of it is not this test
@@ -37,15 +35,8 @@ describe('the databench command', () => {
 
   test('with type checking on (the default while watching) SIGTERM during a check exits 0', async () => {
     // the fixtures' nearest tsconfig.json is the checkout's: a check of many
-    // seconds, still running on its worker thread when the signal comes
-    const run = databench([
-      '--port',
-      '0',
-      '--analyses',
-      join(FIXTURES, 'analyses'),
-      '--log',
-      'error',
-    ]);
+    // seconds, still running in its own process when the signal comes
+    const run = databench(SERVE_FIXTURES);
     await serving(run);
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr);
