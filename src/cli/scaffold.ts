@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, isSeq, parseDocument, stringify, type Document } from 'yaml';
 import { CliError } from './errors.js';
+import { isPlainObject } from '../protocol/messages.js';
 
 /** Options of {@link scaffoldAnalysis}. */
 export interface ScaffoldOptions {
@@ -265,7 +266,7 @@ export function addIndexEntry(text: string, entry: IndexEntry, path = 'index.yam
   }
   const before = (doc.toJS() ?? {}) as Record<string, unknown>;
   const entries = Array.isArray(before['analyses']) ? (before['analyses'] as unknown[]) : [];
-  if (entries.some((e) => e === entry.name || (isRecord(e) && e['name'] === entry.name))) {
+  if (entries.some((e) => e === entry.name || (isPlainObject(e) && e['name'] === entry.name))) {
     throw new CliError(
       `${relativeOrAbsolute(path)} already has an analysis named "${entry.name}": pick another name`,
       2,
@@ -359,10 +360,6 @@ function insertAfterLine(text: string, offset: number, block: string): string {
 function holds(text: string, expected: unknown): boolean {
   const doc = parseDocument(text);
   return doc.errors.length === 0 && isDeepStrictEqual(doc.toJS(), expected);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 async function exists(path: string): Promise<boolean> {
