@@ -13,7 +13,7 @@ import { defaultBackend, type DatastoreBackend } from '../datastore/backend.js';
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
-import { loadErrorLoad } from './load-error.js';
+import { entryLoadError } from './load-error.js';
 import { isAnalysisId, type AnalysisClass } from './analysis.js';
 import { findAnalysesDir, loadApp, renderMarkdown, staticPattern, type App } from './app.js';
 import { createRequestHandler, type HttpState } from './http.js';
@@ -437,12 +437,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     // a save that broke an analysis: its open pages show the error at once (the
     // last good version keeps serving them); the next good save reloads them
     for (const entry of next.entries.values()) {
-      if (entry.error === undefined || !entry.kernel) continue;
-      const load = loadErrorLoad(entry.name, entry.error, {
-        root: next.dir,
-        details: errorDetails,
-        stale: entry.stale,
-      });
+      const load = entryLoadError(entry, next.dir, errorDetails);
+      if (load === undefined || !entry.kernel) continue;
       registry.broadcast(entry.name, frameFromEncoded(PROTOCOL.loadErrorSignal, encodeValue(load)));
     }
     logger.info(

@@ -6,7 +6,7 @@ import { describeError } from '../protocol/errors.js';
 import type { AnalysisEntry, App } from './app.js';
 import { clientBundle } from './client-bundle.js';
 import type { Logger } from './logger.js';
-import { loadErrorLoad } from './load-error.js';
+import { entryLoadError } from './load-error.js';
 import { isOriginAllowed } from './net.js';
 import {
   describeTemplateError,
@@ -355,14 +355,7 @@ async function analysisRoute(
   rest: string,
 ): Promise<boolean> {
   if (rest === '' || /^[A-Za-z0-9_-]+\.html$/.test(rest)) {
-    const loadError =
-      entry.error === undefined
-        ? undefined
-        : loadErrorLoad(entry.name, entry.error, {
-            root: state.app.dir,
-            details: state.errorDetails ?? true,
-            stale: entry.kernel !== undefined,
-          });
+    const loadError = entryLoadError(entry, state.app.dir, state.errorDetails ?? true);
     if (loadError !== undefined && !entry.kernel) {
       // the error in the page's layout; the page reloads itself once a save fixes it
       html(res, 500, await state.pages.loadErrorPage(entry, loadError));

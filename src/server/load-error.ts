@@ -84,3 +84,28 @@ export function loadErrorLoad(
     stale: options.stale,
   };
 }
+
+/** Each failed entry's load error, made once per entry and `details` (it reads the source file). */
+const entryLoads = new WeakMap<object, { details: boolean; load: LoadErrorLoad }>();
+
+/**
+ * The load error of an analysis entry as the page gets it, or undefined when
+ * it loaded: made once per entry (a reload makes new entries), not at every
+ * request for its page.
+ */
+export function entryLoadError(
+  entry: { readonly name: string; readonly error: string | undefined; readonly stale: boolean },
+  root: string,
+  details: boolean,
+): LoadErrorLoad | undefined {
+  if (entry.error === undefined) return undefined;
+  let cached = entryLoads.get(entry);
+  if (cached === undefined || cached.details !== details) {
+    cached = {
+      details,
+      load: loadErrorLoad(entry.name, entry.error, { root, details, stale: entry.stale }),
+    };
+    entryLoads.set(entry, cached);
+  }
+  return cached.load;
+}
