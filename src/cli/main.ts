@@ -1,7 +1,7 @@
 import { CliError } from './errors.js';
 
 /** The usage text of `databench --help`. */
-export const USAGE = `Usage: databench [options] [-- analysis args]
+const USAGE = `Usage: databench [options] [-- analysis args]
        databench new NAME          create analyses/NAME (alias: scaffold-databench NAME)
        databench test [FILE...]    run the analyses' *.test.ts with Node's test runner
        databench new NAME --python create a Python analysis (analysis.py, kernel: py)
@@ -40,7 +40,7 @@ that is one edit away from an option (--prot): that is refused as a typo.
 Everything after -- goes to the analyses as it is.`;
 
 /** What `--typecheck` takes. */
-export const TYPECHECK_MODES = ['off', 'warn', 'error'] as const;
+const TYPECHECK_MODES = ['off', 'warn', 'error'] as const;
 /** How TypeScript type errors of the analyses are reported (`--typecheck`). */
 export type TypecheckMode = (typeof TYPECHECK_MODES)[number];
 
@@ -106,7 +106,7 @@ export function oneEditApart(a: string, b: string): boolean {
 }
 
 /** The option `flag` is a typo of, if it is one edit away from exactly one. */
-export function didYouMean(flag: string): string | undefined {
+function didYouMean(flag: string): string | undefined {
   if (!flag.startsWith('--')) return undefined;
   const near = KNOWN.filter((known) => oneEditApart(flag, known));
   return near.length === 1 ? near[0] : undefined;
@@ -116,7 +116,7 @@ const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
 const LEVEL_ALIASES: Record<string, string> = { warning: 'warn', critical: 'error' };
 
 /** The log level a `--log` value names (`DEBUG`, `WARNING`, `critical`, `warn`, …), or undefined. */
-export function logLevelOf(value: string): string | undefined {
+function logLevelOf(value: string): string | undefined {
   const name = value.toLowerCase();
   const level = LEVEL_ALIASES[name] ?? name;
   return LEVELS.includes(level) ? level : undefined;

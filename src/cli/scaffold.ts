@@ -25,7 +25,7 @@ export interface ScaffoldResult {
 }
 
 /** Names an analysis cannot have: they are routes of the server or the index itself. */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'static',
   '_static',
   'node_modules',
@@ -70,7 +70,7 @@ export function defaultTemplateDir(python = false): string {
 }
 
 /** Why `name` cannot name an analysis, or undefined when it can. */
-export function invalidNameReason(name: string): string | undefined {
+function invalidNameReason(name: string): string | undefined {
   if (!NAME_PATTERN.test(name)) {
     return `"${name}" is not a valid analysis name: use lowercase letters, digits and _, starting with a letter or _ (like my_analysis)`;
   }
@@ -95,7 +95,7 @@ export function className(name: string): string {
 }
 
 /** `my_analysis` → `My analysis`: the title of its index.yaml entry. */
-export function titleOf(name: string): string {
+function titleOf(name: string): string {
   const words = name.replace(/_+/g, ' ').trim();
   return words ? words.charAt(0).toUpperCase() + words.slice(1) : name;
 }

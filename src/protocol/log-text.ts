@@ -1,5 +1,5 @@
 /** The longest log line a page may cause, in characters, before it is cut. */
-export const MAX_LOG_TEXT = 1000;
+const MAX_LOG_TEXT = 1000;
 
 // C0 and C1 controls, DEL, line/paragraph separators and bidi controls: each
 // could end a log line early or make one line look like another

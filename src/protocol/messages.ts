@@ -148,7 +148,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * blocked every page for seconds). Malformed text is left for `JSON.parse`
  * to report.
  */
-export function assertJsonDepth(text: string, maxDepth: number, who = 'client'): void {
+function assertJsonDepth(text: string, maxDepth: number, who = 'client'): void {
   // nesting deeper than maxDepth takes more than 2 * maxDepth brackets: most
   // frames (actions with small loads) are too short to need the scan
   if (text.length <= 2 * maxDepth) return;

@@ -8,7 +8,7 @@ import type { Concurrency } from './actions.js';
  * second, what a person can follow); the last one is never lost: it goes
  * out when the interval has passed, or before the action's end frame.
  */
-export const PROGRESS_INTERVAL_MS = 50;
+const PROGRESS_INTERVAL_MS = 50;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 

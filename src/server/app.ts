@@ -18,7 +18,7 @@ import { Meta, type ExtraRoute } from './meta.js';
 /** This package's root folder (works from src/server and dist/server). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The analyses served when the user has none. */
-export const PACKAGED_ANALYSES = join(PACKAGE_ROOT, 'analyses');
+const PACKAGED_ANALYSES = join(PACKAGE_ROOT, 'analyses');
 
 /** Folder-level settings of index.yaml. */
 export interface AnalysesInfo {

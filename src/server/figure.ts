@@ -59,7 +59,7 @@ export interface FigToSrcOptions {
 }
 
 /** The family resvg gets from the bundled font files, and Vega is told to use. */
-export const FIGURE_FONT_FAMILY = 'DejaVu Sans';
+const FIGURE_FONT_FAMILY = 'DejaVu Sans';
 /**
  * One face (resvg-js parses the font files on every render, ~30 ms each, and
  * the package stays small): bold and italic text fall back to it.
@@ -179,7 +179,7 @@ async function vegaLiteToSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 /** Render `figure` to an SVG document. */
-export async function figToSvg(figure: Figure): Promise<string> {
+async function figToSvg(figure: Figure): Promise<string> {
   let svg: unknown;
   if (typeof figure === 'string') {
     svg = figure;
@@ -230,7 +230,7 @@ export async function figToSvg(figure: Figure): Promise<string> {
 }
 
 /** Rasterise an SVG document to PNG bytes at `dpi` (CSS px at 96 per inch). */
-export async function svgToPng(svg: string, dpi = DEFAULT_DPI): Promise<Buffer> {
+async function svgToPng(svg: string, dpi = DEFAULT_DPI): Promise<Buffer> {
   const { renderAsync } = await loadResvg();
   const rendered = await renderAsync(svg, {
     fitTo: { mode: 'zoom', value: dpi / CSS_PX_PER_INCH },

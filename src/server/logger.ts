@@ -1,7 +1,7 @@
 import { safeString } from '../protocol/errors.js';
 
 /** Log levels, most verbose first. */
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 /** A log level: `debug`, `info`, `warn`, `error`, or `silent` (nothing). */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
