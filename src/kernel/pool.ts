@@ -2,9 +2,8 @@ import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
-import type { KernelMessage } from './messages.js';
+import type { HostMessage, KernelMessage } from './messages.js';
 import { RemoteLink } from './remote.js';
-import type { HostMessage } from './messages.js';
 
 /** One member of a pool: a worker thread or a kernel process, with the host's link to it. */
 export interface PoolMember {
@@ -42,8 +41,6 @@ export abstract class RemoteMember implements PoolMember {
 
   constructor(
     protected readonly pool: KernelPool<RemoteMember>,
-    /** "a worker thread", "a Python kernel process" (logs). */
-    private readonly what: string,
     private readonly dataRetentionMs = DATA_RETENTION_MS,
   ) {
     this.link = new RemoteLink(
@@ -88,7 +85,7 @@ export abstract class RemoteMember implements PoolMember {
     this.rejectReady(new Error(why));
     if (!this.ending || this.link.sessions.size > 0) {
       this.pool.logger.error(
-        `[${this.pool.name}] ${this.what} stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
+        `[${this.pool.name}] ${this.pool.memberName} stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
       );
     }
     this.link.died(why, this.dataRetentionMs);
@@ -165,7 +162,7 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
   protected abstract createMember(): M;
 
   /** What a member is called in logs ("a worker thread", "a Python kernel process"). */
-  protected abstract readonly memberName: string;
+  abstract readonly memberName: string;
 
   /** Start the first member; rejects with the load error (file and line) when the module does not load. */
   protected async startFirst(): Promise<void> {

@@ -117,7 +117,7 @@ class Proc extends RemoteMember {
   private readonly toKernel: Writable;
 
   constructor(pool: PythonKernel, options: PythonKernelOptions, python: string) {
-    super(pool, 'a Python kernel process', options.dataRetentionMs);
+    super(pool, options.dataRetentionMs);
     const { name, logger } = options;
     const env = { ...process.env };
     env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
@@ -248,7 +248,7 @@ export class PythonKernel extends KernelPool<Proc> {
   readonly kind = 'py';
   override readonly keepsOne = true;
   readonly python: string;
-  protected readonly memberName = 'a Python kernel process';
+  readonly memberName = 'a Python kernel process';
 
   private constructor(private readonly options: PythonKernelOptions) {
     super({

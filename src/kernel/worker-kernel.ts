@@ -48,7 +48,7 @@ class Thread extends RemoteMember {
   private readonly exited: Promise<void>;
 
   constructor(pool: WorkerKernel, options: WorkerKernelOptions) {
-    super(pool, 'a worker thread', options.dataRetentionMs);
+    super(pool, options.dataRetentionMs);
     const workerData: WorkerData = {
       name: options.name,
       file: options.file,
@@ -99,7 +99,7 @@ class Thread extends RemoteMember {
  */
 export class WorkerKernel extends KernelPool<Thread> {
   readonly kind = 'worker';
-  protected readonly memberName = 'a worker thread';
+  readonly memberName = 'a worker thread';
 
   private constructor(private readonly options: WorkerKernelOptions) {
     super({
