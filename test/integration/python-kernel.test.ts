@@ -12,26 +12,13 @@ import { after, before, describe, test } from 'node:test';
 import type { PythonKernel } from '../../src/kernel/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
-import { FIXTURES, TestClient } from '../helpers.ts';
+import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 import { assertPython, hasMatplotlib, matplotlibSkip, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-function wsUrl(server: DatabenchServer, name: string): string {
-  return `${server.url.replace('http', 'ws')}/${name}/ws`;
-}
-
 function kernel(server: DatabenchServer, name = 'py'): PythonKernel {
   return server.app.entries.get(name)!.kernel as PythonKernel;
-}
-
-/** Poll a condition the server reaches on its own, failing with `what`. */
-async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** A process is gone (or a zombie waiting for its parent: it runs nothing any more). */
@@ -58,7 +45,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   after(() => server.close());
 
   test("self.progress sends progress frames; a page's cancel stops a cooperative handler, and the end frame says so", async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client } = await TestClient.connect(wsUrlOf(server, 'py'));
     client.send('steps', { n: 200, __process_id: 9 });
     const progress = await client.waitFor(
       (f) => f.signal === '__process' && (f.load as { status: string }).status === 'progress',
@@ -78,7 +65,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client } = await TestClient.connect(wsUrlOf(server, 'py'));
     client.send('gen', [3]);
     for (let i = 0; i < 3; i++) assert.equal((await client.next('gen')).load, i);
     assert.deepEqual(
@@ -105,7 +92,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('values and frames as the TypeScript side sends them; request_args as parse_qs gives it', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'py'), {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'py'), {
       requestArgs: '?a=1&a=2&b=&c=x+y',
     });
     client.send('special');
@@ -136,7 +123,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('a handler that raises: the page gets the exception, the log the traceback; the session lives', async () => {
-    const { client, id } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client, id } = await TestClient.connect(wsUrlOf(server, 'py'));
     client.send('fail', { text: 'boom', __process_id: 4 });
     assert.equal((await client.next('error')).load, 'action "fail" failed: ValueError: boom');
     assert.deepEqual((await client.next('__process')).load, { id: 4, status: 'start' });
@@ -155,7 +142,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('print() and logging go to the server log with the analysis name', async () => {
-    const { client, id } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client, id } = await TestClient.connect(wsUrlOf(server, 'py'));
     client.send('print', ['hello from print()']);
     client.send('echo', [1]);
     await client.next('echo');
@@ -174,9 +161,9 @@ describe('Python kernel', { skip: pythonSkip }, () => {
 
   test('class_data written by a Python page reaches a Python page on another process and a TypeScript page', async () => {
     await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    const b = await TestClient.connect(wsUrl(server, 'py'));
-    const ts = await TestClient.connect(wsUrl(server, 'inproc'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
+    const ts = await TestClient.connect(wsUrlOf(server, 'inproc'));
     a.client.send('thread');
     b.client.send('thread');
     const [pa, pb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
@@ -203,7 +190,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     { skip: matplotlibSkip },
     async () => {
       assertPython(true);
-      const { client } = await TestClient.connect(wsUrl(server, 'py'));
+      const { client } = await TestClient.connect(wsUrlOf(server, 'py'));
       client.send('fig');
       const png = String((await client.next('fig', 20_000)).load);
       assert.match(png, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
@@ -219,15 +206,15 @@ describe('Python kernel', { skip: pythonSkip }, () => {
 
   test('a Python handler that computes blocks only its own process, never the server', async () => {
     await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('thread');
     b.client.send('thread');
     assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
     let burnt = false;
     a.client.send('burn', [1500]);
     void a.client.next('burnt', 10_000).then(() => (burnt = true));
-    const other = await TestClient.connect(wsUrl(server, 'inproc'));
+    const other = await TestClient.connect(wsUrlOf(server, 'inproc'));
     for (let i = 0; i < 5; i++) {
       b.client.send('echo', [i]);
       assert.equal((await b.client.next('echo')).load, i);
@@ -241,8 +228,8 @@ describe('Python kernel', { skip: pythonSkip }, () => {
 
   test('a process that exits ends only its own pages (error, 1011), is logged, and is replaced', async () => {
     await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('thread');
     b.client.send('thread');
     assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
@@ -255,7 +242,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     );
     b.client.send('echo', ['still here']);
     assert.equal((await b.client.next('echo')).load, 'still here');
-    const c = await TestClient.connect(wsUrl(server, 'py'));
+    const c = await TestClient.connect(wsUrlOf(server, 'py'));
     c.client.send('echo', ['new']);
     assert.equal((await c.client.next('echo')).load, 'new');
     assert.ok(kernel(server).processes <= 2);
@@ -264,7 +251,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('a process killed from outside is survived the same way, and takes its children with it', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('thread');
     const pid = (await a.client.next('thread')).load as number;
     a.client.send('spawn');
@@ -274,14 +261,14 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     assert.match(String((await a.client.next('error')).load), /kernel stopped.*SIGKILL/);
     assert.equal((await a.client.closed()).code, 1011);
     await until(() => gone(child), 'the process the analysis started has ended');
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
     b.client.send('echo', [1]);
     assert.equal((await b.client.next('echo')).load, 1);
     b.client.close();
   });
 
   test('a page that leaves while its handler never returns is released, and the stuck process ends', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('thread');
     const pid = (await a.client.next('thread')).load as number;
     a.client.send('hang');
@@ -289,7 +276,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     a.client.close();
     await a.client.closed();
     await until(() => gone(pid), 'the stuck process has ended', 15_000);
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
     b.client.send('echo', ['fresh']);
     assert.equal((await b.client.next('echo')).load, 'fresh');
     b.client.close();
@@ -312,7 +299,7 @@ describe('Python kernel: the seed’s example and load errors', { skip: pythonSk
   after(() => server.close());
 
   test('the seed’s Pi example runs as written', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'pi'));
+    const { client } = await TestClient.connect(wsUrlOf(server, 'pi'));
     assert.deepEqual((await client.next('data')).load, { samples: 10000 });
     client.send('run', { __process_id: 1 });
     await client.waitFor(
@@ -403,13 +390,13 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
   test('saving a module beside analysis.py reloads: pages close with 1012, new sessions run the new code, old processes end', async () => {
     const old = kernel(server);
     const oldPids = old.pids;
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('echo', ['x']);
     assert.deepEqual((await a.client.next('echo')).load, ['v1', 'x']);
     await writeFile(join(dir, 'py', 'helper.py'), "PREFIX = 'v2'\n");
     assert.equal((await a.client.closed(10_000)).code, 1012);
     await until(() => kernel(server) !== old, 'the analysis has reloaded', 10_000);
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
     b.client.send('echo', ['x']);
     assert.deepEqual((await b.client.next('echo')).load, ['v2', 'x']);
     await until(() => old.processes === 0 && oldPids.every(gone), 'the old processes have ended');
@@ -424,7 +411,7 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
     await until(() => server.app.entries.get('py')!.stale, 'the failed reload', 10_000);
     assert.match(server.app.entries.get('py')!.error ?? '', /py\/analysis\.py:\d+: SyntaxError/);
     assert.equal(kernel(server), good);
-    const c = await TestClient.connect(wsUrl(server, 'py'));
+    const c = await TestClient.connect(wsUrlOf(server, 'py'));
     c.client.send('echo', ['still']);
     assert.deepEqual((await c.client.next('echo')).load, ['v2', 'still']);
     c.client.close();
@@ -433,7 +420,7 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
   });
 
   test('shutdown runs disconnected in Python and ends every process and what it started', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('spawn');
     const child = (await a.client.next('spawned')).load as number;
     const k = kernel(server);
@@ -466,7 +453,7 @@ describe('the packaged dummypi_py', { skip: pythonSkip }, () => {
   after(() => server.close());
 
   test('streams its estimate of π (and a plot with matplotlib) to the same page as dummypi', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'dummypi_py'));
+    const { client } = await TestClient.connect(wsUrlOf(server, 'dummypi_py'));
     assert.deepEqual((await client.next('data')).load, { samples: 20000 });
     client.send('samples', [5000]);
     client.send('run', { __process_id: 1 });
