@@ -1,9 +1,9 @@
 // `kernel: py` with real Python processes and real sockets: what the seed's
 // Python API does through the wire (handlers of every style, the wire's
 // encodings, errors, logs, class_data across processes, matplotlib), faults
-// (a process that exits, is killed, hangs; load errors), reload and shutdown
+// (a process that is killed, hangs; load errors), reload and shutdown
 // with no process left behind. The conformance suite shared with the other
-// kernels is in kernels.test.ts.
+// kernels, and a process that exits, are in kernels.test.ts.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -224,30 +224,6 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     assert.equal(burnt, false, 'both pages were answered while the other process computed');
     await a.client.next('burnt', 10_000);
     for (const c of [a, b, other]) c.client.close();
-  });
-
-  test('a process that exits ends only its own pages (error, 1011), is logged, and is replaced', async () => {
-    await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrlOf(server, 'py'));
-    const b = await TestClient.connect(wsUrlOf(server, 'py'));
-    a.client.send('thread');
-    b.client.send('thread');
-    assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
-    a.client.send('exit');
-    assert.match(String((await a.client.next('error')).load), /kernel stopped.*code 3/);
-    assert.equal((await a.client.closed()).code, 1011);
-    assert.ok(
-      logger.lines.some(([l, t]) => l === 'error' && /\[py\].*stopped.*code 3/.test(t)),
-      'the death is logged with the analysis name and the cause',
-    );
-    b.client.send('echo', ['still here']);
-    assert.equal((await b.client.next('echo')).load, 'still here');
-    const c = await TestClient.connect(wsUrlOf(server, 'py'));
-    c.client.send('echo', ['new']);
-    assert.equal((await c.client.next('echo')).load, 'new');
-    assert.ok(kernel(server).processes <= 2);
-    b.client.close();
-    c.client.close();
   });
 
   test('a process killed from outside is survived the same way, and takes its children with it', async () => {
