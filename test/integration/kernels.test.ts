@@ -221,26 +221,40 @@ describe('kernels', () => {
     c.client.close();
   });
 
-  test('a page that leaves while its handler never returns is released, and its stuck thread ends', async () => {
-    const a = await TestClient.connect(wsUrlOf(server, 'work'));
-    a.client.send('thread');
-    const stuckId = (await a.client.next('thread')).load as number;
-    a.client.send('hang');
-    a.client.send('echo', ['never']);
-    a.client.close();
-    await a.client.closed();
-    await until(() => server.sessions.size === 0, 'the hung session is released');
-    // nothing can stop a synchronous loop but ending its thread
-    await until(
-      () => !pool(server).workers.some((w) => w.threadId === stuckId),
-      'the stuck thread has ended',
+  for (const name of ['work', 'py']) {
+    const member = name === 'py' ? 'process' : 'thread';
+    test(
+      `${name}: a page that leaves while its handler never returns is released, and its stuck ${member} ends`,
+      { skip: name === 'py' && pythonSkip },
+      async () => {
+        if (name === 'py') assertPython();
+        const a = await TestClient.connect(wsUrlOf(server, name));
+        a.client.send('thread');
+        // the thread's id, or the process's
+        const stuckId = (await a.client.next('thread')).load as number;
+        a.client.send('hang');
+        a.client.send('echo', ['never']);
+        a.client.close();
+        await a.client.closed();
+        await until(() => server.sessions.size === 0, 'the hung session is released');
+        // nothing can stop a synchronous loop but ending its thread or process
+        const kernel = server.app.entries.get(name)!.kernel as WorkerKernel | PythonKernel;
+        await until(
+          () =>
+            'workers' in kernel
+              ? !kernel.workers.some((w) => w.threadId === stuckId)
+              : !kernel.pids.includes(stuckId),
+          `the stuck ${member} has ended`,
+          15_000,
+        );
+        // the stuck member takes no new session: a new page is answered
+        const b = await TestClient.connect(wsUrlOf(server, name));
+        b.client.send('echo', ['fresh']);
+        assert.equal((await b.client.next('echo')).load, 'fresh');
+        b.client.close();
+      },
     );
-    // the stuck thread takes no new session: a new page is answered
-    const b = await TestClient.connect(wsUrlOf(server, 'work'));
-    b.client.send('echo', ['fresh']);
-    assert.equal((await b.client.next('echo')).load, 'fresh');
-    b.client.close();
-  });
+  }
 
   test('a worker analysis with a syntax error is reported with file and line', async () => {
     const entry = server.app.entries.get('broken_worker')!;

@@ -1,9 +1,9 @@
 // `kernel: py` with real Python processes and real sockets: what the seed's
 // Python API does through the wire (handlers of every style, the wire's
 // encodings, errors, logs, class_data across processes, matplotlib), faults
-// (a process that is killed, hangs; load errors), reload and shutdown
-// with no process left behind. The conformance suite shared with the other
-// kernels, and a process that exits, are in kernels.test.ts.
+// (a process that is killed; load errors), reload and shutdown with no
+// process left behind. The conformance suite shared with the other kernels,
+// and a process that exits or hangs, are in kernels.test.ts.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -240,21 +240,6 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     const b = await TestClient.connect(wsUrlOf(server, 'py'));
     b.client.send('echo', [1]);
     assert.equal((await b.client.next('echo')).load, 1);
-    b.client.close();
-  });
-
-  test('a page that leaves while its handler never returns is released, and the stuck process ends', async () => {
-    const a = await TestClient.connect(wsUrlOf(server, 'py'));
-    a.client.send('thread');
-    const pid = (await a.client.next('thread')).load as number;
-    a.client.send('hang');
-    a.client.send('echo', ['never']);
-    a.client.close();
-    await a.client.closed();
-    await until(() => gone(pid), 'the stuck process has ended', 15_000);
-    const b = await TestClient.connect(wsUrlOf(server, 'py'));
-    b.client.send('echo', ['fresh']);
-    assert.equal((await b.client.next('echo')).load, 'fresh');
     b.client.close();
   });
 
