@@ -35,17 +35,29 @@ function gone(pid: number): boolean {
   }
 }
 
-describe('Python kernel', { skip: pythonSkip }, () => {
-  let server: DatabenchServer;
-  const logger = createMemoryLogger();
+/**
+ * A server on `analyses` for the tests of one describe: started in its
+ * `before` (Python is required there), closed in its `after`.
+ */
+function pythonServer(
+  analyses: string,
+  logger = createMemoryLogger(),
+): { readonly server: DatabenchServer } {
+  const ctx = {} as { server: DatabenchServer };
   before(async () => {
     assertPython();
-    server = await createServer({ port: 0, analyses: FIXTURES + 'kernels', logger });
+    ctx.server = await createServer({ port: 0, analyses, logger });
   });
-  after(() => server.close());
+  after(() => ctx.server.close());
+  return ctx;
+}
+
+describe('Python kernel', { skip: pythonSkip }, () => {
+  const logger = createMemoryLogger();
+  const ctx = pythonServer(FIXTURES + 'kernels', logger);
 
   test("self.progress sends progress frames; a page's cancel stops a cooperative handler, and the end frame says so", async () => {
-    const { client } = await TestClient.connect(wsUrlOf(server, 'py'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('steps', { n: 200, __process_id: 9 });
     const progress = await client.waitFor(
       (f) => f.signal === '__process' && (f.load as { status: string }).status === 'progress',
@@ -65,7 +77,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
-    const { client } = await TestClient.connect(wsUrlOf(server, 'py'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('gen', [3]);
     for (let i = 0; i < 3; i++) assert.equal((await client.next('gen')).load, i);
     assert.deepEqual(
@@ -92,7 +104,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('values and frames as the TypeScript side sends them; request_args as parse_qs gives it', async () => {
-    const { client } = await TestClient.connect(wsUrlOf(server, 'py'), {
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'), {
       requestArgs: '?a=1&a=2&b=&c=x+y',
     });
     client.send('special');
@@ -123,7 +135,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('a handler that raises: the page gets the exception, the log the traceback; the session lives', async () => {
-    const { client, id } = await TestClient.connect(wsUrlOf(server, 'py'));
+    const { client, id } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('fail', { text: 'boom', __process_id: 4 });
     assert.equal((await client.next('error')).load, 'action "fail" failed: ValueError: boom');
     assert.deepEqual((await client.next('__process')).load, { id: 4, status: 'start' });
@@ -142,7 +154,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('print() and logging go to the server log with the analysis name', async () => {
-    const { client, id } = await TestClient.connect(wsUrlOf(server, 'py'));
+    const { client, id } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('print', ['hello from print()']);
     client.send('echo', [1]);
     await client.next('echo');
@@ -160,10 +172,10 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('class_data written by a Python page reaches a Python page on another process and a TypeScript page', async () => {
-    await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrlOf(server, 'py'));
-    const b = await TestClient.connect(wsUrlOf(server, 'py'));
-    const ts = await TestClient.connect(wsUrlOf(server, 'inproc'));
+    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
+    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    const ts = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
     a.client.send('thread');
     b.client.send('thread');
     const [pa, pb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
@@ -190,7 +202,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     { skip: matplotlibSkip },
     async () => {
       assertPython(true);
-      const { client } = await TestClient.connect(wsUrlOf(server, 'py'));
+      const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
       client.send('fig');
       const png = String((await client.next('fig', 20_000)).load);
       assert.match(png, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
@@ -205,16 +217,16 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   );
 
   test('a Python handler that computes blocks only its own process, never the server', async () => {
-    await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrlOf(server, 'py'));
-    const b = await TestClient.connect(wsUrlOf(server, 'py'));
+    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
+    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     a.client.send('thread');
     b.client.send('thread');
     assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
     let burnt = false;
     a.client.send('burn', [1500]);
     void a.client.next('burnt', 10_000).then(() => (burnt = true));
-    const other = await TestClient.connect(wsUrlOf(server, 'inproc'));
+    const other = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
     for (let i = 0; i < 5; i++) {
       b.client.send('echo', [i]);
       assert.equal((await b.client.next('echo')).load, i);
@@ -227,7 +239,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('a process killed from outside is survived the same way, and takes its children with it', async () => {
-    const a = await TestClient.connect(wsUrlOf(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     a.client.send('thread');
     const pid = (await a.client.next('thread')).load as number;
     a.client.send('spawn');
@@ -237,30 +249,24 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     assert.match(String((await a.client.next('error')).load), /kernel stopped.*SIGKILL/);
     assert.equal((await a.client.closed()).code, 1011);
     await until(() => gone(child), 'the process the analysis started has ended');
-    const b = await TestClient.connect(wsUrlOf(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     b.client.send('echo', [1]);
     assert.equal((await b.client.next('echo')).load, 1);
     b.client.close();
   });
 
   test('a syntax error in analysis.py is a load error with file and line', () => {
-    const entry = server.app.entries.get('broken_py')!;
+    const entry = ctx.server.app.entries.get('broken_py')!;
     assert.equal(entry.kernel, undefined);
     assert.match(entry.error ?? '', /broken_py\/analysis\.py:6: SyntaxError: .*\n\s+y = \)/);
   });
 });
 
 describe('Python kernel: the seed’s example and load errors', { skip: pythonSkip }, () => {
-  let server: DatabenchServer;
-  const logger = createMemoryLogger();
-  before(async () => {
-    assertPython();
-    server = await createServer({ port: 0, analyses: FIXTURES + 'python', logger });
-  });
-  after(() => server.close());
+  const ctx = pythonServer(FIXTURES + 'python');
 
   test('the seed’s Pi example runs as written', async () => {
-    const { client } = await TestClient.connect(wsUrlOf(server, 'pi'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'pi'));
     assert.deepEqual((await client.next('data')).load, { samples: 10000 });
     client.send('run', { __process_id: 1 });
     await client.waitFor(
@@ -290,7 +296,7 @@ describe('Python kernel: the seed’s example and load errors', { skip: pythonSk
   });
 
   test('an import error is a load error with the file and line of the import', () => {
-    const entry = server.app.entries.get('import_error')!;
+    const entry = ctx.server.app.entries.get('import_error')!;
     assert.equal(entry.kernel, undefined);
     assert.match(
       entry.error ?? '',
@@ -300,20 +306,20 @@ describe('Python kernel: the seed’s example and load errors', { skip: pythonSk
 
   test('a module without an Analysis subclass says so', () => {
     assert.match(
-      server.app.entries.get('no_subclass')!.error ?? '',
+      ctx.server.app.entries.get('no_subclass')!.error ?? '',
       /no_subclass\/analysis\.py defines no databench\.Analysis subclass/,
     );
   });
 
   test('a missing interpreter says which one and what to do', () => {
     assert.match(
-      server.app.entries.get('no_python')!.error ?? '',
+      ctx.server.app.entries.get('no_python')!.error ?? '',
       /no Python interpreter "\/nonexistent\/bin\/python3": install python3/,
     );
   });
 
   test('the page of an analysis that failed to load shows why', async () => {
-    const res = await fetch(`${server.url}/import_error/`);
+    const res = await fetch(`${ctx.server.url}/import_error/`);
     assert.equal(res.status, 500);
     assert.match(
       await res.text(),
@@ -402,19 +408,10 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
 });
 
 describe('the packaged dummypi_py', { skip: pythonSkip }, () => {
-  let server: DatabenchServer;
-  before(async () => {
-    assertPython();
-    server = await createServer({
-      port: 0,
-      analyses: join(ROOT, 'analyses'),
-      logger: createMemoryLogger(),
-    });
-  });
-  after(() => server.close());
+  const ctx = pythonServer(join(ROOT, 'analyses'));
 
   test('streams its estimate of π (and a plot with matplotlib) to the same page as dummypi', async () => {
-    const { client } = await TestClient.connect(wsUrlOf(server, 'dummypi_py'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'dummypi_py'));
     assert.deepEqual((await client.next('data')).load, { samples: 20000 });
     client.send('samples', [5000]);
     client.send('run', { __process_id: 1 });
