@@ -23,7 +23,7 @@ from . import _aio
 from ._wire import NO_MESSAGE, encode_value, frame_from_encoded, key_frame_from_encoded
 from .analysis import Analysis, _exception_line
 from .datastore import set_default_backend
-from .meta import Meta
+from .meta import Meta, _run_lifecycle
 
 IN_FD = 3
 OUT_FD = 4
@@ -254,12 +254,9 @@ class Session(object):
         if snapshot is not None:
             kernel.outbox.frame(self.sid, snapshot, None)
         query = message.get('requestArgs') or ''
-        await Meta.run_process(analysis, 'connect')
-        await Meta.run_process(analysis, 'args', {
-            'cli_args': list(message.get('cliArgs') or []),
-            'request_args': urllib.parse.parse_qs(query[1:] if query.startswith('?') else query),
-        })
-        await Meta.run_process(analysis, 'connected')
+        await _run_lifecycle(
+            Meta.run_process, analysis, list(message.get('cliArgs') or []),
+            urllib.parse.parse_qs(query[1:] if query.startswith('?') else query))
 
     def action(self, name, message):
         self.enqueue(lambda: Meta.run_process(self.analysis, name, message), name)

@@ -123,4 +123,13 @@ class Meta(object):
             callback()
 
 
+async def _run_lifecycle(run_process, analysis, cli_args, request_args):
+    """`connect`, `args` and `connected`, in order: how a session starts, in
+    the kernel and in `AnalysisTest` (whose `meta` brings its own
+    `run_process`)."""
+    await run_process(analysis, 'connect')
+    await run_process(analysis, 'args', {'cli_args': cli_args, 'request_args': request_args})
+    await run_process(analysis, 'connected')
+
+
 __all__ = ['Meta', 'BUILT_IN', '_exception_line']

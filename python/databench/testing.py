@@ -23,7 +23,7 @@ import unittest
 
 from . import _aio
 from ._wire import NO_MESSAGE, encode_value
-from .meta import Meta
+from .meta import Meta, _run_lifecycle
 
 
 class _ListHandler(logging.Handler):
@@ -72,9 +72,7 @@ class AnalysisTest(object):
         async def setup():
             await instance.data.ready
             await instance.class_data.ready
-            await self.meta.run_process(instance, 'connect')
-            await self.meta.run_process(instance, 'args', {'cli_args': cli, 'request_args': args})
-            await self.meta.run_process(instance, 'connected')
+            await _run_lifecycle(self.meta.run_process, instance, cli, args)
 
         self.ready = self._run(setup)
 

@@ -2,9 +2,8 @@ import type { Logger } from '../server/logger.js';
 import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
-import type { KernelMessage } from './messages.js';
+import type { HostMessage, KernelMessage } from './messages.js';
 import { RemoteLink } from './remote.js';
-import type { HostMessage } from './messages.js';
 
 /** One member of a pool: a worker thread or a kernel process, with the host's link to it. */
 export interface PoolMember {
@@ -40,12 +39,7 @@ export abstract class RemoteMember implements PoolMember {
   private resolveReady!: () => void;
   private rejectReady!: (error: Error) => void;
 
-  constructor(
-    protected readonly pool: KernelPool<RemoteMember>,
-    /** "a worker thread", "a Python kernel process" (logs). */
-    private readonly what: string,
-    private readonly dataRetentionMs = DATA_RETENTION_MS,
-  ) {
+  constructor(protected readonly pool: KernelPool<RemoteMember>) {
     this.link = new RemoteLink(
       (m) => this.send(m),
       pool.logger,
@@ -88,10 +82,10 @@ export abstract class RemoteMember implements PoolMember {
     this.rejectReady(new Error(why));
     if (!this.ending || this.link.sessions.size > 0) {
       this.pool.logger.error(
-        `[${this.pool.name}] ${this.what} stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
+        `[${this.pool.name}] ${this.pool.memberName} stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,
       );
     }
-    this.link.died(why, this.dataRetentionMs);
+    this.link.died(why, this.pool.dataRetentionMs);
     this.pool.removed(this);
   }
 
@@ -125,15 +119,20 @@ export abstract class RemoteMember implements PoolMember {
   abstract end(): Promise<void>;
 }
 
-/** What every pool is told. */
+/** What every pool is told (the options of a worker kernel and a Python kernel share these). */
 export interface PoolOptions {
+  /** The analysis name. */
   name: string;
+  /** Its source (analysis.ts, analysis.py): load errors are found in its folder. */
+  file: string;
+  /** `routes.ts` routes, served by the server. */
   routes: ExtraRoute[];
+  cliArgs: string[];
   logger: Logger;
-  /** Members at most. */
-  size: number;
   /** An idle member is ended after this long. Default: 60000. */
-  idleMs?: number | undefined;
+  idleMs?: number;
+  /** How long the `data` of a page whose member died waits for the page to resume. Default: one hour. */
+  dataRetentionMs?: number;
 }
 
 /**
@@ -151,21 +150,28 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
   readonly name: string;
   readonly size: number;
   readonly idleMs: number;
+  /** How long the `data` of a page whose member died waits for the page to resume. */
+  readonly dataRetentionMs: number;
   retired = false;
   protected started = false;
   protected readonly members: M[] = [];
 
-  constructor(protected readonly pool: PoolOptions) {
+  /** `size`: members at most. */
+  constructor(
+    protected readonly pool: PoolOptions,
+    size: number,
+  ) {
     this.name = pool.name;
-    this.size = Math.max(1, pool.size);
+    this.size = Math.max(1, size);
     this.idleMs = pool.idleMs ?? 60_000;
+    this.dataRetentionMs = pool.dataRetentionMs ?? DATA_RETENTION_MS;
   }
 
   /** A new member (not yet in the list). */
   protected abstract createMember(): M;
 
   /** What a member is called in logs ("a worker thread", "a Python kernel process"). */
-  protected abstract readonly memberName: string;
+  abstract readonly memberName: string;
 
   /** Start the first member; rejects with the load error (file and line) when the module does not load. */
   protected async startFirst(): Promise<void> {

@@ -5,9 +5,7 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../protocol/errors.js';
-import type { Logger } from '../server/logger.js';
-import type { ExtraRoute } from '../server/meta.js';
-import { KernelPool, RemoteMember } from './pool.js';
+import { KernelPool, RemoteMember, type PoolOptions } from './pool.js';
 import type { HostMessage, KernelMessage, KernelOp } from './messages.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
@@ -36,23 +34,11 @@ export function resolvePython(configured?: string): string {
 }
 
 /** Options of {@link PythonKernel.create}. */
-export interface PythonKernelOptions {
-  /** The analysis name. */
-  name: string;
-  /** Its module (analysis.py). */
-  file: string;
-  /** `routes.ts` routes, served by the server. */
-  routes: ExtraRoute[];
-  cliArgs: string[];
-  logger: Logger;
+export interface PythonKernelOptions extends PoolOptions {
   /** The interpreter (`python:` in index.yaml). Default: {@link resolvePython}. */
   python?: string;
   /** Kernel processes at most (`processes:` in index.yaml). Default: 1. */
   processes?: number;
-  /** An idle process beyond the first ends after this long. Default: 60000. */
-  idleMs?: number;
-  /** How long the `data` of a page whose process died waits for the page to resume. Default: one hour. */
-  dataRetentionMs?: number;
 }
 
 /**
@@ -117,7 +103,7 @@ class Proc extends RemoteMember {
   private readonly toKernel: Writable;
 
   constructor(pool: PythonKernel, options: PythonKernelOptions, python: string) {
-    super(pool, 'a Python kernel process', options.dataRetentionMs);
+    super(pool);
     const { name, logger } = options;
     const env = { ...process.env };
     env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
@@ -248,16 +234,10 @@ export class PythonKernel extends KernelPool<Proc> {
   readonly kind = 'py';
   override readonly keepsOne = true;
   readonly python: string;
-  protected readonly memberName = 'a Python kernel process';
+  readonly memberName = 'a Python kernel process';
 
   private constructor(private readonly options: PythonKernelOptions) {
-    super({
-      name: options.name,
-      routes: options.routes,
-      logger: options.logger,
-      size: options.processes ?? 1,
-      idleMs: options.idleMs,
-    });
+    super(options, options.processes ?? 1);
     this.python = resolvePython(options.python);
   }
 

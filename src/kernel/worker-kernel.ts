@@ -1,33 +1,19 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CompiledModule } from '../server/compile-analysis.js';
-import type { Logger } from '../server/logger.js';
-import type { ExtraRoute } from '../server/meta.js';
 import { describeError } from '../protocol/errors.js';
-import { KernelPool, RemoteMember, type PoolMember } from './pool.js';
+import { KernelPool, RemoteMember, type PoolMember, type PoolOptions } from './pool.js';
 import type { HostMessage, KernelMessage } from './messages.js';
 import type { WorkerData } from './worker-thread.js';
 
 /** Options of {@link WorkerKernel.create}. */
-export interface WorkerKernelOptions {
-  /** The analysis name. */
-  name: string;
-  /** Its source (analysis.ts): load errors are found in its folder. */
-  file: string;
+export interface WorkerKernelOptions extends PoolOptions {
   /** The source compiled, which every thread imports; disposed with the kernel. */
   module: CompiledModule;
-  /** `routes.ts` routes, served by the main thread. */
-  routes: ExtraRoute[];
-  cliArgs: string[];
-  logger: Logger;
   /** Threads at most (`threads:` in index.yaml). Default: the number of cores. */
   threads?: number;
-  /** An idle thread (no sessions) is ended after this long. Default: 60000. */
-  idleMs?: number;
   /** Heap limit of each thread (`memory_mb:`); past it the thread dies and is replaced. Default: Node's. */
   memoryMb?: number;
-  /** How long the `data` of a page whose thread died waits for the page to resume. Default: one hour. */
-  dataRetentionMs?: number;
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -48,7 +34,7 @@ class Thread extends RemoteMember {
   private readonly exited: Promise<void>;
 
   constructor(pool: WorkerKernel, options: WorkerKernelOptions) {
-    super(pool, 'a worker thread', options.dataRetentionMs);
+    super(pool);
     const workerData: WorkerData = {
       name: options.name,
       file: options.file,
@@ -99,16 +85,10 @@ class Thread extends RemoteMember {
  */
 export class WorkerKernel extends KernelPool<Thread> {
   readonly kind = 'worker';
-  protected readonly memberName = 'a worker thread';
+  readonly memberName = 'a worker thread';
 
   private constructor(private readonly options: WorkerKernelOptions) {
-    super({
-      name: options.name,
-      routes: options.routes,
-      logger: options.logger,
-      size: options.threads ?? availableParallelism(),
-      idleMs: options.idleMs,
-    });
+    super(options, options.threads ?? availableParallelism());
   }
 
   /** Start the pool with one thread; rejects with the load error (file and line) when the module does not load. */

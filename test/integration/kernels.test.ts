@@ -1,13 +1,14 @@
 // The kernel boundary with real worker threads, real Python processes and
 // real sockets: one conformance suite run against the in-process kernel, the
 // worker kernel (the same analysis class behind both) and the Python kernel
-// (the same analysis in Python), then what only a worker kernel does:
-// a busy thread blocks nobody else, a dying thread takes only its own pages,
-// reload and shutdown end threads.
+// (the same analysis in Python), then a dying thread or process takes only its
+// own pages (worker and Python), and what only a worker kernel does: a busy
+// thread blocks nobody else, reload and shutdown end threads.
 import assert from 'node:assert/strict';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { PythonKernel } from '../../src/kernel/python-kernel.ts';
 import type { WorkerKernel } from '../../src/kernel/worker-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
@@ -160,35 +161,44 @@ describe('kernels', () => {
     await until(() => server.sessions.size === 0, 'all sessions are released', 20_000);
   });
 
-  test('a thread that exits ends only its own pages, which reconnect; the pool recovers', async () => {
-    const a = await TestClient.connect(wsUrlOf(server, 'work'));
-    const b = await TestClient.connect(wsUrlOf(server, 'work'));
-    a.client.send('thread');
-    b.client.send('thread');
-    const ta = (await a.client.next('thread')).load;
-    const tb = (await b.client.next('thread')).load;
-    assert.notEqual(ta, tb);
-    a.client.send('exit');
-    const error = await a.client.next('error');
-    assert.match(String(error.load), /kernel stopped.*code 3/);
-    assert.equal((await a.client.closed()).code, 1011);
-    assert.ok(
-      logger.lines.some(
-        ([level, line]) => level === 'error' && /\[work\].*stopped.*code 3/.test(line),
-      ),
-      'the death is logged with the analysis name and the cause',
+  for (const name of ['work', 'py']) {
+    const member = name === 'py' ? 'process' : 'thread';
+    test(
+      `${name}: a ${member} that exits ends only its own pages (error, 1011), is logged, and is replaced`,
+      { skip: name === 'py' && pythonSkip },
+      async () => {
+        if (name === 'py') assertPython();
+        // free members: the two pages land on different ones
+        await until(() => server.sessions.size === 0, 'earlier sessions are released');
+        const a = await TestClient.connect(wsUrlOf(server, name));
+        const b = await TestClient.connect(wsUrlOf(server, name));
+        a.client.send('thread');
+        b.client.send('thread');
+        assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
+        a.client.send('exit');
+        assert.match(String((await a.client.next('error')).load), /kernel stopped.*code 3/);
+        assert.equal((await a.client.closed()).code, 1011);
+        assert.ok(
+          logger.lines.some(
+            ([level, line]) =>
+              level === 'error' && new RegExp(`\\[${name}\\].*stopped.*code 3`).test(line),
+          ),
+          'the death is logged with the analysis name and the cause',
+        );
+        // the other page, on the other member, keeps working
+        b.client.send('echo', ['still here']);
+        assert.equal((await b.client.next('echo')).load, 'still here');
+        // a new session works and the pool stays within its size (2)
+        const c = await TestClient.connect(wsUrlOf(server, name));
+        c.client.send('echo', ['new']);
+        assert.equal((await c.client.next('echo')).load, 'new');
+        const kernel = server.app.entries.get(name)!.kernel as WorkerKernel | PythonKernel;
+        assert.ok(('threads' in kernel ? kernel.threads : kernel.processes) <= 2);
+        b.client.close();
+        c.client.close();
+      },
     );
-    // the other page, on the other thread, keeps working
-    b.client.send('echo', ['still here']);
-    assert.equal((await b.client.next('echo')).load, 'still here');
-    // a new session works and the pool stays within its size
-    const c = await TestClient.connect(wsUrlOf(server, 'work'));
-    c.client.send('echo', ['new']);
-    assert.equal((await c.client.next('echo')).load, 'new');
-    assert.ok(pool(server).threads <= 2);
-    b.client.close();
-    c.client.close();
-  });
+  }
 
   test('a thread ended from outside (terminate) and an uncaught throw are survived the same way', async () => {
     const a = await TestClient.connect(wsUrlOf(server, 'work'));
@@ -211,26 +221,40 @@ describe('kernels', () => {
     c.client.close();
   });
 
-  test('a page that leaves while its handler never returns is released, and its stuck thread ends', async () => {
-    const a = await TestClient.connect(wsUrlOf(server, 'work'));
-    a.client.send('thread');
-    const stuckId = (await a.client.next('thread')).load as number;
-    a.client.send('hang');
-    a.client.send('echo', ['never']);
-    a.client.close();
-    await a.client.closed();
-    await until(() => server.sessions.size === 0, 'the hung session is released');
-    // nothing can stop a synchronous loop but ending its thread
-    await until(
-      () => !pool(server).workers.some((w) => w.threadId === stuckId),
-      'the stuck thread has ended',
+  for (const name of ['work', 'py']) {
+    const member = name === 'py' ? 'process' : 'thread';
+    test(
+      `${name}: a page that leaves while its handler never returns is released, and its stuck ${member} ends`,
+      { skip: name === 'py' && pythonSkip },
+      async () => {
+        if (name === 'py') assertPython();
+        const a = await TestClient.connect(wsUrlOf(server, name));
+        a.client.send('thread');
+        // the thread's id, or the process's
+        const stuckId = (await a.client.next('thread')).load as number;
+        a.client.send('hang');
+        a.client.send('echo', ['never']);
+        a.client.close();
+        await a.client.closed();
+        await until(() => server.sessions.size === 0, 'the hung session is released');
+        // nothing can stop a synchronous loop but ending its thread or process
+        const kernel = server.app.entries.get(name)!.kernel as WorkerKernel | PythonKernel;
+        await until(
+          () =>
+            'workers' in kernel
+              ? !kernel.workers.some((w) => w.threadId === stuckId)
+              : !kernel.pids.includes(stuckId),
+          `the stuck ${member} has ended`,
+          15_000,
+        );
+        // the stuck member takes no new session: a new page is answered
+        const b = await TestClient.connect(wsUrlOf(server, name));
+        b.client.send('echo', ['fresh']);
+        assert.equal((await b.client.next('echo')).load, 'fresh');
+        b.client.close();
+      },
     );
-    // the stuck thread takes no new session: a new page is answered
-    const b = await TestClient.connect(wsUrlOf(server, 'work'));
-    b.client.send('echo', ['fresh']);
-    assert.equal((await b.client.next('echo')).load, 'fresh');
-    b.client.close();
-  });
+  }
 
   test('a worker analysis with a syntax error is reported with file and line', async () => {
     const entry = server.app.entries.get('broken_worker')!;

@@ -1,9 +1,9 @@
 // `kernel: py` with real Python processes and real sockets: what the seed's
 // Python API does through the wire (handlers of every style, the wire's
 // encodings, errors, logs, class_data across processes, matplotlib), faults
-// (a process that exits, is killed, hangs; load errors), reload and shutdown
-// with no process left behind. The conformance suite shared with the other
-// kernels is in kernels.test.ts.
+// (a process that is killed; load errors), reload and shutdown with no
+// process left behind. The conformance suite shared with the other kernels,
+// and a process that exits or hangs, are in kernels.test.ts.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,26 +12,13 @@ import { after, before, describe, test } from 'node:test';
 import type { PythonKernel } from '../../src/kernel/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
-import { FIXTURES, TestClient } from '../helpers.ts';
+import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 import { assertPython, hasMatplotlib, matplotlibSkip, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-function wsUrl(server: DatabenchServer, name: string): string {
-  return `${server.url.replace('http', 'ws')}/${name}/ws`;
-}
-
 function kernel(server: DatabenchServer, name = 'py'): PythonKernel {
   return server.app.entries.get(name)!.kernel as PythonKernel;
-}
-
-/** Poll a condition the server reaches on its own, failing with `what`. */
-async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** A process is gone (or a zombie waiting for its parent: it runs nothing any more). */
@@ -48,17 +35,29 @@ function gone(pid: number): boolean {
   }
 }
 
-describe('Python kernel', { skip: pythonSkip }, () => {
-  let server: DatabenchServer;
-  const logger = createMemoryLogger();
+/**
+ * A server on `analyses` for the tests of one describe: started in its
+ * `before` (Python is required there), closed in its `after`.
+ */
+function pythonServer(
+  analyses: string,
+  logger = createMemoryLogger(),
+): { readonly server: DatabenchServer } {
+  const ctx = {} as { server: DatabenchServer };
   before(async () => {
     assertPython();
-    server = await createServer({ port: 0, analyses: FIXTURES + 'kernels', logger });
+    ctx.server = await createServer({ port: 0, analyses, logger });
   });
-  after(() => server.close());
+  after(() => ctx.server.close());
+  return ctx;
+}
+
+describe('Python kernel', { skip: pythonSkip }, () => {
+  const logger = createMemoryLogger();
+  const ctx = pythonServer(FIXTURES + 'kernels', logger);
 
   test("self.progress sends progress frames; a page's cancel stops a cooperative handler, and the end frame says so", async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('steps', { n: 200, __process_id: 9 });
     const progress = await client.waitFor(
       (f) => f.signal === '__process' && (f.load as { status: string }).status === 'progress',
@@ -78,7 +77,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('gen', [3]);
     for (let i = 0; i < 3; i++) assert.equal((await client.next('gen')).load, i);
     assert.deepEqual(
@@ -105,7 +104,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('values and frames as the TypeScript side sends them; request_args as parse_qs gives it', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'py'), {
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'), {
       requestArgs: '?a=1&a=2&b=&c=x+y',
     });
     client.send('special');
@@ -136,7 +135,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('a handler that raises: the page gets the exception, the log the traceback; the session lives', async () => {
-    const { client, id } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client, id } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('fail', { text: 'boom', __process_id: 4 });
     assert.equal((await client.next('error')).load, 'action "fail" failed: ValueError: boom');
     assert.deepEqual((await client.next('__process')).load, { id: 4, status: 'start' });
@@ -155,7 +154,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('print() and logging go to the server log with the analysis name', async () => {
-    const { client, id } = await TestClient.connect(wsUrl(server, 'py'));
+    const { client, id } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('print', ['hello from print()']);
     client.send('echo', [1]);
     await client.next('echo');
@@ -173,10 +172,10 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   });
 
   test('class_data written by a Python page reaches a Python page on another process and a TypeScript page', async () => {
-    await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    const b = await TestClient.connect(wsUrl(server, 'py'));
-    const ts = await TestClient.connect(wsUrl(server, 'inproc'));
+    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
+    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    const ts = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
     a.client.send('thread');
     b.client.send('thread');
     const [pa, pb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
@@ -203,7 +202,7 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     { skip: matplotlibSkip },
     async () => {
       assertPython(true);
-      const { client } = await TestClient.connect(wsUrl(server, 'py'));
+      const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
       client.send('fig');
       const png = String((await client.next('fig', 20_000)).load);
       assert.match(png, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
@@ -218,16 +217,16 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   );
 
   test('a Python handler that computes blocks only its own process, never the server', async () => {
-    await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
+    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     a.client.send('thread');
     b.client.send('thread');
     assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
     let burnt = false;
     a.client.send('burn', [1500]);
     void a.client.next('burnt', 10_000).then(() => (burnt = true));
-    const other = await TestClient.connect(wsUrl(server, 'inproc'));
+    const other = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
     for (let i = 0; i < 5; i++) {
       b.client.send('echo', [i]);
       assert.equal((await b.client.next('echo')).load, i);
@@ -239,32 +238,8 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     for (const c of [a, b, other]) c.client.close();
   });
 
-  test('a process that exits ends only its own pages (error, 1011), is logged, and is replaced', async () => {
-    await until(() => server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    const b = await TestClient.connect(wsUrl(server, 'py'));
-    a.client.send('thread');
-    b.client.send('thread');
-    assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
-    a.client.send('exit');
-    assert.match(String((await a.client.next('error')).load), /kernel stopped.*code 3/);
-    assert.equal((await a.client.closed()).code, 1011);
-    assert.ok(
-      logger.lines.some(([l, t]) => l === 'error' && /\[py\].*stopped.*code 3/.test(t)),
-      'the death is logged with the analysis name and the cause',
-    );
-    b.client.send('echo', ['still here']);
-    assert.equal((await b.client.next('echo')).load, 'still here');
-    const c = await TestClient.connect(wsUrl(server, 'py'));
-    c.client.send('echo', ['new']);
-    assert.equal((await c.client.next('echo')).load, 'new');
-    assert.ok(kernel(server).processes <= 2);
-    b.client.close();
-    c.client.close();
-  });
-
   test('a process killed from outside is survived the same way, and takes its children with it', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     a.client.send('thread');
     const pid = (await a.client.next('thread')).load as number;
     a.client.send('spawn');
@@ -274,45 +249,24 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     assert.match(String((await a.client.next('error')).load), /kernel stopped.*SIGKILL/);
     assert.equal((await a.client.closed()).code, 1011);
     await until(() => gone(child), 'the process the analysis started has ended');
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     b.client.send('echo', [1]);
     assert.equal((await b.client.next('echo')).load, 1);
     b.client.close();
   });
 
-  test('a page that leaves while its handler never returns is released, and the stuck process ends', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'py'));
-    a.client.send('thread');
-    const pid = (await a.client.next('thread')).load as number;
-    a.client.send('hang');
-    a.client.send('echo', ['never']);
-    a.client.close();
-    await a.client.closed();
-    await until(() => gone(pid), 'the stuck process has ended', 15_000);
-    const b = await TestClient.connect(wsUrl(server, 'py'));
-    b.client.send('echo', ['fresh']);
-    assert.equal((await b.client.next('echo')).load, 'fresh');
-    b.client.close();
-  });
-
   test('a syntax error in analysis.py is a load error with file and line', () => {
-    const entry = server.app.entries.get('broken_py')!;
+    const entry = ctx.server.app.entries.get('broken_py')!;
     assert.equal(entry.kernel, undefined);
     assert.match(entry.error ?? '', /broken_py\/analysis\.py:6: SyntaxError: .*\n\s+y = \)/);
   });
 });
 
 describe('Python kernel: the seed’s example and load errors', { skip: pythonSkip }, () => {
-  let server: DatabenchServer;
-  const logger = createMemoryLogger();
-  before(async () => {
-    assertPython();
-    server = await createServer({ port: 0, analyses: FIXTURES + 'python', logger });
-  });
-  after(() => server.close());
+  const ctx = pythonServer(FIXTURES + 'python');
 
   test('the seed’s Pi example runs as written', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'pi'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'pi'));
     assert.deepEqual((await client.next('data')).load, { samples: 10000 });
     client.send('run', { __process_id: 1 });
     await client.waitFor(
@@ -342,7 +296,7 @@ describe('Python kernel: the seed’s example and load errors', { skip: pythonSk
   });
 
   test('an import error is a load error with the file and line of the import', () => {
-    const entry = server.app.entries.get('import_error')!;
+    const entry = ctx.server.app.entries.get('import_error')!;
     assert.equal(entry.kernel, undefined);
     assert.match(
       entry.error ?? '',
@@ -352,20 +306,20 @@ describe('Python kernel: the seed’s example and load errors', { skip: pythonSk
 
   test('a module without an Analysis subclass says so', () => {
     assert.match(
-      server.app.entries.get('no_subclass')!.error ?? '',
+      ctx.server.app.entries.get('no_subclass')!.error ?? '',
       /no_subclass\/analysis\.py defines no databench\.Analysis subclass/,
     );
   });
 
   test('a missing interpreter says which one and what to do', () => {
     assert.match(
-      server.app.entries.get('no_python')!.error ?? '',
+      ctx.server.app.entries.get('no_python')!.error ?? '',
       /no Python interpreter "\/nonexistent\/bin\/python3": install python3/,
     );
   });
 
   test('the page of an analysis that failed to load shows why', async () => {
-    const res = await fetch(`${server.url}/import_error/`);
+    const res = await fetch(`${ctx.server.url}/import_error/`);
     assert.equal(res.status, 500);
     assert.match(
       await res.text(),
@@ -403,13 +357,13 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
   test('saving a module beside analysis.py reloads: pages close with 1012, new sessions run the new code, old processes end', async () => {
     const old = kernel(server);
     const oldPids = old.pids;
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('echo', ['x']);
     assert.deepEqual((await a.client.next('echo')).load, ['v1', 'x']);
     await writeFile(join(dir, 'py', 'helper.py'), "PREFIX = 'v2'\n");
     assert.equal((await a.client.closed(10_000)).code, 1012);
     await until(() => kernel(server) !== old, 'the analysis has reloaded', 10_000);
-    const b = await TestClient.connect(wsUrl(server, 'py'));
+    const b = await TestClient.connect(wsUrlOf(server, 'py'));
     b.client.send('echo', ['x']);
     assert.deepEqual((await b.client.next('echo')).load, ['v2', 'x']);
     await until(() => old.processes === 0 && oldPids.every(gone), 'the old processes have ended');
@@ -424,7 +378,7 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
     await until(() => server.app.entries.get('py')!.stale, 'the failed reload', 10_000);
     assert.match(server.app.entries.get('py')!.error ?? '', /py\/analysis\.py:\d+: SyntaxError/);
     assert.equal(kernel(server), good);
-    const c = await TestClient.connect(wsUrl(server, 'py'));
+    const c = await TestClient.connect(wsUrlOf(server, 'py'));
     c.client.send('echo', ['still']);
     assert.deepEqual((await c.client.next('echo')).load, ['v2', 'still']);
     c.client.close();
@@ -433,7 +387,7 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
   });
 
   test('shutdown runs disconnected in Python and ends every process and what it started', async () => {
-    const a = await TestClient.connect(wsUrl(server, 'py'));
+    const a = await TestClient.connect(wsUrlOf(server, 'py'));
     a.client.send('spawn');
     const child = (await a.client.next('spawned')).load as number;
     const k = kernel(server);
@@ -454,19 +408,10 @@ describe('Python kernel: reload and shutdown', { skip: pythonSkip }, () => {
 });
 
 describe('the packaged dummypi_py', { skip: pythonSkip }, () => {
-  let server: DatabenchServer;
-  before(async () => {
-    assertPython();
-    server = await createServer({
-      port: 0,
-      analyses: join(ROOT, 'analyses'),
-      logger: createMemoryLogger(),
-    });
-  });
-  after(() => server.close());
+  const ctx = pythonServer(join(ROOT, 'analyses'));
 
   test('streams its estimate of π (and a plot with matplotlib) to the same page as dummypi', async () => {
-    const { client } = await TestClient.connect(wsUrl(server, 'dummypi_py'));
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'dummypi_py'));
     assert.deepEqual((await client.next('data')).load, { samples: 20000 });
     client.send('samples', [5000]);
     client.send('run', { __process_id: 1 });

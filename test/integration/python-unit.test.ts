@@ -13,29 +13,12 @@ import { assertPython, hasMatplotlib, PYTHON, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-test('python -m unittest: the databench package', { skip: pythonSkip }, async () => {
-  // under CI=true the matplotlib test must not skip: fail here with what to install
-  assertPython(process.env['CI'] === 'true');
-  const child = spawn(
-    PYTHON,
-    ['-m', 'unittest', 'discover', '-s', 'databench/tests', '-t', '.', '-v'],
-    {
-      cwd: PYTHON_PACKAGE_DIR,
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', MPLBACKEND: 'Agg' },
-    },
-  );
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, output);
-  assert.match(output, /^OK/m);
-  if (hasMatplotlib) assert.match(output, /test_fig_to_src .* ok$/m);
-});
-
-/** Runs `python -m unittest` in `cwd` with the package on PYTHONPATH; fails with its output. */
-async function unittestIn(cwd: string): Promise<string> {
-  const child = spawn(PYTHON, ['-m', 'unittest', '-v'], {
+/**
+ * Runs `python -m unittest [args] -v` in `cwd` with the package on
+ * PYTHONPATH; fails with its output.
+ */
+async function unittestIn(cwd: string, args: string[] = []): Promise<string> {
+  const child = spawn(PYTHON, ['-m', 'unittest', ...args, '-v'], {
     cwd,
     env: {
       ...process.env,
@@ -51,6 +34,20 @@ async function unittestIn(cwd: string): Promise<string> {
   assert.equal(code, 0, output);
   return output;
 }
+
+test('python -m unittest: the databench package', { skip: pythonSkip }, async () => {
+  // under CI=true the matplotlib test must not skip: fail here with what to install
+  assertPython(process.env['CI'] === 'true');
+  const output = await unittestIn(PYTHON_PACKAGE_DIR, [
+    'discover',
+    '-s',
+    'databench/tests',
+    '-t',
+    '.',
+  ]);
+  assert.match(output, /^OK/m);
+  if (hasMatplotlib) assert.match(output, /test_fig_to_src .* ok$/m);
+});
 
 test('the packaged dummypi_py passes its Python test', { skip: pythonSkip }, async () => {
   assertPython();
