@@ -1,7 +1,13 @@
 import { dirname } from 'node:path';
 import { encodeValue } from '../protocol/encode.js';
 import { describeError } from '../protocol/errors.js';
-import { frameFromEncoded, parseQs, PROTOCOL, type CancelTarget } from '../protocol/messages.js';
+import {
+  frameFromEncoded,
+  isPlainObject,
+  parseQs,
+  PROTOCOL,
+  type CancelTarget,
+} from '../protocol/messages.js';
 import { ActionRun, endLoad } from '../server/action-run.js';
 import { actionTable } from '../server/actions.js';
 import { setErrorReporting, type AnyAnalysis, type ErrorReporting } from '../server/analysis.js';
@@ -19,10 +25,6 @@ export type SessionPort = Pick<PagePort, 'opened' | 'frame' | 'emit' | 'change' 
  * everything is released regardless.
  */
 export const CLOSE_GRACE_MS = 1000;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** One call of an action, from its arrival to its end: what a cancel finds. */
 interface Call {
@@ -122,8 +124,9 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
 
   private failedToStart(error: unknown): void {
     this.started = undefined;
-    const text = `could not start analysis "${this.meta.name}": ${describeError(error).message}`;
-    this.logger.error(`${text}\n${describeError(error).stack}`);
+    const { message, stack } = describeError(error);
+    const text = `could not start analysis "${this.meta.name}": ${message}`;
+    this.logger.error(`${text}\n${stack}`);
     this.port.fail(text, 1011, 'analysis failed to start');
   }
 

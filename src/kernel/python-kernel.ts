@@ -45,7 +45,7 @@ export interface PythonKernelOptions extends PoolOptions {
  * One message a kernel process sent, from its JSON line: the one place the
  * host parses what a process says. Ops are checked by RemoteLink's switch.
  */
-export function parseKernelLine(line: string): KernelMessage {
+function parseKernelLine(line: string): KernelMessage {
   let value: unknown;
   try {
     value = JSON.parse(line);
