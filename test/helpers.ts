@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import type { App } from '../src/server/app.ts';
 
 /** A frame the server sent: `signal` and, when present, `load`. */
 export interface Frame {
@@ -272,4 +273,33 @@ export function printed(
 /** The URL once the CLI printed it; fails when it exits first or takes too long. */
 export async function serving(run: CliRun, timeoutMs = 30_000): Promise<string> {
   return (await printed(run, 'stdout', /serving at (http:\/\/\S+)/, timeoutMs))[1] ?? '';
+}
+
+/**
+ * The server's reloads as Promises: pass `onReload` to createServer and
+ * await `next()` before the save that should cause one.
+ */
+export function reloadWaiter(timeoutMs = 10_000): {
+  onReload: (app: App) => void;
+  next: () => Promise<App>;
+} {
+  let waiting: Array<(app: App) => void> = [];
+  return {
+    onReload: (app) => {
+      const now = waiting;
+      waiting = [];
+      for (const w of now) w(app);
+    },
+    next: () =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no reload within ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        );
+        waiting.push((app) => {
+          clearTimeout(timer);
+          resolve(app);
+        });
+      }),
+  };
 }

@@ -15,9 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import type { App } from '../../src/server/app.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
-import { FIXTURES } from '../helpers.ts';
+import { FIXTURES, reloadWaiter } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const DIR = join(ROOT, 'test-artifacts', `feedback-${process.pid}`);
@@ -53,15 +52,8 @@ describe('e2e: the page tells the user what is happening', { skip }, () => {
   let server: DatabenchServer | undefined;
   const logger = createMemoryLogger();
   const pageErrors: string[] = [];
-  let reloaded: Array<(app: App) => void> = [];
-  const nextReload = (): Promise<App> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no reload within 10 s')), 10_000);
-      reloaded.push((app) => {
-        clearTimeout(timer);
-        resolve(app);
-      });
-    });
+  const reloads = reloadWaiter();
+  const nextReload = reloads.next;
 
   before(async () => {
     await rm(DIR, { recursive: true, force: true });
@@ -79,11 +71,7 @@ describe('e2e: the page tells the user what is happening', { skip }, () => {
       analyses: DIR,
       logger,
       watch: true,
-      onReload: (app) => {
-        const waiting = reloaded;
-        reloaded = [];
-        for (const w of waiting) w(app);
-      },
+      onReload: reloads.onReload,
     });
     browser = await launchChromium();
     page = browser.page;

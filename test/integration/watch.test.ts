@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { App } from '../../src/server/app.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/server/logger.ts';
-import { TestClient } from '../helpers.ts';
+import { reloadWaiter, TestClient } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 // inside the package, so that the analyses' `import 'databench-ts'` resolves to this checkout
@@ -22,15 +21,8 @@ export class Hello extends Analysis {
 
 let server: DatabenchServer;
 const logger = createMemoryLogger();
-let reloaded: Array<(app: App) => void> = [];
-const nextReload = (): Promise<App> =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no reload within 10 s')), 10_000);
-    reloaded.push((app) => {
-      clearTimeout(timer);
-      resolve(app);
-    });
-  });
+const reloads = reloadWaiter();
+const nextReload = reloads.next;
 
 before(async () => {
   await mkdir(join(DIR, 'hello'), { recursive: true });
@@ -54,11 +46,7 @@ before(async () => {
     analyses: DIR,
     watch: true,
     logger,
-    onReload: (app) => {
-      const waiting = reloaded;
-      reloaded = [];
-      for (const w of waiting) w(app);
-    },
+    onReload: reloads.onReload,
   });
 });
 
