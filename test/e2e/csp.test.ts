@@ -55,10 +55,21 @@ describe('the packaged pages under the Content-Security-Policy', { skip }, () =>
       timeout: TIMEOUT,
     });
     await page.waitForSelector('#pi:has-text("±")', { timeout: TIMEOUT });
+    // the run sends a new plot every few hundred draws: a decode whose src is
+    // replaced meanwhile rejects (EncodingError), so decode again, a few times
     const width = await page.$eval(
       'img[data-signal="data:plot"]',
-      (img: { decode(): Promise<void>; naturalWidth: number }) =>
-        img.decode().then(() => img.naturalWidth),
+      async (img: { decode(): Promise<void>; naturalWidth: number }) => {
+        for (let i = 0; i < 20; i++) {
+          try {
+            await img.decode();
+            return img.naturalWidth;
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        }
+        return 0;
+      },
     );
     assert.ok(width > 0, `the plot shows (naturalWidth ${width})`);
     assert.deepEqual(await page.evaluate('window.__csp ?? []'), []);
