@@ -4,7 +4,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createServer } from '../src/server/create-server.ts';
-import { createLogger } from '../src/server/logger.ts';
+import { createLogger } from '../src/util/logger.ts';
 import { projectTsconfig } from '../src/cli/project.ts';
 import { prepareTypeCheck } from '../src/cli/typecheck.ts';
 import { TestClient } from '../test/helpers.ts';

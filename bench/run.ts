@@ -627,8 +627,8 @@ async function main(): Promise<void> {
     await step(async () => {
       if (!selected('P start')) throw new Skip();
       process.stderr.write('P start…\n');
-      const { PythonKernel } = await import('../src/kernel/python-kernel.ts');
-      const { createLogger } = await import('../src/server/logger.ts');
+      const { PythonKernel } = await import('../src/kernel/python/python-kernel.ts');
+      const { createLogger } = await import('../src/util/logger.ts');
       const file = new URL('./analyses/bench_py/analysis.py', import.meta.url).pathname;
       const times: number[] = [];
       for (let i = 0; i < 5; i++) {

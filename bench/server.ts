@@ -5,7 +5,7 @@
 // request, its memory. The raw baseline is bench/raw-server.js.
 import { readFileSync } from 'node:fs';
 import { createLogger, createServer } from 'databench-ts';
-import type { PythonKernel } from '../src/kernel/python-kernel.ts';
+import type { PythonKernel } from '../src/kernel/python/python-kernel.ts';
 
 const kind = process.argv[2];
 const send = (m: unknown): void => void process.send?.(m);

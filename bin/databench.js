@@ -13,7 +13,7 @@ if (fromSource) {
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(argv);
 } else if (existsSync(dist)) {
-  // no loader hook: analyses are compiled to JavaScript as they load (src/server/compile-analysis.ts)
+  // no loader hook: analyses are compiled to JavaScript as they load (src/loader/compile-analysis.ts)
   const { main } = await import(dist.href);
   process.exitCode = await main(argv);
 } else {

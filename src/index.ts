@@ -7,23 +7,23 @@
  *   @on async run() { await this.data.set('pi', 3.14); }
  * }
  */
-import { pngToSrc, svgToSrc } from './server/utils.js';
-import { figToSrc } from './server/figure.js';
-import type { AnalysisClass } from './server/analysis.js';
+import { pngToSrc, svgToSrc } from './analysis/utils.js';
+import { figToSrc } from './analysis/figure.js';
+import type { AnalysisClass } from './analysis/analysis.js';
 import type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
 
-export { Analysis, isAnalysisClass } from './server/analysis.js';
-export type { AnalysisClass, AnyAnalysis, EmitFn } from './server/analysis.js';
-export { on, onAction } from './server/actions.js';
-export type { ActionOptions, Concurrency } from './server/actions.js';
-export { Meta } from './server/meta.js';
-export type { ExtraRoute } from './server/meta.js';
-export { allowCrossOrigin } from './server/route-options.js';
+export { Analysis, isAnalysisClass } from './analysis/analysis.js';
+export type { AnalysisClass, AnyAnalysis, EmitFn } from './analysis/analysis.js';
+export { on, onAction } from './analysis/actions.js';
+export type { ActionOptions, Concurrency } from './analysis/actions.js';
+export { Meta } from './analysis/meta.js';
+export type { ExtraRoute } from './analysis/meta.js';
+export { allowCrossOrigin } from './analysis/routes.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
 export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
 export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js';
-export { createLogger, setDefaultLogger } from './server/logger.js';
-export type { Logger, LogLevel } from './server/logger.js';
+export { createLogger, setDefaultLogger } from './util/logger.js';
+export type { Logger, LogLevel } from './util/logger.js';
 export type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
 
 /**

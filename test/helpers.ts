@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import type { App } from '../src/server/app.ts';
+import type { App } from '../src/app/app.ts';
 
 /** A frame the server sent: `signal` and, when present, `load`. */
 export interface Frame {

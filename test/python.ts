@@ -2,7 +2,7 @@
 // analysis gets by default (Debian's /usr/bin/python3, which sees
 // python3-matplotlib), checked once.
 import { spawnSync } from 'node:child_process';
-import { resolvePython } from '../src/kernel/python-kernel.ts';
+import { resolvePython } from '../src/kernel/python/python-kernel.ts';
 
 export const PYTHON = resolvePython();
 const CI = process.env['CI'] === 'true';

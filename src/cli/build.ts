@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { findAnalysesDir } from '../server/app.js';
-import type { Logger } from '../server/logger.js';
+import { findAnalysesDir } from '../app/app.js';
+import type { Logger } from '../util/logger.js';
 import { CliError } from './errors.js';
 
 /** One build step: where it runs and the shell command. */

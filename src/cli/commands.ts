@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describeError } from '../protocol/errors.js';
-import { createLogger, isLogLevel, setDefaultLogger } from '../server/logger.js';
+import { createLogger, isLogLevel, setDefaultLogger } from '../util/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
 import type { TypeCheckReporter } from './typecheck.js';
@@ -31,7 +31,7 @@ export async function runServe(o: CliOptions): Promise<number> {
   let server;
   try {
     if (mode !== 'off') {
-      const { findAnalysesDir } = await import('../server/app.js');
+      const { findAnalysesDir } = await import('../app/app.js');
       const { prepareTypeCheck } = await import('./typecheck.js');
       const found = await findAnalysesDir(cwd, o.analyses);
       typecheck = await prepareTypeCheck({
@@ -144,7 +144,7 @@ function exitSoon(code: number): void {
 /** `databench new NAME`: scaffold an analysis in ./analyses. */
 export async function runScaffold(o: CliOptions): Promise<number> {
   const { scaffoldAnalysis } = await import('./scaffold.js');
-  const { findAnalysesDir } = await import('../server/app.js');
+  const { findAnalysesDir } = await import('../app/app.js');
   const cwd = process.cwd();
   let analysesDir =
     o.analyses !== undefined ? (await findAnalysesDir(cwd, o.analyses)).dir : join(cwd, 'analyses');
@@ -154,7 +154,7 @@ export async function runScaffold(o: CliOptions): Promise<number> {
   }
   const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir, python: o.python });
   const { setUpProject } = await import('./project.js');
-  const { DATABENCH_PACKAGE } = await import('../server/version.js');
+  const { DATABENCH_PACKAGE } = await import('../util/version.js');
   const project = await setUpProject(cwd, analysesDir, DATABENCH_PACKAGE);
   const show = (path: string): string => relative(cwd, path) || path;
   for (const file of [...created, ...project.created]) {
@@ -183,7 +183,7 @@ export async function runScaffold(o: CliOptions): Promise<number> {
 
 /** `databench --python-path`: where the Python package databench is (for PYTHONPATH). */
 export async function runPythonPath(): Promise<number> {
-  const { PYTHON_PACKAGE_DIR } = await import('../kernel/python-kernel.js');
+  const { PYTHON_PACKAGE_DIR } = await import('../kernel/python/python-kernel.js');
   process.stdout.write(PYTHON_PACKAGE_DIR + '\n');
   return 0;
 }
@@ -205,7 +205,7 @@ export async function runTests(o: CliOptions): Promise<number> {
   const flags = o.files.filter((a) => a.startsWith('-'));
   let files = o.files.filter((a) => !a.startsWith('-'));
   if (files.length === 0) {
-    const { findAnalysesDir } = await import('../server/app.js');
+    const { findAnalysesDir } = await import('../app/app.js');
     const found = await findAnalysesDir(cwd, o.analyses);
     if (found.packaged) {
       throw new CliError('no analyses folder here: run it where analyses/index.yaml is', 2);

@@ -327,7 +327,7 @@ async function dispatch(o: CliOptions): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     case 'version': {
-      const { DATABENCH_VERSION } = await import('../server/version.js');
+      const { DATABENCH_VERSION } = await import('../util/version.js');
       process.stdout.write(`databench ${DATABENCH_VERSION}\n`);
       return 0;
     }

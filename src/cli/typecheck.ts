@@ -1,14 +1,14 @@
 import { relative } from 'node:path';
-import type { App } from '../server/app.js';
+import type { App } from '../app/app.js';
 import type { DatabenchServer } from '../server/create-server.js';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../util/logger.js';
 import {
   createTypeChecker,
   diagnosticsIn,
   formatDiagnostic,
   type TypeChecker,
   type TypeCheckResult,
-} from '../server/typecheck.js';
+} from '../loader/typecheck.js';
 import { CliError } from './errors.js';
 import type { TypecheckMode } from './main.js';
 

@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { createLogger, isLogLevel } from '../server/logger.js';
+import { createLogger, isLogLevel } from '../util/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
 
@@ -38,7 +38,7 @@ export function reportServing(url: string, sslUrl: string | undefined): void {
 /** The datastore the workers will use: the flag (or env), else index.yaml's `datastore`. */
 async function datastoreSetting(o: CliOptions): Promise<string | undefined> {
   if (o.datastore !== undefined) return o.datastore;
-  const { findAnalysesDir } = await import('../server/app.js');
+  const { findAnalysesDir } = await import('../app/app.js');
   const { dir } = await findAnalysesDir(process.cwd(), o.analyses);
   try {
     const config = parseYaml(await readFile(join(dir, 'index.yaml'), 'utf8')) as unknown;

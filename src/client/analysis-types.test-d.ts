@@ -2,7 +2,7 @@
 // (checked by `tsc -p src/client`, the Node config; the browser config never
 // sees server code). `import type` only: nothing of the server runs or is bundled.
 // eslint-disable-next-line no-restricted-imports -- a type-only test of the contract with the server's class
-import type { Analysis } from '../server/analysis.js';
+import type { Analysis } from '../analysis/analysis.js';
 import type { Connection } from './connection.js';
 
 interface PiData {

@@ -8,12 +8,12 @@ import {
   PROTOCOL,
   type CancelTarget,
 } from '../protocol/messages.js';
-import { ActionRun, endLoad } from '../server/action-run.js';
-import { actionTable } from '../server/actions.js';
-import { setErrorReporting, type AnyAnalysis, type ErrorReporting } from '../server/analysis.js';
-import type { Logger } from '../server/logger.js';
-import { Meta } from '../server/meta.js';
-import { ActionQueue } from '../server/queue.js';
+import { ActionRun, endLoad } from '../analysis/action-run.js';
+import { actionTable } from '../analysis/actions.js';
+import { setErrorReporting, type AnyAnalysis, type ErrorReporting } from '../analysis/analysis.js';
+import type { Logger } from '../util/logger.js';
+import { Meta } from '../analysis/meta.js';
+import { ActionQueue } from '../util/queue.js';
 import type { KernelSession, OpenRequest, PagePort } from './kernel.js';
 
 /** What a kernel needs of the page: the in-process Session, or a worker's outbox. */

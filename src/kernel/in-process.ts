@@ -1,5 +1,5 @@
-import type { Logger } from '../server/logger.js';
-import type { ExtraRoute, Meta } from '../server/meta.js';
+import type { Logger } from '../util/logger.js';
+import type { ExtraRoute, Meta } from '../analysis/meta.js';
 import { AnalysisSession } from './analysis-session.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
 

@@ -6,8 +6,8 @@
  */
 import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
-import type { PageSink } from '../server/analysis.js';
-import type { ExtraRoute } from '../server/meta.js';
+import type { PageSink } from '../analysis/analysis.js';
+import type { ExtraRoute } from '../analysis/meta.js';
 
 /** What a kernel is told when a page has sent `__connect`. */
 export interface OpenRequest {

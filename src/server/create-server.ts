@@ -13,22 +13,22 @@ import { defaultBackend, type DatastoreBackend } from '../datastore/backend.js';
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
-import { entryLoadError } from './load-error.js';
-import { isAnalysisId, type AnalysisClass } from './analysis.js';
-import { findAnalysesDir, loadApp, renderMarkdown, staticPattern, type App } from './app.js';
+import { entryLoadError } from '../loader/load-error.js';
+import { isAnalysisId, type AnalysisClass } from '../analysis/analysis.js';
+import { findAnalysesDir, loadApp, renderMarkdown, staticPattern, type App } from '../app/app.js';
 import { createRequestHandler, type HttpState } from './http.js';
-import { createLogger, withoutIds, type Logger, type LogLevel } from './logger.js';
+import { createLogger, withoutIds, type Logger, type LogLevel } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { Meta, type ExtraRoute } from './meta.js';
-import { importOptional } from './optional.js';
-import { Pages } from './pages.js';
+import { Meta, type ExtraRoute } from '../analysis/meta.js';
+import { importOptional } from '../util/optional.js';
+import { Pages } from '../pages/pages.js';
 import { PageSocket, type Session, type SessionLimits } from './session.js';
 import { isLoopbackAddress, LOOPBACK_OWNER, retentionOwner } from './net.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
-import { watchAnalyses } from './watch.js';
-import { DATABENCH_VERSION } from './version.js';
+import { watchAnalyses } from '../app/watch.js';
+import { DATABENCH_VERSION } from '../util/version.js';
 
 export { DATABENCH_VERSION };
 
@@ -203,7 +203,7 @@ async function resolveDatastore(
   if (value === undefined || value === 'memory') return { backend: undefined, owned: false };
   if (typeof value === 'object') return { backend: value, owned: false };
   if (/^rediss?:\/\//i.test(value)) {
-    const { createRedisBackend } = await import('../datastore/redis.js');
+    const { createRedisBackend } = await import('../datastore/backends/redis.js');
     return { backend: await createRedisBackend(value), owned: true };
   }
   throw new DatabenchError(

@@ -3,10 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
 import type Send from 'send';
 import { describeError } from '../protocol/errors.js';
-import type { AnalysisEntry, App } from './app.js';
-import { clientBundle } from './client-bundle.js';
-import type { Logger } from './logger.js';
-import { entryLoadError } from './load-error.js';
+import type { AnalysisEntry, App } from '../app/app.js';
+import { clientBundle } from '../pages/client-bundle.js';
+import type { Logger } from '../util/logger.js';
+import { entryLoadError } from '../loader/load-error.js';
 import { isOriginAllowed } from './net.js';
 import {
   describeTemplateError,
@@ -14,9 +14,9 @@ import {
   isTemplateError,
   TEMPLATES_DIR,
   type Pages,
-} from './pages.js';
-import { allowsCrossOrigin } from './route-options.js';
-import { vendorFile } from './vendor.js';
+} from '../pages/pages.js';
+import { allowsCrossOrigin } from '../analysis/routes.js';
+import { vendorFile } from '../pages/vendor.js';
 
 /** What the HTTP handler reads on every request (replaced as a whole when analyses reload). */
 export interface HttpState {

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
-import type { App } from './app.js';
-import type { Logger } from './logger.js';
+import type { App } from '../app/app.js';
+import type { Logger } from '../util/logger.js';
 import { getDefaultBackend } from '../datastore/backend.js';
 import { OutboundBudget, Session, type SessionContext } from './session.js';
 import { PROTOCOL } from '../protocol/messages.js';

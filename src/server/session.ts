@@ -12,11 +12,11 @@ import {
   type ConnectMessage,
 } from '../protocol/messages.js';
 import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
-import { isAnalysisId, newAnalysisId, shortId } from './analysis.js';
+import { isAnalysisId, newAnalysisId, shortId } from '../analysis/analysis.js';
 import { describeError } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
-import { LogRateLimit } from './log-limit.js';
-import type { Logger } from './logger.js';
+import { LogRateLimit } from '../util/log-limit.js';
+import type { Logger } from '../util/logger.js';
 
 /** Bounds of one session's outbound and inbound paths (resolved, every field set). */
 export interface SessionLimits {

@@ -2,8 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
-import type { App } from './app.js';
-import type { Logger } from './logger.js';
+import type { App } from '../app/app.js';
+import type { Logger } from '../util/logger.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
 /**

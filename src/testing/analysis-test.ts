@@ -1,7 +1,7 @@
-import type { Analysis, AnalysisClass, AnyAnalysis } from '../server/analysis.js';
-import { createMemoryLogger, type LogLevel } from '../server/logger.js';
-import { Meta } from '../server/meta.js';
-import { ActionQueue } from '../server/queue.js';
+import type { Analysis, AnalysisClass, AnyAnalysis } from '../analysis/analysis.js';
+import { createMemoryLogger, type LogLevel } from '../util/logger.js';
+import { Meta } from '../analysis/meta.js';
+import { ActionQueue } from '../util/queue.js';
 
 /** Options of {@link AnalysisTest}. */
 export interface AnalysisTestOptions {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 
 const ANALYSES = join(new URL('../../', import.meta.url).pathname, 'analyses');
 const TIMEOUT = 15_000;

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page, WebSocket as PwWebSocket } from 'playwright-core';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const ANALYSES = join(ROOT, 'analyses');

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, reloadWaiter } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

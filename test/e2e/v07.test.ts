@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, makeFakeD3 } from '../helpers.ts';
 
 const TIMEOUT = 15_000;

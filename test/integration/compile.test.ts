@@ -1,4 +1,4 @@
-// Analyses compiled as they load (src/server/compile-analysis.ts), served by
+// Analyses compiled as they load (src/loader/compile-analysis.ts), served by
 // a real server over real sockets: in the server's thread and in worker
 // threads, which import the compiled module as they start.
 import assert from 'node:assert/strict';
@@ -6,11 +6,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WorkerKernel } from '../../src/kernel/worker-kernel.ts';
-import { loadApp } from '../../src/server/app.ts';
-import { compiledFolder } from '../../src/server/compile-analysis.ts';
+import { WorkerKernel } from '../../src/kernel/worker/worker-kernel.ts';
+import { loadApp } from '../../src/app/app.ts';
+import { compiledFolder } from '../../src/loader/compile-analysis.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 
 const DIR = join(FIXTURES, 'compile');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import type { Logger, LogLevel } from '../../src/server/logger.ts';
+import type { Logger, LogLevel } from '../../src/util/logger.ts';
 import { databench, FIXTURES, printed, serving, TestClient } from '../helpers.ts';
 
 /** A memory logger whose lines a test can await. */

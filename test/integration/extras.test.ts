@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { runBuildCommands } from '../../src/cli/build.ts';
 import { createServer, run } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

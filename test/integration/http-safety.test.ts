@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES } from '../helpers.ts';
 
 interface Reply {

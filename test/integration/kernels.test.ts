@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PythonKernel } from '../../src/kernel/python-kernel.ts';
-import type { WorkerKernel } from '../../src/kernel/worker-kernel.ts';
+import type { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
+import type { WorkerKernel } from '../../src/kernel/worker/worker-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf, type Frame } from '../helpers.ts';
 import { assertPython, pythonSkip } from '../python.ts';
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { createServer } from '../../src/server/create-server.ts';
 import { FIXTURES, TestClient } from '../helpers.ts';
 

@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PythonKernel } from '../../src/kernel/python-kernel.ts';
+import type { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 import { assertPython, hasMatplotlib, matplotlibSkip, pythonSkip } from '../python.ts';
 

@@ -8,7 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { scaffoldAnalysis } from '../../src/cli/scaffold.ts';
-import { PYTHON_PACKAGE_DIR } from '../../src/kernel/python-kernel.ts';
+import { PYTHON_PACKAGE_DIR } from '../../src/kernel/python/python-kernel.ts';
 import { assertPython, hasMatplotlib, PYTHON, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

@@ -336,8 +336,8 @@ describe('a write Redis never takes', { skip: redisSkip }, () => {
   test('is given up after its retries with an error frame to the page that wrote it', async () => {
     const redis = await startRedis();
     const { createServer } = await import('../../src/server/create-server.ts');
-    const { createMemoryLogger } = await import('../../src/server/logger.ts');
-    const { createRedisBackend } = await import('../../src/datastore/redis.ts');
+    const { createMemoryLogger } = await import('../../src/util/logger.ts');
+    const { createRedisBackend } = await import('../../src/datastore/backends/redis.ts');
     const backend = await createRedisBackend({ url: redis.url, maxRetriesPerRequest: 2 });
     const logger = createMemoryLogger();
     const server = await createServer({ port: 0, analyses: SCALE, logger, datastore: backend });
@@ -462,7 +462,7 @@ describe('datastore: in index.yaml', { skip: redisSkip }, () => {
       readFileSync(join(SCALE, 'shared', 'analysis.ts'), 'utf8'),
     );
     const { createServer } = await import('../../src/server/create-server.ts');
-    const { createMemoryLogger } = await import('../../src/server/logger.ts');
+    const { createMemoryLogger } = await import('../../src/util/logger.ts');
     const server = await createServer({ port: 0, analyses: dir, logger: createMemoryLogger() });
     const inspect = new Redis(redis.url);
     try {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient } from '../helpers.ts';
 
 const ANALYSES = FIXTURES + 'analyses';

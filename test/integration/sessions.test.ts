@@ -9,7 +9,7 @@ import {
   type DatabenchServer,
   type ServerOptions,
 } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { MemoryBackend, type DetachOptions } from '../../src/datastore/backend.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 

@@ -7,8 +7,8 @@ import { after, before, test } from 'node:test';
 import { projectTsconfig } from '../../src/cli/project.ts';
 import { prepareTypeCheck, type TypeCheckReporter } from '../../src/cli/typecheck.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createTypeChecker } from '../../src/server/typecheck.ts';
-import { createMemoryLogger } from '../../src/server/logger.ts';
+import { createTypeChecker } from '../../src/loader/typecheck.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
 import { TestClient } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import type { DatastoreBackend, DetachOptions } from '../datastore/backend.js';
-import type { Change } from '../datastore/change.js';
-import { encodeValue } from '../protocol/encode.js';
-import { frameFromEncoded, keyFrameFromEncoded } from '../protocol/messages.js';
-import type { Logger } from '../server/logger.js';
-import type { Meta } from '../server/meta.js';
-import { AnalysisSession, type SessionPort } from './analysis-session.js';
+import type { DatastoreBackend, DetachOptions } from '../../datastore/backend.js';
+import type { Change } from '../../datastore/change.js';
+import { encodeValue } from '../../protocol/encode.js';
+import { frameFromEncoded, keyFrameFromEncoded } from '../../protocol/messages.js';
+import type { Logger } from '../../util/logger.js';
+import type { Meta } from '../../analysis/meta.js';
+import { AnalysisSession, type SessionPort } from '../analysis-session.js';
 import type {
   AttachedMessage,
   ChangeMessage,
@@ -13,7 +13,7 @@ import type {
   KernelBatch,
   KernelOp,
   WriteOp,
-} from './messages.js';
+} from '../messages.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 

@@ -12,11 +12,11 @@ import type { Change } from '../datastore/change.js';
 import { encodeValue } from '../protocol/encode.js';
 import { describeError, safeString } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
-import { LogRateLimit } from './log-limit.js';
+import { LogRateLimit } from '../util/log-limit.js';
 import { PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
 import { currentRun, type ActionHandle } from './action-run.js';
 import { errorLocation } from './error-location.js';
-import { getDefaultLogger, type Logger } from './logger.js';
+import { getDefaultLogger, type Logger } from '../util/logger.js';
 
 /** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
 export type EmitFn = (signal: string, message?: unknown) => unknown;

@@ -29,7 +29,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { Spec as VegaSpec, Config as VegaConfig } from 'vega';
 import { DatabenchError } from '../protocol/errors.js';
 import { isPlainObject } from '../protocol/messages.js';
-import { importOptional, missingDependency } from './optional.js';
+import { importOptional, missingDependency } from '../util/optional.js';
 import { pngToSrc, svgToSrc } from './utils.js';
 
 /**

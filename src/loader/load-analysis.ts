@@ -1,5 +1,5 @@
 import { safeString } from '../protocol/errors.js';
-import { isAnalysisClass, type AnalysisClass } from './analysis.js';
+import { isAnalysisClass, type AnalysisClass } from '../analysis/analysis.js';
 
 function extendsClassNamed(cls: Function, name: string): boolean {
   for (

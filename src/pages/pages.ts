@@ -2,13 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import type { LoadErrorLoad } from '../protocol/messages.js';
-import { PACKAGE_ROOT, type AnalysisEntry, type App } from './app.js';
+import { PACKAGE_ROOT, type AnalysisEntry, type App } from '../app/app.js';
 import {
   addTornadoSupport,
   templateFlavor,
   TemplateSyntaxError,
   translateTornado,
-} from './tornado.js';
+} from './tornado/tornado.js';
 
 /** The package's page templates (base.html, analysis.html, index.html, error.html, static/). */
 export const TEMPLATES_DIR = join(PACKAGE_ROOT, 'templates');

@@ -7,12 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { AnalysisTest } from 'databench-ts/testing';
 import { InProcessKernel } from '../kernel/in-process.js';
-import { loadApp } from './app.js';
+import { loadApp } from '../app/app.js';
 import { compileAnalysis, holdCompiler } from './compile-analysis.js';
-import { errorLocation } from './error-location.js';
+import { errorLocation } from '../analysis/error-location.js';
 import { importAnalysis } from './load-analysis.js';
 import { loadErrorLoad } from './load-error.js';
-import { createMemoryLogger } from './logger.js';
+import { createMemoryLogger } from '../util/logger.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'compile');
@@ -255,7 +255,7 @@ describe('compileAnalysis', () => {
   test('a process that exits without disposing leaves no folder behind', async () => {
     const script = [
       `import { existsSync } from 'node:fs';`,
-      `import { compileAnalysis, compiledFolder } from ${JSON.stringify(join(ROOT, 'src/server/compile-analysis.ts'))};`,
+      `import { compileAnalysis, compiledFolder } from ${JSON.stringify(join(ROOT, 'src/loader/compile-analysis.ts'))};`,
       `await compileAnalysis(${JSON.stringify(join(FIXTURE, 'helper', 'analysis.ts'))});`,
       `console.log(JSON.stringify({ folder: compiledFolder(), there: existsSync(compiledFolder() ?? '') }));`,
       `process.exit(0);`,

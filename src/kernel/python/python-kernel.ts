@@ -4,13 +4,14 @@ import { delimiter, dirname, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ProtocolError } from '../protocol/errors.js';
-import { KernelPool, RemoteMember, type PoolOptions } from './pool.js';
-import type { HostMessage, KernelMessage, KernelOp } from './messages.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { KernelPool, RemoteMember, type PoolOptions } from '../pool.js';
+import type { HostMessage, KernelMessage, KernelOp } from '../messages.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
 export const PYTHON_PACKAGE_DIR = resolve(
   dirname(fileURLToPath(import.meta.url)),
+  '..',
   '..',
   '..',
   'python',

@@ -17,7 +17,7 @@ import {
   type PageSink,
 } from './analysis.js';
 import { bindArguments } from './bind.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 
 /** An extra HTTP route of an analysis (`routes.ts` exports a list of them as `ROUTES`). */
 export type ExtraRoute = [

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { CompiledModule } from '../server/compile-analysis.js';
-import { describeError } from '../protocol/errors.js';
-import { KernelPool, RemoteMember, type PoolMember, type PoolOptions } from './pool.js';
-import type { HostMessage, KernelMessage } from './messages.js';
+import type { CompiledModule } from '../../loader/compile-analysis.js';
+import { describeError } from '../../protocol/errors.js';
+import { KernelPool, RemoteMember, type PoolMember, type PoolOptions } from '../pool.js';
+import type { HostMessage, KernelMessage } from '../messages.js';
 import type { WorkerData } from './worker-thread.js';
 
 /** Options of {@link WorkerKernel.create}. */

@@ -5,12 +5,12 @@
  */
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { setDefaultBackend } from '../datastore/backend.js';
-import { setDefaultLogger } from '../server/logger.js';
-import { describeError } from '../protocol/errors.js';
-import { describeLoadError, importAnalysis } from '../server/load-analysis.js';
-import { Meta } from '../server/meta.js';
-import type { HostMessage, KernelMessage } from './messages.js';
+import { setDefaultBackend } from '../../datastore/backend.js';
+import { setDefaultLogger } from '../../util/logger.js';
+import { describeError } from '../../protocol/errors.js';
+import { describeLoadError, importAnalysis } from '../../loader/load-analysis.js';
+import { Meta } from '../../analysis/meta.js';
+import type { HostMessage, KernelMessage } from '../messages.js';
 import { createKernelLogger, KernelBackend, KernelRuntime, Outbox } from './runtime.js';
 
 /** What the pool hands a new thread. */

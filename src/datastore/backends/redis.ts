@@ -18,8 +18,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
-import { DatabenchError } from '../protocol/errors.js';
-import type { AttachOptions, BackendEvent, DatastoreBackend, DetachOptions } from './backend.js';
+import { DatabenchError } from '../../protocol/errors.js';
+import type { AttachOptions, BackendEvent, DatastoreBackend, DetachOptions } from '../backend.js';
 
 /** Options of {@link createRedisBackend}. */
 export interface RedisBackendOptions {

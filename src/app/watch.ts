@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 
 /** Folders whose changes never reload analyses (static files are served as they are). */
 const IGNORED = /(^|[/\\])(node_modules|\.git|dist|test-artifacts|static|__pycache__)([/\\]|$)/;

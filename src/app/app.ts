@@ -7,13 +7,13 @@ import type { Token } from 'markdown-it';
 import type sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
 import { DatabenchError } from '../protocol/errors.js';
-import type { AnalysisClass } from './analysis.js';
-import { compileAnalysis, holdCompiler } from './compile-analysis.js';
-import { describeLoadError, importAnalysis } from './load-analysis.js';
-import type { Logger } from './logger.js';
+import type { AnalysisClass } from '../analysis/analysis.js';
+import { compileAnalysis, holdCompiler } from '../loader/compile-analysis.js';
+import { describeLoadError, importAnalysis } from '../loader/load-analysis.js';
+import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { Meta, type ExtraRoute } from './meta.js';
+import { Meta, type ExtraRoute } from '../analysis/meta.js';
 
 /** This package's root folder (works from src/server and dist/server). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -519,7 +519,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
             `index.yaml: analysis "${name}": python must be the path or name of an interpreter, got ${JSON.stringify(python)}`,
           );
         }
-        const { PythonKernel } = await import('../kernel/python-kernel.js');
+        const { PythonKernel } = await import('../kernel/python/python-kernel.js');
         starting.push(
           PythonKernel.create({
             name,
@@ -535,7 +535,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
           ),
         );
       } else if (entry.kernelKind === 'worker') {
-        const { WorkerKernel } = await import('../kernel/worker-kernel.js');
+        const { WorkerKernel } = await import('../kernel/worker/worker-kernel.js');
         // threads import it as they start: it lives as long as the kernel
         const compiled = await compileAnalysis(source, { root: dir });
         try {
