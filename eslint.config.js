@@ -1,6 +1,44 @@
 // @ts-check
 import js from '@eslint/js';
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The layers of src/, lowest first: a folder imports only the folders before
+ * it (docs/design/architecture.md). `cli`, `testing` and `client` sit on top
+ * and never import each other; `client` imports only `protocol`.
+ */
+const LAYERS = [
+  'protocol',
+  'util',
+  'datastore',
+  'analysis',
+  'loader',
+  'kernel',
+  'app',
+  'pages',
+  'server',
+];
+const TOP = ['cli', 'testing', 'client'];
+
+/** One import-x/no-restricted-paths zone per folder: what it must not import. */
+function layerZones() {
+  const zone = (target, from) => ({
+    target: `./src/${target}`,
+    from: from.map((f) => `./src/${f}`),
+    message: `src/${target} is below these layers and must not import them (see docs/design/architecture.md)`,
+  });
+  const zones = LAYERS.map((layer, i) => zone(layer, [...LAYERS.slice(i + 1), ...TOP]));
+  for (const top of TOP)
+    zones.push(
+      zone(
+        top,
+        TOP.filter((t) => t !== top),
+      ),
+    );
+  zones.push(zone('client', LAYERS.slice(1)));
+  return zones;
+}
 
 export default tseslint.config(
   {
@@ -33,6 +71,26 @@ export default tseslint.config(
         'error',
         { checksVoidReturn: { inheritedMethods: false } },
       ],
+    },
+  },
+  {
+    // the layer rule and the cycle check: each folder imports only the folders before it
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.test-d.ts', '**/*.test-helper.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [
+        createNodeResolver({
+          extensionAlias: { '.js': ['.ts', '.js'] },
+          conditionNames: ['databench-source', 'types', 'import', 'node', 'default'],
+        }),
+      ],
+    },
+    rules: {
+      'import-x/no-restricted-paths': ['error', { zones: layerZones() }],
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
   {

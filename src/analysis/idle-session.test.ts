@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { Analysis, Datastore, MemoryBackend, onAction } from 'databench-ts';
 import type { Change } from '../datastore/change.js';
 import { bareStore } from '../datastore/datastore.js';
-import { EMPTY_DOMAIN } from '../datastore/backend.js';
+import { EMPTY_DOMAIN } from '../datastore/backends/memory.js';
 import { constructWithId, storesOf, type PageSink } from './analysis.js';
 import { Meta } from './meta.js';
 

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { isLoaded } from '../datastore/datastore.js';
 import { isPlainObject, PROTOCOL } from '../protocol/messages.js';
@@ -17,13 +16,8 @@ import {
   type PageSink,
 } from './analysis.js';
 import { bindArguments } from './bind.js';
+import type { ExtraRoute } from './routes.js';
 import type { Logger } from '../util/logger.js';
-
-/** An extra HTTP route of an analysis (`routes.ts` exports a list of them as `ROUTES`). */
-export type ExtraRoute = [
-  path: string | RegExp,
-  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
-];
 
 /** Actions every analysis has; running one with no handler is not worth a warning. */
 const BUILT_IN = new Set(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error']);

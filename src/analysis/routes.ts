@@ -1,3 +1,11 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** An extra HTTP route of an analysis (`routes.ts` exports a list of them as `ROUTES`). */
+export type ExtraRoute = [
+  path: string | RegExp,
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+];
+
 /** Shared across copies of databench: a routes.ts may import another copy than the server's. */
 const CROSS_ORIGIN = Symbol.for('databench.route.allowCrossOrigin');
 

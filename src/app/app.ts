@@ -1,22 +1,19 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import MarkdownIt from 'markdown-it';
-import type { Token } from 'markdown-it';
-import type sanitizeHtml from 'sanitize-html';
 import { parse as parseYaml } from 'yaml';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from '../analysis/analysis.js';
 import { compileAnalysis, holdCompiler } from '../loader/compile-analysis.js';
+import { importRoutes } from '../loader/load-routes.js';
+import { pickReadme, renderReadme } from './readme.js';
 import { describeLoadError, importAnalysis } from '../loader/load-analysis.js';
 import type { Logger } from '../util/logger.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { Meta, type ExtraRoute } from '../analysis/meta.js';
+import { Meta } from '../analysis/meta.js';
 
-/** This package's root folder (works from src/server and dist/server). */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The analyses served when the user has none. */
 const PACKAGED_ANALYSES = join(PACKAGE_ROOT, 'analyses');
 
@@ -80,91 +77,6 @@ export interface App {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED = new Set(['static', '_static', 'node_modules', 'ws', 'index', 'index.html']);
-const markdown = new MarkdownIt({ html: true, linkify: true });
-
-/**
- * What a README's HTML may keep, as GitHub does: formatting tags with their
- * `class`, links and images; scripts, styles, event handlers, forms and
- * `javascript:` URLs go.
- */
-function readmeHtmlOptions(defaults: string[]): sanitizeHtml.IOptions {
-  return {
-    allowedTags: [
-      ...defaults,
-      'img',
-      'details',
-      'summary',
-      'kbd',
-      'sup',
-      'sub',
-      'ins',
-      'del',
-      's',
-      'picture',
-      'source',
-    ],
-    allowedAttributes: {
-      '*': ['class', 'title', 'align', 'id', 'lang', 'dir'],
-      a: ['href', 'name', 'target', 'rel'],
-      img: ['src', 'srcset', 'alt', 'width', 'height', 'loading'],
-      source: ['srcset', 'media', 'type'],
-      td: ['colspan', 'rowspan'],
-      th: ['colspan', 'rowspan'],
-      ol: ['start'],
-      details: ['open'],
-    },
-    allowedSchemes: ['http', 'https', 'mailto'],
-    allowedSchemesByTag: { img: ['http', 'https', 'data'] },
-    allowProtocolRelative: true,
-  };
-}
-
-let sanitizer: Promise<(html: string) => string> | undefined;
-
-/** Whether markdown-it's tokens pass raw HTML through (an HTML block or inline tag). */
-function hasRawHtml(tokens: readonly Token[]): boolean {
-  return tokens.some(
-    (t) =>
-      t.type === 'html_block' ||
-      t.type === 'html_inline' ||
-      (t.children !== null && hasRawHtml(t.children)),
-  );
-}
-
-/**
- * Render a README (markdown; its raw HTML passes through a sanitizer) to
- * HTML. A README without raw HTML (a `<` in a code span is escaped text) is
- * markdown-it's own escaped output, and the sanitizer (a large module: ~35
- * ms and ~5 MB at start) is loaded only for READMEs that need it.
- */
-export async function renderMarkdown(text: string): Promise<string> {
-  const env = {};
-  const tokens = markdown.parse(text, env);
-  const html = markdown.renderer.render(tokens, markdown.options, env);
-  if (!hasRawHtml(tokens)) return html;
-  sanitizer ??= import('sanitize-html').then(({ default: sanitize }) => {
-    const options = readmeHtmlOptions(sanitize.defaults.allowedTags);
-    return (dirty: string) => sanitize(dirty, options);
-  });
-  return (await sanitizer)(html);
-}
-
-/** Render a README file: markdown (`.md`) as HTML, reStructuredText (`.rst`) as preformatted text. */
-async function renderReadme(name: string, text: string): Promise<string> {
-  if (/\.rst$/i.test(name)) {
-    const escaped = text.replace(/[&<>]/g, (c) =>
-      c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;',
-    );
-    return `<pre class="db-readme-rst">${escaped}</pre>`;
-  }
-  return renderMarkdown(text);
-}
-
-/** The README of a folder: README.md first, else README.rst (any case, as 0.7 found them). */
-function pickReadme(names: readonly string[]): string | undefined {
-  return names.find((n) => /^readme\.md$/i.test(n)) ?? names.find((n) => /^readme\.rst$/i.test(n));
-}
-
 async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -326,30 +238,6 @@ function countOption(
   throw new Error(
     `index.yaml: analysis "${name}": ${key} must be a whole number of at least 1, got ${JSON.stringify(value)}`,
   );
-}
-
-async function importRoutes(file: string, root: string): Promise<ExtraRoute[]> {
-  const compiled = await compileAnalysis(file, { root });
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(compiled.url)) as Record<string, unknown>;
-  } finally {
-    // imported: the file is no longer needed (its source map is read at import)
-    await compiled.dispose();
-  }
-  const routes =
-    mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
-  if (!Array.isArray(routes)) throw new Error(`${file} must export ROUTES: Array<[path, handler]>`);
-  for (const route of routes) {
-    if (
-      !Array.isArray(route) ||
-      !(typeof route[0] === 'string' || route[0] instanceof RegExp) ||
-      typeof route[1] !== 'function'
-    ) {
-      throw new Error(`${file}: every ROUTES entry must be [string | RegExp, handler]`);
-    }
-  }
-  return routes as ExtraRoute[];
 }
 
 /** How long esbuild's process stays after a reload (saves come in runs while editing). */

@@ -1,11 +1,8 @@
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
-import {
-  EMPTY_DOMAIN,
-  getDefaultBackend,
-  type DatastoreBackend,
-  type MemoryBackend,
-} from './backend.js';
+import { type DatastoreBackend } from './backend.js';
+import { EMPTY_DOMAIN, type MemoryBackend } from './backends/memory.js';
+import { getDefaultBackend } from './default-backend.js';
 import { Change } from './change.js';
 
 /** Options of {@link Datastore}. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../util/logger.js';
-import type { ExtraRoute, Meta } from '../analysis/meta.js';
+import type { Meta } from '../analysis/meta.js';
+import type { ExtraRoute } from '../analysis/routes.js';
 import { AnalysisSession } from './analysis-session.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
 

@@ -7,7 +7,7 @@
 import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { PageSink } from '../analysis/analysis.js';
-import type { ExtraRoute } from '../analysis/meta.js';
+import type { ExtraRoute } from '../analysis/routes.js';
 
 /** What a kernel is told when a page has sent `__connect`. */
 export interface OpenRequest {

@@ -1,5 +1,5 @@
 import type { Logger } from '../util/logger.js';
-import type { ExtraRoute } from '../analysis/meta.js';
+import type { ExtraRoute } from '../analysis/routes.js';
 import { describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
 import type { HostMessage, KernelMessage } from './messages.js';

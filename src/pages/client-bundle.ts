@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../app/app.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 
 /** The browser script served at `/_static/databench.js`, with its ETag. */
 export interface ClientBundle {

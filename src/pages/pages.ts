@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import type { LoadErrorLoad } from '../protocol/messages.js';
-import { PACKAGE_ROOT, type AnalysisEntry, type App } from '../app/app.js';
+import type { AnalysisEntry, App } from '../app/app.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import {
   addTornadoSupport,
   templateFlavor,

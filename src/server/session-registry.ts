@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
-import { getDefaultBackend } from '../datastore/backend.js';
+import { getDefaultBackend } from '../datastore/default-backend.js';
 import { OutboundBudget, Session, type SessionContext } from './session.js';
 import { PROTOCOL } from '../protocol/messages.js';
 

@@ -10,7 +10,8 @@ import {
   type ServerOptions,
 } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { MemoryBackend, type DetachOptions } from '../../src/datastore/backend.ts';
+import type { DetachOptions } from '../../src/datastore/backend.ts';
+import { MemoryBackend } from '../../src/datastore/backends/memory.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 
 /** A server on the kernels fixture (in-process, worker and Python analyses); `options` on top. */

@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { setDefaultBackend } from '../../datastore/backend.js';
+import { setDefaultBackend } from '../../datastore/default-backend.js';
 import { setDefaultLogger } from '../../util/logger.js';
 import { describeError } from '../../protocol/errors.js';
 import { describeLoadError, importAnalysis } from '../../loader/load-analysis.js';

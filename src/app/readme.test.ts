@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderMarkdown } from './app.ts';
+import { renderMarkdown } from './readme.ts';
 
 test('README raw HTML is sanitized wherever markdown puts it: a block, a paragraph, a list, a quote', async () => {
   const cases = [
