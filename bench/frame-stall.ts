@@ -1,4 +1,4 @@
-// How much one large incoming frame stalls every other page (issue 9): the
+// How much one large incoming frame stalls every other page: the
 // real CLI in a child process, an observer page that echoes in a loop, and a
 // sender in another process that sends large frames. Prints the observer's
 // worst round trip during each kind of frame and the server's peak RSS.

@@ -1,4 +1,4 @@
-// The hostile-client probes of issue 9, as figures: what a page can make the
+// The hostile-client probes, as figures: what a page can make the
 // server hold, and how long teardown and shutdown take. Runs the real CLI in
 // a child process and measures its RSS from /proc. Every loop is bounded.
 // Usage: node --conditions=databench-source --import tsx bench/probes.ts

@@ -1,5 +1,5 @@
 // Time from saving an analysis to a new session running the new code, with
-// the watcher on (issue 5). Usage: npm run bench:reload
+// the watcher on. Usage: npm run bench:reload
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';

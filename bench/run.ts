@@ -1,4 +1,4 @@
-// npm run bench: the workloads of issue 3 against our server and, in the same
+// npm run bench: the workloads W1–W10 against our server and, in the same
 // run, a raw `ws` server answering the same protocol. Servers run in child
 // processes; this process is the pages. Every loop is bounded in count and time.
 // Usage: npm run bench [-- --quick] [--only=W2,S]  (S: the start-up rows, see startup.ts)
@@ -347,7 +347,7 @@ async function w8Busy(s: Server, analysis: string) {
   };
 }
 
-// Redis (issue 10) -------------------------------------------------------------
+// Redis ----------------------------------------------------------------------
 
 /**
  * W9: `count` pages split over two processes sharing one Redis; a page on the

@@ -1,4 +1,4 @@
-// The start-up rows of `npm run bench` (issue 15): `node bin/databench.js`
+// The start-up rows of `npm run bench`: `node bin/databench.js`
 // on the packaged analyses, the way a user starts it (dist/, not src/
 // through tsx), against a raw `ws` server run by plain `node`. Each figure
 // is a fresh process: ms from spawn to the first answered `GET /`, and the

@@ -8,7 +8,7 @@ const IGNORED = /(^|[/\\])(node_modules|\.git|dist|test-artifacts|static|__pycac
 /**
  * The files whose change reloads: code, templates, READMEs, styles, index.yaml.
  * Anything else (a cache file, data an analysis writes) reloads only when a
- * `watch` glob names it (issue 9: a write to `static/cache.txt` restarted
+ * `watch` glob names it (a write to `static/cache.txt` must not restart
  * every session).
  */
 const RELOADING = /\.(?:[cm]?[jt]s|json|html|md|css|py|ya?ml)$/i;

@@ -770,7 +770,7 @@ describe('Datastore: a custom backend with an async attach', () => {
   });
 });
 
-describe('Datastore: a key named __proto__ (issue 9)', () => {
+describe('Datastore: a key named __proto__ is an ordinary key', () => {
   test('update and init store an own __proto__ key; toObject copies it as an own key', async () => {
     const store = new Datastore(domain());
     await store.update(JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as object);
@@ -808,7 +808,7 @@ describe('Datastore: a key named __proto__ (issue 9)', () => {
   });
 });
 
-describe('MemoryBackend: retention per owner (issue 9)', () => {
+describe('MemoryBackend: retention per owner, so one client cannot evict the others', () => {
   test('one owner leaving many stores behind evicts only its own', async () => {
     const backend = new MemoryBackend(10, 3);
     const keep = async (name: string, owner?: string): Promise<void> => {

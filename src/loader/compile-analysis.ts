@@ -1,7 +1,7 @@
 /**
  * Analyses are TypeScript, imported at run time. Instead of a loader hook
  * in the server (tsx: a module-loader thread, esbuild's worker thread and
- * its Go process for the whole life of the server, issue 15), each analysis
+ * its Go process for the whole life of the server: ~150 MB), each analysis
  * module is compiled once per load with esbuild's async API into one
  * JavaScript file: its own local modules bundled in (so a reload imports
  * them anew too), packages and Node builtins left as imports. esbuild's

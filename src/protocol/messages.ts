@@ -144,8 +144,8 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * Refuse JSON that nests arrays and objects deeper than `maxDepth`, in one
  * linear pass that allocates nothing: brackets are counted outside strings,
  * and a string is skipped with `indexOf` to its closing quote. A frame of
- * millions of brackets costs a scan, not a parse (issue 9: a 15.6 MB one
- * blocked every page for seconds). Malformed text is left for `JSON.parse`
+ * millions of brackets costs a scan, not a parse (a 15.6 MB one
+ * would block every page for seconds). Malformed text is left for `JSON.parse`
  * to report.
  */
 function assertJsonDepth(text: string, maxDepth: number, who = 'client'): void {

@@ -188,7 +188,7 @@ async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: st
   return { cert: pems.cert, key: pems.private };
 }
 
-// --- datastore (issue 10): which backend the analyses of this server use ---
+// --- datastore: which backend the analyses of this server use ---
 
 /** The resolved datastore of a server: the backend, and whether the server made it (and so disposes it). */
 interface ResolvedDatastore {
@@ -271,7 +271,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       `option port must be an integer from 0 to 65535, got ${String(options.port)}`,
     );
   }
-  // issue 9: parsing a frame at this bound costs other pages a few ms, at 16 MiB hundreds
+  // parsing a frame at this bound costs other pages a few ms, at 16 MiB hundreds
   const maxFrameBytes = options.maxFrameBytes ?? 1 << 20;
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes <= 0) {
     throw new TypeError(
@@ -279,7 +279,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     );
   }
   const limits = resolveLimits(options);
-  // issue 9: whole analysis ids never reach a log line, whoever writes it
+  // an analysis id is a resume credential: whole ids never reach a log line, whoever writes it
   const logger = withoutIds(options.logger ?? createLogger(options.logLevel ?? 'info'));
   const cwd = options.cwd ?? process.cwd();
   const cliArgs = options.cliArgs ?? [];

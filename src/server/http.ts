@@ -63,7 +63,7 @@ async function realPathOf(path: string): Promise<string | undefined> {
 /**
  * Serve a file below `root` with `send` (content type, ETag, Last-Modified,
  * ranges, HEAD; refuses `..` and dotfiles). A symlink that leads out of
- * `root` counts as no file (issue 9). Resolves false when there is no such
+ * `root` counts as no file (no escape through a link). Resolves false when there is no such
  * file, so the caller can try the next place.
  */
 async function sendFile(
@@ -229,7 +229,7 @@ async function route(
       const hit =
         typeof pattern === 'string' ? pattern.replace(/^\//, '') === rest : pattern.test(rest);
       if (hit) {
-        // a route that changes state gets the Origin check of sockets (issue 9)
+        // a route that changes state gets the Origin check of sockets (no cross-site POST)
         if (!readOnly && !allowsCrossOrigin(handler) && !crossOriginAllowed(req, options)) {
           throw new HttpError(
             403,

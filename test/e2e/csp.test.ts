@@ -1,4 +1,4 @@
-// The packaged pages under the server's Content-Security-Policy (issue 9):
+// The packaged pages under the server's Content-Security-Policy:
 // the index and dummypi render, connect, run and show the plot in real
 // Chromium with no CSP violation.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 9: reporting an error never crashes the process or skips cleanup
+// Reporting an error never crashes the process or skips cleanup
 // (against the real CLI), and what pages cause in the log is escaped,
 // bounded and rate limited, with no whole analysis id in any line.
 import assert from 'node:assert/strict';

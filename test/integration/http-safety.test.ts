@@ -1,4 +1,4 @@
-// Issue 9, HTTP: the DNS-rebinding guard on the bound address, static files
+// HTTP safety: the DNS-rebinding guard on the bound address, static files
 // that stay inside their folder, security headers, and the Origin check of
 // state-changing routes. Real server, real HTTP.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 9, "incoming work is bounded": the frame limit and the nesting limit,
+// Incoming work is bounded: the frame limit and the nesting limit,
 // against a real server and real sockets.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Scale-out on Redis (issue 10): real `databench` processes sharing one real
+// Scale-out on Redis: real `databench` processes sharing one real
 // redis-server, real WebSocket pages on each.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 9's session guarantees, against the real server with real sockets,
+// The session guarantees, against the real server with real sockets,
 // for the in-process and the worker kernel alike: teardown that always
 // happens, exclusive resume, bounded queued input, outbound limits in bytes
 // and a server-wide outbound budget.

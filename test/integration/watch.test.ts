@@ -227,7 +227,7 @@ test('a README edit restarts open pages with a new analyses_version', async () =
   after.client.close();
 });
 
-test('a write to static files or other data reloads nothing (issue 9)', async () => {
+test('a write to static files or other data reloads nothing', async () => {
   const other = await which('other');
   const first = await which('hello');
   await mkdir(join(DIR, 'static'), { recursive: true });
