@@ -14,7 +14,7 @@ BUILT_IN = frozenset(['connect', 'args', 'connected', 'disconnected', 'log', 'wa
 
 
 def _bind(analysis, action, name, message):
-    """The bound method and its arguments, as PROTOCOL.md binds them: a list
+    """The bound method and its arguments, as docs/reference/protocol.md binds them: a list
     is positional, a dict keyword arguments, anything else the first
     argument, no message no arguments. Returns (method, args, kwargs, error)."""
     method = getattr(analysis, name)

@@ -7,7 +7,7 @@ export type Binding = { ok: true; args: unknown[] } | { ok: false; error: string
 const NO_ARGS: unknown[] = [];
 
 /**
- * PROTOCOL.md's argument rules: a list is positional, an object is keyword
+ * docs/reference/protocol.md's argument rules: a list is positional, an object is keyword
  * arguments matched to the handler's parameter names (defaults honoured), any
  * other load is the first argument, no load means no arguments. A handler
  * whose only parameter is a destructuring pattern gets the object whole.

@@ -1,4 +1,4 @@
-// The client in Node against a real `ws` server speaking PROTOCOL.md.
+// The client in Node against a real `ws` server speaking docs/reference/protocol.md.
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import {

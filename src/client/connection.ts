@@ -197,7 +197,7 @@ function samePattern(a: string | RegExp | undefined, b: string | RegExp): boolea
 }
 
 /**
- * A connection to one analysis instance on a databench server (PROTOCOL.md),
+ * A connection to one analysis instance on a databench server (docs/reference/protocol.md),
  * compatible with databench 0.7's `Databench.Connection`.
  *
  * Register listeners and wire the page first, then `connect()`. A lost
@@ -517,7 +517,7 @@ export class Connection<A = any> {
 
   /**
    * Call `callback(status, load)` with `'start'`, every `'progress'` and
-   * `'end'` of the action emitted with `{__process_id: id}` (PROTOCOL.md).
+   * `'end'` of the action emitted with `{__process_id: id}` (docs/reference/protocol.md).
    * Buttons use this to show "busy" and progress. A progress load has
    * `fraction` (0 to 1, or null) and `message`; an end load has
    * `cancelled: true` when the call was cancelled, `error: true` when a

@@ -67,7 +67,7 @@ type KeywordLoad<P extends unknown[]> = P extends []
   : { [name: string]: P[number] } & ProcessIdField;
 
 /**
- * Every load PROTOCOL.md allows for a handler with parameters `P`: the list of
+ * Every load docs/reference/protocol.md allows for a handler with parameters `P`: the list of
  * positional arguments, a keyword object, or the first argument itself.
  */
 export type LoadFor<P extends unknown[]> = P | Readonly<P> | KeywordLoad<P> | FirstArgLoad<P>;

@@ -1,5 +1,5 @@
 // A small real server for the client's tests: HTTP for test pages and a `ws`
-// WebSocketServer that speaks PROTOCOL.md's handshake (`__connect` and its
+// WebSocketServer that speaks docs/reference/protocol.md's handshake (`__connect` and its
 // reply). What happens on actions is up to each test (`onAction`); every
 // frame a client sends is recorded and can be awaited.
 import { createServer, type Server } from 'node:http';

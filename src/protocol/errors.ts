@@ -14,7 +14,7 @@ export class DatabenchError extends Error {
   }
 }
 
-/** A frame that does not follow PROTOCOL.md (bad JSON, not an object, wrong field type). */
+/** A frame that does not follow docs/reference/protocol.md (bad JSON, not an object, wrong field type). */
 export class ProtocolError extends DatabenchError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PROTOCOL', message, options);

@@ -1,5 +1,5 @@
 /**
- * The wire protocol of PROTOCOL.md: message types, the one parser per side,
+ * The wire protocol of docs/reference/protocol.md: message types, the one parser per side,
  * the encoder and the constants. Shared by server, client and kernels.
  */
 export { DatabenchError, ProtocolError } from './errors.js';

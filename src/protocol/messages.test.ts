@@ -236,7 +236,7 @@ describe('frames', () => {
     assert.deepEqual(parsed.load, { a: 'NaN', b: 'Infinity', c: '-Infinity' });
   });
 
-  test('PROTOCOL constants match PROTOCOL.md', () => {
+  test('PROTOCOL constants match docs/reference/protocol.md', () => {
     assert.equal(PROTOCOL.pingIntervalMs, 15_000);
     assert.equal(PROTOCOL.connectSignal, '__connect');
     assert.equal(PROTOCOL.processSignal, '__process');

@@ -3,7 +3,7 @@ import { escapeLogText } from './log-text.js';
 
 /** Wire constants shared by server, client and kernels. */
 export const PROTOCOL = {
-  /** The server pings every socket this often (PROTOCOL.md: 15 s). */
+  /** The server pings every socket this often (docs/reference/protocol.md: 15 s). */
   pingIntervalMs: 15_000,
   /** Signal of the reply to `__connect`. */
   connectSignal: '__connect',
@@ -206,7 +206,7 @@ export interface ParseClientOptions {
 
 /**
  * The one place the server turns a client frame into a typed message.
- * Throws {@link ProtocolError} for anything PROTOCOL.md does not allow,
+ * Throws {@link ProtocolError} for anything docs/reference/protocol.md does not allow,
  * and for a frame nested deeper than `maxDepth` (checked before parsing).
  */
 export function parseClientMessage(text: string, options?: ParseClientOptions): ClientMessage {

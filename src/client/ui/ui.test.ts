@@ -1,6 +1,6 @@
 // Every widget once, in real Chromium, on a page that loads the real bundle
 // (built in memory by scripts/build-client.js) and talks to a real `ws`
-// server speaking PROTOCOL.md. Screenshots go to test-artifacts/client-ui/.
+// server speaking docs/reference/protocol.md. Screenshots go to test-artifacts/client-ui/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
