@@ -80,15 +80,15 @@ test(
 );
 
 test(
-  'the README’s Python analysis passes the README’s Python test',
+  'the Python guide’s analysis passes the guide’s Python test',
   { skip: pythonSkip },
   async () => {
     assertPython();
-    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-    const blocks = [...readme.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    const guide = await readFile(join(ROOT, 'docs/guides/python.md'), 'utf8');
+    const blocks = [...guide.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
     const analysis = blocks.find((b) => b.includes('class Pi(databench.Analysis)'));
     const testFile = blocks.find((b) => b.includes('class TestPi'));
-    assert.ok(analysis && testFile, 'the README has the analysis and its test');
+    assert.ok(analysis && testFile, 'docs/guides/python.md has the analysis and its test');
     const dir = join(ROOT, 'test-artifacts', 'readme-python');
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });

@@ -56,3 +56,38 @@ test('the README tour shows exactly what `databench new hello` writes, and its t
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** The first `sh` block under the heading `## Your first analysis` of a markdown file. */
+async function firstAnalysisBlock(path: string): Promise<string> {
+  const text = await readFile(join(ROOT, path), 'utf8');
+  const start = text.indexOf('## Your first analysis');
+  assert.ok(start >= 0, `${path} has "Your first analysis"`);
+  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(start))?.[1];
+  assert.ok(block, `${path} has a sh block under "Your first analysis"`);
+  return block;
+}
+
+test('Getting started shows the commands of the README (which the package test runs)', async () => {
+  // package.test.ts runs the README's block in an empty project; the longer
+  // page must not drift from it
+  assert.equal(
+    await firstAnalysisBlock('docs/getting-started.md'),
+    await firstAnalysisBlock('README.md'),
+  );
+});
+
+test('the README starts with the two commands a newcomer runs, and stays short', async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const first = /```sh\n([\s\S]*?)```/.exec(readme);
+  assert.ok(first, 'the README has a sh block');
+  // nothing but its title and tagline before it
+  assert.ok(readme.slice(0, first.index).split('\n').filter(Boolean).length <= 2);
+  const commands = (first[1] ?? '')
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter(Boolean);
+  assert.deepEqual(commands, ['npm ci && npm start', 'npm test']);
+  assert.match(first[1] ?? '', /http:\/\/127\.0\.0\.1:5000/);
+  const lines = readme.split('\n').length;
+  assert.ok(lines <= 200, `the README has ${lines} lines: move detail into docs/`);
+});
