@@ -109,7 +109,11 @@ function tokenize(src: string): Tok[] {
       i += q.length;
       let v = '';
       for (;;) {
-        if (i >= src.length) throw new PyError('SyntaxError', `unterminated string at ${p + 1}`);
+        if (i >= src.length)
+          throw new PyError(
+            'SyntaxError',
+            `unterminated string starting at column ${p + 1} of ${JSON.stringify(src)}`,
+          );
         if (src.startsWith(q, i)) {
           i += q.length;
           break;
@@ -150,7 +154,11 @@ function tokenize(src: string): Tok[] {
       continue;
     }
     const op = OPS.find((o) => src.startsWith(o, i));
-    if (!op) throw new PyError('SyntaxError', `unexpected character ${JSON.stringify(c)}`);
+    if (!op)
+      throw new PyError(
+        'SyntaxError',
+        `unexpected character ${JSON.stringify(c)} at column ${i + 1} of ${JSON.stringify(src)}`,
+      );
     toks.push({ t: 'op', v: op, p });
     i += op.length;
   }
@@ -194,9 +202,13 @@ class Parser {
   private expectOp(v: string): void {
     if (!this.eatOp(v)) this.fail(`expected "${v}"`);
   }
+  /** A SyntaxError at the current token: what was wrong, its column (from 1) and the text there. */
   fail(what: string): never {
     const t = this.peek();
-    const near = t.t === 'end' ? 'at the end' : `at "${this.src.slice(t.p, t.p + 12)}"`;
+    const near =
+      t.t === 'end'
+        ? `at the end (column ${t.p + 1})`
+        : `at "${this.src.slice(t.p, t.p + 12)}" (column ${t.p + 1})`;
     throw new PyError('SyntaxError', `${what} ${near} of ${JSON.stringify(this.src)}`);
   }
   atEnd(): boolean {
@@ -292,8 +304,9 @@ class Parser {
   private trailers(node: PyNode): PyNode {
     for (;;) {
       if (this.eatOp('.')) {
-        const t = this.next();
+        const t = this.peek();
         if (t.t !== 'name') this.fail('expected an attribute name');
+        this.i++;
         node = { k: 'attr', obj: node, name: t.v };
       } else if (this.eatOp('[')) {
         node = { k: 'sub', obj: node, index: this.subscript() };
@@ -347,8 +360,9 @@ class Parser {
         this.expectOp(')');
         return t;
       }
-      const t = this.next();
+      const t = this.peek();
       if (t.t !== 'name' || KEYWORDS.has(t.v)) this.fail('expected a loop variable');
+      this.i++;
       return t.v;
     };
     const first = one();
@@ -508,7 +522,8 @@ export function truthy(v: unknown): boolean {
   if (v === null || v === undefined || v === false || v === 0 || v === '') return false;
   if (Array.isArray(v)) return v.length > 0;
   if (isDict(v)) return Object.keys(v).length > 0;
-  return !Number.isNaN(v);
+  // everything else is true, NaN included (Python's bool(float('nan')))
+  return true;
 }
 
 function reprStr(s: string): string {
