@@ -912,7 +912,8 @@ function getItem(obj: unknown, key: unknown): unknown {
   throw new PyError('TypeError', `'${typeName(obj)}' object is not subscriptable`);
 }
 
-function escapeHtml(s: string): string {
+/** Tornado's `xhtml_escape`: `& < > " '` as entities, nothing else (a backslash stays). */
+export function xhtmlEscape(s: string): string {
   return s.replace(
     /[&<>"']/g,
     (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": '#39' }[c] ?? ''};`,
@@ -1001,8 +1002,8 @@ const BUILTINS: Record<string, PyFunc> = {
   isinstance: fn('isinstance', () => {
     throw new PyError('NotImplementedError', 'isinstance() is not available in templates');
   }),
-  escape: fn('escape', ([v]) => escapeHtml(str(v))),
-  xhtml_escape: fn('xhtml_escape', ([v]) => escapeHtml(str(v))),
+  escape: fn('escape', ([v]) => xhtmlEscape(str(v))),
+  xhtml_escape: fn('xhtml_escape', ([v]) => xhtmlEscape(str(v))),
   url_escape: fn('url_escape', ([v, plus]) => {
     const e = encodeURIComponent(str(v));
     return plus === false ? e : e.replace(/%20/g, '+');

@@ -102,6 +102,8 @@ describe('Python expressions of 0.7 templates', () => {
   });
 });
 
+// The expected pages below are what Tornado 6.2 renders from the same source
+// (checked with /usr/bin/python3 and tornado.template while writing them).
 describe('Tornado templates translated to Nunjucks', () => {
   test('the flavour is told per file; mixing the two is an error', () => {
     assert.equal(templateFlavor('{% block a %}x{% end %}', 'f'), 'tornado');
@@ -126,6 +128,41 @@ describe('Tornado templates translated to Nunjucks', () => {
       { pairs: [['x', 'y']] },
     );
     assert.equal(out, '3\n[0xy]done\n<i>\na b\n{{ literal }}');
+  });
+
+  test('whitespace: .html and .js files collapse runs as Tornado does, and lines still count', () => {
+    const source = 'a  \t b\n\n\n   c{% whitespace oneline %} d \n\n e{% whitespace all %}  f\n\n';
+    const translated = translateTornado(source, 'f.html');
+    assert.equal(translated.split('\n').length, source.split('\n').length);
+    assert.equal(render(source), 'a b\nc d e  f\n\n');
+    const env = new nunjucks.Environment(null, { autoescape: true });
+    addTornadoSupport(env);
+    const txt = translateTornado('a  b\n\n{% if 1 %}x{% end %}', 'notes.txt');
+    assert.equal(new nunjucks.Template(txt, env).render({}), 'a  b\n\nx', 'other names keep it');
+    assert.equal(render('<pre>\n  a  b\n</pre>{{ 1 }}  \n  x'), '<pre>\n  a  b\n</pre>1\nx');
+  });
+
+  test('{% autoescape None %} holds for the whole file, wherever it stands', () => {
+    assert.equal(render('{{ x }}{% autoescape None %}{{ x }}', { x: '<b>' }), '<b><b>');
+    assert.equal(
+      render('{{ x }}', { x: `<a href="x">'\\</a>` }),
+      '&lt;a href=&quot;x&quot;&gt;&#39;\\&lt;/a&gt;',
+    );
+  });
+
+  test("a block's name may be any word (databench 0.4 had d-container-class)", () => {
+    assert.match(
+      translateTornado('{% block d-container-class %}x{% end %}', 'f.html'),
+      /\{% block __tb_d_2d_container_2d_class %\}x\{% endblock %\}/,
+    );
+    assert.equal(
+      render('<div class="{% block d-container-class %}d{% end %}">'),
+      '<div class="d">',
+    );
+  });
+
+  test('text with #}, {{{ x }}} and a lone { renders as Tornado renders it', () => {
+    assert.equal(render('a #} b {{{ x }}} {', { x: 'X' }), 'a #} b {X} {');
   });
 
   test('line numbers stay those of the original file', () => {
@@ -154,5 +191,7 @@ describe('Tornado templates translated to Nunjucks', () => {
     bad('{% frobnicate %}', 1, /unknown template tag/);
     bad('{{ a', 1, /missing \}\}/);
     bad('{% else %}', 1, /outside/);
+    bad('{% block %}{% end %}', 1, /needs a name/);
+    bad('\n{% whitespace none %}', 2, /takes all, single or oneline/);
   });
 });
