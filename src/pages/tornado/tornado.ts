@@ -291,11 +291,15 @@ export function translateTornado(source: string, file: string): string {
         break;
       }
       case 'set': {
-        const sm = /^([\s\S]+?)\s*(\+|-|\*|\/|\/\/|%)?=(?!=)\s*([\s\S]+)$/.exec(suffix);
+        const sm = /^([\s\S]+?)\s*(\*\*|\/\/|<<|>>|[-+*/%|&^@])?=(?!=)\s*([\s\S]+)$/.exec(suffix);
         if (!sm) fail(`{% set %} needs "name = expression", got "${suffix}"`, tagLine);
         const lhs = (sm?.[1] ?? '').trim();
-        const aug = sm?.[2];
-        const rhs = aug ? `${lhs} ${aug} (${sm?.[3] ?? ''})` : (sm?.[3] ?? '');
+        if (sm?.[2])
+          fail(
+            `{% set ${lhs} ${sm[2]}= … %} computes, which page templates do not: compute values in the analysis`,
+            tagLine,
+          );
+        const rhs = sm?.[3] ?? '';
         let target: Target = '';
         try {
           target = parseTarget(lhs);
