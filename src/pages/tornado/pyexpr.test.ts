@@ -277,6 +277,9 @@ describe('Python semantics where JavaScript differs', () => {
       ["'hello'[1]", 'e'],
       ["'hello'[-1]", 'o'],
       ["'π!'[0]", 'π'],
+      ["'😀!'[1]", '!'],
+      ["'😀!'[-2]", '😀'],
+      ["'ab'[True]", 'b'],
     ]);
     table(
       [

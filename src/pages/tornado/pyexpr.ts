@@ -296,7 +296,8 @@ class Parser {
     }
     return items;
   }
-  private target(): Target {
+  /** Loop targets as in `for k, v in …`: a name, or a tuple of targets. */
+  target(): Target {
     const one = (): Target => {
       if (this.eatOp('(')) {
         const t = this.target();
@@ -314,10 +315,6 @@ class Parser {
     while (this.eatOp(',') && !this.isKw('in') && !this.atEnd() && !this.isOp(')'))
       list.push(one());
     return list;
-  }
-  /** Loop targets as in `for k, v in …` (exported through {@link parseTarget}). */
-  targetList(): Target {
-    return this.target();
   }
   private atom(): PyNode {
     const t = this.peek();
@@ -390,7 +387,7 @@ export function parsePy(src: string): PyNode {
 /** Parse the loop targets of a `for` (`x`, `k, v`, `(i, (a, b))`). */
 export function parseTarget(src: string): Target {
   const p = new Parser(tokenize(src), src);
-  const t = p.targetList();
+  const t = p.target();
   if (!p.atEnd()) p.fail('unexpected text');
   return t;
 }
@@ -537,11 +534,14 @@ export function iterate(v: unknown): unknown[] {
 function getItem(obj: unknown, key: unknown): unknown {
   if (Array.isArray(obj) || typeof obj === 'string') {
     const what = typeof obj === 'string' ? 'string' : 'list';
+    if (typeof key === 'boolean') key = Number(key);
     if (typeof key !== 'number' || !Number.isInteger(key))
       throw new PyError('TypeError', `${what} indices must be integers, not '${typeName(key)}'`);
-    const i = key < 0 ? key + obj.length : key;
-    if (i < 0 || i >= obj.length) throw new PyError('IndexError', `${what} index out of range`);
-    return obj[i];
+    // a string indexes by code point, as Python's does
+    const seq: unknown[] = typeof obj === 'string' ? [...obj] : obj;
+    const i = key < 0 ? key + seq.length : key;
+    if (i < 0 || i >= seq.length) throw new PyError('IndexError', `${what} index out of range`);
+    return seq[i];
   }
   if (isDict(obj)) {
     if (typeof key === 'string' && Object.hasOwn(obj, key)) return obj[key];
