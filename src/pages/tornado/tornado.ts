@@ -18,6 +18,7 @@ import {
   str,
   truthy,
   type Target,
+  xhtmlEscape,
 } from './pyexpr.js';
 
 /** A Tornado template that cannot be translated: file and line are in the message. */
@@ -79,6 +80,53 @@ function njString(s: string): string {
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Where the next `{{`, `{%` or `{#` starts, as Tornado finds it: a `{` before
+ * another pair (`{{{ x }}}`) is text, and so is a `{` that ends the file.
+ */
+function nextDirective(source: string, from: number): number {
+  let curly = from;
+  for (;;) {
+    curly = source.indexOf('{', curly);
+    if (curly < 0 || curly + 1 >= source.length) return -1;
+    const next = source[curly + 1];
+    if (next !== '{' && next !== '%' && next !== '#') curly++;
+    else if (next === '{' && source[curly + 2] === '{') curly++;
+    else return curly;
+  }
+}
+
+/** Whitespace as Python's `\\s` (str.isspace) has it: JavaScript's `\\s` differs in a few code points. */
+const PY_SPACE =
+  '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const SPACE_RUN = new RegExp(`[${PY_SPACE}]+`, 'g');
+const TABS_SPACES = /[\t ]+/g;
+const NEWLINE_RUN = new RegExp(`[${PY_SPACE}]*\\n[${PY_SPACE}]*`, 'g');
+
+/** Tornado's whitespace modes: `all` keeps text as it is, `single` and `oneline` collapse runs. */
+type WhitespaceMode = 'all' | 'single' | 'oneline';
+
+/**
+ * A text chunk as Tornado writes it in `mode` (a chunk holding `<pre>` stays
+ * as it is), with every newline the mode drops kept in a Nunjucks comment, so
+ * the lines of the translation stay those of the file.
+ */
+function filterWhitespace(text: string, mode: WhitespaceMode): string {
+  if (mode === 'all' || text.includes('<pre>')) return text;
+  const dropped = (run: string, kept: number): string => {
+    const n = run.split('\n').length - 1 - kept;
+    return n > 0 ? `{#${'\n'.repeat(n)}#}` : '';
+  };
+  if (mode === 'oneline') return text.replace(SPACE_RUN, (run) => ' ' + dropped(run, 0));
+  return text.replace(TABS_SPACES, ' ').replace(NEWLINE_RUN, (run) => '\n' + dropped(run, 1));
+}
+
+/** Nunjucks block names are identifiers; Tornado's are any word (`d-container-class`). */
+function blockName(name: string): string {
+  if (IDENT.test(name) && !/^(?:true|false|none|True|False|None)$/.test(name)) return name;
+  return '__tb_' + name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16)}_`);
+}
+
 interface Open {
   op: 'block' | 'if' | 'for' | 'apply';
   line: number;
@@ -96,7 +144,12 @@ export function translateTornado(source: string, file: string): string {
   const out: string[] = [];
   const stack: Open[] = [];
   const topScope = new Set<string>();
+  // {% autoescape %} holds for the whole file, wherever it stands: the
+  // expressions' modes are filled in at the end
   let autoescape = true;
+  const escaped: Array<{ at: number; src: string; locals: string; keep: string }> = [];
+  // Tornado compresses whitespace in .html and .js files unless told otherwise
+  let whitespace: WhitespaceMode = /\.(?:html|js)$/.test(file) ? 'single' : 'all';
   let temp = 0;
   let pos = 0;
   let line = 1;
@@ -135,23 +188,21 @@ export function translateTornado(source: string, file: string): string {
     return target.map((t, i) => bind(t, `${from}[${i}]`, scope)).join('');
   };
   const current = (): Set<string> => stack[stack.length - 1]?.scope ?? topScope;
+  const emitText = (text: string): void => {
+    if (text === '') return;
+    line += newlines(text).length;
+    // `#}` ends a comment for Nunjucks even in plain text
+    let filtered = filterWhitespace(text.replace(/#\}/g, `#{{ ${njString('}')} }}`), whitespace);
+    // a `{` before the next tag (from `{{{ x }}}`) would open a Nunjucks tag
+    if (filtered.endsWith('{')) filtered = filtered.slice(0, -1) + `{{ ${njString('{')} }}`;
+    out.push(filtered);
+  };
 
   while (pos < source.length) {
-    const start = source.indexOf('{', pos);
-    if (start < 0) {
-      out.push(source.slice(pos));
-      break;
-    }
+    const start = nextDirective(source, pos);
+    emitText(source.slice(pos, start < 0 ? source.length : start));
+    if (start < 0) break;
     const kind = source[start + 1];
-    if (kind !== '{' && kind !== '%' && kind !== '#') {
-      out.push(source.slice(pos, start + 1));
-      line += newlines(source.slice(pos, start + 1)).length;
-      pos = start + 1;
-      continue;
-    }
-    const text = source.slice(pos, start);
-    out.push(text);
-    line += newlines(text).length;
     if (source[start + 2] === '!') {
       // {{! {%! {#! print the opening literally
       out.push(`{{ ${njString('{' + kind)} }}`);
@@ -172,7 +223,8 @@ export function translateTornado(source: string, file: string): string {
       continue;
     }
     if (kind === '{') {
-      out.push(`{{ ${call(autoescape ? 'o' : 'r', body, 'expression')}${keep} }}`);
+      escaped.push({ at: out.length, src: expr(body, 'expression'), locals: locals(), keep });
+      out.push('');
       continue;
     }
     const content = body.trim();
@@ -195,9 +247,9 @@ export function translateTornado(source: string, file: string): string {
         tag(`${op} ${quoted()}`);
         break;
       case 'block':
-        if (!IDENT.test(suffix)) fail(`block name "${suffix}" must be an identifier`, tagLine);
+        if (suffix === '') fail('{% block %} needs a name', tagLine);
         stack.push({ op: 'block', line: tagLine, scope: new Set() });
-        tag(`block ${suffix}`);
+        tag(`block ${blockName(suffix)}`);
         break;
       case 'if':
         stack.push({ op: 'if', line: tagLine, scope: new Set() });
@@ -239,11 +291,15 @@ export function translateTornado(source: string, file: string): string {
         break;
       }
       case 'set': {
-        const sm = /^([\s\S]+?)\s*(\+|-|\*|\/|\/\/|%)?=(?!=)\s*([\s\S]+)$/.exec(suffix);
+        const sm = /^([\s\S]+?)\s*(\*\*|\/\/|<<|>>|[-+*/%|&^@])?=(?!=)\s*([\s\S]+)$/.exec(suffix);
         if (!sm) fail(`{% set %} needs "name = expression", got "${suffix}"`, tagLine);
         const lhs = (sm?.[1] ?? '').trim();
-        const aug = sm?.[2];
-        const rhs = aug ? `${lhs} ${aug} (${sm?.[3] ?? ''})` : (sm?.[3] ?? '');
+        if (sm?.[2])
+          fail(
+            `{% set ${lhs} ${sm[2]}= … %} computes, which page templates do not: compute values in the analysis`,
+            tagLine,
+          );
+        const rhs = sm?.[3] ?? '';
         let target: Target = '';
         try {
           target = parseTarget(lhs);
@@ -272,8 +328,13 @@ export function translateTornado(source: string, file: string): string {
         autoescape = suffix !== 'None';
         if (keep) out.push(`{#${keep}#}`);
         break;
-      case 'comment':
       case 'whitespace':
+        if (suffix !== 'all' && suffix !== 'single' && suffix !== 'oneline')
+          fail(`{% whitespace %} takes all, single or oneline, got "${suffix}"`, tagLine);
+        whitespace = suffix as WhitespaceMode;
+        if (keep) out.push(`{#${keep}#}`);
+        break;
+      case 'comment':
         if (keep) out.push(`{#${keep}#}`);
         break;
       case 'end': {
@@ -303,6 +364,9 @@ export function translateTornado(source: string, file: string): string {
   }
   const open = stack.pop();
   if (open) fail(`{% ${open.op} %} opened on line ${open.line} has no {% end %}`, open.line);
+  const mode = njString(autoescape ? 'o' : 'r');
+  for (const e of escaped)
+    out[e.at] = `{{ __py(${mode}, ${njString(e.src)}, ${e.locals})${e.keep} }}`;
   return out.join('');
 }
 
@@ -328,7 +392,8 @@ export function addTornadoSupport(env: nunjucks.Environment): void {
       const value = pyEval(this, src, locals);
       switch (mode) {
         case 'o':
-          return str(value);
+          // escaped as Tornado escapes (Nunjucks' own escaping also turns a backslash into &#92;)
+          return new nunjucks.runtime.SafeString(xhtmlEscape(str(value)));
         case 'r':
           return new nunjucks.runtime.SafeString(str(value));
         case 't':
