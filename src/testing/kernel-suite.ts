@@ -295,18 +295,18 @@ interface ProcessLoad {
 }
 
 /**
- * The conformance suite of the {@link Kernel} contract (src/kernel/kernel.ts),
+ * The conformance suite of the `Kernel` contract (src/kernel/kernel.ts),
  * run against every kernel (like {@link testBackend} for datastore
  * backends): it drives a kernel through `open`, `action`, `cancel`,
  * `close`, `retire` and `dispose` with pages that record what reaches them,
  * and checks what every kernel must do. Each test gets a fresh kernel from
  * `makeKernel` and disposes it.
  *
- * The kernel runs the conformance analysis, whose class is named
- * `Conformance` (its classData domain), shipped in both languages in
- * test/fixtures/kernels/conformance (TypeScript) and conformance_py
- * (Python). A kernel for another language runs the same analysis written in
- * it. What it must do:
+ * The kernel runs the conformance analysis, a class named `Conformance`
+ * (its classData domain). The repository has it in TypeScript
+ * (test/fixtures/kernels/conformance/analysis.ts) and in Python
+ * (test/fixtures/kernels/conformance_py/analysis.py); a kernel for another
+ * language runs the same analysis written in that language. What it must do:
  *
  * - `connect`, `args`, `connected`: record their names in the order they ran.
  * - `disconnected`: set classData `left` to the session's id.
