@@ -28,12 +28,12 @@ export interface TestKernelOptions<K extends Kernel = Kernel> {
   /**
    * The ids of the kernel's live members (its worker threads, its
    * processes), as the conformance analysis's `member` action reports them.
-   * Set it for a kernel whose sessions run apart from the caller and that
-   * runs two members or more: the suite then also checks that a member that
-   * computes, dies or never returns from a handler takes only its own
-   * sessions, and that `retire` and `dispose` end the members. Leave it out
-   * for a kernel that runs sessions in the caller's own thread.
-   * Default: undefined.
+   * Set it for a kernel whose sessions run apart from the caller, that runs
+   * two members or more and gives a new session a member of its own while
+   * one is free: the suite then also checks that a member that computes,
+   * dies or never returns from a handler takes only its own sessions, and
+   * that `retire` and `dispose` end the members. Leave it out for a kernel
+   * that runs sessions in the caller's own thread. Default: undefined.
    */
   memberIds?: (kernel: K) => readonly number[];
   /** Skip the suite, with this reason (a missing interpreter). Default: false. */
