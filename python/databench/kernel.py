@@ -20,7 +20,8 @@ import traceback
 import urllib.parse
 
 from . import _aio
-from ._wire import NO_MESSAGE, encode_value, frame_from_encoded, key_frame_from_encoded
+from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
+                    key_frame_from_encoded)
 from .analysis import Analysis, _exception_line
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
@@ -209,21 +210,21 @@ class Session(object):
         self.closing = False
         self.enqueue(lambda: self.start(message), None)
 
-    def enqueue(self, fn, action):
-        self.queue.append((fn, action))
+    def enqueue(self, fn, call):
+        self.queue.append((fn, call))
         if self.pump is None:
             self.pump = self.kernel.loop.create_task(self._pump())
 
     async def _pump(self):
         while self.queue:
-            fn, action = self.queue.popleft()
+            fn, call = self.queue.popleft()
             try:
-                if action is None or (self.analysis is not None and not self.closing):
+                if call is None or (self.analysis is not None and not self.closing):
                     await fn()
             except Exception as error:
-                self.failed(action or 'start', error)
+                self.failed(call['action'] if call is not None else 'start', error)
             finally:
-                if action is not None:
+                if call is not None:
                     self.kernel.outbox.op({'t': 'done', 'sid': self.sid})
         self.pump = None
 
@@ -259,18 +260,40 @@ class Session(object):
             urllib.parse.parse_qs(query[1:] if query.startswith('?') else query))
 
     def action(self, name, message):
-        self.enqueue(lambda: Meta.run_process(self.analysis, name, message), name)
+        has_process = isinstance(message, dict) and PROCESS_ID_KEY in message
+        call = {'action': name, 'has_process': has_process,
+                'id': message[PROCESS_ID_KEY] if has_process else None}
+        self.enqueue(lambda: Meta.run_process(self.analysis, name, message), call)
 
     def cancel(self, target):
-        """The page's `__cancel`: the running call it names sees
-        ``self.action_cancelled`` become true (cooperative, as in TypeScript);
-        its end frame says ``cancelled: true``."""
+        """The page's `__cancel`: a queued call it names is dropped (it never
+        runs; its end frame says ``cancelled: true``); the running call it
+        names sees ``self.action_cancelled`` become true (cooperative, as in
+        TypeScript) and its end frame says so too."""
+
+        def hit(call):
+            # a target's id is never None: a call without a process id is never hit by one
+            if target.get('kind') == 'process':
+                return target.get('id') == call.get('id')
+            return target.get('kind') == 'action' and target.get('action') == call.get('action')
+
+        kept = collections.deque()
+        for fn, call in self.queue:
+            if call is not None and hit(call):
+                self.drop(call)
+            else:
+                kept.append((fn, call))
+        self.queue = kept
         current = self.analysis._current_action if self.analysis is not None else None
-        if current is None:
-            return
-        if (target.get('kind') == 'process' and target.get('id') == current.get('id')) or \
-                (target.get('kind') == 'action' and target.get('action') == current.get('action')):
+        if current is not None and hit(current):
             current['cancelled'] = True
+
+    def drop(self, call):
+        """A queued call will not run: its button gets its end frame now."""
+        if call['has_process'] and self.analysis is not None:
+            self.analysis._send(PROCESS_SIGNAL, {'id': call['id'], 'status': 'end',
+                                                 'cancelled': True})
+        self.kernel.outbox.op({'t': 'done', 'sid': self.sid})
 
     def failed(self, action, error):
         """An action failed outside its handlers (a `__process` frame that cannot be encoded)."""

@@ -1,25 +1,60 @@
-// The kernel boundary with real worker threads, real Python processes and
-// real sockets: one conformance suite run against the in-process kernel, the
-// worker kernel (the same analysis class behind both) and the Python kernel
-// (the same analysis in Python), then a dying thread or process takes only its
-// own pages (worker and Python), and what only a worker kernel does: a busy
-// thread blocks nobody else, reload and shutdown end threads.
+// The kernel boundary with real worker threads and real sockets: the kernel
+// conformance suite (src/testing/kernel-suite.ts) run against the in-process
+// and the worker kernel, each running the conformance analysis (the Python
+// kernel runs it in python-kernel.test.ts); then, through a real server, what
+// spans kernels (classData shared by worker and in-process sessions, bad
+// frames answered alike), and what only a worker kernel does: many sessions on
+// a small pool converge, a thread ended from outside or by an uncaught throw,
+// reload and shutdown end threads, dummypi runs the same in either kernel.
 import assert from 'node:assert/strict';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
-import type { WorkerKernel } from '../../src/kernel/worker/worker-kernel.ts';
+import { testKernel } from 'databench-ts/testing';
+import { Meta } from '../../src/analysis/meta.ts';
+import { InProcessKernel } from '../../src/kernel/in-process.ts';
+import { WorkerKernel } from '../../src/kernel/worker/worker-kernel.ts';
+import { compileAnalysis } from '../../src/loader/compile-analysis.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
+import { Conformance } from '../fixtures/kernels/conformance/analysis.ts';
 import { FIXTURES, TestClient, until, wsUrlOf, type Frame } from '../helpers.ts';
 import { assertPython, pythonSkip } from '../python.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+const CONFORMANCE = join(FIXTURES, 'kernels', 'conformance');
 
 function pool(server: DatabenchServer, name = 'work'): WorkerKernel {
   return server.app.entries.get(name)!.kernel as WorkerKernel;
 }
+
+testKernel(
+  'in-process',
+  ({ logger }) => new InProcessKernel(new Meta('conformance', Conformance, CONFORMANCE), logger),
+);
+
+testKernel(
+  'worker',
+  async ({ logger }) => {
+    const file = join(CONFORMANCE, 'analysis.ts');
+    const module = await compileAnalysis(file, { root: CONFORMANCE });
+    try {
+      return await WorkerKernel.create({
+        name: 'conformance',
+        file,
+        module,
+        routes: [],
+        cliArgs: [],
+        logger,
+        threads: 2,
+      });
+    } catch (error) {
+      await module.dispose();
+      throw error;
+    }
+  },
+  { memberIds: (kernel) => kernel.workers.map((w) => w.threadId) },
+);
 
 describe('kernels', () => {
   let server: DatabenchServer;
@@ -28,74 +63,6 @@ describe('kernels', () => {
     server = await createServer({ port: 0, analyses: FIXTURES + 'kernels', logger });
   });
   after(() => server.close());
-
-  for (const name of ['inproc', 'work', 'py']) {
-    describe(`conformance: ${name}`, { skip: name === 'py' && pythonSkip }, () => {
-      if (name === 'py') before(() => assertPython());
-
-      test('actions run and answer in order', async () => {
-        const { client } = await TestClient.connect(wsUrlOf(server, name));
-        for (let i = 0; i < 20; i++) client.send('echo', [i]);
-        for (let i = 0; i < 20; i++) assert.equal((await client.next('echo')).load, i);
-        client.close();
-      });
-
-      test('a __process_id gets start and end frames', async () => {
-        const { client } = await TestClient.connect(wsUrlOf(server, name));
-        client.send('echo', { x: 'a', __process_id: 7 });
-        assert.deepEqual((await client.next('__process')).load, { id: 7, status: 'start' });
-        assert.equal((await client.next('echo')).load, 'a');
-        assert.deepEqual((await client.next('__process')).load, { id: 7, status: 'end' });
-        client.close();
-      });
-
-      test('a value that cannot be sent is an error naming the signal or key; the session lives', async () => {
-        const { client } = await TestClient.connect(wsUrlOf(server, name));
-        client.send('cycle');
-        const cycle = await client.next('error');
-        assert.match(String(cycle.load), /signal "cyclic".*cycle/);
-        client.send('fn');
-        const fn = await client.next('error');
-        assert.match(String(fn.load), /key "fn".*function/);
-        client.send('echo', ['alive']);
-        assert.equal((await client.next('echo')).load, 'alive');
-        client.close();
-      });
-
-      test('a resumed page gets its data snapshot', async () => {
-        const first = await TestClient.connect(wsUrlOf(server, name));
-        first.client.send('mine', [42]);
-        await first.client.waitFor((f) => f.signal === 'data', 'the data frame');
-        first.client.close();
-        await first.client.closed();
-        const again = await TestClient.connect(wsUrlOf(server, name), { id: first.id });
-        assert.equal(again.id, first.id);
-        const data = await again.client.next('data');
-        assert.deepEqual(data.load, { mine: 42 });
-        again.client.close();
-      });
-
-      test('bad frames get the same answers as everywhere', async () => {
-        const client = await TestClient.open(wsUrlOf(server, name));
-        client.send('echo', ['early']);
-        assert.match(String((await client.next('warn')).load), /send __connect first/);
-        client.ws.send('{not json');
-        assert.match(String((await client.next('error')).load), /malformed JSON/);
-        client.ws.send('[1,2]');
-        assert.match(String((await client.next('error')).load), /must be a JSON object/);
-        client.sendJson({ __connect: null });
-        await client.next('__connect');
-        client.sendJson({ __connect: null });
-        assert.match(String((await client.next('error')).load), /already connected/);
-        client.send('connected');
-        assert.match(String((await client.next('warn')).load), /run by the server only/);
-        client.send('nope');
-        assert.match(String((await client.next('warn')).load), /no handler for nope/);
-        client.ws.send(Buffer.from([1, 2, 3]), { binary: true });
-        assert.equal((await client.closed()).code, 1003);
-      });
-    });
-  }
 
   test('classData is one truth for worker threads and in-process sessions', async () => {
     const worker = await TestClient.connect(wsUrlOf(server, 'work'));
@@ -113,28 +80,6 @@ describe('kernels', () => {
     );
     worker.client.close();
     inproc.client.close();
-  });
-
-  test('a busy thread blocks only its own session', async () => {
-    const a = await TestClient.connect(wsUrlOf(server, 'work'));
-    const b = await TestClient.connect(wsUrlOf(server, 'work'));
-    a.client.send('thread');
-    b.client.send('thread');
-    const [ta, tb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
-    assert.notEqual(ta, tb, 'two sessions on a 2-thread pool get a thread each');
-    let burnt = false;
-    a.client.send('burn', [1500]);
-    void a.client.next('burnt', 10_000).then(() => (burnt = true));
-    const other = await TestClient.connect(wsUrlOf(server, 'inproc'));
-    for (let i = 0; i < 5; i++) {
-      b.client.send('echo', [i]);
-      assert.equal((await b.client.next('echo')).load, i);
-      other.client.send('echo', [i]);
-      assert.equal((await other.client.next('echo')).load, i);
-    }
-    assert.equal(burnt, false, 'both pages were answered while the other thread computed');
-    await a.client.next('burnt', 10_000);
-    for (const c of [a, b, other]) c.client.close();
   });
 
   test('200 sessions on a 2-thread pool writing classData converge, and a resuming page gets the same', async () => {
@@ -161,41 +106,29 @@ describe('kernels', () => {
     await until(() => server.sessions.size === 0, 'all sessions are released', 20_000);
   });
 
-  for (const name of ['work', 'py']) {
-    const member = name === 'py' ? 'process' : 'thread';
+  for (const name of ['inproc', 'work', 'py']) {
     test(
-      `${name}: a ${member} that exits ends only its own pages (error, 1011), is logged, and is replaced`,
+      `${name}: bad frames get the same answers as from every kernel`,
       { skip: name === 'py' && pythonSkip },
       async () => {
         if (name === 'py') assertPython();
-        // free members: the two pages land on different ones
-        await until(() => server.sessions.size === 0, 'earlier sessions are released');
-        const a = await TestClient.connect(wsUrlOf(server, name));
-        const b = await TestClient.connect(wsUrlOf(server, name));
-        a.client.send('thread');
-        b.client.send('thread');
-        assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
-        a.client.send('exit');
-        assert.match(String((await a.client.next('error')).load), /kernel stopped.*code 3/);
-        assert.equal((await a.client.closed()).code, 1011);
-        assert.ok(
-          logger.lines.some(
-            ([level, line]) =>
-              level === 'error' && new RegExp(`\\[${name}\\].*stopped.*code 3`).test(line),
-          ),
-          'the death is logged with the analysis name and the cause',
-        );
-        // the other page, on the other member, keeps working
-        b.client.send('echo', ['still here']);
-        assert.equal((await b.client.next('echo')).load, 'still here');
-        // a new session works and the pool stays within its size (2)
-        const c = await TestClient.connect(wsUrlOf(server, name));
-        c.client.send('echo', ['new']);
-        assert.equal((await c.client.next('echo')).load, 'new');
-        const kernel = server.app.entries.get(name)!.kernel as WorkerKernel | PythonKernel;
-        assert.ok(('threads' in kernel ? kernel.threads : kernel.processes) <= 2);
-        b.client.close();
-        c.client.close();
+        const client = await TestClient.open(wsUrlOf(server, name));
+        client.send('echo', ['early']);
+        assert.match(String((await client.next('warn')).load), /send __connect first/);
+        client.ws.send('{not json');
+        assert.match(String((await client.next('error')).load), /malformed JSON/);
+        client.ws.send('[1,2]');
+        assert.match(String((await client.next('error')).load), /must be a JSON object/);
+        client.sendJson({ __connect: null });
+        await client.next('__connect');
+        client.sendJson({ __connect: null });
+        assert.match(String((await client.next('error')).load), /already connected/);
+        client.send('connected');
+        assert.match(String((await client.next('warn')).load), /run by the server only/);
+        client.send('nope');
+        assert.match(String((await client.next('warn')).load), /no handler for nope/);
+        client.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+        assert.equal((await client.closed()).code, 1003);
       },
     );
   }
@@ -220,41 +153,6 @@ describe('kernels', () => {
     assert.ok(pool(server).threads <= 2);
     c.client.close();
   });
-
-  for (const name of ['work', 'py']) {
-    const member = name === 'py' ? 'process' : 'thread';
-    test(
-      `${name}: a page that leaves while its handler never returns is released, and its stuck ${member} ends`,
-      { skip: name === 'py' && pythonSkip },
-      async () => {
-        if (name === 'py') assertPython();
-        const a = await TestClient.connect(wsUrlOf(server, name));
-        a.client.send('thread');
-        // the thread's id, or the process's
-        const stuckId = (await a.client.next('thread')).load as number;
-        a.client.send('hang');
-        a.client.send('echo', ['never']);
-        a.client.close();
-        await a.client.closed();
-        await until(() => server.sessions.size === 0, 'the hung session is released');
-        // nothing can stop a synchronous loop but ending its thread or process
-        const kernel = server.app.entries.get(name)!.kernel as WorkerKernel | PythonKernel;
-        await until(
-          () =>
-            'workers' in kernel
-              ? !kernel.workers.some((w) => w.threadId === stuckId)
-              : !kernel.pids.includes(stuckId),
-          `the stuck ${member} has ended`,
-          15_000,
-        );
-        // the stuck member takes no new session: a new page is answered
-        const b = await TestClient.connect(wsUrlOf(server, name));
-        b.client.send('echo', ['fresh']);
-        assert.equal((await b.client.next('echo')).load, 'fresh');
-        b.client.close();
-      },
-    );
-  }
 
   test('a worker analysis with a syntax error is reported with file and line', async () => {
     const entry = server.app.entries.get('broken_worker')!;

@@ -1,15 +1,18 @@
-// `kernel: py` with real Python processes and real sockets: what the seed's
-// Python API does through the wire (handlers of every style, the wire's
-// encodings, errors, logs, class_data across processes, matplotlib), faults
-// (a process that is killed; load errors), reload and shutdown with no
-// process left behind. The conformance suite shared with the other kernels,
-// and a process that exits or hangs, are in kernels.test.ts.
+// `kernel: py` with real Python processes: the kernel conformance suite
+// (src/testing/kernel-suite.ts) run against the Python kernel with the
+// conformance analysis in Python; then, with real sockets, what only the
+// Python kernel has: the seed's Python API through the wire (handlers of
+// every style, the wire's encodings, tracebacks, logs, class_data across
+// processes and with TypeScript pages, matplotlib), a process killed from
+// outside taking its children along, load errors, reload and shutdown with no
+// process left behind.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
+import { testKernel } from 'databench-ts/testing';
+import { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
@@ -52,29 +55,25 @@ function pythonServer(
   return ctx;
 }
 
+testKernel(
+  'py',
+  ({ logger }) => {
+    assertPython();
+    return PythonKernel.create({
+      name: 'conformance',
+      file: join(FIXTURES, 'kernels', 'conformance_py', 'analysis.py'),
+      routes: [],
+      cliArgs: [],
+      logger,
+      processes: 2,
+    });
+  },
+  { skip: pythonSkip, memberIds: (kernel) => kernel.pids },
+);
+
 describe('Python kernel', { skip: pythonSkip }, () => {
   const logger = createMemoryLogger();
   const ctx = pythonServer(FIXTURES + 'kernels', logger);
-
-  test("self.progress sends progress frames; a page's cancel stops a cooperative handler, and the end frame says so", async () => {
-    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
-    client.send('steps', { n: 200, __process_id: 9 });
-    const progress = await client.waitFor(
-      (f) => f.signal === '__process' && (f.load as { status: string }).status === 'progress',
-      'a progress frame',
-    );
-    assert.equal((progress.load as { action: string }).action, 'steps');
-    assert.match(String((progress.load as { message: string }).message), /^step \d+$/);
-    client.send('__cancel', { id: 9 });
-    const stopped = await client.next('stopped');
-    assert.ok(Number(stopped.load) < 200);
-    const end = await client.waitFor(
-      (f) => f.signal === '__process' && (f.load as { status: string }).status === 'end',
-      'the end frame',
-    );
-    assert.deepEqual(end.load, { id: 9, status: 'end', cancelled: true });
-    client.close();
-  });
 
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
     const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
@@ -215,28 +214,6 @@ describe('Python kernel', { skip: pythonSkip }, () => {
       client.close();
     },
   );
-
-  test('a Python handler that computes blocks only its own process, never the server', async () => {
-    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
-    const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
-    const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
-    a.client.send('thread');
-    b.client.send('thread');
-    assert.notEqual((await a.client.next('thread')).load, (await b.client.next('thread')).load);
-    let burnt = false;
-    a.client.send('burn', [1500]);
-    void a.client.next('burnt', 10_000).then(() => (burnt = true));
-    const other = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
-    for (let i = 0; i < 5; i++) {
-      b.client.send('echo', [i]);
-      assert.equal((await b.client.next('echo')).load, i);
-      other.client.send('echo', [i]);
-      assert.equal((await other.client.next('echo')).load, i);
-    }
-    assert.equal(burnt, false, 'both pages were answered while the other process computed');
-    await a.client.next('burnt', 10_000);
-    for (const c of [a, b, other]) c.client.close();
-  });
 
   test('a process killed from outside is survived the same way, and takes its children with it', async () => {
     const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));

@@ -1,0 +1,765 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, test } from 'node:test';
+import type { Change } from '../datastore/change.js';
+import { MemoryBackend } from '../datastore/backends/memory.js';
+import { encodeValue } from '../protocol/encode.js';
+import {
+  frameFromEncoded,
+  keyFrameFromEncoded,
+  parseServerMessage,
+  type CancelTarget,
+} from '../protocol/messages.js';
+import { createMemoryLogger, type Logger, type LogLevel } from '../util/logger.js';
+import type { Kernel, KernelSession, OpenRequest, PagePort } from '../kernel/kernel.js';
+
+/** What {@link testKernel} hands the factory of each kernel it tests. */
+export interface KernelSetup {
+  /** Give the kernel this logger: the suite reads what it logs. */
+  readonly logger: Logger;
+}
+
+/** Options of {@link testKernel}. */
+export interface TestKernelOptions<K extends Kernel = Kernel> {
+  /**
+   * The ids of the kernel's live members (its worker threads, its
+   * processes), as the conformance analysis's `member` action reports them.
+   * Set it for a kernel whose sessions run apart from the caller, that runs
+   * two members or more and gives a new session a member of its own while
+   * one is free: the suite then also checks that a member that computes,
+   * dies or never returns from a handler takes only its own sessions, and
+   * that `retire` and `dispose` end the members. Leave it out for a kernel
+   * that runs sessions in the caller's own thread. Default: undefined.
+   */
+  memberIds?: (kernel: K) => readonly number[];
+  /** Skip the suite, with this reason (a missing interpreter). Default: false. */
+  skip?: string | false;
+  /** Timeout of each wait for a frame, in ms. Default: 10000. */
+  timeoutMs?: number;
+}
+
+/** A frame a page got: `signal` and, when present, `load`. */
+interface Frame {
+  readonly signal: string;
+  readonly load?: unknown;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+/** How long a close may take at most: the kernel's grace periods (seconds), and a margin for a loaded machine. */
+const CLOSE_CAP_MS = 20_000;
+/** How long members may take to end once nothing holds them. */
+const END_CAP_MS = 20_000;
+
+function timeout(what: string, ms: number): Error {
+  return new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(timeout(what, ms)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits until `check()` holds for state that no event announces (members, files), polling. */
+async function until(check: () => boolean, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw timeout(what, ms);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * A page as the kernel sees it: records every frame (decoded as the page
+ * would), every `done` and a `fail`, and what breaks the contract (a frame
+ * before `opened()`, a frame after the close resolved, more `done`s than
+ * actions). Waits are woken by what arrives, never by a clock.
+ */
+class RecordingPage implements PagePort {
+  readonly frames: Frame[] = [];
+  /** Contract violations seen; the suite fails a test that has any. */
+  readonly problems: string[] = [];
+  isOpened = false;
+  dones = 0;
+  failure: { message: string; code: number; reason: string } | undefined;
+  /** Actions sent (see {@link Page.send}). */
+  sent = 0;
+  /** Set once the session's close has resolved. */
+  closed = false;
+  private readonly cursors = new Map<string, number>();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    readonly label: string,
+    private readonly ms: number,
+  ) {}
+
+  opened(): void {
+    if (this.isOpened) this.problems.push(`${this.label}: opened() was called twice`);
+    this.isOpened = true;
+    this.changed();
+  }
+
+  frame(bytes: string | Buffer): Promise<void> {
+    this.record(typeof bytes === 'string' ? bytes : bytes.toString());
+    return RESOLVED;
+  }
+
+  forward(bytes: Buffer): void {
+    this.record(bytes.toString());
+  }
+
+  emit(signal: string, message: unknown): Promise<void> {
+    // encoded as the server's session encodes it: what cannot be sent throws here
+    this.record(
+      frameFromEncoded(
+        signal,
+        message === undefined
+          ? undefined
+          : encodeValue(message, undefined, `the load of signal "${signal}"`),
+      ),
+    );
+    return RESOLVED;
+  }
+
+  change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+    this.record(keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'));
+    return RESOLVED;
+  }
+
+  done(): void {
+    this.dones++;
+    if (this.dones > this.sent) {
+      this.problems.push(`${this.label}: done() ${this.dones} times for ${this.sent} action(s)`);
+    }
+    this.changed();
+  }
+
+  fail(message: string, code: number, reason: string): void {
+    this.failure ??= { message, code, reason };
+    this.changed();
+  }
+
+  private record(text: string): void {
+    const message = parseServerMessage(text);
+    const frame: Frame = message.hasLoad
+      ? { signal: message.signal, load: message.load }
+      : { signal: message.signal };
+    if (!this.isOpened) {
+      this.problems.push(`${this.label}: a "${frame.signal}" frame before opened()`);
+    }
+    if (this.closed) {
+      this.problems.push(`${this.label}: a "${frame.signal}" frame after its close resolved`);
+    }
+    this.frames.push(frame);
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Resolves with `check()`'s first defined value, tested whenever something arrives. */
+  until<T>(check: () => T | undefined, what: string, ms = this.ms): Promise<T> {
+    const now = check();
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        reject(
+          new Error(
+            `${this.label}: ${timeout(what, ms).message} (frames so far: ${this.summary()})`,
+          ),
+        );
+      }, ms);
+      const wake = (): void => {
+        let value: T | undefined;
+        try {
+          value = check();
+        } catch (error) {
+          this.waiters.delete(wake);
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        if (value === undefined) return;
+        this.waiters.delete(wake);
+        clearTimeout(timer);
+        resolve(value);
+      };
+      this.waiters.add(wake);
+    });
+  }
+
+  /** The signals of the frames so far, runs counted: `__process ×120, echo`. */
+  summary(): string {
+    const runs: Array<[string, number]> = [];
+    for (const { signal } of this.frames) {
+      const last = runs.at(-1);
+      if (last?.[0] === signal) last[1]++;
+      else runs.push([signal, 1]);
+    }
+    const text = runs.map(([s, n]) => (n > 1 ? `${s} ×${n}` : s));
+    return (text.length > 20 ? ['…', ...text.slice(-20)] : text).join(', ') || 'none';
+  }
+
+  /** The first frame (from the start) that matches. */
+  waitFor(match: (f: Frame) => boolean, what: string, ms = this.ms): Promise<Frame> {
+    return this.until(() => this.frames.find(match), what, ms);
+  }
+
+  /** The next frame of `signal` after the one this returned last. */
+  async next(signal: string, ms = this.ms): Promise<Frame> {
+    const from = this.cursors.get(signal) ?? 0;
+    const index = await this.until(
+      () => {
+        const i = this.frames.findIndex((f, j) => j >= from && f.signal === signal);
+        return i < 0 ? undefined : i;
+      },
+      `a "${signal}" frame`,
+      ms,
+    );
+    this.cursors.set(signal, index + 1);
+    return this.frames[index]!;
+  }
+
+  /** The loads of every frame of `signal` so far. */
+  loads(signal: string): unknown[] {
+    return this.frames.filter((f) => f.signal === signal).map((f) => f.load);
+  }
+}
+
+/** A page and its session on the kernel under test. */
+class Page {
+  constructor(
+    readonly id: string,
+    readonly port: RecordingPage,
+    readonly session: KernelSession,
+  ) {}
+
+  /** Send an action, as the server does for a frame `{signal: name, load}`. */
+  send(name: string, load?: unknown): void {
+    this.port.sent++;
+    this.session.action(name, load !== undefined, load);
+  }
+
+  /** The load of the next frame of `signal`. */
+  async next(signal: string): Promise<unknown> {
+    return (await this.port.next(signal)).load;
+  }
+
+  /** The member (thread, process) the session runs on. */
+  async member(): Promise<number> {
+    this.send('member');
+    return (await this.next('member')) as number;
+  }
+
+  /** Close the session (the page has gone); resolves when the kernel has released it. */
+  async close(): Promise<void> {
+    await within(this.session.close(), `${this.port.label}: its close to resolve`, CLOSE_CAP_MS);
+    this.port.closed = true;
+  }
+}
+
+/** A kernel under test, with its own storage and log. */
+interface Made<K extends Kernel> {
+  readonly kernel: K;
+  readonly backend: MemoryBackend;
+  readonly logger: Logger & { lines: Array<[LogLevel, string]> };
+  readonly pages: Page[];
+  disposed: boolean;
+}
+
+/** An `__process` frame's load. */
+interface ProcessLoad {
+  id: unknown;
+  status: string;
+  action?: string;
+  fraction?: number | null;
+  message?: string;
+  cancelled?: boolean;
+  error?: boolean;
+}
+
+/**
+ * The conformance suite of the `Kernel` contract (src/kernel/kernel.ts),
+ * run against every kernel (like {@link testBackend} for datastore
+ * backends): it drives a kernel through `open`, `action`, `cancel`,
+ * `close`, `retire` and `dispose` with pages that record what reaches them,
+ * and checks what every kernel must do. Each test gets a fresh kernel from
+ * `makeKernel` and disposes it.
+ *
+ * The kernel runs the conformance analysis, a class named `Conformance`
+ * (its classData domain). The repository has it in TypeScript
+ * (test/fixtures/kernels/conformance/analysis.ts) and in Python
+ * (test/fixtures/kernels/conformance_py/analysis.py); a kernel for another
+ * language runs the same analysis written in that language. What it must do:
+ *
+ * - `connect`, `args`, `connected`: record their names in the order they ran.
+ * - `disconnected`: set classData `left` to the session's id.
+ * - `lifecycle()`: emit `lifecycle` `{ran, cli_args, request_args}` (the
+ *   names recorded, and the arguments `args` got).
+ * - `echo(x)`: emit `echo` x.
+ * - `member()`: emit `member` with the id of the thread or process it runs
+ *   in (the ids `memberIds` returns).
+ * - `wait(ms)`: wait ms milliseconds without blocking, then emit `waited` ms.
+ * - `set_data(key, value)`, `set_class_data(key, value)`: set the key in
+ *   `data` / `classData`.
+ * - `fail(text)`: throw (raise) an error whose message contains text.
+ * - `emit_cycle()`: emit `cyclic` with an object that contains itself.
+ * - `set_function()`: set `data` key `fn` to a function.
+ * - `steps(n)`: n times: if the action was cancelled, emit `stopped` with
+ *   the step and return; report progress ((i + 1) / n, `step ${i + 1}`);
+ *   wait 20 ms. Then emit `steps_done` n.
+ * - `forever()`: emit `forever` (no load), then wait for something that
+ *   never comes (without blocking).
+ * - `big(n)`: emit `big` with n characters `€`.
+ * - `burst(n)`: emit `burst` 0, 1, … n - 1.
+ * - `spin(dir)`: create the file `dir/started`, compute without yielding
+ *   until the file `dir/stop` exists, then emit `spun` true.
+ * - `hang()`: compute forever without yielding.
+ * - `exit(code)`: end its thread or process with this exit code.
+ *
+ * `spin`, `hang` and `exit` are sent only when `memberIds` is set.
+ *
+ * @example
+ * import { testKernel } from 'databench-ts/testing';
+ * testKernel('worker', ({ logger }) => WorkerKernel.create({ ...options, logger }), {
+ *   memberIds: (kernel) => kernel.workers.map((w) => w.threadId),
+ * });
+ */
+export function testKernel<K extends Kernel>(
+  name: string,
+  makeKernel: (setup: KernelSetup) => K | Promise<K>,
+  options: TestKernelOptions<K> = {},
+): void {
+  const ms = options.timeoutMs ?? 10_000;
+  const memberIds = options.memberIds;
+  const made: Array<Made<K>> = [];
+  let pageNo = 0;
+
+  const start = async (): Promise<Made<K>> => {
+    const logger = createMemoryLogger();
+    const backend = new MemoryBackend();
+    let kernel: K;
+    try {
+      kernel = await makeKernel({ logger });
+    } catch (error) {
+      backend.dispose();
+      throw error;
+    }
+    const m: Made<K> = { kernel, backend, logger, pages: [], disposed: false };
+    made.push(m);
+    return m;
+  };
+
+  const open = (
+    m: Made<K>,
+    request: Partial<Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs'>> = {},
+  ): Page => {
+    const id = request.id ?? randomUUID();
+    const port = new RecordingPage(`page ${++pageNo} (${id.slice(0, 8)})`, ms);
+    const session = m.kernel.open(port, {
+      id,
+      resumed: request.resumed ?? false,
+      requestArgs: request.requestArgs ?? '',
+      cliArgs: request.cliArgs ?? [],
+      owner: 'conformance',
+      datastore: m.backend,
+    });
+    const page = new Page(id, port, session);
+    m.pages.push(page);
+    return page;
+  };
+
+  const dispose = async (m: Made<K>): Promise<void> => {
+    if (m.disposed) return;
+    m.disposed = true;
+    await within(m.kernel.dispose(), `${name}: dispose() to resolve`, CLOSE_CAP_MS);
+    m.backend.dispose();
+  };
+
+  /** A page that sees classData: it learns when another session's `disconnected` ran. */
+  const leftSeen = (witness: Page, id: string): Promise<Frame> =>
+    witness.port.waitFor(
+      (f) => f.signal === 'class_data' && (f.load as { left?: unknown }).left === id,
+      `disconnected of ${id.slice(0, 8)} (classData "left")`,
+    );
+
+  void describe(`kernel conformance: ${name}`, { skip: options.skip ?? false }, () => {
+    afterEach(async () => {
+      const problems: string[] = [];
+      const errors: unknown[] = [];
+      for (const m of made.splice(0)) {
+        // the server closes every session before it disposes the kernel
+        const closes = await Promise.allSettled(
+          m.pages.filter((p) => !p.port.closed).map((p) => p.close()),
+        );
+        for (const c of closes) if (c.status === 'rejected') errors.push(c.reason);
+        try {
+          await dispose(m);
+        } catch (error) {
+          errors.push(error);
+        }
+        for (const page of m.pages) problems.push(...page.port.problems);
+      }
+      if (errors.length > 0) throw errors[0];
+      assert.deepEqual(problems, [], 'the kernel broke the page contract');
+    });
+
+    void test('a session is opened before any frame; connect, args and connected run in order, with the query string and the CLI flags', async () => {
+      const m = await start();
+      const first = open(m);
+      first.send('set_class_data', ['k', 1]);
+      await first.next('class_data');
+      const page = open(m, { requestArgs: '?a=1&a=2&c=x+y', cliArgs: ['--flag'] });
+      // a snapshot is the first frame a new page gets: opened() must come before it
+      const snapshot = await page.port.until(() => page.port.frames[0], 'the classData snapshot');
+      assert.deepEqual(snapshot, { signal: 'class_data', load: { k: 1 } });
+      assert.equal(page.port.isOpened, true);
+      assert.deepEqual(page.port.problems, []);
+      page.send('lifecycle');
+      assert.deepEqual(await page.next('lifecycle'), {
+        ran: ['connect', 'args', 'connected'],
+        cli_args: ['--flag'],
+        request_args: { a: ['1', '2'], c: ['x y'] },
+      });
+      assert.equal(page.port.failure, undefined);
+    });
+
+    void test('actions of one session run one after the other, in order, each answered with done()', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('wait', [100]);
+      for (let i = 0; i < 20; i++) page.send('echo', [i]);
+      for (let i = 0; i < 20; i++) assert.equal(await page.next('echo'), i);
+      const signals = page.port.frames.map((f) => f.signal);
+      assert.ok(
+        signals.indexOf('waited') >= 0 && signals.indexOf('waited') < signals.indexOf('echo'),
+        `the action that waited finished before the next one ran: ${signals.join(', ')}`,
+      );
+      await page.port.until(() => page.port.dones === 21 || undefined, '21 done() calls');
+    });
+
+    void test('a handler that waits holds up only its own session', async () => {
+      const m = await start();
+      const a = open(m);
+      const b = open(m);
+      a.send('forever');
+      a.send('echo', ['after forever']);
+      await a.next('forever');
+      for (let i = 0; i < 5; i++) {
+        b.send('echo', [i]);
+        assert.equal(await b.next('echo'), i);
+      }
+      assert.deepEqual(a.port.loads('echo'), []);
+    });
+
+    void test("data changes reach the session's page; classData changes reach every session, and a later session gets the classData snapshot", async () => {
+      const m = await start();
+      const a = open(m);
+      const b = open(m);
+      a.send('set_data', ['x', { y: [1, 2] }]);
+      assert.deepEqual(await a.next('data'), { x: { y: [1, 2] } });
+      a.send('set_class_data', ['k', 'from a']);
+      for (const page of [a, b]) assert.deepEqual(await page.next('class_data'), { k: 'from a' });
+      b.send('set_class_data', ['k', 'from b']);
+      for (const page of [a, b]) assert.deepEqual(await page.next('class_data'), { k: 'from b' });
+      assert.deepEqual(b.port.loads('data'), [], "a page's data reaches only its own page");
+      const c = open(m);
+      const first = await c.port.until(() => c.port.frames[0], 'the classData snapshot');
+      assert.deepEqual(first, { signal: 'class_data', load: { k: 'from b' } });
+    });
+
+    void test('a resumed id finds its data (the snapshot follows opened()); a fresh id gets none', async () => {
+      const m = await start();
+      const first = open(m);
+      first.send('set_data', ['mine', 42]);
+      assert.deepEqual(await first.next('data'), { mine: 42 });
+      await first.close();
+      const again = open(m, { id: first.id, resumed: true });
+      const snapshot = await again.port.until(() => again.port.frames[0], 'the data snapshot');
+      assert.deepEqual(snapshot, { signal: 'data', load: { mine: 42 } });
+      const fresh = open(m);
+      fresh.send('echo', ['fresh']);
+      assert.equal(await fresh.next('echo'), 'fresh');
+      assert.deepEqual(fresh.port.loads('data'), []);
+    });
+
+    void test('a handler that throws: an error frame and a log line, the end frame says error, the session keeps working', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('fail', { text: 'boom', __process_id: 4 });
+      assert.match(String(await page.next('error')), /action "fail" failed: .*boom/);
+      assert.deepEqual(await page.next('__process'), { id: 4, status: 'start' });
+      assert.deepEqual(await page.next('__process'), { id: 4, status: 'end', error: true });
+      page.send('echo', ['alive']);
+      assert.equal(await page.next('echo'), 'alive');
+      assert.ok(
+        m.logger.lines.some(([level, line]) => level === 'error' && line.includes('boom')),
+        'the failure is logged at error level',
+      );
+    });
+
+    void test('a value that cannot be sent is an error naming the signal or the key; the session keeps working', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('emit_cycle');
+      assert.match(String(await page.next('error')), /signal "cyclic".*cycle/);
+      page.send('set_function');
+      assert.match(String(await page.next('error')), /key "fn".*function/);
+      page.send('echo', ['alive']);
+      assert.equal(await page.next('echo'), 'alive');
+    });
+
+    void test('an action without a handler gets a warn frame; the session keeps working', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('no_such_action', [1]);
+      assert.equal(await page.next('warn'), 'no handler for no_such_action');
+      page.send('echo', ['alive']);
+      assert.equal(await page.next('echo'), 'alive');
+      await page.port.until(() => page.port.dones === 2 || undefined, '2 done() calls');
+    });
+
+    void test('a __process_id gets a start frame, progress frames and an end frame, in that order', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('steps', { n: 5, __process_id: 1 });
+      assert.equal(await page.next('steps_done'), 5);
+      const frames = await page.port.until(() => {
+        const all = page.port.loads('__process') as ProcessLoad[];
+        return all.at(-1)?.status === 'end' ? all : undefined;
+      }, 'the end frame');
+      assert.deepEqual(frames[0], { id: 1, status: 'start' });
+      assert.deepEqual(frames.at(-1), { id: 1, status: 'end' });
+      const progress = frames.slice(1, -1);
+      assert.ok(progress.length >= 1, 'at least one progress frame');
+      for (const p of progress) {
+        assert.equal(p.status, 'progress');
+        assert.equal(p.id, 1);
+        assert.equal(p.action, 'steps');
+        assert.ok(typeof p.fraction === 'number' && p.fraction > 0 && p.fraction <= 1);
+        assert.match(String(p.message), /^step [1-5]$/);
+      }
+      assert.deepEqual(
+        [progress.at(-1)!.fraction, progress.at(-1)!.message],
+        [1, 'step 5'],
+        'the last progress is never lost',
+      );
+    });
+
+    void test('cancel: a queued call is dropped (it never runs, its end frame says cancelled); a running call sees the cancel', async (t) => {
+      const m = await start();
+      const page = open(m);
+      const cancel = page.session.cancel?.bind(page.session);
+      if (!cancel) {
+        t.skip('this kernel has no cancel (the contract allows that: cancels are ignored)');
+        return;
+      }
+      const target = (what: CancelTarget): void => cancel(what);
+      page.send('steps', { n: 10_000, __process_id: 1 });
+      page.send('echo', { x: 'dropped', __process_id: 2 });
+      await page.port.waitFor(
+        (f) => f.signal === '__process' && (f.load as ProcessLoad).status === 'progress',
+        'a progress frame of the running call',
+      );
+      target({ kind: 'process', id: 2 });
+      const dropped = await page.port.waitFor(
+        (f) => f.signal === '__process' && (f.load as ProcessLoad).id === 2,
+        'the end frame of the dropped call',
+      );
+      assert.deepEqual(dropped.load, { id: 2, status: 'end', cancelled: true });
+      target({ kind: 'action', action: 'steps' });
+      const stoppedAt = (await page.next('stopped')) as number;
+      assert.ok(stoppedAt > 0 && stoppedAt < 10_000, `stopped at step ${stoppedAt}`);
+      const end = await page.port.waitFor(
+        (f) =>
+          f.signal === '__process' &&
+          (f.load as ProcessLoad).id === 1 &&
+          (f.load as ProcessLoad).status === 'end',
+        'the end frame of the cancelled call',
+      );
+      assert.deepEqual(end.load, { id: 1, status: 'end', cancelled: true });
+      page.send('echo', ['after']);
+      assert.equal(await page.next('echo'), 'after');
+      assert.deepEqual(page.port.loads('echo'), ['after'], 'the dropped call never ran');
+      assert.deepEqual(
+        (page.port.loads('__process') as ProcessLoad[]).filter((p) => p.id === 2),
+        [{ id: 2, status: 'end', cancelled: true }],
+        'the dropped call has its end frame and no start',
+      );
+      await page.port.until(() => page.port.dones === 3 || undefined, '3 done() calls');
+    });
+
+    void test('close runs disconnected, releases the session and resolves', async () => {
+      const m = await start();
+      const witness = open(m);
+      const page = open(m);
+      page.send('echo', [1]);
+      await page.next('echo');
+      await page.close();
+      await leftSeen(witness, page.id);
+      // a change after the close reaches the other page only (a frame on the closed one fails the test)
+      witness.send('set_class_data', ['after', page.id]);
+      await witness.port.waitFor(
+        (f) => f.signal === 'class_data' && (f.load as { after?: string }).after === page.id,
+        'the change after the close',
+      );
+      assert.equal(page.port.failure, undefined);
+    });
+
+    void test('a session whose handler never returns is closed after the grace period: its queued actions do not run, disconnected runs', async () => {
+      const m = await start();
+      const witness = open(m);
+      const page = open(m);
+      page.send('echo', ['before']);
+      assert.equal(await page.next('echo'), 'before');
+      page.send('forever');
+      page.send('echo', ['never']);
+      await page.next('forever');
+      await page.close();
+      await leftSeen(witness, page.id);
+      assert.deepEqual(page.port.loads('echo'), ['before']);
+      // the kernel still serves
+      const next = open(m);
+      next.send('echo', ['fresh']);
+      assert.equal(await next.next('echo'), 'fresh');
+    });
+
+    void test('frames of any size cross whole, and a burst arrives complete and in order', async () => {
+      const m = await start();
+      const page = open(m);
+      // 900 kB of three-byte UTF-8 in one frame
+      page.send('big', [300_000]);
+      const big = String(await page.next('big'));
+      assert.equal(big.length, 300_000);
+      assert.ok(/^€+$/.test(big), 'every character arrived intact');
+      page.send('burst', [5000]);
+      await page.port.until(
+        () => (page.port.loads('burst').length === 5000 ? true : undefined),
+        '5000 burst frames',
+      );
+      const burst = page.port.loads('burst');
+      assert.ok(
+        burst.every((v, i) => v === i),
+        'the burst frames arrived in order',
+      );
+    });
+
+    void test('retire: open sessions keep working; the kernel ends once the last one has closed', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('echo', [1]);
+      await page.next('echo');
+      m.kernel.retire();
+      page.send('echo', [2]);
+      assert.equal(await page.next('echo'), 2);
+      if (memberIds) assert.ok(memberIds(m.kernel).length > 0, 'a member ended under a session');
+      await page.close();
+      if (memberIds) {
+        await until(() => memberIds(m.kernel).length === 0, 'the members to end', END_CAP_MS);
+      }
+      await dispose(m);
+    });
+
+    void test('dispose ends the kernel after its sessions have closed', async () => {
+      const m = await start();
+      const pages = [open(m), open(m)];
+      for (const page of pages) {
+        page.send('echo', ['x']);
+        await page.next('echo');
+      }
+      await Promise.all(pages.map((p) => p.close()));
+      await dispose(m);
+      if (memberIds) assert.deepEqual(memberIds(m.kernel), [], 'no member is left');
+    });
+
+    if (!memberIds) return;
+
+    /** Two sessions of a fresh kernel, on a member each. */
+    const twoMembers = async (m: Made<K>): Promise<[Page, number, Page, number]> => {
+      const a = open(m);
+      const b = open(m);
+      const [ma, mb] = [await a.member(), await b.member()];
+      assert.notEqual(ma, mb, 'an idle kernel gives a second session a member of its own');
+      assert.ok(memberIds(m.kernel).includes(ma) && memberIds(m.kernel).includes(mb));
+      return [a, ma, b, mb];
+    };
+
+    void test('a handler that computes blocks only its own member: other sessions and the caller are answered meanwhile', async () => {
+      const m = await start();
+      const [a, , b] = await twoMembers(m);
+      const dir = await mkdtemp(join(tmpdir(), 'databench-kernel-'));
+      try {
+        a.send('spin', [dir]);
+        await until(() => existsSync(join(dir, 'started')), 'the handler to start computing', ms);
+        for (let i = 0; i < 5; i++) {
+          b.send('echo', [i]);
+          assert.equal(await b.next('echo'), i);
+        }
+        assert.deepEqual(a.port.loads('spun'), [], 'the computing handler was still running');
+        await writeFile(join(dir, 'stop'), '');
+        assert.equal(await a.next('spun'), true);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    void test('a member that dies fails only its own sessions (1011, with the cause) and is logged; the others keep serving', async () => {
+      const m = await start();
+      const [a, ma, b] = await twoMembers(m);
+      a.send('exit', [3]);
+      const failure = await a.port.until(() => a.port.failure, 'fail() of the page');
+      assert.equal(failure.code, 1011);
+      assert.match(failure.message, /code 3/, 'the message says why');
+      assert.ok(
+        m.logger.lines.some(
+          ([level, line]) =>
+            level === 'error' && line.includes(`[${m.kernel.name}]`) && /code 3/.test(line),
+        ),
+        'the death is logged at error level with the analysis name and the cause',
+      );
+      b.send('echo', ['still here']);
+      assert.equal(await b.next('echo'), 'still here');
+      assert.equal(b.port.failure, undefined);
+      await until(() => !memberIds(m.kernel).includes(ma), 'the dead member to go', END_CAP_MS);
+      const c = open(m);
+      c.send('echo', ['new']);
+      assert.equal(await c.next('echo'), 'new');
+      await a.close();
+    });
+
+    void test('a handler that never yields: close releases the session, the stuck member ends, new sessions go elsewhere', async () => {
+      const m = await start();
+      const a = open(m);
+      const stuck = await a.member();
+      a.send('hang');
+      a.send('echo', ['never']);
+      await a.close();
+      await until(
+        () => !memberIds(m.kernel).includes(stuck),
+        'the stuck member to end',
+        END_CAP_MS,
+      );
+      const b = open(m);
+      assert.notEqual(await b.member(), stuck);
+      b.send('echo', ['fresh']);
+      assert.equal(await b.next('echo'), 'fresh');
+      assert.deepEqual(a.port.loads('echo'), []);
+    });
+  });
+}
