@@ -18,7 +18,7 @@ import { getDefaultLogger, type Logger } from '../util/logger.js';
 export type EmitFn = (signal: string, message?: unknown) => unknown;
 
 /**
- * @internal What an analysis reaches of the instance that owns it (the
+ * What an analysis reaches of the instance that owns it (the
  * AnalysisInstance of instance.ts: the kernel's session, or AnalysisTest's):
  * where its frames go and how its failures reach the page. One private
  * field of the analysis holds it, so no member a user's subclass defines can
