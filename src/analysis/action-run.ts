@@ -25,9 +25,10 @@ export interface ActionHandle {
 }
 
 /**
- * @internal One call of an action: its abort controller, its process id and
- * its throttled progress. The kernel's session makes one per call (so that
- * a `__cancel` can find it); `Meta.runProcess` makes one when called alone.
+ * One call of an action: its abort controller, its process id and its
+ * throttled progress. The kernel's session makes one per call (so that a
+ * `__cancel` can find it); `runAction` makes one when called alone. Not
+ * exported by the package (what a handler sees of it is {@link ActionHandle}).
  */
 export class ActionRun implements ActionHandle {
   // made on first use: most calls never read their signal, and a call costs less without it
@@ -137,7 +138,7 @@ export function setCurrentRun(analysis: object, run: ActionRun | undefined): voi
   else current.set(analysis, run);
 }
 
-/** The `__process` end frame of a call. */
+/** @internal The `__process` end frame of a call. */
 export function endLoad(run: ActionRun, failed: boolean): ProcessLoad {
   const load: ProcessLoad = { id: run.processId, status: 'end' };
   if (failed) load.error = true;

@@ -8,32 +8,36 @@ import {
   itemAccess,
   type DataProxy,
 } from '../datastore/datastore.js';
-import type { Change } from '../datastore/change.js';
-import { encodeValue } from '../protocol/encode.js';
 import { describeError, safeString } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
 import { LogRateLimit } from '../util/log-limit.js';
-import { PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
 import { currentRun, type ActionHandle } from './action-run.js';
-import { errorLocation } from './error-location.js';
 import { getDefaultLogger, type Logger } from '../util/logger.js';
 
-/** The function an analysis emits through: `(signal, message?)`; undefined message: no `load`. */
+/** A function that receives what an analysis emits: `(signal, message?)`; undefined message: no `load`. */
 export type EmitFn = (signal: string, message?: unknown) => unknown;
 
 /**
- * @internal Where a served analysis sends its frames: the server's session
- * (an object, so a page costs no closures). `change` is the fast path for
- * datastore changes: encoded once, never re-encoded.
+ * What an analysis reaches of the instance that owns it (the
+ * AnalysisInstance of instance.ts: the kernel's session, or AnalysisTest's):
+ * where its frames go and how its failures reach the page. One private
+ * field of the analysis holds it, so no member a user's subclass defines can
+ * replace the framework's code.
  */
-export interface PageSink {
-  emit(signal: string, message: unknown): unknown;
-  change(signal: 'data' | 'class_data', change: Change): unknown;
+export interface InstanceLink {
+  /**
+   * The backend and owner the base {@link Analysis.initDatastores} opens the
+   * stores with; set only while the instance creates them.
+   */
+  readonly storeOptions:
+    { readonly backend?: DatastoreBackend; readonly owner?: string } | undefined;
+  /** Send `signal` to the page (no server log). */
+  send(signal: string, message: unknown): Promise<void>;
+  /** A failure the analysis has logged: the page's `error` frame and error panel. */
+  sendError(where: string, message: string, error: unknown, action: string | undefined): void;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
-/** The emit function before one is set (shared: not a closure per instance). */
-const noEmit: EmitFn = () => undefined;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -54,27 +58,49 @@ function logText(message: unknown): string {
   }
 }
 
+/** @internal What instance.ts reaches of an analysis's private state (see {@link internals}). */
+export interface AnalysisInternals {
+  /**
+   * Construct an analysis with its id given (the server issued it): its `id`
+   * initializer takes it instead of drawing a UUID that would be replaced at
+   * once. Only the outermost analysis takes it (a constructor may make others).
+   */
+  construct<A>(make: () => A, id: string | undefined): A;
+  /** Tie `analysis` to the instance that owns it (undefined: to none). */
+  link(analysis: AnyAnalysis, owner: InstanceLink | undefined): void;
+  /** The instance `analysis` is tied to. */
+  linkOf(analysis: AnyAnalysis): InstanceLink | undefined;
+  /**
+   * The stores behind `data` and `classData` as they were created or
+   * assigned, without making their item-access proxies (the framework's own
+   * reads: an idle page never gets a proxy).
+   */
+  stores(analysis: AnyAnalysis): [data: Datastore<object>, classData: Datastore<object>];
+  /** The store behind `data` (a change's way to the page asks it, per change). */
+  data(analysis: AnyAnalysis): Datastore<object>;
+  /** An error in a handler or a transform: logged with its stack, then to the page. */
+  reportError(analysis: AnyAnalysis, where: string, error: unknown, action?: string): void;
+  /** The page has gone: abort `signal` at once, before `disconnected` runs. */
+  abort(analysis: AnyAnalysis): void;
+  /** The session ended: release stores, timers and the page. */
+  release(analysis: AnyAnalysis): void;
+}
+
+/**
+ * @internal The one way into an analysis's wiring, used by instance.ts.
+ * Not a member of the class: a user's own `send()` or `dispose()` is just a
+ * method of theirs. Assigned once, by Analysis's static block (it reaches
+ * the private fields).
+ */
+export let internals: AnalysisInternals;
+
 /** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
 export function newAnalysisId(): string {
   return randomUUID();
 }
 
-/** The id the next Analysis constructed takes (see {@link constructWithId}). */
+/** The id the next Analysis constructed takes (see {@link AnalysisInternals.construct}). */
 let presetId: string | undefined;
-
-/**
- * @internal Construct an analysis with its id given (the server issued it):
- * its `id` initializer takes it instead of drawing a UUID that would be
- * replaced at once.
- */
-export function constructWithId<A>(make: () => A, id: string | undefined): A {
-  presetId = id;
-  try {
-    return make();
-  } finally {
-    presetId = undefined;
-  }
-}
 
 function initialId(): string {
   const id = presetId;
@@ -104,94 +130,8 @@ export function isAnalysisId(value: string): boolean {
   return ANALYSIS_ID.test(value);
 }
 
-/** Who each served analysis belongs to (its page's remote address): set before `initDatastores`. */
-const owners = new WeakMap<object, string>();
-
-/**
- * @internal Name who an analysis's page is (the server passes the remote
- * address, see `retentionOwner` in net.ts) before its datastores are created:
- * the `data` it leaves behind counts against that owner's share of what the
- * backend retains.
- */
-export function setAnalysisOwner(analysis: object, owner: string): void {
-  owners.set(analysis, owner);
-}
-
 /** Log levels of the page's `log`, `warn` and `error` actions. */
 type PageLogLevel = 'info' | 'warn' | 'error';
-
-/** @internal How a served analysis reports failures to its page's error panel. */
-export interface ErrorReporting {
-  /** Send the file:line of the user's code (off with `--no-error-details`, or on a public bind). */
-  details: boolean;
-  /** The analyses folder: the first stack frame in it is the user's code, shown relative to it. */
-  root: string;
-}
-
-/** @internal Served analyses also send `__error` frames (AnalysisTest's recorder does not get them). */
-// assigned once, by Analysis's static block (it reaches the private field)
-export let setErrorReporting: (analysis: AnyAnalysis, reporting: ErrorReporting) => void;
-
-/**
- * @internal The stores behind `data` and `classData` as they were created
- * or assigned, without making their item-access proxies (the server's own
- * reads: an idle page never gets a proxy).
- */
-// assigned once, by Analysis's static block
-export let storesOf: (
-  analysis: AnyAnalysis,
-) => [data: Datastore<object>, classData: Datastore<object>];
-
-/** The backend a server chose for an instance's stores (module-private: not on the user's class). */
-const backends = new WeakMap<object, DatastoreBackend>();
-
-/**
- * @internal Make {@link Analysis.initDatastores} of `analysis` open its stores
- * on `backend` (the server's datastore). Called before `initDatastores`.
- */
-export function setDatastoreBackend(analysis: object, backend: DatastoreBackend): void {
-  backends.set(analysis, backend);
-}
-
-/**
- * @internal Forget the owner and backend given for `initDatastores` once it
- * ran: a WeakMap's table grows with what it holds, per open page.
- */
-export function clearDatastoreWiring(analysis: object): void {
-  owners.delete(analysis);
-  backends.delete(analysis);
-}
-
-type Transform = (value: unknown) => unknown;
-interface Transforms {
-  data: Map<string, Transform>;
-  classData: Map<string, Transform>;
-}
-const transformCache = new WeakMap<Function, Transforms>();
-
-/** `data_<key>` / `class_data_<key>` methods of a class, found once per class. */
-function transformsOf(cls: Function): Transforms {
-  let t = transformCache.get(cls);
-  if (t) return t;
-  t = { data: new Map(), classData: new Map() };
-  for (
-    let p = cls.prototype as object | null;
-    p && p !== Object.prototype;
-    p = Object.getPrototypeOf(p) as object | null
-  ) {
-    for (const name of Object.getOwnPropertyNames(p)) {
-      const fn = Object.getOwnPropertyDescriptor(p, name)?.value as unknown;
-      if (typeof fn !== 'function') continue;
-      if (name.startsWith('class_data_') && !t.classData.has(name.slice(11))) {
-        t.classData.set(name.slice(11), fn as Transform);
-      } else if (name.startsWith('data_') && !t.data.has(name.slice(5))) {
-        t.data.set(name.slice(5), fn as Transform);
-      }
-    }
-  }
-  transformCache.set(cls, t);
-  return t;
-}
 
 /**
  * The analysis: one instance per browser connection.
@@ -199,6 +139,9 @@ function transformsOf(cls: Function): Transforms {
  * Handle an action with a method `on_<action>` (or `@on` / `@onAction`),
  * write state to `this.data` (this page) or `this.classData` (every page of
  * this analysis), and every change reaches the page.
+ *
+ * The framework's own state and wiring are private (`#` fields): a method or
+ * field of yours named `send`, `dispose` or `cancel` is yours alone.
  *
  * @example
  * export class Hello extends Analysis<{ greeting: string }> {
@@ -247,16 +190,43 @@ export class Analysis<
   #classData: Datastore<ClassData> | undefined;
   #dataView: DataProxy<Data> | undefined;
   #classDataView: DataProxy<ClassData> | undefined;
-  #reporting: ErrorReporting | undefined;
+  /** The instance that owns this analysis: where its frames go (none: nowhere). */
+  #owner: InstanceLink | undefined;
+  // created on first use: an idle session should cost as little memory as possible
+  #abort: AbortController | undefined;
+  #aborted = false;
+  #timers: Set<ReturnType<typeof setTimeout>> | undefined;
+  #logLimit: LogRateLimit | undefined;
 
   static {
-    setErrorReporting = (analysis, reporting) => {
-      analysis.#reporting = reporting;
+    internals = {
+      construct(make, id) {
+        presetId = id;
+        try {
+          return make();
+        } finally {
+          presetId = undefined;
+        }
+      },
+      link(analysis, owner) {
+        analysis.#owner = owner;
+      },
+      linkOf: (analysis) => analysis.#owner,
+      stores: (analysis) => [
+        analysis.#data as Datastore<object>,
+        analysis.#classData as Datastore<object>,
+      ],
+      data: (analysis) => analysis.#data as Datastore<object>,
+      reportError(analysis, where, error, action) {
+        analysis.#reportError(where, error, action);
+      },
+      abort(analysis) {
+        analysis.#cancel();
+      },
+      release(analysis) {
+        analysis.#release();
+      },
     };
-    storesOf = (analysis) => [
-      analysis.#data as Datastore<object>,
-      analysis.#classData as Datastore<object>,
-    ];
   }
 
   /**
@@ -265,7 +235,7 @@ export class Analysis<
    */
   #view<T extends object>(store: Datastore<T>, name: 'data' | 'classData'): DataProxy<T> {
     bareStore(store)._onAssignError = (key, error) =>
-      this.reportError(`${name}['${key}'] = …`, error);
+      this.#reportError(`${name}['${key}'] = …`, error);
     return itemAccess(store);
   }
   /** The command-line flags the server did not know. */
@@ -275,22 +245,13 @@ export class Analysis<
   /** Where `log`/`warn`/`error` emits and handler failures are written. */
   logger: Logger = getDefaultLogger();
 
-  private emitFn: EmitFn = noEmit;
-  private sink: PageSink | undefined;
-  private transforms: Transforms | undefined;
-  // created on first use: an idle session should cost as little memory as possible
-  private abort: AbortController | undefined;
-  private aborted = false;
-  private timers: Set<ReturnType<typeof setTimeout>> | undefined;
-  private logLimit: LogRateLimit | undefined;
-
   /** Aborted when the session ends: pass it to fetches, check it in long loops. */
   get signal(): AbortSignal {
-    if (!this.abort) {
-      this.abort = new AbortController();
-      if (this.aborted) this.abort.abort();
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.#aborted) this.#abort.abort();
     }
-    return this.abort.signal;
+    return this.#abort.signal;
   }
 
   /**
@@ -338,8 +299,9 @@ export class Analysis<
    */
   initDatastores(): void {
     // every Datastore is a DataProxy (its constructor returns the proxy)
-    const owner = owners.get(this);
-    const backend = backends.get(this);
+    const given = this.#owner?.storeOptions;
+    const owner = given?.owner;
+    const backend = given?.backend;
     const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
     // bare: the proxies are made when the user's code reads `data`/`classData`
     this.data = createBareStore<Data>(
@@ -367,12 +329,6 @@ export class Analysis<
     return this.classData.setState(values);
   }
 
-  /** Set the function emits go through (the server's socket, or AnalysisTest's recorder). */
-  setEmitFn(fn: EmitFn): this {
-    this.emitFn = fn;
-    return this;
-  }
-
   /**
    * Send `signal` to the page; with no message the frame has no `load`.
    * `log`, `warn` and `error` are also written to the server's log.
@@ -387,42 +343,38 @@ export class Analysis<
     }
     // emit(signal, undefined) is 0.7's emit(signal, None): `load: null`;
     // only emit(signal) sends a frame without load
-    if (message === undefined && arguments.length > 1) return this.send(signal, null);
-    return this.send(signal, message);
-  }
-
-  /** @internal Emit without writing to the server log. */
-  send(signal: string, message?: unknown): Promise<void> {
-    const r = this.sink ? this.sink.emit(signal, message) : this.emitFn(signal, message);
-    return isThenable(r) ? (r as Promise<void>) : RESOLVED;
+    const owner = this.#owner;
+    if (owner === undefined) return RESOLVED;
+    if (message === undefined && arguments.length > 1) return owner.send(signal, null);
+    return owner.send(signal, message);
   }
 
   /** `setTimeout` that is cleared when the session ends; a throw becomes an `error` signal. */
   setTimeout(fn: () => unknown, ms: number): ReturnType<typeof setTimeout> {
     const handle = setTimeout(() => {
-      this.timers?.delete(handle);
-      this.runGuarded('timer', fn);
+      this.#timers?.delete(handle);
+      this.#runGuarded('timer', fn);
     }, ms);
-    (this.timers ??= new Set()).add(handle);
+    (this.#timers ??= new Set()).add(handle);
     return handle;
   }
 
   /** `setInterval` that is cleared when the session ends; a throw becomes an `error` signal. */
   setInterval(fn: () => unknown, ms: number): ReturnType<typeof setInterval> {
-    const handle = setInterval(() => this.runGuarded('interval', fn), ms);
-    (this.timers ??= new Set()).add(handle);
+    const handle = setInterval(() => this.#runGuarded('interval', fn), ms);
+    (this.#timers ??= new Set()).add(handle);
     return handle;
   }
 
   /** Stop a timer made with {@link setTimeout} or {@link setInterval}. */
   clearTimer(handle: ReturnType<typeof setTimeout>): void {
     clearTimeout(handle);
-    this.timers?.delete(handle);
+    this.#timers?.delete(handle);
   }
 
-  private runGuarded(what: string, fn: () => unknown): void {
-    // reportError never throws (describeError), so a timer cannot take the process down
-    const fail = (error: unknown): void => this.reportError(what, error);
+  #runGuarded(what: string, fn: () => unknown): void {
+    // #reportError never throws (describeError), so a timer cannot take the process down
+    const fail = (error: unknown): void => this.#reportError(what, error);
     try {
       const r = fn();
       if (isThenable(r)) r.then(undefined, fail);
@@ -432,25 +384,15 @@ export class Analysis<
   }
 
   /**
-   * @internal An error in a handler or timer: to the page as `error`, with
-   * the stack to the log; a served page also gets a `__error` frame with the
-   * action and the file:line of the user's code, for its error panel.
+   * An error in a handler or timer: the stack to the log; to the page as
+   * `error`, and a served page's error panel gets the action and the
+   * file:line of the user's code (see the instance's `sendError`).
    */
-  reportError(where: string, error: unknown, action?: string): void {
+  #reportError(where: string, error: unknown, action?: string): void {
     // any thrown value (null, no prototype, throwing getters) is described without throwing
     const { message, stack } = describeError(error);
     this.logger.error(`[${this.constructor.name} ${shortId(this.id)}] ${where} failed: ${stack}`);
-    void this.send('error', `${where} failed: ${message}`);
-    const reporting = this.#reporting;
-    if (reporting) {
-      const load: ErrorLoad = {
-        action: action ?? null,
-        where,
-        message,
-        location: reporting.details ? errorLocation(error, reporting.root) : null,
-      };
-      void this.send(PROTOCOL.errorSignal, load);
-    }
+    this.#owner?.sendError(where, message, error, action);
   }
 
   // built-in actions ---------------------------------------------------------
@@ -479,21 +421,21 @@ export class Analysis<
    * second per page (what is dropped is counted in the next line).
    */
   on_log(...args: unknown[]): void {
-    this.pageLog('info', args);
+    this.#pageLog('info', args);
   }
 
   /** The page warns in the server's log (bounded like {@link on_log}). */
   on_warn(...args: unknown[]): void {
-    this.pageLog('warn', args);
+    this.#pageLog('warn', args);
   }
 
   /** The page reports an error to the server's log (bounded like {@link on_log}). */
   on_error(...args: unknown[]): void {
-    this.pageLog('error', args);
+    this.#pageLog('error', args);
   }
 
-  private pageLog(level: PageLogLevel, args: unknown[]): void {
-    const dropped = (this.logLimit ??= new LogRateLimit()).take();
+  #pageLog(level: PageLogLevel, args: unknown[]): void {
+    const dropped = (this.#logLimit ??= new LogRateLimit()).take();
     if (dropped === false) return; // dropped: not even formatted
     const prefix = `[frontend ${shortId(this.id)}]`;
     if (dropped > 0) {
@@ -502,100 +444,29 @@ export class Analysis<
     this.logger[level](`${prefix} ${escapeLogText(args.map(logText).join(' '))}`);
   }
 
-  // wiring, used by Meta / the server / AnalysisTest --------------------------
+  // the end of a session, reached through `internals` by instance.ts ----------
 
-  /**
-   * @internal Route emits and datastore changes to the page. With a `sink` (the
-   * server), changes that no `data_<key>` method transforms go out still
-   * encoded; everything else goes through `emit`.
-   */
-  wireDatastores(sink?: PageSink): void {
-    this.sink = sink;
-    this.transforms = transformsOf(this.constructor);
-    // the analysis itself listens (handleDatastoreChange): no closures per page; no
-    // unsubscribe handles kept: dispose() closes both stores, dropping listeners
-    this.#data!.onEncodedChange(this);
-    this.#classData!.onEncodedChange(this);
+  /** The page has gone: abort {@link signal} at once, before `disconnected` runs. */
+  #cancel(): void {
+    this.#aborted = true;
+    this.#abort?.abort();
   }
 
-  /** @internal A change of `data` or `classData`, on its way to the page. */
-  handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
-    const t = this.transforms ?? transformsOf(this.constructor);
-    // the domain delivers from the bare store; an assigned store may be a proxy
-    const data = this.#data as Datastore<object>;
-    return store === data || store === bareStore(data)
-      ? this.forward('data', t.data, change)
-      : this.forward('class_data', t.classData, change);
-  }
-
-  private forward(
-    signal: 'data' | 'class_data',
-    transforms: Map<string, Transform>,
-    change: Change,
-  ): unknown {
-    const transform = transforms.size === 0 ? undefined : transforms.get(change.key);
-    if (transform === undefined && this.sink) return this.sink.change(signal, change);
-    let value = change.decode();
-    if (transform) {
-      try {
-        value = transform.call(this, value);
-      } catch (error) {
-        this.reportError(`${signal === 'data' ? 'data_' : 'class_data_'}${change.key}`, error);
-        return undefined;
-      }
-    }
-    return this.send(signal, { [change.key]: value });
-  }
-
-  /**
-   * @internal One `data` or `class_data` frame holding every key of that
-   * store (after `data_<key>` transforms), or undefined when it is empty.
-   * Sent to a page that connects or resumes, so it never shows stale state.
-   */
-  snapshotFrame(signal: 'data' | 'class_data'): string | undefined {
-    const store = (signal === 'data' ? this.#data : this.#classData) as Datastore<object>;
-    if (store.size === 0) return undefined;
-    const t = transformsOf(this.constructor);
-    const transforms = signal === 'data' ? t.data : t.classData;
-    const parts: string[] = [];
-    for (const [key, encoded] of store.encodedEntries()) {
-      const transform = transforms.get(key);
-      let value = encoded;
-      if (transform) {
-        try {
-          value = encodeValue(transform.call(this, JSON.parse(encoded)), key);
-        } catch (error) {
-          this.reportError(`${signal === 'data' ? 'data_' : 'class_data_'}${key}`, error);
-          continue;
-        }
-      }
-      parts.push(JSON.stringify(key) + ':' + value);
-    }
-    return '{"signal":"' + signal + '","load":{' + parts.join(',') + '}}';
-  }
-
-  /** @internal The page has gone: abort {@link signal} at once, before `disconnected` runs. */
-  cancel(): void {
-    this.aborted = true;
-    this.abort?.abort();
-  }
-
-  /** @internal The session ended: release stores, callbacks and timers. */
-  dispose(): void {
-    this.cancel();
-    const dropped = this.logLimit?.pending ?? 0;
+  /** The session ended: release stores, callbacks and timers; emits go nowhere. */
+  #release(): void {
+    this.#cancel();
+    const dropped = this.#logLimit?.pending ?? 0;
     if (dropped > 0) {
       this.logger.warn(
         `[frontend ${shortId(this.id)}] ${dropped} log line(s) from this page dropped (rate limit)`,
       );
     }
-    this.logLimit = undefined;
-    for (const handle of this.timers ?? []) clearTimeout(handle);
-    this.timers = undefined;
+    this.#logLimit = undefined;
+    for (const handle of this.#timers ?? []) clearTimeout(handle);
+    this.#timers = undefined;
     this.#data?.close();
     this.#classData?.close();
-    this.emitFn = noEmit;
-    this.sink = undefined;
+    this.#owner = undefined;
   }
 }
 

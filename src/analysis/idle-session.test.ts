@@ -7,8 +7,8 @@ import { Analysis, Datastore, MemoryBackend, onAction } from 'databench-ts';
 import type { Change } from '../datastore/change.js';
 import { bareStore } from '../datastore/datastore.js';
 import { EMPTY_DOMAIN } from '../datastore/backends/memory.js';
-import { constructWithId, storesOf, type PageSink } from './analysis.js';
-import { Meta } from './meta.js';
+import { internals } from './analysis.js';
+import { AnalysisInstance, type PageSink } from './instance.js';
 
 /** A sink that keeps what the analysis sends to its page. */
 function recorder(): PageSink & { frames: Array<[string, unknown]> } {
@@ -24,13 +24,19 @@ function recorder(): PageSink & { frames: Array<[string, unknown]> } {
   };
 }
 
-async function served<A extends Analysis>(cls: new () => A, backend = new MemoryBackend()) {
+/** An analysis made as the server makes one (the kernel's session is such an instance). */
+async function served<A extends Analysis>(
+  cls: new () => A,
+  backend = new MemoryBackend(),
+  id: string = crypto.randomUUID(),
+) {
   const sink = recorder();
-  const meta = new Meta(cls.name, cls, '/nowhere/analysis.ts');
-  const id = crypto.randomUUID();
-  const analysis = (await meta.createAnalysis({ id, sink, backend })) as A;
-  return { analysis, sink, backend, id };
+  const instance = new AnalysisInstance<A>(sink);
+  await instance.create(cls, { id, backend });
+  return { analysis: instance.analysis!, instance, sink, backend, id };
 }
+
+const storesOf = (analysis: Analysis) => internals.stores(analysis);
 
 describe('an analysis the server makes', () => {
   class IdleOne extends Analysis {
@@ -40,7 +46,7 @@ describe('an analysis the server makes', () => {
   }
 
   test('has bare stores until its code reads data or classData; then one proxy each, kept', async () => {
-    const { analysis } = await served(IdleOne);
+    const { analysis, instance } = await served(IdleOne);
     const [data, classData] = storesOf(analysis);
     assert.equal(bareStore(data), data, 'data is not a proxy before it is read');
     assert.equal(bareStore(classData), classData);
@@ -48,18 +54,18 @@ describe('an analysis the server makes', () => {
     assert.notEqual(view, data, 'reading data makes its item-access proxy');
     assert.equal(bareStore(view), data);
     assert.equal(analysis.data, view, 'the same proxy every time');
-    analysis.dispose();
+    instance.dispose();
   });
 
   test('item access works on the proxy made late, and a bad assignment is reported', async () => {
-    const { analysis, sink } = await served(IdleOne);
+    const { analysis, instance, sink } = await served(IdleOne);
     (analysis.data as unknown as Record<string, unknown>)['k'] = 3;
     assert.equal(analysis.data.get('k'), 3);
     assert.deepEqual(sink.frames.at(-1), ['data', { k: 3 }]);
     assert.throws(() => {
       (analysis.data as unknown as Record<string, unknown>)['f'] = () => 1;
     }, /function/);
-    analysis.dispose();
+    instance.dispose();
   });
 
   test('an initDatastores override that assigns a proxy store still reaches the page', async () => {
@@ -72,7 +78,7 @@ describe('an analysis the server makes', () => {
         made.close();
       }
     }
-    const { analysis, sink } = await served(OwnStore);
+    const { analysis, instance, sink } = await served(OwnStore);
     assert.notEqual(
       bareStore(storesOf(analysis)[0]),
       storesOf(analysis)[0],
@@ -80,7 +86,7 @@ describe('an analysis the server makes', () => {
     );
     await analysis.data.set('x', 1);
     assert.deepEqual(sink.frames.at(-1), ['data', { x: 1 }]);
-    analysis.dispose();
+    instance.dispose();
   });
 
   test('its empty data shares one Map; the first write gives the domain its own, kept on close', async () => {
@@ -95,13 +101,9 @@ describe('an analysis the server makes', () => {
     storesOf(analysis)[0]._closeWith(false, 60_000);
     storesOf(analysis)[1].close();
     assert.equal(backend.has(id), true);
-    const resumed = await new Meta('IdleOne', IdleOne, '/nowhere/analysis.ts').createAnalysis({
-      id,
-      sink: recorder(),
-      backend,
-    });
-    assert.equal(resumed.data.get('kept'), 'yes');
-    resumed.dispose();
+    const resumed = await served(IdleOne, backend, id);
+    assert.equal(resumed.analysis.data.get('kept'), 'yes');
+    resumed.instance.dispose();
     backend.dispose();
   });
 
@@ -114,7 +116,7 @@ describe('an analysis the server makes', () => {
   });
 });
 
-describe('constructWithId', () => {
+describe('construction with a given id', () => {
   class Named extends Analysis {
     inner: Analysis | undefined;
   }
@@ -123,7 +125,7 @@ describe('constructWithId', () => {
   }
 
   test('the instance takes the given id, others made in its constructor draw their own', () => {
-    const outer = constructWithId(() => new Outer(), 'given-id');
+    const outer = internals.construct(() => new Outer(), 'given-id');
     assert.equal(outer.id, 'given-id');
     assert.notEqual(outer.inner.id, 'given-id');
     assert.match(outer.inner.id, /^[0-9a-f-]{36}$/);
@@ -137,7 +139,7 @@ describe('constructWithId', () => {
         super();
       }
     }
-    assert.throws(() => constructWithId(() => new Throws(), 'lost-id'), /no/);
+    assert.throws(() => internals.construct(() => new Throws(), 'lost-id'), /no/);
     assert.notEqual(new Named().id, 'lost-id');
   });
 });
@@ -145,13 +147,12 @@ describe('constructWithId', () => {
 describe('lifecycle actions of a new session', () => {
   test('base handlers: cliArgs and requestArgs are set without the action machinery', async () => {
     class Plain extends Analysis {}
-    const { analysis } = await served(Plain);
-    await Meta.runLifecycle(analysis, 'connect');
-    await Meta.runLifecycle(analysis, 'args', { cli_args: ['--x'], request_args: { a: ['1'] } });
-    await Meta.runLifecycle(analysis, 'connected');
+    const { analysis, instance, sink } = await served(Plain);
+    assert.equal(instance.lifecycle(['--x'], { a: ['1'] }), undefined, 'nothing to wait for');
     assert.deepEqual(analysis.cliArgs, ['--x']);
     assert.deepEqual(analysis.requestArgs, { a: ['1'] });
-    analysis.dispose();
+    assert.deepEqual(sink.frames, []);
+    instance.dispose();
   });
 
   test('overridden, decorated and * handlers still run, with their arguments', async () => {
@@ -171,14 +172,13 @@ describe('lifecycle actions of a new session', () => {
         seen.push(`* ${action}`);
       }
     }
-    const { analysis: busy } = await served(Busy);
-    await Meta.runLifecycle(busy, 'connect');
-    await Meta.runLifecycle(busy, 'args', { cli_args: ['-v'], request_args: {} });
-    await Meta.runLifecycle(busy, 'connected');
-    const { analysis: wild } = await served(Wild);
-    await Meta.runLifecycle(wild, 'connect');
-    assert.deepEqual(seen, ['args -v', 'connected', '* connect']);
-    busy.dispose();
-    wild.dispose();
+    const busy = await served(Busy);
+    await busy.instance.lifecycle(['-v'], {});
+    assert.deepEqual(busy.analysis.cliArgs, ['-v']);
+    const wild = await served(Wild);
+    await wild.instance.lifecycle([], {});
+    assert.deepEqual(seen, ['args -v', 'connected', '* connect', '* args', '* connected']);
+    busy.instance.dispose();
+    wild.instance.dispose();
   });
 });

@@ -10,10 +10,10 @@ import {
 } from '../protocol/messages.js';
 import { ActionRun, endLoad } from '../analysis/action-run.js';
 import { actionTable } from '../analysis/actions.js';
-import { setErrorReporting, type AnyAnalysis, type ErrorReporting } from '../analysis/analysis.js';
+import type { AnyAnalysis } from '../analysis/analysis.js';
+import { AnalysisInstance, type ErrorReporting } from '../analysis/instance.js';
+import type { Meta } from '../analysis/meta.js';
 import type { Logger } from '../util/logger.js';
-import { Meta } from '../analysis/meta.js';
-import { ActionQueue } from '../util/queue.js';
 import type { KernelSession, OpenRequest, PagePort } from './kernel.js';
 
 /** What a kernel needs of the page: the in-process Session, or a worker's outbox. */
@@ -59,16 +59,26 @@ function delay(ms: number): Promise<false> {
 }
 
 /**
+ * Where a session is: its instance is made and its stores load
+ * (`starting`), it runs `connect`, `args`, `connected` and then the page's
+ * actions (`open`), the page has gone (`closing`); `ended`: closed before it
+ * opened, or it failed to start (nothing runs on it any more).
+ */
+type SessionState = 'starting' | 'open' | 'closing' | 'ended';
+
+/**
  * One page's analysis instance and its action queue: creates the instance,
  * sends the snapshots, runs `connect`, `args`, `connected`, then the page's
  * actions one after the other, and on close `disconnected`. The in-process
  * kernel and the worker threads run sessions with this same class, so an
  * analysis behaves the same on either side of the boundary.
  */
-// the session is its own action queue: one object per page instead of two
-export class AnalysisSession extends ActionQueue implements KernelSession {
-  private analysis: AnyAnalysis | undefined;
-  private closing = false;
+// the session is its own analysis instance and action queue: one object per page instead of three
+export class AnalysisSession
+  extends AnalysisInstance<AnyAnalysis, SessionPort>
+  implements KernelSession
+{
+  private state: SessionState = 'starting';
   /**
    * Calls queued or running (what `cancel`, `latest` and the close look
    * through); created by the first action, so an idle page costs no Set.
@@ -82,11 +92,11 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
 
   constructor(
     private readonly meta: Meta,
-    private readonly port: SessionPort,
+    port: SessionPort,
     request: OpenRequest,
     private readonly logger: Logger,
   ) {
-    super();
+    super(port);
     this.started = this.enqueue(() => this.start(request));
   }
 
@@ -97,26 +107,26 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
    * or an await (every page runs this).
    */
   private start(request: OpenRequest): Promise<void> | undefined {
-    let analysis: AnyAnalysis;
     let ready: Promise<void> | undefined;
     try {
-      analysis = this.meta.instantiate({
+      ready = this.create(this.meta.analysisClass, {
         id: request.id,
         logger: this.logger,
-        sink: this.port,
         owner: request.owner,
         backend: request.datastore,
+        reporting: reportingOf(this.meta, request.errorDetails ?? true),
       });
-      ready = Meta.whenReady(analysis);
     } catch (error) {
+      // what was made before the throw (a store of initDatastores) is released
+      this.dispose();
       this.failedToStart(error);
       return undefined;
     }
-    if (ready === undefined) return this.begin(analysis, request);
+    if (ready === undefined) return this.begin(request);
     return ready.then(
-      () => this.begin(analysis, request),
+      () => this.begin(request),
       (error: unknown) => {
-        analysis.dispose();
+        this.dispose();
         this.failedToStart(error);
       },
     );
@@ -124,54 +134,37 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
 
   private failedToStart(error: unknown): void {
     this.started = undefined;
+    this.state = 'ended';
     const { message, stack } = describeError(error);
     const text = `could not start analysis "${this.meta.name}": ${message}`;
     this.logger.error(`${text}\n${stack}`);
-    this.port.fail(text, 1011, 'analysis failed to start');
+    this.page.fail(text, 1011, 'analysis failed to start');
   }
 
   /** The instance is ready: the `__connect` reply, the snapshots, then the lifecycle actions. */
-  private begin(analysis: AnyAnalysis, request: OpenRequest): Promise<void> | undefined {
-    if (this.closing) {
+  private begin(request: OpenRequest): Promise<void> | undefined {
+    if (this.state !== 'starting') {
+      // closed while its stores loaded
       this.started = undefined;
-      analysis.dispose();
+      this.dispose();
       return undefined;
     }
-    this.analysis = analysis;
-    setErrorReporting(analysis, reportingOf(this.meta, request.errorDetails ?? true));
-    this.port.opened();
+    this.state = 'open';
+    this.page.opened();
     if (request.resumed) {
-      const data = analysis.snapshotFrame('data');
-      if (data !== undefined) void this.port.frame(data);
+      const data = this.snapshotFrame('data');
+      if (data !== undefined) void this.page.frame(data);
     }
-    const classData = analysis.snapshotFrame('class_data');
-    if (classData !== undefined) void this.port.frame(classData);
-    return this.lifecycle(analysis, request, 0);
-  }
-
-  /** `connect`, `args`, `connected` from `step` on, one after the other; awaits only a handler that waits. */
-  private lifecycle(
-    analysis: AnyAnalysis,
-    request: OpenRequest,
-    step: number,
-  ): Promise<void> | undefined {
-    for (; step < 3; step++) {
-      const running =
-        step === 0
-          ? Meta.runLifecycle(analysis, 'connect')
-          : step === 1
-            ? Meta.runLifecycle(analysis, 'args', {
-                cli_args: request.cliArgs as string[],
-                request_args: parseQs(request.requestArgs),
-              })
-            : Meta.runLifecycle(analysis, 'connected');
-      if (running !== undefined) {
-        const next = step + 1;
-        return running.then(() => this.lifecycle(analysis, request, next));
-      }
+    const classData = this.snapshotFrame('class_data');
+    if (classData !== undefined) void this.page.frame(classData);
+    const running = this.lifecycle(request.cliArgs as string[], parseQs(request.requestArgs));
+    if (running === undefined) {
+      this.started = undefined;
+      return undefined;
     }
-    this.started = undefined;
-    return undefined;
+    return running.then(() => {
+      this.started = undefined;
+    });
   }
 
   action(name: string, hasLoad: boolean, load: unknown): void {
@@ -200,9 +193,7 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
       // (a newer call may have dropped this one during that turn)
       if ((call.state as Call['state']) === 'dropped') return;
       call.state = 'running';
-      if (this.analysis && !this.closing) {
-        await Meta.runProcess(this.analysis, name, message, call.run);
-      }
+      if (this.state === 'open') await this.runAction(name, message, call.run);
     };
     const ran =
       concurrency === 'parallel' ? (this.started ?? RESOLVED).then(task) : this.enqueue(task);
@@ -211,7 +202,7 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
       .finally(() => {
         this.calls?.delete(call);
         // a dropped call was accounted for when it was dropped
-        if (call.state !== 'dropped') this.port.done();
+        if (call.state !== 'dropped') this.page.done();
       });
   }
 
@@ -233,10 +224,11 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
     call.state = 'dropped';
     call.run.cancel();
     this.calls?.delete(call);
-    if (call.hasProcess && this.analysis) {
-      void this.analysis.send(PROTOCOL.processSignal, endLoad(call.run, false));
+    // (its end frame only after the `__connect` reply)
+    if (call.hasProcess && (this.state === 'open' || this.state === 'closing')) {
+      void this.send(PROTOCOL.processSignal, endLoad(call.run, false));
     }
-    this.port.done();
+    this.page.done();
   }
 
   /** An action failed outside its handlers (e.g. a `__process` frame that cannot be encoded). */
@@ -244,13 +236,15 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
     const { message, stack } = describeError(error);
     const text = `action "${action}" failed: ${message}`;
     this.logger.error(`[${this.meta.name}] ${text}\n${stack}`);
-    void this.port.frame(frameFromEncoded('error', encodeValue(text)));
+    void this.page.frame(frameFromEncoded('error', encodeValue(text)));
   }
 
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    this.analysis?.cancel();
+    const was = this.state;
+    if (was === 'closing' || was === 'ended') return;
+    // a session that has not opened runs no `disconnected`: `begin` releases it
+    this.state = was === 'open' ? 'closing' : 'ended';
+    this.abort();
     // every running action of this page sees its actionSignal abort too
     for (const call of this.calls ?? NO_CALLS) call.run.abort();
     // the handler that runs now gets a grace period; queued actions are skipped
@@ -258,8 +252,7 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
       this.enqueue(async () => undefined).then(() => true),
       delay(CLOSE_GRACE_MS),
     ]);
-    const analysis = this.analysis;
-    if (!analysis) return;
+    if (was !== 'open') return;
     if (!drained) {
       this.logger.warn(
         `[${this.meta.name}] a handler of a closed session still runs after ${CLOSE_GRACE_MS} ms: running disconnected anyway`,
@@ -267,7 +260,7 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
     }
     try {
       const finished = await Promise.race([
-        Meta.runProcess(analysis, 'disconnected').then(() => true),
+        this.runAction('disconnected').then(() => true),
         delay(CLOSE_GRACE_MS),
       ]);
       if (!finished) {
@@ -276,7 +269,7 @@ export class AnalysisSession extends ActionQueue implements KernelSession {
         );
       }
     } finally {
-      analysis.dispose();
+      this.dispose();
     }
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
-import type { PageSink } from '../analysis/analysis.js';
+import type { PageSink } from '../analysis/instance.js';
 import type { ExtraRoute } from '../analysis/routes.js';
 
 /** What a kernel is told when a page has sent `__connect`. */

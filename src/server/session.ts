@@ -604,7 +604,7 @@ export class Session implements PagePort {
     });
   }
 
-  /** @internal PagePort: the instance exists; the `__connect` reply precedes every frame of the kernel. */
+  /** PagePort: the instance exists; the `__connect` reply precedes every frame of the kernel. */
   opened(): void {
     const reply = {
       analysis_id: this.id,
@@ -614,18 +614,18 @@ export class Session implements PagePort {
     void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
   }
 
-  /** @internal PagePort: a frame already encoded. */
+  /** PagePort: a frame already encoded. */
   frame(bytes: string | Buffer): Promise<void> {
     return this.out.frame(bytes);
   }
 
-  /** @internal PagePort: a frame encoded by a kernel in another thread or process. */
+  /** PagePort: a frame encoded by a kernel in another thread or process. */
   forward(bytes: Buffer, coalesce: string | undefined): void {
     if (coalesce === undefined) void this.out.frame(bytes);
     else this.out.keyed(coalesce, bytes);
   }
 
-  /** @internal PagePort: an action finished. */
+  /** PagePort: an action finished. */
   done(): void {
     this.queued--;
     this.queuedBytes -= this.queuedSizes?.shift() ?? 0;
@@ -634,7 +634,7 @@ export class Session implements PagePort {
     }
   }
 
-  /** @internal PagePort: the kernel cannot serve this page. */
+  /** PagePort: the kernel cannot serve this page. */
   fail(message: string, code: number, reason: string): void {
     this.tell('error', message);
     this.close(code, reason);
@@ -680,7 +680,7 @@ export class Session implements PagePort {
     this.close(PROTOCOL.takenOverCode, 'this session was resumed by another page');
   }
 
-  /** @internal PageSink: an emit of the analysis. */
+  /** PageSink: an emit of the analysis. */
   emit(signal: string, message: unknown): Promise<void> {
     return this.out.frame(
       frameFromEncoded(
@@ -692,7 +692,7 @@ export class Session implements PagePort {
     );
   }
 
-  /** @internal PageSink: a datastore change, `class_data` encoded once for every page. */
+  /** PageSink: a datastore change, `class_data` encoded once for every page. */
   change(signal: 'data' | 'class_data', change: Change): Promise<void> {
     return this.out.change(
       signal,

@@ -1,7 +1,8 @@
 import type { Analysis, AnalysisClass, AnyAnalysis } from '../analysis/analysis.js';
+import { AnalysisInstance, type PageSink } from '../analysis/instance.js';
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by the {@link}s of the docs below
+import type { Meta } from '../analysis/meta.js';
 import { createMemoryLogger, type LogLevel } from '../util/logger.js';
-import { Meta } from '../analysis/meta.js';
-import { ActionQueue } from '../util/queue.js';
 
 /** Options of {@link AnalysisTest}. */
 export interface AnalysisTestOptions {
@@ -9,7 +10,11 @@ export interface AnalysisTestOptions {
   cliArgs?: string[];
   /** What the `args` action passes as `request_args`. Default: `{}`. */
   requestArgs?: Record<string, string[]>;
-  /** Runs actions; an object with `runProcess` like {@link Meta.runProcess}. Default: `Meta`. */
+  /**
+   * Runs every action, `connect`, `args` and `connected` included; an object
+   * with `runProcess` like {@link Meta.runProcess}. Default: the instance
+   * runs them as the server does.
+   */
   meta?: {
     /** Run `action` with `message` on `analysis`, like {@link Meta.runProcess}. */
     runProcess(analysis: Analysis, action: string, message?: unknown): Promise<void>;
@@ -18,6 +23,18 @@ export interface AnalysisTestOptions {
 
 /** One message the analysis sent to the page: `[signal]` (no load) or `[signal, message]`. */
 export type EmittedMessage = [signal: string, message?: unknown];
+
+/** A page that keeps what it is sent, decoded, in order. */
+function recorder(messages: EmittedMessage[]): PageSink {
+  return {
+    emit(signal, message) {
+      messages.push(message === undefined ? [signal] : [signal, message]);
+    },
+    change(signal, change) {
+      messages.push([signal, { [change.key]: change.decode() }]);
+    },
+  };
+}
 
 /**
  * A harness that runs an analysis without a server: it creates the instance,
@@ -38,33 +55,31 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
   readonly logs: Array<[LogLevel, string]>;
   /** Resolves when `connect`, `args` and `connected` have run. */
   readonly ready: Promise<void>;
-  private readonly queue = new ActionQueue();
-  private readonly meta: NonNullable<AnalysisTestOptions['meta']>;
-  private closed = false;
-  private closing: Promise<void> | undefined;
+  // the same instance (creation, wiring, lifecycle, disposal) as a served page's
+  readonly #instance: AnalysisInstance<A>;
+  readonly #meta: AnalysisTestOptions['meta'];
+  #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(analysis: AnalysisClass<A> | A, options: AnalysisTestOptions = {}) {
     const logger = createMemoryLogger();
     this.logs = logger.lines;
-    this.meta = options.meta ?? Meta;
-    const instance = typeof analysis === 'function' ? new analysis() : analysis;
-    instance.logger = logger;
-    instance.setEmitFn((signal, message) => {
-      this.emittedMessages.push(message === undefined ? [signal] : [signal, message]);
-    });
-    instance.initDatastores();
-    instance.wireDatastores();
-    this.analysisInstance = instance;
+    const meta = (this.#meta = options.meta);
+    const instance = (this.#instance = new AnalysisInstance<A>(recorder(this.emittedMessages)));
+    const loaded = instance.create(analysis, { logger });
+    const created = instance.analysis!;
+    this.analysisInstance = created;
     const cliArgs = options.cliArgs ?? [];
     const requestArgs = options.requestArgs ?? {};
-    this.ready = this.queue.enqueue(async () => {
-      await Promise.all([instance.data.ready, instance.classData.ready]);
-      await this.meta.runProcess(instance, 'connect');
-      await this.meta.runProcess(instance, 'args', {
-        cli_args: cliArgs,
-        request_args: requestArgs,
-      });
-      await this.meta.runProcess(instance, 'connected');
+    this.ready = instance.enqueue(async () => {
+      await loaded;
+      if (meta === undefined) {
+        await instance.lifecycle(cliArgs, requestArgs);
+        return;
+      }
+      await meta.runProcess(created, 'connect');
+      await meta.runProcess(created, 'args', { cli_args: cliArgs, request_args: requestArgs });
+      await meta.runProcess(created, 'connected');
     });
   }
 
@@ -73,16 +88,21 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
    * and every action triggered before; resolves when it has run.
    */
   trigger(action: string, message?: unknown): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('AnalysisTest is closed'));
-    return this.queue.enqueue(() => this.meta.runProcess(this.analysisInstance, action, message));
+    if (this.#closed) return Promise.reject(new Error('AnalysisTest is closed'));
+    const meta = this.#meta;
+    return this.#instance.enqueue(() =>
+      meta === undefined
+        ? this.#instance.runAction(action, message)
+        : meta.runProcess(this.analysisInstance, action, message),
+    );
   }
 
   /** Run `disconnected` and release the instance's stores and timers. */
   close(): Promise<void> {
-    this.closing ??= this.trigger('disconnected').then(() => {
-      this.closed = true;
-      this.analysisInstance.dispose();
+    this.#closing ??= this.trigger('disconnected').then(() => {
+      this.#closed = true;
+      this.#instance.dispose();
     });
-    return this.closing;
+    return this.#closing;
   }
 }

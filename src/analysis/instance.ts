@@ -1,0 +1,403 @@
+// One analysis instance, from its creation to its disposal: the only code
+// that makes, wires, snapshots, runs and releases the user's analysis. The
+// kernel's session is one (it extends AnalysisInstance); AnalysisTest holds
+// one. The analysis itself keeps only the user's API and one private link
+// back here (InstanceLink): its wiring is no member of the user's class.
+import type { DatastoreBackend } from '../datastore/backend.js';
+import type { Change } from '../datastore/change.js';
+import { bareStore, isLoaded, type Datastore } from '../datastore/datastore.js';
+import { encodeValue } from '../protocol/encode.js';
+import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
+import type { Logger } from '../util/logger.js';
+import { ActionQueue } from '../util/queue.js';
+import { ActionRun, currentRun, endLoad, setCurrentRun } from './action-run.js';
+import { actionTable } from './actions.js';
+import {
+  Analysis,
+  internals,
+  type AnalysisClass,
+  type AnyAnalysis,
+  type InstanceLink,
+} from './analysis.js';
+import { bindArguments } from './bind.js';
+import { errorLocation } from './error-location.js';
+
+/**
+ * Where an instance sends its page's frames: the server's session, a
+ * kernel thread's port, AnalysisTest's recorder (an object, so a page costs
+ * no closures). `change` is the fast path for datastore changes that no
+ * `data_<key>` method transforms: encoded once, never re-encoded.
+ */
+export interface PageSink {
+  emit(signal: string, message: unknown): unknown;
+  change(signal: 'data' | 'class_data', change: Change): unknown;
+}
+
+/** How a served analysis reports failures to its page's error panel (`__error` frames). */
+export interface ErrorReporting {
+  /** Send the file:line of the user's code (off with `--no-error-details`, or on a public bind). */
+  details: boolean;
+  /** The analyses folder: the first stack frame in it is the user's code, shown relative to it. */
+  root: string;
+}
+
+/** Options of {@link AnalysisInstance.create}. */
+export interface InstanceOptions {
+  /** Resume this id (its `data` is found again); undefined: a new one. Not used when adopting an analysis. */
+  readonly id?: string | undefined;
+  /** Where the analysis logs. Default: the analysis's own (the default logger). */
+  readonly logger?: Logger | undefined;
+  /** Who the page's retained `data` counts against (its remote address). */
+  readonly owner?: string | undefined;
+  /** The backend of `data` and `classData` (the server's datastore). Default: in memory. */
+  readonly backend?: DatastoreBackend | undefined;
+  /** Send `__error` frames for the page's error panel; undefined: only the `error` signal. */
+  readonly reporting?: ErrorReporting | undefined;
+}
+
+/** What a `connect`, `args` or `connected` step may return: undefined when it did not wait. */
+type Step = Promise<void> | undefined;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Actions every analysis has; running one with no handler is not worth a warning. */
+const BUILT_IN = new Set(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error']);
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+type Transform = (value: unknown) => unknown;
+interface Transforms {
+  data: ReadonlyMap<string, Transform>;
+  classData: ReadonlyMap<string, Transform>;
+}
+const NO_TRANSFORMS: Transforms = { data: new Map(), classData: new Map() };
+const transformCache = new WeakMap<Function, Transforms>();
+
+/** `data_<key>` / `class_data_<key>` methods of a class, found once per class. */
+function transformsOf(cls: Function): Transforms {
+  let t = transformCache.get(cls);
+  if (t) return t;
+  const data = new Map<string, Transform>();
+  const classData = new Map<string, Transform>();
+  for (
+    let p = cls.prototype as object | null;
+    p && p !== Object.prototype;
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
+    for (const name of Object.getOwnPropertyNames(p)) {
+      const fn = Object.getOwnPropertyDescriptor(p, name)?.value as unknown;
+      if (typeof fn !== 'function') continue;
+      if (name.startsWith('class_data_') && !classData.has(name.slice(11))) {
+        classData.set(name.slice(11), fn as Transform);
+      } else if (name.startsWith('data_') && !data.has(name.slice(5))) {
+        data.set(name.slice(5), fn as Transform);
+      }
+    }
+  }
+  t = data.size === 0 && classData.size === 0 ? NO_TRANSFORMS : { data, classData };
+  transformCache.set(cls, t);
+  return t;
+}
+
+/** What to await before both stores are loaded; undefined when they are (in memory, at once). */
+function whenLoaded(data: Datastore<object>, classData: Datastore<object>): Step {
+  const loaded = isLoaded(data);
+  if (loaded && isLoaded(classData)) return undefined;
+  return loaded
+    ? classData.ready
+    : Promise.all([data.ready, classData.ready]).then(() => undefined);
+}
+
+function sendTo(link: InstanceLink | undefined, signal: string, message: unknown): Promise<void> {
+  return link === undefined ? RESOLVED : link.send(signal, message);
+}
+
+/**
+ * One analysis instance and the queue its actions run in. In order:
+ * {@link create} (construct with the given id, link, open the stores on the
+ * given backend, listen to them), await what it returns, {@link snapshotFrame}
+ * for a page that connects or resumes, {@link lifecycle} (`connect`, `args`,
+ * `connected`), {@link runAction} for each action, {@link abort} when the page
+ * has gone, `disconnected`, {@link dispose}.
+ *
+ * The kernel's session extends it (one object per page), AnalysisTest holds
+ * one. It is the analysis's {@link InstanceLink} (its frames go to `page`)
+ * and the listener of its stores, so an analysis needs no wiring members.
+ */
+export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends PageSink = PageSink>
+  extends ActionQueue
+  implements InstanceLink
+{
+  /** The analysis; set by {@link create}. */
+  analysis: A | undefined = undefined;
+  /** What the base `initDatastores` opens the stores with: set only while {@link create} runs it. */
+  storeOptions: InstanceOptions | undefined = undefined;
+  private transforms: Transforms = NO_TRANSFORMS;
+  private reporting: ErrorReporting | undefined = undefined;
+
+  constructor(
+    /** Where the page's frames go. */
+    protected readonly page: S,
+  ) {
+    super();
+  }
+
+  /**
+   * Make the analysis (construct `from` with the given id, or adopt `from`
+   * when it is an analysis already) and wire it: logger, stores on the given
+   * backend (its `initDatastores`), frames and store changes to the page.
+   * Returns what to await before the stores are loaded; undefined when they
+   * are (in memory they are at once: no Promise, no await).
+   */
+  create(from: AnalysisClass<A> | A, options: InstanceOptions): Step {
+    const analysis =
+      typeof from === 'function' ? internals.construct(() => new from(), options.id) : from;
+    this.analysis = analysis;
+    if (options.logger) analysis.logger = options.logger;
+    this.reporting = options.reporting;
+    this.transforms = transformsOf(analysis.constructor);
+    internals.link(analysis, this);
+    this.storeOptions = options;
+    try {
+      analysis.initDatastores();
+    } finally {
+      this.storeOptions = undefined;
+    }
+    // the instance listens (handleDatastoreChange): no closures per page; no
+    // unsubscribe handles kept: dispose() closes both stores, dropping listeners
+    const [data, classData] = internals.stores(analysis);
+    data.onEncodedChange(this);
+    classData.onEncodedChange(this);
+    return whenLoaded(data, classData);
+  }
+
+  /** {@link InstanceLink}: send `signal` to the page. */
+  send(signal: string, message: unknown): Promise<void> {
+    const r = this.page.emit(signal, message);
+    return isThenable(r) ? (r as Promise<void>) : RESOLVED;
+  }
+
+  /**
+   * {@link InstanceLink}: a failure the analysis has logged goes to the page
+   * as `error`; a served page's error panel also gets a `__error` frame with
+   * the action and the file:line of the user's code.
+   */
+  sendError(where: string, message: string, error: unknown, action: string | undefined): void {
+    void this.send('error', `${where} failed: ${message}`);
+    const reporting = this.reporting;
+    if (reporting) {
+      const load: ErrorLoad = {
+        action: action ?? null,
+        where,
+        message,
+        location: reporting.details ? errorLocation(error, reporting.root) : null,
+      };
+      void this.send(PROTOCOL.errorSignal, load);
+    }
+  }
+
+  /** A change of `data` or `classData` (the stores' listener), on its way to the page. */
+  handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
+    // the domain delivers from the bare store; an assigned store may be a proxy
+    const data = internals.data(this.analysis!);
+    return store === data || store === bareStore(data)
+      ? this.forward('data', this.transforms.data, change)
+      : this.forward('class_data', this.transforms.classData, change);
+  }
+
+  private forward(
+    signal: 'data' | 'class_data',
+    transforms: ReadonlyMap<string, Transform>,
+    change: Change,
+  ): unknown {
+    const transform = transforms.size === 0 ? undefined : transforms.get(change.key);
+    if (transform === undefined) return this.page.change(signal, change);
+    const analysis = this.analysis!;
+    let value: unknown;
+    try {
+      value = transform.call(analysis, change.decode());
+    } catch (error) {
+      const where = `${signal === 'data' ? 'data_' : 'class_data_'}${change.key}`;
+      internals.reportError(analysis, where, error);
+      return undefined;
+    }
+    return this.send(signal, { [change.key]: value });
+  }
+
+  /**
+   * One `data` or `class_data` frame holding every key of that store (after
+   * `data_<key>` transforms), or undefined when it is empty. Sent to a page
+   * that connects or resumes, so it never shows stale state.
+   */
+  snapshotFrame(signal: 'data' | 'class_data'): string | undefined {
+    const analysis = this.analysis!;
+    const [data, classData] = internals.stores(analysis);
+    const store = signal === 'data' ? data : classData;
+    if (store.size === 0) return undefined;
+    const transforms = signal === 'data' ? this.transforms.data : this.transforms.classData;
+    const parts: string[] = [];
+    for (const [key, encoded] of store.encodedEntries()) {
+      const transform = transforms.get(key);
+      let value = encoded;
+      if (transform) {
+        try {
+          value = encodeValue(transform.call(analysis, JSON.parse(encoded)), key);
+        } catch (error) {
+          const where = `${signal === 'data' ? 'data_' : 'class_data_'}${key}`;
+          internals.reportError(analysis, where, error);
+          continue;
+        }
+      }
+      parts.push(JSON.stringify(key) + ':' + value);
+    }
+    return '{"signal":"' + signal + '","load":{' + parts.join(',') + '}}';
+  }
+
+  /**
+   * `connect`, `args` and `connected`, one after the other. Returns a
+   * Promise only when a handler waits: most pages' do not, and every page
+   * runs all three.
+   */
+  lifecycle(cliArgs: string[], requestArgs: Record<string, string[]>, step = 0): Step {
+    for (; step < 3; step++) {
+      const running =
+        step === 0
+          ? this.lifecycleStep('connect')
+          : step === 1
+            ? this.lifecycleStep('args', { cli_args: cliArgs, request_args: requestArgs })
+            : this.lifecycleStep('connected');
+      if (running !== undefined) {
+        const next = step + 1;
+        return running.then(() => this.lifecycle(cliArgs, requestArgs, next));
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * One lifecycle action, as {@link runAction}; but when the class keeps
+   * the base class's own handler and has no `*` handler, that handler is
+   * called directly (no call record, no argument binding).
+   */
+  private lifecycleStep(
+    actionName: 'connect' | 'args' | 'connected',
+    message?: { cli_args: string[]; request_args: Record<string, string[]> },
+  ): Step {
+    const analysis = this.analysis!;
+    const table = actionTable(analysis.constructor);
+    const handlers = table.handlers.get(actionName);
+    const base: unknown = Reflect.get(Analysis.prototype, `on_${actionName}`);
+    if (table.wildcard.length > 0 || handlers?.length !== 1 || handlers[0]?.method !== base) {
+      return this.runAction(actionName, message);
+    }
+    // the base handlers do not throw: on_connect and on_connected are empty,
+    // on_args sets two fields
+    if (message !== undefined) void analysis.on_args(message.cli_args, message.request_args);
+    return undefined;
+  }
+
+  /** Run an action on the analysis (see {@link runAction}, the function). */
+  runAction(actionName: string, message?: unknown, run?: ActionRun): Promise<void> {
+    return runAction(this.analysis!, this, actionName, message, run);
+  }
+
+  /** The page has gone: the analysis's `signal` aborts at once, before `disconnected` runs. */
+  abort(): void {
+    if (this.analysis !== undefined) internals.abort(this.analysis);
+  }
+
+  /** The session ended: release the analysis's stores, timers and link to the page. */
+  dispose(): void {
+    if (this.analysis !== undefined) internals.release(this.analysis);
+  }
+}
+
+/**
+ * Run the action `actionName` on `analysis`: every handler of the action and
+ * every `*` handler, one after the other; frames go through `link` (the
+ * analysis's instance; none: nowhere). An object message with
+ * `__process_id` gets `__process` start and end frames around the run (the
+ * end frame has `error: true` when a handler failed, `cancelled: true` when
+ * the call was cancelled). A handler that throws becomes an `error` signal;
+ * the returned Promise never rejects. `run` is the call as the kernel's
+ * session tracks it (its abort signal, for `__cancel`); without it the call
+ * gets one of its own.
+ */
+export async function runAction(
+  analysis: AnyAnalysis,
+  link: InstanceLink | undefined,
+  actionName: string,
+  message?: unknown,
+  run?: ActionRun,
+): Promise<void> {
+  let load = message;
+  let processId: unknown = null;
+  let hasProcess = false;
+  if (isPlainObject(load) && PROTOCOL.processIdKey in load) {
+    hasProcess = true;
+    const { [PROTOCOL.processIdKey]: id, ...rest } = load;
+    processId = id;
+    load = rest;
+  }
+  const call = run ?? new ActionRun(actionName, processId);
+  call.bind((progress) => sendTo(link, PROTOCOL.processSignal, progress));
+  if (hasProcess) {
+    await sendTo(
+      link,
+      PROTOCOL.processSignal,
+      call.concurrency === 'queue'
+        ? { id: processId, status: 'start' }
+        : { id: processId, status: 'start', concurrency: call.concurrency },
+    );
+  }
+  const hasLoad = load !== undefined;
+  const table = actionTable(analysis.constructor);
+  const handlers = table.handlers.get(actionName);
+  let failed = false;
+
+  if (handlers) {
+    for (const handler of handlers) {
+      const binding = bindArguments(actionName, handler.method, hasLoad, load);
+      if (!binding.ok) {
+        failed = true;
+        analysis.logger.warn(`[${analysis.constructor.name} ${analysis.id}] ${binding.error}`);
+        await sendTo(link, 'error', binding.error);
+        continue;
+      }
+      try {
+        setCurrentRun(analysis, call);
+        await handler.method.apply(analysis, binding.args);
+      } catch (error) {
+        failed = true;
+        internals.reportError(analysis, `action "${actionName}"`, error, actionName);
+      }
+    }
+  }
+  for (const handler of table.wildcard) {
+    try {
+      setCurrentRun(analysis, call);
+      await handler.method.call(analysis, actionName, load);
+    } catch (error) {
+      failed = true;
+      internals.reportError(
+        analysis,
+        `action "${actionName}" (* handler ${handler.name})`,
+        error,
+        actionName,
+      );
+    }
+  }
+  if (currentRun(analysis) === call) setCurrentRun(analysis, undefined);
+  await call.finish();
+  if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
+    // the base class's emit: a subclass's own `emit` does not replace the framework's warning
+    await Analysis.prototype.emit.call(analysis, 'warn', `no handler for ${actionName}`);
+  }
+  if (hasProcess) await sendTo(link, PROTOCOL.processSignal, endLoad(call, failed));
+}
