@@ -233,8 +233,7 @@ describe('resolveServerOptions: a bad value names the option, the value and what
   });
 
   test('types of the other options', () => {
-    const bad = (options: Record<string, unknown>): string =>
-      refused(options);
+    const bad = (options: Record<string, unknown>): string => refused(options);
     assert.match(bad({ logLevel: 'loud' }), /^option logLevel must be one of .*, got "loud"/);
     assert.match(bad({ logger: 'stderr' }), /^option logger must be an object/);
     assert.match(bad({ cliArgs: '--x' }), /^option cliArgs must be a list of strings, got "--x"/);

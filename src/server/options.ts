@@ -118,9 +118,9 @@ export interface ServerOptions {
   sslKeyFile?: string;
   /**
    * The Content-Security-Policy header of every HTTP response; false sends none.
-   * @default {@link DEFAULT_CONTENT_SECURITY_POLICY} (inline scripts and styles,
-   * scripts and styles from this server or https:, sockets to this server,
-   * framing by this server only)
+   * @default inline scripts and styles, scripts, styles, fonts and images
+   * from this server or https:, sockets to this server, framing by this
+   * server only (`DEFAULT_CONTENT_SECURITY_POLICY` of server/options.ts)
    */
   contentSecurityPolicy?: string | false;
   /**

@@ -12,13 +12,18 @@
  * a fixed table of str/list/dict methods, never prototypes or constructors.
  */
 
-/** An error with a Python exception name (`NameError`, `KeyError`, …), raised while parsing or evaluating. */
-export class PyError extends Error {
+import { DatabenchError } from '../../protocol/errors.js';
+
+/**
+ * An error with a Python exception name (`NameError`, `KeyError`, …), raised
+ * while parsing or evaluating; its code is `TEMPLATE_EXPRESSION`.
+ */
+export class PyError extends DatabenchError {
   constructor(
     readonly pyType: string,
     message: string,
   ) {
-    super(message);
+    super('TEMPLATE_EXPRESSION', message);
     // Nunjucks shows `name: message`: the Python exception name reads as Python did
     this.name = pyType;
   }
