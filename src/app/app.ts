@@ -27,7 +27,11 @@ export { staticPattern } from './config.js';
 /** The analyses served when the user has none. */
 const PACKAGED_ANALYSES = join(PACKAGE_ROOT, 'analyses');
 
-/** Folder-level settings of index.yaml. */
+/**
+ * The folder's settings as pages and routes use them (from index.yaml, with
+ * `static` folders resolved and the README rendered); index.yaml as read is
+ * {@link App.config}.
+ */
 export interface AnalysesInfo {
   title: string;
   description: string;
@@ -38,8 +42,6 @@ export interface AnalysesInfo {
   build: string | undefined;
   watch: string[];
   readmeHtml: string;
-  /** index.yaml `datastore`: where `data` and `classData` live (a `redis://` URL). */
-  datastore: string | undefined;
 }
 
 /** One analysis of the folder, loaded or not. */
@@ -381,7 +383,6 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
     watch: config.analyses.watch,
     readmeHtml:
       folderReadme && folderReadmeName ? await renderReadme(folderReadmeName, folderReadme) : '',
-    datastore: config.analyses.datastore,
   };
   const list = config.entries ?? (await discoverEntries(dir, errors));
   for (const error of errors) logger.error(error.message);

@@ -477,7 +477,6 @@ export async function run(
       build: undefined,
       watch: [],
       readmeHtml: '',
-      datastore: undefined,
     },
     entries: new Map([
       [
