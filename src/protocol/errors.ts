@@ -60,6 +60,8 @@ export type DatabenchErrorCode =
   | 'ROUTES'
   /** A kernel (a worker thread, a Python process) that could not start. */
   | 'KERNEL_START'
+  /** A background TypeScript check that could not run (it timed out, its process exited, the checker was closed). */
+  | 'TYPECHECK'
   // page templates
   /** A page template that cannot be parsed (the message names file:line). */
   | 'TEMPLATE_SYNTAX'
