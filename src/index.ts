@@ -22,6 +22,7 @@ export { allowCrossOrigin } from './analysis/routes.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
 export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
 export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js';
+export type { DatabenchErrorCode } from './protocol/index.js';
 export { createLogger, setDefaultLogger } from './util/logger.js';
 export type { Logger, LogLevel } from './util/logger.js';
 export type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';

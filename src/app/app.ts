@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from '../analysis/analysis.js';
+import type { ExtraRoute } from '../analysis/routes.js';
 import { compileAnalysis, holdCompiler } from '../loader/compile-analysis.js';
 import { importRoutes } from '../loader/load-routes.js';
 import { pickReadme, renderReadme } from './readme.js';
@@ -13,11 +13,25 @@ import { PACKAGE_ROOT } from '../util/package-root.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { Meta } from '../analysis/meta.js';
+import {
+  normalizeEntry,
+  readIndexYaml,
+  type ConfigError,
+  type EntryConfig,
+  type IndexConfig,
+  type IndexYaml,
+} from './config.js';
+
+export { staticPattern } from './config.js';
 
 /** The analyses served when the user has none. */
 const PACKAGED_ANALYSES = join(PACKAGE_ROOT, 'analyses');
 
-/** Folder-level settings of index.yaml. */
+/**
+ * The folder's settings as pages and routes use them (from index.yaml, with
+ * `static` folders resolved and the README rendered); index.yaml as read is
+ * {@link App.config}.
+ */
 export interface AnalysesInfo {
   title: string;
   description: string;
@@ -28,8 +42,6 @@ export interface AnalysesInfo {
   build: string | undefined;
   watch: string[];
   readmeHtml: string;
-  /** index.yaml `datastore`: where `data` and `classData` live (a `redis://` URL). */
-  datastore: string | undefined;
 }
 
 /** One analysis of the folder, loaded or not. */
@@ -69,14 +81,14 @@ export interface App {
   packaged: boolean;
   info: AnalysesInfo;
   entries: Map<string, AnalysisEntry>;
+  /** index.yaml as read (its unknown keys among it). */
+  config: IndexConfig;
   /** Problems of the folder itself (index.yaml), shown on the index page. */
-  errors: Array<{ name: string; message: string }>;
+  errors: ConfigError[];
   /** A hash of the sources: pages reload when it changes between two connects. */
   version: string;
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const RESERVED = new Set(['static', '_static', 'node_modules', 'ws', 'index', 'index.html']);
 async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -107,7 +119,7 @@ export async function findAnalysesDir(
   if (explicit !== undefined) {
     const path = resolve(cwd, explicit);
     const s = await stat(path).catch(() => undefined);
-    if (!s) throw new Error(`analyses folder not found: ${path}`);
+    if (!s) throw new DatabenchError('ANALYSES_NOT_FOUND', `analyses folder not found: ${path}`);
     const dir = s.isDirectory() ? path : dirname(path);
     if (s.isDirectory()) await checkAnalysesFolder(dir, cwd);
     return { dir, packaged: false };
@@ -141,46 +153,6 @@ async function checkAnalysesFolder(dir: string, cwd: string): Promise<void> {
     'NO_ANALYSES',
     `--analyses ${relative(cwd, dir) || '.'}: no analyses there (no index.yaml, no folder with an analysis.ts); create one with \`databench new NAME\``,
   );
-}
-
-function str(value: unknown, fallback = ''): string {
-  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : fallback;
-}
-
-function strList(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-/**
- * A `static` key as a regex on the request path. `^…` is used as written;
- * otherwise it is matched the way databench 0.7 (Tornado) did: from the
- * start of the path after its `/`, to the end (`static/(.*)`,
- * `node_modules/(test_file\.txt)`).
- */
-export function staticPattern(pattern: string): RegExp {
-  if (pattern.startsWith('^')) return new RegExp(pattern);
-  const body = pattern.replace(/^\//, '');
-  return new RegExp('^/' + body + (body.endsWith('$') ? '' : '$'));
-}
-
-function staticMap(value: unknown, dir: string, errors: App['errors']): Array<[RegExp, string]> {
-  const maps = Array.isArray(value) ? value : value ? [value] : [];
-  const out: Array<[RegExp, string]> = [];
-  for (const map of maps) {
-    if (typeof map !== 'object' || map === null) continue;
-    for (const [pattern, folder] of Object.entries(map as Record<string, unknown>)) {
-      try {
-        out.push([staticPattern(pattern), resolve(dir, str(folder))]);
-      } catch (error) {
-        errors.push({
-          name: 'index.yaml',
-          message: `static: bad regex ${pattern}: ${(error as Error).message}`,
-        });
-      }
-    }
-  }
-  return out;
 }
 
 /**
@@ -225,18 +197,115 @@ async function readAnalysisFolder(dir: string): Promise<{
   return { names, readme, version: hash.digest('hex').slice(0, 12) };
 }
 
-/** `threads` or `processes` of an index.yaml entry: undefined, or a whole number of at least 1. */
-function countOption(
-  item: Record<string, unknown>,
-  key: 'threads' | 'processes',
-  name: string,
-): number | undefined {
-  const value = item[key];
-  if (value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 1)) {
-    return value;
-  }
-  throw new Error(
-    `index.yaml: analysis "${name}": ${key} must be a whole number of at least 1, got ${JSON.stringify(value)}`,
+/** What making a kernel for one analysis gets. */
+interface KernelContext {
+  /** The analysis, as index.yaml configures it. */
+  entry: EntryConfig;
+  /** Its source file (the kind's `source` in its folder). */
+  source: string;
+  /** Its folder. */
+  dir: string;
+  /** The analyses folder (the root its modules compile against). */
+  root: string;
+  routes: ExtraRoute[];
+  cliArgs: string[];
+  logger: Logger;
+}
+
+/** One kind of kernel: the source file it runs and how to start it. */
+interface KernelKind {
+  /** The analysis's source file in its folder. */
+  source: 'analysis.ts' | 'analysis.py';
+  /**
+   * True when it starts in the background while the next analyses load (a
+   * Python process is ready in ~75 ms); false when it is awaited in turn.
+   */
+  background: boolean;
+  create(context: KernelContext): Promise<Kernel>;
+}
+
+/**
+ * The kinds of kernel, by index.yaml's `kernel:` (none: the server's own
+ * thread). The modules of the worker and Python kernels load only when an
+ * analysis uses them. A folder without an `analyses` list finds its
+ * analyses by these sources, the first kind whose source is there.
+ */
+const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
+  string | undefined,
+  KernelKind
+>([
+  [
+    undefined,
+    {
+      source: 'analysis.ts',
+      background: false,
+      async create({ entry, source, dir, root, routes, cliArgs, logger }) {
+        const compiled = await compileAnalysis(source, { root });
+        let cls: AnalysisClass;
+        try {
+          cls = await importAnalysis(compiled.url, source);
+        } finally {
+          await compiled.dispose();
+        }
+        return new InProcessKernel(new Meta(entry.name, cls, dir, routes, cliArgs), logger);
+      },
+    },
+  ],
+  [
+    'worker',
+    {
+      source: 'analysis.ts',
+      background: false,
+      async create({ entry, source, root, routes, cliArgs, logger }) {
+        const { WorkerKernel } = await import('../kernel/worker/worker-kernel.js');
+        // threads import it as they start: it lives as long as the kernel
+        const compiled = await compileAnalysis(source, { root });
+        try {
+          return await WorkerKernel.create({
+            name: entry.name,
+            file: source,
+            module: compiled,
+            routes,
+            cliArgs,
+            logger,
+            threads: entry.threads,
+          });
+        } catch (error) {
+          await compiled.dispose();
+          throw error;
+        }
+      },
+    },
+  ],
+  [
+    'py',
+    {
+      source: 'analysis.py',
+      background: true,
+      async create({ entry, source, routes, cliArgs, logger }) {
+        const { PythonKernel } = await import('../kernel/python/python-kernel.js');
+        return PythonKernel.create({
+          name: entry.name,
+          file: source,
+          routes,
+          cliArgs,
+          logger,
+          python: entry.python,
+          processes: entry.processes,
+        });
+      },
+    },
+  ],
+]);
+
+/** The kind of kernel `name` (index.yaml's `kernel:`) names, or an error listing the known ones. */
+function kernelKind(name: string | undefined, analysis: string): KernelKind {
+  const kind = KERNEL_KINDS.get(name);
+  if (kind) return kind;
+  const known = [...KERNEL_KINDS.keys()].filter((k) => k !== undefined);
+  throw new DatabenchError(
+    'UNKNOWN_KERNEL',
+    `index.yaml: analysis "${analysis}": unknown kernel "${String(name)}" (known: ${known.join(', ')}; none runs it in the server's own thread)`,
   );
 }
 
@@ -249,6 +318,8 @@ export async function loadApp(options: {
   packaged: boolean;
   cliArgs: string[];
   logger: Logger;
+  /** Its index.yaml, when already read (the server reads it first for its options). */
+  index?: IndexYaml;
   /** The app this one replaces: unchanged analyses keep their loaded class. */
   previous?: App;
   /** Import every analysis again (a shared file outside the analysis folders changed). */
@@ -264,12 +335,31 @@ export async function loadApp(options: {
   }
 }
 
+/** Each subfolder with an analysis source, as an entry of the kind that runs it. */
+async function discoverEntries(dir: string, errors: ConfigError[]): Promise<EntryConfig[]> {
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+  const entries: EntryConfig[] = [];
+  let found = 0;
+  for (const name of names) {
+    for (const [kernel, kind] of KERNEL_KINDS) {
+      if (!(await exists(join(dir, name, kind.source)))) continue;
+      const raw = kernel === undefined ? { name } : { name, kernel };
+      const entry = normalizeEntry(raw, found++, errors);
+      if (entry) entries.push(entry);
+      break;
+    }
+  }
+  return entries;
+}
+
 async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> {
   const { dir, packaged, cliArgs, logger, previous } = options;
-  const errors: App['errors'] = [];
   const hash = createHash('sha256');
-  const yamlText = await readOptional(join(dir, 'index.yaml'));
-  hash.update(yamlText ?? '');
+  const index = options.index ?? (await readIndexYaml(dir));
+  hash.update(index.text ?? '');
   // the folder's own templates and README: a change must reach open pages too
   for (const item of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
     a.name < b.name ? -1 : 1,
@@ -278,50 +368,24 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       hash.update(item.name).update(await readFile(join(dir, item.name)));
     }
   }
-  let config: Record<string, unknown> = {};
-  if (yamlText !== undefined) {
-    try {
-      const parsed = parseYaml(yamlText) as unknown;
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        config = parsed as Record<string, unknown>;
-      } else if (parsed !== null && parsed !== undefined) {
-        errors.push({ name: 'index.yaml', message: 'index.yaml must be a mapping' });
-      }
-    } catch (error) {
-      errors.push({ name: 'index.yaml', message: `index.yaml: ${describeLoadError(error)}` });
-    }
-  }
+  const config = index.config;
+  const errors: ConfigError[] = [...config.errors];
   const folderReadmeName = pickReadme(await readdir(dir));
   const folderReadme =
     folderReadmeName === undefined ? undefined : await readOptional(join(dir, folderReadmeName));
   const info: AnalysesInfo = {
-    title: str(config['title'], 'databench'),
-    description: str(config['description']),
-    author: str(config['author']),
-    version: str(config['version']),
-    static: staticMap(config['static'], dir, errors),
-    build: typeof config['build'] === 'string' ? config['build'] : undefined,
-    watch: strList(config['watch']),
+    title: config.analyses.title,
+    description: config.analyses.description,
+    author: config.analyses.author,
+    version: config.analyses.version,
+    static: config.analyses.static.map(([pattern, folder]) => [pattern, resolve(dir, folder)]),
+    build: config.analyses.build,
+    watch: config.analyses.watch,
     readmeHtml:
       folderReadme && folderReadmeName ? await renderReadme(folderReadmeName, folderReadme) : '',
-    datastore: typeof config['datastore'] === 'string' ? config['datastore'] : undefined,
   };
-
-  let list: unknown[];
-  if (Array.isArray(config['analyses'])) {
-    list = config['analyses'];
-  } else {
-    // no list: every subfolder with an analysis.ts (or an analysis.py, run by a Python kernel)
-    const names = (await readdir(dir, { withFileTypes: true }))
-      .filter((d) => d.isDirectory())
-      .map((d) => d.name)
-      .sort();
-    list = [];
-    for (const name of names) {
-      if (await exists(join(dir, name, 'analysis.ts'))) list.push({ name });
-      else if (await exists(join(dir, name, 'analysis.py'))) list.push({ name, kernel: 'py' });
-    }
-  }
+  const list = config.entries ?? (await discoverEntries(dir, errors));
+  for (const error of errors) logger.error(error.message);
 
   const entries = new Map<string, AnalysisEntry>();
   /** A load error: shown for the entry, and the last good version, if any, keeps serving. */
@@ -335,31 +399,20 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       logger.warn(`analysis "${entry.name}": the last good version keeps serving`);
     }
   };
-  /** Python kernels starting: a process is ready in ~75 ms, while the next analyses load. */
+  /** Kernels starting in the background while the next analyses load. */
   const starting: Array<Promise<void>> = [];
-  for (const [index, raw] of list.entries()) {
-    const item = (typeof raw === 'string' ? { name: raw } : raw) as Record<string, unknown> | null;
-    const name = item && typeof item === 'object' ? str(item['name']) : '';
-    if (!item || !NAME.test(name) || RESERVED.has(name)) {
-      const message = `index.yaml: analyses[${index}] needs a "name" that is an identifier (letters, digits, _) and not reserved; got ${JSON.stringify(raw)}`;
-      errors.push({ name: name || `analyses[${index}]`, message });
-      logger.error(message);
-      continue;
-    }
-    if (entries.has(name)) {
-      errors.push({ name, message: `index.yaml: analysis "${name}" is listed twice` });
-      continue;
-    }
+  for (const item of list) {
+    const name = item.name;
     const adir = join(dir, name);
     const entry: AnalysisEntry = {
       name,
-      title: str(item['title'], name),
-      description: str(item['description']),
-      showInIndex: item['show_in_index'] !== false,
-      kernelKind: typeof item['kernel'] === 'string' ? item['kernel'] : undefined,
+      title: item.title,
+      description: item.description,
+      showInIndex: item.showInIndex,
+      kernelKind: item.kernel,
       threads: undefined,
-      watch: strList(item['watch']),
-      build: typeof item['build'] === 'string' ? item['build'] : undefined,
+      watch: item.watch,
+      build: item.build,
       dir: adir,
       readmeHtml: '',
       thumbnail: undefined,
@@ -371,7 +424,9 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
     entries.set(name, entry);
     const prev = previous?.entries.get(name);
     try {
-      if (!(await exists(adir))) throw new Error(`folder ${adir} is missing`);
+      if (!(await exists(adir))) {
+        throw new DatabenchError('ANALYSIS_MISSING', `folder ${adir} is missing`);
+      }
       const { names: files, readme, version } = await readAnalysisFolder(adir);
       entry.thumbnail = ['thumbnail.png', 'thumbnail.jpg', 'thumbnail.jpeg'].find((f) =>
         files.includes(f),
@@ -383,72 +438,26 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
         entry.kernel = prev.kernel;
         continue;
       }
-      if (
-        entry.kernelKind !== undefined &&
-        entry.kernelKind !== 'worker' &&
-        entry.kernelKind !== 'py'
-      ) {
-        throw new Error(
-          `index.yaml: analysis "${name}": unknown kernel "${entry.kernelKind}" (known: worker, py; none runs it in the server's own thread)`,
-        );
+      const kind = kernelKind(item.kernel, name);
+      if (item.error !== undefined) throw new DatabenchError('INDEX_YAML', item.error);
+      entry.threads = item.threads;
+      const source = join(adir, kind.source);
+      if (!files.includes(kind.source)) {
+        throw new DatabenchError('ANALYSIS_MISSING', `${source} is missing`);
       }
-      entry.threads = countOption(item, 'threads', name);
-      const sourceName = entry.kernelKind === 'py' ? 'analysis.py' : 'analysis.ts';
-      const source = join(adir, sourceName);
-      if (!files.includes(sourceName)) throw new Error(`${source} is missing`);
       const routes = files.includes('routes.ts')
         ? await importRoutes(join(adir, 'routes.ts'), dir)
         : [];
-      if (entry.kernelKind === 'py') {
-        const processes = countOption(item, 'processes', name);
-        const python = item['python'];
-        if (python !== undefined && (typeof python !== 'string' || python === '')) {
-          throw new Error(
-            `index.yaml: analysis "${name}": python must be the path or name of an interpreter, got ${JSON.stringify(python)}`,
-          );
-        }
-        const { PythonKernel } = await import('../kernel/python/python-kernel.js');
+      const context = { entry: item, source, dir: adir, root: dir, routes, cliArgs, logger };
+      if (kind.background) {
         starting.push(
-          PythonKernel.create({
-            name,
-            file: source,
-            routes,
-            cliArgs,
-            logger,
-            python,
-            processes,
-          }).then(
+          kind.create(context).then(
             (kernel) => void (entry.kernel = kernel),
             (error: unknown) => failed(entry, prev, error),
           ),
         );
-      } else if (entry.kernelKind === 'worker') {
-        const { WorkerKernel } = await import('../kernel/worker/worker-kernel.js');
-        // threads import it as they start: it lives as long as the kernel
-        const compiled = await compileAnalysis(source, { root: dir });
-        try {
-          entry.kernel = await WorkerKernel.create({
-            name,
-            file: source,
-            module: compiled,
-            routes,
-            cliArgs,
-            logger,
-            threads: entry.threads,
-          });
-        } catch (error) {
-          await compiled.dispose();
-          throw error;
-        }
       } else {
-        const compiled = await compileAnalysis(source, { root: dir });
-        let cls: AnalysisClass;
-        try {
-          cls = await importAnalysis(compiled.url, source);
-        } finally {
-          await compiled.dispose();
-        }
-        entry.kernel = new InProcessKernel(new Meta(name, cls, adir, routes, cliArgs), logger);
+        entry.kernel = await kind.create(context);
       }
     } catch (error) {
       failed(entry, prev, error);
@@ -462,6 +471,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
     dir,
     packaged,
     info,
+    config,
     entries,
     errors,
     version: hash.digest('hex').slice(0, 12),

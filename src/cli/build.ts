@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { findAnalysesDir } from '../app/app.js';
+import { parseIndexYaml } from '../app/config.js';
 import type { Logger } from '../util/logger.js';
 import { CliError } from './errors.js';
 
@@ -21,23 +21,19 @@ export async function buildSteps(dir: string): Promise<BuildStep[]> {
   } catch {
     throw new CliError(`no index.yaml in ${dir}: nothing to build`, 2);
   }
-  let config: Record<string, unknown>;
-  try {
-    config = (parseYaml(text) ?? {}) as Record<string, unknown>;
-  } catch (error) {
-    throw new CliError(`index.yaml: ${(error as Error).message}`, 1);
-  }
+  const config = parseIndexYaml(text);
+  if (!config.readable)
+    throw new CliError(config.errors[0]?.message ?? 'index.yaml: unreadable', 1);
   const steps: BuildStep[] = [];
-  if (typeof config['build'] === 'string') {
-    steps.push({ label: 'index.yaml build', cwd: dir, command: config['build'] });
+  if (config.analyses.build !== undefined) {
+    steps.push({ label: 'index.yaml build', cwd: dir, command: config.analyses.build });
   }
-  for (const item of Array.isArray(config['analyses']) ? config['analyses'] : []) {
-    const entry = item as Record<string, unknown> | null;
-    if (entry && typeof entry['name'] === 'string' && typeof entry['build'] === 'string') {
+  for (const entry of config.entries ?? []) {
+    if (entry.build !== undefined) {
       steps.push({
-        label: `${entry['name']} build`,
-        cwd: join(dir, entry['name']),
-        command: entry['build'],
+        label: `${entry.name} build`,
+        cwd: join(dir, entry.name),
+        command: entry.build,
       });
     }
   }

@@ -57,25 +57,12 @@ export async function runServe(o: CliOptions): Promise<number> {
       watch: o.watch,
       errorDetails: o.errorDetails,
       datastore: o.datastore,
+      // HOST, PORT and DATABENCH_DATASTORE for the options not given as flags
+      env: process.env,
     });
   } catch (error) {
+    // main() reports it, with the exit code of its kind
     await typecheck?.close();
-    const e = error as NodeJS.ErrnoException;
-    if (e.code === 'DATASTORE_URL') throw new CliError(e.message, 2);
-    if (e.code === 'DATASTORE_UNREACHABLE' || e.code === 'DATASTORE_CLIENT_MISSING') {
-      throw new CliError(e.message, 1);
-    }
-    if (e.code === 'EADDRINUSE')
-      throw new CliError(`port ${o.port ?? 5000} is in use: pick another with --port`, 1);
-    if (e.code === 'EACCES')
-      throw new CliError(`not allowed to listen on port ${o.port ?? 5000}`, 1);
-    if (e.message?.startsWith('analyses folder not found')) throw new CliError(e.message, 2);
-    if (e.code === 'SSL_PORT_IN_USE' || e.code === 'MISSING_DEPENDENCY')
-      throw new CliError(e.message, 1);
-    if (e.code === 'ANALYSES_IS_ANALYSIS' || e.code === 'NO_ANALYSES') {
-      throw new CliError(e.message, 2);
-    }
-    if (e.code === 'ENOENT' && e.path) throw new CliError(`cannot read ${e.path}`, 2);
     throw error;
   }
   const { reportServing } = await import('./workers.js');

@@ -1,44 +1,55 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CliError } from './errors.ts';
+import { DatabenchError } from '../protocol/errors.ts';
+import { CliError, reportError } from './errors.ts';
 import { oneEditApart, parseCli } from './main.ts';
 
 test('--no-watch turns watching off; watching is on by default', () => {
-  assert.equal(parseCli([], {}).watch, true);
-  assert.equal(parseCli(['--no-watch'], {}).watch, false);
+  assert.equal(parseCli([]).watch, true);
+  assert.equal(parseCli(['--no-watch']).watch, false);
 });
 
-test('HOST and PORT come from the environment; flags win', () => {
-  const fromEnv = parseCli([], { HOST: '0.0.0.0', PORT: '1234' });
-  assert.equal(fromEnv.host, '0.0.0.0');
-  assert.equal(fromEnv.port, 1234);
-  const flags = parseCli(['--port', '99', '--host=::1'], { HOST: '0.0.0.0', PORT: '1234' });
+test('flags not given stay undefined: the server resolves them from the environment', () => {
+  const o = parseCli([]);
+  assert.equal(o.host, undefined);
+  assert.equal(o.port, undefined);
+  assert.equal(o.datastore, undefined);
+  const flags = parseCli(['--port', '99', '--host=::1', '--datastore', 'redis://h:1/0']);
   assert.equal(flags.port, 99);
   assert.equal(flags.host, '::1');
+  assert.equal(flags.datastore, 'redis://h:1/0');
 });
 
-test('a bad PORT in the environment is a usage error (exit 2)', () => {
-  assert.throws(
-    () => parseCli([], { PORT: 'http' }),
-    (e: unknown) => e instanceof CliError && e.exitCode === 2 && /PORT/.test(e.message),
-  );
+test('a failure is one line and the exit code of its kind, from one table', () => {
+  assert.deepEqual(reportError(new CliError('bad flag', 2)), { text: 'bad flag', exitCode: 2 });
+  const usage = new DatabenchError('INVALID_OPTION', 'environment variable PORT must be …');
+  assert.deepEqual(reportError(usage), { text: usage.message, exitCode: 2 });
+  for (const code of ['DATASTORE_URL', 'ANALYSES_NOT_FOUND', 'NO_ANALYSES', 'SSL_FILE'] as const) {
+    assert.equal(reportError(new DatabenchError(code, 'x')).exitCode, 2, code);
+  }
+  for (const code of ['PORT_IN_USE', 'DATASTORE_UNREACHABLE', 'MISSING_DEPENDENCY'] as const) {
+    assert.equal(reportError(new DatabenchError(code, 'x')).exitCode, 1, code);
+  }
+  // not one of ours: unexpected, so the stack goes with it
+  const bug = new TypeError('undefined is not a function');
+  assert.deepEqual(reportError(bug), { text: bug.stack, exitCode: 1 });
 });
 
 test('unknown flags are kept in order for the analyses, and so is everything after --', () => {
-  const o = parseCli(['--x', '1', '--port', '5', '--y=2', '--', '--port', '7'], {});
+  const o = parseCli(['--x', '1', '--port', '5', '--y=2', '--', '--port', '7']);
   assert.deepEqual(o.cliArgs, ['--x', '1', '--y=2', '--port', '7']);
   assert.equal(o.port, 5);
 });
 
 test('new NAME is the scaffold command', () => {
-  const o = parseCli(['new', 'hello'], {});
+  const o = parseCli(['new', 'hello']);
   assert.equal(o.command, 'new');
   assert.equal(o.name, 'hello');
-  assert.throws(() => parseCli(['new'], {}), CliError);
+  assert.throws(() => parseCli(['new']), CliError);
 });
 
 test('--log takes databench 0.7 level names in any case, and ours', () => {
-  const level = (v: string): string | undefined => parseCli(['--log', v], {}).log;
+  const level = (v: string): string | undefined => parseCli(['--log', v]).log;
   assert.equal(level('DEBUG'), 'debug');
   assert.equal(level('INFO'), 'info');
   assert.equal(level('WARNING'), 'warn');
@@ -47,9 +58,9 @@ test('--log takes databench 0.7 level names in any case, and ours', () => {
   assert.equal(level('ERROR'), 'error');
   assert.equal(level('CRITICAL'), 'error');
   assert.equal(level('silent'), 'silent');
-  assert.equal(parseCli(['--log=critical'], {}).log, 'error');
+  assert.equal(parseCli(['--log=critical']).log, 'error');
   assert.throws(
-    () => parseCli(['--log', 'loud'], {}),
+    () => parseCli(['--log', 'loud']),
     (e: unknown) =>
       e instanceof CliError && e.exitCode === 2 && /CRITICAL|critical/.test(e.message),
   );
@@ -63,7 +74,7 @@ test('an unknown flag one edit away from an option is refused as a typo (exit 2)
     ['--typechek', '--typecheck'],
   ] as const) {
     assert.throws(
-      () => parseCli([typo, '6203'], {}),
+      () => parseCli([typo, '6203']),
       (e: unknown) =>
         e instanceof CliError &&
         e.exitCode === 2 &&
@@ -73,8 +84,8 @@ test('an unknown flag one edit away from an option is refused as a typo (exit 2)
     );
   }
   // the same flag after -- is the analyses' own, and so is one far from every option
-  assert.deepEqual(parseCli(['--', '--prot', '6203'], {}).cliArgs, ['--prot', '6203']);
-  assert.deepEqual(parseCli(['--samples=7'], {}).cliArgs, ['--samples=7']);
+  assert.deepEqual(parseCli(['--', '--prot', '6203']).cliArgs, ['--prot', '6203']);
+  assert.deepEqual(parseCli(['--samples=7']).cliArgs, ['--samples=7']);
 });
 
 test('oneEditApart: insert, delete, replace, swap; not two edits', () => {
@@ -88,17 +99,17 @@ test('oneEditApart: insert, delete, replace, swap; not two edits', () => {
 });
 
 test('--typecheck takes off, warn or error; default undefined', () => {
-  assert.equal(parseCli([], {}).typecheck, undefined);
-  assert.equal(parseCli(['--typecheck=error'], {}).typecheck, 'error');
-  assert.equal(parseCli(['--typecheck', 'OFF'], {}).typecheck, 'off');
+  assert.equal(parseCli([]).typecheck, undefined);
+  assert.equal(parseCli(['--typecheck=error']).typecheck, 'error');
+  assert.equal(parseCli(['--typecheck', 'OFF']).typecheck, 'off');
   assert.throws(
-    () => parseCli(['--typecheck=strict'], {}),
+    () => parseCli(['--typecheck=strict']),
     (e: unknown) => e instanceof CliError && e.exitCode === 2 && /off, warn, error/.test(e.message),
   );
 });
 
 test('test [FILE...] passes everything after it to the test runner', () => {
-  const o = parseCli(['test', 'a.test.ts', '--test-only'], {});
+  const o = parseCli(['test', 'a.test.ts', '--test-only']);
   assert.equal(o.command, 'test');
   assert.deepEqual(o.files, ['a.test.ts', '--test-only']);
 });

@@ -1,4 +1,5 @@
-import { CliError } from './errors.js';
+import { isDatastoreSetting, redactDatastore } from '../server/options.js';
+import { CliError, reportError } from './errors.js';
 
 /** The usage text of `databench --help`. */
 const USAGE = `Usage: databench [options] [-- analysis args]
@@ -50,13 +51,15 @@ export interface CliOptions {
   /** `new NAME --python`: scaffold a Python analysis. */
   python: boolean;
   name: string | undefined;
+  /** `--host`; undefined: the server's (env HOST, else its default). */
   host: string | undefined;
+  /** `--port`; undefined: the server's (env PORT, else its default). */
   port: number | undefined;
   log: string | undefined;
   analyses: string | undefined;
   allowOrigins: string[];
   maxFrameBytes: number | undefined;
-  /** `--datastore`, else env DATABENCH_DATASTORE. */
+  /** `--datastore`; undefined: the server's (env DATABENCH_DATASTORE, else index.yaml's, else memory). */
   datastore: string | undefined;
   /** `--workers`: server processes on the one port. */
   workers: number;
@@ -132,9 +135,9 @@ function portValue(flag: string, value: string): number {
 
 /** `memory` or a `redis://` / `rediss://` URL; anything else is bad usage. */
 function datastoreValue(flag: string, value: string): string {
-  if (value === 'memory' || /^rediss?:\/\/[^/?#]+(\/\d*)?$/i.test(value)) return value;
+  if (isDatastoreSetting(value)) return value;
   throw new CliError(
-    `${flag} needs redis://HOST:PORT/DB (or memory), got "${value.replace(/\/\/[^@/]*@/, '//***@')}"`,
+    `${flag} needs redis://HOST:PORT/DB (or memory), got "${redactDatastore(value)}"`,
     2,
   );
 }
@@ -142,20 +145,22 @@ function datastoreValue(flag: string, value: string): string {
 /**
  * Parse `argv` (without node and the script). Known flags are checked; every
  * other flag is kept, in order, for the analyses (like argparse's
- * parse_known_args in the original).
+ * parse_known_args in the original). The environment is not read here: the
+ * server resolves each option from its flag, the environment, index.yaml and
+ * its default in one place (server/options.ts).
  */
-export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
+export function parseCli(argv: string[]): CliOptions {
   const o: CliOptions = {
     command: 'serve',
     python: false,
     name: undefined,
-    host: env['HOST'] || undefined,
+    host: undefined,
     port: undefined,
     log: undefined,
     analyses: undefined,
     allowOrigins: [],
     maxFrameBytes: undefined,
-    datastore: env['DATABENCH_DATASTORE'] || undefined,
+    datastore: undefined,
     workers: 1,
     watch: true,
     typecheck: undefined,
@@ -166,8 +171,6 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     sslKeyFile: undefined,
     cliArgs: [],
   };
-  if (env['PORT']) o.port = portValue('PORT', env['PORT']);
-  if (o.datastore !== undefined) o.datastore = datastoreValue('DATABENCH_DATASTORE', o.datastore);
   let i = 0;
   if (argv[0] === 'new') {
     o.command = 'new';
@@ -307,17 +310,18 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   return o;
 }
 
-/** Run the CLI; resolves to the exit code (the server keeps running until a signal). */
+/**
+ * Run the CLI; resolves to the exit code (the server keeps running until a
+ * signal). Every failure ends here: one line on stderr and its exit code
+ * (see `reportError`).
+ */
 export async function main(argv: string[]): Promise<number> {
   try {
     return await dispatch(parseCli(argv));
   } catch (error) {
-    if (error instanceof CliError) {
-      process.stderr.write(`databench: ${error.message}\n`);
-      return error.exitCode;
-    }
-    process.stderr.write(`databench: ${(error as Error).stack ?? String(error)}\n`);
-    return 1;
+    const { text, exitCode } = reportError(error);
+    process.stderr.write(`databench: ${text}\n`);
+    return exitCode;
   }
 }
 

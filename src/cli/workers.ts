@@ -3,9 +3,6 @@
 // only through the datastore, so N > 1 needs Redis; no sticky sessions are
 // needed because a page resumes its `data` from Redis on any process.
 import cluster, { type Worker } from 'node:cluster';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { createLogger, isLogLevel } from '../util/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
@@ -35,24 +32,23 @@ export function reportServing(url: string, sslUrl: string | undefined): void {
   process.stdout.write(`databench is serving at ${url}${sslUrl ? ` and ${sslUrl}` : ''}\n`);
 }
 
-/** The datastore the workers will use: the flag (or env), else index.yaml's `datastore`. */
-async function datastoreSetting(o: CliOptions): Promise<string | undefined> {
-  if (o.datastore !== undefined) return o.datastore;
+/**
+ * The datastore the workers will use, resolved as each worker's server will
+ * resolve it: the flag, else DATABENCH_DATASTORE, else index.yaml's `datastore`.
+ */
+async function datastoreSetting(o: CliOptions): Promise<string | object> {
   const { findAnalysesDir } = await import('../app/app.js');
+  const { readIndexYaml } = await import('../app/config.js');
+  const { resolveServerOptions } = await import('../server/options.js');
   const { dir } = await findAnalysesDir(process.cwd(), o.analyses);
-  try {
-    const config = parseYaml(await readFile(join(dir, 'index.yaml'), 'utf8')) as unknown;
-    const value = (config as { datastore?: unknown } | null)?.datastore;
-    return typeof value === 'string' ? value : undefined;
-  } catch {
-    return undefined; // no or bad index.yaml: the workers report it
-  }
+  // a bad index.yaml has its errors collected: the workers report them
+  const { config } = await readIndexYaml(dir);
+  return resolveServerOptions({ datastore: o.datastore }, process.env, config.analyses).datastore;
 }
 
 /** Run the primary: fork `o.workers` servers, restart one that dies, stop them all on a signal. */
 export async function runWorkers(o: CliOptions): Promise<number> {
-  const datastore = await datastoreSetting(o);
-  if (datastore === undefined || !/^rediss?:\/\//i.test(datastore)) {
+  if ((await datastoreSetting(o)) === 'memory') {
     throw new CliError(
       `--workers ${o.workers} needs a datastore all processes share: give --datastore redis://HOST:PORT/DB`,
       2,

@@ -44,4 +44,4 @@ export type {
 export { setDefaultWebSocket } from './websocket.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 export { DatabenchError, ProtocolError } from '../protocol/index.js';
-export type { ConnectReply, ProcessLoad } from '../protocol/index.js';
+export type { ConnectReply, DatabenchErrorCode, ProcessLoad } from '../protocol/index.js';

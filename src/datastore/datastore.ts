@@ -303,7 +303,8 @@ const ITEM_ACCESS: ProxyHandler<Datastore<object>> = {
       return Reflect.set(target, prop, value, receiver);
     }
     if (prop in target) {
-      throw new TypeError(
+      throw new DatabenchError(
+        'INVALID_ARGUMENT',
         `"${prop}" is a Datastore member, not a key: write it with await store.set('${prop}', value)`,
       );
     }
@@ -578,7 +579,10 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   private assertOpen(op: string): void {
     if (this.closed) {
-      throw new Error(`Datastore "${this.domain}" is closed: cannot ${op}`);
+      throw new DatabenchError(
+        'DATASTORE_CLOSED',
+        `Datastore "${this.domain}" is closed: cannot ${op}`,
+      );
     }
   }
 

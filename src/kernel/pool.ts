@@ -1,6 +1,6 @@
 import type { Logger } from '../util/logger.js';
 import type { ExtraRoute } from '../analysis/routes.js';
-import { describeError } from '../protocol/errors.js';
+import { DatabenchError, describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
 import type { HostMessage, KernelMessage } from './messages.js';
 import { RemoteLink } from './remote.js';
@@ -65,7 +65,7 @@ export abstract class RemoteMember implements PoolMember {
         return;
       case 'load-error':
         this.cause = message.message;
-        this.rejectReady(new Error(message.message));
+        this.rejectReady(new DatabenchError('KERNEL_START', message.message));
         return;
       default: {
         const never: never = message;
@@ -79,7 +79,7 @@ export abstract class RemoteMember implements PoolMember {
     this.ended = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const why = this.cause ?? cause;
-    this.rejectReady(new Error(why));
+    this.rejectReady(new DatabenchError('KERNEL_START', why));
     if (!this.ending || this.link.sessions.size > 0) {
       this.pool.logger.error(
         `[${this.pool.name}] ${this.pool.memberName} stopped: ${why}; ${this.link.sessions.size} session(s) on it end and reconnect`,

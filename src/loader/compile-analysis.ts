@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Loader, Message, Plugin } from 'esbuild';
+import { DatabenchError } from '../protocol/errors.js';
 
 /** An analysis module compiled to JavaScript, on disk until disposed. */
 export interface CompiledModule {
@@ -236,7 +237,7 @@ function analysisPlugin(root: string): Plugin {
 }
 
 /** esbuild's messages as one error naming `file:line:column` (column from 0, as esbuild counts). */
-function buildError(messages: Message[], workingDir: string, cause: unknown): Error {
+function buildError(messages: Message[], workingDir: string, cause: unknown): DatabenchError {
   const lines = messages.map((m) => {
     const at = m.location
       ? `${isAbsolute(m.location.file) ? m.location.file : join(workingDir, m.location.file)}:${m.location.line}:${m.location.column}: `
@@ -244,9 +245,11 @@ function buildError(messages: Message[], workingDir: string, cause: unknown): Er
     return `${at}ERROR: ${m.text}`;
   });
   const n = messages.length;
-  return new Error(`Build failed with ${n} error${n === 1 ? '' : 's'}:\n${lines.join('\n')}`, {
-    cause,
-  });
+  return new DatabenchError(
+    'COMPILE',
+    `Build failed with ${n} error${n === 1 ? '' : 's'}:\n${lines.join('\n')}`,
+    { cause },
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { safeString } from '../protocol/errors.js';
+import { DatabenchError, safeString } from '../protocol/errors.js';
 import { isAnalysisClass, type AnalysisClass } from '../analysis/analysis.js';
 
 function extendsClassNamed(cls: Function, name: string): boolean {
@@ -30,13 +30,15 @@ export async function importAnalysis(url: string, file: string): Promise<Analysi
     (c) => typeof c === 'function' && extendsClassNamed(c, 'Analysis'),
   );
   if (foreign) {
-    throw new Error(
+    throw new DatabenchError(
+      'NO_ANALYSIS_CLASS',
       `${file}: ${(foreign as Function).name} extends another copy of databench's Analysis. ` +
         `Is the folder a CommonJS package? Add a package.json with {"type": "module"} next to index.yaml`,
     );
   }
   const names = namespaces.flatMap((ns) => Object.keys(ns)).filter((n) => n !== 'default');
-  throw new Error(
+  throw new DatabenchError(
+    'NO_ANALYSIS_CLASS',
     `${file} exports no Analysis subclass (exports: ${names.join(', ') || 'none'}); ` +
       `export a class that extends Analysis from 'databench-ts'`,
   );
@@ -46,9 +48,11 @@ export async function importAnalysis(url: string, file: string): Promise<Analysi
 export function describeLoadError(error: unknown, dir?: string): string {
   // a module may throw anything at its top level, even an object without a prototype
   if (!(error instanceof Error)) return safeString(error);
-  // esbuild's errors already carry file:line:column in their message; an
-  // error thrown while the module runs gets its first frame in the folder
-  if (dir === undefined || /\.[cm]?[jt]s:\d+/.test(error.message)) return error.message;
+  // a compile error already names file:line:column; an error thrown while
+  // the module runs gets its first frame in the folder
+  if (dir === undefined || (error instanceof DatabenchError && error.code === 'COMPILE')) {
+    return error.message;
+  }
   const frame = (error.stack ?? '')
     .split('\n')
     .map((line) => line.trim())

@@ -1,3 +1,4 @@
+import { DatabenchError } from '../protocol/errors.js';
 import type { ExtraRoute } from '../analysis/routes.js';
 import { compileAnalysis } from './compile-analysis.js';
 
@@ -13,14 +14,19 @@ export async function importRoutes(file: string, root: string): Promise<ExtraRou
   }
   const routes =
     mod['ROUTES'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['ROUTES'];
-  if (!Array.isArray(routes)) throw new Error(`${file} must export ROUTES: Array<[path, handler]>`);
+  if (!Array.isArray(routes)) {
+    throw new DatabenchError('ROUTES', `${file} must export ROUTES: Array<[path, handler]>`);
+  }
   for (const route of routes) {
     if (
       !Array.isArray(route) ||
       !(typeof route[0] === 'string' || route[0] instanceof RegExp) ||
       typeof route[1] !== 'function'
     ) {
-      throw new Error(`${file}: every ROUTES entry must be [string | RegExp, handler]`);
+      throw new DatabenchError(
+        'ROUTES',
+        `${file}: every ROUTES entry must be [string | RegExp, handler]`,
+      );
     }
   }
   return routes as ExtraRoute[];

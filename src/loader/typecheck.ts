@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
+import { DatabenchError } from '../protocol/errors.js';
 
 /** One TypeScript diagnostic of a type check. */
 export interface TypeDiagnostic {
@@ -106,7 +107,8 @@ export async function createTypeChecker(options: {
   let live: { child: ChildProcess; fail: (error: Error) => void } | undefined;
 
   const runOnce = (): Promise<TypeCheckResult> => {
-    if (closed) return Promise.reject(new Error('the type checker was closed'));
+    if (closed)
+      return Promise.reject(new DatabenchError('TYPECHECK', 'the type checker was closed'));
     const child = spawn(process.execPath, ['-e', CHECK_SOURCE, tsPath, options.dir, buildInfo], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       windowsHide: true,
@@ -126,21 +128,30 @@ export async function createTypeChecker(options: {
       };
       live = { child, fail };
       const timer = setTimeout(
-        () => fail(new Error(`the type check took more than ${CHECK_TIMEOUT_MS / 1000} s`)),
+        () =>
+          fail(
+            new DatabenchError(
+              'TYPECHECK',
+              `the type check took more than ${CHECK_TIMEOUT_MS / 1000} s`,
+            ),
+          ),
         CHECK_TIMEOUT_MS,
       );
       timer.unref();
       child.once('message', (m: { result?: TypeCheckResult; error?: string }) => {
         clearTimeout(timer);
         if (m.result) resolve(m.result);
-        else reject(new Error(m.error ?? 'type check failed'));
+        else reject(new DatabenchError('TYPECHECK', m.error ?? 'type check failed'));
       });
       child.once('error', (error) => (clearTimeout(timer), reject(error)));
       child.once('close', (code, signal) => {
         clearTimeout(timer);
         // after a result this does nothing: a settled promise stays settled
         reject(
-          new Error(`the type check process exited (${code ?? signal}) ${stderr.trim()}`.trim()),
+          new DatabenchError(
+            'TYPECHECK',
+            `the type check process exited (${code ?? signal}) ${stderr.trim()}`.trim(),
+          ),
         );
       });
     });
@@ -182,7 +193,7 @@ export async function createTypeChecker(options: {
     },
     async close() {
       closed = true;
-      live?.fail(new Error('the type checker was closed'));
+      live?.fail(new DatabenchError('TYPECHECK', 'the type checker was closed'));
       await running?.catch(() => undefined);
       await rm(cacheDir, { recursive: true, force: true });
     },

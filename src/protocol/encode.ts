@@ -17,7 +17,9 @@ export function encodeValue(value: unknown, key?: string, what?: string): string
     return JSON.stringify(value, replacer) ?? 'null';
   } catch (error) {
     const where = what ?? (key === undefined ? 'value' : `value for key "${key}"`);
-    if (error instanceof TypeError && /circular/i.test(error.message)) {
+    // JSON.stringify says "circular" only in its message: look for the cycle
+    // itself instead (this runs only when encoding failed)
+    if (error instanceof TypeError && containsCycle(value)) {
       throw new DatabenchError('ENCODE_CYCLE', `cannot encode ${where}: it contains a cycle`, {
         cause: error,
       });
@@ -30,6 +32,36 @@ export function encodeValue(value: unknown, key?: string, what?: string): string
   } finally {
     containers = undefined;
   }
+}
+
+/**
+ * Whether `root` reaches itself through the values JSON would walk: object
+ * properties, array items, Set and Map values. Each object is walked once.
+ */
+function containsCycle(root: unknown): boolean {
+  const open = new Set<object>();
+  const done = new Set<object>();
+  const walk = (value: unknown): boolean => {
+    if (typeof value !== 'object' || value === null || done.has(value)) return false;
+    if (open.has(value)) return true;
+    open.add(value);
+    let children: Iterable<unknown>;
+    try {
+      children =
+        value instanceof Set || value instanceof Map
+          ? value.values()
+          : ArrayBuffer.isView(value)
+            ? []
+            : Object.values(value);
+    } catch {
+      children = []; // a throwing getter: not a cycle
+    }
+    for (const child of children) if (walk(child)) return true;
+    open.delete(value);
+    done.add(value);
+    return false;
+  };
+  return walk(root);
 }
 
 /**

@@ -1,17 +1,121 @@
 /**
+ * Every code a {@link DatabenchError} carries: stable strings for programs
+ * (the CLI maps them to exit codes, tests and users branch on them); the
+ * message is for people and may change.
+ */
+export type DatabenchErrorCode =
+  // the wire and values on it
+  /** A frame that does not follow the protocol ({@link ProtocolError}). */
+  | 'PROTOCOL'
+  /** A value JSON cannot carry (a function, a throwing `toJSON`). */
+  | 'ENCODE'
+  /** A value that contains itself. */
+  | 'ENCODE_CYCLE'
+  // options and arguments
+  /** An option with a value of the wrong type or range (the message names option, value and what was expected). */
+  | 'INVALID_OPTION'
+  /** A function called with an argument of the wrong type or range. */
+  | 'INVALID_ARGUMENT'
+  /** An optional dependency that is not installed (the message says what to install). */
+  | 'MISSING_DEPENDENCY'
+  // the datastore
+  /** A datastore setting that is not `memory` or a `redis://HOST:PORT/DB` URL. */
+  | 'DATASTORE_URL'
+  /** No Redis answered at the datastore URL. */
+  | 'DATASTORE_UNREACHABLE'
+  /** The Redis datastore's client package (`ioredis`) is not installed. */
+  | 'DATASTORE_CLIENT_MISSING'
+  /** An object literal used as a prototype instead of a key. */
+  | 'DATASTORE_PROTOTYPE'
+  /** A datastore (or backend) used after it was closed. */
+  | 'DATASTORE_CLOSED'
+  // starting a server
+  /** The port is taken by another process. */
+  | 'PORT_IN_USE'
+  /** The process may not listen on the port (a privileged port). */
+  | 'PORT_NOT_ALLOWED'
+  /** The `sslPort` is taken by another process. */
+  | 'SSL_PORT_IN_USE'
+  /** The SSL certificate or key file cannot be read. */
+  | 'SSL_FILE'
+  // the analyses folder and index.yaml
+  /** The analyses folder (or index.yaml) given does not exist. */
+  | 'ANALYSES_NOT_FOUND'
+  /** The folder given as the analyses folder is one analysis. */
+  | 'ANALYSES_IS_ANALYSIS'
+  /** The folder given as the analyses folder holds no analyses. */
+  | 'NO_ANALYSES'
+  /** index.yaml is not valid YAML, or a key has a value of the wrong type. */
+  | 'INDEX_YAML'
+  /** An index.yaml `kernel:` that names no kind of kernel. */
+  | 'UNKNOWN_KERNEL'
+  /** An analysis's folder or source file is missing. */
+  | 'ANALYSIS_MISSING'
+  // loading an analysis
+  /** An analysis source that does not compile (the message names file:line:column). */
+  | 'COMPILE'
+  /** An analysis module that exports no Analysis subclass (or one of another copy of databench). */
+  | 'NO_ANALYSIS_CLASS'
+  /** A `routes.ts` whose `ROUTES` is not a list of `[path, handler]`. */
+  | 'ROUTES'
+  /** A kernel (a worker thread, a Python process) that could not start. */
+  | 'KERNEL_START'
+  /** A background TypeScript check that could not run (it timed out, its process exited, the checker was closed). */
+  | 'TYPECHECK'
+  // page templates
+  /** A page template that cannot be parsed (the message names file:line). */
+  | 'TEMPLATE_SYNTAX'
+  /** A Python expression of a 0.7 (Tornado) template that failed: its Python exception name is the error's `name`. */
+  | 'TEMPLATE_EXPRESSION'
+  // actions and figures
+  /** An action run cancelled (by the page, or replaced under `concurrency: 'latest'`). */
+  | 'CANCELLED'
+  /** The page of an action run has gone. */
+  | 'CLOSED'
+  /** A figure of a kind figToSrc cannot render. */
+  | 'FIGURE_TYPE'
+  /** A figure whose rendering failed. */
+  | 'FIGURE_RENDER'
+  /** A bad `scale` or `dpi` of figToSrc. */
+  | 'FIGURE_DPI'
+  /** A bad `format` of figToSrc. */
+  | 'FIGURE_FORMAT'
+  // the client
+  /** `ui.wire` outside a browser page without a root element. */
+  | 'NO_DOCUMENT'
+  /** No WebSocket implementation in this runtime. */
+  | 'NO_WEBSOCKET'
+  /** A Connection without a URL outside a browser page. */
+  | 'NO_URL'
+  /** A wait for a message that did not come in time. */
+  | 'TIMEOUT';
+
+/**
  * The base of every error databench throws on purpose. `code` is stable and
- * meant for programs; `message` is for people.
+ * meant for programs (branch on it, never on the message); `message` is for
+ * people.
  *
  * @example
  * try { store.set('x', cyclic) } catch (e) { if (e instanceof DatabenchError && e.code === 'ENCODE_CYCLE') … }
  */
 export class DatabenchError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  /** What went wrong, as one of {@link DatabenchErrorCode}. */
+  readonly code: DatabenchErrorCode;
+  constructor(code: DatabenchErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'DatabenchError';
     this.code = code;
   }
+}
+
+/** Whether `error` is a {@link DatabenchError} with `code` (one of several, when given a list). */
+export function isDatabenchError(
+  error: unknown,
+  code?: DatabenchErrorCode | readonly DatabenchErrorCode[],
+): error is DatabenchError {
+  if (!(error instanceof DatabenchError)) return false;
+  if (code === undefined) return true;
+  return typeof code === 'string' ? error.code === code : code.includes(error.code);
 }
 
 /** A frame that does not follow docs/reference/protocol.md (bad JSON, not an object, wrong field type). */

@@ -3,6 +3,7 @@
  * the encoder and the constants. Shared by server, client and kernels.
  */
 export { DatabenchError, ProtocolError } from './errors.js';
+export type { DatabenchErrorCode } from './errors.js';
 export { encodeValue } from './encode.js';
 export {
   PROTOCOL,

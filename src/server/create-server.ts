@@ -17,17 +17,24 @@ import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
 import { entryLoadError } from '../loader/load-error.js';
 import { isAnalysisId, type AnalysisClass } from '../analysis/analysis.js';
 import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js';
+import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
 import { createRequestHandler, type HttpState } from './http.js';
-import { createLogger, withoutIds, type Logger, type LogLevel } from '../util/logger.js';
+import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { Meta } from '../analysis/meta.js';
 import type { ExtraRoute } from '../analysis/routes.js';
 import { importOptional } from '../util/optional.js';
 import { Pages } from '../pages/pages.js';
-import { PageSocket, type Session, type SessionLimits } from './session.js';
-import { isLoopbackAddress, LOOPBACK_OWNER, retentionOwner } from './net.js';
+import { PageSocket, type Session } from './session.js';
+import { LOOPBACK_OWNER, retentionOwner } from './net.js';
+import {
+  resolveLocation,
+  resolveServerOptions,
+  type ResolvedServerOptions,
+  type ServerOptions,
+} from './options.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from '../app/watch.js';
@@ -35,84 +42,7 @@ import { DATABENCH_VERSION } from '../util/version.js';
 
 export { DATABENCH_VERSION };
 
-/** Options of {@link createServer}. Every field is optional. */
-export interface ServerOptions {
-  /** Interface to bind. Default: `127.0.0.1` (only this machine). */
-  host?: string;
-  /** Port. Default: 5000; 0 picks a free one (tests). */
-  port?: number;
-  /** The analyses folder or its index.yaml. Default: found from `cwd` as the CLI does. */
-  analyses?: string;
-  /** Where `./analyses` and `./node_modules` are looked up. Default: `process.cwd()`. */
-  cwd?: string;
-  /** Arguments passed to every analysis as `cliArgs`. Default: `[]`. */
-  cliArgs?: string[];
-  /** Log level of the default logger. Default: `info`. */
-  logLevel?: LogLevel;
-  /** Logger to use instead of the default one. */
-  logger?: Logger;
-  /** Origins allowed to open WebSockets besides the page's own host. Default: none. */
-  allowOrigins?: string[];
-  /** Largest frame a client may send, in bytes; a larger one closes the socket with 1009. Default: 1 MiB. */
-  maxFrameBytes?: number;
-  /** A page counts as slow above this many buffered bytes. Default: 1 MiB. */
-  sendBufferSoftBytes?: number;
-  /** A slow page's socket is closed above this many pending bytes. Default: 64 MiB. */
-  sendBufferHardBytes?: number;
-  /** Actions queued per session at most. Default: 10000. */
-  maxQueuedActions?: number;
-  /** Past this many bytes of a page's queued actions its socket is not read until they drain. Default: 4 MiB. */
-  pauseQueuedBytes?: number;
-  /** Past this many bytes of a page's queued actions its socket is closed (1008). Default: 64 MiB. */
-  maxQueuedBytes?: number;
-  /** Pending bytes of all slow pages together at most; past it the slowest pages are closed (1008). Default: 256 MiB. */
-  sendBufferTotalBytes?: number;
-  /** Interval of keep-alive pings; a socket that misses one is closed. Default: 15000. */
-  pingIntervalMs?: number;
-  /** Also serve HTTPS and WSS on this port. Default: none. */
-  sslPort?: number;
-  /** PEM certificate for HTTPS. Default: a self-signed one generated at start. */
-  sslCertFile?: string;
-  /** PEM private key for HTTPS. Default: generated with the certificate. */
-  sslKeyFile?: string;
-  /**
-   * The Content-Security-Policy header of every HTTP response; false sends
-   * none. Default: `DEFAULT_CONTENT_SECURITY_POLICY` of http.ts (inline
-   * scripts and styles, scripts and styles from this server or https:,
-   * sockets to this server, framing by this server only).
-   */
-  contentSecurityPolicy?: string | false;
-  /** Reload analyses when their files change (the CLI turns it on unless --no-watch). Default: false. */
-  watch?: boolean;
-  /** Re-read templates on every request (on while watching). Default: same as `watch`. */
-  noTemplateCache?: boolean;
-  /**
-   * Show a failing page template's file, line and error message on the page
-   * (otherwise only in the log). Default: same as `watch` (the CLI's
-   * development mode).
-   */
-  development?: boolean;
-  /**
-   * Show a handler's failure on the page with the file:line of the user's
-   * code (the message alone otherwise; the full stack is always in the log).
-   * Default: true when bound to a loopback address, false otherwise (the
-   * CLI's `--no-error-details` turns it off).
-   */
-  errorDetails?: boolean;
-  /**
-   * Where analyses keep `data` and `classData`: a `redis://HOST:PORT/DB` URL
-   * (many processes and hosts share it; needs the optional dependency
-   * `ioredis`), or a backend object. Default: index.yaml's `datastore`, else
-   * in this process's memory.
-   */
-  datastore?: string | DatastoreBackend;
-  /** Called after every reload with the new app (tests, tools). */
-  onReload?: (app: App) => void;
-  /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
-  app?: App;
-  /** @internal Serve this analysis at `/`. */
-  single?: string;
-}
+export type { ServerOptions };
 
 /** A running server. */
 export interface DatabenchServer {
@@ -132,25 +62,6 @@ export interface DatabenchServer {
   close(): Promise<void>;
 }
 
-function resolveLimits(o: ServerOptions): SessionLimits {
-  const positive = (name: string, value: number | undefined, fallback: number): number => {
-    const v = value ?? fallback;
-    if (!Number.isFinite(v) || v <= 0) {
-      throw new TypeError(`option ${name} must be a positive number, got ${String(value)}`);
-    }
-    return v;
-  };
-  return {
-    softBufferBytes: positive('sendBufferSoftBytes', o.sendBufferSoftBytes, 1 << 20),
-    hardBufferBytes: positive('sendBufferHardBytes', o.sendBufferHardBytes, 64 << 20),
-    maxQueuedActions: positive('maxQueuedActions', o.maxQueuedActions, 10_000),
-    pauseQueuedBytes: positive('pauseQueuedBytes', o.pauseQueuedBytes, 4 << 20),
-    maxQueuedBytes: positive('maxQueuedBytes', o.maxQueuedBytes, 64 << 20),
-    totalBufferBytes: positive('sendBufferTotalBytes', o.sendBufferTotalBytes, 256 << 20),
-    drainPollMs: 10,
-  };
-}
-
 function listen(server: Server | HttpsServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -161,27 +72,60 @@ function listen(server: Server | HttpsServer, port: number, host: string): Promi
   });
 }
 
+/** A port that cannot be listened on, as a DatabenchError naming it (other errors as they are). */
+function listenError(error: unknown, port: number, option: 'port' | 'sslPort'): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EADDRINUSE') {
+    return option === 'port'
+      ? new DatabenchError('PORT_IN_USE', `port ${port} is in use: pick another with --port`, {
+          cause: error,
+        })
+      : new DatabenchError('SSL_PORT_IN_USE', `--ssl-port ${port} is in use`, { cause: error });
+  }
+  if (code === 'EACCES') {
+    return new DatabenchError(
+      'PORT_NOT_ALLOWED',
+      `not allowed to listen on port ${port}: pick one above 1023, or 0 for a free one`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-async function sslCredentials(o: ServerOptions): Promise<{ cert: string; key: string }> {
-  if (o.sslCertFile && o.sslKeyFile) {
+/** A PEM file of the SSL options, read; an unreadable one is named. */
+async function readPem(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new DatabenchError(
+      'SSL_FILE',
+      `cannot read ${path} (${option}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+async function sslCredentials(
+  ssl: NonNullable<ResolvedServerOptions['ssl']>,
+  host: string,
+): Promise<{ cert: string; key: string }> {
+  if (ssl.certFile !== undefined && ssl.keyFile !== undefined) {
     const [cert, key] = await Promise.all([
-      readFile(o.sslCertFile, 'utf8'),
-      readFile(o.sslKeyFile, 'utf8'),
+      readPem(ssl.certFile, 'sslCertFile'),
+      readPem(ssl.keyFile, 'sslKeyFile'),
     ]);
     return { cert, key };
-  }
-  if (o.sslCertFile || o.sslKeyFile) {
-    throw new TypeError('options sslCertFile and sslKeyFile go together: give both or neither');
   }
   const selfsigned = await importOptional(
     () => import('selfsigned'),
     ['selfsigned'],
     '--ssl-port without --ssl-certfile',
   );
-  const pems = await selfsigned.generate([{ name: 'commonName', value: o.host ?? 'localhost' }], {
+  const pems = await selfsigned.generate([{ name: 'commonName', value: host }], {
     keySize: 2048,
     algorithm: 'sha256',
   });
@@ -197,22 +141,16 @@ interface ResolvedDatastore {
 }
 
 /**
- * A `redis://` URL connects a Redis backend (imported only then); `memory` or
- * nothing is the process-wide memory backend; an object is used as it is.
+ * A `redis://` URL connects a Redis backend (imported only then); `memory`
+ * is the process-wide memory backend; an object is used as it is.
  */
-async function resolveDatastore(
-  value: string | DatastoreBackend | undefined,
+async function connectDatastore(
+  value: ResolvedServerOptions['datastore'],
 ): Promise<ResolvedDatastore> {
-  if (value === undefined || value === 'memory') return { backend: undefined, owned: false };
+  if (value === 'memory') return { backend: undefined, owned: false };
   if (typeof value === 'object') return { backend: value, owned: false };
-  if (/^rediss?:\/\//i.test(value)) {
-    const { createRedisBackend } = await import('../datastore/backends/redis.js');
-    return { backend: await createRedisBackend(value), owned: true };
-  }
-  throw new DatabenchError(
-    'DATASTORE_URL',
-    `datastore "${value}" is not supported: give redis://HOST:PORT/DB, or leave it out to keep data in memory`,
-  );
+  const { createRedisBackend } = await import('../datastore/backends/redis.js');
+  return { backend: await createRedisBackend(value), owned: true };
 }
 
 /** Tell the pages when the datastore goes away, comes back or gives up a write. */
@@ -254,6 +192,17 @@ function reportDatastoreEvents(
   });
 }
 
+/** The analyses folder of `options` and its index.yaml. */
+async function locateAnalyses(options: ServerOptions): Promise<{
+  app?: undefined;
+  found: { dir: string; packaged: boolean };
+  index: IndexYaml;
+}> {
+  const { cwd, analyses } = resolveLocation(options);
+  const found = await findAnalysesDir(cwd, analyses);
+  return { found, index: await readIndexYaml(found.dir) };
+}
+
 /**
  * Serve a folder of analyses over HTTP and WebSocket. The CLI, the tests and
  * users embedding databench all start it this way.
@@ -264,51 +213,28 @@ function reportDatastoreEvents(
  * await server.close();
  */
 export async function createServer(options: ServerOptions = {}): Promise<DatabenchServer> {
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 5000;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(
-      `option port must be an integer from 0 to 65535, got ${String(options.port)}`,
-    );
-  }
-  // parsing a frame at this bound costs other pages a few ms, at 16 MiB hundreds
-  const maxFrameBytes = options.maxFrameBytes ?? 1 << 20;
-  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes <= 0) {
-    throw new TypeError(
-      `option maxFrameBytes must be a positive integer, got ${String(options.maxFrameBytes)}`,
-    );
-  }
-  const limits = resolveLimits(options);
-  // an analysis id is a resume credential: whole ids never reach a log line, whoever writes it
-  const logger = withoutIds(options.logger ?? createLogger(options.logLevel ?? 'info'));
-  const cwd = options.cwd ?? process.cwd();
-  const cliArgs = options.cliArgs ?? [];
-  const allowOrigins = new Set(options.allowOrigins ?? []);
-  const pingIntervalMs = options.pingIntervalMs ?? 15_000;
-  const development = options.development ?? options.watch ?? false;
-  // a loopback bind: only this machine reaches it (error details are shown there)
-  const loopbackBind = isLoopbackAddress(host);
-  const errorDetails = options.errorDetails ?? loopbackBind;
+  // index.yaml is a source of options (after the options and the environment): read it first
+  const source = options.app ? { app: options.app } : await locateAnalyses(options);
+  const o = resolveServerOptions(
+    options,
+    options.env,
+    source.app ? source.app.config.analyses : source.index.config.analyses,
+  );
+  const { host, port, logger, limits, cwd, cliArgs, allowOrigins, pingIntervalMs } = o;
+  const { maxFrameBytes, development, errorDetails } = o;
+  const loopbackBind = o.loopback;
 
-  let app: App;
-  if (options.app) {
-    app = options.app;
-  } else {
-    const found = await findAnalysesDir(cwd, options.analyses);
-    app = await loadApp({ ...found, cliArgs, logger });
-  }
+  const app =
+    source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger }));
   let state: HttpState = {
     app,
-    pages: new Pages(app, DATABENCH_VERSION, {
-      noCache: options.noTemplateCache ?? options.watch ?? false,
-      development,
-    }),
-    single: options.single,
+    pages: new Pages(app, DATABENCH_VERSION, { noCache: o.noTemplateCache, development }),
+    single: o.single,
     errorDetails,
   };
 
   // before anything listens: an unreachable Redis fails the start
-  const datastore = await resolveDatastore(options.datastore ?? app.info.datastore);
+  const datastore = await connectDatastore(o.datastore);
   const registry = new SessionRegistry(
     {
       logger,
@@ -336,9 +262,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const hostAllowed = createHostCheck(host, allowOrigins);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
-    ...(options.contentSecurityPolicy === undefined
-      ? {}
-      : { contentSecurityPolicy: options.contentSecurityPolicy }),
+    contentSecurityPolicy: o.contentSecurityPolicy,
   });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
@@ -369,7 +293,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   });
 
   // certificates first: a bad file must fail before anything listens
-  const creds = options.sslPort !== undefined ? await sslCredentials(options) : undefined;
+  const creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
   let boundPort: number;
@@ -378,29 +302,23 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   } catch (error) {
     stopReporting?.();
     if (datastore.owned) await datastore.backend?.dispose();
-    throw error;
+    throw listenError(error, port, 'port');
   }
   const url = `http://${urlHost(host)}:${boundPort}`;
 
   let httpsServer: HttpsServer | undefined;
   let sslUrl: string | undefined;
-  if (options.sslPort !== undefined && creds) {
+  if (o.ssl && creds) {
     httpsServer = createHttpsServer(creds, handler);
     httpsServer.on('upgrade', onUpgrade);
     try {
-      const sslBound = await listen(httpsServer, options.sslPort, host);
+      const sslBound = await listen(httpsServer, o.ssl.port, host);
       sslUrl = `https://${urlHost(host)}:${sslBound}`;
     } catch (error) {
       httpServer.close();
       stopReporting?.();
       if (datastore.owned) await datastore.backend?.dispose();
-      const e = error as NodeJS.ErrnoException;
-      if (e.code === 'EADDRINUSE') {
-        throw new DatabenchError('SSL_PORT_IN_USE', `--ssl-port ${options.sslPort} is in use`, {
-          cause: error,
-        });
-      }
-      throw error;
+      throw listenError(error, o.ssl.port, 'sslPort');
     }
   }
 
@@ -449,9 +367,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     );
     onReload?.(next);
   };
-  const onReload = options.onReload;
+  const onReload = o.onReload;
   const stopWatching =
-    options.watch && !options.app
+    o.watch && !o.app
       ? watchAnalyses({
           dir: app.dir,
           extra: [...app.info.watch, ...[...app.entries.values()].flatMap((e) => e.watch)],
@@ -501,17 +419,32 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   } satisfies DatabenchServer;
 }
 
-/** Options of {@link run}. */
+/** Options of {@link run}: those of {@link createServer} and the analysis's own. */
 export interface RunOptions extends Omit<ServerOptions, 'app' | 'single' | 'analyses'> {
-  /** The analysis folder (its index.html, static/, README.md). Default: `cwd`. */
+  /**
+   * The analysis folder (its index.html, static/, README.md).
+   * @default `cwd`
+   */
   path?: string;
-  /** The analysis name. Default: the class name in lower case. */
+  /**
+   * The analysis name.
+   * @default the class name in lower case
+   */
   name?: string;
-  /** title, description, version of the page. */
+  /**
+   * title, description, version of the page.
+   * @default the name as title, the rest empty
+   */
   info?: { title?: string; description?: string; version?: string };
-  /** URL regex (one capture group) → folder, like index.yaml's `static`. */
+  /**
+   * URL regex (one capture group) → folder, like index.yaml's `static`.
+   * @default none
+   */
   static?: Record<string, string>;
-  /** Extra routes under `/`. */
+  /**
+   * Extra routes under `/`.
+   * @default none
+   */
   routes?: ExtraRoute[];
 }
 
@@ -525,10 +458,9 @@ export async function run(
   analysisClass: AnalysisClass,
   options: RunOptions = {},
 ): Promise<DatabenchServer> {
-  const cwd = options.cwd ?? process.cwd();
+  const { cwd, logger, cliArgs } = resolveServerOptions(options, options.env);
   const dir = options.path ?? cwd;
   const name = options.name ?? analysisClass.name.toLowerCase();
-  const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   const readme = await readFile(join(dir, 'README.md'), 'utf8').catch(() => '');
   const staticEntries: Array<[RegExp, string]> = Object.entries(options.static ?? {}).map(
     ([re, folder]) => [staticPattern(re), join(dir, folder)],
@@ -545,7 +477,6 @@ export async function run(
       build: undefined,
       watch: [],
       readmeHtml: '',
-      datastore: undefined,
     },
     entries: new Map([
       [
@@ -563,7 +494,7 @@ export async function run(
           readmeHtml: readme ? await renderMarkdown(readme) : '',
           thumbnail: undefined,
           kernel: new InProcessKernel(
-            new Meta(name, analysisClass, dir, options.routes ?? [], options.cliArgs ?? []),
+            new Meta(name, analysisClass, dir, options.routes ?? [], cliArgs),
             logger,
           ),
           error: undefined,
@@ -572,6 +503,8 @@ export async function run(
         },
       ],
     ]),
+    // no index.yaml: its defaults
+    config: normalizeIndexConfig(undefined),
     errors: [],
     version: DATABENCH_VERSION,
   };

@@ -111,33 +111,12 @@ async function sendChecked(
   });
 }
 
-/**
- * The Content-Security-Policy every response carries unless the server is
- * given another. Pages may have inline scripts and styles (databench 0.7
- * pages do) and load scripts, styles, fonts and images from their own server
- * or over HTTPS (CDNs); plots arrive as `data:` images; the socket goes back
- * to the page's own host. No plugins, no `<base>` elsewhere, forms post only
- * home, and only pages of this server may frame these pages.
- */
-export const DEFAULT_CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self' 'unsafe-inline' 'unsafe-eval' https:",
-  "style-src 'self' 'unsafe-inline' https:",
-  "img-src 'self' data: blob: https:",
-  "font-src 'self' data: https:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'self'",
-].join('; ');
-
 /** Settings of {@link createRequestHandler} that do not change on reload. */
 export interface HttpOptions {
   /** Origins that may call state-changing routes (and open sockets) besides the page's own. */
   allowOrigins: ReadonlySet<string>;
-  /** The Content-Security-Policy header; false sends none. Default: {@link DEFAULT_CONTENT_SECURITY_POLICY}. */
-  contentSecurityPolicy?: string | false;
+  /** The Content-Security-Policy header; false sends none (resolved with the server's options). */
+  contentSecurityPolicy: string | false;
 }
 
 /** The request handler of a databench server: every route of the analyses folder. */
@@ -145,12 +124,9 @@ export function createRequestHandler(
   getState: () => HttpState,
   logger: Logger,
   cwd: string,
-  options: HttpOptions = { allowOrigins: new Set() },
+  options: HttpOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const csp =
-    options.contentSecurityPolicy === undefined
-      ? DEFAULT_CONTENT_SECURITY_POLICY
-      : options.contentSecurityPolicy;
+  const csp = options.contentSecurityPolicy;
   return (req, res) => {
     // on every response (a routes.ts handler may change them): no sniffing
     // a type into HTML, no framing by other sites, the policy above

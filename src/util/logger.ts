@@ -55,14 +55,21 @@ const ANALYSIS_ID = /\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  * @example withoutIds(logger).info(`resumed ${id}`) // "resumed 1b4e28ba…"
  */
 export function withoutIds(logger: Logger): Logger {
+  // a logger passed on (run() to createServer) is not wrapped twice
+  if (cutting.has(logger)) return logger;
   const cut = (message: string): string => safeString(message).replace(ANALYSIS_ID, '$1…');
-  return {
+  const wrapped: Logger = {
     debug: (m) => logger.debug(cut(m)),
     info: (m) => logger.info(cut(m)),
     warn: (m) => logger.warn(cut(m)),
     error: (m) => logger.error(cut(m)),
   };
+  cutting.add(wrapped);
+  return wrapped;
 }
+
+/** The loggers made by {@link withoutIds}. */
+const cutting = new WeakSet<Logger>();
 
 /** A logger that keeps its lines in memory (tests, AnalysisTest). */
 export function createMemoryLogger(): Logger & { lines: Array<[LogLevel, string]> } {

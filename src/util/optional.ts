@@ -47,10 +47,25 @@ export function missingDependency(
   );
 }
 
-/** Whether `error` is Node's "cannot find" for one of `packages` (not for a file inside it). */
+/**
+ * Whether `error` is Node's "cannot find" because one of `packages` is not
+ * installed (not a file missing inside an installed one). Node names the
+ * package only in its message, so each package is resolved again from here
+ * (this module is in databench, as the `import()` of every caller is).
+ */
 function isMissingPackage(error: unknown, packages: readonly string[]): boolean {
-  const e = error as NodeJS.ErrnoException | undefined;
-  if (e?.code !== 'ERR_MODULE_NOT_FOUND' && e?.code !== 'MODULE_NOT_FOUND') return false;
-  // "Cannot find package 'vega' imported from ..." names the missing package
-  return packages.some((name) => e.message.includes(`'${name}'`));
+  const code = (error as NodeJS.ErrnoException | null | undefined)?.code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
+  return packages.some((name) => !resolvable(name));
+}
+
+/** Whether the package `name` is installed where databench can import it. */
+function resolvable(name: string): boolean {
+  try {
+    import.meta.resolve(name);
+    return true;
+  } catch (error) {
+    // a package without a main export is installed all the same
+    return (error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND';
+  }
 }

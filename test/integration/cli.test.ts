@@ -97,6 +97,55 @@ describe('the databench command', () => {
     });
   }
 
+  test('HOST and PORT come from the environment when no flag gives them; a flag wins', async () => {
+    const analyses = join(FIXTURES, 'analyses');
+    const fromEnv = databench(['--analyses', analyses, '--log', 'error'], {
+      env: { HOST: '127.0.0.1', PORT: '0' },
+    });
+    // PORT=0 picks a free port; without the variable it would be 5000
+    const url = new URL(await serving(fromEnv));
+    assert.equal(url.hostname, '127.0.0.1');
+    assert.notEqual(url.port, '5000');
+    fromEnv.child.kill('SIGTERM');
+    assert.equal(await fromEnv.exited, 0);
+    const flag = databench(['--analyses', analyses, '--log', 'error', '--port', '0'], {
+      env: { PORT: '1' },
+    });
+    assert.notEqual(new URL(await serving(flag)).port, '1');
+    flag.child.kill('SIGTERM');
+    assert.equal(await flag.exited, 0);
+  });
+
+  test('a bad PORT in the environment exits 2 with one line naming it', async () => {
+    const run = databench(['--analyses', join(FIXTURES, 'analyses')], { env: { PORT: 'http' } });
+    assert.equal(await run.exited, 2);
+    const lines = run.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, run.stderr);
+    assert.match(lines[0] ?? '', /environment variable PORT must be a port number .*"http"/);
+  });
+
+  test('a busy --port fails with one line and exit 1', async () => {
+    const { createServer: createNetServer } = await import('node:net');
+    const blocker = createNetServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busy = (blocker.address() as { port: number }).port;
+    try {
+      const run = databench([
+        '--port',
+        String(busy),
+        '--analyses',
+        join(FIXTURES, 'analyses'),
+        '--log',
+        'silent',
+      ]);
+      assert.equal(await run.exited, 1);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr, new RegExp(`port ${busy} is in use: pick another with --port`));
+    } finally {
+      blocker.close();
+    }
+  });
+
   test('a busy --ssl-port fails with one line and exit 1, not a hang', async () => {
     const { createServer: createNetServer } = await import('node:net');
     const blocker = createNetServer();

@@ -96,12 +96,20 @@ export function resolveRedisBackendOptions(
   const positive = (name: string, value: number | undefined, fallback: number): number => {
     const v = value ?? fallback;
     if (!Number.isInteger(v) || v <= 0) {
-      throw new TypeError(`option ${name} must be a positive integer, got ${String(value)}`);
+      throw new DatabenchError(
+        'INVALID_OPTION',
+        `option ${name} must be a positive integer, got ${String(value)}`,
+      );
     }
     return v;
   };
   const prefix = o.prefix ?? 'databench:';
-  if (typeof prefix !== 'string') throw new TypeError('option prefix must be a string');
+  if (typeof prefix !== 'string') {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `option prefix must be a string, got ${String(prefix)}`,
+    );
+  }
   return {
     url: o.url,
     prefix,
@@ -398,7 +406,9 @@ export class RedisBackend implements DatastoreBackend {
   }
 
   write(domain: string, key: string, encoded: string | undefined): void | Promise<void> {
-    if (this.disposed) throw new Error('the Redis datastore backend has been disposed');
+    if (this.disposed) {
+      throw new DatabenchError('DATASTORE_CLOSED', 'the Redis datastore backend has been disposed');
+    }
     let st = this.domains.get(domain);
     if (st === undefined) {
       // a write to a domain not open here (the contract does not make one,

@@ -22,13 +22,18 @@
  * reachable: no prototype, constructor or function of the page's variables.
  */
 
-/** An error with a Python exception name (`NameError`, `KeyError`, …), raised while parsing or evaluating. */
-export class PyError extends Error {
+import { DatabenchError } from '../../protocol/errors.js';
+
+/**
+ * An error with a Python exception name (`NameError`, `KeyError`, …), raised
+ * while parsing or evaluating; its code is `TEMPLATE_EXPRESSION`.
+ */
+export class PyError extends DatabenchError {
   constructor(
     readonly pyType: string,
     message: string,
   ) {
-    super(message);
+    super('TEMPLATE_EXPRESSION', message);
     // Nunjucks shows `name: message`: the Python exception name reads as Python did
     this.name = pyType;
   }

@@ -9,6 +9,7 @@
  * names the line of the original file.
  */
 import nunjucks from 'nunjucks';
+import { DatabenchError } from '../../protocol/errors.js';
 import {
   evaluate,
   iterate,
@@ -21,14 +22,14 @@ import {
   xhtmlEscape,
 } from './pyexpr.js';
 
-/** A Tornado template that cannot be translated: file and line are in the message. */
-export class TemplateSyntaxError extends Error {
+/** A Tornado template that cannot be translated (code `TEMPLATE_SYNTAX`): file and line are in the message. */
+export class TemplateSyntaxError extends DatabenchError {
   constructor(
     message: string,
     readonly file: string,
     readonly line: number,
   ) {
-    super(`${file}:${line}: ${message}`);
+    super('TEMPLATE_SYNTAX', `${file}:${line}: ${message}`);
     this.name = 'TemplateSyntaxError';
   }
 }

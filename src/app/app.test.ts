@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createMemoryLogger } from '../util/logger.ts';
+import { loadApp, type App } from './app.ts';
+
+/** A folder of analyses from `files` (path → content), loaded. */
+async function load(dir: string, files: Record<string, string>): Promise<App> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(dir, path, '..'), { recursive: true });
+    await writeFile(join(dir, path), content);
+  }
+  return loadApp({ dir, packaged: false, cliArgs: [], logger: createMemoryLogger() });
+}
+
+describe('loadApp: index.yaml and the kinds of kernel', () => {
+  let root: string;
+  let count = 0;
+  const apps: App[] = [];
+  const folder = async (): Promise<string> => {
+    const dir = join(root, String(++count));
+    await mkdir(dir);
+    return dir;
+  };
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'databench-app-'));
+  });
+  after(async () => {
+    for (const app of apps) {
+      for (const entry of app.entries.values()) await entry.kernel?.dispose();
+    }
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('an unknown kernel fails its analysis with the kinds there are', async () => {
+    const app = await load(await folder(), {
+      'index.yaml': 'analyses:\n  - name: a\n    kernel: gpu\n',
+      'a/analysis.ts': '',
+    });
+    assert.equal(
+      app.entries.get('a')?.error,
+      'index.yaml: analysis "a": unknown kernel "gpu" (known: worker, py; none runs it in the server\'s own thread)',
+    );
+  });
+
+  test('a threads value it cannot use fails its analysis; the others load on', async () => {
+    const app = await load(await folder(), {
+      'index.yaml': 'analyses:\n  - name: a\n    kernel: worker\n    threads: 0\n  - name: b\n',
+      'a/analysis.ts': '',
+    });
+    assert.equal(
+      app.entries.get('a')?.error,
+      'index.yaml: analysis "a": threads must be a whole number of at least 1, got 0',
+    );
+    // b has no folder: its own error, not a's
+    assert.match(app.entries.get('b')?.error ?? '', /folder .*b is missing/);
+  });
+
+  test('the source each kind needs: a py analysis without analysis.py is named', async () => {
+    const dir = await folder();
+    const app = await load(dir, {
+      'index.yaml': 'analyses:\n  - name: a\n    kernel: py\n',
+      'a/analysis.ts': '',
+    });
+    assert.equal(app.entries.get('a')?.error, `${join(dir, 'a', 'analysis.py')} is missing`);
+  });
+
+  test('without a list, each folder is an analysis of the kind its source asks for', async () => {
+    const app = await load(await folder(), {
+      'ts/analysis.ts': 'export const x = ;',
+      'py/analysis.py': 'x = )\n',
+      'neither/README.md': '# nothing to run',
+    });
+    apps.push(app);
+    assert.deepEqual([...app.entries.keys()], ['py', 'ts']);
+    assert.equal(app.entries.get('ts')?.kernelKind, undefined);
+    assert.equal(app.entries.get('py')?.kernelKind, 'py');
+    // both load (and fail) with their own kernel: a compile error, a Python syntax error
+    assert.match(app.entries.get('ts')?.error ?? '', /analysis\.ts:1:\d+: ERROR/);
+    assert.match(app.entries.get('py')?.error ?? '', /SyntaxError/);
+  });
+
+  test('index.yaml problems are the app errors; its unknown keys are exposed', async () => {
+    const app = await load(await folder(), {
+      'index.yaml': 'title: [x]\ntitel: typo\nanalyses:\n  - name: a\n    thread: 2\n',
+      'a/analysis.ts': '',
+    });
+    assert.deepEqual(
+      app.errors.map((e) => e.message),
+      ['index.yaml: title must be a string, got ["x"]'],
+    );
+    assert.equal(app.info.title, 'databench');
+    assert.deepEqual(app.config.analyses.unknownKeys, ['titel']);
+    assert.deepEqual(app.config.entries?.[0]?.unknownKeys, ['thread']);
+  });
+});

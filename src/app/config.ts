@@ -1,0 +1,380 @@
+/**
+ * index.yaml normalised once: the parsed YAML becomes a typed
+ * {@link IndexConfig} (the folder's settings and one {@link EntryConfig} per
+ * analysis), with every problem collected as an error instead of thrown, so
+ * one bad key never keeps the other analyses from serving. loadApp, the
+ * server's options, `--build` and `--workers` all read index.yaml through here.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+/** The keys index.yaml's top level may have (a docs test checks the reference lists each). */
+export const ANALYSES_KEYS = [
+  'title',
+  'description',
+  'author',
+  'version',
+  'analyses',
+  'static',
+  'build',
+  'watch',
+  'datastore',
+] as const;
+
+/** The keys an entry of index.yaml's `analyses` list may have (a docs test checks the reference lists each). */
+export const ENTRY_KEYS = [
+  'name',
+  'title',
+  'description',
+  'show_in_index',
+  'kernel',
+  'threads',
+  'processes',
+  'python',
+  'watch',
+  'build',
+] as const;
+
+/** A problem of index.yaml: who it concerns (`index.yaml`, or an analysis's name) and what is wrong. */
+export interface ConfigError {
+  name: string;
+  message: string;
+}
+
+/** The folder-level settings of index.yaml, with their defaults. */
+export interface AnalysesConfig {
+  /** `title`. Default: `databench`. */
+  title: string;
+  /** `description`. Default: empty. */
+  description: string;
+  /** `author`. Default: empty. */
+  author: string;
+  /** `version`. Default: empty. */
+  version: string;
+  /**
+   * `static`: URL regex (one capture group) → folder, as written (relative
+   * to the analyses folder). Default: none.
+   */
+  static: Array<[pattern: RegExp, folder: string]>;
+  /** `build`: a shell command `databench --build` runs in the analyses folder. */
+  build: string | undefined;
+  /** `watch`: globs of more files whose change reloads the analyses. Default: none. */
+  watch: string[];
+  /** `datastore`: where `data` and `classData` live (`memory` or a `redis://` URL). */
+  datastore: string | undefined;
+  /** Top-level keys databench does not read (a typo, or a key of another tool). */
+  unknownKeys: string[];
+}
+
+/** One analysis of index.yaml's `analyses` list, with its defaults. */
+export interface EntryConfig {
+  /** `name`: the analysis's folder and URL path; an identifier. */
+  name: string;
+  /** `title`. Default: the name. */
+  title: string;
+  /** `description`. Default: empty. */
+  description: string;
+  /** `show_in_index`. Default: true. */
+  showInIndex: boolean;
+  /** `kernel`: what runs its sessions (`worker`, `py`); undefined: the server's own thread. */
+  kernel: string | undefined;
+  /** `threads`: a worker kernel's pool size. Default: the number of cores. */
+  threads: number | undefined;
+  /** `processes`: a Python kernel's processes at most. Default: 1. */
+  processes: number | undefined;
+  /** `python`: a Python kernel's interpreter. Default: `DATABENCH_PYTHON`, else python3. */
+  python: string | undefined;
+  /** `watch`: globs of more files whose change reloads it. Default: none. */
+  watch: string[];
+  /** `build`: a shell command `databench --build` runs in its folder. */
+  build: string | undefined;
+  /** Keys of the entry databench does not read. */
+  unknownKeys: string[];
+  /**
+   * Why the analysis cannot run as configured (a `threads`, `processes` or
+   * `python` it cannot use); it fails to load with this message.
+   */
+  error: string | undefined;
+}
+
+/** index.yaml as databench reads it. */
+export interface IndexConfig {
+  /** The folder-level settings. */
+  analyses: AnalysesConfig;
+  /**
+   * The `analyses` list, in order; undefined when there is none (then every
+   * subfolder with an analysis source is an analysis).
+   */
+  entries: EntryConfig[] | undefined;
+  /** Problems found; a value with a problem falls back to its default. */
+  errors: ConfigError[];
+  /** False when index.yaml is not YAML, or not a mapping: none of it could be read. */
+  readable: boolean;
+}
+
+/** index.yaml of a folder: its text (undefined when there is none) and its config. */
+export interface IndexYaml {
+  text: string | undefined;
+  config: IndexConfig;
+}
+
+/** An analysis name: an identifier, and not one of the server's own paths. */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED = new Set(['static', '_static', 'node_modules', 'ws', 'index', 'index.html']);
+
+/**
+ * A `static` key as a regex on the request path. `^…` is used as written;
+ * otherwise it is matched the way databench 0.7 (Tornado) did: from the
+ * start of the path after its `/`, to the end (`static/(.*)`,
+ * `node_modules/(test_file\.txt)`).
+ */
+export function staticPattern(pattern: string): RegExp {
+  if (pattern.startsWith('^')) return new RegExp(pattern);
+  const body = pattern.replace(/^\//, '');
+  return new RegExp('^/' + body + (body.endsWith('$') ? '' : '$'));
+}
+
+/** A value in a message: JSON where it has one, else its kind. */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** Reads one mapping's keys, each with its type, and collects what is wrong. */
+class Reader {
+  constructor(
+    private readonly map: Record<string, unknown>,
+    /** `index.yaml` or `index.yaml: analysis "x"`: the start of each message. */
+    private readonly where: string,
+    /** Who the errors concern (`index.yaml` or the analysis's name). */
+    private readonly name: string,
+    private readonly errors: ConfigError[],
+  ) {}
+
+  private wrong(key: string, expected: string, value: unknown): void {
+    this.errors.push({
+      name: this.name,
+      message: `${this.where}: ${key} must be ${expected}, got ${shown(value)}`,
+    });
+  }
+
+  /** A text; a number is taken as its digits (`version: 1.0` is YAML's number). */
+  text(key: string, fallback: string): string {
+    const value = this.map[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number') return String(value);
+    this.wrong(key, 'a string', value);
+    return fallback;
+  }
+
+  optionalText(key: string): string | undefined {
+    const value = this.map[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === 'string') return value;
+    this.wrong(key, 'a string', value);
+    return undefined;
+  }
+
+  flag(key: string, fallback: boolean): boolean {
+    const value = this.map[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'boolean') return value;
+    this.wrong(key, 'true or false', value);
+    return fallback;
+  }
+
+  /** One glob or a list of them. */
+  globs(key: string): string[] {
+    const value = this.map[key];
+    if (value === undefined || value === null) return [];
+    if (typeof value === 'string') return [value];
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+    this.wrong(key, 'a glob or a list of globs', value);
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  }
+
+  /** The keys of this mapping not in `known`. */
+  unknown(known: readonly string[]): string[] {
+    return Object.keys(this.map).filter((key) => !known.includes(key));
+  }
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `static`: one mapping or a list of them, regex → folder. */
+function staticMap(value: unknown, errors: ConfigError[]): Array<[RegExp, string]> {
+  if (value === undefined || value === null) return [];
+  const maps = Array.isArray(value) ? value : [value];
+  const out: Array<[RegExp, string]> = [];
+  for (const map of maps) {
+    if (!isMapping(map)) {
+      errors.push({
+        name: 'index.yaml',
+        message: `index.yaml: static must be a mapping of URL regex to folder (or a list of them), got ${shown(map)}`,
+      });
+      continue;
+    }
+    for (const [pattern, folder] of Object.entries(map)) {
+      if (typeof folder !== 'string' || folder === '') {
+        errors.push({
+          name: 'index.yaml',
+          message: `index.yaml: static ${pattern} must map to a folder, got ${shown(folder)}`,
+        });
+        continue;
+      }
+      try {
+        out.push([staticPattern(pattern), folder]);
+      } catch (error) {
+        errors.push({
+          name: 'index.yaml',
+          message: `static: bad regex ${pattern}: ${(error as Error).message}`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** `threads` or `processes`: undefined, or a whole number of at least 1. */
+function count(item: Record<string, unknown>, key: 'threads' | 'processes', where: string) {
+  const value = item[key];
+  if (value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 1)) {
+    return { value, error: undefined };
+  }
+  return {
+    value: undefined,
+    error: `${where}: ${key} must be a whole number of at least 1, got ${shown(value)}`,
+  };
+}
+
+/**
+ * One analysis entry (a name, or a mapping with `name`) as an
+ * {@link EntryConfig}; undefined, with an error collected, when it has no
+ * usable name. Also makes the entries of a folder without a list.
+ */
+export function normalizeEntry(
+  raw: unknown,
+  index: number,
+  errors: ConfigError[],
+): EntryConfig | undefined {
+  const item = typeof raw === 'string' ? { name: raw } : raw;
+  const name = isMapping(item) && typeof item['name'] === 'string' ? item['name'] : '';
+  if (!isMapping(item) || !NAME.test(name) || RESERVED.has(name)) {
+    errors.push({
+      name: name || `analyses[${index}]`,
+      message: `index.yaml: analyses[${index}] needs a "name" that is an identifier (letters, digits, _) and not reserved; got ${shown(raw)}`,
+    });
+    return undefined;
+  }
+  const where = `index.yaml: analysis "${name}"`;
+  const read = new Reader(item, where, name, errors);
+  const threads = count(item, 'threads', where);
+  const processes = count(item, 'processes', where);
+  const python = item['python'];
+  const pythonError =
+    python !== undefined && (typeof python !== 'string' || python === '')
+      ? `${where}: python must be the path or name of an interpreter, got ${shown(python)}`
+      : undefined;
+  return {
+    name,
+    title: read.text('title', name),
+    description: read.text('description', ''),
+    showInIndex: read.flag('show_in_index', true),
+    kernel: read.optionalText('kernel'),
+    threads: threads.value,
+    processes: processes.value,
+    python: pythonError === undefined ? (python as string | undefined) : undefined,
+    watch: read.globs('watch'),
+    build: read.optionalText('build'),
+    unknownKeys: read.unknown(ENTRY_KEYS),
+    error: threads.error ?? processes.error ?? pythonError,
+  };
+}
+
+/**
+ * The parsed YAML of index.yaml (`undefined` when there is no file) as an
+ * {@link IndexConfig}. Never throws: what is wrong is in `errors`, and the
+ * value falls back to its default.
+ *
+ * @example
+ * normalizeIndexConfig({ title: 'Demos', analyses: ['hello', { name: 'pi', kernel: 'worker' }] })
+ */
+export function normalizeIndexConfig(parsed: unknown): IndexConfig {
+  const errors: ConfigError[] = [];
+  let map: Record<string, unknown> = {};
+  let readable = true;
+  if (isMapping(parsed)) map = parsed;
+  else if (parsed !== null && parsed !== undefined) {
+    errors.push({ name: 'index.yaml', message: 'index.yaml must be a mapping' });
+    readable = false;
+  }
+  const read = new Reader(map, 'index.yaml', 'index.yaml', errors);
+  const analyses: AnalysesConfig = {
+    title: read.text('title', 'databench'),
+    description: read.text('description', ''),
+    author: read.text('author', ''),
+    version: read.text('version', ''),
+    static: staticMap(map['static'], errors),
+    build: read.optionalText('build'),
+    watch: read.globs('watch'),
+    datastore: read.optionalText('datastore'),
+    unknownKeys: read.unknown(ANALYSES_KEYS),
+  };
+  let entries: EntryConfig[] | undefined;
+  const list = map['analyses'];
+  if (Array.isArray(list)) {
+    entries = [];
+    const names = new Set<string>();
+    for (const [index, raw] of list.entries()) {
+      const entry = normalizeEntry(raw, index, errors);
+      if (!entry) continue;
+      if (names.has(entry.name)) {
+        errors.push({
+          name: entry.name,
+          message: `index.yaml: analysis "${entry.name}" is listed twice`,
+        });
+        continue;
+      }
+      names.add(entry.name);
+      entries.push(entry);
+    }
+  } else if (list !== undefined && list !== null) {
+    errors.push({
+      name: 'index.yaml',
+      message: `index.yaml: analyses must be a list (of names, or of mappings with a name), got ${shown(list)}; serving every analysis folder instead`,
+    });
+  }
+  return { analyses, entries, errors, readable };
+}
+
+/** index.yaml's text (undefined when there is none) as an {@link IndexConfig}; bad YAML is an error in it. */
+export function parseIndexYaml(text: string | undefined): IndexConfig {
+  if (text === undefined) return normalizeIndexConfig(undefined);
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text) as unknown;
+  } catch (error) {
+    const config = normalizeIndexConfig(undefined);
+    config.errors.push({ name: 'index.yaml', message: `index.yaml: ${(error as Error).message}` });
+    return { ...config, readable: false };
+  }
+  return normalizeIndexConfig(parsed);
+}
+
+/** Read and normalise `dir/index.yaml` (a folder without one has the defaults). */
+export async function readIndexYaml(dir: string): Promise<IndexYaml> {
+  let text: string | undefined;
+  try {
+    text = await readFile(join(dir, 'index.yaml'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  return { text, config: parseIndexYaml(text) };
+}

@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MemoryBackend } from '../datastore/backends/memory.ts';
+import { DatabenchError } from '../protocol/errors.ts';
+import { createMemoryLogger } from '../util/logger.ts';
+import {
+  DEFAULT_CONTENT_SECURITY_POLICY,
+  resolveServerOptions,
+  SERVER_DEFAULTS,
+  type ServerOptions,
+} from './options.ts';
+
+/** The error resolving `options` throws, checked to be a DatabenchError with `code`. */
+function refused(
+  options: ServerOptions,
+  env: Record<string, string> = {},
+  folder: { datastore: string | undefined } = { datastore: undefined },
+  code = 'INVALID_OPTION',
+): string {
+  try {
+    resolveServerOptions(options, env, folder);
+  } catch (error) {
+    assert.ok(error instanceof DatabenchError, `not a DatabenchError: ${String(error)}`);
+    assert.equal(error.code, code);
+    return error.message;
+  }
+  assert.fail(`resolved ${JSON.stringify(options)} with ${JSON.stringify(env)}`);
+}
+
+describe('resolveServerOptions: defaults', () => {
+  test('nothing given: every default', () => {
+    const o = resolveServerOptions({});
+    assert.equal(o.host, '127.0.0.1');
+    assert.equal(o.loopback, true);
+    assert.equal(o.port, 5000);
+    assert.equal(o.analyses, undefined);
+    assert.equal(o.cwd, process.cwd());
+    assert.deepEqual(o.cliArgs, []);
+    assert.deepEqual([...o.allowOrigins], []);
+    assert.equal(o.maxFrameBytes, 1 << 20);
+    assert.deepEqual(o.limits, {
+      softBufferBytes: 1 << 20,
+      hardBufferBytes: 64 << 20,
+      maxQueuedActions: 10_000,
+      pauseQueuedBytes: 4 << 20,
+      maxQueuedBytes: 64 << 20,
+      totalBufferBytes: 256 << 20,
+      drainPollMs: 10,
+    });
+    assert.equal(o.pingIntervalMs, 15_000);
+    assert.equal(o.ssl, undefined);
+    assert.equal(o.contentSecurityPolicy, DEFAULT_CONTENT_SECURITY_POLICY);
+    assert.equal(o.watch, false);
+    assert.equal(o.noTemplateCache, false);
+    assert.equal(o.development, false);
+    assert.equal(o.errorDetails, true);
+    assert.equal(o.datastore, 'memory');
+    assert.equal(o.onReload, undefined);
+  });
+
+  test('the documented defaults are the ones used', () => {
+    const o = resolveServerOptions({});
+    assert.equal(o.host, SERVER_DEFAULTS.host);
+    assert.equal(o.port, SERVER_DEFAULTS.port);
+    assert.equal(o.maxFrameBytes, SERVER_DEFAULTS.maxFrameBytes);
+    assert.equal(o.pingIntervalMs, SERVER_DEFAULTS.pingIntervalMs);
+    assert.equal(o.datastore, SERVER_DEFAULTS.datastore);
+  });
+
+  test('watch turns on the template reload and development mode unless they are given', () => {
+    const watching = resolveServerOptions({ watch: true });
+    assert.equal(watching.noTemplateCache, true);
+    assert.equal(watching.development, true);
+    const own = resolveServerOptions({ watch: true, noTemplateCache: false, development: false });
+    assert.equal(own.noTemplateCache, false);
+    assert.equal(own.development, false);
+  });
+
+  test('error details: on for a loopback bind, off for any other, unless given', () => {
+    assert.equal(resolveServerOptions({ host: '::1' }).errorDetails, true);
+    assert.equal(resolveServerOptions({ host: '0.0.0.0' }).errorDetails, false);
+    assert.equal(resolveServerOptions({ host: '0.0.0.0' }).loopback, false);
+    assert.equal(resolveServerOptions({ host: '0.0.0.0', errorDetails: true }).errorDetails, true);
+    assert.equal(resolveServerOptions({ errorDetails: false }).errorDetails, false);
+  });
+
+  test('the logger given is used, with analysis ids cut from its lines', () => {
+    const logger = createMemoryLogger();
+    const o = resolveServerOptions({ logger });
+    o.logger.info('resumed 1b4e28ba-2fa1-11d2-883f-0016d3cca427');
+    assert.deepEqual(logger.lines, [['info', 'resumed 1b4e28ba…']]);
+  });
+
+  test('SSL: the port alone (a self-signed certificate), or with both files', () => {
+    assert.deepEqual(resolveServerOptions({ sslPort: 0 }).ssl, {
+      port: 0,
+      certFile: undefined,
+      keyFile: undefined,
+    });
+    assert.deepEqual(
+      resolveServerOptions({ sslPort: 8443, sslCertFile: 'c.pem', sslKeyFile: 'k.pem' }).ssl,
+      { port: 8443, certFile: 'c.pem', keyFile: 'k.pem' },
+    );
+  });
+});
+
+describe('resolveServerOptions: option > environment > index.yaml > default', () => {
+  test('host: the option, else HOST, else 127.0.0.1', () => {
+    const env = { HOST: '0.0.0.0' };
+    assert.equal(resolveServerOptions({ host: '::1' }, env).host, '::1');
+    assert.equal(resolveServerOptions({}, env).host, '0.0.0.0');
+    assert.equal(resolveServerOptions({}, {}).host, '127.0.0.1');
+    // an empty variable counts as unset
+    assert.equal(resolveServerOptions({}, { HOST: '' }).host, '127.0.0.1');
+  });
+
+  test('port: the option, else PORT, else 5000', () => {
+    const env = { PORT: '1234' };
+    assert.equal(resolveServerOptions({ port: 99 }, env).port, 99);
+    assert.equal(resolveServerOptions({ port: 0 }, env).port, 0);
+    assert.equal(resolveServerOptions({}, env).port, 1234);
+    assert.equal(resolveServerOptions({}, { PORT: '' }).port, 5000);
+  });
+
+  test('datastore: the option, else DATABENCH_DATASTORE, else index.yaml, else memory', () => {
+    const env = { DATABENCH_DATASTORE: 'redis://env:6379/1' };
+    const folder = { datastore: 'redis://yaml:6379/2' };
+    const backend = new MemoryBackend();
+    assert.equal(resolveServerOptions({ datastore: backend }, env, folder).datastore, backend);
+    assert.equal(
+      resolveServerOptions({ datastore: 'memory' }, env, folder).datastore,
+      'memory',
+      'memory given as an option wins over the environment and index.yaml',
+    );
+    assert.equal(resolveServerOptions({}, env, folder).datastore, 'redis://env:6379/1');
+    assert.equal(resolveServerOptions({}, {}, folder).datastore, 'redis://yaml:6379/2');
+    assert.equal(
+      resolveServerOptions({}, { DATABENCH_DATASTORE: '' }, folder).datastore,
+      'redis://yaml:6379/2',
+    );
+    assert.equal(resolveServerOptions({}, {}, { datastore: undefined }).datastore, 'memory');
+  });
+
+  test('only HOST, PORT and DATABENCH_DATASTORE are read from the environment', () => {
+    const o = resolveServerOptions({}, { LOG_LEVEL: 'debug', MAX_FRAME_BYTES: '1', WATCH: '1' });
+    assert.equal(o.maxFrameBytes, 1 << 20);
+    assert.equal(o.watch, false);
+  });
+});
+
+describe('resolveServerOptions: a bad value names the option, the value and what was expected', () => {
+  test('port', () => {
+    assert.equal(
+      refused({ port: 70000 }),
+      'option port must be an integer from 0 to 65535, got 70000',
+    );
+    assert.match(refused({ port: 1.5 }), /option port .* got 1\.5/);
+    assert.equal(
+      refused({}, { PORT: 'http' }),
+      'environment variable PORT must be a port number from 0 to 65535, got "http"',
+    );
+    assert.match(refused({}, { PORT: '70000' }), /environment variable PORT .*"70000"/);
+    assert.match(refused({}, { PORT: '-1' }), /environment variable PORT .*"-1"/);
+  });
+
+  test('host', () => {
+    assert.match(
+      refused({ host: '' }),
+      /^option host must be an interface address or name, got ""/,
+    );
+  });
+
+  test('datastore, from each source', () => {
+    const code = 'DATASTORE_URL';
+    assert.match(
+      refused({ datastore: 'http://user:secret@example.com/' }, {}, undefined, code),
+      /^option datastore needs redis:\/\/HOST:PORT\/DB \(or memory\), got "http:\/\/\*\*\*@example\.com\/"$/,
+    );
+    assert.match(
+      refused({}, { DATABENCH_DATASTORE: 'redis://host/notanumber' }, undefined, code),
+      /^environment variable DATABENCH_DATASTORE needs redis:\/\/HOST:PORT\/DB/,
+    );
+    assert.match(
+      refused({}, {}, { datastore: 'postgres://db' }, code),
+      /^index.yaml datastore needs redis:\/\/.*got "postgres:\/\/db"/,
+    );
+    // an object that is not a backend
+    assert.match(
+      refused({ datastore: {} as unknown as ServerOptions['datastore'] }, {}, undefined, code),
+      /^option datastore needs .* got \[object Object\]/,
+    );
+    // the password of a URL is never printed
+    assert.doesNotMatch(
+      refused({}, { DATABENCH_DATASTORE: 'redis://:hunter2@host/x' }, undefined, code),
+      /hunter2/,
+    );
+  });
+
+  test('sizes and intervals', () => {
+    assert.equal(
+      refused({ maxFrameBytes: -1 }),
+      'option maxFrameBytes must be a positive integer, got -1',
+    );
+    assert.match(refused({ maxFrameBytes: 1.5 }), /option maxFrameBytes .* got 1\.5/);
+    for (const name of [
+      'sendBufferSoftBytes',
+      'sendBufferHardBytes',
+      'maxQueuedActions',
+      'pauseQueuedBytes',
+      'maxQueuedBytes',
+      'sendBufferTotalBytes',
+      'pingIntervalMs',
+    ] as const) {
+      assert.equal(refused({ [name]: 0 }), `option ${name} must be a positive number, got 0`, name);
+      assert.match(refused({ [name]: Number.NaN }), new RegExp(`option ${name} .* got NaN`));
+    }
+  });
+
+  test('SSL', () => {
+    assert.match(refused({ sslPort: -1 }), /^option sslPort must be an integer from 0 to 65535/);
+    assert.match(
+      refused({ sslPort: 1, sslCertFile: 'c.pem' }),
+      /sslCertFile and sslKeyFile go together/,
+    );
+    assert.match(
+      refused({ sslCertFile: 'c.pem', sslKeyFile: 'k.pem' }),
+      /sslCertFile and sslKeyFile need sslPort/,
+    );
+    assert.match(
+      refused({ sslPort: 1, sslCertFile: 3 as unknown as string, sslKeyFile: 'k' }),
+      /^option sslCertFile must be a string, got 3/,
+    );
+  });
+
+  test('types of the other options', () => {
+    const bad = (options: Record<string, unknown>): string => refused(options);
+    assert.match(bad({ logLevel: 'loud' }), /^option logLevel must be one of .*, got "loud"/);
+    assert.match(bad({ logger: 'stderr' }), /^option logger must be an object/);
+    assert.match(bad({ cliArgs: '--x' }), /^option cliArgs must be a list of strings, got "--x"/);
+    assert.match(bad({ allowOrigins: [1] }), /^option allowOrigins must be a list of strings/);
+    assert.match(bad({ watch: 'yes' }), /^option watch must be true or false, got "yes"/);
+    assert.match(bad({ development: 1 }), /^option development must be true or false/);
+    assert.match(bad({ noTemplateCache: 1 }), /^option noTemplateCache must be true or false/);
+    assert.match(bad({ errorDetails: 'no' }), /^option errorDetails must be true or false/);
+    assert.match(bad({ contentSecurityPolicy: true }), /^option contentSecurityPolicy must be/);
+    assert.match(bad({ onReload: 'x' }), /^option onReload must be a function/);
+    assert.match(bad({ cwd: 1 }), /^option cwd must be a string, got 1/);
+    assert.match(bad({ analyses: ['a'] }), /^option analyses must be a string/);
+  });
+});

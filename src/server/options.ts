@@ -1,0 +1,496 @@
+/**
+ * The options of a server, resolved once: every default is here, and so is
+ * the order in which a setting is looked up: an option given (the CLI's
+ * flag) > the environment > index.yaml > the default. Every value is checked
+ * here, and a bad one is refused with an error that names the option, the
+ * value and what was expected; nothing downstream reads a raw option.
+ */
+import type { App } from '../app/app.js';
+import type { AnalysesConfig } from '../app/config.js';
+import type { DatastoreBackend } from '../datastore/backend.js';
+import { DatabenchError } from '../protocol/errors.js';
+import {
+  createLogger,
+  isLogLevel,
+  withoutIds,
+  type Logger,
+  type LogLevel,
+} from '../util/logger.js';
+import { isLoopbackAddress } from './net.js';
+import type { SessionLimits } from './session.js';
+
+/** Options of {@link createServer}. Every field is optional. */
+export interface ServerOptions {
+  /**
+   * Interface to bind; `0.0.0.0` or `::` for every interface.
+   * @default the environment's `HOST`, else `127.0.0.1` (only this machine)
+   */
+  host?: string;
+  /**
+   * Port; 0 picks a free one (tests).
+   * @default the environment's `PORT`, else 5000
+   */
+  port?: number;
+  /**
+   * The analyses folder or its index.yaml.
+   * @default `./analyses/index.yaml`, else `./index.yaml` (from `cwd`), else the packaged analyses
+   */
+  analyses?: string;
+  /**
+   * Where `./analyses` and `./node_modules` are looked up.
+   * @default `process.cwd()`
+   */
+  cwd?: string;
+  /**
+   * Arguments passed to every analysis as `cliArgs`.
+   * @default `[]`
+   */
+  cliArgs?: string[];
+  /**
+   * Log level of the default logger (not used when `logger` is given).
+   * @default `info`
+   */
+  logLevel?: LogLevel;
+  /**
+   * Logger to use instead of the default one.
+   * @default a logger to stderr at `logLevel`
+   */
+  logger?: Logger;
+  /**
+   * Origins allowed to open WebSockets besides the page's own host.
+   * @default none
+   */
+  allowOrigins?: string[];
+  /**
+   * Largest frame a client may send, in bytes; a larger one closes the socket with 1009.
+   * @default 1048576 (1 MiB)
+   */
+  maxFrameBytes?: number;
+  /**
+   * A page counts as slow above this many buffered bytes.
+   * @default 1048576 (1 MiB)
+   */
+  sendBufferSoftBytes?: number;
+  /**
+   * A slow page's socket is closed above this many pending bytes.
+   * @default 67108864 (64 MiB)
+   */
+  sendBufferHardBytes?: number;
+  /**
+   * Actions queued per session at most.
+   * @default 10000
+   */
+  maxQueuedActions?: number;
+  /**
+   * Past this many bytes of a page's queued actions its socket is not read until they drain.
+   * @default 4194304 (4 MiB)
+   */
+  pauseQueuedBytes?: number;
+  /**
+   * Past this many bytes of a page's queued actions its socket is closed (1008).
+   * @default 67108864 (64 MiB)
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Pending bytes of all slow pages together at most; past it the slowest pages are closed (1008).
+   * @default 268435456 (256 MiB)
+   */
+  sendBufferTotalBytes?: number;
+  /**
+   * Interval of keep-alive pings, in milliseconds; a socket that misses one is closed.
+   * @default 15000
+   */
+  pingIntervalMs?: number;
+  /**
+   * Also serve HTTPS and WSS on this port.
+   * @default none (no HTTPS)
+   */
+  sslPort?: number;
+  /**
+   * PEM certificate for HTTPS (with `sslKeyFile` and `sslPort`).
+   * @default a self-signed one generated at start
+   */
+  sslCertFile?: string;
+  /**
+   * PEM private key for HTTPS (with `sslCertFile` and `sslPort`).
+   * @default generated with the certificate
+   */
+  sslKeyFile?: string;
+  /**
+   * The Content-Security-Policy header of every HTTP response; false sends none.
+   * @default inline scripts and styles, scripts, styles, fonts and images
+   * from this server or https:, sockets to this server, framing by this
+   * server only (`DEFAULT_CONTENT_SECURITY_POLICY` of server/options.ts)
+   */
+  contentSecurityPolicy?: string | false;
+  /**
+   * Reload analyses when their files change (the CLI turns it on unless `--no-watch`).
+   * @default false
+   */
+  watch?: boolean;
+  /**
+   * Re-read templates on every request.
+   * @default the value of `watch`
+   */
+  noTemplateCache?: boolean;
+  /**
+   * Show a failing page template's file, line and error message on the page
+   * (otherwise only in the log).
+   * @default the value of `watch` (the CLI's development mode)
+   */
+  development?: boolean;
+  /**
+   * Show a handler's failure on the page with the file:line of the user's
+   * code (the message alone otherwise; the full stack is always in the log).
+   * The CLI's `--no-error-details` turns it off.
+   * @default true when `host` is a loopback address, false otherwise
+   */
+  errorDetails?: boolean;
+  /**
+   * Where analyses keep `data` and `classData`: `memory` (this process), a
+   * `redis://HOST:PORT/DB` URL (many processes and hosts share it; needs the
+   * optional dependency `ioredis`), or a backend object.
+   * @default the environment's `DATABENCH_DATASTORE`, else index.yaml's `datastore`, else `memory`
+   */
+  datastore?: string | DatastoreBackend;
+  /**
+   * Environment variables to take `host` (`HOST`), `port` (`PORT`) and
+   * `datastore` (`DATABENCH_DATASTORE`) from when those options are not
+   * given; an empty value counts as unset. The CLI passes `process.env`.
+   * @default `{}` (createServer itself reads no environment variable)
+   */
+  env?: ServerEnv;
+  /**
+   * Called after every reload with the new app (tests, tools).
+   * @default none
+   */
+  onReload?: (app: App) => void;
+  /** @internal Serve a prepared app instead of loading a folder (used by {@link run}). */
+  app?: App;
+  /** @internal Serve this analysis at `/`. */
+  single?: string;
+}
+
+/** Environment variables, as `process.env` holds them. */
+export type ServerEnv = Readonly<Record<string, string | undefined>>;
+
+/** The environment variable each option may come from. */
+export const SERVER_ENV = {
+  host: 'HOST',
+  port: 'PORT',
+  datastore: 'DATABENCH_DATASTORE',
+} as const;
+
+/**
+ * The Content-Security-Policy every response carries unless the server is
+ * given another. Pages may have inline scripts and styles (databench 0.7
+ * pages do) and load scripts, styles, fonts and images from their own server
+ * or over HTTPS (CDNs); plots arrive as `data:` images; the socket goes back
+ * to the page's own host. No plugins, no `<base>` elsewhere, forms post only
+ * home, and only pages of this server may frame these pages.
+ */
+export const DEFAULT_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'unsafe-inline' 'unsafe-eval' https:",
+  "style-src 'self' 'unsafe-inline' https:",
+  "img-src 'self' data: blob: https:",
+  "font-src 'self' data: https:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'self'",
+].join('; ');
+
+/** The defaults of the options that have a fixed one (the others depend on `watch` or `host`). */
+export const SERVER_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 5000,
+  logLevel: 'info',
+  // parsing a frame at this bound costs other pages a few ms, at 16 MiB hundreds
+  maxFrameBytes: 1 << 20,
+  sendBufferSoftBytes: 1 << 20,
+  sendBufferHardBytes: 64 << 20,
+  maxQueuedActions: 10_000,
+  pauseQueuedBytes: 4 << 20,
+  maxQueuedBytes: 64 << 20,
+  sendBufferTotalBytes: 256 << 20,
+  pingIntervalMs: 15_000,
+  contentSecurityPolicy: DEFAULT_CONTENT_SECURITY_POLICY,
+  watch: false,
+  datastore: 'memory',
+});
+
+/** How often a congested session checks whether its socket drained. */
+const DRAIN_POLL_MS = 10;
+
+/** The options of a server with every default filled in and every value checked. */
+export interface ResolvedServerOptions {
+  host: string;
+  /** Whether `host` is a loopback address: only this machine reaches the server. */
+  loopback: boolean;
+  port: number;
+  /** The analyses folder or index.yaml as given (found from `cwd` when undefined). */
+  analyses: string | undefined;
+  cwd: string;
+  cliArgs: string[];
+  /** The logger, with analysis ids cut from every line. */
+  logger: Logger;
+  allowOrigins: ReadonlySet<string>;
+  maxFrameBytes: number;
+  /** The per-session bounds of the outbound and inbound queues. */
+  limits: SessionLimits;
+  pingIntervalMs: number;
+  /** HTTPS: its port and the PEM files (both undefined: a self-signed certificate). */
+  ssl: { port: number; certFile: string | undefined; keyFile: string | undefined } | undefined;
+  contentSecurityPolicy: string | false;
+  watch: boolean;
+  noTemplateCache: boolean;
+  development: boolean;
+  errorDetails: boolean;
+  /** `memory`, a `redis://` URL, or a backend object. */
+  datastore: string | DatastoreBackend;
+  onReload: ((app: App) => void) | undefined;
+  app: App | undefined;
+  single: string | undefined;
+}
+
+/** What a datastore setting must look like: `memory`, or redis://HOST[:PORT][/DB] (rediss:// for TLS). */
+const DATASTORE_URL = /^rediss?:\/\/[^/?#]+(\/\d*)?$/i;
+
+/** Whether `value` is a datastore setting databench takes: `memory` or a `redis://HOST:PORT/DB` URL. */
+export function isDatastoreSetting(value: string): boolean {
+  return value === 'memory' || DATASTORE_URL.test(value);
+}
+
+/** A datastore URL with its password hidden, for messages. */
+export function redactDatastore(value: string): string {
+  return value.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** A value in a message: strings quoted, everything else as text. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return Array.isArray(value) ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function invalid(source: string, expected: string, value: unknown): DatabenchError {
+  return new DatabenchError('INVALID_OPTION', `${source} must be ${expected}, got ${shown(value)}`);
+}
+
+/** An environment variable's value; empty counts as unset. */
+function fromEnv(env: ServerEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535;
+}
+
+function positive(name: keyof typeof SERVER_DEFAULTS & keyof ServerOptions, o: ServerOptions) {
+  const value = o[name] ?? SERVER_DEFAULTS[name];
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw invalid(`option ${name}`, 'a positive number', o[name]);
+  }
+  return value;
+}
+
+function optionalString(name: keyof ServerOptions, value: unknown): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  throw invalid(`option ${name}`, 'a string', value);
+}
+
+function optionalBoolean(name: keyof ServerOptions, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw invalid(`option ${name}`, 'true or false', value);
+}
+
+function stringList(name: keyof ServerOptions, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+  throw invalid(`option ${name}`, 'a list of strings', value);
+}
+
+function isBackend(value: object): value is DatastoreBackend {
+  const b = value as Partial<DatastoreBackend>;
+  return (
+    typeof b.attach === 'function' &&
+    typeof b.write === 'function' &&
+    typeof b.detach === 'function'
+  );
+}
+
+/** A datastore setting from `source`, checked. */
+function datastoreFrom(source: string, value: unknown): string | DatastoreBackend {
+  if (typeof value === 'object' && value !== null && isBackend(value)) return value;
+  if (typeof value === 'string' && isDatastoreSetting(value)) return value;
+  throw new DatabenchError(
+    'DATASTORE_URL',
+    `${source} needs redis://HOST:PORT/DB (or memory), got ${
+      typeof value === 'string' ? `"${redactDatastore(value)}"` : shown(value)
+    }`,
+  );
+}
+
+/**
+ * Where a server looks for its analyses: `cwd` (default `process.cwd()`) and
+ * the `analyses` option, checked. The server reads index.yaml from there
+ * before it resolves the other options (index.yaml is one of their sources).
+ */
+export function resolveLocation(options: ServerOptions): {
+  cwd: string;
+  analyses: string | undefined;
+} {
+  return {
+    cwd: optionalString('cwd', options.cwd) ?? process.cwd(),
+    analyses: optionalString('analyses', options.analyses),
+  };
+}
+
+/**
+ * Resolve a server's options once: each setting from the first source that
+ * has it, an option given (the CLI's flag) > `env` > index.yaml (`folder`) >
+ * the default, checked. Throws a {@link DatabenchError} (`INVALID_OPTION`, or
+ * `DATASTORE_URL` for a datastore setting) naming the option or variable,
+ * the value and what was expected.
+ *
+ * @param env the environment variables to read (see {@link SERVER_ENV}); the CLI passes `process.env`
+ * @param folder index.yaml's settings (only `datastore` is read from there)
+ *
+ * @example
+ * resolveServerOptions({ port: 0 }, { HOST: '0.0.0.0' }).host // '0.0.0.0'
+ */
+export function resolveServerOptions(
+  options: ServerOptions,
+  env: ServerEnv = {},
+  folder: Pick<AnalysesConfig, 'datastore'> = { datastore: undefined },
+): ResolvedServerOptions {
+  const o = options;
+
+  // host: option > HOST > default
+  let host: string = SERVER_DEFAULTS.host;
+  if (o.host !== undefined) {
+    if (typeof o.host !== 'string' || o.host === '') {
+      throw invalid('option host', 'an interface address or name', o.host);
+    }
+    host = o.host;
+  } else {
+    host = fromEnv(env, SERVER_ENV.host) ?? host;
+  }
+
+  // port: option > PORT > default
+  let port: number = SERVER_DEFAULTS.port;
+  if (o.port !== undefined) {
+    if (!isPort(o.port)) throw invalid('option port', 'an integer from 0 to 65535', o.port);
+    port = o.port;
+  } else {
+    const text = fromEnv(env, SERVER_ENV.port);
+    if (text !== undefined) {
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || !isPort(n)) {
+        throw invalid(
+          `environment variable ${SERVER_ENV.port}`,
+          'a port number from 0 to 65535',
+          text,
+        );
+      }
+      port = n;
+    }
+  }
+
+  // datastore: option > DATABENCH_DATASTORE > index.yaml > memory
+  let datastore: string | DatastoreBackend = SERVER_DEFAULTS.datastore;
+  if (o.datastore !== undefined) {
+    datastore = datastoreFrom('option datastore', o.datastore);
+  } else if (fromEnv(env, SERVER_ENV.datastore) !== undefined) {
+    datastore = datastoreFrom(
+      `environment variable ${SERVER_ENV.datastore}`,
+      fromEnv(env, SERVER_ENV.datastore),
+    );
+  } else if (folder.datastore !== undefined) {
+    datastore = datastoreFrom('index.yaml datastore', folder.datastore);
+  }
+
+  const logLevel = o.logLevel ?? SERVER_DEFAULTS.logLevel;
+  if (typeof logLevel !== 'string' || !isLogLevel(logLevel)) {
+    throw invalid('option logLevel', 'one of debug, info, warn, error, silent', o.logLevel);
+  }
+  if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {
+    throw invalid('option logger', 'an object with debug, info, warn and error', o.logger);
+  }
+
+  const maxFrameBytes = o.maxFrameBytes ?? SERVER_DEFAULTS.maxFrameBytes;
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes <= 0) {
+    throw invalid('option maxFrameBytes', 'a positive integer', o.maxFrameBytes);
+  }
+  const limits: SessionLimits = {
+    softBufferBytes: positive('sendBufferSoftBytes', o),
+    hardBufferBytes: positive('sendBufferHardBytes', o),
+    maxQueuedActions: positive('maxQueuedActions', o),
+    pauseQueuedBytes: positive('pauseQueuedBytes', o),
+    maxQueuedBytes: positive('maxQueuedBytes', o),
+    totalBufferBytes: positive('sendBufferTotalBytes', o),
+    drainPollMs: DRAIN_POLL_MS,
+  };
+  const pingIntervalMs = positive('pingIntervalMs', o);
+
+  let ssl: ResolvedServerOptions['ssl'];
+  const certFile = optionalString('sslCertFile', o.sslCertFile);
+  const keyFile = optionalString('sslKeyFile', o.sslKeyFile);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      'options sslCertFile and sslKeyFile go together: give both or neither',
+    );
+  }
+  if (o.sslPort !== undefined) {
+    if (!isPort(o.sslPort))
+      throw invalid('option sslPort', 'an integer from 0 to 65535', o.sslPort);
+    ssl = { port: o.sslPort, certFile, keyFile };
+  } else if (certFile !== undefined) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      'options sslCertFile and sslKeyFile need sslPort (the port to serve HTTPS on)',
+    );
+  }
+
+  const csp = o.contentSecurityPolicy ?? SERVER_DEFAULTS.contentSecurityPolicy;
+  if (csp !== false && typeof csp !== 'string') {
+    throw invalid('option contentSecurityPolicy', 'a string or false', csp);
+  }
+  const watch = optionalBoolean('watch', o.watch) ?? SERVER_DEFAULTS.watch;
+  const loopback = isLoopbackAddress(host);
+  if (o.onReload !== undefined && typeof o.onReload !== 'function') {
+    throw invalid('option onReload', 'a function', o.onReload);
+  }
+  // an analysis id is a resume credential: whole ids never reach a log line, whoever writes it
+  const logger = withoutIds(o.logger ?? createLogger(logLevel));
+  return {
+    host,
+    loopback,
+    port,
+    ...resolveLocation(o),
+    cliArgs: stringList('cliArgs', o.cliArgs),
+    logger,
+    allowOrigins: new Set(stringList('allowOrigins', o.allowOrigins)),
+    maxFrameBytes,
+    limits,
+    pingIntervalMs,
+    ssl,
+    contentSecurityPolicy: csp,
+    watch,
+    noTemplateCache: optionalBoolean('noTemplateCache', o.noTemplateCache) ?? watch,
+    development: optionalBoolean('development', o.development) ?? watch,
+    // a loopback bind: only this machine reaches it (error details are shown there)
+    errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? loopback,
+    datastore,
+    onReload: o.onReload,
+    app: o.app,
+    single: o.single,
+  };
+}
