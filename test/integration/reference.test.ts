@@ -107,3 +107,27 @@ test('every option row of docs/reference/cli.md is an option of `databench --hel
     'docs/reference/cli.md documents options the command does not have',
   );
 });
+
+/** The key names in the first column of the table under `heading` of docs/reference/index-yaml.md. */
+function tableKeys(page: string, heading: string): Set<string> {
+  const start = page.indexOf(`\n## ${heading}\n`);
+  assert.ok(start >= 0, `docs/reference/index-yaml.md has no "## ${heading}" section`);
+  const end = page.indexOf('\n## ', start + 1);
+  const section = page.slice(start, end < 0 ? undefined : end);
+  return new Set([...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]!));
+}
+
+test('docs/reference/index-yaml.md documents every key the loader reads, and no other', async () => {
+  const { ANALYSES_KEYS, ENTRY_KEYS } = await import('../../src/app/config.ts');
+  const page = await readFile(join(ROOT, 'docs', 'reference', 'index-yaml.md'), 'utf8');
+  for (const [heading, keys] of [
+    ['Folder keys', ANALYSES_KEYS],
+    ['Analysis keys', ENTRY_KEYS],
+  ] as const) {
+    const documented = tableKeys(page, heading);
+    const missing = keys.filter((k) => !documented.has(k));
+    assert.deepEqual(missing, [], `${heading}: read by src/app/config.ts, not documented`);
+    const extra = [...documented].filter((k) => !(keys as readonly string[]).includes(k));
+    assert.deepEqual(extra, [], `${heading}: documented, but the loader reads no such key`);
+  }
+});
