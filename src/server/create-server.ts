@@ -32,6 +32,7 @@ import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
+import { TurnBatcher } from '../util/turn-batcher.js';
 
 export { DATABENCH_VERSION };
 
@@ -318,6 +319,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       analysesVersion: () => state.app.version,
       errorDetails,
       datastore: datastore.backend,
+      // this server's own: no flush state is shared with another server in the process
+      batcher: new TurnBatcher(),
     },
     logger,
     pingIntervalMs,
@@ -365,6 +368,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         ws,
         kernel,
         loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? ''),
+        // the upgrade's own socket (public), for corking a batch
+        req.socket,
       ),
   });
 
