@@ -50,8 +50,9 @@ function itemBytes(item: Item): number {
  * The server-wide bound on what slow pages hold: each page is bounded on its
  * own (`hardBufferBytes`), and the sum over the slow ones is bounded too, so
  * that many paused readers cannot grow the server's memory without end. Only
- * slow pages are counted; past the budget the slowest (most pending) are
- * closed first, with a reason.
+ * slow pages are counted (those closed for slowness too, until they have
+ * gone); past the budget the slowest (most pending) are closed first, with a
+ * reason, and a closed one still holding its bytes is cut off.
  */
 export class OutboundBudget {
   private readonly slow = new Set<Outbound>();
@@ -313,5 +314,15 @@ export class Outbound implements Batched {
     this.drop();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
+  }
+
+  /**
+   * Closed for reading too slowly: nothing more is sent or kept, but what
+   * the socket still holds counts against the budget until {@link close}
+   * (the page has gone), so many closing pages cannot exceed it either.
+   */
+  closedSlow(): void {
+    this.close();
+    if (this.ws.bufferedAmount > 0) this.budget.congested(this);
   }
 }

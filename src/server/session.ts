@@ -59,10 +59,14 @@ export interface SessionContext {
   readonly errorDetails?: boolean;
 }
 
-/** How long a closing socket may take to finish the close handshake. */
+/**
+ * How long a closing socket may take to finish the close handshake. A page
+ * closed for reading too slowly gets as long: its close frame waits behind
+ * what its socket already holds (megabytes, in the kernel's buffers too), and
+ * a page that reads should learn why it was closed however busy the machine
+ * is; what it holds meanwhile still counts against the outbound budget.
+ */
 const CLOSE_GRACE_MS = 2000;
-/** A page closed for reading too slowly holds megabytes: it gets less time to answer the close. */
-const SLOW_CLOSE_GRACE_MS = 250;
 /** Actions only the server runs: a page sending them is refused. */
 const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
 
@@ -132,6 +136,8 @@ export class Session implements PagePort {
   private readonly out: Outbound;
   private connecting = false;
   private ended = false;
+  /** Closed for reading too slowly (see {@link closeSlow}). */
+  private closedSlow = false;
   private logLimit: LogRateLimit | undefined;
 
   /**
@@ -346,17 +352,38 @@ export class Session implements PagePort {
   /** @internal The page reads too slowly: past the hard bound, close. */
   overflow(bytes: number): void {
     this.ctx.logger.warn(
-      `[${this.kernel.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
+      `[${this.kernel.name} ${shortId(this.id)}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
     );
-    this.close(1008, 'send buffer over limit: the page reads too slowly', SLOW_CLOSE_GRACE_MS);
+    this.closeSlow('send buffer over limit: the page reads too slowly');
   }
 
   /** @internal The server-wide outbound budget is spent: the slowest pages go first. */
   closeOverBudget(limit: number): void {
+    if (this.closedSlow) {
+      // told already, and its socket still holds that much: the budget needs it back now
+      this.ctx.logger.debug(
+        `[${this.kernel.name} ${shortId(this.id)}] cutting off a slow page that has not read its close frame`,
+      );
+      this.ws.terminate();
+      return;
+    }
     this.ctx.logger.warn(
-      `[${this.kernel.name}] closing a slow page: all slow pages together hold more than ${limit} bytes`,
+      `[${this.kernel.name} ${shortId(this.id)}] closing a slow page: all slow pages together hold more than ${limit} bytes`,
     );
-    this.close(1008, 'server send budget exceeded: the page reads too slowly', SLOW_CLOSE_GRACE_MS);
+    this.closeSlow('server send budget exceeded: the page reads too slowly');
+  }
+
+  /**
+   * Close a page that reads too slowly (1008): what is queued for it is
+   * dropped, and what its socket already holds keeps counting against the
+   * server-wide budget until the page has gone (the budget cuts it off if it
+   * needs those bytes back before the page read its close frame).
+   */
+  private closeSlow(reason: string): void {
+    this.close(1008, reason);
+    if (this.closedSlow || this.ended) return;
+    this.closedSlow = true;
+    this.out.closedSlow();
   }
 
   /** Another socket resumed this session: it takes over, this one closes. */
@@ -390,15 +417,15 @@ export class Session implements PagePort {
 
   /**
    * Close the socket with a code and reason; `disconnected` runs when it has
-   * closed. A page that does not answer the close handshake within `graceMs`
-   * is cut off (a slow page gets little: what it holds is freed sooner).
+   * closed. A page that does not answer the close handshake within 2 s is
+   * cut off.
    */
-  close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
+  close(code: number, reason: string): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
       // the error frame that explains the close goes out first
       this.out.sendNow();
       this.ws.close(code, reason);
-      setTimeout(() => this.ws.terminate(), graceMs).unref();
+      setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
     }
     this.out.close();
   }
