@@ -80,15 +80,12 @@ function ignoreSocketError(): void {}
 /**
  * A page's socket: ws's WebSocket with a slot for its session, which the
  * shared listeners below read (a field costs a word; a WeakMap entry per
- * page costs a few, and its table grows), and the TCP (or TLS) socket it
- * runs on, as the HTTP upgrade handed it over. The server makes its sockets
- * of this class (ws's `WebSocket` option).
+ * page costs a few, and its table grows). The server makes its sockets of
+ * this class (ws's `WebSocket` option).
  */
 export class PageSocket extends WebSocket {
   /** @internal The session of this socket. */
   session: Session | undefined = undefined;
-  /** @internal The socket of the upgrade request (`req.socket`): the outbound path corks it around a batch. */
-  raw: Socket | undefined = undefined;
 }
 
 function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
@@ -143,7 +140,8 @@ export class Session implements PagePort {
   /**
    * @param ws The page's WebSocket (a {@link PageSocket}).
    * @param owner Who the page's retained `data` counts against (its address, grouped).
-   * @param raw The TCP (or TLS) socket of the upgrade request (`req.socket`).
+   * @param raw The TCP (or TLS) socket of the upgrade request (`req.socket`,
+   *   public, where ws keeps it private): its outbound queue corks it around a batch.
    */
   constructor(
     readonly ws: WebSocket,
@@ -152,11 +150,9 @@ export class Session implements PagePort {
     private readonly owner: string,
     raw: Socket | undefined,
   ) {
-    const page = ws as PageSocket;
-    page.raw = raw;
     this.out = new Outbound(ws, raw, ctx.limits, ctx.budget, ctx.batcher, this);
     // shared listeners (no closures per page): the socket leads to its session
-    page.session = this;
+    (ws as PageSocket).session = this;
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketPong);
     ws.on('close', onSocketClose);
