@@ -179,6 +179,22 @@ export async function until(check: () => boolean, what: string, timeoutMs = 8000
   }
 }
 
+/** `promise`, or a failure naming `what` after `timeoutMs` (an event the server must cause). */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The WebSocket URL of analysis `name` on `server`. */
 export function wsUrlOf(server: { url: string }, name: string): string {
   return `${server.url.replace('http', 'ws')}/${name}/ws`;

@@ -39,6 +39,7 @@ import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
+import { TurnBatcher } from '../util/turn-batcher.js';
 
 export { DATABENCH_VERSION };
 
@@ -244,6 +245,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       analysesVersion: () => state.app.version,
       errorDetails,
       datastore: datastore.backend,
+      // this server's own: no flush state is shared with another server in the process
+      batcher: new TurnBatcher(),
     },
     logger,
     pingIntervalMs,
@@ -289,6 +292,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         ws,
         kernel,
         loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? ''),
+        // the upgrade's own socket (public), for corking a batch
+        req.socket,
       ),
   });
 

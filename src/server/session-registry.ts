@@ -1,9 +1,11 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
 import { getDefaultBackend } from '../datastore/default-backend.js';
-import { OutboundBudget, Session, type SessionContext } from './session.js';
+import { OutboundBudget } from './outbound.js';
+import { Session, type SessionContext } from './session.js';
 import { PROTOCOL } from '../protocol/messages.js';
 
 /**
@@ -69,9 +71,9 @@ export class SessionRegistry {
     return known;
   }
 
-  /** A socket passed the upgrade gate. */
-  add(ws: WebSocket, kernel: Kernel, owner: string): void {
-    this.sessions.add(new Session(ws, kernel, this.ctx, owner));
+  /** A socket passed the upgrade gate; `raw` is its upgrade request's socket (`req.socket`). */
+  add(ws: WebSocket, kernel: Kernel, owner: string, raw: Socket): void {
+    this.sessions.add(new Session(ws, kernel, this.ctx, owner, raw));
   }
 
   private ping(): void {

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
@@ -17,13 +16,11 @@ import { describeError } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
 import { LogRateLimit } from '../util/log-limit.js';
 import type { Logger } from '../util/logger.js';
+import type { TurnBatcher } from '../util/turn-batcher.js';
+import { Outbound, type OutboundBudget, type OutboundLimits } from './outbound.js';
 
 /** Bounds of one session's outbound and inbound paths (resolved, every field set). */
-export interface SessionLimits {
-  /** Above this many buffered bytes a page counts as slow: datastore updates coalesce per key. */
-  softBufferBytes: number;
-  /** Above this many buffered + queued bytes the socket is closed (1008). */
-  hardBufferBytes: number;
+export interface SessionLimits extends OutboundLimits {
   /** Actions queued for one session at most; a flood past it closes the socket (1008). */
   maxQueuedActions: number;
   /** Above this many bytes of queued actions the socket is not read until they drain (back-pressure). */
@@ -32,8 +29,6 @@ export interface SessionLimits {
   maxQueuedBytes: number;
   /** Pending outbound bytes of all slow pages together at most; past it the slowest are closed. */
   totalBufferBytes: number;
-  /** How often a congested session checks whether its socket drained. */
-  drainPollMs: number;
 }
 
 /** What every session of one server shares. */
@@ -42,6 +37,8 @@ export interface SessionContext {
   readonly limits: SessionLimits;
   /** The server-wide account of slow pages' pending bytes. */
   readonly budget: OutboundBudget;
+  /** The server's turn batcher: every page's frames of one turn go out together at the next. */
+  readonly batcher: TurnBatcher;
   /**
    * A page resumes `id`: the session open on it (if any) is closed first,
    * so two sockets never share one; resolves false when the server holds
@@ -62,339 +59,16 @@ export interface SessionContext {
   readonly errorDetails?: boolean;
 }
 
-const TEXT = { binary: false } as const;
-/** How long a closing socket may take to finish the close handshake. */
+/**
+ * How long a closing socket may take to finish the close handshake. A page
+ * closed for reading too slowly gets as long: its close frame waits behind
+ * what its socket already holds (megabytes, in the kernel's buffers too), and
+ * a page that reads should learn why it was closed however busy the machine
+ * is; what it holds meanwhile still counts against the outbound budget.
+ */
 const CLOSE_GRACE_MS = 2000;
-/** A page closed for reading too slowly holds megabytes: it gets less time to answer the close. */
-const SLOW_CLOSE_GRACE_MS = 250;
-const RESOLVED: Promise<void> = Promise.resolve();
 /** Actions only the server runs: a page sending them is refused. */
 const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
-
-/** After its page has gone, a writer still yields every write, so a loop cannot spin. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** One queued outbound frame; a datastore change keeps its key so it can coalesce. */
-interface Item {
-  signal: 'data' | 'class_data';
-  change: Change | undefined;
-  /** The frame already encoded (a kernel's change): sent as it is. */
-  bytes?: Buffer | undefined;
-}
-
-/** What a queued update holds, in bytes (its key and value, or its frame). */
-function itemBytes(item: Item): number {
-  if (item.bytes !== undefined) return item.bytes.length;
-  const { key, encoded } = item.change!;
-  // a deleted key is sent as `null`; 32 for the frame around key and value
-  return Buffer.byteLength(key) + (encoded === undefined ? 4 : Buffer.byteLength(encoded)) + 32;
-}
-
-/**
- * Every session's frames of one event-loop turn are sent by one callback at
- * the next turn; writers await one shared Promise per turn.
- */
-/** How long writers of one turn may run before they must wait for the flush. */
-const SLICE_MS = 2;
-let dirty: Outbound[] = [];
-let turnStart = 0;
-let turn: Promise<void> = RESOLVED;
-let resolveTurn: () => void = () => undefined;
-
-/**
- * The number of the current event-loop turn, as far as the outbound path
- * cares: a session's first frame of a turn goes out at once (a lone write or
- * emit does not wait a turn); the frames after it in the same turn are
- * batched and flushed at the next.
- */
-let turnNo = 0;
-let turnMarked = false;
-
-function nextTurnNo(): void {
-  turnMarked = false;
-  turnNo++;
-}
-
-function flushAll(): void {
-  const list = dirty;
-  const resolve = resolveTurn;
-  dirty = [];
-  for (const out of list) out.flush();
-  resolve();
-}
-
-/**
- * The server-wide bound on what slow pages hold: each page is bounded on its
- * own (`hardBufferBytes`), and the sum over the slow ones is bounded too, so
- * that many paused readers cannot grow the server's memory without end. Only
- * slow pages are counted; past the budget the slowest (most pending) are
- * closed first, with a reason.
- */
-export class OutboundBudget {
-  private readonly slow = new Set<Outbound>();
-  private timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(
-    private readonly limit: number,
-    private readonly checkMs = 50,
-  ) {}
-
-  /** @internal */
-  congested(out: Outbound): void {
-    this.slow.add(out);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.check(), this.checkMs);
-      this.timer.unref();
-    }
-  }
-
-  /** @internal */
-  relieved(out: Outbound): void {
-    this.slow.delete(out);
-    if (this.slow.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
-
-  /** Pending bytes of the slow pages (tests, diagnostics). */
-  get pending(): number {
-    let total = 0;
-    for (const out of this.slow) total += out.pending;
-    return total;
-  }
-
-  private check(): void {
-    let total = this.pending;
-    if (total <= this.limit) return;
-    const slowest = [...this.slow].sort((a, b) => b.pending - a.pending);
-    for (const out of slowest) {
-      if (total <= this.limit) break;
-      total -= out.pending;
-      out.overBudget(this.limit);
-    }
-  }
-
-  dispose(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
-    this.slow.clear();
-  }
-}
-
-/**
- * The outbound path of one socket. Frames produced in one event-loop turn go
- * out together (corked) at the next turn; the Promise a writer awaits settles
- * then, so a handler that loops and awaits its writes streams to the page and
- * yields to other sessions every iteration. When the page reads slower than
- * the analysis writes, datastore updates coalesce per key (latest wins),
- * emits are kept, and past the hard bound the socket is closed.
- */
-class Outbound {
-  /** What waits for the next flush; undefined when nothing does (an idle page holds no array). */
-  private items: Array<string | Buffer | Item> | undefined;
-  private coalesce: Map<string, Item> | undefined;
-  private queuedBytes = 0;
-  private scheduled = false;
-  /** The turn this session last sent a frame at once in (see {@link direct}). */
-  private directTurn = -1;
-  private pollTimer: ReturnType<typeof setTimeout> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly limits: SessionLimits,
-    private readonly budget: OutboundBudget,
-    private readonly owner: {
-      overflow(bytes: number): void;
-      closeOverBudget(limit: number): void;
-    },
-  ) {}
-
-  /** Bytes queued here and in the socket. */
-  get pending(): number {
-    return this.queuedBytes + this.ws.bufferedAmount;
-  }
-
-  /** @internal The server-wide budget closes this page. */
-  overBudget(limit: number): void {
-    this.owner.closeOverBudget(limit);
-  }
-
-  /** Queue an encoded frame (an emit: never dropped, never coalesced). */
-  frame(bytes: string | Buffer): Promise<void> {
-    if (this.closed) return nextTurn();
-    // a queued update must not overtake this emit: coalescing starts again after it
-    if (this.coalesce !== undefined && this.coalesce.size > 0) this.coalesce = new Map();
-    return this.enqueue(bytes);
-  }
-
-  /**
-   * Queue a datastore change encoded elsewhere (a kernel in another thread):
-   * like {@link change}, a slow page keeps only the latest frame per `id`.
-   */
-  keyed(id: string, bytes: Buffer): void {
-    if (this.closed) return;
-    void (this.coalesce !== undefined
-      ? this.coalesceItem(id, { signal: 'data', change: undefined, bytes })
-      : this.enqueue(bytes));
-  }
-
-  /** Queue a datastore change; `shared` is the frame already encoded for every subscriber. */
-  change(signal: 'data' | 'class_data', change: Change, shared: Buffer | undefined): Promise<void> {
-    if (this.closed) return nextTurn();
-    if (this.coalesce !== undefined) {
-      return this.coalesceItem(signal + '\0' + change.key, { signal, change });
-    }
-    return this.enqueue(
-      shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
-    );
-  }
-
-  /** A frame in order: sent at once when it may skip the queue (see {@link direct}), else queued. */
-  private enqueue(bytes: string | Buffer): Promise<void> {
-    if (this.direct(bytes.length)) {
-      this.ws.send(bytes, TEXT);
-      return RESOLVED;
-    }
-    (this.items ??= []).push(bytes);
-    // bytes, not characters: three-byte UTF-8 text must count three times
-    return this.added(typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length);
-  }
-
-  /** A slow page's datastore update: the latest value per `id` wins, at the position of the first. */
-  private coalesceItem(id: string, item: Item): Promise<void> {
-    const coalesce = this.coalesce!;
-    const queued = coalesce.get(id);
-    if (queued === undefined) {
-      coalesce.set(id, item);
-      (this.items ??= []).push(item);
-      return this.added(itemBytes(item));
-    }
-    this.queuedBytes += itemBytes(item) - itemBytes(queued);
-    queued.change = item.change;
-    queued.bytes = item.bytes;
-    return this.schedule();
-  }
-
-  /**
-   * Whether a frame may skip the queue: the first of this session in this
-   * turn, with nothing queued before it and a page that keeps up. A writer
-   * that loops sends its first frame at once and batches the rest.
-   */
-  private direct(length: number): boolean {
-    if (
-      this.directTurn === turnNo ||
-      // a frame that may not fit under the hard bound takes the checked path
-      // (a string's length times 3 bounds its UTF-8 bytes)
-      length * 3 + this.ws.bufferedAmount > this.limits.hardBufferBytes ||
-      this.items !== undefined ||
-      this.coalesce !== undefined ||
-      this.ws.readyState !== this.ws.OPEN ||
-      this.ws.bufferedAmount > this.limits.softBufferBytes
-    ) {
-      return false;
-    }
-    this.directTurn = turnNo;
-    if (!turnMarked) {
-      turnMarked = true;
-      setImmediate(nextTurnNo);
-    }
-    return true;
-  }
-
-  private added(bytes: number): Promise<void> {
-    this.queuedBytes += bytes;
-    const total = this.queuedBytes + this.ws.bufferedAmount;
-    if (total > this.limits.hardBufferBytes) {
-      this.owner.overflow(total);
-      return RESOLVED;
-    }
-    return this.schedule();
-  }
-
-  private schedule(): Promise<void> {
-    if (!this.scheduled) {
-      this.scheduled = true;
-      dirty.push(this);
-      if (dirty.length === 1) {
-        turn = new Promise((resolve) => (resolveTurn = resolve));
-        turnStart = performance.now();
-        setImmediate(flushAll);
-      }
-    }
-    // a writer that loops keeps going within its time slice; past it, it
-    // waits for the flush, so the page gets a batch and other sessions run
-    return performance.now() - turnStart < SLICE_MS ? RESOLVED : turn;
-  }
-
-  /** Called once per turn by {@link flushAll}. */
-  flush(): void {
-    this.scheduled = false;
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
-      this.drop();
-    } else if (this.ws.bufferedAmount > this.limits.softBufferBytes) {
-      // slow page: hold everything, coalesce datastore updates, look again soon
-      this.coalesce ??= new Map();
-      this.budget.congested(this);
-      this.pollTimer ??= setTimeout(() => {
-        this.pollTimer = undefined;
-        if (this.items !== undefined) void this.schedule();
-      }, this.limits.drainPollMs);
-    } else {
-      this.send();
-    }
-  }
-
-  private send(): void {
-    if (this.coalesce !== undefined) this.budget.relieved(this);
-    const items = this.items;
-    this.items = undefined;
-    this.coalesce = undefined;
-    this.queuedBytes = 0;
-    if (items === undefined) return;
-    const socket =
-      items.length > 1 ? (this.ws as unknown as { _socket?: Socket })._socket : undefined;
-    socket?.cork();
-    for (const item of items) {
-      const bytes =
-        typeof item === 'string' || Buffer.isBuffer(item)
-          ? item
-          : (item.bytes ??
-            keyFrameFromEncoded(item.signal, item.change!.key, item.change!.encoded ?? 'null'));
-      this.ws.send(bytes, TEXT);
-    }
-    socket?.uncork();
-  }
-
-  private drop(): void {
-    this.items = undefined;
-    this.coalesce = undefined;
-    this.queuedBytes = 0;
-  }
-
-  /** Send what is queued now (before a close frame), if the page is not slow. */
-  sendNow(): void {
-    if (
-      !this.closed &&
-      this.items !== undefined &&
-      this.ws.readyState === this.ws.OPEN &&
-      this.ws.bufferedAmount <= this.limits.softBufferBytes
-    ) {
-      this.send();
-    }
-  }
-
-  close(): void {
-    this.closed = true;
-    this.budget.relieved(this);
-    this.drop();
-    if (this.pollTimer) clearTimeout(this.pollTimer);
-    this.pollTimer = undefined;
-  }
-}
 
 /**
  * A socket error (a reset peer, a bad frame from ws's parser) is followed by
@@ -416,6 +90,10 @@ export class PageSocket extends WebSocket {
 
 function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   (this as PageSocket).session?.onMessage(data, isBinary);
+}
+
+function onSocketPong(this: WebSocket): void {
+  (this as PageSocket).session?.answered();
 }
 
 function onSocketClose(this: WebSocket): void {
@@ -446,8 +124,8 @@ export class Session implements PagePort {
   /** The analysis id, once `__connect` arrived. */
   id: string | undefined;
   private kernelSession: KernelSession | undefined;
-  /** Bytes read from the socket at the last ping (-1: none yet). */
-  private lastRead = -1;
+  /** The page answered (a pong or any frame) since the last ping; true until the first. */
+  private alive = true;
   /** Actions handed to the kernel and not finished yet, and their frames' bytes (in order). */
   private queued = 0;
   private queuedBytes = 0;
@@ -455,19 +133,28 @@ export class Session implements PagePort {
   private readonly out: Outbound;
   private connecting = false;
   private ended = false;
+  /** Closed for reading too slowly (see {@link closeSlow}). */
+  private closedSlow = false;
   private logLimit: LogRateLimit | undefined;
 
+  /**
+   * @param ws The page's WebSocket (a {@link PageSocket}).
+   * @param owner Who the page's retained `data` counts against (its address, grouped).
+   * @param raw The TCP (or TLS) socket of the upgrade request (`req.socket`,
+   *   public, where ws keeps it private): its outbound queue corks it around a batch.
+   */
   constructor(
     readonly ws: WebSocket,
     readonly kernel: Kernel,
     private readonly ctx: SessionContext,
-    /** Who the page's retained `data` counts against (its address, grouped). */
-    private readonly owner = '',
+    private readonly owner: string,
+    raw: Socket | undefined,
   ) {
-    this.out = new Outbound(ws, ctx.limits, ctx.budget, this);
+    this.out = new Outbound(ws, raw, ctx.limits, ctx.budget, ctx.batcher, this);
     // shared listeners (no closures per page): the socket leads to its session
     (ws as PageSocket).session = this;
     ws.on('message', onSocketMessage);
+    ws.on('pong', onSocketPong);
     ws.on('close', onSocketClose);
     ws.on('error', ignoreSocketError);
   }
@@ -475,6 +162,7 @@ export class Session implements PagePort {
   /** @internal A frame from the page. */
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
+    this.alive = true;
     if (isBinary) {
       this.close(1003, 'binary frames are not supported: send JSON text frames');
       return;
@@ -640,36 +328,58 @@ export class Session implements PagePort {
     this.close(code, reason);
   }
 
+  /** @internal The page answered a ping (ws's 'pong' event). */
+  answered(): void {
+    this.alive = true;
+  }
+
   /**
-   * Called by the server's ping loop before each ping: false when nothing at
-   * all (not even the pong of the last ping) arrived since then. Counting the
-   * socket's bytes spares every session a 'pong' listener.
+   * Called by the server's ping loop before each ping: false when the page
+   * neither answered the last ping nor sent a frame since then.
    */
   heartbeat(): boolean {
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (!socket) return true; // ws emits 'close' for a socket it no longer has
     // a paused socket is not read, pongs included: its page is waited for, not dead
     if (this.ws.isPaused) return true;
-    const read = socket.bytesRead;
-    const alive = read !== this.lastRead;
-    this.lastRead = read;
+    const alive = this.alive;
+    this.alive = false;
     return alive;
   }
 
   /** @internal The page reads too slowly: past the hard bound, close. */
   overflow(bytes: number): void {
     this.ctx.logger.warn(
-      `[${this.kernel.name}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
+      `[${this.kernel.name} ${shortId(this.id)}] closing a session whose page reads too slowly (${bytes} bytes pending)`,
     );
-    this.close(1008, 'send buffer over limit: the page reads too slowly', SLOW_CLOSE_GRACE_MS);
+    this.closeSlow('send buffer over limit: the page reads too slowly');
   }
 
   /** @internal The server-wide outbound budget is spent: the slowest pages go first. */
   closeOverBudget(limit: number): void {
+    if (this.closedSlow) {
+      // told already, and its socket still holds that much: the budget needs it back now
+      this.ctx.logger.debug(
+        `[${this.kernel.name} ${shortId(this.id)}] cutting off a slow page that has not read its close frame`,
+      );
+      this.ws.terminate();
+      return;
+    }
     this.ctx.logger.warn(
-      `[${this.kernel.name}] closing a slow page: all slow pages together hold more than ${limit} bytes`,
+      `[${this.kernel.name} ${shortId(this.id)}] closing a slow page: all slow pages together hold more than ${limit} bytes`,
     );
-    this.close(1008, 'server send budget exceeded: the page reads too slowly', SLOW_CLOSE_GRACE_MS);
+    this.closeSlow('server send budget exceeded: the page reads too slowly');
+  }
+
+  /**
+   * Close a page that reads too slowly (1008): what is queued for it is
+   * dropped, and what its socket already holds keeps counting against the
+   * server-wide budget until the page has gone (the budget cuts it off if it
+   * needs those bytes back before the page read its close frame).
+   */
+  private closeSlow(reason: string): void {
+    this.close(1008, reason);
+    if (this.closedSlow || this.ended) return;
+    this.closedSlow = true;
+    this.out.closedSlow();
   }
 
   /** Another socket resumed this session: it takes over, this one closes. */
@@ -703,15 +413,15 @@ export class Session implements PagePort {
 
   /**
    * Close the socket with a code and reason; `disconnected` runs when it has
-   * closed. A page that does not answer the close handshake within `graceMs`
-   * is cut off (a slow page gets little: what it holds is freed sooner).
+   * closed. A page that does not answer the close handshake within 2 s is
+   * cut off.
    */
-  close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
+  close(code: number, reason: string): void {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
       // the error frame that explains the close goes out first
       this.out.sendNow();
       this.ws.close(code, reason);
-      setTimeout(() => this.ws.terminate(), graceMs).unref();
+      setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
     }
     this.out.close();
   }

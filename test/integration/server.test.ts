@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { FIXTURES, TestClient } from '../helpers.ts';
+import { FIXTURES, TestClient, within } from '../helpers.ts';
 
 const ANALYSES = FIXTURES + 'analyses';
 
@@ -345,6 +345,23 @@ describe('server: sessions', () => {
   test('a socket to a broken or unknown analysis is refused', async () => {
     await assert.rejects(TestClient.open(wsUrl(server, 'broken_syntax')), /503/);
     await assert.rejects(TestClient.open(wsUrl(server, 'nope')), /404/);
+  });
+
+  test('a page that only answers pings stays open: its pongs keep it alive', async () => {
+    const { client } = await TestClient.connect(wsUrl(server, 'parameters'));
+    // the page sends nothing more; ws answers each ping with a pong. Before
+    // each ping the server checks that the last one was answered
+    let pings = 0;
+    const answered = new Promise<void>((resolve) =>
+      client.ws.on('ping', () => {
+        if (++pings === 3) resolve();
+      }),
+    );
+    await within(answered, 10_000, 'three pings (each sent after the last was answered)');
+    assert.equal(client.ws.readyState, WebSocket.OPEN);
+    client.send('test_fn', [1, 2]);
+    assert.deepEqual((await client.next('test_fn')).load, [1, 2]);
+    client.close();
   });
 
   test('a dead peer (no pong) is closed and disconnected runs', async () => {

@@ -12,7 +12,8 @@ import {
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import type { DetachOptions } from '../../src/datastore/backend.ts';
 import { MemoryBackend } from '../../src/datastore/backends/memory.ts';
-import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
+import { deferred } from '../async.ts';
+import { FIXTURES, TestClient, until, within, wsUrlOf } from '../helpers.ts';
 
 /** A server on the kernels fixture (in-process, worker and Python analyses); `options` on top. */
 function kernelsServer(options: ServerOptions = {}): Promise<DatabenchServer> {
@@ -120,7 +121,20 @@ describe('sessions: hard bound of queued input', () => {
 
 describe('sessions: the server-wide outbound budget', () => {
   let server: DatabenchServer;
-  const logger = createMemoryLogger();
+  // the server's decision to close a page is the event the test acts on
+  // (not a poll of the log): the ids it names, and a hook to run at once
+  const closedIds: string[] = [];
+  let onBudgetClose: () => void = () => undefined;
+  const logger = {
+    ...createMemoryLogger(),
+    warn(line: string): void {
+      const closing = /^\[inproc (\w{8})\] closing a slow page: all slow pages together/.exec(line);
+      if (closing) {
+        closedIds.push(closing[1]!);
+        onBudgetClose();
+      }
+    },
+  };
   before(async () => {
     server = await kernelsServer({
       logger,
@@ -136,31 +150,75 @@ describe('sessions: the server-wide outbound budget', () => {
       [0, 1, 2].map(() => TestClient.connect(wsUrlOf(server, 'inproc'))),
     );
     // none of them reads: their frames pile up on the server
-    for (const { client } of pages) {
-      client.ws.pause();
-    }
+    for (const { client } of pages) client.ws.pause();
+    // the pages read again the moment the server closes one: each close
+    // frame waits behind what the page was sent, and the page must reach it
+    const decided = deferred();
+    onBudgetClose = () => {
+      for (const { client } of pages) client.ws.resume();
+      decided.resolve();
+    };
     pages[0]!.client.send('flood', [40, 256 * 1024]);
     pages[1]!.client.send('flood', [40, 256 * 1024]);
     pages[2]!.client.send('flood', [8, 256 * 1024]);
-    await until(
-      () => logger.lines.some(([, l]) => l.includes('all slow pages together hold more than')),
-      'the budget closes a page',
-      15_000,
-    );
-    for (const { client } of pages) client.ws.resume();
-    await until(
-      () => pages.some(({ client }) => client.closeCode !== undefined),
-      'a page sees its close',
-      15_000,
-    );
-    const closed = pages.filter(({ client }) => client.closeCode !== undefined);
+    await within(decided.promise, 15_000, 'the budget to close a page');
+    const closed = pages.filter(({ id }) => closedIds.includes(id.slice(0, 8)));
+    assert.ok(closed.length > 0, `the closed pages are among these: ${closedIds.join(', ')}`);
     for (const { client } of closed) {
-      assert.equal(client.closeCode, 1008);
-      assert.match(client.closeReason, /send budget/);
+      const { code, reason } = await client.closed(15_000);
+      assert.equal(code, 1008);
+      assert.match(reason, /send budget/);
     }
     // the page that asked for least is not among the slowest
-    assert.equal(pages[2]!.client.closeCode, undefined);
+    assert.ok(!closed.includes(pages[2]!), 'the page that asked for least stays open');
+    assert.equal(pages[2]!.client.ws.readyState, pages[2]!.client.ws.OPEN);
     for (const { client } of pages) client.close();
+  });
+});
+
+describe('sessions: a page closed for reading too slowly', () => {
+  let server: DatabenchServer;
+  const lines: string[] = [];
+  let onLine: () => void = () => undefined;
+  const logger = {
+    ...createMemoryLogger(),
+    debug(line: string): void {
+      lines.push(line);
+      onLine();
+    },
+    warn(line: string): void {
+      lines.push(line);
+      onLine();
+    },
+  };
+  before(async () => {
+    server = await kernelsServer({
+      logger,
+      sendBufferSoftBytes: 64 * 1024,
+      // less than one slow page holds: any slow page alone is over it
+      sendBufferTotalBytes: 32 * 1024,
+    });
+  });
+  after(() => server.close());
+
+  test('what its socket still holds counts against the budget: if it does not read, it is cut off', async () => {
+    const { client, id } = await TestClient.connect(wsUrlOf(server, 'inproc'));
+    client.ws.pause();
+    const prefix = `[inproc ${id.slice(0, 8)}]`;
+    const cutOff = deferred();
+    onLine = () => {
+      if (lines.some((l) => l.startsWith(`${prefix} cutting off a slow page`))) cutOff.resolve();
+    };
+    client.send('flood', [40, 256 * 1024]);
+    await within(cutOff.promise, 15_000, 'the budget to cut off the closed page');
+    assert.ok(
+      lines.some((l) => l.startsWith(`${prefix} closing a slow page`)),
+      'the page was closed (with a reason) before it was cut off',
+    );
+    client.ws.resume();
+    // its close frame was still in the server's buffer: the page sees the connection end
+    assert.equal((await client.closed(15_000)).code, 1006);
+    await until(() => server.sessions.size === 0, 'the session is released');
   });
 });
 

@@ -1,9 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import type { DatastoreBackend, DetachOptions } from '../../datastore/backend.js';
 import type { Change } from '../../datastore/change.js';
 import { encodeValue } from '../../protocol/encode.js';
 import { frameFromEncoded, keyFrameFromEncoded } from '../../protocol/messages.js';
 import type { Logger } from '../../util/logger.js';
+import type { Batched, TurnBatcher } from '../../util/turn-batcher.js';
 import type { Meta } from '../../analysis/meta.js';
 import { AnalysisSession, type SessionPort } from '../analysis-session.js';
 import type {
@@ -18,8 +18,6 @@ import type {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const RESOLVED: Promise<void> = Promise.resolve();
-/** How long writers of one turn may run before they wait for the batch to go out (as on the server). */
-const SLICE_MS = 2;
 const encoder = new TextEncoder();
 /** Up to this many bytes a batch's frames are copied out rather than the whole buffer moved. */
 const SMALL_BATCH = 4096;
@@ -27,24 +25,30 @@ const SMALL_BATCH = 4096;
 /**
  * The kernel's side of the boundary: everything one turn of the kernel
  * produces (frames already encoded to UTF-8, datastore ops, logs) goes to
- * the host as one batch at the next turn. A writer that loops runs in 2 ms
- * slices and then waits for the batch, so its updates stream and the
- * kernel's other sessions get their turn, as on the server's own thread.
+ * the host as one batch at the next turn, through the thread's
+ * {@link TurnBatcher}. A writer that loops runs in slices and then waits for
+ * the batch, so its updates stream and the kernel's other sessions get their
+ * turn, as on the server's own thread (which batches its pages the same way).
  */
-export class Outbox {
+export class Outbox implements Batched {
   private ops: KernelOp[] = [];
   /** The write op of each `domain\0key` in this batch. */
   private readonly writes = new Map<string, Mutable<WriteOp>>();
   private bytes = new Uint8Array(16 * 1024);
   private used = 0;
+  /** Queued with the batcher for its next flush. */
   private scheduled = false;
-  private turnStart = 0;
-  private turn: Promise<void> = RESOLVED;
-  private resolveTurn: () => void = () => undefined;
   /** Counts batches: a frame shared by several sessions is encoded once per batch. */
   batchNo = 0;
 
-  constructor(private readonly send: (batch: KernelBatch, transfer: ArrayBuffer[]) => void) {}
+  /**
+   * @param send Posts a batch to the host.
+   * @param batcher The thread's turn batcher (one per worker runtime).
+   */
+  constructor(
+    private readonly send: (batch: KernelBatch, transfer: ArrayBuffer[]) => void,
+    private readonly batcher: TurnBatcher,
+  ) {}
 
   op(op: KernelOp): Promise<void> {
     this.ops.push(op);
@@ -95,17 +99,22 @@ export class Outbox {
   }
 
   private schedule(): Promise<void> {
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.turn = new Promise((resolve) => (this.resolveTurn = resolve));
-      this.turnStart = performance.now();
-      setImmediate(() => this.flush());
-    }
-    return performance.now() - this.turnStart < SLICE_MS ? RESOLVED : this.turn;
+    if (this.scheduled) return this.batcher.wait();
+    this.scheduled = true;
+    return this.batcher.add(this);
   }
 
-  /** Send what is queued now (an attach waits for its answer: no need to wait a turn). */
+  /**
+   * Send the batch now, not a turn later, and let the writers waiting for
+   * it go on (an attach waits for its answer, a page for an answered action).
+   */
+  sendNow(): void {
+    this.batcher.flush();
+  }
+
+  /** @internal Called by the batcher at the turn after something was queued. */
   flush(): void {
+    this.scheduled = false;
     if (this.ops.length > 0) {
       let bytes: Uint8Array;
       if (this.used <= SMALL_BATCH) {
@@ -123,10 +132,6 @@ export class Outbox {
       this.send(batch, [bytes.buffer as ArrayBuffer]);
       this.used = 0;
       this.batchNo++;
-    }
-    if (this.scheduled) {
-      this.scheduled = false;
-      this.resolveTurn();
     }
   }
 }
@@ -160,7 +165,7 @@ export class KernelBackend implements DatastoreBackend {
       if (list) list.push(resolve);
       else this.waiting.set(domain, [resolve]);
       this.outbox.barrier({ t: 'attach', domain });
-      this.outbox.flush();
+      this.outbox.sendNow();
     });
   }
 
@@ -274,7 +279,7 @@ class KernelPort implements SessionPort {
   done(): void {
     void this.outbox.op({ t: 'done', sid: this.sid });
     // an answered action is what a page waits for: send the batch now, not a turn later
-    this.outbox.flush();
+    this.outbox.sendNow();
   }
 
   fail(message: string, code: number, reason: string): void {

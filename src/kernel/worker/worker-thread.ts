@@ -11,6 +11,7 @@ import { describeError } from '../../protocol/errors.js';
 import { describeLoadError, importAnalysis } from '../../loader/load-analysis.js';
 import { Meta } from '../../analysis/meta.js';
 import type { HostMessage, KernelMessage } from '../messages.js';
+import { TurnBatcher } from '../../util/turn-batcher.js';
 import { createKernelLogger, KernelBackend, KernelRuntime, Outbox } from './runtime.js';
 
 /** What the pool hands a new thread. */
@@ -29,7 +30,8 @@ const data = workerData as WorkerData;
 const post = (message: KernelMessage, transfer?: ArrayBuffer[]): void =>
   port.postMessage(message, transfer ?? []);
 
-const outbox = new Outbox((batch, transfer) => post(batch, transfer));
+// this thread's batching of one turn's output (the server has its own)
+const outbox = new Outbox((batch, transfer) => post(batch, transfer), new TurnBatcher());
 const backend = new KernelBackend(outbox);
 const logger = createKernelLogger(outbox);
 setDefaultBackend(backend);
