@@ -250,7 +250,7 @@ export class Outbound implements Batched {
     return this.batcher.add(this);
   }
 
-  /** @internal Called once per turn by the batcher. */
+  /** Called once per turn by the batcher (the Batched contract). */
   flush(): void {
     this.scheduled = false;
     if (this.closed || this.ws.readyState !== this.ws.OPEN) {
