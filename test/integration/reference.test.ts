@@ -2,42 +2,24 @@
 // variable that `databench --help` prints is documented there, and every
 // option row of the page is one the command has.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { databench, within } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** What `databench --help` prints (the real CLI, from source). */
 async function usageText(): Promise<string> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=databench-source',
-      '--import',
-      import.meta.resolve('tsx'),
-      join(ROOT, 'bin', 'databench.js'),
-      '--help',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  const run = databench(['--help']);
+  // 'close', not 'exit': the output has been read to its end
+  const code = await within(
+    new Promise<number | null>((resolve) => run.child.on('close', resolve)),
+    30_000,
+    'databench --help',
   );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += String(d)));
-  child.stderr.on('data', (d: Buffer) => (err += String(d)));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`databench --help took over 30 s:\n${out}${err}`));
-    }, 30_000);
-    child.on('close', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
-  assert.equal(code, 0, `databench --help failed:\n${err}`);
-  return out;
+  assert.equal(code, 0, `databench --help failed:\n${run.stderr}`);
+  return run.stdout;
 }
 
 /** Whether `token` occurs in `text` as a whole word (`--python` is not found in `--python-path`). */
