@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,7 +37,12 @@ _SERVING = re.compile(r'databench is serving at (\S+)')
 
 
 def _command():
-    """How to start the databench command: this package's own, else `databench` on PATH."""
+    """How to start the databench command: ``DATABENCH_COMMAND`` (a command
+    line, for tests and unusual installs), else this package's own, else
+    `databench` on PATH."""
+    configured = os.environ.get('DATABENCH_COMMAND')
+    if configured:
+        return shlex.split(configured)
     script = os.path.join(_runtime.PACKAGE_ROOT, 'bin', 'databench.js')
     if os.path.isfile(script):
         node = shutil.which('node')
