@@ -31,6 +31,9 @@ export const hasMatplotlib = hasPython && runs('import matplotlib');
 export const hasTornado =
   hasPython && runs('import sys, tornado; sys.exit(0 if tornado.version_info >= (5,) else 1)');
 
+/** pyspark imports in it (databench 0.7's `kernel: pyspark` then runs). */
+export const hasPyspark = hasPython && runs('import pyspark');
+
 /**
  * The `skip` option of a suite that needs Python: false when it is there, and
  * under CI=true (where the suite then fails); elsewhere the one line that

@@ -110,10 +110,30 @@ def _static_items(static):
     return items
 
 
+#: Files of the analysis's folder larger than this are not copied for databench.run.
+MAX_COPIED_BYTES = 16 << 20
+
+
+def _not_served(folder, names):
+    """What databench.run leaves out of its copy of the analysis's folder."""
+    skipped = set()
+    for name in names:
+        path = os.path.join(folder, name)
+        if name.startswith('.') or name in ('node_modules', '__pycache__', 'analysis.py',
+                                             'index.yaml'):
+            skipped.add(name)
+        elif os.path.isfile(path) and os.path.getsize(path) > MAX_COPIED_BYTES:
+            log.warning('databench.run: %s is not served (larger than %s MiB)', path,
+                        MAX_COPIED_BYTES >> 20)
+            skipped.add(name)
+    return skipped
+
+
 def _write_folder(analysis, folder, name, info, static):
     """An analyses folder with this one analysis: index.yaml, and a folder
-    with the analysis's own files (linked) and an ``analysis.py`` that loads
-    the class."""
+    with a copy of the analysis's own files (its page, scripts, static/;
+    not node_modules, dotfiles or files over 16 MiB) and an ``analysis.py``
+    that loads the class from where it is."""
     root = tempfile.mkdtemp(prefix='databench-run-')
     cwd = os.getcwd()
     resolved = {}
@@ -135,12 +155,11 @@ def _write_folder(analysis, folder, name, info, static):
         # JSON is YAML
         json.dump(index, f, indent=2)
     target = os.path.join(root, name)
-    os.mkdir(target)
     if os.path.isdir(folder):
-        for entry_name in os.listdir(folder):
-            if entry_name in ('analysis.py', '__pycache__', 'index.yaml'):
-                continue
-            os.symlink(os.path.join(folder, entry_name), os.path.join(target, entry_name))
+        # a copy: the server serves no file through a link that leads out of its folder
+        shutil.copytree(folder, target, ignore=_not_served, symlinks=False)
+    else:
+        os.mkdir(target)
     spec = {'class': analysis.__name__, 'paths': [folder, cwd]}
     spec.update(_where_defined(analysis, folder))
     with open(os.path.join(target, 'analysis.py'), 'w', encoding='utf-8') as f:
@@ -151,18 +170,19 @@ def _write_folder(analysis, folder, name, info, static):
 
 
 def _event_loop():
-    """This thread's event loop (a Tornado test's, or a new one)."""
+    """This thread's event loop (a Tornado test's), or a new one; and
+    whether it is new (then it is closed after the run)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)
             loop = asyncio.get_event_loop_policy().get_event_loop()
         if not loop.is_closed():
-            return loop
+            return loop, False
     except RuntimeError:
         pass
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    return loop
+    return loop, True
 
 
 def run(analysis, path=None, name=None, info=None, **kwargs):
@@ -171,7 +191,9 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
     Starts the databench server for `analysis` at ``/NAME/`` (the index at
     ``/`` lists it), its sessions run by this interpreter in a kernel
     process, and runs this thread's event loop until it is stopped,
-    Ctrl-C, or the server exits. The server takes this process's arguments
+    Ctrl-C, or the server exits. The page's files are a copy of the
+    analysis's folder made at the start (restart to see edits); the server
+    does not watch for changes. The server takes this process's arguments
     (``--port``, ``--host``, ``--log``, ``--ssl-port``, …; the others reach
     the analysis as ``cli_args``). Inside a server's kernel (a script whose
     module-level code calls it) it does nothing.
@@ -204,7 +226,10 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
     name = name or analysis.__name__.lower()
     root = _write_folder(analysis, folder, name, dict(info or {}), static)
     args = list(sys.argv[1:] if argv is None else argv)
-    loop = _event_loop()
+    if '--no-watch' not in args:
+        # the folder served is a copy made now: nothing there changes
+        args.append('--no-watch')
+    loop, new_loop = _event_loop()
     try:
         process = subprocess.Popen(_command() + ['--analyses', root] + args,
                                    stdout=subprocess.PIPE, stderr=None)
@@ -227,6 +252,7 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
             match = _SERVING.search(line)
             if match:
                 loop.call_soon_threadsafe(serving, match.group(1))
+        process.stdout.close()
         process.wait()
         state['exited'] = True
         try:
@@ -250,6 +276,9 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
                 process.wait()
         reader.join(STOP_TIMEOUT_S)
         shutil.rmtree(root, ignore_errors=True)
+        if new_loop:
+            asyncio.set_event_loop(None)
+            loop.close()
     if state['exited'] and process.returncode:
         raise SystemExit(process.returncode)
     return None

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { databench, FIXTURES, serving, TestClient, until, wsUrlOf } from '../helpers.ts';
-import { assertPython, PYTHON, pythonSkip, tornadoSkip } from '../python.ts';
+import { assertPython, hasPyspark, PYTHON, pythonSkip, tornadoSkip } from '../python.ts';
 
 const ANALYSES = join(FIXTURES, 'py07', 'analyses');
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
@@ -160,6 +160,34 @@ describe('databench 0.7 Python analyses', { skip: pythonSkip || tornadoSkip }, (
           level === 'error' || /Traceback|is closed|emit called before|never retrieved/.test(text),
       );
     assert.deepEqual(noise, []);
+  });
+
+  test('a language-kernel analysis of 0.7 (databench_py.singlethread, kernel: py) serves unchanged', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'kernel_py'));
+    client.send('test_fn', [1]);
+    assert.deepEqual((await client.next('test_fn')).load, [1, 100]);
+    client.send('test_fn', { first_param: 'a', second_param: 2 });
+    assert.deepEqual((await client.next('test_fn')).load, ['a', 2]);
+    client.send('test_state', ['light', 'red']);
+    assert.deepEqual((await client.next('data')).load, { light: 'red' });
+    client.send('ack', 'x');
+    assert.deepEqual((await client.next('data')).load, { status: 'acknowledged x' });
+    client.close();
+  });
+
+  test('kernel: pyspark runs in the Python kernel when pyspark imports, and is refused with a line saying so when not', async () => {
+    const entry = server.app.entries.get('spark');
+    if (hasPyspark) {
+      assert.equal(entry?.error, undefined);
+      const { client } = await TestClient.connect(wsUrlOf(server, 'spark'));
+      assert.deepEqual((await client.next('data')).load, { status: 'ready' });
+      client.close();
+    } else {
+      assert.match(
+        entry?.error ?? '',
+        /^kernel: pyspark needs the pyspark package, and \S+ \(Python 3\.\d+\.\d+\) has none: pip install pyspark/,
+      );
+    }
   });
 
   test('an import that fails says which interpreter imported it and how to choose another', () => {
