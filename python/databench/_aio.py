@@ -170,33 +170,83 @@ async def resolve(value):
     return None if _is_moment(value) else value
 
 
-async def _drive_from(gen, yielded):
-    while True:
-        error = None
-        try:
-            sent = await resolve(yielded)
-        except Exception as e:  # the generator may catch it
-            sent = None
-            error = e
-        try:
-            yielded = gen.throw(error) if error is not None else gen.send(sent)
-        except StopIteration as stop:
-            return stop.value
+class _Run(object):
+    """A generator handler being driven for an analysis instance."""
+
+    __slots__ = ('stopped',)
+
+    def __init__(self, stopped):
+        self.stopped = stopped
 
 
-async def drive(gen):
-    """Run a generator handler to its end, as Tornado's coroutines did."""
+def _owner(args):
+    """The analysis instance a decorated method was called on, if any."""
+    if args and getattr(args[0], '_databench_analysis', False):
+        return args[0]
+    return None
+
+
+def _register(owner):
+    if owner is None:
+        return None
+    state = owner.__dict__
+    if state.get('_disposed'):
+        # its page has gone (a timer still calls it): stop at the first yield
+        return _Run(True)
+    runs = state.get('_generator_runs')
+    if runs is None:
+        runs = state['_generator_runs'] = set()
+    run = _Run(False)
+    runs.add(run)
+    return run
+
+
+def stop_generators(owner):
+    """The page of `owner` has gone: its generator handlers that run now are
+    closed at their next `yield` (their ``finally`` blocks run), not resumed
+    to write to nobody; those that start later (``disconnected``) run."""
+    for run in list(owner.__dict__.get('_generator_runs', ())):
+        run.stopped = True
+
+
+async def _drive_from(gen, yielded, owner=None):
+    run = _register(owner)
+    try:
+        while True:
+            error = None
+            try:
+                sent = await resolve(yielded)
+            except Exception as e:  # the generator may catch it
+                sent = None
+                error = e
+            if run is not None and run.stopped:
+                gen.close()
+                return None
+            try:
+                yielded = gen.throw(error) if error is not None else gen.send(sent)
+            except StopIteration as stop:
+                return stop.value
+    finally:
+        if run is not None:
+            runs = owner.__dict__.get('_generator_runs')
+            if runs is not None:
+                runs.discard(run)
+
+
+async def drive(gen, owner=None):
+    """Run a generator handler to its end, as Tornado's coroutines did
+    (`owner`: the analysis instance whose page's end stops it)."""
     try:
         yielded = gen.send(None)
     except StopIteration as stop:
         return stop.value
-    return await _drive_from(gen, yielded)
+    return await _drive_from(gen, yielded, owner)
 
 
-async def settle(result):
+async def settle(result, owner=None):
     """Await what a handler returned: a generator is driven, an awaitable awaited."""
     if inspect.isgenerator(result):
-        return await drive(result)
+        return await drive(result, owner)
     started = start(result)
     if started is not None:
         return await started
@@ -220,7 +270,7 @@ def call(fn, args, kwargs):
     if loop is None:
         result = fn(*args, **kwargs)
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
-            return Done(run_now(settle(result)))
+            return Done(run_now(settle(result, _owner(args))))
         started = start(result)
         return Done(result) if started is None else started
     try:
@@ -230,7 +280,7 @@ def call(fn, args, kwargs):
                 yielded = result.send(None)
             except StopIteration as stop:
                 return Done(stop.value)
-            return loop.create_task(_drive_from(result, yielded))
+            return loop.create_task(_drive_from(result, yielded, _owner(args)))
     except Exception as error:
         return _failed(loop, error)
     started = start(result)

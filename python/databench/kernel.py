@@ -310,6 +310,9 @@ class Session(object):
 
     async def close(self):
         self.closing = True
+        if self.analysis is not None:
+            # a generator handler still running stops at its next yield
+            _aio.stop_generators(self.analysis)
         pump = self.pump
         if pump is not None:
             await asyncio.wait({pump}, timeout=CLOSE_GRACE_S)
@@ -361,6 +364,11 @@ def _analyses_package(root):
     if parent not in sys.path:
         # last: the folder's name never hides a module of the standard library
         sys.path.append(parent)
+        # and for the Python processes the analysis starts (an rq worker
+        # imports the analysis's functions by their module name)
+        paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+        if parent not in paths:
+            os.environ['PYTHONPATH'] = os.pathsep.join(paths + [parent])
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):

@@ -158,14 +158,15 @@ class Meta(object):
                 await analysis._send('error', error)
                 continue
             try:
-                await _aio.settle(_call(method, args, kwargs))
+                await _aio.settle(_call(method, args, kwargs), analysis)
             except Exception as e:
                 failed = True
                 await analysis._report_error('action "{}"'.format(action_name), e, action_name)
         for name in table.wildcard:
             try:
                 await _aio.settle(_call(getattr(analysis, name),
-                                        (action_name, None if load is NO_MESSAGE else load), {}))
+                                        (action_name, None if load is NO_MESSAGE else load), {}),
+                                  analysis)
             except Exception as e:
                 failed = True
                 await analysis._report_error(

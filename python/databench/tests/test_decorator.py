@@ -170,6 +170,45 @@ class TestDecorator(unittest.TestCase):
         self.assertEqual(len(handlers['renamed']), 1)
         self.assertIn('connected', handlers)
 
+    def test_a_page_that_left_stops_its_generator_handlers_at_their_next_yield(self):
+        from databench import _aio
+        events = []
+
+        class Loop(databench.Analysis):
+            @databench.on
+            def spin(self):
+                try:
+                    while True:
+                        events.append('round')
+                        yield None
+                finally:
+                    events.append('closed')
+
+            @databench.on
+            def after(self):
+                events.append('after started')
+                yield None
+                events.append('after resumed')
+
+        async def main():
+            analysis = Loop().init_databench()
+            analysis.set_emit_fn(lambda signal, message: None)
+            running = analysis.spin()
+            await asyncio.sleep(0)
+            _aio.stop_generators(analysis)
+            self.assertIsNone(await running)
+            rounds = events.count('round')
+            await analysis.after()  # started after the stop: runs
+            analysis._dispose()
+            await analysis.after()  # after the page's end: stops at its first yield
+            await asyncio.sleep(0)
+            return rounds
+
+        rounds = asyncio.run(main())
+        self.assertLessEqual(rounds, 3)
+        self.assertEqual(events[rounds:], ['closed', 'after started', 'after resumed',
+                                           'after started'])
+
     def test_without_tornado(self):
         # a process where Tornado cannot be imported: handlers calling each other still run
         code = textwrap.dedent('''
