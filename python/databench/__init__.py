@@ -15,7 +15,15 @@ from .datastore_legacy import DatastoreLegacy
 from .meta import Meta
 from .meta_zmq import MetaZMQ
 from .readme import Readme
-from . import testing
+
+
+def __getattr__(name):
+    # `databench.testing` after a plain `import databench`, as in 0.7; imported
+    # when first used (it brings unittest, which a kernel does not need)
+    if name == 'testing':
+        import importlib
+        return importlib.import_module('.testing', __name__)
+    raise AttributeError("module 'databench' has no attribute {!r}".format(name))
 
 __all__ = ['Analysis', 'AnalysisZMQ', 'App', 'Datastore', 'DatastoreLegacy', 'MemoryBackend',
            'Meta', 'MetaZMQ', 'on', 'on_action', 'Readme', 'run', 'testing', 'utils',

@@ -8,15 +8,25 @@ import io
 import os
 import re
 
-try:
-    from markdown import markdown as _markdown
-except ImportError:
-    _markdown = None
+_UNSET = object()
+#: markdown's and docutils' renderers, imported when a README needs one (None: not installed)
+_markdown = _UNSET
+_publish_parts = _UNSET
 
-try:
-    from docutils.core import publish_parts as _publish_parts
-except ImportError:
-    _publish_parts = None
+
+def _renderers():
+    global _markdown, _publish_parts
+    if _markdown is _UNSET:
+        try:
+            from markdown import markdown as _markdown
+        except ImportError:
+            _markdown = None
+    if _publish_parts is _UNSET:
+        try:
+            from docutils.core import publish_parts as _publish_parts
+        except ImportError:
+            _publish_parts = None
+    return _markdown, _publish_parts
 
 _COMMENT = re.compile(r'<!--.*?-->', re.DOTALL)
 _CODE = re.compile(r'`([^`\n]+)`')
@@ -73,14 +83,15 @@ class Readme(object):
         with io.open(path, 'r', encoding=encoding, errors=encoding_errors) as f:
             self._text = f.read()
         lower = path.lower()
+        markdown, publish_parts = _renderers()
         if lower.endswith('.md'):
-            self._html = _markdown(self._text) if _markdown is not None \
+            self._html = markdown(self._text) if markdown is not None \
                 else _paragraphs(_COMMENT.sub('', self._text), True)
             # the first HTML comment (a title or a note for the index) is not text
             self._text = _COMMENT.sub('', self._text, count=1)
         elif lower.endswith('.rst'):
-            self._html = _publish_parts(self._text, writer_name='html')['html_body'] \
-                if _publish_parts is not None else _paragraphs(self._text, False)
+            self._html = publish_parts(self._text, writer_name='html')['html_body'] \
+                if publish_parts is not None else _paragraphs(self._text, False)
         else:
             self._html = _paragraphs(self._text, False)
 
