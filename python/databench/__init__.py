@@ -17,13 +17,21 @@ from .meta_zmq import MetaZMQ
 from .readme import Readme
 
 
+#: Submodules reachable after a plain ``import databench`` (as in 0.7),
+#: imported when first used: they bring unittest or Tornado, which a kernel
+#: does not need.
+_LAZY = ('testing', 'template', 'scaffold')
+
+
 def __getattr__(name):
-    # `databench.testing` after a plain `import databench`, as in 0.7; imported
-    # when first used (it brings unittest, which a kernel does not need)
-    if name == 'testing':
+    if name in _LAZY:
         import importlib
-        return importlib.import_module('.testing', __name__)
+        return importlib.import_module('.' + name, __name__)
     raise AttributeError("module 'databench' has no attribute {!r}".format(name))
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ['Analysis', 'AnalysisZMQ', 'App', 'Datastore', 'DatastoreLegacy', 'MemoryBackend',
            'Meta', 'MetaZMQ', 'on', 'on_action', 'Readme', 'run', 'testing', 'utils',

@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from ._version import __version__ as DATABENCH_VERSION
+from .meta import _TornadoHandler
 from .readme import Readme
 
 log = logging.getLogger('databench.app')
@@ -166,6 +167,10 @@ class SingleApp(object):
                                   'databench.run(AnalysisClass, __file__)')
 
 
+class IndexHandler(_TornadoHandler):
+    """databench 0.7's index page handler (not used here: the server renders the index)."""
+
+
 def _import_with_path(module_name, path):
     sys.path.insert(0, path)
     try:
@@ -177,4 +182,4 @@ def _import_with_path(module_name, path):
             pass
 
 
-__all__ = ['App', 'SingleApp', 'DATABENCH_VERSION']
+__all__ = ['App', 'SingleApp', 'IndexHandler', 'DATABENCH_VERSION']

@@ -62,6 +62,24 @@ def _call(method, args, kwargs):
     return method(*args, **kwargs)
 
 
+class _TornadoHandler(object):
+    """A Tornado request handler of databench 0.7's own server; the server
+    here is databench-ts's (Node.js), so there is nothing to mount."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(
+            '{} was a Tornado handler of databench 0.7\'s server; databench-ts serves pages '
+            'and WebSockets itself: run `databench` (or databench.run)'.format(type(self).__name__))
+
+
+class FrontendHandler(_TornadoHandler):
+    """databench 0.7's WebSocket handler (not used here: the server is databench-ts's)."""
+
+
+class RenderTemplate(_TornadoHandler):
+    """databench 0.7's page handler (not used here: the server renders pages itself)."""
+
+
 class Meta(object):
     """Meta class referencing an analysis.
 
@@ -194,4 +212,5 @@ async def _run_lifecycle(run_process, analysis, cli_args, request_args):
     await run_process(analysis, 'connected')
 
 
-__all__ = ['Meta', 'BUILT_IN', 'PING_INTERVAL', '_exception_line']
+__all__ = ['Meta', 'BUILT_IN', 'PING_INTERVAL', 'FrontendHandler', 'RenderTemplate',
+           '_exception_line']
