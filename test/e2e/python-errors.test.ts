@@ -55,7 +55,7 @@ describe('e2e: a Python handler’s error on the page', { skip: chromiumSkip || 
     const frame = (await page.textContent('.db-code-frame')) ?? '';
     assert.match(
       frame,
-      new RegExp(`^> +${line} \\| {8}raise ValueError\\('plain failure'\\)$`, 'm'),
+      new RegExp(`^> +${line} \\| {9}raise ValueError\\('plain failure'\\)$`, 'm'),
       'the failing line is marked',
     );
   });
