@@ -405,6 +405,9 @@ def load_analysis(file, root=None):
         sys.modules[modname] = module
         sys.modules['analysis'] = module
         spec.loader.exec_module(module)
+        if modname != 'analysis':
+            # as an import of it would: `import analyses.x.analysis` finds it on its package
+            setattr(sys.modules[modname.rpartition('.')[0]], 'analysis', module)
     except SyntaxError as error:
         text = '{}:{}: {}: {}'.format(error.filename, error.lineno, type(error).__name__, error.msg)
         if error.text:
