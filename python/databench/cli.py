@@ -236,7 +236,7 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
     except Exception:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    state = {'exited': False}
+    state = {'exited': False, 'stopped': False}
 
     def serving(url):
         sys.stdout.write('the analysis {}: {}/{}/\n'.format(name, url.rstrip('/'), name))
@@ -268,6 +268,7 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
         pass
     finally:
         if process.poll() is None:
+            state['stopped'] = True
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(STOP_TIMEOUT_S)
@@ -279,7 +280,7 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
         if new_loop:
             asyncio.set_event_loop(None)
             loop.close()
-    if state['exited'] and process.returncode:
+    if state['exited'] and not state['stopped'] and process.returncode:
         raise SystemExit(process.returncode)
     return None
 

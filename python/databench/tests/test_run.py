@@ -68,6 +68,16 @@ class TestRun(unittest.TestCase):
         with self.assertRaises((urllib.error.URLError, ConnectionError)):
             fetch(seen['url'] + '/')
 
+    def test_a_loop_stopped_before_the_server_is_up_ends_it_quietly(self):
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.call_soon(loop.stop)
+        try:
+            self.assertIsNone(databench.run(RunPi, argv=['--port', '0']))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
     def test_a_server_that_exits_with_an_error_exits_the_script_with_its_code(self):
         with self.assertRaises(SystemExit) as raised:
             databench.run(RunPi, argv=['--port', 'not-a-port'])
