@@ -1,13 +1,38 @@
 """databench for Python: write an analysis as a ``databench.Analysis``
-subclass and serve it with the databench server (``kernel: py`` in
-index.yaml); test it with ``databench.testing.AnalysisTest``."""
+subclass and serve it with the databench server (an ``analysis.py`` in the
+analyses folder, or ``kernel: py`` in index.yaml); test it with
+``databench.testing.AnalysisTest``. The names of databench 0.7's package
+are here with their 0.7 behaviour (see docs/guides/python.md)."""
 
+from ._version import __version__
 from . import utils
 from .analysis import Analysis, on, on_action
+from .analysis_zmq import AnalysisZMQ
+from .app import App
+from .cli import run
 from .datastore import Datastore, MemoryBackend
+from .datastore_legacy import DatastoreLegacy
 from .meta import Meta
+from .meta_zmq import MetaZMQ
+from .readme import Readme
 
-__version__ = '0.1.0'
 
-__all__ = ['Analysis', 'Datastore', 'MemoryBackend', 'Meta', 'on', 'on_action', 'utils',
+#: Submodules reachable after a plain ``import databench`` (as in 0.7),
+#: imported when first used: they bring unittest or Tornado, which a kernel
+#: does not need.
+_LAZY = ('testing', 'template', 'scaffold')
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module('.' + name, __name__)
+    raise AttributeError("module 'databench' has no attribute {!r}".format(name))
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+__all__ = ['Analysis', 'AnalysisZMQ', 'App', 'Datastore', 'DatastoreLegacy', 'MemoryBackend',
+           'Meta', 'MetaZMQ', 'on', 'on_action', 'Readme', 'run', 'testing', 'utils',
            '__version__']

@@ -1,35 +1,64 @@
 """databench.Analysis: one instance per browser connection."""
 
+import functools
+import inspect
 import json
 import logging
-import os
 import time
 import uuid
 
 from . import _aio
+from ._errors import exception_line as _exception_line, location as _location, \
+    user_frames as _user_frames
 from ._wire import NO_MESSAGE, decode_value, encode_value
 from .datastore import Datastore
 
 log = logging.getLogger('databench.analysis')
 
 _ACTIONS = '_databench_actions'
+#: On a decorated method: the function it wraps (what the framework calls).
+_INNER = '_databench_call'
+
+
+def _handler(f, action):
+    """`f` as an action handler of `action`: wrapped once so that calling it
+    from the analysis's own code (``yield self.sentence('a')``,
+    ``PeriodicCallback(self.generate, 200)``) runs it as Tornado's
+    ``gen.coroutine`` did and returns an awaitable; later decorators add
+    actions to the same wrapper."""
+    if getattr(f, _INNER, None) is None:
+        inner = f
+
+        @functools.wraps(inner)
+        def handler(*args, **kwargs):
+            return _aio.call(inner, args, kwargs)
+
+        setattr(handler, _INNER, inner)
+        setattr(handler, _ACTIONS, [])
+        f = handler
+    actions = getattr(f, _ACTIONS)
+    if action not in actions:
+        actions.append(action)
+    if not isinstance(getattr(f, 'action', None), str):
+        #: databench 0.7's name of the action
+        f.action = action
+    return f
 
 
 def on(f):
     """Decorator: the method handles the action named like the method.
+
+    As in databench 0.7 the method becomes a coroutine in Tornado's sense:
+    a generator method may ``yield`` awaitables (``yield self.emit(...)``),
+    and a call from the analysis's own code runs its body at once and
+    returns an awaitable (``yield self.other_action(3)``).
 
     .. code-block:: python
 
         @databench.on
         def run(self, samples): ...
     """
-    actions = getattr(f, _ACTIONS, None)
-    if actions is None:
-        actions = []
-        setattr(f, _ACTIONS, actions)
-    if f.__name__ not in actions:
-        actions.append(f.__name__)
-    return f
+    return _handler(f, f.__name__)
 
 
 def on_action(action):
@@ -38,15 +67,43 @@ def on_action(action):
         raise TypeError('on_action needs a non-empty action name')
 
     def decorate(f):
-        actions = getattr(f, _ACTIONS, None)
-        if actions is None:
-            actions = []
-            setattr(f, _ACTIONS, actions)
-        if action not in actions:
-            actions.append(action)
-        return f
+        return _handler(f, action)
 
     return decorate
+
+
+class ActionHandler(object):
+    """databench 0.7's callable action handler object: ``ActionHandler(action, f)``
+    as a class attribute handles `action` (what ``@databench.on`` makes
+    today is a plain function, which this also recognises)."""
+
+    def __init__(self, action, f, bound_instance=None):
+        self.action = action
+        self.f = f
+        self.bound_instance = bound_instance
+
+    def __call__(self, *args, **kwargs):
+        if self.bound_instance is not None:
+            args = (self.bound_instance,) + args
+        return _aio.call(self.f, args, kwargs)
+
+    def __get__(self, obj, objtype=None):
+        if obj is not None:
+            return ActionHandler(self.action, self.f, obj)
+        return self
+
+    def code(self):
+        """The source code of the decorated function."""
+        return inspect.getsource(self.f)
+
+
+def _actions_of(value):
+    """The actions a class attribute handles by decoration (not by its name)."""
+    actions = getattr(value, _ACTIONS, None)
+    if actions:
+        return actions
+    action = getattr(value, 'action', None)
+    return [action] if isinstance(action, str) and action else ()
 
 
 class _Table(object):
@@ -55,11 +112,15 @@ class _Table(object):
 
 def _table(cls):
     """Action handlers and data_<key> transforms of a class, found once: the
-    most derived definition of a name wins; every handler of an action runs."""
+    most derived definition of a name wins; every handler of an action runs,
+    except that databench.Analysis's own default for an action (``on_args``)
+    gives way to a subclass's handler of it under another name (databench
+    0.7's ``@databench.on def args(self, ...)``)."""
     table = cls.__dict__.get('_databench_table')
     if table is not None:
         return table
     handlers = {}
+    base = {}
     seen = set()
     data, class_data = {}, {}
     for klass in cls.__mro__:
@@ -69,15 +130,23 @@ def _table(cls):
             seen.add(name)
             if isinstance(value, (staticmethod, classmethod)) or not callable(value):
                 continue
+            actions = []
             if name.startswith('on_') and len(name) > 3:
-                handlers.setdefault(name[3:], []).append(name)
-            for action in getattr(value, _ACTIONS, ()):
-                if not (name.startswith('on_') and name[3:] == action):
+                actions.append(name[3:])
+            for action in _actions_of(value):
+                if action not in actions:
+                    actions.append(action)
+            for action in actions:
+                if klass is Analysis:
+                    base.setdefault(action, []).append(name)
+                else:
                     handlers.setdefault(action, []).append(name)
             if name.startswith('class_data_') and len(name) > 11:
                 class_data[name[11:]] = name
             elif name.startswith('data_') and len(name) > 5:
                 data[name[5:]] = name
+    for action, names in base.items():
+        handlers.setdefault(action, names)
     table = _Table()
     table.wildcard = handlers.pop('*', [])
     table.handlers = handlers
@@ -245,7 +314,11 @@ class Analysis(object):
             return sink.emit(signal, message)
         fn = self.__dict__.get('_emit_fn')
         if fn is None:
-            log.error('emit called before the analysis was set up')
+            if self.__dict__.get('_disposed'):
+                # the page has gone (a handler or timer still runs): nobody to send to
+                log.debug('%s after the session of %s ended: dropped', signal, self.id)
+            else:
+                log.error('emit called before the analysis was set up')
             return _aio.DONE
         result = fn(signal, message)
         return _aio.start(result) or _aio.DONE
@@ -258,13 +331,26 @@ class Analysis(object):
         """Update `class_data`, shared by every page of this analysis (databench 0.7)."""
         return self.class_data.set_state(updater, **kwargs)
 
-    def _report_error(self, where, error):
-        """A handler failed: the exception's text to the page, the traceback to the log."""
-        text = '{} failed: {}'.format(where, _exception_line(error))
+    def _report_error(self, where, error, action=None):
+        """A handler failed: the exception's text to the page (an `error`
+        frame, as databench 0.7 sent it, and on a served page a `__error`
+        frame for its error panel: the action, the message and the file:line
+        of the user's code with the lines around it), the traceback to the log."""
+        message = _exception_line(error)
         logger = self.__dict__.get('log_backend') or log
         logger.error('[%s %s] %s failed', type(self).__name__, self.id, where,
                      exc_info=(type(error), error, _user_frames(error.__traceback__)))
-        return self._send('error', text)
+        sent = self._send('error', '{} failed: {}'.format(where, message))
+        reporting = self.__dict__.get('_error_reporting')
+        if reporting is None:
+            return sent
+        details, root = reporting
+        load = {'action': action, 'where': where, 'message': message, 'location': None}
+        if details:
+            load['location'], frame = _location(error, root)
+            if frame is not None:
+                load['frame'] = frame
+        return _aio.combine([sent, self._send('__error', load)])
 
     # built-in actions ----------------------------------------------------
 
@@ -298,28 +384,30 @@ class Analysis(object):
         logger = self.__dict__.get('log_frontend') or log
         logger.log(level, '[frontend %s] %s', self.id, ' '.join(parts))
 
+    # databench 0.7's names of the built-in handlers (``super().connected()``)
+    connect = on_connect
+    args = on_args
+    connected = on_connected
+    disconnected = on_disconnected
+
+    def log(self, *args, **kwargs):
+        """Log to the server's log as the page's ``log`` action does (databench 0.7)."""
+        return self.on_log(*args, **kwargs)
+
+    def warn(self, *args, **kwargs):
+        """Log a warning as the page's ``warn`` action does (databench 0.7)."""
+        return self.on_warn(*args, **kwargs)
+
+    def error(self, *args, **kwargs):
+        """Log an error as the page's ``error`` action does (databench 0.7)."""
+        return self.on_error(*args, **kwargs)
+
     def _dispose(self):
-        """@internal The session ended: release the stores."""
+        """@internal The session ended: release the stores; what a handler
+        or timer still sends is dropped quietly."""
+        self._disposed = True
         self._sink = None
         self._emit_fn = None
         for store in (self.data, self.class_data):
             if store is not None:
                 store.close()
-
-
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _user_frames(tb):
-    """A traceback without its leading frames in this package (the user's code is what matters)."""
-    first = tb
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
-        tb = tb.tb_next
-    return tb if tb is not None else first
-
-
-def _exception_line(error):
-    """The last line of a traceback: ``ValueError: text``."""
-    name = type(error).__name__
-    text = str(error)
-    return '{}: {}'.format(name, text) if text else name

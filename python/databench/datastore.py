@@ -6,9 +6,22 @@ analysis runs in a `kernel: py` process (writes go to the server, changes
 made elsewhere come back)."""
 
 import asyncio
+import logging
 
 from . import _aio
 from ._wire import decode_value, encode_value
+
+log = logging.getLogger('databench.datastore')
+
+
+def encode(value):
+    """A value as the JSON text a Datastore keeps (and the page receives)."""
+    return encode_value(value)
+
+
+def decode(encoded):
+    """The value of a Datastore's JSON text."""
+    return decode_value(encoded)
 
 
 class MissingKey(KeyError, IndexError):
@@ -84,7 +97,7 @@ class _Domain(object):
 
     def write(self, key, encoded):
         if self.entries.get(key) == encoded:
-            return _aio.DONE
+            return _aio.Results()
         if encoded is None:
             self.entries.pop(key, None)
         else:
@@ -105,10 +118,28 @@ class _Domain(object):
         results = []
         for store in list(self.stores):
             store._deliver(key, encoded, results)
-        return _aio.combine(results)
+        return _aio.results(results)
 
 
 _registries = {}
+
+
+class _DomainsView(object):
+    """databench 0.7's ``Datastore.global_data`` and ``Datastore.stores``:
+    domain -> its encoded entries / its open Datastores (of the default
+    backend), read when accessed."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __get__(self, obj, objtype=None):
+        backend = _default_backend
+        open_domains = _registries.get(id(backend), {})
+        if self.what == 'stores':
+            return {name: list(d.stores) for name, d in open_domains.items()}
+        data = dict(getattr(backend, 'domains', {}))
+        data.update({name: d.entries for name, d in open_domains.items()})
+        return data
 
 
 def _open_domain(backend, name):
@@ -132,15 +163,26 @@ class Datastore(object):
     :param backend: where the data lives (default: see :func:`set_default_backend`).
 
     Values are stored as encoded JSON: setting a value equal to the stored
-    one does nothing, reads return a copy. ``store[key] = value`` writes at
-    once; ``set`` returns an awaitable that completes when every change
-    callback has run (``await`` it, ``yield`` it, or ignore it).
+    one does nothing, reads return a copy. Every Datastore on the domain
+    hears a change: ``subscribe(callback)`` callbacks get ``{key: value}``
+    (databench 0.7), ``on_change(callback)`` ones ``(key, value)``. A write
+    (``set``, ``set_state``, ``store[key] = value``) returns the list of what
+    the callbacks returned, as databench 0.7 did; that list is also an
+    awaitable that completes when the awaitable results have (``await`` it,
+    ``yield`` it, or ignore it). Writes to a closed Datastore (a page that
+    has gone, its handler still running) are dropped.
     """
+
+    #: databench 0.7: domain -> its entries (encoded), of every domain in memory.
+    global_data = _DomainsView('data')
+    #: databench 0.7: domain -> the open Datastores on it.
+    stores = _DomainsView('stores')
 
     def __init__(self, domain, release_storage=False, release_after_ms=None, backend=None):
         self.domain = domain
         self.release_storage = release_storage
         self.release_after_ms = release_after_ms
+        self.callbacks = []
         self.change_callbacks = []
         self._encoded_listeners = []
         self._closed = False
@@ -159,10 +201,19 @@ class Datastore(object):
 
     # change callbacks ------------------------------------------------------
 
+    def subscribe(self, callback):
+        """Register a change callback: ``callback({key: value})`` (value None: deleted).
+
+        What it returns is in the list a write returns; it may be a plain
+        function or return an awaitable. Returns this Datastore.
+        """
+        self.callbacks.append(callback)
+        return self
+
     def on_change(self, callback):
         """Register a change callback: ``callback(key, value)`` (value None: deleted).
 
-        It may be a plain function or return an awaitable.
+        It may be a plain function or return an awaitable. Returns this Datastore.
         """
         self.change_callbacks.append(callback)
         return self
@@ -174,20 +225,39 @@ class Datastore(object):
     def _deliver(self, key, encoded, results):
         for listener in self._encoded_listeners:
             results.append(listener(key, encoded))
-        if self.change_callbacks:
-            for callback in list(self.change_callbacks):
-                value = None if encoded is None else decode_value(encoded)
-                results.append(callback(key, value))
+        # each callback decodes its own copy: one cannot change what the next sees
+        for callback in list(self.change_callbacks):
+            results.append(callback(key, None if encoded is None else decode_value(encoded)))
+        for callback in list(self.callbacks):
+            results.append(callback({key: None if encoded is None else decode_value(encoded)}))
+
+    def all_callbacks(self):
+        """The ``subscribe`` callbacks of every Datastore on this domain."""
+        return [callback for store in list(self._state.stores) for callback in store.callbacks]
+
+    def trigger_callbacks(self, key, callbacks=None):
+        """Call the change callbacks for `key` with its current value: those
+        of every Datastore on the domain (the page's included: it gets the
+        value again), or only `callbacks` (called with ``{key: value}``).
+        Returns their results (a list, also awaitable)."""
+        if callbacks is None:
+            return self._state.deliver(key, self._state.entries.get(key))
+        return _aio.results([callback({key: self.get(key)}) for callback in callbacks])
+
+    def trigger_all_callbacks(self, callbacks=None):
+        """:meth:`trigger_callbacks` for every key; the results in one list."""
+        return _aio.Results(r for key in list(self) for r in self.trigger_callbacks(key, callbacks))
 
     def trigger_change_callbacks(self, key):
+        """Call this Datastore's own callbacks for `key` with its current value."""
         encoded = self._state.entries.get(key)
         results = []
         self._deliver(key, encoded, results)
-        return _aio.combine(results)
+        return _aio.results(results)
 
     def trigger_all_change_callbacks(self):
         """Trigger all callbacks that were set with on_change()."""
-        return _aio.combine([self.trigger_change_callbacks(k) for k in list(self)])
+        return _aio.Results(r for k in list(self) for r in self.trigger_change_callbacks(k))
 
     # reads -----------------------------------------------------------------
 
@@ -232,18 +302,22 @@ class Datastore(object):
     # writes ----------------------------------------------------------------
 
     def set(self, key, value):
-        """Set `key` to `value`; returns an awaitable."""
+        """Set `key` to `value`; returns what the change callbacks returned
+        (a list, also awaitable; empty when the value did not change)."""
         if not isinstance(key, str):
             raise TypeError('a Datastore key must be a str, got {!r}'.format(key))
-        self._check_open()
-        return self._state.write(key, encode_value(value, key))
+        encoded = encode_value(value, key)
+        if self._closed:
+            return self._dropped(key)
+        return self._state.write(key, encoded)
 
     def __setitem__(self, key, value):
         self.set(key, value)
 
     def delete(self, key):
-        """Remove `key` (nothing happens when it is not there); returns an awaitable."""
-        self._check_open()
+        """Remove `key` (nothing happens when it is not there); returns the callbacks' results."""
+        if self._closed:
+            return self._dropped(key)
         return self._state.write(key, None)
 
     def __delitem__(self, key):
@@ -252,30 +326,33 @@ class Datastore(object):
         self.delete(key)
 
     def update(self, key_value_pairs=None, **kwargs):
-        """Similar to :meth:`dict.update`."""
+        """Similar to :meth:`dict.update`; returns the callbacks' results in one list."""
         pairs = dict(key_value_pairs or {}, **kwargs)
-        return _aio.combine([self.set(k, v) for k, v in pairs.items()])
+        return _aio.Results(r for k, v in pairs.items() for r in self.set(k, v))
 
     def init(self, key_value_pairs=None, **kwargs):
-        """Set only the keys that are not in the datastore already."""
+        """Set only the keys that are not in the datastore already; returns
+        one result list per key set (as databench 0.7 did)."""
         pairs = dict(key_value_pairs or {}, **kwargs)
-        return _aio.combine([self.set(k, v) for k, v in pairs.items() if k not in self])
+        return _aio.Results([self.set(k, v) for k, v in pairs.items() if k not in self])
 
     def set_state(self, updater=None, **kwargs):
-        """Update the datastore: a dict, a function ``store -> dict``, or keywords."""
+        """Update the datastore: a dict, a function ``store -> dict``, or
+        keywords; returns the callbacks' results in one list."""
         value = updater(self) if callable(updater) else dict(updater or {})
         value.update(kwargs)
         return self.update(value)
 
-    def _check_open(self):
-        if self._closed:
-            raise RuntimeError('the Datastore "{}" is closed'.format(self.domain))
+    def _dropped(self, key):
+        log.debug('write of "%s" to the closed Datastore "%s": dropped', key, self.domain)
+        return _aio.Results()
 
     def close(self):
         """Close this Datastore; the last one on a domain detaches it."""
         if self._closed:
             return
         self._closed = True
+        self.callbacks = []
         self.change_callbacks = []
         self._encoded_listeners = []
         state = self._state

@@ -10,8 +10,10 @@ server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
 import asyncio
 import collections
 import importlib
+import importlib.util
 import inspect
 import json
+import keyword
 import logging
 import os
 import sys
@@ -19,10 +21,11 @@ import time
 import traceback
 import urllib.parse
 
-from . import _aio
+from . import _aio, _runtime
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
-from .analysis import Analysis, _exception_line
+from ._errors import exception_line as _exception_line
+from .analysis import Analysis
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
 
@@ -234,6 +237,7 @@ class Session(object):
             analysis = kernel.cls()
             analysis.init_databench(message['id'])
             analysis._sink = self.port
+            analysis._error_reporting = (message.get('errorDetails') is not False, kernel.root)
             await analysis.data.ready
             await analysis.class_data.ready
         except Exception as error:
@@ -306,6 +310,9 @@ class Session(object):
 
     async def close(self):
         self.closing = True
+        if self.analysis is not None:
+            # a generator handler still running stops at its next yield
+            _aio.stop_generators(self.analysis)
         pump = self.pump
         if pump is not None:
             await asyncio.wait({pump}, timeout=CLOSE_GRACE_S)
@@ -328,10 +335,10 @@ class LoadError(Exception):
     pass
 
 
-def _where(error, folder):
-    """``file:line: Type: text`` of the innermost frame in the analysis folder."""
+def _where(error, root):
+    """``file:line: Type: text`` of the innermost frame in the analyses folder."""
     frames = traceback.extract_tb(error.__traceback__)
-    mine = [f for f in frames if os.path.abspath(f.filename).startswith(folder + os.sep)]
+    mine = [f for f in frames if os.path.abspath(f.filename).startswith(root + os.sep)]
     frame = (mine or frames or [None])[-1]
     if frame is None:
         return _exception_line(error)
@@ -339,27 +346,83 @@ def _where(error, folder):
     return line + ('\n    ' + frame.line if frame.line else '')
 
 
-def load_analysis(file):
-    """Import analysis.py (its folder first on sys.path, so modules beside it
-    import) and find its databench.Analysis subclass."""
+def _interpreter_note():
+    return ('it was imported by {} (Python {}); to use another interpreter (one that has '
+            'the package), name it with python: in index.yaml or DATABENCH_PYTHON, or start '
+            'databench in an activated virtualenv'.format(
+                sys.executable, sys.version.split()[0]))
+
+
+def _analyses_package(root):
+    """The name the analyses folder imports as (``analyses``: its parent on
+    sys.path, as in databench 0.7), or None when it cannot (not an
+    identifier, or another module of that name comes first)."""
+    name = os.path.basename(root)
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return None
+    parent = os.path.dirname(root)
+    if parent not in sys.path:
+        # last: the folder's name never hides a module of the standard library
+        sys.path.append(parent)
+        # and for the Python processes the analysis starts (an rq worker
+        # imports the analysis's functions by their module name)
+        paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+        if parent not in paths:
+            os.environ['PYTHONPATH'] = os.pathsep.join(paths + [parent])
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    locations = getattr(spec, 'submodule_search_locations', None) if spec else None
+    if not locations or root not in [os.path.abspath(p) for p in locations]:
+        return None
+    return name
+
+
+def load_analysis(file, root=None):
+    """Import analysis.py and find its databench.Analysis subclass.
+
+    Its folder is first on sys.path (modules beside it import) and the
+    analyses folder `root` is a package (``from analyses.other.analysis
+    import x``, relative imports), as in databench 0.7: analysis.py is the
+    module ``<root name>.<analysis name>.analysis`` (also ``analysis``).
+    """
     folder = os.path.dirname(os.path.abspath(file))
+    root = os.path.abspath(root) if root else os.path.dirname(folder)
     sys.path.insert(0, folder)
     try:
-        spec = importlib.util.spec_from_file_location('analysis', file)
+        package = _analyses_package(root)
+        name = os.path.basename(folder)
+        modname = 'analysis'
+        if package is not None and os.path.dirname(folder) == root and name.isidentifier() \
+                and not keyword.iskeyword(name):
+            importlib.import_module('{}.{}'.format(package, name))
+            modname = '{}.{}.analysis'.format(package, name)
+        spec = importlib.util.spec_from_file_location(modname, file)
         if spec is None or spec.loader is None:
             raise LoadError('{}: cannot be imported'.format(file))
         module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module
         sys.modules['analysis'] = module
         spec.loader.exec_module(module)
+        if modname != 'analysis':
+            # as an import of it would: `import analyses.x.analysis` finds it on its package
+            setattr(sys.modules[modname.rpartition('.')[0]], 'analysis', module)
     except SyntaxError as error:
         text = '{}:{}: {}: {}'.format(error.filename, error.lineno, type(error).__name__, error.msg)
         if error.text:
             text += '\n    ' + error.text.strip()
         raise LoadError(text) from error
+    except LoadError:
+        raise
     except Exception as error:
-        raise LoadError(_where(error, folder)) from error
+        text = _where(error, root)
+        if isinstance(error, ModuleNotFoundError):
+            text += '\n' + _interpreter_note()
+        raise LoadError(text) from error
     classes = [c for c in vars(module).values()
-               if inspect.isclass(c) and issubclass(c, Analysis) and c is not Analysis]
+               if inspect.isclass(c) and issubclass(c, Analysis) and c is not Analysis
+               and not c.__dict__.get('_databench_internal', False)]
     own = [c for c in classes if c.__module__ == module.__name__] or classes
     leaves = [c for c in own if not any(o is not c and issubclass(o, c) for o in own)]
     if len(leaves) == 1:
@@ -369,6 +432,18 @@ def load_analysis(file):
                         'class MyAnalysis(databench.Analysis)'.format(file))
     raise LoadError('{} defines several databench.Analysis subclasses ({}); keep one'.format(
         file, ', '.join(c.__name__ for c in leaves)))
+
+
+def check_pyspark():
+    """``kernel: pyspark``: the analysis runs in this kernel when pyspark imports."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise LoadError(
+            'kernel: pyspark needs the pyspark package, and {} (Python {}) has none: '
+            'pip install pyspark, or name an interpreter that has it with python: in '
+            'index.yaml or DATABENCH_PYTHON (or use kernel: py)'.format(
+                sys.executable, sys.version.split()[0])) from None
 
 
 class _ServerLog(logging.Handler):
@@ -393,10 +468,12 @@ class _ServerLog(logging.Handler):
 
 
 class Kernel(object):
-    def __init__(self, loop, name, cls):
+    def __init__(self, loop, name, cls, root=None):
         self.loop = loop
         self.name = name
         self.cls = cls
+        #: the analyses folder: a failing handler's location is relative to it
+        self.root = root
         self.outbox = Outbox(loop)
         self.backend = KernelBackend(self.outbox, loop)
         self.sessions = {}
@@ -460,17 +537,23 @@ def main(argv):
         send({'t': 'load-error', 'message': 'databench needs Python 3.9 or newer; {} is {}'.format(
             sys.executable, sys.version.split()[0])})
         return 1
+    _runtime.IN_KERNEL = True
+    # Tornado (when the analysis uses it) runs on this loop: IOLoop.current()
+    # is this loop, so PeriodicCallback and gen.coroutine work in handlers
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    root = config.get('root') or os.path.dirname(os.path.dirname(os.path.abspath(config['file'])))
     try:
-        cls = load_analysis(config['file'])
+        if config.get('kind') == 'pyspark':
+            check_pyspark()
+        cls = load_analysis(config['file'], root)
     except LoadError as error:
         if error.__cause__ is not None and not isinstance(error.__cause__, SyntaxError):
             traceback.print_exception(type(error.__cause__), error.__cause__,
                                       error.__cause__.__traceback__)
         send({'t': 'load-error', 'message': str(error)})
         return 1
-    kernel = Kernel(loop, name, cls)
+    kernel = Kernel(loop, name, cls, root)
     set_default_backend(kernel.backend)
     root = logging.getLogger()
     root.handlers[:] = [_ServerLog(kernel)]

@@ -1,11 +1,15 @@
 """databench.Meta: one kind of analysis, and how an action runs on an instance."""
 
+import collections
+import glob
 import inspect
 import logging
+import os
 
 from . import _aio
+from ._version import __version__ as DATABENCH_VERSION
 from ._wire import NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL
-from .analysis import _exception_line, _table
+from .analysis import _INNER, _exception_line, _table
 
 log = logging.getLogger('databench.meta')
 
@@ -45,6 +49,37 @@ def _bind(analysis, action, name, message):
     return method, args, kwargs, None
 
 
+#: databench 0.7's WebSocket ping interval (ms); the server here pings on its own.
+PING_INTERVAL = 15000
+
+
+def _call(method, args, kwargs):
+    """Call a handler for the framework: a decorated method's own function
+    (its generator is driven in this run, no task of its own)."""
+    inner = getattr(getattr(method, '__func__', None), _INNER, None)
+    if inner is not None:
+        return inner(method.__self__, *args, **kwargs)
+    return method(*args, **kwargs)
+
+
+class _TornadoHandler(object):
+    """A Tornado request handler of databench 0.7's own server; the server
+    here is databench-ts's (Node.js), so there is nothing to mount."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(
+            '{} was a Tornado handler of databench 0.7\'s server; databench-ts serves pages '
+            'and WebSockets itself: run `databench` (or databench.run)'.format(type(self).__name__))
+
+
+class FrontendHandler(_TornadoHandler):
+    """databench 0.7's WebSocket handler (not used here: the server is databench-ts's)."""
+
+
+class RenderTemplate(_TornadoHandler):
+    """databench 0.7's page handler (not used here: the server renders pages itself)."""
+
+
 class Meta(object):
     """Meta class referencing an analysis.
 
@@ -53,14 +88,56 @@ class Meta(object):
     :param str analysis_path: path of the analysis
     :param list extra_routes: kept for databench 0.7 compatibility (routes are the server's)
     :param list cli_args: arguments from the command line
+    :param str main_template: kept for databench 0.7 compatibility (the page is the server's)
+    :param dict info: entries over the defaults of ``info`` (title, readme, description, ...)
     """
 
-    def __init__(self, name, analysis_class, analysis_path, extra_routes=None, cli_args=None):
+    def __init__(self, name, analysis_class, analysis_path, extra_routes=None, cli_args=None,
+                 main_template='index.html', info=None):
         self.name = name
         self.analysis_class = analysis_class
         self.analysis_path = analysis_path
         self.extra_routes = extra_routes or []
         self.cli_args = cli_args or []
+        self.main_template = main_template
+        self._info = info
+        self.fill_action_handlers(analysis_class)
+
+    @property
+    def info(self):
+        """databench 0.7's page info: title, readme (HTML), description, thumbnail, ...
+        (read when first asked for)."""
+        if not isinstance(self._info, dict) or '_databench_filled' not in self._info:
+            from .readme import Readme
+            thumbnails = sorted(glob.glob(os.path.join(self.analysis_path, 'thumbnail.*')))
+            readme = Readme(self.analysis_path, watch=False)
+            info = {
+                'title': self.analysis_class.__name__,
+                'readme': readme.html,
+                'description': readme.text.strip(),
+                'show_in_index': True,
+                'thumbnail': os.path.basename(thumbnails[0]) if thumbnails else False,
+                'home_link': False,
+                'version': '0.0.0',
+            }
+            info.update(self._info or {})
+            info['_databench_filled'] = True
+            self._info = info
+        return {k: v for k, v in self._info.items() if k != '_databench_filled'}
+
+    @staticmethod
+    def fill_action_handlers(analysis_class):
+        """Set ``analysis_class._action_handlers``: action name -> the
+        functions that handle it (databench 0.7's table; the framework here
+        keeps its own)."""
+        table = _table(analysis_class)
+        handlers = collections.defaultdict(list)
+        for action, names in table.handlers.items():
+            handlers[action] = [getattr(analysis_class, name) for name in names]
+        if table.wildcard:
+            handlers['*'] = [getattr(analysis_class, name) for name in table.wildcard]
+        analysis_class._action_handlers = handlers
+        return handlers
 
     @staticmethod
     async def run_process(analysis, action_name, message=NO_MESSAGE, callback=None):
@@ -72,6 +149,8 @@ class Meta(object):
         signal (its traceback goes to the log); this never raises.
         `callback` is called when done (e.g. ``stop`` in tests).
         """
+        if analysis is None:
+            return
         load = message
         has_process = False
         process_id = None
@@ -97,18 +176,19 @@ class Meta(object):
                 await analysis._send('error', error)
                 continue
             try:
-                await _aio.settle(method(*args, **kwargs))
+                await _aio.settle(_call(method, args, kwargs), analysis)
             except Exception as e:
                 failed = True
-                await analysis._report_error('action "{}"'.format(action_name), e)
+                await analysis._report_error('action "{}"'.format(action_name), e, action_name)
         for name in table.wildcard:
             try:
-                await _aio.settle(getattr(analysis, name)(
-                    action_name, None if load is NO_MESSAGE else load))
+                await _aio.settle(_call(getattr(analysis, name),
+                                        (action_name, None if load is NO_MESSAGE else load), {}),
+                                  analysis)
             except Exception as e:
                 failed = True
                 await analysis._report_error(
-                    'action "{}" (* handler {})'.format(action_name, name), e)
+                    'action "{}" (* handler {})'.format(action_name, name), e, action_name)
         if not names and not table.wildcard and action_name not in BUILT_IN:
             await analysis.emit('warn', 'no handler for {}'.format(action_name))
         analysis.__dict__['_current_action'] = previous
@@ -132,4 +212,5 @@ async def _run_lifecycle(run_process, analysis, cli_args, request_args):
     await run_process(analysis, 'connected')
 
 
-__all__ = ['Meta', 'BUILT_IN', '_exception_line']
+__all__ = ['Meta', 'BUILT_IN', 'PING_INTERVAL', 'FrontendHandler', 'RenderTemplate',
+           '_exception_line']

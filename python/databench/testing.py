@@ -76,6 +76,11 @@ class AnalysisTest(object):
 
         self.ready = self._run(setup)
 
+    def emulate_emit_to_frontend(self, signal, message=NO_MESSAGE):
+        """Record a frame as the page would receive it (databench 0.7's name
+        of what the analysis's emits go through here)."""
+        return self._emit(signal, message)
+
     def _emit(self, signal, message):
         if message is NO_MESSAGE:
             self.emitted_messages.append((signal,))
@@ -96,7 +101,7 @@ class AnalysisTest(object):
         except RuntimeError:
             loop = None
         if loop is None:
-            result = _aio.Done(asyncio.run(chained()))
+            result = _aio.Done(_aio.run_now(chained()))
             self._previous = None
             return result
         task = loop.create_task(chained())
@@ -152,7 +157,7 @@ def gen_test(f):
     def run(*args, **kwargs):
         result = f(*args, **kwargs)
         if inspect.isgenerator(result) or inspect.isawaitable(result):
-            return asyncio.run(_aio.settle(result))
+            return _aio.run_now(_aio.settle(result))
         return result
 
     return run

@@ -1,8 +1,43 @@
-"""Helpers for analyses: figures as inline images."""
+"""Helpers for analyses: figures as inline images, JSON of numpy values and sets."""
 
 import base64
 import io
+import json
 import urllib.parse
+
+
+def json_encoder_default(obj):
+    """Encode what the standard JSON encoder does not know: a set (or
+    frozenset) as a list, a numpy array as its list, a numpy scalar as its
+    number, a databench 0.7 legacy Datastore value as its plain value.
+
+    Example: ``json.dumps(obj, default=json_encoder_default)``. (The
+    databench wire format is made by the package itself; this is for your
+    own ``json.dumps``.)
+    """
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    to_native = getattr(obj, 'to_native', None)
+    if callable(to_native):
+        return to_native()
+    tolist = getattr(obj, 'tolist', None)
+    if callable(tolist) and hasattr(obj, 'dtype'):
+        # numpy arrays (lists) and numpy scalars (numbers)
+        return tolist()
+    raise TypeError('Object of type {} is not JSON serializable'.format(type(obj).__name__))
+
+
+def to_string(*args, **kwargs):
+    """What the ``log``/``warn``/``error`` actions log for their arguments:
+    one string as it is, else the arguments as JSON (databench 0.7)."""
+    if len(args) == 1 and not kwargs and isinstance(args[0], str):
+        return args[0]
+    if not kwargs:
+        return json.dumps(args, default=json_encoder_default)
+    if not args:
+        return json.dumps(kwargs, default=json_encoder_default)
+    return json.dumps(args, default=json_encoder_default) + ', ' + \
+        json.dumps(kwargs, default=json_encoder_default)
 
 
 def png_to_src(png):

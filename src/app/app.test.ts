@@ -41,7 +41,7 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     });
     assert.equal(
       app.entries.get('a')?.error,
-      'index.yaml: analysis "a": unknown kernel "gpu" (known: worker, py; none runs it in the server\'s own thread)',
+      'index.yaml: analysis "a": unknown kernel "gpu" (known: worker, py, pyspark; none runs it in the server\'s own thread)',
     );
   });
 

@@ -277,26 +277,32 @@ const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
       },
     },
   ],
-  [
-    'py',
-    {
-      source: 'analysis.py',
-      background: true,
-      async create({ entry, source, routes, cliArgs, logger }) {
-        const { PythonKernel } = await import('../kernel/python/python-kernel.js');
-        return PythonKernel.create({
-          name: entry.name,
-          file: source,
-          routes,
-          cliArgs,
-          logger,
-          python: entry.python,
-          processes: entry.processes,
-        });
-      },
-    },
-  ],
+  ['py', pythonKind('py')],
+  // databench 0.7's PySpark kernel: the Python kernel, when pyspark imports in it
+  ['pyspark', pythonKind('pyspark')],
 ]);
+
+/** A Python kernel: `kernel: py`, or `kernel: pyspark` (which needs pyspark). */
+function pythonKind(flavour: 'py' | 'pyspark'): KernelKind {
+  return {
+    source: 'analysis.py',
+    background: true,
+    async create({ entry, source, root, routes, cliArgs, logger }) {
+      const { PythonKernel } = await import('../kernel/python/python-kernel.js');
+      return PythonKernel.create({
+        name: entry.name,
+        file: source,
+        root,
+        flavour,
+        routes,
+        cliArgs,
+        logger,
+        python: entry.python,
+        processes: entry.processes,
+      });
+    },
+  };
+}
 
 /** The kind of kernel `name` (index.yaml's `kernel:`) names, or an error listing the known ones. */
 function kernelKind(name: string | undefined, analysis: string): KernelKind {

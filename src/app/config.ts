@@ -77,13 +77,16 @@ export interface EntryConfig {
   description: string;
   /** `show_in_index`. Default: true. */
   showInIndex: boolean;
-  /** `kernel`: what runs its sessions (`worker`, `py`); undefined: the server's own thread. */
+  /** `kernel`: what runs its sessions (`worker`, `py`, `pyspark`); undefined: the server's own thread. */
   kernel: string | undefined;
   /** `threads`: a worker kernel's pool size. Default: the number of cores. */
   threads: number | undefined;
   /** `processes`: a Python kernel's processes at most. Default: 1. */
   processes: number | undefined;
-  /** `python`: a Python kernel's interpreter. Default: `DATABENCH_PYTHON`, else python3. */
+  /**
+   * `python`: a Python kernel's interpreter. Default: `DATABENCH_PYTHON`, else
+   * the active virtualenv's, else `python3` on PATH, else `/usr/bin/python3`.
+   */
   python: string | undefined;
   /** `watch`: globs of more files whose change reloads it. Default: none. */
   watch: string[];

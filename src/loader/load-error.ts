@@ -3,8 +3,13 @@ import { isAbsolute, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadErrorLoad } from '../protocol/messages.js';
 
-/** A source file and position in a load error's text (esbuild's `file:line:col: ERROR: …`, or a stack frame). */
-const POSITION = /((?:file:\/\/)?(?:\/|[A-Za-z]:[\\/])[^\s():"']+?\.[cm]?[jt]sx?)(?::(\d+):(\d+))?/;
+/**
+ * A source file and position in a load error's text (esbuild's
+ * `file:line:col: ERROR: …`, a stack frame, or the Python kernel's
+ * `file.py:line: Type: …`, which has no column).
+ */
+const POSITION =
+  /((?:file:\/\/)?(?:\/|[A-Za-z]:[\\/])[^\s():"']+?\.(?:[cm]?[jt]sx?|py))(?::(\d+)(?::(\d+))?)?/;
 /** esbuild's form: the message proper follows `ERROR: `. */
 const ESBUILD = /^(?:Build|Transform) failed with \d+ errors?:\n\S+?:\d+:\d+: ERROR: ([\s\S]*)$/;
 

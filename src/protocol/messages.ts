@@ -119,6 +119,11 @@ export interface ErrorLoad {
   message: string;
   /** `file:line:column` of the user's code (source-mapped); null when error details are off or unknown. */
   location: string | null;
+  /**
+   * The lines around `location`, numbered, with a `>` mark and a caret (as
+   * a load error's `frame`); sent by Python analyses, absent otherwise.
+   */
+  frame?: string | null;
 }
 
 /** The load of a `__load_error` frame: the analysis failed to load. */

@@ -368,7 +368,9 @@ export function testKernel<K extends Kernel>(
 
   const open = (
     m: Made<K>,
-    request: Partial<Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs'>> = {},
+    request: Partial<
+      Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails'>
+    > = {},
   ): Page => {
     const id = request.id ?? randomUUID();
     const port = new RecordingPage(`page ${++pageNo} (${id.slice(0, 8)})`, ms);
@@ -379,6 +381,7 @@ export function testKernel<K extends Kernel>(
       cliArgs: request.cliArgs ?? [],
       owner: 'conformance',
       datastore: m.backend,
+      ...(request.errorDetails === undefined ? {} : { errorDetails: request.errorDetails }),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -512,6 +515,23 @@ export function testKernel<K extends Kernel>(
         m.logger.lines.some(([level, line]) => level === 'error' && line.includes('boom')),
         'the failure is logged at error level',
       );
+    });
+
+    void test('a handler that throws also sends __error for the error panel: the action, the message, the file:line of the analysis; no location without error details', async () => {
+      const m = await start();
+      const page = open(m);
+      page.send('fail', ['boom']);
+      const load = (await page.next('__error')) as Record<string, unknown>;
+      assert.equal(load['action'], 'fail');
+      assert.equal(load['where'], 'action "fail"');
+      assert.match(String(load['message']), /boom/);
+      assert.match(String(load['location']), /analysis\.[a-z]+:\d+(:\d+)?$/);
+      const quiet = open(m, { errorDetails: false });
+      quiet.send('fail', ['hush']);
+      const hidden = (await quiet.next('__error')) as Record<string, unknown>;
+      assert.match(String(hidden['message']), /hush/);
+      assert.equal(hidden['location'], null);
+      assert.equal(hidden['frame'] ?? null, null);
     });
 
     void test('a value that cannot be sent is an error naming the signal or the key; the session keeps working', async () => {

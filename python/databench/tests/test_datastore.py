@@ -81,11 +81,20 @@ class TestDatastore(unittest.TestCase):
         kept.close()
         self.assertEqual(self.store('k')['x'], 1)
 
-    def test_closed_store_refuses_writes(self):
+    def test_writes_to_a_closed_store_are_dropped_quietly(self):
+        # a page that has gone while its handler still runs: nothing to raise about
         s = self.store()
+        other = self.store()
+        seen = []
+        other.on_change(lambda k, v: seen.append(k))
         s.close()
-        with self.assertRaises(RuntimeError):
-            s['x'] = 1
+        with self.assertLogs('databench.datastore', 'DEBUG') as logs:
+            self.assertEqual(s.set('x', 1), [])
+            s['y'] = 2
+            self.assertEqual(s.delete('x'), [])
+        self.assertEqual(seen, [])
+        self.assertNotIn('x', other)
+        self.assertTrue(all(r.levelname == 'DEBUG' for r in logs.records))
 
     def test_unencodable_values_fail_at_the_assignment(self):
         s = self.store()
@@ -98,6 +107,105 @@ class TestDatastore(unittest.TestCase):
             s['c'] = cyclic
         self.assertIn('cycle', str(raised.exception))
         self.assertNotIn('f', s)
+
+
+class TestSubscribe(unittest.TestCase):
+    """databench 0.7's Datastore API: subscribe callbacks get {key: value},
+    writes return the list of what the callbacks returned."""
+
+    def setUp(self):
+        self.backend = MemoryBackend()
+        self.seen = []
+        self.d = Datastore('abc', backend=self.backend).subscribe(self.callback)
+
+    def callback(self, key_value):
+        self.seen.append(key_value)
+        return 'callback return'
+
+    def test_a_write_returns_the_callbacks_results(self):
+        self.assertEqual(self.d.set('k', 'v'), ['callback return'])
+        self.assertEqual(self.seen, [{'k': 'v'}])
+        self.assertEqual(self.d.set('k', 'v'), [], 'unchanged: no callback')
+        self.assertEqual(self.d.set_state({'k': 'w', 'k2': 1}), ['callback return'] * 2)
+        self.assertEqual(self.d.set_state({'k': 'w', 'k2': 2}), ['callback return'])
+        self.assertEqual(self.d.set_state(lambda store: {'k3': store['k2'] + 1}),
+                         ['callback return'])
+        self.assertEqual(self.d['k3'], 3)
+        self.assertEqual(self.d.init({'k': 'x', 'new': 0}), [['callback return']])
+        self.assertEqual(self.d['k'], 'w')
+        self.d['k'] = 'item'
+        self.assertEqual(self.seen[-1], {'k': 'item'})
+
+    def test_every_datastore_on_the_domain_hears_a_change(self):
+        other = []
+        d2 = Datastore('abc', backend=self.backend).subscribe(other.append)
+        self.d['a'] = {'nested': [1]}
+        self.assertEqual(other, [{'a': {'nested': [1]}}])
+        d2.close()
+        self.d['a'] = 2
+        self.assertEqual(other, [{'a': {'nested': [1]}}], 'a closed store hears nothing')
+        self.assertEqual(self.seen[-1], {'a': 2})
+        self.assertEqual(len(self.d.all_callbacks()), 1)
+
+    def test_callbacks_cannot_change_what_the_next_one_sees(self):
+        Datastore('abc', backend=self.backend).subscribe(lambda kv: kv['l'].append('x'))
+        self.d['l'] = [1]
+        self.assertEqual(self.seen[-1], {'l': [1]})
+        self.assertEqual(self.d['l'], [1])
+
+    def test_trigger_callbacks(self):
+        self.d['a'] = 1
+        self.d['b'] = 2
+        del self.seen[:]
+        self.assertEqual(self.d.trigger_callbacks('a'), ['callback return'])
+        self.assertEqual(self.seen, [{'a': 1}])
+        only = []
+        self.d.trigger_all_callbacks(callbacks=[only.append])
+        self.assertEqual(sorted(only, key=lambda kv: list(kv)), [{'a': 1}, {'b': 2}])
+        self.assertEqual(len(self.seen), 1, 'only the given callbacks')
+        self.assertEqual(len(self.d.trigger_all_callbacks()), 2)
+
+    def test_the_results_are_awaitable(self):
+        done = []
+
+        async def slow(key_value):
+            await asyncio.sleep(0)
+            done.append(key_value)
+            return 'async return'
+
+        async def main():
+            self.d.subscribe(slow)
+            results = await self.d.set('x', 1)
+            return results, list(done)
+
+        results, finished = asyncio.run(main())
+        self.assertEqual(results[0], 'callback return')
+        self.assertEqual(finished, [{'x': 1}])
+
+    def test_yielded_by_a_generator_handler(self):
+        from databench.testing import AnalysisTest
+        import databench
+
+        class Writer(databench.Analysis):
+            def on_go(self):
+                results = yield self.data.set_state(a=1, b=2)
+                yield self.emit('results', len(results))
+
+        test = AnalysisTest(Writer)
+        test.trigger('go')
+        self.assertEqual(test.emitted_messages[-1], ('results', 2))
+
+    def test_global_data_and_stores(self):
+        import databench.datastore as datastore
+        d = Datastore('global-view')
+        d['k'] = [1]
+        try:
+            self.assertEqual(Datastore.global_data['global-view'], {'k': '[1]'})
+            self.assertIn(d, Datastore.stores['global-view'])
+        finally:
+            d.release()
+        self.assertNotIn('global-view', Datastore.stores)
+        self.assertEqual(datastore.decode(datastore.encode({'a': (1, 2)})), {'a': [1, 2]})
 
 
 class TestEncoding(unittest.TestCase):

@@ -44,7 +44,12 @@ export class ErrorPanel extends UIElement {
   /** Show a handler's failure (a `__error` load). */
   addError(load: ErrorLoad): this {
     const title = load.action !== null ? `Action "${load.action}" failed` : `${load.where} failed`;
-    return this.add({ title, message: load.message, location: load.location, frame: null });
+    return this.add({
+      title,
+      message: load.message,
+      location: load.location,
+      frame: typeof load.frame === 'string' ? load.frame : null,
+    });
   }
 
   /** Show a failed load of the analysis (a `__load_error` load). */

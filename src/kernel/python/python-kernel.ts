@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -21,16 +21,46 @@ export const PYTHON_PACKAGE_DIR = resolve(
 const EXIT_GRACE_MS = 1000;
 const EMPTY = new Uint8Array(0);
 
+/** Whether an executable `name` is on `PATH`. */
+function onPath(name: string, path: string | undefined): boolean {
+  for (const dir of (path ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // not in this one
+    }
+  }
+  return false;
+}
+
 /**
- * The interpreter of a `kernel: py` analysis: `python:` of its index.yaml
- * entry, else `DATABENCH_PYTHON`, else Debian's `/usr/bin/python3` when it
- * exists (it sees the `python3-*` packages, matplotlib among them), else
- * `python3` on PATH.
+ * The interpreter of a Python analysis, the user's: `python:` of its
+ * index.yaml entry, else `DATABENCH_PYTHON`, else the active virtualenv's
+ * (`$VIRTUAL_ENV/bin/python`), else `python3` on PATH; Debian's
+ * `/usr/bin/python3` only when there is no `python3` on PATH.
+ *
+ * @example resolvePython(entry.python) // 'python3'
  */
-export function resolvePython(configured?: string): string {
+export function resolvePython(
+  configured?: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
   if (configured !== undefined && configured !== '') return configured;
-  const fromEnv = process.env['DATABENCH_PYTHON'];
+  const fromEnv = env['DATABENCH_PYTHON'];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const venv = env['VIRTUAL_ENV'];
+  if (venv !== undefined && venv !== '') {
+    const python =
+      process.platform === 'win32'
+        ? join(venv, 'Scripts', 'python.exe')
+        : join(venv, 'bin', 'python');
+    if (existsSync(python)) return python;
+  }
+  if (onPath(process.platform === 'win32' ? 'python3.exe' : 'python3', env['PATH'])) {
+    return 'python3';
+  }
   return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
 
@@ -40,6 +70,18 @@ export interface PythonKernelOptions extends PoolOptions {
   python?: string;
   /** Kernel processes at most (`processes:` in index.yaml). Default: 1. */
   processes?: number;
+  /**
+   * The analyses folder: importable by its name in the kernel (`from
+   * analyses.other.analysis import x`), and what a failing handler's
+   * location is relative to. Default: the parent of the analysis's folder.
+   */
+  root?: string;
+  /**
+   * `pyspark`: the analysis needs the `pyspark` package (index.yaml's
+   * `kernel: pyspark`); it fails to load, saying so, when the interpreter
+   * has none. Default: `py`.
+   */
+  flavour?: 'py' | 'pyspark';
 }
 
 /**
@@ -116,7 +158,16 @@ class Proc extends RemoteMember {
     env['MPLBACKEND'] ??= 'Agg';
     this.child = spawn(
       python,
-      ['-m', 'databench.kernel', JSON.stringify({ name, file: options.file })],
+      [
+        '-m',
+        'databench.kernel',
+        JSON.stringify({
+          name,
+          file: options.file,
+          root: options.root ?? dirname(dirname(options.file)),
+          kind: options.flavour ?? 'py',
+        }),
+      ],
       {
         cwd: dirname(options.file),
         env,
@@ -176,7 +227,7 @@ class Proc extends RemoteMember {
         if (this.child.pid !== undefined) return;
         this.cause ??=
           error.code === 'ENOENT'
-            ? `no Python interpreter "${python}": install python3 (3.9 or newer), or name one with python: in index.yaml or DATABENCH_PYTHON`
+            ? `no Python interpreter "${python}": install python3 (3.9 or newer), or name one with python: in index.yaml or DATABENCH_PYTHON, or activate a virtualenv`
             : `could not start "${python}": ${error.message}`;
         finish(this.cause);
       });
