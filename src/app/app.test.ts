@@ -82,6 +82,41 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     assert.match(app.entries.get('py')?.error ?? '', /SyntaxError/);
   });
 
+  test('a listed entry without kernel: runs analysis.py in the Python kernel when that is its only source', async () => {
+    const dir = await folder();
+    const app = await load(dir, {
+      'index.yaml': 'analyses:\n  - name: py\n  - name: both\n  - name: none\n',
+      'py/analysis.py': 'x = )\n',
+      'both/analysis.ts': '',
+      'both/analysis.py': '',
+      'none/README.md': '# nothing to run',
+    });
+    apps.push(app);
+    const py = app.entries.get('py');
+    assert.equal(py?.kernelKind, 'py');
+    // loaded by the Python kernel: its own syntax error, not "analysis.ts is missing"
+    assert.match(py?.error ?? '', /SyntaxError/);
+    assert.equal(
+      app.entries.get('both')?.error,
+      `${join(dir, 'both', 'analysis.ts')} and ${join(dir, 'both', 'analysis.py')} are both there: remove one, or set kernel: py in index.yaml to run analysis.py`,
+    );
+    assert.equal(
+      app.entries.get('none')?.error,
+      `${join(dir, 'none', 'analysis.ts')} is missing (or analysis.py, for a Python analysis)`,
+    );
+  });
+
+  test('a folder with both sources and kernel: py runs analysis.py', async () => {
+    const app = await load(await folder(), {
+      'index.yaml': 'analyses:\n  - name: both\n    kernel: py\n',
+      'both/analysis.ts': 'export const x = ;',
+      'both/analysis.py': 'x = )\n',
+    });
+    apps.push(app);
+    assert.equal(app.entries.get('both')?.kernelKind, 'py');
+    assert.match(app.entries.get('both')?.error ?? '', /SyntaxError/);
+  });
+
   test('index.yaml problems are the app errors; its unknown keys are exposed', async () => {
     const app = await load(await folder(), {
       'index.yaml': 'title: [x]\ntitel: typo\nanalyses:\n  - name: a\n    thread: 2\n',

@@ -50,7 +50,11 @@ export interface AnalysisEntry {
   title: string;
   description: string;
   showInIndex: boolean;
-  /** `kernel:` of index.yaml: undefined (in this process), `worker` or `py`. */
+  /**
+   * The kind of kernel that runs it: `kernel:` of index.yaml, else `py` when
+   * its folder holds an `analysis.py` and no `analysis.ts`; undefined: in
+   * this process.
+   */
   kernelKind: string | undefined;
   /** `threads:` of index.yaml (a worker kernel's pool size). */
   threads: number | undefined;
@@ -138,7 +142,7 @@ export async function findAnalysesDir(
  */
 async function checkAnalysesFolder(dir: string, cwd: string): Promise<void> {
   if (await exists(join(dir, 'index.yaml'))) return;
-  if (await exists(join(dir, 'analysis.ts'))) {
+  if (await hasSource(dir)) {
     const parent = relative(cwd, dirname(dir)) || '.';
     throw new DatabenchError(
       'ANALYSES_IS_ANALYSIS',
@@ -147,11 +151,11 @@ async function checkAnalysesFolder(dir: string, cwd: string): Promise<void> {
   }
   const items = await readdir(dir, { withFileTypes: true });
   for (const item of items) {
-    if (item.isDirectory() && (await exists(join(dir, item.name, 'analysis.ts')))) return;
+    if (item.isDirectory() && (await hasSource(join(dir, item.name)))) return;
   }
   throw new DatabenchError(
     'NO_ANALYSES',
-    `--analyses ${relative(cwd, dir) || '.'}: no analyses there (no index.yaml, no folder with an analysis.ts); create one with \`databench new NAME\``,
+    `--analyses ${relative(cwd, dir) || '.'}: no analyses there (no index.yaml, no folder with an analysis.ts or analysis.py); create one with \`databench new NAME\``,
   );
 }
 
@@ -225,10 +229,11 @@ interface KernelKind {
 }
 
 /**
- * The kinds of kernel, by index.yaml's `kernel:` (none: the server's own
- * thread). The modules of the worker and Python kernels load only when an
- * analysis uses them. A folder without an `analyses` list finds its
- * analyses by these sources, the first kind whose source is there.
+ * The kinds of kernel, by index.yaml's `kernel:`; without one, by the
+ * source the folder holds ({@link inferredKernel}: an analysis.py alone runs
+ * in `py`, else the server's own thread). The modules of the worker and
+ * Python kernels load only when an analysis uses them. A folder without an
+ * `analyses` list finds its analyses by these sources.
  */
 const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
   string | undefined,
@@ -298,6 +303,31 @@ const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
   ],
 ]);
 
+/**
+ * The kernel of an entry without `kernel:`, by the source its folder holds:
+ * an `analysis.py` alone runs in the Python kernel (databench 0.7 ran every
+ * such analysis in Python), anything else in the server's own thread. A
+ * folder with both is an error naming both: which one runs must be said.
+ */
+function inferredKernel(files: readonly string[], dir: string): string | undefined {
+  const ts = files.includes('analysis.ts');
+  const py = files.includes('analysis.py');
+  if (ts && py) {
+    throw new DatabenchError(
+      'ANALYSIS_AMBIGUOUS',
+      `${join(dir, 'analysis.ts')} and ${join(dir, 'analysis.py')} are both there: remove one, or set kernel: py in index.yaml to run analysis.py`,
+    );
+  }
+  if (py) return 'py';
+  if (!ts) {
+    throw new DatabenchError(
+      'ANALYSIS_MISSING',
+      `${join(dir, 'analysis.ts')} is missing (or analysis.py, for a Python analysis)`,
+    );
+  }
+  return undefined;
+}
+
 /** The kind of kernel `name` (index.yaml's `kernel:`) names, or an error listing the known ones. */
 function kernelKind(name: string | undefined, analysis: string): KernelKind {
   const kind = KERNEL_KINDS.get(name);
@@ -344,15 +374,19 @@ async function discoverEntries(dir: string, errors: ConfigError[]): Promise<Entr
   const entries: EntryConfig[] = [];
   let found = 0;
   for (const name of names) {
-    for (const [kernel, kind] of KERNEL_KINDS) {
-      if (!(await exists(join(dir, name, kind.source)))) continue;
-      const raw = kernel === undefined ? { name } : { name, kernel };
-      const entry = normalizeEntry(raw, found++, errors);
-      if (entry) entries.push(entry);
-      break;
-    }
+    if (!(await hasSource(join(dir, name)))) continue;
+    // its kernel follows from its source, as for a listed entry without `kernel:`
+    const entry = normalizeEntry({ name }, found++, errors);
+    if (entry) entries.push(entry);
   }
   return entries;
+}
+
+/** Whether `dir` holds the source of any kind of kernel (an analysis.ts or analysis.py). */
+async function hasSource(dir: string): Promise<boolean> {
+  const sources = new Set([...KERNEL_KINDS.values()].map((kind) => kind.source));
+  for (const source of sources) if (await exists(join(dir, source))) return true;
+  return false;
 }
 
 async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> {
@@ -436,9 +470,12 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       hash.update(entry.version);
       if (!options.force && prev?.kernel && !prev.error && prev.version === entry.version) {
         entry.kernel = prev.kernel;
+        entry.kernelKind = prev.kernelKind;
         continue;
       }
-      const kind = kernelKind(item.kernel, name);
+      const kindName = item.kernel ?? inferredKernel(files, adir);
+      const kind = kernelKind(kindName, name);
+      entry.kernelKind = kindName;
       if (item.error !== undefined) throw new DatabenchError('INDEX_YAML', item.error);
       entry.threads = item.threads;
       const source = join(adir, kind.source);
