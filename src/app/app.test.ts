@@ -117,6 +117,40 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     assert.match(app.entries.get('both')?.error ?? '', /SyntaxError/);
   });
 
+  test('static roots: the analyses folder first, else the working directory; one found in neither is logged', async () => {
+    const project = await folder();
+    const dir = join(project, 'analyses');
+    await mkdir(join(project, 'node_modules', 'd3'), { recursive: true });
+    await mkdir(join(dir, 'static'), { recursive: true });
+    await writeFile(
+      join(dir, 'index.yaml'),
+      [
+        'static:',
+        "  'static/(d3\\.min\\.js)': node_modules/d3/",
+        "  'static/(own\\.js)': static/",
+        "  'fonts/(.*)': node_modules/font-awesome/fonts/",
+        'analyses: []',
+        '',
+      ].join('\n'),
+    );
+    const logger = createMemoryLogger();
+    const app = await loadApp({ dir, packaged: false, cliArgs: [], logger, cwd: project });
+    assert.deepEqual(
+      app.info.static.map(([pattern, root]) => [pattern.source, root]),
+      [
+        ['^\\/static\\/(d3\\.min\\.js)$', join(project, 'node_modules', 'd3')],
+        ['^\\/static\\/(own\\.js)$', join(dir, 'static')],
+        ['^\\/fonts\\/(.*)$', join(dir, 'node_modules', 'font-awesome', 'fonts')],
+      ],
+    );
+    assert.deepEqual(
+      logger.lines.filter(([level]) => level === 'warn').map(([, line]) => line),
+      [
+        'index.yaml: did not find static root node_modules/font-awesome/fonts/ of fonts/(.*) (looked for analyses/node_modules/font-awesome/fonts or node_modules/font-awesome/fonts); run npm install if it is a package',
+      ],
+    );
+  });
+
   test('index.yaml problems are the app errors; its unknown keys are exposed', async () => {
     const app = await load(await folder(), {
       'index.yaml': 'title: [x]\ntitel: typo\nanalyses:\n  - name: a\n    thread: 2\n',

@@ -339,6 +339,45 @@ function kernelKind(name: string | undefined, analysis: string): KernelKind {
   );
 }
 
+/**
+ * The folders of index.yaml's `static` map, found as databench 0.7 found
+ * them: relative to the analyses folder, else to the working directory
+ * (where `npm install` put the project's `node_modules`). A root found in
+ * neither is logged (0.7: "Did not find static root") and kept relative to
+ * the analyses folder, so it serves once it is made there.
+ */
+async function resolveStaticRoots(
+  map: ReadonlyArray<[RegExp, string]>,
+  dir: string,
+  cwd: string,
+  logger: Logger | undefined,
+): Promise<Array<[RegExp, string]>> {
+  const out: Array<[RegExp, string]> = [];
+  for (const [pattern, folder] of map) {
+    const candidates = [resolve(dir, folder), resolve(cwd, folder)];
+    let root: string | undefined;
+    for (const candidate of candidates) {
+      if (await exists(candidate)) {
+        root = candidate;
+        break;
+      }
+    }
+    if (root === undefined) {
+      const where = [...new Set(candidates.map((c) => relative(cwd, c) || '.'))].join(' or ');
+      logger?.warn(
+        `index.yaml: did not find static root ${folder} of ${staticKey(pattern)} (looked for ${where}); run npm install if it is a package`,
+      );
+    }
+    out.push([pattern, root ?? candidates[0]!]);
+  }
+  return out;
+}
+
+/** A `static` key as index.yaml has it (0.7's form: without the anchors and leading `/`). */
+function staticKey(pattern: RegExp): string {
+  return pattern.source.replace(/^\^\\\//, '').replace(/\$$/, '').replace(/\\\//g, '/');
+}
+
 /** How long esbuild's process stays after a reload (saves come in runs while editing). */
 const RELOAD_COMPILER_LINGER_MS = 30_000;
 
@@ -354,6 +393,11 @@ export async function loadApp(options: {
   previous?: App;
   /** Import every analysis again (a shared file outside the analysis folders changed). */
   force?: boolean;
+  /**
+   * The working directory: a `static` root not found in the analyses folder
+   * is looked for here. Default: `process.cwd()`.
+   */
+  cwd?: string;
 }): Promise<App> {
   // one esbuild process for every analysis of the folder, stopped after the
   // last; after a reload it waits a while for the next save
@@ -412,7 +456,13 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
     description: config.analyses.description,
     author: config.analyses.author,
     version: config.analyses.version,
-    static: config.analyses.static.map(([pattern, folder]) => [pattern, resolve(dir, folder)]),
+    // a reload finds the roots again, and says nothing of one still missing
+    static: await resolveStaticRoots(
+      config.analyses.static,
+      dir,
+      options.cwd ?? process.cwd(),
+      previous ? undefined : logger,
+    ),
     build: config.analyses.build,
     watch: config.analyses.watch,
     readmeHtml:
