@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createMemoryLogger } from '../util/logger.ts';
-import { loadApp, type App } from './app.ts';
+import { findAnalysesDir, loadApp, type App } from './app.ts';
 
 /** A folder of analyses from `files` (path → content), loaded. */
 async function load(dir: string, files: Record<string, string>): Promise<App> {
@@ -41,7 +41,22 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     });
     assert.equal(
       app.entries.get('a')?.error,
-      'index.yaml: analysis "a": unknown kernel "gpu" (known: worker, py; none runs it in the server\'s own thread)',
+      'index.yaml: analysis "a": unknown kernel "gpu" (known: worker, py, pyspark; none runs it in the server\'s own thread)',
+    );
+  });
+
+  test('kernel: pyspark runs in a Python kernel whose interpreter has pyspark, else is refused saying so', async () => {
+    const dir = await folder();
+    // an interpreter that cannot import pyspark: a script that fails every import
+    const python = join(dir, 'no-pyspark-python');
+    await writeFile(python, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const app = await load(dir, {
+      'index.yaml': `analyses:\n  - name: a\n    kernel: pyspark\n    python: ${python}\n`,
+      'a/analysis.py': '',
+    });
+    assert.equal(
+      app.entries.get('a')?.error,
+      `kernel: pyspark needs the Python package pyspark, which ${python} cannot import: pip install pyspark (or name an interpreter that has it with python: in index.yaml)`,
     );
   });
 
@@ -163,5 +178,54 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     assert.equal(app.info.title, 'databench');
     assert.deepEqual(app.config.analyses.unknownKeys, ['titel']);
     assert.deepEqual(app.config.entries?.[0]?.unknownKeys, ['thread']);
+  });
+});
+
+describe("findAnalysesDir: --analyses as a folder or as 0.7's import path", () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'databench-find-'));
+    for (const dir of ['pkg/tests/analyses/a', 'analyses/b', 'other/lib/more/analyses/c']) {
+      await mkdir(join(root, dir), { recursive: true });
+    }
+    await writeFile(join(root, 'pkg/tests/analyses/index.yaml'), 'analyses: [a]\n');
+    await writeFile(join(root, 'analyses/index.yaml'), 'analyses: [b]\n');
+    await writeFile(join(root, 'other/lib/more/analyses/index.yaml'), 'analyses: [c]\n');
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  test('a dotted path is a package found from the working directory; a plain name is the folder', async () => {
+    assert.deepEqual(await findAnalysesDir(root, 'pkg.tests.analyses'), {
+      dir: join(root, 'pkg', 'tests', 'analyses'),
+      packaged: false,
+    });
+    assert.equal(
+      (await findAnalysesDir(join(root, 'pkg'), 'tests.analyses')).dir,
+      join(root, 'pkg', 'tests', 'analyses'),
+    );
+    assert.equal((await findAnalysesDir(root, 'analyses')).dir, join(root, 'analyses'));
+    // a path with a dot that is not a package: the file it names
+    assert.equal(
+      (await findAnalysesDir(join(root, 'analyses'), 'index.yaml')).dir,
+      join(root, 'analyses'),
+    );
+  });
+
+  test('then the folders of PYTHONPATH, as Python would look; a path found nowhere names both tries', async () => {
+    const saved = process.env['PYTHONPATH'];
+    process.env['PYTHONPATH'] = join(root, 'other', 'lib');
+    try {
+      assert.equal(
+        (await findAnalysesDir(root, 'more.analyses')).dir,
+        join(root, 'other', 'lib', 'more', 'analyses'),
+      );
+      await assert.rejects(findAnalysesDir(root, 'no.such.analyses'), {
+        code: 'ANALYSES_NOT_FOUND',
+        message: `analyses folder not found: ${join(root, 'no.such.analyses')} (nor a package no.such.analyses from ${root} or PYTHONPATH)`,
+      });
+    } finally {
+      if (saved === undefined) delete process.env['PYTHONPATH'];
+      else process.env['PYTHONPATH'] = saved;
+    }
   });
 });

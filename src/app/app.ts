@@ -1,6 +1,7 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from '../analysis/analysis.js';
 import type { ExtraRoute } from '../analysis/routes.js';
@@ -111,9 +112,30 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A Python import path of at least two names (`databench.tests.analyses`). */
+const IMPORT_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
+
+/**
+ * The folder of `--analyses` given as databench 0.7 took it, a Python import
+ * path (`databench.tests.analyses`, `tests.analyses`), found as Python finds
+ * a package: from the working directory (0.7 put it first on `sys.path`),
+ * then the folders of `PYTHONPATH`. Undefined when it is no import path or
+ * names no folder: it is then taken as a path.
+ */
+async function importPathFolder(cwd: string, value: string): Promise<string | undefined> {
+  if (!IMPORT_PATH.test(value)) return undefined;
+  const parts = value.split('.');
+  const roots = [cwd, ...(process.env['PYTHONPATH'] ?? '').split(delimiter).filter(Boolean)];
+  for (const root of roots) {
+    const dir = resolve(cwd, root, ...parts);
+    if ((await stat(dir).catch(() => undefined))?.isDirectory()) return dir;
+  }
+  return undefined;
+}
+
 /**
  * Where the analyses are, as in the original: `explicit` (a folder or its
- * index.yaml), else `./analyses/index.yaml`, else `./index.yaml`, else the
+ * index.yaml, or 0.7's Python import path of the folder), else `./analyses/index.yaml`, else `./index.yaml`, else the
  * packaged analyses.
  */
 export async function findAnalysesDir(
@@ -121,9 +143,14 @@ export async function findAnalysesDir(
   explicit?: string,
 ): Promise<{ dir: string; packaged: boolean }> {
   if (explicit !== undefined) {
-    const path = resolve(cwd, explicit);
+    const path = (await importPathFolder(cwd, explicit)) ?? resolve(cwd, explicit);
     const s = await stat(path).catch(() => undefined);
-    if (!s) throw new DatabenchError('ANALYSES_NOT_FOUND', `analyses folder not found: ${path}`);
+    if (!s) {
+      const dotted = IMPORT_PATH.test(explicit)
+        ? ` (nor a package ${explicit} from ${cwd}${process.env['PYTHONPATH'] ? ' or PYTHONPATH' : ''})`
+        : '';
+      throw new DatabenchError('ANALYSES_NOT_FOUND', `analyses folder not found: ${path}${dotted}`);
+    }
     const dir = s.isDirectory() ? path : dirname(path);
     if (s.isDirectory()) await checkAnalysesFolder(dir, cwd);
     return { dir, packaged: false };
@@ -287,21 +314,57 @@ const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
     {
       source: 'analysis.py',
       background: true,
-      async create({ entry, source, routes, cliArgs, logger }) {
-        const { PythonKernel } = await import('../kernel/python/python-kernel.js');
-        return PythonKernel.create({
-          name: entry.name,
-          file: source,
-          routes,
-          cliArgs,
-          logger,
-          python: entry.python,
-          processes: entry.processes,
-        });
+      create: createPythonKernel,
+    },
+  ],
+  [
+    // databench 0.7 ran these with Spark's `pyspark` launcher; here a Python
+    // kernel whose interpreter has the package pyspark runs them
+    'pyspark',
+    {
+      source: 'analysis.py',
+      background: true,
+      async create(context) {
+        const { resolvePython } = await import('../kernel/python/python-kernel.js');
+        const python = resolvePython(context.entry.python);
+        if (!(await canImport(python, 'pyspark'))) {
+          throw new DatabenchError(
+            'KERNEL_START',
+            `kernel: pyspark needs the Python package pyspark, which ${python} cannot import: pip install pyspark (or name an interpreter that has it with python: in index.yaml)`,
+          );
+        }
+        return createPythonKernel(context);
       },
     },
   ],
 ]);
+
+/** A Python kernel (`kernel: py`, or an analysis.py without `kernel:`). */
+async function createPythonKernel({
+  entry,
+  source,
+  routes,
+  cliArgs,
+  logger,
+}: KernelContext): Promise<Kernel> {
+  const { PythonKernel } = await import('../kernel/python/python-kernel.js');
+  return PythonKernel.create({
+    name: entry.name,
+    file: source,
+    routes,
+    cliArgs,
+    logger,
+    python: entry.python,
+    processes: entry.processes,
+  });
+}
+
+/** Whether `python` can import `module` (false too when it cannot run). */
+function canImport(python: string, module: string): Promise<boolean> {
+  return new Promise((done) => {
+    execFile(python, ['-c', `import ${module}`], { timeout: 30_000 }, (error) => done(!error));
+  });
+}
 
 /**
  * The kernel of an entry without `kernel:`, by the source its folder holds:
