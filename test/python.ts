@@ -16,6 +16,8 @@ function runs(code: string): boolean {
 export const hasPython = runs('import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)');
 /** matplotlib imports in it. */
 export const hasMatplotlib = hasPython && runs('import matplotlib');
+/** Tornado imports in it (databench 0.7 analyses use its IOLoop, gen and RequestHandler). */
+export const hasTornado = hasPython && runs('import tornado.web');
 
 /**
  * The `skip` option of a suite that needs Python: false when it is there, and
@@ -30,6 +32,10 @@ export const matplotlibSkip: false | string =
   hasMatplotlib || CI
     ? false
     : `no matplotlib for ${PYTHON}: apt-get install -y python3-matplotlib`;
+
+/** The same for tests of databench 0.7 analyses, which need Tornado. */
+export const tornadoSkip: false | string =
+  hasTornado || CI ? false : `no Tornado for ${PYTHON}: apt-get install -y python3-tornado`;
 
 /** Fails (under CI, where nothing is skipped) when Python or matplotlib is missing. */
 export function assertPython(matplotlib = false): void {

@@ -438,7 +438,10 @@ async function resolveStaticRoots(
 
 /** A `static` key as index.yaml has it (0.7's form: without the anchors and leading `/`). */
 function staticKey(pattern: RegExp): string {
-  return pattern.source.replace(/^\^\\\//, '').replace(/\$$/, '').replace(/\\\//g, '/');
+  return pattern.source
+    .replace(/^\^\\\//, '')
+    .replace(/\$$/, '')
+    .replace(/\\\//g, '/');
 }
 
 /** How long esbuild's process stays after a reload (saves come in runs while editing). */

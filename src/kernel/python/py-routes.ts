@@ -160,6 +160,8 @@ export class PyRoutes {
     private readonly name: string,
     private readonly target: RouteTarget,
     private readonly logger: Logger,
+    /** How long a handler may take to answer. */
+    private readonly timeoutMs = ROUTE_TIMEOUT_MS,
   ) {}
 
   /** The routes a kernel process reported (the first to be ready sets them). */
@@ -221,9 +223,9 @@ export class PyRoutes {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(rid);
-        this.fail(res, what, `no answer within ${ROUTE_TIMEOUT_MS / 1000} s`);
+        this.fail(res, what, `no answer within ${this.timeoutMs / 1000} s`);
         resolve();
-      }, ROUTE_TIMEOUT_MS);
+      }, this.timeoutMs);
       this.pending.set(rid, { member, res, what, timer, resolve });
     });
   }

@@ -49,6 +49,8 @@ export interface PythonKernelOptions extends PoolOptions {
   python?: string;
   /** Kernel processes at most (`processes:` in index.yaml). Default: 1. */
   processes?: number;
+  /** @internal How long a routes.py handler may take to answer. Default: 30 s (`ROUTE_TIMEOUT_MS`). */
+  routeTimeoutMs?: number;
 }
 
 /** `ready` of a kernel process: with the patterns of its analysis's routes.py, if it has one. */
@@ -284,6 +286,7 @@ export class PythonKernel extends KernelPool<Proc> {
       options.name,
       { send: (message) => this.sendRequest(message) },
       options.logger,
+      options.routeTimeoutMs,
     );
   }
 
