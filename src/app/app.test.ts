@@ -161,7 +161,7 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     assert.deepEqual(
       logger.lines.filter(([level]) => level === 'warn').map(([, line]) => line),
       [
-        'index.yaml: did not find static root node_modules/font-awesome/fonts/ of fonts/(.*) (looked for analyses/node_modules/font-awesome/fonts or node_modules/font-awesome/fonts); run npm install if it is a package',
+        'index.yaml: did not find static root node_modules/font-awesome/fonts/ in analyses or . (for fonts/(.*)); run npm install if it is a package',
       ],
     );
   });

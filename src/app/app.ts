@@ -426,9 +426,9 @@ async function resolveStaticRoots(
       }
     }
     if (root === undefined) {
-      const where = [...new Set(candidates.map((c) => relative(cwd, c) || '.'))].join(' or ');
+      const where = [...new Set([relative(cwd, dir) || '.', '.'])].join(' or ');
       logger?.warn(
-        `index.yaml: did not find static root ${folder} of ${staticKey(pattern)} (looked for ${where}); run npm install if it is a package`,
+        `index.yaml: did not find static root ${folder} in ${where} (for ${staticKey(pattern)}); run npm install if it is a package`,
       );
     }
     out.push([pattern, root ?? candidates[0]!]);
