@@ -303,7 +303,10 @@ export class PythonKernel extends KernelPool<Proc> {
 
   /** A request for routes.py goes to the first live process (one is kept while the analysis is served). */
   private async sendRequest(message: HttpRequestMessage): Promise<object> {
-    const member = this.members.find((m) => !m.ended && !m.ending) ?? this.spawn();
+    const live = this.members.find((m) => !m.ended && !m.ending);
+    // a kernel replaced by a reload starts no process for a request that raced it
+    if (!live && this.retired) throw new Error('the analysis was reloaded');
+    const member = live ?? this.spawn();
     await member.ready;
     if (member.ended) throw new Error('it stopped before the request was sent');
     member.sendRequest(message);
