@@ -159,7 +159,11 @@ export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
  * tests, not committed).
  */
 export async function makeFakeD3(): Promise<void> {
-  const dir = join(FIXTURES, 'v07', 'node_modules', 'd3');
+  await writeFakeD3(join(FIXTURES, 'v07', 'node_modules', 'd3'));
+}
+
+/** The stand-in for d3 (`d3.min.js`, `window.d3.version` is `fixture-d3`) in `dir`. */
+export async function writeFakeD3(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(
     join(dir, 'd3.min.js'),

@@ -21,7 +21,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import _aio, _runtime
+from . import _aio, _coverage, _routes, _runtime
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
@@ -478,6 +478,8 @@ class Kernel(object):
         self.backend = KernelBackend(self.outbox, loop)
         self.sessions = {}
         self.buffer = b''
+        #: routes.py's Tornado routes, if the analysis has one
+        self.routes = None
 
     def receive(self, message):
         t = message.get('t')
@@ -502,6 +504,8 @@ class Kernel(object):
             self.backend.attached(message)
         elif t == 'change':
             self.backend.change(message)
+        elif t == 'http' and self.routes is not None:
+            self.routes.handle(self.loop, message)
         else:
             log.error('unknown message from the server: %r', message)
 
@@ -547,17 +551,19 @@ def main(argv):
         if config.get('kind') == 'pyspark':
             check_pyspark()
         cls = load_analysis(config['file'], root)
-    except LoadError as error:
+        routes = _routes.load(name, config['file'], cls, send)
+    except (LoadError, _routes.RoutesError) as error:
         if error.__cause__ is not None and not isinstance(error.__cause__, SyntaxError):
             traceback.print_exception(type(error.__cause__), error.__cause__,
                                       error.__cause__.__traceback__)
         send({'t': 'load-error', 'message': str(error)})
         return 1
     kernel = Kernel(loop, name, cls, root)
+    kernel.routes = routes
     set_default_backend(kernel.backend)
-    root = logging.getLogger()
-    root.handlers[:] = [_ServerLog(kernel)]
-    root.setLevel(logging.INFO)
+    log_root = logging.getLogger()
+    log_root.handlers[:] = [_ServerLog(kernel)]
+    log_root.setLevel(logging.INFO)
 
     def unhandled(_loop, context):
         error = context.get('exception')
@@ -567,7 +573,7 @@ def main(argv):
     loop.set_exception_handler(unhandled)
     os.set_blocking(IN_FD, False)
     loop.add_reader(IN_FD, kernel.readable)
-    send({'t': 'ready'})
+    send({'t': 'ready', 'routes': routes.patterns} if routes is not None else {'t': 'ready'})
     try:
         loop.run_forever()
     finally:
@@ -576,7 +582,9 @@ def main(argv):
 
 
 if __name__ == '__main__':
+    measured = _coverage.start()
     code = main(sys.argv)
+    _coverage.stop(measured)
     sys.stdout.flush()
     sys.stderr.flush()
     # user threads must not keep a kernel alive the server is done with

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createMemoryLogger } from '../util/logger.ts';
-import { loadApp, type App } from './app.ts';
+import { findAnalysesDir, loadApp, type App } from './app.ts';
 
 /** A folder of analyses from `files` (path → content), loaded. */
 async function load(dir: string, files: Record<string, string>): Promise<App> {
@@ -82,6 +82,75 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     assert.match(app.entries.get('py')?.error ?? '', /SyntaxError/);
   });
 
+  test('a listed entry without kernel: runs analysis.py in the Python kernel when that is its only source', async () => {
+    const dir = await folder();
+    const app = await load(dir, {
+      'index.yaml': 'analyses:\n  - name: py\n  - name: both\n  - name: none\n',
+      'py/analysis.py': 'x = )\n',
+      'both/analysis.ts': '',
+      'both/analysis.py': '',
+      'none/README.md': '# nothing to run',
+    });
+    apps.push(app);
+    const py = app.entries.get('py');
+    assert.equal(py?.kernelKind, 'py');
+    // loaded by the Python kernel: its own syntax error, not "analysis.ts is missing"
+    assert.match(py?.error ?? '', /SyntaxError/);
+    assert.equal(
+      app.entries.get('both')?.error,
+      `${join(dir, 'both', 'analysis.ts')} and ${join(dir, 'both', 'analysis.py')} are both there: remove one, or set kernel: py in index.yaml to run analysis.py`,
+    );
+    assert.equal(
+      app.entries.get('none')?.error,
+      `${join(dir, 'none', 'analysis.ts')} is missing (or analysis.py, for a Python analysis)`,
+    );
+  });
+
+  test('a folder with both sources and kernel: py runs analysis.py', async () => {
+    const app = await load(await folder(), {
+      'index.yaml': 'analyses:\n  - name: both\n    kernel: py\n',
+      'both/analysis.ts': 'export const x = ;',
+      'both/analysis.py': 'x = )\n',
+    });
+    apps.push(app);
+    assert.equal(app.entries.get('both')?.kernelKind, 'py');
+    assert.match(app.entries.get('both')?.error ?? '', /SyntaxError/);
+  });
+
+  test('static roots: the analyses folder first, else the working directory; one found in neither is logged', async () => {
+    const project = await folder();
+    const dir = join(project, 'analyses');
+    await mkdir(join(project, 'node_modules', 'd3'), { recursive: true });
+    await mkdir(join(dir, 'static'), { recursive: true });
+    await writeFile(
+      join(dir, 'index.yaml'),
+      [
+        'static:',
+        "  'static/(d3\\.min\\.js)': node_modules/d3/",
+        "  'static/(own\\.js)': static/",
+        "  'fonts/(.*)': node_modules/font-awesome/fonts/",
+        'analyses: []',
+        '',
+      ].join('\n'),
+    );
+    const logger = createMemoryLogger();
+    const app = await loadApp({ dir, packaged: false, cliArgs: [], logger, cwd: project });
+    assert.deepEqual(
+      app.info.static.map(([pattern, root]) => [pattern.source, root]),
+      [
+        ['^\\/static\\/(d3\\.min\\.js)$', join(project, 'node_modules', 'd3')],
+        ['^\\/static\\/(own\\.js)$', join(dir, 'static')],
+        ['^\\/fonts\\/(.*)$', join(dir, 'node_modules', 'font-awesome', 'fonts')],
+      ],
+    );
+    assert.deepEqual(
+      logger.lines.filter(([level]) => level === 'warn').map(([, line]) => line),
+      [
+        'index.yaml: did not find static root node_modules/font-awesome/fonts/ in analyses or . (for fonts/(.*)); run npm install if it is a package',
+      ],
+    );
+  });
+
   test('index.yaml problems are the app errors; its unknown keys are exposed', async () => {
     const app = await load(await folder(), {
       'index.yaml': 'title: [x]\ntitel: typo\nanalyses:\n  - name: a\n    thread: 2\n',
@@ -94,5 +163,54 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     assert.equal(app.info.title, 'databench');
     assert.deepEqual(app.config.analyses.unknownKeys, ['titel']);
     assert.deepEqual(app.config.entries?.[0]?.unknownKeys, ['thread']);
+  });
+});
+
+describe("findAnalysesDir: --analyses as a folder or as 0.7's import path", () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'databench-find-'));
+    for (const dir of ['pkg/tests/analyses/a', 'analyses/b', 'other/lib/more/analyses/c']) {
+      await mkdir(join(root, dir), { recursive: true });
+    }
+    await writeFile(join(root, 'pkg/tests/analyses/index.yaml'), 'analyses: [a]\n');
+    await writeFile(join(root, 'analyses/index.yaml'), 'analyses: [b]\n');
+    await writeFile(join(root, 'other/lib/more/analyses/index.yaml'), 'analyses: [c]\n');
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  test('a dotted path is a package found from the working directory; a plain name is the folder', async () => {
+    assert.deepEqual(await findAnalysesDir(root, 'pkg.tests.analyses'), {
+      dir: join(root, 'pkg', 'tests', 'analyses'),
+      packaged: false,
+    });
+    assert.equal(
+      (await findAnalysesDir(join(root, 'pkg'), 'tests.analyses')).dir,
+      join(root, 'pkg', 'tests', 'analyses'),
+    );
+    assert.equal((await findAnalysesDir(root, 'analyses')).dir, join(root, 'analyses'));
+    // a path with a dot that is not a package: the file it names
+    assert.equal(
+      (await findAnalysesDir(join(root, 'analyses'), 'index.yaml')).dir,
+      join(root, 'analyses'),
+    );
+  });
+
+  test('then the folders of PYTHONPATH, as Python would look; a path found nowhere names both tries', async () => {
+    const saved = process.env['PYTHONPATH'];
+    process.env['PYTHONPATH'] = join(root, 'other', 'lib');
+    try {
+      assert.equal(
+        (await findAnalysesDir(root, 'more.analyses')).dir,
+        join(root, 'other', 'lib', 'more', 'analyses'),
+      );
+      await assert.rejects(findAnalysesDir(root, 'no.such.analyses'), {
+        code: 'ANALYSES_NOT_FOUND',
+        message: `analyses folder not found: ${join(root, 'no.such.analyses')} (nor a package no.such.analyses from ${root} or PYTHONPATH)`,
+      });
+    } finally {
+      if (saved === undefined) delete process.env['PYTHONPATH'];
+      else process.env['PYTHONPATH'] = saved;
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 import { DatabenchError } from '../protocol/errors.js';
 import type { AnalysisClass } from '../analysis/analysis.js';
 import type { ExtraRoute } from '../analysis/routes.js';
@@ -50,7 +50,11 @@ export interface AnalysisEntry {
   title: string;
   description: string;
   showInIndex: boolean;
-  /** `kernel:` of index.yaml: undefined (in this process), `worker` or `py`. */
+  /**
+   * The kind of kernel that runs it: `kernel:` of index.yaml, else `py` when
+   * its folder holds an `analysis.py` and no `analysis.ts`; undefined: in
+   * this process.
+   */
   kernelKind: string | undefined;
   /** `threads:` of index.yaml (a worker kernel's pool size). */
   threads: number | undefined;
@@ -107,9 +111,30 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A Python import path of at least two names (`databench.tests.analyses`). */
+const IMPORT_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
+
+/**
+ * The folder of `--analyses` given as databench 0.7 took it, a Python import
+ * path (`databench.tests.analyses`, `tests.analyses`), found as Python finds
+ * a package: from the working directory (0.7 put it first on `sys.path`),
+ * then the folders of `PYTHONPATH`. Undefined when it is no import path or
+ * names no folder: it is then taken as a path.
+ */
+async function importPathFolder(cwd: string, value: string): Promise<string | undefined> {
+  if (!IMPORT_PATH.test(value)) return undefined;
+  const parts = value.split('.');
+  const roots = [cwd, ...(process.env['PYTHONPATH'] ?? '').split(delimiter).filter(Boolean)];
+  for (const root of roots) {
+    const dir = resolve(cwd, root, ...parts);
+    if ((await stat(dir).catch(() => undefined))?.isDirectory()) return dir;
+  }
+  return undefined;
+}
+
 /**
  * Where the analyses are, as in the original: `explicit` (a folder or its
- * index.yaml), else `./analyses/index.yaml`, else `./index.yaml`, else the
+ * index.yaml, or 0.7's Python import path of the folder), else `./analyses/index.yaml`, else `./index.yaml`, else the
  * packaged analyses.
  */
 export async function findAnalysesDir(
@@ -117,9 +142,14 @@ export async function findAnalysesDir(
   explicit?: string,
 ): Promise<{ dir: string; packaged: boolean }> {
   if (explicit !== undefined) {
-    const path = resolve(cwd, explicit);
+    const path = (await importPathFolder(cwd, explicit)) ?? resolve(cwd, explicit);
     const s = await stat(path).catch(() => undefined);
-    if (!s) throw new DatabenchError('ANALYSES_NOT_FOUND', `analyses folder not found: ${path}`);
+    if (!s) {
+      const dotted = IMPORT_PATH.test(explicit)
+        ? ` (nor a package ${explicit} from ${cwd}${process.env['PYTHONPATH'] ? ' or PYTHONPATH' : ''})`
+        : '';
+      throw new DatabenchError('ANALYSES_NOT_FOUND', `analyses folder not found: ${path}${dotted}`);
+    }
     const dir = s.isDirectory() ? path : dirname(path);
     if (s.isDirectory()) await checkAnalysesFolder(dir, cwd);
     return { dir, packaged: false };
@@ -138,7 +168,7 @@ export async function findAnalysesDir(
  */
 async function checkAnalysesFolder(dir: string, cwd: string): Promise<void> {
   if (await exists(join(dir, 'index.yaml'))) return;
-  if (await exists(join(dir, 'analysis.ts'))) {
+  if (await hasSource(dir)) {
     const parent = relative(cwd, dirname(dir)) || '.';
     throw new DatabenchError(
       'ANALYSES_IS_ANALYSIS',
@@ -147,11 +177,11 @@ async function checkAnalysesFolder(dir: string, cwd: string): Promise<void> {
   }
   const items = await readdir(dir, { withFileTypes: true });
   for (const item of items) {
-    if (item.isDirectory() && (await exists(join(dir, item.name, 'analysis.ts')))) return;
+    if (item.isDirectory() && (await hasSource(join(dir, item.name)))) return;
   }
   throw new DatabenchError(
     'NO_ANALYSES',
-    `--analyses ${relative(cwd, dir) || '.'}: no analyses there (no index.yaml, no folder with an analysis.ts); create one with \`databench new NAME\``,
+    `--analyses ${relative(cwd, dir) || '.'}: no analyses there (no index.yaml, no folder with an analysis.ts or analysis.py); create one with \`databench new NAME\``,
   );
 }
 
@@ -225,10 +255,11 @@ interface KernelKind {
 }
 
 /**
- * The kinds of kernel, by index.yaml's `kernel:` (none: the server's own
- * thread). The modules of the worker and Python kernels load only when an
- * analysis uses them. A folder without an `analyses` list finds its
- * analyses by these sources, the first kind whose source is there.
+ * The kinds of kernel, by index.yaml's `kernel:`; without one, by the
+ * source the folder holds ({@link inferredKernel}: an analysis.py alone runs
+ * in `py`, else the server's own thread). The modules of the worker and
+ * Python kernels load only when an analysis uses them. A folder without an
+ * `analyses` list finds its analyses by these sources.
  */
 const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
   string | undefined,
@@ -304,6 +335,31 @@ function pythonKind(flavour: 'py' | 'pyspark'): KernelKind {
   };
 }
 
+/**
+ * The kernel of an entry without `kernel:`, by the source its folder holds:
+ * an `analysis.py` alone runs in the Python kernel (databench 0.7 ran every
+ * such analysis in Python), anything else in the server's own thread. A
+ * folder with both is an error naming both: which one runs must be said.
+ */
+function inferredKernel(files: readonly string[], dir: string): string | undefined {
+  const ts = files.includes('analysis.ts');
+  const py = files.includes('analysis.py');
+  if (ts && py) {
+    throw new DatabenchError(
+      'ANALYSIS_AMBIGUOUS',
+      `${join(dir, 'analysis.ts')} and ${join(dir, 'analysis.py')} are both there: remove one, or set kernel: py in index.yaml to run analysis.py`,
+    );
+  }
+  if (py) return 'py';
+  if (!ts) {
+    throw new DatabenchError(
+      'ANALYSIS_MISSING',
+      `${join(dir, 'analysis.ts')} is missing (or analysis.py, for a Python analysis)`,
+    );
+  }
+  return undefined;
+}
+
 /** The kind of kernel `name` (index.yaml's `kernel:`) names, or an error listing the known ones. */
 function kernelKind(name: string | undefined, analysis: string): KernelKind {
   const kind = KERNEL_KINDS.get(name);
@@ -313,6 +369,48 @@ function kernelKind(name: string | undefined, analysis: string): KernelKind {
     'UNKNOWN_KERNEL',
     `index.yaml: analysis "${analysis}": unknown kernel "${String(name)}" (known: ${known.join(', ')}; none runs it in the server's own thread)`,
   );
+}
+
+/**
+ * The folders of index.yaml's `static` map, found as databench 0.7 found
+ * them: relative to the analyses folder, else to the working directory
+ * (where `npm install` put the project's `node_modules`). A root found in
+ * neither is logged (0.7: "Did not find static root") and kept relative to
+ * the analyses folder, so it serves once it is made there.
+ */
+async function resolveStaticRoots(
+  map: ReadonlyArray<[RegExp, string]>,
+  dir: string,
+  cwd: string,
+  logger: Logger | undefined,
+): Promise<Array<[RegExp, string]>> {
+  const out: Array<[RegExp, string]> = [];
+  for (const [pattern, folder] of map) {
+    const candidates = [resolve(dir, folder), resolve(cwd, folder)];
+    let root: string | undefined;
+    for (const candidate of candidates) {
+      if (await exists(candidate)) {
+        root = candidate;
+        break;
+      }
+    }
+    if (root === undefined) {
+      const where = [...new Set([relative(cwd, dir) || '.', '.'])].join(' or ');
+      logger?.warn(
+        `index.yaml: did not find static root ${folder} in ${where} (for ${staticKey(pattern)}); run npm install if it is a package`,
+      );
+    }
+    out.push([pattern, root ?? candidates[0]!]);
+  }
+  return out;
+}
+
+/** A `static` key as index.yaml has it (0.7's form: without the anchors and leading `/`). */
+function staticKey(pattern: RegExp): string {
+  return pattern.source
+    .replace(/^\^\\\//, '')
+    .replace(/\$$/, '')
+    .replace(/\\\//g, '/');
 }
 
 /** How long esbuild's process stays after a reload (saves come in runs while editing). */
@@ -330,6 +428,11 @@ export async function loadApp(options: {
   previous?: App;
   /** Import every analysis again (a shared file outside the analysis folders changed). */
   force?: boolean;
+  /**
+   * The working directory: a `static` root not found in the analyses folder
+   * is looked for here. Default: `process.cwd()`.
+   */
+  cwd?: string;
 }): Promise<App> {
   // one esbuild process for every analysis of the folder, stopped after the
   // last; after a reload it waits a while for the next save
@@ -350,15 +453,19 @@ async function discoverEntries(dir: string, errors: ConfigError[]): Promise<Entr
   const entries: EntryConfig[] = [];
   let found = 0;
   for (const name of names) {
-    for (const [kernel, kind] of KERNEL_KINDS) {
-      if (!(await exists(join(dir, name, kind.source)))) continue;
-      const raw = kernel === undefined ? { name } : { name, kernel };
-      const entry = normalizeEntry(raw, found++, errors);
-      if (entry) entries.push(entry);
-      break;
-    }
+    if (!(await hasSource(join(dir, name)))) continue;
+    // its kernel follows from its source, as for a listed entry without `kernel:`
+    const entry = normalizeEntry({ name }, found++, errors);
+    if (entry) entries.push(entry);
   }
   return entries;
+}
+
+/** Whether `dir` holds the source of any kind of kernel (an analysis.ts or analysis.py). */
+async function hasSource(dir: string): Promise<boolean> {
+  const sources = new Set([...KERNEL_KINDS.values()].map((kind) => kind.source));
+  for (const source of sources) if (await exists(join(dir, source))) return true;
+  return false;
 }
 
 async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> {
@@ -384,7 +491,13 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
     description: config.analyses.description,
     author: config.analyses.author,
     version: config.analyses.version,
-    static: config.analyses.static.map(([pattern, folder]) => [pattern, resolve(dir, folder)]),
+    // a reload finds the roots again, and says nothing of one still missing
+    static: await resolveStaticRoots(
+      config.analyses.static,
+      dir,
+      options.cwd ?? process.cwd(),
+      previous ? undefined : logger,
+    ),
     build: config.analyses.build,
     watch: config.analyses.watch,
     readmeHtml:
@@ -442,9 +555,12 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       hash.update(entry.version);
       if (!options.force && prev?.kernel && !prev.error && prev.version === entry.version) {
         entry.kernel = prev.kernel;
+        entry.kernelKind = prev.kernelKind;
         continue;
       }
-      const kind = kernelKind(item.kernel, name);
+      const kindName = item.kernel ?? inferredKernel(files, adir);
+      const kind = kernelKind(kindName, name);
+      entry.kernelKind = kindName;
       if (item.error !== undefined) throw new DatabenchError('INDEX_YAML', item.error);
       entry.threads = item.threads;
       const source = join(adir, kind.source);

@@ -77,7 +77,11 @@ export interface EntryConfig {
   description: string;
   /** `show_in_index`. Default: true. */
   showInIndex: boolean;
-  /** `kernel`: what runs its sessions (`worker`, `py`, `pyspark`); undefined: the server's own thread. */
+  /**
+   * `kernel`: what runs its sessions (`worker`, `py`, `pyspark`); undefined: by its
+   * folder's source, `py` for an `analysis.py` alone (as databench 0.7 ran
+   * it), else the server's own thread.
+   */
   kernel: string | undefined;
   /** `threads`: a worker kernel's pool size. Default: the number of cores. */
   threads: number | undefined;

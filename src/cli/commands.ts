@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describeError } from '../protocol/errors.js';
-import { createLogger, isLogLevel, setDefaultLogger } from '../util/logger.js';
+import { createLogger, isLogLevel, setDefaultLogger, type Logger } from '../util/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
 import type { TypeCheckReporter } from './typecheck.js';
@@ -16,6 +16,10 @@ function logger(o: CliOptions) {
 
 /** `databench`: serve until SIGINT/SIGTERM, then close every session with 1001 and exit 0. */
 export async function runServe(o: CliOptions): Promise<number> {
+  if (o.coverage !== undefined) {
+    // the Python kernels (and the workers' kernels) read it as they start
+    process.env['DATABENCH_COVERAGE'] = resolve(process.cwd(), o.coverage);
+  }
   if (o.workers > 1) {
     const cluster = (await import('node:cluster')).default;
     if (cluster.isPrimary) {
@@ -25,6 +29,7 @@ export async function runServe(o: CliOptions): Promise<number> {
   }
   const { createServer } = await import('../server/create-server.js');
   const log = logger(o);
+  if (o.coverage !== undefined) await checkCoverage(o.coverage, log);
   const cwd = process.cwd();
   const mode = o.typecheck ?? (o.watch ? 'warn' : 'off');
   let typecheck: TypeCheckReporter | undefined;
@@ -118,6 +123,30 @@ export async function runServe(o: CliOptions): Promise<number> {
   });
 }
 
+/**
+ * `--coverage FILE` (0.7's flag): the Python kernels measure themselves with
+ * the module coverage when their interpreter has it. One warning when the
+ * default interpreter does not.
+ */
+async function checkCoverage(file: string, log: Logger): Promise<void> {
+  const { resolvePython } = await import('../kernel/python/python-kernel.js');
+  const python = resolvePython();
+  const found = await new Promise<boolean>((done) => {
+    const child = spawn(python, ['-c', 'import coverage'], { stdio: 'ignore' });
+    child.on('error', () => done(false));
+    child.on('exit', (code) => done(code === 0));
+  });
+  if (found) {
+    log.info(
+      `--coverage: Python kernels write ${file}.<host>.<pid>.<random> (coverage combine merges them)`,
+    );
+  } else {
+    log.warn(
+      `--coverage ${file}: ${python} has no module coverage: the Python analyses are not measured (pip install coverage, or apt-get install python3-coverage)`,
+    );
+  }
+}
+
 /** How long a shutdown may take before the process exits regardless. */
 const SHUTDOWN_CAP_MS = 6000;
 
@@ -128,7 +157,7 @@ function exitSoon(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
-/** `databench new NAME`: scaffold an analysis in ./analyses. */
+/** `databench new NAME` (and `scaffold-databench NAME`): scaffold an analysis in ./analyses. */
 export async function runScaffold(o: CliOptions): Promise<number> {
   const { scaffoldAnalysis } = await import('./scaffold.js');
   const { findAnalysesDir } = await import('../app/app.js');
@@ -139,11 +168,25 @@ export async function runScaffold(o: CliOptions): Promise<number> {
     const found = await findAnalysesDir(cwd);
     if (!found.packaged) analysesDir = found.dir;
   }
+  const show = (path: string): string => relative(cwd, path) || path;
+  if (o.v07) {
+    // databench 0.7's layout: Python, no package.json or tsconfig.json made
+    const { created, updated } = await scaffoldAnalysis(o.name ?? '', {
+      analysesDir,
+      v07: true,
+      ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
+    });
+    for (const file of created) process.stdout.write(`created ${show(file)}\n`);
+    for (const file of updated) process.stdout.write(`updated ${show(file)}\n`);
+    process.stdout.write(
+      `\nNext:\n  npx databench          # then open http://127.0.0.1:5000/${o.name}/\n`,
+    );
+    return 0;
+  }
   const { created } = await scaffoldAnalysis(o.name ?? '', { analysesDir, python: o.python });
   const { setUpProject } = await import('./project.js');
   const { DATABENCH_PACKAGE } = await import('../util/version.js');
   const project = await setUpProject(cwd, analysesDir, DATABENCH_PACKAGE);
-  const show = (path: string): string => relative(cwd, path) || path;
   for (const file of [...created, ...project.created]) {
     process.stdout.write(`created ${show(file)}\n`);
   }

@@ -48,6 +48,28 @@ test('new NAME is the scaffold command', () => {
   assert.throws(() => parseCli(['new']), CliError);
 });
 
+test("scaffold-databench NAME: 0.7's scaffold, with its --kernel py and -y; anything else is usage", () => {
+  const o = parseCli(['scaffold-databench', 'hello']);
+  assert.deepEqual([o.command, o.name, o.v07, o.kernel], ['new', 'hello', true, undefined]);
+  const py = parseCli(['scaffold-databench', '-y', 'hello', '--kernel', 'py']);
+  assert.deepEqual([py.name, py.kernel], ['hello', 'py']);
+  assert.equal(parseCli(['scaffold-databench', 'x', '--kernel=py']).kernel, 'py');
+  for (const argv of [[], ['a', 'b'], ['a', '--kernel', 'go'], ['a', '--port', '1']]) {
+    assert.throws(() => parseCli(['scaffold-databench', ...argv]), {
+      name: 'CliError',
+      exitCode: 2,
+    });
+  }
+  assert.equal(parseCli(['new', 'hello']).v07, false);
+});
+
+test("--coverage FILE is the server's (0.7's flag), never an analysis flag", () => {
+  const o = parseCli(['--coverage', '.coverage', '--x', '--coverage=other']);
+  assert.equal(o.coverage, 'other');
+  assert.deepEqual(o.cliArgs, ['--x']);
+  assert.throws(() => parseCli(['--coverage']), { name: 'CliError', exitCode: 2 });
+});
+
 test('--log takes databench 0.7 level names in any case, and ours', () => {
   const level = (v: string): string | undefined => parseCli(['--log', v]).log;
   assert.equal(level('DEBUG'), 'debug');

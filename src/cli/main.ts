@@ -3,11 +3,15 @@ import { CliError, reportError } from './errors.js';
 
 /** The usage text of `databench --help`. */
 const USAGE = `Usage: databench [options] [-- analysis args]
-       databench new NAME          create analyses/NAME (alias: scaffold-databench NAME)
+       databench new NAME          create analyses/NAME (TypeScript)
        databench test [FILE...]    run the analyses' *.test.ts with Node's test runner
        databench new NAME --python create a Python analysis (analysis.py, kernel: py)
        databench --python-path     print the folder of the Python package databench
                                    (PYTHONPATH for running Python analyses' tests)
+       scaffold-databench NAME [--kernel py]
+                                   create analyses/NAME as databench 0.7 did: a
+                                   Python analysis (analysis.py, analysis.js,
+                                   index.html, __init__.py)
 
 Serve a folder of analyses: --analyses PATH, else ./analyses/index.yaml,
 else ./index.yaml, else the packaged example analyses.
@@ -17,7 +21,8 @@ Options:
   --port PORT           port (env PORT; default 5000)
   --log LEVEL           debug, info, warn(ing), error, critical or silent,
                         in any case (default info)
-  --analyses PATH       the analyses folder or its index.yaml
+  --analyses PATH       the analyses folder or its index.yaml, or 0.7's import
+                        path of the folder (databench.tests.analyses)
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 1048576)
   --datastore URL       keep data and classData in Redis: redis://HOST:PORT/DB
@@ -30,6 +35,8 @@ Options:
   --no-error-details    show a failing handler's message only, without the
                         file:line of the code (the default off loopback)
   --build               run the build commands of index.yaml and exit
+  --coverage FILE       measure the Python analyses with the module coverage
+                        (FILE.<host>.<pid>.<random> per kernel process, as 0.7)
   --ssl-port PORT       also serve HTTPS/WSS on PORT
   --ssl-certfile FILE   PEM certificate (default: self-signed, made at start)
   --ssl-keyfile FILE    PEM private key
@@ -50,6 +57,12 @@ export interface CliOptions {
   command: 'serve' | 'new' | 'test' | 'help' | 'version' | 'build' | 'python-path';
   /** `new NAME --python`: scaffold a Python analysis. */
   python: boolean;
+  /** `scaffold-databench NAME`: scaffold a Python analysis in databench 0.7's layout. */
+  v07: boolean;
+  /** `scaffold-databench NAME --kernel py`: its index.yaml entry gets `kernel: py`. */
+  kernel: string | undefined;
+  /** `--coverage FILE`: measure the Python kernels with the module coverage (0.7's flag). */
+  coverage: string | undefined;
   name: string | undefined;
   /** `--host`; undefined: the server's (env HOST, else its default). */
   host: string | undefined;
@@ -89,6 +102,7 @@ const WITH_VALUE = new Set([
   '--ssl-certfile',
   '--ssl-keyfile',
   '--typecheck',
+  '--coverage',
 ]);
 /** Every option, for the did-you-mean of a mistyped one. */
 const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch'];
@@ -153,6 +167,9 @@ export function parseCli(argv: string[]): CliOptions {
   const o: CliOptions = {
     command: 'serve',
     python: false,
+    v07: false,
+    kernel: undefined,
+    coverage: undefined,
     name: undefined,
     host: undefined,
     port: undefined,
@@ -172,6 +189,10 @@ export function parseCli(argv: string[]): CliOptions {
     cliArgs: [],
   };
   let i = 0;
+  if (argv[0] === 'scaffold-databench') {
+    // the `scaffold-databench` command (bin/scaffold-databench.js), with 0.7's flags
+    return parseScaffold07(o, argv.slice(1));
+  }
   if (argv[0] === 'new') {
     o.command = 'new';
     o.name = argv[1];
@@ -275,6 +296,9 @@ export function parseCli(argv: string[]): CliOptions {
       case '--ssl-keyfile':
         o.sslKeyFile = value;
         break;
+      case '--coverage':
+        o.coverage = value;
+        break;
       case '--typecheck': {
         const mode = (value ?? '').toLowerCase();
         if (!(TYPECHECK_MODES as readonly string[]).includes(mode)) {
@@ -307,6 +331,40 @@ export function parseCli(argv: string[]): CliOptions {
   if ((o.sslCertFile !== undefined || o.sslKeyFile !== undefined) && o.sslPort === undefined) {
     throw new CliError('--ssl-certfile and --ssl-keyfile need --ssl-port', 2);
   }
+  return o;
+}
+
+/**
+ * `scaffold-databench NAME [--kernel py] [-y]`, as databench 0.7's command
+ * took it: `-y` (answer every question with yes) is accepted and changes
+ * nothing, since nothing is asked.
+ */
+function parseScaffold07(o: CliOptions, argv: string[]): CliOptions {
+  const usage = 'usage: scaffold-databench NAME [--kernel py]';
+  o.command = 'new';
+  o.v07 = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '-y') continue;
+    if (arg === '--kernel' || arg.startsWith('--kernel=')) {
+      const value = arg === '--kernel' ? argv[++i] : arg.slice(9);
+      if (value !== 'py') {
+        throw new CliError(
+          `--kernel ${value ?? ''}: only py is a kernel here (without it, analysis.py also runs in Python); ${usage}`,
+          2,
+        );
+      }
+      o.kernel = value;
+      continue;
+    }
+    if (arg === '--analyses' || arg.startsWith('--analyses=')) {
+      o.analyses = arg === '--analyses' ? argv[++i] : arg.slice(11);
+      continue;
+    }
+    if (arg.startsWith('-') || o.name !== undefined) throw new CliError(usage, 2);
+    o.name = arg;
+  }
+  if (o.name === undefined) throw new CliError(usage, 2);
   return o;
 }
 

@@ -14,6 +14,15 @@ export interface ScaffoldOptions {
   templateDir?: string;
   /** A Python analysis (`analysis.py`, `kernel: py`). Default: false. */
   python?: boolean;
+  /**
+   * databench 0.7's layout (`scaffold-databench`): a Python analysis listed
+   * without `kernel:` (an `analysis.py` alone runs in Python), with its
+   * `analysis.js`, a Tornado `index.html` and an `__init__.py`, and the
+   * analyses folder's `__init__.py`. Default: false.
+   */
+  v07?: boolean;
+  /** With `v07`: the entry's `kernel:` (0.7's `--kernel py`). Default: none. */
+  kernel?: string;
 }
 
 /** What {@link scaffoldAnalysis} did, as absolute paths. */
@@ -69,6 +78,11 @@ export function defaultTemplateDir(python = false): string {
   );
 }
 
+/** This package's `templates/scaffold-0.7/`: the analysis `scaffold-databench` makes. */
+export const V07_TEMPLATE_DIR = fileURLToPath(
+  new URL('../../templates/scaffold-0.7/', import.meta.url),
+);
+
 /** Why `name` cannot name an analysis, or undefined when it can. */
 function invalidNameReason(name: string): string | undefined {
   if (!NAME_PATTERN.test(name)) {
@@ -119,8 +133,11 @@ export async function scaffoldAnalysis(
   if (reason) throw new CliError(reason, 2);
 
   const analysesDir = resolve(options.analysesDir);
-  const python = options.python === true;
-  const templateDir = resolve(options.templateDir ?? defaultTemplateDir(python));
+  const v07 = options.v07 === true;
+  const python = options.python === true || v07;
+  const templateDir = resolve(
+    options.templateDir ?? (v07 ? V07_TEMPLATE_DIR : defaultTemplateDir(python)),
+  );
   const target = join(analysesDir, name);
   const indexPath = join(analysesDir, 'index.yaml');
 
@@ -130,11 +147,12 @@ export async function scaffoldAnalysis(
 
   // read and plan everything first: a refusal must leave every file as it was
   const indexText = await readTextIfExists(indexPath);
+  const kernel = v07 ? options.kernel : python ? 'py' : undefined;
   const entry: IndexEntry = {
     name,
     title: titleOf(name),
     description: `Describe ${name} here.`,
-    ...(python ? { kernel: 'py' } : {}),
+    ...(kernel !== undefined ? { kernel } : {}),
   };
   const newIndexText = addIndexEntry(indexText ?? DEFAULT_INDEX_YAML, entry, indexPath);
   const files = await planFiles(templateDir, name, className(name));
@@ -167,6 +185,12 @@ export async function scaffoldAnalysis(
       await writeFile(packagePath, '{\n  "type": "module"\n}\n', { flag: 'wx' });
       created.push(packagePath);
     }
+    // 0.7's analyses folder is a Python package (`from analyses.x import …`)
+    const packageInit = join(analysesDir, '__init__.py');
+    if (v07 && !(await exists(packageInit))) {
+      await writeFile(packageInit, '', { flag: 'wx' });
+      created.push(packageInit);
+    }
     // index.yaml last, so that nothing points at a half-made folder
     if (indexText === undefined) {
       await writeFile(indexPath, newIndexText, { flag: 'wx' });
@@ -181,6 +205,9 @@ export async function scaffoldAnalysis(
   } catch (error) {
     // undo only what this call made
     if (madeTarget) await rm(target, { recursive: true, force: true });
+    for (const path of created) {
+      if (dirname(path) === analysesDir) await rm(path, { force: true });
+    }
     if (!analysesDirExisted) await rmdir(analysesDir).catch(() => undefined);
     throw error;
   }

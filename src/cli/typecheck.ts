@@ -1,4 +1,5 @@
-import { relative } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import type { App } from '../app/app.js';
 import type { DatabenchServer } from '../server/create-server.js';
 import type { Logger } from '../util/logger.js';
@@ -28,6 +29,40 @@ export interface TypeCheckReporter {
   close(): Promise<void>;
 }
 
+/** The oldest TypeScript the check runs with (the package's peer dependency). */
+const MIN_TYPESCRIPT_MAJOR = 5;
+
+/**
+ * Whether the analyses folder `dir` has anything to type check: an analysis
+ * folder with an `analysis.ts` or a `routes.ts`. A databench 0.7 folder
+ * (Python analyses, browser code built by webpack) has none.
+ */
+export async function holdsTypeScript(dir: string): Promise<boolean> {
+  let items;
+  try {
+    items = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  for (const item of items) {
+    if (!item.isDirectory() || /^(node_modules|static|\..*|__pycache__)$/.test(item.name)) continue;
+    for (const file of ['analysis.ts', 'routes.ts']) {
+      const found = await stat(join(dir, item.name, file)).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (found) return true;
+    }
+  }
+  return false;
+}
+
+/** The major version of a TypeScript version string; undefined when it cannot be read. */
+function majorOf(version: string): number | undefined {
+  const major = Number(/^(\d+)\./.exec(version)?.[1]);
+  return Number.isInteger(major) ? major : undefined;
+}
+
 function listed(lines: string[]): string {
   const more = lines.length - SHOWN;
   return lines.slice(0, SHOWN).join('\n') + (more > 0 ? `\n… and ${more} more` : '');
@@ -37,9 +72,11 @@ function listed(lines: string[]): string {
  * Set up type checking of the analyses for `databench` (serve). Resolves to
  * undefined when there is nothing to check (the packaged analyses) or, for
  * the default mode, when TypeScript is not installed (one info line says
- * how to get it). With `--typecheck` given explicitly and no TypeScript, and
- * in `error` mode when the analyses have type errors, it throws a CliError:
- * the server does not start.
+ * how to get it, none for a folder without TypeScript analyses) or older
+ * than 5.0 (one line). With `--typecheck` given explicitly and no usable
+ * TypeScript, and in `error` mode when the analyses have type errors, it
+ * throws a CliError: the server does not start. While the folder holds no
+ * TypeScript analysis (a databench 0.7 folder), no check runs.
  */
 export async function prepareTypeCheck(options: {
   mode: Exclude<TypecheckMode, 'off'>;
@@ -53,13 +90,25 @@ export async function prepareTypeCheck(options: {
   if (options.packaged) return undefined;
   const checker = await createTypeChecker({ dir: options.dir, cwd });
   if (!checker) {
+    // a folder of Python analyses needs no TypeScript: no line for it
+    if (!(await holdsTypeScript(options.dir)) && !options.explicit) return undefined;
     const how = 'install TypeScript in the project: npm install -D typescript';
     if (options.explicit) throw new CliError(`--typecheck=${mode} needs TypeScript: ${how}`, 2);
     logger.info(`type checking is off: ${how}`);
     return undefined;
   }
+  const major = majorOf(checker.version);
+  if (major !== undefined && major < MIN_TYPESCRIPT_MAJOR) {
+    // a 0.7 project's own TypeScript (2.8 for its webpack build) cannot check analyses
+    await checker.close();
+    const text = `type checking is off: the project's TypeScript ${checker.version} is older than ${MIN_TYPESCRIPT_MAJOR}.0 (npm install -D typescript@5 to check the analyses)`;
+    if (options.explicit) throw new CliError(text, 2);
+    if (await holdsTypeScript(options.dir)) logger.warn(text);
+    else logger.debug(text);
+    return undefined;
+  }
   let first: TypeCheckResult | undefined;
-  if (mode === 'error') {
+  if (mode === 'error' && (await holdsTypeScript(options.dir))) {
     // a server started with type errors would run code that is known to be wrong
     first = await checker.check();
     if (first.diagnostics.length > 0) {
@@ -71,12 +120,13 @@ export async function prepareTypeCheck(options: {
       );
     }
   }
-  return createReporter(checker, mode, cwd, logger, first);
+  return createReporter(checker, mode, options.dir, cwd, logger, first);
 }
 
 function createReporter(
   checker: TypeChecker,
   mode: Exclude<TypecheckMode, 'off'>,
+  dir: string,
   cwd: string,
   logger: Logger,
   first: TypeCheckResult | undefined,
@@ -127,11 +177,29 @@ function createReporter(
   };
 
   let closing = false;
-  const run = (): void => {
-    pending = checker.check().then(report, (error: unknown) => {
+  /** The last failure logged as a warning: the same again (each reload) is a debug line. */
+  let lastFailure = '';
+  const check = async (): Promise<void> => {
+    // a folder of Python analyses has nothing to check (until a TypeScript one is added)
+    if (!(await holdsTypeScript(dir))) {
+      logger.debug('type check skipped: no analysis.ts or routes.ts in the analyses folder');
+      return;
+    }
+    try {
+      report(await checker.check());
+      lastFailure = '';
+    } catch (error) {
       // a shutdown ends the check's process (a terminal's Ctrl-C reaches it too): not a failure
-      if (!closing) logger.warn(`type check failed: ${(error as Error).message}`);
-    });
+      if (closing) return;
+      // a broken TypeScript fails every check alike: one warning, its first line
+      const text = `type check failed (TypeScript ${checker.version}): ${String((error as Error).message).split('\n')[0]}`;
+      if (text === lastFailure) logger.debug(text);
+      else logger.warn(text);
+      lastFailure = text;
+    }
+  };
+  const run = (): void => {
+    pending = check();
   };
 
   return {

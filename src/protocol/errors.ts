@@ -51,6 +51,8 @@ export type DatabenchErrorCode =
   | 'UNKNOWN_KERNEL'
   /** An analysis's folder or source file is missing. */
   | 'ANALYSIS_MISSING'
+  /** An analysis folder without `kernel:` in index.yaml that holds both an analysis.ts and an analysis.py. */
+  | 'ANALYSIS_AMBIGUOUS'
   // loading an analysis
   /** An analysis source that does not compile (the message names file:line:column). */
   | 'COMPILE'

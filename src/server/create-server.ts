@@ -226,7 +226,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const loopbackBind = o.loopback;
 
   const app =
-    source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger }));
+    source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger, cwd }));
   let state: HttpState = {
     app,
     pages: new Pages(app, DATABENCH_VERSION, { noCache: o.noTemplateCache, development }),
@@ -338,6 +338,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       packaged: previous.packaged,
       cliArgs,
       logger,
+      cwd,
       previous,
       // a file outside every analysis folder (a `watch` glob, a shared module) may
       // be imported by any analysis: import them all again

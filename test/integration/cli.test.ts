@@ -160,14 +160,14 @@ describe('the databench command', () => {
     }
   });
 
-  test('scaffold-databench NAME (the alias) creates an analysis; an existing name exits 2', async () => {
+  test('scaffold-databench NAME creates a Python analysis; an existing name exits 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'databench-alias-'));
     temps.push(dir);
     const alias = (name: string): CliRun =>
       databench([name], { cwd: dir, bin: 'scaffold-databench.js' });
     const first = alias('hello');
     assert.equal(await first.exited, 0, first.stderr);
-    assert.match(first.stdout, /analyses[/\\]hello[/\\]analysis\.ts/);
+    assert.match(first.stdout, /analyses[/\\]hello[/\\]analysis\.py/);
     const again = alias('hello');
     assert.equal(await again.exited, 2);
     assert.equal(again.stderr.trim().split('\n').length, 1);

@@ -5,8 +5,17 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../../protocol/errors.js';
+import type { ExtraRoute } from '../../analysis/routes.js';
 import { KernelPool, RemoteMember, type PoolOptions } from '../pool.js';
-import type { HostMessage, KernelMessage, KernelOp } from '../messages.js';
+import type { HostMessage, KernelMessage, KernelOp, ReadyMessage } from '../messages.js';
+import {
+  parseHttpResponse,
+  parsePyRoutes,
+  PyRoutes,
+  type HttpRequestMessage,
+  type HttpResponseMessage,
+  type PyRoute,
+} from './py-routes.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
 export const PYTHON_PACKAGE_DIR = resolve(
@@ -82,13 +91,20 @@ export interface PythonKernelOptions extends PoolOptions {
    * has none. Default: `py`.
    */
   flavour?: 'py' | 'pyspark';
+  /** @internal How long a routes.py handler may take to answer. Default: 30 s (`ROUTE_TIMEOUT_MS`). */
+  routeTimeoutMs?: number;
+}
+
+/** `ready` of a kernel process: with the patterns of its analysis's routes.py, if it has one. */
+interface ProcReady extends ReadyMessage {
+  readonly routes: PyRoute[];
 }
 
 /**
  * One message a kernel process sent, from its JSON line: the one place the
  * host parses what a process says. Ops are checked by RemoteLink's switch.
  */
-function parseKernelLine(line: string): KernelMessage {
+function parseKernelLine(line: string): KernelMessage | ProcReady | HttpResponseMessage {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -108,7 +124,12 @@ function parseKernelLine(line: string): KernelMessage {
   const message = value as Record<string, unknown>;
   switch (message['t']) {
     case 'ready':
-      return { t: 'ready' };
+      return { t: 'ready', routes: parsePyRoutes(message['routes']) };
+    case 'http-response': {
+      const response = parseHttpResponse(message);
+      if (!response) throw new ProtocolError('a kernel sent an http-response that is not one');
+      return response;
+    }
     case 'load-error':
       return { t: 'load-error', message: String(message['message']) };
     case 'batch': {
@@ -145,8 +166,12 @@ class Proc extends RemoteMember {
   private readonly exited: Promise<void>;
   private readonly toKernel: Writable;
 
-  constructor(pool: PythonKernel, options: PythonKernelOptions, python: string) {
-    super(pool);
+  constructor(
+    private readonly kernel: PythonKernel,
+    options: PythonKernelOptions,
+    python: string,
+  ) {
+    super(kernel);
     const { name, logger } = options;
     const env = { ...process.env };
     env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
@@ -207,7 +232,15 @@ class Proc extends RemoteMember {
     eachLine(fromKernel, (line) => {
       if (this.ended) return;
       try {
-        this.receive(parseKernelLine(line));
+        const message = parseKernelLine(line);
+        if (message.t === 'http-response') {
+          this.kernel.pyRoutes.answer(message);
+          return;
+        }
+        if (message.t === 'ready' && 'routes' in message && message.routes.length > 0) {
+          this.kernel.pyRoutes.set(message.routes);
+        }
+        this.receive(message);
       } catch (error) {
         this.cause ??= `it broke the kernel protocol: ${(error as Error).message}`;
         this.kill();
@@ -221,6 +254,7 @@ class Proc extends RemoteMember {
         finished = true;
         this.kill(); // anything the analysis started in the group goes with it
         this.gone(cause);
+        this.kernel.pyRoutes.memberGone(this, this.cause ?? cause);
         resolve();
       };
       this.child.once('error', (error: NodeJS.ErrnoException) => {
@@ -256,6 +290,11 @@ class Proc extends RemoteMember {
     void this.toKernel.write(JSON.stringify(message) + '\n');
   }
 
+  /** Forward a request for a routes.py route. */
+  sendRequest(message: HttpRequestMessage): void {
+    void this.toKernel.write(JSON.stringify(message) + '\n');
+  }
+
   /** The process's id (diagnostics and tests). */
   get pid(): number | undefined {
     return this.child.pid;
@@ -288,9 +327,41 @@ export class PythonKernel extends KernelPool<Proc> {
   readonly python: string;
   readonly memberName = 'a Python kernel process';
 
+  /** @internal The routes of the analysis's routes.py, run in its processes. */
+  readonly pyRoutes: PyRoutes;
+
   private constructor(private readonly options: PythonKernelOptions) {
     super(options, options.processes ?? 1);
     this.python = resolvePython(options.python);
+    this.pyRoutes = new PyRoutes(
+      options.name,
+      { send: (message) => this.sendRequest(message) },
+      options.logger,
+      options.routeTimeoutMs,
+    );
+  }
+
+  /** routes.ts routes (served by the server), then routes.py's (run in a kernel process). */
+  override get extraRoutes(): readonly ExtraRoute[] {
+    const py = this.pyRoutes.routes;
+    if (py.length === 0) return super.extraRoutes;
+    // read on every request of the analysis: joined once
+    if (this.joined?.[0] !== py) this.joined = [py, [...super.extraRoutes, ...py]];
+    return this.joined[1];
+  }
+
+  private joined: [py: readonly ExtraRoute[], all: readonly ExtraRoute[]] | undefined;
+
+  /** A request for routes.py goes to the first live process (one is kept while the analysis is served). */
+  private async sendRequest(message: HttpRequestMessage): Promise<object> {
+    const live = this.members.find((m) => !m.ended && !m.ending);
+    // a kernel replaced by a reload starts no process for a request that raced it
+    if (!live && this.retired) throw new Error('the analysis was reloaded');
+    const member = live ?? this.spawn();
+    await member.ready;
+    if (member.ended) throw new Error('it stopped before the request was sent');
+    member.sendRequest(message);
+    return member;
   }
 
   /** Start the first process; rejects with the load error (file and line) when analysis.py does not load. */
