@@ -233,6 +233,7 @@ class Session(object):
         try:
             analysis = kernel.cls()
             analysis.init_databench(message['id'])
+            analysis.resumed = bool(message.get('resumed'))
             analysis._sink = self.port
             await analysis.data.ready
             await analysis.class_data.ready
