@@ -50,6 +50,11 @@ export interface AnalysisEntry {
   title: string;
   description: string;
   showInIndex: boolean;
+  /**
+   * `resume_on_reload:` of index.yaml: a page loaded again (a save reloaded
+   * it, the user refreshed it) resumes its session and its `data`.
+   */
+  resumeOnReload: boolean;
   /** `kernel:` of index.yaml: undefined (in this process), `worker` or `py`. */
   kernelKind: string | undefined;
   /** `threads:` of index.yaml (a worker kernel's pool size). */
@@ -70,7 +75,8 @@ export interface AnalysisEntry {
   stale: boolean;
   /**
    * TypeScript type errors of its folder from the last background check
-   * (`--typecheck`), shown on its page as a warning; the analysis still runs.
+   * (`--typecheck`) since the last reload, shown in its pages' error panel
+   * as a warning; the analysis still runs.
    */
   typeErrors?: string | undefined;
 }
@@ -409,6 +415,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       title: item.title,
       description: item.description,
       showInIndex: item.showInIndex,
+      resumeOnReload: item.resumeOnReload,
       kernelKind: item.kernel,
       threads: undefined,
       watch: item.watch,
