@@ -45,9 +45,20 @@ export class SessionStatus extends UIElement {
     return this;
   }
 
-  /** Wire `#databench-session` under `root` to the connection's `__connect` replies. */
+  /**
+   * Wire `#databench-session` under `root` to the connection's `__connect`
+   * replies. The status line is in the page's footer, after the page's
+   * scripts: while the document is still loading it is wired once loaded.
+   */
   static wire(connection: AnyConnection, root?: WireRoot): SessionStatus[] {
-    return unwired<HTMLElement>(defaultRoot(root), '#databench-session').map((node) => {
+    const base = defaultRoot(root);
+    if (typeof document !== 'undefined' && base === document && document.readyState === 'loading') {
+      document.addEventListener('DOMContentLoaded', () => SessionStatus.wire(connection, base), {
+        once: true,
+      });
+      return [];
+    }
+    return unwired<HTMLElement>(base, '#databench-session').map((node) => {
       const status = new SessionStatus(node, connection);
       connection.on('__connect', () => status.render());
       return status;
