@@ -52,6 +52,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       // the server resolves the defaults: on for an author, off in production
       watch: o.watch ?? 'auto',
       workers: o.workers,
+      production: o.production,
       typecheck: o.typecheck,
       errorDetails: o.errorDetails,
       datastore: o.datastore,

@@ -11,6 +11,8 @@ test('--watch and --no-watch turn watching on and off; neither leaves it to the 
   assert.equal(parseCli([]).errorDetails, undefined);
   assert.equal(parseCli(['--error-details']).errorDetails, true);
   assert.equal(parseCli(['--no-error-details']).errorDetails, false);
+  assert.equal(parseCli([]).production, undefined);
+  assert.equal(parseCli(['--production']).production, true);
 });
 
 test('flags not given stay undefined: the server resolves them from the environment', () => {

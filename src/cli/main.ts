@@ -36,6 +36,7 @@ Options:
   --no-error-details    show a failing handler's message only, without the
                         file:line of the code
   --error-details       show the file:line, also in production
+  --production          production defaults on a loopback bind too (behind a proxy)
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT
   --ssl-certfile FILE   PEM certificate (default: self-signed, made at start)
@@ -77,6 +78,8 @@ export interface CliOptions {
   typecheck: TypecheckMode | undefined;
   /** The files of `databench test` (none: every test of the analyses folder). */
   files: string[];
+  /** `--production`: production defaults whatever the bind; undefined: the server decides. */
+  production: true | undefined;
   /** `--error-details` (true), `--no-error-details` (false); undefined: the server decides (off in production). */
   errorDetails: boolean | undefined;
   sslPort: number | undefined;
@@ -109,6 +112,7 @@ const KNOWN = [
   '--watch',
   '--error-details',
   '--no-error-details',
+  '--production',
 ];
 
 /**
@@ -184,6 +188,7 @@ export function parseCli(argv: string[]): CliOptions {
     typecheck: undefined,
     files: [],
     errorDetails: undefined,
+    production: undefined,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -246,6 +251,9 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       case '--error-details':
         o.errorDetails = true;
+        break;
+      case '--production':
+        o.production = true;
         break;
       case '--host':
         o.host = value;

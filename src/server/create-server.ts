@@ -410,7 +410,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     if (o.typecheck === 'off') off.push(['no type check', '--typecheck warn']);
     if (!errorDetails) off.push(['no error details on pages', '--error-details']);
     if (off.length > 0) {
-      const why = o.workers > 1 ? `${o.workers} workers` : `bound to ${host}`;
+      const why =
+        o.workers > 1 ? `${o.workers} workers` : o.loopback ? 'asked for' : `bound to ${host}`;
       logger.info(
         `production defaults (${why}): ${off.map(([what]) => what).join(', ')}; ` +
           `turn them on with ${off.map(([, flag]) => flag).join(', ')}`,

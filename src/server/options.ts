@@ -133,7 +133,7 @@ export interface ServerOptions {
    * Production defaults: no file watching, no type check and no error
    * details on pages, unless each is turned on by its own option (`watch`,
    * `typecheck`, `errorDetails`; the CLI's `--watch`, `--typecheck warn`,
-   * `--error-details`).
+   * `--error-details`). The CLI's `--production` sets it.
    * @default true with `workers` > 1 or a `host` that is not a loopback address
    */
   production?: boolean;
