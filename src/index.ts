@@ -25,7 +25,13 @@ export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js'
 export type { DatabenchErrorCode } from './protocol/index.js';
 export { createLogger, setDefaultLogger } from './util/logger.js';
 export type { Logger, LogLevel } from './util/logger.js';
-export type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
+export type {
+  DatabenchServer,
+  RunOptions,
+  ServerMode,
+  ServerOptions,
+} from './server/create-server.js';
+export type { TypecheckMode } from './server/options.js';
 
 /**
  * Serve a folder of analyses over HTTP and WebSocket (what `databench` runs).

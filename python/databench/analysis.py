@@ -177,6 +177,9 @@ class Analysis(object):
     :ivar Datastore class_data: data shared by every instance of the class
     :ivar list cli_args: command line arguments
     :ivar dict request_args: the page's query, as ``urllib.parse.parse_qs`` gives it
+    :ivar bool resumed: True when this session resumed an earlier one of the
+        same page (reloaded by a save of the code, refreshed, or reconnected):
+        ``data`` holds what that session left; instance fields start afresh
     """
 
     _databench_analysis = True
@@ -189,6 +192,9 @@ class Analysis(object):
     class_data = None
     cli_args = []
     request_args = {}
+    #: True when the page resumed an earlier session: skip re-initialising
+    #: ``data`` in ``on_connected`` (``data.init`` keeps existing keys anyway).
+    resumed = False
 
     def __init__(self):
         self.data = None

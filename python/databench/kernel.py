@@ -236,6 +236,7 @@ class Session(object):
         try:
             analysis = kernel.cls()
             analysis.init_databench(message['id'])
+            analysis.resumed = bool(message.get('resumed'))
             analysis._sink = self.port
             analysis._error_reporting = (message.get('errorDetails') is not False, kernel.root)
             await analysis.data.ready

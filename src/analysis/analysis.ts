@@ -68,6 +68,8 @@ export interface AnalysisInternals {
   construct<A>(make: () => A, id: string | undefined): A;
   /** Tie `analysis` to the instance that owns it (undefined: to none). */
   link(analysis: AnyAnalysis, owner: InstanceLink | undefined): void;
+  /** Mark `analysis` as the resumed session of a page that came back (see {@link Analysis.resumed}). */
+  setResumed(analysis: AnyAnalysis, resumed: boolean): void;
   /** The instance `analysis` is tied to. */
   linkOf(analysis: AnyAnalysis): InstanceLink | undefined;
   /**
@@ -164,6 +166,24 @@ export class Analysis<
   /** The analysis id (a random UUID); `data` is scoped to it. */
   id: string = initialId();
   /**
+   * True when this session resumed an earlier one of the same page: a page
+   * reloaded by a save of the analysis's code, refreshed by the user, or
+   * reconnected after a lost connection. Its `data` is what the earlier
+   * session left (the page has it already); `classData` is kept anyway.
+   * Instance fields are not: they start as the constructor sets them. Read
+   * it in `on_connected` to skip initialising what `data` already holds
+   * (`data.init` keeps existing keys by itself).
+   *
+   * @example
+   * override async on_connected() {
+   *   if (this.resumed) return; // the page shows what data holds
+   *   await this.data.set('clicks', 0);
+   * }
+   */
+  get resumed(): boolean {
+    return this.#resumed;
+  }
+  /**
    * This instance's own store. Created by {@link initDatastores}. Its keys
    * also read and write as items, as databench 0.7's `self.data['pi'] = …`:
    * `this.data['pi'] = 3.14` changes the store at once and sends the change.
@@ -195,6 +215,7 @@ export class Analysis<
   // created on first use: an idle session should cost as little memory as possible
   #abort: AbortController | undefined;
   #aborted = false;
+  #resumed = false;
   #timers: Set<ReturnType<typeof setTimeout>> | undefined;
   #logLimit: LogRateLimit | undefined;
 
@@ -210,6 +231,9 @@ export class Analysis<
       },
       link(analysis, owner) {
         analysis.#owner = owner;
+      },
+      setResumed(analysis, resumed) {
+        analysis.#resumed = resumed;
       },
       linkOf: (analysis) => analysis.#owner,
       stores: (analysis) => [

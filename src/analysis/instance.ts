@@ -45,6 +45,8 @@ export interface ErrorReporting {
 export interface InstanceOptions {
   /** Resume this id (its `data` is found again); undefined: a new one. Not used when adopting an analysis. */
   readonly id?: string | undefined;
+  /** The page resumed an earlier session of `id` ({@link Analysis.resumed}). Default: false. */
+  readonly resumed?: boolean | undefined;
   /** Where the analysis logs. Default: the analysis's own (the default logger). */
   readonly logger?: Logger | undefined;
   /** Who the page's retained `data` counts against (its remote address). */
@@ -159,6 +161,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     const analysis =
       typeof from === 'function' ? internals.construct(() => new from(), options.id) : from;
     this.analysis = analysis;
+    if (options.resumed === true) internals.setResumed(analysis, true);
     if (options.logger) analysis.logger = options.logger;
     this.reporting = options.reporting;
     this.transforms = transformsOf(analysis.constructor);

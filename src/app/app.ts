@@ -51,6 +51,11 @@ export interface AnalysisEntry {
   description: string;
   showInIndex: boolean;
   /**
+   * `resume_on_reload:` of index.yaml: a page loaded again (a save reloaded
+   * it, the user refreshed it) resumes its session and its `data`.
+   */
+  resumeOnReload: boolean;
+  /**
    * The kind of kernel that runs it: `kernel:` of index.yaml, else `py` when
    * its folder holds an `analysis.py` and no `analysis.ts`; undefined: in
    * this process.
@@ -74,7 +79,8 @@ export interface AnalysisEntry {
   stale: boolean;
   /**
    * TypeScript type errors of its folder from the last background check
-   * (`--typecheck`), shown on its page as a warning; the analysis still runs.
+   * (`--typecheck`) since the last reload, shown in its pages' error panel
+   * as a warning; the analysis still runs.
    */
   typeErrors?: string | undefined;
 }
@@ -528,6 +534,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       title: item.title,
       description: item.description,
       showInIndex: item.showInIndex,
+      resumeOnReload: item.resumeOnReload,
       kernelKind: item.kernel,
       threads: undefined,
       watch: item.watch,

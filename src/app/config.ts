@@ -34,6 +34,7 @@ export const ENTRY_KEYS = [
   'python',
   'watch',
   'build',
+  'resume_on_reload',
 ] as const;
 
 /** A problem of index.yaml: who it concerns (`index.yaml`, or an analysis's name) and what is wrong. */
@@ -96,6 +97,11 @@ export interface EntryConfig {
   watch: string[];
   /** `build`: a shell command `databench --build` runs in its folder. */
   build: string | undefined;
+  /**
+   * `resume_on_reload`: a page loaded again (reloaded by a save, refreshed)
+   * resumes its session and gets its `data` back. Default: true.
+   */
+  resumeOnReload: boolean;
   /** Keys of the entry databench does not read. */
   unknownKeys: string[];
   /**
@@ -300,6 +306,7 @@ export function normalizeEntry(
     python: pythonError === undefined ? (python as string | undefined) : undefined,
     watch: read.globs('watch'),
     build: read.optionalText('build'),
+    resumeOnReload: read.flag('resume_on_reload', true),
     unknownKeys: read.unknown(ENTRY_KEYS),
     error: threads.error ?? processes.error ?? pythonError,
   };

@@ -31,22 +31,17 @@ export async function runServe(o: CliOptions): Promise<number> {
   const log = logger(o);
   if (o.coverage !== undefined) await checkCoverage(o.coverage, log);
   const cwd = process.cwd();
-  const mode = o.typecheck ?? (o.watch ? 'warn' : 'off');
   let typecheck: TypeCheckReporter | undefined;
+  const startTypeCheck = async (mode: 'warn' | 'error', explicit: boolean): Promise<void> => {
+    const { findAnalysesDir } = await import('../app/app.js');
+    const { prepareTypeCheck } = await import('./typecheck.js');
+    const found = await findAnalysesDir(cwd, o.analyses);
+    typecheck = await prepareTypeCheck({ mode, explicit, ...found, cwd, logger: log });
+  };
   let server;
   try {
-    if (mode !== 'off') {
-      const { findAnalysesDir } = await import('../app/app.js');
-      const { prepareTypeCheck } = await import('./typecheck.js');
-      const found = await findAnalysesDir(cwd, o.analyses);
-      typecheck = await prepareTypeCheck({
-        mode,
-        explicit: o.typecheck !== undefined,
-        ...found,
-        cwd,
-        logger: log,
-      });
-    }
+    // a mode given: checked before the server starts (`error` refuses to start with type errors)
+    if (o.typecheck !== undefined && o.typecheck !== 'off') await startTypeCheck(o.typecheck, true);
     server = await createServer({
       onReload: (app) => typecheck?.reloaded(app),
       host: o.host,
@@ -59,15 +54,23 @@ export async function runServe(o: CliOptions): Promise<number> {
       sslPort: o.sslPort,
       sslCertFile: o.sslCertFile,
       sslKeyFile: o.sslKeyFile,
-      watch: o.watch,
+      // the server resolves the defaults: on for an author, off in production
+      watch: o.watch ?? 'auto',
+      workers: o.workers,
+      production: o.production,
+      typecheck: o.typecheck,
       errorDetails: o.errorDetails,
       datastore: o.datastore,
       // HOST, PORT and DATABENCH_DATASTORE for the options not given as flags
       env: process.env,
     });
+    // the default (warn while watching, off in production): a check in the background
+    const mode = server.mode.typecheck;
+    if (o.typecheck === undefined && mode !== 'off') await startTypeCheck(mode, false);
   } catch (error) {
     // main() reports it, with the exit code of its kind
     await typecheck?.close();
+    await server?.close();
     throw error;
   }
   const { reportServing } = await import('./workers.js');

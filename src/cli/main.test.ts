@@ -4,9 +4,15 @@ import { DatabenchError } from '../protocol/errors.ts';
 import { CliError, reportError } from './errors.ts';
 import { oneEditApart, parseCli } from './main.ts';
 
-test('--no-watch turns watching off; watching is on by default', () => {
-  assert.equal(parseCli([]).watch, true);
+test('--watch and --no-watch turn watching on and off; neither leaves it to the server', () => {
+  assert.equal(parseCli([]).watch, undefined);
   assert.equal(parseCli(['--no-watch']).watch, false);
+  assert.equal(parseCli(['--watch']).watch, true);
+  assert.equal(parseCli([]).errorDetails, undefined);
+  assert.equal(parseCli(['--error-details']).errorDetails, true);
+  assert.equal(parseCli(['--no-error-details']).errorDetails, false);
+  assert.equal(parseCli([]).production, undefined);
+  assert.equal(parseCli(['--production']).production, true);
 });
 
 test('flags not given stay undefined: the server resolves them from the environment', () => {

@@ -1,4 +1,9 @@
-import { isDatastoreSetting, redactDatastore } from '../server/options.js';
+import {
+  isDatastoreSetting,
+  redactDatastore,
+  TYPECHECK_MODES,
+  type TypecheckMode,
+} from '../server/options.js';
 import { CliError, reportError } from './errors.js';
 
 /** The usage text of `databench --help`. */
@@ -30,10 +35,13 @@ Options:
                         default: in this process's memory)
   --workers N           run N server processes on the one port (needs --datastore)
   --no-watch            do not reload analyses when their files change
+  --watch               reload them, also in production
   --typecheck MODE      off, warn or error: report TypeScript type errors of the
-                        analyses (default warn while watching, off with --no-watch)
+                        analyses (default warn while watching, else off)
   --no-error-details    show a failing handler's message only, without the
-                        file:line of the code (the default off loopback)
+                        file:line of the code
+  --error-details       show the file:line, also in production
+  --production          production defaults on a loopback bind too (behind a proxy)
   --build               run the build commands of index.yaml and exit
   --coverage FILE       measure the Python analyses with the module coverage
                         (FILE.<host>.<pid>.<random> per kernel process, as 0.7)
@@ -43,14 +51,15 @@ Options:
   --version             print the version and exit
   --help                print this help and exit
 
+Production defaults: with --workers N (N > 1) or a --host other than a
+loopback address, no file watching, no type check and no error details,
+unless turned on with --watch, --typecheck warn, --error-details.
+
 Flags it does not know are passed to the analyses as cliArgs, except one
 that is one edit away from an option (--prot): that is refused as a typo.
 Everything after -- goes to the analyses as it is.`;
 
-/** What `--typecheck` takes. */
-const TYPECHECK_MODES = ['off', 'warn', 'error'] as const;
-/** How TypeScript type errors of the analyses are reported (`--typecheck`). */
-export type TypecheckMode = (typeof TYPECHECK_MODES)[number];
+export type { TypecheckMode };
 
 /** Parsed command line of `databench`. */
 export interface CliOptions {
@@ -76,12 +85,15 @@ export interface CliOptions {
   datastore: string | undefined;
   /** `--workers`: server processes on the one port. */
   workers: number;
-  watch: boolean;
+  /** `--watch` (true), `--no-watch` (false); undefined: the server decides (on, except in production). */
+  watch: boolean | undefined;
   /** `--typecheck`; undefined: the default (warn while watching, else off). */
   typecheck: TypecheckMode | undefined;
   /** The files of `databench test` (none: every test of the analyses folder). */
   files: string[];
-  /** false with --no-error-details; undefined: the server decides by the bind address. */
+  /** `--production`: production defaults whatever the bind; undefined: the server decides. */
+  production: true | undefined;
+  /** `--error-details` (true), `--no-error-details` (false); undefined: the server decides (off in production). */
   errorDetails: boolean | undefined;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
@@ -105,7 +117,17 @@ const WITH_VALUE = new Set([
   '--coverage',
 ]);
 /** Every option, for the did-you-mean of a mistyped one. */
-const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch'];
+const KNOWN = [
+  ...WITH_VALUE,
+  '--help',
+  '--version',
+  '--build',
+  '--no-watch',
+  '--watch',
+  '--error-details',
+  '--no-error-details',
+  '--production',
+];
 
 /**
  * Whether `a` becomes `b` with one edit: a character inserted, deleted,
@@ -179,10 +201,11 @@ export function parseCli(argv: string[]): CliOptions {
     maxFrameBytes: undefined,
     datastore: undefined,
     workers: 1,
-    watch: true,
+    watch: undefined,
     typecheck: undefined,
     files: [],
     errorDetails: undefined,
+    production: undefined,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -241,8 +264,17 @@ export function parseCli(argv: string[]): CliOptions {
       case '--no-watch':
         o.watch = false;
         break;
+      case '--watch':
+        o.watch = true;
+        break;
       case '--no-error-details':
         o.errorDetails = false;
+        break;
+      case '--error-details':
+        o.errorDetails = true;
+        break;
+      case '--production':
+        o.production = true;
         break;
       case '--host':
         o.host = value;

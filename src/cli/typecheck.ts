@@ -10,6 +10,9 @@ import {
   type TypeChecker,
   type TypeCheckResult,
 } from '../loader/typecheck.js';
+import { isDatabenchError } from '../protocol/errors.js';
+import { encodeValue } from '../protocol/encode.js';
+import { frameFromEncoded, PROTOCOL, type TypeErrorsLoad } from '../protocol/messages.js';
 import { CliError } from './errors.js';
 import type { TypecheckMode } from './main.js';
 
@@ -18,11 +21,20 @@ const CHECK_DELAY_MS = 150;
 /** At most this many diagnostics are shown per analysis (page, frame) and in one log entry. */
 const SHOWN = 20;
 
-/** The CLI's side of `--typecheck`: checks on start and after every reload, and reports. */
+/**
+ * The CLI's side of `--typecheck`: checks on start and after every reload,
+ * and reports to the log and, when each check ends, to the open pages of
+ * each analysis (`__type_errors`: its errors, or none any more). A check
+ * that began before the last reload is given up, never reported.
+ */
 export interface TypeCheckReporter {
   /** Start reporting for `server` (the first check runs in the background). */
   attach(server: DatabenchServer): void;
-  /** `onReload` of the server: keep the last report on the new entries, check again. */
+  /**
+   * `onReload` of the server: what the last check found is forgotten (the
+   * save may have fixed it), the check in progress is given up, and a new
+   * one starts.
+   */
   reloaded(app: App): void;
   /** The check in progress, if any (tests). */
   idle(): Promise<void>;
@@ -133,8 +145,10 @@ function createReporter(
 ): TypeCheckReporter {
   let server: DatabenchServer | undefined;
   let lastLogged = '';
-  /** Per analysis: the text on its page, kept across reloads until the next check. */
-  const shown = new Map<string, string>();
+  /** Per analysis: the type errors its open pages were last told of. */
+  const told = new Map<string, string>();
+  /** Counts reloads: a check that began before the last one reports nothing. */
+  let reloads = 0;
   let pending: Promise<void> = Promise.resolve();
   let delay: ReturnType<typeof setTimeout> | undefined;
   let settle: ((done: Promise<void>) => void) | undefined;
@@ -163,15 +177,18 @@ function createReporter(
     for (const entry of server.app.entries.values()) {
       const mine = diagnosticsIn(result, entry.dir).map((d) => formatDiagnostic(d, cwd));
       const text = mine.length > 0 ? listed(mine) : undefined;
+      // pages loaded from now on get them right after their `__connect` reply
       entry.typeErrors = text;
-      const before = shown.get(entry.name);
-      if (text === undefined) shown.delete(entry.name);
-      else shown.set(entry.name, text);
-      // open pages learn of new errors now; pages loaded later show them in a banner
-      if (text === undefined || text === before) continue;
+      // open pages hear of errors after every check (a page loaded since the save
+      // has none shown), and of "none any more" once
+      if (text === undefined && !told.has(entry.name)) continue;
+      if (text === undefined) told.delete(entry.name);
+      else told.set(entry.name, text);
+      const load: TypeErrorsLoad = { analysis: entry.name, text: text ?? null };
+      const frame = frameFromEncoded(PROTOCOL.typeErrorsSignal, encodeValue(load));
       for (const session of server.sessions) {
-        if (session.kernel.name !== entry.name) continue;
-        session.emit(level, `type errors in ${entry.name}:\n${text}`).catch(() => undefined);
+        if (session.kernel.name !== entry.name || !session.replied) continue;
+        session.frame(frame).catch(() => undefined);
       }
     }
   };
@@ -179,18 +196,22 @@ function createReporter(
   let closing = false;
   /** The last failure logged as a warning: the same again (each reload) is a debug line. */
   let lastFailure = '';
-  const check = async (): Promise<void> => {
+  const check = async (restart: boolean): Promise<void> => {
     // a folder of Python analyses has nothing to check (until a TypeScript one is added)
     if (!(await holdsTypeScript(dir))) {
       logger.debug('type check skipped: no analysis.ts or routes.ts in the analyses folder');
       return;
     }
+    const since = reloads;
     try {
-      report(await checker.check());
+      const result = await (restart ? checker.restart() : checker.check());
       lastFailure = '';
+      // the files changed again while it ran: the check that follows reports
+      if (since === reloads) report(result);
     } catch (error) {
-      // a shutdown ends the check's process (a terminal's Ctrl-C reaches it too): not a failure
-      if (closing) return;
+      // given up for a newer check, or ended by a shutdown (a terminal's
+      // Ctrl-C reaches its process too): not a failure
+      if (closing || isDatabenchError(error, 'TYPECHECK_SUPERSEDED')) return;
       // a broken TypeScript fails every check alike: one warning, its first line
       const text = `type check failed (TypeScript ${checker.version}): ${String((error as Error).message).split('\n')[0]}`;
       if (text === lastFailure) logger.debug(text);
@@ -198,26 +219,29 @@ function createReporter(
       lastFailure = text;
     }
   };
-  const run = (): void => {
-    pending = check();
+  const run = (restart: boolean): void => {
+    pending = check(restart);
   };
 
   return {
     attach(s) {
       server = s;
       if (first) report(first);
-      else run();
+      else run(false);
     },
     reloaded(app) {
-      for (const entry of app.entries.values()) entry.typeErrors = shown.get(entry.name);
+      reloads++;
+      // the save may have fixed them: a page loaded now shows none until the check ends
+      for (const entry of app.entries.values()) entry.typeErrors = undefined;
       // start once the open pages have reconnected to the new code: the check
-      // then takes no CPU from the reload a person is waiting for
+      // then takes no CPU from the reload a person is waiting for; the check
+      // still running is about the files before this save: give it up
       clearTimeout(delay);
       const superseded = settle;
       pending = new Promise<void>((resolve) => {
         settle = resolve;
         delay = setTimeout(() => {
-          run();
+          run(true);
           resolve(pending);
         }, CHECK_DELAY_MS);
       });

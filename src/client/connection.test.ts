@@ -524,3 +524,72 @@ describe('review fixes', () => {
     assert.ok(Date.now() - start >= 200, `reconnected too fast: ${Date.now() - start} ms`);
   });
 });
+
+describe("Connection: the server's frame limit and resumed sessions", () => {
+  test('an emit larger than max_frame_bytes (counted in UTF-8) is not sent: an __error of its action, a console error and a warn action instead', async () => {
+    const s = await server({ maxFrameBytes: 400 });
+    const out = recordingConsole();
+    const c = client(s, { console: out });
+    const errors: unknown[] = [];
+    c.on('__error', (load) => errors.push(load));
+    c.connect();
+    await s.takeConnect();
+    await until('connected', () => c.connected);
+    assert.equal(c.maxFrameBytes, 400);
+    // 300 ASCII characters fit; 130 three-byte ones (390 bytes) do not
+    c.emit('paste', 'x'.repeat(300));
+    await s.takeAction('paste');
+    c.emit('paste', '€'.repeat(130));
+    const warn = await s.takeAction('warn');
+    assert.match(
+      String(warn.message.load),
+      /^"paste" was not sent: its message is 4\d\d bytes, more than the 400 bytes the server reads in one message \(its --max-frame-bytes\)/,
+    );
+    assert.equal(errors.length, 1);
+    assert.deepEqual(Object.keys(errors[0] as object).sort(), [
+      'action',
+      'location',
+      'message',
+      'where',
+    ]);
+    assert.equal((errors[0] as { action: string }).action, 'paste');
+    assert.ok(
+      out.lines.some(([level, args]) => level === 'error' && /not sent/.test(String(args[0]))),
+    );
+    // nothing else was sent: the next frame the server gets is the next emit
+    c.emit('paste', 'ok');
+    assert.equal((await s.takeAction('paste')).message.load, 'ok');
+    assert.equal(
+      s.received.filter((r) => r.message.kind === 'action' && r.message.signal === 'paste').length,
+      2,
+    );
+  });
+
+  test('emits queued before the limit was known are checked when they go out', async () => {
+    const s = await server({ maxFrameBytes: 400 });
+    const c = client(s);
+    c.emit('paste', 'y'.repeat(1000));
+    c.emit('small', 1);
+    c.connect();
+    await s.takeAction('small');
+    assert.equal(
+      s.received.some((r) => r.message.kind === 'action' && r.message.signal === 'paste'),
+      false,
+    );
+    await s.takeAction('warn');
+  });
+
+  test('resumed: true only when the reply carries the id the connection asked for', async () => {
+    const s = await server();
+    const fresh = client(s);
+    fresh.connect();
+    await until('connected', () => fresh.connected);
+    assert.equal(fresh.resumed, false);
+    const again = new Connection(s.wsUrl(), '', fresh.analysisId, { console: recordingConsole() });
+    connections.add(again);
+    again.connect();
+    await until('connected', () => again.connected);
+    assert.equal(again.resumed, true);
+    assert.equal(again.resumesOnReload, false, 'outside a browser nothing is kept for a reload');
+  });
+});

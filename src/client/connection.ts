@@ -6,6 +6,7 @@ import {
   frameFromEncoded,
   parseServerMessage,
   type ConnectReply,
+  type ErrorLoad,
   type ProcessLoad,
   type ServerMessage,
 } from '../protocol/index.js';
@@ -61,6 +62,16 @@ export interface ConnectionOptions {
    * in a browser; elsewhere a warning.
    */
   onAnalysesVersionChange?: (previous: string, current: string) => void;
+  /**
+   * The `sessionStorage` key under which a browser page keeps its analysis
+   * id, so that the page loaded again in the same tab (reloaded by a save
+   * of the analysis, or refreshed) resumes its session and gets its `data`
+   * back. Per tab and per analysis; never in the URL or a cookie. A tab
+   * duplicated from an open page starts a session of its own. `null`: keep
+   * nothing (each load of the page starts a new session). Default:
+   * `databench:` and the path of the socket's URL, in a browser.
+   */
+  sessionKey?: string | null;
 }
 
 /** {@link ConnectionOptions} with every default filled in. */
@@ -72,6 +83,8 @@ export interface ResolvedConnectionOptions {
   console: ClientConsole;
   /** Called when the server's analyses changed between two connects (default: reload the page). */
   onAnalysesVersionChange: ((previous: string, current: string) => void) | undefined;
+  /** The `sessionStorage` key of the page's analysis id; undefined: the default (from the socket's URL), null: none. */
+  sessionKey: string | null | undefined;
 }
 
 /** A signal to listen to: a name, or `{signal: key}` with a key or RegExp of a `data`-like frame. */
@@ -150,6 +163,13 @@ export function resolveConnectionOptions(
   if (options.WebSocket !== undefined && typeof options.WebSocket !== 'function') {
     throw new DatabenchError('INVALID_OPTION', 'option WebSocket: expected a WebSocket class');
   }
+  const sessionKey = options.sessionKey;
+  if (sessionKey !== undefined && sessionKey !== null && typeof sessionKey !== 'string') {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `option sessionKey: expected a string or null, got ${String(sessionKey)}`,
+    );
+  }
   return {
     WebSocket: options.WebSocket,
     maxQueuedEmits: checkNumber(
@@ -162,6 +182,7 @@ export function resolveConnectionOptions(
     reconnectMaxDelayMs: max,
     console: options.console ?? globalThis.console,
     onAnalysesVersionChange: options.onAnalysesVersionChange,
+    sessionKey,
   };
 }
 
@@ -170,12 +191,118 @@ interface PageLocation {
   host: string;
   pathname: string;
   search: string;
+  hash?: string;
   reload(): void;
 }
 
 function pageLocation(): PageLocation | undefined {
   const loc = (globalThis as { location?: PageLocation }).location;
   return loc && typeof loc.host === 'string' && loc.host !== '' ? loc : undefined;
+}
+
+/**
+ * The query flag that starts a page with a new session instead of resuming
+ * the one its tab kept (`/hello/?fresh`). The client takes it out of the
+ * address at once, so that the next reload resumes again.
+ */
+export const FRESH_FLAG = 'fresh';
+
+/**
+ * Whether the page's address asks for a new session (`?fresh`): if so, the
+ * flag is removed from the address (history.replaceState) and from the
+ * query string returned, which becomes the page's request args.
+ */
+function takeFreshFlag(loc: PageLocation): { fresh: boolean; search: string } {
+  const search = loc.search;
+  if (search.length < 2) return { fresh: false, search };
+  const params = search.slice(1).split('&');
+  const rest = params.filter((p) => p !== FRESH_FLAG && !p.startsWith(FRESH_FLAG + '='));
+  if (rest.length === params.length) return { fresh: false, search };
+  const cleaned = rest.length > 0 ? '?' + rest.join('&') : '';
+  const history = (
+    globalThis as {
+      history?: { state: unknown; replaceState(s: unknown, t: string, u: string): void };
+    }
+  ).history;
+  try {
+    history?.replaceState(history.state, '', loc.pathname + cleaned + (loc.hash ?? ''));
+  } catch {
+    // an address that cannot be rewritten (a sandboxed frame) keeps the flag
+  }
+  return { fresh: true, search: cleaned };
+}
+
+/** The part of `sessionStorage` a Connection uses. */
+interface SessionStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** The page's `sessionStorage`, or undefined (not a browser; storage refused, as in a sandboxed frame). */
+function sessionStore(): SessionStore | undefined {
+  try {
+    const store = (globalThis as { sessionStorage?: SessionStore }).sessionStorage;
+    return store !== undefined && store !== null ? store : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a tab keeps of its session: the id, and whether a page of this tab
+ * is open on it. A page that unloads marks it not open, so the next load
+ * resumes it; a tab duplicated from an open page finds it still open and
+ * starts a session of its own (two pages never share one).
+ */
+interface StoredSession {
+  id: string;
+  open: boolean;
+}
+
+function readStored(store: SessionStore, key: string): StoredSession | undefined {
+  try {
+    const value = JSON.parse(store.getItem(key) ?? 'null') as Partial<StoredSession> | null;
+    return value !== null && typeof value.id === 'string' && typeof value.open === 'boolean'
+      ? { id: value.id, open: value.open }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeStored(store: SessionStore, key: string, value: StoredSession | undefined): void {
+  try {
+    if (value === undefined) store.removeItem(key);
+    else store.setItem(key, JSON.stringify(value));
+  } catch {
+    // storage full or refused: the next load starts a new session
+  }
+}
+
+/** UTF-8 length of a string, counted without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length) {
+      // a surrogate pair: one code point of four bytes
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** A byte count for people: `1.9 MB`, `1 MiB` limits as `1 MiB`. */
+function byteSize(bytes: number): string {
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes / (1 << 20)} MiB`;
+  if (bytes >= 1 << 10 && bytes % (1 << 10) === 0 && bytes < 1 << 20) return `${bytes / 1024} KiB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
+  return `${bytes} bytes`;
 }
 
 /**
@@ -227,6 +354,12 @@ export class Connection<A = any> {
   /** From the server's `__connect` reply; a change between connects reloads the page. */
   analysesVersion: string | undefined;
   /**
+   * From the server's `__connect` reply: the largest frame the server reads.
+   * An emit larger than that is not sent (it would close the connection);
+   * it is reported instead, as an `__error` of its action.
+   */
+  maxFrameBytes: number | undefined;
+  /**
    * Reports connection problems (a message) and clears them (no argument).
    * `ui.wire` points it at the page's `#databench-alerts`.
    */
@@ -248,6 +381,15 @@ export class Connection<A = any> {
   private attempt = 0;
   private hasConnected = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The `sessionStorage` key of this page's session (undefined: none is kept). */
+  private readonly storageKey: string | undefined;
+  /** The analysis keeps the page's session across loads (the last reply did not opt out). */
+  private keepsSession = true;
+  /** {@link startFresh} was called: the page unloads without keeping its id. */
+  private forgetting = false;
+  /** The id sent in the last `__connect` (null: a new session was asked for). */
+  private sentId: string | null = null;
+  private wasResumed = false;
 
   /**
    * @param wsUrl       the WebSocket URL; guessed from the page's location when absent
@@ -263,10 +405,14 @@ export class Connection<A = any> {
   ) {
     this.options = resolveConnectionOptions(options);
     this.wsUrl = wsUrl || guessWSUrl();
-    this.requestArgs = requestArgs ?? pageLocation()?.search ?? '';
+    const loc = pageLocation();
+    const page = loc !== undefined ? takeFreshFlag(loc) : { fresh: false, search: '' };
+    this.requestArgs = requestArgs ?? page.search;
     this.analysisId = analysisId ?? undefined;
     this.databenchBackendVersion = undefined;
     this.analysesVersion = undefined;
+    this.maxFrameBytes = undefined;
+    this.storageKey = this.resumeStored(loc, page.fresh, analysisId);
     const out = this.options.console;
     this.errorCB = (message) => {
       if (message != null) out.warn(`databench connection: ${message}`);
@@ -278,6 +424,89 @@ export class Connection<A = any> {
         return message;
       });
     }
+  }
+
+  /**
+   * In a browser: take the id this tab kept for the analysis (unless the
+   * page was given one, or asked for a new session with `?fresh`), and keep
+   * the id up to date from now on. Returns the storage key in use.
+   */
+  private resumeStored(
+    loc: PageLocation | undefined,
+    fresh: boolean,
+    given: string | null | undefined,
+  ): string | undefined {
+    const option = this.options.sessionKey;
+    if (option === null || loc === undefined || !this.wsUrl) return undefined;
+    const store = sessionStore();
+    if (store === undefined) return undefined;
+    const key = option ?? 'databench:' + this.wsUrl.replace(/^wss?:\/\/[^/]*/, '');
+    if (fresh) {
+      writeStored(store, key, undefined);
+    } else if (given === undefined || given === null) {
+      const stored = readStored(store, key);
+      // a stored id marked open belongs to a page still open (this tab was duplicated from it)
+      if (stored !== undefined && !stored.open) {
+        this.analysisId = stored.id;
+        // claimed at once: another Connection made now does not take it too
+        writeStored(store, key, { id: stored.id, open: true });
+      }
+    }
+    const events = globalThis as {
+      addEventListener?: (type: string, listener: (event: { persisted?: boolean }) => void) => void;
+    };
+    events.addEventListener?.('pagehide', () => this.keep(false));
+    events.addEventListener?.('pageshow', (event) => {
+      if (event.persisted === true) this.keep(true);
+    });
+    return key;
+  }
+
+  /** Write this page's session to the tab's storage: `open` while the page shows. */
+  private keep(open: boolean): void {
+    const key = this.storageKey;
+    const store = key !== undefined ? sessionStore() : undefined;
+    if (key === undefined || store === undefined) return;
+    if (this.forgetting || !this.keepsSession || this.analysisId === undefined) {
+      writeStored(store, key, undefined);
+      return;
+    }
+    writeStored(store, key, { id: this.analysisId, open });
+  }
+
+  /**
+   * Whether the server resumed the session this connection asked for (the
+   * page's kept id, or the one it had before a lost connection): its `data`
+   * came back. False before the first `__connect` reply.
+   */
+  get resumed(): boolean {
+    return this.wasResumed;
+  }
+
+  /** Whether this page's session is kept in the tab for its next load (a save, a refresh). */
+  get resumesOnReload(): boolean {
+    return this.storageKey !== undefined && this.keepsSession;
+  }
+
+  /**
+   * Start over with a new session: the one this tab kept is forgotten (its
+   * `data` is not resumed) and, in a browser, the page loads again;
+   * elsewhere the connection reconnects with a new id. The "Start fresh"
+   * button of the page's status line calls it.
+   */
+  startFresh(): void {
+    this.forgetting = true;
+    this.keep(false);
+    const loc = pageLocation();
+    if (this.storageKey !== undefined && loc !== undefined && typeof loc.reload === 'function') {
+      loc.reload();
+      return;
+    }
+    const active = this.active;
+    this.disconnect();
+    this.analysisId = undefined;
+    this.forgetting = false;
+    if (active) this.connect();
   }
 
   /** The URL guessed from the page's location (databench 0.7 had it here); see {@link guessWSUrl}. */
@@ -474,6 +703,7 @@ export class Connection<A = any> {
     for (const fn of this.preEmits.get(action) ?? []) load = fn(load);
     const frame =
       load === undefined ? frameFromEncoded(action) : frameFromEncoded(action, encodeValue(load));
+    if (!this.fits(action, frame)) return this;
     const socket = this.socket;
     if (this.ready && socket && socket.readyState === WS_OPEN) {
       socket.send(frame);
@@ -488,6 +718,30 @@ export class Connection<A = any> {
       );
     }
     return this;
+  }
+
+  /**
+   * Whether `frame` is within the server's frame limit. A larger one would
+   * close the connection (1009) and lose what is queued behind it: it is not
+   * sent, and the page's error panel, the console and the server's log (a
+   * `warn` action) say what happened and what the limit is.
+   */
+  private fits(action: string, frame: string): boolean {
+    const limit = this.maxFrameBytes;
+    // a UTF-8 byte is at most 3 per UTF-16 unit: short frames are not counted
+    if (limit === undefined || frame.length * 3 <= limit) return true;
+    const bytes = utf8Length(frame);
+    if (bytes <= limit) return true;
+    const text =
+      `"${action}" was not sent: its message is ${byteSize(bytes)}, more than the ` +
+      `${byteSize(limit)} the server reads in one message (its --max-frame-bytes). ` +
+      'Send less at once, or start the server with a larger --max-frame-bytes.';
+    this.options.console.error(`databench: ${text}`);
+    const load: ErrorLoad = { action, where: `sending "${action}"`, message: text, location: null };
+    this.dispatch(PROTOCOL.errorSignal, load);
+    // the server's log says it too (the analysis's `warn` action logs what a page reports)
+    if (action !== 'warn') (this as Connection).emit('warn', text);
+    return false;
   }
 
   /**
@@ -578,9 +832,8 @@ export class Connection<A = any> {
       opened = true;
       if (this.socket !== socket) return;
       this.errorCB(); // clear earlier connection problems
-      socket.send(
-        JSON.stringify({ __connect: this.analysisId ?? null, __request_args: this.requestArgs }),
-      );
+      this.sentId = this.analysisId ?? null;
+      socket.send(JSON.stringify({ __connect: this.sentId, __request_args: this.requestArgs }));
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
@@ -594,6 +847,7 @@ export class Connection<A = any> {
       this.ready = false;
       // their end frames went to this socket: busy buttons must not stay busy
       this.endPendingProcesses();
+      if (event.code === PROTOCOL.messageTooBigCode) this.closedTooBig();
       if (this.active && event.code === PROTOCOL.takenOverCode) {
         // another page resumed this session: reconnecting would take it back
         this.active = false;
@@ -642,6 +896,27 @@ export class Connection<A = any> {
       },
       () => undefined, // the server is down: keep retrying
     );
+  }
+
+  /**
+   * The server closed the socket on a frame larger than it reads (sent by
+   * code that bypassed {@link emit}'s check, or before the limit was known):
+   * say so in the error panel; the connection reopens and resumes.
+   */
+  private closedTooBig(): void {
+    const limit = this.maxFrameBytes;
+    const text =
+      'the server closed the connection: a message from this page was larger than ' +
+      (limit !== undefined ? `the ${byteSize(limit)} ` : 'what ') +
+      'it reads in one message (its --max-frame-bytes). Reconnecting; send less at once.';
+    this.options.console.error(`databench: ${text}`);
+    const load: ErrorLoad = {
+      action: null,
+      where: 'sending a message',
+      message: text,
+      location: null,
+    };
+    this.dispatch(PROTOCOL.errorSignal, load);
   }
 
   /** Every process still waiting for its `end`: end it here (with `lost: true`). */
@@ -717,6 +992,7 @@ export class Connection<A = any> {
     this.dispatch(message.signal, message.load);
   }
 
+  /** Take in a `__connect` reply; false when it is not to be dispatched (bad, or the page reloads). */
   private handleConnectReply(load: unknown): boolean {
     if (!isPlainObject(load) || typeof load['analysis_id'] !== 'string') {
       this.errorCB('bad __connect reply from the server: no analysis_id');
@@ -731,6 +1007,12 @@ export class Connection<A = any> {
         : undefined;
     this.analysesVersion =
       typeof reply.analyses_version === 'string' ? reply.analyses_version : undefined;
+    const limit = reply.max_frame_bytes;
+    this.maxFrameBytes =
+      typeof limit === 'number' && Number.isFinite(limit) && limit > 0 ? limit : undefined;
+    this.wasResumed = this.sentId !== null && this.sentId === reply.analysis_id;
+    this.keepsSession = reply.resume_on_reload !== false;
+    this.keep(true);
     this.ready = true;
     this.hasConnected = true;
     this.attempt = 0;
@@ -739,8 +1021,9 @@ export class Connection<A = any> {
       this.analysesVersion !== undefined &&
       previous !== this.analysesVersion
     ) {
-      // the page is about to reload: send nothing more to the old code's instance
-      if (this.analysesChanged(previous, this.analysesVersion)) return true;
+      // the page is about to reload: send nothing more to the old code's
+      // instance, and tell no listener (one that reloads too would load it twice)
+      if (this.analysesChanged(previous, this.analysesVersion)) return false;
     }
     // what was queued while offline goes out before anything the callback emits
     this.flush();
@@ -770,7 +1053,8 @@ export class Connection<A = any> {
       const socket = this.socket;
       if (!socket || socket.readyState !== WS_OPEN) return;
       const next = this.queue.shift();
-      if (next) socket.send(next.frame);
+      // queued before the server's limit was known
+      if (next && this.fits(next.signal, next.frame)) socket.send(next.frame);
     }
   }
 

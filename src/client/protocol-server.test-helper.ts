@@ -28,6 +28,8 @@ export interface ProtocolServerOptions {
   analysesVersion?: string;
   /** Static pages: path → [content type, body]. */
   pages?: Record<string, readonly [string, string]>;
+  /** Sent as `max_frame_bytes` of the reply when given. Default: none (as a 0.7 server). */
+  maxFrameBytes?: number;
 }
 
 export interface ProtocolServer {
@@ -178,6 +180,9 @@ export async function startProtocolServer(
             analysis_id: id,
             databench_backend_version: '0.7.0-test',
             analyses_version: server.analysesVersion,
+            ...(options.maxFrameBytes !== undefined
+              ? { max_frame_bytes: options.maxFrameBytes }
+              : {}),
           }),
         );
         return;

@@ -111,6 +111,7 @@ export class AnalysisSession
     try {
       ready = this.create(this.meta.analysisClass, {
         id: request.id,
+        resumed: request.resumed,
         logger: this.logger,
         owner: request.owner,
         backend: request.datastore,

@@ -50,6 +50,13 @@ export interface TypeChecker {
    * Concurrent calls share one run that starts after the current one.
    */
   check(): Promise<TypeCheckResult>;
+  /**
+   * The files changed: give up the check in progress, if any (its promise
+   * rejects with a `TYPECHECK_SUPERSEDED` DatabenchError: what it would
+   * report is about files that are gone), and check again as
+   * {@link check} does, at once instead of after it.
+   */
+  restart(): Promise<TypeCheckResult>;
   /** Stop the running check, if any; later checks are refused. */
   close(): Promise<void>;
 }
@@ -171,25 +178,36 @@ export async function createTypeChecker(options: {
 
   let running: Promise<TypeCheckResult> | undefined;
   let queued: Promise<TypeCheckResult> | undefined;
+  const check = (): Promise<TypeCheckResult> => {
+    if (!running) {
+      running = runOnce().finally(() => (running = undefined));
+      return running;
+    }
+    // a change during a check: one more check after it, shared by every caller meanwhile
+    queued ??= running
+      .catch(() => undefined)
+      .then(() => {
+        queued = undefined;
+        running = runOnce().finally(() => (running = undefined));
+        return running;
+      });
+    return queued;
+  };
   return {
     version,
     get pid() {
       return live?.child.pid;
     },
-    check() {
-      if (!running) {
-        running = runOnce().finally(() => (running = undefined));
-        return running;
-      }
-      // a change during a check: one more check after it, shared by every caller meanwhile
-      queued ??= running
-        .catch(() => undefined)
-        .then(() => {
-          queued = undefined;
-          running = runOnce().finally(() => (running = undefined));
-          return running;
-        });
-      return queued;
+    check,
+    restart() {
+      // (the next check starts as soon as the given-up process has ended)
+      live?.fail(
+        new DatabenchError(
+          'TYPECHECK_SUPERSEDED',
+          'the files changed during the type check: a new check runs',
+        ),
+      );
+      return check();
     },
     async close() {
       closed = true;

@@ -64,6 +64,8 @@ export type DatabenchErrorCode =
   | 'KERNEL_START'
   /** A background TypeScript check that could not run (it timed out, its process exited, the checker was closed). */
   | 'TYPECHECK'
+  /** A background TypeScript check given up because the files changed again: a newer check runs. */
+  | 'TYPECHECK_SUPERSEDED'
   // page templates
   /** A page template that cannot be parsed (the message names file:line). */
   | 'TEMPLATE_SYNTAX'

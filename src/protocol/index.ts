@@ -22,6 +22,7 @@ export type {
   ConnectReply,
   ErrorLoad,
   LoadErrorLoad,
+  TypeErrorsLoad,
   ProcessLoad,
   ServerMessage,
 } from './messages.js';

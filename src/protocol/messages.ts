@@ -35,6 +35,13 @@ export const PROTOCOL = {
    * next good save reloads the page (a new `analyses_version`).
    */
   loadErrorSignal: '__load_error',
+  /**
+   * Server → client (our addition): the type check ended; the analysis's
+   * type errors, or none any more. See {@link TypeErrorsLoad}.
+   */
+  typeErrorsSignal: '__type_errors',
+  /** Close code of a frame larger than the server reads (`maxFrameBytes`, WebSocket's "message too big"). */
+  messageTooBigCode: 1009,
   /** Close code of a service restart (a reload replaced the analysis): the page reconnects at once. */
   serviceRestartCode: 1012,
   /**
@@ -86,6 +93,30 @@ export interface ConnectReply {
   analysis_id: string;
   databench_backend_version: string;
   analyses_version: string;
+  /**
+   * Our addition: the largest frame the server reads (`--max-frame-bytes`);
+   * a larger one closes the socket with 1009, so the client refuses to send
+   * it and says so instead.
+   */
+  max_frame_bytes?: number;
+  /**
+   * Our addition, sent only as `false`: the analysis opts out of resuming
+   * across loads of the page (index.yaml `resume_on_reload: false`), so the
+   * client keeps no id for the next load. A lost connection still resumes.
+   */
+  resume_on_reload?: false;
+}
+
+/**
+ * The load of `__type_errors` (server → client, our addition): the type
+ * check of the analyses (`--typecheck`) ended. `text` lists the type errors
+ * of `analysis` (`file:line:column - error TS…: …`, one a line), or is null
+ * when it has none any more. Each frame replaces the one before; a page also
+ * gets one right after the `__connect` reply while its analysis has errors.
+ */
+export interface TypeErrorsLoad {
+  analysis: string;
+  text: string | null;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   resolveServerOptions,
   type ResolvedServerOptions,
   type ServerOptions,
+  type TypecheckMode,
 } from './options.js';
 import { SessionRegistry } from './session-registry.js';
 import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
@@ -44,6 +45,18 @@ import { TurnBatcher } from '../util/turn-batcher.js';
 export { DATABENCH_VERSION };
 
 export type { ServerOptions };
+
+/** What a server runs with: production defaults or an author's, as resolved from its options. */
+export interface ServerMode {
+  /** Production defaults (several workers, or a bind others reach): see {@link ServerOptions.production}. */
+  readonly production: boolean;
+  /** Analyses reload when their files change. */
+  readonly watch: boolean;
+  /** What the CLI's background type check does (`off`, `warn`, `error`). */
+  readonly typecheck: TypecheckMode;
+  /** A handler's failure reaches the page with the file:line of the code. */
+  readonly errorDetails: boolean;
+}
 
 /** A running server. */
 export interface DatabenchServer {
@@ -59,6 +72,8 @@ export interface DatabenchServer {
   readonly sessions: ReadonlySet<Session>;
   /** The backend of the analyses' `data` and `classData`. */
   readonly datastore: DatastoreBackend;
+  /** Production defaults or an author's, as resolved from the options. */
+  readonly mode: ServerMode;
   /** Close every socket with 1001 after `disconnected` ran for each, then stop listening. */
   close(): Promise<void>;
 }
@@ -243,6 +258,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       cliArgs,
       backendVersion: DATABENCH_VERSION,
       analysesVersion: () => state.app.version,
+      entry: (name) => state.app.entries.get(name),
+      maxFrameBytes,
       errorDetails,
       datastore: datastore.backend,
       // this server's own: no flush state is shared with another server in the process
@@ -388,6 +405,20 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         })
       : undefined;
 
+  if (o.production) {
+    const off: Array<[what: string, flag: string]> = [];
+    if (!o.watch) off.push(['no file watching', '--watch']);
+    if (o.typecheck === 'off') off.push(['no type check', '--typecheck warn']);
+    if (!errorDetails) off.push(['no error details on pages', '--error-details']);
+    if (off.length > 0) {
+      const why =
+        o.workers > 1 ? `${o.workers} workers` : o.loopback ? 'asked for' : `bound to ${host}`;
+      logger.info(
+        `production defaults (${why}): ${off.map(([what]) => what).join(', ')}; ` +
+          `turn them on with ${off.map(([, flag]) => flag).join(', ')}`,
+      );
+    }
+  }
   logger.info(
     `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''} (datastore: ${(datastore.backend ?? defaultBackend).name})`,
   );
@@ -402,6 +433,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     },
     sessions: registry.sessions,
     datastore: datastore.backend ?? defaultBackend,
+    mode: { production: o.production, watch: o.watch, typecheck: o.typecheck, errorDetails },
     close() {
       closing ??= (async () => {
         stopWatching?.();
@@ -452,6 +484,12 @@ export interface RunOptions extends Omit<ServerOptions, 'app' | 'single' | 'anal
    * @default none
    */
   routes?: ExtraRoute[];
+  /**
+   * A page loaded again (refreshed, or reloaded by a change) resumes its
+   * session and gets its `data` back (index.yaml's `resume_on_reload`).
+   * @default true
+   */
+  resumeOnReload?: boolean;
 }
 
 /**
@@ -467,6 +505,13 @@ export async function run(
   const { cwd, logger, cliArgs } = resolveServerOptions(options, options.env);
   const dir = options.path ?? cwd;
   const name = options.name ?? analysisClass.name.toLowerCase();
+  const resumeOnReload = options.resumeOnReload ?? true;
+  if (typeof resumeOnReload !== 'boolean') {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `option resumeOnReload must be true or false, got ${String(resumeOnReload)}`,
+    );
+  }
   const readme = await readFile(join(dir, 'README.md'), 'utf8').catch(() => '');
   const staticEntries: Array<[RegExp, string]> = Object.entries(options.static ?? {}).map(
     ([re, folder]) => [staticPattern(re), join(dir, folder)],
@@ -492,6 +537,7 @@ export async function run(
           title: options.info?.title ?? name,
           description: options.info?.description ?? '',
           showInIndex: true,
+          resumeOnReload,
           kernelKind: undefined,
           threads: undefined,
           watch: [],

@@ -10,7 +10,6 @@ import { entryLoadError } from '../loader/load-error.js';
 import { isOriginAllowed } from './net.js';
 import {
   describeTemplateError,
-  escapeHtml,
   isTemplateError,
   TEMPLATES_DIR,
   type Pages,
@@ -341,14 +340,11 @@ async function analysisRoute(
     try {
       let page = await state.pages.view(entry, file);
       let island = '';
+      // (type errors reach the page's error panel over its socket: `__type_errors`)
       if (loadError !== undefined) {
         // a failed reload: the last good version serves; the page's error panel
         // (ui.wire) shows the error from this island until a save fixes it
         island += `<script type="application/json" id="databench-load-error">${jsonForScript(loadError)}</script>`;
-      }
-      if (entry.typeErrors !== undefined) {
-        // a warning: the code runs, but TypeScript says it is wrong somewhere
-        island += `<pre class="databench-type-errors" role="status">type errors in analysis "${escapeHtml(entry.name)}" (it still runs):\n${escapeHtml(entry.typeErrors)}</pre>`;
       }
       if (island) {
         page = /<body[^>]*>/i.test(page)

@@ -76,6 +76,46 @@ describe('resolveServerOptions: defaults', () => {
     assert.equal(own.development, false);
   });
 
+  test("production defaults: several workers or a bind others reach turn off watching ('auto'), the type check and error details", () => {
+    const author = resolveServerOptions({ watch: 'auto' });
+    assert.deepEqual(
+      [author.production, author.watch, author.typecheck, author.errorDetails],
+      [false, true, 'warn', true],
+    );
+    for (const options of [
+      { watch: 'auto', workers: 2 },
+      { watch: 'auto', host: '0.0.0.0' },
+      { watch: 'auto', host: '::' },
+      { watch: 'auto', production: true },
+    ] as const) {
+      const o = resolveServerOptions(options);
+      assert.deepEqual(
+        [o.production, o.watch, o.typecheck, o.errorDetails],
+        [true, false, 'off', false],
+        JSON.stringify(options),
+      );
+    }
+    // each can be turned on explicitly
+    const on = resolveServerOptions({
+      host: '0.0.0.0',
+      workers: 4,
+      watch: true,
+      typecheck: 'warn',
+      errorDetails: true,
+    });
+    assert.deepEqual(
+      [on.production, on.watch, on.typecheck, on.errorDetails],
+      [true, true, 'warn', true],
+    );
+    // createServer's own default stays: no watching unless asked for
+    assert.equal(resolveServerOptions({}).watch, false);
+    assert.equal(resolveServerOptions({}).typecheck, 'off');
+    assert.equal(
+      resolveServerOptions({ watch: 'auto', production: false, host: '0.0.0.0' }).watch,
+      true,
+    );
+  });
+
   test('error details: on for a loopback bind, off for any other, unless given', () => {
     assert.equal(resolveServerOptions({ host: '::1' }).errorDetails, true);
     assert.equal(resolveServerOptions({ host: '0.0.0.0' }).errorDetails, false);
@@ -238,10 +278,18 @@ describe('resolveServerOptions: a bad value names the option, the value and what
     assert.match(bad({ logger: 'stderr' }), /^option logger must be an object/);
     assert.match(bad({ cliArgs: '--x' }), /^option cliArgs must be a list of strings, got "--x"/);
     assert.match(bad({ allowOrigins: [1] }), /^option allowOrigins must be a list of strings/);
-    assert.match(bad({ watch: 'yes' }), /^option watch must be true or false, got "yes"/);
+    assert.match(bad({ watch: 'yes' }), /^option watch must be true, false or 'auto', got "yes"/);
     assert.match(bad({ development: 1 }), /^option development must be true or false/);
     assert.match(bad({ noTemplateCache: 1 }), /^option noTemplateCache must be true or false/);
     assert.match(bad({ errorDetails: 'no' }), /^option errorDetails must be true or false/);
+    assert.match(
+      bad({ workers: 0 }),
+      /^option workers must be a whole number of at least 1, got 0/,
+    );
+    assert.match(
+      bad({ typecheck: 'on' }),
+      /^option typecheck must be one of off, warn, error, got "on"/,
+    );
     assert.match(bad({ contentSecurityPolicy: true }), /^option contentSecurityPolicy must be/);
     assert.match(bad({ onReload: 'x' }), /^option onReload must be a function/);
     assert.match(bad({ cwd: 1 }), /^option cwd must be a string, got 1/);

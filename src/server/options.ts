@@ -124,10 +124,33 @@ export interface ServerOptions {
    */
   contentSecurityPolicy?: string | false;
   /**
-   * Reload analyses when their files change (the CLI turns it on unless `--no-watch`).
+   * How many server processes share this port (the CLI's `--workers`). More
+   * than one means production defaults (see `production`).
+   * @default 1
+   */
+  workers?: number;
+  /**
+   * Production defaults: no file watching, no type check and no error
+   * details on pages, unless each is turned on by its own option (`watch`,
+   * `typecheck`, `errorDetails`; the CLI's `--watch`, `--typecheck warn`,
+   * `--error-details`). The CLI's `--production` sets it.
+   * @default true with `workers` > 1 or a `host` that is not a loopback address
+   */
+  production?: boolean;
+  /**
+   * Reload analyses when their files change. `'auto'`, what the CLI passes
+   * unless `--watch` or `--no-watch` is given: on, except in production.
    * @default false
    */
-  watch?: boolean;
+  watch?: boolean | 'auto';
+  /**
+   * Whether the CLI checks the analyses' TypeScript in the background and
+   * reports type errors: `off`, `warn`, or `error` (which also refuses to
+   * start with type errors). The CLI runs the check (`--typecheck`); the
+   * server only resolves this default.
+   * @default `warn` while watching, else `off`
+   */
+  typecheck?: TypecheckMode;
   /**
    * Re-read templates on every request.
    * @default the value of `watch`
@@ -142,8 +165,8 @@ export interface ServerOptions {
   /**
    * Show a handler's failure on the page with the file:line of the user's
    * code (the message alone otherwise; the full stack is always in the log).
-   * The CLI's `--no-error-details` turns it off.
-   * @default true when `host` is a loopback address, false otherwise
+   * The CLI's `--no-error-details` turns it off, `--error-details` on.
+   * @default false in production (see `production`), true otherwise
    */
   errorDetails?: boolean;
   /**
@@ -170,6 +193,11 @@ export interface ServerOptions {
   /** @internal Serve this analysis at `/`. */
   single?: string;
 }
+
+/** The modes of the type check (`--typecheck`). */
+export const TYPECHECK_MODES = ['off', 'warn', 'error'] as const;
+/** How TypeScript type errors of the analyses are reported (`--typecheck`). */
+export type TypecheckMode = (typeof TYPECHECK_MODES)[number];
 
 /** Environment variables, as `process.env` holds them. */
 export type ServerEnv = Readonly<Record<string, string | undefined>>;
@@ -244,7 +272,12 @@ export interface ResolvedServerOptions {
   /** HTTPS: its port and the PEM files (both undefined: a self-signed certificate). */
   ssl: { port: number; certFile: string | undefined; keyFile: string | undefined } | undefined;
   contentSecurityPolicy: string | false;
+  /** Server processes on this port (`workers`). */
+  workers: number;
+  /** Production defaults are in force (see {@link ServerOptions.production}). */
+  production: boolean;
   watch: boolean;
+  typecheck: TypecheckMode;
   noTemplateCache: boolean;
   development: boolean;
   errorDetails: boolean;
@@ -463,8 +496,21 @@ export function resolveServerOptions(
   if (csp !== false && typeof csp !== 'string') {
     throw invalid('option contentSecurityPolicy', 'a string or false', csp);
   }
-  const watch = optionalBoolean('watch', o.watch) ?? SERVER_DEFAULTS.watch;
+  const workers = o.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw invalid('option workers', 'a whole number of at least 1', o.workers);
+  }
   const loopback = isLoopbackAddress(host);
+  // several processes, or a bind others can reach: a deployment, not an author's machine
+  const production = optionalBoolean('production', o.production) ?? (workers > 1 || !loopback);
+  if (o.watch !== undefined && o.watch !== 'auto' && typeof o.watch !== 'boolean') {
+    throw invalid('option watch', "true, false or 'auto'", o.watch);
+  }
+  const watch = o.watch === 'auto' ? !production : (o.watch ?? SERVER_DEFAULTS.watch);
+  const typecheck = o.typecheck ?? (watch ? 'warn' : 'off');
+  if (!(TYPECHECK_MODES as readonly unknown[]).includes(typecheck)) {
+    throw invalid('option typecheck', `one of ${TYPECHECK_MODES.join(', ')}`, o.typecheck);
+  }
   if (o.onReload !== undefined && typeof o.onReload !== 'function') {
     throw invalid('option onReload', 'a function', o.onReload);
   }
@@ -483,11 +529,14 @@ export function resolveServerOptions(
     pingIntervalMs,
     ssl,
     contentSecurityPolicy: csp,
+    workers,
+    production,
     watch,
+    typecheck,
     noTemplateCache: optionalBoolean('noTemplateCache', o.noTemplateCache) ?? watch,
     development: optionalBoolean('development', o.development) ?? watch,
-    // a loopback bind: only this machine reaches it (error details are shown there)
-    errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? loopback,
+    // off in production: whoever reaches a deployed page is not its author
+    errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? !production,
     datastore,
     onReload: o.onReload,
     app: o.app,

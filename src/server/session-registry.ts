@@ -99,11 +99,14 @@ export class SessionRegistry {
     return closed;
   }
 
-  /** Send an encoded frame to every open page of the analysis `name` (a load error); returns how many. */
+  /**
+   * Send an encoded frame to every open page of the analysis `name` (a load
+   * error, type errors) that has had its `__connect` reply; returns how many.
+   */
   broadcast(name: string, frame: string): number {
     let sent = 0;
     for (const session of this.sessions) {
-      if (session.kernel.name !== name || session.id === undefined) continue;
+      if (session.kernel.name !== name || !session.replied) continue;
       void session.frame(frame);
       sent++;
     }

@@ -9,6 +9,8 @@ import {
   parseClientMessage,
   PROTOCOL,
   type ConnectMessage,
+  type ConnectReply,
+  type TypeErrorsLoad,
 } from '../protocol/messages.js';
 import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
 import { isAnalysisId, newAnalysisId, shortId } from '../analysis/analysis.js';
@@ -18,6 +20,7 @@ import { LogRateLimit } from '../util/log-limit.js';
 import type { Logger } from '../util/logger.js';
 import type { TurnBatcher } from '../util/turn-batcher.js';
 import { Outbound, type OutboundBudget, type OutboundLimits } from './outbound.js';
+import type { AnalysisEntry } from '../app/app.js';
 
 /** Bounds of one session's outbound and inbound paths (resolved, every field set). */
 export interface SessionLimits extends OutboundLimits {
@@ -53,6 +56,14 @@ export interface SessionContext {
   readonly datastore?: DatastoreBackend | undefined;
   /** Read at each `__connect`: changes when the analyses are reloaded. */
   analysesVersion(): string;
+  /**
+   * The analysis `name` as it is now (it changes when the analyses reload),
+   * read once per `__connect`: whether its pages resume across loads, and
+   * its type errors.
+   */
+  entry(name: string): Pick<AnalysisEntry, 'resumeOnReload' | 'typeErrors'> | undefined;
+  /** The largest frame a page may send (`maxFrameBytes`): the `__connect` reply tells the page. */
+  readonly maxFrameBytes: number;
   /** Called once when the session has ended (socket closed and `disconnected` run). */
   onEnded(session: Session): void;
   /** Handler failures reach the page with the file:line of the user's code. Default: true. */
@@ -72,10 +83,15 @@ const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
 
 /**
  * A socket error (a reset peer, a bad frame from ws's parser) is followed by
- * 'close', which ends the session: nothing else to do, and one shared
+ * 'close', which ends the session: nothing else to do but log a frame over
+ * the size limit (its sender learns only the close code). One shared
  * function instead of a closure per session.
  */
-function ignoreSocketError(): void {}
+function onSocketError(this: WebSocket, error: Error): void {
+  if ((error as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    (this as PageSocket).session?.tooBig();
+  }
+}
 
 /**
  * A page's socket: ws's WebSocket with a slot for its session, which the
@@ -123,6 +139,8 @@ function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
 export class Session implements PagePort {
   /** The analysis id, once `__connect` arrived. */
   id: string | undefined;
+  /** The `__connect` reply went out: frames of the server's own (a load error, type errors) may follow. */
+  replied = false;
   private kernelSession: KernelSession | undefined;
   /** The page answered (a pong or any frame) since the last ping; true until the first. */
   private alive = true;
@@ -156,7 +174,7 @@ export class Session implements PagePort {
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketPong);
     ws.on('close', onSocketClose);
-    ws.on('error', ignoreSocketError);
+    ws.on('error', onSocketError);
   }
 
   /** @internal A frame from the page. */
@@ -292,14 +310,25 @@ export class Session implements PagePort {
     });
   }
 
-  /** PagePort: the instance exists; the `__connect` reply precedes every frame of the kernel. */
+  /**
+   * PagePort: the instance exists; the `__connect` reply precedes every
+   * frame of the kernel. The analysis's type errors, if any, follow it.
+   */
   opened(): void {
-    const reply = {
-      analysis_id: this.id,
+    const entry = this.ctx.entry(this.kernel.name);
+    const reply: ConnectReply = {
+      analysis_id: this.id ?? '',
       databench_backend_version: this.ctx.backendVersion,
       analyses_version: this.ctx.analysesVersion(),
+      max_frame_bytes: this.ctx.maxFrameBytes,
     };
+    if (entry?.resumeOnReload === false) reply.resume_on_reload = false;
     void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
+    this.replied = true;
+    if (entry?.typeErrors !== undefined) {
+      const load: TypeErrorsLoad = { analysis: this.kernel.name, text: entry.typeErrors };
+      void this.out.frame(frameFromEncoded(PROTOCOL.typeErrorsSignal, encodeValue(load)));
+    }
   }
 
   /** PagePort: a frame already encoded. */
@@ -380,6 +409,17 @@ export class Session implements PagePort {
     if (this.closedSlow || this.ended) return;
     this.closedSlow = true;
     this.out.closedSlow();
+  }
+
+  /**
+   * @internal The page sent a frame larger than `maxFrameBytes`: ws closes
+   * the socket with 1009 (the page's client names the limit); the log says
+   * it here, where the limit can be raised.
+   */
+  tooBig(): void {
+    this.logPage(
+      `a frame from the page is larger than the ${this.ctx.maxFrameBytes} bytes the server reads: closed its socket (1009); raise the limit with --max-frame-bytes (maxFrameBytes), or send less at once`,
+    );
   }
 
   /** Another socket resumed this session: it takes over, this one closes. */

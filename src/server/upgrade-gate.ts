@@ -4,6 +4,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
+import { escapeLogText } from '../protocol/log-text.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
 /**
@@ -69,8 +70,8 @@ export function createUpgradeGate(
   return (req, socket, head) => {
     // Node leaves upgrade sockets without an error listener: a reset must not crash us
     socket.on('error', destroyOnError);
-    const refuse = (status: number, reason: string): void => {
-      o.logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
+    const refuse = (status: number, reason: string, log = true): void => {
+      if (log) o.logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
       socket.end(
         `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
       );
@@ -84,8 +85,14 @@ export function createUpgradeGate(
     const entry = name !== undefined ? app.entries.get(name) : undefined;
     if (!entry) return refuse(404, 'no analysis at this path');
     if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
-    if (!isOriginAllowed(req.headers.origin, req.headers.host, o.allowOrigins)) {
-      return refuse(403, 'cross-origin WebSocket refused');
+    const origin = req.headers.origin;
+    if (!isOriginAllowed(origin, req.headers.host, o.allowOrigins)) {
+      // what to do about it goes to the log: the browser shows the page nothing
+      const shown = escapeLogText(origin ?? '');
+      o.logger.warn(
+        `WebSocket from origin "${shown}" refused for ${escapeLogText(req.url ?? '')}: it is not this server's own (Host ${escapeLogText(req.headers.host ?? 'none')}); if pages there may use this server, start it with --allow-origin ${shown} (allowOrigins)`,
+      );
+      return refuse(403, 'cross-origin WebSocket refused', false);
     }
     const kernel = entry.kernel;
     o.wss.handleUpgrade(req, socket, head, (ws) => {

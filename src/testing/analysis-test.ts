@@ -11,6 +11,11 @@ export interface AnalysisTestOptions {
   /** What the `args` action passes as `request_args`. Default: `{}`. */
   requestArgs?: Record<string, string[]>;
   /**
+   * Run as the session of a page that came back (`this.resumed` is true),
+   * to test what `on_connected` skips then. Default: false.
+   */
+  resumed?: boolean;
+  /**
    * Runs every action, `connect`, `args` and `connected` included; an object
    * with `runProcess` like {@link Meta.runProcess}. Default: the instance
    * runs them as the server does.
@@ -66,7 +71,7 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
     this.logs = logger.lines;
     const meta = (this.#meta = options.meta);
     const instance = (this.#instance = new AnalysisInstance<A>(recorder(this.emittedMessages)));
-    const loaded = instance.create(analysis, { logger });
+    const loaded = instance.create(analysis, { logger, resumed: options.resumed });
     const created = instance.analysis!;
     this.analysisInstance = created;
     const cliArgs = options.cliArgs ?? [];

@@ -308,10 +308,12 @@ interface ProcessLoad {
  * (test/fixtures/kernels/conformance_py/analysis.py); a kernel for another
  * language runs the same analysis written in that language. What it must do:
  *
- * - `connect`, `args`, `connected`: record their names in the order they ran.
+ * - `connect`, `args`, `connected`: record their names in the order they ran;
+ *   `connected` also records whether the session resumed (`this.resumed`).
  * - `disconnected`: set classData `left` to the session's id.
- * - `lifecycle()`: emit `lifecycle` `{ran, cli_args, request_args}` (the
- *   names recorded, and the arguments `args` got).
+ * - `lifecycle()`: emit `lifecycle` `{ran, cli_args, request_args, resumed}`
+ *   (the names recorded, the arguments `args` got, and what `connected` saw
+ *   of `resumed`).
  * - `echo(x)`: emit `echo` x.
  * - `member()`: emit `member` with the id of the thread or process it runs
  *   in (the ids `memberIds` returns).
@@ -439,6 +441,7 @@ export function testKernel<K extends Kernel>(
         ran: ['connect', 'args', 'connected'],
         cli_args: ['--flag'],
         request_args: { a: ['1', '2'], c: ['x y'] },
+        resumed: false,
       });
       assert.equal(page.port.failure, undefined);
     });
@@ -487,7 +490,7 @@ export function testKernel<K extends Kernel>(
       assert.deepEqual(first, { signal: 'class_data', load: { k: 'from b' } });
     });
 
-    void test('a resumed id finds its data (the snapshot follows opened()); a fresh id gets none', async () => {
+    void test('a resumed id finds its data (the snapshot follows opened()) and connected sees resumed; a fresh id gets none', async () => {
       const m = await start();
       const first = open(m);
       first.send('set_data', ['mine', 42]);
@@ -496,9 +499,12 @@ export function testKernel<K extends Kernel>(
       const again = open(m, { id: first.id, resumed: true });
       const snapshot = await again.port.until(() => again.port.frames[0], 'the data snapshot');
       assert.deepEqual(snapshot, { signal: 'data', load: { mine: 42 } });
+      // `connected` of the new session sees that it resumed
+      again.send('lifecycle');
+      assert.equal(((await again.next('lifecycle')) as { resumed: unknown }).resumed, true);
       const fresh = open(m);
-      fresh.send('echo', ['fresh']);
-      assert.equal(await fresh.next('echo'), 'fresh');
+      fresh.send('lifecycle');
+      assert.equal(((await fresh.next('lifecycle')) as { resumed: unknown }).resumed, false);
       assert.deepEqual(fresh.port.loads('data'), []);
     });
 

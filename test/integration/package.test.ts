@@ -222,7 +222,11 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
       assert.equal(page.status, 200);
       const html = await page.text();
       assert.match(html, /data-action="count"/, 'the analysis still serves');
-      assert.match(html, /class="databench-type-errors"[^]*TS2322/);
+      // a page that connects gets them for its error panel, right after its reply
+      const { client } = await TestClient.connect(wsUrlOf({ url }, 'hello'));
+      const told = await client.next('__type_errors');
+      assert.match((told.load as { text: string }).text, /analysis\.ts:\d+:\d+ - error TS2322/);
+      client.close();
     } finally {
       // npx runs the server in a child: end the whole group this test started
       if (server.pid !== undefined) process.kill(-server.pid, 'SIGTERM');

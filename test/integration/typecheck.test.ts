@@ -85,25 +85,32 @@ function reloadAfter(change: () => Promise<void>): Promise<void> {
 
 const wsUrl = (): string => server.url.replace('http', 'ws') + '/hello/ws';
 
-test('a clean analysis: no type errors on its page or in the log', async () => {
-  const page = await (await fetch(`${server.url}/hello/`)).text();
-  assert.doesNotMatch(page, /databench-type-errors/);
+test('a clean analysis: no type errors for its pages or in the log', async () => {
+  const { client } = await TestClient.connect(wsUrl());
+  client.send('which');
+  await client.next('which');
+  assert.equal(
+    client.frames.some((f) => f.signal === '__type_errors'),
+    false,
+  );
+  client.close();
   assert.deepEqual(
     logger.lines.filter(([, m]) => /type error/.test(m)),
     [],
   );
 });
 
-test('a type error: a warning in the log, a banner on the page, a warn frame; the code runs; a fix clears it', async () => {
+test('a type error: a warning in the log, __type_errors to open pages when the check ends and to pages that connect later; the code runs; a fix clears it', async () => {
   await reloadAfter(() => writeFile(join(dir, 'hello', 'analysis.ts'), source('"five"')));
-  // a page open on the new code before the check is done hears of it
+  // a page open on the new code before the check is done hears of it when it ends
   const { client } = await TestClient.connect(wsUrl());
   await reporter!.idle();
-  const warn = await client.next('warn', 30_000);
-  assert.match(String(warn.load), /^type errors in hello:\n.*analysis\.ts:5:7 - error TS2322/);
+  const told = await client.next('__type_errors', 30_000);
+  const load = told.load as { analysis: string; text: string };
+  assert.equal(load.analysis, 'hello');
+  assert.match(load.text, /analysis\.ts:5:7 - error TS2322/);
   client.send('which');
   assert.equal((await client.next('which')).load, 'five', 'the analysis still runs');
-  client.close();
 
   const warning = logger.lines.find(([, m]) => /type error\(s\)/.test(m));
   assert.ok(warning, 'the log has the type errors');
@@ -112,17 +119,54 @@ test('a type error: a warning in the log, a banner on the page, a warn frame; th
     warning[1],
     /^1 type error\(s\) \(TypeScript [\d.]+, tsconfig\.json; the code still runs\):/,
   );
+  // a page that connects now gets them right after its __connect reply
+  const later = await TestClient.connect(wsUrl());
+  const index = later.client.frames.findIndex((f) => f.signal === '__connect');
+  const next = await later.client.next('__type_errors');
+  assert.deepEqual(next.load, load);
+  assert.ok(later.client.frames.indexOf(next) > index, 'after the reply');
+  later.client.close();
+  // type errors are no banner of the page's HTML any more: the error panel shows them
   const page = await (await fetch(`${server.url}/hello/`)).text();
-  assert.match(
-    page,
-    /<pre class="databench-type-errors"[^>]*>type errors in analysis "hello"[^]*TS2322/,
-  );
+  assert.doesNotMatch(page, /databench-type-errors/);
 
   await reloadAfter(() => writeFile(join(dir, 'hello', 'analysis.ts'), source('5')));
+  // the page that was open on the broken code reconnects after the restart
+  const fixed = await TestClient.connect(wsUrl());
+  assert.equal(
+    fixed.client.frames.some((f) => f.signal === '__type_errors'),
+    false,
+    'no stale errors right after a save: they may be fixed',
+  );
   await reporter!.idle();
   assert.ok(logger.lines.some(([, m]) => m === 'type check: no more type errors'));
-  const fixed = await (await fetch(`${server.url}/hello/`)).text();
-  assert.doesNotMatch(fixed, /databench-type-errors/);
+  assert.deepEqual((await fixed.client.next('__type_errors')).load, {
+    analysis: 'hello',
+    text: null,
+  });
+  fixed.client.close();
+  client.close();
+});
+
+test('a check that a save supersedes is given up: its process ends, nothing stale is reported', async () => {
+  const checker = await createTypeChecker({ dir, cwd: dir });
+  assert.ok(checker);
+  try {
+    const first = checker.check();
+    const pid = checker.pid;
+    assert.ok(pid !== undefined);
+    const second = checker.restart();
+    await assert.rejects(first, (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'TYPECHECK_SUPERSEDED');
+      return true;
+    });
+    assert.equal(alive(pid), false, 'the superseded check’s process has ended');
+    const result = await second;
+    assert.notEqual(result.pid, pid);
+    assert.deepEqual(result.diagnostics, []);
+  } finally {
+    await checker.close();
+  }
 });
 
 /** Whether process `pid` is still running (signal 0 tests without sending anything). */

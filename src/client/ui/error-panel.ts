@@ -1,4 +1,4 @@
-import type { ErrorLoad, LoadErrorLoad } from '../../protocol/index.js';
+import type { ErrorLoad, LoadErrorLoad, TypeErrorsLoad } from '../../protocol/index.js';
 import { UIElement, defaultRoot, type AnyConnection, type WireRoot } from './element.js';
 
 /** At most this many different errors are shown; the oldest goes first. */
@@ -11,22 +11,31 @@ interface Entry {
   message: string;
   location: string | null;
   frame: string | null;
+  /** A warning (type errors: the code runs), not a failure. */
+  warning: boolean;
 }
 
 /**
  * The page's error panel (`#databench-errors`, made after
  * `#databench-alerts` when the page has none): a handler's failure
- * (`__error`: the action, the message and the file:line of the user's code)
- * and a failed load of the analysis (`__load_error`, with the code frame),
- * newest first, a repeat counted instead of shown twice, each dismissable.
- * Text only: nothing from the server is read as HTML.
+ * (`__error`: the action, the message and the file:line of the user's code),
+ * a failed load of the analysis (`__load_error`, with the code frame) and
+ * the type errors of the last type check (`__type_errors`, replaced by each
+ * check), newest first, a repeat counted instead of shown twice, each
+ * dismissable. Text only: nothing from the server is read as HTML.
  *
  * @example
  * <div id="databench-errors"></div>
  */
 export class ErrorPanel extends UIElement {
   private entries: Entry[] = [];
-  /** A load error is shown: the next `__connect` (after the fix closed the socket) reloads the page. */
+  /**
+   * A load error is shown: the next `__connect` after the page's first one
+   * (the fix closed the socket, 1012, and the page reconnected) reloads the
+   * page. The page's first `__connect` never does: a page opened while its
+   * analysis is broken has the error in the page (the last good version
+   * serves it), and would otherwise reload itself in a loop.
+   */
   loadErrorShown = false;
 
   constructor(node: HTMLElement) {
@@ -49,6 +58,7 @@ export class ErrorPanel extends UIElement {
       message: load.message,
       location: load.location,
       frame: typeof load.frame === 'string' ? load.frame : null,
+      warning: false,
     });
   }
 
@@ -62,7 +72,37 @@ export class ErrorPanel extends UIElement {
     const title = load.stale
       ? `Analysis "${load.analysis}" failed to reload; the last good version is running`
       : `Analysis "${load.analysis}" failed to load`;
-    return this.add({ title, message: load.message, location: where, frame: load.frame });
+    return this.add({
+      title,
+      message: load.message,
+      location: where,
+      frame: load.frame,
+      warning: false,
+    });
+  }
+
+  /**
+   * Show the type errors of the last type check (a `__type_errors` load),
+   * in place of the ones shown before; none (`text: null`) removes them.
+   */
+  setTypeErrors(load: TypeErrorsLoad): this {
+    const key = `\0types\0${load.analysis}`;
+    const rest = this.entries.filter((e) => e.key !== key);
+    if (load.text === null) {
+      this.entries = rest;
+      return this.render();
+    }
+    const entry: Entry = {
+      key,
+      count: 1,
+      title: `Type errors in analysis "${load.analysis}" (it still runs)`,
+      message: 'TypeScript found these errors in the last save:',
+      location: null,
+      frame: load.text,
+      warning: true,
+    };
+    this.entries = [entry, ...rest].slice(0, MAX_ERRORS);
+    return this.render();
   }
 
   private add(entry: Omit<Entry, 'key' | 'count'>): this {
@@ -96,7 +136,7 @@ export class ErrorPanel extends UIElement {
       return node;
     };
     const items = this.entries.map((entry) => {
-      const box = el('section', 'db-error');
+      const box = el('section', entry.warning ? 'db-error db-warning' : 'db-error');
       box.setAttribute('role', 'alert');
       const head = el('div', 'db-error-head');
       const title = el('strong', 'db-error-name', entry.title);
@@ -142,12 +182,19 @@ export class ErrorPanel extends UIElement {
     connection.on('__load_error', (load: unknown) => {
       if (typeof load === 'object' && load !== null) panel.addLoadError(load as LoadErrorLoad);
     });
+    connection.on('__type_errors', (load: unknown) => {
+      if (typeof load === 'object' && load !== null) panel.setTypeErrors(load as TypeErrorsLoad);
+    });
+    // wired after the first connect: the next one is a reconnect
+    let connects = connection.connected ? 1 : 0;
     connection.on('__connect', () => {
       // the save that fixes the analysis restarts its sessions (1012): the page
       // reconnects to the new code; reload it, even when the fix restored the
-      // exact source the page was loaded with (same analyses_version)
+      // exact source the page was loaded with (same analyses_version). Not on
+      // the page's first connect: that is the page loaded while still broken.
+      connects++;
       const loc = (globalThis as { location?: { reload(): void } }).location;
-      if (panel.loadErrorShown && loc) loc.reload();
+      if (panel.loadErrorShown && connects > 1 && loc) loc.reload();
     });
     const island = base.querySelector('script#databench-load-error');
     if (island?.textContent) {

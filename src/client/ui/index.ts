@@ -12,6 +12,7 @@ import { Image } from './image.js';
 import { Log } from './log.js';
 import { Progress } from './progress.js';
 import { Select } from './select.js';
+import { SessionStatus } from './session-status.js';
 import { Slider } from './slider.js';
 import { StatusLog } from './status-log.js';
 import { Text } from './text.js';
@@ -19,7 +20,8 @@ import { TextInput } from './text-input.js';
 
 /**
  * Wire every widget under `root` (default: the document) to `connection`:
- * `#databench-alerts`, the error panel (`#databench-errors`), `#log`,
+ * `#databench-alerts`, the error panel (`#databench-errors`), the session
+ * in the status line (`#databench-session`), `#log`,
  * buttons, text inputs, Vega plots (`[data-vega]`), text elements, sliders,
  * images, checkboxes, selects, `<progress data-process>` and progress bars. Elements with
  * `data-skipwire` and elements already wired are left alone, so calling it
@@ -33,6 +35,7 @@ import { TextInput } from './text-input.js';
 export function wire<C extends AnyConnection>(connection: C, root?: WireRoot): C {
   StatusLog.wire(connection, root);
   ErrorPanel.wire(connection, root);
+  SessionStatus.wire(connection, root);
   Log.wire(connection, root);
   Button.wire(connection, root);
   TextInput.wire(connection, root);
@@ -61,6 +64,7 @@ export { Log } from './log.js';
 export type { LogOptions } from './log.js';
 export { Progress } from './progress.js';
 export { Select } from './select.js';
+export { SessionStatus } from './session-status.js';
 export { Slider } from './slider.js';
 export { StatusLog } from './status-log.js';
 export { Text } from './text.js';

@@ -303,18 +303,28 @@ describe('ui widgets in Chromium', { skip }, () => {
     );
   });
 
-  test('a new analyses_version reloads the page', async () => {
+  test('a new analyses_version reloads the page; the reloaded page resumes its analysis id', async () => {
+    const id = await page.evaluate(
+      () => (window as unknown as { databench: { analysisId: string } }).databench.analysisId,
+    );
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
     await server.close();
     server = await startServer('2');
-    // after the reload the page starts a new analysis: __connect null
-    await server.take(
-      '__connect after the reload',
-      (r) => r.message.kind === 'connect' && r.message.analysisId === null,
-    );
+    const isResume = (r: { message: { kind: string; analysisId?: string | null } }): boolean =>
+      r.message.kind === 'connect' && r.message.analysisId === id;
+    // the reconnect that learns of the new version, then the reloaded page:
+    // its tab kept the id (sessionStorage), so it resumes instead of starting anew
+    await server.take('the reconnect', isResume);
+    await server.take('__connect of the reloaded page', isResume);
     await page.waitForFunction(
       () => (window as unknown as { marker?: number }).marker === undefined,
     );
+    assert.equal(
+      await page.evaluate(() => sessionStorage.getItem('databench:/page/ws')),
+      JSON.stringify({ id, open: true }),
+      'kept per tab and analysis, marked open while the page shows',
+    );
+    assert.doesNotMatch(page.url(), /analysis/, 'the id is not in the address');
     assert.deepEqual(pageErrors, []);
   });
 });
