@@ -6,8 +6,9 @@ from . import utils
 from .analysis import Analysis, on, on_action
 from .datastore import Datastore, MemoryBackend
 from .meta import Meta
+from .upload import UploadedFile
 
 __version__ = '0.1.0'
 
-__all__ = ['Analysis', 'Datastore', 'MemoryBackend', 'Meta', 'on', 'on_action', 'utils',
-           '__version__']
+__all__ = ['Analysis', 'Datastore', 'MemoryBackend', 'Meta', 'UploadedFile', 'on', 'on_action',
+           'utils', '__version__']

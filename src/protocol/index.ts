@@ -7,6 +7,8 @@ export type { DatabenchErrorCode } from './errors.js';
 export { encodeValue } from './encode.js';
 export {
   PROTOCOL,
+  RESERVED_SIGNALS,
+  UPLOAD_CHUNK_HEADER_BYTES,
   parseClientMessage,
   parseServerMessage,
   frameFromEncoded,
@@ -24,4 +26,8 @@ export type {
   LoadErrorLoad,
   ProcessLoad,
   ServerMessage,
+  UploadCancelMessage,
+  UploadFileInfo,
+  UploadServerLoad,
+  UploadStartMessage,
 } from './messages.js';
