@@ -29,12 +29,16 @@ const CHUNK_BYTES = 512 * 1024;
 /** Chunks a page may have sent and not yet seen acknowledged (in `progress` frames). */
 const WINDOW_CHUNKS = 8;
 
-/** A size for people: `5.0 MB`, `64 MiB` for powers of two, `312 bytes`. */
+/** A size for people, as the page shows a file's: `312 bytes`, `4.2 kB`, `5.0 MB`. */
 export function formatBytes(n: number): string {
   if (n < 1000) return `${n} bytes`;
-  const mib = n / (1 << 20);
-  if (Number.isInteger(mib)) return `${mib} MiB`;
   return n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** A limit as it was set: `64 MiB` (what --max-upload-mb says), else as {@link formatBytes}. */
+function formatLimit(n: number): string {
+  const mib = n / (1 << 20);
+  return Number.isInteger(mib) ? `${mib} MiB (${formatBytes(n)})` : formatBytes(n);
 }
 
 /** `{"signal":"__upload","load":…}` */
@@ -159,7 +163,7 @@ export class PageUploads {
     for (const file of message.files) {
       if (file.size > maxUploadBytes) {
         return refuse(
-          `"${file.name}" is ${formatBytes(file.size)}; this server takes files of at most ${formatBytes(maxUploadBytes)} (its --max-upload-mb)`,
+          `"${file.name}" is ${formatBytes(file.size)}; this server takes files of at most ${formatLimit(maxUploadBytes)}: the server's --max-upload-mb raises it`,
         );
       }
       total += file.size;
@@ -170,7 +174,7 @@ export class PageUploads {
           ? `"${message.files[0]!.name}"`
           : `${message.files.length} files`;
       return refuse(
-        `${what} (${formatBytes(total)}) would take this page's uploads to ${formatBytes(this.held + total)}; a page may upload at most ${formatBytes(maxUploadPageBytes)} at once (the server's --max-upload-mb)${this.held > 0 ? ': wait for its other uploads to finish' : ''}`,
+        `${what} (${formatBytes(total)}) would take this page's uploads to ${formatBytes(this.held + total)}; a page may upload at most ${formatLimit(maxUploadPageBytes)} at once${this.held > 0 ? ': wait for its other uploads to finish, or' : ':'} the server's --max-upload-mb raises it`,
       );
     }
     const upload = new OpenUpload(message);
