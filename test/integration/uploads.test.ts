@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Connection } from '../../src/client/node.ts';
+import WebSocket from 'ws';
+import { Connection, type ConnectionOptions } from '../../src/client/connection.ts';
+import type { WebSocketConstructor } from '../../src/client/websocket.ts';
 import { isDatabenchError } from '../../src/protocol/errors.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import type { Session } from '../../src/server/session.ts';
@@ -212,7 +214,7 @@ describe('uploads over real sockets', () => {
 
   for (const name of ['upload', 'upload_worker', 'upload_py']) {
     test(`${name}: Connection.upload sends a file in chunks within the frame limit; it arrives whole`, async () => {
-      const d = new Connection(wsUrlOf(server, name), '', null, { console: quiet });
+      const d = new Connection(wsUrlOf(server, name), '', null, inNode);
       await within(new Promise((resolve) => d.connect(resolve)), 10_000, 'the connection');
       const bytes = randomBytes(1_500_000);
       const progress: number[] = [];
@@ -240,7 +242,7 @@ describe('uploads over real sockets', () => {
   }
 
   test('Connection.upload: a refused file rejects with code UPLOAD and the reason; cancel rejects with CANCELLED', async () => {
-    const d = new Connection(wsUrlOf(server, 'upload'), '', null, { console: quiet });
+    const d = new Connection(wsUrlOf(server, 'upload'), '', null, inNode);
     await within(new Promise((resolve) => d.connect(resolve)), 10_000, 'the connection');
     const refused = d.upload('load_csv', new File([new Uint8Array(5 * MiB)], 'big.bin'));
     await assert.rejects(
@@ -258,7 +260,7 @@ describe('uploads over real sockets', () => {
 
   test('Connection.upload: a lost connection fails the upload with code UPLOAD', async () => {
     const d = new Connection(wsUrlOf(server, 'upload'), '', null, {
-      console: quiet,
+      ...inNode,
       reconnectInitialDelayMs: 60_000,
       reconnectMaxDelayMs: 60_000,
     });
@@ -277,3 +279,8 @@ describe('uploads over real sockets', () => {
 });
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+/** The client in Node, on `ws` (what `databench-ts/client` sets up under Node). */
+const inNode: ConnectionOptions = {
+  WebSocket: WebSocket as unknown as WebSocketConstructor,
+  console: quiet,
+};
