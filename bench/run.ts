@@ -1,7 +1,8 @@
 // npm run bench: the workloads W1–W10 against our server and, in the same
 // run, a raw `ws` server answering the same protocol. Servers run in child
 // processes; this process is the pages. Every loop is bounded in count and time.
-// Usage: npm run bench [-- --quick] [--only=W2,S]  (S: the start-up rows, see startup.ts)
+// Usage: npm run bench [-- --quick] [--only=W2,S]  (S: the start-up rows, see startup.ts;
+// U: the upload rows, see upload.ts)
 import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -571,6 +572,12 @@ async function main(): Promise<void> {
       if (!selected('S start-up')) throw new Skip();
       const { startupRows } = await import('./startup.ts');
       rows.push(...(await startupRows(QUICK ? 3 : 5)));
+    });
+    await step(async () => {
+      // a file uploaded to an action's handler (three kernels) against a plain HTTP POST
+      if (!selected('U upload')) throw new Skip();
+      const { uploadRows } = await import('./upload.ts');
+      rows.push(...(await uploadRows(servers.ours.base, QUICK ? 8 : 32, REPS)));
     });
   } finally {
     servers.raw.child.kill();

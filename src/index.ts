@@ -17,6 +17,7 @@ export type { AnalysisClass, AnyAnalysis, EmitFn } from './analysis/analysis.js'
 export { on, onAction } from './analysis/actions.js';
 export type { ActionOptions, Concurrency } from './analysis/actions.js';
 export { Meta } from './analysis/meta.js';
+export { UploadedFile } from './analysis/upload.js';
 export type { ExtraRoute } from './analysis/routes.js';
 export { allowCrossOrigin } from './analysis/routes.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';

@@ -15,6 +15,7 @@ from .datastore_legacy import DatastoreLegacy
 from .meta import Meta
 from .meta_zmq import MetaZMQ
 from .readme import Readme
+from .upload import UploadedFile
 
 
 #: Submodules reachable after a plain ``import databench`` (as in 0.7),
@@ -34,5 +35,5 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ['Analysis', 'AnalysisZMQ', 'App', 'Datastore', 'DatastoreLegacy', 'MemoryBackend',
-           'Meta', 'MetaZMQ', 'on', 'on_action', 'Readme', 'run', 'testing', 'utils',
-           '__version__']
+           'Meta', 'MetaZMQ', 'on', 'on_action', 'Readme', 'run', 'testing', 'UploadedFile',
+           'utils', '__version__']

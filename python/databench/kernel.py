@@ -28,6 +28,7 @@ from ._errors import exception_line as _exception_line
 from .analysis import Analysis
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
+from .upload import PendingUpload, Positional
 
 IN_FD = 3
 OUT_FD = 4
@@ -270,6 +271,15 @@ class Session(object):
                 'id': message[PROCESS_ID_KEY] if has_process else None}
         self.enqueue(lambda: Meta.run_process(self.analysis, name, message), call)
 
+    def upload(self, message, files):
+        """A page's upload has arrived: its action runs (queued like any
+        other) with the file, or the list of files, as its one argument."""
+        name = message['action']
+        process_id = message.get('processId')
+        call = {'action': name, 'has_process': process_id is not None, 'id': process_id}
+        load = Positional([files if message.get('multiple') else files[0]], process_id)
+        self.enqueue(lambda: Meta.run_process(self.analysis, name, load), call)
+
     def cancel(self, target):
         """The page's `__cancel`: a queued call it names is dropped (it never
         runs; its end frame says ``cancelled: true``); the running call it
@@ -481,6 +491,8 @@ class Kernel(object):
         self.buffer = b''
         #: routes.py's Tornado routes, if the analysis has one
         self.routes = None
+        #: the upload whose raw bytes are being read from the channel
+        self.pending_upload = None
 
     def receive(self, message):
         t = message.get('t')
@@ -497,6 +509,11 @@ class Kernel(object):
             sid = message['sid']
             session = self.sessions.pop(sid, None)
             self.loop.create_task(self._close(sid, session))
+        elif t == 'upload':
+            # its bytes follow this line on the channel
+            self.pending_upload = PendingUpload(message)
+            if self.pending_upload.complete:
+                self._uploaded()
         elif t == 'cancel':
             session = self.sessions.get(message['sid'])
             if session is not None:
@@ -517,8 +534,27 @@ class Kernel(object):
         finally:
             self.outbox.op({'t': 'closed', 'sid': sid})
 
+    def _uploaded(self):
+        pending = self.pending_upload
+        self.pending_upload = None
+        message = pending.message
+        files = pending.files()
+        session = self.sessions.get(message['sid'])
+        if session is not None:
+            session.upload(message, files)
+        else:
+            self.outbox.op({'t': 'done', 'sid': message['sid']})
+
     def readable(self):
+        pending = self.pending_upload
         try:
+            if pending is not None and not self.buffer:
+                # an upload's bytes: read straight into its buffer
+                if pending.read_from(IN_FD) == 0:
+                    self.loop.stop()
+                elif pending.complete:
+                    self._uploaded()
+                return
             chunk = os.read(IN_FD, 1 << 16)
         except BlockingIOError:
             return
@@ -528,11 +564,22 @@ class Kernel(object):
             # the server closed the channel: it is done with this kernel
             self.loop.stop()
             return
-        lines = (self.buffer + chunk).split(b'\n')
-        self.buffer = lines.pop()
-        for line in lines:
-            if line:
-                self.receive(json.loads(line))
+        data = self.buffer + chunk if self.buffer else chunk
+        pos = 0
+        end = len(data)
+        while pos < end:
+            if self.pending_upload is not None:
+                pos = self.pending_upload.feed(data, pos)
+                if self.pending_upload.complete:
+                    self._uploaded()
+                continue
+            nl = data.find(b'\n', pos)
+            if nl < 0:
+                break
+            if nl > pos:
+                self.receive(json.loads(data[pos:nl]))
+            pos = nl + 1
+        self.buffer = data[pos:]
 
 
 def main(argv):

@@ -10,6 +10,7 @@ from . import _aio
 from ._version import __version__ as DATABENCH_VERSION
 from ._wire import NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL
 from .analysis import _INNER, _exception_line, _table
+from .upload import Positional
 
 log = logging.getLogger('databench.meta')
 
@@ -158,6 +159,12 @@ class Meta(object):
             has_process = True
             load = dict(load)
             process_id = load.pop(PROCESS_ID_KEY)
+        elif isinstance(load, Positional):
+            # an upload's action: the file is the one argument, whatever its parameter's name
+            has_process = load.process_id is not None
+            process_id = load.process_id
+            load = load.args
+        if has_process:
             await analysis._send(PROCESS_SIGNAL, {'id': process_id, 'status': 'start'})
         table = _table(type(analysis))
         names = table.handlers.get(action_name)

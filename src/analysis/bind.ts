@@ -1,5 +1,6 @@
 import { isPlainObject } from '../protocol/messages.js';
 import { formatParams, readParams } from './params.js';
+import { UploadedFile } from './upload.js';
 
 /** The arguments for one handler call, or why there are none. */
 export type Binding = { ok: true; args: unknown[] } | { ok: false; error: string };
@@ -20,7 +21,10 @@ export function bindArguments(
 ): Binding {
   if (!hasLoad) return positional(action, handler, NO_ARGS);
   if (Array.isArray(load)) return positional(action, handler, load);
-  if (!isPlainObject(load)) return positional(action, handler, [load]);
+  // a file (AnalysisTest.trigger('load_csv', file)) is one argument, not keyword arguments
+  if (!isPlainObject(load) || load instanceof UploadedFile) {
+    return positional(action, handler, [load]);
+  }
 
   const params = readParams(handler);
   const first = params?.[0];

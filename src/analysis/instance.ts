@@ -21,6 +21,7 @@ import {
 } from './analysis.js';
 import { bindArguments } from './bind.js';
 import { errorLocation } from './error-location.js';
+import { PositionalCall } from './upload.js';
 
 /**
  * Where an instance sends its page's frames: the server's session, a
@@ -342,11 +343,18 @@ export async function runAction(
   let load = message;
   let processId: unknown = null;
   let hasProcess = false;
-  if (isPlainObject(load) && PROTOCOL.processIdKey in load) {
-    hasProcess = true;
-    const { [PROTOCOL.processIdKey]: id, ...rest } = load;
-    processId = id;
-    load = rest;
+  if (isPlainObject(load)) {
+    if (PROTOCOL.processIdKey in load) {
+      hasProcess = true;
+      const { [PROTOCOL.processIdKey]: id, ...rest } = load;
+      processId = id;
+      load = rest;
+    } else if (load instanceof PositionalCall) {
+      // an upload's action: the file is the one argument, whatever its parameter's name
+      hasProcess = load.processId !== null;
+      processId = load.processId;
+      load = load.args;
+    }
   }
   const call = run ?? new ActionRun(actionName, processId);
   call.bind((progress) => sendTo(link, PROTOCOL.processSignal, progress));

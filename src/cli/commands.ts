@@ -51,6 +51,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       logger: log,
       allowOrigins: o.allowOrigins,
       maxFrameBytes: o.maxFrameBytes,
+      maxUploadBytes: o.maxUploadBytes,
       sslPort: o.sslPort,
       sslCertFile: o.sslCertFile,
       sslKeyFile: o.sslKeyFile,

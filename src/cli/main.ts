@@ -30,6 +30,8 @@ Options:
                         path of the folder (databench.tests.analyses)
   --allow-origin ORIGIN also accept WebSockets from ORIGIN (repeatable)
   --max-frame-bytes N   largest frame a client may send (default 1048576)
+  --max-upload-mb N     largest file a page may upload, and most a page may
+                        upload at once, in MiB (default 64)
   --datastore URL       keep data and classData in Redis: redis://HOST:PORT/DB
                         (env DATABENCH_DATASTORE, or datastore: in index.yaml;
                         default: in this process's memory)
@@ -81,6 +83,8 @@ export interface CliOptions {
   analyses: string | undefined;
   allowOrigins: string[];
   maxFrameBytes: number | undefined;
+  /** `--max-upload-mb`, in bytes; undefined: the server's default. */
+  maxUploadBytes: number | undefined;
   /** `--datastore`; undefined: the server's (env DATABENCH_DATASTORE, else index.yaml's, else memory). */
   datastore: string | undefined;
   /** `--workers`: server processes on the one port. */
@@ -108,6 +112,7 @@ const WITH_VALUE = new Set([
   '--analyses',
   '--allow-origin',
   '--max-frame-bytes',
+  '--max-upload-mb',
   '--datastore',
   '--workers',
   '--ssl-port',
@@ -199,6 +204,7 @@ export function parseCli(argv: string[]): CliOptions {
     analyses: undefined,
     allowOrigins: [],
     maxFrameBytes: undefined,
+    maxUploadBytes: undefined,
     datastore: undefined,
     workers: 1,
     watch: undefined,
@@ -306,6 +312,18 @@ export function parseCli(argv: string[]): CliOptions {
           throw new CliError(`--max-frame-bytes needs a positive integer, got "${value}"`, 2);
         }
         o.maxFrameBytes = n;
+        break;
+      }
+      case '--max-upload-mb': {
+        const n = Number(value);
+        if (
+          !/^\d+(\.\d+)?$/.test(value ?? '') ||
+          !(n > 0) ||
+          n * (1 << 20) > Number.MAX_SAFE_INTEGER
+        ) {
+          throw new CliError(`--max-upload-mb needs a positive number of MiB, got "${value}"`, 2);
+        }
+        o.maxUploadBytes = Math.max(1, Math.round(n * (1 << 20)));
         break;
       }
       case '--datastore':

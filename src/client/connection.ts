@@ -20,6 +20,7 @@ import type {
   IsAny,
   SignalValue,
 } from './contract.js';
+import { Uploader, type Upload, type UploadOptions, type UploadSource } from './upload.js';
 import {
   WS_OPEN,
   resolveWebSocket,
@@ -390,6 +391,8 @@ export class Connection<A = any> {
   /** The id sent in the last `__connect` (null: a new session was asked for). */
   private sentId: string | null = null;
   private wasResumed = false;
+  /** The uploads of this connection; made by the first `upload`. */
+  private uploader: Uploader | undefined;
 
   /**
    * @param wsUrl       the WebSocket URL; guessed from the page's location when absent
@@ -770,6 +773,43 @@ export class Connection<A = any> {
   }
 
   /**
+   * Upload a file (a `File` or `Blob`) for `action`: its bytes go in binary
+   * frames, and once every byte has arrived the action's handlers get it as
+   * their one argument (a list of files when given a list). The server's
+   * limits (`--max-upload-mb`) refuse a larger file before any of it is
+   * sent. Needs an open connection; a lost connection fails the upload.
+   *
+   * @example
+   * const upload = d.upload('load_csv', input.files[0], {
+   *   onProgress: (received, total) => (bar.value = received / total),
+   * });
+   * await upload.done;
+   */
+  upload(
+    action: ActionName<A>,
+    file: UploadSource | readonly UploadSource[],
+    options?: UploadOptions,
+  ): Upload {
+    return this.uploads().start(action, file, options);
+  }
+
+  private uploads(): Uploader {
+    if (this.uploader !== undefined) return this.uploader;
+    const uploader = new Uploader({
+      sendFrame: (frame) => {
+        const socket = this.socket;
+        if (!this.ready || !socket || socket.readyState !== WS_OPEN) return false;
+        socket.send(frame);
+        return true;
+      },
+    });
+    this.addListener(PROTOCOL.uploadSignal, undefined, (load: unknown) => uploader.handle(load));
+    this.addListener('warn', undefined, (message: unknown) => uploader.warned(message));
+    this.uploader = uploader;
+    return uploader;
+  }
+
+  /**
    * Call `callback(status, load)` with `'start'`, every `'progress'` and
    * `'end'` of the action emitted with `{__process_id: id}` (docs/reference/protocol.md).
    * Buttons use this to show "busy" and progress. A progress load has
@@ -848,6 +888,8 @@ export class Connection<A = any> {
       // their end frames went to this socket: busy buttons must not stay busy
       this.endPendingProcesses();
       if (event.code === PROTOCOL.messageTooBigCode) this.closedTooBig();
+      // the server dropped this page's uploads with the socket
+      this.uploader?.lost();
       if (this.active && event.code === PROTOCOL.takenOverCode) {
         // another page resumed this session: reconnecting would take it back
         this.active = false;

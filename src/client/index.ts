@@ -41,6 +41,7 @@ export type {
   ProcessIdField,
   SignalValue,
 } from './contract.js';
+export type { Upload, UploadOptions, UploadSource } from './upload.js';
 export { setDefaultWebSocket } from './websocket.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 export { DatabenchError, ProtocolError } from '../protocol/index.js';

@@ -187,7 +187,7 @@ export async function startProtocolServer(
         );
         return;
       }
-      if (!connected || message.kind === 'cancel') return;
+      if (!connected || message.kind !== 'action') return;
       server.onAction({
         socket,
         message,

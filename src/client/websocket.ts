@@ -7,8 +7,8 @@ type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
 /** The part of the WebSocket API the client uses (the DOM one and `ws` both fit). */
 export interface WebSocketLike {
   readonly readyState: number;
-  /** Send one text frame. */
-  send(data: string): void;
+  /** Send one frame: text for a string, binary for bytes (upload chunks). */
+  send(data: string | Uint8Array): void;
   /** Close with an optional code and reason. */
   close(code?: number, reason?: string): void;
   /** The socket opened. */

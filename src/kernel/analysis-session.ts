@@ -14,7 +14,8 @@ import type { AnyAnalysis } from '../analysis/analysis.js';
 import { AnalysisInstance, type ErrorReporting } from '../analysis/instance.js';
 import type { Meta } from '../analysis/meta.js';
 import type { Logger } from '../util/logger.js';
-import type { KernelSession, OpenRequest, PagePort } from './kernel.js';
+import { PositionalCall, UploadedFile } from '../analysis/upload.js';
+import type { KernelSession, OpenRequest, PagePort, UploadDelivery } from './kernel.js';
 
 /** What a kernel needs of the page: the in-process Session, or a worker's outbox. */
 export type SessionPort = Pick<PagePort, 'opened' | 'frame' | 'emit' | 'change' | 'done' | 'fail'>;
@@ -170,8 +171,17 @@ export class AnalysisSession
 
   action(name: string, hasLoad: boolean, load: unknown): void {
     const message = hasLoad ? load : undefined;
-    const hasProcess = isPlainObject(message) && PROTOCOL.processIdKey in message;
-    const processId = hasProcess ? message[PROTOCOL.processIdKey] : null;
+    let hasProcess = false;
+    let processId: unknown = null;
+    if (isPlainObject(message)) {
+      if (PROTOCOL.processIdKey in message) {
+        hasProcess = true;
+        processId = message[PROTOCOL.processIdKey];
+      } else if (message instanceof PositionalCall) {
+        hasProcess = message.processId !== null;
+        processId = message.processId;
+      }
+    }
     const concurrency = actionTable(this.meta.analysisClass).concurrency.get(name) ?? 'queue';
     const call: Call = {
       run: new ActionRun(name, processId, concurrency),
@@ -205,6 +215,19 @@ export class AnalysisSession
         // a dropped call was accounted for when it was dropped
         if (call.state !== 'dropped') this.page.done();
       });
+  }
+
+  /**
+   * A page's upload has arrived: its action runs (queued like any other)
+   * with the file, or the list of files, as its one argument.
+   */
+  upload(delivery: UploadDelivery): void {
+    const files = delivery.files.map((f) => new UploadedFile(f.name, f.type, f.bytes));
+    this.action(
+      delivery.action,
+      true,
+      new PositionalCall([delivery.multiple ? files : files[0]], delivery.processId),
+    );
   }
 
   /** The page cancels a call by its process id, or every call of an action. */

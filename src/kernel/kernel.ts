@@ -54,10 +54,34 @@ export interface PagePort extends PageSink {
   fail(message: string, code: number, reason: string): void;
 }
 
+/** One file of an upload, assembled: its bytes own their whole ArrayBuffer (a worker gets it moved, not copied). */
+export interface UploadedBytes {
+  readonly name: string;
+  readonly type: string;
+  readonly bytes: Uint8Array;
+}
+
+/** A page's upload whose every byte has arrived, for its action. */
+export interface UploadDelivery {
+  /** The action whose handlers get the file(s). */
+  readonly action: string;
+  readonly files: readonly UploadedBytes[];
+  /** The handlers get the list of files (an `<input multiple>`), else the one file. */
+  readonly multiple: boolean;
+  /** The `__process_id` of the call (its `__process` frames), or null. */
+  readonly processId: string | number | null;
+}
+
 /** One page's analysis instance behind the boundary. */
 export interface KernelSession {
   /** Queue an action; actions of one session run one after the other. */
   action(name: string, hasLoad: boolean, load: unknown): void;
+  /**
+   * Queue the action of a complete upload: its handlers get the file (or
+   * the list of files) as their one argument; it counts as one action (the
+   * kernel's `done` for it follows).
+   */
+  upload(delivery: UploadDelivery): void;
   /**
    * The page cancels a call (by `__process_id`) or every call of an action:
    * a queued call is dropped (its end frame says `cancelled: true`), a running

@@ -51,6 +51,34 @@ export interface CancelMessage {
   readonly target: CancelTarget;
 }
 
+/** One file of an {@link UploadMessage}. */
+export interface UploadFileMessage {
+  readonly name: string;
+  readonly type: string;
+  readonly size: number;
+  /**
+   * Its bytes, each file its own whole ArrayBuffer, moved to a worker (not
+   * copied). Absent on a process pipe: there the bytes of every file follow
+   * the message's line, raw, one file after the other.
+   */
+  readonly bytes?: Uint8Array;
+}
+
+/**
+ * Host → kernel: a page's upload has arrived; run `action` with the file (a
+ * list of files when `multiple`) as its one argument. Counts as one action
+ * (the kernel answers with a `done` op).
+ */
+export interface UploadMessage {
+  readonly t: 'upload';
+  readonly sid: number;
+  readonly action: string;
+  readonly files: readonly UploadFileMessage[];
+  readonly multiple: boolean;
+  /** The call's `__process_id`, or null (no `__process` frames). */
+  readonly processId: string | number | null;
+}
+
 /** Host → kernel: the page has gone. The kernel answers with a `closed` op. */
 export interface CloseMessage {
   readonly t: 'close';
@@ -83,7 +111,13 @@ export interface ChangeMessage {
 
 /** Everything the host sends to a kernel. */
 export type HostMessage =
-  OpenMessage | ActionMessage | CloseMessage | AttachedMessage | ChangeMessage | CancelMessage;
+  | OpenMessage
+  | ActionMessage
+  | CloseMessage
+  | AttachedMessage
+  | ChangeMessage
+  | CancelMessage
+  | UploadMessage;
 
 /** Kernel → host, once: the analysis module loaded; sessions may open. */
 export interface ReadyMessage {

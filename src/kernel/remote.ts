@@ -5,7 +5,7 @@ import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../util/logger.js';
 import { isAnalysisId } from '../analysis/analysis.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
-import type { KernelSession, OpenRequest, PagePort } from './kernel.js';
+import type { KernelSession, OpenRequest, PagePort, UploadDelivery } from './kernel.js';
 import type { HostMessage, KernelBatch, KernelOp } from './messages.js';
 
 /**
@@ -57,6 +57,23 @@ class RemoteSession implements KernelSession {
   action(name: string, hasLoad: boolean, load: unknown): void {
     this.pending++;
     this.link.post({ t: 'action', sid: this.sid, name, hasLoad, load: hasLoad ? load : null });
+  }
+
+  upload(delivery: UploadDelivery): void {
+    this.pending++;
+    this.link.post({
+      t: 'upload',
+      sid: this.sid,
+      action: delivery.action,
+      files: delivery.files.map((f) => ({
+        name: f.name,
+        type: f.type,
+        size: f.bytes.byteLength,
+        bytes: f.bytes,
+      })),
+      multiple: delivery.multiple,
+      processId: delivery.processId,
+    });
   }
 
   cancel(target: CancelTarget): void {

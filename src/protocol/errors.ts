@@ -92,7 +92,9 @@ export type DatabenchErrorCode =
   /** A Connection without a URL outside a browser page. */
   | 'NO_URL'
   /** A wait for a message that did not come in time. */
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  /** A file upload the server refused (a limit, a bad chunk) or that failed (the connection was lost). */
+  | 'UPLOAD';
 
 /**
  * The base of every error databench throws on purpose. `code` is stable and

@@ -7,6 +7,8 @@ export type { DatabenchErrorCode } from './errors.js';
 export { encodeValue } from './encode.js';
 export {
   PROTOCOL,
+  RESERVED_SIGNALS,
+  UPLOAD_CHUNK_HEADER_BYTES,
   parseClientMessage,
   parseServerMessage,
   frameFromEncoded,
@@ -25,4 +27,8 @@ export type {
   TypeErrorsLoad,
   ProcessLoad,
   ServerMessage,
+  UploadCancelMessage,
+  UploadFileInfo,
+  UploadServerLoad,
+  UploadStartMessage,
 } from './messages.js';

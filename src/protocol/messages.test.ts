@@ -13,6 +13,81 @@ import {
 } from 'databench-ts/protocol';
 
 describe('parseClientMessage', () => {
+  test('__upload start and cancel (our addition)', () => {
+    assert.deepEqual(
+      parseClientMessage(
+        JSON.stringify({
+          signal: '__upload',
+          load: {
+            op: 'start',
+            id: 4_000_000_000,
+            action: 'load_csv',
+            files: [{ name: 'a.csv', type: 'text/csv', size: 12 }],
+            __process_id: 9,
+          },
+        }),
+      ),
+      {
+        kind: 'upload-start',
+        id: 4_000_000_000,
+        action: 'load_csv',
+        files: [{ name: 'a.csv', type: 'text/csv', size: 12 }],
+        multiple: false,
+        processId: 9,
+      },
+    );
+    assert.deepEqual(parseClientMessage('{"signal":"__upload","load":{"op":"cancel","id":3}}'), {
+      kind: 'upload-cancel',
+      id: 3,
+    });
+    // a file without a type: ''; several files need multiple
+    const many = parseClientMessage(
+      '{"signal":"__upload","load":{"op":"start","id":1,"action":"x","multiple":true,"files":[{"name":"a","size":0},{"name":"b","size":1}]}}',
+    );
+    assert.equal(many.kind === 'upload-start' && many.files[0]?.type, '');
+    for (const [load, message] of [
+      [{ op: 'start', id: -1, action: 'x', files: [{ name: 'a', size: 1 }] }, /"id"/],
+      [{ op: 'start', id: 2 ** 32, action: 'x', files: [{ name: 'a', size: 1 }] }, /"id"/],
+      [{ op: 'start', id: 1, action: '', files: [{ name: 'a', size: 1 }] }, /"action"/],
+      [{ op: 'start', id: 1, action: '__cancel', files: [{ name: 'a', size: 1 }] }, /"action"/],
+      [{ op: 'start', id: 1, action: 'x', files: [] }, /non-empty list/],
+      [{ op: 'start', id: 1, action: 'x', files: [{ name: 'a', size: -1 }] }, /files\[0\]/],
+      [{ op: 'start', id: 1, action: 'x', files: [{ name: 'a', size: 1.5 }] }, /files\[0\]/],
+      [
+        {
+          op: 'start',
+          id: 1,
+          action: 'x',
+          files: [
+            { name: 'a', size: 1 },
+            { name: 'b', size: 1 },
+          ],
+        },
+        /multiple/,
+      ],
+      [
+        { op: 'start', id: 1, action: 'x', files: [{ name: 'a', size: 1 }], __process_id: {} },
+        /__process_id/,
+      ],
+      [{ op: 'pause', id: 1 }, /unknown op "pause"/],
+      ['start', /needs a load/],
+    ] as const) {
+      assert.throws(
+        () => parseClientMessage(JSON.stringify({ signal: '__upload', load })),
+        (error: unknown) => error instanceof ProtocolError && message.test(error.message),
+      );
+    }
+  });
+
+  test('an action whose name starts with "__" and is not reserved is an ordinary action', () => {
+    assert.deepEqual(parseClientMessage('{"signal":"__mine","load":1}'), {
+      kind: 'action',
+      signal: '__mine',
+      hasLoad: true,
+      load: 1,
+    });
+  });
+
   test('a connect frame for a new instance', () => {
     assert.deepEqual(parseClientMessage('{"__connect": null, "__request_args": "?a=1&b=2"}'), {
       kind: 'connect',

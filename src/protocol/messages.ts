@@ -42,6 +42,15 @@ export const PROTOCOL = {
   typeErrorsSignal: '__type_errors',
   /** Close code of a frame larger than the server reads (`maxFrameBytes`, WebSocket's "message too big"). */
   messageTooBigCode: 1009,
+  /**
+   * Both ways (our addition): a file upload. Client → server `op` `start`
+   * (the action, the files' names, types and sizes) and `cancel`; server →
+   * client `ready` (chunk size and window), `progress` (bytes received),
+   * `done` (handed to the action) and `error`. The bytes go as binary frames
+   * (see {@link UPLOAD_CHUNK_HEADER_BYTES}). A 0.7 server answers `start`
+   * with a `warn` ("no handler").
+   */
+  uploadSignal: '__upload',
   /** Close code of a service restart (a reload replaced the analysis): the page reconnects at once. */
   serviceRestartCode: 1012,
   /**
@@ -50,6 +59,27 @@ export const PROTOCOL = {
    */
   takenOverCode: 4001,
 } as const;
+
+/**
+ * Every signal name the protocol reserves (both directions): an analysis's
+ * own actions and signals never use these. `__process_id` is a key, not a
+ * signal, and is not listed.
+ */
+export const RESERVED_SIGNALS: ReadonlySet<string> = new Set([
+  PROTOCOL.connectSignal,
+  PROTOCOL.processSignal,
+  PROTOCOL.cancelSignal,
+  PROTOCOL.errorSignal,
+  PROTOCOL.loadErrorSignal,
+  PROTOCOL.uploadSignal,
+]);
+
+/**
+ * A binary frame of an upload: this many bytes of header (the upload's id,
+ * an unsigned 32-bit big-endian integer), then the next bytes of its files,
+ * one file after the other in the order `start` listed them.
+ */
+export const UPLOAD_CHUNK_HEADER_BYTES = 4;
 
 /** Client → server: the first frame of a session. `connect` is null for a new instance. */
 export interface ConnectMessage {
@@ -78,8 +108,53 @@ export interface CancelMessage {
   readonly target: CancelTarget;
 }
 
-/** Every message a client can send. */
-export type ClientMessage = ConnectMessage | ActionMessage | CancelMessage;
+/** One file an upload announces: its name, its MIME type (may be empty) and its size in bytes. */
+export interface UploadFileInfo {
+  readonly name: string;
+  readonly type: string;
+  readonly size: number;
+}
+
+/**
+ * Client → server (our addition): start an upload (PROTOCOL.uploadSignal,
+ * `op: "start"`). Once every byte has arrived, the action runs with the
+ * file (a list of them when `multiple`) as its one argument.
+ */
+export interface UploadStartMessage {
+  readonly kind: 'upload-start';
+  /** Chosen by the page, unique among its open uploads (0 to 2^32 - 1). */
+  readonly id: number;
+  readonly action: string;
+  readonly files: readonly UploadFileInfo[];
+  /** The handler gets a list of files (an `<input multiple>`), not one file. */
+  readonly multiple: boolean;
+  /** The `__process_id` of the action run (its `__process` frames), or null. */
+  readonly processId: string | number | null;
+}
+
+/** Client → server (our addition): drop an upload and every byte of it the server holds. */
+export interface UploadCancelMessage {
+  readonly kind: 'upload-cancel';
+  readonly id: number;
+}
+
+/** Every message a client can send as text. */
+export type ClientMessage =
+  ConnectMessage | ActionMessage | CancelMessage | UploadStartMessage | UploadCancelMessage;
+
+/** Server → client: the load of an `__upload` frame (see PROTOCOL.uploadSignal). */
+export type UploadServerLoad =
+  | {
+      op: 'ready';
+      id: number;
+      /** Send the bytes in binary frames of at most this many bytes of data (after the header). */
+      chunk_bytes: number;
+      /** Keep at most this many bytes sent and not yet acknowledged by a `progress`. */
+      window_bytes: number;
+    }
+  | { op: 'progress'; id: number; received: number }
+  | { op: 'done'; id: number }
+  | { op: 'error'; id: number; message: string };
 
 /** Server → client: one signal, with or without a load. */
 export interface ServerMessage {
@@ -263,8 +338,12 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
   if (typeof signal !== 'string' || signal === '') {
     throw new ProtocolError('an action frame needs a non-empty string "signal"');
   }
-  if (signal === PROTOCOL.cancelSignal)
-    return { kind: 'cancel', target: cancelTarget(obj['load']) };
+  // reserved names start with "__": one comparison for every other action
+  if (signal.charCodeAt(0) === 0x5f && signal.charCodeAt(1) === 0x5f) {
+    if (signal === PROTOCOL.cancelSignal)
+      return { kind: 'cancel', target: cancelTarget(obj['load']) };
+    if (signal === PROTOCOL.uploadSignal) return uploadMessage(obj['load']);
+  }
   const hasLoad = 'load' in obj;
   return { kind: 'action', signal, hasLoad, load: obj['load'] };
 }
@@ -279,6 +358,86 @@ function cancelTarget(load: unknown): CancelTarget {
   throw new ProtocolError(
     `"${PROTOCOL.cancelSignal}" needs a load {"id": <process id>} or {"action": "<name>"}`,
   );
+}
+
+const MAX_UPLOAD_ID = 0xffffffff;
+
+function uploadId(load: Record<string, unknown>): number {
+  const id = load['id'];
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_UPLOAD_ID) {
+    throw new ProtocolError(
+      `"${PROTOCOL.uploadSignal}" needs an "id" that is an integer from 0 to ${MAX_UPLOAD_ID}`,
+    );
+  }
+  return id;
+}
+
+function uploadFile(value: unknown, index: number): UploadFileInfo {
+  if (isPlainObject(value)) {
+    const { name, type, size } = value;
+    if (
+      typeof name === 'string' &&
+      (type === undefined || typeof type === 'string') &&
+      typeof size === 'number' &&
+      Number.isSafeInteger(size) &&
+      size >= 0
+    ) {
+      return { name, type: type ?? '', size };
+    }
+  }
+  throw new ProtocolError(
+    `"${PROTOCOL.uploadSignal}" start: files[${index}] must be {"name": string, "type": string, "size": bytes}`,
+  );
+}
+
+/** An `__upload` frame of a page: `start` or `cancel`. */
+function uploadMessage(load: unknown): UploadStartMessage | UploadCancelMessage {
+  if (!isPlainObject(load)) {
+    throw new ProtocolError(
+      `"${PROTOCOL.uploadSignal}" needs a load {"op": "start" | "cancel", "id": …}`,
+    );
+  }
+  const op = load['op'];
+  if (op === 'cancel') return { kind: 'upload-cancel', id: uploadId(load) };
+  if (op !== 'start') {
+    throw new ProtocolError(
+      `"${PROTOCOL.uploadSignal}": unknown op ${JSON.stringify(op) ?? 'undefined'}; expected "start" or "cancel"`,
+    );
+  }
+  const id = uploadId(load);
+  const action = load['action'];
+  if (typeof action !== 'string' || action === '' || RESERVED_SIGNALS.has(action)) {
+    throw new ProtocolError(
+      `"${PROTOCOL.uploadSignal}" start needs "action": the name of the analysis's action that gets the file`,
+    );
+  }
+  const files = load['files'];
+  if (!Array.isArray(files) || files.length === 0) {
+    throw new ProtocolError(`"${PROTOCOL.uploadSignal}" start needs "files": a non-empty list`);
+  }
+  const multiple = load['multiple'] ?? false;
+  if (typeof multiple !== 'boolean') {
+    throw new ProtocolError(`"${PROTOCOL.uploadSignal}" start: "multiple" must be true or false`);
+  }
+  if (!multiple && files.length !== 1) {
+    throw new ProtocolError(
+      `"${PROTOCOL.uploadSignal}" start: ${files.length} files need "multiple": true`,
+    );
+  }
+  const processId = load[PROTOCOL.processIdKey] ?? null;
+  if (processId !== null && typeof processId !== 'string' && typeof processId !== 'number') {
+    throw new ProtocolError(
+      `"${PROTOCOL.uploadSignal}" start: "${PROTOCOL.processIdKey}" must be a number or a string`,
+    );
+  }
+  return {
+    kind: 'upload-start',
+    id,
+    action,
+    files: files.map(uploadFile),
+    multiple,
+    processId,
+  };
 }
 
 /** The one place the client turns a server frame into a typed message. */

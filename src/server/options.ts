@@ -67,6 +67,18 @@ export interface ServerOptions {
    */
   maxFrameBytes?: number;
   /**
+   * Largest file a page may upload, in bytes; a larger one is refused before
+   * any of it is sent (the page is told the limit).
+   * @default 67108864 (64 MiB)
+   */
+  maxUploadBytes?: number;
+  /**
+   * Bytes a page may upload at once: its uploads in flight together (each is
+   * held in memory until its action gets it); past it a new upload is refused.
+   * @default the value of `maxUploadBytes`
+   */
+  maxUploadPageBytes?: number;
+  /**
    * A page counts as slow above this many buffered bytes.
    * @default 1048576 (1 MiB)
    */
@@ -237,6 +249,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   logLevel: 'info',
   // parsing a frame at this bound costs other pages a few ms, at 16 MiB hundreds
   maxFrameBytes: 1 << 20,
+  maxUploadBytes: 64 << 20,
   sendBufferSoftBytes: 1 << 20,
   sendBufferHardBytes: 64 << 20,
   maxQueuedActions: 10_000,
@@ -461,6 +474,14 @@ export function resolveServerOptions(
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes <= 0) {
     throw invalid('option maxFrameBytes', 'a positive integer', o.maxFrameBytes);
   }
+  const maxUploadBytes = o.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes;
+  if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes <= 0) {
+    throw invalid('option maxUploadBytes', 'a positive integer (bytes)', o.maxUploadBytes);
+  }
+  const maxUploadPageBytes = o.maxUploadPageBytes ?? maxUploadBytes;
+  if (!Number.isSafeInteger(maxUploadPageBytes) || maxUploadPageBytes <= 0) {
+    throw invalid('option maxUploadPageBytes', 'a positive integer (bytes)', o.maxUploadPageBytes);
+  }
   const limits: SessionLimits = {
     softBufferBytes: positive('sendBufferSoftBytes', o),
     hardBufferBytes: positive('sendBufferHardBytes', o),
@@ -469,6 +490,9 @@ export function resolveServerOptions(
     maxQueuedBytes: positive('maxQueuedBytes', o),
     totalBufferBytes: positive('sendBufferTotalBytes', o),
     drainPollMs: DRAIN_POLL_MS,
+    maxFrameBytes,
+    maxUploadBytes,
+    maxUploadPageBytes,
   };
   const pingIntervalMs = positive('pingIntervalMs', o);
 

@@ -21,9 +21,10 @@ import type { Logger } from '../util/logger.js';
 import type { TurnBatcher } from '../util/turn-batcher.js';
 import { Outbound, type OutboundBudget, type OutboundLimits } from './outbound.js';
 import type { AnalysisEntry } from '../app/app.js';
+import { PageUploads, type ChunkResult, type UploadLimits } from './upload.js';
 
 /** Bounds of one session's outbound and inbound paths (resolved, every field set). */
-export interface SessionLimits extends OutboundLimits {
+export interface SessionLimits extends OutboundLimits, UploadLimits {
   /** Actions queued for one session at most; a flood past it closes the socket (1008). */
   maxQueuedActions: number;
   /** Above this many bytes of queued actions the socket is not read until they drain (back-pressure). */
@@ -154,6 +155,8 @@ export class Session implements PagePort {
   /** Closed for reading too slowly (see {@link closeSlow}). */
   private closedSlow = false;
   private logLimit: LogRateLimit | undefined;
+  /** The page's uploads; made by its first `__upload` start (from then on binary frames are chunks). */
+  private uploads: PageUploads | undefined;
 
   /**
    * @param ws The page's WebSocket (a {@link PageSocket}).
@@ -182,7 +185,11 @@ export class Session implements PagePort {
     if (this.ended) return;
     this.alive = true;
     if (isBinary) {
-      this.close(1003, 'binary frames are not supported: send JSON text frames');
+      if (this.uploads === undefined) {
+        this.close(1003, 'binary frames are not supported: send JSON text frames');
+        return;
+      }
+      this.uploaded(this.uploads.chunk(data as Buffer));
       return;
     }
     let message;
@@ -242,11 +249,74 @@ export class Session implements PagePort {
         // not queued: it must reach the kernel while the action it cancels runs
         this.kernelSession?.cancel?.(message.target);
         return;
+      case 'upload-start': {
+        if (this.kernelSession === undefined) {
+          this.uploaded(
+            PageUploads.refused(message.id, 'send __connect and wait for its reply first'),
+          );
+          return;
+        }
+        const result = (this.uploads ??= new PageUploads(this.ctx.limits)).start(message);
+        if (result.kind === 'ready') void this.out.frame(result.frame);
+        else this.uploaded(result);
+        return;
+      }
+      case 'upload-cancel':
+        this.uploads?.cancel(message.id);
+        return;
       default: {
         const never: never = message;
         throw new Error(`unhandled message ${String(never)}`);
       }
     }
+  }
+
+  /**
+   * What a chunk (or a start) came to: a progress frame for the page, an
+   * error (a limit, too many bytes), or a complete upload, which is handed
+   * to the kernel as one queued action of its size: while it waits and runs
+   * its bytes count against the page's queued input (above
+   * `pauseQueuedBytes` the socket is not read until it is done).
+   */
+  private uploaded(result: ChunkResult): void {
+    switch (result.kind) {
+      case 'ignored':
+        return;
+      case 'progress':
+        void this.out.frame(result.frame);
+        return;
+      case 'error':
+        this.logPage(`upload refused: ${result.message}`);
+        void this.out.frame(result.frame);
+        return;
+      case 'complete': {
+        void this.out.frame(result.frame);
+        const kernelSession = this.kernelSession!;
+        // admitted by the upload limits: counted, never a reason to close
+        this.queued++;
+        this.queuedBytes += result.bytes;
+        (this.queuedSizes ??= []).push(result.bytes);
+        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
+          this.ws.pause();
+        }
+        kernelSession.upload(result.delivery);
+        return;
+      }
+      default: {
+        const never: never = result;
+        throw new Error(`unhandled upload result ${String(never)}`);
+      }
+    }
+  }
+
+  /** @internal The bytes this page's open uploads announced (tests: nothing is kept of a cancelled one). */
+  get uploadBytes(): number {
+    return this.uploads?.bytes ?? 0;
+  }
+
+  /** @internal How many uploads of this page are open. */
+  get openUploads(): number {
+    return this.uploads?.size ?? 0;
   }
 
   /**
@@ -471,6 +541,8 @@ export class Session implements PagePort {
     if (this.ended) return;
     this.ended = true;
     this.out.close();
+    // a failed upload: nothing of it is kept
+    this.uploads?.clear();
     const kernelSession = this.kernelSession;
     if (!kernelSession) {
       this.ctx.onEnded(this);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -328,6 +328,9 @@ interface ProcessLoad {
  *   wait 20 ms. Then emit `steps_done` n.
  * - `forever()`: emit `forever` (no load), then wait for something that
  *   never comes (without blocking).
+ * - `file(f)`: emit `file` `{name, type, size, sha256}` of the uploaded file
+ *   (sha256: the hex SHA-256 of its bytes).
+ * - `files(fs)`: emit `files` with `{name, size}` of each uploaded file.
  * - `big(n)`: emit `big` with n characters `€`.
  * - `burst(n)`: emit `burst` 0, 1, … n - 1.
  * - `spin(dir)`: create the file `dir/started`, compute without yielding
@@ -586,6 +589,50 @@ export function testKernel<K extends Kernel>(
         [1, 'step 5'],
         'the last progress is never lost',
       );
+    });
+
+    void test('an upload runs its action with the file as its one argument (a list for several), with its __process frames', async () => {
+      const m = await start();
+      const page = open(m);
+      // each file its own ArrayBuffer, as the server assembles them (a worker gets it moved)
+      const bytes = new Uint8Array(randomBytes(300_000));
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      page.port.sent++;
+      page.session.upload({
+        action: 'file',
+        files: [{ name: 'data.bin', type: 'application/octet-stream', bytes }],
+        multiple: false,
+        processId: 7,
+      });
+      assert.deepEqual(await page.next('file'), {
+        name: 'data.bin',
+        type: 'application/octet-stream',
+        size: 300_000,
+        sha256,
+      });
+      const frames = await page.port.until(() => {
+        const all = page.port.loads('__process') as ProcessLoad[];
+        return all.at(-1)?.status === 'end' ? all : undefined;
+      }, 'the end frame');
+      assert.deepEqual(frames, [
+        { id: 7, status: 'start' },
+        { id: 7, status: 'end' },
+      ]);
+      page.port.sent++;
+      page.session.upload({
+        action: 'files',
+        files: [
+          { name: 'a.txt', type: 'text/plain', bytes: new Uint8Array([97]) },
+          { name: 'empty.txt', type: '', bytes: new Uint8Array(0) },
+        ],
+        multiple: true,
+        processId: null,
+      });
+      assert.deepEqual(await page.next('files'), [
+        { name: 'a.txt', size: 1 },
+        { name: 'empty.txt', size: 0 },
+      ]);
+      await page.port.until(() => page.port.dones === 2 || undefined, 'done() for both uploads');
     });
 
     void test('cancel: a queued call is dropped (it never runs, its end frame says cancelled); a running call sees the cancel', async (t) => {

@@ -1,4 +1,4 @@
-import { Analysis } from 'databench-ts';
+import { Analysis, type UploadedFile } from 'databench-ts';
 
 /** The benchmark's workloads, written as a user would write them. */
 export class Bench extends Analysis<{ count: number } & Record<string, unknown>> {
@@ -21,6 +21,11 @@ export class Bench extends Analysis<{ count: number } & Record<string, unknown>>
     let x = 0;
     while (Date.now() < end) x += Math.random();
     return this.emit('burnt', x > 0);
+  }
+
+  /** An uploaded file (the upload rows): its size back, once every byte has arrived. */
+  on_upload(file: UploadedFile) {
+    return this.emit('uploaded', file.size);
   }
 
   on_set_shared(key: string, value: unknown) {

@@ -25,5 +25,9 @@ class Bench(databench.Analysis):
             x += 1
         return self.emit('burnt', x > 0)
 
+    def on_upload(self, file):
+        """An uploaded file (the upload rows): its size back, once every byte has arrived."""
+        return self.emit('uploaded', file.size)
+
     def on_set_shared(self, key, value):
         return self.class_data.set(key, value)

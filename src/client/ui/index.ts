@@ -7,6 +7,7 @@ import { ErrorPanel } from './error-panel.js';
 import { ProcessProgress } from './process-progress.js';
 import { VegaPlot } from './vega.js';
 import { Checkbox } from './checkbox.js';
+import { FileInput } from './file-input.js';
 import type { AnyConnection, WireRoot } from './element.js';
 import { Image } from './image.js';
 import { Log } from './log.js';
@@ -15,6 +16,7 @@ import { Select } from './select.js';
 import { SessionStatus } from './session-status.js';
 import { Slider } from './slider.js';
 import { StatusLog } from './status-log.js';
+import { Table } from './table.js';
 import { Text } from './text.js';
 import { TextInput } from './text-input.js';
 
@@ -23,7 +25,8 @@ import { TextInput } from './text-input.js';
  * `#databench-alerts`, the error panel (`#databench-errors`), the session
  * in the status line (`#databench-session`), `#log`,
  * buttons, text inputs, Vega plots (`[data-vega]`), text elements, sliders,
- * images, checkboxes, selects, `<progress data-process>` and progress bars. Elements with
+ * images, checkboxes, selects (options from data with `data-options`), file
+ * inputs (uploads), tables (`<table data-table>`), `<progress data-process>` and progress bars. Elements with
  * `data-skipwire` and elements already wired are left alone, so calling it
  * again after adding elements wires only the new ones.
  *
@@ -46,6 +49,8 @@ export function wire<C extends AnyConnection>(connection: C, root?: WireRoot): C
   Image.wire(connection, root);
   Checkbox.wire(connection, root);
   Select.wire(connection, root);
+  FileInput.wire(connection, root);
+  Table.wire(connection, root);
   ProcessProgress.wire(connection, root);
   Progress.wire(connection, root);
   return connection;
@@ -53,6 +58,7 @@ export function wire<C extends AnyConnection>(connection: C, root?: WireRoot): C
 
 export { Button, ButtonState, nextProcessId } from './button.js';
 export { Checkbox } from './checkbox.js';
+export { FileInput, formatSize } from './file-input.js';
 export { ErrorPanel } from './error-panel.js';
 export { ProcessProgress } from './process-progress.js';
 export { VegaPlot, loadVegaEmbed, VEGA_SCRIPTS } from './vega.js';
@@ -67,5 +73,6 @@ export { Select } from './select.js';
 export { SessionStatus } from './session-status.js';
 export { Slider } from './slider.js';
 export { StatusLog } from './status-log.js';
+export { Table } from './table.js';
 export { Text } from './text.js';
 export { TextInput } from './text-input.js';

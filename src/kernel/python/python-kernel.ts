@@ -287,6 +287,18 @@ class Proc extends RemoteMember {
   }
 
   protected send(message: HostMessage): void {
+    if (message.t === 'upload') {
+      // the channel's binary framing: the line names the files and their
+      // sizes, their raw bytes follow it (no JSON, no base64 of a file)
+      const files = message.files.map(({ name, type, size }) => ({ name, type, size }));
+      void this.toKernel.write(JSON.stringify({ ...message, files }) + '\n');
+      for (const file of message.files) {
+        if (file.bytes !== undefined && file.bytes.byteLength > 0) {
+          void this.toKernel.write(file.bytes);
+        }
+      }
+      return;
+    }
     void this.toKernel.write(JSON.stringify(message) + '\n');
   }
 

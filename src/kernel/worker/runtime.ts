@@ -324,6 +324,19 @@ export class KernelRuntime {
       case 'cancel':
         this.sessions.get(message.sid)?.cancel(message.target);
         return;
+      case 'upload': {
+        this.sessions.get(message.sid)?.upload({
+          action: message.action,
+          files: message.files.map((f) => ({
+            name: f.name,
+            type: f.type,
+            bytes: f.bytes ?? new Uint8Array(0),
+          })),
+          multiple: message.multiple,
+          processId: message.processId,
+        });
+        return;
+      }
       case 'close': {
         const session = this.sessions.get(message.sid);
         this.sessions.delete(message.sid);

@@ -62,6 +62,15 @@ class Thread extends RemoteMember {
   }
 
   protected send(message: HostMessage): void {
+    if (message.t === 'upload') {
+      // the files' buffers move to the thread: no copy of an upload's bytes
+      const transfer: ArrayBuffer[] = [];
+      for (const file of message.files) {
+        if (file.bytes !== undefined) transfer.push(file.bytes.buffer as ArrayBuffer);
+      }
+      this.worker.postMessage(message, transfer);
+      return;
+    }
     this.worker.postMessage(message);
   }
 
