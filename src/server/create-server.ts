@@ -40,6 +40,8 @@ import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
 import { TurnBatcher } from '../util/turn-batcher.js';
+import { LogRateLimit } from '../util/log-limit.js';
+import { escapeLogText } from '../protocol/log-text.js';
 
 export { DATABENCH_VERSION };
 
@@ -154,25 +156,29 @@ async function connectDatastore(
   return { backend: await createRedisBackend(value), owned: true };
 }
 
-/** Tell the pages when the datastore goes away, comes back or gives up a write. */
+/**
+ * Tell the pages when the datastore goes away, comes back or gives up a
+ * write (pages whose `__connect` reply has gone out: nothing precedes it).
+ */
 
 function reportDatastoreEvents(
   backend: DatastoreBackend,
   sessions: ReadonlySet<Session>,
   logger: Logger,
 ): (() => void) | undefined {
+  const droppedLines = new LogRateLimit();
   return backend.onEvent?.((event) => {
     switch (event.type) {
       case 'down': {
         const text = `the datastore is unreachable (${event.error.message}): changes are kept and sent when it is back`;
         logger.warn(text);
-        for (const session of sessions) void session.emit('warn', text);
+        for (const session of sessions) if (session.connected) void session.emit('warn', text);
         return;
       }
       case 'up': {
         const text = 'the datastore is reachable again';
         logger.info(text);
-        for (const session of sessions) void session.emit('log', text);
+        for (const session of sessions) if (session.connected) void session.emit('log', text);
         return;
       }
       case 'write-failed': {
@@ -181,8 +187,23 @@ function reportDatastoreEvents(
         // a page's data is its id; any other domain is a class's classData: every page may show it
         const classData = !isAnalysisId(event.domain);
         for (const session of sessions) {
+          if (!session.connected) continue;
           if (classData || session.id === event.domain) void session.emit('error', text);
         }
+        return;
+      }
+      case 'reset':
+        logger.warn(`the datastore lost "${event.domain}" (${event.reason}): reloaded from it`);
+        return;
+      case 'dropped': {
+        // what storage hands back may come in floods: a few lines a second
+        const dropped = droppedLines.take();
+        if (dropped === false) return;
+        if (dropped > 0)
+          logger.warn(`${dropped} more line(s) about dropped datastore data left out`);
+        logger.warn(
+          `dropped datastore data of "${escapeLogText(event.domain, 200)}": ${escapeLogText(event.reason)}`,
+        );
         return;
       }
       default: {

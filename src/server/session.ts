@@ -132,6 +132,7 @@ export class Session implements PagePort {
   private queuedSizes: number[] | undefined;
   private readonly out: Outbound;
   private connecting = false;
+  private replied = false;
   private ended = false;
   /** Closed for reading too slowly (see {@link closeSlow}). */
   private closedSlow = false;
@@ -292,8 +293,14 @@ export class Session implements PagePort {
     });
   }
 
+  /** Whether the `__connect` reply has gone out: the page takes other frames only after it. */
+  get connected(): boolean {
+    return this.replied;
+  }
+
   /** PagePort: the instance exists; the `__connect` reply precedes every frame of the kernel. */
   opened(): void {
+    this.replied = true;
     const reply = {
       analysis_id: this.id,
       databench_backend_version: this.ctx.backendVersion,
