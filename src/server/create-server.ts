@@ -246,8 +246,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const { maxFrameBytes, development, errorDetails } = o;
   const loopbackBind = o.loopback;
 
-  const app =
-    source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger }));
+  // before the analyses load (worker threads, Python processes) and before anything
+  // listens: an unreachable or refusing Redis fails the start with nothing to stop
+  const datastore = await connectDatastore(o.datastore);
+  let app: App;
+  try {
+    app = source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger }));
+  } catch (error) {
+    if (datastore.owned) await datastore.backend?.dispose();
+    throw error;
+  }
   let state: HttpState = {
     app,
     pages: new Pages(app, DATABENCH_VERSION, { noCache: o.noTemplateCache, development }),
@@ -255,8 +263,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     errorDetails,
   };
 
-  // before anything listens: an unreachable Redis fails the start
-  const datastore = await connectDatastore(o.datastore);
   const registry = new SessionRegistry(
     {
       logger,
@@ -318,16 +324,33 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       ),
   });
 
+  // a start that fails from here on ends what it started: the kernels of the
+  // analyses it loaded (worker threads, Python processes) and the datastore's
+  // connections would keep the process alive
+  const abandon = async (): Promise<void> => {
+    stopReporting?.();
+    if (!source.app) {
+      const kernels = [...app.entries.values()].flatMap((e) => (e.kernel ? [e.kernel] : []));
+      await Promise.all(kernels.map((k) => k.dispose()));
+    }
+    if (datastore.owned) await datastore.backend?.dispose();
+  };
+
   // certificates first: a bad file must fail before anything listens
-  const creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
+  let creds: { cert: string; key: string } | undefined;
+  try {
+    creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
   let boundPort: number;
   try {
     boundPort = await listen(httpServer, port, host);
   } catch (error) {
-    stopReporting?.();
-    if (datastore.owned) await datastore.backend?.dispose();
+    await abandon();
     throw listenError(error, port, 'port');
   }
   const url = `http://${urlHost(host)}:${boundPort}`;
@@ -342,8 +365,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       sslUrl = `https://${urlHost(host)}:${sslBound}`;
     } catch (error) {
       httpServer.close();
-      stopReporting?.();
-      if (datastore.owned) await datastore.backend?.dispose();
+      await abandon();
       throw listenError(error, o.ssl.port, 'sslPort');
     }
   }

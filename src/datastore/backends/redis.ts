@@ -1114,10 +1114,17 @@ export async function createRedisBackend(
 function startError(url: string, error: Error): DatabenchError {
   const at = redactUrl(url);
   // the first word of a Redis error reply is its code
-  if (/^(WRONGPASS|NOAUTH)\b/.test(error.message)) {
+  if (/^NOAUTH\b/.test(error.message)) {
     return new DatabenchError(
       'DATASTORE_AUTH',
-      `Redis at ${at} refused the connection: ${error.message}. Give the user and password it expects in the URL (redis://USER:PASSWORD@HOST:PORT/DB)`,
+      `Redis at ${at} asks for a password: give it in the URL (redis://:PASSWORD@HOST:PORT/DB, or redis://USER:PASSWORD@HOST:PORT/DB for an ACL user)`,
+      { cause: error },
+    );
+  }
+  if (/^(WRONGPASS\b|ERR invalid password)/.test(error.message)) {
+    return new DatabenchError(
+      'DATASTORE_AUTH',
+      `Redis at ${at} refused the password (${error.message.replace(/\.+$/, '')}): check the user and password in the URL`,
       { cause: error },
     );
   }
