@@ -166,7 +166,7 @@ function reportDatastoreEvents(
   sessions: ReadonlySet<Session>,
   logger: Logger,
 ): (() => void) | undefined {
-  const droppedLines = new LogRateLimit();
+  const storageLines = new LogRateLimit();
   return backend.onEvent?.((event) => {
     switch (event.type) {
       case 'down': {
@@ -193,16 +193,16 @@ function reportDatastoreEvents(
         return;
       }
       case 'reset':
-        logger.warn(`the datastore lost "${event.domain}" (${event.reason}): reloaded from it`);
-        return;
       case 'dropped': {
-        // what storage hands back may come in floods: a few lines a second
-        const dropped = droppedLines.take();
-        if (dropped === false) return;
-        if (dropped > 0)
-          logger.warn(`${dropped} more line(s) about dropped datastore data left out`);
+        // one per domain (a flush of many), or a flood of what storage hands back: a few lines a second
+        const left = storageLines.take();
+        if (left === false) return;
+        if (left > 0) logger.warn(`${left} more line(s) about the datastore's data left out`);
+        const domain = escapeLogText(event.domain, 200);
         logger.warn(
-          `dropped datastore data of "${escapeLogText(event.domain, 200)}": ${escapeLogText(event.reason)}`,
+          event.type === 'reset'
+            ? `the datastore lost "${domain}" (${event.reason}): reloaded from it`
+            : `dropped datastore data of "${domain}": ${escapeLogText(event.reason)}`,
         );
         return;
       }
