@@ -96,6 +96,22 @@ describe('redis backend: Redis loses what the processes mirror', { skip: redisSk
     b.close();
   });
 
+  test('a new domain written before its first load is not taken for a lost one', async () => {
+    const p = await make({ checkEveryMs: 600_000 });
+    const seen = events(p);
+    const a = new Datastore(`new-${randomUUID()}`, { backend: p });
+    // sent before the load that makes the version key
+    await a.set('x', 1);
+    await a.ready;
+    await p.sync();
+    assert.deepEqual(a.toObject(), { x: 1 });
+    assert.deepEqual(
+      seen.seen.filter((e) => e.type === 'reset'),
+      [],
+    );
+    a.close();
+  });
+
   test('a FLUSHALL with no write after it: every process finds it within checkEveryMs', async () => {
     const [p, q] = [await make({ checkEveryMs: 100 }), await make({ checkEveryMs: 100 })];
     const name = `flush-quiet-${randomUUID()}`;

@@ -276,6 +276,8 @@ class DomainState {
   /** The load running, if any; `again`: another one is wanted after it. */
   loading: Promise<void> | undefined;
   again = false;
+  /** A load has completed (before it, the version key may not exist yet: the first load makes it). */
+  loaded = false;
 
   constructor(
     prefix: string,
@@ -544,6 +546,7 @@ export class RedisBackend implements DatastoreBackend {
       });
     }
     const v = Number(version);
+    st.loaded = true;
     st.base = v;
     st.stored = v;
     st.seen.clear();
@@ -711,7 +714,8 @@ export class RedisBackend implements DatastoreBackend {
     const rewound = version <= st.stored;
     const previous = st.stored;
     st.stored = version;
-    const lost = !st.detached && (answer < 0 || rewound);
+    // a write sent before the first load finds no version key yet: not a loss
+    const lost = !st.detached && st.loaded && (answer < 0 || rewound);
     if (lost) for (const pending of st.pending.values()) pending.remote = undefined;
     for (const key of batch.keys()) {
       const pending = st.pending.get(key);
