@@ -105,9 +105,18 @@ const PLAIN = /[^"\\\x00-\x1f]*/y;
 /** An escape: one of `" \ / b f n r t`, or `u` and four hex digits. */
 const ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/y;
 
+/** Characters of a string looked at one by one before the rest goes to {@link PLAIN} (short strings are the common case). */
+const SHORT = 32;
+
 /** Past a string that starts at `i` (its quote); -1 when it is not a JSON string. */
 function skipString(text: string, i: number): number {
   i++;
+  const short = Math.min(text.length, i + SHORT);
+  for (; i < short; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return i + 1;
+    if (c === 0x5c || c < 0x20) break;
+  }
   for (;;) {
     PLAIN.lastIndex = i;
     PLAIN.test(text);
