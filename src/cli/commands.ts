@@ -72,6 +72,9 @@ export async function runServe(o: CliOptions): Promise<number> {
     // main() reports it, with the exit code of its kind
     await typecheck?.close();
     await server?.close();
+    // a cluster worker's channel to its primary would keep it alive: the primary sees it exit
+    const cluster = (await import('node:cluster')).default;
+    if (cluster.isWorker) process.disconnect();
     throw error;
   }
   const { reportServing } = await import('./workers.js');

@@ -48,11 +48,17 @@ async function datastoreSetting(o: CliOptions): Promise<string | object> {
 
 /** Run the primary: fork `o.workers` servers, restart one that dies, stop them all on a signal. */
 export async function runWorkers(o: CliOptions): Promise<number> {
-  if ((await datastoreSetting(o)) === 'memory') {
+  const datastore = await datastoreSetting(o);
+  if (datastore === 'memory') {
     throw new CliError(
       `--workers ${o.workers} needs a datastore all processes share: give --datastore redis://HOST:PORT/DB`,
       2,
     );
+  }
+  if (typeof datastore === 'string') {
+    // an unreachable or refusing Redis: one line from here, rather than one per worker
+    const { createRedisBackend } = await import('../datastore/backends/redis.js');
+    await (await createRedisBackend(datastore)).dispose();
   }
   const log = createLogger(o.log !== undefined && isLogLevel(o.log) ? o.log : 'info');
   let stopping = false;

@@ -31,11 +31,30 @@ export interface DatastoreBackend {
    */
   detach(domain: string, options: DetachOptions): void | Promise<void>;
   /**
-   * Whether `domain` holds data here (open, or detached and retained).
-   * The server resumes only ids whose data it holds, so a client cannot pick
-   * its own id. Optional: a backend without it lets every well-formed id resume.
+   * Whether `domain` holds data here: attached (even with nothing in it; in
+   * any process, for storage several processes share), or detached with a
+   * `releaseAfterMs` and data, until that time has passed (a detached domain
+   * with nothing in it may be forgotten at once). Never true for a domain
+   * that was never attached, nor after a release. The server resumes only
+   * ids whose data it holds, so a client cannot pick its own id. Optional: a
+   * backend without it lets every well-formed id resume.
    */
   has?(domain: string): boolean | Promise<boolean>;
+  /**
+   * Optional, for storage several processes share: a page of this process
+   * resumes the session `domain`. Every other process that has a page on it
+   * closes that page (as a resume within one process does) and has ended its
+   * session; resolves when they all have, or after a bound, so that no two
+   * pages share one session whichever process they reached.
+   */
+  takeOver?(domain: string): Promise<void>;
+  /**
+   * Optional, with {@link takeOver}: `listener(domain)` is called when a
+   * page of another process resumes `domain`; it closes this process's page
+   * on it and resolves when that session has ended. Returns a function that
+   * removes the listener.
+   */
+  onTakeOver?(listener: (domain: string) => void | Promise<void>): () => void;
   /**
    * Release what the backend holds (timers, connections). Datastores on it
    * must not be used afterwards.
@@ -67,7 +86,17 @@ export type BackendEvent =
   /** The storage is reachable again; every mirror has been reloaded from it. */
   | { type: 'up' }
   /** Writes to these keys of `domain` were given up; the mirror is reloaded from storage. */
-  | { type: 'write-failed'; domain: string; keys: string[]; error: Error };
+  | { type: 'write-failed'; domain: string; keys: string[]; error: Error }
+  /**
+   * The storage lost or rewound `domain` (a flush, an eviction, a restart
+   * without persistence): its mirror was reloaded from what the storage holds.
+   */
+  | { type: 'reset'; domain: string; reason: string }
+  /**
+   * What the storage handed back for `domain` was malformed (a value that is
+   * not one JSON value, a change message that does not parse): it was dropped.
+   */
+  | { type: 'dropped'; domain: string; reason: string };
 
 /** What {@link DatastoreBackend.detach} is told. */
 export interface DetachOptions {

@@ -15,6 +15,8 @@ import { AnalysisInstance, type ErrorReporting } from '../analysis/instance.js';
 import type { Meta } from '../analysis/meta.js';
 import type { Logger } from '../util/logger.js';
 import { PositionalCall, UploadedFile } from '../analysis/upload.js';
+import type { Change } from '../datastore/change.js';
+import type { Datastore } from '../datastore/datastore.js';
 import type { KernelSession, OpenRequest, PagePort, UploadDelivery } from './kernel.js';
 
 /** What a kernel needs of the page: the in-process Session, or a worker's outbox. */
@@ -167,6 +169,17 @@ export class AnalysisSession
     return running.then(() => {
       this.started = undefined;
     });
+  }
+
+  /**
+   * A change of the page's stores. While they load (a shared datastore may
+   * take long, e.g. while it is away) the page has not had its `__connect`
+   * reply: nothing may precede it, and the snapshots that follow the reply
+   * carry these changes.
+   */
+  override handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
+    if (this.state === 'starting') return undefined;
+    return super.handleDatastoreChange(change, store);
   }
 
   action(name: string, hasLoad: boolean, load: unknown): void {

@@ -23,6 +23,8 @@ export type DatabenchErrorCode =
   | 'DATASTORE_URL'
   /** No Redis answered at the datastore URL. */
   | 'DATASTORE_UNREACHABLE'
+  /** Redis at the datastore URL refused its user or password. */
+  | 'DATASTORE_AUTH'
   /** The Redis datastore's client package (`ioredis`) is not installed. */
   | 'DATASTORE_CLIENT_MISSING'
   /** An object literal used as a prototype instead of a key. */

@@ -41,6 +41,8 @@ import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
 import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
 import { TurnBatcher } from '../util/turn-batcher.js';
+import { LogRateLimit } from '../util/log-limit.js';
+import { escapeLogText } from '../protocol/log-text.js';
 
 export { DATABENCH_VERSION };
 
@@ -169,25 +171,29 @@ async function connectDatastore(
   return { backend: await createRedisBackend(value), owned: true };
 }
 
-/** Tell the pages when the datastore goes away, comes back or gives up a write. */
+/**
+ * Tell the pages when the datastore goes away, comes back or gives up a
+ * write (pages whose `__connect` reply has gone out: nothing precedes it).
+ */
 
 function reportDatastoreEvents(
   backend: DatastoreBackend,
   sessions: ReadonlySet<Session>,
   logger: Logger,
 ): (() => void) | undefined {
+  const storageLines = new LogRateLimit();
   return backend.onEvent?.((event) => {
     switch (event.type) {
       case 'down': {
         const text = `the datastore is unreachable (${event.error.message}): changes are kept and sent when it is back`;
         logger.warn(text);
-        for (const session of sessions) void session.emit('warn', text);
+        for (const session of sessions) if (session.replied) void session.emit('warn', text);
         return;
       }
       case 'up': {
         const text = 'the datastore is reachable again';
         logger.info(text);
-        for (const session of sessions) void session.emit('log', text);
+        for (const session of sessions) if (session.replied) void session.emit('log', text);
         return;
       }
       case 'write-failed': {
@@ -196,8 +202,23 @@ function reportDatastoreEvents(
         // a page's data is its id; any other domain is a class's classData: every page may show it
         const classData = !isAnalysisId(event.domain);
         for (const session of sessions) {
+          if (!session.replied) continue;
           if (classData || session.id === event.domain) void session.emit('error', text);
         }
+        return;
+      }
+      case 'reset':
+      case 'dropped': {
+        // one per domain (a flush of many), or a flood of what storage hands back: a few lines a second
+        const left = storageLines.take();
+        if (left === false) return;
+        if (left > 0) logger.warn(`${left} more line(s) about the datastore's data left out`);
+        const domain = escapeLogText(event.domain, 200);
+        logger.warn(
+          event.type === 'reset'
+            ? `the datastore lost "${domain}" (${event.reason}): reloaded from it`
+            : `dropped datastore data of "${domain}": ${escapeLogText(event.reason)}`,
+        );
         return;
       }
       default: {
@@ -240,8 +261,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const { maxFrameBytes, development, errorDetails } = o;
   const loopbackBind = o.loopback;
 
-  const app =
-    source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger, cwd }));
+  // before the analyses load (worker threads, Python processes) and before anything
+  // listens: an unreachable or refusing Redis fails the start with nothing to stop
+  const datastore = await connectDatastore(o.datastore);
+  let app: App;
+  try {
+    app =
+      source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger, cwd }));
+  } catch (error) {
+    if (datastore.owned) await datastore.backend?.dispose();
+    throw error;
+  }
   let state: HttpState = {
     app,
     pages: new Pages(app, DATABENCH_VERSION, { noCache: o.noTemplateCache, development }),
@@ -249,8 +279,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     errorDetails,
   };
 
-  // before anything listens: an unreachable Redis fails the start
-  const datastore = await connectDatastore(o.datastore);
   const registry = new SessionRegistry(
     {
       logger,
@@ -314,16 +342,33 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       ),
   });
 
+  // a start that fails from here on ends what it started: the kernels of the
+  // analyses it loaded (worker threads, Python processes) and the datastore's
+  // connections would keep the process alive
+  const abandon = async (): Promise<void> => {
+    stopReporting?.();
+    if (!source.app) {
+      const kernels = [...app.entries.values()].flatMap((e) => (e.kernel ? [e.kernel] : []));
+      await Promise.all(kernels.map((k) => k.dispose()));
+    }
+    if (datastore.owned) await datastore.backend?.dispose();
+  };
+
   // certificates first: a bad file must fail before anything listens
-  const creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
+  let creds: { cert: string; key: string } | undefined;
+  try {
+    creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
   let boundPort: number;
   try {
     boundPort = await listen(httpServer, port, host);
   } catch (error) {
-    stopReporting?.();
-    if (datastore.owned) await datastore.backend?.dispose();
+    await abandon();
     throw listenError(error, port, 'port');
   }
   const url = `http://${urlHost(host)}:${boundPort}`;
@@ -338,8 +383,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       sslUrl = `https://${urlHost(host)}:${sslBound}`;
     } catch (error) {
       httpServer.close();
-      stopReporting?.();
-      if (datastore.owned) await datastore.backend?.dispose();
+      await abandon();
       throw listenError(error, o.ssl.port, 'sslPort');
     }
   }

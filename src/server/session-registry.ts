@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
+import type { DatastoreBackend } from '../datastore/backend.js';
 import { getDefaultBackend } from '../datastore/default-backend.js';
 import { OutboundBudget } from './outbound.js';
 import { Session, type SessionContext } from './session.js';
@@ -22,6 +23,8 @@ export class SessionRegistry {
   private readonly handovers = new Map<Session, () => void>();
   private readonly emptied = new Set<() => void>();
   private readonly pinger: ReturnType<typeof setInterval>;
+  /** Stops listening for resumes on other processes (a shared backend's takeovers). */
+  private readonly stopTakeOvers: (() => void) | undefined;
 
   constructor(
     ctx: Omit<SessionContext, 'onEnded' | 'budget' | 'claim' | 'issued'>,
@@ -49,6 +52,22 @@ export class SessionRegistry {
     };
     this.pinger = setInterval(() => this.ping(), pingIntervalMs);
     this.pinger.unref();
+    // a page of another process resumed an id open here: this page closes, as for a resume here
+    this.stopTakeOvers = this.backend.onTakeOver?.((id) => this.handOver(id));
+  }
+
+  private get backend(): DatastoreBackend {
+    return this.ctx.datastore ?? getDefaultBackend();
+  }
+
+  /** Close the session open on `id` (if any) with 4001; resolves when it has ended. */
+  private handOver(id: string): Promise<void> {
+    const old = this.byId.get(id);
+    if (old === undefined) return Promise.resolve();
+    this.byId.delete(id);
+    const ended = new Promise<void>((resolve) => this.handovers.set(old, resolve));
+    old.takenOver();
+    return ended;
   }
 
   /**
@@ -65,7 +84,9 @@ export class SessionRegistry {
       old.takenOver();
       await ended;
     }
-    const backend = this.ctx.datastore ?? getDefaultBackend();
+    const backend = this.backend;
+    // not open here: a process sharing the backend may have it open (it closes its page first)
+    if (old === undefined && backend.takeOver !== undefined) await backend.takeOver(id);
     const known = old !== undefined || backend.has === undefined ? true : await backend.has(id);
     if (!known && this.byId.get(id) === session) this.byId.delete(id);
     return known;
@@ -120,6 +141,7 @@ export class SessionRegistry {
    */
   async closeAll(timeoutMs: number): Promise<void> {
     clearInterval(this.pinger);
+    this.stopTakeOvers?.();
     const allEnded =
       this.sessions.size === 0
         ? Promise.resolve()

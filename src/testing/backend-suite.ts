@@ -113,6 +113,9 @@ export function testBackend(
       await sync(backend);
       // opening the domain would keep it: look once, after the time has passed
       await new Promise((resolve) => setTimeout(resolve, 300 + 200));
+      if (backend.has) {
+        assert.equal(await backend.has(name), false, 'has() after releaseAfterMs has passed');
+      }
       const c = new Datastore(name, { backend });
       await c.ready;
       assert.equal(c.size, 0, 'the domain was not released after releaseAfterMs');
@@ -135,6 +138,28 @@ export function testBackend(
       assert.deepEqual(seenB, [0, 1, 2, 3, 4]);
       a.close();
       b.close();
+    });
+
+    void test('has(): not for a domain never opened nor after a release; for an open one (even empty) and a retained one with data', async (t) => {
+      const backend = await make();
+      if (backend.has === undefined) {
+        t.skip('the backend has no has(): every well-formed id resumes');
+        return;
+      }
+      const name = domain();
+      assert.equal(await backend.has(name), false, 'a domain never opened');
+      const a = new Datastore(name, { backend, releaseAfterMs: 60_000 });
+      await a.ready;
+      assert.equal(await backend.has(name), true, 'an open domain with nothing in it');
+      await a.set('k', 1);
+      a.close();
+      await sync(backend);
+      assert.equal(await backend.has(name), true, 'a detached domain with data, within its time');
+      const b = new Datastore(name, { backend, releaseStorage: true });
+      await b.ready;
+      b.close();
+      await sync(backend);
+      assert.equal(await backend.has(name), false, 'a released domain');
     });
 
     void test('dispose resolves', async () => {
@@ -181,6 +206,46 @@ export function testBackend(
       await b.ready;
       assert.deepEqual(b.toObject(), { x: 1, y: [2] });
       b.close();
+    });
+
+    void test('two instances on one storage: has() on one sees a domain open on the other, even empty', async (t) => {
+      const [p, q] = [await make(), await make()];
+      if (q.has === undefined) {
+        t.skip('the backend has no has()');
+        return;
+      }
+      const name = domain();
+      assert.equal(await q.has(name), false);
+      const a = new Datastore(name, { backend: p, releaseAfterMs: 60_000 });
+      await a.ready;
+      assert.equal(await q.has(name), true, 'a domain open on the other instance');
+      a.close();
+    });
+
+    void test('two instances on one storage: takeOver on one resolves once the other has ended its session', async (t) => {
+      const [p, q] = [await make(), await make()];
+      if (p.takeOver === undefined || q.onTakeOver === undefined) {
+        t.skip('the backend has no takeOver()');
+        return;
+      }
+      const name = domain();
+      let called!: (domain: string) => void;
+      const asked = new Promise<string>((resolve) => (called = resolve));
+      let end!: () => void;
+      const ended = new Promise<void>((resolve) => (end = resolve));
+      const stop = q.onTakeOver((d) => {
+        called(d);
+        return d === name ? ended : undefined;
+      });
+      let done = false;
+      const taking = p.takeOver(name).then(() => void (done = true));
+      assert.equal(await asked, name, 'the other instance was not asked');
+      assert.equal(done, false, 'takeOver resolved before the other session ended');
+      end();
+      await taking;
+      stop();
+      // no listener: answers at once
+      await q.takeOver?.(domain());
     });
 
     void test('two instances writing one key at once converge (2 × 1000 interleaved writes)', async () => {

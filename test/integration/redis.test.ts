@@ -372,9 +372,12 @@ describe('--workers with Redis: crashes and the developer loop', { skip: redisSk
     await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: shared\n');
     await writeFile(join(dir, 'shared', 'index.html'), '<!doctype html><p>shared</p>');
     await writeFile(join(dir, 'shared', 'analysis.ts'), source('v1'));
-    const r = databench(['--workers', '2', '--port', '0', '--analyses', dir, '--log', 'warn'], {
-      env: { DATABENCH_DATASTORE: redis.url },
-    });
+    const r = databench(
+      ['--workers', '2', '--watch', '--port', '0', '--analyses', dir, '--log', 'warn'],
+      {
+        env: { DATABENCH_DATASTORE: redis.url },
+      },
+    );
     const pages: TestClient[] = [];
     try {
       const url = await serving(r);

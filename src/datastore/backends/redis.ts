@@ -8,8 +8,14 @@
  * Layout in Redis (prefix `databench:` by default), readable with redis-cli:
  * - `databench:domain:NAME`: a hash, field = key, value = the JSON the wire uses
  *   (`HGETALL databench:domain:Dummypi`);
- * - `databench:version:NAME`: the domain's write counter (see "Convergence");
- * - channel `databench:changes:NAME`: every write to the domain, as it happened.
+ * - `databench:version:NAME`: the domain's write counter (see "Convergence"),
+ *   made when a process first opens the domain: it marks the domain (a page's
+ *   analysis id) as one the servers issued;
+ * - `databench:epoch`: a token every process reads; a new one means Redis
+ *   lost everything (a FLUSHALL, a restart without persistence);
+ * - channel `databench:changes:NAME`: every write to the domain, as it happened;
+ * - channel `databench:takeover`: a page resumed a session (so the process
+ *   that had it closes its page), and `databench:barrier:ORIGIN`: answers.
  *
  * A page's `data` domain (opened with `releaseAfterMs`) expires that long after
  * the last process let go of it: while a process holds it, it renews the TTL
@@ -19,6 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import { DatabenchError } from '../../protocol/errors.js';
+import { isJsonText } from '../../protocol/json-text.js';
 import type { AttachOptions, BackendEvent, DatastoreBackend, DetachOptions } from '../backend.js';
 
 /** Options of {@link createRedisBackend}. */
@@ -40,6 +47,18 @@ export interface RedisBackendOptions {
   maxInflightBatches?: number;
   /** Bytes of writes not yet sent above which a writer's Promise waits for them to go. Default: 16 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * How often each process checks that Redis still holds what it mirrors
+   * (one round trip: the epoch and the version keys of the domains without
+   * a TTL); a FLUSHALL, a restart without persistence or an evicted key
+   * makes it reload its mirrors from Redis. Default: 1000.
+   */
+  checkEveryMs?: number;
+  /**
+   * How long a resume waits for the other processes to close their page on
+   * the session (see {@link RedisBackend.takeOver}) before it goes on. Default: 5000.
+   */
+  takeOverTimeoutMs?: number;
 }
 
 /** Resolved {@link RedisBackendOptions}: every field set. */
@@ -50,6 +69,8 @@ export interface ResolvedRedisBackendOptions {
   maxRetriesPerRequest: number;
   maxInflightBatches: number;
   maxQueuedBytes: number;
+  checkEveryMs: number;
+  takeOverTimeoutMs: number;
 }
 
 /** The URL with its password replaced by `***`, for messages and logs. */
@@ -117,6 +138,8 @@ export function resolveRedisBackendOptions(
     maxRetriesPerRequest: positive('maxRetriesPerRequest', o.maxRetriesPerRequest, 30),
     maxInflightBatches: positive('maxInflightBatches', o.maxInflightBatches, 32),
     maxQueuedBytes: positive('maxQueuedBytes', o.maxQueuedBytes, 16 << 20),
+    checkEveryMs: positive('checkEveryMs', o.checkEveryMs, 1000),
+    takeOverTimeoutMs: positive('takeOverTimeoutMs', o.takeOverTimeoutMs, 5000),
   };
 }
 
@@ -133,9 +156,25 @@ export function resolveRedisBackendOptions(
  * held back (the newest one kept), and when the last local write's version
  * comes back the higher of the two wins. Hence, once the writes stop, every
  * mirror holds, per key, the value of the highest version: Redis's value.
+ *
+ * Loss. Redis may lose a domain while processes mirror it: a FLUSHALL, an
+ * evicted key, a restart without persistence. The version key exists from
+ * the first load on (SNAPSHOT_SCRIPT makes it), so a write that finds it
+ * missing knows: WRITE_SCRIPT then publishes its batch (and answers) with the
+ * version negated, and every process that holds the domain, the writer too,
+ * reloads its mirror from Redis. A version that goes backwards means the
+ * same: on the channel, versions only grow; on the client connection, a
+ * write's answer is above the last load's and the last write's. Without
+ * writes, each process checks every `checkEveryMs` that the epoch token is
+ * the one it knows and that its domains without a TTL still have their
+ * version keys; the lease renewal of a domain with a TTL finds a missing
+ * version key too. A reload puts what Redis holds into the mirror, so pages
+ * get what Redis holds.
  */
 const WRITE_SCRIPT = `
+local fresh = redis.call('EXISTS', KEYS[2]) == 0
 local v = redis.call('INCR', KEYS[2])
+if fresh then v = -v end
 local out = {ARGV[2], ' ', v, ' ', (#ARGV - 3) / 3}
 for i = 4, #ARGV, 3 do
   local op, key, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -154,13 +193,31 @@ redis.call('PUBLISH', ARGV[1], table.concat(out))
 return v
 `;
 
-/** The domain's entries and the version they are at, in one atomic read (and its lease renewed). */
+/**
+ * The domain's entries and the version they are at, in one atomic read; the
+ * version key made if it is missing (it marks the domain as issued), and the
+ * lease renewed.
+ */
 const SNAPSHOT_SCRIPT = `
+redis.call('SET', KEYS[2], '0', 'NX')
 if ARGV[1] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   redis.call('PEXPIRE', KEYS[2], ARGV[1])
 end
-return {redis.call('GET', KEYS[2]) or '0', redis.call('HGETALL', KEYS[1])}
+return {redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[1])}
+`;
+
+/**
+ * KEYS[1] the epoch key, then version keys: the epoch token (ARGV[1] when
+ * there was none), then each version (-1 for a missing key).
+ */
+const CHECK_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local out = {redis.call('GET', KEYS[1])}
+for i = 2, #KEYS do
+  out[i] = redis.call('GET', KEYS[i]) or '-1'
+end
+return out
 `;
 
 type Client = RedisClient & {
@@ -173,13 +230,14 @@ type Client = RedisClient & {
     ...entries: string[]
   ): Promise<number>;
   databenchSnapshot(hash: string, version: string, ttl: string): Promise<[string, string[]]>;
+  databenchCheck(numberOfKeys: number, ...keysAndToken: string[]): Promise<string[]>;
 };
 
 /** A key with local writes that Redis has not answered yet. */
 interface PendingKey {
   /** Batches (queued or in flight) that hold a write of this key. */
   batches: number;
-  /** The newest remote change seen meanwhile. */
+  /** The newest remote value known meanwhile (a change, or a load's). */
   remote: { version: number; encoded: string | undefined } | undefined;
 }
 
@@ -187,6 +245,8 @@ interface PendingKey {
 interface Batch {
   origin: string;
   version: number;
+  /** The writer found the version key missing: Redis lost the domain. */
+  reset: boolean;
   entries: Array<[string, string | undefined]>;
 }
 
@@ -195,8 +255,10 @@ class DomainState {
   readonly hash: string;
   readonly versionKey: string;
   readonly channel: string;
-  /** The mirror the Datastore reads (the map `attach` resolved to). */
+  /** The mirror the Datastore reads, once `attach` has handed it over. */
   mirror: Map<string, string> | undefined;
+  /** Until then: the map the first load filled. */
+  initial: Map<string, string> | undefined;
   /** Messages that arrived while the domain was (re)loading, applied after the load. */
   buffer: Batch[] | undefined;
   /** Every key is at least at this version (the last load's). */
@@ -207,6 +269,15 @@ class DomainState {
   /** Writes not sent yet, coalesced per key (latest wins). */
   queued = new Map<string, string | undefined>();
   detached = false;
+  /** The last version heard on the channel: there, versions only grow (unless Redis lost the domain). */
+  heard = 0;
+  /** The last version the client connection saw: the last load's, then each write's. */
+  stored = 0;
+  /** The load running, if any; `again`: another one is wanted after it. */
+  loading: Promise<void> | undefined;
+  again = false;
+  /** A load has completed (before it, the version key may not exist yet: the first load makes it). */
+  loaded = false;
 
   constructor(
     prefix: string,
@@ -220,32 +291,90 @@ class DomainState {
   }
 }
 
-function parseBatch(buf: Buffer): Batch | undefined {
+/** The smallest entry of a published batch: `\n`, op, ` 0 0 ` (an empty key and value). */
+const MIN_ENTRY_BYTES = 7;
+/** Digits of a number in a published batch, at most (a safe integer). */
+const MAX_DIGITS = 15;
+/** A takeover message (`origin token domain`) is never longer. */
+const MAX_TAKEOVER_BYTES = 256;
+const HEX16 = /^[0-9a-f]{16}$/;
+
+/** The decimal number in `buf[start, end)`: digits only, at most {@link MAX_DIGITS}; else -1. */
+function readNumber(buf: Buffer, start: number, end: number): number {
+  if (end <= start || end - start > MAX_DIGITS) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Decode a published batch: `origin version count` then, per entry,
+ * `\n op keyBytes valueBytes key value`. Every count and length is checked
+ * against the bytes that are there before anything is allocated, and every
+ * value must be one JSON value: anything else answers why it is refused.
+ * Linear in the message's length, whatever it claims.
+ */
+function parseBatch(buf: Buffer): Batch | string {
+  const length = buf.length;
   const s1 = buf.indexOf(32);
-  const s2 = buf.indexOf(32, s1 + 1);
-  if (s1 < 0 || s2 < 0) return undefined;
+  if (s1 <= 0 || s1 > 64) return 'no origin';
   const origin = buf.toString('latin1', 0, s1);
-  const version = Number(buf.toString('latin1', s1 + 1, s2));
+  const reset = buf[s1 + 1] === 0x2d; // -
+  const s2 = buf.indexOf(32, s1 + 1);
+  const version = s2 < 0 ? -1 : readNumber(buf, s1 + (reset ? 2 : 1), s2);
+  if (version < 1) return 'no version';
   const nl = buf.indexOf(10, s2 + 1);
-  const count = Number(buf.toString('latin1', s2 + 1, nl < 0 ? buf.length : nl));
+  if (nl < 0) return 'no entries';
+  const count = readNumber(buf, s2 + 1, nl);
+  // every entry takes MIN_ENTRY_BYTES at least: a count the message cannot hold is refused at once
+  if (count < 1 || count > (length - nl) / MIN_ENTRY_BYTES) {
+    return `a count of entries (${buf.toString('latin1', s2 + 1, Math.min(nl, s2 + 1 + 20))}) that ${length} bytes cannot hold`;
+  }
   const entries: Array<[string, string | undefined]> = [];
   let pos = nl;
-  for (let i = 0; i < count && pos >= 0; i++) {
-    // "\n" op " " keyBytes " " valueBytes " " key value
+  for (let i = 0; i < count; i++) {
     const op = buf[pos + 1];
+    if (buf[pos] !== 10 || (op !== 0x73 && op !== 0x64) || buf[pos + 2] !== 32) {
+      return `entry ${i + 1} is not "s" or "d" on a line of its own`;
+    }
     const a = buf.indexOf(32, pos + 3);
-    const b = buf.indexOf(32, a + 1);
-    const keyBytes = Number(buf.toString('latin1', pos + 3, a));
-    const valueBytes = Number(buf.toString('latin1', a + 1, b));
+    const b = a < 0 ? -1 : buf.indexOf(32, a + 1);
+    const keyBytes = b < 0 ? -1 : readNumber(buf, pos + 3, a);
+    const valueBytes = keyBytes < 0 ? -1 : readNumber(buf, a + 1, b);
     const keyStart = b + 1;
     const valueStart = keyStart + keyBytes;
+    const end = valueStart + valueBytes;
+    if (valueBytes < 0 || end > length)
+      return `entry ${i + 1} has lengths the message does not hold`;
     const key = buf.toString('utf8', keyStart, valueStart);
-    const value = buf.toString('utf8', valueStart, valueStart + valueBytes);
-    entries.push([key, op === 0x64 /* d */ ? undefined : value]);
-    pos = valueStart + valueBytes;
+    if (op === 0x64) {
+      if (valueBytes !== 0) return `entry ${i + 1} deletes with a value`;
+      entries.push([key, undefined]);
+    } else {
+      const value = buf.toString('utf8', valueStart, end);
+      if (!isJsonText(value)) return `the value of ${describeKey(key)} is not one JSON value`;
+      entries.push([key, value]);
+    }
+    pos = end;
   }
-  return { origin, version, entries };
+  if (pos !== length) return `${length - pos} bytes after the last entry`;
+  return { origin, version, reset, entries };
 }
+
+/** A key for a message: quoted, at most 100 characters of it. */
+function describeKey(key: string): string {
+  return JSON.stringify(key.length > 100 ? key.slice(0, 100) + '…' : key);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+const ignore = (): undefined => undefined;
 
 /**
  * The Redis {@link DatastoreBackend}. Create it with {@link createRedisBackend}
@@ -261,6 +390,8 @@ export class RedisBackend implements DatastoreBackend {
   readonly name = 'redis';
   /** This process's id in published batches (so it can skip its own). */
   readonly origin = randomBytes(8).toString('hex');
+  /** `origin ` as bytes: what a batch of this process starts with. */
+  private readonly originPrefix = Buffer.from(`${this.origin} `, 'latin1');
   private readonly domains = new Map<string, DomainState>();
   private readonly byChannel = new Map<string, DomainState>();
   private readonly dirty = new Set<DomainState>();
@@ -270,11 +401,21 @@ export class RedisBackend implements DatastoreBackend {
   private drainWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
   private readonly listeners = new Set<(event: BackendEvent) => void>();
+  private readonly takeOverListeners = new Set<(domain: string) => void | Promise<void>>();
   private down = false;
+  /** Times a connection was lost: a recovery that saw one more starts over. */
+  private drops = 0;
+  private recovering = false;
   private disposed = false;
   private leaseTimer: ReturnType<typeof setInterval> | undefined;
   private leaseEveryMs = Infinity;
+  private checkTimer: ReturnType<typeof setInterval> | undefined;
+  private checking = false;
+  /** The epoch token this process last read (see "Loss"). */
+  private epoch: string | undefined;
+  private readonly epochKey: string;
   private readonly barrierChannel: string;
+  private readonly takeOverChannel: string;
   private barrierWaiters = new Map<string, () => void>();
 
   /** @internal Use {@link createRedisBackend}. */
@@ -283,10 +424,14 @@ export class RedisBackend implements DatastoreBackend {
     private readonly client: Client,
     private readonly sub: RedisClient,
   ) {
+    this.epochKey = `${options.prefix}epoch`;
     this.barrierChannel = `${options.prefix}barrier:${this.origin}`;
+    this.takeOverChannel = `${options.prefix}takeover`;
     sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
     const onDown = (): void => {
-      if (this.disposed || this.down) return;
+      if (this.disposed) return;
+      this.drops++;
+      if (this.down) return;
       this.down = true;
       this.emit({
         type: 'down',
@@ -296,14 +441,24 @@ export class RedisBackend implements DatastoreBackend {
     client.on('close', onDown);
     sub.on('close', onDown);
     // ioredis reports every failed reconnection as an 'error': 'down' says it once
-    client.on('error', () => undefined);
-    sub.on('error', () => undefined);
-    sub.on('ready', () => {
-      if (this.down && !this.disposed) void this.recover();
-    });
+    client.on('error', ignore);
+    sub.on('error', ignore);
+    const onReady = (): void => {
+      if (this.down && !this.disposed) this.recover();
+    };
+    client.on('ready', onReady);
+    sub.on('ready', onReady);
   }
 
-  /** Listen for `down`, `up` and `write-failed`; returns the function that stops listening. */
+  /** @internal Subscribe to this process's channels, read the epoch, start the checks. */
+  async start(): Promise<void> {
+    await this.sub.subscribe(this.barrierChannel, this.takeOverChannel);
+    await this.check(true);
+    this.checkTimer = setInterval(() => void this.check(false), this.options.checkEveryMs);
+    this.checkTimer.unref();
+  }
+
+  /** Listen for `down`, `up`, `write-failed`, `reset` and `dropped`; returns the function that stops listening. */
   onEvent(listener: (event: BackendEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -327,34 +482,88 @@ export class RedisBackend implements DatastoreBackend {
     if (ttl > 0) this.lease(ttl);
     // subscribed before the read, so no change falls between the two
     await this.sub.subscribe(st.channel);
-    const map = await this.load(st);
+    await this.reload(st);
+    const map = st.initial ?? new Map<string, string>();
+    st.initial = undefined;
     st.mirror = map;
     return map;
   }
 
   /**
-   * Read the domain and its version; apply what arrived meanwhile. The first
-   * load returns the map; a reload (after Redis was away) brings the mirror
-   * to Redis's state through `onRemoteChange`.
+   * Load the domain from Redis: one load at a time per domain; asked for
+   * while one runs, another runs after it (a recovery and an attach, or a
+   * loss found meanwhile). Resolves when the domain is loaded.
    */
-  private async load(st: DomainState): Promise<Map<string, string>> {
+  private reload(st: DomainState): Promise<void> {
+    if (st.loading !== undefined) {
+      st.again = true;
+      return st.loading;
+    }
+    const run = async (): Promise<void> => {
+      try {
+        do {
+          st.again = false;
+          await this.load(st);
+        } while (st.again && !st.detached);
+      } finally {
+        st.loading = undefined;
+      }
+    };
+    st.loading = run();
+    return st.loading;
+  }
+
+  /**
+   * Read the domain and its version; apply what arrived meanwhile. The first
+   * load fills the map `attach` returns; a reload brings the mirror to
+   * Redis's state through `onRemoteChange`. Values that are not one JSON
+   * value are left out (and reported).
+   */
+  private async load(st: DomainState): Promise<void> {
     st.buffer ??= [];
     const [version, flat] = await this.client.databenchSnapshot(
       st.hash,
       st.versionKey,
       String(st.ttlMs),
     );
+    if (st.detached) {
+      st.buffer = undefined;
+      return;
+    }
     const snapshot = new Map<string, string>();
-    for (let i = 0; i + 1 < flat.length; i += 2) snapshot.set(flat[i]!, flat[i + 1]!);
-    st.base = Number(version);
+    let bad: string | undefined;
+    let badCount = 0;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const value = flat[i + 1]!;
+      if (isJsonText(value)) snapshot.set(flat[i]!, value);
+      else if (badCount++ === 0) bad = flat[i]!;
+    }
+    if (bad !== undefined) {
+      this.emit({
+        type: 'dropped',
+        domain: st.name,
+        reason: `${badCount} stored value(s) that are not one JSON value (${describeKey(bad)}${badCount > 1 ? ', …' : ''}) left out`,
+      });
+    }
+    const v = Number(version);
+    st.loaded = true;
+    st.base = v;
+    st.stored = v;
     st.seen.clear();
+    // a key with writes in flight: the load's value is the newest remote one known
+    for (const [key, pending] of st.pending) {
+      if (pending.remote === undefined || pending.remote.version <= v) {
+        pending.remote = { version: v, encoded: snapshot.get(key) };
+      }
+    }
     const buffered = st.buffer;
     st.buffer = undefined;
     const mirror = st.mirror;
     if (mirror === undefined) {
-      // first load: the Datastore puts its own early writes over this map
+      // not handed to the Datastore yet: it puts its own early writes over this map
       for (const batch of buffered) this.applyBatch(st, batch, snapshot);
-      return snapshot;
+      st.initial = snapshot;
+      return;
     }
     const local = (key: string): boolean => st.pending.has(key) || st.queued.has(key);
     for (const key of [...mirror.keys()]) {
@@ -364,24 +573,50 @@ export class RedisBackend implements DatastoreBackend {
       if (!local(key)) st.onRemoteChange(key, encoded);
     }
     for (const batch of buffered) this.applyBatch(st, batch, undefined);
-    return mirror;
+  }
+
+  /** Redis lost or rewound the domain: say so, forget what was known of it, reload it. */
+  private lost(st: DomainState, reason: string): void {
+    if (st.detached || this.disposed) return;
+    for (const pending of st.pending.values()) pending.remote = undefined;
+    this.emit({ type: 'reset', domain: st.name, reason });
+    this.reload(st).catch(ignore);
   }
 
   private onMessage(channelBuf: Buffer, message: Buffer): void {
     const channel = channelBuf.toString();
-    if (channel === this.barrierChannel) {
-      const token = message.toString();
-      const waiter = this.barrierWaiters.get(token);
-      this.barrierWaiters.delete(token);
-      waiter?.();
+    const st = this.byChannel.get(channel);
+    if (st === undefined) {
+      if (channel === this.barrierChannel) {
+        const token = message.toString('latin1');
+        this.barrierWaiters.get(token)?.();
+      } else if (channel === this.takeOverChannel) {
+        this.onTakeOverMessage(message);
+      }
       return;
     }
-    const st = this.byChannel.get(channel);
-    if (st === undefined) return;
     // our own batches: the mirror has them already
-    if (message.toString('latin1', 0, this.origin.length + 1) === this.origin + ' ') return;
+    const own = this.originPrefix;
+    if (message.length > own.length && message.compare(own, 0, own.length, 0, own.length) === 0) {
+      return;
+    }
     const batch = parseBatch(message);
-    if (batch === undefined) return;
+    if (typeof batch === 'string') {
+      this.emit({ type: 'dropped', domain: st.name, reason: `a change message with ${batch}` });
+      return;
+    }
+    const previous = st.heard;
+    st.heard = batch.version;
+    if (batch.reset || batch.version <= previous) {
+      // the reload's snapshot holds this batch too: it was published before it
+      this.lost(
+        st,
+        batch.reset
+          ? 'another process found its version key gone (a flush, an eviction or a restart)'
+          : `its version went back from ${previous} to ${batch.version}`,
+      );
+      return;
+    }
     if (st.buffer !== undefined) st.buffer.push(batch);
     else this.applyBatch(st, batch, undefined);
   }
@@ -472,8 +707,16 @@ export class RedisBackend implements DatastoreBackend {
       );
   }
 
-  private written(st: DomainState, batch: Map<string, unknown>, version: number): void {
+  private written(st: DomainState, batch: Map<string, unknown>, answer: number): void {
     this.inflight--;
+    const version = Math.abs(answer);
+    // answers on the one client connection come in order: each is above the last load's and write's
+    const rewound = version <= st.stored;
+    const previous = st.stored;
+    st.stored = version;
+    // a write sent before the first load finds no version key yet: not a loss
+    const lost = !st.detached && st.loaded && (answer < 0 || rewound);
+    if (lost) for (const pending of st.pending.values()) pending.remote = undefined;
     for (const key of batch.keys()) {
       const pending = st.pending.get(key);
       if (pending === undefined) continue;
@@ -488,6 +731,14 @@ export class RedisBackend implements DatastoreBackend {
         st.seen.set(key, version);
       }
     }
+    if (lost) {
+      this.lost(
+        st,
+        answer < 0
+          ? 'a write found its version key gone (a flush, an eviction or a restart)'
+          : `its version went back from ${previous} to ${version}`,
+      );
+    }
     this.settled();
   }
 
@@ -501,9 +752,7 @@ export class RedisBackend implements DatastoreBackend {
     const e = error instanceof Error ? error : new Error(String(error));
     this.emit({ type: 'write-failed', domain: st.name, keys, error: e });
     // the mirror holds values Redis does not: read Redis's again (now, or on reconnection)
-    if (!st.detached && !this.down && !this.disposed && st.buffer === undefined) {
-      this.load(st).catch(() => undefined);
-    }
+    if (!st.detached && !this.down && !this.disposed) this.reload(st).catch(ignore);
     this.settled();
   }
 
@@ -537,6 +786,89 @@ export class RedisBackend implements DatastoreBackend {
     );
   }
 
+  /**
+   * Whether Redis holds `domain`: open in some process, or detached and not
+   * expired yet (its version key, made at the first load, marks it), or with
+   * data. A never-opened or released domain has neither.
+   */
+  has(domain: string): boolean | Promise<boolean> {
+    if (this.domains.has(domain)) return true;
+    const p = this.options.prefix;
+    return this.client.exists(`${p}version:${domain}`, `${p}domain:${domain}`).then((n) => n > 0);
+  }
+
+  /**
+   * A page of this process resumes the session `domain`: every other
+   * process closes its page on it and answers once that session has ended
+   * (and what it wrote is sent). Resolves when every process subscribed has
+   * answered, or after `takeOverTimeoutMs` (a process that is stuck), or at
+   * once when Redis cannot be asked.
+   */
+  async takeOver(domain: string): Promise<void> {
+    if (this.disposed || this.down) return;
+    const token = randomBytes(8).toString('hex');
+    let answered = 0;
+    let expected = Infinity;
+    let allAnswered!: () => void;
+    const all = new Promise<void>((resolve) => (allAnswered = resolve));
+    this.barrierWaiters.set(token, () => {
+      if (++answered >= expected) allAnswered();
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const asked = this.client
+        .publish(this.takeOverChannel, `${this.origin} ${token} ${domain}`)
+        .then((receivers) => {
+          // every subscribed process answers, this one excepted
+          expected = receivers - 1;
+          if (answered >= expected) allAnswered();
+          return all;
+        });
+      await Promise.race([
+        asked,
+        new Promise<void>(
+          (resolve) => (timer = setTimeout(resolve, this.options.takeOverTimeoutMs)),
+        ),
+      ]);
+    } catch {
+      // Redis away: the page resumes here; the other page (if any) is cut off by its pings
+    } finally {
+      clearTimeout(timer);
+      this.barrierWaiters.delete(token);
+    }
+  }
+
+  /** Call `listener(domain)` when a page of another process resumes `domain`; returns the remover. */
+  onTakeOver(listener: (domain: string) => void | Promise<void>): () => void {
+    this.takeOverListeners.add(listener);
+    return () => this.takeOverListeners.delete(listener);
+  }
+
+  /** Another process resumes a session: close ours on it, send what it wrote, answer. */
+  private onTakeOverMessage(message: Buffer): void {
+    if (message.length > MAX_TAKEOVER_BYTES) return;
+    const [origin, token, domain] = message.toString('latin1').split(' ');
+    if (origin === undefined || token === undefined || domain === undefined) return;
+    if (origin === this.origin || !HEX16.test(origin) || !HEX16.test(token)) return;
+    const ended: Array<Promise<void>> = [];
+    for (const listener of this.takeOverListeners) {
+      try {
+        ended.push(Promise.resolve(listener(domain)));
+      } catch {
+        // a listener that throws has nothing to wait for
+      }
+    }
+    void Promise.all(ended)
+      .catch(ignore)
+      .then(() => {
+        if (this.disposed) return;
+        // the session's last writes go before the answer (one connection keeps the order)
+        this.flush(true);
+        return this.client.publish(`${this.options.prefix}barrier:${origin}`, token);
+      })
+      .catch(ignore);
+  }
+
   /** Renew the TTL of every held domain that has one, often enough that it never lapses. */
   private lease(ttlMs: number): void {
     const every = Math.max(50, Math.floor(ttlMs / 3));
@@ -547,25 +879,108 @@ export class RedisBackend implements DatastoreBackend {
       if (this.down) return;
       for (const st of this.domains.values()) {
         if (st.ttlMs === 0) continue;
-        this.client.pexpire(st.hash, st.ttlMs).catch(() => undefined);
-        this.client.pexpire(st.versionKey, st.ttlMs).catch(() => undefined);
+        this.client.pexpire(st.hash, st.ttlMs).catch(ignore);
+        this.client.pexpire(st.versionKey, st.ttlMs).then((renewed) => {
+          // the version key is made by the first load: gone means Redis lost the domain
+          if (renewed === 0 && st.loading === undefined && st.mirror !== undefined) {
+            this.lost(st, 'its version key is gone (a flush, an eviction or a restart)');
+          }
+        }, ignore);
       }
     }, every);
     this.leaseTimer.unref();
   }
 
-  /** Redis is back: subscribe again and reload every held domain, then report `up`. */
-  private async recover(): Promise<void> {
+  /**
+   * Does Redis still hold what this process mirrors? The epoch token (made
+   * when missing) and the version keys of the loaded domains without a TTL.
+   * `adopt`: take the epoch as it is (the first read, and after a recovery,
+   * which reloads everything anyway).
+   */
+  private async check(adopt: boolean): Promise<void> {
+    if (!adopt && (this.down || this.disposed || this.checking)) return;
+    this.checking = true;
     try {
-      for (const st of this.domains.values()) st.buffer ??= [];
-      const channels = [...this.byChannel.keys(), this.barrierChannel];
-      await this.sub.subscribe(...channels);
-      await Promise.all([...this.domains.values()].map((st) => this.load(st)));
-      this.down = false;
-      this.emit({ type: 'up' });
-    } catch {
-      // lost again before it was done: the next 'ready' starts over
+      const held = adopt
+        ? []
+        : [...this.domains.values()].filter(
+            (st) => st.ttlMs === 0 && st.loading === undefined && st.mirror !== undefined,
+          );
+      // what this process saw before asking: Redis's versions are at least that (the
+      // process that finds a loss first makes the key again, from 0)
+      const known = held.map((st) => Math.max(st.base, st.stored, st.heard));
+      const reply = await this.client.databenchCheck(
+        1 + held.length,
+        this.epochKey,
+        ...held.map((st) => st.versionKey),
+        randomBytes(8).toString('hex'),
+      );
+      const epoch = String(reply[0]);
+      const previous = this.epoch;
+      this.epoch = epoch;
+      if (adopt || this.down) return;
+      if (epoch !== previous) {
+        for (const st of this.domains.values()) {
+          this.lost(
+            st,
+            'Redis lost its data (a new epoch: a FLUSHALL or a restart without persistence)',
+          );
+        }
+        return;
+      }
+      for (let i = 0; i < held.length; i++) {
+        const st = held[i]!;
+        const version = Number(reply[i + 1]);
+        if (this.domains.get(st.name) !== st || st.loading !== undefined) continue;
+        if (version < 0) this.lost(st, 'its version key is gone (a flush or an eviction)');
+        else if (version < known[i]!) {
+          this.lost(st, `its version went back from ${known[i]} to ${version}`);
+        }
+      }
+    } catch (error) {
+      if (adopt) throw error;
+      // Redis away: the recovery reloads everything
+    } finally {
+      this.checking = false;
     }
+  }
+
+  /**
+   * Redis is back: subscribe again and reload every held domain, then report
+   * `up`. Tried until it succeeds (Redis may go away again meanwhile, and
+   * pages may attach domains while it runs).
+   */
+  private recover(): void {
+    if (this.recovering || this.disposed) return;
+    this.recovering = true;
+    void (async () => {
+      for (let attempt = 0; !this.disposed; attempt++) {
+        const drops = this.drops;
+        try {
+          if (this.client.status !== 'ready' || this.sub.status !== 'ready') {
+            throw new Error('not connected yet');
+          }
+          // a new connection: the channel starts afresh, what was heard before is void
+          for (const st of this.domains.values()) {
+            st.heard = 0;
+            for (const pending of st.pending.values()) pending.remote = undefined;
+          }
+          const channels = [...this.byChannel.keys(), this.barrierChannel, this.takeOverChannel];
+          await this.sub.subscribe(...channels);
+          await this.check(true);
+          await Promise.all([...this.domains.values()].map((st) => this.reload(st)));
+          // lost again meanwhile: what was subscribed may be gone with that connection
+          if (this.drops !== drops) throw new Error('Redis went away again');
+          this.recovering = false;
+          this.down = false;
+          this.emit({ type: 'up' });
+          return;
+        } catch {
+          await delay(Math.min(100 * 2 ** attempt, 2000));
+        }
+      }
+      this.recovering = false;
+    })();
   }
 
   /**
@@ -582,6 +997,7 @@ export class RedisBackend implements DatastoreBackend {
     const arrived = new Promise<void>((resolve) => this.barrierWaiters.set(token, resolve));
     await this.client.publish(this.barrierChannel, token);
     await arrived;
+    this.barrierWaiters.delete(token);
   }
 
   /** How many domains this process holds open (diagnostics). */
@@ -598,6 +1014,7 @@ export class RedisBackend implements DatastoreBackend {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.checkTimer) clearInterval(this.checkTimer);
     this.flush(true);
     if (this.inflight > 0 && !this.down) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -619,8 +1036,9 @@ export class RedisBackend implements DatastoreBackend {
 /**
  * Connect to Redis and return the backend. Fails with a DatabenchError:
  * `DATASTORE_URL` (a bad URL), `DATASTORE_CLIENT_MISSING` (the optional
- * dependency `ioredis` is not installed) or `DATASTORE_UNREACHABLE` (no Redis
- * answered within `connectTimeoutMs`), each naming the URL.
+ * dependency `ioredis` is not installed), `DATASTORE_AUTH` (Redis refused
+ * the password or user) or `DATASTORE_UNREACHABLE` (no Redis answered within
+ * `connectTimeoutMs`), each naming the URL without its password.
  *
  * @example
  * const backend = await createRedisBackend({ url: 'redis://127.0.0.1:6379/0', prefix: 'myapp:' });
@@ -652,17 +1070,26 @@ export async function createRedisBackend(
     scripts: {
       databenchWrite: { numberOfKeys: 2, lua: WRITE_SCRIPT },
       databenchSnapshot: { numberOfKeys: 2, lua: SNAPSHOT_SCRIPT },
+      databenchCheck: { lua: CHECK_SCRIPT },
     },
   };
   const client = new Redis(o.url, redisOptions) as Client;
   const sub = client.duplicate({ enableAutoPipelining: false });
-  const quiet = (): undefined => undefined;
-  client.on('error', quiet);
-  sub.on('error', quiet);
+  // ioredis rejects connect() with "Connection is closed" and says why in an 'error' event
+  let why: Error | undefined;
+  const remember = (error: Error): void => void (why ??= error);
+  client.on('error', remember);
+  sub.on('error', remember);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let backend: RedisBackend | undefined;
   try {
     await Promise.race([
-      Promise.all([client.connect(), sub.connect()]),
+      (async () => {
+        await Promise.all([client.connect(), sub.connect()]);
+        started = true;
+        backend = new RedisBackend(o, client, sub);
+        await backend.start();
+      })(),
       new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`no answer within ${o.connectTimeoutMs} ms`)),
@@ -671,20 +1098,45 @@ export async function createRedisBackend(
       }),
     ]);
   } catch (error) {
+    started = false;
     client.disconnect();
     sub.disconnect();
-    throw new DatabenchError(
-      'DATASTORE_UNREACHABLE',
-      `cannot reach Redis at ${redactUrl(o.url)}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw startError(o.url, why ?? (error as Error));
   } finally {
     clearTimeout(timer);
-    client.off('error', quiet);
-    sub.off('error', quiet);
+    client.off('error', remember);
+    sub.off('error', remember);
   }
-  started = true;
-  const backend = new RedisBackend(o, client, sub);
-  await sub.subscribe(`${o.prefix}barrier:${backend.origin}`);
-  return backend;
+  return backend!;
+}
+
+/**
+ * Why the first connection failed, as a DatabenchError: a refused password
+ * (Redis's `WRONGPASS` and `NOAUTH` replies) is `DATASTORE_AUTH`, anything
+ * else `DATASTORE_UNREACHABLE`; both name the URL without its password.
+ */
+function startError(url: string, error: Error): DatabenchError {
+  const at = redactUrl(url);
+  // the first word of a Redis error reply is its code
+  if (/^NOAUTH\b/.test(error.message)) {
+    return new DatabenchError(
+      'DATASTORE_AUTH',
+      `Redis at ${at} asks for a password: give it in the URL (redis://:PASSWORD@HOST:PORT/DB, or redis://USER:PASSWORD@HOST:PORT/DB for an ACL user)`,
+      { cause: error },
+    );
+  }
+  if (/^(WRONGPASS\b|ERR invalid password)/.test(error.message)) {
+    return new DatabenchError(
+      'DATASTORE_AUTH',
+      `Redis at ${at} refused the password (${error.message.replace(/\.+$/, '')}): check the user and password in the URL`,
+      { cause: error },
+    );
+  }
+  return new DatabenchError(
+    'DATASTORE_UNREACHABLE',
+    `cannot reach Redis at ${at}: ${error.message}`,
+    {
+      cause: error,
+    },
+  );
 }
