@@ -234,6 +234,8 @@ class Session(object):
             analysis = kernel.cls()
             analysis.init_databench(message['id'])
             analysis._sink = self.port
+            # a served page: its error panel hears of actions no handler has
+            analysis.__dict__['_served'] = True
             await analysis.data.ready
             await analysis.class_data.ready
         except Exception as error:

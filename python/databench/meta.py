@@ -13,6 +13,39 @@ log = logging.getLogger('databench.meta')
 BUILT_IN = frozenset(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error'])
 
 
+#: Actions a page cannot send: not worth suggesting.
+_SERVER_ONLY = frozenset(['connect', 'args', 'connected', 'disconnected'])
+
+
+def _edit_distance(a, b):
+    """Insertions, deletions, replacements and swaps of neighbours from `a` to `b`."""
+    before, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            d = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d = min(d, before[j - 2] + 1)
+            row[j] = d
+        before, previous = previous, row
+    return previous[len(b)]
+
+
+def _no_handler_text(action, class_name, table):
+    """`no handler for 'cuont' on Counter (did you mean 'count'?)`, as the
+    TypeScript kernel words it (src/util/nearest.ts: the nearest handler
+    within a third of the name's length in edits, ignoring case)."""
+    best, best_distance = None, max(1, len(action) // 3) + 1
+    for name in sorted(table.handlers):
+        if name in _SERVER_ONLY or name == action:
+            continue
+        d = _edit_distance(action.lower(), name.lower())
+        if d < best_distance:
+            best, best_distance = name, d
+    text = "no handler for '{}' on {}".format(action, class_name)
+    return text if best is None else "{} (did you mean '{}'?)".format(text, best)
+
+
 def _bind(analysis, action, name, message):
     """The bound method and its arguments, as docs/reference/protocol.md binds them: a list
     is positional, a dict keyword arguments, anything else the first
@@ -111,6 +144,12 @@ class Meta(object):
                     'action "{}" (* handler {})'.format(action_name, name), e)
         if not names and not table.wildcard and action_name not in BUILT_IN:
             await analysis.emit('warn', 'no handler for {}'.format(action_name))
+            if analysis.__dict__.get('_served'):
+                # a served page's error panel says which name was meant
+                await analysis._send('__error', {
+                    'action': action_name, 'where': 'action "{}"'.format(action_name),
+                    'message': _no_handler_text(action_name, type(analysis).__name__, table),
+                    'location': None})
         analysis.__dict__['_current_action'] = previous
         if has_process:
             end = {'id': process_id, 'status': 'end'}

@@ -9,9 +9,10 @@ import { bareStore, isLoaded, type Datastore } from '../datastore/datastore.js';
 import { encodeValue } from '../protocol/encode.js';
 import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
 import type { Logger } from '../util/logger.js';
+import { didYouMean } from '../util/nearest.js';
 import { ActionQueue } from '../util/queue.js';
 import { ActionRun, currentRun, endLoad, setCurrentRun } from './action-run.js';
-import { actionTable } from './actions.js';
+import { actionTable, type ActionTable } from './actions.js';
 import {
   Analysis,
   internals,
@@ -202,6 +203,11 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     }
   }
 
+  /** {@link InstanceLink}: a mistake of the page (an action no handler has), for a served page's error panel. */
+  sendPageMistake(load: ErrorLoad): void {
+    if (this.reporting) void this.send(PROTOCOL.errorSignal, load);
+  }
+
   /** A change of `data` or `classData` (the stores' listener), on its way to the page. */
   handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
     // the domain delivers from the bare store; an assigned store may be a proxy
@@ -318,6 +324,18 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   }
 }
 
+/** Actions a page cannot send: not worth suggesting. */
+const SERVER_ONLY = new Set(['connect', 'args', 'connected', 'disconnected']);
+
+/**
+ * `no handler for 'cuont' on Counter (did you mean 'count'?)`: what the
+ * error panel says of an action no handler has.
+ */
+export function noHandlerText(action: string, className: string, table: ActionTable): string {
+  const names = [...table.handlers.keys()].filter((name) => !SERVER_ONLY.has(name)).sort();
+  return `no handler for '${action}' on ${className}${didYouMean(action, names)}`;
+}
+
 /**
  * Run the action `actionName` on `analysis`: every handler of the action and
  * every `*` handler, one after the other; frames go through `link` (the
@@ -398,6 +416,13 @@ export async function runAction(
   if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
     // the base class's emit: a subclass's own `emit` does not replace the framework's warning
     await Analysis.prototype.emit.call(analysis, 'warn', `no handler for ${actionName}`);
+    // and the page's error panel says which name was meant
+    link?.sendPageMistake({
+      action: actionName,
+      where: `action "${actionName}"`,
+      message: noHandlerText(actionName, analysis.constructor.name, table),
+      location: null,
+    });
   }
   if (hasProcess) await sendTo(link, PROTOCOL.processSignal, endLoad(call, failed));
 }

@@ -525,14 +525,33 @@ export function testKernel<K extends Kernel>(
       assert.equal(await page.next('echo'), 'alive');
     });
 
-    void test('an action without a handler gets a warn frame; the session keeps working', async () => {
+    void test('an action without a handler gets a warn frame and an __error naming the nearest handler; the session keeps working', async () => {
       const m = await start();
       const page = open(m);
       page.send('no_such_action', [1]);
       assert.equal(await page.next('warn'), 'no handler for no_such_action');
+      assert.deepEqual(await page.next('__error'), {
+        action: 'no_such_action',
+        where: 'action "no_such_action"',
+        message: "no handler for 'no_such_action' on Conformance",
+        location: null,
+      });
+      page.send('ecoh', { x: 1, __process_id: 7 });
+      assert.equal(await page.next('warn'), 'no handler for ecoh');
+      assert.deepEqual(await page.next('__error'), {
+        action: 'ecoh',
+        where: 'action "ecoh"',
+        message: "no handler for 'ecoh' on Conformance (did you mean 'echo'?)",
+        location: null,
+      });
+      const end = await page.port.waitFor(
+        (f) => f.signal === '__process' && (f.load as ProcessLoad).status === 'end',
+        'the end frame of the call without a handler',
+      );
+      assert.deepEqual(end.load, { id: 7, status: 'end' });
       page.send('echo', ['alive']);
       assert.equal(await page.next('echo'), 'alive');
-      await page.port.until(() => page.port.dones === 2 || undefined, '2 done() calls');
+      await page.port.until(() => page.port.dones === 3 || undefined, '3 done() calls');
     });
 
     void test('a __process_id gets a start frame, progress frames and an end frame, in that order', async () => {
