@@ -5,7 +5,7 @@ import logging
 
 from . import _aio
 from ._wire import NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL
-from .analysis import _exception_line, _table
+from .analysis import _CALL, _exception_line, _table
 
 log = logging.getLogger('databench.meta')
 
@@ -96,14 +96,15 @@ class Meta(object):
         self.cli_args = cli_args or []
 
     @staticmethod
-    async def run_process(analysis, action_name, message=NO_MESSAGE, callback=None):
+    async def run_process(analysis, action_name, message=NO_MESSAGE, callback=None, call=None):
         """Execute the action `action_name` on `analysis` with `message`.
 
         Every handler of the action runs, then every ``'*'`` handler. A dict
         message with the key ``__process_id`` gets ``__process`` start and
         end frames around the run. A handler that raises becomes an `error`
         signal (its traceback goes to the log); this never raises.
-        `callback` is called when done (e.g. ``stop`` in tests).
+        `callback` is called when done (e.g. ``stop`` in tests). `call` is
+        the kernel's record of this call (what its cancel sets), when it has one.
         """
         load = message
         has_process = False
@@ -112,15 +113,21 @@ class Meta(object):
             has_process = True
             load = dict(load)
             process_id = load.pop(PROCESS_ID_KEY)
-            await analysis._send(PROCESS_SIGNAL, {'id': process_id, 'status': 'start'})
+            start = {'id': process_id, 'status': 'start'}
+            if call is not None and call.get('concurrency') == 'latest':
+                start['concurrency'] = 'latest'
+            await analysis._send(PROCESS_SIGNAL, start)
         table = _table(type(analysis))
         names = table.handlers.get(action_name)
         failed = False
         # what a cancel and self.progress() find: the call that runs now
-        current = {'id': process_id if has_process else None, 'action': action_name,
-                   'cancelled': False, 'last_progress': 0.0}
-        previous = analysis.__dict__.get('_current_action')
-        analysis.__dict__['_current_action'] = current
+        current = call if call is not None else {
+            'id': process_id if has_process else None, 'action': action_name,
+            'cancelled': False}
+        current.setdefault('last_progress', 0.0)
+        previous = analysis.__dict__.get('_last_call')
+        analysis.__dict__['_last_call'] = current
+        token = _CALL.set(current)
         for name in names or ():
             method, args, kwargs, error = _bind(analysis, action_name, name, load)
             if error is not None:
@@ -150,7 +157,8 @@ class Meta(object):
                     'action': action_name, 'where': 'action "{}"'.format(action_name),
                     'message': _no_handler_text(action_name, type(analysis).__name__, table),
                     'location': None})
-        analysis.__dict__['_current_action'] = previous
+        _CALL.reset(token)
+        analysis.__dict__['_last_call'] = previous
         if has_process:
             end = {'id': process_id, 'status': 'end'}
             if failed:

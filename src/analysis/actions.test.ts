@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Analysis, on, onAction } from 'databench-ts';
 import { AnalysisTest } from 'databench-ts/testing';
+import { actionTable } from './actions.js';
 
 // Class names are datastore domains (classData): keep them unique in this file.
 
@@ -495,5 +496,36 @@ describe('bad inputs', () => {
     await test.trigger('connect');
     await test.trigger('connected');
     assert.deepEqual(test.emittedMessages, []);
+  });
+});
+
+describe('concurrency options', () => {
+  test('exclusive goes with latest only, and must be a boolean', () => {
+    assert.throws(() => on({ concurrency: 'queue', exclusive: true }), /exclusive goes with/);
+    assert.throws(() => on({ concurrency: 'parallel', exclusive: true }), /exclusive goes with/);
+    assert.throws(
+      () => onAction('x', { concurrency: 'latest', exclusive: 'yes' as unknown as boolean }),
+      /exclusive must be true or false/,
+    );
+    on({ concurrency: 'latest', exclusive: true });
+  });
+
+  test('the action table has every declared concurrency (queue too) and the exclusive ones', () => {
+    class Declared extends Analysis {
+      @on({ concurrency: 'queue' })
+      ordered() {}
+      @on({ concurrency: 'latest', exclusive: true })
+      after() {}
+      @onAction('slide', { concurrency: 'latest' })
+      moved() {}
+      free() {}
+    }
+    const table = actionTable(Declared);
+    assert.deepEqual(Object.fromEntries(table.concurrency), {
+      ordered: 'queue',
+      after: 'latest',
+      slide: 'latest',
+    });
+    assert.deepEqual([...table.exclusive], ['after']);
   });
 });

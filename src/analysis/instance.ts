@@ -11,7 +11,14 @@ import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js
 import type { Logger } from '../util/logger.js';
 import { didYouMean } from '../util/nearest.js';
 import { ActionQueue } from '../util/queue.js';
-import { ActionRun, currentRun, endLoad, setCurrentRun } from './action-run.js';
+import {
+  ActionRun,
+  endLoad,
+  enterRun,
+  handlerStarts,
+  handlerWaits,
+  leaveRun,
+} from './action-run.js';
 import { actionTable, type ActionTable } from './actions.js';
 import {
   Analysis,
@@ -324,6 +331,19 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   }
 }
 
+/**
+ * Call one handler of `run`: until it first waits (or returns) it is known
+ * to run for `run` (see `handlerStarts` in action-run.ts).
+ */
+function invoke(analysis: AnyAnalysis, run: ActionRun, method: Function, args: unknown[]): unknown {
+  handlerStarts(analysis, run);
+  try {
+    return method.apply(analysis, args);
+  } finally {
+    handlerWaits(analysis);
+  }
+}
+
 /** Actions a page cannot send: not worth suggesting. */
 const SERVER_ONLY = new Set(['connect', 'args', 'connected', 'disconnected']);
 
@@ -378,40 +398,41 @@ export async function runAction(
   const table = actionTable(analysis.constructor);
   const handlers = table.handlers.get(actionName);
   let failed = false;
-
-  if (handlers) {
-    for (const handler of handlers) {
-      const binding = bindArguments(actionName, handler.method, hasLoad, load);
-      if (!binding.ok) {
-        failed = true;
-        analysis.logger.warn(`[${analysis.constructor.name} ${analysis.id}] ${binding.error}`);
-        await sendTo(link, 'error', binding.error);
-        continue;
+  const outer = enterRun(analysis, call);
+  try {
+    if (handlers) {
+      for (const handler of handlers) {
+        const binding = bindArguments(actionName, handler.method, hasLoad, load);
+        if (!binding.ok) {
+          failed = true;
+          analysis.logger.warn(`[${analysis.constructor.name} ${analysis.id}] ${binding.error}`);
+          await sendTo(link, 'error', binding.error);
+          continue;
+        }
+        try {
+          await invoke(analysis, call, handler.method, binding.args);
+        } catch (error) {
+          failed = true;
+          internals.reportError(analysis, `action "${actionName}"`, error, actionName);
+        }
       }
+    }
+    for (const handler of table.wildcard) {
       try {
-        setCurrentRun(analysis, call);
-        await handler.method.apply(analysis, binding.args);
+        await invoke(analysis, call, handler.method, [actionName, load]);
       } catch (error) {
         failed = true;
-        internals.reportError(analysis, `action "${actionName}"`, error, actionName);
+        internals.reportError(
+          analysis,
+          `action "${actionName}" (* handler ${handler.name})`,
+          error,
+          actionName,
+        );
       }
     }
+  } finally {
+    leaveRun(analysis, call, outer);
   }
-  for (const handler of table.wildcard) {
-    try {
-      setCurrentRun(analysis, call);
-      await handler.method.call(analysis, actionName, load);
-    } catch (error) {
-      failed = true;
-      internals.reportError(
-        analysis,
-        `action "${actionName}" (* handler ${handler.name})`,
-        error,
-        actionName,
-      );
-    }
-  }
-  if (currentRun(analysis) === call) setCurrentRun(analysis, undefined);
   await call.finish();
   if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
     // the base class's emit: a subclass's own `emit` does not replace the framework's warning

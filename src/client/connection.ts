@@ -4,6 +4,7 @@ import {
   PROTOCOL,
   encodeValue,
   frameFromEncoded,
+  latestActionFrame,
   parseServerMessage,
   type ConnectReply,
   type ProcessLoad,
@@ -464,16 +465,36 @@ export class Connection<A = any> {
    * a cycle throws a {@link DatabenchError}.
    */
   emit<N extends ActionName<A>>(action: N, ...message: EmitArgs<A, N>): this {
+    return this.sendAction(action, message[0], frameFromEncoded);
+  }
+
+  /**
+   * Send an action asking the server to run it as a `latest` call, what a
+   * wired slider sends: beside the page's queue (it answers while a long
+   * action runs), a newer call replacing the older ones. An action whose
+   * handler declares its concurrency runs as it declares; a 0.7 server
+   * ignores the request. Otherwise as {@link emit}.
+   *
+   * @example slider.changeCB = (value) => d.emitLatest('samples', value);
+   */
+  emitLatest<N extends ActionName<A>>(action: N, ...message: EmitArgs<A, N>): this {
+    return this.sendAction(action, message[0], latestActionFrame);
+  }
+
+  private sendAction(
+    action: string,
+    message: unknown,
+    toFrame: (signal: string, encodedLoad?: string) => string,
+  ): this {
     if (typeof action !== 'string' || action === '') {
       throw new DatabenchError(
         'INVALID_ARGUMENT',
         'emit(action): action must be a non-empty string',
       );
     }
-    let load: unknown = message[0];
+    let load: unknown = message;
     for (const fn of this.preEmits.get(action) ?? []) load = fn(load);
-    const frame =
-      load === undefined ? frameFromEncoded(action) : frameFromEncoded(action, encodeValue(load));
+    const frame = load === undefined ? toFrame(action) : toFrame(action, encodeValue(load));
     const socket = this.socket;
     if (this.ready && socket && socket.readyState === WS_OPEN) {
       socket.send(frame);

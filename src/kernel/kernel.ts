@@ -54,10 +54,20 @@ export interface PagePort extends PageSink {
   fail(message: string, code: number, reason: string): void;
 }
 
+/**
+ * How the page asks an action's call to run (the action frame's
+ * `concurrency`: a wired slider asks for `latest`); an action that declares
+ * its concurrency runs as it declares.
+ */
+export type AskedConcurrency = 'latest';
+
 /** One page's analysis instance behind the boundary. */
 export interface KernelSession {
-  /** Queue an action; actions of one session run one after the other. */
-  action(name: string, hasLoad: boolean, load: unknown): void;
+  /**
+   * Run an action: in the page's queue, one after the other, or beside it
+   * as the action declares (see `Concurrency`), else as the page `asked`.
+   */
+  action(name: string, hasLoad: boolean, load: unknown, asked?: AskedConcurrency): void;
   /**
    * The page cancels a call (by `__process_id`) or every call of an action:
    * a queued call is dropped (its end frame says `cancelled: true`), a running

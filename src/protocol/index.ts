@@ -11,6 +11,7 @@ export {
   parseServerMessage,
   frameFromEncoded,
   keyFrameFromEncoded,
+  latestActionFrame,
   parseQs,
 } from './messages.js';
 export type {
