@@ -11,7 +11,7 @@ import {
   type ServerMessage,
 } from '../protocol/index.js';
 import type {
-  ActionName,
+  CheckedAction,
   ClassDataKey,
   ClassDataOf,
   DataKey,
@@ -449,7 +449,7 @@ export class Connection<A = any> {
    * @example
    * c.preEmit('run', (message) => ({ ...message, seed: 42 }));
    */
-  preEmit<N extends ActionName<A>>(action: N, fn: PreEmitFn<A, N>): this {
+  preEmit<const N extends string>(action: CheckedAction<A, N>, fn: PreEmitFn<A, N>): this {
     if (typeof fn !== 'function') {
       throw new DatabenchError('INVALID_ARGUMENT', 'preEmit(action, fn): fn must be a function');
     }
@@ -464,7 +464,7 @@ export class Connection<A = any> {
    * The message is encoded at once (NaN/Infinity become strings, Sets lists);
    * a cycle throws a {@link DatabenchError}.
    */
-  emit<N extends ActionName<A>>(action: N, ...message: EmitArgs<A, N>): this {
+  emit<const N extends string>(action: CheckedAction<A, N>, ...message: EmitArgs<A, N>): this {
     return this.sendAction(action, message[0], frameFromEncoded);
   }
 
@@ -477,7 +477,10 @@ export class Connection<A = any> {
    *
    * @example slider.changeCB = (value) => d.emitLatest('samples', value);
    */
-  emitLatest<N extends ActionName<A>>(action: N, ...message: EmitArgs<A, N>): this {
+  emitLatest<const N extends string>(
+    action: CheckedAction<A, N>,
+    ...message: EmitArgs<A, N>
+  ): this {
     return this.sendAction(action, message[0], latestActionFrame);
   }
 
@@ -524,7 +527,7 @@ export class Connection<A = any> {
   }
 
   /** Cancel every queued and running call of `action` (see {@link cancel}). */
-  cancelAction(action: ActionName<A>): this {
+  cancelAction<const N extends string>(action: CheckedAction<A, N>): this {
     return this.sendCancel({ action });
   }
 
