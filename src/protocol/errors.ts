@@ -62,6 +62,8 @@ export type DatabenchErrorCode =
   | 'KERNEL_START'
   /** A background TypeScript check that could not run (it timed out, its process exited, the checker was closed). */
   | 'TYPECHECK'
+  /** `databench check` found names in the analyses' pages that the analyses lack (it lists them). */
+  | 'PAGE_NAMES'
   // page templates
   /** A page template that cannot be parsed (the message names file:line). */
   | 'TEMPLATE_SYNTAX'
