@@ -110,7 +110,7 @@ export async function checkAnalyses(options: { dir: string; cwd: string }): Prom
         line: 0,
         column: 0,
         analysis: name,
-        message: `${result.error}: its pages were not checked`,
+        message: `${result.error}; its pages were not checked`,
       });
       continue;
     }

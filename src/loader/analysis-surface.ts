@@ -91,6 +91,14 @@ function surfaceOf(
     if (!extendsAnalysis(checker, type)) continue;
     return { ok: true, surface: classSurface(ts, checker, target, type, source) };
   }
+  // an import that does not resolve (databench-ts not installed) hides the base class: say that
+  const unresolved = program
+    .getSemanticDiagnostics(source)
+    .find((d) => d.code === 2307 || d.code === 2792);
+  if (unresolved !== undefined) {
+    const text = ts.flattenDiagnosticMessageText(unresolved.messageText, ' ');
+    return { ok: false, error: `${text.replace(/\.$/, "")} (not installed? npm install)` };
+  }
   return {
     ok: false,
     error: "it exports no class that extends Analysis (from 'databench-ts')",
