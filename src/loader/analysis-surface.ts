@@ -97,7 +97,7 @@ function surfaceOf(
     .find((d) => d.code === 2307 || d.code === 2792);
   if (unresolved !== undefined) {
     const text = ts.flattenDiagnosticMessageText(unresolved.messageText, ' ');
-    return { ok: false, error: `${text.replace(/\.$/, "")} (not installed? npm install)` };
+    return { ok: false, error: `${text.replace(/\.$/, '')} (not installed? npm install)` };
   }
   return {
     ok: false,
