@@ -319,6 +319,10 @@ export function parseCli(argv: string[]): CliOptions {
   if ((o.sslCertFile !== undefined || o.sslKeyFile !== undefined) && o.sslPort === undefined) {
     throw new CliError('--ssl-certfile and --ssl-keyfile need --ssl-port', 2);
   }
+  if (o.command === 'check' && o.cliArgs.length > 0) {
+    // check passes nothing on: a second folder or an unknown flag is a mistake
+    throw new CliError(`usage: databench check [FOLDER]; "${o.cliArgs[0]}" is not one of its`, 2);
+  }
   return o;
 }
 
