@@ -153,7 +153,12 @@ function mismatch(ref: PageReference, surface: AnalysisSurface): string | undefi
     if (SERVER_ONLY.has(ref.name)) return `'${ref.name}' is run by the server only`;
     if (surface.wildcard || surface.actions.includes(ref.name)) return undefined;
     const names = surface.actions.filter((a) => !SERVER_ONLY.has(a)).sort();
-    return `no handler for '${ref.name}' on ${surface.className}${didYouMean(ref.name, names)}`;
+    const missing = `no handler for '${ref.name}' on ${surface.className}${didYouMean(ref.name, names)}`;
+    // a widget named by its id or name only may be one a script of the page handles itself
+    const by = /^(id|name)=/.exec(ref.how)?.[1];
+    return by === undefined
+      ? missing
+      : `${missing}; ui.wire sends its ${by} as an action (data-skipwire if the page's script handles it)`;
   }
   const keys = ref.kind === 'data' ? surface.dataKeys : surface.classDataKeys;
   if (keys === undefined || keys.includes(ref.name)) return undefined;
@@ -221,7 +226,9 @@ export function summary(report: CheckReport): string {
  */
 export function formatReport(report: CheckReport, cwd: string): string {
   const lines = report.problems.map((p) => {
-    const file = relative(cwd, p.file) || basename(p.file);
+    // relative to where it runs, unless the file is outside it
+    const rel = relative(cwd, p.file);
+    const file = rel === '' ? basename(p.file) : rel.startsWith('..') ? p.file : rel;
     const where = p.line > 0 ? `${file}:${p.line}:${p.column}` : file;
     return `${where}: ${p.message}`;
   });

@@ -20,6 +20,9 @@ async function finished(run: CliRun, what: string): Promise<{ code: number | nul
 
 const PAGE = 'test/fixtures/check/mistakes/index.html';
 const PY_PAGE = 'test/fixtures/check/mistakes_py/index.html';
+/** What a finding adds for a widget named by its id or name only. */
+const WIRED = (by: string): string =>
+  `; ui.wire sends its ${by} as an action (data-skipwire if the page's script handles it)`;
 
 describe('databench check', () => {
   const temps: string[] = [];
@@ -33,8 +36,8 @@ describe('databench check', () => {
     assert.deepEqual(run.stdout.split('\n'), [
       "test/fixtures/check/mistakes/chart.page.ts:5:1: databench.emit('counts'): no handler for 'counts' on Mistakes (did you mean 'count'?)",
       `${PAGE}:3:9: data-action="cuont": no handler for 'cuont' on Mistakes (did you mean 'count'?)`,
-      `${PAGE}:4:9: id="rest": no handler for 'rest' on Mistakes (did you mean 'reset'?)`,
-      `${PAGE}:5:21: name="smaples": no handler for 'smaples' on Mistakes (did you mean 'samples'?)`,
+      `${PAGE}:4:9: id="rest": no handler for 'rest' on Mistakes (did you mean 'reset'?)${WIRED('id')}`,
+      `${PAGE}:5:21: name="smaples": no handler for 'smaples' on Mistakes (did you mean 'samples'?)${WIRED('name')}`,
       `${PAGE}:6:11: data-process="runn": no handler for 'runn' on Mistakes`,
       `${PAGE}:7:7: data-signal="data:clikcs": no key 'clikcs' in the data of Mistakes (did you mean 'clicks'?)`,
       `${PAGE}:8:4: data-action="sample": no key 'sample' in the data of Mistakes (did you mean 'samples'?)`,
