@@ -10,8 +10,8 @@ import {
   type SurfaceResult,
 } from '../loader/analysis-surface.js';
 import { findTypeScript } from '../loader/typecheck.js';
+import { DatabenchError } from '../protocol/errors.js';
 import { didYouMean } from '../util/nearest.js';
-import { CliError } from './errors.js';
 import { scanHtml, scanScript, type PageReference } from './page-scan.js';
 
 /** One thing a page names that its analysis does not have. */
@@ -61,9 +61,9 @@ export async function checkAnalyses(options: { dir: string; cwd: string }): Prom
   const { dir, cwd } = options;
   const tsPath = findTypeScript(cwd);
   if (tsPath === undefined) {
-    throw new CliError(
+    throw new DatabenchError(
+      'MISSING_DEPENDENCY',
       'databench check needs TypeScript, to read the analyses and page scripts: npm install -D typescript',
-      2,
     );
   }
   const ts = createRequire(import.meta.url)(tsPath) as typeof TS;
