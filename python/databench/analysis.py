@@ -1,5 +1,6 @@
 """databench.Analysis: one instance per browser connection."""
 
+import contextvars
 import functools
 import inspect
 import json
@@ -43,6 +44,10 @@ def _handler(f, action):
         #: databench 0.7's name of the action
         f.action = action
     return f
+
+#: The call the running asyncio task runs a handler for (set by `Meta.run_process`): each
+#: call has its own, so a call running beside another (a slider's `latest` call) keeps it.
+_CALL = contextvars.ContextVar('databench_call', default=None)
 
 
 def on(f):
@@ -269,7 +274,10 @@ class Analysis(object):
 
     # what a handler uses -------------------------------------------------
 
-    _current_action = None
+    @property
+    def _current_action(self):
+        # the task's own call; outside one (a thread of the handler's), the one that started last
+        return _CALL.get() or self.__dict__.get('_last_call')
 
     @property
     def action_cancelled(self):

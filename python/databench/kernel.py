@@ -202,7 +202,9 @@ class Port(object):
 
 
 class Session(object):
-    """One page's analysis instance and its queue of actions."""
+    """One page's analysis instance, its queue of actions, and a lane beside
+    the queue per `latest` action (the page asked for it: a slider), as
+    src/kernel/analysis-session.ts runs them."""
 
     def __init__(self, kernel, message):
         self.kernel = kernel
@@ -212,6 +214,12 @@ class Session(object):
         self.queue = collections.deque()
         self.pump = None
         self.closing = False
+        #: the calls running now (the queue's, the lanes'): what a cancel finds
+        self.running = []
+        #: per latest action: {'waiting': (fn, call) or None, 'task': its task}
+        self.lanes = {}
+        #: set once connect, args and connected ran (or the start failed)
+        self.started = asyncio.Event()
         self.enqueue(lambda: self.start(message), None)
 
     def enqueue(self, fn, call):
@@ -222,17 +230,40 @@ class Session(object):
     async def _pump(self):
         while self.queue:
             fn, call = self.queue.popleft()
-            try:
-                if call is None or (self.analysis is not None and not self.closing):
-                    await fn()
-            except Exception as error:
-                self.failed(call['action'] if call is not None else 'start', error)
-            finally:
-                if call is not None:
-                    self.kernel.outbox.op({'t': 'done', 'sid': self.sid})
+            await self._run(fn, call)
         self.pump = None
 
+    async def _run(self, fn, call):
+        if call is not None:
+            self.running.append(call)
+        try:
+            if call is None or (self.analysis is not None and not self.closing):
+                await fn()
+        except Exception as error:
+            self.failed(call['action'] if call is not None else 'start', error)
+        finally:
+            if call is not None:
+                self.running.remove(call)
+                self.kernel.outbox.op({'t': 'done', 'sid': self.sid})
+
+    async def _lane(self, name, lane):
+        """The calls of one latest action, beside the queue, one at a time."""
+        await self.started.wait()
+        # a burst of calls (a dragged slider) arrives within one turn: only its last one runs
+        await asyncio.sleep(0)
+        while lane['waiting'] is not None:
+            fn, call = lane['waiting']
+            lane['waiting'] = None
+            await self._run(fn, call)
+        del self.lanes[name]
+
     async def start(self, message):
+        try:
+            await self._start(message)
+        finally:
+            self.started.set()
+
+    async def _start(self, message):
         kernel = self.kernel
         try:
             analysis = kernel.cls()
@@ -240,6 +271,8 @@ class Session(object):
             analysis.resumed = bool(message.get('resumed'))
             analysis._sink = self.port
             analysis._error_reporting = (message.get('errorDetails') is not False, kernel.root)
+            # a served page: its error panel hears of actions no handler has
+            analysis.__dict__['_served'] = True
             await analysis.data.ready
             await analysis.class_data.ready
         except Exception as error:
@@ -265,20 +298,35 @@ class Session(object):
             Meta.run_process, analysis, list(message.get('cliArgs') or []),
             urllib.parse.parse_qs(query[1:] if query.startswith('?') else query))
 
-    def action(self, name, message):
+    def action(self, name, message, asked=None):
         has_process = isinstance(message, dict) and PROCESS_ID_KEY in message
         call = {'action': name, 'has_process': has_process,
-                'id': message[PROCESS_ID_KEY] if has_process else None}
-        self.enqueue(lambda: Meta.run_process(self.analysis, name, message), call)
+                'id': message[PROCESS_ID_KEY] if has_process else None,
+                'cancelled': False, 'concurrency': asked}
+
+        def fn():
+            return Meta.run_process(self.analysis, name, message, call=call)
+
+        if asked != 'latest':
+            self.enqueue(fn, call)
+            return
+        # a newer value replaces the older ones: drop what waits, stop what runs
+        self.cancel({'kind': 'action', 'action': name})
+        lane = self.lanes.get(name)
+        if lane is None:
+            lane = self.lanes[name] = {'waiting': None, 'task': None}
+            lane['task'] = self.kernel.loop.create_task(self._lane(name, lane))
+        lane['waiting'] = (fn, call)
 
     def upload(self, message, files):
         """A page's upload has arrived: its action runs (queued like any
         other) with the file, or the list of files, as its one argument."""
         name = message['action']
         process_id = message.get('processId')
-        call = {'action': name, 'has_process': process_id is not None, 'id': process_id}
+        call = {'action': name, 'has_process': process_id is not None, 'id': process_id,
+                'cancelled': False, 'concurrency': None}
         load = Positional([files if message.get('multiple') else files[0]], process_id)
-        self.enqueue(lambda: Meta.run_process(self.analysis, name, load), call)
+        self.enqueue(lambda: Meta.run_process(self.analysis, name, load, call=call), call)
 
     def cancel(self, target):
         """The page's `__cancel`: a queued call it names is dropped (it never
@@ -299,9 +347,13 @@ class Session(object):
             else:
                 kept.append((fn, call))
         self.queue = kept
-        current = self.analysis._current_action if self.analysis is not None else None
-        if current is not None and hit(current):
-            current['cancelled'] = True
+        for lane in self.lanes.values():
+            if lane['waiting'] is not None and hit(lane['waiting'][1]):
+                self.drop(lane['waiting'][1])
+                lane['waiting'] = None
+        for call in self.running:
+            if hit(call):
+                call['cancelled'] = True
 
     def drop(self, call):
         """A queued call will not run: its button gets its end frame now."""
@@ -324,10 +376,13 @@ class Session(object):
         if self.analysis is not None:
             # a generator handler still running stops at its next yield
             _aio.stop_generators(self.analysis)
-        pump = self.pump
-        if pump is not None:
-            await asyncio.wait({pump}, timeout=CLOSE_GRACE_S)
-            if not pump.done():
+        # the handlers that run now get a grace period; waiting calls are skipped
+        tasks = {lane['task'] for lane in self.lanes.values()}
+        if self.pump is not None:
+            tasks.add(self.pump)
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_GRACE_S)
+            if not all(task.done() for task in tasks):
                 log.warning('a handler of a closed session still runs after %s s: '
                             'running disconnected anyway', CLOSE_GRACE_S)
         analysis = self.analysis
@@ -502,7 +557,8 @@ class Kernel(object):
             session = self.sessions.get(message['sid'])
             if session is not None:
                 session.action(message['name'],
-                               message['load'] if message.get('hasLoad') else NO_MESSAGE)
+                               message['load'] if message.get('hasLoad') else NO_MESSAGE,
+                               message.get('concurrency'))
             else:
                 self.outbox.op({'t': 'done', 'sid': message['sid']})
         elif t == 'close':

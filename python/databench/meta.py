@@ -9,13 +9,46 @@ import os
 from . import _aio
 from ._version import __version__ as DATABENCH_VERSION
 from ._wire import NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL
-from .analysis import _INNER, _exception_line, _table
+from .analysis import _CALL, _INNER, _exception_line, _table
 from .upload import Positional
 
 log = logging.getLogger('databench.meta')
 
 #: Actions every analysis has; running one with no handler is not worth a warning.
 BUILT_IN = frozenset(['connect', 'args', 'connected', 'disconnected', 'log', 'warn', 'error'])
+
+
+#: Actions a page cannot send: not worth suggesting.
+_SERVER_ONLY = frozenset(['connect', 'args', 'connected', 'disconnected'])
+
+
+def _edit_distance(a, b):
+    """Insertions, deletions, replacements and swaps of neighbours from `a` to `b`."""
+    before, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            d = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d = min(d, before[j - 2] + 1)
+            row[j] = d
+        before, previous = previous, row
+    return previous[len(b)]
+
+
+def _no_handler_text(action, class_name, table):
+    """`no handler for 'cuont' on Counter (did you mean 'count'?)`, as the
+    TypeScript kernel words it (src/util/nearest.ts: the nearest handler
+    within a third of the name's length in edits, ignoring case)."""
+    best, best_distance = None, max(1, len(action) // 3) + 1
+    for name in sorted(table.handlers):
+        if name in _SERVER_ONLY or name == action:
+            continue
+        d = _edit_distance(action.lower(), name.lower())
+        if d < best_distance:
+            best, best_distance = name, d
+    text = "no handler for '{}' on {}".format(action, class_name)
+    return text if best is None else "{} (did you mean '{}'?)".format(text, best)
 
 
 def _bind(analysis, action, name, message):
@@ -141,14 +174,15 @@ class Meta(object):
         return handlers
 
     @staticmethod
-    async def run_process(analysis, action_name, message=NO_MESSAGE, callback=None):
+    async def run_process(analysis, action_name, message=NO_MESSAGE, callback=None, call=None):
         """Execute the action `action_name` on `analysis` with `message`.
 
         Every handler of the action runs, then every ``'*'`` handler. A dict
         message with the key ``__process_id`` gets ``__process`` start and
         end frames around the run. A handler that raises becomes an `error`
         signal (its traceback goes to the log); this never raises.
-        `callback` is called when done (e.g. ``stop`` in tests).
+        `callback` is called when done (e.g. ``stop`` in tests). `call` is
+        the kernel's record of this call (what its cancel sets), when it has one.
         """
         if analysis is None:
             return
@@ -165,15 +199,21 @@ class Meta(object):
             process_id = load.process_id
             load = load.args
         if has_process:
-            await analysis._send(PROCESS_SIGNAL, {'id': process_id, 'status': 'start'})
+            start = {'id': process_id, 'status': 'start'}
+            if call is not None and call.get('concurrency') == 'latest':
+                start['concurrency'] = 'latest'
+            await analysis._send(PROCESS_SIGNAL, start)
         table = _table(type(analysis))
         names = table.handlers.get(action_name)
         failed = False
         # what a cancel and self.progress() find: the call that runs now
-        current = {'id': process_id if has_process else None, 'action': action_name,
-                   'cancelled': False, 'last_progress': 0.0}
-        previous = analysis.__dict__.get('_current_action')
-        analysis.__dict__['_current_action'] = current
+        current = call if call is not None else {
+            'id': process_id if has_process else None, 'action': action_name,
+            'cancelled': False}
+        current.setdefault('last_progress', 0.0)
+        previous = analysis.__dict__.get('_last_call')
+        analysis.__dict__['_last_call'] = current
+        token = _CALL.set(current)
         for name in names or ():
             method, args, kwargs, error = _bind(analysis, action_name, name, load)
             if error is not None:
@@ -198,7 +238,14 @@ class Meta(object):
                     'action "{}" (* handler {})'.format(action_name, name), e, action_name)
         if not names and not table.wildcard and action_name not in BUILT_IN:
             await analysis.emit('warn', 'no handler for {}'.format(action_name))
-        analysis.__dict__['_current_action'] = previous
+            if analysis.__dict__.get('_served'):
+                # a served page's error panel says which name was meant
+                await analysis._send('__error', {
+                    'action': action_name, 'where': 'action "{}"'.format(action_name),
+                    'message': _no_handler_text(action_name, type(analysis).__name__, table),
+                    'location': None})
+        _CALL.reset(token)
+        analysis.__dict__['_last_call'] = previous
         if has_process:
             end = {'id': process_id, 'status': 'end'}
             if failed:

@@ -44,6 +44,8 @@ export class ActionRun implements ActionHandle {
     readonly name: string,
     readonly processId: unknown,
     readonly concurrency: Concurrency = 'queue',
+    /** Runs in the page's queue (one at a time), not beside it (`latest` and `parallel` calls). */
+    readonly queued: boolean = concurrency === 'queue',
   ) {}
 
   get signal(): AbortSignal {
@@ -125,17 +127,75 @@ export class ActionRun implements ActionHandle {
   }
 }
 
-const current = new WeakMap<object, ActionRun>();
-
-/** @internal The call whose handler started last on `analysis` (read by `actionSignal` and `progress`). */
-export function currentRun(analysis: object): ActionRun | undefined {
-  return current.get(analysis);
+/**
+ * The calls running on one analysis, and the one its `actionSignal`,
+ * `currentAction` and `progress` name. Without a per-call context (Node 20's
+ * AsyncLocalStorage would slow every Promise of the process), a handler is
+ * known to run for its call only until its first `await`; after that they
+ * name the page's queued call that runs, else the newest call running beside
+ * the queue: a long queued run keeps its progress and Stop while sliders
+ * answer beside it.
+ */
+interface Running {
+  current: ActionRun | undefined;
+  /** The page's queued call that runs now. */
+  queued: ActionRun | undefined;
+  /** `latest` and `parallel` calls running beside the queue, oldest first. */
+  beside: ActionRun[] | undefined;
 }
 
-/** @internal A handler of `run` starts on `analysis`. */
-export function setCurrentRun(analysis: object, run: ActionRun | undefined): void {
-  if (run === undefined) current.delete(analysis);
-  else current.set(analysis, run);
+const running = new WeakMap<object, Running>();
+
+/** @internal What `actionSignal`, `currentAction` and `progress` of `analysis` name now. */
+export function currentRun(analysis: object): ActionRun | undefined {
+  return running.get(analysis)?.current;
+}
+
+/** The call named between handlers' first steps: the queued one, else the newest beside it. */
+function resting(r: Running): ActionRun | undefined {
+  return r.queued ?? r.beside?.at(-1);
+}
+
+/**
+ * @internal `run` starts on `analysis`. Returns the queued call it replaces
+ * for its duration (a handler that runs another action itself), for {@link leaveRun}.
+ */
+export function enterRun(analysis: object, run: ActionRun): ActionRun | undefined {
+  let r = running.get(analysis);
+  if (r === undefined) {
+    r = { current: undefined, queued: undefined, beside: undefined };
+    running.set(analysis, r);
+  }
+  const outer = r.queued;
+  if (run.queued) r.queued = run;
+  else (r.beside ??= []).push(run);
+  return outer;
+}
+
+/** @internal A handler of `run` starts: until its first `await`, it runs for `run`. */
+export function handlerStarts(analysis: object, run: ActionRun): void {
+  const r = running.get(analysis);
+  if (r !== undefined) r.current = run;
+}
+
+/** @internal The handler that started has reached its first `await` (or returned). */
+export function handlerWaits(analysis: object): void {
+  const r = running.get(analysis);
+  if (r !== undefined) r.current = resting(r);
+}
+
+/** @internal `run` has ended; `outer` is what {@link enterRun} returned. */
+export function leaveRun(analysis: object, run: ActionRun, outer: ActionRun | undefined): void {
+  const r = running.get(analysis);
+  if (r === undefined) return;
+  if (run.queued) {
+    if (r.queued === run) r.queued = outer;
+  } else if (r.beside !== undefined) {
+    const i = r.beside.indexOf(run);
+    if (i >= 0) r.beside.splice(i, 1);
+    if (r.beside.length === 0) r.beside = undefined;
+  }
+  r.current = resting(r);
 }
 
 /** @internal The `__process` end frame of a call. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Analysis, on, onAction } from 'databench-ts';
 import { AnalysisTest } from 'databench-ts/testing';
+import { actionTable } from './actions.js';
 
 // Class names are datastore domains (classData): keep them unique in this file.
 
@@ -40,8 +41,11 @@ describe('on_<action> methods', () => {
 
   test('no other spelling reaches the handler', async () => {
     const test = await started(Verbatim);
+    // @ts-expect-error: no such action: the type says so too
     await test.trigger('test');
+    // @ts-expect-error: no such action (one edit from test_fn)
     await test.trigger('testFn');
+    // @ts-expect-error: no such action (CamelCase differs in case)
     await test.trigger('camelcase');
     assert.deepEqual(test.emittedMessages, [
       ['warn', 'no handler for test'],
@@ -135,7 +139,8 @@ describe('@on and @onAction', () => {
       }
     }
     const test = await started(OnlyOnAction);
-    await test.trigger('do-it');
+    // (an @onAction name unlike its method's is not in the class's type)
+    await test.trigger('do-it' as never);
     await test.trigger('internalName');
     assert.deepEqual(test.emittedMessages, [['done'], ['warn', 'no handler for internalName']]);
   });
@@ -149,8 +154,9 @@ describe('@on and @onAction', () => {
 
   test('one method can handle several actions', async () => {
     const test = await started(Decorated);
-    await test.trigger('stop');
-    await test.trigger('halt');
+    // (@onAction names unlike the method's are not in the class's type)
+    await test.trigger('stop' as never);
+    await test.trigger('halt' as never);
     assert.deepEqual(test.analysisInstance.calls, [['finish'], ['finish']]);
     assert.deepEqual(test.emittedMessages, []);
   });
@@ -163,7 +169,8 @@ describe('@on and @onAction', () => {
 
   test('a decorated async method is awaited', async () => {
     const test = await started(Decorated);
-    await test.trigger('async-action', 'v');
+    // (an @onAction name unlike its method's is not in the class's type)
+    await test.trigger('async-action' as never, 'v');
     assert.deepEqual(test.analysisInstance.calls, [['later', 'v']]);
   });
 
@@ -198,9 +205,10 @@ describe('@on and @onAction', () => {
     test.analysisInstance.seen.length = 0;
 
     await test.trigger('known', { a: 1, b: 2 });
-    await test.trigger('unknown', [1, 2]);
-    await test.trigger('bare');
-    await test.trigger('with-process', { x: 1, __process_id: 5 });
+    // (what only a '*' handler takes is not in the class's type)
+    await test.trigger('unknown' as never, [1, 2]);
+    await test.trigger('bare' as never);
+    await test.trigger('with-process' as never, { x: 1, __process_id: 5 });
     assert.deepEqual(test.analysisInstance.seen, [
       ['known handler', 1, 2],
       ['known', { a: 1, b: 2 }],
@@ -331,7 +339,9 @@ describe('argument binding', () => {
 
   test('a required positional parameter left without a value is an error frame naming it (0.7 raised TypeError)', async () => {
     const test = await started(Binding);
+    // @ts-expect-error: keywords needs its first argument: the type says so too
     await test.trigger('keywords');
+    // @ts-expect-error: positional needs three
     await test.trigger('positional', [1]);
     await test.trigger('async_keywords', []);
     assert.deepEqual(test.analysisInstance.calls, [], 'no handler ran with undefined');
@@ -348,6 +358,7 @@ describe('argument binding', () => {
   test('a handler whose only parameter is a destructuring pattern receives the object whole', async () => {
     const test = await started(Binding);
     await test.trigger('whole', { a: 1, b: 2 });
+    // @ts-expect-error: a key the pattern ignores is not in its type
     await test.trigger('whole', { b: 'bee', c: 'see', extra: 'ignored by the pattern' });
     assert.deepEqual(test.analysisInstance.calls, [
       [1, 2, 'c-default'],
@@ -419,6 +430,7 @@ describe('bad inputs', () => {
 
   test('a keyword for a handler without parameters is an error', async () => {
     const test = await started(Strict);
+    // @ts-expect-error: nothing takes no keywords
     await test.trigger('nothing', { surprise: 1 });
     assert.deepEqual(test.analysisInstance.calls, []);
     assert.equal(test.emittedMessages[0]?.[0], 'error');
@@ -473,6 +485,7 @@ describe('bad inputs', () => {
 
   test('an unknown action is a warn "no handler for <action>"', async () => {
     const test = await started(Strict);
+    // @ts-expect-error: no such action
     await test.trigger('does_not_exist', { a: 1 });
     assert.deepEqual(test.emittedMessages, [['warn', 'no handler for does_not_exist']]);
     assert.ok(
@@ -482,6 +495,7 @@ describe('bad inputs', () => {
 
   test('an unknown action inside a process still gets both process frames', async () => {
     const test = await started(Strict);
+    // @ts-expect-error: no such action
     await test.trigger('does_not_exist', { __process_id: 'p' });
     assert.deepEqual(test.emittedMessages, [
       ['__process', { id: 'p', status: 'start' }],
@@ -495,5 +509,36 @@ describe('bad inputs', () => {
     await test.trigger('connect');
     await test.trigger('connected');
     assert.deepEqual(test.emittedMessages, []);
+  });
+});
+
+describe('concurrency options', () => {
+  test('exclusive goes with latest only, and must be a boolean', () => {
+    assert.throws(() => on({ concurrency: 'queue', exclusive: true }), /exclusive goes with/);
+    assert.throws(() => on({ concurrency: 'parallel', exclusive: true }), /exclusive goes with/);
+    assert.throws(
+      () => onAction('x', { concurrency: 'latest', exclusive: 'yes' as unknown as boolean }),
+      /exclusive must be true or false/,
+    );
+    on({ concurrency: 'latest', exclusive: true });
+  });
+
+  test('the action table has every declared concurrency (queue too) and the exclusive ones', () => {
+    class Declared extends Analysis {
+      @on({ concurrency: 'queue' })
+      ordered() {}
+      @on({ concurrency: 'latest', exclusive: true })
+      after() {}
+      @onAction('slide', { concurrency: 'latest' })
+      moved() {}
+      free() {}
+    }
+    const table = actionTable(Declared);
+    assert.deepEqual(Object.fromEntries(table.concurrency), {
+      ordered: 'queue',
+      after: 'latest',
+      slide: 'latest',
+    });
+    assert.deepEqual([...table.exclusive], ['after']);
   });
 });

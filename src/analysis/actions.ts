@@ -4,25 +4,37 @@
  */
 
 const decorated = new WeakMap<Function, string[]>();
-/** `concurrency` given to `@on({ … })` / `@onAction(name, { … })`, per method. */
-const concurrencyOf = new WeakMap<Function, Concurrency>();
+/** The options given to `@on({ … })` / `@onAction(name, { … })`, per method. */
+const optionsOf = new WeakMap<Function, ActionOptions>();
 
 /**
  * How calls of one action of one page relate:
- * - `queue` (the default, as databench 0.7): one after the other, with every
- *   other queued action of the page;
- * - `latest`: a new call drops the queued calls of the same action and aborts
- *   the running one (its `actionSignal`): a slider dragged across 50 values
- *   runs only the last few;
+ * - `queue` (the default, as databench 0.7): the page's queue: one after the
+ *   other, in the order they arrived, with every other `queue` call of the
+ *   page;
+ * - `latest`: runs at once, beside the page's queue (a slider answers while a
+ *   long run goes on); calls of the action never overlap: a new call drops
+ *   the waiting one and aborts the running one (its `actionSignal`), and
+ *   starts when that one has returned. With `exclusive: true` its calls wait
+ *   in the page's queue instead;
  * - `parallel`: runs at once, beside whatever else runs (its button stays
  *   clickable).
+ *
+ * An action that declares none runs as the page asks: a wired slider asks
+ * for `latest`, everything else is `queue`.
  */
 export type Concurrency = 'queue' | 'latest' | 'parallel';
 
 /** Options of `@on({ … })` and `@onAction(name, { … })`. */
 export interface ActionOptions {
-  /** See {@link Concurrency}. Default: `'queue'`. */
+  /** See {@link Concurrency}. Default: as the page asks (`latest` from a wired slider), else `'queue'`. */
   concurrency?: Concurrency;
+  /**
+   * With `concurrency: 'latest'`: its calls wait in the page's queue (and
+   * the queue waits for them), for a handler that must not run while a
+   * queued action is halfway through changing what it reads. Default: false.
+   */
+  exclusive?: boolean;
 }
 
 const CONCURRENCY: readonly Concurrency[] = ['queue', 'latest', 'parallel'];
@@ -37,6 +49,17 @@ function checkOptions(options: ActionOptions, who: string): void {
       `${who}: concurrency must be one of ${CONCURRENCY.join(', ')}; got ${JSON.stringify(c)}`,
     );
   }
+  const exclusive = options.exclusive;
+  if (exclusive !== undefined && typeof exclusive !== 'boolean') {
+    throw new TypeError(
+      `${who}: exclusive must be true or false; got ${JSON.stringify(exclusive)}`,
+    );
+  }
+  if (exclusive === true && c !== 'latest') {
+    throw new TypeError(
+      `${who}: exclusive goes with concurrency: 'latest' (a 'queue' action is exclusive already, a 'parallel' one never is)`,
+    );
+  }
 }
 
 function mark(method: Function, action: string, options?: ActionOptions): void {
@@ -44,7 +67,7 @@ function mark(method: Function, action: string, options?: ActionOptions): void {
   if (list) {
     if (!list.includes(action)) list.push(action);
   } else decorated.set(method, [action]);
-  if (options?.concurrency !== undefined) concurrencyOf.set(method, options.concurrency);
+  if (options?.concurrency !== undefined) optionsOf.set(method, options);
 }
 
 type MethodDecorator = <This, Args extends unknown[], Return>(
@@ -122,8 +145,10 @@ export interface Handler {
 export interface ActionTable {
   readonly handlers: ReadonlyMap<string, readonly Handler[]>;
   readonly wildcard: readonly Handler[];
-  /** Actions whose concurrency is not `queue` (set by any of their handlers). */
+  /** Actions that declare their concurrency (the first of their handlers that does). */
   readonly concurrency: ReadonlyMap<string, Concurrency>;
+  /** `latest` actions declared `exclusive`: they wait in the page's queue. */
+  readonly exclusive: ReadonlySet<string>;
 }
 
 const tables = new WeakMap<Function, ActionTable>();
@@ -139,12 +164,16 @@ export function actionTable(cls: Function): ActionTable {
   const seen = new Set<string>();
   const handlers = new Map<string, Handler[]>();
   const concurrency = new Map<string, Concurrency>();
+  const exclusive = new Set<string>();
   const add = (action: string, handler: Handler): void => {
     const list = handlers.get(action);
     if (list) list.push(handler);
     else handlers.set(action, [handler]);
-    const c = concurrencyOf.get(handler.method);
-    if (c !== undefined && c !== 'queue' && !concurrency.has(action)) concurrency.set(action, c);
+    const options = optionsOf.get(handler.method);
+    if (options?.concurrency !== undefined && !concurrency.has(action)) {
+      concurrency.set(action, options.concurrency);
+      if (options.exclusive === true) exclusive.add(action);
+    }
   };
   for (
     let proto = cls.prototype as object | null;
@@ -165,7 +194,7 @@ export function actionTable(cls: Function): ActionTable {
   }
   const wildcard = handlers.get('*') ?? [];
   handlers.delete('*');
-  const table = { handlers, wildcard, concurrency };
+  const table = { handlers, wildcard, concurrency, exclusive };
   tables.set(cls, table);
   return table;
 }

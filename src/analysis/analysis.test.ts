@@ -317,7 +317,7 @@ describe('a handler that throws', () => {
     }
   }
 
-  for (const action of ['boom', 'async_boom']) {
+  for (const action of ['boom', 'async_boom'] as const) {
     test(`${action}: error signal with the message, stack in the log, end frame with error: true`, async () => {
       const test = await started(Throwing);
       const message = `kaboom from ${action}`;

@@ -10,6 +10,7 @@ import {
 } from '../datastore/datastore.js';
 import { describeError, safeString } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
+import type { ErrorLoad } from '../protocol/messages.js';
 import { LogRateLimit } from '../util/log-limit.js';
 import { currentRun, type ActionHandle } from './action-run.js';
 import { getDefaultLogger, type Logger } from '../util/logger.js';
@@ -35,6 +36,11 @@ export interface InstanceLink {
   send(signal: string, message: unknown): Promise<void>;
   /** A failure the analysis has logged: the page's `error` frame and error panel. */
   sendError(where: string, message: string, error: unknown, action: string | undefined): void;
+  /**
+   * A mistake of the page for its error panel only (no `error` frame): an
+   * action no handler has. Sent to served pages; AnalysisTest records none.
+   */
+  sendPageMistake(load: ErrorLoad): void;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();

@@ -9,9 +9,17 @@ import { bareStore, isLoaded, type Datastore } from '../datastore/datastore.js';
 import { encodeValue } from '../protocol/encode.js';
 import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
 import type { Logger } from '../util/logger.js';
+import { didYouMean } from '../util/nearest.js';
 import { ActionQueue } from '../util/queue.js';
-import { ActionRun, currentRun, endLoad, setCurrentRun } from './action-run.js';
-import { actionTable } from './actions.js';
+import {
+  ActionRun,
+  endLoad,
+  enterRun,
+  handlerStarts,
+  handlerWaits,
+  leaveRun,
+} from './action-run.js';
+import { actionTable, type ActionTable } from './actions.js';
 import {
   Analysis,
   internals,
@@ -206,6 +214,11 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     }
   }
 
+  /** {@link InstanceLink}: a mistake of the page (an action no handler has), for a served page's error panel. */
+  sendPageMistake(load: ErrorLoad): void {
+    if (this.reporting) void this.send(PROTOCOL.errorSignal, load);
+  }
+
   /** A change of `data` or `classData` (the stores' listener), on its way to the page. */
   handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
     // the domain delivers from the bare store; an assigned store may be a proxy
@@ -323,6 +336,31 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
 }
 
 /**
+ * Call one handler of `run`: until it first waits (or returns) it is known
+ * to run for `run` (see `handlerStarts` in action-run.ts).
+ */
+function invoke(analysis: AnyAnalysis, run: ActionRun, method: Function, args: unknown[]): unknown {
+  handlerStarts(analysis, run);
+  try {
+    return method.apply(analysis, args);
+  } finally {
+    handlerWaits(analysis);
+  }
+}
+
+/** Actions a page cannot send: not worth suggesting. */
+const SERVER_ONLY = new Set(['connect', 'args', 'connected', 'disconnected']);
+
+/**
+ * `no handler for 'cuont' on Counter (did you mean 'count'?)`: what the
+ * error panel says of an action no handler has.
+ */
+export function noHandlerText(action: string, className: string, table: ActionTable): string {
+  const names = [...table.handlers.keys()].filter((name) => !SERVER_ONLY.has(name)).sort();
+  return `no handler for '${action}' on ${className}${didYouMean(action, names)}`;
+}
+
+/**
  * Run the action `actionName` on `analysis`: every handler of the action and
  * every `*` handler, one after the other; frames go through `link` (the
  * analysis's instance; none: nowhere). An object message with
@@ -371,44 +409,52 @@ export async function runAction(
   const table = actionTable(analysis.constructor);
   const handlers = table.handlers.get(actionName);
   let failed = false;
-
-  if (handlers) {
-    for (const handler of handlers) {
-      const binding = bindArguments(actionName, handler.method, hasLoad, load);
-      if (!binding.ok) {
-        failed = true;
-        analysis.logger.warn(`[${analysis.constructor.name} ${analysis.id}] ${binding.error}`);
-        await sendTo(link, 'error', binding.error);
-        continue;
+  const outer = enterRun(analysis, call);
+  try {
+    if (handlers) {
+      for (const handler of handlers) {
+        const binding = bindArguments(actionName, handler.method, hasLoad, load);
+        if (!binding.ok) {
+          failed = true;
+          analysis.logger.warn(`[${analysis.constructor.name} ${analysis.id}] ${binding.error}`);
+          await sendTo(link, 'error', binding.error);
+          continue;
+        }
+        try {
+          await invoke(analysis, call, handler.method, binding.args);
+        } catch (error) {
+          failed = true;
+          internals.reportError(analysis, `action "${actionName}"`, error, actionName);
+        }
       }
+    }
+    for (const handler of table.wildcard) {
       try {
-        setCurrentRun(analysis, call);
-        await handler.method.apply(analysis, binding.args);
+        await invoke(analysis, call, handler.method, [actionName, load]);
       } catch (error) {
         failed = true;
-        internals.reportError(analysis, `action "${actionName}"`, error, actionName);
+        internals.reportError(
+          analysis,
+          `action "${actionName}" (* handler ${handler.name})`,
+          error,
+          actionName,
+        );
       }
     }
+  } finally {
+    leaveRun(analysis, call, outer);
   }
-  for (const handler of table.wildcard) {
-    try {
-      setCurrentRun(analysis, call);
-      await handler.method.call(analysis, actionName, load);
-    } catch (error) {
-      failed = true;
-      internals.reportError(
-        analysis,
-        `action "${actionName}" (* handler ${handler.name})`,
-        error,
-        actionName,
-      );
-    }
-  }
-  if (currentRun(analysis) === call) setCurrentRun(analysis, undefined);
   await call.finish();
   if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
     // the base class's emit: a subclass's own `emit` does not replace the framework's warning
     await Analysis.prototype.emit.call(analysis, 'warn', `no handler for ${actionName}`);
+    // and the page's error panel says which name was meant
+    link?.sendPageMistake({
+      action: actionName,
+      where: `action "${actionName}"`,
+      message: noHandlerText(actionName, analysis.constructor.name, table),
+      location: null,
+    });
   }
   if (hasProcess) await sendTo(link, PROTOCOL.processSignal, endLoad(call, failed));
 }

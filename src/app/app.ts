@@ -450,6 +450,34 @@ export async function loadApp(options: {
   }
 }
 
+/** One analysis of a folder as index.yaml (or discovery) names it, before anything loads. */
+export interface ListedAnalysis {
+  /** The entry of index.yaml (or of a discovered folder). */
+  entry: EntryConfig;
+  /** Its folder. */
+  dir: string;
+  /** Its source (`analysis.ts`, `analysis.py`), by its kernel; undefined for an unknown kernel. */
+  source: string | undefined;
+}
+
+/**
+ * The analyses of the folder `dir` without loading them (what `databench
+ * check` reads): index.yaml's list, else every subfolder with an analysis
+ * source; and the problems of index.yaml.
+ */
+export async function listAnalyses(
+  dir: string,
+): Promise<{ analyses: ListedAnalysis[]; errors: ConfigError[] }> {
+  const { config } = await readIndexYaml(dir);
+  const errors = [...config.errors];
+  const list = config.entries ?? (await discoverEntries(dir, errors));
+  const analyses = list.map((entry) => {
+    const source = KERNEL_KINDS.get(entry.kernel)?.source;
+    return { entry, dir: join(dir, entry.name), source };
+  });
+  return { analyses, errors };
+}
+
 /** Each subfolder with an analysis source, as an entry of the kind that runs it. */
 async function discoverEntries(dir: string, errors: ConfigError[]): Promise<EntryConfig[]> {
   const names = (await readdir(dir, { withFileTypes: true }))

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { describeError } from '../protocol/errors.js';
+import { DatabenchError, describeError } from '../protocol/errors.js';
 import { createLogger, isLogLevel, setDefaultLogger, type Logger } from '../util/logger.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
@@ -210,11 +210,38 @@ export async function runScaffold(o: CliOptions): Promise<number> {
           `cd ${show(join(analysesDir, o.name ?? ''))} && PYTHONPATH=$(npx databench --python-path) python3 -m unittest`,
         ]
       : [
-          'npm run typecheck      # tsc over the analyses',
+          'npm run typecheck      # tsc over the analyses and page scripts, then databench check',
           'npm test               # databench test: every analyses/**/*.test.ts',
         ]),
   ];
   process.stdout.write(`\nNext:\n${steps.map((s) => `  ${s}\n`).join('')}`);
+  return 0;
+}
+
+/**
+ * `databench check [FOLDER]`: what the pages of the analyses name that the
+ * analyses lack, one line each with its file:line on stdout; then a
+ * `PAGE_NAMES` error (its exit code from the CLI's table) when there is any.
+ */
+export async function runCheck(o: CliOptions): Promise<number> {
+  const cwd = process.cwd();
+  const { findAnalysesDir } = await import('../app/app.js');
+  const found = await findAnalysesDir(cwd, o.analyses);
+  if (found.packaged) {
+    throw new CliError(
+      'no analyses folder here: run it where analyses/index.yaml is, or name the folder (databench check FOLDER)',
+      2,
+    );
+  }
+  const { checkAnalyses, formatReport, summary } = await import('./check.js');
+  const report = await checkAnalyses({ dir: found.dir, cwd });
+  process.stdout.write(formatReport(report, cwd));
+  if (report.problems.length > 0) {
+    throw new DatabenchError(
+      'PAGE_NAMES',
+      `check: ${summary(report)}: fix the names above (in the page, or add the handler or key to the analysis)`,
+    );
+  }
   return 0;
 }
 

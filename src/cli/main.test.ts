@@ -76,6 +76,16 @@ test("--coverage FILE is the server's (0.7's flag), never an analysis flag", () 
   assert.throws(() => parseCli(['--coverage']), { name: 'CliError', exitCode: 2 });
 });
 
+test('check [FOLDER] is the page check; the folder is what --analyses names; nothing else', () => {
+  const here = parseCli(['check']);
+  assert.equal(here.command, 'check');
+  assert.equal(here.analyses, undefined, 'found as the server finds it');
+  assert.equal(parseCli(['check', 'my/analyses']).analyses, 'my/analyses');
+  assert.equal(parseCli(['check', '--analyses', 'other']).analyses, 'other');
+  assert.throws(() => parseCli(['check', 'a', 'b']), /usage: databench check \[FOLDER\]; "b"/);
+  assert.throws(() => parseCli(['check', '--strict']), /"--strict" is not one of its/);
+});
+
 test('--log takes databench 0.7 level names in any case, and ours', () => {
   const level = (v: string): string | undefined => parseCli(['--log', v]).log;
   assert.equal(level('DEBUG'), 'debug');

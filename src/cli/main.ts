@@ -10,6 +10,9 @@ import { CliError, reportError } from './errors.js';
 const USAGE = `Usage: databench [options] [-- analysis args]
        databench new NAME          create analyses/NAME (TypeScript)
        databench test [FILE...]    run the analyses' *.test.ts with Node's test runner
+       databench check [FOLDER]    list what the analyses' pages name that the
+                                   analyses lack: actions without a handler, keys
+                                   not in the data type (file:line; exit 1 if any)
        databench new NAME --python create a Python analysis (analysis.py, kernel: py)
        databench --python-path     print the folder of the Python package databench
                                    (PYTHONPATH for running Python analyses' tests)
@@ -65,7 +68,7 @@ export type { TypecheckMode };
 
 /** Parsed command line of `databench`. */
 export interface CliOptions {
-  command: 'serve' | 'new' | 'test' | 'help' | 'version' | 'build' | 'python-path';
+  command: 'serve' | 'new' | 'test' | 'check' | 'help' | 'version' | 'build' | 'python-path';
   /** `new NAME --python`: scaffold a Python analysis. */
   python: boolean;
   /** `scaffold-databench NAME`: scaffold a Python analysis in databench 0.7's layout. */
@@ -229,6 +232,15 @@ export function parseCli(argv: string[]): CliOptions {
       throw new CliError('usage: databench new NAME', 2);
     }
     i = 2;
+  } else if (argv[0] === 'check') {
+    o.command = 'check';
+    i = 1;
+    // `databench check FOLDER`: the folder as --analyses takes it
+    const folder = argv[1];
+    if (folder !== undefined && !folder.startsWith('-')) {
+      o.analyses = folder;
+      i = 2;
+    }
   } else if (argv[0] === 'test') {
     // everything after `test` goes to Node's test runner: files and its own flags
     o.command = 'test';
@@ -381,6 +393,10 @@ export function parseCli(argv: string[]): CliOptions {
   if ((o.sslCertFile !== undefined || o.sslKeyFile !== undefined) && o.sslPort === undefined) {
     throw new CliError('--ssl-certfile and --ssl-keyfile need --ssl-port', 2);
   }
+  if (o.command === 'check' && o.cliArgs.length > 0) {
+    // check passes nothing on: a second folder or an unknown flag is a mistake
+    throw new CliError(`usage: databench check [FOLDER]; "${o.cliArgs[0]}" is not one of its`, 2);
+  }
   return o;
 }
 
@@ -450,6 +466,10 @@ async function dispatch(o: CliOptions): Promise<number> {
     case 'test': {
       const { runTests } = await import('./commands.js');
       return runTests(o);
+    }
+    case 'check': {
+      const { runCheck } = await import('./commands.js');
+      return runCheck(o);
     }
     case 'build': {
       const { runBuild } = await import('./commands.js');

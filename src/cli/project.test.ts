@@ -28,10 +28,20 @@ async function json(path: string): Promise<Record<string, Record<string, string>
 test('an empty folder gets a tsconfig.json over analyses/ and a package.json with scripts and tools', async () => {
   const dir = await fresh();
   const setup = await setUpProject(dir, join(dir, 'analyses'), SELF);
-  assert.deepEqual(setup.created, [join(dir, 'tsconfig.json'), join(dir, 'package.json')]);
+  assert.deepEqual(setup.created, [
+    join(dir, 'tsconfig.json'),
+    join(dir, 'tsconfig.pages.json'),
+    join(dir, 'package.json'),
+  ]);
   assert.deepEqual(setup.devDependencies, ['typescript', '@types/node']);
   const tsconfig = await json(join(dir, 'tsconfig.json'));
   assert.deepEqual(tsconfig['include'], ['analyses/**/*.ts']);
+  assert.deepEqual(tsconfig['exclude'], ['analyses/**/*.page.ts'], 'page scripts see the DOM');
+  assert.deepEqual(tsconfig['compilerOptions']?.['lib'], ['ES2023'], 'the analyses do not');
+  const pages = await json(join(dir, 'tsconfig.pages.json'));
+  assert.deepEqual(pages['include'], ['analyses/**/*.page.ts', 'analyses/**/analysis.ts']);
+  assert.deepEqual(pages['compilerOptions']?.['lib'], ['ES2023', 'DOM', 'DOM.Iterable']);
+  assert.equal(pages['compilerOptions']?.['moduleResolution'], 'Bundler');
   assert.equal(
     tsconfig['compilerOptions']?.['skipLibCheck'],
     undefined,
@@ -56,7 +66,7 @@ test("npm init's package.json keeps what it has and gets what is missing; a seco
   await writeFile(join(dir, 'package.json'), JSON.stringify(before, null, 4) + '\n');
   await writeFile(join(dir, 'tsconfig.json'), '{ "compilerOptions": {} }\n');
   const setup = await setUpProject(dir, join(dir, 'analyses'), SELF);
-  assert.deepEqual(setup.created, []);
+  assert.deepEqual(setup.created, [join(dir, 'tsconfig.pages.json')]);
   assert.deepEqual(setup.updated, [
     {
       path: join(dir, 'package.json'),
@@ -78,6 +88,10 @@ test('analyses in the project folder itself: the tsconfig includes every .ts', a
   const dir = await fresh();
   await setUpProject(dir, dir, SELF);
   assert.deepEqual((await json(join(dir, 'tsconfig.json')))['include'], ['**/*.ts']);
+  assert.deepEqual((await json(join(dir, 'tsconfig.pages.json')))['include'], [
+    '**/*.page.ts',
+    '**/analysis.ts',
+  ]);
 });
 
 test('a package.json that is not JSON is an error naming it, and nothing is written', async () => {

@@ -5,7 +5,7 @@ import { readTextIfExists } from './scaffold.js';
 
 /** What {@link setUpProject} did, as absolute paths and short notes. */
 export interface ProjectSetup {
-  /** Files it created (tsconfig.json, package.json). */
+  /** Files it created (tsconfig.json, tsconfig.pages.json, package.json). */
   created: string[];
   /** Files that existed and got additions, each with what was added. */
   updated: Array<{ path: string; added: string[] }>;
@@ -27,9 +27,13 @@ export const PROJECT_DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
 /** The scripts `databench new` adds when a project has none of that name. */
 export const PROJECT_SCRIPTS: Readonly<Record<string, string>> = {
   start: 'databench',
-  typecheck: 'tsc -p tsconfig.json',
+  // the analyses (Node), the pages' own scripts (DOM), then the names the pages use
+  typecheck: 'tsc -p tsconfig.json && tsc -p tsconfig.pages.json && databench check',
   test: 'databench test',
 };
+
+/** The page scripts of a project: bundled for the browser, checked with the DOM's types. */
+export const PAGE_SCRIPTS = '*.page.ts';
 
 /** The script `npm init` writes: it counts as no test script. */
 const NPM_INIT_TEST = /^echo "Error: no test specified" && exit 1$/;
@@ -37,9 +41,11 @@ const NPM_INIT_TEST = /^echo "Error: no test specified" && exit 1$/;
 /**
  * The tsconfig.json of a new project: strict checks of the analyses, no
  * output (tsx runs them as they are), Node's own module rules, and the
- * package's published types checked like any other (no skipLibCheck).
+ * package's published types checked like any other (no skipLibCheck). The
+ * pages' own scripts (`*.page.ts`) are left to {@link pagesTsconfig}: the
+ * analyses see no DOM (`document` in an analysis is a type error).
  */
-export function projectTsconfig(include: string): string {
+export function projectTsconfig(folder: string): string {
   const config = {
     compilerOptions: {
       target: 'ES2022',
@@ -52,7 +58,35 @@ export function projectTsconfig(include: string): string {
       isolatedModules: true,
       forceConsistentCasingInFileNames: true,
     },
-    include: [include],
+    include: [`${folder}**/*.ts`],
+    exclude: [`${folder}**/${PAGE_SCRIPTS}`],
+  };
+  return JSON.stringify(config, null, 2) + '\n';
+}
+
+/**
+ * The tsconfig.pages.json of a new project: the pages' own scripts
+ * (`*.page.ts`, bundled for the browser) with the DOM's types and a
+ * bundler's module rules, where `databench-ts/client` and the analysis's
+ * type (`import type { Hello } from './analysis.js'`) type-check. The
+ * analyses are in it too (a page script imports their types; and a project
+ * without page scripts still has something to check). Node's types stay,
+ * for the analyses' own imports.
+ */
+export function pagesTsconfig(folder: string): string {
+  const config = {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'ESNext',
+      moduleResolution: 'Bundler',
+      lib: ['ES2023', 'DOM', 'DOM.Iterable'],
+      types: ['node'],
+      strict: true,
+      noEmit: true,
+      isolatedModules: true,
+      forceConsistentCasingInFileNames: true,
+    },
+    include: [`${folder}**/${PAGE_SCRIPTS}`, `${folder}**/analysis.ts`],
   };
   return JSON.stringify(config, null, 2) + '\n';
 }
@@ -60,10 +94,11 @@ export function projectTsconfig(include: string): string {
 /**
  * Give the project in `projectDir` what type checking and testing its
  * analyses need, where it is missing: a `tsconfig.json` that checks the
- * `.ts` files of `analysesDir`, and in `package.json` (created when there is
- * none) the scripts `start`, `typecheck` and `test` and the dev dependencies
+ * `.ts` files of `analysesDir`, a `tsconfig.pages.json` for the pages' own
+ * scripts (`*.page.ts`), and in `package.json` (created when there is none)
+ * the scripts `start`, `typecheck` and `test` and the dev dependencies
  * `typescript` and `@types/node`. Nothing that is there is changed: an
- * existing tsconfig.json, script or dependency is kept as it is.
+ * existing tsconfig, script or dependency is kept as it is.
  *
  * @param packageName this package's name and version, added as a dependency
  *   to a package.json that this call creates.
@@ -99,15 +134,20 @@ export async function setUpProject(
     }
   }
   // package.json parsed first: a broken one stops everything before a file is written
-  const tsconfigPath = join(projectDir, 'tsconfig.json');
   const rel = relative(projectDir, analysesDir).split(sep).join('/');
-  const include = rel === '' ? '**/*.ts' : `${rel}/**/*.ts`;
-  try {
-    // 'wx': an existing tsconfig.json (even an empty one) is kept
-    await writeFile(tsconfigPath, projectTsconfig(include), { flag: 'wx' });
-    result.created.push(tsconfigPath);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  const folder = rel === '' ? '' : `${rel}/`;
+  for (const [name, text] of [
+    ['tsconfig.json', projectTsconfig(folder)],
+    ['tsconfig.pages.json', pagesTsconfig(folder)],
+  ] as const) {
+    const path = join(projectDir, name);
+    try {
+      // 'wx': an existing one (even an empty one) is kept
+      await writeFile(path, text, { flag: 'wx' });
+      result.created.push(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
   }
 
   const added: string[] = [];

@@ -4,6 +4,7 @@ import {
   PROTOCOL,
   encodeValue,
   frameFromEncoded,
+  latestActionFrame,
   parseServerMessage,
   type ConnectReply,
   type ErrorLoad,
@@ -11,7 +12,7 @@ import {
   type ServerMessage,
 } from '../protocol/index.js';
 import type {
-  ActionName,
+  CheckedAction,
   ClassDataKey,
   ClassDataOf,
   DataKey,
@@ -680,7 +681,7 @@ export class Connection<A = any> {
    * @example
    * c.preEmit('run', (message) => ({ ...message, seed: 42 }));
    */
-  preEmit<N extends ActionName<A>>(action: N, fn: PreEmitFn<A, N>): this {
+  preEmit<const N extends string>(action: CheckedAction<A, N>, fn: PreEmitFn<A, N>): this {
     if (typeof fn !== 'function') {
       throw new DatabenchError('INVALID_ARGUMENT', 'preEmit(action, fn): fn must be a function');
     }
@@ -695,17 +696,40 @@ export class Connection<A = any> {
    * The message is encoded at once (NaN/Infinity become strings, Sets lists);
    * a cycle throws a {@link DatabenchError}.
    */
-  emit<N extends ActionName<A>>(action: N, ...message: EmitArgs<A, N>): this {
+  emit<const N extends string>(action: CheckedAction<A, N>, ...message: EmitArgs<A, N>): this {
+    return this.sendAction(action, message[0], frameFromEncoded);
+  }
+
+  /**
+   * Send an action asking the server to run it as a `latest` call, what a
+   * wired slider sends: beside the page's queue (it answers while a long
+   * action runs), a newer call replacing the older ones. An action whose
+   * handler declares its concurrency runs as it declares; a 0.7 server
+   * ignores the request. Otherwise as {@link emit}.
+   *
+   * @example slider.changeCB = (value) => d.emitLatest('samples', value);
+   */
+  emitLatest<const N extends string>(
+    action: CheckedAction<A, N>,
+    ...message: EmitArgs<A, N>
+  ): this {
+    return this.sendAction(action, message[0], latestActionFrame);
+  }
+
+  private sendAction(
+    action: string,
+    message: unknown,
+    toFrame: (signal: string, encodedLoad?: string) => string,
+  ): this {
     if (typeof action !== 'string' || action === '') {
       throw new DatabenchError(
         'INVALID_ARGUMENT',
         'emit(action): action must be a non-empty string',
       );
     }
-    let load: unknown = message[0];
+    let load: unknown = message;
     for (const fn of this.preEmits.get(action) ?? []) load = fn(load);
-    const frame =
-      load === undefined ? frameFromEncoded(action) : frameFromEncoded(action, encodeValue(load));
+    const frame = load === undefined ? toFrame(action) : toFrame(action, encodeValue(load));
     if (!this.fits(action, frame)) return this;
     const socket = this.socket;
     if (this.ready && socket && socket.readyState === WS_OPEN) {
@@ -760,7 +784,7 @@ export class Connection<A = any> {
   }
 
   /** Cancel every queued and running call of `action` (see {@link cancel}). */
-  cancelAction(action: ActionName<A>): this {
+  cancelAction<const N extends string>(action: CheckedAction<A, N>): this {
     return this.sendCancel({ action });
   }
 
@@ -785,8 +809,8 @@ export class Connection<A = any> {
    * });
    * await upload.done;
    */
-  upload(
-    action: ActionName<A>,
+  upload<const N extends string>(
+    action: CheckedAction<A, N>,
     file: UploadSource | readonly UploadSource[],
     options?: UploadOptions,
   ): Upload {

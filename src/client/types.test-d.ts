@@ -2,6 +2,7 @@
 // Each `@ts-expect-error` line must fail to compile, or tsc reports the
 // directive as unused; nothing here runs.
 import { Connection } from './connection.js';
+import type { CheckedAction, EmitArgs } from './contract.js';
 
 // The shape of the server's Datastore<T> / Analysis<Data, ClassData>, declared
 // here so the browser config sees no server code (analysis-types.test-d.ts
@@ -30,7 +31,13 @@ declare class Pi extends BaseAnalysis<PiData, { visitors: number }> {
   on_range(low: number, high: number, label?: string): void;
   on_config(options: { precision: number }): void;
   on_maybe(n?: number): void;
-  not_a_handler(): void;
+  /** An `@on` handler: a public method is an action of its own name. */
+  count(by?: number): void;
+  /** Helpers that are no actions are private (or protected, or #private). */
+  private helper(): void;
+  protected other(): void;
+  /** A `data_<key>` transform is no action. */
+  data_pi(value: unknown): unknown;
 }
 
 declare const c: Connection<Pi>;
@@ -45,6 +52,8 @@ c.emit('range', [1, 2]);
 c.emit('range', [1, 2, 'x']);
 c.emit('range', { low: 1, high: 2 });
 c.emit('config', { precision: 3 });
+c.emit('samples', { value: 1000, __process_id: 3 });
+c.emit('range', { low: 1, high: 2, __process_id: 4 });
 c.emit('maybe');
 c.emit('maybe', 3);
 c.emit('log', 'anything');
@@ -52,8 +61,52 @@ c.emit('connect');
 
 // @ts-expect-error: no handler on_nope
 c.emit('nope');
-// @ts-expect-error: not an on_* method
-c.emit('not_a_handler');
+c.emit('count');
+c.emit('count', 2);
+// @ts-expect-error: a private helper is no action
+c.emit('helper');
+// @ts-expect-error: a protected one neither
+c.emit('other');
+// @ts-expect-error: a data_<key> transform neither
+c.emit('data_pi');
+// @ts-expect-error: emit is Analysis's own method, no action
+c.emit('emit');
+// @ts-expect-error: count takes a number
+c.emit('count', 'two');
+// @ts-expect-error: one edit away from count
+c.emit('cuont');
+// @ts-expect-error: a wrong name with a message: the error is the name, not the arguments
+c.emit('cuont', 1);
+
+/** `true` only when X and Y are the same type. */
+type Equal<X, Y> =
+  (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;
+// what the error says: the name and the nearest action
+const typo: Equal<
+  CheckedAction<Pi, 'cuont'>,
+  "no action 'cuont' on this analysis (did you mean 'count'?)"
+> = true;
+const cased: Equal<
+  CheckedAction<Pi, 'Samples'>,
+  "no action 'Samples' on this analysis (did you mean 'samples'?)"
+> = true;
+const far: Equal<CheckedAction<Pi, 'zzz'>, "no action 'zzz' on this analysis"> = true;
+const swapped: Equal<
+  CheckedAction<Pi, 'rnu'>,
+  "no action 'rnu' on this analysis (did you mean 'run'?)"
+> = true;
+const missingLetter: Equal<
+  CheckedAction<Pi, 'rage'>,
+  "no action 'rage' on this analysis (did you mean 'range'?)"
+> = true;
+// a wrong name takes any message: the only error is the name's
+const anyMessage: Equal<EmitArgs<Pi, 'cuont'>, [message?: unknown]> = true;
+void [typo, cased, far, swapped, missingLetter, anyMessage];
+
+// cancelAction is typed by the action too
+c.cancelAction('run');
+// @ts-expect-error: no such action
+c.cancelAction('rnu');
 // @ts-expect-error: samples takes a number
 c.emit('samples', 'many');
 // @ts-expect-error: samples needs a message

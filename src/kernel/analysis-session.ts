@@ -17,7 +17,13 @@ import type { Logger } from '../util/logger.js';
 import { PositionalCall, UploadedFile } from '../analysis/upload.js';
 import type { Change } from '../datastore/change.js';
 import type { Datastore } from '../datastore/datastore.js';
-import type { KernelSession, OpenRequest, PagePort, UploadDelivery } from './kernel.js';
+import type {
+  AskedConcurrency,
+  KernelSession,
+  OpenRequest,
+  PagePort,
+  UploadDelivery,
+} from './kernel.js';
 
 /** What a kernel needs of the page: the in-process Session, or a worker's outbox. */
 export type SessionPort = Pick<PagePort, 'opened' | 'frame' | 'emit' | 'change' | 'done' | 'fail'>;
@@ -34,6 +40,8 @@ interface Call {
   readonly run: ActionRun;
   readonly hasProcess: boolean;
   state: 'queued' | 'running' | 'dropped';
+  /** Settles when the call has ended (or was dropped); set for calls beside the queue. */
+  ended?: Promise<void>;
 }
 
 const NO_CALLS: ReadonlySet<Call> = new Set();
@@ -52,6 +60,8 @@ function reportingOf(meta: Meta, details: boolean): ErrorReporting {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+function noop(): void {}
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -88,10 +98,15 @@ export class AnalysisSession
    */
   private calls: Set<Call> | undefined;
   /**
-   * Settles when `connect`, `args` and `connected` ran: `parallel` calls wait
-   * for it. Undefined once they have (an idle page holds no Promise).
+   * Settles when `connect`, `args` and `connected` ran: calls beside the
+   * queue wait for it. Undefined once they have (an idle page holds no Promise).
    */
   private started: Promise<void> | undefined;
+  /**
+   * Per `latest` action running beside the queue: settles when its last
+   * call has ended (the next one starts then). Made by the first such call.
+   */
+  private lanes: Map<string, Promise<void>> | undefined;
 
   constructor(
     private readonly meta: Meta,
@@ -182,7 +197,7 @@ export class AnalysisSession
     return super.handleDatastoreChange(change, store);
   }
 
-  action(name: string, hasLoad: boolean, load: unknown): void {
+  action(name: string, hasLoad: boolean, load: unknown, asked?: AskedConcurrency): void {
     const message = hasLoad ? load : undefined;
     let hasProcess = false;
     let processId: unknown = null;
@@ -195,9 +210,13 @@ export class AnalysisSession
         processId = message.processId;
       }
     }
-    const concurrency = actionTable(this.meta.analysisClass).concurrency.get(name) ?? 'queue';
+    const table = actionTable(this.meta.analysisClass);
+    // what the analysis declares wins; else what the page asks (a slider: latest)
+    const concurrency = table.concurrency.get(name) ?? asked ?? 'queue';
+    const queued =
+      concurrency === 'queue' || (concurrency === 'latest' && table.exclusive.has(name));
     const call: Call = {
-      run: new ActionRun(name, processId, concurrency),
+      run: new ActionRun(name, processId, concurrency, queued),
       hasProcess,
       state: 'queued',
     };
@@ -219,15 +238,27 @@ export class AnalysisSession
       call.state = 'running';
       if (this.state === 'open') await this.runAction(name, message, call.run);
     };
-    const ran =
-      concurrency === 'parallel' ? (this.started ?? RESOLVED).then(task) : this.enqueue(task);
-    ran
+    let ran: Promise<void>;
+    if (queued) ran = this.enqueue(task);
+    else if (concurrency === 'parallel') ran = (this.started ?? RESOLVED).then(task);
+    else {
+      // a lane per latest action: beside the queue, after this action's previous call
+      const lanes = (this.lanes ??= new Map<string, Promise<void>>());
+      ran = (lanes.get(name) ?? this.started ?? RESOLVED).then(task);
+      const tail = ran.then(noop, noop);
+      lanes.set(name, tail);
+      void tail.then(() => {
+        if (lanes.get(name) === tail) lanes.delete(name);
+      });
+    }
+    const ended = ran
       .catch((error: unknown) => this.failed(name, error))
       .finally(() => {
         this.calls?.delete(call);
         // a dropped call was accounted for when it was dropped
         if (call.state !== 'dropped') this.page.done();
       });
+    if (!queued) call.ended = ended;
   }
 
   /**
@@ -284,9 +315,11 @@ export class AnalysisSession
     this.abort();
     // every running action of this page sees its actionSignal abort too
     for (const call of this.calls ?? NO_CALLS) call.run.abort();
-    // the handler that runs now gets a grace period; queued actions are skipped
+    // the handlers that run now get a grace period; queued actions are skipped
+    const running: Array<Promise<void>> = [this.enqueue(noop)];
+    for (const call of this.calls ?? NO_CALLS) if (call.ended) running.push(call.ended);
     const drained = await Promise.race([
-      this.enqueue(async () => undefined).then(() => true),
+      Promise.all(running).then(() => true),
       delay(CLOSE_GRACE_MS),
     ]);
     if (was !== 'open') return;

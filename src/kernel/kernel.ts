@@ -72,10 +72,20 @@ export interface UploadDelivery {
   readonly processId: string | number | null;
 }
 
+/**
+ * How the page asks an action's call to run (the action frame's
+ * `concurrency`: a wired slider asks for `latest`); an action that declares
+ * its concurrency runs as it declares.
+ */
+export type AskedConcurrency = 'latest';
+
 /** One page's analysis instance behind the boundary. */
 export interface KernelSession {
-  /** Queue an action; actions of one session run one after the other. */
-  action(name: string, hasLoad: boolean, load: unknown): void;
+  /**
+   * Run an action: in the page's queue, one after the other, or beside it
+   * as the action declares (see `Concurrency`), else as the page `asked`.
+   */
+  action(name: string, hasLoad: boolean, load: unknown, asked?: AskedConcurrency): void;
   /**
    * Queue the action of a complete upload: its handlers get the file (or
    * the list of files) as their one argument; it counts as one action (the

@@ -14,6 +14,7 @@
  * Sessions are numbered by the host (`sid`), unique per kernel connection.
  */
 import type { CancelTarget } from '../protocol/messages.js';
+import type { AskedConcurrency } from './kernel.js';
 
 /** Host → kernel: a page sent `__connect`; start an instance. */
 export interface OpenMessage {
@@ -38,6 +39,8 @@ export interface ActionMessage {
   readonly name: string;
   readonly hasLoad: boolean;
   readonly load: unknown;
+  /** How the page asked the call to run (a slider: `latest`); absent: as the action declares. */
+  readonly concurrency?: AskedConcurrency | undefined;
 }
 
 /**

@@ -5,7 +5,13 @@ import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../util/logger.js';
 import { isAnalysisId } from '../analysis/analysis.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
-import type { KernelSession, OpenRequest, PagePort, UploadDelivery } from './kernel.js';
+import type {
+  AskedConcurrency,
+  KernelSession,
+  OpenRequest,
+  PagePort,
+  UploadDelivery,
+} from './kernel.js';
 import type { HostMessage, KernelBatch, KernelOp } from './messages.js';
 
 /**
@@ -54,9 +60,16 @@ class RemoteSession implements KernelSession {
     private readonly link: RemoteLink,
   ) {}
 
-  action(name: string, hasLoad: boolean, load: unknown): void {
+  action(name: string, hasLoad: boolean, load: unknown, asked?: AskedConcurrency): void {
     this.pending++;
-    this.link.post({ t: 'action', sid: this.sid, name, hasLoad, load: hasLoad ? load : null });
+    this.link.post({
+      t: 'action',
+      sid: this.sid,
+      name,
+      hasLoad,
+      load: hasLoad ? load : null,
+      concurrency: asked,
+    });
   }
 
   upload(delivery: UploadDelivery): void {

@@ -69,7 +69,7 @@ const CHECK_TIMEOUT_MS = 120_000;
  * next to this package (an optional peer dependency). Undefined when neither
  * is installed.
  */
-function findTypeScript(cwd: string): string | undefined {
+export function findTypeScript(cwd: string): string | undefined {
   for (const from of [join(cwd, 'package.json'), import.meta.url]) {
     try {
       return createRequire(from).resolve('typescript');

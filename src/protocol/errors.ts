@@ -68,6 +68,8 @@ export type DatabenchErrorCode =
   | 'TYPECHECK'
   /** A background TypeScript check given up because the files changed again: a newer check runs. */
   | 'TYPECHECK_SUPERSEDED'
+  /** `databench check` found names in the analyses' pages that the analyses lack (it lists them). */
+  | 'PAGE_NAMES'
   // page templates
   /** A page template that cannot be parsed (the message names file:line). */
   | 'TEMPLATE_SYNTAX'

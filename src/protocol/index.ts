@@ -13,6 +13,7 @@ export {
   parseServerMessage,
   frameFromEncoded,
   keyFrameFromEncoded,
+  latestActionFrame,
   parseQs,
 } from './messages.js';
 export type {

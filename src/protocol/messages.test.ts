@@ -7,6 +7,7 @@ import {
   encodeValue,
   frameFromEncoded,
   keyFrameFromEncoded,
+  latestActionFrame,
   parseClientMessage,
   parseQs,
   parseServerMessage,
@@ -85,6 +86,7 @@ describe('parseClientMessage', () => {
       signal: '__mine',
       hasLoad: true,
       load: 1,
+      concurrency: undefined,
     });
   });
 
@@ -124,6 +126,7 @@ describe('parseClientMessage', () => {
       signal: 'run',
       hasLoad: true,
       load: { my_param: 'helloworld' },
+      concurrency: undefined,
     });
   });
 
@@ -148,7 +151,22 @@ describe('parseClientMessage', () => {
       signal: 'test_action',
       hasLoad: false,
       load: undefined,
+      concurrency: undefined,
     });
+  });
+
+  test('an action frame may ask to run as a latest call; any other value is ignored', () => {
+    const asked = parseClientMessage('{"signal": "samples", "load": 5, "concurrency": "latest"}');
+    assert.equal(asked.kind === 'action' && asked.concurrency, 'latest');
+    for (const value of ['"parallel"', '"queue"', '1', 'null', '{"latest": true}']) {
+      const m = parseClientMessage(`{"signal": "samples", "load": 5, "concurrency": ${value}}`);
+      assert.equal(m.kind === 'action' && m.concurrency, undefined, value);
+    }
+    assert.equal(
+      latestActionFrame('samples', '5'),
+      '{"signal":"samples","load":5,"concurrency":"latest"}',
+    );
+    assert.equal(latestActionFrame('go'), '{"signal":"go","concurrency":"latest"}');
   });
 
   test('an action without a string signal is a ProtocolError', () => {

@@ -95,6 +95,11 @@ export interface ActionMessage {
   readonly signal: string;
   readonly hasLoad: boolean;
   readonly load: unknown;
+  /**
+   * Our addition: the frame's `"concurrency": "latest"` (a wired slider's),
+   * for an action that declares no concurrency; any other value is ignored.
+   */
+  readonly concurrency: 'latest' | undefined;
 }
 
 /** What a `__cancel` names: one call by its `__process_id`, or every call of an action. */
@@ -345,7 +350,8 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
     if (signal === PROTOCOL.uploadSignal) return uploadMessage(obj['load']);
   }
   const hasLoad = 'load' in obj;
-  return { kind: 'action', signal, hasLoad, load: obj['load'] };
+  const concurrency = obj['concurrency'] === 'latest' ? 'latest' : undefined;
+  return { kind: 'action', signal, hasLoad, load: obj['load'], concurrency };
 }
 
 function cancelTarget(load: unknown): CancelTarget {
@@ -458,6 +464,14 @@ export function parseServerMessage(text: string): ServerMessage {
 export function frameFromEncoded(signal: string, encodedLoad?: string): string {
   const head = '{"signal":' + JSON.stringify(signal);
   return encodedLoad === undefined ? head + '}' : head + ',"load":' + encodedLoad + '}';
+}
+
+/**
+ * An action frame asking to run as a `latest` call (our addition; a 0.7
+ * server ignores the key): `{"signal":…,"load":…,"concurrency":"latest"}`.
+ */
+export function latestActionFrame(signal: string, encodedLoad?: string): string {
+  return frameFromEncoded(signal, encodedLoad).slice(0, -1) + ',"concurrency":"latest"}';
 }
 
 /**

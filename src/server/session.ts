@@ -242,7 +242,12 @@ export class Session implements PagePort {
         if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
           this.ws.pause();
         }
-        this.kernelSession?.action(message.signal, message.hasLoad, message.load);
+        this.kernelSession?.action(
+          message.signal,
+          message.hasLoad,
+          message.load,
+          message.concurrency,
+        );
         return;
       }
       case 'cancel':

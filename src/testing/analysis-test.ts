@@ -2,6 +2,7 @@ import type { Analysis, AnalysisClass, AnyAnalysis } from '../analysis/analysis.
 import { AnalysisInstance, type PageSink } from '../analysis/instance.js';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by the {@link}s of the docs below
 import type { Meta } from '../analysis/meta.js';
+import type { CheckedAction, EmitArgs } from '../protocol/contract.js';
 import { createMemoryLogger, type LogLevel } from '../util/logger.js';
 
 /** Options of {@link AnalysisTest}. */
@@ -90,9 +91,22 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
 
   /**
    * Run `action` with `message` (as the page would send it) after the setup
-   * and every action triggered before; resolves when it has run.
+   * and every action triggered before; resolves when it has run. Typed as a
+   * page's `Connection<A>.emit`: a name that is no action of the analysis is
+   * a type error naming the nearest one, the message is checked against the
+   * handler's parameters (a test of what a page may send wrongly casts:
+   * `t.trigger('nope' as never)`).
+   *
+   * @example await t.trigger('count');
    */
-  trigger(action: string, message?: unknown): Promise<void> {
+  trigger<const N extends string>(
+    action: CheckedAction<A, N>,
+    ...message: EmitArgs<A, N>
+  ): Promise<void> {
+    return this.#trigger(action, message[0]);
+  }
+
+  #trigger(action: string, message: unknown): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('AnalysisTest is closed'));
     const meta = this.#meta;
     return this.#instance.enqueue(() =>
@@ -104,7 +118,7 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
 
   /** Run `disconnected` and release the instance's stores and timers. */
   close(): Promise<void> {
-    this.#closing ??= this.trigger('disconnected').then(() => {
+    this.#closing ??= this.#trigger('disconnected', undefined).then(() => {
       this.#closed = true;
       this.#instance.dispose();
     });

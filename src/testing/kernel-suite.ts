@@ -15,7 +15,13 @@ import {
   type CancelTarget,
 } from '../protocol/messages.js';
 import { createMemoryLogger, type Logger, type LogLevel } from '../util/logger.js';
-import type { Kernel, KernelSession, OpenRequest, PagePort } from '../kernel/kernel.js';
+import type {
+  AskedConcurrency,
+  Kernel,
+  KernelSession,
+  OpenRequest,
+  PagePort,
+} from '../kernel/kernel.js';
 
 /** What {@link testKernel} hands the factory of each kernel it tests. */
 export interface KernelSetup {
@@ -250,10 +256,14 @@ class Page {
     readonly session: KernelSession,
   ) {}
 
-  /** Send an action, as the server does for a frame `{signal: name, load}`. */
-  send(name: string, load?: unknown): void {
+  /**
+   * Send an action, as the server does for a frame `{signal: name, load}`
+   * (with `"concurrency": "latest"` when `asked`, as a wired slider sends it).
+   */
+  send(name: string, load?: unknown, asked?: AskedConcurrency): void {
     this.port.sent++;
-    this.session.action(name, load !== undefined, load);
+    if (asked === undefined) this.session.action(name, load !== undefined, load);
+    else this.session.action(name, load !== undefined, load, asked);
   }
 
   /** The load of the next frame of `signal`. */
@@ -554,14 +564,33 @@ export function testKernel<K extends Kernel>(
       assert.equal(await page.next('echo'), 'alive');
     });
 
-    void test('an action without a handler gets a warn frame; the session keeps working', async () => {
+    void test('an action without a handler gets a warn frame and an __error naming the nearest handler; the session keeps working', async () => {
       const m = await start();
       const page = open(m);
       page.send('no_such_action', [1]);
       assert.equal(await page.next('warn'), 'no handler for no_such_action');
+      assert.deepEqual(await page.next('__error'), {
+        action: 'no_such_action',
+        where: 'action "no_such_action"',
+        message: "no handler for 'no_such_action' on Conformance",
+        location: null,
+      });
+      page.send('ecoh', { x: 1, __process_id: 7 });
+      assert.equal(await page.next('warn'), 'no handler for ecoh');
+      assert.deepEqual(await page.next('__error'), {
+        action: 'ecoh',
+        where: 'action "ecoh"',
+        message: "no handler for 'ecoh' on Conformance (did you mean 'echo'?)",
+        location: null,
+      });
+      const end = await page.port.waitFor(
+        (f) => f.signal === '__process' && (f.load as ProcessLoad).status === 'end',
+        'the end frame of the call without a handler',
+      );
+      assert.deepEqual(end.load, { id: 7, status: 'end' });
       page.send('echo', ['alive']);
       assert.equal(await page.next('echo'), 'alive');
-      await page.port.until(() => page.port.dones === 2 || undefined, '2 done() calls');
+      await page.port.until(() => page.port.dones === 3 || undefined, '3 done() calls');
     });
 
     void test('a __process_id gets a start frame, progress frames and an end frame, in that order', async () => {
@@ -676,6 +705,84 @@ export function testKernel<K extends Kernel>(
         'the dropped call has its end frame and no start',
       );
       await page.port.until(() => page.port.dones === 3 || undefined, '3 done() calls');
+    });
+
+    void test('a call the page asks to run as latest (a slider) answers while a queued call runs; queued calls still wait their turn', async (t) => {
+      const m = await start();
+      const page = open(m);
+      if (!page.session.cancel) {
+        t.skip('this kernel has no cancel: the long call could not be stopped');
+        return;
+      }
+      page.send('steps', { n: 100_000, __process_id: 1 });
+      await page.port.waitFor(
+        (f) => f.signal === '__process' && (f.load as ProcessLoad).status === 'progress',
+        'a progress frame of the long queued call',
+      );
+      page.send('wait', [1]);
+      page.send('echo', ['slid'], 'latest');
+      assert.equal(await page.next('echo'), 'slid', 'the latest call ran beside the queue');
+      assert.deepEqual(page.port.loads('steps_done'), [], 'the queued call still runs');
+      assert.deepEqual(page.port.loads('waited'), [], 'the next queued call still waits');
+      // the long call keeps its progress once the other has run
+      const seen = page.port.frames.length;
+      await page.port.until(
+        () =>
+          page.port.frames
+            .slice(seen)
+            .some(
+              (f) =>
+                f.signal === '__process' &&
+                (f.load as ProcessLoad).id === 1 &&
+                (f.load as ProcessLoad).status === 'progress',
+            ) || undefined,
+        'a progress frame of the long call after the latest call ran',
+      );
+      page.session.cancel({ kind: 'process', id: 1 });
+      await page.next('stopped');
+      assert.equal(await page.next('waited'), 1);
+      await page.port.until(
+        () => (page.port.dones === page.port.sent ? true : undefined),
+        'done() for every action',
+      );
+    });
+
+    void test('calls of one latest action never overlap: a newer call cancels the running one and starts when it has returned', async (t) => {
+      const m = await start();
+      const page = open(m);
+      if (!page.session.cancel) {
+        t.skip('this kernel has no cancel: a latest call cannot stop the one before it');
+        return;
+      }
+      page.send('steps', { n: 100_000, __process_id: 1 }, 'latest');
+      await page.port.waitFor(
+        (f) => f.signal === '__process' && (f.load as ProcessLoad).status === 'progress',
+        'a progress frame of the first call',
+      );
+      page.send('steps', { n: 2, __process_id: 2 }, 'latest');
+      assert.equal(await page.next('steps_done'), 2);
+      await page.port.waitFor(
+        (f) =>
+          f.signal === '__process' &&
+          (f.load as ProcessLoad).id === 2 &&
+          (f.load as ProcessLoad).status === 'end',
+        'the end frame of the second call',
+      );
+      const stopped = page.port.loads('stopped') as number[];
+      assert.equal(stopped.length, 1, 'the first call saw its cancel');
+      const ofCall = (f: Frame): unknown =>
+        f.signal === '__process' ? (f.load as ProcessLoad).id : undefined;
+      const statuses = page.port.frames
+        .filter((f) => ofCall(f) !== undefined)
+        .map((f) => `${String(ofCall(f))}:${(f.load as ProcessLoad).status}`)
+        .filter((s) => !s.endsWith(':progress'));
+      assert.deepEqual(statuses, ['1:start', '1:end', '2:start', '2:end'], 'no overlap');
+      const ends = (page.port.loads('__process') as ProcessLoad[]).filter(
+        (p) => p.status === 'end',
+      );
+      assert.equal(ends[0]!.cancelled, true, 'the first call ended cancelled');
+      assert.equal(ends[1]!.cancelled, undefined, 'the second ran to its end');
+      await page.port.until(() => (page.port.dones === 2 ? true : undefined), '2 done() calls');
     });
 
     void test('close runs disconnected, releases the session and resolves', async () => {

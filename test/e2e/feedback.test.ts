@@ -194,7 +194,7 @@ describe('e2e: the page tells the user what is happening', { skip }, () => {
       await page.waitForSelector('#databench-errors .db-error');
       assert.equal(await page.textContent('.db-error-name'), 'Action "boom" failed');
       assert.equal(await page.textContent('.db-error-text'), 'Error: boom');
-      assert.equal(await page.textContent('.db-error-location'), 'tasks/analysis.ts:73:11');
+      assert.equal(await page.textContent('.db-error-location'), 'tasks/analysis.ts:74:11');
       await page.click('button[data-action="boom"]');
       await page.waitForSelector('.db-error-count');
       assert.equal(await page.textContent('.db-error-count'), '×2');

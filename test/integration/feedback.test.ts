@@ -135,6 +135,50 @@ describe('feedback: progress, cancel, concurrency, errors', () => {
         client.close();
       });
 
+      test('latest: a slider answers at once while a queued long action runs', async () => {
+        const { client } = await TestClient.connect(wsUrl(server, name));
+        client.send('long', { steps: 500, stepMs: 20, __process_id: 10 });
+        await client.waitFor(isProcess(10, 'progress'), 'the long call running');
+        client.send('slide', [7]);
+        await client.waitFor(dataKey('slid', 7), 'slid = 7 while long runs');
+        assert.equal(client.frames.filter(isProcess(10, 'end')).length, 0, 'long still runs');
+        // a frame that asks for latest: an action that declares nothing runs so
+        client.sendJson({ signal: 'free', load: 3, concurrency: 'latest' });
+        assert.equal((await client.next('freed')).load, 3);
+        assert.equal(client.frames.filter(isProcess(10, 'end')).length, 0, 'long still runs');
+        client.send('__cancel', { id: 10 });
+        await client.waitFor(isProcess(10, 'end'), 'the long end');
+        client.close();
+      });
+
+      test('latest with exclusive, and a declared queue, wait for the queued long action', async () => {
+        const { client } = await TestClient.connect(wsUrl(server, name));
+        client.send('long', { steps: 500, stepMs: 20, __process_id: 11 });
+        await client.waitFor(isProcess(11, 'progress'), 'the long call running');
+        client.send('slide_after', [5]);
+        // the page asks for latest; the action declares queue: declared wins
+        client.sendJson({ signal: 'ordered', load: 6, concurrency: 'latest' });
+        // a latest call beside the queue answers within a turn or two: give it the
+        // time of several progress frames of the long call (50 ms apart)
+        const seen = client.frames.filter(isProcess(11, 'progress')).length;
+        await client.waitFor(
+          () => client.frames.filter(isProcess(11, 'progress')).length >= seen + 3,
+          'three more progress frames',
+        );
+        assert.deepEqual(
+          client.frames.filter((f) => f.signal === 'slid_after' || f.signal === 'ordered'),
+          [],
+          'both still wait',
+        );
+        client.send('__cancel', { id: 11 });
+        await client.next('slid_after');
+        await client.next('ordered');
+        const end = client.frames.findIndex(isProcess(11, 'end'));
+        const after = client.frames.findIndex((f) => f.signal === 'slid_after');
+        assert.ok(end >= 0 && end < after, 'they ran after the long call ended');
+        client.close();
+      });
+
       test('parallel: runs while a queued action is busy; its start frame says so', async () => {
         const { client } = await TestClient.connect(wsUrl(server, name));
         client.send('long', { steps: 100, stepMs: 20, __process_id: 6 });
@@ -173,7 +217,7 @@ describe('feedback: progress, cancel, concurrency, errors', () => {
           action: 'boom',
           where: 'action "boom"',
           message: 'Error: boom',
-          location: 'tasks/analysis.ts:73:11',
+          location: 'tasks/analysis.ts:74:11',
         });
         const text = await client.waitFor((f) => f.signal === 'error', 'the 0.7 error frame');
         assert.equal(text.load, 'action "boom" failed: Error: boom');
@@ -183,7 +227,7 @@ describe('feedback: progress, cancel, concurrency, errors', () => {
           error: true,
         });
         assert.ok(
-          logger.lines.some(([, l]) => l.includes('Error: boom') && l.includes('analysis.ts:73')),
+          logger.lines.some(([, l]) => l.includes('Error: boom') && l.includes('analysis.ts:74')),
           'the stack is in the log',
         );
         client.close();
@@ -217,7 +261,7 @@ describe('feedback: error details off', () => {
           client.close();
         }
         assert.ok(
-          logger.lines.some(([, l]) => l.includes('analysis.ts:73')),
+          logger.lines.some(([, l]) => l.includes('analysis.ts:74')),
           'the log keeps the stack',
         );
       } finally {

@@ -167,12 +167,43 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
       }
       assert.equal(result.code, 0, `${command}:\n${result.output}`);
       if (command === 'npm test') assert.match(result.output, /# pass 1\b/);
+      if (command === 'npm run typecheck') {
+        assert.match(result.output, /databench check: 1 analysis, no problems/);
+      }
     }
     // the generated project checks library types: nothing of ours may need skipLibCheck
     const tsconfig = JSON.parse(await readFile(join(project, 'tsconfig.json'), 'utf8')) as {
       compilerOptions: Record<string, unknown>;
     };
     assert.equal(tsconfig.compilerOptions['skipLibCheck'], undefined);
+
+    // a page that names an action the analysis lacks: `npm run typecheck` runs databench check
+    const pagePath = join(project, 'analyses', 'hello', 'index.html');
+    const pageText = await readFile(pagePath, 'utf8');
+    await writeFile(pagePath, pageText.replace('data-action="count"', 'data-action="cuont"'));
+    // and a page script with the typed client: tsconfig.pages.json checks it with the DOM's types
+    const scriptPath = join(project, 'analyses', 'hello', 'index.page.ts');
+    await writeFile(
+      scriptPath,
+      [
+        `import { Connection } from '${PKG.name}/client';`,
+        `import type { Hello } from './analysis.js';`,
+        'const d = new Connection<Hello>();',
+        "d.on({ data: 'clicks' }, (n) => document.title = n.toFixed(0));",
+        "d.emit('count');",
+        '',
+      ].join('\n'),
+    );
+    const checked = await run('npm', ['run', 'typecheck'], project);
+    await writeFile(pagePath, pageText);
+    await rm(scriptPath);
+    // exit 1 from databench check, the last of the three: both tsc runs passed
+    assert.equal(checked.code, 1, checked.output);
+    assert.doesNotMatch(checked.output, /error TS/);
+    assert.match(
+      checked.output,
+      /analyses\/hello\/index\.html:\d+:\d+: data-action="cuont": no handler for 'cuont' on Hello \(did you mean 'count'\?\)/,
+    );
 
     // a type error: `npm run typecheck` fails on it, and the server reports it
     const analysis = join(project, 'analyses', 'hello', 'analysis.ts');

@@ -137,15 +137,27 @@ interface InputWidget extends ValueWidget {
 }
 
 /**
+ * Whether an input asks the server to run its action as a `latest` call
+ * (see `Connection.emitLatest`): `data-concurrency="latest"`, or
+ * `"queue"` for no request; without the attribute, `byDefault`.
+ */
+export function asksLatest(node: Element, byDefault: boolean): boolean {
+  const asked = node.getAttribute('data-concurrency');
+  return asked === null ? byDefault : asked.trim().toLowerCase() === 'latest';
+}
+
+/**
  * Wire the inputs under `root` matching `selector` that have an action name:
- * a change emits the action, the signal (by default `data:<action>`) shows
- * the server's value.
+ * a change emits the action (as a `latest` call when the input asks, see
+ * {@link asksLatest}: sliders do by default), the signal (by default
+ * `data:<action>`) shows the server's value.
  */
 export function wireInputs<N extends HTMLElement, W extends InputWidget>(
   connection: AnyConnection,
   root: WireRoot,
   selector: string,
   make: (node: N) => W,
+  latestByDefault = false,
 ): W[] {
   return wireAll(
     connection,
@@ -153,9 +165,11 @@ export function wireInputs<N extends HTMLElement, W extends InputWidget>(
     selector,
     (node) => UIElement.determineActionName(node),
     make,
-    (widget) => {
+    (widget, node) => {
       const action = widget.actionName as string;
-      widget.changeCB = (value) => connection.emit(action, value);
+      widget.changeCB = asksLatest(node, latestByDefault)
+        ? (value) => connection.emitLatest(action, value)
+        : (value) => connection.emit(action, value);
     },
   );
 }
@@ -177,13 +191,13 @@ function wireAll<N extends HTMLElement, W extends ValueWidget>(
   selector: string,
   name: (node: N) => unknown,
   make: (node: N) => W,
-  setup?: (widget: W) => void,
+  setup?: (widget: W, node: N) => void,
 ): W[] {
   return unwired<N>(root, selector)
     .filter((node) => name(node) !== null)
     .map((node) => {
       const widget = make(node);
-      setup?.(widget);
+      setup?.(widget, node);
       listen(connection, widget.wireSignal, (value) => widget.value(value));
       return widget;
     });

@@ -12,6 +12,11 @@ import {
  * and shows the data key of its name. Its `<label for=…>` shows the current
  * value (in a `<span data-slider-value>` added to the label, as text).
  *
+ * `ui.wire` sends its action as a `latest` call (`Connection.emitLatest`):
+ * it answers while a long action of the page runs, and only the newest
+ * value counts, unless the handler declares its concurrency;
+ * `data-concurrency="queue"` sends it as a plain action.
+ *
  * Hooks, for a slider whose positions are not the values:
  * `valueToSlider(value)` (server value → slider position),
  * `sliderToValue(position)` (→ value sent), `formatFn(value)` (→ label text).
@@ -91,6 +96,7 @@ export class Slider extends UIElement<HTMLInputElement> {
       r,
       'input[type="range" i]',
       (node) => new Slider(node, node.id ? labels.get(node.id) : null),
+      true,
     );
   }
 }

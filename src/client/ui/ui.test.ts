@@ -192,7 +192,9 @@ describe('ui widgets in Chromium', { skip }, () => {
     assert.equal((await server.takeAction('greeting')).message.load, 'hello');
     await page.focus('#search');
     await page.keyboard.type('ab');
-    assert.equal((await server.takeAction('search')).message.load, 'a');
+    const typed = await server.takeAction('search');
+    assert.equal(typed.message.load, 'a');
+    assert.equal(typed.message.concurrency, undefined, 'a text input asks for nothing');
     assert.equal((await server.takeAction('search')).message.load, 'ab');
     server.broadcast('data', { greeting: 'from server' });
     await page.waitForFunction(
@@ -208,7 +210,10 @@ describe('ui widgets in Chromium', { skip }, () => {
     assert.equal(await page.textContent('label[for=samples]'), 'Samples: 5000');
     await page.focus('#samples');
     await page.keyboard.press('End'); // to the maximum, as a user would
-    assert.equal((await server.takeAction('samples')).message.load, 10000);
+    const moved = await server.takeAction('samples');
+    assert.equal(moved.message.load, 10000);
+    // a slider asks for a latest call: it answers while a long action runs
+    assert.equal(moved.raw, '{"signal":"samples","load":10000,"concurrency":"latest"}');
     assert.equal(await page.textContent('label[for=samples]'), 'Samples: 10000');
 
     // the hooks: server values are twice the slider positions, the label formats them

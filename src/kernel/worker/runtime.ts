@@ -319,7 +319,9 @@ export class KernelRuntime {
         return;
       }
       case 'action':
-        this.sessions.get(message.sid)?.action(message.name, message.hasLoad, message.load);
+        this.sessions
+          .get(message.sid)
+          ?.action(message.name, message.hasLoad, message.load, message.concurrency);
         return;
       case 'cancel':
         this.sessions.get(message.sid)?.cancel(message.target);
