@@ -142,7 +142,8 @@ export interface ServerOptions {
   /**
    * Show a handler's failure on the page with the file:line of the user's
    * code (the message alone otherwise; the full stack is always in the log).
-   * The CLI's `--no-error-details` turns it off.
+   * Off, load errors and a dead kernel's error show no stack, source line or
+   * absolute path either. The CLI's `--no-error-details` turns it off.
    * @default true when `host` is a loopback address, false otherwise
    */
   errorDetails?: boolean;

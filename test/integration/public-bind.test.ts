@@ -1,0 +1,89 @@
+// A server bound off loopback (or with error details off): what pages are
+// told of failures, which Host headers it answers, and who owns retained data.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
+import { FIXTURES, TestClient } from '../helpers.ts';
+import { pythonSkip } from '../python.ts';
+
+/** `http://127.0.0.1:port` of a server (it may be bound to 0.0.0.0). */
+function local(server: DatabenchServer): string {
+  return `http://127.0.0.1:${new URL(server.url).port}`;
+}
+
+/** What gives away the server's files: a path of the fixtures, a stack frame, a line of source. */
+function assertNoDetails(text: string, where: string): void {
+  assert.ok(!text.includes(FIXTURES), `${where} has no absolute path:\n${text}`);
+  assert.ok(!/\n\s*at /.test(text), `${where} has no stack frame:\n${text}`);
+  assert.ok(!text.includes('secret_source_line'), `${where} has no line of source:\n${text}`);
+}
+
+for (const [what, options] of [
+  ['bound to 0.0.0.0', { host: '0.0.0.0' }],
+  ['errorDetails: false', { errorDetails: false }],
+] as const) {
+  describe(`error details, ${what}`, () => {
+    let server: DatabenchServer;
+    const logger = createMemoryLogger();
+    before(async () => {
+      server = await createServer({
+        port: 0,
+        analyses: FIXTURES + 'public-bind',
+        logger,
+        ...options,
+      });
+    });
+    after(() => server.close());
+
+    test('the index says which analyses failed, without paths, stacks or source', async () => {
+      const res = await fetch(`${local(server)}/`);
+      const html = await res.text();
+      assert.match(html, /broken at import/);
+      assertNoDetails(html, 'the index');
+    });
+
+    test('a load-error page shows the message only', async () => {
+      const res = await fetch(`${local(server)}/throws/`);
+      assert.equal(res.status, 500);
+      const html = await res.text();
+      assert.match(html, /broken at import/);
+      assertNoDetails(html, 'the load-error page');
+    });
+
+    test('a Python load error shows no line of source', { skip: pythonSkip }, async () => {
+      const index = await (await fetch(`${local(server)}/`)).text();
+      assert.match(index, /ZeroDivisionError: division by zero/);
+      assertNoDetails(index, 'the index');
+      const res = await fetch(`${local(server)}/py_err/`);
+      assert.equal(res.status, 500);
+      const html = await res.text();
+      assert.match(html, /ZeroDivisionError: division by zero/);
+      assertNoDetails(html, 'the load-error page');
+      assert.ok(
+        logger.lines.some(([, l]) => l.includes('secret_source_line')),
+        'the log has the line of source',
+      );
+    });
+
+    test("a worker thread's death tells the page why, without its stack", async () => {
+      const { client } = await TestClient.connect(`${local(server).replace('http', 'ws')}/dies/ws`);
+      client.send('die');
+      const error = await client.waitFor(
+        (f) => f.signal === 'error' && String(f.load).includes('kernel stopped'),
+        'the error frame of the dead kernel',
+      );
+      const text = String(error.load);
+      assert.match(text, /the thread dies here/);
+      assertNoDetails(text, 'the error frame');
+      assert.equal((await client.closed(10_000)).code, 1011);
+      assert.ok(
+        logger.lines.some(
+          ([, l]) =>
+            l.includes('the thread dies here') && l.includes(FIXTURES + 'public-bind/dies'),
+        ),
+        'the log has the stack with its paths',
+      );
+    });
+  });
+}
