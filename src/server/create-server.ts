@@ -36,7 +36,13 @@ import {
   type ServerOptions,
 } from './options.js';
 import { SessionRegistry } from './session-registry.js';
-import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
+import {
+  createHostCheck,
+  createUpgradeGate,
+  hostRefusal,
+  hostRefusedLine,
+} from './upgrade-gate.js';
+import { LogRateLimit } from '../util/log-limit.js';
 import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
 import { TurnBatcher } from '../util/turn-batcher.js';
@@ -267,15 +273,28 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
+  // anyone can send a foreign Host: its log lines are rate-limited
+  const hostLog = new LogRateLimit();
+  const hostRefused = (what: string, header: string | undefined): string => {
+    const dropped = hostLog.take();
+    if (dropped !== false) {
+      logger.warn(
+        hostRefusedLine(what, header) +
+          (dropped > 0 ? ` (${dropped} refusals before it not logged)` : ''),
+      );
+    }
+    return hostRefusal(loopbackBind);
+  };
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     contentSecurityPolicy: o.contentSecurityPolicy,
   });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
-      // a page on another site that rebound its name to 127.0.0.1
+      // a page on another site that rebound its name to this server's address
+      const text = hostRefused(`${req.method ?? 'GET'} request`, req.headers.host);
       res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('Host not allowed: open this server as localhost or 127.0.0.1, or pass --host\n');
+      res.end(`${text}\n`);
       return;
     }
     pages(req, res);
@@ -286,6 +305,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     wss,
     logger,
     hostAllowed,
+    hostRefused: (header) => hostRefused('WebSocket', header),
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,

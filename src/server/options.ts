@@ -57,7 +57,8 @@ export interface ServerOptions {
    */
   logger?: Logger;
   /**
-   * Origins allowed to open WebSockets besides the page's own host.
+   * Origins allowed to open WebSockets besides the page's own host; their
+   * hosts pass the Host check (the DNS-rebinding guard) too.
    * @default none
    */
   allowOrigins?: string[];

@@ -1,6 +1,8 @@
 // A server bound off loopback (or with error details off): what pages are
 // told of failures, which Host headers it answers, and who owns retained data.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { hostname, networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
@@ -10,6 +12,27 @@ import { pythonSkip } from '../python.ts';
 /** `http://127.0.0.1:port` of a server (it may be bound to 0.0.0.0). */
 function local(server: DatabenchServer): string {
   return `http://127.0.0.1:${new URL(server.url).port}`;
+}
+
+/** GET `path` from `server` on 127.0.0.1 with the Host header `host`. */
+function getWithHost(
+  server: DatabenchServer,
+  path: string,
+  host: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: new URL(server.url).port, path, headers: { Host: host } },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += String(d)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer to ${path} within 5 s`)));
+    req.end();
+  });
 }
 
 /** What gives away the server's files: a path of the fixtures, a stack frame, a line of source. */
@@ -87,3 +110,59 @@ for (const [what, options] of [
     });
   });
 }
+
+describe('the Host check of a public bind', () => {
+  let server: DatabenchServer;
+  const logger = createMemoryLogger();
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      host: '0.0.0.0',
+      analyses: FIXTURES + 'hardening',
+      allowOrigins: ['https://analyses.example.org'],
+      logger,
+    });
+  });
+  after(() => server.close());
+
+  test("the machine's names and addresses, IP literals and --allow-origin hosts are answered", async () => {
+    const port = new URL(server.url).port;
+    const addresses = Object.values(networkInterfaces())
+      .flat()
+      .map((i) => (i?.family === 'IPv6' ? `[${i.address}]` : i?.address))
+      .filter((a) => a !== undefined);
+    for (const host of [
+      `${hostname()}:${port}`,
+      hostname(),
+      ...addresses.map((a) => `${a}:${port}`),
+      `198.51.100.20:${port}`,
+      `localhost:${port}`,
+      'analyses.example.org',
+    ]) {
+      assert.equal((await getWithHost(server, '/', host)).status, 200, `Host ${host}`);
+    }
+  });
+
+  test('another Host is refused with 403 and a log line naming the flag, for pages and sockets', async () => {
+    const port = new URL(server.url).port;
+    const reply = await getWithHost(server, '/echo/', `rebound.example:${port}`);
+    assert.equal(reply.status, 403);
+    assert.match(reply.body, /--allow-origin/);
+    assert.ok(
+      logger.lines.some(
+        ([level, l]) =>
+          level === 'warn' && l.includes('"rebound.example:') && l.includes('--allow-origin'),
+      ),
+      'a log line names the Host and the flag',
+    );
+    await assert.rejects(
+      TestClient.open(`ws://127.0.0.1:${port}/echo/ws`, {
+        headers: { Host: `rebound.example:${port}` },
+      }),
+      /403/,
+    );
+    // the right Host still gets a socket
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/echo/ws`);
+    client.close();
+  });
+});
