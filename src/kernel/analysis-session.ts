@@ -149,14 +149,29 @@ export class AnalysisSession
       this.dispose();
       return undefined;
     }
+    // the snapshots before the reply: a value the page cannot receive fails the connect
+    const max = request.maxValueBytes ?? Infinity;
+    const data = request.resumed ? this.snapshotFrame('data', max) : undefined;
+    const classData = this.snapshotFrame('class_data', max);
+    const oversized =
+      typeof data === 'object'
+        ? { signal: 'data', ...data }
+        : typeof classData === 'object'
+          ? { signal: 'class_data', ...classData }
+          : undefined;
+    if (oversized !== undefined) {
+      this.started = undefined;
+      this.state = 'ended';
+      this.dispose();
+      const text = `could not connect to analysis "${this.meta.name}": its ${oversized.signal} key "${oversized.key}" holds ${oversized.bytes} bytes or more, more than a page can receive (${max}, the server's sendBufferHardBytes); store less under one key`;
+      this.logger.error(text);
+      this.page.fail(text, 1011, 'a value too large for the page');
+      return undefined;
+    }
     this.state = 'open';
     this.page.opened();
-    if (request.resumed) {
-      const data = this.snapshotFrame('data');
-      if (data !== undefined) void this.page.frame(data);
-    }
-    const classData = this.snapshotFrame('class_data');
-    if (classData !== undefined) void this.page.frame(classData);
+    if (typeof data === 'string') void this.page.frame(data);
+    if (typeof classData === 'string') void this.page.frame(classData);
     const running = this.lifecycle(request.cliArgs as string[], parseQs(request.requestArgs));
     if (running === undefined) {
       this.started = undefined;

@@ -147,6 +147,7 @@ export class RemoteLink {
       cliArgs: request.cliArgs,
       owner: request.owner,
       ...(request.errorDetails === false ? { errorDetails: false } : {}),
+      ...(request.maxValueBytes !== undefined ? { maxValueBytes: request.maxValueBytes } : {}),
     });
     return session;
   }

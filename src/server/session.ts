@@ -288,6 +288,8 @@ export class Session implements PagePort {
       cliArgs: this.ctx.cliArgs,
       owner: this.owner,
       errorDetails: this.ctx.errorDetails,
+      // a frame past this bound closes the page (outbound): a larger value can never reach it
+      maxValueBytes: this.ctx.limits.hardBufferBytes,
       datastore: this.ctx.datastore,
     });
   }
