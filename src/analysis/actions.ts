@@ -6,6 +6,11 @@
 const decorated = new WeakMap<Function, string[]>();
 /** `concurrency` given to `@on({ … })` / `@onAction(name, { … })`, per method. */
 const concurrencyOf = new WeakMap<Function, Concurrency>();
+/** `maxParallel` given with `concurrency: 'parallel'`, per method. */
+const maxParallelOf = new WeakMap<Function, number>();
+
+/** How many calls of one `parallel` action of one page run at once unless `maxParallel` says otherwise. */
+export const DEFAULT_MAX_PARALLEL = 16;
 
 /**
  * How calls of one action of one page relate:
@@ -15,7 +20,8 @@ const concurrencyOf = new WeakMap<Function, Concurrency>();
  *   the running one (its `actionSignal`): a slider dragged across 50 values
  *   runs only the last few;
  * - `parallel`: runs at once, beside whatever else runs (its button stays
- *   clickable).
+ *   clickable); at most `maxParallel` calls of the action (16 by default)
+ *   run at once for one page, later ones wait for one of them to end.
  */
 export type Concurrency = 'queue' | 'latest' | 'parallel';
 
@@ -23,6 +29,13 @@ export type Concurrency = 'queue' | 'latest' | 'parallel';
 export interface ActionOptions {
   /** See {@link Concurrency}. Default: `'queue'`. */
   concurrency?: Concurrency;
+  /**
+   * With `concurrency: 'parallel'`: how many calls of this action one page
+   * runs at once; the next ones wait, in order, for one to end. A positive
+   * integer, or `Infinity` for no bound.
+   * @default 16
+   */
+  maxParallel?: number;
 }
 
 const CONCURRENCY: readonly Concurrency[] = ['queue', 'latest', 'parallel'];
@@ -37,6 +50,16 @@ function checkOptions(options: ActionOptions, who: string): void {
       `${who}: concurrency must be one of ${CONCURRENCY.join(', ')}; got ${JSON.stringify(c)}`,
     );
   }
+  const max = options.maxParallel;
+  if (max === undefined) return;
+  if (c !== 'parallel') {
+    throw new TypeError(`${who}: maxParallel goes with concurrency: 'parallel'`);
+  }
+  if (typeof max !== 'number' || !(max === Infinity || (Number.isInteger(max) && max >= 1))) {
+    throw new TypeError(
+      `${who}: maxParallel must be a positive integer or Infinity; got ${String(max)}`,
+    );
+  }
 }
 
 function mark(method: Function, action: string, options?: ActionOptions): void {
@@ -45,6 +68,7 @@ function mark(method: Function, action: string, options?: ActionOptions): void {
     if (!list.includes(action)) list.push(action);
   } else decorated.set(method, [action]);
   if (options?.concurrency !== undefined) concurrencyOf.set(method, options.concurrency);
+  if (options?.maxParallel !== undefined) maxParallelOf.set(method, options.maxParallel);
 }
 
 type MethodDecorator = <This, Args extends unknown[], Return>(
@@ -124,6 +148,8 @@ export interface ActionTable {
   readonly wildcard: readonly Handler[];
   /** Actions whose concurrency is not `queue` (set by any of their handlers). */
   readonly concurrency: ReadonlyMap<string, Concurrency>;
+  /** `parallel` actions' calls one page runs at once (absent: {@link DEFAULT_MAX_PARALLEL}). */
+  readonly maxParallel: ReadonlyMap<string, number>;
 }
 
 const tables = new WeakMap<Function, ActionTable>();
@@ -139,12 +165,17 @@ export function actionTable(cls: Function): ActionTable {
   const seen = new Set<string>();
   const handlers = new Map<string, Handler[]>();
   const concurrency = new Map<string, Concurrency>();
+  const maxParallel = new Map<string, number>();
   const add = (action: string, handler: Handler): void => {
     const list = handlers.get(action);
     if (list) list.push(handler);
     else handlers.set(action, [handler]);
     const c = concurrencyOf.get(handler.method);
-    if (c !== undefined && c !== 'queue' && !concurrency.has(action)) concurrency.set(action, c);
+    if (c !== undefined && c !== 'queue' && !concurrency.has(action)) {
+      concurrency.set(action, c);
+      const max = maxParallelOf.get(handler.method);
+      if (max !== undefined) maxParallel.set(action, max);
+    }
   };
   for (
     let proto = cls.prototype as object | null;
@@ -165,7 +196,7 @@ export function actionTable(cls: Function): ActionTable {
   }
   const wildcard = handlers.get('*') ?? [];
   handlers.delete('*');
-  const table = { handlers, wildcard, concurrency };
+  const table = { handlers, wildcard, concurrency, maxParallel };
   tables.set(cls, table);
   return table;
 }

@@ -9,7 +9,7 @@ import {
   type CancelTarget,
 } from '../protocol/messages.js';
 import { ActionRun, endLoad } from '../analysis/action-run.js';
-import { actionTable } from '../analysis/actions.js';
+import { actionTable, DEFAULT_MAX_PARALLEL } from '../analysis/actions.js';
 import type { AnyAnalysis } from '../analysis/analysis.js';
 import { AnalysisInstance, type ErrorReporting } from '../analysis/instance.js';
 import type { Meta } from '../analysis/meta.js';
@@ -34,6 +34,14 @@ interface Call {
 }
 
 const NO_CALLS: ReadonlySet<Call> = new Set();
+
+/** The calls of one `parallel` action of one page: how many run, and the starts of those that wait. */
+interface Lane {
+  running: number;
+  /** Waiting starts, first at `head` (an index, so a long wait list is not shifted). */
+  readonly waiting: Array<(() => void) | undefined>;
+  head: number;
+}
 
 /** How each analysis reports errors, with and without details: one object per kind, not per page. */
 const reportings = new WeakMap<Meta, { on: ErrorReporting; off: ErrorReporting }>();
@@ -89,6 +97,8 @@ export class AnalysisSession
    * for it. Undefined once they have (an idle page holds no Promise).
    */
   private started: Promise<void> | undefined;
+  /** The `parallel` actions that have calls running or waiting; created by the first. */
+  private lanes: Map<string, Lane> | undefined;
 
   constructor(
     private readonly meta: Meta,
@@ -210,8 +220,7 @@ export class AnalysisSession
       call.state = 'running';
       if (this.state === 'open') await this.runAction(name, message, call.run);
     };
-    const ran =
-      concurrency === 'parallel' ? (this.started ?? RESOLVED).then(task) : this.enqueue(task);
+    const ran = concurrency === 'parallel' ? this.parallel(name, task) : this.enqueue(task);
     ran
       .catch((error: unknown) => this.failed(name, error))
       .finally(() => {
@@ -219,6 +228,51 @@ export class AnalysisSession
         // a dropped call was accounted for when it was dropped
         if (call.state !== 'dropped') this.page.done();
       });
+  }
+
+  /**
+   * Run a call of a `parallel` action once `connect`, `args` and `connected`
+   * ran and fewer than the action's `maxParallel` of this page's calls run;
+   * calls past it wait, in order, for one to end (a page cannot start
+   * thousands of handlers at once; its input bounds bound the wait).
+   */
+  private parallel(name: string, task: () => Promise<void>): Promise<void> {
+    const max = actionTable(this.meta.analysisClass).maxParallel.get(name) ?? DEFAULT_MAX_PARALLEL;
+    const lanes = (this.lanes ??= new Map<string, Lane>());
+    let lane = lanes.get(name);
+    if (lane === undefined) {
+      lane = { running: 0, waiting: [], head: 0 };
+      lanes.set(name, lane);
+    }
+    const own = lane;
+    const run = (): Promise<void> => {
+      own.running++;
+      return (this.started ?? RESOLVED).then(task).finally(() => {
+        own.running--;
+        if (own.head < own.waiting.length) {
+          const next = own.waiting[own.head];
+          own.waiting[own.head++] = undefined;
+          // a list that never empties under load drops its spent half now and then
+          if (own.head >= 1024 && own.head * 2 >= own.waiting.length) {
+            own.waiting.splice(0, own.head);
+            own.head = 0;
+          }
+          next?.();
+        } else if (own.running === 0 && lanes.get(name) === own) {
+          lanes.delete(name);
+        }
+      });
+    };
+    if (own.running < max) return run();
+    if (own.head === own.waiting.length) {
+      own.waiting.length = 0;
+      own.head = 0;
+    }
+    return new Promise((resolve, reject) => {
+      own.waiting.push(() => {
+        run().then(resolve, reject);
+      });
+    });
   }
 
   /** The page cancels a call by its process id, or every call of an action. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { FIXTURES, TestClient, within, wsUrlOf } from '../helpers.ts';
+import { FIXTURES, TestClient, until, within, wsUrlOf } from '../helpers.ts';
 import { pythonSkip } from '../python.ts';
 
 /** The page's send bound of the server under test: a 5 MB value is larger. */
@@ -99,5 +99,67 @@ describe('a value larger than a page can receive', () => {
         assert.ok(longest < 2000, `another page waited ${Math.round(longest)} ms for an echo`);
       },
     );
+  }
+});
+
+describe('parallel actions of one page', () => {
+  let server: DatabenchServer;
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'page-bounds',
+      logger: createMemoryLogger(),
+    });
+  });
+  after(() => server.close());
+
+  /** `started` frames of `action` received so far. */
+  const started = (client: TestClient, action: string): number =>
+    client.frames.filter(
+      (f) => f.signal === 'started' && (f.load as { action: string }).action === action,
+    ).length;
+
+  /** How many holds run now, asked with a queued action that runs beside them. */
+  const count = async (client: TestClient): Promise<unknown> => {
+    client.send('count');
+    return (await client.next('count')).load;
+  };
+
+  for (const name of ['gate', 'gate_worker']) {
+    for (const [action, max, calls] of [
+      ['hold', 16, 20],
+      ['hold2', 2, 5],
+    ] as const) {
+      test(`${name}: ${max} calls of "${action}" run at once, the others wait and run in turn`, async () => {
+        const { client } = await TestClient.connect(wsUrlOf(server, name));
+        for (let i = 0; i < calls; i++) client.send(action, { __process_id: i });
+        await until(() => started(client, action) >= max, `${max} started ${action}s`);
+        // every call has arrived before `count` (frames are handled in order)
+        assert.equal(await count(client), max);
+        assert.equal(started(client, action), max, 'no more started than the bound');
+        // one ends: the next waiting one starts
+        client.send('release', 1);
+        await until(() => started(client, action) === max + 1, 'the next call to start');
+        assert.equal(await count(client), max);
+        // the ones that run end: the rest start (fewer than the bound), then end too
+        client.send('release', calls);
+        await until(() => started(client, action) === calls, `all ${calls} calls to start`);
+        client.send('release', calls);
+        await until(
+          () =>
+            client.frames.filter(
+              (f) => f.signal === '__process' && (f.load as { status: string }).status === 'end',
+            ).length === calls,
+          `${calls} end frames`,
+        );
+        const most = Math.max(
+          ...client.frames
+            .filter((f) => f.signal === 'started')
+            .map((f) => (f.load as { running: number }).running),
+        );
+        assert.equal(most, max, 'never more running than the bound');
+        client.close();
+      });
+    }
   }
 });
