@@ -56,6 +56,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       sslKeyFile: o.sslKeyFile,
       watch: o.watch,
       errorDetails: o.errorDetails,
+      trustProxy: o.trustProxy,
       datastore: o.datastore,
       // HOST, PORT and DATABENCH_DATASTORE for the options not given as flags
       env: process.env,

@@ -29,6 +29,8 @@ Options:
                         analyses (default warn while watching, off with --no-watch)
   --no-error-details    show a failing handler's message only, without the
                         file:line of the code (the default off loopback)
+  --trust-proxy         behind a reverse proxy: count retained data per client
+                        address, the last one of X-Forwarded-For
   --build               run the build commands of index.yaml and exit
   --ssl-port PORT       also serve HTTPS/WSS on PORT
   --ssl-certfile FILE   PEM certificate (default: self-signed, made at start)
@@ -70,6 +72,8 @@ export interface CliOptions {
   files: string[];
   /** false with --no-error-details; undefined: the server decides by the bind address. */
   errorDetails: boolean | undefined;
+  /** `--trust-proxy`: the client address comes from X-Forwarded-For. */
+  trustProxy: boolean;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -91,7 +95,7 @@ const WITH_VALUE = new Set([
   '--typecheck',
 ]);
 /** Every option, for the did-you-mean of a mistyped one. */
-const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch'];
+const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch', '--trust-proxy'];
 
 /**
  * Whether `a` becomes `b` with one edit: a character inserted, deleted,
@@ -166,6 +170,7 @@ export function parseCli(argv: string[]): CliOptions {
     typecheck: undefined,
     files: [],
     errorDetails: undefined,
+    trustProxy: false,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -222,6 +227,9 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       case '--no-error-details':
         o.errorDetails = false;
+        break;
+      case '--trust-proxy':
+        o.trustProxy = true;
         break;
       case '--host':
         o.host = value;

@@ -28,7 +28,7 @@ import type { ExtraRoute } from '../analysis/routes.js';
 import { importOptional } from '../util/optional.js';
 import { Pages } from '../pages/pages.js';
 import { PageSocket, type Session } from './session.js';
-import { LOOPBACK_OWNER, retentionOwner } from './net.js';
+import { forwardedClient, LOOPBACK_OWNER, retentionOwner } from './net.js';
 import {
   resolveLocation,
   resolveServerOptions,
@@ -300,6 +300,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     pages(req, res);
   };
 
+  /** Whose share of retained data a page uses: its client's address. */
+  const ownerOf = (req: IncomingMessage): string => {
+    // behind a proxy the socket is the proxy's: the client is in X-Forwarded-For
+    const forwarded = o.trustProxy ? forwardedClient(req.headers['x-forwarded-for']) : undefined;
+    if (forwarded !== undefined) return retentionOwner(forwarded);
+    // on a loopback bind every page is on this machine: one owner, and no
+    // peer address looked up per socket (Node caches it on the socket)
+    return loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? '');
+  };
+
   let closing: Promise<void> | undefined;
   const onUpgrade = createUpgradeGate({
     wss,
@@ -309,13 +319,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,
-    // on a loopback bind every page is on this machine: one owner, and no
-    // peer address looked up per socket (Node caches it on the socket)
     accept: (ws, kernel, req) =>
       registry.add(
         ws,
         kernel,
-        loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? ''),
+        ownerOf(req),
         // the upgrade's own socket (public), for corking a batch
         req.socket,
       ),

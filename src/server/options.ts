@@ -149,6 +149,14 @@ export interface ServerOptions {
    */
   errorDetails?: boolean;
   /**
+   * Behind a reverse proxy: the client of a page is the last address of its
+   * `X-Forwarded-For` (the one the proxy added), so retained `data` is
+   * counted per client and not for the proxy as one. Only for a proxy that
+   * sets the header: without one in front, a client could pick its own.
+   * @default false (the address of the socket; one owner on a loopback bind)
+   */
+  trustProxy?: boolean;
+  /**
    * Where analyses keep `data` and `classData`: `memory` (this process), a
    * `redis://HOST:PORT/DB` URL (many processes and hosts share it; needs the
    * optional dependency `ioredis`), or a backend object.
@@ -250,6 +258,8 @@ export interface ResolvedServerOptions {
   noTemplateCache: boolean;
   development: boolean;
   errorDetails: boolean;
+  /** Take a page's client address from `X-Forwarded-For`. */
+  trustProxy: boolean;
   /** `memory`, a `redis://` URL, or a backend object. */
   datastore: string | DatastoreBackend;
   onReload: ((app: App) => void) | undefined;
@@ -490,6 +500,7 @@ export function resolveServerOptions(
     development: optionalBoolean('development', o.development) ?? watch,
     // a loopback bind: only this machine reaches it (error details are shown there)
     errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? loopback,
+    trustProxy: optionalBoolean('trustProxy', o.trustProxy) ?? false,
     datastore,
     onReload: o.onReload,
     app: o.app,

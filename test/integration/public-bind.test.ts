@@ -6,7 +6,8 @@ import { hostname, networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { FIXTURES, TestClient } from '../helpers.ts';
+import { MemoryBackend } from '../../src/index.ts';
+import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
 import { pythonSkip } from '../python.ts';
 
 /** `http://127.0.0.1:port` of a server (it may be bound to 0.0.0.0). */
@@ -165,4 +166,62 @@ describe('the Host check of a public bind', () => {
     const client = await TestClient.open(`ws://127.0.0.1:${port}/echo/ws`);
     client.close();
   });
+});
+
+describe('behind a reverse proxy, retained data is counted per client with --trust-proxy', () => {
+  /** A page through the proxy for client `forwardedFor`: it keeps `value` in its data, then leaves. */
+  async function visit(
+    server: DatabenchServer,
+    forwardedFor: string,
+    value: string,
+    id: string | null = null,
+  ): Promise<{ id: string; kept: unknown }> {
+    const client = await TestClient.open(wsUrlOf(server, 'keep'), {
+      headers: { 'X-Forwarded-For': forwardedFor },
+    });
+    client.sendJson({ __connect: id, __request_args: '' });
+    const reply = (await client.next('__connect')).load as { analysis_id: string };
+    // a resumed page gets its data first
+    const kept =
+      id === reply.analysis_id
+        ? ((await client.next('data')).load as Record<string, unknown>)['kept']
+        : undefined;
+    client.send('keep', value);
+    await client.next('data');
+    client.close();
+    await client.closed();
+    await until(() => server.sessions.size === 0, 'the page is released');
+    return { id: reply.analysis_id, kept };
+  }
+
+  for (const trustProxy of [true, false]) {
+    test(`trustProxy ${trustProxy}: another client ${trustProxy ? 'cannot evict' : 'evicts'} a client's data`, async () => {
+      // each owner keeps 2 pages' data at most
+      const backend = new MemoryBackend(10_000, 2);
+      const server = await createServer({
+        port: 0,
+        analyses: FIXTURES + 'retention',
+        logger: createMemoryLogger(),
+        datastore: backend,
+        trustProxy,
+      });
+      try {
+        const alice = await visit(server, '203.0.113.7', 'alice');
+        assert.ok(backend.has(alice.id), "alice's data is retained");
+        // bob leaves three pages, and writes alice's address before his own (the proxy adds his)
+        for (const n of [1, 2, 3]) await visit(server, `203.0.113.7, 198.51.100.9`, `bob ${n}`);
+        assert.equal(backend.has(alice.id), trustProxy, "alice's data is still there");
+        const again = await visit(server, '203.0.113.7', 'alice again', alice.id);
+        if (trustProxy) {
+          assert.equal(again.id, alice.id, 'alice resumes');
+          assert.equal(again.kept, 'alice');
+        } else {
+          assert.notEqual(again.id, alice.id, 'one owner for all: bob pushed alice out');
+        }
+      } finally {
+        await server.close();
+        backend.dispose();
+      }
+    });
+  }
 });
