@@ -102,7 +102,7 @@ export interface UpgradeGateOptions {
   wss: WebSocketServer;
   logger: Logger;
   hostAllowed: (host?: string) => boolean;
-  /** A request's Host was refused (logs it, rate-limited); `text` is the response's. */
+  /** A request's Host was refused: logs it (rate-limited); returns what the response says. */
   hostRefused: (host: string | undefined) => string;
   allowOrigins: ReadonlySet<string>;
   /** True once the server shuts down: new sockets get 503. */
@@ -132,7 +132,9 @@ export function createUpgradeGate(
     };
     if (o.closing()) return refuse(503, 'server shutting down');
     if (!o.hostAllowed(req.headers.host)) {
-      return refuse(403, o.hostRefused(req.headers.host), true);
+      // logged there (rate-limited: anyone can send a foreign Host)
+      o.hostRefused(req.headers.host);
+      return refuse(403, 'Host not allowed', true);
     }
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const match = /^\/(?:([A-Za-z_][A-Za-z0-9_]*)\/)?ws$/.exec(path);
