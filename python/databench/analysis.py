@@ -170,6 +170,16 @@ def _log_text(message):
         return repr(message)
 
 
+class ValueTooLarge(Exception):
+    """@internal A value of a snapshot is larger than the page can receive."""
+
+    def __init__(self, signal, key, size):
+        super(ValueTooLarge, self).__init__(key)
+        self.signal = signal
+        self.key = key
+        self.size = size
+
+
 class Analysis(object):
     """Databench's analysis class: one instance per browser connection.
 
@@ -248,8 +258,12 @@ class Analysis(object):
                 return None
         return self._send(signal, {key: value})
 
-    def _snapshot(self, signal):
-        """@internal One frame with every key of `data` or `class_data` (after transforms), or None."""
+    def _snapshot(self, signal, max_bytes=None):
+        """@internal One frame with every key of `data` or `class_data` (after transforms), or None.
+
+        A value whose encoding is larger than `max_bytes` (what the page can
+        receive) makes no frame: `ValueTooLarge` names its key and size.
+        """
         store = self.data if signal == 'data' else self.class_data
         if len(store) == 0:
             return None
@@ -264,6 +278,11 @@ class Analysis(object):
                 except Exception as error:
                     self._report_error(name, error)
                     continue
+            if max_bytes is not None and len(encoded) * 3 > max_bytes:
+                # UTF-8 takes at least one byte a character: count only when it may fit
+                size = len(encoded) if len(encoded) > max_bytes else len(encoded.encode('utf-8'))
+                if size > max_bytes:
+                    raise ValueTooLarge(signal, key, size)
             parts.append(json.dumps(key, ensure_ascii=False) + ':' + encoded)
         return '{"signal":"' + signal + '","load":{' + ','.join(parts) + '}}'
 

@@ -25,7 +25,7 @@ from . import _aio, _coverage, _routes, _runtime
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
-from .analysis import Analysis
+from .analysis import Analysis, ValueTooLarge
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
 from .upload import PendingUpload, Positional
@@ -284,15 +284,27 @@ class Session(object):
         if self.closing:
             analysis._dispose()
             return
+        # the snapshots before the reply: a value the page cannot receive fails the connect
+        limit = message.get('maxValueBytes')
+        try:
+            data = analysis._snapshot('data', limit) if message.get('resumed') else None
+            class_data = analysis._snapshot('class_data', limit)
+        except ValueTooLarge as error:
+            text = ('could not connect to analysis "{}": its {} key "{}" holds {} bytes or more, '
+                    'more than a page can receive ({}, the server\'s sendBufferHardBytes); '
+                    'store less under one key').format(
+                        kernel.name, error.signal, error.key, error.size, limit)
+            log.error('%s', text)
+            analysis._dispose()
+            kernel.outbox.op({'t': 'fail', 'sid': self.sid, 'message': text, 'code': 1011,
+                              'reason': 'a value too large for the page'})
+            return
         self.analysis = analysis
         kernel.outbox.op({'t': 'opened', 'sid': self.sid})
-        if message.get('resumed'):
-            snapshot = analysis._snapshot('data')
-            if snapshot is not None:
-                kernel.outbox.frame(self.sid, snapshot, None)
-        snapshot = analysis._snapshot('class_data')
-        if snapshot is not None:
-            kernel.outbox.frame(self.sid, snapshot, None)
+        if data is not None:
+            kernel.outbox.frame(self.sid, data, None)
+        if class_data is not None:
+            kernel.outbox.frame(self.sid, class_data, None)
         query = message.get('requestArgs') or ''
         await _run_lifecycle(
             Meta.run_process, analysis, list(message.get('cliArgs') or []),

@@ -185,6 +185,21 @@ describe('@on and @onAction', () => {
     assert.throws(() => onAction(''), TypeError);
   });
 
+  test('maxParallel: a positive integer or Infinity, with concurrency parallel only', () => {
+    for (const maxParallel of [0, -1, 1.5, Number.NaN, '4' as unknown as number]) {
+      assert.throws(
+        () => on({ concurrency: 'parallel', maxParallel }),
+        /maxParallel must be a positive integer or Infinity/,
+      );
+    }
+    assert.throws(
+      () => onAction('x', { concurrency: 'latest', maxParallel: 2 }),
+      /maxParallel goes with concurrency: 'parallel'/,
+    );
+    assert.doesNotThrow(() => on({ concurrency: 'parallel', maxParallel: Infinity }));
+    assert.doesNotThrow(() => on({ concurrency: 'parallel', maxParallel: 1 }));
+  });
+
   test("a '*' handler runs for every action with (action, message)", async () => {
     class Wildcard extends Analysis {
       seen: unknown[][] = [];

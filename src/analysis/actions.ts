@@ -7,6 +7,9 @@ const decorated = new WeakMap<Function, string[]>();
 /** The options given to `@on({ … })` / `@onAction(name, { … })`, per method. */
 const optionsOf = new WeakMap<Function, ActionOptions>();
 
+/** How many calls of one `parallel` action of one page run at once unless `maxParallel` says otherwise. */
+export const DEFAULT_MAX_PARALLEL = 16;
+
 /**
  * How calls of one action of one page relate:
  * - `queue` (the default, as databench 0.7): the page's queue: one after the
@@ -18,7 +21,8 @@ const optionsOf = new WeakMap<Function, ActionOptions>();
  *   starts when that one has returned. With `exclusive: true` its calls wait
  *   in the page's queue instead;
  * - `parallel`: runs at once, beside whatever else runs (its button stays
- *   clickable).
+ *   clickable); at most `maxParallel` calls of the action (16 by default)
+ *   run at once for one page, later ones wait for one of them to end.
  *
  * An action that declares none runs as the page asks: a wired slider asks
  * for `latest`, everything else is `queue`.
@@ -35,6 +39,13 @@ export interface ActionOptions {
    * queued action is halfway through changing what it reads. Default: false.
    */
   exclusive?: boolean;
+  /**
+   * With `concurrency: 'parallel'`: how many calls of this action one page
+   * runs at once; the next ones wait, in order, for one to end. A positive
+   * integer, or `Infinity` for no bound.
+   * @default 16
+   */
+  maxParallel?: number;
 }
 
 const CONCURRENCY: readonly Concurrency[] = ['queue', 'latest', 'parallel'];
@@ -58,6 +69,16 @@ function checkOptions(options: ActionOptions, who: string): void {
   if (exclusive === true && c !== 'latest') {
     throw new TypeError(
       `${who}: exclusive goes with concurrency: 'latest' (a 'queue' action is exclusive already, a 'parallel' one never is)`,
+    );
+  }
+  const max = options.maxParallel;
+  if (max === undefined) return;
+  if (c !== 'parallel') {
+    throw new TypeError(`${who}: maxParallel goes with concurrency: 'parallel'`);
+  }
+  if (typeof max !== 'number' || !(max === Infinity || (Number.isInteger(max) && max >= 1))) {
+    throw new TypeError(
+      `${who}: maxParallel must be a positive integer or Infinity; got ${String(max)}`,
     );
   }
 }
@@ -149,6 +170,8 @@ export interface ActionTable {
   readonly concurrency: ReadonlyMap<string, Concurrency>;
   /** `latest` actions declared `exclusive`: they wait in the page's queue. */
   readonly exclusive: ReadonlySet<string>;
+  /** `parallel` actions' calls one page runs at once (absent: {@link DEFAULT_MAX_PARALLEL}). */
+  readonly maxParallel: ReadonlyMap<string, number>;
 }
 
 const tables = new WeakMap<Function, ActionTable>();
@@ -165,6 +188,7 @@ export function actionTable(cls: Function): ActionTable {
   const handlers = new Map<string, Handler[]>();
   const concurrency = new Map<string, Concurrency>();
   const exclusive = new Set<string>();
+  const maxParallel = new Map<string, number>();
   const add = (action: string, handler: Handler): void => {
     const list = handlers.get(action);
     if (list) list.push(handler);
@@ -173,6 +197,7 @@ export function actionTable(cls: Function): ActionTable {
     if (options?.concurrency !== undefined && !concurrency.has(action)) {
       concurrency.set(action, options.concurrency);
       if (options.exclusive === true) exclusive.add(action);
+      if (options.maxParallel !== undefined) maxParallel.set(action, options.maxParallel);
     }
   };
   for (
@@ -194,7 +219,7 @@ export function actionTable(cls: Function): ActionTable {
   }
   const wildcard = handlers.get('*') ?? [];
   handlers.delete('*');
-  const table = { handlers, wildcard, concurrency, exclusive };
+  const table = { handlers, wildcard, concurrency, exclusive, maxParallel };
   tables.set(cls, table);
   return table;
 }

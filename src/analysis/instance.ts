@@ -129,6 +129,13 @@ function sendTo(link: InstanceLink | undefined, signal: string, message: unknown
   return link === undefined ? RESOLVED : link.send(signal, message);
 }
 
+/** A value of a snapshot too large for the page: its key and encoded size in bytes (at least). */
+export interface OversizedValue {
+  readonly key: string;
+  /** Bytes of its encoding, or its length in characters when that alone is too many (fewer than its bytes). */
+  readonly bytes: number;
+}
+
 /**
  * One analysis instance and the queue its actions run in. In order:
  * {@link create} (construct with the given id, link, open the stores on the
@@ -250,9 +257,14 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   /**
    * One `data` or `class_data` frame holding every key of that store (after
    * `data_<key>` transforms), or undefined when it is empty. Sent to a page
-   * that connects or resumes, so it never shows stale state.
+   * that connects or resumes, so it never shows stale state. A value whose
+   * encoding is larger than `maxValueBytes` (what the page can receive) makes
+   * no frame: its key and size come back instead, and nothing is copied.
    */
-  snapshotFrame(signal: 'data' | 'class_data'): string | undefined {
+  snapshotFrame(
+    signal: 'data' | 'class_data',
+    maxValueBytes = Infinity,
+  ): string | OversizedValue | undefined {
     const analysis = this.analysis!;
     const [data, classData] = internals.stores(analysis);
     const store = signal === 'data' ? data : classData;
@@ -270,6 +282,13 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
           internals.reportError(analysis, where, error);
           continue;
         }
+      }
+      // a string's UTF-8 bytes are at least its length and at most three times
+      // it: only a value between the two is counted (a scan of all of it)
+      if (value.length > maxValueBytes) return { key, bytes: value.length };
+      if (value.length * 3 > maxValueBytes) {
+        const bytes = Buffer.byteLength(value);
+        if (bytes > maxValueBytes) return { key, bytes };
       }
       parts.push(JSON.stringify(key) + ':' + value);
     }

@@ -61,6 +61,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       production: o.production,
       typecheck: o.typecheck,
       errorDetails: o.errorDetails,
+      trustProxy: o.trustProxy,
       datastore: o.datastore,
       // HOST, PORT and DATABENCH_DATASTORE for the options not given as flags
       env: process.env,

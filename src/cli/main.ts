@@ -44,9 +44,11 @@ Options:
   --typecheck MODE      off, warn or error: report TypeScript type errors of the
                         analyses (default warn while watching, else off)
   --no-error-details    show a failing handler's message only, without the
-                        file:line of the code
+                        file:line of the code (the default in production)
   --error-details       show the file:line, also in production
   --production          production defaults on a loopback bind too (behind a proxy)
+  --trust-proxy         behind a reverse proxy: count retained data per client
+                        address, the last one of X-Forwarded-For
   --build               run the build commands of index.yaml and exit
   --coverage FILE       measure the Python analyses with the module coverage
                         (FILE.<host>.<pid>.<random> per kernel process, as 0.7)
@@ -102,6 +104,8 @@ export interface CliOptions {
   production: true | undefined;
   /** `--error-details` (true), `--no-error-details` (false); undefined: the server decides (off in production). */
   errorDetails: boolean | undefined;
+  /** `--trust-proxy`: the client address comes from X-Forwarded-For. */
+  trustProxy: boolean;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -135,6 +139,7 @@ const KNOWN = [
   '--error-details',
   '--no-error-details',
   '--production',
+  '--trust-proxy',
 ];
 
 /**
@@ -215,6 +220,7 @@ export function parseCli(argv: string[]): CliOptions {
     files: [],
     errorDetails: undefined,
     production: undefined,
+    trustProxy: false,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -293,6 +299,9 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       case '--production':
         o.production = true;
+        break;
+      case '--trust-proxy':
+        o.trustProxy = true;
         break;
       case '--host':
         o.host = value;

@@ -9,7 +9,7 @@ import {
   type CancelTarget,
 } from '../protocol/messages.js';
 import { ActionRun, endLoad } from '../analysis/action-run.js';
-import { actionTable } from '../analysis/actions.js';
+import { actionTable, DEFAULT_MAX_PARALLEL } from '../analysis/actions.js';
 import type { AnyAnalysis } from '../analysis/analysis.js';
 import { AnalysisInstance, type ErrorReporting } from '../analysis/instance.js';
 import type { Meta } from '../analysis/meta.js';
@@ -45,6 +45,14 @@ interface Call {
 }
 
 const NO_CALLS: ReadonlySet<Call> = new Set();
+
+/** The calls of one `parallel` action of one page: how many run, and the starts of those that wait. */
+interface Lane {
+  running: number;
+  /** Waiting starts, first at `head` (an index, so a long wait list is not shifted). */
+  readonly waiting: Array<(() => void) | undefined>;
+  head: number;
+}
 
 /** How each analysis reports errors, with and without details: one object per kind, not per page. */
 const reportings = new WeakMap<Meta, { on: ErrorReporting; off: ErrorReporting }>();
@@ -107,6 +115,8 @@ export class AnalysisSession
    * call has ended (the next one starts then). Made by the first such call.
    */
   private lanes: Map<string, Promise<void>> | undefined;
+  /** The `parallel` actions that have calls running or waiting; created by the first. */
+  private parallelLanes: Map<string, Lane> | undefined;
 
   constructor(
     private readonly meta: Meta,
@@ -168,14 +178,29 @@ export class AnalysisSession
       this.dispose();
       return undefined;
     }
+    // the snapshots before the reply: a value the page cannot receive fails the connect
+    const max = request.maxValueBytes ?? Infinity;
+    const data = request.resumed ? this.snapshotFrame('data', max) : undefined;
+    const classData = this.snapshotFrame('class_data', max);
+    const oversized =
+      typeof data === 'object'
+        ? { signal: 'data', ...data }
+        : typeof classData === 'object'
+          ? { signal: 'class_data', ...classData }
+          : undefined;
+    if (oversized !== undefined) {
+      this.started = undefined;
+      this.state = 'ended';
+      this.dispose();
+      const text = `could not connect to analysis "${this.meta.name}": its ${oversized.signal} key "${oversized.key}" holds ${oversized.bytes} bytes or more, more than a page can receive (${max}, the server's sendBufferHardBytes); store less under one key`;
+      this.logger.error(text);
+      this.page.fail(text, 1011, 'a value too large for the page');
+      return undefined;
+    }
     this.state = 'open';
     this.page.opened();
-    if (request.resumed) {
-      const data = this.snapshotFrame('data');
-      if (data !== undefined) void this.page.frame(data);
-    }
-    const classData = this.snapshotFrame('class_data');
-    if (classData !== undefined) void this.page.frame(classData);
+    if (typeof data === 'string') void this.page.frame(data);
+    if (typeof classData === 'string') void this.page.frame(classData);
     const running = this.lifecycle(request.cliArgs as string[], parseQs(request.requestArgs));
     if (running === undefined) {
       this.started = undefined;
@@ -240,7 +265,7 @@ export class AnalysisSession
     };
     let ran: Promise<void>;
     if (queued) ran = this.enqueue(task);
-    else if (concurrency === 'parallel') ran = (this.started ?? RESOLVED).then(task);
+    else if (concurrency === 'parallel') ran = this.parallel(name, task);
     else {
       // a lane per latest action: beside the queue, after this action's previous call
       const lanes = (this.lanes ??= new Map<string, Promise<void>>());
@@ -272,6 +297,51 @@ export class AnalysisSession
       true,
       new PositionalCall([delivery.multiple ? files : files[0]], delivery.processId),
     );
+  }
+
+  /**
+   * Run a call of a `parallel` action once `connect`, `args` and `connected`
+   * ran and fewer than the action's `maxParallel` of this page's calls run;
+   * calls past it wait, in order, for one to end (a page cannot start
+   * thousands of handlers at once; its input bounds bound the wait).
+   */
+  private parallel(name: string, task: () => Promise<void>): Promise<void> {
+    const max = actionTable(this.meta.analysisClass).maxParallel.get(name) ?? DEFAULT_MAX_PARALLEL;
+    const lanes = (this.parallelLanes ??= new Map<string, Lane>());
+    let lane = lanes.get(name);
+    if (lane === undefined) {
+      lane = { running: 0, waiting: [], head: 0 };
+      lanes.set(name, lane);
+    }
+    const own = lane;
+    const run = (): Promise<void> => {
+      own.running++;
+      return (this.started ?? RESOLVED).then(task).finally(() => {
+        own.running--;
+        if (own.head < own.waiting.length) {
+          const next = own.waiting[own.head];
+          own.waiting[own.head++] = undefined;
+          // a list that never empties under load drops its spent half now and then
+          if (own.head >= 1024 && own.head * 2 >= own.waiting.length) {
+            own.waiting.splice(0, own.head);
+            own.head = 0;
+          }
+          next?.();
+        } else if (own.running === 0 && lanes.get(name) === own) {
+          lanes.delete(name);
+        }
+      });
+    };
+    if (own.running < max) return run();
+    if (own.head === own.waiting.length) {
+      own.waiting.length = 0;
+      own.head = 0;
+    }
+    return new Promise((resolve, reject) => {
+      own.waiting.push(() => {
+        run().then(resolve, reject);
+      });
+    });
   }
 
   /** The page cancels a call by its process id, or every call of an action. */

@@ -31,6 +31,12 @@ export interface OpenRequest {
    * user's code (`__error` frames). Default: true.
    */
   readonly errorDetails?: boolean;
+  /**
+   * The largest encoded value the page can receive (the server's
+   * `sendBufferHardBytes`): a snapshot holding a larger one fails the
+   * connect with an error naming the key. Default: no bound.
+   */
+  readonly maxValueBytes?: number;
 }
 
 /**

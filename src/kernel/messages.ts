@@ -30,6 +30,8 @@ export interface OpenMessage {
   readonly owner: string;
   /** Send the file:line of a handler's failure to the page (absent: true). */
   readonly errorDetails?: boolean;
+  /** The largest encoded value the page can receive (absent: no bound). */
+  readonly maxValueBytes?: number;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */

@@ -3,6 +3,7 @@ import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../util/logger.js';
+import { withoutDetails } from '../util/error-text.js';
 import { isAnalysisId } from '../analysis/analysis.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
 import type {
@@ -58,6 +59,8 @@ class RemoteSession implements KernelSession {
     readonly sid: number,
     readonly port: PagePort,
     private readonly link: RemoteLink,
+    /** Whether the page may see stack frames and paths (see OpenRequest.errorDetails). */
+    readonly errorDetails: boolean,
   ) {}
 
   action(name: string, hasLoad: boolean, load: unknown, asked?: AskedConcurrency): void {
@@ -163,7 +166,7 @@ export class RemoteLink {
     // one server, one backend: the first page names it for every domain of this link
     this.backend ??= request.datastore;
     const sid = this.nextSid++;
-    const session = new RemoteSession(sid, port, this);
+    const session = new RemoteSession(sid, port, this, request.errorDetails !== false);
     this.sessions.set(sid, session);
     this.post({
       t: 'open',
@@ -174,6 +177,7 @@ export class RemoteLink {
       cliArgs: request.cliArgs,
       owner: request.owner,
       ...(request.errorDetails === false ? { errorDetails: false } : {}),
+      ...(request.maxValueBytes !== undefined ? { maxValueBytes: request.maxValueBytes } : {}),
     });
     return session;
   }
@@ -284,9 +288,12 @@ export class RemoteLink {
   died(cause: string, dataRetentionMs: number): void {
     if (this.dead) return;
     this.dead = true;
+    // the cause is often a stack (an uncaught exception): the log has it whole
+    let brief: string | undefined;
     for (const session of this.sessions.values()) {
+      const shown = session.errorDetails ? cause : (brief ??= withoutDetails(cause));
       session.port.fail(
-        `analysis "${this.name}": its kernel stopped (${cause}); reconnecting`,
+        `analysis "${this.name}": its kernel stopped (${shown}); reconnecting`,
         1011,
         'kernel stopped',
       );

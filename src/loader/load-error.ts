@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadErrorLoad } from '../protocol/messages.js';
+import { withoutDetails } from '../util/error-text.js';
 
 /**
  * A source file and position in a load error's text (esbuild's
@@ -45,7 +46,9 @@ function shown(path: string, root: string): string {
 /**
  * A load error as the page's error panel shows it: the message (paths
  * relative to the analyses folder `root`), and with `details` the file,
- * line, column and the code frame around the line.
+ * line, column and the code frame around the line. Without `details` the
+ * message has no stack frame, line of source or path outside `root`
+ * ({@link withoutDetails}).
  *
  * @example loadErrorLoad('hello', entry.error, { root: app.dir, details: true, stale: true })
  */
@@ -68,9 +71,11 @@ export function loadErrorLoad(
   // esbuild counts columns from 0, stack frames (and editors) from 1
   const column = m?.[3] !== undefined ? Number(m[3]) + (esbuild ? 1 : 0) : null;
   let message = esbuild?.[1] ?? error;
-  // absolute paths say where the server's files are: relative to the analyses folder
-  message = message.split(options.root + sep).join('');
-  if (!options.details) message = message.replace(/\n\s*at [^\n]*/g, '');
+  // absolute paths say where the server's files are: relative to the analyses
+  // folder; without details no stack frame, line of source or other path either
+  message = options.details
+    ? message.split(options.root + sep).join('')
+    : withoutDetails(message, options.root);
   let frame: string | null = null;
   if (options.details && file !== undefined && line !== null) {
     try {

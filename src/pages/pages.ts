@@ -4,6 +4,8 @@ import nunjucks from 'nunjucks';
 import type { LoadErrorLoad } from '../protocol/messages.js';
 import type { AnalysisEntry, App } from '../app/app.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
+import { withoutDetails } from '../util/error-text.js';
+import { entryLoadError } from '../loader/load-error.js';
 import {
   addTornadoSupport,
   templateFlavor,
@@ -70,16 +72,26 @@ export class Pages {
   private readonly env: nunjucks.Environment;
   /** Show a template error's file, line and message on the page (development). */
   readonly development: boolean;
+  /** Show load errors on the index whole (paths, stack frames, source); the message alone otherwise. */
+  readonly errorDetails: boolean;
 
   constructor(
     private readonly app: App,
     private readonly databenchVersion: string,
-    options: { noCache: boolean; development?: boolean },
+    options: { noCache: boolean; development?: boolean; errorDetails?: boolean },
   ) {
     const loader = new PageLoader([app.dir, TEMPLATES_DIR], { noCache: options.noCache });
     this.env = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: false });
     addTornadoSupport(this.env);
     this.development = options.development ?? false;
+    this.errorDetails = options.errorDetails ?? true;
+  }
+
+  /** The load error of `entry` as the index shows it (null when it loaded). */
+  private entryError(entry: AnalysisEntry): string | null {
+    if (entry.error === undefined) return null;
+    if (this.errorDetails) return entry.error;
+    return entryLoadError(entry, this.app.dir, false)?.message ?? null;
   }
 
   private base(title: string, description: string, readme: string): PageContext {
@@ -122,12 +134,14 @@ export class Pages {
       thumbnail_url: e.thumbnail ? `/${e.name}/${e.thumbnail}` : null,
       readme: e.readmeHtml,
       url: `/${e.name}/`,
-      error: e.error ?? null,
+      error: this.entryError(e),
     }));
     const errors = [
-      ...this.app.errors,
-      ...[...this.app.entries.values()]
-        .filter((e) => e.error !== undefined)
+      ...this.app.errors.map((e) =>
+        this.errorDetails ? e : { name: e.name, message: withoutDetails(e.message, this.app.dir) },
+      ),
+      ...analyses
+        .filter((e) => e.error !== null)
         .map((e) => ({ name: e.name, message: e.error ?? '' })),
     ];
     return this.render('index.html', {

@@ -28,7 +28,7 @@ import type { ExtraRoute } from '../analysis/routes.js';
 import { importOptional } from '../util/optional.js';
 import { Pages } from '../pages/pages.js';
 import { PageSocket, type Session } from './session.js';
-import { LOOPBACK_OWNER, retentionOwner } from './net.js';
+import { forwardedClient, LOOPBACK_OWNER, retentionOwner } from './net.js';
 import {
   resolveLocation,
   resolveServerOptions,
@@ -37,11 +37,16 @@ import {
   type TypecheckMode,
 } from './options.js';
 import { SessionRegistry } from './session-registry.js';
-import { createHostCheck, createUpgradeGate } from './upgrade-gate.js';
+import {
+  createHostCheck,
+  createUpgradeGate,
+  hostRefusal,
+  hostRefusedLine,
+} from './upgrade-gate.js';
+import { LogRateLimit } from '../util/log-limit.js';
 import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
 import { TurnBatcher } from '../util/turn-batcher.js';
-import { LogRateLimit } from '../util/log-limit.js';
 import { escapeLogText } from '../protocol/log-text.js';
 
 export { DATABENCH_VERSION };
@@ -274,7 +279,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   }
   let state: HttpState = {
     app,
-    pages: new Pages(app, DATABENCH_VERSION, { noCache: o.noTemplateCache, development }),
+    pages: new Pages(app, DATABENCH_VERSION, {
+      noCache: o.noTemplateCache,
+      development,
+      errorDetails,
+    }),
     single: o.single,
     errorDetails,
   };
@@ -308,18 +317,41 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
+  // anyone can send a foreign Host: its log lines are rate-limited
+  const hostLog = new LogRateLimit();
+  const hostRefused = (what: string, header: string | undefined): string => {
+    const dropped = hostLog.take();
+    if (dropped !== false) {
+      logger.warn(
+        hostRefusedLine(what, header) +
+          (dropped > 0 ? ` (${dropped} refusals before it not logged)` : ''),
+      );
+    }
+    return hostRefusal(loopbackBind);
+  };
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     contentSecurityPolicy: o.contentSecurityPolicy,
   });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
-      // a page on another site that rebound its name to 127.0.0.1
+      // a page on another site that rebound its name to this server's address
+      const text = hostRefused(`${req.method ?? 'GET'} request`, req.headers.host);
       res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('Host not allowed: open this server as localhost or 127.0.0.1, or pass --host\n');
+      res.end(`${text}\n`);
       return;
     }
     pages(req, res);
+  };
+
+  /** Whose share of retained data a page uses: its client's address. */
+  const ownerOf = (req: IncomingMessage): string => {
+    // behind a proxy the socket is the proxy's: the client is in X-Forwarded-For
+    const forwarded = o.trustProxy ? forwardedClient(req.headers['x-forwarded-for']) : undefined;
+    if (forwarded !== undefined) return retentionOwner(forwarded);
+    // on a loopback bind every page is on this machine: one owner, and no
+    // peer address looked up per socket (Node caches it on the socket)
+    return loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? '');
   };
 
   let closing: Promise<void> | undefined;
@@ -327,16 +359,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     wss,
     logger,
     hostAllowed,
+    hostRefused: (header) => hostRefused('WebSocket', header),
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,
-    // on a loopback bind every page is on this machine: one owner, and no
-    // peer address looked up per socket (Node caches it on the socket)
     accept: (ws, kernel, req) =>
       registry.add(
         ws,
         kernel,
-        loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? ''),
+        ownerOf(req),
         // the upgrade's own socket (public), for corking a batch
         req.socket,
       ),
@@ -409,7 +440,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     });
     state = {
       app: next,
-      pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development }),
+      pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development, errorDetails }),
       single: state.single,
       errorDetails,
     };

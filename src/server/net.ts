@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 /** An IPv4 address written as IPv6 (`::ffff:127.0.0.1`, `::ffff:7f00:1`), as IPv4. */
 function unmapIPv4(address: string): string {
@@ -76,6 +76,22 @@ export function retentionOwner(address: string): string {
       .map((g) => g.toString(16))
       .join(':') + '::/64'
   );
+}
+
+/**
+ * The client address a reverse proxy forwards: the last entry of
+ * `X-Forwarded-For`, the one the proxy nearest to us added (entries before it
+ * come from the client, who may write anything there), or undefined when
+ * there is none or it is not an IP address.
+ *
+ * @example forwardedClient('198.51.100.1, 203.0.113.7') // '203.0.113.7'
+ */
+export function forwardedClient(header: string | string[] | undefined): string | undefined {
+  // Node joins repeated X-Forwarded-For lines with commas; a list is read the same
+  const text = Array.isArray(header) ? header[header.length - 1] : header;
+  if (text === undefined) return undefined;
+  const last = text.slice(text.lastIndexOf(',') + 1).trim();
+  return isIP(last) !== 0 ? last : undefined;
 }
 
 /**

@@ -46,6 +46,9 @@ describe('resolveServerOptions: defaults', () => {
       maxQueuedBytes: 64 << 20,
       totalBufferBytes: 256 << 20,
       drainPollMs: 10,
+      maxFrameBytes: 1 << 20,
+      maxUploadBytes: 64 << 20,
+      maxUploadPageBytes: 64 << 20,
     });
     assert.equal(o.pingIntervalMs, 15_000);
     assert.equal(o.ssl, undefined);

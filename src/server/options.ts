@@ -57,7 +57,8 @@ export interface ServerOptions {
    */
   logger?: Logger;
   /**
-   * Origins allowed to open WebSockets besides the page's own host.
+   * Origins allowed to open WebSockets besides the page's own host; their
+   * hosts pass the Host check (the DNS-rebinding guard) too.
    * @default none
    */
   allowOrigins?: string[];
@@ -177,10 +178,20 @@ export interface ServerOptions {
   /**
    * Show a handler's failure on the page with the file:line of the user's
    * code (the message alone otherwise; the full stack is always in the log).
-   * The CLI's `--no-error-details` turns it off, `--error-details` on.
+   * Off, load errors and a dead kernel's error show no stack, source line or
+   * absolute path either. The CLI's `--no-error-details` turns it off,
+   * `--error-details` on.
    * @default false in production (see `production`), true otherwise
    */
   errorDetails?: boolean;
+  /**
+   * Behind a reverse proxy: the client of a page is the last address of its
+   * `X-Forwarded-For` (the one the proxy added), so retained `data` is
+   * counted per client and not for the proxy as one. Only for a proxy that
+   * sets the header: without one in front, a client could pick its own.
+   * @default false (the address of the socket; one owner on a loopback bind)
+   */
+  trustProxy?: boolean;
   /**
    * Where analyses keep `data` and `classData`: `memory` (this process), a
    * `redis://HOST:PORT/DB` URL (many processes and hosts share it; needs the
@@ -294,6 +305,8 @@ export interface ResolvedServerOptions {
   noTemplateCache: boolean;
   development: boolean;
   errorDetails: boolean;
+  /** Take a page's client address from `X-Forwarded-For`. */
+  trustProxy: boolean;
   /** `memory`, a `redis://` URL, or a backend object. */
   datastore: string | DatastoreBackend;
   onReload: ((app: App) => void) | undefined;
@@ -561,6 +574,7 @@ export function resolveServerOptions(
     development: optionalBoolean('development', o.development) ?? watch,
     // off in production: whoever reaches a deployed page is not its author
     errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? !production,
+    trustProxy: optionalBoolean('trustProxy', o.trustProxy) ?? false,
     datastore,
     onReload: o.onReload,
     app: o.app,

@@ -123,6 +123,9 @@ interface SharedFrame {
   bytes: Buffer;
 }
 
+/** What a change that is not sent returns. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
   const memo = change.memo as SharedFrame | undefined;
   if (memo !== undefined && memo.signal === signal) return memo.bytes;
@@ -381,6 +384,8 @@ export class Session implements PagePort {
       cliArgs: this.ctx.cliArgs,
       owner: this.owner,
       errorDetails: this.ctx.errorDetails,
+      // a frame past this bound closes the page (outbound): a larger value can never reach it
+      maxValueBytes: this.ctx.limits.hardBufferBytes,
       datastore: this.ctx.datastore,
     });
   }
@@ -414,7 +419,25 @@ export class Session implements PagePort {
   /** PagePort: a frame encoded by a kernel in another thread or process. */
   forward(bytes: Buffer, coalesce: string | undefined): void {
     if (coalesce === undefined) void this.out.frame(bytes);
-    else this.out.keyed(coalesce, bytes);
+    else if (bytes.length > this.ctx.limits.hardBufferBytes) {
+      // a datastore change: `signal\0key`
+      const cut = coalesce.indexOf('\0');
+      this.tooLarge(coalesce.slice(0, cut), coalesce.slice(cut + 1), bytes.length);
+    } else this.out.keyed(coalesce, bytes);
+  }
+
+  /**
+   * A datastore value larger than the page can receive: it never gets it,
+   * and is told which key (rather than closed later as a page that reads
+   * too slowly). It reconnects; its connect fails the same way until the
+   * value is smaller.
+   */
+  private tooLarge(signal: string, key: string, bytes: number): void {
+    // told once: a page that is closing gets nothing more
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const text = `analysis "${this.kernel.name}": its ${signal} key "${key}" now holds ${bytes} bytes or more, more than a page can receive (${this.ctx.limits.hardBufferBytes}, the server's sendBufferHardBytes); store less under one key`;
+    this.ctx.logger.error(`[${this.kernel.name} ${shortId(this.id)}] ${text}`);
+    this.fail(text, 1011, 'a value too large for the page');
   }
 
   /** PagePort: an action finished. */
@@ -519,6 +542,11 @@ export class Session implements PagePort {
 
   /** PageSink: a datastore change, `class_data` encoded once for every page. */
   change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+    // (its length in characters: a lower bound of its bytes)
+    if (change.encoded !== undefined && change.encoded.length > this.ctx.limits.hardBufferBytes) {
+      this.tooLarge(signal, change.key, change.encoded.length);
+      return RESOLVED;
+    }
     return this.out.change(
       signal,
       change,

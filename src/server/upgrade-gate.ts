@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
@@ -7,25 +9,50 @@ import type { Logger } from '../util/logger.js';
 import { escapeLogText } from '../protocol/log-text.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
+/** The names this machine answers to: its host name, that name's first label, and `<label>.local` (mDNS). */
+function machineNames(): string[] {
+  const name = hostname().toLowerCase().replace(/\.$/, '');
+  if (name === '') return [];
+  const label = name.split('.')[0] ?? name;
+  return [name, label, `${label}.local`];
+}
+
+/** A Host header's name: lower case, without its port, brackets or trailing dot. */
+function hostName(header: string): string {
+  return header
+    .toLowerCase()
+    .replace(/:\d*$/, '')
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
+}
+
 /**
- * Protection against DNS rebinding: a server bound to a loopback address
- * answers only requests whose Host names a loopback address (or a host of an
- * `allowOrigins` entry). A server bound elsewhere was opened on purpose and
- * takes any Host. "Loopback" is decided on the address, not its spelling
- * (`::ffff:127.0.0.1` is loopback too).
+ * Protection against DNS rebinding: a page on another site whose name
+ * resolves to this server must not be answered. Bound to a loopback address
+ * the server answers only requests whose Host names a loopback address (or a
+ * host of an `allowOrigins` entry). Bound elsewhere it also answers the
+ * machine's own names (`os.hostname()`), the name it was bound to, and any IP
+ * literal (an address cannot be rebound; the machine's addresses of
+ * `os.networkInterfaces()` are among them). "Loopback" is decided on the
+ * address, not its spelling (`::ffff:127.0.0.1` is loopback too).
  */
 export function createHostCheck(
   bound: string,
   allowOrigins: ReadonlySet<string>,
 ): (host?: string) => boolean {
-  if (!isLoopbackAddress(bound)) return () => true;
+  const loopback = isLoopbackAddress(bound);
   const allowed = new Set<string>();
   for (const origin of allowOrigins) {
     try {
-      allowed.add(new URL(origin).hostname.toLowerCase());
+      allowed.add(new URL(origin).hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
     } catch {
       // not a URL: it can only match an Origin header verbatim
     }
+  }
+  if (!loopback) {
+    // bound to a name (`--host box.example`): that name is the server's too
+    if (isIP(bound.replace(/^\[(.*)\]$/, '$1')) === 0) allowed.add(hostName(bound));
+    for (const name of machineNames()) allowed.add(name);
   }
   // every request of a browser carries the same Host: the last one allowed
   // is remembered, so a connect does not parse it again
@@ -33,11 +60,37 @@ export function createHostCheck(
   return (header) => {
     if (header === undefined) return false;
     if (header === lastAllowed) return true;
-    const name = header.toLowerCase().replace(/:\d+$/, '');
-    const ok = isLoopbackAddress(name) || allowed.has(name);
+    const name = hostName(header);
+    let ok = isLoopbackAddress(name) || allowed.has(name) || (!loopback && isIP(name) !== 0);
+    if (!ok && !loopback) {
+      // the machine may have been renamed since the start: only a refusal pays for a look
+      const now = machineNames();
+      ok = now.includes(name);
+      if (ok) for (const n of now) allowed.add(n);
+    }
     if (ok) lastAllowed = header;
     return ok;
   };
+}
+
+/**
+ * What a refused Host is told (the response's text), by the kind of bind:
+ * how to open the server instead.
+ */
+export function hostRefusal(loopback: boolean): string {
+  return loopback
+    ? 'Host not allowed: open this server as localhost or 127.0.0.1, or pass --host'
+    : "Host not allowed: open this server by the machine's name or an address, or pass --allow-origin with the origin of this name";
+}
+
+/**
+ * A log line for a refused Host: which Host, and the flag that allows it.
+ * The header is quoted (escaped) and cut, as it comes from anyone.
+ */
+export function hostRefusedLine(what: string, host: string | undefined): string {
+  const shown = host === undefined ? 'no Host' : `Host ${JSON.stringify(host.slice(0, 200))}`;
+  const example = host === undefined ? 'https://NAME' : `https://${host.slice(0, 200)}`;
+  return `${what} refused (403): ${shown} is not a name or address of this server (DNS rebinding?); to serve it under that name, pass --allow-origin ${example}`;
 }
 
 /** Shared (no closure per connection): a reset during an upgrade just ends the socket. */
@@ -50,6 +103,8 @@ export interface UpgradeGateOptions {
   wss: WebSocketServer;
   logger: Logger;
   hostAllowed: (host?: string) => boolean;
+  /** A request's Host was refused: logs it (rate-limited); returns what the response says. */
+  hostRefused: (host: string | undefined) => string;
   allowOrigins: ReadonlySet<string>;
   /** True once the server shuts down: new sockets get 503. */
   closing: () => boolean;
@@ -77,7 +132,11 @@ export function createUpgradeGate(
       );
     };
     if (o.closing()) return refuse(503, 'server shutting down');
-    if (!o.hostAllowed(req.headers.host)) return refuse(403, 'Host not allowed');
+    if (!o.hostAllowed(req.headers.host)) {
+      // logged there (rate-limited: anyone can send a foreign Host)
+      o.hostRefused(req.headers.host);
+      return refuse(403, 'Host not allowed', false);
+    }
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const match = /^\/(?:([A-Za-z_][A-Za-z0-9_]*)\/)?ws$/.exec(path);
     const { app, single } = o.state();
