@@ -229,7 +229,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger }));
   let state: HttpState = {
     app,
-    pages: new Pages(app, DATABENCH_VERSION, { noCache: o.noTemplateCache, development }),
+    pages: new Pages(app, DATABENCH_VERSION, {
+      noCache: o.noTemplateCache,
+      development,
+      logger,
+    }),
     single: o.single,
     errorDetails,
   };
@@ -347,7 +351,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     });
     state = {
       app: next,
-      pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development }),
+      pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development, logger }),
       single: state.single,
       errorDetails,
     };
