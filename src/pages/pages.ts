@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import vm from 'node:vm';
@@ -13,6 +14,7 @@ import {
   TemplateBudgetError,
   type RenderLimits,
 } from './render-budget.js';
+import { needsInlineScripts, templateReferences } from './inline-scripts.js';
 import {
   addTornadoSupport,
   templateFlavor,
@@ -73,6 +75,19 @@ export function isTemplateError(error: unknown): error is Error {
   );
 }
 
+/** A rendered page and what its Content-Security-Policy may be. */
+export interface RenderedPage {
+  html: string;
+  /**
+   * The nonce its inline scripts carry (`nonce="{{ csp_nonce }}"`): the page
+   * runs under a policy that allows no other inline script. Undefined when
+   * one of its templates has an inline script, an event handler attribute
+   * or a `javascript:` URL without it (a databench 0.7 page): that page
+   * needs `'unsafe-inline'`.
+   */
+  nonce: string | undefined;
+}
+
 /**
  * A Nunjucks render that takes a callback, as a Promise. With the package's
  * file loader every template is read, compiled and rendered before `render`
@@ -95,6 +110,8 @@ const GUARD = new vm.Script('render()', { filename: 'databench-page-render' });
  */
 export class Pages {
   private readonly env: nunjucks.Environment;
+  private readonly loader: PageLoader;
+  private readonly noCache: boolean;
   /** Show a template error's file, line and message on the page (development). */
   readonly development: boolean;
   /** What one render may cost. */
@@ -104,6 +121,8 @@ export class Pages {
   private budget: RenderBudget | undefined;
   /** The context of the time guard: its `render` is the render under way. */
   private readonly guard = vm.createContext({ render: undefined as unknown });
+  /** Template name → whether a page rendered from it needs inline scripts without the nonce (cached with the templates). */
+  private readonly inline = new Map<string, boolean>();
 
   constructor(
     private readonly app: App,
@@ -118,8 +137,9 @@ export class Pages {
     },
   ) {
     this.logger = options.logger;
-    const loader = new PageLoader([app.dir, TEMPLATES_DIR], { noCache: options.noCache });
-    this.env = new nunjucks.Environment(loader, {
+    this.loader = new PageLoader([app.dir, TEMPLATES_DIR], { noCache: options.noCache });
+    this.noCache = options.noCache;
+    this.env = new nunjucks.Environment(this.loader, {
       autoescape: true,
       throwOnUndefined: false,
     });
@@ -174,6 +194,41 @@ export class Pages {
     return html;
   }
 
+  /** A nonce for one page's inline scripts: 128 random bits. */
+  private static nonce(): string {
+    return randomBytes(16).toString('base64');
+  }
+
+  /**
+   * Whether the page rendered from template `name` (and what it extends,
+   * includes and imports) needs inline scripts without the nonce. A name
+   * that is not a string literal could be anything: yes.
+   */
+  private needsInline(name: string, seen = new Set<string>()): boolean {
+    const cached = this.noCache ? undefined : this.inline.get(name);
+    if (cached !== undefined) return cached;
+    if (seen.has(name)) return false;
+    seen.add(name);
+    let result: boolean;
+    try {
+      const source = this.loader.getSource(name) as nunjucks.LoaderSource | null;
+      result = source === null ? true : this.sourceNeedsInline(source.src, seen);
+    } catch {
+      // the render reports what is wrong with it
+      result = true;
+    }
+    if (!this.noCache) this.inline.set(name, result);
+    return result;
+  }
+
+  private sourceNeedsInline(source: string, seen: Set<string>): boolean {
+    if (needsInlineScripts(source)) return true;
+    for (const ref of templateReferences(source)) {
+      if (ref === undefined || this.needsInline(ref, seen)) return true;
+    }
+    return false;
+  }
+
   private base(title: string, description: string, readme: string): PageContext {
     return {
       title,
@@ -192,14 +247,19 @@ export class Pages {
     };
   }
 
-  private render(name: string, context: PageContext): Promise<string> {
+  private async render(name: string, context: PageContext): Promise<RenderedPage> {
+    let nonce: string | undefined;
     // compiled (once) before the time limit starts: only the render is timed
     const template = this.env.getTemplate(name, true);
-    return this.guarded(name, () => rendering((cb) => template.render(context, cb)));
+    const html = await this.guarded(name, () => {
+      nonce = this.needsInline(name) ? undefined : Pages.nonce();
+      return rendering((cb) => template.render({ ...context, csp_nonce: nonce ?? '' }, cb));
+    });
+    return { html, nonce };
   }
 
   /** The index of the folder: one box per analysis that is shown in the index. */
-  index(): Promise<string> {
+  index(): Promise<RenderedPage> {
     const { info } = this.app;
     // every analysis, with databench 0.7's meta_infos fields (a 0.7 index.html
     // filters on show_in_index and builds /name/thumbnail itself)
@@ -233,33 +293,38 @@ export class Pages {
    * A view of an analysis (`index.html` or another `*.html`): rendered as a
    * template when it holds template syntax, served as it is otherwise.
    */
-  async view(entry: AnalysisEntry, file: string): Promise<string> {
+  async view(entry: AnalysisEntry, file: string): Promise<RenderedPage> {
     const path = join(entry.dir, file);
     const source = await readFile(path, 'utf8');
     if (!/\{[{%#]/.test(source)) {
-      return source;
+      // a plain HTML file cannot carry a nonce: it runs under the strict policy when it needs none
+      return { html: source, nonce: needsInlineScripts(source) ? undefined : Pages.nonce() };
     }
     const translated =
       templateFlavor(source, path) === 'tornado' ? translateTornado(source, path) : source;
     // compiled before the time limit starts: only the render is timed
     const template = new nunjucks.Template(translated, this.env, path, true);
-    return this.guarded(path, () => {
+    let nonce: string | undefined;
+    const html = await this.guarded(path, () => {
+      nonce = this.sourceNeedsInline(translated, new Set()) ? undefined : Pages.nonce();
       const context = {
         ...this.base(entry.title, entry.description, entry.readmeHtml),
         analysis_name: entry.name,
         name: entry.name,
         show_in_index: entry.showInIndex,
         thumbnail: entry.thumbnail ?? null,
+        csp_nonce: nonce ?? '',
       };
       return rendering((cb) => template.render(context, cb));
     });
+    return { html, nonce };
   }
 
   /**
    * The page for a template that failed: in development the file, line and
    * the engine's message; otherwise a line pointing to the server log.
    */
-  templateErrorPage(error: Error): Promise<string> {
+  templateErrorPage(error: Error): Promise<RenderedPage> {
     const message = this.development
       ? describeTemplateError(error)
       : 'A page template failed; the details are in the server log.';
@@ -272,7 +337,7 @@ export class Pages {
    * frame) and a script that asks the server every second whether the page
    * works again, and reloads it when it does.
    */
-  loadErrorPage(entry: AnalysisEntry, error: LoadErrorLoad): Promise<string> {
+  loadErrorPage(entry: AnalysisEntry, error: LoadErrorLoad): Promise<RenderedPage> {
     const location =
       error.file === null
         ? null
@@ -287,13 +352,16 @@ export class Pages {
   }
 
   /** An error page (404, an analysis that failed to load): `message` is escaped. */
-  errorPage(title: string, message: string): Promise<string> {
+  errorPage(title: string, message: string): Promise<RenderedPage> {
     return this.render('error.html', { ...this.base(title, '', ''), message }).catch(
       (error: unknown) => {
         this.logger?.error(
           `the error page's template failed (a plain page is sent instead): ${isTemplateError(error) ? describeTemplateError(error) : String(error)}`,
         );
-        return `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><pre>${escapeHtml(message)}</pre>`;
+        return {
+          html: `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><pre>${escapeHtml(message)}</pre>`,
+          nonce: Pages.nonce(),
+        };
       },
     );
   }
