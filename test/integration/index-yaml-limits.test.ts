@@ -1,7 +1,9 @@
 // index.yaml's per-analysis limits against a real server: `memory_mb` of a
 // worker analysis is the heap limit of its threads (the analysis reads it in
-// its own thread), and keys databench does not read are warned about, each
-// with the known key it is nearest to.
+// its own thread) and bounds the Buffers a thread holds outside its heap
+// (past it the thread is ended, logged, and its page reconnects), and keys
+// databench does not read are warned about, each with the known key it is
+// nearest to.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,9 +33,18 @@ describe('index.yaml: memory_mb and unknown keys', () => {
       [
         "import { getHeapStatistics } from 'node:v8';",
         "import { Analysis } from 'databench-ts';",
-        'export class Lim extends Analysis<{ heapLimitMb: number }> {',
+        'export class Lim extends Analysis<{ heapLimitMb: number; hogged: number }> {',
         '  override async on_connected() {',
         "    await this.data.set('heapLimitMb', getHeapStatistics().heap_size_limit / 2 ** 20);",
+        '  }',
+        '  /** Buffers of 8 MiB kept, one every 20 ms, up to 320 MiB (far past the limit). */',
+        '  async on_hog() {',
+        '    const kept: Buffer[] = [];',
+        '    for (let i = 0; i < 40; i++) {',
+        '      kept.push(Buffer.alloc(8 * 2 ** 20, 1));',
+        '      await new Promise((resolve) => setTimeout(resolve, 20));',
+        '    }',
+        "    await this.data.set('hogged', kept.length);",
         '  }',
         '}',
         '',
@@ -59,6 +70,32 @@ describe('index.yaml: memory_mb and unknown keys', () => {
       assert.ok(limit >= 48 && limit < 128, `heap limit ${limit} MiB`);
     } finally {
       client.ws.close();
+    }
+  });
+
+  test('a thread holding more Buffers than memory_mb is ended with a log line; its page reconnects to a new one', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'lim'));
+    client.send('hog');
+    assert.match(String((await client.next('error', 15_000)).load), /outside its heap/);
+    assert.equal((await client.closed()).code, 1011);
+    assert.equal(
+      client.frames.filter((f) => f.signal === 'data' && 'hogged' in (f.load as object)).length,
+      0,
+    );
+    const line = logger.lines.find(([level, m]) => level === 'error' && /outside its heap/.test(m));
+    assert.match(
+      line?.[1] ?? '',
+      /\[lim\] .*stopped: .*held \d+ MiB outside its heap \(Buffers\), past its limit of 48 MiB/,
+    );
+    const next = await TestClient.connect(wsUrlOf(server, 'lim'));
+    try {
+      await next.client.waitFor(
+        (f) => f.signal === 'data' && 'heapLimitMb' in (f.load as object),
+        'a new thread serves the page',
+        15_000,
+      );
+    } finally {
+      next.client.ws.close();
     }
   });
 
