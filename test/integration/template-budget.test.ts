@@ -68,8 +68,10 @@ describe('page templates get a budget per render', () => {
       // nested loops over the page's data: 4000³ turns
       'big/loops.html':
         '{% for a in readme %}{% for b in readme %}{% for c in readme %}{% end %}{% end %}{% end %}\n',
-      // a list of lists of the README, printed: ~240 million characters
-      'big/output.html': '{% if True %}{{ [[readme for a in readme] for b in title] }}{% end %}\n',
+      // the README printed for each of its characters, three times (the title
+      // is "big"): 48 million characters, in a few thousand steps
+      'big/output.html':
+        '{% for a in title %}{% for b in readme %}{{ readme }}{% end %}{% end %}\n',
       // a {% set %} of 16 million items
       'big/memory.html':
         '{% set big = [[1 for a in readme] for b in readme] %}{% if big %}1{% end %}\n',
