@@ -14,8 +14,11 @@ import { InProcessKernel } from '../kernel/in-process.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { Meta } from '../analysis/meta.js';
 import {
+  ANALYSES_KEYS,
+  ENTRY_KEYS,
   normalizeEntry,
   readIndexYaml,
+  unknownKeyWarning,
   type ConfigError,
   type EntryConfig,
   type IndexConfig,
@@ -306,6 +309,7 @@ const KERNEL_KINDS: ReadonlyMap<string | undefined, KernelKind> = new Map<
             cliArgs,
             logger,
             threads: entry.threads,
+            memoryMb: entry.memoryMb,
           });
         } catch (error) {
           await compiled.dispose();
@@ -539,6 +543,15 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
   };
   const list = config.entries ?? (await discoverEntries(dir, errors));
   for (const error of errors) logger.error(error.message);
+  // a typo of a key would otherwise change nothing, silently
+  for (const key of config.analyses.unknownKeys) {
+    logger.warn(unknownKeyWarning('index.yaml', key, ANALYSES_KEYS));
+  }
+  for (const item of list) {
+    for (const key of item.unknownKeys) {
+      logger.warn(unknownKeyWarning(`index.yaml: analysis "${item.name}"`, key, ENTRY_KEYS));
+    }
+  }
 
   const entries = new Map<string, AnalysisEntry>();
   /** A load error: shown for the entry, and the last good version, if any, keeps serving. */

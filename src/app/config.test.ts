@@ -6,10 +6,12 @@ import { describe, test } from 'node:test';
 import {
   ANALYSES_KEYS,
   ENTRY_KEYS,
+  nearestKey,
   normalizeIndexConfig,
   parseIndexYaml,
   readIndexYaml,
   staticPattern,
+  unknownKeyWarning,
 } from './config.ts';
 
 /** The messages of the errors collected for `parsed`. */
@@ -160,6 +162,7 @@ describe('index.yaml: analysis entries', () => {
           show_in_index: false,
           kernel: 'worker',
           threads: 2,
+          memory_mb: 256,
           watch: ['data/*.csv'],
           build: 'make',
           resume_on_reload: false,
@@ -176,6 +179,7 @@ describe('index.yaml: analysis entries', () => {
         showInIndex: true,
         kernel: undefined,
         threads: undefined,
+        memoryMb: undefined,
         processes: undefined,
         python: undefined,
         watch: [],
@@ -191,6 +195,7 @@ describe('index.yaml: analysis entries', () => {
         showInIndex: false,
         kernel: 'worker',
         threads: 2,
+        memoryMb: 256,
         processes: undefined,
         python: undefined,
         watch: ['data/*.csv'],
@@ -206,6 +211,7 @@ describe('index.yaml: analysis entries', () => {
         showInIndex: true,
         kernel: 'py',
         threads: undefined,
+        memoryMb: undefined,
         processes: 3,
         python: '/usr/bin/python3',
         watch: [],
@@ -310,10 +316,45 @@ describe('index.yaml: analysis entries', () => {
     assert.equal(entry?.error, undefined, 'it still loads');
   });
 
-  test('unknown keys of an entry are collected', () => {
+  test('unknown keys of an entry are collected, each with the known key it may be a typo of', () => {
     const config = normalizeIndexConfig({ analyses: [{ name: 'a', thread: 2, memory_mb: 64 }] });
-    assert.deepEqual(config.entries?.[0]?.unknownKeys, ['thread', 'memory_mb']);
+    assert.deepEqual(config.entries?.[0]?.unknownKeys, ['thread']);
+    assert.equal(config.entries?.[0]?.memoryMb, 64);
     assert.deepEqual(config.errors, []);
+    assert.equal(nearestKey('thread', ENTRY_KEYS), 'threads');
+    assert.equal(nearestKey('memory_md', ENTRY_KEYS), 'memory_mb');
+    assert.equal(nearestKey('Kernel', ENTRY_KEYS), 'kernel');
+    assert.equal(nearestKey('colour', ENTRY_KEYS), undefined);
+    assert.equal(
+      unknownKeyWarning('index.yaml: analysis "a"', 'thread', ENTRY_KEYS),
+      'index.yaml: analysis "a": unknown key "thread" is ignored (did you mean "threads"?)',
+    );
+    assert.equal(
+      unknownKeyWarning('index.yaml', 'colour', ANALYSES_KEYS),
+      'index.yaml: unknown key "colour" is ignored',
+    );
+  });
+
+  test('memory_mb is a whole number of at least 16', () => {
+    const config = normalizeIndexConfig({
+      analyses: [
+        { name: 'a', memory_mb: 8 },
+        { name: 'b', memory_mb: '64' },
+      ],
+    });
+    assert.deepEqual(
+      config.entries?.map((e) => [e.memoryMb, e.error]),
+      [
+        [
+          undefined,
+          'index.yaml: analysis "a": memory_mb must be a whole number of at least 16, got 8',
+        ],
+        [
+          undefined,
+          'index.yaml: analysis "b": memory_mb must be a whole number of at least 16, got "64"',
+        ],
+      ],
+    );
   });
 
   test('analyses that is not a list: an error, and every folder is served', () => {

@@ -30,6 +30,7 @@ export const ENTRY_KEYS = [
   'show_in_index',
   'kernel',
   'threads',
+  'memory_mb',
   'processes',
   'python',
   'watch',
@@ -86,6 +87,12 @@ export interface EntryConfig {
   kernel: string | undefined;
   /** `threads`: a worker kernel's pool size. Default: the number of cores. */
   threads: number | undefined;
+  /**
+   * `memory_mb`: a worker kernel's heap limit per thread, in MiB; past it
+   * (or past as much memory outside the heap, Buffers) the thread is ended
+   * and replaced. Default: Node's (about 4 GB).
+   */
+  memoryMb: number | undefined;
   /** `processes`: a Python kernel's processes at most. Default: 1. */
   processes: number | undefined;
   /**
@@ -255,16 +262,64 @@ function staticMap(value: unknown, errors: ConfigError[]): Array<[RegExp, string
   return out;
 }
 
-/** `threads` or `processes`: undefined, or a whole number of at least 1. */
-function count(item: Record<string, unknown>, key: 'threads' | 'processes', where: string) {
+/** `threads`, `processes` or `memory_mb`: undefined, or a whole number of at least `min`. */
+function count(
+  item: Record<string, unknown>,
+  key: 'threads' | 'processes' | 'memory_mb',
+  where: string,
+  min = 1,
+) {
   const value = item[key];
-  if (value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 1)) {
+  if (
+    value === undefined ||
+    (typeof value === 'number' && Number.isInteger(value) && value >= min)
+  ) {
     return { value, error: undefined };
   }
   return {
     value: undefined,
-    error: `${where}: ${key} must be a whole number of at least 1, got ${shown(value)}`,
+    error: `${where}: ${key} must be a whole number of at least ${min}, got ${shown(value)}`,
   };
+}
+
+/** The smallest number of edits (insert, delete, replace a character) from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        (row[j] ?? 0) + 1,
+        (next[j - 1] ?? 0) + 1,
+        (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}
+
+/**
+ * The known key nearest to an unknown one, when it is near enough to be a
+ * typo of it (case aside: one edit in a key of up to 3 characters, else two
+ * or a third of its characters, whichever is more).
+ */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  if (key.length > 64) return undefined;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  const allowed = key.length <= 3 ? 1 : Math.max(2, Math.floor(key.length / 3));
+  return bestDistance <= allowed ? best : undefined;
+}
+
+/** The warning for an unknown key of index.yaml (`where`: `index.yaml` or its analysis). */
+export function unknownKeyWarning(where: string, key: string, known: readonly string[]): string {
+  const near = nearestKey(key, known);
+  return `${where}: unknown key ${shown(key)} is ignored${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
 }
 
 /**
@@ -290,6 +345,8 @@ export function normalizeEntry(
   const read = new Reader(item, where, name, errors);
   const threads = count(item, 'threads', where);
   const processes = count(item, 'processes', where);
+  // below 16 MiB a thread cannot start
+  const memoryMb = count(item, 'memory_mb', where, 16);
   const python = item['python'];
   const pythonError =
     python !== undefined && (typeof python !== 'string' || python === '')
@@ -302,13 +359,14 @@ export function normalizeEntry(
     showInIndex: read.flag('show_in_index', true),
     kernel: read.optionalText('kernel'),
     threads: threads.value,
+    memoryMb: memoryMb.value,
     processes: processes.value,
     python: pythonError === undefined ? (python as string | undefined) : undefined,
     watch: read.globs('watch'),
     build: read.optionalText('build'),
     resumeOnReload: read.flag('resume_on_reload', true),
     unknownKeys: read.unknown(ENTRY_KEYS),
-    error: threads.error ?? processes.error ?? pythonError,
+    error: threads.error ?? memoryMb.error ?? processes.error ?? pythonError,
   };
 }
 

@@ -1,11 +1,22 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import vm from 'node:vm';
 import nunjucks from 'nunjucks';
 import type { LoadErrorLoad } from '../protocol/messages.js';
 import type { AnalysisEntry, App } from '../app/app.js';
+import type { Logger } from '../util/logger.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
 import { withoutDetails } from '../util/error-text.js';
 import { entryLoadError } from '../loader/load-error.js';
+import {
+  LOOP_ITEM_STEPS,
+  RENDER_LIMITS,
+  RenderBudget,
+  TemplateBudgetError,
+  type RenderLimits,
+} from './render-budget.js';
+import { needsInlineScripts, templateReferences } from './inline-scripts.js';
 import {
   addTornadoSupport,
   templateFlavor,
@@ -44,23 +55,54 @@ class PageLoader extends nunjucks.FileSystemLoader {
 }
 
 /**
- * A template error as `file:line: message`. Nunjucks writes
- * `(file) [Line N, Column M]` with both counted from 0 (and columns of a
- * translated Tornado file would not match the original): keep the line, from 1.
+ * A template error as `file:line: message` (`file: message` when Nunjucks
+ * knows no line, as for an error raised inside a function the template
+ * called). Nunjucks writes `(file) [Line N, Column M]` with both counted
+ * from 0 (and columns of a translated Tornado file would not match the
+ * original): keep the line, from 1.
  */
 export function describeTemplateError(error: Error): string {
-  const m = /^\(([^)]*)\) \[Line (\d+), Column \d+\]\s*([\s\S]*)$/.exec(error.message);
+  const m = /^\(([^)\n]*)\)(?: \[Line (\d+), Column \d+\])?\s*([\s\S]*)$/.exec(error.message);
   if (!m) return error.message;
-  return `${m[1] ?? ''}:${Number(m[2]) + 1}: ${(m[3] ?? '').trim()}`;
+  const line = m[2] === undefined ? '' : `:${Number(m[2]) + 1}`;
+  return `${m[1] ?? ''}${line}: ${(m[3] ?? '').trim()}`;
 }
 
-/** Whether `error` came from a page template (Nunjucks, or a Tornado file that could not be translated). */
+/** Whether `error` came from a page template (Nunjucks, a Tornado file that could not be translated, a render past its budget). */
 export function isTemplateError(error: unknown): error is Error {
   return (
     error instanceof TemplateSyntaxError ||
+    error instanceof TemplateBudgetError ||
     (error instanceof Error && error.name === 'Template render error')
   );
 }
+
+/** A rendered page and what its Content-Security-Policy may be. */
+export interface RenderedPage {
+  html: string;
+  /**
+   * The nonce its inline scripts carry (`nonce="{{ csp_nonce }}"`): the page
+   * runs under a policy that allows no other inline script. Undefined when
+   * one of its templates has an inline script, an event handler attribute
+   * or a `javascript:` URL without it (a databench 0.7 page): that page
+   * needs `'unsafe-inline'`.
+   */
+  nonce: string | undefined;
+}
+
+/**
+ * A Nunjucks render that takes a callback, as a Promise. With the package's
+ * file loader every template is read, compiled and rendered before `render`
+ * returns; only the callback comes later.
+ */
+function rendering(render: (cb: (error: Error | null, out: string | null) => void) => void) {
+  return new Promise<string>((resolve, reject) =>
+    render((error, out) => (error ? reject(error) : resolve(out ?? ''))),
+  );
+}
+
+/** The script every guarded render runs in: a call of the render, under the time limit. */
+const GUARD = new vm.Script('render()', { filename: 'databench-page-render' });
 
 /**
  * Renders pages with Nunjucks (Jinja2 syntax: `{% extends %}`, `{% block %}`,
@@ -70,19 +112,54 @@ export function isTemplateError(error: unknown): error is Error {
  */
 export class Pages {
   private readonly env: nunjucks.Environment;
+  private readonly loader: PageLoader;
+  private readonly noCache: boolean;
   /** Show a template error's file, line and message on the page (development). */
   readonly development: boolean;
   /** Show load errors on the index whole (paths, stack frames, source); the message alone otherwise. */
   readonly errorDetails: boolean;
+  /** What one render may cost. */
+  readonly limits: RenderLimits;
+  private readonly logger: Logger | undefined;
+  /** The budget of the render under way (renders are synchronous: one at a time). */
+  private budget: RenderBudget | undefined;
+  /** The context of the time guard: its `render` is the render under way. */
+  private readonly guard = vm.createContext({ render: undefined as unknown });
+  /** Template name → whether a page rendered from it needs inline scripts without the nonce (cached with the templates). */
+  private readonly inline = new Map<string, boolean>();
 
   constructor(
     private readonly app: App,
     private readonly databenchVersion: string,
-    options: { noCache: boolean; development?: boolean; errorDetails?: boolean },
+    options: {
+      noCache: boolean;
+      development?: boolean;
+      /** What one render may cost. Default: {@link RENDER_LIMITS}. */
+      limits?: RenderLimits;
+      /** Where a failing error page's template is reported (the page falls back to plain HTML). */
+      logger?: Logger;
+      /** Show load errors on the index whole (paths, stack frames, source). Default: true. */
+      errorDetails?: boolean;
+    },
   ) {
-    const loader = new PageLoader([app.dir, TEMPLATES_DIR], { noCache: options.noCache });
-    this.env = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: false });
-    addTornadoSupport(this.env);
+    this.logger = options.logger;
+    this.loader = new PageLoader([app.dir, TEMPLATES_DIR], { noCache: options.noCache });
+    this.noCache = options.noCache;
+    this.env = new nunjucks.Environment(this.loader, {
+      autoescape: true,
+      throwOnUndefined: false,
+    });
+    this.limits = options.limits ?? RENDER_LIMITS;
+    addTornadoSupport(this.env, () => this.budget);
+    // Nunjucks' own range() allocates its whole list first: count it before (as a loop's items)
+    const range = this.env.getGlobal('range') as (...a: unknown[]) => unknown[];
+    this.env.addGlobal('range', (start: number, stop?: number, step?: number) => {
+      const [from, to] = stop === undefined ? [0, start] : [start, stop];
+      // as Nunjucks: no step (or 0) is 1
+      const count = Math.ceil((to - from) / (step || 1));
+      if (count > 0) this.budget?.step(count * LOOP_ITEM_STEPS);
+      return range(start, stop, step);
+    });
     this.development = options.development ?? false;
     this.errorDetails = options.errorDetails ?? true;
   }
@@ -92,6 +169,78 @@ export class Pages {
     if (entry.error === undefined) return null;
     if (this.errorDetails) return entry.error;
     return entryLoadError(entry, this.app.dir, false)?.message ?? null;
+  }
+
+  /**
+   * Run one synchronous render within the budget: steps and characters are
+   * counted by the template's expressions and loops, and a render that runs
+   * past the time limit is stopped wherever it is (the server's thread is
+   * not held by one page). `what` names the template in the error.
+   */
+  private async guarded(what: string, render: () => Promise<string>): Promise<string> {
+    const budget = new RenderBudget(this.limits);
+    this.budget = budget;
+    this.guard['render'] = render;
+    let result: Promise<string>;
+    try {
+      result = GUARD.runInContext(this.guard, { timeout: this.limits.timeMs }) as Promise<string>;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+        throw new TemplateBudgetError(
+          `${what}: the page took longer than ${this.limits.timeMs} ms to render: page templates read and test the page’s data; compute values in the analysis`,
+        );
+      }
+      throw error;
+    } finally {
+      this.budget = undefined;
+      this.guard['render'] = undefined;
+    }
+    const html = await result;
+    // before anything flattens it: a page built by appends may be far larger than its memory
+    if (html.length > this.limits.chars) {
+      try {
+        budget.checkPage(html.length);
+      } catch (error) {
+        (error as Error).message = `${what}: ${(error as Error).message}`;
+        throw error;
+      }
+    }
+    return html;
+  }
+
+  /** A nonce for one page's inline scripts: 128 random bits. */
+  private static nonce(): string {
+    return randomBytes(16).toString('base64');
+  }
+
+  /**
+   * Whether the page rendered from template `name` (and what it extends,
+   * includes and imports) needs inline scripts without the nonce. A name
+   * that is not a string literal could be anything: yes.
+   */
+  private needsInline(name: string, seen = new Set<string>()): boolean {
+    const cached = this.noCache ? undefined : this.inline.get(name);
+    if (cached !== undefined) return cached;
+    if (seen.has(name)) return false;
+    seen.add(name);
+    let result: boolean;
+    try {
+      const source = this.loader.getSource(name) as nunjucks.LoaderSource | null;
+      result = source === null ? true : this.sourceNeedsInline(source.src, seen);
+    } catch {
+      // the render reports what is wrong with it
+      result = true;
+    }
+    if (!this.noCache) this.inline.set(name, result);
+    return result;
+  }
+
+  private sourceNeedsInline(source: string, seen: Set<string>): boolean {
+    if (needsInlineScripts(source)) return true;
+    for (const ref of templateReferences(source)) {
+      if (ref === undefined || this.needsInline(ref, seen)) return true;
+    }
+    return false;
   }
 
   private base(title: string, description: string, readme: string): PageContext {
@@ -112,16 +261,19 @@ export class Pages {
     };
   }
 
-  private render(name: string, context: PageContext): Promise<string> {
-    return new Promise((resolve, reject) =>
-      this.env.render(name, context, (error, html) =>
-        error ? reject(error) : resolve(html ?? ''),
-      ),
-    );
+  private async render(name: string, context: PageContext): Promise<RenderedPage> {
+    let nonce: string | undefined;
+    // compiled (once) before the time limit starts: only the render is timed
+    const template = this.env.getTemplate(name, true);
+    const html = await this.guarded(name, () => {
+      nonce = this.needsInline(name) ? undefined : Pages.nonce();
+      return rendering((cb) => template.render({ ...context, csp_nonce: nonce ?? '' }, cb));
+    });
+    return { html, nonce };
   }
 
   /** The index of the folder: one box per analysis that is shown in the index. */
-  index(): Promise<string> {
+  index(): Promise<RenderedPage> {
     const { info } = this.app;
     // every analysis, with databench 0.7's meta_infos fields (a 0.7 index.html
     // filters on show_in_index and builds /name/thumbnail itself)
@@ -157,29 +309,38 @@ export class Pages {
    * A view of an analysis (`index.html` or another `*.html`): rendered as a
    * template when it holds template syntax, served as it is otherwise.
    */
-  async view(entry: AnalysisEntry, file: string): Promise<string> {
+  async view(entry: AnalysisEntry, file: string): Promise<RenderedPage> {
     const path = join(entry.dir, file);
-    let source = await readFile(path, 'utf8');
-    if (!/\{[{%#]/.test(source)) return source;
-    if (templateFlavor(source, path) === 'tornado') source = translateTornado(source, path);
-    const template = new nunjucks.Template(source, this.env, path);
-    const context = {
-      ...this.base(entry.title, entry.description, entry.readmeHtml),
-      analysis_name: entry.name,
-      name: entry.name,
-      show_in_index: entry.showInIndex,
-      thumbnail: entry.thumbnail ?? null,
-    };
-    return new Promise((resolve, reject) =>
-      template.render(context, (error, out) => (error ? reject(error) : resolve(out ?? ''))),
-    );
+    const source = await readFile(path, 'utf8');
+    if (!/\{[{%#]/.test(source)) {
+      // a plain HTML file cannot carry a nonce: it runs under the strict policy when it needs none
+      return { html: source, nonce: needsInlineScripts(source) ? undefined : Pages.nonce() };
+    }
+    const translated =
+      templateFlavor(source, path) === 'tornado' ? translateTornado(source, path) : source;
+    // compiled before the time limit starts: only the render is timed
+    const template = new nunjucks.Template(translated, this.env, path, true);
+    let nonce: string | undefined;
+    const html = await this.guarded(path, () => {
+      nonce = this.sourceNeedsInline(translated, new Set()) ? undefined : Pages.nonce();
+      const context = {
+        ...this.base(entry.title, entry.description, entry.readmeHtml),
+        analysis_name: entry.name,
+        name: entry.name,
+        show_in_index: entry.showInIndex,
+        thumbnail: entry.thumbnail ?? null,
+        csp_nonce: nonce ?? '',
+      };
+      return rendering((cb) => template.render(context, cb));
+    });
+    return { html, nonce };
   }
 
   /**
    * The page for a template that failed: in development the file, line and
    * the engine's message; otherwise a line pointing to the server log.
    */
-  templateErrorPage(error: Error): Promise<string> {
+  templateErrorPage(error: Error): Promise<RenderedPage> {
     const message = this.development
       ? describeTemplateError(error)
       : 'A page template failed; the details are in the server log.';
@@ -192,7 +353,7 @@ export class Pages {
    * frame) and a script that asks the server every second whether the page
    * works again, and reloads it when it does.
    */
-  loadErrorPage(entry: AnalysisEntry, error: LoadErrorLoad): Promise<string> {
+  loadErrorPage(entry: AnalysisEntry, error: LoadErrorLoad): Promise<RenderedPage> {
     const location =
       error.file === null
         ? null
@@ -207,10 +368,17 @@ export class Pages {
   }
 
   /** An error page (404, an analysis that failed to load): `message` is escaped. */
-  errorPage(title: string, message: string): Promise<string> {
+  errorPage(title: string, message: string): Promise<RenderedPage> {
     return this.render('error.html', { ...this.base(title, '', ''), message }).catch(
-      () =>
-        `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><pre>${escapeHtml(message)}</pre>`,
+      (error: unknown) => {
+        this.logger?.error(
+          `the error page's template failed (a plain page is sent instead): ${isTemplateError(error) ? describeTemplateError(error) : String(error)}`,
+        );
+        return {
+          html: `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><pre>${escapeHtml(message)}</pre>`,
+          nonce: Pages.nonce(),
+        };
+      },
     );
   }
 }

@@ -75,6 +75,8 @@ export type DatabenchErrorCode =
   | 'TEMPLATE_SYNTAX'
   /** A Python expression of a 0.7 (Tornado) template that failed: its Python exception name is the error's `name`. */
   | 'TEMPLATE_EXPRESSION'
+  /** A page render that went past its limits of steps, characters or time (`RENDER_LIMITS`). */
+  | 'TEMPLATE_BUDGET'
   // actions and figures
   /** An action run cancelled (by the page, or replaced under `concurrency: 'latest'`). */
   | 'CANCELLED'

@@ -283,6 +283,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       noCache: o.noTemplateCache,
       development,
       errorDetails,
+      logger,
     }),
     single: o.single,
     errorDetails,
@@ -440,7 +441,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     });
     state = {
       app: next,
-      pages: new Pages(next, DATABENCH_VERSION, { noCache: true, development, errorDetails }),
+      pages: new Pages(next, DATABENCH_VERSION, {
+        noCache: true,
+        development,
+        errorDetails,
+        logger,
+      }),
       single: state.single,
       errorDetails,
     };

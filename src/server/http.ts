@@ -8,11 +8,13 @@ import { clientBundle } from '../pages/client-bundle.js';
 import type { Logger } from '../util/logger.js';
 import { entryLoadError } from '../loader/load-error.js';
 import { isOriginAllowed } from './net.js';
+import type { ResolvedContentSecurityPolicy } from './options.js';
 import {
   describeTemplateError,
   isTemplateError,
   TEMPLATES_DIR,
   type Pages,
+  type RenderedPage,
 } from '../pages/pages.js';
 import { allowsCrossOrigin } from '../analysis/routes.js';
 import { vendorFile } from '../pages/vendor.js';
@@ -36,6 +38,18 @@ class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A rendered page, with the Content-Security-Policy its scripts allow. */
+function page(
+  res: ServerResponse,
+  status: number,
+  rendered: RenderedPage,
+  options: HttpOptions,
+): void {
+  const csp = options.contentSecurityPolicy(rendered.nonce);
+  if (csp !== false) res.setHeader('Content-Security-Policy', csp);
+  html(res, status, rendered.html);
 }
 
 function html(res: ServerResponse, status: number, body: string): void {
@@ -114,8 +128,8 @@ async function sendChecked(
 export interface HttpOptions {
   /** Origins that may call state-changing routes (and open sockets) besides the page's own. */
   allowOrigins: ReadonlySet<string>;
-  /** The Content-Security-Policy header; false sends none (resolved with the server's options). */
-  contentSecurityPolicy: string | false;
+  /** The Content-Security-Policy header by the page's nonce; false sends none (resolved with the server's options). */
+  contentSecurityPolicy: ResolvedContentSecurityPolicy;
 }
 
 /** The request handler of a databench server: every route of the analyses folder. */
@@ -125,7 +139,8 @@ export function createRequestHandler(
   cwd: string,
   options: HttpOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const csp = options.contentSecurityPolicy;
+  // every response that is not a page (files, routes, redirects) gets the page-less policy
+  const csp = options.contentSecurityPolicy(undefined);
   return (req, res) => {
     // on every response (a routes.ts handler may change them): no sniffing
     // a type into HTML, no framing by other sites, the policy above
@@ -139,7 +154,7 @@ export function createRequestHandler(
         // the page author's mistake: file, line and message, not a stack of ours
         logger.error(`${req.method} ${req.url}: template error: ${describeTemplateError(error)}`);
         if (res.headersSent) res.destroy();
-        else html(res, 500, await state.pages.templateErrorPage(error));
+        else page(res, 500, await state.pages.templateErrorPage(error), options);
         return;
       }
       // a routes.ts handler may throw anything, even null: describing it must not throw
@@ -149,15 +164,21 @@ export function createRequestHandler(
         return;
       }
       const message = error instanceof HttpError ? error.message : 'internal server error';
-      html(res, status, await state.pages.errorPage(`${status}`, message));
+      page(res, status, await state.pages.errorPage(`${status}`, message), options);
     });
   };
 }
 
-async function notFound(res: ServerResponse, state: HttpState, path: string): Promise<void> {
+async function notFound(
+  res: ServerResponse,
+  state: HttpState,
+  path: string,
+  options: HttpOptions,
+): Promise<void> {
   // a page's client asks here when its socket is refused: tell it no analysis is served there
   if (/(^|\/)ws$/.test(path)) res.setHeader('X-Databench-No-Analysis', '1');
-  html(res, 404, await state.pages.errorPage('404: not found', `There is nothing at ${path}.`));
+  const rendered = await state.pages.errorPage('404: not found', `There is nothing at ${path}.`);
+  page(res, 404, rendered, options);
 }
 
 async function route(
@@ -216,13 +237,13 @@ async function route(
       }
     }
     if (!readOnly) return methodNotAllowed(res);
-    if (await analysisRoute(req, res, state, entry, rest)) return;
-    return notFound(res, state, url.pathname);
+    if (await analysisRoute(req, res, state, entry, rest, options)) return;
+    return notFound(res, state, url.pathname, options);
   }
 
   if (!readOnly) return methodNotAllowed(res);
   if (path === '/' || path === '/index.html') {
-    html(res, 200, await state.pages.index());
+    page(res, 200, await state.pages.index(), options);
     return;
   }
   if (path === '/_static/databench.js') {
@@ -244,27 +265,27 @@ async function route(
   if (path.startsWith('/_static/vendor/')) {
     const vendored = vendorFile(path.slice(16));
     if (vendored && (await sendFile(req, res, vendored.root, vendored.file))) return;
-    return notFound(res, state, url.pathname);
+    return notFound(res, state, url.pathname, options);
   }
   if (path.startsWith('/_static/')) {
     if (await sendFile(req, res, join(TEMPLATES_DIR, 'static'), path.slice(9))) return;
-    return notFound(res, state, url.pathname);
+    return notFound(res, state, url.pathname, options);
   }
   // index.yaml's static map wins over the built-in /static/ and /node_modules/
   // routes (0.7 examples map static/(d3\.min\.js) into node_modules/d3/)
   if (await sendStaticMap(req, res, app, path)) return;
   if (path.startsWith('/static/')) {
     if (await sendFile(req, res, join(app.dir, 'static'), path.slice(8))) return;
-    return notFound(res, state, url.pathname);
+    return notFound(res, state, url.pathname, options);
   }
   if (path.startsWith('/node_modules/')) {
     const rest = path.slice(14);
     for (const root of [join(app.dir, 'node_modules'), join(cwd, 'node_modules')]) {
       if ((await isPackageFile(root, rest)) && (await sendFile(req, res, root, rest))) return;
     }
-    return notFound(res, state, url.pathname);
+    return notFound(res, state, url.pathname, options);
   }
-  return notFound(res, state, url.pathname);
+  return notFound(res, state, url.pathname, options);
 }
 
 /**
@@ -328,17 +349,19 @@ async function analysisRoute(
   state: HttpState,
   entry: AnalysisEntry,
   rest: string,
+  options: HttpOptions,
 ): Promise<boolean> {
   if (rest === '' || /^[A-Za-z0-9_-]+\.html$/.test(rest)) {
     const loadError = entryLoadError(entry, state.app.dir, state.errorDetails ?? true);
     if (loadError !== undefined && !entry.kernel) {
       // the error in the page's layout; the page reloads itself once a save fixes it
-      html(res, 500, await state.pages.loadErrorPage(entry, loadError));
+      page(res, 500, await state.pages.loadErrorPage(entry, loadError), options);
       return true;
     }
     const file = rest === '' ? 'index.html' : rest;
     try {
-      let page = await state.pages.view(entry, file);
+      const view = await state.pages.view(entry, file);
+      let body = view.html;
       let island = '';
       // (type errors reach the page's error panel over its socket: `__type_errors`)
       if (loadError !== undefined) {
@@ -347,11 +370,11 @@ async function analysisRoute(
         island += `<script type="application/json" id="databench-load-error">${jsonForScript(loadError)}</script>`;
       }
       if (island) {
-        page = /<body[^>]*>/i.test(page)
-          ? page.replace(/<body[^>]*>/i, (m) => m + island)
-          : island + page;
+        body = /<body[^>]*>/i.test(body)
+          ? body.replace(/<body[^>]*>/i, (m) => m + island)
+          : island + body;
       }
-      html(res, 200, page);
+      page(res, 200, { html: body, nonce: view.nonce }, options);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw error;

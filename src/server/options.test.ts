@@ -7,6 +7,7 @@ import {
   DEFAULT_CONTENT_SECURITY_POLICY,
   resolveServerOptions,
   SERVER_DEFAULTS,
+  strictContentSecurityPolicy,
   type ServerOptions,
 } from './options.ts';
 
@@ -52,7 +53,14 @@ describe('resolveServerOptions: defaults', () => {
     });
     assert.equal(o.pingIntervalMs, 15_000);
     assert.equal(o.ssl, undefined);
-    assert.equal(o.contentSecurityPolicy, DEFAULT_CONTENT_SECURITY_POLICY);
+    // by page: a page with a nonce runs its scripts only with it, the others allow inline ones
+    assert.equal(o.contentSecurityPolicy(undefined), DEFAULT_CONTENT_SECURITY_POLICY);
+    assert.equal(o.contentSecurityPolicy('n0nce'), strictContentSecurityPolicy('n0nce'));
+    assert.match(
+      strictContentSecurityPolicy('n0nce'),
+      /script-src 'self' 'nonce-n0nce' 'unsafe-eval';/,
+    );
+    assert.doesNotMatch(strictContentSecurityPolicy('n0nce'), /script-src[^;]*'unsafe-inline'/);
     assert.equal(o.watch, false);
     assert.equal(o.noTemplateCache, false);
     assert.equal(o.development, false);

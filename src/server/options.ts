@@ -131,9 +131,14 @@ export interface ServerOptions {
   sslKeyFile?: string;
   /**
    * The Content-Security-Policy header of every HTTP response; false sends none.
-   * @default inline scripts and styles, scripts, styles, fonts and images
-   * from this server or https:, sockets to this server, framing by this
-   * server only (`DEFAULT_CONTENT_SECURITY_POLICY` of server/options.ts)
+   * @default by page: a page whose inline scripts all carry its nonce
+   * (`<script nonce="{{ csp_nonce }}">`: the package's pages and analyses)
+   * runs scripts only from this server or with that nonce
+   * (`strictContentSecurityPolicy` of server/options.ts); a page with other
+   * inline scripts (a databench 0.7 page) and every other response allow
+   * inline scripts and styles, scripts, styles, fonts and images from this
+   * server or https:, sockets to this server, framing by this server only
+   * (`DEFAULT_CONTENT_SECURITY_POLICY`)
    */
   contentSecurityPolicy?: string | false;
   /**
@@ -232,17 +237,8 @@ export const SERVER_ENV = {
   datastore: 'DATABENCH_DATASTORE',
 } as const;
 
-/**
- * The Content-Security-Policy every response carries unless the server is
- * given another. Pages may have inline scripts and styles (databench 0.7
- * pages do) and load scripts, styles, fonts and images from their own server
- * or over HTTPS (CDNs); plots arrive as `data:` images; the socket goes back
- * to the page's own host. No plugins, no `<base>` elsewhere, forms post only
- * home, and only pages of this server may frame these pages.
- */
-export const DEFAULT_CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self' 'unsafe-inline' 'unsafe-eval' https:",
+/** Every directive of the two policies but `script-src`. */
+const POLICY_REST = [
   "style-src 'self' 'unsafe-inline' https:",
   "img-src 'self' data: blob: https:",
   "font-src 'self' data: https:",
@@ -251,7 +247,49 @@ export const DEFAULT_CONTENT_SECURITY_POLICY = [
   "base-uri 'self'",
   "form-action 'self'",
   "frame-ancestors 'self'",
+];
+
+/**
+ * The Content-Security-Policy of a page whose templates have inline scripts
+ * without the page's nonce (databench 0.7 pages do), and of every response
+ * that is not a page, unless the server is given another. Pages may have
+ * inline scripts and styles and load scripts, styles, fonts and images from
+ * their own server or over HTTPS (CDNs); plots arrive as `data:` images;
+ * the socket goes back to the page's own host. No plugins, no `<base>`
+ * elsewhere, forms post only home, and only pages of this server may frame
+ * these pages.
+ */
+export const DEFAULT_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'unsafe-inline' 'unsafe-eval' https:",
+  ...POLICY_REST,
 ].join('; ');
+
+/**
+ * The Content-Security-Policy of a page whose inline scripts all carry its
+ * nonce (the package's pages and analyses): scripts run only from this
+ * server or with that nonce, so a script or event handler that reaches the
+ * page from data does not run. `'unsafe-eval'` stays for Vega's interactive
+ * plots; the rest is {@link DEFAULT_CONTENT_SECURITY_POLICY}'s.
+ */
+export function strictContentSecurityPolicy(nonce: string): string {
+  return [
+    "default-src 'self'",
+    `script-src 'self' 'nonce-${nonce}' 'unsafe-eval'`,
+    ...POLICY_REST,
+  ].join('; ');
+}
+
+/**
+ * The policy of one response: `nonce` is the page's (undefined for a page
+ * that needs inline scripts without one, and for a response that is not a
+ * page); false sends none.
+ */
+export type ResolvedContentSecurityPolicy = (nonce: string | undefined) => string | false;
+
+/** The policy by page: strict with the page's nonce, else the default. */
+const policyByPage: ResolvedContentSecurityPolicy = (nonce) =>
+  nonce === undefined ? DEFAULT_CONTENT_SECURITY_POLICY : strictContentSecurityPolicy(nonce);
 
 /** The defaults of the options that have a fixed one (the others depend on `watch` or `host`). */
 export const SERVER_DEFAULTS = Object.freeze({
@@ -268,7 +306,6 @@ export const SERVER_DEFAULTS = Object.freeze({
   maxQueuedBytes: 64 << 20,
   sendBufferTotalBytes: 256 << 20,
   pingIntervalMs: 15_000,
-  contentSecurityPolicy: DEFAULT_CONTENT_SECURITY_POLICY,
   watch: false,
   datastore: 'memory',
 });
@@ -295,7 +332,8 @@ export interface ResolvedServerOptions {
   pingIntervalMs: number;
   /** HTTPS: its port and the PEM files (both undefined: a self-signed certificate). */
   ssl: { port: number; certFile: string | undefined; keyFile: string | undefined } | undefined;
-  contentSecurityPolicy: string | false;
+  /** The Content-Security-Policy of a response, by the page's nonce. */
+  contentSecurityPolicy: ResolvedContentSecurityPolicy;
   /** Server processes on this port (`workers`). */
   workers: number;
   /** Production defaults are in force (see {@link ServerOptions.production}). */
@@ -529,10 +567,11 @@ export function resolveServerOptions(
     );
   }
 
-  const csp = o.contentSecurityPolicy ?? SERVER_DEFAULTS.contentSecurityPolicy;
-  if (csp !== false && typeof csp !== 'string') {
-    throw invalid('option contentSecurityPolicy', 'a string or false', csp);
+  const given = o.contentSecurityPolicy;
+  if (given !== undefined && given !== false && typeof given !== 'string') {
+    throw invalid('option contentSecurityPolicy', 'a string or false', given);
   }
+  const csp: ResolvedContentSecurityPolicy = given === undefined ? policyByPage : () => given;
   const workers = o.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) {
     throw invalid('option workers', 'a whole number of at least 1', o.workers);

@@ -1,6 +1,7 @@
 // The packaged pages under the server's Content-Security-Policy:
 // the index and dummypi render, connect, run and show the plot in real
-// Chromium with no CSP violation.
+// Chromium with no CSP violation (dummypi under the strict policy, its
+// inline script allowed by the page's nonce only).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -45,7 +46,10 @@ describe('the packaged pages under the Content-Security-Policy', { skip }, () =>
   test('dummypi connects, runs and shows its plot with no violation', async () => {
     const { page } = chromium;
     const response = await page.goto(server.url + '/dummypi/', { timeout: TIMEOUT });
-    assert.match(String(response?.headers()['content-security-policy']), /frame-ancestors 'self'/);
+    const csp = String(response?.headers()['content-security-policy']);
+    assert.match(csp, /frame-ancestors 'self'/);
+    // the strict policy: its inline script runs by the page's nonce, no other would
+    assert.match(csp, /script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'unsafe-eval';/);
     await page.waitForSelector('button[data-action="run"]:not(.disabled)', { timeout: TIMEOUT });
     await page.click('button[data-action="run"]');
     // selectors, not page functions: Playwright evaluates those with eval, which the policy forbids

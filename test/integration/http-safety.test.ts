@@ -221,3 +221,94 @@ describe('routes that change state get the Origin check of sockets', () => {
     assert.equal((await http(server.url, '/')).status, 200);
   });
 });
+
+/** The nonce of a strict policy's script-src, or undefined for any other policy. */
+function nonceOf(csp: string): string | undefined {
+  return /script-src 'self' 'nonce-([A-Za-z0-9+/=]+)' 'unsafe-eval';/.exec(csp)?.[1];
+}
+
+/** The start tags of the inline scripts of a page (those without `src`). */
+function inlineScripts(html: string): string[] {
+  return [...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]).filter((t) => !/\ssrc=/.test(t));
+}
+
+describe('the Content-Security-Policy by page', () => {
+  const ROOT = new URL('../../', import.meta.url).pathname;
+  let packaged: DatabenchServer;
+  let v07: DatabenchServer;
+  let broken: DatabenchServer;
+  before(async () => {
+    const logger = createMemoryLogger();
+    [packaged, v07, broken] = await Promise.all([
+      createServer({ port: 0, analyses: join(ROOT, 'analyses'), logger }),
+      createServer({ port: 0, analyses: FIXTURES + 'v07', logger }),
+      createServer({ port: 0, analyses: FIXTURES + 'analyses', logger }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([packaged?.close(), v07?.close(), broken?.close()]);
+  });
+
+  test("the package's pages run no inline script but their own, which carry the page's nonce", async () => {
+    const seen = new Set<string>();
+    for (const [server, path, status] of [
+      [packaged, '/', 200],
+      [packaged, '/dummypi/', 200],
+      [packaged, '/scaffold/', 200],
+      [packaged, '/nothing-here', 404],
+      [broken, '/broken_syntax/', 500],
+    ] as const) {
+      const reply = await http(server.url, path);
+      assert.equal(reply.status, status, path);
+      const csp = String(reply.headers['content-security-policy']);
+      const nonce = nonceOf(csp);
+      assert.ok(nonce !== undefined && nonce.length >= 22, `${path}: ${csp}`);
+      assert.doesNotMatch(csp, /script-src[^;]*('unsafe-inline'|https:)/, path);
+      assert.ok(!seen.has(nonce), `${path}: a nonce is never used twice`);
+      seen.add(nonce);
+      for (const tag of inlineScripts(reply.body)) {
+        if (/type="application\/json"/.test(tag)) continue;
+        assert.ok(tag.includes(`nonce="${nonce}"`), `${path}: ${tag}`);
+      }
+    }
+    // the load-error page and the analyses' pages do have inline scripts to check
+    assert.equal(seen.size, 5);
+  });
+
+  test('a 0.7 page with inline scripts keeps the permissive policy; script files alone do not need it', async () => {
+    const permissive = /script-src 'self' 'unsafe-inline' 'unsafe-eval' https:;/;
+    // widgets has inline <script>s, as 0.7 pages do; so has the folder's own index.html
+    for (const path of ['/widgets/', '/']) {
+      const reply = await http(v07.url, path);
+      assert.equal(reply.status, 200, path);
+      assert.match(String(reply.headers['content-security-policy']), permissive, path);
+    }
+    // simplepi loads only script files of its own server
+    const reply = await http(v07.url, '/simplepi/');
+    assert.equal(reply.status, 200);
+    const csp = String(reply.headers['content-security-policy']);
+    // (a message of our own: without one, assert reads the transpiled source to make one)
+    assert.ok(nonceOf(csp), `/simplepi/: ${csp}`);
+    assert.deepEqual(inlineScripts(reply.body), []);
+    // files are not pages: the permissive policy, as before
+    const file = await http(v07.url, '/_static/databench.js');
+    assert.match(String(file.headers['content-security-policy']), permissive);
+  });
+
+  test('a policy given as an option is sent as it is, on pages too', async () => {
+    const server = await createServer({
+      port: 0,
+      analyses: join(ROOT, 'analyses'),
+      logger: createMemoryLogger(),
+      contentSecurityPolicy: "default-src 'self'",
+    });
+    try {
+      for (const path of ['/', '/dummypi/', '/_static/databench.js']) {
+        const reply = await http(server.url, path);
+        assert.equal(reply.headers['content-security-policy'], "default-src 'self'", path);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

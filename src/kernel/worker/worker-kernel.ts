@@ -12,7 +12,11 @@ export interface WorkerKernelOptions extends PoolOptions {
   module: CompiledModule;
   /** Threads at most (`threads:` in index.yaml). Default: the number of cores. */
   threads?: number;
-  /** Heap limit of each thread (`memory_mb:`); past it the thread dies and is replaced. Default: Node's. */
+  /**
+   * Heap limit of each thread (`memory_mb:`), in MiB, and the most memory
+   * outside its heap (Buffers) it may hold; past either the thread is ended
+   * and replaced. Default: Node's heap limit, for both.
+   */
   memoryMb?: number;
 }
 
@@ -40,6 +44,7 @@ class Thread extends RemoteMember {
       file: options.file,
       url: options.module.url,
       cliArgs: options.cliArgs,
+      offHeapLimitMb: options.memoryMb,
     };
     this.worker = new Worker(BOOT, {
       eval: true,

@@ -4,6 +4,7 @@
  * server's (through the boundary), and runs sessions as the host asks.
  */
 import { dirname } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { setDefaultBackend } from '../../datastore/default-backend.js';
 import { setDefaultLogger } from '../../util/logger.js';
@@ -22,7 +23,15 @@ export interface WorkerData {
   /** The analysis compiled to JavaScript, to import. */
   url: string;
   cliArgs: string[];
+  /**
+   * MiB of memory outside the heap (Buffers, ArrayBuffers) the thread may
+   * hold (`memory_mb:`). Default: its heap limit.
+   */
+  offHeapLimitMb: number | undefined;
 }
+
+/** How often the thread's memory outside the heap is looked at. */
+const OFF_HEAP_CHECK_MS = 200;
 
 const port = parentPort;
 if (!port) throw new Error('worker-thread.ts runs in a worker thread of a kernel: worker analysis');
@@ -40,6 +49,25 @@ setDefaultLogger(logger);
 process.on('unhandledRejection', (reason) => {
   logger.error(`[${data.name}] unhandled rejection: ${describeError(reason).stack}`);
 });
+
+// Buffers live outside the heap, which is all resourceLimits bound: past the
+// limit the thread ends as an out-of-memory one does (the host logs the
+// cause and its pages reconnect to a new thread)
+const offHeapLimit =
+  data.offHeapLimitMb === undefined
+    ? getHeapStatistics().heap_size_limit
+    : data.offHeapLimitMb * 2 ** 20;
+const offHeapWatch = setInterval(() => {
+  const held = process.memoryUsage().arrayBuffers;
+  if (held <= offHeapLimit) return;
+  clearInterval(offHeapWatch);
+  const message = `the thread held ${Math.round(held / 2 ** 20)} MiB outside its heap (Buffers), past its limit of ${Math.round(offHeapLimit / 2 ** 20)} MiB (memory_mb of index.yaml): it is ended as an out-of-memory thread`;
+  const error = new Error(message);
+  error.stack = `Error: ${message}`;
+  // uncaught: the thread ends, the host reports this as its cause
+  throw error;
+}, OFF_HEAP_CHECK_MS);
+offHeapWatch.unref();
 
 let meta: Meta | undefined;
 try {

@@ -5,6 +5,7 @@
 // were written; the suite itself does not run Python).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { RenderBudget, TemplateBudgetError } from '../render-budget.ts';
 import { evaluate, iterate, parsePy, parseTarget, PyError, str, truthy } from './pyexpr.ts';
 
 function py(src: string, context: Record<string, unknown> = {}): unknown {
@@ -469,5 +470,53 @@ describe('only data is reachable', () => {
     assert.equal(out('o', { o: new Date(0) }), '<object>');
     raises('f()', 'TypeError', /not callable/, { f });
     assert.equal(called, false);
+  });
+});
+
+describe('the render budget', () => {
+  const run = (
+    src: string,
+    context: Record<string, unknown>,
+    steps: number,
+    chars = 1e9,
+  ): unknown =>
+    evaluate(parsePy(src), {
+      locals: undefined,
+      context,
+      budget: new RenderBudget({ steps, chars, timeMs: Infinity }),
+    });
+  const xs = Array.from({ length: 100 }, (_, i) => i);
+
+  test('a comprehension counts its nodes and items: nested ones run out, whatever they build', () => {
+    // [x for x in xs]: the node, the name, 100 items, and the name of each
+    assert.equal((run('[x for x in xs]', { xs }, 202) as unknown[]).length, 100);
+    assert.throws(() => run('[x for x in xs]', { xs }, 150), TemplateBudgetError);
+    assert.throws(
+      () => run('[1 for a in xs if [1 for b in xs if [1 for c in xs if False]]]', { xs }, 100_000),
+      /took more than 100000 steps/,
+    );
+  });
+
+  test('iterating and indexing a string, "in", ==, .keys() count their items', () => {
+    const s = 'x'.repeat(1000);
+    assert.throws(() => run('[c for c in s]', { s }, 500), TemplateBudgetError);
+    assert.throws(() => run('s[999]', { s }, 500), TemplateBudgetError);
+    assert.throws(() => run("'y' in s", { s }, 500), TemplateBudgetError);
+    const big = Array.from({ length: 1000 }, () => 0);
+    assert.throws(() => run('a == b', { a: big, b: [...big] }, 500), TemplateBudgetError);
+    const d = Object.fromEntries(big.map((_, i) => [`k${i}`, i]));
+    assert.throws(() => run('d.keys()', { d }, 500), TemplateBudgetError);
+    assert.deepEqual(run('d.keys()', { d }, 2000), Object.keys(d));
+  });
+
+  test('printing a list counts the characters it builds', () => {
+    const s = 'x'.repeat(1000);
+    const b = new RenderBudget({ steps: 1e9, chars: 50_000, timeMs: Infinity });
+    const list = run('[s for a in xs]', { s, xs }, 1e9);
+    assert.throws(() => str(list, b), /built more than 50000 characters/);
+    assert.equal(
+      str(['a', 'b'], new RenderBudget({ steps: 10, chars: 10, timeMs: 1 })),
+      "['a', 'b']",
+    );
   });
 });

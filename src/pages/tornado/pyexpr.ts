@@ -20,9 +20,15 @@
  * analysis). Values are JavaScript data: null and undefined are `None`,
  * arrays are lists and tuples, plain objects are dicts. Only data is
  * reachable: no prototype, constructor or function of the page's variables.
+ *
+ * Evaluation counts its work against the render's {@link RenderBudget}: a
+ * step per node, per item iterated, looked through or compared, and the
+ * characters of every string it builds, so no expression over the page's
+ * data can keep the server busy or take its memory.
  */
 
 import { DatabenchError } from '../../protocol/errors.js';
+import { UNLIMITED, type RenderBudget } from '../render-budget.js';
 
 /**
  * An error with a Python exception name (`NameError`, `KeyError`, …), raised
@@ -403,7 +409,7 @@ export function parseTarget(src: string): Target {
 class PyFunc {
   constructor(
     readonly name: string,
-    readonly fn: (args: unknown[]) => unknown,
+    readonly fn: (args: unknown[], budget: RenderBudget) => unknown,
   ) {}
 }
 
@@ -435,7 +441,8 @@ export function truthy(v: unknown): boolean {
   return true;
 }
 
-function reprStr(s: string): string {
+function reprStr(s: string, b: RenderBudget): string {
+  b.build(s.length + 2);
   const q = s.includes("'") && !s.includes('"') ? '"' : "'";
   return (
     q +
@@ -449,12 +456,12 @@ function reprStr(s: string): string {
   );
 }
 
-function repr(v: unknown): string {
-  return typeof v === 'string' ? reprStr(v) : str(v);
+function repr(v: unknown, b: RenderBudget): string {
+  return typeof v === 'string' ? reprStr(v, b) : str(v, b);
 }
 
-/** Python's `str()` of a value. */
-export function str(v: unknown): string {
+/** Python's `str()` of a value; a list or dict counts its items and the characters it builds. */
+export function str(v: unknown, b: RenderBudget = UNLIMITED): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
@@ -465,35 +472,37 @@ export function str(v: unknown): string {
     return String(v);
   }
   if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return '[' + v.map(repr).join(', ') + ']';
-  if (isDict(v))
-    return (
-      '{' +
-      Object.entries(v)
-        .map(([k, x]) => `${reprStr(k)}: ${repr(x)}`)
-        .join(', ') +
-      '}'
-    );
+  if (Array.isArray(v)) {
+    b.step(v.length);
+    return '[' + v.map((x) => repr(x, b)).join(', ') + ']';
+  }
+  if (isDict(v)) {
+    const entries = Object.entries(v);
+    b.step(entries.length);
+    return '{' + entries.map(([k, x]) => `${reprStr(k, b)}: ${repr(x, b)}`).join(', ') + '}';
+  }
   if (v instanceof PyFunc) return `<function ${v.name}>`;
   // a function or class instance among the page's variables: named, never called
   return `<${typeName(v)}>`;
 }
 
-function eq(a: unknown, b: unknown): boolean {
+function eq(a: unknown, b: unknown, budget: RenderBudget): boolean {
+  budget.step();
   if ((a === null || a === undefined) && (b === null || b === undefined)) return true;
   if (typeof a === 'boolean' || typeof b === 'boolean') return Number(a) === Number(b);
   if (Array.isArray(a) && Array.isArray(b))
-    return a.length === b.length && a.every((x, i) => eq(x, b[i]));
+    return a.length === b.length && a.every((x, i) => eq(x, b[i], budget));
   if (isDict(a) && isDict(b)) {
     const ka = Object.keys(a);
     return (
-      ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && eq(a[k], b[k]))
+      ka.length === Object.keys(b).length &&
+      ka.every((k) => Object.hasOwn(b, k) && eq(a[k], b[k], budget))
     );
   }
   return a === b;
 }
 
-function compare(a: unknown, b: unknown, op: string): boolean {
+function compare(a: unknown, b: unknown, op: string, budget: RenderBudget): boolean {
   if (typeof a === 'boolean') a = Number(a);
   if (typeof b === 'boolean') b = Number(b);
   let c: number;
@@ -502,7 +511,7 @@ function compare(a: unknown, b: unknown, op: string): boolean {
   else if (Array.isArray(a) && Array.isArray(b)) {
     c = 0;
     for (let i = 0; i < Math.min(a.length, b.length) && c === 0; i++) {
-      if (!eq(a[i], b[i])) c = compare(a[i], b[i], '<') ? -1 : 1;
+      if (!eq(a[i], b[i], budget)) c = compare(a[i], b[i], '<', budget) ? -1 : 1;
     }
     if (c === 0) c = a.length - b.length;
   } else {
@@ -514,35 +523,47 @@ function compare(a: unknown, b: unknown, op: string): boolean {
   return op === '<' ? c < 0 : op === '>' ? c > 0 : op === '<=' ? c <= 0 : c >= 0;
 }
 
-function contains(container: unknown, item: unknown): boolean {
+function contains(container: unknown, item: unknown, b: RenderBudget): boolean {
   if (typeof container === 'string') {
     if (typeof item !== 'string')
       throw new PyError(
         'TypeError',
         `'in <string>' requires string as left operand, not ${typeName(item)}`,
       );
+    b.step(container.length);
     return container.includes(item);
   }
-  if (Array.isArray(container)) return container.some((x) => eq(x, item));
+  if (Array.isArray(container)) return container.some((x) => eq(x, item, b));
   if (isDict(container)) return typeof item === 'string' && Object.hasOwn(container, item);
   throw new PyError('TypeError', `argument of type '${typeName(container)}' is not iterable`);
 }
 
-/** Python iteration: a list's items, a dict's keys, a string's characters. */
-export function iterate(v: unknown): unknown[] {
-  if (Array.isArray(v)) return v;
-  if (typeof v === 'string') return [...v];
-  if (isDict(v)) return Object.keys(v);
+/** Python iteration: a list's items, a dict's keys, a string's characters; a step per item. */
+export function iterate(v: unknown, b: RenderBudget = UNLIMITED): unknown[] {
+  if (Array.isArray(v)) {
+    b.step(v.length);
+    return v;
+  }
+  if (typeof v === 'string') {
+    b.step(v.length);
+    return [...v];
+  }
+  if (isDict(v)) {
+    const keys = Object.keys(v);
+    b.step(keys.length);
+    return keys;
+  }
   throw new PyError('TypeError', `'${typeName(v)}' object is not iterable`);
 }
 
-function getItem(obj: unknown, key: unknown): unknown {
+function getItem(obj: unknown, key: unknown, b: RenderBudget): unknown {
   if (Array.isArray(obj) || typeof obj === 'string') {
     const what = typeof obj === 'string' ? 'string' : 'list';
     if (typeof key === 'boolean') key = Number(key);
     if (typeof key !== 'number' || !Number.isInteger(key))
       throw new PyError('TypeError', `${what} indices must be integers, not '${typeName(key)}'`);
     // a string indexes by code point, as Python's does
+    if (typeof obj === 'string') b.step(obj.length);
     const seq: unknown[] = typeof obj === 'string' ? [...obj] : obj;
     const i = key < 0 ? key + seq.length : key;
     if (i < 0 || i >= seq.length) throw new PyError('IndexError', `${what} index out of range`);
@@ -550,12 +571,12 @@ function getItem(obj: unknown, key: unknown): unknown {
   }
   if (isDict(obj)) {
     if (typeof key === 'string' && Object.hasOwn(obj, key)) return obj[key];
-    throw new PyError('KeyError', repr(key));
+    throw new PyError('KeyError', repr(key, b));
   }
   throw new PyError('TypeError', `'${typeName(obj)}' object is not subscriptable`);
 }
 
-function fn(name: string, f: (args: unknown[]) => unknown): PyFunc {
+function fn(name: string, f: (args: unknown[], budget: RenderBudget) => unknown): PyFunc {
   return new PyFunc(name, f);
 }
 
@@ -567,16 +588,22 @@ function arity(name: string, args: unknown[], min: number, max: number): void {
     );
 }
 
+function counted<T>(items: T[], b: RenderBudget): T[] {
+  b.step(items.length);
+  return items;
+}
+
 function getAttr(obj: unknown, name: string): unknown {
   if (isDict(obj)) {
-    const methods: Record<string, (a: unknown[]) => unknown> = {
+    // a step per item: the result is a new list
+    const methods: Record<string, (a: unknown[], b: RenderBudget) => unknown> = {
       get: (a) => {
         arity('get', a, 1, 2);
         return typeof a[0] === 'string' && Object.hasOwn(obj, a[0]) ? obj[a[0]] : (a[1] ?? null);
       },
-      keys: (a) => (arity('keys', a, 0, 0), Object.keys(obj)),
-      values: (a) => (arity('values', a, 0, 0), Object.values(obj)),
-      items: (a) => (arity('items', a, 0, 0), Object.entries(obj)),
+      keys: (a, b) => (arity('keys', a, 0, 0), counted(Object.keys(obj), b)),
+      values: (a, b) => (arity('values', a, 0, 0), counted(Object.values(obj), b)),
+      items: (a, b) => (arity('items', a, 0, 0), counted(Object.entries(obj), b)),
     };
     const method = Object.hasOwn(methods, name) ? methods[name] : undefined;
     if (method) return fn(name, method);
@@ -596,7 +623,7 @@ export function xhtmlEscape(s: string): string {
 }
 
 /** Python's `json.dumps` with its defaults (`, ` and `: ` separators, non-ASCII as `\uXXXX`). */
-function pyJson(v: unknown): string {
+function pyJson(v: unknown, b: RenderBudget): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') {
@@ -604,29 +631,32 @@ function pyJson(v: unknown): string {
     if (!Number.isFinite(v)) return v > 0 ? 'Infinity' : '-Infinity';
     return String(v);
   }
-  if (typeof v === 'string')
+  if (typeof v === 'string') {
+    b.build(v.length + 2);
     return JSON.stringify(v).replace(
       /[\u007f-\uffff]/g,
       (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
     );
-  if (Array.isArray(v)) return '[' + v.map(pyJson).join(', ') + ']';
-  if (isDict(v))
-    return (
-      '{' +
-      Object.entries(v)
-        .map(([k, x]) => `${pyJson(k)}: ${pyJson(x)}`)
-        .join(', ') +
-      '}'
-    );
+  }
+  if (Array.isArray(v)) {
+    b.step(v.length);
+    return '[' + v.map((x) => pyJson(x, b)).join(', ') + ']';
+  }
+  if (isDict(v)) {
+    const entries = Object.entries(v);
+    b.step(entries.length);
+    return '{' + entries.map(([k, x]) => `${pyJson(k, b)}: ${pyJson(x, b)}`).join(', ') + '}';
+  }
   throw new PyError('TypeError', `Object of type ${typeName(v)} is not JSON serializable`);
 }
 
-/** A helper of Tornado's that takes one str (and maybe one more argument). */
+/** A helper of Tornado's that takes one str (and maybe one more argument); it builds a new one. */
 function strHelper(name: string, max: number, f: (s: string, a: unknown[]) => string): PyFunc {
-  return fn(name, (a) => {
+  return fn(name, (a, b) => {
     arity(name, a, 1, max);
     if (typeof a[0] !== 'string')
       throw new PyError('TypeError', `${name}() expects a str, got '${typeName(a[0])}'`);
+    b.build(a[0].length);
     return f(a[0], a);
   });
 }
@@ -649,9 +679,9 @@ const HELPERS: Record<string, PyFunc> = {
     // url_escape(s) is quote_plus (space as +); url_escape(s, False) is quote (keeps /)
     return a.length < 2 || truthy(a[1]) ? e.replace(/%20/g, '+') : e.replace(/%2F/g, '/');
   }),
-  json_encode: fn('json_encode', (a) => {
+  json_encode: fn('json_encode', (a, b) => {
     arity('json_encode', a, 1, 1);
-    return pyJson(a[0]).replace(/<\//g, '<\\/');
+    return pyJson(a[0], b).replace(/<\//g, '<\\/');
   }),
   // runs of \x00-\x20 (everything below "!") as one space, as Tornado's squeeze
   squeeze: strHelper('squeeze', 1, (s) => s.replace(/[^\x21-\uffff]+/g, ' ').trim()),
@@ -667,11 +697,17 @@ const PY_BUILTINS = new Set(
 export interface PyScope {
   locals: ReadonlyMap<string, unknown> | undefined;
   context: Readonly<Dict>;
+  /** What the render may still spend. Default: no limit. */
+  budget?: RenderBudget | undefined;
 }
 
 function lookupName(id: string, scope: PyScope): unknown {
   if (scope.locals?.has(id)) return scope.locals.get(id);
-  if (id === 'globals') return fn('globals', () => ({ ...scope.context }));
+  if (id === 'globals')
+    return fn(
+      'globals',
+      (_a, b) => (b.step(Object.keys(scope.context).length), { ...scope.context }),
+    );
   if (Object.hasOwn(scope.context, id) && scope.context[id] !== undefined) return scope.context[id];
   if (Object.hasOwn(HELPERS, id)) return HELPERS[id];
   if (PY_BUILTINS.has(id))
@@ -682,12 +718,17 @@ function lookupName(id: string, scope: PyScope): unknown {
   throw new PyError('NameError', `name '${id}' is not defined`);
 }
 
-function bindTarget(target: Target, value: unknown, into: Map<string, unknown>): void {
+function bindTarget(
+  target: Target,
+  value: unknown,
+  into: Map<string, unknown>,
+  b: RenderBudget,
+): void {
   if (typeof target === 'string') {
     into.set(target, value);
     return;
   }
-  const items = iterate(value);
+  const items = iterate(value, b);
   if (items.length !== target.length)
     throw new PyError(
       'ValueError',
@@ -695,11 +736,13 @@ function bindTarget(target: Target, value: unknown, into: Map<string, unknown>):
         ? `too many values to unpack (expected ${target.length})`
         : `not enough values to unpack (expected ${target.length}, got ${items.length})`,
     );
-  target.forEach((t, i) => bindTarget(t, items[i], into));
+  target.forEach((t, i) => bindTarget(t, items[i], into, b));
 }
 
-/** Evaluate a parsed expression. */
+/** Evaluate a parsed expression, a step per node (and per item it goes through) from the scope's budget. */
 export function evaluate(n: PyNode, scope: PyScope): unknown {
+  const b = scope.budget ?? UNLIMITED;
+  b.step();
   switch (n.k) {
     case 'const':
       return n.v;
@@ -708,12 +751,15 @@ export function evaluate(n: PyNode, scope: PyScope): unknown {
     case 'attr':
       return getAttr(evaluate(n.obj, scope), n.name);
     case 'sub':
-      return getItem(evaluate(n.obj, scope), evaluate(n.index, scope));
+      return getItem(evaluate(n.obj, scope), evaluate(n.index, scope), b);
     case 'call': {
       const f = evaluate(n.fn, scope);
       if (!(f instanceof PyFunc))
         throw new PyError('TypeError', `'${typeName(f)}' object is not callable`);
-      return f.fn(n.args.map((a) => evaluate(a, scope)));
+      return f.fn(
+        n.args.map((a) => evaluate(a, scope)),
+        b,
+      );
     }
     case 'not':
       return !truthy(evaluate(n.a, scope));
@@ -729,16 +775,16 @@ export function evaluate(n: PyNode, scope: PyScope): unknown {
         let ok: boolean;
         switch (op) {
           case '==':
-            ok = eq(left, right);
+            ok = eq(left, right, b);
             break;
           case '!=':
-            ok = !eq(left, right);
+            ok = !eq(left, right, b);
             break;
           case 'in':
-            ok = contains(right, left);
+            ok = contains(right, left, b);
             break;
           case 'not in':
-            ok = !contains(right, left);
+            ok = !contains(right, left, b);
             break;
           case 'is':
           case 'is not': {
@@ -747,7 +793,7 @@ export function evaluate(n: PyNode, scope: PyScope): unknown {
             break;
           }
           default:
-            ok = compare(left, right, op);
+            ok = compare(left, right, op, b);
         }
         if (!ok) return false;
         left = right;
@@ -761,9 +807,9 @@ export function evaluate(n: PyNode, scope: PyScope): unknown {
     case 'comp': {
       const out: unknown[] = [];
       const locals = new Map(scope.locals ?? []);
-      const inner: PyScope = { locals, context: scope.context };
-      for (const item of iterate(evaluate(n.iter, scope))) {
-        bindTarget(n.target, item, locals);
+      const inner: PyScope = { locals, context: scope.context, budget: b };
+      for (const item of iterate(evaluate(n.iter, scope), b)) {
+        bindTarget(n.target, item, locals, b);
         if (n.ifs.every((c) => truthy(evaluate(c, inner)))) out.push(evaluate(n.elt, inner));
       }
       return out;

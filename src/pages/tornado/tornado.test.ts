@@ -1,12 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import nunjucks from 'nunjucks';
+import { RenderBudget } from '../render-budget.ts';
+import { parseTarget } from './pyexpr.ts';
 import {
   addTornadoSupport,
+  splitFor,
+  splitSet,
   templateFlavor,
   TemplateSyntaxError,
   translateTornado,
 } from './tornado.ts';
+
+function parses(target: string): boolean {
+  try {
+    parseTarget(target);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function render(source: string, context: Record<string, unknown> = {}): string {
   const env = new nunjucks.Environment(null, { autoescape: true });
@@ -109,5 +122,90 @@ describe('Tornado templates translated to Nunjucks', () => {
     bad('{% set n = 1 %}\n{% set n += 1 %}', 2, /\{% set n \+= … %\} computes/);
     bad('{{ a + b }}', 1, /expression: the operator \+ is not supported/);
     bad('\n{% whitespace none %}', 2, /takes all, single or oneline/);
+  });
+
+  test('{% for %} and {% set %} split as the patterns Tornado-style parsing used did, in linear time', () => {
+    // what the translation matched before: same parts on every input
+    const FOR = /^([\s\S]+?)\s+in\s+([\s\S]+)$/;
+    const SET = /^([\s\S]+?)\s*(\*\*|\/\/|<<|>>|[-+*/%|&^@])?=(?!=)\s*([\s\S]+)$/;
+    const pieces = [
+      'x',
+      'k, v',
+      ' ',
+      '  ',
+      'in',
+      'index',
+      ' in ',
+      '=',
+      '==',
+      '+',
+      '**',
+      '<<',
+      'a',
+      '\t',
+      '(',
+      ')',
+    ];
+    let seed = 7;
+    const pick = (): string => pieces[(seed = (seed * 48271) % 2147483647) % pieces.length] ?? '';
+    for (let n = 0; n < 3000; n++) {
+      let text = '';
+      for (let k = 0; k < 1 + (n % 7); k++) text += pick();
+      const suffix = text.trim();
+      const f = FOR.exec(suffix);
+      const got = splitFor(suffix);
+      if (f && f[1]?.trim() && f[2]?.trim()) {
+        assert.deepEqual(got, [f[1].trim(), f[2].trim()], JSON.stringify(suffix));
+      }
+      if (!f) assert.equal(got, undefined, JSON.stringify(suffix));
+      // where either finds a target that parses, both find the same parts (where
+      // neither does, both end in a syntax error)
+      const m = SET.exec(suffix);
+      const old = m
+        ? { target: (m[1] ?? '').trim(), op: m[2], value: (m[3] ?? '').trim() }
+        : undefined;
+      const set = splitSet(suffix);
+      if ((old && parses(old.target)) || (set && parses(set.target))) {
+        assert.deepEqual(set, old, JSON.stringify(suffix));
+      }
+    }
+    const spaces = ' '.repeat(200_000);
+    assert.equal(splitFor('x' + spaces + 'y'), undefined);
+    assert.equal(splitSet('x' + spaces + 'y'), undefined);
+    assert.deepEqual(splitFor('x' + spaces + 'in' + spaces + 'y'), ['x', 'y']);
+  });
+
+  test('a run of whitespace without a newline is kept whole, one with one becomes it', () => {
+    const run = '\u00a0\r'.repeat(100_000);
+    assert.equal(render('{{ 1 }}a' + run + 'b'), '1a' + run + 'b');
+    assert.equal(render('{{ 1 }}a\u00a0 \n\r\u00a0b'), '1a\nb');
+  });
+
+  test("a render counts its loops' items and its output against the budget", () => {
+    const env = new nunjucks.Environment(null, { autoescape: true });
+    let budget: RenderBudget | undefined;
+    addTornadoSupport(env, () => budget);
+    const page = (source: string, context: Record<string, unknown>, steps: number): string => {
+      budget = new RenderBudget({ steps, chars: 1000, timeMs: Infinity });
+      try {
+        return new nunjucks.Template(translateTornado(source, 'p.html'), env, 'p.html').render(
+          context,
+        );
+      } finally {
+        budget = undefined;
+      }
+    };
+    const xs = Array.from({ length: 10 }, (_, i) => i);
+    const loops = '{% for a in xs %}{% for b in xs %}.{% end %}{% end %}';
+    // 110 items of loops, at 20 steps each, and 11 evaluations of `xs`
+    assert.equal(page(loops, { xs }, 2211), '.'.repeat(100));
+    assert.throws(
+      () => page(loops, { xs }, 2150),
+      /TemplateBudgetError: the page took more than 2150 steps/,
+    );
+    assert.throws(
+      () => page('{% for a in xs %}{{ s }}{% end %}', { xs, s: 'x'.repeat(101) }, 1e6),
+      /TemplateBudgetError: the page built more than 1000 characters/,
+    );
   });
 });

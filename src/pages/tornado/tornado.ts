@@ -10,6 +10,7 @@
  */
 import nunjucks from 'nunjucks';
 import { DatabenchError } from '../../protocol/errors.js';
+import { LOOP_ITEM_STEPS, UNLIMITED, type RenderBudget } from '../render-budget.js';
 import {
   evaluate,
   iterate,
@@ -81,6 +82,11 @@ function njString(s: string): string {
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A tag's text in a message: at most 80 characters of it. */
+function cut(text: string): string {
+  return text.length > 80 ? text.slice(0, 80) + '…' : text;
+}
+
 /**
  * Where the next `{{`, `{%` or `{#` starts, as Tornado finds it: a `{` before
  * another pair (`{{{ x }}}`) is text, and so is a `{` that ends the file.
@@ -102,7 +108,6 @@ const PY_SPACE =
   '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const SPACE_RUN = new RegExp(`[${PY_SPACE}]+`, 'g');
 const TABS_SPACES = /[\t ]+/g;
-const NEWLINE_RUN = new RegExp(`[${PY_SPACE}]*\\n[${PY_SPACE}]*`, 'g');
 
 /** Tornado's whitespace modes: `all` keeps text as it is, `single` and `oneline` collapse runs. */
 type WhitespaceMode = 'all' | 'single' | 'oneline';
@@ -119,7 +124,54 @@ function filterWhitespace(text: string, mode: WhitespaceMode): string {
     return n > 0 ? `{#${'\n'.repeat(n)}#}` : '';
   };
   if (mode === 'oneline') return text.replace(SPACE_RUN, (run) => ' ' + dropped(run, 0));
-  return text.replace(TABS_SPACES, ' ').replace(NEWLINE_RUN, (run) => '\n' + dropped(run, 1));
+  // Tornado replaces `\s*\n\s*`: every run of whitespace that holds a newline,
+  // whole. Matching runs and keeping those without one is the same, in linear
+  // time (that pattern rescans a long run without a newline from each of its
+  // characters)
+  return text
+    .replace(TABS_SPACES, ' ')
+    .replace(SPACE_RUN, (run) => (run.includes('\n') ? '\n' + dropped(run, 1) : run));
+}
+
+/**
+ * `targets in iterable` of a `{% for %}` split at the first ` in `, in
+ * linear time: `/^(.+?)\s+in\s+(.+)$/` rescans a long run of spaces from
+ * each of its characters. Undefined when there is no ` in ` between two parts.
+ */
+export function splitFor(suffix: string): [targets: string, iterable: string] | undefined {
+  const m = /\sin\s/.exec(suffix);
+  if (!m) return undefined;
+  const targets = suffix.slice(0, m.index).trim();
+  const iterable = suffix.slice(m.index + 4).trim();
+  return targets === '' || iterable === '' ? undefined : [targets, iterable];
+}
+
+/** Operators of an augmented assignment (`{% set x += 1 %}`), longest first. */
+const AUGMENTED = ['**', '//', '<<', '>>', ...'-+*/%|&^@'];
+
+/**
+ * `target = value` of a `{% set %}` split at the first `=` that is not part
+ * of `==`, in linear time; `op` is the operator of an augmented assignment
+ * (`+=`). Undefined when there is no such `=` between two parts.
+ */
+export function splitSet(
+  suffix: string,
+): { target: string; op: string | undefined; value: string } | undefined {
+  for (let i = suffix.indexOf('='); i >= 0; i = suffix.indexOf('=', i + 1)) {
+    if (suffix[i + 1] === '=') {
+      // `==` is a comparison: skip both
+      i++;
+      continue;
+    }
+    let target = suffix.slice(0, i);
+    const value = suffix.slice(i + 1).trim();
+    const op = AUGMENTED.find((o) => target.endsWith(o));
+    if (op !== undefined) target = target.slice(0, -op.length);
+    target = target.trim();
+    if (target === '' || value === '') return undefined;
+    return { target, op, value };
+  }
+  return undefined;
 }
 
 /** Nunjucks block names are identifiers; Tornado's are any word (`d-container-class`). */
@@ -270,15 +322,15 @@ export function translateTornado(source: string, file: string): string {
         } else fail('{% else %} outside an {% if %} or {% for %}', tagLine);
         break;
       case 'for': {
-        const fm = /^([\s\S]+?)\s+in\s+([\s\S]+)$/.exec(suffix);
-        if (!fm) fail(`{% for %} needs "targets in iterable", got "${suffix}"`, tagLine);
+        const fm = splitFor(suffix);
+        if (!fm) fail(`{% for %} needs "targets in iterable", got "${cut(suffix)}"`, tagLine);
         let target: Target = '';
         try {
-          target = parseTarget(fm?.[1] ?? '');
+          target = parseTarget(fm?.[0] ?? '');
         } catch (error) {
           fail(`for targets: ${(error as Error).message}`, tagLine);
         }
-        const iter = call('i', fm?.[2] ?? '', 'for iterable');
+        const iter = call('i', fm?.[1] ?? '', 'for iterable');
         const scope = new Set<string>();
         stack.push({ op: 'for', line: tagLine, scope });
         if (typeof target === 'string') {
@@ -292,15 +344,15 @@ export function translateTornado(source: string, file: string): string {
         break;
       }
       case 'set': {
-        const sm = /^([\s\S]+?)\s*(\*\*|\/\/|<<|>>|[-+*/%|&^@])?=(?!=)\s*([\s\S]+)$/.exec(suffix);
-        if (!sm) fail(`{% set %} needs "name = expression", got "${suffix}"`, tagLine);
-        const lhs = (sm?.[1] ?? '').trim();
-        if (sm?.[2])
+        const sm = splitSet(suffix);
+        if (!sm) fail(`{% set %} needs "name = expression", got "${cut(suffix)}"`, tagLine);
+        const lhs = sm?.target ?? '';
+        if (sm?.op !== undefined)
           fail(
-            `{% set ${lhs} ${sm[2]}= … %} computes, which page templates do not: compute values in the analysis`,
+            `{% set ${lhs} ${sm.op}= … %} computes, which page templates do not: compute values in the analysis`,
             tagLine,
           );
-        const rhs = sm?.[3] ?? '';
+        const rhs = sm?.value ?? '';
         let target: Target = '';
         try {
           target = parseTarget(lhs);
@@ -375,32 +427,49 @@ interface NunjucksContext {
   getVariables(): Record<string, unknown>;
 }
 
-function pyEval(context: NunjucksContext, src: string, locals: Record<string, unknown>): unknown {
+function pyEval(
+  context: NunjucksContext,
+  src: string,
+  locals: Record<string, unknown>,
+  budget: RenderBudget,
+): unknown {
   const map = new Map<string, unknown>();
   for (const [k, v] of Object.entries(locals)) if (v !== undefined) map.set(k, v);
-  return evaluate(parsePy(src), { locals: map, context: context.getVariables() });
+  return evaluate(parsePy(src), { locals: map, context: context.getVariables(), budget });
 }
 
 /**
  * Add the functions translated templates call to a Nunjucks environment:
  * `__py(mode, src, locals)` (mode `o` escaped output, `r` raw output, `t` a
  * condition, `i` an iterable, `v` a value) and the filter `__py_apply`.
+ * `budget` gives the budget of the render under way (evaluation counts
+ * against it; a loop counts its items); default: no limit.
  */
-export function addTornadoSupport(env: nunjucks.Environment): void {
+export function addTornadoSupport(
+  env: nunjucks.Environment,
+  budget: () => RenderBudget | undefined = () => undefined,
+): void {
   env.addGlobal(
     '__py',
     function (this: NunjucksContext, mode: string, src: string, locals: Record<string, unknown>) {
-      const value = pyEval(this, src, locals);
+      const b = budget() ?? UNLIMITED;
+      const value = pyEval(this, src, locals, b);
       switch (mode) {
         case 'o':
+        case 'r': {
           // escaped as Tornado escapes (Nunjucks' own escaping also turns a backslash into &#92;)
-          return new nunjucks.runtime.SafeString(xhtmlEscape(str(value)));
-        case 'r':
-          return new nunjucks.runtime.SafeString(str(value));
+          const text = mode === 'o' ? xhtmlEscape(str(value, b)) : str(value, b);
+          b.build(text.length);
+          return new nunjucks.runtime.SafeString(text);
+        }
         case 't':
           return truthy(value);
-        case 'i':
-          return iterate(value);
+        case 'i': {
+          // the loop's turns: what iterating costs is in iterate's own steps
+          const items = iterate(value, b);
+          b.step(items.length * (LOOP_ITEM_STEPS - 1));
+          return items;
+        }
         default:
           return value;
       }
@@ -409,8 +478,11 @@ export function addTornadoSupport(env: nunjucks.Environment): void {
   env.addFilter(
     '__py_apply',
     function (this: NunjucksContext, body: unknown, src: string, locals: Record<string, unknown>) {
-      const f = pyEval(this, `(${src})(__apply_body)`, { ...locals, __apply_body: String(body) });
-      return new nunjucks.runtime.SafeString(str(f));
+      const b = budget() ?? UNLIMITED;
+      const text = String(body);
+      b.build(text.length);
+      const f = pyEval(this, `(${src})(__apply_body)`, { ...locals, __apply_body: text }, b);
+      return new nunjucks.runtime.SafeString(str(f, b));
     },
   );
 }
