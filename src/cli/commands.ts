@@ -57,7 +57,8 @@ export async function runServe(o: CliOptions): Promise<number> {
       watch: o.watch,
       errorDetails: o.errorDetails,
       datastore: o.datastore,
-      // HOST, PORT and DATABENCH_DATASTORE for the options not given as flags
+      ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
+      // HOST, PORT, DATABENCH_DATASTORE and DATABENCH_TOKEN for the options not given as flags
       env: process.env,
     });
   } catch (error) {
@@ -114,7 +115,7 @@ export async function runServe(o: CliOptions): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     // only now: whoever reads this line may stop the server at once, and the
     // signal must find its handler (before it, a SIGTERM killed the process)
-    reportServing(running.url, running.sslUrl);
+    reportServing(running.url, running.sslUrl, running.token);
   });
 }
 

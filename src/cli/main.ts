@@ -27,6 +27,10 @@ Options:
   --no-watch            do not reload analyses when their files change
   --typecheck MODE      off, warn or error: report TypeScript type errors of the
                         analyses (default warn while watching, off with --no-watch)
+  --token TOKEN         the token pages must present (env DATABENCH_TOKEN;
+                        default off loopback: a random one, printed with the URL)
+  --no-auth             no token even off loopback: anyone who reaches the
+                        port may open and act in every analysis
   --no-error-details    show a failing handler's message only, without the
                         file:line of the code (the default off loopback)
   --build               run the build commands of index.yaml and exit
@@ -70,6 +74,10 @@ export interface CliOptions {
   files: string[];
   /** false with --no-error-details; undefined: the server decides by the bind address. */
   errorDetails: boolean | undefined;
+  /** `--token`; undefined: the server's (env DATABENCH_TOKEN, else generated off loopback). */
+  token: string | undefined;
+  /** `--no-auth`: no token even off loopback. */
+  noAuth: boolean;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -89,9 +97,10 @@ const WITH_VALUE = new Set([
   '--ssl-certfile',
   '--ssl-keyfile',
   '--typecheck',
+  '--token',
 ]);
 /** Every option, for the did-you-mean of a mistyped one. */
-const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch'];
+const KNOWN = [...WITH_VALUE, '--help', '--version', '--build', '--no-watch', '--no-auth'];
 
 /**
  * Whether `a` becomes `b` with one edit: a character inserted, deleted,
@@ -166,6 +175,8 @@ export function parseCli(argv: string[]): CliOptions {
     typecheck: undefined,
     files: [],
     errorDetails: undefined,
+    token: undefined,
+    noAuth: false,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -222,6 +233,12 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       case '--no-error-details':
         o.errorDetails = false;
+        break;
+      case '--no-auth':
+        o.noAuth = true;
+        break;
+      case '--token':
+        o.token = value;
         break;
       case '--host':
         o.host = value;
@@ -300,6 +317,9 @@ export function parseCli(argv: string[]): CliOptions {
         o.cliArgs.push(arg);
       }
     }
+  }
+  if (o.noAuth && o.token !== undefined) {
+    throw new CliError('--token and --no-auth contradict each other: give one', 2);
   }
   if ((o.sslCertFile === undefined) !== (o.sslKeyFile === undefined)) {
     throw new CliError('--ssl-certfile and --ssl-keyfile go together', 2);

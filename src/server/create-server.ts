@@ -12,13 +12,14 @@ import { WebSocketServer } from 'ws';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { defaultBackend } from '../datastore/default-backend.js';
 import { encodeValue } from '../protocol/encode.js';
-import { DatabenchError } from '../protocol/errors.js';
+import { DatabenchError, describeError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
 import { entryLoadError } from '../loader/load-error.js';
 import { isAnalysisId, type AnalysisClass } from '../analysis/analysis.js';
 import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js';
 import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
+import { createAuthGate } from './auth.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -51,6 +52,12 @@ export interface DatabenchServer {
   url: string;
   /** `https://host:sslPort` when SSL is on. */
   sslUrl: string | undefined;
+  /**
+   * The token pages must present (open `url + '/?token=' + token` once), or
+   * undefined when none is required. A generated one is shown nowhere else:
+   * the CLI prints it with the URL; it never reaches the log.
+   */
+  readonly token: string | undefined;
   httpServer: Server;
   httpsServer: HttpsServer | undefined;
   /** The loaded analyses (replaced when they reload). */
@@ -263,6 +270,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
+  let boundPort = port;
+  const gate = createAuthGate({
+    auth: o.auth,
+    logger,
+    allowOrigins,
+    port: () => boundPort,
+  });
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     contentSecurityPolicy: o.contentSecurityPolicy,
@@ -274,7 +288,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       res.end('Host not allowed: open this server as localhost or 127.0.0.1, or pass --host\n');
       return;
     }
-    pages(req, res);
+    if (gate === undefined) return pages(req, res);
+    gate.request(req, res).then(
+      (access) => {
+        if (access !== undefined) pages(req, res);
+      },
+      (error: unknown) => {
+        logger.error(`authentication failed: ${describeError(error).stack}`);
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { 'Content-Type': 'text/plain' }).end('authentication failed\n');
+      },
+    );
   };
 
   let closing: Promise<void> | undefined;
@@ -285,6 +309,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,
+    gate,
     // on a loopback bind every page is on this machine: one owner, and no
     // peer address looked up per socket (Node caches it on the socket)
     accept: (ws, kernel, req) =>
@@ -301,7 +326,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
-  let boundPort: number;
   try {
     boundPort = await listen(httpServer, port, host);
   } catch (error) {
@@ -387,6 +411,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         })
       : undefined;
 
+  if (o.auth.disabled) {
+    logger.warn(
+      `authentication is off (--no-auth) on ${host}: anyone who reaches ${url} can open and act in every analysis`,
+    );
+  } else if (o.auth.token !== undefined) {
+    logger.info(
+      o.auth.tokenGenerated
+        ? 'pages need a token, generated at start: open the URL printed with it (DatabenchServer.token)'
+        : 'pages need the token given with --token or DATABENCH_TOKEN',
+    );
+  }
   logger.info(
     `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''} (datastore: ${(datastore.backend ?? defaultBackend).name})`,
   );
@@ -394,6 +429,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   return {
     url,
     sslUrl,
+    token: o.auth.token,
     httpServer,
     httpsServer,
     get app() {

@@ -7,6 +7,7 @@ import type { AnalysisEntry, App } from '../app/app.js';
 import { clientBundle } from '../pages/client-bundle.js';
 import type { Logger } from '../util/logger.js';
 import { entryLoadError } from '../loader/load-error.js';
+import { redactUrl } from './auth.js';
 import { isOriginAllowed } from './net.js';
 import {
   describeTemplateError,
@@ -138,13 +139,16 @@ export function createRequestHandler(
       const status = error instanceof HttpError ? error.status : 500;
       if (isTemplateError(error)) {
         // the page author's mistake: file, line and message, not a stack of ours
-        logger.error(`${req.method} ${req.url}: template error: ${describeTemplateError(error)}`);
+        logger.error(
+          `${req.method} ${redactUrl(req.url)}: template error: ${describeTemplateError(error)}`,
+        );
         if (res.headersSent) res.destroy();
         else html(res, 500, await state.pages.templateErrorPage(error));
         return;
       }
       // a routes.ts handler may throw anything, even null: describing it must not throw
-      if (status === 500) logger.error(`${req.method} ${req.url}: ${describeError(error).stack}`);
+      if (status === 500)
+        logger.error(`${req.method} ${redactUrl(req.url)}: ${describeError(error).stack}`);
       if (res.headersSent) {
         res.destroy();
         return;

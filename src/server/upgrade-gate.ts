@@ -4,6 +4,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
+import type { Access, AuthGate } from './auth.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
 /**
@@ -39,6 +40,8 @@ export function createHostCheck(
   };
 }
 
+const ANONYMOUS: Access = Object.freeze({ user: undefined });
+
 /** Shared (no closure per connection): a reset during an upgrade just ends the socket. */
 function destroyOnError(this: Duplex): void {
   this.destroy();
@@ -54,8 +57,10 @@ export interface UpgradeGateOptions {
   closing: () => boolean;
   /** The current analyses and the one served at `/` (run()). */
   state: () => { app: App; single: string | undefined };
-  /** A socket passed every check; `req` is its upgrade request. */
-  accept: (ws: WebSocket, kernel: Kernel, req: IncomingMessage) => void;
+  /** The token and login checks; undefined: none (every socket is anonymous). */
+  gate?: AuthGate | undefined;
+  /** A socket passed every check; `req` is its upgrade request, `access` who sent it. */
+  accept: (ws: WebSocket, kernel: Kernel, req: IncomingMessage, access: Access) => void;
 }
 
 /**
@@ -70,7 +75,8 @@ export function createUpgradeGate(
     // Node leaves upgrade sockets without an error listener: a reset must not crash us
     socket.on('error', destroyOnError);
     const refuse = (status: number, reason: string): void => {
-      o.logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
+      // the path alone: a query may hold a token
+      o.logger.warn(`WebSocket refused (${status} ${reason}): ${(req.url ?? '').split('?')[0]}`);
       socket.end(
         `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
       );
@@ -88,10 +94,25 @@ export function createUpgradeGate(
       return refuse(403, 'cross-origin WebSocket refused');
     }
     const kernel = entry.kernel;
-    o.wss.handleUpgrade(req, socket, head, (ws) => {
-      // ws listens for errors itself from here on
-      socket.off('error', destroyOnError);
-      o.accept(ws, kernel, req);
-    });
+    const upgrade = (access: Access): void => {
+      o.wss.handleUpgrade(req, socket, head, (ws) => {
+        // ws listens for errors itself from here on
+        socket.off('error', destroyOnError);
+        o.accept(ws, kernel, req, access);
+      });
+    };
+    if (o.gate === undefined) return upgrade(ANONYMOUS);
+    // before any analysis code runs: nothing is accepted until the gate says so
+    o.gate.upgrade(req).then(
+      (result) => {
+        if ('status' in result) return refuse(result.status, result.reason);
+        if (o.closing()) return refuse(503, 'server shutting down');
+        upgrade(result);
+      },
+      (error: unknown) => {
+        o.logger.error(`authentication of a WebSocket failed: ${String(error)}`);
+        refuse(500, 'authentication failed');
+      },
+    );
   };
 }
