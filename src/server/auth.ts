@@ -205,7 +205,6 @@ const MAX_FORM_BYTES = 4096;
 function loginPage(next: string, message: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>databench: sign in</title>
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}input{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.6rem;padding:.3rem 1rem}.message{color:#a00}</style>
 </head><body>
@@ -345,8 +344,9 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
       'Content-Type': 'text/html; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
       'Cache-Control': 'no-store',
-      // the URL of this answer may hold a (wrong or right) token: never pass it on
-      'Referrer-Policy': 'no-referrer',
+      // the URL of this answer may hold a (wrong) token: no other site sees it
+      // (same-origin, not no-referrer: the form's post must carry its Origin)
+      'Referrer-Policy': 'same-origin',
       ...headers,
     });
     res.end(body);

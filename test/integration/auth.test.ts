@@ -141,10 +141,10 @@ describe('a server bound off loopback requires a token', () => {
     );
   });
 
-  test('the 401 page of a wrong ?token= sends no Referer on', async () => {
+  test('the 401 page of a wrong ?token= sends no Referer to other sites', async () => {
     const reply = await http(base, '/whoami/?token=not-the-token');
     assert.equal(reply.status, 401);
-    assert.equal(reply.headers['referrer-policy'], 'no-referrer');
+    assert.equal(reply.headers['referrer-policy'], 'same-origin');
     // the form goes back to the page without the (wrong) token, escaped
     assert.match(reply.body, /name="next" value="\/whoami\/"/);
   });
