@@ -18,6 +18,7 @@ export { on, onAction } from './analysis/actions.js';
 export type { ActionOptions, Concurrency } from './analysis/actions.js';
 export { Meta } from './analysis/meta.js';
 export type { ExtraRoute } from './analysis/routes.js';
+export type { AuthUser } from './analysis/user.js';
 export { allowCrossOrigin } from './analysis/routes.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
 export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
@@ -26,6 +27,7 @@ export type { DatabenchErrorCode } from './protocol/index.js';
 export { createLogger, setDefaultLogger } from './util/logger.js';
 export type { Logger, LogLevel } from './util/logger.js';
 export type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
+export type { AnalysisAccess, Authenticate, Authorize } from './server/auth.js';
 
 /**
  * Serve a folder of analyses over HTTP and WebSocket (what `databench` runs).

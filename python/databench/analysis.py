@@ -10,6 +10,31 @@ from . import _aio
 from ._wire import NO_MESSAGE, decode_value, encode_value
 from .datastore import Datastore
 
+
+class User(dict):
+    """Who opened a page: ``id`` and, when the login knows them, ``name``,
+    ``email`` and ``groups``. A dict (``self.user['id']``, JSON as it is) whose
+    keys are also attributes (``self.user.email``; a missing one is None)."""
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return self.get(name)
+
+    @classmethod
+    def from_wire(cls, value):
+        """The user of a session's open message, or None."""
+        if not isinstance(value, dict) or not isinstance(value.get('id'), str):
+            return None
+        user = cls(id=value['id'])
+        for key in ('name', 'email'):
+            if isinstance(value.get(key), str):
+                user[key] = value[key]
+        if isinstance(value.get('groups'), list):
+            user['groups'] = [g for g in value['groups'] if isinstance(g, str)]
+        return user
+
+
 log = logging.getLogger('databench.analysis')
 
 _ACTIONS = '_databench_actions'
@@ -108,6 +133,7 @@ class Analysis(object):
     :ivar Datastore class_data: data shared by every instance of the class
     :ivar list cli_args: command line arguments
     :ivar dict request_args: the page's query, as ``urllib.parse.parse_qs`` gives it
+    :ivar User user: who opened the page when the server has a login, else None
     """
 
     _databench_analysis = True
@@ -120,12 +146,16 @@ class Analysis(object):
     class_data = None
     cli_args = []
     request_args = {}
+    #: Who opened the page (a :class:`User`) when the server has a login; None otherwise.
+    #: Set before ``on_connect``, not in ``__init__``.
+    user = None
 
     def __init__(self):
         self.data = None
         self.class_data = None
         self.cli_args = []
         self.request_args = {}
+        self.user = None
 
     # set up by the framework ---------------------------------------------
 

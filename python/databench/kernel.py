@@ -22,7 +22,7 @@ import urllib.parse
 from . import _aio
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
-from .analysis import Analysis, _exception_line
+from .analysis import Analysis, User, _exception_line
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
 
@@ -232,6 +232,8 @@ class Session(object):
         kernel = self.kernel
         try:
             analysis = kernel.cls()
+            # before the stores and on_connect, as in TypeScript
+            analysis.user = User.from_wire(message.get('user'))
             analysis.init_databench(message['id'])
             analysis._sink = self.port
             await analysis.data.ready

@@ -20,6 +20,7 @@ import {
   type InstanceLink,
 } from './analysis.js';
 import { bindArguments } from './bind.js';
+import type { AuthUser } from './user.js';
 import { errorLocation } from './error-location.js';
 
 /**
@@ -53,6 +54,8 @@ export interface InstanceOptions {
   readonly backend?: DatastoreBackend | undefined;
   /** Send `__error` frames for the page's error panel; undefined: only the `error` signal. */
   readonly reporting?: ErrorReporting | undefined;
+  /** Who opened the page (`this.user`); undefined: nobody signed in. */
+  readonly user?: AuthUser | undefined;
 }
 
 /** What a `connect`, `args` or `connected` step may return: undefined when it did not wait. */
@@ -160,6 +163,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
       typeof from === 'function' ? internals.construct(() => new from(), options.id) : from;
     this.analysis = analysis;
     if (options.logger) analysis.logger = options.logger;
+    // before initDatastores: stores may be keyed by who opened the page
+    if (options.user !== undefined) analysis.user = options.user;
     this.reporting = options.reporting;
     this.transforms = transformsOf(analysis.constructor);
     internals.link(analysis, this);

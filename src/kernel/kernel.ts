@@ -8,6 +8,7 @@ import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { PageSink } from '../analysis/instance.js';
 import type { ExtraRoute } from '../analysis/routes.js';
+import type { AuthUser } from '../analysis/user.js';
 
 /** What a kernel is told when a page has sent `__connect`. */
 export interface OpenRequest {
@@ -31,6 +32,8 @@ export interface OpenRequest {
    * user's code (`__error` frames). Default: true.
    */
   readonly errorDetails?: boolean;
+  /** Who opened the page (`this.user`); undefined: nobody signed in. */
+  readonly user?: AuthUser | undefined;
 }
 
 /**

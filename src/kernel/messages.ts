@@ -14,6 +14,7 @@
  * Sessions are numbered by the host (`sid`), unique per kernel connection.
  */
 import type { CancelTarget } from '../protocol/messages.js';
+import type { AuthUser } from '../analysis/user.js';
 
 /** Host → kernel: a page sent `__connect`; start an instance. */
 export interface OpenMessage {
@@ -29,6 +30,8 @@ export interface OpenMessage {
   readonly owner: string;
   /** Send the file:line of a handler's failure to the page (absent: true). */
   readonly errorDetails?: boolean;
+  /** Who opened the page (absent: nobody signed in). */
+  readonly user?: AuthUser;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */

@@ -144,6 +144,7 @@ export class RemoteLink {
       cliArgs: request.cliArgs,
       owner: request.owner,
       ...(request.errorDetails === false ? { errorDetails: false } : {}),
+      ...(request.user !== undefined ? { user: request.user } : {}),
     });
     return session;
   }

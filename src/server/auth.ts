@@ -16,26 +16,12 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import type { AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import { isOriginAllowed } from './net.js';
 
-/**
- * A signed-in user, as an `authenticate` hook returns it and an analysis
- * sees it (`this.user`, Python's `self.user`).
- *
- * @example { id: 'alice', email: 'alice@example.com', groups: ['analysts'] }
- */
-export interface AuthUser {
-  /** Stable and unique: what `allow` rules and per-user data are keyed by. */
-  readonly id: string;
-  /** A display name. */
-  readonly name?: string | undefined;
-  /** The email address (`allow` rules may name it). */
-  readonly email?: string | undefined;
-  /** Groups the user is in (`allow` rules name them as `group:NAME`). */
-  readonly groups?: readonly string[] | undefined;
-}
+export type { AuthUser };
 
 /**
  * Who sent a request: a user, or null when nobody is signed in (the server

@@ -312,13 +312,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     gate,
     // on a loopback bind every page is on this machine: one owner, and no
     // peer address looked up per socket (Node caches it on the socket)
-    accept: (ws, kernel, req) =>
+    accept: (ws, kernel, req, access) =>
       registry.add(
         ws,
         kernel,
         loopbackBind ? LOOPBACK_OWNER : retentionOwner(req.socket.remoteAddress ?? ''),
         // the upgrade's own socket (public), for corking a batch
         req.socket,
+        access.user,
       ),
   });
 

@@ -313,6 +313,7 @@ interface ProcessLoad {
  * - `lifecycle()`: emit `lifecycle` `{ran, cli_args, request_args}` (the
  *   names recorded, and the arguments `args` got).
  * - `echo(x)`: emit `echo` x.
+ * - `user()`: emit `user` with the session's user (`this.user`, `self.user`), or null.
  * - `member()`: emit `member` with the id of the thread or process it runs
  *   in (the ids `memberIds` returns).
  * - `wait(ms)`: wait ms milliseconds without blocking, then emit `waited` ms.
@@ -368,7 +369,7 @@ export function testKernel<K extends Kernel>(
 
   const open = (
     m: Made<K>,
-    request: Partial<Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs'>> = {},
+    request: Partial<Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'user'>> = {},
   ): Page => {
     const id = request.id ?? randomUUID();
     const port = new RecordingPage(`page ${++pageNo} (${id.slice(0, 8)})`, ms);
@@ -379,6 +380,7 @@ export function testKernel<K extends Kernel>(
       cliArgs: request.cliArgs ?? [],
       owner: 'conformance',
       datastore: m.backend,
+      ...(request.user !== undefined ? { user: request.user } : {}),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -438,6 +440,25 @@ export function testKernel<K extends Kernel>(
         request_args: { a: ['1', '2'], c: ['x y'] },
       });
       assert.equal(page.port.failure, undefined);
+    });
+
+    void test('the user who opened a session reaches its analysis whole; a session without one sees none', async () => {
+      const m = await start();
+      const user = {
+        id: 'alice',
+        name: 'Alice Ö',
+        email: 'alice@example.com',
+        groups: ['analysts', 'admins'],
+      };
+      const alice = open(m, { user });
+      const nobody = open(m);
+      const minimal = open(m, { user: { id: 'bob' } });
+      alice.send('user');
+      nobody.send('user');
+      minimal.send('user');
+      assert.deepEqual(await alice.next('user'), user);
+      assert.equal(await nobody.next('user'), null);
+      assert.deepEqual(await minimal.next('user'), { id: 'bob' });
     });
 
     void test('actions of one session run one after the other, in order, each answered with done()', async () => {

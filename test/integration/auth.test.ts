@@ -341,3 +341,106 @@ describe('the CLI on a public bind', () => {
     }
   });
 });
+
+describe('createServer({ authenticate }): who a request is, for pages and sockets', () => {
+  const logger = createMemoryLogger();
+  let server: DatabenchServer;
+  let base: string;
+  /** The proxy's header: `id;email;group,group` (a test stand-in for a real login). */
+  const who = (header: string | undefined) => {
+    if (header === undefined) return null;
+    if (header === 'malformed') return { name: 'no id' } as never;
+    const [id = '', email, groups] = header.split(';');
+    return {
+      id,
+      ...(email ? { email } : {}),
+      ...(groups ? { groups: groups.split(',') } : {}),
+      // more than a user: it must not reach the analysis
+      secret: 'the session of the proxy',
+    };
+  };
+  before(async () => {
+    server = await createServer({
+      // off loopback: a login is the authentication, no token is made
+      host: publicAddress() ?? '0.0.0.0',
+      port: 0,
+      analyses: ANALYSES,
+      logger,
+      authenticate: async (req) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        const header = req.headers['x-user'];
+        return who(typeof header === 'string' ? header : undefined);
+      },
+    });
+    base = server.url.replace('0.0.0.0', '127.0.0.1');
+  });
+  after(() => server?.close());
+
+  test('with a login, no token is made off loopback', () => {
+    assert.equal(server.token, undefined);
+  });
+
+  test('a request the hook does not know gets 401; one it knows gets the page', async () => {
+    const refused = await http(base, '/whoami/');
+    assert.equal(refused.status, 401);
+    assert.match(refused.body, /Not signed in/);
+    assert.equal((await http(base, '/whoami/static/note.txt')).status, 401);
+    const ok = await http(base, '/whoami/', { headers: { 'X-User': 'alice' } });
+    assert.equal(ok.status, 200);
+  });
+
+  for (const name of ['whoami', 'workerwho', 'pywho']) {
+    test(`${name}: the user reaches the analysis (this.user / self.user), and only its fields`, async () => {
+      const ws = `${base.replace('http', 'ws')}/${name}/ws`;
+      assert.equal(await upgradeStatus(ws), 401);
+      const client = await TestClient.open(ws, {
+        headers: { 'X-User': 'alice;alice@example.com;analysts,admins' },
+      });
+      try {
+        client.sendJson({ __connect: null, __request_args: '' });
+        const frame = await client.waitFor((f) => f.signal === 'user', 'the user frame', 20_000);
+        assert.deepEqual(frame.load, {
+          id: 'alice',
+          email: 'alice@example.com',
+          groups: ['analysts', 'admins'],
+        });
+        client.send('ping');
+        assert.equal((await client.next('pong', 20_000)).load, 'alice');
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  test('a hook that returns no id is a 500 and a log line naming what it must return', async () => {
+    const reply = await http(base, '/whoami/', { headers: { 'X-User': 'malformed' } });
+    assert.equal(reply.status, 500);
+    assert.ok(
+      logger.lines.some(([level, line]) => level === 'error' && /non-empty string id/.test(line)),
+    );
+    const ws = `${base.replace('http', 'ws')}/whoami/ws`;
+    assert.equal(await upgradeStatus(ws, { 'X-User': 'malformed' }), 500);
+  });
+});
+
+describe('without a login, this.user and self.user are empty', () => {
+  test('on a loopback server the analyses see no user', async () => {
+    const server = await createServer({
+      port: 0,
+      analyses: ANALYSES,
+      logger: createMemoryLogger(),
+    });
+    try {
+      for (const name of ['whoami', 'pywho']) {
+        const { client } = await TestClient.connect(
+          `${server.url.replace('http', 'ws')}/${name}/ws`,
+        );
+        const frame = await client.waitFor((f) => f.signal === 'user', 'the user frame', 20_000);
+        assert.equal(frame.load, null, name);
+        client.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
