@@ -50,6 +50,11 @@ export interface AnalysisEntry {
   title: string;
   description: string;
   showInIndex: boolean;
+  /**
+   * Who may open it: its `allow` of index.yaml, else the folder's; undefined:
+   * everyone who passes the token or login.
+   */
+  allow: string[] | undefined;
   /** `kernel:` of index.yaml: undefined (in this process), `worker` or `py`. */
   kernelKind: string | undefined;
   /** `threads:` of index.yaml (a worker kernel's pool size). */
@@ -409,6 +414,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       title: item.title,
       description: item.description,
       showInIndex: item.showInIndex,
+      allow: item.allow ?? config.analyses.allow,
       kernelKind: item.kernel,
       threads: undefined,
       watch: item.watch,

@@ -108,12 +108,19 @@ export class Pages {
     );
   }
 
-  /** The index of the folder: one box per analysis that is shown in the index. */
-  index(): Promise<string> {
+  /**
+   * The index of the folder: one box per analysis that is shown in the
+   * index, of those named in `visible` (the ones the visitor may open;
+   * undefined: all). An analysis not visible is not on the page at all.
+   */
+  index(visible?: ReadonlySet<string>): Promise<string> {
     const { info } = this.app;
+    const entries = [...this.app.entries.values()].filter(
+      (e) => visible === undefined || visible.has(e.name),
+    );
     // every analysis, with databench 0.7's meta_infos fields (a 0.7 index.html
     // filters on show_in_index and builds /name/thumbnail itself)
-    const analyses = [...this.app.entries.values()].map((e) => ({
+    const analyses = entries.map((e) => ({
       name: e.name,
       title: e.title,
       description: e.description,
@@ -125,8 +132,11 @@ export class Pages {
       error: e.error ?? null,
     }));
     const errors = [
-      ...this.app.errors,
-      ...[...this.app.entries.values()]
+      // a problem of a hidden analysis's entry is not shown either
+      ...this.app.errors.filter(
+        (e) => visible === undefined || !this.app.entries.has(e.name) || visible.has(e.name),
+      ),
+      ...entries
         .filter((e) => e.error !== undefined)
         .map((e) => ({ name: e.name, message: e.error ?? '' })),
     ];

@@ -69,6 +69,45 @@ export interface ResolvedAuth {
   readonly authorize: Authorize | undefined;
 }
 
+/**
+ * Whether `user` matches an `allow` rule: its id, its email (in any case),
+ * `group:NAME` for a group it is in, or `*` for anyone signed in. Nobody
+ * signed in matches no rule.
+ *
+ * @example isAllowed({ id: 'a', groups: ['analysts'] }, ['group:analysts']) // true
+ */
+export function isAllowed(user: AuthUser | undefined, allow: readonly string[]): boolean {
+  if (user === undefined) return false;
+  const email = user.email?.toLowerCase();
+  for (const rule of allow) {
+    if (rule === '*' || rule === user.id) return true;
+    if (rule.startsWith('group:')) {
+      if (user.groups?.includes(rule.slice(6))) return true;
+    } else if (email !== undefined && rule.toLowerCase() === email) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether a user may open an analysis: its `allow` rule (when it has one)
+ * and then `authorize` (when given) must both say yes. Synchronous unless
+ * `authorize` is async.
+ */
+export function createAccessCheck(
+  authorize: Authorize | undefined,
+): (user: AuthUser | undefined, analysis: AnalysisAccess) => boolean | Promise<boolean> {
+  return (user, analysis) => {
+    if (analysis.allow !== undefined && !isAllowed(user, analysis.allow)) return false;
+    if (authorize === undefined) return true;
+    const verdict = authorize(user, { name: analysis.name, allow: analysis.allow });
+    return typeof verdict === 'boolean'
+      ? verdict
+      : Promise.resolve(verdict).then((v) => v === true);
+  };
+}
+
 /** The environment variable a token may come from. */
 export const TOKEN_ENV = 'DATABENCH_TOKEN';
 

@@ -19,7 +19,7 @@ import { isAnalysisId, type AnalysisClass } from '../analysis/analysis.js';
 import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js';
 import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
-import { createAuthGate } from './auth.js';
+import { createAccessCheck, createAuthGate } from './auth.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -277,9 +277,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     allowOrigins,
     port: () => boundPort,
   });
+  const canOpen = createAccessCheck(o.auth.authorize);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     contentSecurityPolicy: o.contentSecurityPolicy,
+    canOpen,
   });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
@@ -291,7 +293,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     if (gate === undefined) return pages(req, res);
     gate.request(req, res).then(
       (access) => {
-        if (access !== undefined) pages(req, res);
+        if (access !== undefined) pages(req, res, access.user);
       },
       (error: unknown) => {
         logger.error(`authentication failed: ${describeError(error).stack}`);
@@ -310,6 +312,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     closing: () => closing !== undefined,
     state: () => state,
     gate,
+    canOpen,
     // on a loopback bind every page is on this machine: one owner, and no
     // peer address looked up per socket (Node caches it on the socket)
     accept: (ws, kernel, req, access) =>
@@ -412,6 +415,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
         })
       : undefined;
 
+  const ruled = [...app.entries.values()].filter((e) => e.allow !== undefined);
+  if (ruled.length > 0 && o.auth.authenticate === undefined) {
+    logger.warn(
+      `${ruled.map((e) => `"${e.name}"`).join(', ')} ${ruled.length === 1 ? 'has an allow rule' : 'have allow rules'} in index.yaml, but the server has no login (authenticate): nobody may open ${ruled.length === 1 ? 'it' : 'them'}`,
+    );
+  }
   if (o.auth.disabled) {
     logger.warn(
       `authentication is off (--no-auth) on ${host}: anyone who reaches ${url} can open and act in every analysis`,
@@ -528,6 +537,7 @@ export async function run(
           title: options.info?.title ?? name,
           description: options.info?.description ?? '',
           showInIndex: true,
+          allow: undefined,
           kernelKind: undefined,
           threads: undefined,
           watch: [],

@@ -4,6 +4,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
+import type { AuthUser } from '../analysis/user.js';
 import type { Access, AuthGate } from './auth.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
@@ -59,6 +60,11 @@ export interface UpgradeGateOptions {
   state: () => { app: App; single: string | undefined };
   /** The token and login checks; undefined: none (every socket is anonymous). */
   gate?: AuthGate | undefined;
+  /** Whether a user may open an analysis (its `allow` rule, `authorize`). Default: everyone. */
+  canOpen?: (
+    user: AuthUser | undefined,
+    analysis: { name: string; allow: string[] | undefined },
+  ) => boolean | Promise<boolean>;
   /** A socket passed every check; `req` is its upgrade request, `access` who sent it. */
   accept: (ws: WebSocket, kernel: Kernel, req: IncomingMessage, access: Access) => void;
 }
@@ -101,18 +107,28 @@ export function createUpgradeGate(
         o.accept(ws, kernel, req, access);
       });
     };
-    if (o.gate === undefined) return upgrade(ANONYMOUS);
+    const canOpen = o.canOpen;
+    // an open server: nothing to ask, no Promise per socket
+    if (o.gate === undefined && (canOpen === undefined || canOpen(undefined, entry) === true)) {
+      return upgrade(ANONYMOUS);
+    }
     // before any analysis code runs: nothing is accepted until the gate says so
-    o.gate.upgrade(req).then(
-      (result) => {
+    const check = async (): Promise<void> => {
+      let access = ANONYMOUS;
+      if (o.gate !== undefined) {
+        const result = await o.gate.upgrade(req);
         if ('status' in result) return refuse(result.status, result.reason);
-        if (o.closing()) return refuse(503, 'server shutting down');
-        upgrade(result);
-      },
-      (error: unknown) => {
-        o.logger.error(`authentication of a WebSocket failed: ${String(error)}`);
-        refuse(500, 'authentication failed');
-      },
-    );
+        access = result;
+      }
+      if (canOpen !== undefined && !(await canOpen(access.user, entry))) {
+        return refuse(403, `not allowed to open analysis "${entry.name}"`);
+      }
+      if (o.closing()) return refuse(503, 'server shutting down');
+      upgrade(access);
+    };
+    check().catch((error: unknown) => {
+      o.logger.error(`authentication of a WebSocket failed: ${String(error)}`);
+      refuse(500, 'authentication failed');
+    });
   };
 }

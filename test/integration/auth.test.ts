@@ -444,3 +444,133 @@ describe('without a login, this.user and self.user are empty', () => {
     }
   });
 });
+
+describe('who may open what: allow rules of index.yaml and authorize', () => {
+  const RULES = FIXTURES + 'auth_rules';
+  const logger = createMemoryLogger();
+  let server: DatabenchServer;
+  let ws: (name: string) => string;
+  const authorized: Array<[string | undefined, string]> = [];
+  /** The users of these tests, by the header a proxy would set. */
+  const USERS: Record<string, { id: string; email?: string; groups?: string[] }> = {
+    alice: { id: 'alice', email: 'Alice@Example.com', groups: [] },
+    ann: { id: 'ann', email: 'ann@example.com', groups: ['analysts'] },
+    bob: { id: 'bob', email: 'bob@example.com', groups: ['sales'] },
+    mallory: { id: 'mallory', email: 'mallory@example.com', groups: ['analysts'] },
+  };
+  const as = (name: string) => ({ 'X-User': name });
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: RULES,
+      logger,
+      authenticate: (req) => USERS[String(req.headers['x-user'])] ?? null,
+      // in code: mallory is refused everywhere, whatever the rules say
+      authorize: async (user, analysis) => {
+        authorized.push([user?.id, analysis.name]);
+        return user?.id !== 'mallory';
+      },
+    });
+    ws = (name) => `${server.url.replace('http', 'ws')}/${name}/ws`;
+  });
+  after(() => server?.close());
+
+  test('the index lists only what the user may open', async () => {
+    const names = (body: string) =>
+      ['team', 'alice_only', 'everyone', 'pyteam'].filter((n) => body.includes(`href="/${n}/"`));
+    assert.deepEqual(names((await http(server.url, '/', { headers: as('ann') })).body), [
+      'team',
+      'everyone',
+      'pyteam',
+    ]);
+    assert.deepEqual(names((await http(server.url, '/', { headers: as('alice') })).body), [
+      'alice_only',
+      'everyone',
+    ]);
+    assert.deepEqual(names((await http(server.url, '/', { headers: as('bob') })).body), [
+      'everyone',
+    ]);
+    assert.deepEqual(names((await http(server.url, '/', { headers: as('mallory') })).body), []);
+  });
+
+  test("a refused user gets 403 for the analysis's page, static files and routes", async () => {
+    for (const path of ['/team/', '/team/static/note.txt', '/team/hello', '/team/index.html']) {
+      const refused = await http(server.url, path, { headers: as('bob') });
+      assert.equal(refused.status, 403, path);
+      assert.match(refused.body, /You may not open analysis &quot;team&quot;|You may not open/);
+      assert.doesNotMatch(refused.body, /a static file of team|team route/);
+      const allowed = await http(server.url, path, { headers: as('ann') });
+      assert.equal(allowed.status, 200, path);
+    }
+    assert.equal(
+      (await http(server.url, '/team/hello', { headers: as('ann') })).body,
+      'team route',
+    );
+  });
+
+  test('an email rule matches in any case; group: and * rules match as written', async () => {
+    assert.equal((await http(server.url, '/alice_only/', { headers: as('alice') })).status, 200);
+    assert.equal((await http(server.url, '/alice_only/', { headers: as('ann') })).status, 403);
+    assert.equal((await http(server.url, '/everyone/', { headers: as('bob') })).status, 200);
+  });
+
+  test('authorize in code refuses after the rules let through', async () => {
+    assert.equal((await http(server.url, '/team/', { headers: as('mallory') })).status, 403);
+    assert.ok(authorized.some(([user, name]) => user === 'mallory' && name === 'team'));
+  });
+
+  test('a refused WebSocket gets 403 before any analysis code runs', async () => {
+    const counter = globalThis as { aliceOnlyConstructed?: number };
+    const constructed = counter.aliceOnlyConstructed ?? 0;
+    const sessions = server.sessions.size;
+    assert.equal(await upgradeStatus(ws('alice_only'), as('ann')), 403);
+    assert.equal(await upgradeStatus(ws('alice_only'), as('mallory')), 403);
+    assert.equal(await upgradeStatus(ws('pyteam'), as('bob')), 403);
+    assert.equal(await upgradeStatus(ws('alice_only')), 401);
+    assert.equal(server.sessions.size, sessions);
+    assert.equal(counter.aliceOnlyConstructed ?? 0, constructed, 'no instance was made');
+    // the one allowed gets in, and is who it says
+    const client = await TestClient.open(ws('alice_only'), { headers: as('alice') });
+    client.sendJson({ __connect: null, __request_args: '' });
+    const frame = await client.waitFor((f) => f.signal === 'user', 'the user frame');
+    assert.equal((frame.load as { id: string }).id, 'alice');
+    assert.equal(counter.aliceOnlyConstructed, constructed + 1);
+    client.close();
+  });
+
+  test('in Python too: the allowed user is self.user', async () => {
+    const client = await TestClient.open(ws('pyteam'), { headers: as('ann') });
+    try {
+      client.sendJson({ __connect: null, __request_args: '' });
+      const frame = await client.waitFor((f) => f.signal === 'user', 'the user frame', 20_000);
+      assert.deepEqual(frame.load, USERS['ann']);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('allow rules without a login', () => {
+  test('fail closed: the analyses with a rule are refused to everyone, with a warning at start', async () => {
+    const logger = createMemoryLogger();
+    const server = await createServer({ port: 0, analyses: FIXTURES + 'auth_rules', logger });
+    try {
+      assert.ok(
+        logger.lines.some(
+          ([level, line]) => level === 'warn' && /allow rules .* no login .* nobody/.test(line),
+        ),
+      );
+      const page = await http(server.url, '/team/');
+      assert.equal(page.status, 403);
+      assert.match(page.body, /signed-in users only/);
+      assert.doesNotMatch((await http(server.url, '/')).body, /href="\/team\/"/);
+      assert.equal(
+        await upgradeStatus(`${server.url.replace('http', 'ws')}/everyone/ws`),
+        403,
+        '* means anyone signed in, and nobody is',
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
