@@ -283,8 +283,6 @@ export interface AuthGateOptions {
   readonly logger: Logger;
   /** Origins that may post the login form besides the page's own (`allowOrigins`). */
   readonly allowOrigins: ReadonlySet<string>;
-  /** The port in the cookie's name (cookies are not kept apart by port): read at the first request. */
-  readonly port: () => number;
 }
 
 /** A user as an `authenticate` hook returned it, checked; a malformed one throws. */
@@ -336,8 +334,14 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
       ? undefined
       : createHmac('sha256', auth.token).update('databench token cookie').digest('base64url');
   const cookieDigest = cookieValue === undefined ? undefined : digest(cookieValue);
-  let cookieName: string | undefined;
-  const nameOfCookie = (): string => (cookieName ??= `databench-token-${o.port()}`);
+  // cookies are not kept apart by port: the name comes from the token, so
+  // servers that share a token (processes behind one proxy) share the
+  // cookie, and two servers with their own tokens on one host keep theirs
+  const cookieName =
+    auth.token === undefined
+      ? ''
+      : `databench-token-${createHmac('sha256', auth.token).update('databench cookie name').digest('hex').slice(0, 12)}`;
+  const nameOfCookie = (): string => cookieName;
 
   const isToken = (given: string): boolean =>
     tokenDigest !== undefined && timingSafeEqual(digest(given), tokenDigest);

@@ -270,13 +270,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
-  let boundPort = port;
-  const gate = createAuthGate({
-    auth: o.auth,
-    logger,
-    allowOrigins,
-    port: () => boundPort,
-  });
+  const gate = createAuthGate({ auth: o.auth, logger, allowOrigins });
   const canOpen = createAccessCheck(o.auth.authorize);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
@@ -330,6 +324,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const creds = o.ssl ? await sslCredentials(o.ssl, loopbackBind ? 'localhost' : host) : undefined;
   const httpServer = createHttpServer(handler);
   httpServer.on('upgrade', onUpgrade);
+  let boundPort: number;
   try {
     boundPort = await listen(httpServer, port, host);
   } catch (error) {

@@ -574,3 +574,24 @@ describe('allow rules without a login', () => {
     }
   });
 });
+
+describe('two servers that share a token share its cookie', () => {
+  test('a cookie from one process behind a proxy opens the other (cookies ignore ports)', async () => {
+    const token = 'one-token-for-every-process';
+    const options = { port: 0, analyses: ANALYSES, token, logger: createMemoryLogger() };
+    const [a, b, other] = await Promise.all([
+      createServer(options),
+      createServer(options),
+      createServer({ ...options, token: 'the-token-of-another-server' }),
+    ]);
+    try {
+      const cookie = cookiePair(await http(a.url, `/?token=${token}`));
+      assert.equal((await http(b.url, '/whoami/', { headers: { Cookie: cookie } })).status, 200);
+      const otherCookie = cookiePair(await http(other.url, '/?token=the-token-of-another-server'));
+      assert.notEqual(otherCookie.split('=')[0], cookie.split('=')[0], 'their own cookie names');
+      assert.equal((await http(other.url, '/', { headers: { Cookie: cookie } })).status, 401);
+    } finally {
+      await Promise.all([a.close(), b.close(), other.close()]);
+    }
+  });
+});
