@@ -20,6 +20,7 @@ import type { AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import { isOriginAllowed } from './net.js';
+import type { OidcLogin, OidcOptions } from './oidc.js';
 
 export type { AuthUser };
 
@@ -67,6 +68,10 @@ export interface ResolvedAuth {
   readonly disabled: boolean;
   readonly authenticate: Authenticate | undefined;
   readonly authorize: Authorize | undefined;
+  /** The OpenID Connect login, with the client secret filled in; undefined: none. */
+  readonly oidc: OidcOptions | undefined;
+  /** The key material of the login's cookies (with `oidc`). */
+  readonly secret: string | undefined;
 }
 
 /**
@@ -125,11 +130,33 @@ export function generateToken(): string {
  * `token: false` turns that off. Throws `INVALID_OPTION` for a bad value.
  */
 export function resolveAuth(
-  options: { token?: string | false; authenticate?: unknown; authorize?: unknown },
+  options: {
+    token?: string | false;
+    authenticate?: unknown;
+    authorize?: unknown;
+    oidc?: OidcOptions | undefined;
+    secret?: string | undefined;
+  },
   env: Readonly<Record<string, string | undefined>>,
   loopback: boolean,
 ): ResolvedAuth {
   const { authenticate, authorize } = options;
+  const oidc = resolveOidc(options.oidc, env);
+  const secret = options.secret ?? (env[SECRET_ENV] || undefined);
+  if (oidc !== undefined) {
+    if (authenticate !== undefined) {
+      throw new DatabenchError(
+        'INVALID_OPTION',
+        'options oidc and authenticate are two logins: give one',
+      );
+    }
+    if (typeof secret !== 'string' || secret.length < 32) {
+      throw new DatabenchError(
+        'INVALID_OPTION',
+        `the OpenID login needs a secret of at least 32 characters for its cookies (option secret, --secret or ${SECRET_ENV}; the same for every process)`,
+      );
+    }
+  }
   if (authenticate !== undefined && typeof authenticate !== 'function') {
     throw new DatabenchError('INVALID_OPTION', 'option authenticate must be a function');
   }
@@ -156,7 +183,7 @@ export function resolveAuth(
       `${source} must be 16 to 512 printable characters without spaces (got ${token.length} characters)`,
     );
   }
-  const needed = !loopback && authenticate === undefined;
+  const needed = !loopback && authenticate === undefined && oidc === undefined;
   const generated = token === undefined && needed && options.token !== false;
   return {
     token: generated ? generateToken() : token,
@@ -164,7 +191,39 @@ export function resolveAuth(
     disabled: needed && options.token === false,
     authenticate: authenticate as Authenticate | undefined,
     authorize: authorize as Authorize | undefined,
+    oidc,
+    secret: oidc === undefined ? undefined : secret,
   };
+}
+
+/** The environment variable of the login cookies' secret. */
+export const SECRET_ENV = 'DATABENCH_SECRET';
+/** The environment variable of the OpenID client secret. */
+export const OIDC_CLIENT_SECRET_ENV = 'DATABENCH_OIDC_CLIENT_SECRET';
+
+/** The `oidc` option checked, its client secret from the environment when not given. */
+function resolveOidc(
+  oidc: OidcOptions | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): OidcOptions | undefined {
+  if (oidc === undefined) return undefined;
+  const url = (value: unknown): boolean => {
+    try {
+      return typeof value === 'string' && /^https?:$/.test(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  };
+  if (typeof oidc !== 'object' || oidc === null || !url(oidc.issuer)) {
+    throw new DatabenchError('INVALID_OPTION', 'option oidc needs issuer, an http(s) URL');
+  }
+  if (typeof oidc.clientId !== 'string' || oidc.clientId === '') {
+    throw new DatabenchError('INVALID_OPTION', 'option oidc needs clientId, a string');
+  }
+  if (oidc.publicUrl !== undefined && !url(oidc.publicUrl)) {
+    throw new DatabenchError('INVALID_OPTION', 'option oidc.publicUrl must be an http(s) URL');
+  }
+  return { ...oidc, clientSecret: oidc.clientSecret ?? (env[OIDC_CLIENT_SECRET_ENV] || undefined) };
 }
 
 /** `url` with the value of every `token` query parameter hidden, for a log line. */
@@ -283,6 +342,8 @@ export interface AuthGateOptions {
   readonly logger: Logger;
   /** Origins that may post the login form besides the page's own (`allowOrigins`). */
   readonly allowOrigins: ReadonlySet<string>;
+  /** The OpenID Connect login, when the server has one. */
+  readonly login?: OidcLogin | undefined;
 }
 
 /** A user as an `authenticate` hook returned it, checked; a malformed one throws. */
@@ -326,7 +387,10 @@ const NOBODY: Access = Object.freeze({ user: undefined });
  */
 export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
   const { auth, logger } = o;
-  if (auth.token === undefined && auth.authenticate === undefined) return undefined;
+  const login = o.login;
+  if (auth.token === undefined && auth.authenticate === undefined && login === undefined) {
+    return undefined;
+  }
   const tokenDigest = auth.token === undefined ? undefined : digest(auth.token);
   // the cookie holds a MAC of the token: it lets a browser in, but is not the token
   const cookieValue =
@@ -437,6 +501,12 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
       const url = req.url ?? '/';
       // databench's own client and styles are public (the login page may use them)
       if (url.startsWith('/_static/')) return NOBODY;
+      if (login !== undefined) {
+        if (await login.route(req, res)) return undefined;
+        const user = login.user(req);
+        if (user === undefined) login.challenge(req, res);
+        return user === undefined ? undefined : { user };
+      }
       if (tokenDigest !== undefined) {
         if (url.split('?')[0] === LOGIN_PATH) {
           if (req.method === 'POST') await loginForm(req, res);
@@ -460,6 +530,10 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
       return access;
     },
     async upgrade(req) {
+      if (login !== undefined) {
+        const user = login.user(req);
+        return user === undefined ? { status: 401, reason: 'not signed in' } : { user };
+      }
       if (!hasToken(req)) return { status: 401, reason: 'token required' };
       const access = await authenticate(req);
       return access ?? { status: 401, reason: 'not signed in' };

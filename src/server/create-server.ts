@@ -20,6 +20,7 @@ import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js
 import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
 import { createAccessCheck, createAuthGate } from './auth.js';
+import { createOidcLogin } from './oidc.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -270,7 +271,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     WebSocket: PageSocket,
   });
   const hostAllowed = createHostCheck(host, allowOrigins);
-  const gate = createAuthGate({ auth: o.auth, logger, allowOrigins });
+  let serverUrl = '';
+  const login =
+    o.auth.oidc === undefined || o.auth.secret === undefined
+      ? undefined
+      : createOidcLogin({
+          oidc: o.auth.oidc,
+          secret: o.auth.secret,
+          serverUrl: () => serverUrl,
+          allowOrigins,
+          logger,
+        });
+  const gate = createAuthGate({ auth: o.auth, logger, allowOrigins, login });
   const canOpen = createAccessCheck(o.auth.authorize);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
@@ -333,6 +345,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     throw listenError(error, port, 'port');
   }
   const url = `http://${urlHost(host)}:${boundPort}`;
+  serverUrl = url;
 
   let httpsServer: HttpsServer | undefined;
   let sslUrl: string | undefined;
@@ -411,7 +424,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       : undefined;
 
   const ruled = [...app.entries.values()].filter((e) => e.allow !== undefined);
-  if (ruled.length > 0 && o.auth.authenticate === undefined) {
+  if (ruled.length > 0 && o.auth.authenticate === undefined && o.auth.oidc === undefined) {
     logger.warn(
       `${ruled.map((e) => `"${e.name}"`).join(', ')} ${ruled.length === 1 ? 'has an allow rule' : 'have allow rules'} in index.yaml, but the server has no login (authenticate): nobody may open ${ruled.length === 1 ? 'it' : 'them'}`,
     );

@@ -17,6 +17,7 @@ import {
   type LogLevel,
 } from '../util/logger.js';
 import { resolveAuth, type Authenticate, type Authorize, type ResolvedAuth } from './auth.js';
+import type { OidcOptions } from './oidc.js';
 import { isLoopbackAddress } from './net.js';
 import type { SessionLimits } from './session.js';
 
@@ -179,6 +180,18 @@ export interface ServerOptions {
    * @default none (index.yaml's `allow` rules alone decide)
    */
   authorize?: Authorize;
+  /**
+   * Sign in with OpenID Connect (see {@link OidcOptions}); needs `secret`.
+   * Not with `authenticate`.
+   * @default none
+   */
+  oidc?: OidcOptions;
+  /**
+   * The key material of the login's cookies: at least 32 characters, the same
+   * for every process (so a login holds across processes and restarts).
+   * @default the environment's `DATABENCH_SECRET`
+   */
+  secret?: string;
   /**
    * Called after every reload with the new app (tests, tools).
    * @default none
