@@ -28,6 +28,7 @@ export { createLogger, setDefaultLogger } from './util/logger.js';
 export type { Logger, LogLevel } from './util/logger.js';
 export type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
 export type { AnalysisAccess, Authenticate, Authorize } from './server/auth.js';
+export type { OidcOptions } from './server/oidc.js';
 
 /**
  * Serve a folder of analyses over HTTP and WebSocket (what `databench` runs).

@@ -58,6 +58,12 @@ export async function runServe(o: CliOptions): Promise<number> {
       errorDetails: o.errorDetails,
       datastore: o.datastore,
       ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
+      ...(o.auth === 'oidc'
+        ? {
+            oidc: { issuer: o.oidcIssuer, clientId: o.oidcClientId, publicUrl: o.publicUrl },
+          }
+        : {}),
+      ...(o.secret !== undefined ? { secret: o.secret } : {}),
       // HOST, PORT, DATABENCH_DATASTORE and DATABENCH_TOKEN for the options not given as flags
       env: process.env,
     });

@@ -64,6 +64,13 @@ async function serverSettings(o: CliOptions) {
       datastore: o.datastore,
       host: o.host,
       ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
+      // a login is the authentication: then no token is made for the workers
+      ...(o.auth === 'oidc'
+        ? {
+            oidc: { issuer: o.oidcIssuer, clientId: o.oidcClientId, publicUrl: o.publicUrl },
+            ...(o.secret !== undefined ? { secret: o.secret } : {}),
+          }
+        : {}),
     },
     process.env,
     config.analyses,

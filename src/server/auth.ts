@@ -198,6 +198,10 @@ export function resolveAuth(
 
 /** The environment variable of the login cookies' secret. */
 export const SECRET_ENV = 'DATABENCH_SECRET';
+/** The environment variable of the OpenID provider's issuer URL. */
+export const OIDC_ISSUER_ENV = 'DATABENCH_OIDC_ISSUER';
+/** The environment variable of this server's OpenID client id. */
+export const OIDC_CLIENT_ID_ENV = 'DATABENCH_OIDC_CLIENT_ID';
 /** The environment variable of the OpenID client secret. */
 export const OIDC_CLIENT_SECRET_ENV = 'DATABENCH_OIDC_CLIENT_SECRET';
 
@@ -214,16 +218,35 @@ function resolveOidc(
       return false;
     }
   };
-  if (typeof oidc !== 'object' || oidc === null || !url(oidc.issuer)) {
-    throw new DatabenchError('INVALID_OPTION', 'option oidc needs issuer, an http(s) URL');
+  if (typeof oidc !== 'object' || oidc === null) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      'option oidc must be an object ({ issuer, clientId, … })',
+    );
   }
-  if (typeof oidc.clientId !== 'string' || oidc.clientId === '') {
-    throw new DatabenchError('INVALID_OPTION', 'option oidc needs clientId, a string');
+  const issuer = oidc.issuer ?? (env[OIDC_ISSUER_ENV] || undefined);
+  const clientId = oidc.clientId ?? (env[OIDC_CLIENT_ID_ENV] || undefined);
+  if (!url(issuer)) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `the OpenID login needs the provider's issuer, an http(s) URL (--oidc-issuer or ${OIDC_ISSUER_ENV})`,
+    );
+  }
+  if (typeof clientId !== 'string' || clientId === '') {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `the OpenID login needs this server's client id at the provider (--oidc-client-id or ${OIDC_CLIENT_ID_ENV})`,
+    );
   }
   if (oidc.publicUrl !== undefined && !url(oidc.publicUrl)) {
     throw new DatabenchError('INVALID_OPTION', 'option oidc.publicUrl must be an http(s) URL');
   }
-  return { ...oidc, clientSecret: oidc.clientSecret ?? (env[OIDC_CLIENT_SECRET_ENV] || undefined) };
+  return {
+    ...oidc,
+    issuer,
+    clientId,
+    clientSecret: oidc.clientSecret ?? (env[OIDC_CLIENT_SECRET_ENV] || undefined),
+  };
 }
 
 /** `url` with the value of every `token` query parameter hidden, for a log line. */

@@ -17,10 +17,16 @@ import { isOriginAllowed, isLoopbackAddress } from './net.js';
 
 /** Settings of the OpenID Connect login (`createServer({ oidc })`, `--auth oidc`). */
 export interface OidcOptions {
-  /** The provider's issuer URL (its discovery document is at `/.well-known/openid-configuration`). */
-  issuer: string;
-  /** This server's client id at the provider. */
-  clientId: string;
+  /**
+   * The provider's issuer URL (its discovery document is at `/.well-known/openid-configuration`).
+   * @default the environment's `DATABENCH_OIDC_ISSUER` (required one way or the other)
+   */
+  issuer?: string | undefined;
+  /**
+   * This server's client id at the provider.
+   * @default the environment's `DATABENCH_OIDC_CLIENT_ID` (required one way or the other)
+   */
+  clientId?: string | undefined;
   /**
    * The client secret; undefined: a public client (PKCE alone).
    * @default the environment's `DATABENCH_OIDC_CLIENT_SECRET`, else none
@@ -183,12 +189,12 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
         ['openid-client'],
         '--auth oidc',
       );
-      const issuer = new URL(oidc.issuer);
+      const issuer = new URL(oidc.issuer ?? '');
       // plain HTTP only to a provider on this machine (tests, development)
       const local = issuer.protocol === 'http:' && isLoopbackAddress(issuer.hostname);
       const config = await lib.discovery(
         issuer,
-        oidc.clientId,
+        oidc.clientId ?? '',
         oidc.clientSecret,
         oidc.clientSecret === undefined ? lib.None() : undefined,
         local ? { execute: [lib.allowInsecureRequests] } : undefined,
@@ -198,7 +204,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
       client = undefined;
       throw new DatabenchError(
         'OIDC_UNREACHABLE',
-        `cannot reach the OpenID provider ${oidc.issuer}: ${String(error)}`,
+        `cannot reach the OpenID provider ${oidc.issuer ?? ''}: ${String(error)}`,
         { cause: error },
       );
     });
@@ -328,7 +334,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
       if (config.serverMetadata().end_session_endpoint !== undefined) {
         target = lib.buildEndSessionUrl(config, {
           post_logout_redirect_uri: publicUrl() + '/',
-          client_id: oidc.clientId,
+          client_id: oidc.clientId ?? '',
         }).href;
       }
     } catch {
