@@ -406,7 +406,7 @@ const NOBODY: Access = Object.freeze({ user: undefined });
 
 /**
  * The gate of a server: undefined when nothing is required (no token, no
- * `authenticate`), so an open server pays nothing per request.
+ * `authenticate`, no OpenID login), so an open server pays nothing per request.
  */
 export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
   const { auth, logger } = o;
@@ -428,7 +428,6 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
     auth.token === undefined
       ? ''
       : `databench-token-${createHmac('sha256', auth.token).update('databench cookie name').digest('hex').slice(0, 12)}`;
-  const nameOfCookie = (): string => cookieName;
 
   const isToken = (given: string): boolean =>
     tokenDigest !== undefined && timingSafeEqual(digest(given), tokenDigest);
@@ -436,7 +435,7 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
   /** Whether a request carries the token: its cookie, or `Authorization: Bearer`. */
   const hasToken = (req: IncomingMessage): boolean => {
     if (tokenDigest === undefined) return true;
-    const cookie = cookieOf(req, nameOfCookie());
+    const cookie = cookieOf(req, cookieName);
     if (cookie !== undefined && cookieDigest && timingSafeEqual(digest(cookie), cookieDigest)) {
       return true;
     }
@@ -447,7 +446,7 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
 
   const setCookie = (req: IncomingMessage): string => {
     const secure = (req.socket as Partial<TLSSocket>).encrypted === true ? '; Secure' : '';
-    return `${nameOfCookie()}=${cookieValue ?? ''}; Path=/; HttpOnly; SameSite=Lax${secure}`;
+    return `${cookieName}=${cookieValue ?? ''}; Path=/; HttpOnly; SameSite=Lax${secure}`;
   };
 
   const answer = (
