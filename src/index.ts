@@ -19,6 +19,7 @@ export type { ActionOptions, Concurrency } from './analysis/actions.js';
 export { Meta } from './analysis/meta.js';
 export { UploadedFile } from './analysis/upload.js';
 export type { ExtraRoute } from './analysis/routes.js';
+export type { AuthUser } from './analysis/user.js';
 export { allowCrossOrigin } from './analysis/routes.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
 export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
@@ -33,6 +34,8 @@ export type {
   ServerOptions,
 } from './server/create-server.js';
 export type { TypecheckMode } from './server/options.js';
+export type { AnalysisAccess, Authenticate, Authorize } from './server/auth.js';
+export type { OidcOptions } from './server/oidc.js';
 
 /**
  * Serve a folder of analyses over HTTP and WebSocket (what `databench` runs).

@@ -239,7 +239,14 @@ export function databench(
     {
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PORT: '', HOST: '', DATABENCH_DATASTORE: '', ...env },
+      env: {
+        ...process.env,
+        PORT: '',
+        HOST: '',
+        DATABENCH_DATASTORE: '',
+        DATABENCH_TOKEN: '',
+        ...env,
+      },
     },
   );
   const run: CliRun = {

@@ -6,7 +6,7 @@ are here with their 0.7 behaviour (see docs/guides/python.md)."""
 
 from ._version import __version__
 from . import utils
-from .analysis import Analysis, on, on_action
+from .analysis import Analysis, User, on, on_action
 from .analysis_zmq import AnalysisZMQ
 from .app import App
 from .cli import run
@@ -36,4 +36,4 @@ def __dir__():
 
 __all__ = ['Analysis', 'AnalysisZMQ', 'App', 'Datastore', 'DatastoreLegacy', 'MemoryBackend',
            'Meta', 'MetaZMQ', 'on', 'on_action', 'Readme', 'run', 'testing', 'UploadedFile',
-           'utils', '__version__']
+           'User', 'utils', '__version__']

@@ -14,6 +14,31 @@ from ._errors import exception_line as _exception_line, location as _location, \
 from ._wire import NO_MESSAGE, decode_value, encode_value
 from .datastore import Datastore
 
+
+class User(dict):
+    """Who opened a page: ``id`` and, when the login knows them, ``name``,
+    ``email`` and ``groups``. A dict (``self.user['id']``, JSON as it is) whose
+    keys are also attributes (``self.user.email``; a missing one is None)."""
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return self.get(name)
+
+    @classmethod
+    def from_wire(cls, value):
+        """The user of a session's open message, or None."""
+        if not isinstance(value, dict) or not isinstance(value.get('id'), str):
+            return None
+        user = cls(id=value['id'])
+        for key in ('name', 'email'):
+            if isinstance(value.get(key), str):
+                user[key] = value[key]
+        if isinstance(value.get('groups'), list):
+            user['groups'] = [g for g in value['groups'] if isinstance(g, str)]
+        return user
+
+
 log = logging.getLogger('databench.analysis')
 
 _ACTIONS = '_databench_actions'
@@ -195,6 +220,7 @@ class Analysis(object):
     :ivar bool resumed: True when this session resumed an earlier one of the
         same page (reloaded by a save of the code, refreshed, or reconnected):
         ``data`` holds what that session left; instance fields start afresh
+    :ivar User user: who opened the page when the server has a login, else None
     """
 
     _databench_analysis = True
@@ -210,12 +236,16 @@ class Analysis(object):
     #: True when the page resumed an earlier session: skip re-initialising
     #: ``data`` in ``on_connected`` (``data.init`` keeps existing keys anyway).
     resumed = False
+    #: Who opened the page (a :class:`User`) when the server has a login; None otherwise.
+    #: Set before ``on_connect``, not in ``__init__``.
+    user = None
 
     def __init__(self):
         self.data = None
         self.class_data = None
         self.cli_args = []
         self.request_args = {}
+        self.user = None
 
     # set up by the framework ---------------------------------------------
 

@@ -25,7 +25,7 @@ from . import _aio, _coverage, _routes, _runtime
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
-from .analysis import Analysis, ValueTooLarge
+from .analysis import Analysis, User, ValueTooLarge
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
 from .upload import PendingUpload, Positional
@@ -267,6 +267,8 @@ class Session(object):
         kernel = self.kernel
         try:
             analysis = kernel.cls()
+            # before the stores and on_connect, as in TypeScript
+            analysis.user = User.from_wire(message.get('user'))
             analysis.init_databench(message['id'])
             analysis.resumed = bool(message.get('resumed'))
             analysis._sink = self.port

@@ -23,6 +23,7 @@ import unittest
 
 from . import _aio
 from ._wire import NO_MESSAGE, encode_value
+from .analysis import User
 from .meta import Meta, _run_lifecycle
 
 
@@ -44,6 +45,7 @@ class AnalysisTest(object):
     :param list cli_args: what the `args` action passes as ``cli_args``
     :param dict request_args: what it passes as ``request_args``
     :param meta: an object with a ``run_process`` like :meth:`databench.Meta.run_process`
+    :param dict user: who opened the page (``self.user``): ``{'id': …, 'email': …}``; default None
 
     ``trigger`` runs an action (called outside a running event loop it runs
     at once, to its end; inside one, await what it returns). Every message
@@ -52,11 +54,12 @@ class AnalysisTest(object):
     (through JSON).
     """
 
-    def __init__(self, analysis, cli_args=None, request_args=None, meta=None):
+    def __init__(self, analysis, cli_args=None, request_args=None, meta=None, user=None):
         self.emitted_messages = []
         self.meta = meta or Meta
         instance = analysis() if isinstance(analysis, type) else analysis
         instance.set_emit_fn(self._emit)
+        instance.user = User.from_wire(user)
         instance.init_databench()
         #: What the analysis logged: ``(level, text)``, e.g. ``('error', '... Traceback ...')``.
         self.logs = []

@@ -13,6 +13,7 @@ import { escapeLogText } from '../protocol/log-text.js';
 import type { ErrorLoad } from '../protocol/messages.js';
 import { LogRateLimit } from '../util/log-limit.js';
 import { currentRun, type ActionHandle } from './action-run.js';
+import type { AuthUser } from './user.js';
 import { getDefaultLogger, type Logger } from '../util/logger.js';
 
 /** A function that receives what an analysis emits: `(signal, message?)`; undefined message: no `load`. */
@@ -272,6 +273,13 @@ export class Analysis<
   cliArgs: string[] = [];
   /** The page's query string, parsed like Python's `parse_qs`. */
   requestArgs: Record<string, string[]> = {};
+  /**
+   * Who opened the page, when the server has a login (an `authenticate`
+   * hook, OpenID Connect): `{ id, name?, email?, groups? }`; undefined when
+   * nobody signed in (a token alone says nothing of who). Set before
+   * `initDatastores` and `connect`, not in the constructor.
+   */
+  user: AuthUser | undefined = undefined;
   /** Where `log`/`warn`/`error` emits and handler failures are written. */
   logger: Logger = getDefaultLogger();
 

@@ -28,6 +28,7 @@ import {
   type InstanceLink,
 } from './analysis.js';
 import { bindArguments } from './bind.js';
+import type { AuthUser } from './user.js';
 import { errorLocation } from './error-location.js';
 import { PositionalCall } from './upload.js';
 
@@ -64,6 +65,8 @@ export interface InstanceOptions {
   readonly backend?: DatastoreBackend | undefined;
   /** Send `__error` frames for the page's error panel; undefined: only the `error` signal. */
   readonly reporting?: ErrorReporting | undefined;
+  /** Who opened the page (`this.user`); undefined: nobody signed in. */
+  readonly user?: AuthUser | undefined;
 }
 
 /** What a `connect`, `args` or `connected` step may return: undefined when it did not wait. */
@@ -179,6 +182,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     this.analysis = analysis;
     if (options.resumed === true) internals.setResumed(analysis, true);
     if (options.logger) analysis.logger = options.logger;
+    // before initDatastores: stores may be keyed by who opened the page
+    if (options.user !== undefined) analysis.user = options.user;
     this.reporting = options.reporting;
     this.transforms = transformsOf(analysis.constructor);
     internals.link(analysis, this);

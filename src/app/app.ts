@@ -59,6 +59,11 @@ export interface AnalysisEntry {
    */
   resumeOnReload: boolean;
   /**
+   * Who may open it: its `allow` of index.yaml, else the folder's; undefined:
+   * everyone who passes the token or login.
+   */
+  allow: string[] | undefined;
+  /**
    * The kind of kernel that runs it: `kernel:` of index.yaml, else `py` when
    * its folder holds an `analysis.py` and no `analysis.ts`; undefined: in
    * this process.
@@ -576,6 +581,7 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       description: item.description,
       showInIndex: item.showInIndex,
       resumeOnReload: item.resumeOnReload,
+      allow: item.allow ?? config.analyses.allow,
       kernelKind: item.kernel,
       threads: undefined,
       watch: item.watch,

@@ -20,6 +20,28 @@ function errorsOf(parsed: unknown): string[] {
 }
 
 describe('index.yaml: folder-level keys', () => {
+  test('allow: one name or a list, at the top and per analysis; a bad rule allows nobody', () => {
+    const config = normalizeIndexConfig({
+      allow: 'group:analysts',
+      analyses: [
+        { name: 'a', allow: ['alice@example.com', 'group:admins'] },
+        { name: 'b' },
+        { name: 'c', allow: 42 },
+        { name: 'd', allow: [] },
+      ],
+    });
+    assert.deepEqual(config.analyses.allow, ['group:analysts']);
+    assert.deepEqual(
+      config.entries?.map((e) => e.allow),
+      [['alice@example.com', 'group:admins'], undefined, [], []],
+    );
+    assert.equal(config.errors.length, 1);
+    assert.match(
+      config.errors[0]?.message ?? '',
+      /analysis "c": allow must be .* nobody may open it/,
+    );
+  });
+
   test('no index.yaml: every default, no list, no error', () => {
     const config = normalizeIndexConfig(undefined);
     assert.deepEqual(config, {
@@ -32,6 +54,7 @@ describe('index.yaml: folder-level keys', () => {
         build: undefined,
         watch: [],
         datastore: undefined,
+        allow: undefined,
         unknownKeys: [],
       },
       entries: undefined,
@@ -185,6 +208,7 @@ describe('index.yaml: analysis entries', () => {
         watch: [],
         build: undefined,
         resumeOnReload: true,
+        allow: undefined,
         unknownKeys: [],
         error: undefined,
       },
@@ -201,6 +225,7 @@ describe('index.yaml: analysis entries', () => {
         watch: ['data/*.csv'],
         build: 'make',
         resumeOnReload: false,
+        allow: undefined,
         unknownKeys: [],
         error: undefined,
       },
@@ -217,6 +242,7 @@ describe('index.yaml: analysis entries', () => {
         watch: [],
         build: undefined,
         resumeOnReload: true,
+        allow: undefined,
         unknownKeys: [],
         error: undefined,
       },

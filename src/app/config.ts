@@ -20,6 +20,7 @@ export const ANALYSES_KEYS = [
   'build',
   'watch',
   'datastore',
+  'allow',
 ] as const;
 
 /** The keys an entry of index.yaml's `analyses` list may have (a docs test checks the reference lists each). */
@@ -36,6 +37,7 @@ export const ENTRY_KEYS = [
   'watch',
   'build',
   'resume_on_reload',
+  'allow',
 ] as const;
 
 /** A problem of index.yaml: who it concerns (`index.yaml`, or an analysis's name) and what is wrong. */
@@ -65,6 +67,12 @@ export interface AnalysesConfig {
   watch: string[];
   /** `datastore`: where `data` and `classData` live (`memory` or a `redis://` URL). */
   datastore: string | undefined;
+  /**
+   * `allow`: who may open the analyses that have no `allow` of their own
+   * (user ids, emails, `group:NAME`, `*` for anyone signed in). Default:
+   * undefined (everyone who passes the token or login).
+   */
+  allow: string[] | undefined;
   /** Top-level keys databench does not read (a typo, or a key of another tool). */
   unknownKeys: string[];
 }
@@ -109,6 +117,8 @@ export interface EntryConfig {
    * resumes its session and gets its `data` back. Default: true.
    */
   resumeOnReload: boolean;
+  /** `allow`: who may open it (see {@link AnalysesConfig.allow}); undefined: the folder's rule. */
+  allow: string[] | undefined;
   /** Keys of the entry databench does not read. */
   unknownKeys: string[];
   /**
@@ -216,6 +226,25 @@ class Reader {
     if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
     this.wrong(key, 'a glob or a list of globs', value);
     return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  }
+
+  /**
+   * An `allow` rule: one name or a list of them; undefined when absent. A
+   * rule that cannot be read allows nobody (a typo must not open an analysis).
+   */
+  allow(key: string): string[] | undefined {
+    const value = this.map[key];
+    if (value === undefined) return undefined;
+    if (typeof value === 'string' && value !== '') return [value];
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string' && v !== '')) {
+      return value as string[];
+    }
+    this.wrong(
+      key,
+      'a user id, an email, group:NAME or *, or a list of them (until it is fixed, nobody may open it)',
+      value,
+    );
+    return [];
   }
 
   /** The keys of this mapping not in `known`. */
@@ -365,6 +394,7 @@ export function normalizeEntry(
     watch: read.globs('watch'),
     build: read.optionalText('build'),
     resumeOnReload: read.flag('resume_on_reload', true),
+    allow: read.allow('allow'),
     unknownKeys: read.unknown(ENTRY_KEYS),
     error: threads.error ?? memoryMb.error ?? processes.error ?? pythonError,
   };
@@ -397,6 +427,7 @@ export function normalizeIndexConfig(parsed: unknown): IndexConfig {
     build: read.optionalText('build'),
     watch: read.globs('watch'),
     datastore: read.optionalText('datastore'),
+    allow: read.allow('allow'),
     unknownKeys: read.unknown(ANALYSES_KEYS),
   };
   let entries: EntryConfig[] | undefined;

@@ -63,7 +63,14 @@ export async function runServe(o: CliOptions): Promise<number> {
       errorDetails: o.errorDetails,
       trustProxy: o.trustProxy,
       datastore: o.datastore,
-      // HOST, PORT and DATABENCH_DATASTORE for the options not given as flags
+      ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
+      ...(o.auth === 'oidc'
+        ? {
+            oidc: { issuer: o.oidcIssuer, clientId: o.oidcClientId, publicUrl: o.publicUrl },
+          }
+        : {}),
+      ...(o.secret !== undefined ? { secret: o.secret } : {}),
+      // HOST, PORT, DATABENCH_DATASTORE and DATABENCH_TOKEN for the options not given as flags
       env: process.env,
     });
     // the default (warn while watching, off in production): a check in the background
@@ -127,7 +134,7 @@ export async function runServe(o: CliOptions): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     // only now: whoever reads this line may stop the server at once, and the
     // signal must find its handler (before it, a SIGTERM killed the process)
-    reportServing(running.url, running.sslUrl);
+    reportServing(running.url, running.sslUrl, running.token);
   });
 }
 

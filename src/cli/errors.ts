@@ -33,6 +33,7 @@ const EXIT_CODES: Partial<Record<DatabenchErrorCode, number>> = {
   PORT_NOT_ALLOWED: 1,
   SSL_PORT_IN_USE: 1,
   PAGE_NAMES: 1,
+  OIDC_UNREACHABLE: 1,
 };
 
 /**

@@ -151,3 +151,32 @@ test('test [FILE...] passes everything after it to the test runner', () => {
   assert.equal(o.command, 'test');
   assert.deepEqual(o.files, ['a.test.ts', '--test-only']);
 });
+
+test('authentication flags: --token, --no-auth, --auth oidc and its settings, and what contradicts', () => {
+  assert.equal(parseCli(['--token', 'a-token-of-sixteen+']).token, 'a-token-of-sixteen+');
+  assert.equal(parseCli(['--no-auth']).noAuth, true);
+  const oidc = parseCli([
+    '--auth',
+    'oidc',
+    '--oidc-issuer',
+    'https://id.example.com',
+    '--oidc-client-id=databench',
+    '--public-url',
+    'https://databench.example.com',
+    '--secret',
+    'x'.repeat(32),
+  ]);
+  assert.equal(oidc.auth, 'oidc');
+  assert.equal(oidc.oidcIssuer, 'https://id.example.com');
+  assert.equal(oidc.oidcClientId, 'databench');
+  assert.equal(oidc.publicUrl, 'https://databench.example.com');
+  assert.equal(oidc.secret, 'x'.repeat(32));
+  for (const [argv, message] of [
+    [['--token', 'a-token-of-sixteen+', '--no-auth'], /contradict/],
+    [['--auth', 'saml'], /--auth needs oidc/],
+    [['--oidc-issuer', 'https://id.example.com'], /need --auth oidc/],
+    [['--auth', 'oidc', '--no-auth'], /contradict/],
+  ] as const) {
+    assert.throws(() => parseCli([...argv]), message);
+  }
+});

@@ -43,6 +43,20 @@ Options:
   --watch               reload them, also in production
   --typecheck MODE      off, warn or error: report TypeScript type errors of the
                         analyses (default warn while watching, else off)
+  --token TOKEN         the token pages must present (env DATABENCH_TOKEN;
+                        default off loopback: a random one, printed with the URL)
+  --no-auth             no token even off loopback: anyone who reaches the
+                        port may open and act in every analysis
+  --auth oidc           sign in with OpenID Connect: needs --oidc-issuer URL,
+                        --oidc-client-id ID (env DATABENCH_OIDC_ISSUER,
+                        DATABENCH_OIDC_CLIENT_ID; the client secret in env
+                        DATABENCH_OIDC_CLIENT_SECRET) and --secret
+  --oidc-issuer URL     the OpenID provider's issuer URL
+  --oidc-client-id ID   this server's client id at the provider
+  --public-url URL      the URL browsers reach this server at (behind a proxy;
+                        the provider redirects back to URL/_auth/oidc/callback)
+  --secret SECRET       the key of the login cookies, 32 characters or more,
+                        the same for every process (env DATABENCH_SECRET)
   --no-error-details    show a failing handler's message only, without the
                         file:line of the code (the default in production)
   --error-details       show the file:line, also in production
@@ -106,6 +120,17 @@ export interface CliOptions {
   errorDetails: boolean | undefined;
   /** `--trust-proxy`: the client address comes from X-Forwarded-For. */
   trustProxy: boolean;
+  /** `--token`; undefined: the server's (env DATABENCH_TOKEN, else generated off loopback). */
+  token: string | undefined;
+  /** `--no-auth`: no token even off loopback. */
+  noAuth: boolean;
+  /** `--auth oidc`: sign in with OpenID Connect. */
+  auth: 'oidc' | undefined;
+  oidcIssuer: string | undefined;
+  oidcClientId: string | undefined;
+  publicUrl: string | undefined;
+  /** `--secret`; undefined: env DATABENCH_SECRET. */
+  secret: string | undefined;
   sslPort: number | undefined;
   sslCertFile: string | undefined;
   sslKeyFile: string | undefined;
@@ -127,6 +152,12 @@ const WITH_VALUE = new Set([
   '--ssl-keyfile',
   '--typecheck',
   '--coverage',
+  '--token',
+  '--auth',
+  '--oidc-issuer',
+  '--oidc-client-id',
+  '--public-url',
+  '--secret',
 ]);
 /** Every option, for the did-you-mean of a mistyped one. */
 const KNOWN = [
@@ -140,6 +171,7 @@ const KNOWN = [
   '--no-error-details',
   '--production',
   '--trust-proxy',
+  '--no-auth',
 ];
 
 /**
@@ -221,6 +253,13 @@ export function parseCli(argv: string[]): CliOptions {
     errorDetails: undefined,
     production: undefined,
     trustProxy: false,
+    token: undefined,
+    noAuth: false,
+    auth: undefined,
+    oidcIssuer: undefined,
+    oidcClientId: undefined,
+    publicUrl: undefined,
+    secret: undefined,
     sslPort: undefined,
     sslCertFile: undefined,
     sslKeyFile: undefined,
@@ -302,6 +341,28 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       case '--trust-proxy':
         o.trustProxy = true;
+        break;
+      case '--no-auth':
+        o.noAuth = true;
+        break;
+      case '--token':
+        o.token = value;
+        break;
+      case '--auth':
+        if (value !== 'oidc') throw new CliError(`--auth needs oidc, got "${value}"`, 2);
+        o.auth = 'oidc';
+        break;
+      case '--oidc-issuer':
+        o.oidcIssuer = value;
+        break;
+      case '--oidc-client-id':
+        o.oidcClientId = value;
+        break;
+      case '--public-url':
+        o.publicUrl = value;
+        break;
+      case '--secret':
+        o.secret = value;
         break;
       case '--host':
         o.host = value;
@@ -395,6 +456,15 @@ export function parseCli(argv: string[]): CliOptions {
         o.cliArgs.push(arg);
       }
     }
+  }
+  if (o.noAuth && o.token !== undefined) {
+    throw new CliError('--token and --no-auth contradict each other: give one', 2);
+  }
+  if (o.auth === undefined && (o.oidcIssuer ?? o.oidcClientId ?? o.publicUrl) !== undefined) {
+    throw new CliError('--oidc-issuer, --oidc-client-id and --public-url need --auth oidc', 2);
+  }
+  if (o.auth === 'oidc' && o.noAuth) {
+    throw new CliError('--auth oidc and --no-auth contradict each other: give one', 2);
   }
   if ((o.sslCertFile === undefined) !== (o.sslKeyFile === undefined)) {
     throw new CliError('--ssl-certfile and --ssl-keyfile go together', 2);

@@ -22,44 +22,79 @@ function isServing(m: unknown): m is ServingMessage {
 
 /**
  * Say where the server listens: a worker tells its primary (which prints one
- * line for all), a lone server prints it.
+ * line for all), a lone server prints it, with `token` (one generated at
+ * start: nobody knows it yet) in the URL.
  */
-export function reportServing(url: string, sslUrl: string | undefined): void {
+export function reportServing(
+  url: string,
+  sslUrl: string | undefined,
+  token: string | undefined,
+): void {
   if (cluster.isWorker && process.send) {
     process.send({ databench: 'serving', url, sslUrl } satisfies ServingMessage);
     return;
   }
-  process.stdout.write(`databench is serving at ${url}${sslUrl ? ` and ${sslUrl}` : ''}\n`);
+  process.stdout.write(`databench is serving at ${servingUrls(url, sslUrl, token)}\n`);
 }
 
 /**
- * The datastore the workers will use, resolved as each worker's server will
- * resolve it: the flag, else DATABENCH_DATASTORE, else index.yaml's `datastore`.
+ * The URLs to print: with `?token=` when the server needs one (on stdout
+ * only, for whoever started it: the log never has the token).
  */
-async function datastoreSetting(o: CliOptions): Promise<string | object> {
+function servingUrls(url: string, sslUrl: string | undefined, token: string | undefined): string {
+  const withToken = (u: string): string =>
+    token === undefined ? u : `${u}/?token=${encodeURIComponent(token)}`;
+  return `${withToken(url)}${sslUrl ? ` and ${withToken(sslUrl)}` : ''}`;
+}
+
+/**
+ * The datastore and authentication the workers will use, resolved as each
+ * worker's server will resolve them: the datastore from the flag, else
+ * DATABENCH_DATASTORE, else index.yaml's `datastore`; the token likewise.
+ */
+async function serverSettings(o: CliOptions) {
   const { findAnalysesDir } = await import('../app/app.js');
   const { readIndexYaml } = await import('../app/config.js');
   const { resolveServerOptions } = await import('../server/options.js');
   const { dir } = await findAnalysesDir(process.cwd(), o.analyses);
   // a bad index.yaml has its errors collected: the workers report them
   const { config } = await readIndexYaml(dir);
-  return resolveServerOptions({ datastore: o.datastore }, process.env, config.analyses).datastore;
+  const resolved = resolveServerOptions(
+    {
+      datastore: o.datastore,
+      host: o.host,
+      ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
+      // a login is the authentication: then no token is made for the workers
+      ...(o.auth === 'oidc'
+        ? {
+            oidc: { issuer: o.oidcIssuer, clientId: o.oidcClientId, publicUrl: o.publicUrl },
+            ...(o.secret !== undefined ? { secret: o.secret } : {}),
+          }
+        : {}),
+    },
+    process.env,
+    config.analyses,
+  );
+  return { datastore: resolved.datastore, auth: resolved.auth };
 }
 
 /** Run the primary: fork `o.workers` servers, restart one that dies, stop them all on a signal. */
 export async function runWorkers(o: CliOptions): Promise<number> {
-  const datastore = await datastoreSetting(o);
-  if (datastore === 'memory') {
+  const settings = await serverSettings(o);
+  if (settings.datastore === 'memory') {
     throw new CliError(
       `--workers ${o.workers} needs a datastore all processes share: give --datastore redis://HOST:PORT/DB`,
       2,
     );
   }
-  if (typeof datastore === 'string') {
+  if (typeof settings.datastore === 'string') {
     // an unreachable or refusing Redis: one line from here, rather than one per worker
     const { createRedisBackend } = await import('../datastore/backends/redis.js');
-    await (await createRedisBackend(datastore)).dispose();
+    await (await createRedisBackend(settings.datastore)).dispose();
   }
+  // one token for every worker: made here, passed on as each worker's DATABENCH_TOKEN
+  const generated = settings.auth.tokenGenerated ? settings.auth.token : undefined;
+  if (generated !== undefined) process.env['DATABENCH_TOKEN'] = generated;
   const log = createLogger(o.log !== undefined && isLogLevel(o.log) ? o.log : 'info');
   let stopping = false;
   let ready = 0;
@@ -86,7 +121,7 @@ export async function runWorkers(o: CliOptions): Promise<number> {
         if (!announced && ready === o.workers) {
           announced = true;
           process.stdout.write(
-            `databench is serving at ${m.url}${m.sslUrl ? ` and ${m.sslUrl}` : ''} with ${o.workers} workers\n`,
+            `databench is serving at ${servingUrls(m.url, m.sslUrl, generated)} with ${o.workers} workers\n`,
           );
         }
       });

@@ -144,6 +144,7 @@ export class AnalysisSession
         owner: request.owner,
         backend: request.datastore,
         reporting: reportingOf(this.meta, request.errorDetails ?? true),
+        user: request.user,
       });
     } catch (error) {
       // what was made before the throw (a store of initDatastores) is released

@@ -8,6 +8,7 @@ import type { CancelTarget } from '../protocol/messages.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { PageSink } from '../analysis/instance.js';
 import type { ExtraRoute } from '../analysis/routes.js';
+import type { AuthUser } from '../analysis/user.js';
 
 /** What a kernel is told when a page has sent `__connect`. */
 export interface OpenRequest {
@@ -37,6 +38,8 @@ export interface OpenRequest {
    * connect with an error naming the key. Default: no bound.
    */
   readonly maxValueBytes?: number;
+  /** Who opened the page (`this.user`); undefined: nobody signed in. */
+  readonly user?: AuthUser | undefined;
 }
 
 /**

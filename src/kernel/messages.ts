@@ -15,6 +15,7 @@
  */
 import type { CancelTarget } from '../protocol/messages.js';
 import type { AskedConcurrency } from './kernel.js';
+import type { AuthUser } from '../analysis/user.js';
 
 /** Host → kernel: a page sent `__connect`; start an instance. */
 export interface OpenMessage {
@@ -32,6 +33,8 @@ export interface OpenMessage {
   readonly errorDetails?: boolean;
   /** The largest encoded value the page can receive (absent: no bound). */
   readonly maxValueBytes?: number;
+  /** Who opened the page (absent: nobody signed in). */
+  readonly user?: AuthUser;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */

@@ -178,6 +178,7 @@ export class RemoteLink {
       owner: request.owner,
       ...(request.errorDetails === false ? { errorDetails: false } : {}),
       ...(request.maxValueBytes !== undefined ? { maxValueBytes: request.maxValueBytes } : {}),
+      ...(request.user !== undefined ? { user: request.user } : {}),
     });
     return session;
   }

@@ -272,12 +272,19 @@ export class Pages {
     return { html, nonce };
   }
 
-  /** The index of the folder: one box per analysis that is shown in the index. */
-  index(): Promise<RenderedPage> {
+  /**
+   * The index of the folder: one box per analysis that is shown in the
+   * index, of those named in `visible` (the ones the visitor may open;
+   * undefined: all). An analysis not visible is not on the page at all.
+   */
+  index(visible?: ReadonlySet<string>): Promise<RenderedPage> {
     const { info } = this.app;
+    const entries = [...this.app.entries.values()].filter(
+      (e) => visible === undefined || visible.has(e.name),
+    );
     // every analysis, with databench 0.7's meta_infos fields (a 0.7 index.html
     // filters on show_in_index and builds /name/thumbnail itself)
-    const analyses = [...this.app.entries.values()].map((e) => ({
+    const analyses = entries.map((e) => ({
       name: e.name,
       title: e.title,
       description: e.description,
@@ -289,9 +296,16 @@ export class Pages {
       error: this.entryError(e),
     }));
     const errors = [
-      ...this.app.errors.map((e) =>
-        this.errorDetails ? e : { name: e.name, message: withoutDetails(e.message, this.app.dir) },
-      ),
+      // a problem of a hidden analysis's entry is not shown either
+      ...this.app.errors
+        .filter(
+          (e) => visible === undefined || !this.app.entries.has(e.name) || visible.has(e.name),
+        )
+        .map((e) =>
+          this.errorDetails
+            ? e
+            : { name: e.name, message: withoutDetails(e.message, this.app.dir) },
+        ),
       ...analyses
         .filter((e) => e.error !== null)
         .map((e) => ({ name: e.name, message: e.error ?? '' })),

@@ -40,6 +40,8 @@ export type DatabenchErrorCode =
   | 'SSL_PORT_IN_USE'
   /** The SSL certificate or key file cannot be read. */
   | 'SSL_FILE'
+  /** The OpenID provider cannot be reached, or its discovery document read. */
+  | 'OIDC_UNREACHABLE'
   // the analyses folder and index.yaml
   /** The analyses folder (or index.yaml) given does not exist. */
   | 'ANALYSES_NOT_FOUND'

@@ -12,13 +12,15 @@ import { WebSocketServer } from 'ws';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { defaultBackend } from '../datastore/default-backend.js';
 import { encodeValue } from '../protocol/encode.js';
-import { DatabenchError } from '../protocol/errors.js';
+import { DatabenchError, describeError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
 import { entryLoadError } from '../loader/load-error.js';
 import { isAnalysisId, type AnalysisClass } from '../analysis/analysis.js';
 import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js';
 import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
+import { createAccessCheck, createAuthGate } from './auth.js';
+import { createOidcLogin } from './oidc.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -71,6 +73,12 @@ export interface DatabenchServer {
   url: string;
   /** `https://host:sslPort` when SSL is on. */
   sslUrl: string | undefined;
+  /**
+   * The token pages must present (open `url + '/?token=' + token` once), or
+   * undefined when none is required. A generated one is shown nowhere else:
+   * the CLI prints it with the URL; it never reaches the log.
+   */
+  readonly token: string | undefined;
   httpServer: Server;
   httpsServer: HttpsServer | undefined;
   /** The loaded analyses (replaced when they reload). */
@@ -330,9 +338,23 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     }
     return hostRefusal(loopbackBind);
   };
+  let serverUrl = '';
+  const login =
+    o.auth.oidc === undefined || o.auth.secret === undefined
+      ? undefined
+      : createOidcLogin({
+          oidc: o.auth.oidc,
+          secret: o.auth.secret,
+          serverUrl: () => serverUrl,
+          allowOrigins,
+          logger,
+        });
+  const gate = createAuthGate({ auth: o.auth, logger, allowOrigins, login });
+  const canOpen = createAccessCheck(o.auth.authorize);
   const pages = createRequestHandler(() => state, logger, cwd, {
     allowOrigins,
     contentSecurityPolicy: o.contentSecurityPolicy,
+    canOpen,
   });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!hostAllowed(req.headers.host)) {
@@ -342,7 +364,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       res.end(`${text}\n`);
       return;
     }
-    pages(req, res);
+    if (gate === undefined) return pages(req, res);
+    gate.request(req, res).then(
+      (access) => {
+        if (access !== undefined) pages(req, res, access.user);
+      },
+      (error: unknown) => {
+        logger.error(`authentication failed: ${describeError(error).stack}`);
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { 'Content-Type': 'text/plain' }).end('authentication failed\n');
+      },
+    );
   };
 
   /** Whose share of retained data a page uses: its client's address. */
@@ -364,13 +396,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     allowOrigins,
     closing: () => closing !== undefined,
     state: () => state,
-    accept: (ws, kernel, req) =>
+    gate,
+    canOpen,
+    accept: (ws, kernel, req, access) =>
       registry.add(
         ws,
         kernel,
         ownerOf(req),
         // the upgrade's own socket (public), for corking a batch
         req.socket,
+        access.user,
       ),
   });
 
@@ -404,6 +439,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     throw listenError(error, port, 'port');
   }
   const url = `http://${urlHost(host)}:${boundPort}`;
+  serverUrl = url;
 
   let httpsServer: HttpsServer | undefined;
   let sslUrl: string | undefined;
@@ -500,6 +536,23 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       );
     }
   }
+  const ruled = [...app.entries.values()].filter((e) => e.allow !== undefined);
+  if (ruled.length > 0 && o.auth.authenticate === undefined && o.auth.oidc === undefined) {
+    logger.warn(
+      `${ruled.map((e) => `"${e.name}"`).join(', ')} ${ruled.length === 1 ? 'has an allow rule' : 'have allow rules'} in index.yaml, but the server has no login (authenticate): nobody may open ${ruled.length === 1 ? 'it' : 'them'}`,
+    );
+  }
+  if (o.auth.disabled) {
+    logger.warn(
+      `authentication is off (--no-auth) on ${host}: anyone who reaches ${url} can open and act in every analysis`,
+    );
+  } else if (o.auth.token !== undefined) {
+    logger.info(
+      o.auth.tokenGenerated
+        ? 'pages need a token, generated at start: open the URL printed with it (DatabenchServer.token)'
+        : 'pages need the token given with --token or DATABENCH_TOKEN',
+    );
+  }
   logger.info(
     `serving ${app.entries.size} ${app.entries.size === 1 ? 'analysis' : 'analyses'} from ${app.dir} at ${url}${sslUrl ? ` and ${sslUrl}` : ''} (datastore: ${(datastore.backend ?? defaultBackend).name})`,
   );
@@ -507,6 +560,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   return {
     url,
     sslUrl,
+    token: o.auth.token,
     httpServer,
     httpsServer,
     get app() {
@@ -619,6 +673,7 @@ export async function run(
           description: options.info?.description ?? '',
           showInIndex: true,
           resumeOnReload,
+          allow: undefined,
           kernelKind: undefined,
           threads: undefined,
           watch: [],

@@ -7,6 +7,8 @@ import type { AnalysisEntry, App } from '../app/app.js';
 import { clientBundle } from '../pages/client-bundle.js';
 import type { Logger } from '../util/logger.js';
 import { entryLoadError } from '../loader/load-error.js';
+import type { AuthUser } from '../analysis/user.js';
+import { redactUrl } from './auth.js';
 import { isOriginAllowed } from './net.js';
 import type { ResolvedContentSecurityPolicy } from './options.js';
 import {
@@ -130,35 +132,43 @@ export interface HttpOptions {
   allowOrigins: ReadonlySet<string>;
   /** The Content-Security-Policy header by the page's nonce; false sends none (resolved with the server's options). */
   contentSecurityPolicy: ResolvedContentSecurityPolicy;
+  /** Whether a user may open an analysis (page, files, routes; the index lists only those). Default: everyone. */
+  canOpen?: (user: AuthUser | undefined, entry: AnalysisEntry) => boolean | Promise<boolean>;
 }
 
-/** The request handler of a databench server: every route of the analyses folder. */
+/**
+ * The request handler of a databench server: every route of the analyses
+ * folder, for `user` (who the login says sent it; undefined: nobody).
+ */
 export function createRequestHandler(
   getState: () => HttpState,
   logger: Logger,
   cwd: string,
   options: HttpOptions,
-): (req: IncomingMessage, res: ServerResponse) => void {
+): (req: IncomingMessage, res: ServerResponse, user?: AuthUser) => void {
   // every response that is not a page (files, routes, redirects) gets the page-less policy
   const csp = options.contentSecurityPolicy(undefined);
-  return (req, res) => {
+  return (req, res, user) => {
     // on every response (a routes.ts handler may change them): no sniffing
     // a type into HTML, no framing by other sites, the policy above
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'SAMEORIGIN');
     if (csp !== false) res.setHeader('Content-Security-Policy', csp);
     const state = getState();
-    route(req, res, state, cwd, options).catch(async (error: unknown) => {
+    route(req, res, state, cwd, options, user).catch(async (error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       if (isTemplateError(error)) {
         // the page author's mistake: file, line and message, not a stack of ours
-        logger.error(`${req.method} ${req.url}: template error: ${describeTemplateError(error)}`);
+        logger.error(
+          `${req.method} ${redactUrl(req.url)}: template error: ${describeTemplateError(error)}`,
+        );
         if (res.headersSent) res.destroy();
         else page(res, 500, await state.pages.templateErrorPage(error), options);
         return;
       }
       // a routes.ts handler may throw anything, even null: describing it must not throw
-      if (status === 500) logger.error(`${req.method} ${req.url}: ${describeError(error).stack}`);
+      if (status === 500)
+        logger.error(`${req.method} ${redactUrl(req.url)}: ${describeError(error).stack}`);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -187,6 +197,7 @@ async function route(
   state: HttpState,
   cwd: string,
   options: HttpOptions,
+  user: AuthUser | undefined,
 ): Promise<void> {
   const method = req.method ?? 'GET';
   // route on the path as sent: URL parsing would quietly resolve `..`
@@ -213,6 +224,15 @@ async function route(
   const match = NAME_PATH.exec(path);
   const entry = match ? app.entries.get(match[1] ?? '') : undefined;
   if (entry) {
+    // its page, files, routes and socket probe follow its rule
+    if (options.canOpen !== undefined && !(await options.canOpen(user, entry))) {
+      throw new HttpError(
+        403,
+        user === undefined
+          ? `Analysis "${entry.name}" is open to signed-in users only.`
+          : `You may not open analysis "${entry.name}".`,
+      );
+    }
     const rest = (match?.[2] ?? '').replace(/^\//, '');
     if (match?.[2] === undefined) {
       const query = (req.url ?? '').includes('?')
@@ -243,7 +263,7 @@ async function route(
 
   if (!readOnly) return methodNotAllowed(res);
   if (path === '/' || path === '/index.html') {
-    page(res, 200, await state.pages.index(), options);
+    page(res, 200, await state.pages.index(await visibleTo(user, app, options)), options);
     return;
   }
   if (path === '/_static/databench.js') {
@@ -336,6 +356,20 @@ async function sendStaticMap(
 /** JSON safe inside a `<script>` element: no `</script>`, no `<!--`. */
 function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
+}
+
+/** The names of the analyses `user` may open (for the index); undefined: every one. */
+async function visibleTo(
+  user: AuthUser | undefined,
+  app: App,
+  options: HttpOptions,
+): Promise<ReadonlySet<string> | undefined> {
+  const canOpen = options.canOpen;
+  if (canOpen === undefined) return undefined;
+  const entries = [...app.entries.values()];
+  // (a sync verdict is wrapped: authorize may be async)
+  const verdicts = await Promise.all(entries.map(async (e) => canOpen(user, e)));
+  return new Set(entries.filter((_, i) => verdicts[i]).map((e) => e.name));
 }
 
 function methodNotAllowed(res: ServerResponse): void {

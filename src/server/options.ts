@@ -16,6 +16,8 @@ import {
   type Logger,
   type LogLevel,
 } from '../util/logger.js';
+import { resolveAuth, type Authenticate, type Authorize, type ResolvedAuth } from './auth.js';
+import type { OidcOptions } from './oidc.js';
 import { isLoopbackAddress } from './net.js';
 import type { SessionLimits } from './session.js';
 
@@ -205,12 +207,42 @@ export interface ServerOptions {
    */
   datastore?: string | DatastoreBackend;
   /**
-   * Environment variables to take `host` (`HOST`), `port` (`PORT`) and
-   * `datastore` (`DATABENCH_DATASTORE`) from when those options are not
-   * given; an empty value counts as unset. The CLI passes `process.env`.
+   * Environment variables to take `host` (`HOST`), `port` (`PORT`),
+   * `datastore` (`DATABENCH_DATASTORE`) and `token` (`DATABENCH_TOKEN`) from
+   * when those options are not given; an empty value counts as unset. The CLI passes `process.env`.
    * @default `{}` (createServer itself reads no environment variable)
    */
   env?: ServerEnv;
+  /**
+   * The token pages must present (`?token=…` once, then a cookie); false:
+   * none, even off loopback (`--no-auth`, with a warning in the log).
+   * @default the environment's `DATABENCH_TOKEN`, else a random one when
+   * `host` is not a loopback address and there is no `authenticate` (see
+   * {@link DatabenchServer.token}), else none
+   */
+  token?: string | false;
+  /**
+   * Who sent a request (a user, or null: 401); see {@link Authenticate}.
+   * @default none (no user: `this.user` is undefined)
+   */
+  authenticate?: Authenticate;
+  /**
+   * Whether a user may open an analysis, after index.yaml's `allow`; see {@link Authorize}.
+   * @default none (index.yaml's `allow` rules alone decide)
+   */
+  authorize?: Authorize;
+  /**
+   * Sign in with OpenID Connect (see {@link OidcOptions}); needs `secret`.
+   * Not with `authenticate`.
+   * @default none
+   */
+  oidc?: OidcOptions;
+  /**
+   * The key material of the login's cookies: at least 32 characters, the same
+   * for every process (so a login holds across processes and restarts).
+   * @default the environment's `DATABENCH_SECRET`
+   */
+  secret?: string;
   /**
    * Called after every reload with the new app (tests, tools).
    * @default none
@@ -235,6 +267,7 @@ export const SERVER_ENV = {
   host: 'HOST',
   port: 'PORT',
   datastore: 'DATABENCH_DATASTORE',
+  token: 'DATABENCH_TOKEN',
 } as const;
 
 /** Every directive of the two policies but `script-src`. */
@@ -347,6 +380,8 @@ export interface ResolvedServerOptions {
   trustProxy: boolean;
   /** `memory`, a `redis://` URL, or a backend object. */
   datastore: string | DatastoreBackend;
+  /** The token, `authenticate` and `authorize` (see server/auth.ts). */
+  auth: ResolvedAuth;
   onReload: ((app: App) => void) | undefined;
   app: App | undefined;
   single: string | undefined;
@@ -615,6 +650,7 @@ export function resolveServerOptions(
     errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? !production,
     trustProxy: optionalBoolean('trustProxy', o.trustProxy) ?? false,
     datastore,
+    auth: resolveAuth(o, env, loopback),
     onReload: o.onReload,
     app: o.app,
     single: o.single,

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
+import type { AuthUser } from '../analysis/user.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
@@ -93,8 +94,8 @@ export class SessionRegistry {
   }
 
   /** A socket passed the upgrade gate; `raw` is its upgrade request's socket (`req.socket`). */
-  add(ws: WebSocket, kernel: Kernel, owner: string, raw: Socket): void {
-    this.sessions.add(new Session(ws, kernel, this.ctx, owner, raw));
+  add(ws: WebSocket, kernel: Kernel, owner: string, raw: Socket, user?: AuthUser): void {
+    this.sessions.add(new Session(ws, kernel, this.ctx, owner, raw, user));
   }
 
   private ping(): void {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
+import type { AuthUser } from '../analysis/user.js';
 import { encodeValue } from '../protocol/encode.js';
 import {
   frameFromEncoded,
@@ -166,6 +167,7 @@ export class Session implements PagePort {
    * @param owner Who the page's retained `data` counts against (its address, grouped).
    * @param raw The TCP (or TLS) socket of the upgrade request (`req.socket`,
    *   public, where ws keeps it private): its outbound queue corks it around a batch.
+   * @param user Who opened the page (the server's login); undefined: nobody signed in.
    */
   constructor(
     readonly ws: WebSocket,
@@ -173,6 +175,7 @@ export class Session implements PagePort {
     private readonly ctx: SessionContext,
     private readonly owner: string,
     raw: Socket | undefined,
+    readonly user?: AuthUser,
   ) {
     this.out = new Outbound(ws, raw, ctx.limits, ctx.budget, ctx.batcher, this);
     // shared listeners (no closures per page): the socket leads to its session
@@ -387,6 +390,7 @@ export class Session implements PagePort {
       // a frame past this bound closes the page (outbound): a larger value can never reach it
       maxValueBytes: this.ctx.limits.hardBufferBytes,
       datastore: this.ctx.datastore,
+      user: this.user,
     });
   }
 

@@ -7,6 +7,8 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
 import { escapeLogText } from '../protocol/log-text.js';
+import type { AuthUser } from '../analysis/user.js';
+import type { Access, AuthGate } from './auth.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
 
 /** The names this machine answers to: its host name, that name's first label, and `<label>.local` (mDNS). */
@@ -93,6 +95,8 @@ export function hostRefusedLine(what: string, host: string | undefined): string 
   return `${what} refused (403): ${shown} is not a name or address of this server (DNS rebinding?); to serve it under that name, pass --allow-origin ${example}`;
 }
 
+const ANONYMOUS: Access = Object.freeze({ user: undefined });
+
 /** Shared (no closure per connection): a reset during an upgrade just ends the socket. */
 function destroyOnError(this: Duplex): void {
   this.destroy();
@@ -110,8 +114,15 @@ export interface UpgradeGateOptions {
   closing: () => boolean;
   /** The current analyses and the one served at `/` (run()). */
   state: () => { app: App; single: string | undefined };
-  /** A socket passed every check; `req` is its upgrade request. */
-  accept: (ws: WebSocket, kernel: Kernel, req: IncomingMessage) => void;
+  /** The token and login checks; undefined: none (every socket is anonymous). */
+  gate?: AuthGate | undefined;
+  /** Whether a user may open an analysis (its `allow` rule, `authorize`). Default: everyone. */
+  canOpen?: (
+    user: AuthUser | undefined,
+    analysis: { name: string; allow: string[] | undefined },
+  ) => boolean | Promise<boolean>;
+  /** A socket passed every check; `req` is its upgrade request, `access` who sent it. */
+  accept: (ws: WebSocket, kernel: Kernel, req: IncomingMessage, access: Access) => void;
 }
 
 /**
@@ -126,7 +137,10 @@ export function createUpgradeGate(
     // Node leaves upgrade sockets without an error listener: a reset must not crash us
     socket.on('error', destroyOnError);
     const refuse = (status: number, reason: string, log = true): void => {
-      if (log) o.logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
+      // the path alone: a query may hold a token
+      if (log) {
+        o.logger.warn(`WebSocket refused (${status} ${reason}): ${(req.url ?? '').split('?')[0]}`);
+      }
       socket.end(
         `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
       );
@@ -154,10 +168,35 @@ export function createUpgradeGate(
       return refuse(403, 'cross-origin WebSocket refused', false);
     }
     const kernel = entry.kernel;
-    o.wss.handleUpgrade(req, socket, head, (ws) => {
-      // ws listens for errors itself from here on
-      socket.off('error', destroyOnError);
-      o.accept(ws, kernel, req);
+    const upgrade = (access: Access): void => {
+      o.wss.handleUpgrade(req, socket, head, (ws) => {
+        // ws listens for errors itself from here on
+        socket.off('error', destroyOnError);
+        o.accept(ws, kernel, req, access);
+      });
+    };
+    const canOpen = o.canOpen;
+    // an open server: nothing to ask, no Promise per socket
+    if (o.gate === undefined && (canOpen === undefined || canOpen(undefined, entry) === true)) {
+      return upgrade(ANONYMOUS);
+    }
+    // before any analysis code runs: nothing is accepted until the gate says so
+    const check = async (): Promise<void> => {
+      let access = ANONYMOUS;
+      if (o.gate !== undefined) {
+        const result = await o.gate.upgrade(req);
+        if ('status' in result) return refuse(result.status, result.reason);
+        access = result;
+      }
+      if (canOpen !== undefined && !(await canOpen(access.user, entry))) {
+        return refuse(403, `not allowed to open analysis "${entry.name}"`);
+      }
+      if (o.closing()) return refuse(503, 'server shutting down');
+      upgrade(access);
+    };
+    check().catch((error: unknown) => {
+      o.logger.error(`authentication of a WebSocket failed: ${String(error)}`);
+      refuse(500, 'authentication failed');
     });
   };
 }

@@ -241,3 +241,22 @@ describe('ordering', () => {
     await test.close();
   });
 });
+
+describe('AnalysisTest: the user who opened the page', () => {
+  class Whoami extends Analysis {
+    override on_connected() {
+      return this.emit('user', this.user ?? null);
+    }
+  }
+
+  test('the user option is this.user, set before connect; without it there is none', async () => {
+    const alice = new AnalysisTest(Whoami, { user: { id: 'alice', groups: ['analysts'] } });
+    await alice.ready;
+    assert.deepEqual(alice.emittedMessages, [['user', { id: 'alice', groups: ['analysts'] }]]);
+    await alice.close();
+    const nobody = new AnalysisTest(Whoami);
+    await nobody.ready;
+    assert.deepEqual(nobody.emittedMessages, [['user', null]]);
+    await nobody.close();
+  });
+});

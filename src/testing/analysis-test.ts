@@ -1,5 +1,6 @@
 import type { Analysis, AnalysisClass, AnyAnalysis } from '../analysis/analysis.js';
 import { AnalysisInstance, type PageSink } from '../analysis/instance.js';
+import type { AuthUser } from '../analysis/user.js';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by the {@link}s of the docs below
 import type { Meta } from '../analysis/meta.js';
 import type { CheckedAction, EmitArgs } from '../protocol/contract.js';
@@ -11,6 +12,8 @@ export interface AnalysisTestOptions {
   cliArgs?: string[];
   /** What the `args` action passes as `request_args`. Default: `{}`. */
   requestArgs?: Record<string, string[]>;
+  /** Who opened the page: the analysis's `this.user`. Default: undefined (nobody signed in). */
+  user?: AuthUser;
   /**
    * Run as the session of a page that came back (`this.resumed` is true),
    * to test what `on_connected` skips then. Default: false.
@@ -72,7 +75,11 @@ export class AnalysisTest<A extends AnyAnalysis = AnyAnalysis> {
     this.logs = logger.lines;
     const meta = (this.#meta = options.meta);
     const instance = (this.#instance = new AnalysisInstance<A>(recorder(this.emittedMessages)));
-    const loaded = instance.create(analysis, { logger, resumed: options.resumed });
+    const loaded = instance.create(analysis, {
+      logger,
+      resumed: options.resumed,
+      user: options.user,
+    });
     const created = instance.analysis!;
     this.analysisInstance = created;
     const cliArgs = options.cliArgs ?? [];

@@ -325,6 +325,7 @@ interface ProcessLoad {
  *   (the names recorded, the arguments `args` got, and what `connected` saw
  *   of `resumed`).
  * - `echo(x)`: emit `echo` x.
+ * - `user()`: emit `user` with the session's user (`this.user`, `self.user`), or null.
  * - `member()`: emit `member` with the id of the thread or process it runs
  *   in (the ids `memberIds` returns).
  * - `wait(ms)`: wait ms milliseconds without blocking, then emit `waited` ms.
@@ -384,7 +385,7 @@ export function testKernel<K extends Kernel>(
   const open = (
     m: Made<K>,
     request: Partial<
-      Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails'>
+      Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails' | 'user'>
     > = {},
   ): Page => {
     const id = request.id ?? randomUUID();
@@ -397,6 +398,7 @@ export function testKernel<K extends Kernel>(
       owner: 'conformance',
       datastore: m.backend,
       ...(request.errorDetails === undefined ? {} : { errorDetails: request.errorDetails }),
+      ...(request.user !== undefined ? { user: request.user } : {}),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -457,6 +459,25 @@ export function testKernel<K extends Kernel>(
         resumed: false,
       });
       assert.equal(page.port.failure, undefined);
+    });
+
+    void test('the user who opened a session reaches its analysis whole; a session without one sees none', async () => {
+      const m = await start();
+      const user = {
+        id: 'alice',
+        name: 'Alice Ö',
+        email: 'alice@example.com',
+        groups: ['analysts', 'admins'],
+      };
+      const alice = open(m, { user });
+      const nobody = open(m);
+      const minimal = open(m, { user: { id: 'bob' } });
+      alice.send('user');
+      nobody.send('user');
+      minimal.send('user');
+      assert.deepEqual(await alice.next('user'), user);
+      assert.equal(await nobody.next('user'), null);
+      assert.deepEqual(await minimal.next('user'), { id: 'bob' });
     });
 
     void test('actions of one session run one after the other, in order, each answered with done()', async () => {

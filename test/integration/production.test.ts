@@ -41,7 +41,15 @@ async function failureLocation(url: string): Promise<unknown> {
 
 describe('production defaults', () => {
   test('a bind other than loopback: no watching, no type check, no error details; one log line says so and how to turn them on', async () => {
-    const run = databench(['--host', '0.0.0.0', '--port', '0', '--analyses', HARDENING]);
+    const run = databench([
+      '--host',
+      '0.0.0.0',
+      '--no-auth',
+      '--port',
+      '0',
+      '--analyses',
+      HARDENING,
+    ]);
     try {
       const url = (await serving(run)).replace('0.0.0.0', '127.0.0.1');
       const [line] = await printed(run, 'stderr', /production defaults[^\n]*/);
@@ -59,6 +67,7 @@ describe('production defaults', () => {
     const run = databench([
       '--host',
       '0.0.0.0',
+      '--no-auth',
       '--port',
       '0',
       '--analyses',

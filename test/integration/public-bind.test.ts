@@ -55,6 +55,8 @@ for (const [what, options] of [
         port: 0,
         analyses: FIXTURES + 'public-bind',
         logger,
+        // what a page sees without details, not who may see it
+        token: false,
         ...options,
       });
     });
@@ -119,6 +121,7 @@ describe('the Host check of a public bind', () => {
     server = await createServer({
       port: 0,
       host: '0.0.0.0',
+      token: false,
       analyses: FIXTURES + 'hardening',
       allowOrigins: ['https://analyses.example.org'],
       logger,

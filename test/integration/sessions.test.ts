@@ -243,6 +243,8 @@ describe('whose share of retained data a page uses', () => {
         host,
         analyses: FIXTURES + 'kernels',
         datastore: new Recording(),
+        // what is retained, not who may connect, is under test here
+        token: false,
       });
       try {
         const url = wsUrlOf(server, 'inproc').replace('0.0.0.0', '127.0.0.1');

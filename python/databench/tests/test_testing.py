@@ -149,3 +149,27 @@ class TestAnalysisTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class Whoami(databench.Analysis):
+    def on_connected(self):
+        self.emit('user', self.user)
+
+
+class TestUser(unittest.TestCase):
+    def test_user_given(self):
+        test = AnalysisTest(Whoami, user={'id': 'alice', 'email': 'alice@example.com'})
+        self.assertIn(('user', {'id': 'alice', 'email': 'alice@example.com'}),
+                      test.emitted_messages)
+        user = test.analysis_instance.user
+        self.assertEqual(user.email, 'alice@example.com')
+        self.assertIsNone(user.name)
+
+    def test_no_user(self):
+        test = AnalysisTest(Whoami)
+        self.assertIn(('user', None), test.emitted_messages)
+        self.assertIsNone(test.analysis_instance.user)
+
+    def test_malformed_user_is_none(self):
+        self.assertIsNone(databench.User.from_wire({'name': 'no id'}))
+        self.assertIsNone(databench.User.from_wire('alice'))
