@@ -3,7 +3,10 @@ and runs the sessions the server opens, one asyncio loop for all of them.
 
 The server talks to it over a channel of its own (fd 3: server → kernel,
 fd 4: kernel → server), one JSON message per line, the messages of
-src/kernel/messages.ts. stdout and stderr (``print()``, warnings) go to the
+src/kernel/messages.ts. A batch to the server is a JSON line with the byte
+count ``n`` of what follows it: the UTF-8 of its frames and written values,
+which its ops point into (``at: [start, end]``), so the server reads a large
+value without parsing it. stdout and stderr (``print()``, warnings) go to the
 server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
 """
 
@@ -21,7 +24,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import _aio, _runtime
+from . import _aio, _runtime, _wire
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
@@ -49,9 +52,15 @@ def _send_line(data):
         os._exit(0)
 
 
-def send(message):
+def send(message, blob=None):
+    """One message; a batch's `blob` (a list of bytes) follows its line."""
     line = json.dumps(message, ensure_ascii=False, separators=(',', ':')) + '\n'
-    _send_line(line.encode('utf-8', 'backslashreplace'))
+    data = line.encode('utf-8', 'backslashreplace')
+    _send_line(b''.join([data] + blob) if blob else data)
+
+
+#: A batch is sent at once when its frames and values hold this many characters.
+BATCH_CHARS = 1 << 20
 
 
 class Outbox(object):
@@ -66,6 +75,8 @@ class Outbox(object):
         self.writes = {}
         self.scheduled = False
         self.slice_start = 0.0
+        #: characters of the frames and values in `ops`
+        self.chars = 0
 
     def op(self, op):
         self.ops.append(op)
@@ -98,6 +109,8 @@ class Outbox(object):
             return
         op = {'t': 'write', 'domain': domain, 'key': key, 'encoded': encoded, 'seq': seq}
         self.writes[wid] = op
+        if encoded is not None:
+            self.chars += len(encoded)
         self.op(op)
 
     def barrier(self, op):
@@ -106,15 +119,37 @@ class Outbox(object):
         self.op(op)
 
     def frame(self, sid, text, coalesce):
-        return self.op({'t': 'frame', 'sid': sid, 'start': 0, 'end': 0,
-                        'text': text, 'coalesce': coalesce})
+        self.chars += len(text)
+        if self.chars > BATCH_CHARS:
+            # a large value goes out on its own, not held behind a slice's others
+            self.ops.append({'t': 'frame', 'sid': sid, 'text': text, 'coalesce': coalesce})
+            self.flush()
+            return self._schedule()
+        return self.op({'t': 'frame', 'sid': sid, 'text': text, 'coalesce': coalesce})
 
     def flush(self):
-        if self.ops:
-            ops = self.ops
-            self.ops = []
-            self.writes.clear()
-            send({'t': 'batch', 'ops': ops})
+        if not self.ops:
+            return
+        ops = self.ops
+        self.ops = []
+        self.writes.clear()
+        self.chars = 0
+        # frames and written values go after the line as bytes the ops point into
+        blob = []
+        size = 0
+        for op in ops:
+            t = op['t']
+            if t == 'frame':
+                text = op.pop('text')
+            elif t == 'write' and op['encoded'] is not None:
+                text = op.pop('encoded')
+            else:
+                continue
+            data = text.encode('utf-8', 'backslashreplace')
+            op['at'] = [size, size + len(data)]
+            blob.append(data)
+            size += len(data)
+        send({'t': 'batch', 'n': size, 'ops': ops}, blob)
 
 
 class KernelBackend(object):
@@ -477,7 +512,8 @@ class Kernel(object):
         self.outbox = Outbox(loop)
         self.backend = KernelBackend(self.outbox, loop)
         self.sessions = {}
-        self.buffer = b''
+        #: the start of a line not complete yet, in pieces (joined once, at its end)
+        self.pieces = []
 
     def receive(self, message):
         t = message.get('t')
@@ -523,16 +559,28 @@ class Kernel(object):
             # the server closed the channel: it is done with this kernel
             self.loop.stop()
             return
-        lines = (self.buffer + chunk).split(b'\n')
-        self.buffer = lines.pop()
-        for line in lines:
-            if line:
-                self.receive(json.loads(line))
+        # linear in the line's length: a piece is scanned once, and joined once
+        start = 0
+        while True:
+            end = chunk.find(b'\n', start)
+            if end < 0:
+                if start < len(chunk):
+                    self.pieces.append(chunk[start:] if start else chunk)
+                return
+            piece = chunk[start:end]
+            if self.pieces:
+                self.pieces.append(piece)
+                piece = b''.join(self.pieces)
+                self.pieces = []
+            start = end + 1
+            if piece:
+                self.receive(json.loads(piece))
 
 
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
+    _wire.max_value_bytes = config.get('maxValueBytes')
     if sys.version_info < (3, 9):
         send({'t': 'load-error', 'message': 'databench needs Python 3.9 or newer; {} is {}'.format(
             sys.executable, sys.version.split()[0])})

@@ -6,7 +6,8 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../../protocol/errors.js';
 import { KernelPool, RemoteMember, type PoolOptions } from '../pool.js';
-import type { HostMessage, KernelMessage, KernelOp } from '../messages.js';
+import type { HostMessage, KernelBatch, KernelMessage, KernelOp } from '../messages.js';
+import { ChannelReader, TextLineReader } from './channel.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
 export const PYTHON_PACKAGE_DIR = resolve(
@@ -19,7 +20,6 @@ export const PYTHON_PACKAGE_DIR = resolve(
 
 /** How long an ended kernel process may take to exit on its own before its process group is killed. */
 const EXIT_GRACE_MS = 1000;
-const EMPTY = new Uint8Array(0);
 
 /** Whether an executable `name` is on `PATH`. */
 function onPath(name: string, path: string | undefined): boolean {
@@ -82,13 +82,40 @@ export interface PythonKernelOptions extends PoolOptions {
    * has none. Default: `py`.
    */
   flavour?: 'py' | 'pyspark';
+  /**
+   * The largest value (encoded as JSON) the analysis may send to a page: a
+   * larger one fails the call that sets or emits it, with an error naming
+   * its key or signal and this bound. Default: 64 MiB ({@link DEFAULT_MAX_VALUE_BYTES}).
+   */
+  maxValueBytes?: number;
 }
 
 /**
- * One message a kernel process sent, from its JSON line: the one place the
- * host parses what a process says. Ops are checked by RemoteLink's switch.
+ * The longest line a kernel process may send on its channel: a batch's line
+ * holds its ops (its frames and values follow it as bytes), so this bounds
+ * the ops of one batch, not the size of a value.
  */
-function parseKernelLine(line: string): KernelMessage {
+const MAX_CHANNEL_LINE = 16 << 20;
+/**
+ * The default of {@link PythonKernelOptions.maxValueBytes}: a page's send
+ * buffer bound (`sendBufferHardBytes`); a frame larger than that closes the page.
+ */
+export const DEFAULT_MAX_VALUE_BYTES = 64 << 20;
+/** A kernel's batch sends alone a frame or value past 1 Mi characters: at most this much more. */
+const BATCH_SLACK_BYTES = 4 << 20;
+/** What is kept of one line of a kernel's stdout or stderr (the log cuts it at 1000 characters). */
+const MAX_OUTPUT_LINE = 4096;
+
+/** A message of a kernel process as its line says it: a batch's ops still point into its bytes. */
+type ChannelMessage =
+  Exclude<KernelMessage, KernelBatch> | { readonly t: 'batch'; readonly ops: unknown[] };
+
+/**
+ * One message a kernel process sent, from its JSON line, and how many bytes
+ * follow the line (a batch's frames and values): the one place the host
+ * parses what a process says. Ops are checked by RemoteLink's switch.
+ */
+function parseKernelLine(line: string): [ChannelMessage, number] {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -108,35 +135,59 @@ function parseKernelLine(line: string): KernelMessage {
   const message = value as Record<string, unknown>;
   switch (message['t']) {
     case 'ready':
-      return { t: 'ready' };
+      return [{ t: 'ready' }, 0];
     case 'load-error':
-      return { t: 'load-error', message: String(message['message']) };
+      return [{ t: 'load-error', message: String(message['message']) }, 0];
     case 'batch': {
       const ops = message['ops'];
+      const n = message['n'] ?? 0;
       if (!Array.isArray(ops)) throw new ProtocolError('a kernel batch needs a list "ops"');
-      return { t: 'batch', bytes: EMPTY, ops: ops as KernelOp[] };
+      if (!Number.isSafeInteger(n) || (n as number) < 0) {
+        throw new ProtocolError('a kernel batch needs a byte count "n" (0 or more)');
+      }
+      return [{ t: 'batch', ops }, n as number];
     }
     default:
       throw new ProtocolError(`a kernel process sent an unknown message: ${line.slice(0, 200)}`);
   }
 }
 
-/** Calls `onLine` for every complete line of a stream (UTF-8, `\n`-terminated). */
-function eachLine(stream: Readable, onLine: (line: string) => void): void {
-  let rest: Buffer | undefined;
-  stream.on('data', (chunk: Buffer) => {
-    const data = rest ? Buffer.concat([rest, chunk]) : chunk;
-    let start = 0;
-    for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
-      onLine(data.toString('utf8', start, nl));
-      start = nl + 1;
+/** The `[start, end)` of an op in its batch's bytes, checked. */
+function rangeOf(op: Record<string, unknown>, bytes: Buffer): [number, number] {
+  const at = op['at'];
+  if (
+    Array.isArray(at) &&
+    at.length === 2 &&
+    Number.isSafeInteger(at[0]) &&
+    Number.isSafeInteger(at[1]) &&
+    (at[0] as number) >= 0 &&
+    (at[0] as number) <= (at[1] as number) &&
+    (at[1] as number) <= bytes.length
+  ) {
+    return at as [number, number];
+  }
+  throw new ProtocolError(`a kernel op "${String(op['t'])}" needs "at": [start, end] in its batch`);
+}
+
+/** A batch with its bytes: frames point into them, written values are read from them. */
+function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as Record<string, unknown>;
+    if (op['t'] === 'frame') {
+      const [start, end] = rangeOf(op, bytes);
+      ops[i] = { ...op, start, end };
+    } else if (op['t'] === 'write' && op['at'] !== undefined) {
+      const [start, end] = rangeOf(op, bytes);
+      ops[i] = { ...op, encoded: bytes.toString('utf8', start, end) };
     }
-    rest = start < data.length ? data.subarray(start) : undefined;
-  });
-  stream.on('end', () => {
-    if (rest && rest.length > 0) onLine(rest.toString('utf8'));
-    rest = undefined;
-  });
+  }
+  return { t: 'batch', bytes, ops: ops as KernelOp[] };
+}
+
+/** Feeds a stream's chunks to a reader. */
+function read(stream: Readable, reader: { push(chunk: Buffer): void; end(): void }): void {
+  stream.on('data', (chunk: Buffer) => reader.push(chunk));
+  stream.on('end', () => reader.end());
 }
 
 /** One kernel process and the host's side of its channel. */
@@ -166,6 +217,7 @@ class Proc extends RemoteMember {
           file: options.file,
           root: options.root ?? dirname(dirname(options.file)),
           kind: options.flavour ?? 'py',
+          maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
         }),
       ],
       {
@@ -202,17 +254,33 @@ class Proc extends RemoteMember {
       () => undefined,
     );
 
-    eachLine(stdout, (line) => logger.info(`[${name}] ${line}`));
-    eachLine(stderr, (line) => logger.warn(`[${name}] ${line}`));
-    eachLine(fromKernel, (line) => {
-      if (this.ended) return;
-      try {
-        this.receive(parseKernelLine(line));
-      } catch (error) {
-        this.cause ??= `it broke the kernel protocol: ${(error as Error).message}`;
-        this.kill();
-      }
-    });
+    read(
+      stdout,
+      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => logger.info(`[${name}] ${text}`)),
+    );
+    read(
+      stderr,
+      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => logger.warn(`[${name}] ${text}`)),
+    );
+    const maxValue = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    read(
+      fromKernel,
+      new ChannelReader<ChannelMessage>(
+        MAX_CHANNEL_LINE,
+        // a value (its write and its frame) and what a batch holds besides
+        2 * maxValue + BATCH_SLACK_BYTES,
+        parseKernelLine,
+        (message, bytes) => {
+          if (this.ended) return;
+          try {
+            this.receive(message.t === 'batch' ? batchOf(message.ops, bytes) : message);
+          } catch (error) {
+            this.broke((error as Error).message);
+          }
+        },
+        (message) => this.broke(message),
+      ),
+    );
 
     let finished = false;
     this.exited = new Promise((resolve) => {
@@ -239,6 +307,13 @@ class Proc extends RemoteMember {
         );
       });
     });
+  }
+
+  /** It broke the channel's protocol: it is ended. */
+  private broke(message: string): void {
+    if (this.ended) return;
+    this.cause ??= `it broke the kernel protocol: ${message}`;
+    this.kill();
   }
 
   /** SIGKILL the process group (the kernel and whatever it started). */
