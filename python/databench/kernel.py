@@ -28,6 +28,7 @@ from . import _aio, _runtime, _wire
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
+from ._logtext import escape_log_text
 from .analysis import Analysis
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
@@ -118,14 +119,22 @@ class Outbox(object):
         self.writes.clear()
         self.op(op)
 
-    def frame(self, sid, text, coalesce):
-        self.chars += len(text)
+    def frame(self, sid, text, coalesce, parts=None):
+        """A frame: its `text`, or `parts` (head, encoded value, tail) whose
+        value a write of the same batch shares (sent once)."""
+        op = {'t': 'frame', 'sid': sid, 'coalesce': coalesce}
+        if parts is None:
+            op['text'] = text
+            self.chars += len(text)
+        else:
+            op['parts'] = parts
+            self.chars += len(parts[0]) + len(parts[1]) + len(parts[2])
         if self.chars > BATCH_CHARS:
             # a large value goes out on its own, not held behind a slice's others
-            self.ops.append({'t': 'frame', 'sid': sid, 'text': text, 'coalesce': coalesce})
+            self.ops.append(op)
             self.flush()
             return self._schedule()
-        return self.op({'t': 'frame', 'sid': sid, 'text': text, 'coalesce': coalesce})
+        return self.op(op)
 
     def flush(self):
         if not self.ops:
@@ -134,21 +143,41 @@ class Outbox(object):
         self.ops = []
         self.writes.clear()
         self.chars = 0
-        # frames and written values go after the line as bytes the ops point into
+        # frames and written values go after the line as bytes the ops point
+        # into; a value written and sent in a frame of the same batch, once
         blob = []
         size = 0
+        #: id of an encoded value -> where its bytes are
+        placed = {}
         for op in ops:
-            t = op['t']
-            if t == 'frame':
-                text = op.pop('text')
-            elif t == 'write' and op['encoded'] is not None:
-                text = op.pop('encoded')
-            else:
+            if op['t'] != 'frame':
                 continue
-            data = text.encode('utf-8', 'backslashreplace')
-            op['at'] = [size, size + len(data)]
-            blob.append(data)
-            size += len(data)
+            parts = op.pop('parts', None)
+            if parts is None:
+                data = op.pop('text').encode('utf-8', 'backslashreplace')
+                op['at'] = [size, size + len(data)]
+                blob.append(data)
+                size += len(data)
+                continue
+            start = size
+            for i, part in enumerate(parts):
+                data = part.encode('utf-8', 'backslashreplace')
+                if i == 1:
+                    placed[id(part)] = [size, size + len(data)]
+                blob.append(data)
+                size += len(data)
+            op['at'] = [start, size]
+        for op in ops:
+            if op['t'] != 'write' or op['encoded'] is None:
+                continue
+            encoded = op.pop('encoded')
+            at = placed.get(id(encoded))
+            if at is None:
+                data = encoded.encode('utf-8', 'backslashreplace')
+                at = [size, size + len(data)]
+                blob.append(data)
+                size += len(data)
+            op['at'] = at
         send({'t': 'batch', 'n': size, 'ops': ops}, blob)
 
 
@@ -231,8 +260,12 @@ class Port(object):
         return self.outbox.frame(self.sid, text, None)
 
     def change(self, signal, key, encoded):
-        text = key_frame_from_encoded(signal, key, 'null' if encoded is None else encoded)
-        return self.outbox.frame(self.sid, text, signal + '\0' + key)
+        if encoded is None:
+            text = key_frame_from_encoded(signal, key, 'null')
+            return self.outbox.frame(self.sid, text, signal + '\0' + key)
+        # the value's text is the one its write carries: the batch sends it once
+        head = key_frame_from_encoded(signal, key, '')[:-2]
+        return self.outbox.frame(self.sid, None, signal + '\0' + key, (head, encoded, '}}'))
 
 
 class Session(object):
@@ -481,6 +514,10 @@ def check_pyspark():
                 sys.executable, sys.version.split()[0])) from None
 
 
+#: Lines of one log record at most (a traceback); the rest are counted.
+MAX_RECORD_LINES = 200
+
+
 class _ServerLog(logging.Handler):
     """Log records go to the server's log, prefixed with the analysis name."""
 
@@ -495,6 +532,14 @@ class _ServerLog(logging.Handler):
             text = record.getMessage()
             if record.exc_info:
                 text += '\n' + ''.join(traceback.format_exception(*record.exc_info)).rstrip()
+            # each line escaped and cut (a message may carry what a page sent);
+            # the server indents the lines after the first
+            lines = text.split('\n')
+            more = len(lines) - MAX_RECORD_LINES
+            lines = [escape_log_text(line) for line in lines[:MAX_RECORD_LINES]]
+            if more > 0:
+                lines.append('… ({} more lines)'.format(more))
+            text = '\n'.join(lines)
             level = self.LEVELS.get(record.levelno, 'error' if record.levelno > 30 else 'debug')
             self.kernel.outbox.op({'t': 'log', 'level': level,
                                    'text': '[{}] {}'.format(self.kernel.name, text)})

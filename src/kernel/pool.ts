@@ -2,7 +2,7 @@ import type { Logger } from '../util/logger.js';
 import type { ExtraRoute } from '../analysis/routes.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
-import type { HostMessage, KernelMessage } from './messages.js';
+import type { HostMessage, KernelMessage, LogOp } from './messages.js';
 import { RemoteLink } from './remote.js';
 
 /** One member of a pool: a worker thread or a kernel process, with the host's link to it. */
@@ -45,6 +45,7 @@ export abstract class RemoteMember implements PoolMember {
       pool.logger,
       pool.name,
       () => this.released(),
+      (level, text) => this.log(level, text),
     );
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
@@ -111,6 +112,11 @@ export abstract class RemoteMember implements PoolMember {
   used(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+  }
+
+  /** A log line of the kernel (its `log` op). Default: to the pool's logger, as it is. */
+  protected log(level: LogOp['level'], text: string): void {
+    this.pool.logger[level](text);
   }
 
   /** Send one message to the kernel (called once the subclass has its transport). */

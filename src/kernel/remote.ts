@@ -6,7 +6,7 @@ import type { Logger } from '../util/logger.js';
 import { isAnalysisId } from '../analysis/analysis.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
 import type { KernelSession, OpenRequest, PagePort } from './kernel.js';
-import type { HostMessage, KernelBatch, KernelOp } from './messages.js';
+import type { HostMessage, KernelBatch, KernelOp, LogOp } from './messages.js';
 
 /**
  * How long the host waits for a kernel to confirm a close before it releases
@@ -116,6 +116,9 @@ export class RemoteLink {
     private readonly name: string,
     /** Called when a session has been released (its page closed). */
     private readonly onReleased: (link: RemoteLink) => void,
+    /** Where the kernel's log lines go. Default: the logger, as they are. */
+    private readonly onLog: (level: LogOp['level'], text: string) => void = (level, text) =>
+      logger[level](text),
   ) {}
 
   post(message: HostMessage): void {
@@ -237,7 +240,7 @@ export class RemoteLink {
         return;
       }
       case 'log':
-        this.logger[op.level](op.text);
+        this.onLog(op.level, op.text);
         return;
       default: {
         const never: never = op;

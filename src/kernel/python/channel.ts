@@ -23,6 +23,8 @@ export class ChannelReader<M> {
   /** The message waiting for its bytes, and how many; -1 while reading a line. */
   private message: M | undefined;
   private want = -1;
+  /** The bytes of the batch being read (`size` of `want` arrived). */
+  private blob: Buffer | undefined;
   private broken = false;
 
   constructor(
@@ -38,11 +40,16 @@ export class ChannelReader<M> {
     let offset = 0;
     while (offset < chunk.length && !this.broken) {
       if (this.want >= 0) {
-        const piece = chunk.subarray(offset, offset + (this.want - this.size));
-        this.pieces.push(piece);
-        this.size += piece.length;
-        offset += piece.length;
-        if (this.size === this.want) this.deliver(this.message as M, this.take());
+        // copied as it arrives into the batch's own buffer: no large copy at its end
+        const blob = this.blob!;
+        const copied = chunk.copy(blob, this.size, offset, offset + (this.want - this.size));
+        this.size += copied;
+        offset += copied;
+        if (this.size === this.want) {
+          this.blob = undefined;
+          this.size = 0;
+          this.deliver(this.message as M, blob);
+        }
         continue;
       }
       const nl = chunk.indexOf(10, offset);
@@ -91,6 +98,7 @@ export class ChannelReader<M> {
     } else if (count > 0) {
       this.message = message;
       this.want = count;
+      this.blob = Buffer.allocUnsafe(count);
     } else {
       this.deliver(message, EMPTY);
     }
@@ -111,6 +119,7 @@ export class ChannelReader<M> {
 
   private fail(what: string, asIs = false): void {
     this.broken = true;
+    this.blob = undefined;
     this.pieces = [];
     this.size = 0;
     this.onError(asIs ? what : `it sent ${what}`);

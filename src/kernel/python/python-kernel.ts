@@ -6,7 +6,9 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../../protocol/errors.js';
 import { KernelPool, RemoteMember, type PoolOptions } from '../pool.js';
-import type { HostMessage, KernelBatch, KernelMessage, KernelOp } from '../messages.js';
+import type { HostMessage, KernelBatch, KernelMessage, KernelOp, LogOp } from '../messages.js';
+import { escapeLogText } from '../../protocol/log-text.js';
+import { LogRateLimit } from '../../util/log-limit.js';
 import { ChannelReader, TextLineReader } from './channel.js';
 
 /** The Python package `databench` shipped in this npm package (put on the kernel's PYTHONPATH). */
@@ -105,6 +107,12 @@ export const DEFAULT_MAX_VALUE_BYTES = 64 << 20;
 const BATCH_SLACK_BYTES = 4 << 20;
 /** What is kept of one line of a kernel's stdout or stderr (the log cuts it at 1000 characters). */
 const MAX_OUTPUT_LINE = 4096;
+/** The longest line of an analysis's output in the log, in characters, before it is cut. */
+const MAX_OUTPUT_CHARS = 1000;
+/** Output lines of one analysis (print(), stderr, logging) that may come at once. */
+const OUTPUT_BURST = 200;
+/** Output lines of one analysis a second, past the burst. */
+const OUTPUT_PER_SECOND = 50;
 
 /** A message of a kernel process as its line says it: a batch's ops still point into its bytes. */
 type ChannelMessage =
@@ -198,7 +206,7 @@ class Proc extends RemoteMember {
 
   constructor(pool: PythonKernel, options: PythonKernelOptions, python: string) {
     super(pool);
-    const { name, logger } = options;
+    const { name } = options;
     const env = { ...process.env };
     env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
       .filter((p) => p !== undefined && p !== '')
@@ -256,11 +264,11 @@ class Proc extends RemoteMember {
 
     read(
       stdout,
-      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => logger.info(`[${name}] ${text}`)),
+      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => pool.output('info', text, skipped)),
     );
     read(
       stderr,
-      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => logger.warn(`[${name}] ${text}`)),
+      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => pool.output('warn', text, skipped)),
     );
     const maxValue = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     read(
@@ -307,6 +315,11 @@ class Proc extends RemoteMember {
         );
       });
     });
+  }
+
+  /** A `logging` record of the analysis: its lines were escaped and cut in the kernel. */
+  protected override log(level: LogOp['level'], text: string): void {
+    (this.pool as unknown as PythonKernel).output(level, text, 0, true);
   }
 
   /** It broke the channel's protocol: it is ended. */
@@ -363,9 +376,62 @@ export class PythonKernel extends KernelPool<Proc> {
   readonly python: string;
   readonly memberName = 'a Python kernel process';
 
+  /** The analysis's output lines (print(), stderr, logging), of all its processes together. */
+  private readonly outputLimit = new LogRateLimit(OUTPUT_BURST, OUTPUT_PER_SECOND);
+  private outputTimer: ReturnType<typeof setTimeout> | undefined;
+
   private constructor(private readonly options: PythonKernelOptions) {
     super(options, options.processes ?? 1);
     this.python = resolvePython(options.python);
+  }
+
+  /**
+   * @internal One line (or record) of the analysis's output for the log:
+   * control characters escaped (the lines after a record's first are
+   * indented, so none can pass for a line of the server's), each line cut
+   * at 1000 characters, and at most 200 at once and 50 a second per
+   * analysis; what is dropped is counted in the next line. `skipped`: bytes
+   * of the line its reader did not keep; `named`: the text starts with the
+   * analysis's name already (a `logging` record).
+   */
+  output(level: LogOp['level'], text: string, skipped = 0, named = false): void {
+    const dropped = this.outputLimit.take();
+    if (dropped === false) {
+      this.outputTimer ??= setTimeout(() => this.droppedOutput(), 1000).unref();
+      return;
+    }
+    const { logger, name } = this.options;
+    if (dropped > 0) this.reportDropped(dropped);
+    let line = '';
+    let start = 0;
+    for (let n = 0; ; n++) {
+      const nl = text.indexOf('\n', start);
+      const end = nl < 0 ? text.length : nl;
+      const escaped = escapeLogText(text.slice(start, end), MAX_OUTPUT_CHARS);
+      line += n === 0 ? escaped : `\n    ${escaped}`;
+      if (nl < 0) break;
+      start = nl + 1;
+    }
+    if (skipped > 0) line += ` (and ${skipped} more bytes of this line, not read)`;
+    logger[level](named ? line : `[${name}] ${line}`);
+  }
+
+  /** Say how many output lines were dropped, once the analysis is quiet again. */
+  private droppedOutput(): void {
+    this.outputTimer = undefined;
+    if (this.outputLimit.pending === 0) return;
+    const dropped = this.outputLimit.take();
+    if (dropped === false) {
+      this.outputTimer = setTimeout(() => this.droppedOutput(), 1000).unref();
+      return;
+    }
+    this.reportDropped(dropped);
+  }
+
+  private reportDropped(dropped: number): void {
+    this.options.logger.warn(
+      `[${this.options.name}] ${dropped} line(s) of output dropped (rate limit: ${OUTPUT_BURST} at once, then ${OUTPUT_PER_SECOND} a second per analysis)`,
+    );
   }
 
   /** Start the first process; rejects with the load error (file and line) when analysis.py does not load. */

@@ -1,0 +1,166 @@
+// What a Python analysis, and a page of one, can make the server do, against
+// a real server and real python3 kernels: large values and long lines on the
+// kernel's channel, floods of log lines, cancel frames, an analysis that
+// blocks at import or closes its own channel, a server that dies.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
+import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
+import { assertPython, pythonSkip } from '../python.ts';
+
+const ANALYSES = FIXTURES + 'python-hardening';
+
+describe('a Python analysis on the kernel channel', { skip: pythonSkip }, () => {
+  const logger = createMemoryLogger();
+  let server: DatabenchServer;
+  before(async () => {
+    assertPython();
+    server = await createServer({ port: 0, analyses: ANALYSES, logger });
+  });
+  after(() => server.close());
+
+  test('a 16 MB value crosses to its page in linear time', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    try {
+      client.send('send', [16_000_000]);
+      // the reader that joined every chunk to what came before took 20 to 40 s
+      const frame = await client.waitFor(
+        (f) => f.signal === 'data',
+        'the 16 MB data frame',
+        15_000,
+      );
+      const load = frame.load as { big: string };
+      assert.equal(load.big.length, 16_000_000);
+      // other pages were served meanwhile, and still are
+      const { client: echo } = await TestClient.connect(wsUrlOf(server, 'echo'));
+      echo.send('ping', [1]);
+      assert.equal((await echo.next('pong')).load, 1);
+      echo.close();
+    } finally {
+      client.close();
+    }
+  });
+
+  test('a value larger than a page can receive fails its call, naming the key and the bound', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    try {
+      client.send('send', [64 << 20]);
+      const error = await client.waitFor((f) => f.signal === 'error', 'an error frame', 20_000);
+      assert.match(String(error.load), /key "big"/);
+      assert.match(String(error.load), /67108864 bytes a page can receive/);
+      client.send('emit_big', [64 << 20]);
+      const second = await client.waitFor(
+        (f) => f.signal === 'error' && f !== error,
+        'a second error frame',
+        20_000,
+      );
+      assert.match(String(second.load), /signal "big"/);
+      // the kernel goes on: the page's next action is answered
+      client.send('marker', [7]);
+      assert.equal((await client.next('marker')).load, 7);
+      assert.equal(
+        client.frames.some((f) => f.signal === 'data'),
+        false,
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+  test('one long print() without a newline is one cut log line', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    try {
+      client.send('blurt', [8_000_000]);
+      client.send('marker', [1]);
+      await client.next('marker');
+      await until(
+        () => logger.lines.some(([, line]) => line.startsWith('[big_py] yyyy')),
+        'the print() in the log',
+        10_000,
+      );
+      const line = logger.lines.find(([, l]) => l.startsWith('[big_py] yyyy'))![1];
+      assert.ok(line.length < 1200, `a log line of ${line.length} characters`);
+      assert.match(line, /more/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/** Every line the log got (a call with newlines is several lines), and the lines that start with `prefix`. */
+function logLines(logger: ReturnType<typeof createMemoryLogger>): string[] {
+  return logger.lines.flatMap(([, text]) => text.split('\n'));
+}
+
+const FORGED = '2099-01-01T00:00:00.000Z ERROR [databench] forged';
+
+describe('the log lines a Python analysis and its pages cause', { skip: pythonSkip }, () => {
+  const logger = createMemoryLogger();
+  let server: DatabenchServer;
+  before(async () => {
+    assertPython();
+    server = await createServer({ port: 0, analyses: ANALYSES, logger });
+  });
+  after(() => server.close());
+
+  test("a page's log, warn and error actions: escaped, cut at 1000 characters, rate limited per page", async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    const load = [`hello\n${FORGED} ${'A'.repeat(100_000)}`];
+    for (let i = 0; i < 200; i++)
+      client.send(i % 3 === 0 ? 'log' : i % 3 === 1 ? 'warn' : 'error', load);
+    client.send('marker', [1]);
+    await client.next('marker');
+    client.close();
+    const kept = (): Array<[string, string]> =>
+      logger.lines.filter(([, t]) => t.includes('hello\\n2099-'));
+    const dropped = (): number =>
+      logger.lines
+        .map(([, t]) => /(\d+) log line\(s\) from this page dropped/.exec(t)?.[1])
+        .filter((n) => n !== undefined)
+        .reduce((sum, n) => sum + Number(n), 0);
+    // the count of what was dropped comes with the session's end at the latest
+    await until(
+      () => kept().length + dropped() === 200,
+      'every line is logged or counted as dropped',
+      10_000,
+    );
+    const lines = logLines(logger);
+    assert.equal(lines.filter((l) => l.startsWith('2099-')).length, 0, 'no forged line');
+    assert.ok(kept().length >= 20 && kept().length < 40, `${kept().length} lines of 200 kept`);
+    for (const [, text] of kept()) {
+      assert.ok(text.length < 1200, `a line of ${text.length} characters`);
+      assert.match(text, /… \(\d+ more chars\)$/);
+    }
+  });
+
+  test('print(), stderr and logging lines of a Python analysis: escaped, cut, rate limited per analysis', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    const before = logger.lines.length;
+    client.send('lines', [400, `x\x1b[31m\n${FORGED} ${'B'.repeat(5000)}`]);
+    client.send('marker', [2]);
+    await client.next('marker');
+    await until(
+      () =>
+        logger.lines
+          .slice(before)
+          .some(([, t]) => /^\[big_py\] \d+ line\(s\) of output dropped/.test(t)),
+      'the count of dropped output lines',
+      10_000,
+    );
+    client.close();
+    const mine = logger.lines.slice(before).filter(([, t]) => t.startsWith('[big_py] '));
+    // 400 × (2 printed lines, 2 on stderr, one record): 2000, at most 200 at once
+    assert.ok(mine.length < 400, `${mine.length} lines of the analysis logged`);
+    for (const [, text] of mine) {
+      assert.ok(text.length < 1300, `a line of ${text.length} characters`);
+      assert.ok(!text.includes('\x1b'), 'a control character is escaped');
+      for (const line of text.split('\n').slice(1)) assert.match(line, /^ {4}/);
+    }
+    assert.ok(
+      mine.some(([, t]) => t.includes('x\\x1b[31m')),
+      'an escaped control character',
+    );
+    assert.equal(logLines(logger).filter((l) => l.startsWith('2099-')).length, 0, 'no forged line');
+  });
+});
