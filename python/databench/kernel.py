@@ -622,9 +622,42 @@ class Kernel(object):
                 self.receive(json.loads(piece))
 
 
+def _end_with_parent(parent):
+    """This process ends when the server's does, even while analysis.py
+    loads or a handler never returns (nobody reads the channel's end then):
+    on Linux the kernel sends it SIGKILL (PR_SET_PDEATHSIG); elsewhere a
+    thread sees its parent change and exits. Processes the analysis starts
+    in a session of their own are the analysis's to end."""
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            import signal
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                # the server may have died before the call: then nobody will signal
+                if parent is not None and os.getppid() != parent:
+                    os._exit(0)
+                return
+        except (OSError, AttributeError):
+            pass
+    if parent is None:
+        return
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name='databench-parent-watch', daemon=True).start()
+
+
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
+    _end_with_parent(config.get('parent'))
     _wire.max_value_bytes = config.get('maxValueBytes')
     if sys.version_info < (3, 9):
         send({'t': 'load-error', 'message': 'databench needs Python 3.9 or newer; {} is {}'.format(

@@ -32,6 +32,7 @@ export const ENTRY_KEYS = [
   'threads',
   'processes',
   'python',
+  'load_timeout',
   'watch',
   'build',
 ] as const;
@@ -88,6 +89,12 @@ export interface EntryConfig {
    * the active virtualenv's, else `python3` on PATH, else `/usr/bin/python3`.
    */
   python: string | undefined;
+  /**
+   * `load_timeout`, in seconds in index.yaml: how long a Python kernel may
+   * take to load `analysis.py` before the load fails and its process is
+   * ended. Default: 30 s.
+   */
+  loadTimeoutMs: number | undefined;
   /** `watch`: globs of more files whose change reloads it. Default: none. */
   watch: string[];
   /** `build`: a shell command `databench --build` runs in its folder. */
@@ -95,8 +102,8 @@ export interface EntryConfig {
   /** Keys of the entry databench does not read. */
   unknownKeys: string[];
   /**
-   * Why the analysis cannot run as configured (a `threads`, `processes` or
-   * `python` it cannot use); it fails to load with this message.
+   * Why the analysis cannot run as configured (a `threads`, `processes`,
+   * `python` or `load_timeout` it cannot use); it fails to load with this message.
    */
   error: string | undefined;
 }
@@ -280,6 +287,12 @@ export function normalizeEntry(
   const read = new Reader(item, where, name, errors);
   const threads = count(item, 'threads', where);
   const processes = count(item, 'processes', where);
+  const loadTimeout = item['load_timeout'];
+  const loadTimeoutError =
+    loadTimeout !== undefined &&
+    !(typeof loadTimeout === 'number' && Number.isFinite(loadTimeout) && loadTimeout > 0)
+      ? `${where}: load_timeout must be a number of seconds above 0, got ${shown(loadTimeout)}`
+      : undefined;
   const python = item['python'];
   const pythonError =
     python !== undefined && (typeof python !== 'string' || python === '')
@@ -294,10 +307,14 @@ export function normalizeEntry(
     threads: threads.value,
     processes: processes.value,
     python: pythonError === undefined ? (python as string | undefined) : undefined,
+    loadTimeoutMs:
+      loadTimeoutError === undefined && typeof loadTimeout === 'number'
+        ? Math.round(loadTimeout * 1000)
+        : undefined,
     watch: read.globs('watch'),
     build: read.optionalText('build'),
     unknownKeys: read.unknown(ENTRY_KEYS),
-    error: threads.error ?? processes.error ?? pythonError,
+    error: threads.error ?? processes.error ?? pythonError ?? loadTimeoutError,
   };
 }
 

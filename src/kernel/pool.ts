@@ -179,14 +179,33 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
   /** What a member is called in logs ("a worker thread", "a Python kernel process"). */
   abstract readonly memberName: string;
 
-  /** Start the first member; rejects with the load error (file and line) when the module does not load. */
-  protected async startFirst(): Promise<void> {
+  /**
+   * Start the first member; rejects with the load error (file and line)
+   * when the module does not load, or when it has not loaded within
+   * `timeoutMs` (then the member is ended: a load that waits forever, on
+   * the network or a lock, must not hold its process).
+   */
+  protected async startFirst(timeoutMs?: number, timeoutMessage?: string): Promise<void> {
     const first = this.spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await first.ready;
+      await (timeoutMs === undefined
+        ? first.ready
+        : Promise.race([
+            first.ready,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () =>
+                  reject(new DatabenchError('KERNEL_START', timeoutMessage ?? 'load timed out')),
+                timeoutMs,
+              );
+            }),
+          ]));
     } catch (error) {
       await first.end();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     this.started = true;
   }

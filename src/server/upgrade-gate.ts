@@ -66,9 +66,9 @@ export interface UpgradeGateOptions {
 export function createUpgradeGate(
   o: UpgradeGateOptions,
 ): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
+  const gate = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Node leaves upgrade sockets without an error listener: a reset must not crash us
-    socket.on('error', destroyOnError);
+    if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
     const refuse = (status: number, reason: string): void => {
       o.logger.warn(`WebSocket refused (${status} ${reason}): ${req.url ?? ''}`);
       socket.end(
@@ -83,6 +83,14 @@ export function createUpgradeGate(
     const name = match ? (match[1] ?? single) : undefined;
     const entry = name !== undefined ? app.entries.get(name) : undefined;
     if (!entry) return refuse(404, 'no analysis at this path');
+    if (!entry.kernel && entry.loading) {
+      // its kernel loads (the server listens meanwhile): this socket waits for it
+      const again = (): void => {
+        if (!socket.destroyed) gate(req, socket, head);
+      };
+      void entry.loading.then(again, again);
+      return;
+    }
     if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
     if (!isOriginAllowed(req.headers.origin, req.headers.host, o.allowOrigins)) {
       return refuse(403, 'cross-origin WebSocket refused');
@@ -94,4 +102,5 @@ export function createUpgradeGate(
       o.accept(ws, kernel, req);
     });
   };
+  return gate;
 }

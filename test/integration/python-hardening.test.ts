@@ -3,11 +3,13 @@
 // kernel's channel, floods of log lines, cancel frames, an analysis that
 // blocks at import or closes its own channel, a server that dies.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
-import { assertPython, pythonSkip } from '../python.ts';
+import { databench, FIXTURES, serving, TestClient, until, wsUrlOf } from '../helpers.ts';
+import { assertPython, PYTHON, pythonSkip } from '../python.ts';
 
 const ANALYSES = FIXTURES + 'python-hardening';
 
@@ -164,3 +166,136 @@ describe('the log lines a Python analysis and its pages cause', { skip: pythonSk
     assert.equal(logLines(logger).filter((l) => l.startsWith('2099-')).length, 0, 'no forged line');
   });
 });
+
+/** Kernel processes of analysis folder `dir` that are still running (not zombies). */
+function kernelsOf(dir: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      if (
+        cmdline.includes('databench.kernel') &&
+        cmdline.includes(dir) &&
+        !/^State:\s+Z/m.test(status)
+      ) {
+        pids.push(Number(name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Resolves once `url` answers an HTTP GET (the server listens), polling; fails after `timeoutMs`. */
+async function answers(url: string, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await (await fetch(url)).text();
+      return;
+    } catch (error) {
+      if (Date.now() > end)
+        throw new Error(`${url} did not answer within ${timeoutMs} ms`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('an analysis.py that waits at import', { skip: pythonSkip }, () => {
+  const dir = FIXTURES + 'python-stuck';
+  test(
+    'the server listens and serves the others; past load_timeout it is a load error and its process ends',
+    { timeout: 60_000 },
+    async () => {
+      assertPython();
+      const logger = createMemoryLogger();
+      const port = await freePort();
+      let started = false;
+      const starting = createServer({ port, analyses: dir, logger }).then((s) => {
+        started = true;
+        return s;
+      });
+      let server: DatabenchServer | undefined;
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        // the index answers while stuck_py loads
+        await answers(`${base}/`, 10_000);
+        assert.equal(started, false, 'answered while stuck_py still loads');
+        // another analysis's page works meanwhile
+        const { client } = await TestClient.connect(`ws://127.0.0.1:${port}/echo/ws`);
+        client.send('ping', [3]);
+        assert.equal((await client.next('pong')).load, 3);
+        client.close();
+        assert.equal(started, false, 'served while stuck_py still loads');
+        assert.equal(kernelsOf(dir + '/stuck_py').length, 1, 'its process is loading');
+        // a page of stuck_py waits for its load, then is refused with the load error
+        const refused = TestClient.open(`ws://127.0.0.1:${port}/stuck_py/ws`).then(
+          () => 'accepted',
+          (error: Error) => error.message,
+        );
+        server = await starting;
+        assert.match(await refused, /503/);
+        const entry = server.app.entries.get('stuck_py')!;
+        assert.equal(entry.kernel, undefined);
+        assert.match(entry.error ?? '', /did not load within 3 s/);
+        assert.match(entry.error ?? '', /load_timeout/);
+        const page = await fetch(`${base}/stuck_py/`);
+        assert.equal(page.status, 500);
+        assert.match(await page.text(), /did not load within 3 s/);
+        await until(() => kernelsOf(dir + '/stuck_py').length === 0, 'its process has ended', 5000);
+      } finally {
+        server ??= await starting;
+        await server.close();
+      }
+    },
+  );
+});
+
+describe('a Python kernel whose server dies', { skip: pythonSkip }, () => {
+  test('ends at once, even while a handler runs (it does not read its channel then)', async () => {
+    assertPython();
+    const run = databench(['--port', '0', '--no-watch', '--analyses', ANALYSES], {
+      env: { DATABENCH_PYTHON: PYTHON },
+    });
+    let pid: number | undefined;
+    try {
+      const url = (await serving(run)).replace('http', 'ws');
+      const { client } = await TestClient.connect(`${url}/big_py/ws`);
+      client.send('pid');
+      pid = (await client.next('pid')).load as number;
+      client.send('busy', [60]);
+      assert.equal(gone(pid), false);
+      run.child.kill('SIGKILL');
+      await run.exited;
+      await until(() => gone(pid!), 'the kernel process has ended', 5000);
+    } finally {
+      run.child.kill('SIGKILL');
+      if (pid !== undefined && !gone(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+/** A process is gone (or a zombie: it runs nothing any more). */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
+}

@@ -90,7 +90,16 @@ export interface PythonKernelOptions extends PoolOptions {
    * its key or signal and this bound. Default: 64 MiB ({@link DEFAULT_MAX_VALUE_BYTES}).
    */
   maxValueBytes?: number;
+  /**
+   * How long the first process may take to load analysis.py (`load_timeout:`
+   * in index.yaml, in seconds there): past it the load fails, saying so, and
+   * the process is ended. Default: 30000 ({@link DEFAULT_LOAD_TIMEOUT_MS}).
+   */
+  loadTimeoutMs?: number | undefined;
 }
+
+/** The default of {@link PythonKernelOptions.loadTimeoutMs}. */
+export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
 
 /**
  * The longest line a kernel process may send on its channel: a batch's line
@@ -226,6 +235,8 @@ class Proc extends RemoteMember {
           root: options.root ?? dirname(dirname(options.file)),
           kind: options.flavour ?? 'py',
           maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+          // the kernel ends when this process does (see kernel.py)
+          parent: process.pid,
         }),
       ],
       {
@@ -437,7 +448,11 @@ export class PythonKernel extends KernelPool<Proc> {
   /** Start the first process; rejects with the load error (file and line) when analysis.py does not load. */
   static async create(options: PythonKernelOptions): Promise<PythonKernel> {
     const kernel = new PythonKernel(options);
-    await kernel.startFirst();
+    const timeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
+    await kernel.startFirst(
+      timeoutMs,
+      `${options.file} did not load within ${timeoutMs / 1000} s (does it wait at import, on the network, a lock or input()?); its process was ended. If it needs longer, raise load_timeout: (seconds) in its index.yaml entry`,
+    );
     return kernel;
   }
 
