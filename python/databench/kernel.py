@@ -654,10 +654,42 @@ def _end_with_parent(parent):
     threading.Thread(target=watch, name='databench-parent-watch', daemon=True).start()
 
 
+def _reap_group_at_exit():
+    """The processes the analysis starts (in this process group) end with
+    this process, however it ends, a SIGKILL included: a small shell in the
+    group waits for the end of a pipe only this process writes to, then
+    kills the group. Processes started in a session of their own leave the
+    group: they are the analysis's to end."""
+    if not hasattr(os, 'fork') or not os.path.exists('/bin/sh'):
+        return
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return
+    if pid == 0:
+        try:
+            # it holds nothing of the server's: the channel and output close with the kernel
+            os.dup2(read_end, 0)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            os.closerange(3, 1 << 16)
+            os.execv('/bin/sh', ['/bin/sh', '-c', 'while read -r _; do :; done; kill -KILL 0'])
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    # kept open (and not inherited by exec'd children) until this process ends
+    _reap_group_at_exit.write_end = write_end
+
+
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
     _end_with_parent(config.get('parent'))
+    _reap_group_at_exit()
     _wire.max_value_bytes = config.get('maxValueBytes')
     if sys.version_info < (3, 9):
         send({'t': 'load-error', 'message': 'databench needs Python 3.9 or newer; {} is {}'.format(

@@ -263,25 +263,29 @@ describe('an analysis.py that waits at import', { skip: pythonSkip }, () => {
 });
 
 describe('a Python kernel whose server dies', { skip: pythonSkip }, () => {
-  test('ends at once, even while a handler runs (it does not read its channel then)', async () => {
+  test('ends at once with what it started, even while a handler runs (it does not read its channel then)', async () => {
     assertPython();
     const run = databench(['--port', '0', '--no-watch', '--analyses', ANALYSES], {
       env: { DATABENCH_PYTHON: PYTHON },
     });
     let pid: number | undefined;
+    let child: number | undefined;
     try {
       const url = (await serving(run)).replace('http', 'ws');
       const { client } = await TestClient.connect(`${url}/big_py/ws`);
       client.send('pid');
       pid = (await client.next('pid')).load as number;
+      client.send('child');
+      child = (await client.next('child')).load as number;
       client.send('busy', [60]);
       assert.equal(gone(pid), false);
       run.child.kill('SIGKILL');
       await run.exited;
       await until(() => gone(pid!), 'the kernel process has ended', 5000);
+      await until(() => gone(child!), 'the process the analysis started has ended', 5000);
     } finally {
       run.child.kill('SIGKILL');
-      if (pid !== undefined && !gone(pid)) process.kill(pid, 'SIGKILL');
+      for (const p of [pid, child]) if (p !== undefined && !gone(p)) process.kill(p, 'SIGKILL');
     }
   });
 });
