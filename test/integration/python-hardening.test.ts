@@ -90,6 +90,63 @@ describe('a Python analysis on the kernel channel', { skip: pythonSkip }, () => 
   });
 });
 
+describe('__cancel frames to a Python analysis', { skip: pythonSkip }, () => {
+  let server: DatabenchServer;
+  before(async () => {
+    assertPython();
+    // small bounds, so that a few hundred frames reach them
+    server = await createServer({
+      port: 0,
+      analyses: ANALYSES,
+      logger: createMemoryLogger(),
+      pauseQueuedBytes: 64 << 10,
+      maxQueuedBytes: 64 << 10,
+    });
+  });
+  after(() => server.close());
+
+  test('a cancel naming more than an id or an action name is refused; the page lives', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    try {
+      client.send('__cancel', { id: 'x'.repeat(1_000_000) });
+      const error = await client.next('error');
+      assert.match(String(error.load), /at most 256 characters, got 1000000/);
+      client.send('__cancel', { action: 'y'.repeat(257) });
+      assert.match(String((await client.next('error')).load), /got 257/);
+      client.send('marker', [5]);
+      assert.equal((await client.next('marker')).load, 5);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('a cancel while nothing runs is dropped and counts nothing', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    try {
+      for (let i = 0; i < 400; i++) client.send('__cancel', { id: `${i}`.padEnd(200, '.') });
+      client.send('marker', [6]);
+      assert.equal((await client.next('marker')).load, 6);
+      assert.equal(client.closeCode, undefined);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("cancel frames count against the page's input bounds while a handler runs", async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    try {
+      client.send('busy', [5]);
+      // 400 cancels of ~250 bytes: 100 KB, past the 64 KiB bound
+      for (let i = 0; i < 400; i++) client.send('__cancel', { id: `${i}`.padEnd(200, '.') });
+      const closed = await client.closed(15_000);
+      assert.equal(closed.code, 1008);
+      assert.match(closed.reason, /more than 65536 bytes of actions queued/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
 /** Every line the log got (a call with newlines is several lines), and the lines that start with `prefix`. */
 function logLines(logger: ReturnType<typeof createMemoryLogger>): string[] {
   return logger.lines.flatMap(([, text]) => text.split('\n'));
