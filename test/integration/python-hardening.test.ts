@@ -147,6 +147,30 @@ describe('__cancel frames to a Python analysis', { skip: pythonSkip }, () => {
   });
 });
 
+describe('a Python analysis that closes its own channel', { skip: pythonSkip }, () => {
+  let server: DatabenchServer;
+  before(async () => {
+    assertPython();
+    server = await createServer({ port: 0, analyses: ANALYSES, logger: createMemoryLogger() });
+  });
+  after(() => server.close());
+
+  test('ends its pages with an error and a close they reconnect from, at once; a new page gets a new process', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    client.send('pid');
+    const pid = (await client.next('pid')).load as number;
+    client.send('close_channel');
+    const error = await client.next('error');
+    assert.match(String(error.load), /closed its channel/);
+    assert.equal((await client.closed()).code, 1011);
+    await until(() => gone(pid), 'the process has ended', 5000);
+    const next = await TestClient.connect(wsUrlOf(server, 'big_py'));
+    next.client.send('pid');
+    assert.notEqual((await next.client.next('pid')).load, pid);
+    next.client.close();
+  });
+});
+
 /** Every line the log got (a call with newlines is several lines), and the lines that start with `prefix`. */
 function logLines(logger: ReturnType<typeof createMemoryLogger>): string[] {
   return logger.lines.flatMap(([, text]) => text.split('\n'));

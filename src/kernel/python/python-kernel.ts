@@ -20,6 +20,8 @@ export const PYTHON_PACKAGE_DIR = resolve(
   'python',
 );
 
+/** How long a process whose channel ended may take to exit on its own before it counts as having closed its channel. */
+const CHANNEL_LOST_GRACE_MS = 100;
 /** How long an ended kernel process may take to exit on its own before its process group is killed. */
 const EXIT_GRACE_MS = 1000;
 
@@ -300,6 +302,20 @@ class Proc extends RemoteMember {
         (message) => this.broke(message),
       ),
     );
+
+    // the analysis closed its channel (fd 3 or 4) and lives on: nothing more
+    // reaches its pages, so it is ended, and they reconnect to a new one
+    // (a process that exits closes it too: its exit, just after, says why)
+    const channelLost = (): void => {
+      if (this.ended || this.ending) return;
+      setTimeout(() => {
+        if (finished || this.ending) return;
+        this.cause ??= 'it closed its channel to the server (fd 3 or 4)';
+        this.kill();
+      }, CHANNEL_LOST_GRACE_MS).unref();
+    };
+    fromKernel.on('end', channelLost);
+    toKernel.on('error', channelLost);
 
     let finished = false;
     this.exited = new Promise((resolve) => {
