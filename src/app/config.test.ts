@@ -163,7 +163,13 @@ describe('index.yaml: analysis entries', () => {
           watch: ['data/*.csv'],
           build: 'make',
         },
-        { name: 'py', kernel: 'py', processes: 3, python: '/usr/bin/python3' },
+        {
+          name: 'py',
+          kernel: 'py',
+          processes: 3,
+          python: '/usr/bin/python3',
+          load_timeout: 2.5,
+        },
       ],
     });
     assert.deepEqual(config.errors, []);
@@ -177,6 +183,7 @@ describe('index.yaml: analysis entries', () => {
         threads: undefined,
         processes: undefined,
         python: undefined,
+        loadTimeoutMs: undefined,
         watch: [],
         build: undefined,
         unknownKeys: [],
@@ -191,6 +198,7 @@ describe('index.yaml: analysis entries', () => {
         threads: 2,
         processes: undefined,
         python: undefined,
+        loadTimeoutMs: undefined,
         watch: ['data/*.csv'],
         build: 'make',
         unknownKeys: [],
@@ -205,6 +213,7 @@ describe('index.yaml: analysis entries', () => {
         threads: undefined,
         processes: 3,
         python: '/usr/bin/python3',
+        loadTimeoutMs: 2500,
         watch: [],
         build: undefined,
         unknownKeys: [],
@@ -242,7 +251,7 @@ describe('index.yaml: analysis entries', () => {
     ]);
   });
 
-  test('threads, processes, python it cannot use: the entry carries the error (it fails to load)', () => {
+  test('threads, processes, python, load_timeout it cannot use: the entry carries the error (it fails to load)', () => {
     const entries = normalizeIndexConfig({
       analyses: [
         { name: 'a', threads: 0 },
@@ -250,6 +259,8 @@ describe('index.yaml: analysis entries', () => {
         { name: 'c', processes: 'many' },
         { name: 'd', python: '' },
         { name: 'e', python: 3 },
+        { name: 'f', load_timeout: 0 },
+        { name: 'g', load_timeout: '30s' },
       ],
     }).entries;
     assert.deepEqual(
@@ -260,16 +271,20 @@ describe('index.yaml: analysis entries', () => {
         'index.yaml: analysis "c": processes must be a whole number of at least 1, got "many"',
         'index.yaml: analysis "d": python must be the path or name of an interpreter, got ""',
         'index.yaml: analysis "e": python must be the path or name of an interpreter, got 3',
+        'index.yaml: analysis "f": load_timeout must be a number of seconds above 0, got 0',
+        'index.yaml: analysis "g": load_timeout must be a number of seconds above 0, got "30s"',
       ],
     );
     assert.deepEqual(
-      entries?.map((e) => [e.threads, e.processes, e.python]),
+      entries?.map((e) => [e.threads, e.processes, e.python, e.loadTimeoutMs]),
       [
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
       ],
     );
   });
