@@ -190,14 +190,14 @@ function rangeOf(op: Record<string, unknown>, bytes: Buffer): [number, number] {
 
 /** A batch with its bytes: frames point into them, written values are read from them. */
 function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i] as Record<string, unknown>;
+  // the ops are this batch's own parsed objects: completed in place, no copies
+  for (const item of ops) {
+    const op = item as Record<string, unknown>;
     if (op['t'] === 'frame') {
-      const [start, end] = rangeOf(op, bytes);
-      ops[i] = { ...op, start, end };
+      [op['start'], op['end']] = rangeOf(op, bytes);
     } else if (op['t'] === 'write' && op['at'] !== undefined) {
       const [start, end] = rangeOf(op, bytes);
-      ops[i] = { ...op, encoded: bytes.toString('utf8', start, end) };
+      op['encoded'] = bytes.toString('utf8', start, end);
     }
   }
   return { t: 'batch', bytes, ops: ops as KernelOp[] };
