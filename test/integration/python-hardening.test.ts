@@ -343,6 +343,27 @@ describe('an analysis.py that waits at import', { skip: pythonSkip }, () => {
   );
 });
 
+describe('a server stopped while an analysis.py waits at import', { skip: pythonSkip }, () => {
+  test('leaves no Python process behind', async () => {
+    assertPython();
+    const dir = FIXTURES + 'python-stuck';
+    const port = await freePort();
+    const run = databench(['--port', String(port), '--no-watch', '--analyses', dir], {
+      env: { DATABENCH_PYTHON: PYTHON },
+    });
+    try {
+      await answers(`http://127.0.0.1:${port}/`, 20_000);
+      assert.equal(kernelsOf(dir + '/stuck_py').length, 1, 'its process is loading');
+      run.child.kill('SIGINT');
+      await run.exited;
+      await until(() => kernelsOf(dir + '/stuck_py').length === 0, 'no process is left', 5000);
+    } finally {
+      run.child.kill('SIGKILL');
+      for (const pid of kernelsOf(dir + '/stuck_py')) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
 describe('a Python kernel whose server dies', { skip: pythonSkip }, () => {
   test('ends at once with what it started, even while a handler runs (it does not read its channel then)', async () => {
     assertPython();
