@@ -9,6 +9,9 @@ import json
 import math
 
 NO_MESSAGE = '__nomessagetoken__'
+#: The largest encoded value a page can receive, in bytes (set by the kernel
+#: process from the server's bound; None: no bound, as in AnalysisTest).
+max_value_bytes = None
 PROCESS_ID_KEY = '__process_id'
 PROCESS_SIGNAL = '__process'
 
@@ -68,17 +71,26 @@ def encode_value(value, key=None, what=None):
     where = what or ('value' if key is None else 'value for key "{}"'.format(key))
     try:
         try:
-            return _FAST.encode(value)
+            text = _FAST.encode(value)
         except ValueError as error:
             if 'ircular' in str(error):
                 raise
-            return _FAST.encode(_finite(value, set()))
+            text = _FAST.encode(_finite(value, set()))
     except ValueError as error:
         if 'ircular' in str(error):
             raise EncodeError('cannot encode {}: it contains a cycle'.format(where)) from None
         raise EncodeError('cannot encode {} as JSON: {}'.format(where, error)) from None
     except (TypeError, RecursionError) as error:
         raise EncodeError('cannot encode {} as JSON: {}'.format(where, error)) from None
+    limit = max_value_bytes
+    # a character is 1 to 4 bytes: count the bytes only when it may matter
+    if limit is not None and len(text) * 4 > limit:
+        size = len(text.encode('utf-8', 'backslashreplace'))
+        if size > limit:
+            raise EncodeError('cannot send {}: it is {} bytes as JSON, more than the {} bytes a '
+                              'page can receive; send it in smaller parts'.format(
+                                  where, size, limit))
+    return text
 
 
 def decode_value(encoded):

@@ -11,6 +11,7 @@ import uuid
 from . import _aio
 from ._errors import exception_line as _exception_line, location as _location, \
     user_frames as _user_frames
+from ._logtext import LogRateLimit, escape_log_text
 from ._wire import NO_MESSAGE, decode_value, encode_value
 from .datastore import Datastore
 
@@ -363,12 +364,13 @@ class Analysis(object):
         awaitable (await it, yield it, or ignore it).
         """
         logger = self.__dict__.get('log_backend') or log
+        # the message often carries what a page sent: one escaped, bounded line
         if signal == 'log':
-            logger.info(_log_text(message))
+            logger.info('%s', escape_log_text(_log_text(message)))
         elif signal == 'warn':
-            logger.warning(_log_text(message))
+            logger.warning('%s', escape_log_text(_log_text(message)))
         elif signal == 'error':
-            logger.error(_log_text(message))
+            logger.error('%s', escape_log_text(_log_text(message)))
         return self._send(signal, message)
 
     def _send(self, signal, message=NO_MESSAGE):
@@ -441,11 +443,24 @@ class Analysis(object):
         self._frontend_log(logging.ERROR, args, kwargs)
 
     def _frontend_log(self, level, args, kwargs):
+        """The page's ``log``, ``warn`` and ``error`` actions: one line each,
+        control characters escaped, cut at 1000 characters, at most 20 lines
+        at once and 5 a second per page (what is dropped is counted in the
+        next line), as for a TypeScript analysis."""
+        limit = self.__dict__.get('_databench_log_limit')
+        if limit is None:
+            limit = self.__dict__['_databench_log_limit'] = LogRateLimit()
+        dropped = limit.take()
+        if dropped is False:
+            return  # dropped: not even formatted
+        logger = self.__dict__.get('log_frontend') or log
+        if dropped:
+            logger.warning('[frontend %s] %s log line(s) from this page dropped (rate limit)',
+                           self.id, dropped)
         parts = [_log_text(a) for a in args]
         if kwargs:
             parts.append(_log_text(kwargs))
-        logger = self.__dict__.get('log_frontend') or log
-        logger.log(level, '[frontend %s] %s', self.id, ' '.join(parts))
+        logger.log(level, '[frontend %s] %s', self.id, escape_log_text(' '.join(parts)))
 
     # databench 0.7's names of the built-in handlers (``super().connected()``)
     connect = on_connect
@@ -469,6 +484,11 @@ class Analysis(object):
         """@internal The session ended: release the stores; what a handler
         or timer still sends is dropped quietly."""
         self._disposed = True
+        limit = self.__dict__.get('_databench_log_limit')
+        if limit is not None and limit.dropped > 0:
+            (self.__dict__.get('log_frontend') or log).warning(
+                '[frontend %s] %s log line(s) from this page dropped (rate limit)',
+                self.id, limit.dropped)
         self._sink = None
         self._emit_fn = None
         for store in (self.data, self.class_data):

@@ -3,7 +3,10 @@ and runs the sessions the server opens, one asyncio loop for all of them.
 
 The server talks to it over a channel of its own (fd 3: server → kernel,
 fd 4: kernel → server), one JSON message per line, the messages of
-src/kernel/messages.ts. stdout and stderr (``print()``, warnings) go to the
+src/kernel/messages.ts. A batch to the server is a JSON line with the byte
+count ``n`` of what follows it: the UTF-8 of its frames and written values,
+which its ops point into (``at: [start, end]``), so the server reads a large
+value without parsing it. stdout and stderr (``print()``, warnings) go to the
 server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
 """
 
@@ -21,10 +24,11 @@ import time
 import traceback
 import urllib.parse
 
-from . import _aio, _coverage, _routes, _runtime
+from . import _aio, _coverage, _routes, _runtime, _wire
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
                     key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
+from ._logtext import escape_log_text
 from .analysis import Analysis, User, ValueTooLarge
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
@@ -50,9 +54,15 @@ def _send_line(data):
         os._exit(0)
 
 
-def send(message):
+def send(message, blob=None):
+    """One message; a batch's `blob` (a list of bytes) follows its line."""
     line = json.dumps(message, ensure_ascii=False, separators=(',', ':')) + '\n'
-    _send_line(line.encode('utf-8', 'backslashreplace'))
+    data = line.encode('utf-8', 'backslashreplace')
+    _send_line(b''.join([data] + blob) if blob else data)
+
+
+#: A batch is sent at once when its frames and values hold this many characters.
+BATCH_CHARS = 1 << 20
 
 
 class Outbox(object):
@@ -67,6 +77,8 @@ class Outbox(object):
         self.writes = {}
         self.scheduled = False
         self.slice_start = 0.0
+        #: characters of the frames and values in `ops`
+        self.chars = 0
 
     def op(self, op):
         self.ops.append(op)
@@ -99,6 +111,8 @@ class Outbox(object):
             return
         op = {'t': 'write', 'domain': domain, 'key': key, 'encoded': encoded, 'seq': seq}
         self.writes[wid] = op
+        if encoded is not None:
+            self.chars += len(encoded)
         self.op(op)
 
     def barrier(self, op):
@@ -106,16 +120,66 @@ class Outbox(object):
         self.writes.clear()
         self.op(op)
 
-    def frame(self, sid, text, coalesce):
-        return self.op({'t': 'frame', 'sid': sid, 'start': 0, 'end': 0,
-                        'text': text, 'coalesce': coalesce})
+    def frame(self, sid, text, coalesce, parts=None):
+        """A frame: its `text`, or `parts` (head, encoded value, tail) whose
+        value a write of the same batch shares (sent once)."""
+        op = {'t': 'frame', 'sid': sid, 'coalesce': coalesce}
+        if parts is None:
+            op['text'] = text
+            self.chars += len(text)
+        else:
+            op['parts'] = parts
+            self.chars += len(parts[0]) + len(parts[1]) + len(parts[2])
+        if self.chars > BATCH_CHARS:
+            # a large value goes out on its own, not held behind a slice's others
+            self.ops.append(op)
+            self.flush()
+            return self._schedule()
+        return self.op(op)
 
     def flush(self):
-        if self.ops:
-            ops = self.ops
-            self.ops = []
-            self.writes.clear()
-            send({'t': 'batch', 'ops': ops})
+        if not self.ops:
+            return
+        ops = self.ops
+        self.ops = []
+        self.writes.clear()
+        self.chars = 0
+        # frames and written values go after the line as bytes the ops point
+        # into; a value written and sent in a frame of the same batch, once
+        blob = []
+        size = 0
+        #: id of an encoded value -> where its bytes are
+        placed = {}
+        for op in ops:
+            if op['t'] != 'frame':
+                continue
+            parts = op.pop('parts', None)
+            if parts is None:
+                data = op.pop('text').encode('utf-8', 'backslashreplace')
+                op['at'] = [size, size + len(data)]
+                blob.append(data)
+                size += len(data)
+                continue
+            start = size
+            for i, part in enumerate(parts):
+                data = part.encode('utf-8', 'backslashreplace')
+                if i == 1:
+                    placed[id(part)] = [size, size + len(data)]
+                blob.append(data)
+                size += len(data)
+            op['at'] = [start, size]
+        for op in ops:
+            if op['t'] != 'write' or op['encoded'] is None:
+                continue
+            encoded = op.pop('encoded')
+            at = placed.get(id(encoded))
+            if at is None:
+                data = encoded.encode('utf-8', 'backslashreplace')
+                at = [size, size + len(data)]
+                blob.append(data)
+                size += len(data)
+            op['at'] = at
+        send({'t': 'batch', 'n': size, 'ops': ops}, blob)
 
 
 class KernelBackend(object):
@@ -197,8 +261,12 @@ class Port(object):
         return self.outbox.frame(self.sid, text, None)
 
     def change(self, signal, key, encoded):
-        text = key_frame_from_encoded(signal, key, 'null' if encoded is None else encoded)
-        return self.outbox.frame(self.sid, text, signal + '\0' + key)
+        if encoded is None:
+            text = key_frame_from_encoded(signal, key, 'null')
+            return self.outbox.frame(self.sid, text, signal + '\0' + key)
+        # the value's text is the one its write carries: the batch sends it once
+        head = key_frame_from_encoded(signal, key, '')[:-2]
+        return self.outbox.frame(self.sid, None, signal + '\0' + key, (head, encoded, '}}'))
 
 
 class Session(object):
@@ -526,6 +594,10 @@ def check_pyspark():
                 sys.executable, sys.version.split()[0])) from None
 
 
+#: Lines of one log record at most (a traceback); the rest are counted.
+MAX_RECORD_LINES = 200
+
+
 class _ServerLog(logging.Handler):
     """Log records go to the server's log, prefixed with the analysis name."""
 
@@ -540,6 +612,14 @@ class _ServerLog(logging.Handler):
             text = record.getMessage()
             if record.exc_info:
                 text += '\n' + ''.join(traceback.format_exception(*record.exc_info)).rstrip()
+            # each line escaped and cut (a message may carry what a page sent);
+            # the server indents the lines after the first
+            lines = text.split('\n')
+            more = len(lines) - MAX_RECORD_LINES
+            lines = [escape_log_text(line) for line in lines[:MAX_RECORD_LINES]]
+            if more > 0:
+                lines.append('… ({} more lines)'.format(more))
+            text = '\n'.join(lines)
             level = self.LEVELS.get(record.levelno, 'error' if record.levelno > 30 else 'debug')
             self.kernel.outbox.op({'t': 'log', 'level': level,
                                    'text': '[{}] {}'.format(self.kernel.name, text)})
@@ -557,11 +637,12 @@ class Kernel(object):
         self.outbox = Outbox(loop)
         self.backend = KernelBackend(self.outbox, loop)
         self.sessions = {}
-        self.buffer = b''
         #: routes.py's Tornado routes, if the analysis has one
         self.routes = None
         #: the upload whose raw bytes are being read from the channel
         self.pending_upload = None
+        #: the start of a line not complete yet, in pieces (joined once, at its end)
+        self.pieces = []
 
     def receive(self, message):
         t = message.get('t')
@@ -618,7 +699,7 @@ class Kernel(object):
     def readable(self):
         pending = self.pending_upload
         try:
-            if pending is not None and not self.buffer:
+            if pending is not None and not self.pieces:
                 # an upload's bytes: read straight into its buffer
                 if pending.read_from(IN_FD) == 0:
                     self.loop.stop()
@@ -634,27 +715,99 @@ class Kernel(object):
             # the server closed the channel: it is done with this kernel
             self.loop.stop()
             return
-        data = self.buffer + chunk if self.buffer else chunk
-        pos = 0
-        end = len(data)
-        while pos < end:
+        # linear in the line's length: a piece is scanned once, and joined once
+        start = 0
+        size = len(chunk)
+        while start < size:
             if self.pending_upload is not None:
-                pos = self.pending_upload.feed(data, pos)
+                # an upload's raw bytes follow its JSON line
+                start = self.pending_upload.feed(chunk, start)
                 if self.pending_upload.complete:
                     self._uploaded()
                 continue
-            nl = data.find(b'\n', pos)
-            if nl < 0:
-                break
-            if nl > pos:
-                self.receive(json.loads(data[pos:nl]))
-            pos = nl + 1
-        self.buffer = data[pos:]
+            end = chunk.find(b'\n', start)
+            if end < 0:
+                self.pieces.append(chunk[start:] if start else chunk)
+                return
+            piece = chunk[start:end]
+            if self.pieces:
+                self.pieces.append(piece)
+                piece = b''.join(self.pieces)
+                self.pieces = []
+            start = end + 1
+            if piece:
+                self.receive(json.loads(piece))
+
+
+def _end_with_parent(parent):
+    """This process ends when the server's does, even while analysis.py
+    loads or a handler never returns (nobody reads the channel's end then):
+    on Linux the kernel sends it SIGKILL (PR_SET_PDEATHSIG); elsewhere a
+    thread sees its parent change and exits. Processes the analysis starts
+    in a session of their own are the analysis's to end."""
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            import signal
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                # the server may have died before the call: then nobody will signal
+                if parent is not None and os.getppid() != parent:
+                    os._exit(0)
+                return
+        except (OSError, AttributeError):
+            pass
+    if parent is None:
+        return
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name='databench-parent-watch', daemon=True).start()
+
+
+def _reap_group_at_exit():
+    """The processes the analysis starts (in this process group) end with
+    this process, however it ends, a SIGKILL included: a small shell in the
+    group waits for the end of a pipe only this process writes to, then
+    kills the group. Processes started in a session of their own leave the
+    group: they are the analysis's to end."""
+    if not hasattr(os, 'fork') or not os.path.exists('/bin/sh'):
+        return
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return
+    if pid == 0:
+        try:
+            # it holds nothing of the server's: the channel and output close with the kernel
+            os.dup2(read_end, 0)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            os.closerange(3, 1 << 16)
+            os.execv('/bin/sh', ['/bin/sh', '-c', 'while read -r _; do :; done; kill -KILL 0'])
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    # kept open (and not inherited by exec'd children) until this process ends
+    _reap_group_at_exit.write_end = write_end
 
 
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
+    _end_with_parent(config.get('parent'))
+    _reap_group_at_exit()
+    _wire.max_value_bytes = config.get('maxValueBytes')
     if sys.version_info < (3, 9):
         send({'t': 'load-error', 'message': 'databench needs Python 3.9 or newer; {} is {}'.format(
             sys.executable, sys.version.split()[0])})

@@ -77,8 +77,13 @@ export interface AnalysisEntry {
   readmeHtml: string;
   /** File name of its thumbnail, if it has one. */
   thumbnail: string | undefined;
-  /** What runs the analysis's sessions; undefined when it failed to load. */
+  /** What runs the analysis's sessions; undefined when it failed to load (or is loading). */
   kernel: Kernel | undefined;
+  /**
+   * Set while its kernel loads in the background (the server already
+   * listens): settles when `kernel` or `error` is set.
+   */
+  loading?: Promise<void> | undefined;
   /** Why it could not be loaded (file and line where known). */
   error: string | undefined;
   /** A hash of its files: a reload re-imports only analyses whose hash changed. */
@@ -105,6 +110,8 @@ export interface App {
   errors: ConfigError[];
   /** A hash of the sources: pages reload when it changes between two connects. */
   version: string;
+  /** Settles when every kernel loading in the background has loaded or failed. */
+  loaded: Promise<void>;
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -345,6 +352,7 @@ function pythonKind(flavour: 'py' | 'pyspark'): KernelKind {
         logger,
         python: entry.python,
         processes: entry.processes,
+        loadTimeoutMs: entry.loadTimeoutMs,
       });
     },
   };
@@ -448,6 +456,12 @@ export async function loadApp(options: {
    * is looked for here. Default: `process.cwd()`.
    */
   cwd?: string;
+  /**
+   * false: resolve before the kernels that load in the background (Python
+   * processes) have loaded; each such entry has `loading` meanwhile and
+   * `app.loaded` settles when all have. Default: true (wait for them).
+   */
+  awaitKernels?: boolean;
 }): Promise<App> {
   // one esbuild process for every analysis of the folder, stopped after the
   // last; after a reload it waits a while for the next save
@@ -626,12 +640,14 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
         : [];
       const context = { entry: item, source, dir: adir, root: dir, routes, cliArgs, logger };
       if (kind.background) {
-        starting.push(
-          kind.create(context).then(
-            (kernel) => void (entry.kernel = kernel),
-            (error: unknown) => failed(entry, prev, error),
-          ),
+        const loading = kind.create(context).then(
+          (kernel) => void (entry.kernel = kernel),
+          (error: unknown) => failed(entry, prev, error),
         );
+        starting.push(loading);
+        if (options.awaitKernels === false) {
+          entry.loading = loading.finally(() => (entry.loading = undefined));
+        }
       } else {
         entry.kernel = await kind.create(context);
       }
@@ -639,7 +655,8 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       failed(entry, prev, error);
     }
   }
-  await Promise.all(starting);
+  const loaded = Promise.all(starting).then(() => undefined);
+  if (options.awaitKernels !== false) await loaded;
   logger.debug(
     `loaded ${entries.size} ${entries.size === 1 ? 'analysis' : 'analyses'} from ${relative(process.cwd(), dir) || '.'}`,
   );
@@ -651,5 +668,6 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
     entries,
     errors,
     version: hash.digest('hex').slice(0, 12),
+    loaded,
   };
 }

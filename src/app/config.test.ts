@@ -190,7 +190,13 @@ describe('index.yaml: analysis entries', () => {
           build: 'make',
           resume_on_reload: false,
         },
-        { name: 'py', kernel: 'py', processes: 3, python: '/usr/bin/python3' },
+        {
+          name: 'py',
+          kernel: 'py',
+          processes: 3,
+          python: '/usr/bin/python3',
+          load_timeout: 2.5,
+        },
       ],
     });
     assert.deepEqual(config.errors, []);
@@ -205,6 +211,7 @@ describe('index.yaml: analysis entries', () => {
         memoryMb: undefined,
         processes: undefined,
         python: undefined,
+        loadTimeoutMs: undefined,
         watch: [],
         build: undefined,
         resumeOnReload: true,
@@ -222,6 +229,7 @@ describe('index.yaml: analysis entries', () => {
         memoryMb: 256,
         processes: undefined,
         python: undefined,
+        loadTimeoutMs: undefined,
         watch: ['data/*.csv'],
         build: 'make',
         resumeOnReload: false,
@@ -239,6 +247,7 @@ describe('index.yaml: analysis entries', () => {
         memoryMb: undefined,
         processes: 3,
         python: '/usr/bin/python3',
+        loadTimeoutMs: 2500,
         watch: [],
         build: undefined,
         resumeOnReload: true,
@@ -278,7 +287,7 @@ describe('index.yaml: analysis entries', () => {
     ]);
   });
 
-  test('threads, processes, python it cannot use: the entry carries the error (it fails to load)', () => {
+  test('threads, processes, python, load_timeout it cannot use: the entry carries the error (it fails to load)', () => {
     const entries = normalizeIndexConfig({
       analyses: [
         { name: 'a', threads: 0 },
@@ -286,6 +295,8 @@ describe('index.yaml: analysis entries', () => {
         { name: 'c', processes: 'many' },
         { name: 'd', python: '' },
         { name: 'e', python: 3 },
+        { name: 'f', load_timeout: 0 },
+        { name: 'g', load_timeout: '30s' },
       ],
     }).entries;
     assert.deepEqual(
@@ -296,16 +307,20 @@ describe('index.yaml: analysis entries', () => {
         'index.yaml: analysis "c": processes must be a whole number of at least 1, got "many"',
         'index.yaml: analysis "d": python must be the path or name of an interpreter, got ""',
         'index.yaml: analysis "e": python must be the path or name of an interpreter, got 3',
+        'index.yaml: analysis "f": load_timeout must be a number of seconds above 0, got 0',
+        'index.yaml: analysis "g": load_timeout must be a number of seconds above 0, got "30s"',
       ],
     );
     assert.deepEqual(
-      entries?.map((e) => [e.threads, e.processes, e.python]),
+      entries?.map((e) => [e.threads, e.processes, e.python, e.loadTimeoutMs]),
       [
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
-        [undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
+        [undefined, undefined, undefined, undefined],
       ],
     );
   });

@@ -34,6 +34,7 @@ export const ENTRY_KEYS = [
   'memory_mb',
   'processes',
   'python',
+  'load_timeout',
   'watch',
   'build',
   'resume_on_reload',
@@ -108,6 +109,12 @@ export interface EntryConfig {
    * the active virtualenv's, else `python3` on PATH, else `/usr/bin/python3`.
    */
   python: string | undefined;
+  /**
+   * `load_timeout`, in seconds in index.yaml: how long a Python kernel may
+   * take to load `analysis.py` before the load fails and its process is
+   * ended. Default: 30 s.
+   */
+  loadTimeoutMs: number | undefined;
   /** `watch`: globs of more files whose change reloads it. Default: none. */
   watch: string[];
   /** `build`: a shell command `databench --build` runs in its folder. */
@@ -122,8 +129,8 @@ export interface EntryConfig {
   /** Keys of the entry databench does not read. */
   unknownKeys: string[];
   /**
-   * Why the analysis cannot run as configured (a `threads`, `processes` or
-   * `python` it cannot use); it fails to load with this message.
+   * Why the analysis cannot run as configured (a `threads`, `processes`,
+   * `python` or `load_timeout` it cannot use); it fails to load with this message.
    */
   error: string | undefined;
 }
@@ -376,6 +383,12 @@ export function normalizeEntry(
   const processes = count(item, 'processes', where);
   // below 16 MiB a thread cannot start
   const memoryMb = count(item, 'memory_mb', where, 16);
+  const loadTimeout = item['load_timeout'];
+  const loadTimeoutError =
+    loadTimeout !== undefined &&
+    !(typeof loadTimeout === 'number' && Number.isFinite(loadTimeout) && loadTimeout > 0)
+      ? `${where}: load_timeout must be a number of seconds above 0, got ${shown(loadTimeout)}`
+      : undefined;
   const python = item['python'];
   const pythonError =
     python !== undefined && (typeof python !== 'string' || python === '')
@@ -391,12 +404,16 @@ export function normalizeEntry(
     memoryMb: memoryMb.value,
     processes: processes.value,
     python: pythonError === undefined ? (python as string | undefined) : undefined,
+    loadTimeoutMs:
+      loadTimeoutError === undefined && typeof loadTimeout === 'number'
+        ? Math.round(loadTimeout * 1000)
+        : undefined,
     watch: read.globs('watch'),
     build: read.optionalText('build'),
     resumeOnReload: read.flag('resume_on_reload', true),
     allow: read.allow('allow'),
     unknownKeys: read.unknown(ENTRY_KEYS),
-    error: threads.error ?? memoryMb.error ?? processes.error ?? pythonError,
+    error: threads.error ?? memoryMb.error ?? processes.error ?? pythonError ?? loadTimeoutError,
   };
 }
 

@@ -9,7 +9,8 @@
  * the kernel side; the host forwards their bytes. A kernel sends everything
  * it produced in one turn of its event loop as one {@link KernelBatch}, in
  * order; `bytes` holds the UTF-8 of that batch's frames (a process transport
- * sends them as `text` instead and the host encodes them once).
+ * sends them, and its written values, as bytes after the batch's JSON line,
+ * which its ops point into: src/kernel/python/python-kernel.ts).
  *
  * Sessions are numbered by the host (`sid`), unique per kernel connection.
  */
@@ -155,15 +156,14 @@ export interface OpenedOp {
 
 /**
  * A frame for the page of `sid`: `bytes[start, end)` of the batch, or
- * `text` when the batch came as a JSON line (a process kernel) and has no
- * bytes; the host encodes it once.
+ * `text` when a transport has no bytes for it (the host encodes it once).
  */
 export interface FrameOp {
   readonly t: 'frame';
   readonly sid: number;
   readonly start: number;
   readonly end: number;
-  /** The frame's JSON text (process kernels); when set, `start` and `end` are unused. */
+  /** The frame's JSON text, when the batch has no bytes for it; when set, `start` and `end` are unused. */
   readonly text?: string;
   /** A datastore change (`signal\0key`): a slow page keeps only the latest. */
   readonly coalesce: string | null;

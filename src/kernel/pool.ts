@@ -2,7 +2,7 @@ import type { Logger } from '../util/logger.js';
 import type { ExtraRoute } from '../analysis/routes.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
 import type { Kernel, KernelSession, OpenRequest, PagePort } from './kernel.js';
-import type { HostMessage, KernelMessage } from './messages.js';
+import type { HostMessage, KernelMessage, LogOp } from './messages.js';
 import { RemoteLink } from './remote.js';
 
 /** One member of a pool: a worker thread or a kernel process, with the host's link to it. */
@@ -45,6 +45,7 @@ export abstract class RemoteMember implements PoolMember {
       pool.logger,
       pool.name,
       () => this.released(),
+      (level, text) => this.log(level, text),
     );
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
@@ -113,6 +114,11 @@ export abstract class RemoteMember implements PoolMember {
     this.idleTimer = undefined;
   }
 
+  /** A log line of the kernel (its `log` op). Default: to the pool's logger, as it is. */
+  protected log(level: LogOp['level'], text: string): void {
+    this.pool.logger[level](text);
+  }
+
   /** Send one message to the kernel (called once the subclass has its transport). */
   protected abstract send(message: HostMessage): void;
 
@@ -173,14 +179,33 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
   /** What a member is called in logs ("a worker thread", "a Python kernel process"). */
   abstract readonly memberName: string;
 
-  /** Start the first member; rejects with the load error (file and line) when the module does not load. */
-  protected async startFirst(): Promise<void> {
+  /**
+   * Start the first member; rejects with the load error (file and line)
+   * when the module does not load, or when it has not loaded within
+   * `timeoutMs` (then the member is ended: a load that waits forever, on
+   * the network or a lock, must not hold its process).
+   */
+  protected async startFirst(timeoutMs?: number, timeoutMessage?: string): Promise<void> {
     const first = this.spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await first.ready;
+      await (timeoutMs === undefined
+        ? first.ready
+        : Promise.race([
+            first.ready,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () =>
+                  reject(new DatabenchError('KERNEL_START', timeoutMessage ?? 'load timed out')),
+                timeoutMs,
+              );
+            }),
+          ]));
     } catch (error) {
       await first.end();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     this.started = true;
   }

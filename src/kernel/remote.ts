@@ -13,7 +13,7 @@ import type {
   PagePort,
   UploadDelivery,
 } from './kernel.js';
-import type { HostMessage, KernelBatch, KernelOp } from './messages.js';
+import type { HostMessage, KernelBatch, KernelOp, LogOp } from './messages.js';
 
 /**
  * How long the host waits for a kernel to confirm a close before it releases
@@ -149,6 +149,9 @@ export class RemoteLink {
     private readonly name: string,
     /** Called when a session has been released (its page closed). */
     private readonly onReleased: (link: RemoteLink) => void,
+    /** Where the kernel's log lines go. Default: the logger, as they are. */
+    private readonly onLog: (level: LogOp['level'], text: string) => void = (level, text) =>
+      logger[level](text),
   ) {}
 
   post(message: HostMessage): void {
@@ -272,7 +275,7 @@ export class RemoteLink {
         return;
       }
       case 'log':
-        this.logger[op.level](op.text);
+        this.onLog(op.level, op.text);
         return;
       default: {
         const never: never = op;

@@ -24,6 +24,11 @@ export const PROTOCOL = {
    */
   cancelSignal: '__cancel',
   /**
+   * The longest process id (as a string) or action name a `__cancel` may
+   * name, in characters: a longer one is refused with an `error` frame.
+   */
+  maxCancelTargetChars: 256,
+  /**
    * Server → client (our addition, old clients ignore it): the details of a
    * handler's failure for the page's error panel, sent right after the
    * `error` frame (which stays as 0.7 sent it). See {@link ErrorLoad}.
@@ -357,8 +362,14 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
 function cancelTarget(load: unknown): CancelTarget {
   if (isPlainObject(load)) {
     const id = load['id'];
-    if (typeof id === 'number' || typeof id === 'string') return { kind: 'process', id };
     const action = load['action'];
+    const name = typeof id === 'string' ? id : typeof action === 'string' ? action : '';
+    if (name.length > PROTOCOL.maxCancelTargetChars) {
+      throw new ProtocolError(
+        `"${PROTOCOL.cancelSignal}" names a process id or an action of at most ${PROTOCOL.maxCancelTargetChars} characters, got ${name.length}`,
+      );
+    }
+    if (typeof id === 'number' || typeof id === 'string') return { kind: 'process', id };
     if (typeof action === 'string' && action !== '') return { kind: 'action', action };
   }
   throw new ProtocolError(

@@ -123,6 +123,9 @@ function listenError(error: unknown, port: number, option: 'port' | 'sslPort'): 
   return error;
 }
 
+/** After this long, the start says which kernels it still waits for. */
+const LOADING_NOTE_MS = 2000;
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -280,7 +283,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   let app: App;
   try {
     app =
-      source.app ?? (await loadApp({ ...source.found, index: source.index, cliArgs, logger, cwd }));
+      source.app ??
+      (await loadApp({
+        ...source.found,
+        index: source.index,
+        cliArgs,
+        logger,
+        cwd,
+        // Python kernels load in the background: the server listens meanwhile
+        // (an analysis.py that waits at import holds only its own page)
+        awaitKernels: false,
+      }));
   } catch (error) {
     if (datastore.owned) await datastore.backend?.dispose();
     throw error;
@@ -454,6 +467,19 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       await abandon();
       throw listenError(error, o.ssl.port, 'sslPort');
     }
+  }
+
+  // the server answers while kernels load; it is ready once they have (or failed)
+  const loading = [...app.entries.values()].filter((e) => e.loading !== undefined);
+  if (loading.length > 0) {
+    const note = setTimeout(() => {
+      const still = loading.filter((e) => e.loading !== undefined).map((e) => e.name);
+      logger.info(
+        `listening at ${url}; still loading ${still.join(', ')} (a load that takes longer than its load_timeout fails)`,
+      );
+    }, LOADING_NOTE_MS);
+    await app.loaded;
+    clearTimeout(note);
   }
 
   // autoreload: a changed analysis is imported again; its open pages close
@@ -695,6 +721,7 @@ export async function run(
     config: normalizeIndexConfig(undefined),
     errors: [],
     version: DATABENCH_VERSION,
+    loaded: Promise.resolve(),
   };
   return createServer({ ...options, logger, app, single: name });
 }

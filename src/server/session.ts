@@ -153,6 +153,8 @@ export class Session implements PagePort {
   private queued = 0;
   private queuedBytes = 0;
   private queuedSizes: number[] | undefined;
+  /** Bytes of `__cancel` frames among `queuedBytes`: released when no action is queued. */
+  private cancelBytes = 0;
   private readonly out: Outbound;
   private connecting = false;
   private ended = false;
@@ -256,10 +258,25 @@ export class Session implements PagePort {
         );
         return;
       }
-      case 'cancel':
-        // not queued: it must reach the kernel while the action it cancels runs
-        this.kernelSession?.cancel?.(message.target);
+      case 'cancel': {
+        // nothing runs or waits: nothing to cancel
+        if (this.queued === 0 || !this.kernelSession) return;
+        // not queued (it must reach the kernel while the action it cancels
+        // runs), but its bytes count against the page's input bounds until
+        // the page's queued actions have drained
+        const size = (data as Buffer).length;
+        if (this.queuedBytes + size > this.ctx.limits.maxQueuedBytes) {
+          this.close(1008, `more than ${this.ctx.limits.maxQueuedBytes} bytes of actions queued`);
+          return;
+        }
+        this.queuedBytes += size;
+        this.cancelBytes += size;
+        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
+          this.ws.pause();
+        }
+        this.kernelSession.cancel?.(message.target);
         return;
+      }
       case 'upload-start': {
         if (this.kernelSession === undefined) {
           this.uploaded(
@@ -448,6 +465,10 @@ export class Session implements PagePort {
   done(): void {
     this.queued--;
     this.queuedBytes -= this.queuedSizes?.shift() ?? 0;
+    if (this.queued === 0) {
+      this.queuedBytes -= this.cancelBytes;
+      this.cancelBytes = 0;
+    }
     if (this.ws.isPaused && this.queuedBytes <= this.ctx.limits.pauseQueuedBytes / 2) {
       this.ws.resume();
     }

@@ -133,9 +133,9 @@ export interface UpgradeGateOptions {
 export function createUpgradeGate(
   o: UpgradeGateOptions,
 ): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
+  const gate = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Node leaves upgrade sockets without an error listener: a reset must not crash us
-    socket.on('error', destroyOnError);
+    if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
     const refuse = (status: number, reason: string, log = true): void => {
       // the path alone: a query may hold a token
       if (log) {
@@ -157,6 +157,14 @@ export function createUpgradeGate(
     const name = match ? (match[1] ?? single) : undefined;
     const entry = name !== undefined ? app.entries.get(name) : undefined;
     if (!entry) return refuse(404, 'no analysis at this path');
+    if (!entry.kernel && entry.loading) {
+      // its kernel loads (the server listens meanwhile): this socket waits for it
+      const again = (): void => {
+        if (!socket.destroyed) gate(req, socket, head);
+      };
+      void entry.loading.then(again, again);
+      return;
+    }
     if (!entry.kernel) return refuse(503, `analysis "${entry.name}" failed to load`);
     const origin = req.headers.origin;
     if (!isOriginAllowed(origin, req.headers.host, o.allowOrigins)) {
@@ -199,4 +207,5 @@ export function createUpgradeGate(
       refuse(500, 'authentication failed');
     });
   };
+  return gate;
 }

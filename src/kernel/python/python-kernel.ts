@@ -7,7 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { ProtocolError } from '../../protocol/errors.js';
 import type { ExtraRoute } from '../../analysis/routes.js';
 import { KernelPool, RemoteMember, type PoolOptions } from '../pool.js';
-import type { HostMessage, KernelMessage, KernelOp, ReadyMessage } from '../messages.js';
+import type {
+  HostMessage,
+  KernelBatch,
+  KernelMessage,
+  KernelOp,
+  LogOp,
+  ReadyMessage,
+} from '../messages.js';
+import { escapeLogText } from '../../protocol/log-text.js';
+import { LogRateLimit } from '../../util/log-limit.js';
+import { ChannelReader, TextLineReader } from './channel.js';
 import {
   parseHttpResponse,
   parsePyRoutes,
@@ -26,9 +36,10 @@ export const PYTHON_PACKAGE_DIR = resolve(
   'python',
 );
 
+/** How long a process whose channel ended may take to exit on its own before it counts as having closed its channel. */
+const CHANNEL_LOST_GRACE_MS = 100;
 /** How long an ended kernel process may take to exit on its own before its process group is killed. */
 const EXIT_GRACE_MS = 1000;
-const EMPTY = new Uint8Array(0);
 
 /** Whether an executable `name` is on `PATH`. */
 function onPath(name: string, path: string | undefined): boolean {
@@ -93,6 +104,18 @@ export interface PythonKernelOptions extends PoolOptions {
   flavour?: 'py' | 'pyspark';
   /** @internal How long a routes.py handler may take to answer. Default: 30 s (`ROUTE_TIMEOUT_MS`). */
   routeTimeoutMs?: number;
+  /**
+   * The largest value (encoded as JSON) the analysis may send to a page: a
+   * larger one fails the call that sets or emits it, with an error naming
+   * its key or signal and this bound. Default: 64 MiB ({@link DEFAULT_MAX_VALUE_BYTES}).
+   */
+  maxValueBytes?: number;
+  /**
+   * How long the first process may take to load analysis.py (`load_timeout:`
+   * in index.yaml, in seconds there): past it the load fails, saying so, and
+   * the process is ended. Default: 30000 ({@link DEFAULT_LOAD_TIMEOUT_MS}).
+   */
+  loadTimeoutMs?: number | undefined;
 }
 
 /** `ready` of a kernel process: with the patterns of its analysis's routes.py, if it has one. */
@@ -100,11 +123,44 @@ interface ProcReady extends ReadyMessage {
   readonly routes: PyRoute[];
 }
 
+/** The default of {@link PythonKernelOptions.loadTimeoutMs}. */
+export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
+
 /**
- * One message a kernel process sent, from its JSON line: the one place the
- * host parses what a process says. Ops are checked by RemoteLink's switch.
+ * The longest line a kernel process may send on its channel: a batch's line
+ * holds its ops (its frames and values follow it as bytes), so this bounds
+ * the ops of one batch, not the size of a value.
  */
-function parseKernelLine(line: string): KernelMessage | ProcReady | HttpResponseMessage {
+const MAX_CHANNEL_LINE = 16 << 20;
+/**
+ * The default of {@link PythonKernelOptions.maxValueBytes}: a page's send
+ * buffer bound (`sendBufferHardBytes`); a frame larger than that closes the page.
+ */
+export const DEFAULT_MAX_VALUE_BYTES = 64 << 20;
+/** A kernel's batch sends alone a frame or value past 1 Mi characters: at most this much more. */
+const BATCH_SLACK_BYTES = 4 << 20;
+/** What is kept of one line of a kernel's stdout or stderr (the log cuts it at 1000 characters). */
+const MAX_OUTPUT_LINE = 4096;
+/** The longest line of an analysis's output in the log, in characters, before it is cut. */
+const MAX_OUTPUT_CHARS = 1000;
+/** Output lines of one analysis (print(), stderr, logging) that may come at once. */
+const OUTPUT_BURST = 200;
+/** Output lines of one analysis a second, past the burst. */
+const OUTPUT_PER_SECOND = 50;
+
+/** A message of a kernel process as its line says it: a batch's ops still point into its bytes. */
+type ChannelMessage =
+  | Exclude<KernelMessage, KernelBatch>
+  | ProcReady
+  | HttpResponseMessage
+  | { readonly t: 'batch'; readonly ops: unknown[] };
+
+/**
+ * One message a kernel process sent, from its JSON line, and how many bytes
+ * follow the line (a batch's frames and values): the one place the host
+ * parses what a process says. Ops are checked by RemoteLink's switch.
+ */
+function parseKernelLine(line: string): [ChannelMessage, number] {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -124,40 +180,64 @@ function parseKernelLine(line: string): KernelMessage | ProcReady | HttpResponse
   const message = value as Record<string, unknown>;
   switch (message['t']) {
     case 'ready':
-      return { t: 'ready', routes: parsePyRoutes(message['routes']) };
+      return [{ t: 'ready', routes: parsePyRoutes(message['routes']) }, 0];
     case 'http-response': {
       const response = parseHttpResponse(message);
       if (!response) throw new ProtocolError('a kernel sent an http-response that is not one');
-      return response;
+      return [response, 0];
     }
     case 'load-error':
-      return { t: 'load-error', message: String(message['message']) };
+      return [{ t: 'load-error', message: String(message['message']) }, 0];
     case 'batch': {
       const ops = message['ops'];
+      const n = message['n'] ?? 0;
       if (!Array.isArray(ops)) throw new ProtocolError('a kernel batch needs a list "ops"');
-      return { t: 'batch', bytes: EMPTY, ops: ops as KernelOp[] };
+      if (!Number.isSafeInteger(n) || (n as number) < 0) {
+        throw new ProtocolError('a kernel batch needs a byte count "n" (0 or more)');
+      }
+      return [{ t: 'batch', ops }, n as number];
     }
     default:
       throw new ProtocolError(`a kernel process sent an unknown message: ${line.slice(0, 200)}`);
   }
 }
 
-/** Calls `onLine` for every complete line of a stream (UTF-8, `\n`-terminated). */
-function eachLine(stream: Readable, onLine: (line: string) => void): void {
-  let rest: Buffer | undefined;
-  stream.on('data', (chunk: Buffer) => {
-    const data = rest ? Buffer.concat([rest, chunk]) : chunk;
-    let start = 0;
-    for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
-      onLine(data.toString('utf8', start, nl));
-      start = nl + 1;
+/** The `[start, end)` of an op in its batch's bytes, checked. */
+function rangeOf(op: Record<string, unknown>, bytes: Buffer): [number, number] {
+  const at = op['at'];
+  if (
+    Array.isArray(at) &&
+    at.length === 2 &&
+    Number.isSafeInteger(at[0]) &&
+    Number.isSafeInteger(at[1]) &&
+    (at[0] as number) >= 0 &&
+    (at[0] as number) <= (at[1] as number) &&
+    (at[1] as number) <= bytes.length
+  ) {
+    return at as [number, number];
+  }
+  throw new ProtocolError(`a kernel op "${String(op['t'])}" needs "at": [start, end] in its batch`);
+}
+
+/** A batch with its bytes: frames point into them, written values are read from them. */
+function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
+  // the ops are this batch's own parsed objects: completed in place, no copies
+  for (const item of ops) {
+    const op = item as Record<string, unknown>;
+    if (op['t'] === 'frame') {
+      [op['start'], op['end']] = rangeOf(op, bytes);
+    } else if (op['t'] === 'write' && op['at'] !== undefined) {
+      const [start, end] = rangeOf(op, bytes);
+      op['encoded'] = bytes.toString('utf8', start, end);
     }
-    rest = start < data.length ? data.subarray(start) : undefined;
-  });
-  stream.on('end', () => {
-    if (rest && rest.length > 0) onLine(rest.toString('utf8'));
-    rest = undefined;
-  });
+  }
+  return { t: 'batch', bytes, ops: ops as KernelOp[] };
+}
+
+/** Feeds a stream's chunks to a reader. */
+function read(stream: Readable, reader: { push(chunk: Buffer): void; end(): void }): void {
+  stream.on('data', (chunk: Buffer) => reader.push(chunk));
+  stream.on('end', () => reader.end());
 }
 
 /** One kernel process and the host's side of its channel. */
@@ -172,7 +252,7 @@ class Proc extends RemoteMember {
     python: string,
   ) {
     super(kernel);
-    const { name, logger } = options;
+    const { name } = options;
     const env = { ...process.env };
     env['PYTHONPATH'] = [PYTHON_PACKAGE_DIR, process.env['PYTHONPATH']]
       .filter((p) => p !== undefined && p !== '')
@@ -191,6 +271,9 @@ class Proc extends RemoteMember {
           file: options.file,
           root: options.root ?? dirname(dirname(options.file)),
           kind: options.flavour ?? 'py',
+          maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+          // the kernel ends when this process does (see kernel.py)
+          parent: process.pid,
         }),
       ],
       {
@@ -227,25 +310,54 @@ class Proc extends RemoteMember {
       () => undefined,
     );
 
-    eachLine(stdout, (line) => logger.info(`[${name}] ${line}`));
-    eachLine(stderr, (line) => logger.warn(`[${name}] ${line}`));
-    eachLine(fromKernel, (line) => {
-      if (this.ended) return;
-      try {
-        const message = parseKernelLine(line);
-        if (message.t === 'http-response') {
-          this.kernel.pyRoutes.answer(message);
-          return;
-        }
-        if (message.t === 'ready' && 'routes' in message && message.routes.length > 0) {
-          this.kernel.pyRoutes.set(message.routes);
-        }
-        this.receive(message);
-      } catch (error) {
-        this.cause ??= `it broke the kernel protocol: ${(error as Error).message}`;
+    read(
+      stdout,
+      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => kernel.output('info', text, skipped)),
+    );
+    read(
+      stderr,
+      new TextLineReader(MAX_OUTPUT_LINE, (text, skipped) => kernel.output('warn', text, skipped)),
+    );
+    const maxValue = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    read(
+      fromKernel,
+      new ChannelReader<ChannelMessage>(
+        MAX_CHANNEL_LINE,
+        // a value (its write and its frame) and what a batch holds besides
+        2 * maxValue + BATCH_SLACK_BYTES,
+        parseKernelLine,
+        (message, bytes) => {
+          if (this.ended) return;
+          try {
+            if (message.t === 'http-response') {
+              this.kernel.pyRoutes.answer(message);
+              return;
+            }
+            if (message.t === 'ready' && 'routes' in message && message.routes.length > 0) {
+              this.kernel.pyRoutes.set(message.routes);
+            }
+            this.receive(message.t === 'batch' ? batchOf(message.ops, bytes) : message);
+          } catch (error) {
+            this.broke((error as Error).message);
+          }
+        },
+        (message) => this.broke(message),
+      ),
+    );
+
+    // the analysis closed its channel (fd 3 or 4) and lives on: nothing more
+    // reaches its pages, so it is ended, and they reconnect to a new one
+    // (a process that exits closes it too: its exit, just after, says why)
+    const channelLost = (): void => {
+      if (this.ended || this.ending) return;
+      setTimeout(() => {
+        if (finished || this.ending) return;
+        this.cause ??= 'it closed its channel to the server (fd 3 or 4)';
         this.kill();
-      }
-    });
+      }, CHANNEL_LOST_GRACE_MS).unref();
+    };
+    fromKernel.on('end', channelLost);
+    toKernel.on('error', channelLost);
 
     let finished = false;
     this.exited = new Promise((resolve) => {
@@ -273,6 +385,18 @@ class Proc extends RemoteMember {
         );
       });
     });
+  }
+
+  /** A `logging` record of the analysis: its lines were escaped and cut in the kernel. */
+  protected override log(level: LogOp['level'], text: string): void {
+    (this.pool as unknown as PythonKernel).output(level, text, 0, true);
+  }
+
+  /** It broke the channel's protocol: it is ended. */
+  private broke(message: string): void {
+    if (this.ended) return;
+    this.cause ??= `it broke the kernel protocol: ${message}`;
+    this.kill();
   }
 
   /** SIGKILL the process group (the kernel and whatever it started). */
@@ -341,6 +465,9 @@ export class PythonKernel extends KernelPool<Proc> {
 
   /** @internal The routes of the analysis's routes.py, run in its processes. */
   readonly pyRoutes: PyRoutes;
+  /** The analysis's output lines (print(), stderr, logging), of all its processes together. */
+  private readonly outputLimit = new LogRateLimit(OUTPUT_BURST, OUTPUT_PER_SECOND);
+  private outputTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(private readonly options: PythonKernelOptions) {
     super(options, options.processes ?? 1);
@@ -376,10 +503,63 @@ export class PythonKernel extends KernelPool<Proc> {
     return member;
   }
 
+  /**
+   * @internal One line (or record) of the analysis's output for the log:
+   * control characters escaped (the lines after a record's first are
+   * indented, so none can pass for a line of the server's), each line cut
+   * at 1000 characters, and at most 200 at once and 50 a second per
+   * analysis; what is dropped is counted in the next line. `skipped`: bytes
+   * of the line its reader did not keep; `named`: the text starts with the
+   * analysis's name already (a `logging` record).
+   */
+  output(level: LogOp['level'], text: string, skipped = 0, named = false): void {
+    const dropped = this.outputLimit.take();
+    if (dropped === false) {
+      this.outputTimer ??= setTimeout(() => this.droppedOutput(), 1000).unref();
+      return;
+    }
+    const { logger, name } = this.options;
+    if (dropped > 0) this.reportDropped(dropped);
+    let line = '';
+    let start = 0;
+    for (let n = 0; ; n++) {
+      const nl = text.indexOf('\n', start);
+      const end = nl < 0 ? text.length : nl;
+      const escaped = escapeLogText(text.slice(start, end), MAX_OUTPUT_CHARS);
+      line += n === 0 ? escaped : `\n    ${escaped}`;
+      if (nl < 0) break;
+      start = nl + 1;
+    }
+    if (skipped > 0) line += ` (and ${skipped} more bytes of this line, not read)`;
+    logger[level](named ? line : `[${name}] ${line}`);
+  }
+
+  /** Say how many output lines were dropped, once the analysis is quiet again. */
+  private droppedOutput(): void {
+    this.outputTimer = undefined;
+    if (this.outputLimit.pending === 0) return;
+    const dropped = this.outputLimit.take();
+    if (dropped === false) {
+      this.outputTimer = setTimeout(() => this.droppedOutput(), 1000).unref();
+      return;
+    }
+    this.reportDropped(dropped);
+  }
+
+  private reportDropped(dropped: number): void {
+    this.options.logger.warn(
+      `[${this.options.name}] ${dropped} line(s) of output dropped (rate limit: ${OUTPUT_BURST} at once, then ${OUTPUT_PER_SECOND} a second per analysis)`,
+    );
+  }
+
   /** Start the first process; rejects with the load error (file and line) when analysis.py does not load. */
   static async create(options: PythonKernelOptions): Promise<PythonKernel> {
     const kernel = new PythonKernel(options);
-    await kernel.startFirst();
+    const timeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
+    await kernel.startFirst(
+      timeoutMs,
+      `${options.file} did not load within ${timeoutMs / 1000} s (does it wait at import, on the network, a lock or input()?); its process was ended. If it needs longer, raise load_timeout: (seconds) in its index.yaml entry`,
+    );
     return kernel;
   }
 
