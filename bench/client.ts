@@ -213,3 +213,21 @@ export class FanOut {
     for (const page of this.pages) page.handler = undefined;
   }
 }
+
+/** The load of a frame when it is a list. */
+export const loadOf = (f: Frame): unknown[] | undefined =>
+  Array.isArray(f.load) ? f.load : undefined;
+
+/** The value of `key` in a frame's load when it is an object. */
+const keyOf = (f: Frame, key: string): unknown =>
+  f.load !== null && typeof f.load === 'object' ? (f.load as Record<string, unknown>)[key] : NaN;
+
+/** W2: an action whose handler emits its arguments back. */
+export const echoFrame = (i: number): string => `{"signal":"test_fn","load":[${i},2]}`;
+/** Whether `f` answers {@link echoFrame}(i). */
+export const isEcho = (f: Frame, i: number): boolean =>
+  f.signal === 'test_fn' && loadOf(f)?.[0] === i;
+/** W3: an action whose handler writes a data key; the reply is its `data` frame. */
+export const stateFrame = (i: number): string => `{"signal":"test_state","load":["k",${i}]}`;
+/** Whether `f` answers {@link stateFrame}(i). */
+export const isState = (f: Frame, i: number): boolean => f.signal === 'data' && keyOf(f, 'k') === i;

@@ -21,6 +21,11 @@ import {
   openPages,
   roundTrips,
   stream,
+  echoFrame,
+  isEcho,
+  isState,
+  loadOf,
+  stateFrame,
   type Frame,
 } from './client.ts';
 import { ensureDist } from './dist.ts';
@@ -225,17 +230,6 @@ function roundTripWorkload(
     teardown: ({ page }) => page.close(),
   };
 }
-
-const loadOf = (f: Frame): unknown[] | undefined => (Array.isArray(f.load) ? f.load : undefined);
-const keyOf = (f: Frame, key: string): unknown =>
-  f.load !== null && typeof f.load === 'object' ? (f.load as Record<string, unknown>)[key] : NaN;
-
-/** W2: an action whose handler emits its arguments back. */
-const echoFrame = (i: number): string => `{"signal":"test_fn","load":[${i},2]}`;
-const isEcho = (f: Frame, i: number): boolean => f.signal === 'test_fn' && loadOf(f)?.[0] === i;
-/** W3: an action whose handler writes a data key; the reply is its `data` frame. */
-const stateFrame = (i: number): string => `{"signal":"test_state","load":["k",${i}]}`;
-const isState = (f: Frame, i: number): boolean => f.signal === 'data' && keyOf(f, 'k') === i;
 
 function w2Echo(): Workload<{ page: Page; times: Float64Array }> {
   return roundTripWorkload('W2 echo', ALL, n(1000), 10, echoFrame, isEcho, reps(20));
