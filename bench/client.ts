@@ -3,8 +3,8 @@
 // time something run inside the socket's message callback (one Promise per
 // batch, none per frame) and write into arrays allocated before the timing
 // starts, so the client's own work and garbage stay out of the figures as far
-// as they can; `clientGc()` says how much collection happened in the client
-// anyway.
+// as they can; `clientGc()` says how much the client collected garbage during
+// the timed parts anyway.
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
@@ -17,29 +17,47 @@ export interface Frame {
 /** What a page does with each frame while a loop runs; between loops frames are only counted. */
 type Handler = (frame: Frame) => void;
 
-/** Garbage collection in this process while {@link measuring} is on. */
-const gc = { on: false, count: 0, ms: 0 };
+/** The stretches of time (performance.now()) of the timed parts so far. */
+const windows: Array<{ start: number; end: number }> = [];
+/** The client's GC pauses that began inside a timed part: [start, ms]. */
+const pauses: Array<[number, number]> = [];
+// entries arrive after the fact (a later task): placed by their start time
 new PerformanceObserver((list) => {
-  if (!gc.on) return;
   for (const entry of list.getEntries()) {
-    gc.count++;
-    gc.ms += entry.duration;
+    for (let i = windows.length - 1; i >= 0; i--) {
+      const w = windows[i]!;
+      if (entry.startTime > w.end) break;
+      if (entry.startTime >= w.start) {
+        pauses.push([entry.startTime, entry.duration]);
+        break;
+      }
+    }
   }
 }).observe({ entryTypes: ['gc'] });
 
-/** Count the client's GC pauses during `fn` (the timed part of a workload). */
+/** Run `fn`, the timed part of a workload: the client's GC pauses in it are counted. */
 export async function measuring<T>(fn: () => Promise<T>): Promise<T> {
-  gc.on = true;
+  const w = { start: performance.now(), end: Infinity };
+  windows.push(w);
   try {
     return await fn();
   } finally {
-    gc.on = false;
+    w.end = performance.now();
   }
 }
 
-/** The client's GC pauses during the timed parts so far. */
-export function clientGc(): { count: number; ms: number } {
-  return { count: gc.count, ms: gc.ms };
+/** The client's GC pauses in timed parts between `from` and `to` (performance.now()). */
+export async function clientGc(from: number, to: number): Promise<{ count: number; ms: number }> {
+  // let the observer take what is queued
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  let count = 0;
+  let ms = 0;
+  for (const [start, duration] of pauses) {
+    if (start < from || start > to) continue;
+    count++;
+    ms += duration;
+  }
+  return { count, ms };
 }
 
 /** One page: a socket, connected with `__connect`. */

@@ -2,19 +2,9 @@
 // GET, resident memory from /proc (Linux), polling with a deadline.
 import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 
 /** A free port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort } from '../test/redis.ts';
 
 /** One `GET path` on 127.0.0.1:`port`: resolves to the status, rejects when nothing answers. */
 export function httpGet(port: number, path: string): Promise<number> {

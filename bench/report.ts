@@ -3,7 +3,6 @@
 // taken between the figures of the same repetition (measured next to each
 // other) and summarised by its median and interquartile range over the
 // repetitions.
-import type { RedisRow } from './run.ts';
 import { TARGET_LABELS, type TargetKey } from './servers.ts';
 import { median, paired, summarise, type Summary } from './stats.ts';
 
@@ -22,7 +21,10 @@ export interface Report {
   clientGc: Record<string, { count: number; ms: number }>;
   /** workload → metric → target → one figure per repetition. */
   results: Record<string, Record<string, Partial<Record<TargetKey, number[]>>>>;
-  redis: RedisRow[];
+  /** Why the Redis workloads did not run, when they did not. */
+  redisNote?: string;
+  /** Seconds each workload took. */
+  seconds: Record<string, number>;
 }
 
 /** One ratio row: `a / b` (or `a - b`, or `a` alone) of a workload's metric, with a goal. */
@@ -43,6 +45,7 @@ const SHORT: Record<TargetKey, string> = {
   ts: 'ours TS',
   worker: 'worker',
   py: 'Python',
+  redis: 'Redis',
 };
 
 const vs = (a: TargetKey, b: TargetKey, rows: Array<[string, string, number?]>): RatioSpec[] =>
@@ -125,6 +128,17 @@ export const RATIOS: RatioSpec[] = [
   ]),
   { workload: 'W8 busy', metric: '(a) GET / during 2 s CPU p99 ms', a: 'py', max: 50 },
   { workload: 'W8 busy', metric: '(b) echo of another analysis p99 ms', a: 'py', max: 10 },
+  ...vs('redis', 'ts', [
+    ['R W2 echo', 'mean µs', 1.5],
+    ['R W2 echo', 'p50 µs'],
+    ['R W2 echo', 'p99 µs'],
+    ['R W3 state', 'mean µs'],
+    ['R W3 state', 'p50 µs'],
+    ['R W4 stream', 'ms to final state', 1.5],
+    ['W9 fan-out 1000', 'p50 ms', 2],
+    ['W9 fan-out 1000', 'p99 ms'],
+  ]),
+  { workload: 'R1 idle session', metric: 'bytes of Redis memory/idle session', a: 'redis' },
   ...vs('orig', 'raw', [
     ['W2 echo', 'p50 µs'],
     ['W3 state', 'p50 µs'],
@@ -138,7 +152,7 @@ export function fmt(x: number): string {
   return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : x.toFixed(3);
 }
 
-const ORDER: TargetKey[] = ['orig', 'raw', 'ts', 'worker', 'py'];
+const ORDER: TargetKey[] = ['orig', 'raw', 'ts', 'worker', 'py', 'redis'];
 
 /** A ratio row's label, e.g. `W2 echo p50 µs: ours TS / raw`. */
 export function ratioLabel(s: RatioSpec): string {
@@ -192,13 +206,14 @@ function headline(r: Report, targets: TargetKey[]): string[] {
     worker: 'ts',
     py: targets.includes('orig') ? 'orig' : 'ts',
   };
+  const cols = targets.filter((t) => t !== 'redis');
   const lines = [
-    `| workload | ${targets.map((t) => TARGET_LABELS[t]).join(' | ')} |`,
-    `|---|${targets.map(() => '---:').join('|')}|`,
+    `| workload | ${cols.map((t) => TARGET_LABELS[t]).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
   ];
   for (const [label, w, m] of rows) {
     if (!r.results[w]?.[m]) continue;
-    const cells = targets.map((t) => {
+    const cells = cols.map((t) => {
       const v = med(w, m, t);
       if (Number.isNaN(v)) return '';
       const b = against[t];
@@ -209,7 +224,7 @@ function headline(r: Report, targets: TargetKey[]): string[] {
     });
     lines.push(`| ${label} | ${cells.join(' | ')} |`);
   }
-  return lines;
+  return lines.length > 2 ? [...lines, ''] : [];
 }
 
 /** The Markdown of a run. */
@@ -236,7 +251,6 @@ export function report(r: Report): string {
     'Figures are medians over the repetitions; (N× x) is the median of the ratios to x, repetition by repetition.',
     '',
     ...headline(r, targets),
-    '',
     '### Ratios and goals',
     '',
     'Each ratio is taken between two targets in the same repetition; the median over the repetitions, the interquartile range and the number of repetitions.',
@@ -248,7 +262,7 @@ export function report(r: Report): string {
     if (!r.original.ran && (spec.a === 'orig' || spec.b === 'orig')) continue;
     const m = ratioOf(r, spec);
     if (!m) continue;
-    const show = spec.difference ? fmt : (x: number): string => x.toFixed(2);
+    const show = spec.difference || !spec.b ? fmt : (x: number): string => x.toFixed(2);
     lines.push(
       `| ${ratioLabel(spec)} | ${show(m.median)} | ${show(m.q1)}–${show(m.q3)} | ${m.n} | ${goalText(spec)} | ${metText(spec, m)} |`,
     );
@@ -269,29 +283,17 @@ export function report(r: Report): string {
       lines.push(`| ${w} | ${m} | ${cells.join(' | ')} |`);
     }
   }
-  if (r.redis.length > 0) {
-    lines.push(
-      '',
-      '### Redis',
-      '',
-      'Ours on a Redis datastore (redis-server on this machine) beside ours in memory, in the same run (the better of two each):',
-      '',
-      '| workload | metric | redis | memory | redis/memory | goal | |',
-      '|---|---|---:|---:|---:|---|---|',
-      ...r.redis.map(([w, m, redis, memory, goal]) => {
-        const ratio = redis / memory;
-        const met =
-          goal === undefined ? '' : ratio <= goal ? '✓' : `✗ (+${(ratio - goal).toFixed(2)} over)`;
-        return `| ${w} | ${m} | ${fmt(redis)} | ${fmt(memory)} | ${Number.isNaN(ratio) ? '' : ratio.toFixed(2)} | ${goal === undefined ? '' : `≤ ${goal}`} | ${met} |`;
-      }),
-    );
-  }
+  if (r.redisNote) lines.push('', `Redis workloads: not run (${r.redisNote}).`);
   const gc = Object.entries(r.clientGc).map(
     ([w, { count, ms }]) => `${w} ${count}${count > 0 ? ` (${fmt(ms)} ms)` : ''}`,
   );
   lines.push(
     '',
     `Garbage collections in the client (the bench's own process) during the timed parts: ${gc.join(', ')}.`,
+    '',
+    `Seconds per workload: ${Object.entries(r.seconds)
+      .map(([w, s]) => `${w} ${s.toFixed(0)}`)
+      .join(', ')}.`,
   );
   return lines.join('\n');
 }

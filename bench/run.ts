@@ -31,7 +31,7 @@ import {
 import { ensureDist } from './dist.ts';
 import { writeDocs } from './docs.ts';
 import { report, type Report } from './report.ts';
-import { originalTarget, startTarget, type Server, type TargetKey } from './servers.ts';
+import { originalTarget, startTarget, useRedis, type Server, type TargetKey } from './servers.ts';
 import { mean, pct } from './stats.ts';
 
 const argv = process.argv.slice(2);
@@ -83,6 +83,17 @@ function record(workload: string, target: TargetKey, figures: Figures): void {
 const loads: number[] = [];
 /** The client's GC pauses during each workload's timed parts. */
 const gcs: Record<string, { count: number; ms: number }> = {};
+/** Seconds each workload took, servers' start and stop included. */
+const seconds: Record<string, number> = {};
+
+/**
+ * A full collection in the client before a workload's timed part (the npm
+ * script runs node with --expose-gc), so that what opening pages left in the
+ * old generation is not collected in the middle of a timed loop.
+ */
+function collectClientGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
 
 // the driver -------------------------------------------------------------------
 
@@ -124,6 +135,7 @@ async function run<S>(w: Workload<S>): Promise<void> {
     const server = await startTarget(key);
     try {
       const state = await guard(w.setup(server), `${w.name} setup (${key})`);
+      collectClientGarbage();
       const figures = await measuring(() => guard(w.rep(state, server, 0), `${w.name} (${key})`));
       await w.teardown(state);
       return figures ?? {};
@@ -133,7 +145,7 @@ async function run<S>(w: Workload<S>): Promise<void> {
   };
   const servers = new Map<TargetKey, Server>();
   const states = new Map<TargetKey, S>();
-  const gcBefore = clientGc();
+  const started = performance.now();
   try {
     if (!w.freshPerRep) {
       for (const key of targets) {
@@ -141,6 +153,7 @@ async function run<S>(w: Workload<S>): Promise<void> {
         servers.set(key, server);
         states.set(key, await guard(w.setup(server), `${w.name} setup (${key})`));
       }
+      collectClientGarbage();
     }
     const turns = w.freshPerRep ? 1 : (w.turns ?? 1);
     for (let r = 0, first = 0; r < w.reps; r++) {
@@ -160,8 +173,8 @@ async function run<S>(w: Workload<S>): Promise<void> {
     for (const state of states.values()) await w.teardown(state);
     for (const server of servers.values()) await server.stop();
   }
-  const gcAfter = clientGc();
-  gcs[w.name] = { count: gcAfter.count - gcBefore.count, ms: gcAfter.ms - gcBefore.ms };
+  gcs[w.name] = await clientGc(started, performance.now());
+  seconds[w.name] = (performance.now() - started) / 1000;
 }
 
 // workloads --------------------------------------------------------------------
@@ -232,11 +245,11 @@ function roundTripWorkload(
 }
 
 function w2Echo(): Workload<{ page: Page; times: Float64Array }> {
-  return roundTripWorkload('W2 echo', ALL, n(1000), 10, echoFrame, isEcho, reps(20));
+  return roundTripWorkload('W2 echo', ALL, n(1000), 10, echoFrame, isEcho, reps(21));
 }
 
 function w3State(): Workload<{ page: Page; times: Float64Array }> {
-  return roundTripWorkload('W3 state', ALL, n(1000), 10, stateFrame, isState, reps(20));
+  return roundTripWorkload('W3 state', ALL, n(1000), 10, stateFrame, isState, reps(21));
 }
 
 const STREAM = 20000;
@@ -246,7 +259,7 @@ function w4Stream(): Workload<{ page: Page; gaps: Float64Array }> {
   return {
     name: 'W4 stream',
     targets: ALL,
-    reps: reps(5),
+    reps: reps(9),
     setup: async (s) => {
       const page = await Page.open(s.url);
       const gaps = new Float64Array(count + 2);
@@ -281,7 +294,7 @@ function w5FanOut(pages: number, targets: TargetKey[]): Workload<{ pages: Page[]
   return {
     name: `W5 fan-out ${pages}`,
     targets,
-    reps: reps(5),
+    reps: reps(9),
     setup: async (s) => {
       const pages = await openPages(s.url, count);
       const fan = new FanOut(pages, 'k');
@@ -311,7 +324,7 @@ function w6Memory(
   return {
     name: `W6 memory ${sessions}`,
     targets,
-    reps: reps(3),
+    reps: reps(5),
     freshPerRep: true,
     setup: async (s) => {
       // what the first sessions load (a worker pool's threads among them) counts as the server's
@@ -341,6 +354,7 @@ function w7Churn(): Workload<null> {
     rep: async (_, s) => {
       const pages = await openPages(s.url, n(200));
       const fan = new FanOut(pages, 'k');
+      for (let i = 0; i < 3; i++) await fan.run(++shared);
       const fanOuts = async (): Promise<number[]> => {
         const times: number[] = [];
         for (let i = 0; i < n(30); i++) times.push(await fan.run(++shared));
@@ -429,152 +443,103 @@ function w8Busy(): Workload<null> {
 
 // Redis ----------------------------------------------------------------------
 
-/** The mean µs of `count` round trips on a fresh page of `s`. */
-async function roundTripMean(
-  s: Server,
-  frame: (i: number) => string,
-  isReply: (f: Frame, i: number) => boolean,
-  count: number,
-): Promise<number> {
-  const page = await Page.open(s.url);
-  const frames = Array.from({ length: count }, (_, i) => Buffer.from(frame(i)));
-  const times = new Float64Array(count);
-  await roundTrips(page, frames, isReply, times);
-  await page.close();
-  return mean(times);
+/** Why the Redis workloads did not run, when they did not. */
+let redisNote: string | undefined;
+
+/**
+ * W9: 1000 pages split over two processes sharing one Redis (target
+ * `redis`) against 1000 pages on one in-memory process (`ts`); a page of the
+ * first changes a classData key: the time until every page has it. The two
+ * take turns, 20 fan-outs each per repetition.
+ */
+async function w9FanOut(): Promise<void> {
+  const name = 'W9 fan-out 1000';
+  if (!selected(name)) return;
+  process.stderr.write(`${name} (redis: 2 processes, ts: 1)…\n`);
+  loads.push(loadavg()[0]!);
+  const count = n(1000);
+  const started = performance.now();
+  const a = await startTarget('redis');
+  const b = await startTarget('redis');
+  const one = await startTarget('ts');
+  const pages: Page[] = [];
+  try {
+    const split = await openPages(a.url, Math.ceil(count / 2));
+    split.push(...(await openPages(b.url, Math.floor(count / 2))));
+    const single = await openPages(one.url, count);
+    pages.push(...split, ...single);
+    const fans: Array<[TargetKey, FanOut]> = [
+      ['redis', new FanOut(split, 'k')],
+      ['ts', new FanOut(single, 'k')],
+    ];
+    for (const [, fan] of fans) for (let i = 0; i < 3; i++) await fan.run(++shared);
+    collectClientGarbage();
+    for (let r = 0; r < reps(9); r++) {
+      for (let j = 0; j < fans.length; j++) {
+        const [key, fan] = fans[(j + r) % fans.length]!;
+        const times: number[] = [];
+        await measuring(async () => {
+          for (let i = 0; i < n(20); i++) times.push(await guard(fan.run(++shared), name));
+        });
+        record(name, key, { 'p50 ms': pct(times, 50), 'p99 ms': pct(times, 99) });
+      }
+    }
+    for (const [, fan] of fans) fan.release();
+  } finally {
+    await closeAll(pages);
+    for (const s of [a, b, one]) await s.stop();
+  }
+  gcs[name] = await clientGc(started, performance.now());
+  seconds[name] = (performance.now() - started) / 1000;
 }
 
-async function streamMs(s: Server): Promise<number> {
-  const page = await Page.open(s.url);
-  const r = await stream(
-    page,
-    `{"signal":"stream","load":[${n(STREAM)}]}`,
-    'stream_done',
-    new Float64Array(0),
-  );
-  await page.close();
-  return r.ms;
-}
-
-/** W5 over `pages` (split over servers), `reps` fan-outs: p50 and p99 ms. */
-async function fanOutTimes(
-  pages: Page[],
-  repetitions: number,
-): Promise<{ p50: number; p99: number }> {
-  const fan = new FanOut(pages, 'k');
-  const times: number[] = [];
-  for (let i = 0; i < repetitions; i++) times.push(await fan.run(++shared));
-  fan.release();
-  return { p50: pct(times, 50), p99: pct(times, 99) };
-}
-
-/** Redis's used_memory grown per idle session (`count` pages connected, nothing written). */
-async function redisMemoryPerSession(s: Server, redisUrl: string, count: number) {
+/** R1: Redis's used_memory grown per idle session (1000 pages connected, nothing written). */
+async function r1RedisMemory(redisUrl: string): Promise<void> {
+  const name = 'R1 idle session';
+  if (!selected(name)) return;
+  process.stderr.write(`${name}…\n`);
   const { Redis } = await import('ioredis');
   const redis = new Redis(redisUrl);
+  const s = await startTarget('redis');
   const used = async (): Promise<number> => {
     const info = await redis.info('memory');
     return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
   };
   try {
+    const count = n(1000);
     const before = await used();
     const pages = await openPages(s.url, count);
     const after = await used();
     await closeAll(pages);
-    return (after - before) / count;
+    record(name, 'redis', { 'bytes of Redis memory/idle session': (after - before) / count });
   } finally {
     redis.disconnect();
+    await s.stop();
   }
 }
 
-/**
- * Each side twice, alternating, the better of two kept: a fresh process and a
- * warmed one would otherwise compare JIT warm-up, not the datastore.
- */
-async function warm(
-  redis: () => Promise<number>,
-  memory: () => Promise<number>,
-  what: string,
-): Promise<{ r: number; m: number }> {
-  const rs: number[] = [];
-  const ms: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    rs.push(await guard(redis(), `${what} redis`));
-    ms.push(await guard(memory(), `${what} memory`));
-  }
-  return { r: Math.min(...rs), m: Math.min(...ms) };
-}
-
-/** A Redis row: [workload, metric, redis, memory, goal as a highest ratio]. */
-export type RedisRow = [
-  workload: string,
-  metric: string,
-  redis: number,
-  memory: number,
-  goal?: number,
-];
-
-/** The Redis rows, beside an in-memory server in the same run; skipped without redis-server. */
-async function redisSection(): Promise<RedisRow[]> {
-  const rows: RedisRow[] = [];
-  if (!['W2 echo', 'W3 state', 'W4 stream', 'W9', 'R1'].some(selected)) return rows;
+/** The Redis workloads, beside ours in memory; skipped without redis-server. */
+async function redisSection(): Promise<void> {
+  if (!['R', 'W9'].some(selected)) return;
   const { existsSync } = await import('node:fs');
   const { REDIS_SERVER, startRedis } = await import('../test/redis.ts');
   if (!existsSync(REDIS_SERVER)) {
-    process.stderr.write(`Redis rows skipped: no ${REDIS_SERVER} (apt-get install redis-server)\n`);
-    return rows;
+    redisNote = `no ${REDIS_SERVER} (apt-get install redis-server)`;
+    return;
   }
-  loads.push(loadavg()[0]!);
   const redis = await startRedis();
-  const a = await startTarget('ts', redis.url);
-  const b = await startTarget('ts', redis.url);
-  const memory = await startTarget('ts');
+  useRedis(redis.url);
   try {
-    const count = n(2000);
-    const paired: Array<[string, string, (s: Server) => Promise<number>, number?]> = [
-      ['W2 echo', 'mean µs/round trip', (s) => roundTripMean(s, echoFrame, isEcho, count), 1.5],
-      ['W3 state', 'mean µs/round trip', (s) => roundTripMean(s, stateFrame, isState, count)],
-      ['W4 stream', 'ms to final state', streamMs, 1.5],
-    ];
-    for (const [workload, metric, figure, goal] of paired) {
-      if (!selected(workload)) continue;
-      process.stderr.write(`${workload} (redis)…\n`);
-      const { r, m } = await warm(
-        () => figure(a),
-        () => figure(memory),
-        workload,
-      );
-      rows.push([workload, metric, r, m, goal]);
-    }
-    if (selected('W9')) {
-      process.stderr.write('W9 fan-out over 2 processes on Redis…\n');
-      const pages = n(1000);
-      const split = [
-        ...(await openPages(a.url, Math.ceil(pages / 2))),
-        ...(await openPages(b.url, Math.floor(pages / 2))),
-      ];
-      const one = await openPages(memory.url, pages);
-      // warm both, then measure
-      await fanOutTimes(split, 3);
-      await fanOutTimes(one, 3);
-      const r = await guard(fanOutTimes(split, n(50)), 'W9');
-      const m = await guard(fanOutTimes(one, n(50)), 'W5 for W9');
-      await closeAll([...split, ...one]);
-      rows.push([`W9 fan-out ${pages} (2 processes) vs W5`, 'p50 ms', r.p50, m.p50, 2]);
-      rows.push([`W9 fan-out ${pages} (2 processes) vs W5`, 'p99 ms', r.p99, m.p99]);
-    }
-    if (selected('R1')) {
-      process.stderr.write('R1 Redis memory per idle session…\n');
-      const bytes = await guard(redisMemoryPerSession(a, redis.url, n(1000)), 'R1');
-      rows.push(['R1 idle session', 'bytes of Redis memory', bytes, NaN]);
-    }
+    const pair: TargetKey[] = ['ts', 'redis'];
+    await run(roundTripWorkload('R W2 echo', pair, n(1000), 10, echoFrame, isEcho, reps(9)));
+    await run(roundTripWorkload('R W3 state', pair, n(1000), 10, stateFrame, isState, reps(9)));
+    await run({ ...w4Stream(), name: 'R W4 stream', targets: pair, reps: reps(5) });
+    await w9FanOut();
+    await r1RedisMemory(redis.url);
   } finally {
-    await a.stop();
-    await b.stop();
-    await memory.stop();
+    useRedis(undefined);
     await redis.stop();
   }
-  return rows;
 }
 
 // the Python kernel's start ----------------------------------------------------
@@ -620,9 +585,10 @@ async function main(): Promise<void> {
   await run(w7Churn());
   await run(w8Busy());
   await pythonStart();
-  const redisRows = await redisSection();
+  await redisSection();
   if (selected('S start-up')) {
     loads.push(loadavg()[0]!);
+    const t = performance.now();
     const { startupRows } = await import('./startup.ts');
     for (const [workload, metric, ours, raw] of await startupRows(QUICK ? 3 : 5)) {
       ours.forEach((v, i) => {
@@ -630,6 +596,7 @@ async function main(): Promise<void> {
         record(workload, 'raw', { [metric]: raw[i]! });
       });
     }
+    seconds['start-up'] = (performance.now() - t) / 1000;
   }
   const original = originalTarget();
   const out: Report = {
@@ -649,7 +616,8 @@ async function main(): Promise<void> {
         Object.fromEntries([...metrics].map(([m, byTarget]) => [m, Object.fromEntries(byTarget)])),
       ]),
     ),
-    redis: redisRows,
+    ...(redisNote ? { redisNote } : {}),
+    seconds,
   };
   const markdown = report(out);
   process.stdout.write(markdown + '\n');

@@ -5,8 +5,8 @@
 import { fork } from 'node:child_process';
 import { findOriginal, startOriginal, type Original } from './original.ts';
 
-/** A target of the bench. */
-export type TargetKey = 'orig' | 'raw' | 'ts' | 'worker' | 'py';
+/** A target of the bench (`redis`: ours in-process on a Redis datastore, see {@link useRedis}). */
+export type TargetKey = 'orig' | 'raw' | 'ts' | 'worker' | 'py' | 'redis';
 
 /** The column headings of the targets, in table order. */
 export const TARGET_LABELS: Record<TargetKey, string> = {
@@ -15,11 +15,13 @@ export const TARGET_LABELS: Record<TargetKey, string> = {
   ts: 'ours, TypeScript in-process',
   worker: 'ours, worker kernel',
   py: 'ours, Python kernel',
+  redis: 'ours, Redis datastore',
 };
 
 /** Which of ours serves which bench analysis (bench/analyses/index.yaml). */
-const ANALYSIS: Record<'ts' | 'worker' | 'py', string> = {
+const ANALYSIS: Record<'ts' | 'worker' | 'py' | 'redis', string> = {
   ts: 'bench',
+  redis: 'bench',
   worker: 'bench_worker',
   py: 'bench_py',
 };
@@ -42,6 +44,12 @@ export interface Server {
 }
 
 let original: Original | undefined;
+let redisUrl: string | undefined;
+
+/** The redis:// URL the `redis` target's servers use (a redis-server the bench started). */
+export function useRedis(url: string | undefined): void {
+  redisUrl = url;
+}
 
 /** The original, found once per run (see bench/original.ts). */
 export function originalTarget(): Original {
@@ -95,8 +103,12 @@ async function startNode(key: TargetKey, datastore?: string): Promise<Server> {
 }
 
 /** Start a fresh server for `key` (the original only when {@link originalTarget} is ok). */
-export async function startTarget(key: TargetKey, datastore?: string): Promise<Server> {
-  if (key !== 'orig') return startNode(key, datastore);
+export async function startTarget(key: TargetKey): Promise<Server> {
+  if (key === 'redis') {
+    if (!redisUrl) throw new Error('the redis target needs useRedis(url) first');
+    return startNode(key, redisUrl);
+  }
+  if (key !== 'orig') return startNode(key);
   const found = originalTarget();
   if (!found.ok) throw new Error(`the original cannot run: ${found.reason}`);
   const s = await startOriginal(found);
