@@ -1,4 +1,10 @@
-"""The benchmark's workloads in Python (bench/analyses/bench/analysis.ts), written as a user would."""
+"""The benchmark's workloads in Python (bench/analyses/bench/analysis.ts).
+
+Written as a databench 0.7 user wrote them (``@databench.on``, a generator
+that yields each write), so that this one file runs both in our Python kernel
+and, unchanged, under the original databench 0.7.3 (bench/original.ts): the
+bench compares the two on the same code.
+"""
 
 import time
 
@@ -6,18 +12,22 @@ import databench
 
 
 class Bench(databench.Analysis):
-    def on_test_fn(self, first, second=100):
+    @databench.on
+    def test_fn(self, first, second=100):
         return self.emit('test_fn', [first, second])
 
-    def on_test_state(self, key, value):
+    @databench.on
+    def test_state(self, key, value):
         return self.data.set(key, value)
 
-    async def on_stream(self, n):
+    @databench.on
+    def stream(self, n):
         for i in range(n):
-            await self.set_state(count=i)
-        await self.emit('stream_done')
+            yield self.set_state(count=i)
+        yield self.emit('stream_done')
 
-    def on_burn(self, ms):
+    @databench.on
+    def burn(self, ms):
         """Compute for `ms` milliseconds in a synchronous loop (W8)."""
         end = time.time() + ms / 1000.0
         x = 0
@@ -29,5 +39,6 @@ class Bench(databench.Analysis):
         """An uploaded file (the upload rows): its size back, once every byte has arrived."""
         return self.emit('uploaded', file.size)
 
-    def on_set_shared(self, key, value):
+    @databench.on
+    def set_shared(self, key, value):
         return self.class_data.set(key, value)
