@@ -3,7 +3,10 @@ import { DatabenchError, describeError } from '../protocol/errors.js';
 import { type DatastoreBackend } from './backend.js';
 import { EMPTY_DOMAIN, type MemoryBackend } from './backends/memory.js';
 import { getDefaultBackend } from './default-backend.js';
-import { Change } from './change.js';
+import { Change, type Delta } from './change.js';
+import { diffDecoded, DIFF_MIN_BYTES, mayDiff, type Decoded } from './delta.js';
+import jsonpatch from 'fast-json-patch';
+import type { PatchOperation } from '../protocol/delta.js';
 
 /** Options of {@link Datastore}. */
 export interface DatastoreOptions {
@@ -41,6 +44,27 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(describeError(error).message, { cause: error });
 }
 const NONE: readonly never[] = [];
+
+/** The item type of a list type (`unknown` for anything else). */
+export type ListItem<V> = V extends ReadonlyArray<infer I> ? I : unknown;
+
+function isEmptyList(encoded: string): boolean {
+  return encoded.length === 2 || /^\[\s*\]$/.test(encoded);
+}
+
+/** What kind of JSON an encoded value is, in words (for errors). */
+function describeEncoded(encoded: string): string {
+  const c = encoded.charCodeAt(0);
+  return c === 0x7b
+    ? 'an object'
+    : c === 0x22
+      ? 'a string'
+      : encoded === 'null'
+        ? 'null'
+        : encoded === 'true' || encoded === 'false'
+          ? 'a boolean'
+          : 'a number';
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -126,25 +150,79 @@ class Domain {
     }
   }
 
-  write(key: string, encoded: string | undefined): Promise<void> {
+  /**
+   * The decoded form of large values that were diffed or patched, per key:
+   * the next diff or patch of the key skips a parse while the key still
+   * holds the same encoded value. Undefined until a large value is diffed.
+   */
+  private decoded: Map<string, Decoded> | undefined = undefined;
+
+  /**
+   * Write `encoded` (undefined: delete). `delta` is the change against the
+   * key's current value when the writer knows it (an append, a patch);
+   * without one, a large list or object gets a structural diff, computed
+   * when a page that takes deltas first asks for it.
+   */
+  write(key: string, encoded: string | undefined, delta?: Delta): Promise<void> {
     const current = this.entries.get(key);
     if (current === encoded) return RESOLVED;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
     const persisted = this.backend.write(this.name, key, encoded);
-    const delivered = this.deliver(new Change(key, encoded));
+    const delivered = this.deliver(this.change(key, current, encoded, delta));
     if (persisted === undefined) return delivered;
     return Promise.all([persisted, delivered]).then(() => undefined);
   }
 
   applyRemote(key: string, encoded: string | undefined): void {
-    if (this.entries.get(key) === encoded) return;
+    const current = this.entries.get(key);
+    if (current === encoded) return;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
     // a change made elsewhere has no writer here to hear of a failing callback
-    this.deliver(new Change(key, encoded)).catch(() => undefined);
+    this.deliver(this.change(key, current, encoded, undefined)).catch(() => undefined);
+  }
+
+  private change(
+    key: string,
+    previous: string | undefined,
+    encoded: string | undefined,
+    delta: Delta | undefined,
+  ): Change {
+    if (delta !== undefined && previous !== undefined) {
+      return new Change(key, encoded, this.name, delta);
+    }
+    if (!mayDiff(previous, encoded)) {
+      if (encoded === undefined) this.decoded?.delete(key);
+      return new Change(key, encoded, this.name);
+    }
+    return new Change(key, encoded, this.name, () => {
+      const after = JSON.parse(encoded!) as unknown;
+      const before = this.decodedValue(key, previous!);
+      this.remember(key, encoded!, after);
+      return diffDecoded(before, after, encoded!);
+    });
+  }
+
+  /**
+   * A decoded value of `key` for a diff or a patch (which may change it in
+   * place): the one kept when it still matches `encoded`, else a parse.
+   */
+  decodedValue(key: string, encoded: string): unknown {
+    const kept = this.decoded?.get(key);
+    if (kept !== undefined) {
+      this.decoded!.delete(key);
+      if (kept.encoded === encoded) return kept.value;
+    }
+    return JSON.parse(encoded) as unknown;
+  }
+
+  /** Keep a large value's decoded form for the next diff or patch of `key`. */
+  remember(key: string, encoded: string, value: unknown): void {
+    if (encoded.length < DIFF_MIN_BYTES) return;
+    (this.decoded ??= new Map()).set(key, { encoded, value });
   }
 
   /** Only the memory backend attaches a domain as EMPTY_DOMAIN: it makes the domain's own Map. */
@@ -428,7 +506,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   triggerAllChangeCallbacks(): Promise<void> {
     let pending: PromiseLike<unknown>[] | undefined;
     for (const [key, encoded] of this.state.entries) {
-      pending = this._deliver(new Change(key, encoded), pending);
+      pending = this._deliver(new Change(key, encoded, this.state.name), pending);
     }
     return settle(pending);
   }
@@ -457,6 +535,85 @@ export class Datastore<T extends object = Record<string, unknown>> {
     return this.writeAll(
       ownEntries(values, 'init').filter(([key]) => !this.state.entries.has(key)),
     );
+  }
+
+  /**
+   * Add `items` to the end of the list at `key` (a new list when the key
+   * holds nothing). A page that takes deltas gets only the new items; every
+   * listener and wired widget still sees the whole list.
+   *
+   * @example await this.data.append('points', { x: 1, y: 2 });
+   */
+  append<K extends keyof T & string>(key: K, ...items: ListItem<T[K]>[]): Promise<void> {
+    return this.extend(key, items);
+  }
+
+  /** {@link append} with the items as one iterable (like Python's `list.extend`). */
+  extend<K extends keyof T & string>(key: K, items: Iterable<ListItem<T[K]>>): Promise<void> {
+    this.assertOpen('extend');
+    const list = Array.isArray(items) ? (items as unknown[]) : Array.from(items);
+    const previous = this.state.entries.get(key);
+    if (previous !== undefined && previous.charCodeAt(0) !== 0x5b) {
+      throw new DatabenchError(
+        'DATASTORE_NOT_A_LIST',
+        `cannot append to "${key}": it holds ${describeEncoded(previous)}, not a list. Set a list first (or use set())`,
+      );
+    }
+    if (list.length === 0) {
+      return previous === undefined ? this.state.write(key, '[]') : RESOLVED;
+    }
+    const encodedItems = encodeValue(list, key);
+    const inner = encodedItems.slice(1, -1);
+    if (previous === undefined) return this.state.write(key, encodedItems);
+    // the stored text grows by the items: the old list is neither parsed nor encoded again
+    const encoded = isEmptyList(previous)
+      ? encodedItems
+      : previous.slice(0, -1) + ',' + inner + ']';
+    return this.state.write(key, encoded, { kind: 'append', encoded: inner });
+  }
+
+  /**
+   * Change the value at `key` with JSON Patch operations (RFC 6902: `add`,
+   * `remove`, `replace`, `move`, `copy`, `test`; paths are JSON Pointers
+   * into the value). A page that takes deltas gets only the operations.
+   * Throws a DatabenchError (`DATASTORE_PATCH`) when the key holds nothing or
+   * an operation does not apply; the value is then unchanged.
+   *
+   * @example await this.data.patch('config', [{ op: 'replace', path: '/threshold', value: 0.5 }]);
+   */
+  patch(key: keyof T & string, ops: readonly PatchOperation[]): Promise<void> {
+    this.assertOpen('patch');
+    if (!Array.isArray(ops)) {
+      throw new DatabenchError(
+        'INVALID_ARGUMENT',
+        `patch("${key}", ops): ops must be a list of JSON Patch operations, got ${typeof ops}`,
+      );
+    }
+    const previous = this.state.entries.get(key);
+    if (previous === undefined) {
+      throw new DatabenchError(
+        'DATASTORE_PATCH',
+        `cannot patch "${key}": it holds no value. Set it first`,
+      );
+    }
+    if (ops.length === 0) return RESOLVED;
+    // the operations as the page gets them (NaN, Sets, Maps as JSON has them),
+    // and a copy: the user may change their objects after the call
+    const opsEncoded = encodeValue(ops, key);
+    const copy = JSON.parse(opsEncoded) as jsonpatch.Operation[];
+    let value = this.state.decodedValue(key, previous);
+    try {
+      value = jsonpatch.applyPatch(value, copy, true, true, true).newDocument;
+    } catch (error) {
+      throw new DatabenchError(
+        'DATASTORE_PATCH',
+        `cannot patch "${key}": ${(error as Error).message.split('\n')[0]}. The value is unchanged`,
+        { cause: error },
+      );
+    }
+    const encoded = encodeValue(value, key);
+    this.state.remember(key, encoded, value);
+    return this.state.write(key, encoded, { kind: 'ops', encoded: opsEncoded });
   }
 
   private writeAll(entries: Array<[string, unknown]>): Promise<void> {
@@ -551,6 +708,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
   _writeEncoded(key: string, encoded: string | undefined): Promise<void> {
     this.assertOpen('set');
     return this.state.write(key, encoded);
+  }
+
+  /** @internal The encoded value at `key` (a delta's whole value, for a page whose updates coalesce). */
+  _encoded(key: string): string | undefined {
+    return this.state.entries.get(key);
   }
 
   /**

@@ -29,6 +29,8 @@ export interface OpenMessage {
   readonly owner: string;
   /** Send the file:line of a handler's failure to the page (absent: true). */
   readonly errorDetails?: boolean;
+  /** The page applies `__delta` frames (absent: false, whole values only). */
+  readonly deltas?: boolean;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */
@@ -125,6 +127,12 @@ export interface FrameOp {
   readonly text?: string;
   /** A datastore change (`signal\0key`): a slow page keeps only the latest. */
   readonly coalesce: string | null;
+  /**
+   * Set when the frame is a `__delta`: the domain of the change, whose whole
+   * value (the host has it, the kernel's write came before this frame) a
+   * slow page gets instead once its updates coalesce.
+   */
+  readonly domain?: string;
 }
 
 /** One action of `sid` finished. */

@@ -136,6 +136,8 @@ export class Session implements PagePort {
   /** Closed for reading too slowly (see {@link closeSlow}). */
   private closedSlow = false;
   private logLimit: LogRateLimit | undefined;
+  /** The page applies `__delta` frames (it announced `__deltas` in `__connect`). */
+  private deltas = false;
 
   /**
    * @param ws The page's WebSocket (a {@link PageSocket}).
@@ -185,6 +187,7 @@ export class Session implements PagePort {
           return;
         }
         this.connecting = true;
+        this.deltas = message.deltas;
         this.start(message);
         return;
       }
@@ -289,6 +292,7 @@ export class Session implements PagePort {
       owner: this.owner,
       errorDetails: this.ctx.errorDetails,
       datastore: this.ctx.datastore,
+      deltas: message.deltas,
     });
   }
 
@@ -308,9 +312,9 @@ export class Session implements PagePort {
   }
 
   /** PagePort: a frame encoded by a kernel in another thread or process. */
-  forward(bytes: Buffer, coalesce: string | undefined): void {
+  forward(bytes: Buffer, coalesce: string | undefined, whole?: string): void {
     if (coalesce === undefined) void this.out.frame(bytes);
-    else this.out.keyed(coalesce, bytes);
+    else this.out.keyed(coalesce, bytes, whole);
   }
 
   /** PagePort: an action finished. */
@@ -408,6 +412,7 @@ export class Session implements PagePort {
       signal,
       change,
       signal === 'class_data' ? sharedFrame(signal, change) : undefined,
+      this.deltas,
     );
   }
 
