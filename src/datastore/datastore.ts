@@ -600,7 +600,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
     // the operations as the page gets them (NaN, Sets, Maps as JSON has them),
     // and a copy: the user may change their objects after the call
     const opsEncoded = encodeValue(ops, key);
-    const copy = JSON.parse(opsEncoded) as jsonpatch.Operation[];
+    const copy = JSON.parse(opsEncoded) as Parameters<typeof jsonpatch.applyPatch>[1];
     let value = this.state.decodedValue(key, previous);
     try {
       value = jsonpatch.applyPatch(value, copy, true, true, true).newDocument;
