@@ -20,8 +20,8 @@ import traceback
 import urllib.parse
 
 from . import _aio
-from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
-                    key_frame_from_encoded)
+from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, delta_frame, encode_value,
+                    frame_from_encoded, key_frame_from_encoded)
 from .analysis import Analysis, _exception_line
 from .datastore import set_default_backend
 from .meta import Meta, _run_lifecycle
@@ -102,9 +102,12 @@ class Outbox(object):
         self.writes.clear()
         self.op(op)
 
-    def frame(self, sid, text, coalesce):
-        return self.op({'t': 'frame', 'sid': sid, 'start': 0, 'end': 0,
-                        'text': text, 'coalesce': coalesce})
+    def frame(self, sid, text, coalesce, domain=None):
+        op = {'t': 'frame', 'sid': sid, 'start': 0, 'end': 0, 'text': text, 'coalesce': coalesce}
+        if domain is not None:
+            # a delta: the host sends the key's whole value instead when the page is slow
+            op['domain'] = domain
+        return self.op(op)
 
     def flush(self):
         if self.ops:
@@ -178,11 +181,13 @@ class KernelBackend(object):
 class Port(object):
     """One page as an analysis sees it: emits and changes become frames."""
 
-    __slots__ = ('sid', 'outbox')
+    __slots__ = ('sid', 'outbox', 'deltas')
 
-    def __init__(self, sid, outbox):
+    def __init__(self, sid, outbox, deltas=False):
         self.sid = sid
         self.outbox = outbox
+        # the page applies `__delta` frames (it announced them in `__connect`)
+        self.deltas = deltas
 
     def emit(self, signal, message):
         if message is NO_MESSAGE:
@@ -192,7 +197,11 @@ class Port(object):
                 message, what='the load of signal "{}"'.format(signal)))
         return self.outbox.frame(self.sid, text, None)
 
-    def change(self, signal, key, encoded):
+    def change(self, signal, key, encoded, delta=None):
+        if delta is not None and self.deltas:
+            kind, encoded_delta, domain = delta
+            return self.outbox.frame(self.sid, delta_frame(signal, key, kind, encoded_delta),
+                                     signal + '\0' + key, domain)
         text = key_frame_from_encoded(signal, key, 'null' if encoded is None else encoded)
         return self.outbox.frame(self.sid, text, signal + '\0' + key)
 
@@ -203,7 +212,7 @@ class Session(object):
     def __init__(self, kernel, message):
         self.kernel = kernel
         self.sid = message['sid']
-        self.port = Port(self.sid, kernel.outbox)
+        self.port = Port(self.sid, kernel.outbox, bool(message.get('deltas')))
         self.analysis = None
         self.queue = collections.deque()
         self.pump = None
