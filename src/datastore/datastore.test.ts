@@ -914,3 +914,157 @@ describe('Datastore: stores that open and close during a delivery', () => {
     for (const s of stores) s.close();
   });
 });
+
+describe('Datastore: deltas', () => {
+  /** Every change as its listeners get it: key, whole value, and delta (when any). */
+  function changes(store: Datastore): Array<{ key: string; value: unknown; delta?: unknown }> {
+    const seen: Array<{ key: string; value: unknown; delta?: unknown }> = [];
+    store.onEncodedChange((change) => {
+      const delta = change.delta;
+      seen.push(
+        delta === undefined
+          ? { key: change.key, value: change.decode() }
+          : { key: change.key, value: change.decode(), delta: { ...delta } },
+      );
+    });
+    return seen;
+  }
+
+  test('append and extend grow the list; each change carries the new items as its delta', async () => {
+    const store = new Datastore<{ xs: unknown[]; empty: number[] }>(domain());
+    const seen = changes(store);
+    await store.append('xs', 1);
+    await store.append('xs', 2, { a: NaN });
+    await store.extend('xs', new Set([3]));
+    await store.extend('xs', []);
+    await store.set('empty', []);
+    await store.append('empty', 5);
+    assert.deepEqual(store.get('xs'), [1, 2, { a: 'NaN' }, 3]);
+    assert.deepEqual(store.get('empty'), [5]);
+    assert.deepEqual(seen, [
+      { key: 'xs', value: [1] },
+      {
+        key: 'xs',
+        value: [1, 2, { a: 'NaN' }],
+        delta: { kind: 'append', encoded: '2,{"a":"NaN"}' },
+      },
+      { key: 'xs', value: [1, 2, { a: 'NaN' }, 3], delta: { kind: 'append', encoded: '3' } },
+      { key: 'empty', value: [] },
+      { key: 'empty', value: [5], delta: { kind: 'append', encoded: '5' } },
+    ]);
+    store.close();
+  });
+
+  test('append to a key that holds something else than a list throws, and changes nothing', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    await store.set('n', { a: 1 });
+    assert.throws(
+      () => store.append('n', 1),
+      (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_NOT_A_LIST',
+    );
+    assert.deepEqual(store.get('n'), { a: 1 });
+    store.close();
+  });
+
+  test('patch applies JSON Patch operations; the change carries them; a failing patch changes nothing', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const seen = changes(store);
+    await store.set('cfg', { a: 1, b: [1, 2] });
+    const value = { deep: true };
+    const ops = [
+      { op: 'replace', path: '/a', value: 2 },
+      { op: 'add', path: '/b/-', value },
+      { op: 'remove', path: '/b/0' },
+    ] as const;
+    await store.patch('cfg', [...ops]);
+    value.deep = false; // the store copied the operations
+    assert.deepEqual(store.get('cfg'), { a: 2, b: [2, { deep: true }] });
+    assert.deepEqual(seen.at(-1)?.delta, {
+      kind: 'ops',
+      encoded: JSON.stringify([
+        { op: 'replace', path: '/a', value: 2 },
+        { op: 'add', path: '/b/-', value: { deep: true } },
+        { op: 'remove', path: '/b/0' },
+      ]),
+    });
+    for (const bad of [
+      [{ op: 'replace', path: '/missing', value: 1 }],
+      [
+        { op: 'replace', path: '/a', value: 3 },
+        { op: 'test', path: '/a', value: 4 },
+      ],
+      [{ op: 'add', path: '/__proto__/x', value: 1 }],
+    ] as const) {
+      assert.throws(
+        () => store.patch('cfg', [...bad]),
+        (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PATCH',
+      );
+      assert.deepEqual(store.get('cfg'), { a: 2, b: [2, { deep: true }] });
+    }
+    assert.throws(
+      () => store.patch('none', [{ op: 'add', path: '/a', value: 1 }]),
+      (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PATCH',
+    );
+    store.close();
+  });
+
+  test('a patch after a failed one, on a large value, starts from the stored value', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const big: Record<string, number> = {};
+    for (let i = 0; i < 2000; i++) big[`k${i}`] = i;
+    await store.set('big', big);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: -1 }]);
+    assert.throws(() =>
+      store.patch('big', [
+        { op: 'replace', path: '/k2', value: -2 },
+        { op: 'remove', path: '/missing' },
+      ]),
+    );
+    await store.patch('big', [{ op: 'replace', path: '/k3', value: -3 }]);
+    assert.deepEqual(store.get('big'), { ...big, k1: -1, k3: -3 });
+    store.close();
+  });
+
+  test('a small change of a large list or object carries a JSON Patch; small values, other kinds and large changes none', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const seen = changes(store);
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    await store.set('list', list);
+    await store.set('list', [...list, 3000]);
+    assert.deepEqual(seen.at(-1)?.delta, {
+      kind: 'ops',
+      encoded: '[{"op":"add","path":"/3000","value":3000}]',
+    });
+    await store.set(
+      'list',
+      list.map((x) => -x),
+    ); // a change as large as the value
+    assert.equal(seen.at(-1)?.delta, undefined);
+    await store.set('list', { now: 'an object', pad: 'x'.repeat(9000) });
+    assert.equal(seen.at(-1)?.delta, undefined, 'a list that became an object goes whole');
+    await store.set('small', { a: 1 });
+    await store.set('small', { a: 2 });
+    assert.equal(seen.at(-1)?.delta, undefined, 'a small value goes whole');
+    await store.set('text', 'x'.repeat(9000));
+    await store.set('text', 'y' + 'x'.repeat(8999));
+    assert.equal(seen.at(-1)?.delta, undefined, 'a string goes whole');
+    const proto = JSON.parse(`{"__proto__": {"a": 1}, "pad": "${'x'.repeat(9000)}"}`) as object;
+    await store.set('proto', proto);
+    await store.set('proto', JSON.parse(JSON.stringify(proto).replace('"a":1', '"a":2')) as object);
+    assert.equal(seen.at(-1)?.delta, undefined, 'a change under __proto__ goes whole');
+    store.close();
+  });
+
+  test("a value written already encoded (a kernel's write at the host) is diffed too", async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    const seen = changes(store);
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    await store._writeEncoded('list', JSON.stringify(list));
+    await store._writeEncoded('list', JSON.stringify([...list, 1]));
+    assert.equal(seen.at(-1)?.delta?.constructor, Object);
+    store.close();
+    backend.dispose();
+  });
+});
