@@ -19,8 +19,9 @@ export const CLIENT_ENTRY = resolve(root, 'src/client/browser.ts');
 export const DEFAULT_CLIENT_OUTFILE = resolve(root, 'dist/browser/databench.js');
 
 // The bundle may contain only these folders: anything else (ws, node:*, the
-// server) would mean a boundary was crossed.
-const ALLOWED_INPUTS = ['src/client/', 'src/protocol/'];
+// server) would mean a boundary was crossed. fast-json-patch applies `__delta`
+// frames (src/protocol/delta.ts): a browser-safe ES module without dependencies.
+const ALLOWED_INPUTS = ['src/client/', 'src/protocol/', 'node_modules/fast-json-patch/'];
 
 /** esbuild is a dependency of tsx; find it even when npm did not hoist it. */
 async function loadEsbuild() {

@@ -1,4 +1,4 @@
-import jsonpatch from 'fast-json-patch';
+import { applyPatch } from 'fast-json-patch/module/core.mjs';
 import { ProtocolError } from './errors.js';
 import { isPlainObject, PROTOCOL } from './messages.js';
 
@@ -75,13 +75,8 @@ export function applyDelta(base: unknown, delta: DeltaLoad): unknown {
   }
   try {
     // validated, applied in place; `__proto__` paths are refused (the server never sends them)
-    return jsonpatch.applyPatch(
-      base,
-      delta.ops as Parameters<typeof jsonpatch.applyPatch>[1],
-      true,
-      true,
-      true,
-    ).newDocument;
+    return applyPatch(base, delta.ops as Parameters<typeof applyPatch>[1], true, true, true)
+      .newDocument;
   } catch (error) {
     throw new ProtocolError(
       `a __delta of "${delta.key}" does not apply to the value on this client: ${(error as Error).message}`,

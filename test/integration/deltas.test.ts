@@ -2,13 +2,13 @@
 // kernel (in-process, worker thread, Python process): a page that announces
 // `__deltas` gets appends and patches as `__delta` frames and can rebuild
 // every value from them; a 0.7 page (no announcement) gets whole values; a
-// page that reads too slowly gets a coalesced key whole; the client's
-// listeners see whole values; Redis stores whole values, so a page resumed on
-// another server gets the whole list, then deltas against it.
+// page that reads too slowly gets a coalesced key whole; Redis stores whole
+// values, so a page resumed on another server gets the whole list, then
+// deltas against it. (The client's side: src/client/connection.test.ts and
+// test/e2e/deltas.test.ts.)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Datastore } from 'databench-ts';
-import { Connection } from 'databench-ts/client';
 import { applyDelta, type DeltaLoad } from 'databench-ts/protocol';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
@@ -153,23 +153,6 @@ describe('deltas through a real server, in every kernel', () => {
           count(page.frames.slice(firstDelta), 'data', 'big') >= 1,
           'once coalesced, the key went whole',
         );
-      });
-
-      test("the client's on('data') listeners get the whole list after appends", async () => {
-        const seen: number[][] = [];
-        const connection = new Connection(wsUrlOf(server, name), '', null, {
-          console: { log() {}, warn() {}, error() {} },
-        });
-        connection.on({ data: 'xs' }, (xs: number[]) => seen.push(xs.slice()));
-        const grown = connection.once('grown', { timeoutMs: 30_000 });
-        connection.connect(() => connection.emit('grow', [120]));
-        try {
-          await grown;
-          assert.deepEqual(seen.at(-1), range(0, 120));
-          for (const list of seen) assert.deepEqual(list, range(0, list.length));
-        } finally {
-          connection.disconnect();
-        }
       });
     });
   }
