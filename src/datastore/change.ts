@@ -20,6 +20,8 @@ export class Change {
   memo: unknown = undefined;
   /** A delta, a function that computes it on first use, or null: none. */
   private pendingDelta: Delta | (() => Delta | null) | null;
+  /** The encoded value, or a function that encodes it on first use (a patch not encoded yet). */
+  private value: string | undefined | (() => string);
 
   /**
    * @param domain The domain of the change (an analysis id, a class name).
@@ -29,11 +31,24 @@ export class Change {
    */
   constructor(
     readonly key: string,
-    readonly encoded: string | undefined,
+    encoded: string | undefined | (() => string),
     readonly domain = '',
     delta: Delta | (() => Delta | null) | null = null,
   ) {
+    this.value = encoded;
     this.pendingDelta = delta;
+  }
+
+  /**
+   * The stored JSON (undefined: deleted). A patch's value is encoded when
+   * first asked for (by a page that takes whole values, a callback, a
+   * transform): when only pages that take deltas listen, a patched large
+   * value is encoded once a turn, not once a patch.
+   */
+  get encoded(): string | undefined {
+    let value = this.value;
+    if (typeof value === 'function') this.value = value = value();
+    return value;
   }
 
   /** A fresh decoded copy of the value (`null` for a deleted key). */

@@ -1068,3 +1068,69 @@ describe('Datastore: deltas', () => {
     backend.dispose();
   });
 });
+
+describe('Datastore: one-operation patches of a large value are encoded once a turn', () => {
+  function bigObject(): Record<string, string> {
+    const big: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) big[`k${i}`] = String(i).padEnd(20, '.');
+    return big;
+  }
+
+  test('reads, deltas, other writes and a failing patch all see the patched value', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const deltas: unknown[] = [];
+    store.onEncodedChange((change) => void deltas.push(change.delta?.encoded));
+    const big = bigObject();
+    await store.set('big', big);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'one' }]);
+    await store.patch('big', [{ op: 'add', path: '/new', value: [1] }]);
+    assert.deepEqual(deltas.slice(1), [
+      '[{"op":"replace","path":"/k1","value":"one"}]',
+      '[{"op":"add","path":"/new","value":[1]}]',
+    ]);
+    assert.throws(
+      () => store.patch('big', [{ op: 'replace', path: '/missing', value: 1 }]),
+      (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PATCH',
+    );
+    const expected = { ...big, k1: 'one', new: [1] };
+    assert.deepEqual(store.get('big'), expected, 'a read sees both patches, not the failed one');
+    await store.patch('big', [{ op: 'remove', path: '/k2' }]);
+    const { k2: _, ...withoutK2 } = expected;
+    assert.deepEqual(JSON.parse([...store.encodedEntries()][0]![1]), withoutK2);
+    await store.patch('big', [{ op: 'replace', path: '/k3', value: 'three' }]);
+    await store.set('big', { replaced: true });
+    assert.deepEqual(store.get('big'), { replaced: true });
+    store.close();
+  });
+
+  test('a change callback and a page of whole values get each version; the data a closed store leaves is encoded', async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    const seen: unknown[] = [];
+    store.onChange((key, value) => void seen.push((value as Record<string, string>)['k1']));
+    await store.set('big', bigObject());
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'a' }]);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'b' }]);
+    assert.deepEqual(seen, ['1'.padEnd(20, '.'), 'a', 'b']);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'c' }]);
+    store.close();
+    const again = new Datastore<Record<string, Record<string, string>>>(name, { backend });
+    assert.equal(again.get('big')?.['k1'], 'c');
+    again.close();
+    backend.dispose();
+  });
+
+  test('the data a store leaves when it closes right after a patch holds the patch', async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    await store.set('big', bigObject());
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'patched' }]);
+    store.close();
+    const again = new Datastore<Record<string, Record<string, string>>>(name, { backend });
+    assert.equal(again.get('big')?.['k1'], 'patched');
+    again.close();
+    backend.dispose();
+  });
+});

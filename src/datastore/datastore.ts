@@ -1,7 +1,7 @@
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
 import { type DatastoreBackend } from './backend.js';
-import { EMPTY_DOMAIN, type MemoryBackend } from './backends/memory.js';
+import { EMPTY_DOMAIN, MemoryBackend } from './backends/memory.js';
 import { getDefaultBackend } from './default-backend.js';
 import { Change, type Delta } from './change.js';
 import { diffDecoded, DIFF_MIN_BYTES, mayDiff, type Decoded } from './delta.js';
@@ -44,6 +44,15 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(describeError(error).message, { cause: error });
 }
 const NONE: readonly never[] = [];
+
+/** A patch that does not apply, as the DatabenchError `patch` throws. */
+function patchError(key: string, error: unknown): DatabenchError {
+  return new DatabenchError(
+    'DATASTORE_PATCH',
+    `cannot patch "${key}": ${(error as Error).message.split('\n')[0]}. The value is unchanged`,
+    { cause: error },
+  );
+}
 
 /** The item type of a list type (`unknown` for anything else). */
 export type ListItem<V> = V extends ReadonlyArray<infer I> ? I : unknown;
@@ -132,6 +141,7 @@ class Domain {
     readonly name: string,
     releaseAfterMs: number | undefined,
   ) {
+    this.lazy = backend instanceof MemoryBackend;
     const attached = backend.attach(
       name,
       (key, encoded) => this.applyRemote(key, encoded),
@@ -156,6 +166,17 @@ class Domain {
    * holds the same encoded value. Undefined until a large value is diffed.
    */
   private decoded: Map<string, Decoded> | undefined = undefined;
+  /**
+   * Large values changed by a one-operation patch and not encoded yet, per
+   * key (`entries` holds the value before): encoded at the next turn, or
+   * when something reads the key first (see {@link current}). Only on the
+   * memory backend, whose storage is `entries` itself: a backend that
+   * persists each write (Redis, a kernel's host) gets every value at once.
+   */
+  private pending: Map<string, unknown> | undefined = undefined;
+  private settleScheduled = false;
+  /** Patches may wait to be encoded (see {@link pending}). */
+  private readonly lazy: boolean;
 
   /**
    * Write `encoded` (undefined: delete). `delta` is the change against the
@@ -164,6 +185,7 @@ class Domain {
    * when a page that takes deltas first asks for it.
    */
   write(key: string, encoded: string | undefined, delta?: Delta): Promise<void> {
+    if (this.pending?.has(key) === true) this.settle();
     const current = this.entries.get(key);
     if (current === encoded) return RESOLVED;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
@@ -176,6 +198,7 @@ class Domain {
   }
 
   applyRemote(key: string, encoded: string | undefined): void {
+    if (this.pending?.has(key) === true) this.settle();
     const current = this.entries.get(key);
     if (current === encoded) return;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
@@ -217,6 +240,80 @@ class Domain {
       if (kept.encoded === encoded) return kept.value;
     }
     return JSON.parse(encoded) as unknown;
+  }
+
+  /** The entries, every pending patch encoded first: what every read of the store sees. */
+  get current(): Map<string, string> {
+    if (this.pending !== undefined) this.settle();
+    return this.entries;
+  }
+
+  /** Encode the pending patches into `entries`. */
+  settle(): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    this.pending = undefined;
+    for (const [key, value] of pending) {
+      // the value was decoded JSON and the operations came encoded: this cannot throw
+      const encoded = encodeValue(value, key);
+      this.entries.set(key, encoded);
+      this.remember(key, encoded, value);
+    }
+  }
+
+  /**
+   * A patch of one operation on a large value of a memory-backed domain: the
+   * decoded value changes in place and is encoded later (see {@link pending}).
+   * Returns undefined when the patch must take the path that encodes at once
+   * (several operations: one that fails must leave no earlier one applied;
+   * a small value; another backend).
+   */
+  patchInPlace(
+    key: string,
+    op: Parameters<typeof jsonpatch.applyOperation>[1],
+    opsEncoded: string,
+  ): Promise<void> | undefined {
+    if (!this.lazy) return undefined;
+    let value = this.pending?.get(key);
+    if (value === undefined) {
+      const encoded = this.entries.get(key)!;
+      if (encoded.length < DIFF_MIN_BYTES) return undefined;
+      value = this.decodedValue(key, encoded);
+    }
+    let result: unknown;
+    try {
+      // validated before it changes anything: a failing operation leaves the value as it was
+      result = jsonpatch.applyOperation(value, op, true, true, true).newDocument;
+    } catch (error) {
+      // the value is unchanged: keep it for the next patch
+      if (this.pending?.has(key) !== true) this.remember(key, this.entries.get(key)!, value);
+      throw error;
+    }
+    if (typeof result !== 'object' || result === null) {
+      // the operation replaced the whole value with a scalar: store it at once
+      this.pending?.delete(key);
+      return this.write(key, encodeValue(result, key), { kind: 'ops', encoded: opsEncoded });
+    }
+    (this.pending ??= new Map()).set(key, result);
+    this.decoded?.delete(key);
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      setImmediate(() => {
+        this.settleScheduled = false;
+        this.settle();
+      });
+    }
+    if (this.entries === EMPTY_DOMAIN) this.materialize();
+    const change = new Change(
+      key,
+      () => {
+        this.settle();
+        return this.entries.get(key)!;
+      },
+      this.name,
+      { kind: 'ops', encoded: opsEncoded },
+    );
+    return this.deliver(change);
   }
 
   /** Keep a large value's decoded form for the next diff or patch of `key`. */
@@ -310,6 +407,8 @@ function closeDomain(
 ): void {
   const registry = registries.get(domain.backend);
   if (registry?.get(domain.name) === domain) registry.delete(domain.name);
+  // what is retained for a page to resume must be encoded
+  domain.settle();
   void domain.backend.detach(
     domain.name,
     owner === undefined ? { release, releaseAfterMs } : { release, releaseAfterMs, owner },
@@ -505,7 +604,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   /** Call this store's callbacks once for every key it holds. */
   triggerAllChangeCallbacks(): Promise<void> {
     let pending: PromiseLike<unknown>[] | undefined;
-    for (const [key, encoded] of this.state.entries) {
+    for (const [key, encoded] of this.state.current) {
       pending = this._deliver(new Change(key, encoded, this.state.name), pending);
     }
     return settle(pending);
@@ -533,7 +632,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   init(values: Partial<T>): Promise<void> {
     this.assertOpen('init');
     return this.writeAll(
-      ownEntries(values, 'init').filter(([key]) => !this.state.entries.has(key)),
+      ownEntries(values, 'init').filter(([key]) => !this.state.current.has(key)),
     );
   }
 
@@ -552,7 +651,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   extend<K extends keyof T & string>(key: K, items: Iterable<ListItem<T[K]>>): Promise<void> {
     this.assertOpen('extend');
     const list = Array.isArray(items) ? (items as unknown[]) : Array.from(items);
-    const previous = this.state.entries.get(key);
+    const previous = this.state.current.get(key);
     if (previous !== undefined && previous.charCodeAt(0) !== 0x5b) {
       throw new DatabenchError(
         'DATASTORE_NOT_A_LIST',
@@ -589,8 +688,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
         `patch("${key}", ops): ops must be a list of JSON Patch operations, got ${typeof ops}`,
       );
     }
-    const previous = this.state.entries.get(key);
-    if (previous === undefined) {
+    // a key with a pending patch is in `entries` (with its value before): no need to encode it
+    if (!this.state.entries.has(key)) {
       throw new DatabenchError(
         'DATASTORE_PATCH',
         `cannot patch "${key}": it holds no value. Set it first`,
@@ -601,15 +700,20 @@ export class Datastore<T extends object = Record<string, unknown>> {
     // and a copy: the user may change their objects after the call
     const opsEncoded = encodeValue(ops, key);
     const copy = JSON.parse(opsEncoded) as Parameters<typeof jsonpatch.applyPatch>[1];
-    let value = this.state.decodedValue(key, previous);
+    if (copy.length === 1) {
+      let inPlace: Promise<void> | undefined;
+      try {
+        inPlace = this.state.patchInPlace(key, copy[0]!, opsEncoded);
+      } catch (error) {
+        throw patchError(key, error);
+      }
+      if (inPlace !== undefined) return inPlace;
+    }
+    let value = this.state.decodedValue(key, this.state.current.get(key)!);
     try {
       value = jsonpatch.applyPatch(value, copy, true, true, true).newDocument;
     } catch (error) {
-      throw new DatabenchError(
-        'DATASTORE_PATCH',
-        `cannot patch "${key}": ${(error as Error).message.split('\n')[0]}. The value is unchanged`,
-        { cause: error },
-      );
+      throw patchError(key, error);
     }
     const encoded = encodeValue(value, key);
     this.state.remember(key, encoded, value);
@@ -637,35 +741,35 @@ export class Datastore<T extends object = Record<string, unknown>> {
   get<K extends keyof T & string>(key: K): T[K] | undefined;
   get<K extends keyof T & string>(key: K, defaultValue: T[K]): T[K];
   get(key: string, defaultValue?: unknown): unknown {
-    const encoded = this.state.entries.get(key);
+    const encoded = this.state.current.get(key);
     return encoded === undefined ? defaultValue : (JSON.parse(encoded) as unknown);
   }
 
   /** Whether `key` holds a value. */
   has(key: string): boolean {
-    return this.state.entries.has(key);
+    return this.state.current.has(key);
   }
 
   /** Remove `key`; subscribers get the change with the value `null`. */
   delete(key: keyof T & string): Promise<void> {
     this.assertOpen('delete');
-    if (!this.state.entries.has(key)) return RESOLVED;
+    if (!this.state.current.has(key)) return RESOLVED;
     return this.state.write(key, undefined);
   }
 
   /** The keys in the store, in the order they were first set. */
   keys(): IterableIterator<string> {
-    return this.state.entries.keys();
+    return this.state.current.keys();
   }
 
   /** Copies of the values in the store. */
   *values(): IterableIterator<T[keyof T]> {
-    for (const encoded of this.state.entries.values()) yield JSON.parse(encoded) as T[keyof T];
+    for (const encoded of this.state.current.values()) yield JSON.parse(encoded) as T[keyof T];
   }
 
   /** `[key, copy of the value]` pairs of the store. */
   *entries(): IterableIterator<[string, T[keyof T]]> {
-    for (const [key, encoded] of this.state.entries) {
+    for (const [key, encoded] of this.state.current) {
       yield [key, JSON.parse(encoded) as T[keyof T]];
     }
   }
@@ -676,7 +780,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
    */
   toObject(): Partial<T> {
     const out: Record<string, unknown> = {};
-    for (const [key, encoded] of this.state.entries) {
+    for (const [key, encoded] of this.state.current) {
       const value = JSON.parse(encoded) as unknown;
       if (key === '__proto__') {
         Object.defineProperty(out, key, {
@@ -694,11 +798,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   /** The stored entries, still encoded (read-only view; used for snapshots). */
   encodedEntries(): IterableIterator<[string, string]> {
-    return this.state.entries.entries();
+    return this.state.current.entries();
   }
 
   get size(): number {
-    return this.state.entries.size;
+    return this.state.current.size;
   }
 
   /**
@@ -712,7 +816,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   /** @internal The encoded value at `key` (a delta's whole value, for a page whose updates coalesce). */
   _encoded(key: string): string | undefined {
-    return this.state.entries.get(key);
+    return this.state.current.get(key);
   }
 
   /**

@@ -42,8 +42,9 @@ interface Item {
 }
 
 /**
- * A queued delta of one key. Appends to the same key queued one after the
- * other become one frame (a loop that appends sends one frame per turn).
+ * A queued delta of one key. Deltas of the same key and kind queued one
+ * after the other become one frame (a loop that appends or patches sends one
+ * frame per turn).
  */
 class DeltaItem {
   constructor(
@@ -250,15 +251,17 @@ export class Outbound implements Batched {
         this.ws.send(frame, TEXT);
         return RESOLVED;
       }
-    } else if (kind === 'append') {
+    } else {
       const last = items[items.length - 1];
       if (
         last instanceof DeltaItem &&
-        last.kind === 'append' &&
+        last.kind === kind &&
         last.key === key &&
         last.signal === signal
       ) {
-        last.encoded += ',' + encoded;
+        // appends join their items; patches their operations (`[a]` + `[b]` → `[a,b]`)
+        if (kind === 'append') last.encoded += ',' + encoded;
+        else last.encoded = last.encoded.slice(0, -1) + ',' + encoded.slice(1);
         return this.added(Buffer.byteLength(encoded) + 1);
       }
     }
