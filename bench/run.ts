@@ -577,6 +577,8 @@ async function main(): Promise<void> {
   }
   // the kernel boundary: the same analysis in-process and in worker threads
   const kernelRows: Row[] = [];
+  /** W10 (bench/w10-deltas.ts): its own table, on the same server. */
+  let w10Lines: string[] = [];
   const pyRows: Row[] = [];
   const ours = servers.ours;
   /** `ours` is the worker side, `raw` the in-process side (the columns of the second table). */
@@ -653,6 +655,11 @@ async function main(): Promise<void> {
       add(pyRows, 'W8 (b) in-process echo', 'p99 ms', w8, (x) => x.echoP99, 'py < 10');
       add(pyRows, 'W8 (c) 2nd page waits', 'ms', w8, (x) => x.secondWait, '(one process: waits)');
     });
+    await step(async () => {
+      if (!selected('W10')) throw new Skip();
+      const { w10Section } = await import('./w10-deltas.ts');
+      w10Lines = await w10Section(ours.base, SCALE);
+    });
   } finally {
     ours.child.kill();
   }
@@ -694,6 +701,7 @@ async function main(): Promise<void> {
       ...pyRows.map(line),
     );
   }
+  lines.push(...w10Lines);
   if (redisRows.length > 0) {
     lines.push(
       '',

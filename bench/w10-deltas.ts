@@ -59,7 +59,10 @@ async function page(
   });
   const next = (signal: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`W10: no "${signal}" within 300 s`)), 300_000);
+      const timer = setTimeout(
+        () => reject(new Error(`W10: no "${signal}" within 300 s`)),
+        300_000,
+      );
       wake = (s) => {
         if (s !== signal) return;
         clearTimeout(timer);
@@ -86,8 +89,6 @@ async function page(
   ws.close();
   return { bytes, ms, frames, held };
 }
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** W10 (a): the list, with `how` (`append`, or `set` of the whole list). */
 export async function w10List(
@@ -152,9 +153,15 @@ export async function w10Section(base: string, scale = 1): Promise<string[]> {
   const changes = n(1_000);
   const say = (s: string): boolean => process.stderr.write(`W10 ${s}…\n`);
   const kb = (b: number): string => (b / 1024).toFixed(b < 10_240 ? 1 : 0);
-  const s = (ms: number): string => (ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : ms.toFixed(0) + ' ms');
+  const s = (ms: number): string =>
+    ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : ms.toFixed(0) + ' ms';
   const rows: string[] = [];
 
+  say('warm-up');
+  for (const deltas of [true, false]) {
+    await w10List(url, deltas, 'append', 100, 100);
+    await w10Object(url, deltas, 'patch', 1000, size, 20);
+  }
   say(`list ${start} + ${grow} appends, deltas`);
   const la = await w10List(url, true, 'append', start, grow);
   say('list, whole values (a 0.7 page)');

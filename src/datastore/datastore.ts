@@ -4,7 +4,7 @@ import { type DatastoreBackend } from './backend.js';
 import { EMPTY_DOMAIN, MemoryBackend } from './backends/memory.js';
 import { getDefaultBackend } from './default-backend.js';
 import { Change, type Delta } from './change.js';
-import { diffDecoded, DIFF_MIN_BYTES, mayDiff, type Decoded } from './delta.js';
+import { appendedItems, diffDecoded, DIFF_MIN_BYTES, mayDiff, type Decoded } from './delta.js';
 import jsonpatch from 'fast-json-patch';
 import type { PatchOperation } from '../protocol/delta.js';
 
@@ -222,6 +222,8 @@ class Domain {
       return new Change(key, encoded, this.name);
     }
     return new Change(key, encoded, this.name, () => {
+      const appended = appendedItems(previous!, encoded!);
+      if (appended !== undefined) return { kind: 'append', encoded: appended };
       const after = JSON.parse(encoded!) as unknown;
       const before = this.decodedValue(key, previous!);
       this.remember(key, encoded!, after);

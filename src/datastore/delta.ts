@@ -27,6 +27,25 @@ export function mayDiff(previous: string | undefined, encoded: string | undefine
 }
 
 /**
+ * When the list `encoded` is the list `previous` with items added at its end,
+ * those items as the text between the brackets (`1,2`); else undefined. A
+ * comparison of the two texts, no parse: `previous` without its `]` is a
+ * run of whole JSON values, so a `,` right after it in `encoded` starts the
+ * first new item. (A live plot that sets its growing list again and again
+ * sends only the new points.)
+ */
+export function appendedItems(previous: string, encoded: string): string | undefined {
+  if (encoded.charCodeAt(0) !== 0x5b || previous.charCodeAt(0) !== 0x5b) return undefined;
+  const head = previous.length - 1;
+  if (encoded.length <= previous.length) return undefined;
+  if (head === 1) return encoded.slice(1, -1); // `[]`: every item is new
+  if (encoded.charCodeAt(head) !== 0x2c || !encoded.startsWith(previous.slice(0, head))) {
+    return undefined;
+  }
+  return encoded.slice(head + 1, -1);
+}
+
+/**
  * The JSON Patch from `before` to `after` (both decoded JSON), encoded, when
  * it is at most half the size of `encodedAfter`; null: send the whole value.
  * A patch that names `__proto__` (or `constructor/prototype`) is never sent:

@@ -66,7 +66,7 @@ describe('e2e: deltas reach widgets and listeners as whole values', { skip }, ()
           undefined,
           { timeout: TIMEOUT },
         );
-        const seen = (await page.evaluate('window.seen')) as number[][];
+        const seen = await page.evaluate<number[][]>('window.seen');
         assert.ok(
           seen.length >= 2,
           `the listener ran for the first list and for appends: ${seen.length}`,
