@@ -159,7 +159,7 @@ export async function w10Section(base: string, scale = 1): Promise<string[]> {
 
   say('warm-up');
   for (const deltas of [true, false]) {
-    await w10List(url, deltas, 'append', 100, 100);
+    await w10List(url, deltas, 'append', 1000, 3000);
     await w10Object(url, deltas, 'patch', 1000, size, 20);
   }
   say(`list ${start} + ${grow} appends, deltas`);

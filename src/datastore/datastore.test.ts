@@ -1149,4 +1149,31 @@ describe('Datastore: one-operation patches of a large value are encoded once a t
     again.close();
     backend.dispose();
   });
+
+  test('appends to a large list are joined to its text once a turn: reads, patches, sets and a close see them', async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    const deltas: unknown[] = [];
+    store.onEncodedChange((change) => void deltas.push(change.delta?.encoded));
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    await store.set('xs', list);
+    await store.append('xs', 'a');
+    await store.extend('xs', ['b', { c: 1 }]);
+    assert.deepEqual(deltas.slice(1), ['"a"', '"b",{"c":1}']);
+    assert.deepEqual(store.get('xs'), [...list, 'a', 'b', { c: 1 }]);
+    await store.append('xs', 'd');
+    await store.patch('xs', [{ op: 'replace', path: '/0', value: 'zero' }]);
+    await store.append('xs', 'e');
+    assert.deepEqual(store.get('xs'), ['zero', ...list.slice(1), 'a', 'b', { c: 1 }, 'd', 'e']);
+    await store.append('xs', 'f');
+    store.close();
+    const again = new Datastore<Record<string, unknown[]>>(name, { backend });
+    assert.deepEqual(again.get('xs')?.slice(-2), ['e', 'f']);
+    await again.append('xs', 'g');
+    await again.set('xs', [1]);
+    assert.deepEqual(again.get('xs'), [1]);
+    again.close();
+    backend.dispose();
+  });
 });

@@ -174,6 +174,12 @@ class Domain {
    * persists each write (Redis, a kernel's host) gets every value at once.
    */
   private pending: Map<string, unknown> | undefined = undefined;
+  /**
+   * Items appended to large memory-backed lists and not joined to their text
+   * yet, per key (`entries` holds the list before them): joined like
+   * {@link pending} patches, once a turn, not once an append.
+   */
+  private appends: Map<string, string[]> | undefined = undefined;
   private settleScheduled = false;
   /** Patches may wait to be encoded (see {@link pending}). */
   private readonly lazy: boolean;
@@ -185,7 +191,7 @@ class Domain {
    * when a page that takes deltas first asks for it.
    */
   write(key: string, encoded: string | undefined, delta?: Delta): Promise<void> {
-    if (this.pending?.has(key) === true) this.settle();
+    if (this.pending?.has(key) === true || this.appends?.has(key) === true) this.settle();
     const current = this.entries.get(key);
     if (current === encoded) return RESOLVED;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
@@ -198,7 +204,7 @@ class Domain {
   }
 
   applyRemote(key: string, encoded: string | undefined): void {
-    if (this.pending?.has(key) === true) this.settle();
+    if (this.pending?.has(key) === true || this.appends?.has(key) === true) this.settle();
     const current = this.entries.get(key);
     if (current === encoded) return;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
@@ -246,12 +252,20 @@ class Domain {
 
   /** The entries, every pending patch encoded first: what every read of the store sees. */
   get current(): Map<string, string> {
-    if (this.pending !== undefined) this.settle();
+    if (this.pending !== undefined || this.appends !== undefined) this.settle();
     return this.entries;
   }
 
-  /** Encode the pending patches into `entries`. */
+  /** Encode the pending patches and join the pending appends into `entries`. */
   settle(): void {
+    const appends = this.appends;
+    if (appends !== undefined) {
+      this.appends = undefined;
+      for (const [key, parts] of appends) {
+        const base = this.entries.get(key)!;
+        this.entries.set(key, base.slice(0, -1) + ',' + parts.join(',') + ']');
+      }
+    }
     const pending = this.pending;
     if (pending === undefined) return;
     this.pending = undefined;
@@ -276,6 +290,7 @@ class Domain {
     opsEncoded: string,
   ): Promise<void> | undefined {
     if (!this.lazy) return undefined;
+    if (this.appends?.has(key) === true) this.settle();
     let value = this.pending?.get(key);
     if (value === undefined) {
       const encoded = this.entries.get(key)!;
@@ -298,6 +313,40 @@ class Domain {
     }
     (this.pending ??= new Map()).set(key, result);
     this.decoded?.delete(key);
+    return this.deliverLater(key, { kind: 'ops', encoded: opsEncoded });
+  }
+
+  /**
+   * The list text of `key` for an append (undefined: none), with a pending
+   * patch encoded first; pending appends are not joined (the text before
+   * them is a list all the same).
+   */
+  listText(key: string): string | undefined {
+    if (this.pending?.has(key) === true) this.settle();
+    return this.entries.get(key);
+  }
+
+  /**
+   * Append `inner` (encoded items joined by commas) to the large list of a
+   * memory-backed domain without copying its text: joined once a turn (see
+   * {@link appends}). Undefined: the append takes the path that writes at
+   * once (a small list, another backend).
+   */
+  appendLater(key: string, inner: string): Promise<void> | undefined {
+    if (!this.lazy) return undefined;
+    let parts = this.appends?.get(key);
+    if (parts === undefined) {
+      const base = this.entries.get(key);
+      if (base === undefined || base.length < DIFF_MIN_BYTES || isEmptyList(base)) return undefined;
+      parts = [];
+      (this.appends ??= new Map()).set(key, parts);
+    }
+    parts.push(inner);
+    return this.deliverLater(key, { kind: 'append', encoded: inner });
+  }
+
+  /** Deliver a change whose value is encoded at the next turn or when first read. */
+  private deliverLater(key: string, delta: Delta): Promise<void> {
     if (!this.settleScheduled) {
       this.settleScheduled = true;
       setImmediate(() => {
@@ -305,7 +354,6 @@ class Domain {
         this.settle();
       });
     }
-    if (this.entries === EMPTY_DOMAIN) this.materialize();
     const change = new Change(
       key,
       () => {
@@ -313,7 +361,7 @@ class Domain {
         return this.entries.get(key)!;
       },
       this.name,
-      { kind: 'ops', encoded: opsEncoded },
+      delta,
     );
     return this.deliver(change);
   }
@@ -653,7 +701,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
   extend<K extends keyof T & string>(key: K, items: Iterable<ListItem<T[K]>>): Promise<void> {
     this.assertOpen('extend');
     const list = Array.isArray(items) ? (items as unknown[]) : Array.from(items);
-    const previous = this.state.current.get(key);
+    const previous = this.state.listText(key);
     if (previous !== undefined && previous.charCodeAt(0) !== 0x5b) {
       throw new DatabenchError(
         'DATASTORE_NOT_A_LIST',
@@ -666,6 +714,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
     const encodedItems = encodeValue(list, key);
     const inner = encodedItems.slice(1, -1);
     if (previous === undefined) return this.state.write(key, encodedItems);
+    const later = this.state.appendLater(key, inner);
+    if (later !== undefined) return later;
     // the stored text grows by the items: the old list is neither parsed nor encoded again
     const encoded = isEmptyList(previous)
       ? encodedItems
