@@ -621,6 +621,17 @@ async function main(): Promise<void> {
     }
     seconds['start-up'] = (performance.now() - t) / 1000;
   }
+  /** W10 (bench/w10-deltas.ts): its own table, on a fresh in-process server. */
+  let w10: string[] = [];
+  if (selected('W10')) {
+    const server = await startTarget('ts');
+    try {
+      const { w10Section } = await import('./w10-deltas.ts');
+      w10 = await w10Section(server.base, SCALE);
+    } finally {
+      await server.stop();
+    }
+  }
   const original = originalTarget();
   const out: Report = {
     date: started.toISOString(),
@@ -642,7 +653,7 @@ async function main(): Promise<void> {
     ...(redisNote ? { redisNote } : {}),
     seconds,
   };
-  const markdown = report(out);
+  const markdown = [report(out), ...w10].join('\n');
   process.stdout.write(markdown + '\n');
   const json = flag('json');
   if (json) writeFileSync(json, JSON.stringify(out, null, 1) + '\n');

@@ -22,9 +22,9 @@ export type { ExtraRoute } from './analysis/routes.js';
 export type { AuthUser } from './analysis/user.js';
 export { allowCrossOrigin } from './analysis/routes.js';
 export { Datastore, MemoryBackend } from './datastore/index.js';
-export type { DataProxy, DatastoreBackend, DatastoreOptions } from './datastore/index.js';
+export type { DataProxy, DatastoreBackend, DatastoreOptions, ListItem } from './datastore/index.js';
 export { DatabenchError, ProtocolError, encodeValue } from './protocol/index.js';
-export type { DatabenchErrorCode } from './protocol/index.js';
+export type { DatabenchErrorCode, PatchOperation } from './protocol/index.js';
 export { createLogger, setDefaultLogger } from './util/logger.js';
 export type { Logger, LogLevel } from './util/logger.js';
 export type {

@@ -107,3 +107,17 @@ def key_frame_from_encoded(signal, key, encoded_value):
     """A `data` / `class_data` frame for one key whose value is already encoded."""
     return ('{"signal":' + json.dumps(signal) + ',"load":{' +
             json.dumps(key, ensure_ascii=False) + ':' + encoded_value + '}}')
+
+
+DELTA_SIGNAL = '__delta'
+
+
+def delta_frame(signal, key, kind, encoded):
+    """A `__delta` frame (as src/protocol/delta.ts makes it): `kind` 'append'
+    with the new items encoded and joined by commas, or 'ops' with an encoded
+    list of JSON Patch operations."""
+    head = ('{"signal":"__delta","load":{"signal":"' + signal + '","key":' +
+            json.dumps(key, ensure_ascii=False))
+    if kind == 'append':
+        return head + ',"append":[' + encoded + ']}}'
+    return head + ',"ops":' + encoded + '}}'

@@ -271,15 +271,16 @@ class Analysis(object):
 
     def _wire_datastores(self):
         self._sink = None
-        self.data._on_encoded_change(lambda key, encoded: self._forward('data', key, encoded))
+        self.data._on_encoded_change(
+            lambda key, encoded, delta=None: self._forward('data', key, encoded, delta))
         self.class_data._on_encoded_change(
-            lambda key, encoded: self._forward('class_data', key, encoded))
+            lambda key, encoded, delta=None: self._forward('class_data', key, encoded, delta))
 
-    def _forward(self, signal, key, encoded):
+    def _forward(self, signal, key, encoded, delta=None):
         table = _table(type(self))
         name = (table.data if signal == 'data' else table.class_data).get(key)
         if name is None and self._sink is not None:
-            return self._sink.change(signal, key, encoded)
+            return self._sink.change(signal, key, encoded, delta)
         value = None if encoded is None else decode_value(encoded)
         if name is not None:
             try:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from . import _aio
+from ._patch import PatchError, apply_patch
 from ._wire import decode_value, encode_value
 
 log = logging.getLogger('databench.datastore')
@@ -95,14 +96,19 @@ class _Domain(object):
         loaded.update(self.entries)
         self.entries = loaded
 
-    def write(self, key, encoded):
-        if self.entries.get(key) == encoded:
+    def write(self, key, encoded, delta=None):
+        """Write `encoded` (None: delete); `delta` is the change against the
+        current value as ``(kind, encoded delta)`` when the writer knows it."""
+        previous = self.entries.get(key)
+        if previous == encoded:
             return _aio.Results()
         if encoded is None:
             self.entries.pop(key, None)
         else:
             self.entries[key] = encoded
         self.backend.write(self.name, key, encoded)
+        if delta is not None and previous is not None:
+            return self.deliver(key, encoded, (delta[0], delta[1], self.name))
         return self.deliver(key, encoded)
 
     def apply_remote(self, key, encoded):
@@ -114,10 +120,10 @@ class _Domain(object):
             self.entries[key] = encoded
         self.deliver(key, encoded)
 
-    def deliver(self, key, encoded):
+    def deliver(self, key, encoded, delta=None):
         results = []
         for store in list(self.stores):
-            store._deliver(key, encoded, results)
+            store._deliver(key, encoded, results, delta)
         return _aio.results(results)
 
 
@@ -219,12 +225,14 @@ class Datastore(object):
         return self
 
     def _on_encoded_change(self, listener):
-        """@internal ``listener(key, encoded)``: the analysis forwards changes still encoded."""
+        """@internal ``listener(key, encoded, delta)``: the analysis forwards
+        changes still encoded; `delta` is None or ``(kind, encoded delta, domain)``
+        (see :meth:`append`, :meth:`patch`)."""
         self._encoded_listeners.append(listener)
 
-    def _deliver(self, key, encoded, results):
+    def _deliver(self, key, encoded, results, delta=None):
         for listener in self._encoded_listeners:
-            results.append(listener(key, encoded))
+            results.append(listener(key, encoded, delta))
         # each callback decodes its own copy: one cannot change what the next sees
         for callback in list(self.change_callbacks):
             results.append(callback(key, None if encoded is None else decode_value(encoded)))
@@ -313,6 +321,59 @@ class Datastore(object):
 
     def __setitem__(self, key, value):
         self.set(key, value)
+
+    def append(self, key, *items):
+        """Add `items` to the end of the list at `key` (a new list when the key
+        holds nothing); returns an awaitable. A page that takes deltas gets
+        only the new items; its listeners and widgets still see the whole list."""
+        return self.extend(key, items)
+
+    def extend(self, key, items):
+        """:meth:`append` with the items as one iterable (like ``list.extend``)."""
+        if self._closed:
+            return self._dropped(key)
+        items = list(items)
+        previous = self._state.entries.get(key)
+        if previous is not None and not previous.startswith('['):
+            raise TypeError('cannot append to "{}": it does not hold a list. '
+                            'Set a list first (or use set())'.format(key))
+        if not items:
+            return self._state.write(key, '[]') if previous is None else _aio.Results()
+        encoded_items = encode_value(items, key)
+        if previous is None:
+            return self._state.write(key, encoded_items)
+        inner = encoded_items[1:-1]
+        # the stored text grows by the items: the old list is neither decoded nor encoded again
+        if previous[1:-1].strip() == '':
+            encoded = encoded_items
+        else:
+            encoded = previous[:-1] + ',' + inner + ']'
+        return self._state.write(key, encoded, ('append', inner))
+
+    def patch(self, key, ops):
+        """Change the value at `key` with JSON Patch operations (RFC 6902:
+        ``add``, ``remove``, ``replace``, ``move``, ``copy``, ``test``; paths
+        are JSON Pointers into the value); returns an awaitable. A page that
+        takes deltas gets only the operations. Raises ValueError when the key
+        holds nothing or an operation does not apply (the value is unchanged)."""
+        if self._closed:
+            return self._dropped(key)
+        if not isinstance(ops, (list, tuple)):
+            raise TypeError('patch("{}", ops): ops must be a list of JSON Patch operations'
+                            .format(key))
+        previous = self._state.entries.get(key)
+        if previous is None:
+            raise ValueError('cannot patch "{}": it holds no value. Set it first'.format(key))
+        if not ops:
+            return _aio.Results()
+        # the operations as the page gets them, and a copy the caller cannot change later
+        ops_encoded = encode_value(list(ops), key)
+        try:
+            value = apply_patch(decode_value(previous), decode_value(ops_encoded))
+        except PatchError as error:
+            raise ValueError('cannot patch "{}": {}. The value is unchanged'.format(key, error)) \
+                from None
+        return self._state.write(key, encode_value(value, key), ('ops', ops_encoded))
 
     def delete(self, key):
         """Remove `key` (nothing happens when it is not there); returns the callbacks' results."""

@@ -25,8 +25,8 @@ import traceback
 import urllib.parse
 
 from . import _aio, _coverage, _routes, _runtime, _wire
-from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, encode_value, frame_from_encoded,
-                    key_frame_from_encoded)
+from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, delta_frame, encode_value,
+                    frame_from_encoded, key_frame_from_encoded)
 from ._errors import exception_line as _exception_line
 from ._logtext import escape_log_text
 from .analysis import Analysis, User, ValueTooLarge
@@ -120,10 +120,14 @@ class Outbox(object):
         self.writes.clear()
         self.op(op)
 
-    def frame(self, sid, text, coalesce, parts=None):
+    def frame(self, sid, text, coalesce, parts=None, domain=None):
         """A frame: its `text`, or `parts` (head, encoded value, tail) whose
-        value a write of the same batch shares (sent once)."""
+        value a write of the same batch shares (sent once). `domain`: the
+        frame is a delta of a key of that domain (the host sends the key's
+        whole value instead when the page is slow)."""
         op = {'t': 'frame', 'sid': sid, 'coalesce': coalesce}
+        if domain is not None:
+            op['domain'] = domain
         if parts is None:
             op['text'] = text
             self.chars += len(text)
@@ -246,11 +250,13 @@ class KernelBackend(object):
 class Port(object):
     """One page as an analysis sees it: emits and changes become frames."""
 
-    __slots__ = ('sid', 'outbox')
+    __slots__ = ('sid', 'outbox', 'deltas')
 
-    def __init__(self, sid, outbox):
+    def __init__(self, sid, outbox, deltas=False):
         self.sid = sid
         self.outbox = outbox
+        # the page applies `__delta` frames (it announced them in `__connect`)
+        self.deltas = deltas
 
     def emit(self, signal, message):
         if message is NO_MESSAGE:
@@ -260,7 +266,11 @@ class Port(object):
                 message, what='the load of signal "{}"'.format(signal)))
         return self.outbox.frame(self.sid, text, None)
 
-    def change(self, signal, key, encoded):
+    def change(self, signal, key, encoded, delta=None):
+        if delta is not None and self.deltas:
+            kind, encoded_delta, domain = delta
+            return self.outbox.frame(self.sid, delta_frame(signal, key, kind, encoded_delta),
+                                     signal + '\0' + key, domain=domain)
         if encoded is None:
             text = key_frame_from_encoded(signal, key, 'null')
             return self.outbox.frame(self.sid, text, signal + '\0' + key)
@@ -277,7 +287,7 @@ class Session(object):
     def __init__(self, kernel, message):
         self.kernel = kernel
         self.sid = message['sid']
-        self.port = Port(self.sid, kernel.outbox)
+        self.port = Port(self.sid, kernel.outbox, bool(message.get('deltas')))
         self.analysis = None
         self.queue = collections.deque()
         self.pump = None

@@ -40,7 +40,9 @@ describe('buildClientBundle', () => {
       const map = JSON.parse(readFileSync(`${outfile}.map`, 'utf8')) as { sources: string[] };
       assert.ok(map.sources.some((s) => s.endsWith('src/client/connection.ts')));
       assert.ok(
-        map.sources.every((s) => /src\/(client|protocol)\//.test(s)),
+        map.sources.every((s) =>
+          /src\/(client|protocol)\/|node_modules\/fast-json-patch\//.test(s),
+        ),
         map.sources.join(),
       );
     } finally {

@@ -63,6 +63,69 @@ afterEach(async () => {
 
 after(() => setDefaultWebSocket(WebSocket));
 
+describe('deltas', () => {
+  test('a __delta is applied to the value the client holds and dispatched as the whole value', async () => {
+    const s = await server();
+    const c = client(s);
+    const seen: unknown[] = [];
+    c.on({ data: 'xs' }, (xs: number[]) => seen.push(structuredClone(xs)));
+    const cfg: unknown[] = [];
+    c.on({ class_data: 'cfg' }, (v: unknown) => cfg.push(structuredClone(v)));
+    c.connect();
+    await c.once('__connect', { timeoutMs: 5000 });
+    s.broadcast('data', { xs: [1, 2] });
+    s.broadcast('__delta', { signal: 'data', key: 'xs', append: [3, 4] });
+    s.broadcast('__delta', { signal: 'data', key: 'xs', append: [5] });
+    s.broadcast('class_data', { cfg: { a: 1 } });
+    s.broadcast('__delta', {
+      signal: 'class_data',
+      key: 'cfg',
+      ops: [{ op: 'add', path: '/b', value: [1] }],
+    });
+    await c.once({ class_data: 'cfg' }, { timeoutMs: 5000 });
+    await until('the patched classData', () => cfg.length === 2);
+    assert.deepEqual(seen, [
+      [1, 2],
+      [1, 2, 3, 4],
+      [1, 2, 3, 4, 5],
+    ]);
+    assert.deepEqual(cfg, [{ a: 1 }, { a: 1, b: [1] }]);
+  });
+
+  test('a delta that does not apply, or names a key the client never got, is reported and dispatches nothing', async () => {
+    const s = await server();
+    const c = client(s);
+    const errors: Array<string | undefined> = [];
+    const seen: unknown[] = [];
+    c.on({ data: /.*/ }, (v: unknown) => seen.push(v));
+    c.connect();
+    await c.once('__connect', { timeoutMs: 5000 });
+    c.errorCB = (message) => errors.push(message);
+    s.broadcast('__delta', { signal: 'data', key: 'never', append: [1] });
+    s.broadcast('data', { n: 1 });
+    s.broadcast('__delta', { signal: 'data', key: 'n', append: [2] });
+    s.broadcast('__delta', { signal: 'data', key: 'n', ops: [{ op: 'remove', path: '/x' }] });
+    s.broadcast('__delta', { signal: 'data', key: 'n' });
+    s.broadcast('data', { done: true });
+    await c.once({ data: 'done' }, { timeoutMs: 5000 });
+    assert.deepEqual(seen, [1, true]);
+    assert.equal(errors.length, 4, errors.join(' | '));
+    assert.match(String(errors[0]), /"never", which this client holds no value of/);
+    assert.match(String(errors[1]), /not a list/);
+    assert.match(String(errors[2]), /does not apply/);
+    assert.match(String(errors[3]), /bad __delta frame/);
+  });
+
+  test('with deltas: false the client does not announce them (the server sends whole values)', async () => {
+    const s = await server();
+    const c = client(s, { deltas: false });
+    c.connect();
+    const hello = await s.takeConnect();
+    assert.deepEqual(JSON.parse(hello.raw), { __connect: null, __request_args: '?a=1' });
+    assert.equal(hello.message.kind === 'connect' && hello.message.deltas, false);
+  });
+});
+
 describe('handshake', () => {
   test('sends __connect with the request args and keeps what the reply says', async () => {
     const s = await server({ analysesVersion: 'v7' });
@@ -70,7 +133,11 @@ describe('handshake', () => {
     let called: Connection | undefined;
     c.connect((connection) => (called = connection));
     const hello = await s.takeConnect();
-    assert.deepEqual(JSON.parse(hello.raw), { __connect: null, __request_args: '?a=1' });
+    assert.deepEqual(JSON.parse(hello.raw), {
+      __connect: null,
+      __request_args: '?a=1',
+      __deltas: 1,
+    });
     await c.once('__connect', { timeoutMs: 5000 });
     assert.equal(called, c);
     assert.equal(c.connected, true);

@@ -1,7 +1,9 @@
 import { isPlainObject } from '../protocol/messages.js';
+import { isDeltaLoad } from '../protocol/delta.js';
 import {
   DatabenchError,
   PROTOCOL,
+  applyDelta,
   encodeValue,
   frameFromEncoded,
   latestActionFrame,
@@ -74,6 +76,16 @@ export interface ConnectionOptions {
    * `databench:` and the path of the socket's URL, in a browser.
    */
   sessionKey?: string | null;
+  /**
+   * Announce in `__connect` that this client applies `__delta` frames: a
+   * server then sends a change of a large value (an append, a patch, a
+   * small change of a big list or object) as a delta, which the client
+   * applies to the value it holds, so listeners and widgets still get the
+   * whole new value. The client keeps the last value of every `data` and
+   * `class_data` key for it (the objects listeners got: treat them as
+   * read-only). Default: true.
+   */
+  deltas?: boolean;
 }
 
 /** {@link ConnectionOptions} with every default filled in. */
@@ -87,6 +99,8 @@ export interface ResolvedConnectionOptions {
   onAnalysesVersionChange: ((previous: string, current: string) => void) | undefined;
   /** The `sessionStorage` key of the page's analysis id; undefined: the default (from the socket's URL), null: none. */
   sessionKey: string | null | undefined;
+  /** Announce and apply `__delta` frames. */
+  deltas: boolean;
 }
 
 /** A signal to listen to: a name, or `{signal: key}` with a key or RegExp of a `data`-like frame. */
@@ -185,6 +199,7 @@ export function resolveConnectionOptions(
     console: options.console ?? globalThis.console,
     onAnalysesVersionChange: options.onAnalysesVersionChange,
     sessionKey,
+    deltas: options.deltas ?? true,
   };
 }
 
@@ -394,6 +409,11 @@ export class Connection<A = any> {
   private wasResumed = false;
   /** The uploads of this connection; made by the first `upload`. */
   private uploader: Uploader | undefined;
+  /** The last value of each `data` / `class_data` key, which `__delta` frames change (with `deltas`). */
+  private readonly values = {
+    data: new Map<string, unknown>(),
+    class_data: new Map<string, unknown>(),
+  };
 
   /**
    * @param wsUrl       the WebSocket URL; guessed from the page's location when absent
@@ -897,7 +917,17 @@ export class Connection<A = any> {
       if (this.socket !== socket) return;
       this.errorCB(); // clear earlier connection problems
       this.sentId = this.analysisId ?? null;
-      socket.send(JSON.stringify({ __connect: this.sentId, __request_args: this.requestArgs }));
+      socket.send(
+        JSON.stringify(
+          this.options.deltas
+            ? {
+                __connect: this.sentId,
+                __request_args: this.requestArgs,
+                [PROTOCOL.deltasKey]: 1,
+              }
+            : { __connect: this.sentId, __request_args: this.requestArgs },
+        ),
+      );
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
@@ -1054,8 +1084,47 @@ export class Connection<A = any> {
       if (!this.handleConnectReply(message.load)) return;
     } else if (message.signal === PROTOCOL.processSignal) {
       this.handleProcess(message.load);
+    } else if (this.options.deltas) {
+      if (message.signal === 'data' || message.signal === 'class_data') {
+        this.keepValues(this.values[message.signal], message.load);
+      } else if (message.signal === PROTOCOL.deltaSignal) {
+        this.handleDelta(message.load);
+        return;
+      }
     }
     this.dispatch(message.signal, message.load);
+  }
+
+  /** Keep the values of a `data` / `class_data` frame: a later `__delta` changes them. */
+  private keepValues(values: Map<string, unknown>, load: unknown): void {
+    if (!isPlainObject(load)) return;
+    for (const key of Object.keys(load)) values.set(key, load[key]);
+  }
+
+  /**
+   * A `__delta` frame: applied to the value this client holds for its key,
+   * and dispatched as the `data` / `class_data` frame of the whole new value.
+   */
+  private handleDelta(load: unknown): void {
+    if (!isDeltaLoad(load)) {
+      this.errorCB('bad __delta frame from the server');
+      return;
+    }
+    const values = this.values[load.signal];
+    if (!values.has(load.key)) {
+      this.errorCB(`a __delta for "${load.key}", which this client holds no value of`);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = applyDelta(values.get(load.key), load);
+    } catch (error) {
+      this.errorCB((error as Error).message);
+      return;
+    }
+    values.set(load.key, value);
+    // computed: a key named __proto__ is an own key, as JSON.parse makes it
+    this.dispatch(load.signal, { [load.key]: value });
   }
 
   /** Take in a `__connect` reply; false when it is not to be dispatched (bad, or the page reloads). */

@@ -914,3 +914,266 @@ describe('Datastore: stores that open and close during a delivery', () => {
     for (const s of stores) s.close();
   });
 });
+
+describe('Datastore: deltas', () => {
+  /** Every change as its listeners get it: key, whole value, and delta (when any). */
+  function changes(store: Datastore): Array<{ key: string; value: unknown; delta?: unknown }> {
+    const seen: Array<{ key: string; value: unknown; delta?: unknown }> = [];
+    store.onEncodedChange((change) => {
+      const delta = change.delta;
+      seen.push(
+        delta === undefined
+          ? { key: change.key, value: change.decode() }
+          : { key: change.key, value: change.decode(), delta: { ...delta } },
+      );
+    });
+    return seen;
+  }
+
+  test('append and extend grow the list; each change carries the new items as its delta', async () => {
+    const store = new Datastore<{ xs: unknown[]; empty: number[] }>(domain());
+    const seen = changes(store);
+    await store.append('xs', 1);
+    await store.append('xs', 2, { a: NaN });
+    await store.extend('xs', new Set([3]));
+    await store.extend('xs', []);
+    await store.set('empty', []);
+    await store.append('empty', 5);
+    assert.deepEqual(store.get('xs'), [1, 2, { a: 'NaN' }, 3]);
+    assert.deepEqual(store.get('empty'), [5]);
+    assert.deepEqual(seen, [
+      { key: 'xs', value: [1] },
+      {
+        key: 'xs',
+        value: [1, 2, { a: 'NaN' }],
+        delta: { kind: 'append', encoded: '2,{"a":"NaN"}' },
+      },
+      { key: 'xs', value: [1, 2, { a: 'NaN' }, 3], delta: { kind: 'append', encoded: '3' } },
+      { key: 'empty', value: [] },
+      { key: 'empty', value: [5], delta: { kind: 'append', encoded: '5' } },
+    ]);
+    store.close();
+  });
+
+  test('append to a key that holds something else than a list throws, and changes nothing', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    await store.set('n', { a: 1 });
+    assert.throws(
+      () => store.append('n', 1),
+      (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_NOT_A_LIST',
+    );
+    assert.deepEqual(store.get('n'), { a: 1 });
+    store.close();
+  });
+
+  test('patch applies JSON Patch operations; the change carries them; a failing patch changes nothing', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const seen = changes(store);
+    await store.set('cfg', { a: 1, b: [1, 2] });
+    const value = { deep: true };
+    const ops = [
+      { op: 'replace', path: '/a', value: 2 },
+      { op: 'add', path: '/b/-', value },
+      { op: 'remove', path: '/b/0' },
+    ] as const;
+    await store.patch('cfg', [...ops]);
+    value.deep = false; // the store copied the operations
+    assert.deepEqual(store.get('cfg'), { a: 2, b: [2, { deep: true }] });
+    assert.deepEqual(seen.at(-1)?.delta, {
+      kind: 'ops',
+      encoded: JSON.stringify([
+        { op: 'replace', path: '/a', value: 2 },
+        { op: 'add', path: '/b/-', value: { deep: true } },
+        { op: 'remove', path: '/b/0' },
+      ]),
+    });
+    for (const bad of [
+      [{ op: 'replace', path: '/missing', value: 1 }],
+      [
+        { op: 'replace', path: '/a', value: 3 },
+        { op: 'test', path: '/a', value: 4 },
+      ],
+      [{ op: 'add', path: '/__proto__/x', value: 1 }],
+    ] as const) {
+      assert.throws(
+        () => store.patch('cfg', [...bad]),
+        (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PATCH',
+      );
+      assert.deepEqual(store.get('cfg'), { a: 2, b: [2, { deep: true }] });
+    }
+    assert.throws(
+      () => store.patch('none', [{ op: 'add', path: '/a', value: 1 }]),
+      (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PATCH',
+    );
+    store.close();
+  });
+
+  test('a patch after a failed one, on a large value, starts from the stored value', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const big: Record<string, number> = {};
+    for (let i = 0; i < 2000; i++) big[`k${i}`] = i;
+    await store.set('big', big);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: -1 }]);
+    assert.throws(() =>
+      store.patch('big', [
+        { op: 'replace', path: '/k2', value: -2 },
+        { op: 'remove', path: '/missing' },
+      ]),
+    );
+    await store.patch('big', [{ op: 'replace', path: '/k3', value: -3 }]);
+    assert.deepEqual(store.get('big'), { ...big, k1: -1, k3: -3 });
+    store.close();
+  });
+
+  test('a small change of a large list or object carries a JSON Patch; small values, other kinds and large changes none', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const seen = changes(store);
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    await store.set('list', list);
+    await store.set('list', [...list, 3000]);
+    assert.deepEqual(seen.at(-1)?.delta, { kind: 'append', encoded: '3000' });
+    await store.set('list', [...list, 3000, 3001, 'x,y']);
+    assert.deepEqual(
+      seen.at(-1)?.delta,
+      { kind: 'append', encoded: '3001,"x,y"' },
+      'a list set again with items added at its end goes as an append (no parse)',
+    );
+    await store.set('list', [...list, 3000, 3001, 'x,yz']);
+    assert.deepEqual(seen.at(-1)?.delta, {
+      kind: 'ops',
+      encoded: '[{"op":"replace","path":"/3002","value":"x,yz"}]',
+    });
+    await store.set('list', [-1, ...list.slice(1)]);
+    assert.deepEqual(seen.at(-1)?.delta, {
+      kind: 'ops',
+      encoded:
+        '[{"op":"remove","path":"/3002"},{"op":"remove","path":"/3001"},{"op":"remove","path":"/3000"},{"op":"replace","path":"/0","value":-1}]',
+    });
+    // a change as large as the value
+    await store.set(
+      'list',
+      list.map((x) => -x),
+    );
+    assert.equal(seen.at(-1)?.delta, undefined);
+    await store.set('list', { now: 'an object', pad: 'x'.repeat(9000) });
+    assert.equal(seen.at(-1)?.delta, undefined, 'a list that became an object goes whole');
+    await store.set('small', { a: 1 });
+    await store.set('small', { a: 2 });
+    assert.equal(seen.at(-1)?.delta, undefined, 'a small value goes whole');
+    await store.set('text', 'x'.repeat(9000));
+    await store.set('text', 'y' + 'x'.repeat(8999));
+    assert.equal(seen.at(-1)?.delta, undefined, 'a string goes whole');
+    const proto = JSON.parse(`{"__proto__": {"a": 1}, "pad": "${'x'.repeat(9000)}"}`) as object;
+    await store.set('proto', proto);
+    await store.set('proto', JSON.parse(JSON.stringify(proto).replace('"a":1', '"a":2')) as object);
+    assert.equal(seen.at(-1)?.delta, undefined, 'a change under __proto__ goes whole');
+    store.close();
+  });
+
+  test("a value written already encoded (a kernel's write at the host) is diffed too", async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    const seen = changes(store);
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    await store._writeEncoded('list', JSON.stringify(list));
+    await store._writeEncoded('list', JSON.stringify([...list, 1]));
+    assert.equal(seen.at(-1)?.delta?.constructor, Object);
+    store.close();
+    backend.dispose();
+  });
+});
+
+describe('Datastore: one-operation patches of a large value are encoded once a turn', () => {
+  function bigObject(): Record<string, string> {
+    const big: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) big[`k${i}`] = String(i).padEnd(20, '.');
+    return big;
+  }
+
+  test('reads, deltas, other writes and a failing patch all see the patched value', async () => {
+    const store = new Datastore<Record<string, unknown>>(domain());
+    const deltas: unknown[] = [];
+    store.onEncodedChange((change) => void deltas.push(change.delta?.encoded));
+    const big = bigObject();
+    await store.set('big', big);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'one' }]);
+    await store.patch('big', [{ op: 'add', path: '/new', value: [1] }]);
+    assert.deepEqual(deltas.slice(1), [
+      '[{"op":"replace","path":"/k1","value":"one"}]',
+      '[{"op":"add","path":"/new","value":[1]}]',
+    ]);
+    assert.throws(
+      () => store.patch('big', [{ op: 'replace', path: '/missing', value: 1 }]),
+      (e: unknown) => e instanceof DatabenchError && e.code === 'DATASTORE_PATCH',
+    );
+    const expected = { ...big, k1: 'one', new: [1] };
+    assert.deepEqual(store.get('big'), expected, 'a read sees both patches, not the failed one');
+    await store.patch('big', [{ op: 'remove', path: '/k2' }]);
+    const withoutK2: Record<string, unknown> = { ...expected };
+    delete withoutK2['k2'];
+    assert.deepEqual(JSON.parse([...store.encodedEntries()][0]![1]), withoutK2);
+    await store.patch('big', [{ op: 'replace', path: '/k3', value: 'three' }]);
+    await store.set('big', { replaced: true });
+    assert.deepEqual(store.get('big'), { replaced: true });
+    store.close();
+  });
+
+  test('a change callback and a page of whole values get each version; the data a closed store leaves is encoded', async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    const seen: unknown[] = [];
+    store.onChange((key, value) => void seen.push((value as Record<string, string>)['k1']));
+    await store.set('big', bigObject());
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'a' }]);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'b' }]);
+    assert.deepEqual(seen, ['1'.padEnd(20, '.'), 'a', 'b']);
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'c' }]);
+    store.close();
+    const again = new Datastore<Record<string, Record<string, string>>>(name, { backend });
+    assert.equal(again.get('big')?.['k1'], 'c');
+    again.close();
+    backend.dispose();
+  });
+
+  test('the data a store leaves when it closes right after a patch holds the patch', async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    await store.set('big', bigObject());
+    await store.patch('big', [{ op: 'replace', path: '/k1', value: 'patched' }]);
+    store.close();
+    const again = new Datastore<Record<string, Record<string, string>>>(name, { backend });
+    assert.equal(again.get('big')?.['k1'], 'patched');
+    again.close();
+    backend.dispose();
+  });
+
+  test('appends to a large list are joined to its text once a turn: reads, patches, sets and a close see them', async () => {
+    const backend = new MemoryBackend();
+    const name = domain();
+    const store = new Datastore<Record<string, unknown>>(name, { backend });
+    const deltas: unknown[] = [];
+    store.onEncodedChange((change) => void deltas.push(change.delta?.encoded));
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    await store.set('xs', list);
+    await store.append('xs', 'a');
+    await store.extend('xs', ['b', { c: 1 }]);
+    assert.deepEqual(deltas.slice(1), ['"a"', '"b",{"c":1}']);
+    assert.deepEqual(store.get('xs'), [...list, 'a', 'b', { c: 1 }]);
+    await store.append('xs', 'd');
+    await store.patch('xs', [{ op: 'replace', path: '/0', value: 'zero' }]);
+    await store.append('xs', 'e');
+    assert.deepEqual(store.get('xs'), ['zero', ...list.slice(1), 'a', 'b', { c: 1 }, 'd', 'e']);
+    await store.append('xs', 'f');
+    store.close();
+    const again = new Datastore<Record<string, unknown[]>>(name, { backend });
+    assert.deepEqual(again.get('xs')?.slice(-2), ['e', 'f']);
+    await again.append('xs', 'g');
+    await again.set('xs', [1]);
+    assert.deepEqual(again.get('xs'), [1]);
+    again.close();
+    backend.dispose();
+  });
+});

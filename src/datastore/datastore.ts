@@ -1,9 +1,12 @@
 import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
 import { type DatastoreBackend } from './backend.js';
-import { EMPTY_DOMAIN, type MemoryBackend } from './backends/memory.js';
+import { EMPTY_DOMAIN, MemoryBackend } from './backends/memory.js';
 import { getDefaultBackend } from './default-backend.js';
-import { Change } from './change.js';
+import { Change, type Delta } from './change.js';
+import { appendedItems, diffDecoded, DIFF_MIN_BYTES, mayDiff, type Decoded } from './delta.js';
+import jsonpatch from 'fast-json-patch';
+import type { PatchOperation } from '../protocol/delta.js';
 
 /** Options of {@link Datastore}. */
 export interface DatastoreOptions {
@@ -41,6 +44,36 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(describeError(error).message, { cause: error });
 }
 const NONE: readonly never[] = [];
+
+/** A patch that does not apply, as the DatabenchError `patch` throws. */
+function patchError(key: string, error: unknown): DatabenchError {
+  return new DatabenchError(
+    'DATASTORE_PATCH',
+    `cannot patch "${key}": ${(error as Error).message.split('\n')[0]}. The value is unchanged`,
+    { cause: error },
+  );
+}
+
+/** The item type of a list type (`unknown` for anything else). */
+export type ListItem<V> = V extends ReadonlyArray<infer I> ? I : unknown;
+
+function isEmptyList(encoded: string): boolean {
+  return encoded.length === 2 || /^\[\s*\]$/.test(encoded);
+}
+
+/** What kind of JSON an encoded value is, in words (for errors). */
+function describeEncoded(encoded: string): string {
+  const c = encoded.charCodeAt(0);
+  return c === 0x7b
+    ? 'an object'
+    : c === 0x22
+      ? 'a string'
+      : encoded === 'null'
+        ? 'null'
+        : encoded === 'true' || encoded === 'false'
+          ? 'a boolean'
+          : 'a number';
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -108,6 +141,7 @@ class Domain {
     readonly name: string,
     releaseAfterMs: number | undefined,
   ) {
+    this.lazy = backend instanceof MemoryBackend;
     const attached = backend.attach(
       name,
       (key, encoded) => this.applyRemote(key, encoded),
@@ -126,25 +160,216 @@ class Domain {
     }
   }
 
-  write(key: string, encoded: string | undefined): Promise<void> {
+  /**
+   * The decoded form of large values that were diffed or patched, per key:
+   * the next diff or patch of the key skips a parse while the key still
+   * holds the same encoded value. Undefined until a large value is diffed.
+   */
+  private decoded: Map<string, Decoded> | undefined = undefined;
+  /**
+   * Large values changed by a one-operation patch and not encoded yet, per
+   * key (`entries` holds the value before): encoded at the next turn, or
+   * when something reads the key first (see {@link current}). Only on the
+   * memory backend, whose storage is `entries` itself: a backend that
+   * persists each write (Redis, a kernel's host) gets every value at once.
+   */
+  private pending: Map<string, unknown> | undefined = undefined;
+  /**
+   * Items appended to large memory-backed lists and not joined to their text
+   * yet, per key (`entries` holds the list before them): joined like
+   * {@link pending} patches, once a turn, not once an append.
+   */
+  private appends: Map<string, string[]> | undefined = undefined;
+  private settleScheduled = false;
+  /** Patches may wait to be encoded (see {@link pending}). */
+  private readonly lazy: boolean;
+
+  /**
+   * Write `encoded` (undefined: delete). `delta` is the change against the
+   * key's current value when the writer knows it (an append, a patch);
+   * without one, a large list or object gets a structural diff, computed
+   * when a page that takes deltas first asks for it.
+   */
+  write(key: string, encoded: string | undefined, delta?: Delta): Promise<void> {
+    if (this.pending?.has(key) === true || this.appends?.has(key) === true) this.settle();
     const current = this.entries.get(key);
     if (current === encoded) return RESOLVED;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
     const persisted = this.backend.write(this.name, key, encoded);
-    const delivered = this.deliver(new Change(key, encoded));
+    const delivered = this.deliver(this.change(key, current, encoded, delta));
     if (persisted === undefined) return delivered;
     return Promise.all([persisted, delivered]).then(() => undefined);
   }
 
   applyRemote(key: string, encoded: string | undefined): void {
-    if (this.entries.get(key) === encoded) return;
+    if (this.pending?.has(key) === true || this.appends?.has(key) === true) this.settle();
+    const current = this.entries.get(key);
+    if (current === encoded) return;
     if (this.entries === EMPTY_DOMAIN) this.materialize();
     if (encoded === undefined) this.entries.delete(key);
     else this.entries.set(key, encoded);
     // a change made elsewhere has no writer here to hear of a failing callback
-    this.deliver(new Change(key, encoded)).catch(() => undefined);
+    this.deliver(this.change(key, current, encoded, undefined)).catch(() => undefined);
+  }
+
+  private change(
+    key: string,
+    previous: string | undefined,
+    encoded: string | undefined,
+    delta: Delta | undefined,
+  ): Change {
+    if (delta !== undefined && previous !== undefined) {
+      return new Change(key, encoded, this.name, delta);
+    }
+    if (!mayDiff(previous, encoded)) {
+      if (encoded === undefined) this.decoded?.delete(key);
+      return new Change(key, encoded, this.name);
+    }
+    return new Change(key, encoded, this.name, () => {
+      const appended = appendedItems(previous!, encoded!);
+      if (appended !== undefined) return { kind: 'append', encoded: appended };
+      const after = JSON.parse(encoded!) as unknown;
+      const before = this.decodedValue(key, previous!);
+      this.remember(key, encoded!, after);
+      return diffDecoded(before, after, encoded!);
+    });
+  }
+
+  /**
+   * A decoded value of `key` for a diff or a patch (which may change it in
+   * place): the one kept when it still matches `encoded`, else a parse.
+   */
+  decodedValue(key: string, encoded: string): unknown {
+    const kept = this.decoded?.get(key);
+    if (kept !== undefined) {
+      this.decoded!.delete(key);
+      if (kept.encoded === encoded) return kept.value;
+    }
+    return JSON.parse(encoded) as unknown;
+  }
+
+  /** The entries, every pending patch encoded first: what every read of the store sees. */
+  get current(): Map<string, string> {
+    if (this.pending !== undefined || this.appends !== undefined) this.settle();
+    return this.entries;
+  }
+
+  /** Encode the pending patches and join the pending appends into `entries`. */
+  settle(): void {
+    const appends = this.appends;
+    if (appends !== undefined) {
+      this.appends = undefined;
+      for (const [key, parts] of appends) {
+        const base = this.entries.get(key)!;
+        this.entries.set(key, base.slice(0, -1) + ',' + parts.join(',') + ']');
+      }
+    }
+    const pending = this.pending;
+    if (pending === undefined) return;
+    this.pending = undefined;
+    for (const [key, value] of pending) {
+      // the value was decoded JSON and the operations came encoded: this cannot throw
+      const encoded = encodeValue(value, key);
+      this.entries.set(key, encoded);
+      this.remember(key, encoded, value);
+    }
+  }
+
+  /**
+   * A patch of one operation on a large value of a memory-backed domain: the
+   * decoded value changes in place and is encoded later (see {@link pending}).
+   * Returns undefined when the patch must take the path that encodes at once
+   * (several operations: one that fails must leave no earlier one applied;
+   * a small value; another backend).
+   */
+  patchInPlace(
+    key: string,
+    op: Parameters<typeof jsonpatch.applyOperation>[1],
+    opsEncoded: string,
+  ): Promise<void> | undefined {
+    if (!this.lazy) return undefined;
+    if (this.appends?.has(key) === true) this.settle();
+    let value = this.pending?.get(key);
+    if (value === undefined) {
+      const encoded = this.entries.get(key)!;
+      if (encoded.length < DIFF_MIN_BYTES) return undefined;
+      value = this.decodedValue(key, encoded);
+    }
+    let result: unknown;
+    try {
+      // validated before it changes anything: a failing operation leaves the value as it was
+      result = jsonpatch.applyOperation(value, op, true, true, true).newDocument;
+    } catch (error) {
+      // the value is unchanged: keep it for the next patch
+      if (this.pending?.has(key) !== true) this.remember(key, this.entries.get(key)!, value);
+      throw error;
+    }
+    if (typeof result !== 'object' || result === null) {
+      // the operation replaced the whole value with a scalar: store it at once
+      this.pending?.delete(key);
+      return this.write(key, encodeValue(result, key), { kind: 'ops', encoded: opsEncoded });
+    }
+    (this.pending ??= new Map()).set(key, result);
+    this.decoded?.delete(key);
+    return this.deliverLater(key, { kind: 'ops', encoded: opsEncoded });
+  }
+
+  /**
+   * The list text of `key` for an append (undefined: none), with a pending
+   * patch encoded first; pending appends are not joined (the text before
+   * them is a list all the same).
+   */
+  listText(key: string): string | undefined {
+    if (this.pending?.has(key) === true) this.settle();
+    return this.entries.get(key);
+  }
+
+  /**
+   * Append `inner` (encoded items joined by commas) to the large list of a
+   * memory-backed domain without copying its text: joined once a turn (see
+   * {@link appends}). Undefined: the append takes the path that writes at
+   * once (a small list, another backend).
+   */
+  appendLater(key: string, inner: string): Promise<void> | undefined {
+    if (!this.lazy) return undefined;
+    let parts = this.appends?.get(key);
+    if (parts === undefined) {
+      const base = this.entries.get(key);
+      if (base === undefined || base.length < DIFF_MIN_BYTES || isEmptyList(base)) return undefined;
+      parts = [];
+      (this.appends ??= new Map()).set(key, parts);
+    }
+    parts.push(inner);
+    return this.deliverLater(key, { kind: 'append', encoded: inner });
+  }
+
+  /** Deliver a change whose value is encoded at the next turn or when first read. */
+  private deliverLater(key: string, delta: Delta): Promise<void> {
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      setImmediate(() => {
+        this.settleScheduled = false;
+        this.settle();
+      });
+    }
+    const change = new Change(
+      key,
+      () => {
+        this.settle();
+        return this.entries.get(key)!;
+      },
+      this.name,
+      delta,
+    );
+    return this.deliver(change);
+  }
+
+  /** Keep a large value's decoded form for the next diff or patch of `key`. */
+  remember(key: string, encoded: string, value: unknown): void {
+    if (encoded.length < DIFF_MIN_BYTES) return;
+    (this.decoded ??= new Map()).set(key, { encoded, value });
   }
 
   /** Only the memory backend attaches a domain as EMPTY_DOMAIN: it makes the domain's own Map. */
@@ -232,6 +457,8 @@ function closeDomain(
 ): void {
   const registry = registries.get(domain.backend);
   if (registry?.get(domain.name) === domain) registry.delete(domain.name);
+  // what is retained for a page to resume must be encoded
+  domain.settle();
   void domain.backend.detach(
     domain.name,
     owner === undefined ? { release, releaseAfterMs } : { release, releaseAfterMs, owner },
@@ -427,8 +654,8 @@ export class Datastore<T extends object = Record<string, unknown>> {
   /** Call this store's callbacks once for every key it holds. */
   triggerAllChangeCallbacks(): Promise<void> {
     let pending: PromiseLike<unknown>[] | undefined;
-    for (const [key, encoded] of this.state.entries) {
-      pending = this._deliver(new Change(key, encoded), pending);
+    for (const [key, encoded] of this.state.current) {
+      pending = this._deliver(new Change(key, encoded, this.state.name), pending);
     }
     return settle(pending);
   }
@@ -455,8 +682,94 @@ export class Datastore<T extends object = Record<string, unknown>> {
   init(values: Partial<T>): Promise<void> {
     this.assertOpen('init');
     return this.writeAll(
-      ownEntries(values, 'init').filter(([key]) => !this.state.entries.has(key)),
+      ownEntries(values, 'init').filter(([key]) => !this.state.current.has(key)),
     );
+  }
+
+  /**
+   * Add `items` to the end of the list at `key` (a new list when the key
+   * holds nothing). A page that takes deltas gets only the new items; every
+   * listener and wired widget still sees the whole list.
+   *
+   * @example await this.data.append('points', { x: 1, y: 2 });
+   */
+  append<K extends keyof T & string>(key: K, ...items: ListItem<T[K]>[]): Promise<void> {
+    return this.extend(key, items);
+  }
+
+  /** {@link append} with the items as one iterable (like Python's `list.extend`). */
+  extend<K extends keyof T & string>(key: K, items: Iterable<ListItem<T[K]>>): Promise<void> {
+    this.assertOpen('extend');
+    const list = Array.isArray(items) ? (items as unknown[]) : Array.from(items);
+    const previous = this.state.listText(key);
+    if (previous !== undefined && previous.charCodeAt(0) !== 0x5b) {
+      throw new DatabenchError(
+        'DATASTORE_NOT_A_LIST',
+        `cannot append to "${key}": it holds ${describeEncoded(previous)}, not a list. Set a list first (or use set())`,
+      );
+    }
+    if (list.length === 0) {
+      return previous === undefined ? this.state.write(key, '[]') : RESOLVED;
+    }
+    const encodedItems = encodeValue(list, key);
+    const inner = encodedItems.slice(1, -1);
+    if (previous === undefined) return this.state.write(key, encodedItems);
+    const later = this.state.appendLater(key, inner);
+    if (later !== undefined) return later;
+    // the stored text grows by the items: the old list is neither parsed nor encoded again
+    const encoded = isEmptyList(previous)
+      ? encodedItems
+      : previous.slice(0, -1) + ',' + inner + ']';
+    return this.state.write(key, encoded, { kind: 'append', encoded: inner });
+  }
+
+  /**
+   * Change the value at `key` with JSON Patch operations (RFC 6902: `add`,
+   * `remove`, `replace`, `move`, `copy`, `test`; paths are JSON Pointers
+   * into the value). A page that takes deltas gets only the operations.
+   * Throws a DatabenchError (`DATASTORE_PATCH`) when the key holds nothing or
+   * an operation does not apply; the value is then unchanged.
+   *
+   * @example await this.data.patch('config', [{ op: 'replace', path: '/threshold', value: 0.5 }]);
+   */
+  patch(key: keyof T & string, ops: readonly PatchOperation[]): Promise<void> {
+    this.assertOpen('patch');
+    if (!Array.isArray(ops)) {
+      throw new DatabenchError(
+        'INVALID_ARGUMENT',
+        `patch("${key}", ops): ops must be a list of JSON Patch operations, got ${typeof ops}`,
+      );
+    }
+    // a key with a pending patch is in `entries` (with its value before): no need to encode it
+    if (!this.state.entries.has(key)) {
+      throw new DatabenchError(
+        'DATASTORE_PATCH',
+        `cannot patch "${key}": it holds no value. Set it first`,
+      );
+    }
+    if (ops.length === 0) return RESOLVED;
+    // the operations as the page gets them (NaN, Sets, Maps as JSON has them),
+    // and a copy: the user may change their objects after the call
+    const opsEncoded = encodeValue(ops, key);
+    const copy = JSON.parse(opsEncoded) as Parameters<typeof jsonpatch.applyPatch>[1];
+    if (copy.length === 1) {
+      let inPlace: Promise<void> | undefined;
+      try {
+        inPlace = this.state.patchInPlace(key, copy[0]!, opsEncoded);
+      } catch (error) {
+        throw patchError(key, error);
+      }
+      if (inPlace !== undefined) return inPlace;
+    }
+    let value = this.state.decodedValue(key, this.state.current.get(key)!);
+    try {
+      value = jsonpatch.applyPatch(value, copy, true, true, true).newDocument;
+    } catch (error) {
+      throw patchError(key, error);
+    }
+    const encoded = encodeValue(value, key);
+    this.state.remember(key, encoded, value);
+    return this.state.write(key, encoded, { kind: 'ops', encoded: opsEncoded });
   }
 
   private writeAll(entries: Array<[string, unknown]>): Promise<void> {
@@ -480,35 +793,35 @@ export class Datastore<T extends object = Record<string, unknown>> {
   get<K extends keyof T & string>(key: K): T[K] | undefined;
   get<K extends keyof T & string>(key: K, defaultValue: T[K]): T[K];
   get(key: string, defaultValue?: unknown): unknown {
-    const encoded = this.state.entries.get(key);
+    const encoded = this.state.current.get(key);
     return encoded === undefined ? defaultValue : (JSON.parse(encoded) as unknown);
   }
 
   /** Whether `key` holds a value. */
   has(key: string): boolean {
-    return this.state.entries.has(key);
+    return this.state.current.has(key);
   }
 
   /** Remove `key`; subscribers get the change with the value `null`. */
   delete(key: keyof T & string): Promise<void> {
     this.assertOpen('delete');
-    if (!this.state.entries.has(key)) return RESOLVED;
+    if (!this.state.current.has(key)) return RESOLVED;
     return this.state.write(key, undefined);
   }
 
   /** The keys in the store, in the order they were first set. */
   keys(): IterableIterator<string> {
-    return this.state.entries.keys();
+    return this.state.current.keys();
   }
 
   /** Copies of the values in the store. */
   *values(): IterableIterator<T[keyof T]> {
-    for (const encoded of this.state.entries.values()) yield JSON.parse(encoded) as T[keyof T];
+    for (const encoded of this.state.current.values()) yield JSON.parse(encoded) as T[keyof T];
   }
 
   /** `[key, copy of the value]` pairs of the store. */
   *entries(): IterableIterator<[string, T[keyof T]]> {
-    for (const [key, encoded] of this.state.entries) {
+    for (const [key, encoded] of this.state.current) {
       yield [key, JSON.parse(encoded) as T[keyof T]];
     }
   }
@@ -519,7 +832,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
    */
   toObject(): Partial<T> {
     const out: Record<string, unknown> = {};
-    for (const [key, encoded] of this.state.entries) {
+    for (const [key, encoded] of this.state.current) {
       const value = JSON.parse(encoded) as unknown;
       if (key === '__proto__') {
         Object.defineProperty(out, key, {
@@ -537,11 +850,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   /** The stored entries, still encoded (read-only view; used for snapshots). */
   encodedEntries(): IterableIterator<[string, string]> {
-    return this.state.entries.entries();
+    return this.state.current.entries();
   }
 
   get size(): number {
-    return this.state.entries.size;
+    return this.state.current.size;
   }
 
   /**
@@ -551,6 +864,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
   _writeEncoded(key: string, encoded: string | undefined): Promise<void> {
     this.assertOpen('set');
     return this.state.write(key, encoded);
+  }
+
+  /** @internal The encoded value at `key` (a delta's whole value, for a page whose updates coalesce). */
+  _encoded(key: string): string | undefined {
+    return this.state.current.get(key);
   }
 
   /**

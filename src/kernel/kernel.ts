@@ -40,6 +40,11 @@ export interface OpenRequest {
   readonly maxValueBytes?: number;
   /** Who opened the page (`this.user`); undefined: nobody signed in. */
   readonly user?: AuthUser | undefined;
+  /**
+   * The page applies `__delta` frames (it announced `__deltas`): a change
+   * with a delta may be sent as one. Default: false (whole values, as 0.7).
+   */
+  readonly deltas?: boolean;
 }
 
 /**
@@ -55,8 +60,10 @@ export interface PagePort extends PageSink {
   /**
    * A frame encoded in another thread or process. `coalesce` is set for a
    * datastore change (`signal\0key`): a slow page keeps only the latest.
+   * `whole` is set when the frame is a delta: the key's whole value, sent
+   * instead when the change coalesces.
    */
-  forward(bytes: Buffer, coalesce: string | undefined): void;
+  forward(bytes: Buffer, coalesce: string | undefined, whole?: string): void;
   /** One action of this page has finished (queued-input accounting). */
   done(): void;
   /** The kernel cannot serve this page (it failed to start, or its thread died): an `error` frame, then a close. */

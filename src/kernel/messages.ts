@@ -36,6 +36,8 @@ export interface OpenMessage {
   readonly maxValueBytes?: number;
   /** Who opened the page (absent: nobody signed in). */
   readonly user?: AuthUser;
+  /** The page applies `__delta` frames (absent: false, whole values only). */
+  readonly deltas?: boolean;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */
@@ -167,6 +169,12 @@ export interface FrameOp {
   readonly text?: string;
   /** A datastore change (`signal\0key`): a slow page keeps only the latest. */
   readonly coalesce: string | null;
+  /**
+   * Set when the frame is a `__delta`: the domain of the change, whose whole
+   * value (the host has it, the kernel's write came before this frame) a
+   * slow page gets instead once its updates coalesce.
+   */
+  readonly domain?: string;
 }
 
 /** One action of `sid` finished. */

@@ -182,6 +182,7 @@ export class RemoteLink {
       ...(request.errorDetails === false ? { errorDetails: false } : {}),
       ...(request.maxValueBytes !== undefined ? { maxValueBytes: request.maxValueBytes } : {}),
       ...(request.user !== undefined ? { user: request.user } : {}),
+      ...(request.deltas === true ? { deltas: true } : {}),
     });
     return session;
   }
@@ -217,7 +218,15 @@ export class RemoteLink {
           op.text !== undefined
             ? Buffer.from(op.text)
             : Buffer.from(bytes.buffer, bytes.byteOffset + op.start, op.end - op.start);
-        session.port.forward(frame, op.coalesce ?? undefined);
+        if (op.domain === undefined || op.coalesce === null) {
+          session.port.forward(frame, op.coalesce ?? undefined);
+        } else {
+          // a delta: the key's whole value as the host holds it now (the
+          // kernel's write of it came earlier in this batch or before)
+          const key = op.coalesce.slice(op.coalesce.indexOf('\0') + 1);
+          const whole = this.domains.get(op.domain)?.store._encoded(key);
+          session.port.forward(frame, op.coalesce, whole);
+        }
         return;
       }
       case 'write': {

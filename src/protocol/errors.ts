@@ -29,6 +29,10 @@ export type DatabenchErrorCode =
   | 'DATASTORE_CLIENT_MISSING'
   /** An object literal used as a prototype instead of a key. */
   | 'DATASTORE_PROTOTYPE'
+  /** `append`/`extend` of a key that holds something other than a list. */
+  | 'DATASTORE_NOT_A_LIST'
+  /** A JSON Patch that does not apply to the value (or a key with no value to patch). */
+  | 'DATASTORE_PATCH'
   /** A datastore (or backend) used after it was closed. */
   | 'DATASTORE_CLOSED'
   // starting a server

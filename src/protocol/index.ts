@@ -5,6 +5,8 @@
 export { DatabenchError, ProtocolError } from './errors.js';
 export type { DatabenchErrorCode } from './errors.js';
 export { encodeValue } from './encode.js';
+export { applyDelta, deltaFrame } from './delta.js';
+export type { DeltaKind, DeltaLoad, PatchOperation } from './delta.js';
 export {
   PROTOCOL,
   RESERVED_SIGNALS,

@@ -95,7 +95,17 @@ describe('parseClientMessage', () => {
       kind: 'connect',
       analysisId: null,
       requestArgs: '?a=1&b=2',
+      deltas: false,
     });
+  });
+
+  test('a connect frame that announces deltas (any truthy "__deltas"); a 0.7 client does not', () => {
+    assert.equal(parseClientMessage('{"__connect": null, "__deltas": 1}').kind, 'connect');
+    const deltas = (text: string): unknown =>
+      (parseClientMessage(text) as { deltas?: unknown }).deltas;
+    assert.equal(deltas('{"__connect": null, "__deltas": 1}'), true);
+    assert.equal(deltas('{"__connect": null, "__deltas": 0}'), false);
+    assert.equal(deltas('{"__connect": null}'), false);
   });
 
   test('a connect frame resuming an id, with absent or null request args', () => {
@@ -103,11 +113,13 @@ describe('parseClientMessage', () => {
       kind: 'connect',
       analysisId: 'abc-123',
       requestArgs: '',
+      deltas: false,
     });
     assert.deepEqual(parseClientMessage('{"__connect": null, "__request_args": null}'), {
       kind: 'connect',
       analysisId: null,
       requestArgs: '',
+      deltas: false,
     });
   });
 

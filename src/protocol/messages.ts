@@ -56,6 +56,20 @@ export const PROTOCOL = {
    * with a `warn` ("no handler").
    */
   uploadSignal: '__upload',
+  /**
+   * Client → server (our addition): a `__connect` frame with `"__deltas": 1`
+   * announces that the client applies {@link PROTOCOL.deltaSignal} frames.
+   * A 0.7 server ignores the key; a client without it gets whole values.
+   */
+  deltasKey: '__deltas',
+  /**
+   * Server → client (our addition, sent only to a client that announced
+   * `__deltas`): a change of one `data` / `class_data` key as a delta against
+   * the value the client holds, `{"signal": "__delta", "load": {"signal":
+   * "data", "key": "xs", "append": [4, 5]}}` or `… "ops": [<RFC 6902 JSON
+   * Patch operations>]}`. See {@link DeltaLoad}.
+   */
+  deltaSignal: '__delta',
   /** Close code of a service restart (a reload replaced the analysis): the page reconnects at once. */
   serviceRestartCode: 1012,
   /**
@@ -92,6 +106,8 @@ export interface ConnectMessage {
   readonly analysisId: string | null;
   /** The `search` part of the page URL, possibly empty. */
   readonly requestArgs: string;
+  /** The client applies `__delta` frames (it sent `"__deltas": 1`); false for a 0.7 client. */
+  readonly deltas: boolean;
 }
 
 /** Client → server: an action. `hasLoad` is false when the frame has no `load` key. */
@@ -342,7 +358,9 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
     if (args !== undefined && args !== null && typeof args !== 'string') {
       throw new ProtocolError('"__request_args" must be a string');
     }
-    return { kind: 'connect', analysisId: id, requestArgs: args ?? '' };
+    // any truthy value announces deltas: a later client may send a version number
+    const deltas = Boolean(obj[PROTOCOL.deltasKey]);
+    return { kind: 'connect', analysisId: id, requestArgs: args ?? '', deltas };
   }
   const signal = obj['signal'];
   if (typeof signal !== 'string' || signal === '') {

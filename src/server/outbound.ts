@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Change } from '../datastore/change.js';
 import { keyFrameFromEncoded } from '../protocol/messages.js';
+import { deltaFrame } from '../protocol/delta.js';
 import type { Batched, TurnBatcher } from '../util/turn-batcher.js';
 
 /** The bounds of one page's outbound queue (resolved, every field set). */
@@ -36,10 +37,32 @@ interface Item {
   change: Change | undefined;
   /** The frame already encoded (a kernel's change): sent as it is. */
   bytes?: Buffer | undefined;
+  /** A kernel's change whose frame is a delta: its whole value, sent instead once it coalesced. */
+  whole?: { key: string; encoded: string } | undefined;
+}
+
+/**
+ * A queued delta of one key. Deltas of the same key and kind queued one
+ * after the other become one frame (a loop that appends or patches sends one
+ * frame per turn).
+ */
+class DeltaItem {
+  constructor(
+    readonly signal: 'data' | 'class_data',
+    readonly key: string,
+    readonly kind: 'append' | 'ops',
+    /** The encoded delta; appends merged into one hold their items joined by commas. */
+    public encoded: string,
+  ) {}
+
+  frame(): string {
+    return deltaFrame(this.signal, this.key, this.kind, this.encoded);
+  }
 }
 
 /** What a queued update holds, in bytes (its key and value, or its frame). */
 function itemBytes(item: Item): number {
+  if (item.whole !== undefined) return Buffer.byteLength(item.whole.encoded) + 32;
   if (item.bytes !== undefined) return item.bytes.length;
   const { key, encoded } = item.change!;
   // a deleted key is sent as `null`; 32 for the frame around key and value
@@ -123,7 +146,7 @@ export class OutboundBudget {
  */
 export class Outbound implements Batched {
   /** What waits for the next flush; undefined when nothing does (an idle page holds no array). */
-  private items: Array<string | Buffer | Item> | undefined;
+  private items: Array<string | Buffer | Item | DeltaItem> | undefined;
   private coalesce: Map<string, Item> | undefined;
   private queuedBytes = 0;
   /** Queued with the batcher for its next flush. */
@@ -167,23 +190,83 @@ export class Outbound implements Batched {
   /**
    * Queue a datastore change encoded elsewhere (a kernel in another thread):
    * like {@link change}, a slow page keeps only the latest frame per `id`.
+   * `whole` is the key's whole value when `bytes` is a delta: a coalesced
+   * key is sent whole, since the page may not get the deltas before it.
    */
-  keyed(id: string, bytes: Buffer): void {
+  keyed(id: string, bytes: Buffer, whole?: string): void {
     if (this.closed) return;
-    void (this.coalesce !== undefined
-      ? this.coalesceItem(id, { signal: 'data', change: undefined, bytes })
-      : this.enqueue(bytes));
+    if (this.coalesce === undefined) {
+      void this.enqueue(bytes);
+      return;
+    }
+    const signal = id.startsWith('class_data\0') ? 'class_data' : 'data';
+    void this.coalesceItem(
+      id,
+      whole === undefined
+        ? { signal, change: undefined, bytes }
+        : {
+            signal,
+            change: undefined,
+            whole: { key: id.slice(signal.length + 1), encoded: whole },
+          },
+    );
   }
 
-  /** Queue a datastore change; `shared` is the frame already encoded for every subscriber. */
-  change(signal: 'data' | 'class_data', change: Change, shared: Buffer | undefined): Promise<void> {
+  /**
+   * Queue a datastore change; `shared` is the frame already encoded for every
+   * subscriber. With `deltas` (the page announced it applies them), a change
+   * that has a delta is sent as one, except to a slow page, whose updates
+   * coalesce: those go whole.
+   */
+  change(
+    signal: 'data' | 'class_data',
+    change: Change,
+    shared: Buffer | undefined,
+    deltas = false,
+  ): Promise<void> {
     if (this.closed) return nextTurn();
     if (this.coalesce !== undefined) {
       return this.coalesceItem(signal + '\0' + change.key, { signal, change });
     }
+    if (deltas) {
+      const delta = change.delta;
+      if (delta !== undefined) return this.delta(signal, change.key, delta.kind, delta.encoded);
+    }
     return this.enqueue(
       shared ?? keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
     );
+  }
+
+  /** A delta in order: sent at once, merged into the queued delta before it, or queued. */
+  private delta(
+    signal: 'data' | 'class_data',
+    key: string,
+    kind: 'append' | 'ops',
+    encoded: string,
+  ): Promise<void> {
+    const items = this.items;
+    if (items === undefined) {
+      const frame = deltaFrame(signal, key, kind, encoded);
+      if (this.direct(frame.length)) {
+        this.ws.send(frame, TEXT);
+        return RESOLVED;
+      }
+    } else {
+      const last = items[items.length - 1];
+      if (
+        last instanceof DeltaItem &&
+        last.kind === kind &&
+        last.key === key &&
+        last.signal === signal
+      ) {
+        // appends join their items; patches their operations (`[a]` + `[b]` → `[a,b]`)
+        if (kind === 'append') last.encoded += ',' + encoded;
+        else last.encoded = last.encoded.slice(0, -1) + ',' + encoded.slice(1);
+        return this.added(Buffer.byteLength(encoded) + 1);
+      }
+    }
+    (this.items ??= []).push(new DeltaItem(signal, key, kind, encoded));
+    return this.added(Buffer.byteLength(encoded) + key.length + 48);
   }
 
   /** A frame in order: sent at once when it may skip the queue (see {@link direct}), else queued. */
@@ -209,6 +292,7 @@ export class Outbound implements Batched {
     this.queuedBytes += itemBytes(item) - itemBytes(queued);
     queued.change = item.change;
     queued.bytes = item.bytes;
+    queued.whole = item.whole;
     return this.schedule();
   }
 
@@ -282,8 +366,12 @@ export class Outbound implements Batched {
       const bytes =
         typeof item === 'string' || Buffer.isBuffer(item)
           ? item
-          : (item.bytes ??
-            keyFrameFromEncoded(item.signal, item.change!.key, item.change!.encoded ?? 'null'));
+          : item instanceof DeltaItem
+            ? item.frame()
+            : item.whole !== undefined
+              ? keyFrameFromEncoded(item.signal, item.whole.key, item.whole.encoded)
+              : (item.bytes ??
+                keyFrameFromEncoded(item.signal, item.change!.key, item.change!.encoded ?? 'null'));
       this.ws.send(bytes, TEXT);
     }
     socket?.uncork();

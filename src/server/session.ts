@@ -163,6 +163,8 @@ export class Session implements PagePort {
   private logLimit: LogRateLimit | undefined;
   /** The page's uploads; made by its first `__upload` start (from then on binary frames are chunks). */
   private uploads: PageUploads | undefined;
+  /** The page applies `__delta` frames (it announced `__deltas` in `__connect`). */
+  private deltas = false;
 
   /**
    * @param ws The page's WebSocket (a {@link PageSocket}).
@@ -218,6 +220,7 @@ export class Session implements PagePort {
           return;
         }
         this.connecting = true;
+        this.deltas = message.deltas;
         this.start(message);
         return;
       }
@@ -408,6 +411,7 @@ export class Session implements PagePort {
       maxValueBytes: this.ctx.limits.hardBufferBytes,
       datastore: this.ctx.datastore,
       user: this.user,
+      deltas: message.deltas,
     });
   }
 
@@ -438,13 +442,13 @@ export class Session implements PagePort {
   }
 
   /** PagePort: a frame encoded by a kernel in another thread or process. */
-  forward(bytes: Buffer, coalesce: string | undefined): void {
+  forward(bytes: Buffer, coalesce: string | undefined, whole?: string): void {
     if (coalesce === undefined) void this.out.frame(bytes);
     else if (bytes.length > this.ctx.limits.hardBufferBytes) {
       // a datastore change: `signal\0key`
       const cut = coalesce.indexOf('\0');
       this.tooLarge(coalesce.slice(0, cut), coalesce.slice(cut + 1), bytes.length);
-    } else this.out.keyed(coalesce, bytes);
+    } else this.out.keyed(coalesce, bytes, whole);
   }
 
   /**
@@ -576,6 +580,7 @@ export class Session implements PagePort {
       signal,
       change,
       signal === 'class_data' ? sharedFrame(signal, change) : undefined,
+      this.deltas,
     );
   }
 

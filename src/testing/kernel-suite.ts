@@ -8,6 +8,7 @@ import { afterEach, describe, test } from 'node:test';
 import type { Change } from '../datastore/change.js';
 import { MemoryBackend } from '../datastore/backends/memory.js';
 import { encodeValue } from '../protocol/encode.js';
+import { applyDelta, deltaFrame, isDeltaLoad } from '../protocol/delta.js';
 import {
   frameFromEncoded,
   keyFrameFromEncoded,
@@ -46,6 +47,13 @@ export interface TestKernelOptions<K extends Kernel = Kernel> {
   skip?: string | false;
   /** Timeout of each wait for a frame, in ms. Default: 10000. */
   timeoutMs?: number;
+  /**
+   * The kernel sends a small change of a large list or object (one set with
+   * `set`) as a structural diff to a page that takes deltas. Set it false
+   * for a kernel that sends only appends and patches as deltas (the Python
+   * kernel: its standard library has no JSON diff). Default: true.
+   */
+  structuralDiff?: boolean;
 }
 
 /** A frame a page got: `signal` and, when present, `load`. */
@@ -108,9 +116,14 @@ class RecordingPage implements PagePort {
   private readonly cursors = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
 
+  /** The values of `data` / `class_data` keys as a client holds them: whole values, deltas applied. */
+  readonly values = { data: new Map<string, unknown>(), class_data: new Map<string, unknown>() };
+
   constructor(
     readonly label: string,
     private readonly ms: number,
+    /** The page announced `__deltas` (a client that applies them); false: a 0.7 client. */
+    readonly deltas = false,
   ) {}
 
   opened(): void {
@@ -142,7 +155,13 @@ class RecordingPage implements PagePort {
   }
 
   change(signal: 'data' | 'class_data', change: Change): Promise<void> {
-    this.record(keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'));
+    // as the server's session sends it: a delta only to a page that takes them
+    const delta = this.deltas ? change.delta : undefined;
+    this.record(
+      delta !== undefined
+        ? deltaFrame(signal, change.key, delta.kind, delta.encoded)
+        : keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
+    );
     return RESOLVED;
   }
 
@@ -169,6 +188,23 @@ class RecordingPage implements PagePort {
     }
     if (this.closed) {
       this.problems.push(`${this.label}: a "${frame.signal}" frame after its close resolved`);
+    }
+    if (frame.signal === 'data' || frame.signal === 'class_data') {
+      const values = this.values[frame.signal];
+      for (const [key, value] of Object.entries(frame.load as object)) values.set(key, value);
+    } else if (frame.signal === '__delta') {
+      if (!this.deltas) this.problems.push(`${this.label}: a __delta frame to a 0.7 page`);
+      else if (!isDeltaLoad(frame.load)) this.problems.push(`${this.label}: a bad __delta frame`);
+      else {
+        const values = this.values[frame.load.signal];
+        if (!values.has(frame.load.key)) {
+          this.problems.push(`${this.label}: a __delta of "${frame.load.key}" before its value`);
+        } else {
+          // a copy first: the frames keep what arrived
+          const base = structuredClone(values.get(frame.load.key));
+          values.set(frame.load.key, applyDelta(base, structuredClone(frame.load)));
+        }
+      }
     }
     this.frames.push(frame);
     this.changed();
@@ -331,6 +367,9 @@ interface ProcessLoad {
  * - `wait(ms)`: wait ms milliseconds without blocking, then emit `waited` ms.
  * - `set_data(key, value)`, `set_class_data(key, value)`: set the key in
  *   `data` / `classData`.
+ * - `append_data(key, items)`: append the items to the list at `data` key
+ *   (`data.extend`); `patch_data(key, ops)`: apply the JSON Patch to it
+ *   (`data.patch`).
  * - `fail(text)`: throw (raise) an error whose message contains text.
  * - `emit_cycle()`: emit `cyclic` with an object that contains itself.
  * - `set_function()`: set `data` key `fn` to a function.
@@ -385,11 +424,15 @@ export function testKernel<K extends Kernel>(
   const open = (
     m: Made<K>,
     request: Partial<
-      Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails' | 'user'>
+      Pick<
+        OpenRequest,
+        'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails' | 'user' | 'deltas'
+      >
     > = {},
   ): Page => {
     const id = request.id ?? randomUUID();
-    const port = new RecordingPage(`page ${++pageNo} (${id.slice(0, 8)})`, ms);
+    const deltas = request.deltas ?? false;
+    const port = new RecordingPage(`page ${++pageNo} (${id.slice(0, 8)})`, ms, deltas);
     const session = m.kernel.open(port, {
       id,
       resumed: request.resumed ?? false,
@@ -399,6 +442,7 @@ export function testKernel<K extends Kernel>(
       datastore: m.backend,
       ...(request.errorDetails === undefined ? {} : { errorDetails: request.errorDetails }),
       ...(request.user !== undefined ? { user: request.user } : {}),
+      ...(deltas ? { deltas } : {}),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -522,6 +566,109 @@ export function testKernel<K extends Kernel>(
       const c = open(m);
       const first = await c.port.until(() => c.port.frames[0], 'the classData snapshot');
       assert.deepEqual(first, { signal: 'class_data', load: { k: 'from b' } });
+    });
+
+    void test('a page that announced deltas gets appends and patches as __delta frames and holds the whole value; a 0.7 page gets whole values', async () => {
+      const m = await start();
+      const modern = open(m, { deltas: true });
+      const old = open(m);
+      const expected = { xs: [1, 2, 3, 4, 5, 6], cfg: { a: 2, b: [1, 2, 3], c: 'x' } };
+      for (const page of [modern, old]) {
+        page.send('set_data', ['xs', [1, 2]]);
+        page.send('append_data', ['xs', [3]]);
+        page.send('append_data', ['xs', [4, 5]]);
+        page.send('append_data', ['xs', [6]]);
+        page.send('set_data', ['cfg', { a: 1, b: [1, 2] }]);
+        page.send('patch_data', [
+          'cfg',
+          [
+            { op: 'replace', path: '/a', value: 2 },
+            { op: 'add', path: '/b/-', value: 3 },
+            { op: 'add', path: '/c', value: 'x' },
+          ],
+        ]);
+        page.send('echo', ['done']);
+        await page.next('echo');
+        assert.deepEqual(Object.fromEntries(page.port.values.data), expected);
+      }
+      const deltas = modern.port.loads('__delta') as Array<Record<string, unknown>>;
+      assert.deepEqual(
+        deltas.map((d) => [d['key'], d['append'] ?? d['ops']]),
+        [
+          ['xs', [3]],
+          ['xs', [4, 5]],
+          ['xs', [6]],
+          [
+            'cfg',
+            [
+              { op: 'replace', path: '/a', value: 2 },
+              { op: 'add', path: '/b/-', value: 3 },
+              { op: 'add', path: '/c', value: 'x' },
+            ],
+          ],
+        ],
+        'each append and the patch went out as a delta',
+      );
+      assert.deepEqual(
+        old.port.loads('__delta'),
+        [],
+        'no delta to a page that did not announce them',
+      );
+      assert.deepEqual(old.port.loads('data').at(-1), { cfg: expected.cfg });
+      assert.deepEqual(
+        old.port
+          .loads('data')
+          .filter((l) => 'xs' in (l as object))
+          .at(-1),
+        { xs: expected.xs },
+      );
+    });
+
+    void test(
+      'a small change of a large list or object goes out as a JSON Patch diff to a page that takes deltas',
+      {
+        skip:
+          options.structuralDiff === false ? 'this kernel sends appends and patches only' : false,
+      },
+      async () => {
+        const m = await start();
+        const modern = open(m, { deltas: true });
+        const old = open(m);
+        const big: Record<string, unknown> = {};
+        for (let i = 0; i < 500; i++) big[`k${i}`] = { i, text: `value number ${i}` };
+        const changed = { ...big, k7: { i: 7, text: 'changed' }, extra: [1, 2] };
+        for (const page of [modern, old]) {
+          page.send('set_data', ['big', big]);
+          page.send('set_data', ['big', changed]);
+          page.send('echo', ['done']);
+          await page.next('echo');
+          assert.deepEqual(page.port.values.data.get('big'), changed);
+        }
+        const deltas = modern.port.loads('__delta') as Array<{ key: string; ops?: unknown[] }>;
+        assert.equal(deltas.length, 1, 'the second value went out as a delta');
+        assert.ok(
+          JSON.stringify(deltas[0]).length < JSON.stringify(changed).length / 10,
+          'the delta is much smaller than the value',
+        );
+        assert.equal(old.port.loads('data').length, 2);
+        assert.deepEqual(old.port.loads('__delta'), []);
+      },
+    );
+
+    void test('a resumed page that takes deltas gets its data whole first, then deltas against it', async () => {
+      const m = await start();
+      const first = open(m, { deltas: true });
+      first.send('set_data', ['xs', [1]]);
+      first.send('append_data', ['xs', [2]]);
+      first.send('echo', ['done']);
+      await first.next('echo');
+      await first.close();
+      const again = open(m, { id: first.id, resumed: true, deltas: true });
+      const snapshot = await again.port.until(() => again.port.frames[0], 'the data snapshot');
+      assert.deepEqual(snapshot, { signal: 'data', load: { xs: [1, 2] } });
+      again.send('append_data', ['xs', [3]]);
+      await again.next('__delta');
+      assert.deepEqual(again.port.values.data.get('xs'), [1, 2, 3]);
     });
 
     void test('a resumed id finds its data (the snapshot follows opened()) and connected sees resumed; a fresh id gets none', async () => {

@@ -68,7 +68,7 @@ testKernel(
       processes: 2,
     });
   },
-  { skip: pythonSkip, memberIds: (kernel) => kernel.pids },
+  { skip: pythonSkip, memberIds: (kernel) => kernel.pids, structuralDiff: false },
 );
 
 describe('Python kernel', { skip: pythonSkip }, () => {

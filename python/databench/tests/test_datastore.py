@@ -33,6 +33,43 @@ class TestDatastore(unittest.TestCase):
         del s['a']
         self.assertNotIn('a', s)
 
+    def test_append_extend_and_patch_change_the_value_and_carry_their_delta(self):
+        s = self.store()
+        deltas = []
+        s._on_encoded_change(lambda key, encoded, delta: deltas.append((key, encoded, delta)))
+        s.append('xs', 1)
+        s.append('xs', 2, {'a': float('nan')})
+        s.extend('xs', iter([3]))
+        self.assertEqual(s['xs'], [1, 2, {'a': 'NaN'}, 3])
+        self.assertEqual(deltas[0], ('xs', '[1]', None))
+        self.assertEqual(deltas[1][2], ('append', '2,{"a":"NaN"}', 'd'))
+        self.assertEqual(deltas[2][2], ('append', '3', 'd'))
+        s['cfg'] = {'a': 1, 'b': [1, 2]}
+        s.patch('cfg', [{'op': 'replace', 'path': '/a', 'value': 2},
+                        {'op': 'add', 'path': '/b/-', 'value': 3},
+                        {'op': 'move', 'from': '/b/0', 'path': '/first'},
+                        {'op': 'copy', 'from': '/a', 'path': '/c'},
+                        {'op': 'test', 'path': '/c', 'value': 2},
+                        {'op': 'remove', 'path': '/a'}])
+        self.assertEqual(s['cfg'], {'b': [2, 3], 'first': 1, 'c': 2})
+        self.assertEqual(deltas[-1][2][0], 'ops')
+
+    def test_append_to_a_non_list_and_a_patch_that_does_not_apply_leave_the_value(self):
+        s = self.store()
+        s['n'] = 1
+        with self.assertRaises(TypeError):
+            s.append('n', 2)
+        s['cfg'] = {'a': [1]}
+        for ops in ([{'op': 'replace', 'path': '/missing', 'value': 1}],
+                    [{'op': 'add', 'path': '/a/5', 'value': 1}],
+                    [{'op': 'test', 'path': '/a', 'value': [2]}],
+                    [{'op': 'add', 'path': '/__proto__', 'value': 1}]):
+            with self.assertRaises(ValueError):
+                s.patch('cfg', ops)
+            self.assertEqual(s['cfg'], {'a': [1]})
+        with self.assertRaises(ValueError):
+            s.patch('nothing', [{'op': 'add', 'path': '/a', 'value': 1}])
+
     def test_reads_are_copies(self):
         s = self.store()
         s['l'] = [1]

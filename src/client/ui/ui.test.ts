@@ -94,7 +94,11 @@ describe('ui widgets in Chromium', { skip }, () => {
 
   test('connects to the guessed URL with the page query string', async () => {
     const hello = await server.takeConnect();
-    assert.deepEqual(JSON.parse(hello.raw), { __connect: null, __request_args: '?x=1' });
+    assert.deepEqual(JSON.parse(hello.raw), {
+      __connect: null,
+      __request_args: '?x=1',
+      __deltas: 1,
+    });
     assert.equal(server.socketPaths[0], '/page/ws');
     await page.waitForFunction(
       () => (window as unknown as { databench: { connected: boolean } }).databench.connected,

@@ -2,6 +2,7 @@ import type { DatastoreBackend, DetachOptions } from '../../datastore/backend.js
 import type { Change } from '../../datastore/change.js';
 import { encodeValue } from '../../protocol/encode.js';
 import { frameFromEncoded, keyFrameFromEncoded } from '../../protocol/messages.js';
+import { deltaFrame } from '../../protocol/delta.js';
 import type { Logger } from '../../util/logger.js';
 import type { Batched, TurnBatcher } from '../../util/turn-batcher.js';
 import type { Meta } from '../../analysis/meta.js';
@@ -93,9 +94,13 @@ export class Outbox implements Batched {
     void this.op(op);
   }
 
-  frame(sid: number, text: string, coalesce: string | null): Promise<void> {
+  frame(sid: number, text: string, coalesce: string | null, domain?: string): Promise<void> {
     const [start, end] = this.encode(text);
-    return this.op({ t: 'frame', sid, start, end, coalesce });
+    return this.op(
+      domain === undefined
+        ? { t: 'frame', sid, start, end, coalesce }
+        : { t: 'frame', sid, start, end, coalesce, domain },
+    );
   }
 
   private schedule(): Promise<void> {
@@ -222,6 +227,8 @@ interface EncodedChange {
   start: number;
   end: number;
   coalesce: string;
+  /** The same change as a `__delta` frame, for the pages that take deltas. */
+  delta?: { start: number; end: number } | undefined;
 }
 
 /** One page as the kernel sees it: what its analysis emits goes into the outbox. */
@@ -229,6 +236,8 @@ class KernelPort implements SessionPort {
   constructor(
     private readonly sid: number,
     private readonly outbox: Outbox,
+    /** The page applies `__delta` frames. */
+    private readonly deltas: boolean,
   ) {}
 
   opened(): void {
@@ -255,17 +264,37 @@ class KernelPort implements SessionPort {
   change(signal: 'data' | 'class_data', change: Change): Promise<void> {
     let memo = change.memo as EncodedChange | undefined;
     if (memo === undefined || memo.batchNo !== this.outbox.batchNo || memo.signal !== signal) {
-      const [start, end] = this.outbox.encode(
-        keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
-      );
       memo = {
         batchNo: this.outbox.batchNo,
         signal,
-        start,
-        end,
+        start: -1,
+        end: -1,
         coalesce: signal + '\0' + change.key,
       };
       change.memo = memo;
+    }
+    const delta = this.deltas ? change.delta : undefined;
+    if (delta !== undefined) {
+      if (memo.delta === undefined) {
+        const [start, end] = this.outbox.encode(
+          deltaFrame(signal, change.key, delta.kind, delta.encoded),
+        );
+        memo.delta = { start, end };
+      }
+      // the host sends the key's whole value instead when the page's updates coalesce
+      return this.outbox.op({
+        t: 'frame',
+        sid: this.sid,
+        start: memo.delta.start,
+        end: memo.delta.end,
+        coalesce: memo.coalesce,
+        domain: change.domain,
+      });
+    }
+    if (memo.start < 0) {
+      [memo.start, memo.end] = this.outbox.encode(
+        keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'),
+      );
     }
     return this.outbox.op({
       t: 'frame',
@@ -314,7 +343,7 @@ export class KernelRuntime {
   receive(message: HostMessage): void {
     switch (message.t) {
       case 'open': {
-        const port = new KernelPort(message.sid, this.outbox);
+        const port = new KernelPort(message.sid, this.outbox, message.deltas === true);
         this.sessions.set(message.sid, new AnalysisSession(this.meta, port, message, this.logger));
         return;
       }
