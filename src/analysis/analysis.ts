@@ -27,11 +27,17 @@ export type EmitFn = (signal: string, message?: unknown) => unknown;
  */
 export interface InstanceLink {
   /**
-   * The backend and owner the base {@link Analysis.initDatastores} opens the
-   * stores with; set only while the instance creates them.
+   * The backend, owner and `classData` domain the base
+   * {@link Analysis.initDatastores} opens the stores with; set only while the
+   * instance creates them.
    */
   readonly storeOptions:
-    { readonly backend?: DatastoreBackend; readonly owner?: string } | undefined;
+    | {
+        readonly backend?: DatastoreBackend | undefined;
+        readonly owner?: string | undefined;
+        readonly classDomain?: string | undefined;
+      }
+    | undefined;
   /** Send `signal` to the page (no server log). */
   send(signal: string, message: unknown): Promise<void>;
   /** A failure the analysis has logged: the page's `error` frame and error panel. */
@@ -322,8 +328,10 @@ export class Analysis<
   }
 
   /**
-   * Create `data` (domain: the id) and `classData` (domain: the class name),
-   * on the server's datastore (`--datastore`; in memory by default).
+   * Create `data` (domain: the id) and `classData` (domain: the class name;
+   * `ClassName@analysisName` when another analysis of the folder has a class
+   * of the same name), on the server's datastore (`--datastore`; in memory
+   * by default).
    * Override to use another backend:
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
@@ -338,7 +346,9 @@ export class Analysis<
       this.id,
       owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
-    this.classData = createBareStore<ClassData>(this.constructor.name, { backend });
+    this.classData = createBareStore<ClassData>(given?.classDomain ?? this.constructor.name, {
+      backend,
+    });
   }
 
   /**

@@ -37,6 +37,11 @@ export interface OpenRequest {
    * connect with an error naming the key. Default: no bound.
    */
   readonly maxValueBytes?: number;
+  /**
+   * The domain of the analysis's `classData`, decided by the app for each
+   * analysis of the folder (`AnalysisEntry.classDomain`). Default: the class name.
+   */
+  readonly classDomain?: string | undefined;
 }
 
 /**
@@ -119,6 +124,11 @@ export interface Kernel {
   readonly name: string;
   /** `in-process`, `worker`, … (logs, diagnostics). */
   readonly kind: string;
+  /**
+   * The name of the analysis class it runs, once its module has loaded (the
+   * app decides `classData` domains by it); undefined: not known.
+   */
+  readonly className?: string | undefined;
   /** HTTP routes of the analysis (`routes.ts`), served by the main thread. */
   readonly extraRoutes: readonly ExtraRoute[];
   /** Start an instance for a page. */

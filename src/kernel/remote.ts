@@ -178,6 +178,7 @@ export class RemoteLink {
       owner: request.owner,
       ...(request.errorDetails === false ? { errorDetails: false } : {}),
       ...(request.maxValueBytes !== undefined ? { maxValueBytes: request.maxValueBytes } : {}),
+      ...(request.classDomain !== undefined ? { classDomain: request.classDomain } : {}),
     });
     return session;
   }

@@ -62,7 +62,9 @@ export interface SessionContext {
    * read once per `__connect`: whether its pages resume across loads, and
    * its type errors.
    */
-  entry(name: string): Pick<AnalysisEntry, 'resumeOnReload' | 'typeErrors'> | undefined;
+  entry(
+    name: string,
+  ): Pick<AnalysisEntry, 'resumeOnReload' | 'typeErrors' | 'classDomain'> | undefined;
   /** The largest frame a page may send (`maxFrameBytes`): the `__connect` reply tells the page. */
   readonly maxFrameBytes: number;
   /** Called once when the session has ended (socket closed and `disconnected` run). */
@@ -387,6 +389,7 @@ export class Session implements PagePort {
       // a frame past this bound closes the page (outbound): a larger value can never reach it
       maxValueBytes: this.ctx.limits.hardBufferBytes,
       datastore: this.ctx.datastore,
+      classDomain: this.ctx.entry(this.kernel.name)?.classDomain,
     });
   }
 

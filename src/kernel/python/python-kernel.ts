@@ -124,7 +124,11 @@ function parseKernelLine(line: string): KernelMessage | ProcReady | HttpResponse
   const message = value as Record<string, unknown>;
   switch (message['t']) {
     case 'ready':
-      return { t: 'ready', routes: parsePyRoutes(message['routes']) };
+      return {
+        t: 'ready',
+        routes: parsePyRoutes(message['routes']),
+        ...(typeof message['className'] === 'string' ? { className: message['className'] } : {}),
+      };
     case 'http-response': {
       const response = parseHttpResponse(message);
       if (!response) throw new ProtocolError('a kernel sent an http-response that is not one');
