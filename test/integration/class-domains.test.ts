@@ -1,0 +1,156 @@
+// Whose classData is whose: a real server on a folder where three analyses
+// have classes of one name (Twin: in the server's own thread, in worker
+// threads, in Python processes) and one has a class of its own (Lone).
+// Every page of one analysis shares its classData, on every kernel; no
+// analysis sees another's; Lone keeps databench 0.7's domain (its class
+// name), which is its Redis key on a real redis-server.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { createRedisBackend, type RedisBackend } from '../../src/datastore/backends/redis.ts';
+import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { createMemoryLogger } from '../../src/util/logger.ts';
+import { FIXTURES, TestClient, wsUrlOf } from '../helpers.ts';
+import { pythonSkip } from '../python.ts';
+import { redisSkip, startRedis, type RedisServer } from '../redis.ts';
+
+const FOLDER = join(FIXTURES, 'class-domains');
+const TWINS = ['twin_ts', 'twin_worker', 'twin_py'] as const;
+const ALL = [...TWINS, 'lone'] as const;
+
+/** Every classData key `client` has been sent (snapshots and changes). */
+function classKeys(client: TestClient): Set<string> {
+  const keys = new Set<string>();
+  for (const f of client.frames) {
+    if (f.signal === 'class_data' && typeof f.load === 'object' && f.load !== null) {
+      for (const key of Object.keys(f.load)) keys.add(key);
+    }
+  }
+  return keys;
+}
+
+/** Wait until `client` shows classData `key` = `value`. */
+async function shows(client: TestClient, key: string, value: unknown, what: string): Promise<void> {
+  await client.waitFor(
+    (f) =>
+      f.signal === 'class_data' &&
+      typeof f.load === 'object' &&
+      f.load !== null &&
+      (f.load as Record<string, unknown>)[key] === value,
+    what,
+    20_000,
+  );
+}
+
+/**
+ * Each analysis writes a key named after itself on one page and a second
+ * page of it sees the write; then a fresh page of each analysis, once its own
+ * probe write is back, has been sent its own analysis's keys and no other's.
+ */
+async function checkSeparate(server: DatabenchServer): Promise<void> {
+  const pairs = await Promise.all(
+    ALL.map(async (name) => {
+      const a = await TestClient.connect(wsUrlOf(server, name));
+      const b = await TestClient.connect(wsUrlOf(server, name));
+      return [a.client, b.client] as const;
+    }),
+  );
+  ALL.forEach((name, i) => pairs[i]![0].send('put', [name, i + 1]));
+  // shared by the pages of one analysis, on every kernel (two threads, two processes)
+  await Promise.all(
+    ALL.map((name, i) => shows(pairs[i]![1], name, i + 1, `${name}'s write on its other page`)),
+  );
+  const fresh = await Promise.all(
+    ALL.map(async (name) => (await TestClient.connect(wsUrlOf(server, name))).client),
+  );
+  ALL.forEach((_, i) => fresh[i]!.send('put', ['probe', i + 1]));
+  await Promise.all(
+    ALL.flatMap((name, i) => [
+      shows(fresh[i]!, 'probe', i + 1, `${name}'s probe on its new page`),
+      shows(pairs[i]![1], 'probe', i + 1, `${name}'s probe on its earlier page`),
+    ]),
+  );
+  ALL.forEach((name, i) => {
+    assert.deepEqual(
+      [...classKeys(fresh[i]!)].sort(),
+      [name, 'probe'].sort(),
+      `the classData keys a new page of ${name} was sent`,
+    );
+    // the first pages, open all along, never heard of another analysis's writes either
+    assert.deepEqual([...classKeys(pairs[i]![1])].sort(), [name, 'probe'].sort());
+  });
+  for (const c of [...pairs.flat(), ...fresh]) c.close();
+}
+
+describe('classData domains: per analysis, the class name where it is unique', () => {
+  let server: DatabenchServer;
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FOLDER,
+      logger: createMemoryLogger(),
+      watch: false,
+    });
+  });
+  after(() => server.close());
+
+  test('the domains the folder gets', { skip: pythonSkip }, () => {
+    const domains = Object.fromEntries(
+      [...server.app.entries.values()].map((e) => [e.name, e.classDomain]),
+    );
+    assert.deepEqual(domains, {
+      twin_ts: 'Twin@twin_ts',
+      twin_worker: 'Twin@twin_worker',
+      twin_py: 'Twin@twin_py',
+      lone: 'Lone',
+    });
+  });
+
+  test(
+    'a classData write reaches every page of its analysis and no analysis whose class has the same name',
+    { skip: pythonSkip },
+    () => checkSeparate(server),
+  );
+});
+
+describe(
+  'classData domains on a real redis-server: the Redis keys',
+  { skip: redisSkip || pythonSkip },
+  () => {
+    let redis: RedisServer;
+    let backend: RedisBackend;
+    let server: DatabenchServer;
+    let inspect: Redis;
+    before(async () => {
+      redis = await startRedis();
+      backend = await createRedisBackend({ url: redis.url });
+      server = await createServer({
+        port: 0,
+        analyses: FOLDER,
+        logger: createMemoryLogger(),
+        datastore: backend,
+        watch: false,
+      });
+      inspect = new Redis(redis.url);
+    });
+    after(async () => {
+      await server.close();
+      await backend.dispose();
+      inspect.disconnect();
+      await redis.stop();
+    });
+
+    test('Lone keeps the key of databench 0.7 (its class name); each Twin has its own', async () => {
+      await checkSeparate(server);
+      assert.equal(await inspect.hget('databench:domain:Lone', 'lone'), '4');
+      for (const [i, name] of TWINS.entries()) {
+        assert.deepEqual(await inspect.hgetall(`databench:domain:Twin@${name}`), {
+          [name]: String(i + 1),
+          probe: String(i + 1),
+        });
+      }
+      assert.equal(await inspect.exists('databench:domain:Twin'), 0);
+    });
+  },
+);
