@@ -5,10 +5,12 @@
 // analysis sees another's; Lone keeps databench 0.7's domain (its class
 // name), which is its Redis key on a real redis-server.
 import assert from 'node:assert/strict';
+import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createRedisBackend, type RedisBackend } from '../../src/datastore/backends/redis.ts';
+import { loadApp } from '../../src/app/app.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, wsUrlOf } from '../helpers.ts';
@@ -16,6 +18,8 @@ import { pythonSkip } from '../python.ts';
 import { redisSkip, startRedis, type RedisServer } from '../redis.ts';
 
 const FOLDER = join(FIXTURES, 'class-domains');
+const PACKAGED = new URL('../../analyses/', import.meta.url).pathname;
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
 const TWINS = ['twin_ts', 'twin_worker', 'twin_py'] as const;
 const ALL = [...TWINS, 'lone'] as const;
 
@@ -111,6 +115,39 @@ describe('classData domains: per analysis, the class name where it is unique', (
     'a classData write reaches every page of its analysis and no analysis whose class has the same name',
     { skip: pythonSkip },
     () => checkSeparate(server),
+  );
+
+  // the server keeps the event loop alive while the Python kernel starts
+  test(
+    'copies of the packaged scaffold and scaffold_py (both class Scaffold) each get their own',
+    { skip: pythonSkip },
+    async () => {
+      // in the repository: scaffold imports databench-ts (this package, by its own name)
+      const dir = join(ARTIFACTS, `class-domains-${process.pid}`);
+      await rm(dir, { recursive: true, force: true });
+      for (const name of ['scaffold', 'scaffold_py']) {
+        await cp(join(PACKAGED, name), join(dir, name), { recursive: true });
+      }
+      // no index.yaml: each folder is an analysis of the kind its source asks for
+      const app = await loadApp({
+        dir,
+        packaged: false,
+        cliArgs: [],
+        logger: createMemoryLogger(),
+      });
+      try {
+        const domains = Object.fromEntries(
+          [...app.entries.values()].map((e) => [e.name, e.classDomain]),
+        );
+        assert.deepEqual(domains, {
+          scaffold: 'Scaffold@scaffold',
+          scaffold_py: 'Scaffold@scaffold_py',
+        });
+      } finally {
+        for (const entry of app.entries.values()) await entry.kernel?.dispose();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
   );
 });
 
