@@ -208,7 +208,11 @@ export class Analysis<
     this.#data = store;
     this.#dataView = undefined;
   }
-  /** The store shared by every instance of this class (domain: the class name). */
+  /**
+   * The store shared by every page of this analysis (domain: the class name,
+   * or `ClassName@analysisName` when another analysis of the folder has a
+   * class of the same name).
+   */
   get classData(): DataProxy<ClassData> {
     return (this.#classDataView ??= this.#view(this.#classData!, 'classData'));
   }
