@@ -384,7 +384,10 @@ export function testKernel<K extends Kernel>(
   const open = (
     m: Made<K>,
     request: Partial<
-      Pick<OpenRequest, 'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails'>
+      Pick<
+        OpenRequest,
+        'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails' | 'classDomain'
+      >
     > = {},
   ): Page => {
     const id = request.id ?? randomUUID();
@@ -397,6 +400,7 @@ export function testKernel<K extends Kernel>(
       owner: 'conformance',
       datastore: m.backend,
       ...(request.errorDetails === undefined ? {} : { errorDetails: request.errorDetails }),
+      ...(request.classDomain === undefined ? {} : { classDomain: request.classDomain }),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -501,6 +505,33 @@ export function testKernel<K extends Kernel>(
       const c = open(m);
       const first = await c.port.until(() => c.port.frames[0], 'the classData snapshot');
       assert.deepEqual(first, { signal: 'class_data', load: { k: 'from b' } });
+    });
+
+    void test('classData lives on the domain the open names (classDomain), else on the class name the kernel reports', async () => {
+      const m = await start();
+      const className = m.kernel.className;
+      assert.equal(typeof className, 'string', 'the kernel reports its class name once loaded');
+      const one = open(m, { classDomain: `${className}@one` });
+      const two = open(m, { classDomain: `${className}@two` });
+      const plain = open(m);
+      for (const [page, value] of [
+        [one, 'one'],
+        [two, 'two'],
+        [plain, 'plain'],
+      ] as const) {
+        page.send('set_class_data', ['k', value]);
+        assert.deepEqual(await page.next('class_data'), { k: value });
+      }
+      // each page has had its own domain's change only
+      assert.deepEqual(one.port.loads('class_data'), [{ k: 'one' }]);
+      assert.deepEqual(two.port.loads('class_data'), [{ k: 'two' }]);
+      assert.deepEqual(plain.port.loads('class_data'), [{ k: 'plain' }]);
+      for (const domain of [`${className}@one`, `${className}@two`, String(className)]) {
+        assert.ok(m.backend.has(domain), `the backend holds the domain ${domain}`);
+      }
+      const again = open(m, { classDomain: `${className}@two` });
+      const first = await again.port.until(() => again.port.frames[0], 'the classData snapshot');
+      assert.deepEqual(first, { signal: 'class_data', load: { k: 'two' } });
     });
 
     void test('a resumed id finds its data (the snapshot follows opened()) and connected sees resumed; a fresh id gets none', async () => {
