@@ -148,6 +148,8 @@ export class Session implements PagePort {
   /** The `__connect` reply went out: frames of the server's own (a load error, type errors) may follow. */
   replied = false;
   private kernelSession: KernelSession | undefined;
+  /** The `classData` domain the kernel session was opened with (undefined: the class name). */
+  classDomain: string | undefined;
   /** The page answered (a pong or any frame) since the last ping; true until the first. */
   private alive = true;
   /** Actions handed to the kernel and not finished yet, and their frames' bytes (in order). */
@@ -379,6 +381,7 @@ export class Session implements PagePort {
   private open(message: ConnectMessage, resume: string | undefined): void {
     this.id = resume ?? newAnalysisId();
     if (resume === undefined) this.ctx.issued(this.id, this);
+    this.classDomain = this.ctx.entry(this.kernel.name)?.classDomain;
     this.kernelSession = this.kernel.open(this, {
       id: this.id,
       resumed: resume !== undefined,
@@ -389,7 +392,7 @@ export class Session implements PagePort {
       // a frame past this bound closes the page (outbound): a larger value can never reach it
       maxValueBytes: this.ctx.limits.hardBufferBytes,
       datastore: this.ctx.datastore,
-      classDomain: this.ctx.entry(this.kernel.name)?.classDomain,
+      classDomain: this.classDomain,
     });
   }
 

@@ -5,7 +5,7 @@
 // analysis sees another's; Lone keeps databench 0.7's domain (its class
 // name), which is its Redis key on a real redis-server.
 import assert from 'node:assert/strict';
-import { cp, rm } from 'node:fs/promises';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -13,7 +13,7 @@ import { createRedisBackend, type RedisBackend } from '../../src/datastore/backe
 import { loadApp } from '../../src/app/app.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { FIXTURES, TestClient, wsUrlOf } from '../helpers.ts';
+import { FIXTURES, reloadWaiter, TestClient, wsUrlOf } from '../helpers.ts';
 import { pythonSkip } from '../python.ts';
 import { redisSkip, startRedis, type RedisServer } from '../redis.ts';
 
@@ -191,3 +191,45 @@ describe(
     });
   },
 );
+
+describe('classData domains after a reload', () => {
+  const dir = join(ARTIFACTS, `class-domains-reload-${process.pid}`);
+  const reloads = reloadWaiter(20_000);
+  let server: DatabenchServer;
+  before(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await cp(join(FOLDER, 'lone'), join(dir, 'a'), { recursive: true });
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: a\n');
+    server = await createServer({
+      port: 0,
+      analyses: dir,
+      logger: createMemoryLogger(),
+      watch: true,
+      onReload: reloads.onReload,
+    });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("a second analysis of the same class name: the first one's open pages restart onto its new domain", async () => {
+    assert.equal(server.app.entries.get('a')?.classDomain, 'Lone');
+    const before = await TestClient.connect(wsUrlOf(server, 'a'));
+    before.client.send('put', ['x', 1]);
+    await shows(before.client, 'x', 1, 'the write before the reload');
+    const reloaded = reloads.next();
+    await cp(join(FOLDER, 'lone'), join(dir, 'b'), { recursive: true });
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: a\n  - name: b\n');
+    const app = await reloaded;
+    assert.equal(app.entries.get('a')?.classDomain, 'Lone@a');
+    assert.equal(app.entries.get('b')?.classDomain, 'Lone@b');
+    // a's kernel was kept (its files did not change); its page restarts all the same
+    assert.equal((await before.client.closed(10_000)).code, 1012);
+    const again = await TestClient.connect(wsUrlOf(server, 'a'), { id: before.id });
+    const other = await TestClient.connect(wsUrlOf(server, 'a'));
+    again.client.send('put', ['y', 2]);
+    await shows(other.client, 'y', 2, "the resumed page's write on a new page of a");
+    for (const c of [again, other]) c.client.close();
+  });
+});
