@@ -5,7 +5,7 @@
 // analysis sees another's; Lone keeps databench 0.7's domain (its class
 // name), which is its Redis key on a real redis-server.
 import assert from 'node:assert/strict';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -195,11 +195,20 @@ describe(
 describe('classData domains after a reload', () => {
   const dir = join(ARTIFACTS, `class-domains-reload-${process.pid}`);
   const reloads = reloadWaiter(20_000);
+  const source = (cls: string): string =>
+    `import { Analysis } from 'databench-ts';\n` +
+    `export class ${cls} extends Analysis<Record<string, unknown>, Record<string, unknown>> {\n` +
+    `  async on_put(key: string, value: unknown) {\n` +
+    `    await this.classData.set(key, value);\n` +
+    `  }\n}\n`;
   let server: DatabenchServer;
   before(async () => {
     await rm(dir, { recursive: true, force: true });
-    await cp(join(FOLDER, 'lone'), join(dir, 'a'), { recursive: true });
-    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: a\n');
+    await mkdir(join(dir, 'a'), { recursive: true });
+    await mkdir(join(dir, 'b'), { recursive: true });
+    await writeFile(join(dir, 'a', 'analysis.ts'), source('Same'));
+    await writeFile(join(dir, 'b', 'analysis.ts'), source('Other'));
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: a\n  - name: b\n');
     server = await createServer({
       port: 0,
       analyses: dir,
@@ -213,18 +222,23 @@ describe('classData domains after a reload', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test("a second analysis of the same class name: the first one's open pages restart onto its new domain", async () => {
-    assert.equal(server.app.entries.get('a')?.classDomain, 'Lone');
+  test("another analysis's class takes the same name: the first one's open pages restart onto its new domain", async () => {
+    assert.equal(server.app.entries.get('a')?.classDomain, 'Same');
+    const kernel = server.app.entries.get('a')?.kernel;
     const before = await TestClient.connect(wsUrlOf(server, 'a'));
     before.client.send('put', ['x', 1]);
     await shows(before.client, 'x', 1, 'the write before the reload');
     const reloaded = reloads.next();
-    await cp(join(FOLDER, 'lone'), join(dir, 'b'), { recursive: true });
-    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: a\n  - name: b\n');
+    await writeFile(join(dir, 'b', 'analysis.ts'), source('Same'));
     const app = await reloaded;
-    assert.equal(app.entries.get('a')?.classDomain, 'Lone@a');
-    assert.equal(app.entries.get('b')?.classDomain, 'Lone@b');
-    // a's kernel was kept (its files did not change); its page restarts all the same
+    assert.equal(app.entries.get('a')?.classDomain, 'Same@a');
+    assert.equal(app.entries.get('b')?.classDomain, 'Same@b');
+    assert.equal(
+      app.entries.get('a')?.kernel,
+      kernel,
+      "a's files did not change: its kernel is kept",
+    );
+    // its page restarts all the same, and resumes on the new domain
     assert.equal((await before.client.closed(10_000)).code, 1012);
     const again = await TestClient.connect(wsUrlOf(server, 'a'), { id: before.id });
     const other = await TestClient.connect(wsUrlOf(server, 'a'));
