@@ -518,7 +518,7 @@ async function hasSource(dir: string): Promise<boolean> {
  * more analyses have classes of one name (a TypeScript and a Python version
  * of one analysis, a copied scaffold).
  */
-export function assignClassDomains(entries: Iterable<AnalysisEntry>): void {
+function assignClassDomains(entries: Iterable<AnalysisEntry>): void {
   const all = [...entries];
   const uses = new Map<string, number>();
   for (const entry of all) {
