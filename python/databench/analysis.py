@@ -250,9 +250,14 @@ class Analysis(object):
 
     # set up by the framework ---------------------------------------------
 
-    def init_databench(self, id_=None):
-        """Give the instance its id and its datastores (called by the framework)."""
+    def init_databench(self, id_=None, class_domain=None):
+        """Give the instance its id and its datastores (called by the framework).
+
+        `class_domain` is the domain of `class_data` the server decided for
+        this analysis (None: the class name).
+        """
         self.id = self.id_ = id_ or str(uuid.uuid4())
+        self._class_domain = class_domain
         if '_emit_fn' not in self.__dict__:
             self._emit_fn = None
         self.log_backend = logging.getLogger('databench.{}'.format(type(self).__name__))
@@ -262,12 +267,14 @@ class Analysis(object):
         return self
 
     def init_datastores(self):
-        """Create `data` (domain: the id) and `class_data` (domain: the class name).
+        """Create `data` (domain: the id) and `class_data` (domain: the class
+        name; `ClassName@analysis_name` when another analysis of the folder has
+        a class of the same name).
 
         Override this method to use other datastore backends.
         """
         self.data = Datastore(self.id_, release_after_ms=type(self).data_retention_ms)
-        self.class_data = Datastore(type(self).__name__)
+        self.class_data = Datastore(self.__dict__.get('_class_domain') or type(self).__name__)
 
     def _wire_datastores(self):
         self._sink = None

@@ -161,7 +161,8 @@ class Datastore(object):
     """Key-value data store.
 
     :param domain: a namespace for the keys: an analysis instance id for data
-        of one page, the analysis class name for data shared by its pages.
+        of one page, the analysis class name (``ClassName@analysis_name`` when
+        two analyses have classes of one name) for data shared by its pages.
     :param bool release_storage: drop the domain's data when the last
         Datastore on it closes.
     :param release_after_ms: drop it this long after the last one closed,

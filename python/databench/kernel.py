@@ -347,7 +347,7 @@ class Session(object):
             analysis = kernel.cls()
             # before the stores and on_connect, as in TypeScript
             analysis.user = User.from_wire(message.get('user'))
-            analysis.init_databench(message['id'])
+            analysis.init_databench(message['id'], message.get('classDomain'))
             analysis.resumed = bool(message.get('resumed'))
             analysis._sink = self.port
             analysis._error_reporting = (message.get('errorDetails') is not False, kernel.root)
@@ -854,7 +854,10 @@ def main(argv):
     loop.set_exception_handler(unhandled)
     os.set_blocking(IN_FD, False)
     loop.add_reader(IN_FD, kernel.readable)
-    send({'t': 'ready', 'routes': routes.patterns} if routes is not None else {'t': 'ready'})
+    ready = {'t': 'ready', 'className': cls.__name__}
+    if routes is not None:
+        ready['routes'] = routes.patterns
+    send(ready)
     try:
         loop.run_forever()
     finally:

@@ -28,11 +28,17 @@ export type EmitFn = (signal: string, message?: unknown) => unknown;
  */
 export interface InstanceLink {
   /**
-   * The backend and owner the base {@link Analysis.initDatastores} opens the
-   * stores with; set only while the instance creates them.
+   * The backend, owner and `classData` domain the base
+   * {@link Analysis.initDatastores} opens the stores with; set only while the
+   * instance creates them.
    */
   readonly storeOptions:
-    { readonly backend?: DatastoreBackend; readonly owner?: string } | undefined;
+    | {
+        readonly backend?: DatastoreBackend | undefined;
+        readonly owner?: string | undefined;
+        readonly classDomain?: string | undefined;
+      }
+    | undefined;
   /** Send `signal` to the page (no server log). */
   send(signal: string, message: unknown): Promise<void>;
   /** A failure the analysis has logged: the page's `error` frame and error panel. */
@@ -203,7 +209,11 @@ export class Analysis<
     this.#data = store;
     this.#dataView = undefined;
   }
-  /** The store shared by every instance of this class (domain: the class name). */
+  /**
+   * The store shared by every page of this analysis (domain: the class name,
+   * or `ClassName@analysisName` when another analysis of the folder has a
+   * class of the same name).
+   */
   get classData(): DataProxy<ClassData> {
     return (this.#classDataView ??= this.#view(this.#classData!, 'classData'));
   }
@@ -330,8 +340,10 @@ export class Analysis<
   }
 
   /**
-   * Create `data` (domain: the id) and `classData` (domain: the class name),
-   * on the server's datastore (`--datastore`; in memory by default).
+   * Create `data` (domain: the id) and `classData` (domain: the class name;
+   * `ClassName@analysisName` when another analysis of the folder has a class
+   * of the same name), on the server's datastore (`--datastore`; in memory
+   * by default).
    * Override to use another backend:
    * `this.data = new Datastore(this.id, { backend: myBackend })`.
    */
@@ -346,7 +358,9 @@ export class Analysis<
       this.id,
       owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
-    this.classData = createBareStore<ClassData>(this.constructor.name, { backend });
+    this.classData = createBareStore<ClassData>(given?.classDomain ?? this.constructor.name, {
+      backend,
+    });
   }
 
   /**

@@ -63,6 +63,11 @@ export interface InstanceOptions {
   readonly owner?: string | undefined;
   /** The backend of `data` and `classData` (the server's datastore). Default: in memory. */
   readonly backend?: DatastoreBackend | undefined;
+  /**
+   * The domain of `classData` (the app decides it per analysis: see
+   * `AnalysisEntry.classDomain`). Default: the class name.
+   */
+  readonly classDomain?: string | undefined;
   /** Send `__error` frames for the page's error panel; undefined: only the `error` signal. */
   readonly reporting?: ErrorReporting | undefined;
   /** Who opened the page (`this.user`); undefined: nobody signed in. */

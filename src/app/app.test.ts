@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { createMemoryLogger } from '../util/logger.ts';
 import { findAnalysesDir, loadApp, type App } from './app.ts';
 
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+
 /** A folder of analyses from `files` (path → content), loaded. */
 async function load(dir: string, files: Record<string, string>): Promise<App> {
   for (const [path, content] of Object.entries(files)) {
@@ -19,6 +21,7 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
   let root: string;
   let count = 0;
   const apps: App[] = [];
+  const artifacts: string[] = [];
   const folder = async (): Promise<string> => {
     const dir = join(root, String(++count));
     await mkdir(dir);
@@ -32,6 +35,7 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
       for (const entry of app.entries.values()) await entry.kernel?.dispose();
     }
     await rm(root, { recursive: true, force: true });
+    for (const dir of artifacts) await rm(dir, { recursive: true, force: true });
   });
 
   test('an unknown kernel fails its analysis with the kinds there are', async () => {
@@ -115,6 +119,45 @@ describe('loadApp: index.yaml and the kinds of kernel', () => {
     apps.push(app);
     assert.equal(app.entries.get('both')?.kernelKind, 'py');
     assert.match(app.entries.get('both')?.error ?? '', /SyntaxError/);
+  });
+
+  test('classData domains: the class name where no other analysis has it, else ClassName@analysis; decided again at each load', async () => {
+    // in the repository: the analyses import databench-ts (this package, by its own name)
+    const dir = join(ARTIFACTS, `app-domains-${process.pid}`);
+    await rm(dir, { recursive: true, force: true });
+    artifacts.push(dir);
+    const source = (name: string): string =>
+      `import { Analysis } from 'databench-ts';\nexport class ${name} extends Analysis {}\n`;
+    const files = {
+      'a/analysis.ts': source('Same'),
+      'b/analysis.ts': source('Same'),
+      'c/analysis.ts': source('Other'),
+      'd/analysis.ts': 'export const x = ;',
+    };
+    const app = await load(dir, {
+      ...files,
+      'index.yaml': 'analyses:\n  - name: a\n  - name: b\n  - name: c\n  - name: d\n',
+    });
+    apps.push(app);
+    const domains = (of: App): Record<string, string | undefined> =>
+      Object.fromEntries([...of.entries.values()].map((e) => [e.name, e.classDomain]));
+    assert.equal(app.entries.get('a')?.error, undefined);
+    assert.deepEqual(domains(app), { a: 'Same@a', b: 'Same@b', c: 'Other', d: undefined });
+    // b leaves the folder: a, kept loaded as it was, has its class name to itself
+    await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: a\n  - name: c\n');
+    const next = await loadApp({
+      dir,
+      packaged: false,
+      cliArgs: [],
+      logger: createMemoryLogger(),
+      previous: app,
+    });
+    assert.equal(
+      next.entries.get('a')?.kernel,
+      app.entries.get('a')?.kernel,
+      'a was not loaded again',
+    );
+    assert.deepEqual(domains(next), { a: 'Same', c: 'Other' });
   });
 
   test('static roots: the analyses folder first, else the working directory; one found in neither is logged', async () => {

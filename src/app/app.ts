@@ -84,6 +84,15 @@ export interface AnalysisEntry {
    * listens): settles when `kernel` or `error` is set.
    */
   loading?: Promise<void> | undefined;
+  /**
+   * The domain of its `classData` (what every page of this analysis shares,
+   * on every kernel; the key of a Redis datastore): the class name when no
+   * other analysis of the folder has a class of that name (databench 0.7's
+   * domain), else `ClassName@analysisName`, so that two analyses never share
+   * it by accident. Decided each time the folder loads; undefined when the
+   * analysis did not load (its kernel then uses the class name).
+   */
+  classDomain?: string | undefined;
   /** Why it could not be loaded (file and line where known). */
   error: string | undefined;
   /** A hash of its files: a reload re-imports only analyses whose hash changed. */
@@ -525,6 +534,27 @@ async function hasSource(dir: string): Promise<boolean> {
   return false;
 }
 
+/**
+ * Give each loaded analysis its `classData` domain (see
+ * {@link AnalysisEntry.classDomain}): the class name where that name is the
+ * folder's only class of that name, `ClassName@analysisName` where two or
+ * more analyses have classes of one name (a TypeScript and a Python version
+ * of one analysis, a copied scaffold).
+ */
+function assignClassDomains(entries: Iterable<AnalysisEntry>): void {
+  const all = [...entries];
+  const uses = new Map<string, number>();
+  for (const entry of all) {
+    const name = entry.kernel?.className;
+    if (name !== undefined) uses.set(name, (uses.get(name) ?? 0) + 1);
+  }
+  for (const entry of all) {
+    const name = entry.kernel?.className;
+    entry.classDomain =
+      name === undefined ? undefined : uses.get(name) === 1 ? name : `${name}@${entry.name}`;
+  }
+}
+
 async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> {
   const { dir, packaged, cliArgs, logger, previous } = options;
   const hash = createHash('sha256');
@@ -655,7 +685,10 @@ async function loadFolder(options: Parameters<typeof loadApp>[0]): Promise<App> 
       failed(entry, prev, error);
     }
   }
-  const loaded = Promise.all(starting).then(() => undefined);
+  // the class names known so far (in-process and worker kernels), and again
+  // once the kernels that load in the background (Python) have loaded
+  assignClassDomains(entries.values());
+  const loaded = Promise.all(starting).then(() => assignClassDomains(entries.values()));
   if (options.awaitKernels !== false) await loaded;
   logger.debug(
     `loaded ${entries.size} ${entries.size === 1 ? 'analysis' : 'analyses'} from ${relative(process.cwd(), dir) || '.'}`,

@@ -551,9 +551,10 @@ const ITEM_ACCESS: ProxyHandler<Datastore<object>> = {
 };
 
 /**
- * A key-value store scoped to a domain (an analysis id for `data`, a class
- * name for `classData`). Every Datastore on the same domain sees the same
- * data and gets every change.
+ * A key-value store scoped to a domain (an analysis id for `data`, the
+ * class name for `classData`, made `ClassName@analysisName` when two
+ * analyses have classes of one name). Every Datastore on the same domain
+ * sees the same data and gets every change.
  *
  * Values are stored as encoded JSON (see `encodeValue` in `databench-ts/protocol`):
  * setting a value equal to the stored one does nothing; reads return a copy.
@@ -601,7 +602,7 @@ export class Datastore<T extends object = Record<string, unknown>> {
     return new Proxy(this as Datastore<object>, ITEM_ACCESS);
   }
 
-  /** The domain: an analysis id for `data`, a class name for `classData`. */
+  /** The domain: an analysis id for `data`, the class name (or `ClassName@analysisName`) for `classData`. */
   get domain(): string {
     return this.state.name;
   }

@@ -143,6 +143,7 @@ export class AnalysisSession
         logger: this.logger,
         owner: request.owner,
         backend: request.datastore,
+        classDomain: request.classDomain,
         reporting: reportingOf(this.meta, request.errorDetails ?? true),
         user: request.user,
       });

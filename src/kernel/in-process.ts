@@ -21,6 +21,10 @@ export class InProcessKernel implements Kernel {
     return this.meta.name;
   }
 
+  get className(): string {
+    return this.meta.analysisClass.name;
+  }
+
   get extraRoutes(): readonly ExtraRoute[] {
     return this.meta.extraRoutes;
   }

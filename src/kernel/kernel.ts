@@ -45,6 +45,11 @@ export interface OpenRequest {
    * with a delta may be sent as one. Default: false (whole values, as 0.7).
    */
   readonly deltas?: boolean;
+  /**
+   * The domain of the analysis's `classData`, decided by the app for each
+   * analysis of the folder (`AnalysisEntry.classDomain`). Default: the class name.
+   */
+  readonly classDomain?: string | undefined;
 }
 
 /**
@@ -129,6 +134,11 @@ export interface Kernel {
   readonly name: string;
   /** `in-process`, `worker`, … (logs, diagnostics). */
   readonly kind: string;
+  /**
+   * The name of the analysis class it runs, once its module has loaded (the
+   * app decides `classData` domains by it); undefined: not known.
+   */
+  readonly className?: string | undefined;
   /** HTTP routes of the analysis (`routes.ts`), served by the main thread. */
   readonly extraRoutes: readonly ExtraRoute[];
   /** Start an instance for a page. */

@@ -38,6 +38,8 @@ export interface OpenMessage {
   readonly user?: AuthUser;
   /** The page applies `__delta` frames (absent: false, whole values only). */
   readonly deltas?: boolean;
+  /** The domain of the analysis's `classData` (absent: the class name). */
+  readonly classDomain?: string;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */
@@ -133,6 +135,8 @@ export type HostMessage =
 /** Kernel → host, once: the analysis module loaded; sessions may open. */
 export interface ReadyMessage {
   readonly t: 'ready';
+  /** The name of the analysis class the module exports (absent: not told). */
+  readonly className?: string;
 }
 
 /** Kernel → host, instead of `ready`: the analysis module failed to load. */

@@ -62,6 +62,8 @@ export abstract class RemoteMember implements PoolMember {
         this.link.receive(message);
         return;
       case 'ready':
+        // the first member's module names the class (a later one loads the same file)
+        this.pool.className ??= message.className;
         this.resolveReady();
         return;
       case 'load-error':
@@ -159,6 +161,8 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
   /** How long the `data` of a page whose member died waits for the page to resume. */
   readonly dataRetentionMs: number;
   retired = false;
+  /** The analysis class's name, as its first member reported it once loaded. */
+  className: string | undefined = undefined;
   protected started = false;
   protected readonly members: M[] = [];
 

@@ -183,6 +183,7 @@ export class RemoteLink {
       ...(request.maxValueBytes !== undefined ? { maxValueBytes: request.maxValueBytes } : {}),
       ...(request.user !== undefined ? { user: request.user } : {}),
       ...(request.deltas === true ? { deltas: true } : {}),
+      ...(request.classDomain !== undefined ? { classDomain: request.classDomain } : {}),
     });
     return session;
   }

@@ -711,6 +711,8 @@ export async function run(
             new Meta(name, analysisClass, dir, options.routes ?? [], cliArgs),
             logger,
           ),
+          // the only analysis: its class name, as in databench 0.7
+          classDomain: analysisClass.name,
           error: undefined,
           version: DATABENCH_VERSION,
           stale: false,

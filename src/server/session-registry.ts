@@ -109,11 +109,21 @@ export class SessionRegistry {
     }
   }
 
-  /** After a reload: pages whose kernel was replaced close with 1012 and reconnect to the new one. */
+  /**
+   * After a reload: pages whose kernel was replaced close with 1012 and
+   * reconnect to the new one; so do pages whose analysis's `classData`
+   * domain changed (another analysis with a class of the same name came or
+   * went), so that all its pages share one again.
+   */
   restartReplaced(next: App): number {
     let closed = 0;
     for (const session of this.sessions) {
-      if (next.entries.get(session.kernel.name)?.kernel !== session.kernel) {
+      const entry = next.entries.get(session.kernel.name);
+      if (
+        entry?.kernel !== session.kernel ||
+        // (a page that has not sent __connect yet opens on the new domain)
+        (session.id !== undefined && entry.classDomain !== session.classDomain)
+      ) {
         session.close(PROTOCOL.serviceRestartCode, 'analysis reloaded');
         closed++;
       }

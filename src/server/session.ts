@@ -63,7 +63,9 @@ export interface SessionContext {
    * read once per `__connect`: whether its pages resume across loads, and
    * its type errors.
    */
-  entry(name: string): Pick<AnalysisEntry, 'resumeOnReload' | 'typeErrors'> | undefined;
+  entry(
+    name: string,
+  ): Pick<AnalysisEntry, 'resumeOnReload' | 'typeErrors' | 'classDomain'> | undefined;
   /** The largest frame a page may send (`maxFrameBytes`): the `__connect` reply tells the page. */
   readonly maxFrameBytes: number;
   /** Called once when the session has ended (socket closed and `disconnected` run). */
@@ -147,6 +149,8 @@ export class Session implements PagePort {
   /** The `__connect` reply went out: frames of the server's own (a load error, type errors) may follow. */
   replied = false;
   private kernelSession: KernelSession | undefined;
+  /** The `classData` domain the kernel session was opened with (undefined: the class name). */
+  classDomain: string | undefined;
   /** The page answered (a pong or any frame) since the last ping; true until the first. */
   private alive = true;
   /** Actions handed to the kernel and not finished yet, and their frames' bytes (in order). */
@@ -400,6 +404,7 @@ export class Session implements PagePort {
   private open(message: ConnectMessage, resume: string | undefined): void {
     this.id = resume ?? newAnalysisId();
     if (resume === undefined) this.ctx.issued(this.id, this);
+    this.classDomain = this.ctx.entry(this.kernel.name)?.classDomain;
     this.kernelSession = this.kernel.open(this, {
       id: this.id,
       resumed: resume !== undefined,
@@ -412,6 +417,7 @@ export class Session implements PagePort {
       datastore: this.ctx.datastore,
       user: this.user,
       deltas: message.deltas,
+      classDomain: this.classDomain,
     });
   }
 

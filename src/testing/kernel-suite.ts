@@ -426,7 +426,14 @@ export function testKernel<K extends Kernel>(
     request: Partial<
       Pick<
         OpenRequest,
-        'id' | 'resumed' | 'requestArgs' | 'cliArgs' | 'errorDetails' | 'user' | 'deltas'
+        | 'id'
+        | 'resumed'
+        | 'requestArgs'
+        | 'cliArgs'
+        | 'errorDetails'
+        | 'user'
+        | 'deltas'
+        | 'classDomain'
       >
     > = {},
   ): Page => {
@@ -443,6 +450,7 @@ export function testKernel<K extends Kernel>(
       ...(request.errorDetails === undefined ? {} : { errorDetails: request.errorDetails }),
       ...(request.user !== undefined ? { user: request.user } : {}),
       ...(deltas ? { deltas } : {}),
+      ...(request.classDomain === undefined ? {} : { classDomain: request.classDomain }),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -669,6 +677,33 @@ export function testKernel<K extends Kernel>(
       again.send('append_data', ['xs', [3]]);
       await again.next('__delta');
       assert.deepEqual(again.port.values.data.get('xs'), [1, 2, 3]);
+    });
+
+    void test('classData lives on the domain the open names (classDomain), else on the class name the kernel reports', async () => {
+      const m = await start();
+      const className = m.kernel.className;
+      assert.equal(typeof className, 'string', 'the kernel reports its class name once loaded');
+      const one = open(m, { classDomain: `${className}@one` });
+      const two = open(m, { classDomain: `${className}@two` });
+      const plain = open(m);
+      for (const [page, value] of [
+        [one, 'one'],
+        [two, 'two'],
+        [plain, 'plain'],
+      ] as const) {
+        page.send('set_class_data', ['k', value]);
+        assert.deepEqual(await page.next('class_data'), { k: value });
+      }
+      // each page has had its own domain's change only
+      assert.deepEqual(one.port.loads('class_data'), [{ k: 'one' }]);
+      assert.deepEqual(two.port.loads('class_data'), [{ k: 'two' }]);
+      assert.deepEqual(plain.port.loads('class_data'), [{ k: 'plain' }]);
+      for (const domain of [`${className}@one`, `${className}@two`, String(className)]) {
+        assert.ok(m.backend.has(domain), `the backend holds the domain ${domain}`);
+      }
+      const again = open(m, { classDomain: `${className}@two` });
+      const first = await again.port.until(() => again.port.frames[0], 'the classData snapshot');
+      assert.deepEqual(first, { signal: 'class_data', load: { k: 'two' } });
     });
 
     void test('a resumed id finds its data (the snapshot follows opened()) and connected sees resumed; a fresh id gets none', async () => {

@@ -2,10 +2,11 @@
 // conformance suite (src/testing/kernel-suite.ts) run against the in-process
 // and the worker kernel, each running the conformance analysis (the Python
 // kernel runs it in python-kernel.test.ts); then, through a real server, what
-// spans kernels (classData shared by worker and in-process sessions, bad
-// frames answered alike), and what only a worker kernel does: many sessions on
-// a small pool converge, a thread ended from outside or by an uncaught throw,
-// reload and shutdown end threads, dummypi runs the same in either kernel.
+// spans kernels (classData shared by the pages of one analysis on every
+// kernel, not by analyses whose classes have one name; bad frames answered
+// alike), and what only a worker kernel does: many sessions on a small pool
+// converge, a thread ended from outside or by an uncaught throw, reload and
+// shutdown end threads, dummypi runs the same in either kernel.
 import assert from 'node:assert/strict';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -64,29 +65,48 @@ describe('kernels', () => {
   });
   after(() => server.close());
 
-  test('classData is one truth for worker threads and in-process sessions', async () => {
-    const worker = await TestClient.connect(wsUrlOf(server, 'work'));
-    const inproc = await TestClient.connect(wsUrlOf(server, 'inproc'));
-    worker.client.send('shared', [11]);
-    const seen = await inproc.client.waitFor(
-      (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 11,
-      'the worker write on the in-process page',
+  test('classData is shared by the pages of one analysis on every kernel, not by analyses of one class name', async () => {
+    if (pythonSkip === false) assertPython();
+    // work, inproc and py all run a class Work: each analysis has its own classData
+    const names = pythonSkip === false ? ['work', 'inproc', 'py'] : ['work', 'inproc'];
+    for (const name of names) {
+      assert.equal(server.app.entries.get(name)?.classDomain, `Work@${name}`);
+    }
+    const pages = await Promise.all(
+      names.map(async (name) => {
+        // two pages each: on two threads, two processes (a free member first)
+        const a = await TestClient.connect(wsUrlOf(server, name));
+        const b = await TestClient.connect(wsUrlOf(server, name));
+        return [a.client, b.client] as const;
+      }),
     );
-    assert.deepEqual(seen.load, { v: 11 });
-    inproc.client.send('shared', [12]);
-    await worker.client.waitFor(
-      (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 12,
-      'the in-process write on the worker page',
-    );
-    worker.client.close();
-    inproc.client.close();
+    const v = (f: Frame): number | undefined =>
+      f.signal === 'class_data' ? (f.load as { v?: number }).v : undefined;
+    for (const [i, name] of names.entries()) {
+      const [a, b] = pages[i]!;
+      a.send('shared', [11 + i]);
+      await b.waitFor((f) => v(f) === 11 + i, `the write of a ${name} page on its other page`);
+      b.send('shared', [21 + i]);
+      await a.waitFor((f) => v(f) === 21 + i, `the write of a ${name} page back on the first`);
+    }
+    // every page has seen its own analysis's writes, in order: none of another's
+    for (const [i, name] of names.entries()) {
+      for (const page of pages[i]!) {
+        const seen = page.frames.map(v).filter((x) => x !== undefined);
+        assert.deepEqual(seen.slice(-2), [11 + i, 21 + i], `the classData values of ${name}`);
+        assert.ok(
+          seen.every((x) => x % 10 === (11 + i) % 10),
+          `${name} saw only its own writes: ${seen.join(', ')}`,
+        );
+      }
+    }
+    for (const page of pages.flat()) page.close();
   });
 
   test('200 sessions on a 2-thread pool writing classData converge, and a resuming page gets the same', async () => {
     const clients = await Promise.all(
       Array.from({ length: 200 }, () => TestClient.connect(wsUrlOf(server, 'work'))),
     );
-    const inproc = await TestClient.connect(wsUrlOf(server, 'inproc'));
     clients.forEach(({ client }, i) => client.send('shared', [1000 + i]));
     await Promise.all(clients.map(({ client }) => client.next('shared_done', 20_000)));
     // one more write everyone must end with
@@ -94,7 +114,7 @@ describe('kernels', () => {
     const last = (c: TestClient): number | undefined =>
       (c.frames.filter((f) => f.signal === 'class_data').at(-1)?.load as { v?: number })?.v;
     await until(
-      () => clients.every(({ client }) => last(client) === -1) && last(inproc.client) === -1,
+      () => clients.every(({ client }) => last(client) === -1),
       'every page shows the final value',
       20_000,
     );
@@ -102,7 +122,7 @@ describe('kernels', () => {
     const snapshot = await resumed.client.next('class_data');
     assert.deepEqual(snapshot.load, { v: -1 });
     assert.ok(pool(server).threads <= 2, `threads: ${pool(server).threads}`);
-    for (const { client } of [...clients, inproc, resumed]) client.close();
+    for (const { client } of [...clients, resumed]) client.close();
     await until(() => server.sessions.size === 0, 'all sessions are released', 20_000);
   });
 

@@ -170,30 +170,40 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     client.close();
   });
 
-  test('class_data written by a Python page reaches a Python page on another process and a TypeScript page', async () => {
+  test('class_data written by a Python page reaches a Python page on another process, not a TypeScript analysis of the same class name', async () => {
     await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
     const a = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     const b = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
-    const ts = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
     a.client.send('thread');
     b.client.send('thread');
     const [pa, pb] = [(await a.client.next('thread')).load, (await b.client.next('thread')).load];
     assert.notEqual(pa, pb, 'two sessions on a 2-process pool get a process each');
     a.client.send('class_state', [77]);
-    for (const c of [b.client, ts.client]) {
-      await c.waitFor(
-        (f) => f.signal === 'class_data' && (f.load as { w?: number }).w === 77,
-        'the class_data change',
-      );
-    }
-    ts.client.send('shared', [78]);
-    for (const c of [a.client, b.client]) {
-      await c.waitFor(
-        (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 78,
-        'the TypeScript write on the Python pages',
-      );
-    }
-    for (const c of [a, b, ts]) c.client.close();
+    await b.client.waitFor(
+      (f) => f.signal === 'class_data' && (f.load as { w?: number }).w === 77,
+      'the class_data change on the other process',
+    );
+    b.client.send('shared', [78]);
+    await a.client.waitFor(
+      (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 78,
+      'the write of the other process',
+    );
+    // inproc runs a TypeScript class Work too: another analysis, another classData
+    const ts = await TestClient.connect(wsUrlOf(ctx.server, 'inproc'));
+    ts.client.send('shared', [79]);
+    await ts.client.waitFor(
+      (f) => f.signal === 'class_data' && (f.load as { v?: number }).v === 79,
+      'its own write on the TypeScript page',
+    );
+    const seen = ts.client.frames.filter((f) => f.signal === 'class_data').map((f) => f.load);
+    assert.deepEqual(seen, [{ v: 79 }], 'the TypeScript page has none of the Python writes');
+    const c = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    assert.deepEqual(
+      (await c.client.next('class_data')).load,
+      { w: 77, v: 78 },
+      "a new Python page gets its own analysis's class_data only",
+    );
+    for (const p of [a, b, ts, c]) p.client.close();
   });
 
   test(

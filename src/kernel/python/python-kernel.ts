@@ -180,7 +180,14 @@ function parseKernelLine(line: string): [ChannelMessage, number] {
   const message = value as Record<string, unknown>;
   switch (message['t']) {
     case 'ready':
-      return [{ t: 'ready', routes: parsePyRoutes(message['routes']) }, 0];
+      return [
+        {
+          t: 'ready',
+          routes: parsePyRoutes(message['routes']),
+          ...(typeof message['className'] === 'string' ? { className: message['className'] } : {}),
+        },
+        0,
+      ];
     case 'http-response': {
       const response = parseHttpResponse(message);
       if (!response) throw new ProtocolError('a kernel sent an http-response that is not one');

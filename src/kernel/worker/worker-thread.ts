@@ -81,5 +81,5 @@ try {
 if (meta) {
   const runtime = new KernelRuntime(meta, outbox, backend, logger);
   port.on('message', (message: HostMessage) => runtime.receive(message));
-  post({ t: 'ready' });
+  post({ t: 'ready', className: meta.analysisClass.name });
 }
