@@ -448,6 +448,10 @@ class Proc extends RemoteMember {
     if (!this.ended && !this.ending) {
       this.ending = true;
       this.toKernel.end();
+      // whoever awaits this end (a stop, a failed start) keeps the process
+      // alive until the kernel has exited: an empty event loop would end it
+      // with the await unsettled (exit code 13)
+      this.child.ref();
       setTimeout(() => this.kill(), EXIT_GRACE_MS).unref();
     }
     return this.exited;
