@@ -1,4 +1,7 @@
-import { applyPatch } from 'fast-json-patch/module/core.mjs';
+// the package's default export (its CommonJS main in Node, index.mjs in the
+// browser bundle): typed by the package itself, in every project that compiles
+// this file (a named import of a .mjs path has no types TypeScript looks up)
+import jsonpatch from 'fast-json-patch';
 import { ProtocolError } from './errors.js';
 import { isPlainObject, PROTOCOL } from './messages.js';
 
@@ -75,8 +78,13 @@ export function applyDelta(base: unknown, delta: DeltaLoad): unknown {
   }
   try {
     // validated, applied in place; `__proto__` paths are refused (the server never sends them)
-    return applyPatch(base, delta.ops as Parameters<typeof applyPatch>[1], true, true, true)
-      .newDocument;
+    return jsonpatch.applyPatch(
+      base,
+      delta.ops as Parameters<typeof jsonpatch.applyPatch>[1],
+      true,
+      true,
+      true,
+    ).newDocument;
   } catch (error) {
     throw new ProtocolError(
       `a __delta of "${delta.key}" does not apply to the value on this client: ${(error as Error).message}`,

@@ -67,7 +67,7 @@ describe('e2e: type errors reach open pages when the check ends', { skip }, () =
     await writeFile(join(dir, 'hello', 'index.html'), PAGE);
     await writeFile(join(dir, 'hello', 'analysis.ts'), source('5'));
     // what `databench new` writes, plus the checkout's own condition (src/, no build)
-    const tsconfig = JSON.parse(projectTsconfig('**/*.ts')) as {
+    const tsconfig = JSON.parse(projectTsconfig('')) as {
       compilerOptions: Record<string, unknown>;
     };
     tsconfig.compilerOptions['customConditions'] = ['databench-source'];

@@ -33,7 +33,7 @@ before(async () => {
   await writeFile(join(dir, 'hello', 'index.html'), '<p>hello</p>\n');
   await writeFile(join(dir, 'hello', 'analysis.ts'), source('5'));
   // what `databench new` writes, plus the checkout's own condition (src/, no build)
-  const tsconfig = JSON.parse(projectTsconfig('**/*.ts')) as {
+  const tsconfig = JSON.parse(projectTsconfig('')) as {
     compilerOptions: Record<string, unknown>;
   };
   tsconfig.compilerOptions['customConditions'] = ['databench-source'];
