@@ -3,6 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { DatabenchError, describeError } from '../protocol/errors.js';
 import { createLogger, isLogLevel, setDefaultLogger, type Logger } from '../util/logger.js';
+import { authServerOptions } from './auth-options.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
 import type { TypeCheckReporter } from './typecheck.js';
@@ -63,13 +64,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       errorDetails: o.errorDetails,
       trustProxy: o.trustProxy,
       datastore: o.datastore,
-      ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
-      ...(o.auth === 'oidc'
-        ? {
-            oidc: { issuer: o.oidcIssuer, clientId: o.oidcClientId, publicUrl: o.publicUrl },
-          }
-        : {}),
-      ...(o.secret !== undefined ? { secret: o.secret } : {}),
+      ...authServerOptions(o),
       // HOST, PORT, DATABENCH_DATASTORE and DATABENCH_TOKEN for the options not given as flags
       env: process.env,
     });

@@ -4,6 +4,7 @@
 // needed because a page resumes its `data` from Redis on any process.
 import cluster, { type Worker } from 'node:cluster';
 import { createLogger, isLogLevel } from '../util/logger.js';
+import { authServerOptions } from './auth-options.js';
 import { CliError } from './errors.js';
 import type { CliOptions } from './main.js';
 
@@ -63,14 +64,8 @@ async function serverSettings(o: CliOptions) {
     {
       datastore: o.datastore,
       host: o.host,
-      ...(o.noAuth ? { token: false as const } : o.token !== undefined ? { token: o.token } : {}),
       // a login is the authentication: then no token is made for the workers
-      ...(o.auth === 'oidc'
-        ? {
-            oidc: { issuer: o.oidcIssuer, clientId: o.oidcClientId, publicUrl: o.publicUrl },
-            ...(o.secret !== undefined ? { secret: o.secret } : {}),
-          }
-        : {}),
+      ...authServerOptions(o),
     },
     process.env,
     config.analyses,

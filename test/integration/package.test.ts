@@ -195,6 +195,19 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
       ].join('\n'),
     );
     const checked = await run('npm', ['run', 'typecheck'], project);
+    // the page script bundled for the browser as the pages guide shows, served from static/
+    const bundled = await run(
+      'npx',
+      [
+        'esbuild',
+        'analyses/hello/index.page.ts',
+        '--bundle',
+        '--format=esm',
+        '--outfile=analyses/hello/static/index.page.js',
+      ],
+      project,
+    );
+    assert.equal(bundled.code, 0, bundled.output);
     await writeFile(pagePath, pageText);
     await rm(scriptPath);
     // exit 1 from databench check, the last of the three: both tsc runs passed
@@ -253,6 +266,16 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
       assert.equal(page.status, 200);
       const html = await page.text();
       assert.match(html, /data-action="count"/, 'the analysis still serves');
+      const script = await fetch(`${url}/hello/static/index.page.js`);
+      assert.equal(script.status, 200);
+      assert.match(script.headers.get('content-type') ?? '', /javascript/);
+      const code = await script.text();
+      assert.match(code, /"count"/, 'the bundled page script emits count');
+      assert.doesNotMatch(
+        code,
+        /from\s*["']databench-ts/,
+        'the client is bundled in, not imported',
+      );
       // a page that connects gets them for its error panel, right after its reply
       const { client } = await TestClient.connect(wsUrlOf({ url }, 'hello'));
       const told = await client.next('__type_errors');

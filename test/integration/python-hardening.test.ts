@@ -319,7 +319,12 @@ describe('an analysis.py that waits at import', { skip: pythonSkip }, () => {
         assert.equal((await client.next('pong')).load, 3);
         client.close();
         assert.equal(started, false, 'served while stuck_py still loads');
-        assert.equal(kernelsOf(dir + '/stuck_py').length, 1, 'its process is loading');
+        // the server listens while the kernel starts: its process may come a moment later
+        await until(
+          () => kernelsOf(dir + '/stuck_py').length === 1,
+          'its process is loading',
+          10_000,
+        );
         // a page of stuck_py waits for its load, then is refused with the load error
         const refused = TestClient.open(`ws://127.0.0.1:${port}/stuck_py/ws`).then(
           () => 'accepted',
@@ -353,7 +358,12 @@ describe('a server stopped while an analysis.py waits at import', { skip: python
     });
     try {
       await answers(`http://127.0.0.1:${port}/`, 20_000);
-      assert.equal(kernelsOf(dir + '/stuck_py').length, 1, 'its process is loading');
+      // the server listens while the kernel starts: its process may come a moment later
+      await until(
+        () => kernelsOf(dir + '/stuck_py').length === 1,
+        'its process is loading',
+        10_000,
+      );
       run.child.kill('SIGINT');
       await run.exited;
       await until(() => kernelsOf(dir + '/stuck_py').length === 0, 'no process is left', 5000);
