@@ -123,6 +123,9 @@ interface ProcReady extends ReadyMessage {
   readonly routes: PyRoute[];
 }
 
+/** How long an exited kernel's channel is read for what it said last. */
+const CHANNEL_DRAIN_MS = 500;
+
 /** The default of {@link PythonKernelOptions.loadTimeoutMs}. */
 export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
 
@@ -385,11 +388,19 @@ class Proc extends RemoteMember {
         finish(this.cause);
       });
       this.child.once('exit', (code, signal) => {
-        finish(
+        const cause =
           signal !== null
             ? `the process was killed (${signal})`
-            : `the process exited with code ${String(code)}`,
-        );
+            : `the process exited with code ${String(code)}`;
+        // what it said last (a load error, a batch) may still be in the
+        // channel: read it to its end first (bounded: a child of the
+        // analysis could hold the channel open)
+        if (fromKernel.readableEnded || fromKernel.destroyed) return finish(cause);
+        const late = setTimeout(() => finish(cause), CHANNEL_DRAIN_MS);
+        fromKernel.once('close', () => {
+          clearTimeout(late);
+          finish(cause);
+        });
       });
     });
   }
