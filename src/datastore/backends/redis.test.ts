@@ -276,3 +276,74 @@ describe('redis backend: what Redis hands back is checked', { skip: redisSkip },
     store.close();
   });
 });
+
+/** `promise`, or a failure naming `what` after `ms` (a liveness cap). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+describe('redis backend: sync() across a Redis restart', { skip: redisSkip }, () => {
+  // Redis drops a published message nobody is subscribed to: a barrier sent
+  // before this process has subscribed again after the restart would never come back
+  for (const when of ['while Redis is away', 'when the client is back, before the subscriber']) {
+    test(`called ${when}: resolves once Redis is back, with the writes in Redis`, async () => {
+      const redis = await startRedis();
+      const backend = await createRedisBackend({ url: redis.url, maxRetriesPerRequest: 1000 });
+      const inspect = new Redis(redis.url, { maxRetriesPerRequest: 1000 });
+      const seen = events(backend);
+      const name = randomUUID();
+      try {
+        const store = new Datastore(name, { backend });
+        await store.ready;
+        await store.set('tick', 0);
+        await redis.stop();
+        await seen.next('down');
+        // written while Redis is away: kept, sent when it is back
+        await store.set('tick', 1);
+        let synced: Promise<void> | undefined;
+        if (when === 'while Redis is away') synced = backend.sync();
+        else
+          backend.redis.once('ready', () => {
+            synced = backend.sync();
+          });
+        await redis.start();
+        await until(() => synced !== undefined, 'the client connection back');
+        await within(synced!, 15_000, 'sync() after the restart');
+        assert.equal(await inspect.hget(`databench:domain:${name}`, 'tick'), '1');
+        assert.ok(
+          seen.seen.some((e) => e.type === 'up'),
+          'sync() resolved before the recovery',
+        );
+        store.close();
+      } finally {
+        inspect.disconnect();
+        await backend.dispose();
+        await redis.stop();
+      }
+    });
+  }
+
+  test('a sync() still waiting when the backend is disposed rejects', async () => {
+    const redis = await startRedis();
+    const backend = await createRedisBackend({ url: redis.url, maxRetriesPerRequest: 1000 });
+    const seen = events(backend);
+    try {
+      await redis.stop();
+      await seen.next('down');
+      const synced = backend.sync();
+      await backend.dispose();
+      await assert.rejects(within(synced, 5000, 'sync() after dispose'), {
+        code: 'DATASTORE_CLOSED',
+      });
+    } finally {
+      await backend.dispose();
+      await redis.stop();
+    }
+  });
+});

@@ -417,6 +417,8 @@ export class RedisBackend implements DatastoreBackend {
   private readonly barrierChannel: string;
   private readonly takeOverChannel: string;
   private barrierWaiters = new Map<string, () => void>();
+  /** Woken when a connection drops, when Redis is back (`up`) and on dispose. */
+  private readonly stateWaiters = new Set<() => void>();
 
   /** @internal Use {@link createRedisBackend}. */
   constructor(
@@ -431,6 +433,7 @@ export class RedisBackend implements DatastoreBackend {
     const onDown = (): void => {
       if (this.disposed) return;
       this.drops++;
+      this.wake();
       if (this.down) return;
       this.down = true;
       this.emit({
@@ -973,6 +976,7 @@ export class RedisBackend implements DatastoreBackend {
           if (this.drops !== drops) throw new Error('Redis went away again');
           this.recovering = false;
           this.down = false;
+          this.wake();
           this.emit({ type: 'up' });
           return;
         } catch {
@@ -983,21 +987,59 @@ export class RedisBackend implements DatastoreBackend {
     })();
   }
 
+  /** Wake what waits for the connection's state to change. */
+  private wake(): void {
+    const waiters = [...this.stateWaiters];
+    this.stateWaiters.clear();
+    for (const resolve of waiters) resolve();
+  }
+
   /**
    * Resolves when every write made so far is in Redis and every change
    * published before now has been applied here (a round trip through
-   * pub/sub). For tests and benchmarks.
+   * pub/sub). While Redis is away it waits for the recovery: a barrier is
+   * only published once this process is subscribed again (Redis drops a
+   * message nobody is subscribed to), and published again when a connection
+   * drops before it came back. Rejects with `DATASTORE_CLOSED` once
+   * disposed. For tests and benchmarks.
    */
   async sync(): Promise<void> {
-    this.flush(true);
-    if (this.inflight > 0 || this.dirty.size > 0) {
-      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (;;) {
+      if (this.disposed) {
+        throw new DatabenchError(
+          'DATASTORE_CLOSED',
+          'the Redis datastore backend was disposed before sync() completed',
+        );
+      }
+      if (this.down) {
+        await new Promise<void>((resolve) => this.stateWaiters.add(resolve));
+        continue;
+      }
+      this.flush(true);
+      if (this.inflight > 0 || this.dirty.size > 0) {
+        await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+        if (this.down || this.disposed) continue;
+      }
+      // the barrier comes back on the subscriber connection (true), or a
+      // connection drops before it does (false: it may be lost, send another)
+      const token = randomBytes(8).toString('hex');
+      let onChange!: () => void;
+      const came = new Promise<boolean>((resolve, reject) => {
+        this.barrierWaiters.set(token, () => resolve(true));
+        onChange = () => resolve(false);
+        this.stateWaiters.add(onChange);
+        this.client.publish(this.barrierChannel, token).catch((error: unknown) => {
+          if (this.down) resolve(false);
+          else reject(error instanceof Error ? error : new Error(String(error)));
+        });
+      });
+      try {
+        if (await came) return;
+      } finally {
+        this.barrierWaiters.delete(token);
+        this.stateWaiters.delete(onChange);
+      }
     }
-    const token = randomBytes(8).toString('hex');
-    const arrived = new Promise<void>((resolve) => this.barrierWaiters.set(token, resolve));
-    await this.client.publish(this.barrierChannel, token);
-    await arrived;
-    this.barrierWaiters.delete(token);
   }
 
   /** How many domains this process holds open (diagnostics). */
@@ -1027,6 +1069,10 @@ export class RedisBackend implements DatastoreBackend {
     this.disposed = true;
     for (const resolve of this.drainWaiters) resolve();
     this.drainWaiters = [];
+    // a sync() still waiting for writes or for Redis rejects now
+    for (const resolve of this.idleWaiters) resolve();
+    this.idleWaiters = [];
+    this.wake();
     this.sub.disconnect();
     if (this.down) this.client.disconnect();
     else await this.client.quit().catch(() => this.client.disconnect());
