@@ -56,7 +56,10 @@ export interface RedisBackendOptions {
   checkEveryMs?: number;
   /**
    * How long a resume waits for the other processes to close their page on
-   * the session (see {@link RedisBackend.takeOver}) before it goes on. Default: 5000.
+   * the session (see {@link RedisBackend.takeOver}) before it goes on. A
+   * live process answers within milliseconds; the bound matters when one is
+   * stuck, or has just died while Redis still counts its subscription (a
+   * page resuming after its server crashed then waits all of it). Default: 2000.
    */
   takeOverTimeoutMs?: number;
 }
@@ -139,7 +142,7 @@ export function resolveRedisBackendOptions(
     maxInflightBatches: positive('maxInflightBatches', o.maxInflightBatches, 32),
     maxQueuedBytes: positive('maxQueuedBytes', o.maxQueuedBytes, 16 << 20),
     checkEveryMs: positive('checkEveryMs', o.checkEveryMs, 1000),
-    takeOverTimeoutMs: positive('takeOverTimeoutMs', o.takeOverTimeoutMs, 5000),
+    takeOverTimeoutMs: positive('takeOverTimeoutMs', o.takeOverTimeoutMs, 2000),
   };
 }
 
