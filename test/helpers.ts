@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import type { App } from '../src/app/app.ts';
+import { projectTsconfig } from '../src/cli/project.ts';
 
 /** A frame the server sent: `signal` and, when present, `load`. */
 export interface Frame {
@@ -329,4 +331,53 @@ export function reloadWaiter(timeoutMs = 10_000): {
         });
       }),
   };
+}
+
+/** An HTTP reply: status, headers and the body as text. */
+export interface HttpReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request, as a browser or a script would send it. */
+export function http(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<HttpReply> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += String(d)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer to ${path} within 5 s`)));
+    req.end(options.body);
+  });
+}
+
+/**
+ * Write `dir/tsconfig.json` as `databench new` writes it, plus what a folder
+ * inside this checkout needs: the source condition (src/, no build) and
+ * skipLibCheck (src/ pulls in vega's typings, DOM types; the published types
+ * are checked without it in package.test.ts).
+ */
+export async function writeCheckoutTsconfig(dir: string): Promise<void> {
+  const tsconfig = JSON.parse(projectTsconfig('')) as { compilerOptions: Record<string, unknown> };
+  tsconfig.compilerOptions['customConditions'] = ['databench-source'];
+  tsconfig.compilerOptions['allowImportingTsExtensions'] = true;
+  tsconfig.compilerOptions['skipLibCheck'] = true;
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
 }

@@ -13,11 +13,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
-import { projectTsconfig } from '../../src/cli/project.ts';
 import { prepareTypeCheck, type TypeCheckReporter } from '../../src/cli/typecheck.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { reloadWaiter } from '../helpers.ts';
+import { reloadWaiter, writeCheckoutTsconfig } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TIMEOUT = 20_000;
@@ -66,14 +65,7 @@ describe('e2e: type errors reach open pages when the check ends', { skip }, () =
     await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: hello\n');
     await writeFile(join(dir, 'hello', 'index.html'), PAGE);
     await writeFile(join(dir, 'hello', 'analysis.ts'), source('5'));
-    // what `databench new` writes, plus the checkout's own condition (src/, no build)
-    const tsconfig = JSON.parse(projectTsconfig('')) as {
-      compilerOptions: Record<string, unknown>;
-    };
-    tsconfig.compilerOptions['customConditions'] = ['databench-source'];
-    tsconfig.compilerOptions['allowImportingTsExtensions'] = true;
-    tsconfig.compilerOptions['skipLibCheck'] = true;
-    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+    await writeCheckoutTsconfig(dir);
     reporter = await prepareTypeCheck({
       mode: 'warn',
       explicit: true,

@@ -2,48 +2,21 @@
 // cookie and redirect, the login form, refused sockets, and what never
 // reaches the log. Real server on a public bind, real HTTP and WebSockets.
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { databench, FIXTURES, printed, TestClient, within } from '../helpers.ts';
+import {
+  databench,
+  FIXTURES,
+  printed,
+  TestClient,
+  within,
+  http,
+  type HttpReply,
+} from '../helpers.ts';
 
 const ANALYSES = FIXTURES + 'auth';
-
-export interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** One HTTP request, as a browser or a script would send it. */
-export function http(
-  base: string,
-  path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Reply> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port,
-        path,
-        method: options.method ?? 'GET',
-        headers: options.headers,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += String(d)));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(5000, () => req.destroy(new Error(`no answer to ${path} within 5 s`)));
-    req.end(options.body);
-  });
-}
 
 /** This machine's first non-loopback IPv4 address, else undefined (then 0.0.0.0 is bound). */
 function publicAddress(): string | undefined {
@@ -54,7 +27,7 @@ function publicAddress(): string | undefined {
 }
 
 /** The `name=value` of a Set-Cookie header (what a browser sends back). */
-function cookiePair(reply: Reply): string {
+function cookiePair(reply: HttpReply): string {
   const header = reply.headers['set-cookie'];
   const first = Array.isArray(header) ? header[0] : header;
   assert.ok(first, `a Set-Cookie header in ${JSON.stringify(reply.headers)}`);

@@ -4,12 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { projectTsconfig } from '../../src/cli/project.ts';
 import { prepareTypeCheck, type TypeCheckReporter } from '../../src/cli/typecheck.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createTypeChecker } from '../../src/loader/typecheck.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { TestClient } from '../helpers.ts';
+import { TestClient, writeCheckoutTsconfig } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 /** The analysis, with `value` as its STEP: a number, or a string that is a type error. */
@@ -32,16 +31,7 @@ before(async () => {
   await writeFile(join(dir, 'index.yaml'), 'analyses:\n  - name: hello\n');
   await writeFile(join(dir, 'hello', 'index.html'), '<p>hello</p>\n');
   await writeFile(join(dir, 'hello', 'analysis.ts'), source('5'));
-  // what `databench new` writes, plus the checkout's own condition (src/, no build)
-  const tsconfig = JSON.parse(projectTsconfig('')) as {
-    compilerOptions: Record<string, unknown>;
-  };
-  tsconfig.compilerOptions['customConditions'] = ['databench-source'];
-  tsconfig.compilerOptions['allowImportingTsExtensions'] = true;
-  // src/ pulls in vega's typings (DOM types); the published types are checked
-  // without skipLibCheck in package.test.ts
-  tsconfig.compilerOptions['skipLibCheck'] = true;
-  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+  await writeCheckoutTsconfig(dir);
   reporter = await prepareTypeCheck({
     mode: 'warn',
     explicit: true,
