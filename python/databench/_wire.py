@@ -109,8 +109,13 @@ def frame_from_encoded(signal, encoded_load=None):
 
 def key_frame_from_encoded(signal, key, encoded_value):
     """A `data` / `class_data` frame for one key whose value is already encoded."""
-    return ('{"signal":' + json.dumps(signal) + ',"load":{' +
-            _string(key) + ':' + encoded_value + '}}')
+    head = _KEY_FRAME_HEADS.get(signal)
+    if head is None:
+        head = '{"signal":' + json.dumps(signal) + ',"load":{'
+    return head + _string(key) + ':' + encoded_value + '}}'
+
+
+_KEY_FRAME_HEADS = {s: '{"signal":"' + s + '","load":{' for s in ('data', 'class_data')}
 
 
 DELTA_SIGNAL = '__delta'
