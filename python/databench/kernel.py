@@ -84,7 +84,17 @@ class KernelLoop(asyncio.SelectorEventLoop):
         super(KernelLoop, self)._run_once()
         end = self.end_of_turn
         if end is not None:
-            end()
+            try:
+                end()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as error:
+                # as a failing callback is (the analysis closed the channel):
+                # reported, and the loop goes on
+                self.call_exception_handler({
+                    'message': 'sending a batch to the server failed',
+                    'exception': error,
+                })
 
 
 #: Whether this Python's loop has the turn that KernelLoop extends (CPython 3.4 on).
@@ -332,6 +342,9 @@ class Port(object):
         return self.outbox.frame(self.sid, text, None)
 
     def change(self, signal, key, encoded, delta=None):
+        if delta is not None and self.deltas and type(delta) is not tuple:
+            # a set's diff, computed when a page that takes deltas first asks
+            delta = delta.get()
         if delta is not None and self.deltas:
             kind, encoded_delta, domain = delta
             return self.outbox.frame(self.sid, delta_frame(signal, key, kind, encoded_delta),
