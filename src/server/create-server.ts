@@ -568,6 +568,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       `${ruled.map((e) => `"${e.name}"`).join(', ')} ${ruled.length === 1 ? 'has an allow rule' : 'have allow rules'} in index.yaml, but the server has no login (authenticate): nobody may open ${ruled.length === 1 ? 'it' : 'them'}`,
     );
   }
+  for (const warning of o.auth.warnings) logger.warn(warning);
   if (o.auth.disabled) {
     logger.warn(
       `authentication is off (--no-auth) on ${host}: anyone who reaches ${url} can open and act in every analysis`,

@@ -19,38 +19,38 @@ import { isOriginAllowed, isLoopbackAddress } from './net.js';
 export interface OidcOptions {
   /**
    * The provider's issuer URL (its discovery document is at `/.well-known/openid-configuration`).
-   * @default the environment's `DATABENCH_OIDC_ISSUER` (required one way or the other)
+   * @default the environment's `DATABENCH_OIDC_ISSUER`, else index.yaml's `oidc.issuer` (required one way or another)
    */
   issuer?: string | undefined;
   /**
    * This server's client id at the provider.
-   * @default the environment's `DATABENCH_OIDC_CLIENT_ID` (required one way or the other)
+   * @default the environment's `DATABENCH_OIDC_CLIENT_ID`, else index.yaml's `oidc.client_id` (required one way or another)
    */
   clientId?: string | undefined;
   /**
    * The client secret; undefined: a public client (PKCE alone).
-   * @default the environment's `DATABENCH_OIDC_CLIENT_SECRET`, else none
+   * @default the environment's `DATABENCH_OIDC_CLIENT_SECRET`, else index.yaml's `oidc.client_secret`, else none
    */
   clientSecret?: string | undefined;
   /**
    * The URL browsers reach this server at (behind a proxy, its public URL);
    * the provider must accept `<publicUrl>/_auth/oidc/callback` as a redirect URI.
-   * @default the server's own URL
+   * @default index.yaml's `oidc.public_url`, else the server's own URL
    */
   publicUrl?: string | undefined;
   /**
    * The scopes asked for.
-   * @default `openid email profile`
+   * @default index.yaml's `oidc.scope`, else `openid email profile`
    */
   scope?: string | undefined;
   /**
    * The claim that lists the user's groups (for `group:NAME` rules).
-   * @default `groups`
+   * @default index.yaml's `oidc.groups_claim`, else `groups`
    */
   groupsClaim?: string | undefined;
   /**
    * How long a login holds, in milliseconds.
-   * @default 28800000 (8 hours)
+   * @default index.yaml's `oidc.session_max_age` (in seconds there), else 28800000 (8 hours)
    */
   sessionMaxAgeMs?: number | undefined;
 }
