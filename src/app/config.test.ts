@@ -533,7 +533,7 @@ describe('index.yaml: the OpenID login (oidc, secret)', () => {
 
   test('a secret that cannot be read is never part of the message', () => {
     const messages = normalizeIndexConfig({
-      secret: 1234567890123456789,
+      secret: 1234567890123456,
       oidc: { issuer: 'https://id.example.com', client_secret: { value: 'hunter2-hunter2' } },
     }).analyses.authErrors;
     assert.equal(messages.length, 2, messages.join('\n'));
