@@ -328,7 +328,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
       page(res, 405, 'Sign out', 'Sign out with the button of a page of this server.');
       return;
     }
-    let target = '/';
+    let target: string | undefined;
     try {
       const { lib, config } = await connect();
       if (config.serverMetadata().end_session_endpoint !== undefined) {
@@ -340,7 +340,24 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
     } catch {
       // the provider is away: this server's session ends anyway
     }
-    redirect(res, target, [cookie(req, sessionCookie, '', 0)]);
+    const clear = cookie(req, sessionCookie, '', 0);
+    if (target === undefined) {
+      redirect(res, '/', [clear]);
+      return;
+    }
+    // not a redirect: the form that posted here is on a page whose policy says
+    // `form-action 'self'`, and browsers apply that to a form's redirects too
+    // (a 303 to the provider was blocked); a page that moves on is a navigation
+    const href = escapeHtml(target.replace(/'/g, '%27'));
+    const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url='${href}'"><title>Signing out</title></head><body><p>Signed out here. <a href="${href}">Sign out at the provider too</a>.</p></body></html>\n`;
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      'Referrer-Policy': 'no-referrer',
+      'Set-Cookie': clear,
+    });
+    res.end(body);
   };
 
   return {
