@@ -21,7 +21,7 @@ import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { AnalysesConfig, OidcConfig, SecretSetting } from '../app/config.js';
 import { isLoopbackAddress, isOriginAllowed } from './net.js';
-import type { OidcLogin, OidcOptions } from './oidc.js';
+import { safeNext as localPath, type OidcLogin, type OidcOptions } from './oidc.js';
 
 export type { AuthUser };
 
@@ -390,10 +390,9 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-/** A local path to go back to after signing in: `/…` of this server, never `//other.site`. */
+/** A local path to go back to after signing in (see the login's `safeNext`), without its token. */
 function safeNext(next: string | undefined): string {
-  if (next === undefined || !next.startsWith('/') || /^\/[/\\]/.test(next)) return '/';
-  return withoutToken(next);
+  return withoutToken(localPath(next));
 }
 
 /** A path and query with its `token` parameters removed. */

@@ -128,10 +128,24 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** A local path to go back to: `/…` of this server, never `//other.site`. */
-function safeNext(next: string | null | undefined): string {
-  if (!next?.startsWith('/') || /^\/[/\\]/.test(next)) return '/';
-  return next;
+/** The origin of the base a return path is read against (never a real host). */
+const LOCAL = 'http://databench.invalid';
+
+/**
+ * A local path to go back to: `/…` of this server, never `//other.site`.
+ * Read as a browser reads a Location (tabs and newlines dropped, `\` as
+ * `/`), so `/\t/other.site` does not pass for a path; the path returned is
+ * the parsed one, as the browser would request it.
+ */
+export function safeNext(next: string | null | undefined): string {
+  if (!next?.startsWith('/')) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, LOCAL);
+  } catch {
+    return '/';
+  }
+  return url.origin === LOCAL ? url.pathname + url.search + url.hash : '/';
 }
 
 /** A user from an ID token's claims: `sub` is the id. */
@@ -211,10 +225,19 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
     return client;
   };
 
-  const cookie = (req: IncomingMessage, name: string, value: string, maxAgeMs: number): string => {
-    const secure = (req.socket as Partial<TLSSocket>).encrypted === true ? '; Secure' : '';
-    return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeMs / 1000)}${secure}`;
-  };
+  /** Whether browsers reach this server over HTTPS: this socket's TLS, or a proxy's (`publicUrl`). */
+  const secure = (req: IncomingMessage): boolean =>
+    (req.socket as Partial<TLSSocket>).encrypted === true || publicUrl().startsWith('https:');
+  // over HTTPS the cookies are `__Host-`: a browser takes such a cookie only
+  // from this very host over HTTPS (Secure, Path=/, no Domain), so a sibling
+  // subdomain or a plain-HTTP answer cannot plant a login's cookie (a login
+  // CSRF by a fixed flow cookie, a session fixed by cookie tossing)
+  const named = (req: IncomingMessage, name: string): string =>
+    secure(req) ? `__Host-${name}` : name;
+  const read = (req: IncomingMessage, name: string): string | undefined =>
+    cookieOf(req, named(req, name));
+  const cookie = (req: IncomingMessage, name: string, value: string, maxAgeMs: number): string =>
+    `${named(req, name)}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeMs / 1000)}${secure(req) ? '; Secure' : ''}`;
 
   const page = (res: ServerResponse, status: number, title: string, text: string): void => {
     const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Back to the analyses</a></p></body></html>\n`;
@@ -262,7 +285,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
   };
 
   const callback = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
-    const sealed = cookieOf(req, flowCookie);
+    const sealed = read(req, flowCookie);
     const flow = sealed === undefined ? undefined : (sealer.open('flow', sealed) as FlowPayload);
     const clear = cookie(req, flowCookie, '', 0);
     const error = url.searchParams.get('error');
@@ -373,7 +396,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
       return true;
     },
     user(req) {
-      const sealed = cookieOf(req, sessionCookie);
+      const sealed = read(req, sessionCookie);
       if (sealed === undefined) return undefined;
       const session = sealer.open('session', sealed) as SessionPayload | undefined;
       if (
