@@ -7,6 +7,7 @@
 // denies at the provider, and a user an allow rule refuses, get 403 pages
 // and no socket.
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { chromiumSkip as skip, launchChromium, type ChromiumSession } from '../chromium.ts';
@@ -87,6 +88,13 @@ describe('the OpenID login in Chromium against a real provider', { skip }, () =>
 
   test('sign in at the provider, use the page, sign out', async () => {
     const { page, context } = chromium;
+    // every Referer the browser sends on the way, to either site
+    const referers: string[] = [];
+    const onRequest = (r: { headers(): Record<string, string> }): void => {
+      const referer = r.headers()['referer'];
+      if (referer !== undefined) referers.push(referer);
+    };
+    context.on('request', onRequest);
     const response = await page.goto(`${server.url}/hello/`, { timeout: TIMEOUT });
     assert.equal(response?.status(), 200);
     // without a session: the provider's sign-in form, then its consent form
@@ -103,6 +111,12 @@ describe('the OpenID login in Chromium against a real provider', { skip }, () =>
     assert.equal(cookie.sameSite, 'Lax');
     await page.click('#ping');
     await page.waitForSelector('#pong:has-text("pong for alice")', { timeout: TIMEOUT });
+    // the callback's URL held the code and state: no Referer carries them anywhere
+    context.off('request', onRequest);
+    assert.ok(referers.length > 0, 'the pages loaded something with a Referer');
+    for (const referer of referers) {
+      assert.ok(!/[?&](code|state)=/.test(referer) && !referer.includes('/_auth/'), referer);
+    }
     // sign out: the session ends here and at the provider, and the page asks for a login again
     await page.click('#logout');
     await page.waitForSelector('button[name="logout"]', { timeout: TIMEOUT });
@@ -162,5 +176,52 @@ describe('the OpenID login in Chromium against a real provider', { skip }, () =>
     );
     await page.goto(`${server.url}/`, { timeout: TIMEOUT });
     assert.equal(await page.locator('a[href="/hello/"]').count(), 0);
+  });
+  test("another site's page: the session cookie stays home and its socket is refused", async () => {
+    const { page, context } = chromium;
+    await context.clearCookies();
+    provider.mode = 'forms';
+    await page.goto(`${server.url}/hello/`, { timeout: TIMEOUT });
+    await signInAtProvider(page, provider.issuer, 'alice');
+    await consent(page, 'allow');
+    await page.waitForSelector('#user:has-text("Alice (alice)")', { timeout: TIMEOUT });
+    // what reaches the server: each upgrade's Origin and whether it carried the session
+    const upgrades: Array<{ origin: string; session: boolean }> = [];
+    const onUpgrade = (req: IncomingMessage): void => {
+      upgrades.push({
+        origin: String(req.headers.origin),
+        session: /databench-session-/.test(req.headers.cookie ?? ''),
+      });
+    };
+    server.httpServer.on('upgrade', onUpgrade);
+    try {
+      // a page of another site (the provider's host, localhost) in the same browser
+      await page.goto(`${provider.issuer}/.well-known/openid-configuration`, { timeout: TIMEOUT });
+      const ws = `${server.url.replace('http', 'ws')}/hello/ws`;
+      assert.equal(await trySocket(page, ws), 'refused');
+      assert.equal(upgrades.length, 1, JSON.stringify(upgrades));
+      assert.deepEqual(upgrades[0], { origin: provider.issuer, session: false });
+      // its requests to the server do not carry the session either (SameSite=Lax)
+      const requests: boolean[] = [];
+      const onRequest = (req: IncomingMessage): void => {
+        if (req.url === '/hello/')
+          requests.push(/databench-session-/.test(req.headers.cookie ?? ''));
+      };
+      server.httpServer.on('request', onRequest);
+      try {
+        await page.evaluate(
+          (url) => fetch(url, { credentials: 'include', mode: 'no-cors' }).then(() => 'sent'),
+          `${server.url}/hello/`,
+        );
+      } finally {
+        server.httpServer.off('request', onRequest);
+      }
+      assert.deepEqual(requests, [false]);
+      // back on the server's own site, the same browser is still signed in
+      await page.goto(`${server.url}/hello/`, { timeout: TIMEOUT });
+      await page.waitForSelector('#user:has-text("Alice (alice)")', { timeout: TIMEOUT });
+    } finally {
+      server.httpServer.off('upgrade', onUpgrade);
+    }
   });
 });
