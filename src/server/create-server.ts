@@ -531,6 +531,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     logger.info(
       `reloaded after changes to ${files.length} file(s); analyses_version ${next.version}; ${closed} session(s) restarted`,
     );
+    const loginOf = (a: App): string =>
+      JSON.stringify([a.config.analyses.oidc, a.config.analyses.secret]);
+    if (loginOf(next) !== loginOf(previous)) {
+      // the login is resolved with the server's options, once: say so rather than seem to apply it
+      logger.warn(
+        "index.yaml's oidc or secret changed: the login keeps the settings it started with until the server restarts",
+      );
+    }
     onReload?.(next);
   };
   const onReload = o.onReload;

@@ -208,8 +208,12 @@ export interface ServerOptions {
   datastore?: string | DatastoreBackend;
   /**
    * Environment variables to take `host` (`HOST`), `port` (`PORT`),
-   * `datastore` (`DATABENCH_DATASTORE`) and `token` (`DATABENCH_TOKEN`) from
-   * when those options are not given; an empty value counts as unset. The CLI passes `process.env`.
+   * `datastore` (`DATABENCH_DATASTORE`), `token` (`DATABENCH_TOKEN`),
+   * `secret` (`DATABENCH_SECRET`) and the `oidc` settings
+   * (`DATABENCH_OIDC_ISSUER`, `DATABENCH_OIDC_CLIENT_ID`,
+   * `DATABENCH_OIDC_CLIENT_SECRET`) from when those options are not given,
+   * and the variables index.yaml names (`secret: { env: NAME }`); an empty
+   * value counts as unset. The CLI passes `process.env`.
    * @default `{}` (createServer itself reads no environment variable)
    */
   env?: ServerEnv;

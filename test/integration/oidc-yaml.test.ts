@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { databench, FIXTURES, serving, TestClient, within, type CliRun } from '../helpers.ts';
+import {
+  databench,
+  FIXTURES,
+  reloadWaiter,
+  serving,
+  TestClient,
+  within,
+  type CliRun,
+} from '../helpers.ts';
 import { browse, CLIENT, Jar, listenProvider, type ListeningProvider } from '../openid.ts';
 
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
@@ -264,6 +272,40 @@ describe('index.yaml login settings: precedence, errors, secrets written in the 
     } finally {
       await server.close();
       await provider.close();
+    }
+  });
+  test('a change of the login in index.yaml while watching: a warning that it waits for a restart', async () => {
+    const dir = await make('watched', indexYaml('https://id.example.com'));
+    const logger = createMemoryLogger();
+    const reloads = reloadWaiter(20_000);
+    const server = await createServer({
+      port: 0,
+      analyses: dir,
+      env: ENV,
+      logger,
+      watch: true,
+      onReload: reloads.onReload,
+    });
+    const warned = (): string[] =>
+      logger.lines
+        .filter(([level, line]) => level === 'warn' && /oidc or secret changed/.test(line))
+        .map(([, line]) => line);
+    try {
+      // a change elsewhere in index.yaml: no warning
+      let reloaded = reloads.next();
+      await writeFile(join(dir, 'index.yaml'), indexYaml('https://id.example.com', 'author: A\n'));
+      await reloaded;
+      assert.deepEqual(warned(), []);
+      reloaded = reloads.next();
+      await writeFile(join(dir, 'index.yaml'), indexYaml('https://other.example.com'));
+      await reloaded;
+      assert.equal(warned().length, 1);
+      assert.match(
+        warned()[0] ?? '',
+        /keeps the settings it started with until the server restarts/,
+      );
+    } finally {
+      await server.close();
     }
   });
 });
