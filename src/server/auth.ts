@@ -171,7 +171,8 @@ export function resolveAuth(
   else if (env[SECRET_ENV]) {
     secret = env[SECRET_ENV];
     secretSource = `environment variable ${SECRET_ENV}`;
-  } else if (folder.secret !== undefined) {
+  } else if (folder.secret !== undefined && oidc !== undefined) {
+    // only a login reads it: a variable it names need not be set without one
     secret = fromSecretSetting(folder.secret, 'secret', env);
     secretSource = 'index.yaml secret';
   }

@@ -433,6 +433,11 @@ describe('resolveServerOptions: the OpenID login from index.yaml, the environmen
     );
     // a bad secret key refuses the start even without a login
     assert.match(message(yaml({ secret: 7 })), /^index\.yaml: secret must be/);
+    // but a variable it names is read only by a login
+    assert.equal(
+      resolveServerOptions({}, {}, yaml({ secret: { env: 'UNSET' } })).auth.oidc,
+      undefined,
+    );
   });
 });
 
