@@ -270,7 +270,6 @@ class Analysis(object):
     id = None
     data = None
     class_data = None
-    user_data = None
     cli_args = []
     request_args = {}
     #: True when the page resumed an earlier session: skip re-initialising
@@ -307,11 +306,28 @@ class Analysis(object):
         self.log_backend = logging.getLogger('databench.{}'.format(type(self).__name__))
         self.log_frontend = logging.getLogger('databench.frontend')
         self.init_datastores()
-        if self.__dict__.get('user_data') is None:
-            # an init_datastores override that predates user_data makes none
-            self._init_user_data()
         self._wire_datastores()
         return self
+
+    @property
+    def user_data(self):
+        """The signed-in user's Datastore on this analysis, shared by every
+        page of that user (tabs, devices, processes on Redis); the session's
+        own when nobody signed in. Made on first use (a signed-in or resumed
+        session has it from the start)."""
+        store = self.__dict__.get('_user_data')
+        if store is None and '_class_domain' in self.__dict__:
+            self._init_user_data()
+            store = self.__dict__['_user_data']
+            if self.__dict__.get('_disposed'):
+                store.close()  # used after the session ended: as closed as `data` is
+            elif '_sink' in self.__dict__:
+                self._wire_user_data(store)
+        return store
+
+    @user_data.setter
+    def user_data(self, store):
+        self.__dict__['_user_data'] = store
 
     def init_datastores(self):
         """Create `data` (domain: the id, bound to the user when one signed
@@ -325,7 +341,6 @@ class Analysis(object):
         self.data = Datastore(self._own_data_domain(),
                               release_after_ms=type(self).data_retention_ms)
         self.class_data = Datastore(self.__dict__.get('_class_domain') or type(self).__name__)
-        self._init_user_data()
 
     def _own_data_domain(self):
         return (self.__dict__.get('_data_domain')
@@ -346,7 +361,12 @@ class Analysis(object):
             lambda key, encoded, delta=None: self._forward('data', key, encoded, delta))
         self.class_data._on_encoded_change(
             lambda key, encoded, delta=None: self._forward('class_data', key, encoded, delta))
-        self.user_data._on_encoded_change(
+        # (an init_datastores override may have set it; else it is made on first use)
+        if self.__dict__.get('_user_data') is not None:
+            self._wire_user_data(self.__dict__['_user_data'])
+
+    def _wire_user_data(self, store):
+        store._on_encoded_change(
             lambda key, encoded, delta=None: self._forward('user_data', key, encoded, delta))
 
     def _forward(self, signal, key, encoded, delta=None):
@@ -373,8 +393,8 @@ class Analysis(object):
         receive) makes no frame: `ValueTooLarge` names its key and size.
         """
         store = (self.data if signal == 'data' else
-                 self.class_data if signal == 'class_data' else self.user_data)
-        if len(store) == 0:
+                 self.class_data if signal == 'class_data' else self.__dict__.get('_user_data'))
+        if store is None or len(store) == 0:
             return None
         table = _table(type(self))
         transforms = (table.data if signal == 'data' else
@@ -574,6 +594,6 @@ class Analysis(object):
                 self.id, limit.dropped)
         self._sink = None
         self._emit_fn = None
-        for store in (self.data, self.class_data, self.user_data):
+        for store in (self.data, self.class_data, self.__dict__.get('_user_data')):
             if store is not None:
                 store.close()

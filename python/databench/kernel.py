@@ -356,7 +356,10 @@ class Session(object):
             analysis.__dict__['_served'] = True
             await analysis.data.ready
             await analysis.class_data.ready
-            await analysis.user_data.ready
+            # a user's store may hold what their other pages wrote, a resumed
+            # session's what it left: opened now, for the snapshot; else on first use
+            if analysis.user is not None or analysis.resumed:
+                await analysis.user_data.ready
         except Exception as error:
             text = 'could not start analysis "{}": {}'.format(kernel.name, _exception_line(error))
             log.error('%s', text, exc_info=(type(error), error, error.__traceback__))

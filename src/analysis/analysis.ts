@@ -43,6 +43,11 @@ export interface InstanceLink {
         readonly userDomain?: string | undefined;
       }
     | undefined;
+  /**
+   * Make the default `userData` now (its first use) and send its changes
+   * to the page: a session without a user that never uses it opens no store.
+   */
+  openUserData(): void;
   /** Send `signal` to the page (no server log). */
   send(signal: string, message: unknown): Promise<void>;
   /** A failure the analysis has logged: the page's `error` frame and error panel. */
@@ -98,8 +103,8 @@ export interface AnalysisInternals {
   /** The store behind `data` (a change's way to the page asks it, per change). */
   data(analysis: AnyAnalysis): Datastore<object>;
   /**
-   * The store behind `userData`, as created or assigned; undefined when an
-   * `initDatastores` override made none (the instance then makes the default).
+   * The store behind `userData`, as created or assigned; undefined until it
+   * is first used (see {@link Analysis.userData}).
    */
   userData(analysis: AnyAnalysis): Datastore<object> | undefined;
   /** Create the default `userData` (see {@link Analysis.initDatastores}). */
@@ -248,6 +253,12 @@ export class Analysis<
    * }
    */
   get userData(): DataProxy<UserData> {
+    if (this.#userData === undefined) {
+      // made on first use (a signed-in or resumed session has it from the start)
+      const owner = this.#owner;
+      if (owner !== undefined) owner.openUserData();
+      else this.#initUserData();
+    }
     return (this.#userDataView ??= this.#view(this.#userData!, 'userData'));
   }
   set userData(store: Datastore<UserData>) {
@@ -268,6 +279,7 @@ export class Analysis<
   #abort: AbortController | undefined;
   #aborted = false;
   #resumed = false;
+  #released = false;
   #timers: Set<ReturnType<typeof setTimeout>> | undefined;
   #logLimit: LogRateLimit | undefined;
 
@@ -382,14 +394,15 @@ export class Analysis<
   }
 
   /**
-   * Create `data` (domain: the id, bound to the user when one signed in),
-   * `classData` (domain: the class name; `ClassName@analysisName` when
-   * another analysis of the folder has a class of the same name) and
-   * `userData` (domain: the user and the analysis), on the server's
-   * datastore (`--datastore`; in memory by default).
+   * Create `data` (domain: the id, bound to the user when one signed in)
+   * and `classData` (domain: the class name; `ClassName@analysisName` when
+   * another analysis of the folder has a class of the same name), on the
+   * server's datastore (`--datastore`; in memory by default). `userData`
+   * (domain: the user and the analysis) is made when a user signed in, when
+   * the session resumed, or when it is first used.
    * Override to use another backend:
-   * `this.data = new Datastore(this.id, { backend: myBackend })`. A
-   * `userData` the override does not set is made as here.
+   * `this.data = new Datastore(this.id, { backend: myBackend })` (an
+   * override may set `this.userData` too).
    */
   initDatastores(): void {
     // every Datastore is a DataProxy (its constructor returns the proxy)
@@ -405,7 +418,6 @@ export class Analysis<
     this.classData = createBareStore<ClassData>(given?.classDomain ?? this.constructor.name, {
       backend,
     });
-    this.#initUserData();
   }
 
   /**
@@ -430,6 +442,8 @@ export class Analysis<
       domain,
       owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
+    // used after the session ended: a store as closed as `data` is
+    if (this.#released) this.#userData!.close();
   }
 
   /**
@@ -585,6 +599,7 @@ export class Analysis<
     this.#logLimit = undefined;
     for (const handle of this.#timers ?? []) clearTimeout(handle);
     this.#timers = undefined;
+    this.#released = true;
     this.#data?.close();
     this.#classData?.close();
     this.#userData?.close();

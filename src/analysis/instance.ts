@@ -140,10 +140,12 @@ function transformsOf(cls: Function): Transforms {
 function whenLoaded(
   data: Datastore<object>,
   classData: Datastore<object>,
-  userData: Datastore<object>,
+  userData: Datastore<object> | undefined,
 ): Step {
-  if (isLoaded(data) && isLoaded(classData) && isLoaded(userData)) return undefined;
-  return Promise.all([data.ready, classData.ready, userData.ready]).then(() => undefined);
+  if (isLoaded(data) && isLoaded(classData) && (userData === undefined || isLoaded(userData))) {
+    return undefined;
+  }
+  return Promise.all([data.ready, classData.ready, userData?.ready]).then(() => undefined);
 }
 
 function sendTo(link: InstanceLink | undefined, signal: string, message: unknown): Promise<void> {
@@ -177,6 +179,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   analysis: A | undefined = undefined;
   /** What the base `initDatastores` opens the stores with: set only while {@link create} runs it. */
   storeOptions: InstanceOptions | undefined = undefined;
+  /** The options {@link create} was given: a `userData` first used later is opened with them. */
+  private options: InstanceOptions | undefined = undefined;
   private transforms: Transforms = NO_TRANSFORMS;
   private reporting: ErrorReporting | undefined = undefined;
 
@@ -205,6 +209,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     this.reporting = options.reporting;
     this.transforms = transformsOf(analysis.constructor);
     internals.link(analysis, this);
+    this.options = options;
     this.storeOptions = options;
     try {
       analysis.initDatastores();
@@ -214,20 +219,33 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     // the instance listens (handleDatastoreChange): no closures per page; no
     // unsubscribe handles kept: dispose() closes both stores, dropping listeners
     const [data, classData] = internals.stores(analysis);
-    // an initDatastores override that predates userData makes none: the default then
-    if (internals.userData(analysis) === undefined) {
-      this.storeOptions = options;
-      try {
-        internals.initUserData(analysis);
-      } finally {
-        this.storeOptions = undefined;
-      }
-    }
-    const userData = internals.userData(analysis)!;
     data.onEncodedChange(this);
     classData.onEncodedChange(this);
-    userData.onEncodedChange(this);
-    return whenLoaded(data, classData, userData);
+    // a user's store may hold what their other pages wrote, a resumed session's
+    // what it left: opened now, for the snapshot; else on first use (most
+    // pages without a login never use it: no store, no attach)
+    if (
+      internals.userData(analysis) === undefined &&
+      (options.user !== undefined || options.resumed === true)
+    ) {
+      this.openUserData();
+    } else {
+      internals.userData(analysis)?.onEncodedChange(this);
+    }
+    return whenLoaded(data, classData, internals.userData(analysis));
+  }
+
+  /** {@link InstanceLink}: make the default `userData` (see `initDatastores`) and listen to it. */
+  openUserData(): void {
+    const analysis = this.analysis;
+    if (analysis === undefined) return;
+    this.storeOptions = this.options;
+    try {
+      internals.initUserData(analysis);
+    } finally {
+      this.storeOptions = undefined;
+    }
+    internals.userData(analysis)?.onEncodedChange(this);
   }
 
   /** {@link InstanceLink}: send `signal` to the page. */
@@ -309,12 +327,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     const analysis = this.analysis!;
     const [data, classData] = internals.stores(analysis);
     const store =
-      signal === 'data'
-        ? data
-        : signal === 'class_data'
-          ? classData
-          : internals.userData(analysis)!;
-    if (store.size === 0) return undefined;
+      signal === 'data' ? data : signal === 'class_data' ? classData : internals.userData(analysis);
+    if (store === undefined || store.size === 0) return undefined;
     const transforms =
       signal === 'data'
         ? this.transforms.data
