@@ -504,7 +504,7 @@ describe('index.yaml: the OpenID login (oidc, secret)', () => {
         session_max_age: 0,
         client_secert: 'typo',
       },
-      secret: { env: 'not a name' },
+      secret: { env: 'kR9+/xQz-the-secret-itself==' },
     });
     const messages = config.analyses.authErrors;
     assert.deepEqual(
@@ -521,10 +521,12 @@ describe('index.yaml: the OpenID login (oidc, secret)', () => {
       /^index\.yaml: oidc\.scope must be .* includes openid, got "email profile"$/,
       /^index\.yaml: oidc\.groups_claim must be the name of a claim, got ""$/,
       /^index\.yaml: oidc\.session_max_age must be a number of seconds of at least 1, got 0$/,
-      /^index\.yaml: secret must be \{ env: NAME \} .*got \{"env":"not a name"\}$/,
+      /^index\.yaml: secret must be \{ env: NAME \} .*got \{ env: … \} whose value is not the name of a variable/,
     ];
     assert.equal(messages.length, expected.length, messages.join('\n'));
     for (const [i, pattern] of expected.entries()) assert.match(messages[i] ?? '', pattern);
+    // a secret written where its variable's name goes is never part of a message
+    assert.ok(!messages.join('\n').includes('the-secret-itself'));
     assert.match(
       normalizeIndexConfig({ oidc: 'https://id.example.com' }).analyses.authErrors[0] ?? '',
       /^index\.yaml: oidc must be a mapping/,

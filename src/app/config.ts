@@ -438,7 +438,8 @@ function secretSetting(value: unknown, key: string, errors: string[]): SecretSet
         ? '""'
         : isMapping(value)
           ? Object.keys(value).join() === 'env'
-            ? shown(value)
+            ? // what env names may be the secret itself, written in its place
+              `{ env: … } whose value is not the name of a variable (letters, digits and _, not starting with a digit)`
             : `a mapping with the keys ${shown(Object.keys(value))}`
           : // the value may be the secret: never part of the message
             `a ${Array.isArray(value) ? 'list' : typeof value}`

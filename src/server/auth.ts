@@ -319,6 +319,21 @@ function resolveOidc(
         : `${clientId.source} must be a non-empty string, got ${typeof clientId.value}`,
     );
   }
+  // index.yaml's client credentials belong to index.yaml's provider: sent to an
+  // issuer given elsewhere, they would reach a provider they were not made for
+  const fileIssuer = issuer.source.startsWith('index.yaml');
+  const clientSecretElsewhere =
+    oidc?.clientSecret !== undefined || Boolean(env[OIDC_CLIENT_SECRET_ENV]);
+  if (
+    !fileIssuer &&
+    (clientId.source.startsWith('index.yaml') ||
+      (file?.clientSecret !== undefined && !clientSecretElsewhere))
+  ) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `the OpenID issuer comes from the ${issuer.source}, but the client ${clientId.source.startsWith('index.yaml') ? 'id' : 'secret'} from index.yaml: index.yaml's client id and secret go only to index.yaml's issuer; give the client id and secret with the issuer (${OIDC_CLIENT_ID_ENV}, ${OIDC_CLIENT_SECRET_ENV}, or the flags) or remove the issuer's override`,
+    );
+  }
   const publicUrl = oidc?.publicUrl ?? file?.publicUrl;
   if (publicUrl !== undefined) {
     checkUrl(

@@ -232,7 +232,11 @@ describe('index.yaml login settings: precedence, errors, secrets written in the 
       port: 0,
       analyses: dir,
       logger: createMemoryLogger(),
-      env: { ...ENV, DATABENCH_OIDC_CLIENT_ID: CLIENT.id },
+      env: {
+        ...ENV,
+        DATABENCH_OIDC_CLIENT_ID: CLIENT.id,
+        DATABENCH_OIDC_CLIENT_SECRET: CLIENT.secret,
+      },
       oidc: { issuer: provider.issuer },
     });
     try {
@@ -247,6 +251,32 @@ describe('index.yaml login settings: precedence, errors, secrets written in the 
       await server.close();
       await provider.close();
     }
+  });
+
+  test("index.yaml's client id and secret never go to an issuer given elsewhere", async () => {
+    const dir = await make('mixed', indexYaml('https://id.example.com'));
+    /** The start is refused; a server that started anyway is closed, and the test fails. */
+    const refused = (options: Parameters<typeof createServer>[0], message: RegExp) =>
+      assert.rejects(
+        createServer({ port: 0, analyses: dir, ...options }).then(async (server) => {
+          await server.close();
+          throw new Error('the server started');
+        }),
+        message,
+      );
+    // only the issuer overridden: the file's client id would go to it
+    await refused(
+      { env: { ...ENV, DATABENCH_OIDC_ISSUER: 'http://127.0.0.1:9' } },
+      /the OpenID issuer comes from the environment variable DATABENCH_OIDC_ISSUER, but the client id from index\.yaml/,
+    );
+    // the issuer and the client id overridden: the file's secret would go to it
+    await refused(
+      {
+        env: { ...ENV, DATABENCH_OIDC_CLIENT_ID: 'other' },
+        oidc: { issuer: 'http://127.0.0.1:9' },
+      },
+      /the OpenID issuer comes from the option oidc\.issuer, but the client secret from index\.yaml/,
+    );
   });
 
   test('a secret written in index.yaml works, with a warning that never shows it', async () => {
