@@ -117,6 +117,13 @@ export interface ServerOptions {
    */
   pingIntervalMs?: number;
   /**
+   * How long a share link (`d.share()`) works, in milliseconds, at most: a
+   * page may ask for a shorter life, never a longer one. At most 2^31 - 1
+   * (about 24.8 days).
+   * @default 86400000 (24 h)
+   */
+  shareExpiresMs?: number;
+  /**
    * Also serve HTTPS and WSS on this port.
    * @default none (no HTTPS)
    */
@@ -339,6 +346,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   maxQueuedBytes: 64 << 20,
   sendBufferTotalBytes: 256 << 20,
   pingIntervalMs: 15_000,
+  shareExpiresMs: 24 * 60 * 60 * 1000,
   watch: false,
   datastore: 'memory',
 });
@@ -363,6 +371,8 @@ export interface ResolvedServerOptions {
   /** The per-session bounds of the outbound and inbound queues. */
   limits: SessionLimits;
   pingIntervalMs: number;
+  /** How long a share link works at most, in milliseconds. */
+  shareExpiresMs: number;
   /** HTTPS: its port and the PEM files (both undefined: a self-signed certificate). */
   ssl: { port: number; certFile: string | undefined; keyFile: string | undefined } | undefined;
   /** The Content-Security-Policy of a response, by the page's nonce. */
@@ -581,6 +591,11 @@ export function resolveServerOptions(
     maxUploadPageBytes,
   };
   const pingIntervalMs = positive('pingIntervalMs', o);
+  const shareExpiresMs = positive('shareExpiresMs', o);
+  // a longer delay fires at once in Node's timers
+  if (shareExpiresMs > 0x7fffffff) {
+    throw invalid('option shareExpiresMs', 'at most 2147483647 (about 24.8 days)', shareExpiresMs);
+  }
 
   let ssl: ResolvedServerOptions['ssl'];
   const certFile = optionalString('sslCertFile', o.sslCertFile);
@@ -638,6 +653,7 @@ export function resolveServerOptions(
     maxFrameBytes,
     limits,
     pingIntervalMs,
+    shareExpiresMs,
     ssl,
     contentSecurityPolicy: csp,
     workers,
