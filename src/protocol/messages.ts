@@ -471,7 +471,9 @@ function shareMessage(load: unknown): ShareMessage {
     const ms = (load as Record<string, unknown>)['expires_ms'];
     if (ms === undefined || ms === null) return { kind: 'share-create', expiresMs: undefined };
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
-      throw new ProtocolError(`"${PROTOCOL.shareSignal}" create: "expires_ms" must be a positive number`);
+      throw new ProtocolError(
+        `"${PROTOCOL.shareSignal}" create: "expires_ms" must be a positive number`,
+      );
     }
     return { kind: 'share-create', expiresMs: ms };
   }

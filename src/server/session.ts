@@ -496,7 +496,7 @@ export class Session implements PagePort, ViewerPage {
           if (!this.ended) this.refuseView('this shared page has as many viewers as it may');
           return;
         }
-        this.releaseViewer = account.release;
+        this.releaseViewer = () => account.release();
         this.out.useBudget(account.budget);
         this.view = view;
         await view.ready;
@@ -514,7 +514,7 @@ export class Session implements PagePort, ViewerPage {
         for (const frame of view.start(this)) {
           if (frame.length > this.ctx.limits.hardBufferBytes) {
             this.fail(
-              'the shared page holds more than this page can receive at once (the server\'s sendBufferHardBytes)',
+              "the shared page holds more than this page can receive at once (the server's sendBufferHardBytes)",
               1011,
               'a value too large for the page',
             );
