@@ -219,7 +219,8 @@ export type ShareServerLoad =
       expires: number;
     }
   | { op: 'revoked'; share: string }
-  | { op: 'error'; message: string };
+  /** `of`: what was refused, the `create` or the `revoke`. */
+  | { op: 'error'; of: 'create' | 'revoke'; message: string };
 
 /** Server → client: the load of an `__upload` frame (see PROTOCOL.uploadSignal). */
 export type UploadServerLoad =

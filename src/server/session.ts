@@ -428,9 +428,11 @@ export class Session implements PagePort, ViewerPage {
     const reply = (load: ShareServerLoad): void =>
       void this.out.frame(frameFromEncoded(PROTOCOL.shareSignal, encodeValue(load)));
     const id = this.id;
+    const of = message.kind === 'share-create' ? 'create' : 'revoke';
     if (this.viewing || id === undefined || this.kernelSession === undefined) {
       reply({
         op: 'error',
+        of,
         message: this.viewing
           ? 'a read-only view cannot share or revoke links'
           : 'send __connect and wait for its reply first',
@@ -441,14 +443,18 @@ export class Session implements PagePort, ViewerPage {
       this.ctx.logger.error(
         `[${this.kernel.name} ${shortId(id)}] share link: ${describeError(error).stack}`,
       );
-      reply({ op: 'error', message: 'the share link could not be stored; see the server log' });
+      reply({ op: 'error', of, message: 'the share link could not be stored; see the server log' });
     };
     if (message.kind === 'share-revoke') {
       this.ctx.shares.revoke(message.share, id).then((revoked) => {
         reply(
           revoked
             ? { op: 'revoked', share: message.share }
-            : { op: 'error', message: `no share link of this session to revoke: ${UNKNOWN_SHARE}` },
+            : {
+                op: 'error',
+                of,
+                message: `no share link of this session to revoke: ${UNKNOWN_SHARE}`,
+              },
         );
       }, failed);
       return;
@@ -456,6 +462,7 @@ export class Session implements PagePort, ViewerPage {
     if (this.sharesMade >= MAX_SHARES_PER_PAGE) {
       reply({
         op: 'error',
+        of,
         message: `a page makes at most ${MAX_SHARES_PER_PAGE} share links; reuse or revoke one`,
       });
       return;
