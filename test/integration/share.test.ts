@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
+import { attach, DatabenchError, type Connection } from '../../src/client/node.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
-import { FIXTURES, TestClient, type Frame } from '../helpers.ts';
+import { FIXTURES, TestClient, until, type Frame } from '../helpers.ts';
 import { redisSkip, startRedis, type RedisServer } from '../redis.ts';
 
 const SHARE = FIXTURES + 'share';
@@ -223,6 +224,53 @@ describe('share links on one server', () => {
     // an owner's analysis id is not a share link either
     await refused(url, (owner.frames[0]!.load as { analysis_id: string }).analysis_id);
     owner.close();
+  });
+});
+
+describe('the client: Connection.share(), revokeShare() and a viewing Connection', () => {
+  test('a link made by one Connection opens another as a viewer, which cannot share and stops when revoked', async () => {
+    const server = await createServer({ port: 0, analyses: SHARE, logger: createMemoryLogger() });
+    const opened: Connection[] = [];
+    try {
+      const url = wsUrl(server);
+      const quiet = {
+        console: { log: () => undefined, warn: () => undefined, error: () => undefined },
+      };
+      const owner = await attach(url, '', null, quiet);
+      opened.push(owner);
+      owner.emit('x', 5);
+      await owner.once({ data: 'x' });
+      const link = await owner.share({ expiresMs: 60_000 });
+      assert.equal(link.url, `${server.url}/board/?__share=${link.id}`);
+      assert.ok(link.expires.getTime() <= Date.now() + 60_000);
+
+      const problems: string[] = [];
+      const viewer = await attach(url, '', null, { ...quiet, share: link.id });
+      opened.push(viewer);
+      viewer.errorCB = (message) => void (message !== undefined && problems.push(message));
+      assert.equal(viewer.viewing, true);
+      assert.equal(owner.viewing, false);
+      assert.equal(viewer.analysisId, undefined, 'no id: nothing to resume');
+      const followed = viewer.once({ data: 'x' });
+      owner.emit('x', 6);
+      assert.equal(await followed, 6);
+      await assert.rejects(
+        viewer.share(),
+        (e) => e instanceof DatabenchError && e.code === 'SHARE',
+      );
+
+      await owner.revokeShare();
+      await until(
+        () => problems.some((p) => p.includes('This shared view has ended')),
+        'the viewer says its view ended',
+      );
+      assert.equal(viewer.connected, false);
+      // nothing left to revoke
+      await assert.rejects(owner.revokeShare(), /no share link to revoke/);
+    } finally {
+      for (const c of opened) c.disconnect();
+      await server.close();
+    }
   });
 });
 
