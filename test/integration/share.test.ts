@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { attach, DatabenchError, type Connection } from '../../src/client/node.ts';
+import WebSocket from 'ws';
+import { Connection } from '../../src/client/connection.ts';
+import type { WebSocketConstructor } from '../../src/client/websocket.ts';
+import { DatabenchError } from '../../src/protocol/errors.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, type Frame } from '../helpers.ts';
 import { redisSkip, startRedis, type RedisServer } from '../redis.ts';
@@ -234,10 +237,16 @@ describe('the client: Connection.share(), revokeShare() and a viewing Connection
     try {
       const url = wsUrl(server);
       const quiet = {
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
         console: { log: () => undefined, warn: () => undefined, error: () => undefined },
       };
-      const owner = await attach(url, '', null, quiet);
-      opened.push(owner);
+      const attach = (options: ConstructorParameters<typeof Connection>[3]) =>
+        new Promise<Connection>((resolve) => {
+          const c = new Connection(url, '', null, options);
+          opened.push(c);
+          c.connect(resolve);
+        });
+      const owner = await attach(quiet);
       owner.emit('x', 5);
       await owner.once({ data: 'x' });
       const link = await owner.share({ expiresMs: 60_000 });
@@ -245,8 +254,7 @@ describe('the client: Connection.share(), revokeShare() and a viewing Connection
       assert.ok(link.expires.getTime() <= Date.now() + 60_000);
 
       const problems: string[] = [];
-      const viewer = await attach(url, '', null, { ...quiet, share: link.id });
-      opened.push(viewer);
+      const viewer = await attach({ ...quiet, share: link.id });
       viewer.errorCB = (message) => void (message !== undefined && problems.push(message));
       assert.equal(viewer.viewing, true);
       assert.equal(owner.viewing, false);
