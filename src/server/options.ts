@@ -112,6 +112,13 @@ export interface ServerOptions {
    */
   sendBufferTotalBytes?: number;
   /**
+   * Pending bytes of all slow viewers of one shared session (its share
+   * links' pages, in this process) together at most; past it the slowest
+   * viewers are closed (1008).
+   * @default sendBufferHardBytes (what one page may hold)
+   */
+  sendBufferViewersBytes?: number;
+  /**
    * Interval of keep-alive pings, in milliseconds; a socket that misses one is closed.
    * @default 15000
    */
@@ -345,6 +352,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   pauseQueuedBytes: 4 << 20,
   maxQueuedBytes: 64 << 20,
   sendBufferTotalBytes: 256 << 20,
+  sendBufferViewersBytes: 64 << 20,
   pingIntervalMs: 15_000,
   shareExpiresMs: 24 * 60 * 60 * 1000,
   watch: false,
@@ -585,6 +593,10 @@ export function resolveServerOptions(
     pauseQueuedBytes: positive('pauseQueuedBytes', o),
     maxQueuedBytes: positive('maxQueuedBytes', o),
     totalBufferBytes: positive('sendBufferTotalBytes', o),
+    viewersBufferBytes: positive('sendBufferViewersBytes', {
+      ...o,
+      sendBufferViewersBytes: o.sendBufferViewersBytes ?? o.sendBufferHardBytes,
+    }),
     drainPollMs: DRAIN_POLL_MS,
     maxFrameBytes,
     maxUploadBytes,

@@ -29,8 +29,9 @@ export class SessionRegistry {
   private readonly stopTakeOvers: (() => void) | undefined;
   /**
    * The viewers of each shared session in this process: how many, and the
-   * budget their slow bytes share (as much as one page of the owner may
-   * hold), so that many slow viewers of one page cannot hold more.
+   * budget their slow bytes share (`sendBufferViewersBytes`: by default as
+   * much as one page may hold), so that many slow viewers of one page
+   * cannot hold more.
    */
   private readonly viewers = new Map<string, { count: number; budget: OutboundBudget }>();
 
@@ -105,7 +106,7 @@ export class SessionRegistry {
   private viewer(id: string): ReturnType<SessionContext['viewer']> {
     let entry = this.viewers.get(id);
     if (entry === undefined) {
-      entry = { count: 0, budget: new OutboundBudget(this.ctx.limits.hardBufferBytes) };
+      entry = { count: 0, budget: new OutboundBudget(this.ctx.limits.viewersBufferBytes) };
       this.viewers.set(id, entry);
     } else if (entry.count >= MAX_VIEWERS_PER_SESSION) {
       return undefined;

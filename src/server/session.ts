@@ -48,6 +48,8 @@ export interface SessionLimits extends OutboundLimits, UploadLimits {
   maxQueuedBytes: number;
   /** Pending outbound bytes of all slow pages together at most; past it the slowest are closed. */
   totalBufferBytes: number;
+  /** Pending outbound bytes of all slow viewers of one shared session together at most. */
+  viewersBufferBytes: number;
 }
 
 /** What every session of one server shares. */

@@ -282,6 +282,51 @@ describe('the client: Connection.share(), revokeShare() and a viewing Connection
   });
 });
 
+describe("slow viewers count against the owner's budget", () => {
+  test('paused viewers of one session are closed once together they hold more than sendBufferViewersBytes; the owner is not', async () => {
+    const logger = createMemoryLogger();
+    const server = await createServer({
+      port: 0,
+      analyses: SHARE,
+      logger,
+      sendBufferSoftBytes: 64 * 1024,
+      // far above what each viewer gets (20 MB) and what all hold: only the viewers' budget can close them
+      sendBufferHardBytes: 64 << 20,
+      sendBufferTotalBytes: 256 << 20,
+      sendBufferViewersBytes: 1 << 20,
+    });
+    try {
+      const url = wsUrl(server);
+      const { client: owner } = await TestClient.connect(url);
+      const link = await share(owner);
+      const viewers: TestClient[] = [];
+      for (let i = 0; i < 3; i++) {
+        const { client, reply } = await view(url, link.share);
+        assert.equal(reply.signal, '__connect');
+        client.ws.pause();
+        viewers.push(client);
+      }
+      owner.send('fill', [200, 100_000]);
+      assert.equal((await owner.next('filled', 60_000)).load, 200);
+      assert.equal(owner.ws.readyState, owner.ws.OPEN, 'the owner reads: it is not closed');
+      const closing = () =>
+        logger.lines.filter(([, line]) =>
+          line.includes(
+            'closing a slow page: all slow pages together hold more than 1048576 bytes',
+          ),
+        ).length;
+      await until(() => closing() >= 1, "a viewer closed by its session's budget", 30_000);
+      for (const client of viewers) {
+        client.ws.resume();
+        client.close();
+      }
+      owner.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('share links expire', () => {
   test('a link lives at most shareExpiresMs: its open viewer closes then, and a new one is refused', async () => {
     const server = await createServer({
