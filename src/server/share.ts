@@ -77,10 +77,16 @@ export class ShareLinks {
     return this.backend ?? getDefaultBackend();
   }
 
-  private store(share: string): Datastore<ShareData> {
+  /**
+   * A store on link `share`'s record. `lifeMs`: how long its storage may
+   * outlive this process (a Redis TTL, renewed while attached), so that the
+   * record of a process that died still goes; each close sets it to what is
+   * left of the link's life.
+   */
+  private store(share: string, lifeMs = this.maxExpiresMs): Datastore<ShareData> {
     return new Datastore<ShareData>(
       DOMAIN_PREFIX + share,
-      this.backend ? { backend: this.backend } : {},
+      this.backend ? { backend: this.backend, releaseAfterMs: lifeMs } : { releaseAfterMs: lifeMs },
     );
   }
 
@@ -97,7 +103,7 @@ export class ShareLinks {
     const life = Math.min(expiresMs ?? this.maxExpiresMs, this.maxExpiresMs);
     const share = randomBytes(SHARE_ID_BYTES).toString('base64url');
     const expires = Date.now() + life;
-    const store = this.store(share);
+    const store = this.store(share, life);
     try {
       await store.ready;
       await store.set('record', {
