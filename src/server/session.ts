@@ -29,6 +29,7 @@ import {
   type OutboundLimits,
 } from './outbound.js';
 import {
+  closeShareStore,
   MAX_SHARES_PER_PAGE,
   ShareView,
   UNKNOWN_SHARE,
@@ -486,60 +487,68 @@ export class Session implements PagePort, ViewerPage {
   /** The page opened a share link: once it resolves, the owner's data, then its changes. */
   private startView(share: string): void {
     this.viewing = true;
-    this.ctx.shares.open(share, this.kernel.name).then(
-      async (found) => {
-        if (found === undefined) {
-          this.refuseView(UNKNOWN_SHARE);
-          return;
-        }
-        const account = this.ended ? undefined : this.ctx.viewer(found.target.id);
-        const view = new ShareView(
-          found.target,
-          found.expires,
-          found.store,
-          this.ctx.datastore,
-          this.owner,
+    this.openView(share).catch((error: unknown) => {
+      this.ctx.logger.error(
+        `[${this.kernel.name}] reading a share link failed: ${describeError(error).stack}`,
+      );
+      // the storage failed, not the link: the page tries again (1011 reconnects)
+      if (!this.ended) this.fail('the share link could not be read; retrying', 1011, 'share link');
+    });
+  }
+
+  private async openView(share: string): Promise<void> {
+    const found = await this.ctx.shares.open(share, this.kernel.name);
+    if (found === undefined) {
+      this.refuseView(UNKNOWN_SHARE);
+      return;
+    }
+    const account = this.ended ? undefined : this.ctx.viewer(found.target.id);
+    if (account === undefined) {
+      closeShareStore(found.store);
+      if (!this.ended) {
+        // 1013 (try again later): the page reconnects with backoff
+        this.fail(
+          'this shared page has as many viewers as it may; retrying',
+          1013,
+          'too many viewers',
         );
-        if (account === undefined) {
-          view.close();
-          if (!this.ended) this.refuseView('this shared page has as many viewers as it may');
-          return;
-        }
-        this.releaseViewer = () => account.release();
-        this.out.useBudget(account.budget);
-        this.view = view;
-        await view.ready;
-        if (this.ended) return;
-        const reply: ConnectReply = {
-          // a viewer never learns the owner's id (it would resume, and act in, the session)
-          analysis_id: '',
-          databench_backend_version: this.ctx.backendVersion,
-          analyses_version: this.ctx.analysesVersion(),
-          max_frame_bytes: this.ctx.maxFrameBytes,
-          view: true,
-        };
-        void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
-        this.replied = true;
-        for (const frame of view.start(this)) {
-          if (frame.length > this.ctx.limits.hardBufferBytes) {
-            this.fail(
-              "the shared page holds more than this page can receive at once (the server's sendBufferHardBytes)",
-              1011,
-              'a value too large for the page',
-            );
-            return;
-          }
-          void this.out.frame(frame);
-        }
-        this.ctx.logger.info(`[${this.kernel.name}] a page opened a read-only share link`);
-      },
-      (error: unknown) => {
-        this.ctx.logger.error(
-          `[${this.kernel.name}] reading a share link failed: ${describeError(error).stack}`,
-        );
-        this.refuseView('the share link could not be read; try again later');
-      },
+      }
+      return;
+    }
+    this.releaseViewer = () => account.release();
+    this.out.useBudget(account.budget);
+    const view = new ShareView(
+      found.target,
+      found.expires,
+      found.store,
+      this.ctx.datastore,
+      this.owner,
     );
+    this.view = view;
+    await view.ready;
+    if (this.ended) return;
+    const reply: ConnectReply = {
+      // a viewer never learns the owner's id (it would resume, and act in, the session)
+      analysis_id: '',
+      databench_backend_version: this.ctx.backendVersion,
+      analyses_version: this.ctx.analysesVersion(),
+      max_frame_bytes: this.ctx.maxFrameBytes,
+      view: true,
+    };
+    void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
+    this.replied = true;
+    for (const frame of view.start(this)) {
+      if (frame.length > this.ctx.limits.hardBufferBytes) {
+        this.fail(
+          "the shared page holds more than this page can receive at once (the server's sendBufferHardBytes)",
+          1011,
+          'a value too large for the page',
+        );
+        return;
+      }
+      void this.out.frame(frame);
+    }
+    this.ctx.logger.info(`[${this.kernel.name}] a page opened a read-only share link`);
   }
 
   /** A viewer's link does not open (or no longer does): an `error`, then a close it does not reconnect after. */

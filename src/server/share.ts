@@ -176,7 +176,7 @@ export class ShareLinks {
 }
 
 /** Close a store of a link: the record stays until its expiry (and goes at once after it). */
-function closeShareStore(store: Datastore<ShareData>): void {
+export function closeShareStore(store: Datastore<ShareData>): void {
   const record = store.get('record');
   const left = isRecord(record) ? record.expires - Date.now() : 0;
   store._closeWith(left <= 0, left > 0 ? left : undefined);
