@@ -146,6 +146,11 @@ function onSocketClose(this: WebSocket): void {
   (this as PageSocket).session?.end();
 }
 
+/** A name the page sent, as a warning quotes it back: at most 100 characters. */
+function shortName(name: string): string {
+  return name.length > 100 ? name.slice(0, 100) + '…' : name;
+}
+
 /** The memo a change carries: its frame, encoded once for every page that has no transform. */
 interface SharedFrame {
   signal: string;
@@ -270,7 +275,7 @@ export class Session implements PagePort, ViewerPage {
           return;
         }
         if (this.viewing) {
-          this.readOnly(`action "${message.signal}"`);
+          this.readOnly(`action "${shortName(message.signal)}"`);
           return;
         }
         if (LIFECYCLE.has(message.signal)) {
@@ -328,7 +333,7 @@ export class Session implements PagePort, ViewerPage {
       }
       case 'upload-start': {
         if (this.viewing) {
-          this.readOnly(`upload to "${message.action}"`);
+          this.readOnly(`upload to "${shortName(message.action)}"`);
           this.uploaded(PageUploads.refused(message.id, 'this page is a read-only view'));
           return;
         }
