@@ -127,11 +127,18 @@ describe('share links on one server', () => {
         // the owner's page reloads (resumes its id): the viewer stays and follows on
         owner.close();
         await owner.closed();
+        // while the owner is away, its kept data is still shown, to open viewers and new ones
+        const late = await view(url, link.share);
+        assert.equal(late.reply.signal, '__connect');
+        await seen(late.client, 'data', 'x', 8);
+        assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
         const again = await TestClient.connect(url, { id });
         assert.equal(again.id, id, 'the owner resumed its session');
         again.client.send('x', 9);
         await seen(viewer, 'data', 'x', 9);
+        await seen(late.client, 'data', 'x', 9);
         assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
+        late.client.close();
         again.client.close();
         viewer.close();
       },
