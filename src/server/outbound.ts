@@ -102,8 +102,11 @@ export class BothBudgets implements BudgetAccount {
  * slow pages are counted (those closed for slowness too, until they have
  * gone); past the budget the slowest (most pending) are closed first, with a
  * reason, and a closed one still holding its bytes is cut off.
+ *
+ * A {@link BudgetAccount} structurally (no `implements`: its methods are
+ * internal and left out of the published types).
  */
-export class OutboundBudget implements BudgetAccount {
+export class OutboundBudget {
   private readonly slow = new Set<Outbound>();
   private timer: ReturnType<typeof setInterval> | undefined;
 

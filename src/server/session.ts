@@ -34,7 +34,6 @@ import {
   ShareView,
   UNKNOWN_SHARE,
   type ShareLinks,
-  type ViewerPage,
 } from './share.js';
 import type { AnalysisEntry } from '../app/app.js';
 import { PageUploads, type ChunkResult, type UploadLimits } from './upload.js';
@@ -172,9 +171,11 @@ function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
  * One WebSocket and the kernel session behind it: parses frames, hands the
  * page's actions to its kernel, and owns the outbound path. It never sees an
  * analysis instance: the kernel (in this thread, a worker thread or another
- * process) runs it.
+ * process) runs it. It is also a `ViewerPage` (structurally: no
+ * `implements`, since those methods are internal and left out of the
+ * published types).
  */
-export class Session implements PagePort, ViewerPage {
+export class Session implements PagePort {
   /** The analysis id, once `__connect` arrived. */
   id: string | undefined;
   /** The `__connect` reply went out: frames of the server's own (a load error, type errors) may follow. */
