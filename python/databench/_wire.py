@@ -97,16 +97,25 @@ def decode_value(encoded):
     return json.loads(encoded)
 
 
+#: A string as JSON, UTF-8 kept (``json.dumps`` with an option builds an encoder a call).
+_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def frame_from_encoded(signal, encoded_load=None):
     """A frame; with `encoded_load` None the frame has no `load` key."""
-    head = '{"signal":' + json.dumps(signal, ensure_ascii=False)
+    head = '{"signal":' + _string(signal)
     return head + '}' if encoded_load is None else head + ',"load":' + encoded_load + '}'
 
 
 def key_frame_from_encoded(signal, key, encoded_value):
     """A `data` / `class_data` frame for one key whose value is already encoded."""
-    return ('{"signal":' + json.dumps(signal) + ',"load":{' +
-            json.dumps(key, ensure_ascii=False) + ':' + encoded_value + '}}')
+    head = _KEY_FRAME_HEADS.get(signal)
+    if head is None:
+        head = '{"signal":' + json.dumps(signal) + ',"load":{'
+    return head + _string(key) + ':' + encoded_value + '}}'
+
+
+_KEY_FRAME_HEADS = {s: '{"signal":"' + s + '","load":{' for s in ('data', 'class_data')}
 
 
 DELTA_SIGNAL = '__delta'
@@ -117,7 +126,7 @@ def delta_frame(signal, key, kind, encoded):
     with the new items encoded and joined by commas, or 'ops' with an encoded
     list of JSON Patch operations."""
     head = ('{"signal":"__delta","load":{"signal":"' + signal + '","key":' +
-            json.dumps(key, ensure_ascii=False))
+            _string(key))
     if kind == 'append':
         return head + ',"append":[' + encoded + ']}}'
     return head + ',"ops":' + encoded + '}}'

@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 from . import _aio
-from ._patch import PatchError, apply_patch
+from ._patch import PatchError, apply_patch, diff
 from ._wire import decode_value, encode_value
 
 log = logging.getLogger('databench.datastore')
@@ -109,6 +109,9 @@ class _Domain(object):
         self.backend.write(self.name, key, encoded)
         if delta is not None and previous is not None:
             return self.deliver(key, encoded, (delta[0], delta[1], self.name))
+        if _may_diff(previous, encoded):
+            # a page that takes deltas asks for it: no such page, no diff
+            return self.deliver(key, encoded, Diff(previous, encoded, self.name))
         return self.deliver(key, encoded)
 
     def apply_remote(self, key, encoded):
@@ -125,6 +128,74 @@ class _Domain(object):
         for store in list(self.stores):
             store._deliver(key, encoded, results, delta)
         return _aio.results(results)
+
+
+#: Values encoded shorter than this are sent whole: for them a structural
+#: diff (a parse of the old and the new value) costs more than it saves
+#: (src/datastore/delta.ts decides the same way).
+DIFF_MIN_CHARS = 8192
+
+
+def _may_diff(previous, encoded):
+    """Whether a change may go out as a diff: both values large, and both a
+    JSON object or both a list."""
+    if previous is None or encoded is None or len(encoded) < DIFF_MIN_CHARS:
+        return False
+    first = encoded[0]
+    return (first == '{' or first == '[') and previous[0] == first
+
+
+class Diff(object):
+    """The delta of a `set` of a large list or object against the value
+    before, computed when a page that takes deltas first asks (:meth:`get`),
+    once for all of them: the new items when the list only grew at its end
+    (a comparison of the two texts), else a JSON Patch when it is at most
+    half the size of the value; None: send the value whole."""
+
+    __slots__ = ('previous', 'encoded', 'domain', 'done', 'result')
+
+    def __init__(self, previous, encoded, domain):
+        self.previous = previous
+        self.encoded = encoded
+        self.domain = domain
+        self.done = False
+        self.result = None
+
+    def get(self):
+        """``(kind, encoded delta, domain)``, or None."""
+        if not self.done:
+            self.done = True
+            self.result = self._compute()
+            self.previous = None
+        return self.result
+
+    def _compute(self):
+        previous, encoded = self.previous, self.encoded
+        appended = _appended_items(previous, encoded)
+        if appended is not None:
+            return ('append', appended, self.domain)
+        ops = diff(decode_value(previous), decode_value(encoded))
+        if not ops:
+            return None
+        text = encode_value(ops)
+        if len(text) * 2 > len(encoded) or '__proto__' in text or '/constructor/prototype' in text:
+            return None
+        return ('ops', text, self.domain)
+
+
+def _appended_items(previous, encoded):
+    """When the list `encoded` is the list `previous` with items added at its
+    end, those items as the text between the brackets; else None. No parse:
+    `previous` without its `]` is a run of whole JSON values, so a `,` right
+    after it in `encoded` starts the first new item."""
+    if encoded[0] != '[' or previous[0] != '[' or len(encoded) <= len(previous):
+        return None
+    head = len(previous) - 1
+    if previous[1:head].strip() == '':
+        return encoded[1:-1]
+    if encoded[head] != ',' or not encoded.startswith(previous[:head]):
+        return None
+    return encoded[head + 1:-1]
 
 
 _registries = {}
@@ -227,8 +298,9 @@ class Datastore(object):
 
     def _on_encoded_change(self, listener):
         """@internal ``listener(key, encoded, delta)``: the analysis forwards
-        changes still encoded; `delta` is None or ``(kind, encoded delta, domain)``
-        (see :meth:`append`, :meth:`patch`)."""
+        changes still encoded; `delta` is None, ``(kind, encoded delta, domain)``
+        (see :meth:`append`, :meth:`patch`), or a :class:`Diff` of a large
+        value set whole (its ``get()`` says which, computed once)."""
         self._encoded_listeners.append(listener)
 
     def _deliver(self, key, encoded, results, delta=None):

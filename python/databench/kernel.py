@@ -27,6 +27,7 @@ import urllib.parse
 from . import _aio, _coverage, _routes, _runtime, _wire
 from ._wire import (NO_MESSAGE, PROCESS_ID_KEY, PROCESS_SIGNAL, delta_frame, encode_value,
                     frame_from_encoded, key_frame_from_encoded)
+from ._wire import _string
 from ._errors import exception_line as _exception_line
 from ._logtext import escape_log_text
 from .analysis import Analysis, User, ValueTooLarge
@@ -54,15 +55,55 @@ def _send_line(data):
         os._exit(0)
 
 
+#: The channel's lines (one encoder for all: ``json.dumps`` with options builds one a call).
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(',', ':'))
+_READ = json.JSONDecoder()
+
+
 def send(message, blob=None):
     """One message; a batch's `blob` (a list of bytes) follows its line."""
-    line = json.dumps(message, ensure_ascii=False, separators=(',', ':')) + '\n'
+    line = _LINE.encode(message) + '\n'
     data = line.encode('utf-8', 'backslashreplace')
     _send_line(b''.join([data] + blob) if blob else data)
 
 
 #: A batch is sent at once when its frames and values hold this many characters.
 BATCH_CHARS = 1 << 20
+
+
+class KernelLoop(asyncio.SelectorEventLoop):
+    """The kernel's event loop: at the end of each turn (one pass over the
+    callbacks that were ready) it calls `end_of_turn`, so that what the
+    turn produced goes to the server in that turn, not one more turn (an
+    ``epoll`` call and a pass of the loop) later."""
+
+    #: Set by the Outbox: called after every turn.
+    end_of_turn = None
+
+    def _run_once(self):
+        super(KernelLoop, self)._run_once()
+        end = self.end_of_turn
+        if end is not None:
+            try:
+                end()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as error:
+                # as a failing callback is (the analysis closed the channel):
+                # reported, and the loop goes on
+                self.call_exception_handler({
+                    'message': 'sending a batch to the server failed',
+                    'exception': error,
+                })
+
+
+#: Whether this Python's loop has the turn that KernelLoop extends (CPython 3.4 on).
+_TURN_HOOK = hasattr(asyncio.SelectorEventLoop, '_run_once')
+
+
+def new_loop():
+    """The kernel's loop: a :class:`KernelLoop` where the turn can be extended."""
+    return KernelLoop() if _TURN_HOOK else asyncio.new_event_loop()
 
 
 class Outbox(object):
@@ -73,6 +114,10 @@ class Outbox(object):
 
     def __init__(self, loop):
         self.loop = loop
+        #: the loop sends the batch at the end of the turn; else a callback of the next turn does
+        self.at_end_of_turn = isinstance(loop, KernelLoop)
+        if self.at_end_of_turn:
+            loop.end_of_turn = self._end_of_turn
         self.ops = []
         self.writes = {}
         self.scheduled = False
@@ -88,7 +133,8 @@ class Outbox(object):
         if not self.scheduled:
             self.scheduled = True
             self.slice_start = time.perf_counter()
-            self.loop.call_soon(self._turn)
+            if not self.at_end_of_turn:
+                self.loop.call_soon(self._turn)
             return _aio.DONE
         now = time.perf_counter()
         if now - self.slice_start > SLICE_S:
@@ -100,6 +146,11 @@ class Outbox(object):
     def _turn(self):
         self.scheduled = False
         self.flush()
+
+    def _end_of_turn(self):
+        if self.scheduled:
+            self.scheduled = False
+            self.flush()
 
     def write(self, wid, domain, key, encoded, seq):
         """Queue a datastore write; writes of one key within a batch coalesce."""
@@ -183,7 +234,31 @@ class Outbox(object):
                 blob.append(data)
                 size += len(data)
             op['at'] = at
-        send({'t': 'batch', 'n': size, 'ops': ops}, blob)
+        line = '{"t":"batch","n":%d,"ops":[%s]}\n' % (size, ','.join([_op_text(op) for op in ops]))
+        _send_line(b''.join([line.encode('utf-8', 'backslashreplace')] + blob))
+
+
+def _op_text(op):
+    """One op of a batch as JSON: the frequent ones (a frame, a done) formatted
+    directly, the others by the encoder (which costs microseconds an op)."""
+    t = op['t']
+    sid = op.get('sid')
+    if type(sid) is int:
+        if t == 'frame' and len(op) <= 5:
+            coalesce = op['coalesce']
+            at = op['at']
+            text = '{"t":"frame","sid":%d,"coalesce":%s,"at":[%d,%d]' % (
+                sid, 'null' if coalesce is None else _string(coalesce), at[0], at[1])
+            domain = op.get('domain')
+            return text + ('}' if domain is None else ',"domain":' + _string(domain) + '}')
+        if t == 'done' and len(op) == 2:
+            return '{"t":"done","sid":%d}' % sid
+    elif t == 'write' and len(op) == 5 and type(op['seq']) is int:
+        at = op.get('at')
+        if at is not None:
+            return '{"t":"write","domain":%s,"key":%s,"seq":%d,"at":[%d,%d]}' % (
+                _string(op['domain']), _string(op['key']), op['seq'], at[0], at[1])
+    return _LINE.encode(op)
 
 
 class KernelBackend(object):
@@ -267,6 +342,9 @@ class Port(object):
         return self.outbox.frame(self.sid, text, None)
 
     def change(self, signal, key, encoded, delta=None):
+        if delta is not None and self.deltas and type(delta) is not tuple:
+            # a set's diff, computed when a page that takes deltas first asks
+            delta = delta.get()
         if delta is not None and self.deltas:
             kind, encoded_delta, domain = delta
             return self.outbox.frame(self.sid, delta_frame(signal, key, kind, encoded_delta),
@@ -746,7 +824,7 @@ class Kernel(object):
                 self.pieces = []
             start = end + 1
             if piece:
-                self.receive(json.loads(piece))
+                self.receive(_READ.decode(piece.decode('utf-8', 'surrogatepass')))
 
 
 def _end_with_parent(parent):
@@ -825,7 +903,7 @@ def main(argv):
     _runtime.IN_KERNEL = True
     # Tornado (when the analysis uses it) runs on this loop: IOLoop.current()
     # is this loop, so PeriodicCallback and gen.coroutine work in handlers
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     asyncio.set_event_loop(loop)
     root = config.get('root') or os.path.dirname(os.path.dirname(os.path.abspath(config['file'])))
     try:

@@ -5,6 +5,7 @@ import glob
 import inspect
 import logging
 import os
+import weakref
 
 from . import _aio
 from ._version import __version__ as DATABENCH_VERSION
@@ -51,6 +52,71 @@ def _no_handler_text(action, class_name, table):
     return text if best is None else "{} (did you mean '{}'?)".format(text, best)
 
 
+class _Plan(object):
+    """What binding a message to one handler function needs, found once per
+    function (``inspect.signature`` and ``Signature.bind`` cost tens of
+    microseconds a call): its signature as a bound method, and whether a
+    call's arguments fit it, decided without binding in the usual cases."""
+
+    __slots__ = ('signature', 'names', 'required', 'positional', 'varargs', 'varkw', 'simple')
+
+    def __init__(self, signature):
+        self.signature = signature
+        params = list(signature.parameters.values())
+        kinds = set(p.kind for p in params)
+        P = inspect.Parameter
+        #: only positional-or-keyword parameters, *args and **kwargs: decided here
+        self.simple = kinds <= {P.POSITIONAL_OR_KEYWORD, P.VAR_POSITIONAL, P.VAR_KEYWORD}
+        plain = [p for p in params if p.kind is P.POSITIONAL_OR_KEYWORD]
+        self.names = frozenset(p.name for p in plain)
+        self.required = [p.name for p in plain if p.default is P.empty]
+        self.positional = len(plain)
+        self.varargs = P.VAR_POSITIONAL in kinds
+        self.varkw = P.VAR_KEYWORD in kinds
+
+    def fits(self, args, kwargs):
+        """True when the call surely binds; False: ask the signature (it says why not)."""
+        if not self.simple:
+            return False
+        if not kwargs:
+            return (len(self.required) <= len(args)
+                    and (self.varargs or len(args) <= self.positional))
+        if args or self.varkw:
+            return False
+        names = self.names
+        for key in kwargs:
+            if key not in names:
+                return False
+        for name in self.required:
+            if name not in kwargs:
+                return False
+        return True
+
+
+#: handler function -> its _Plan (a class's methods live as long as the class)
+_plans = weakref.WeakKeyDictionary()
+
+
+def _plan_of(method):
+    """The binding plan of a bound method, cached per function; None when it
+    has no signature (a builtin)."""
+    func = getattr(method, '__func__', None)
+    plan = None
+    if func is not None:
+        try:
+            plan = _plans.get(func)
+        except TypeError:  # not weak-referenceable
+            func = None
+    if plan is None:
+        try:
+            plan = _Plan(inspect.signature(method))
+        except (TypeError, ValueError):
+            return None
+        if func is not None:
+            _plans[func] = plan
+    return plan
+
+
 def _bind(analysis, action, name, message):
     """The bound method and its arguments, as docs/reference/protocol.md binds them: a list
     is positional, a dict keyword arguments, anything else the first
@@ -64,10 +130,12 @@ def _bind(analysis, action, name, message):
         args, kwargs = (), message
     else:
         args, kwargs = (message,), {}
-    try:
-        signature = inspect.signature(method)
-    except (TypeError, ValueError):
+    plan = _plan_of(method)
+    if plan is None:
         return method, args, kwargs, None  # no signature (a builtin): just call it
+    if plan.fits(args, kwargs):
+        return method, args, kwargs, None
+    signature = plan.signature
     params = signature.parameters.values()
     if kwargs and not any(p.kind is p.VAR_KEYWORD for p in params):
         known = set(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))

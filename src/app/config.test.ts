@@ -55,6 +55,9 @@ describe('index.yaml: folder-level keys', () => {
         watch: [],
         datastore: undefined,
         allow: undefined,
+        oidc: undefined,
+        secret: undefined,
+        authErrors: [],
         unknownKeys: [],
       },
       entries: undefined,
@@ -456,4 +459,86 @@ test('readIndexYaml: the text and its config; a folder without one has the defau
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+describe('index.yaml: the OpenID login (oidc, secret)', () => {
+  test('every key read and normalised; secrets as { env: NAME } or the value', () => {
+    const config = normalizeIndexConfig({
+      oidc: {
+        issuer: 'https://id.example.com/realms/team',
+        client_id: 12345,
+        client_secret: { env: 'TEAM_OIDC_SECRET' },
+        public_url: 'https://databench.example.com',
+        scope: 'openid email',
+        groups_claim: 'roles',
+        session_max_age: 3600,
+      },
+      secret: 'a-secret-written-in-the-file-itself',
+    });
+    assert.deepEqual(config.errors, []);
+    assert.deepEqual(config.analyses.oidc, {
+      issuer: 'https://id.example.com/realms/team',
+      clientId: '12345',
+      clientSecret: { env: 'TEAM_OIDC_SECRET' },
+      publicUrl: 'https://databench.example.com',
+      scope: 'openid email',
+      groupsClaim: 'roles',
+      sessionMaxAgeMs: 3_600_000,
+    });
+    assert.deepEqual(config.analyses.secret, { value: 'a-secret-written-in-the-file-itself' });
+    assert.deepEqual(config.analyses.authErrors, []);
+    const none = normalizeIndexConfig({ title: 'x' }).analyses;
+    assert.equal(none.oidc, undefined);
+    assert.equal(none.secret, undefined);
+  });
+
+  test('a bad value is an error naming index.yaml and the key, kept apart as an auth error', () => {
+    const config = normalizeIndexConfig({
+      oidc: {
+        issuer: 'id.example.com',
+        client_id: ['x'],
+        client_secret: 42,
+        public_url: 'ftp://x',
+        scope: 'email profile',
+        groups_claim: '',
+        session_max_age: 0,
+        client_secert: 'typo',
+      },
+      secret: { env: 'not a name' },
+    });
+    const messages = config.analyses.authErrors;
+    assert.deepEqual(
+      config.errors.map((e) => e.message),
+      messages,
+    );
+    assert.ok(config.errors.every((e) => e.name === 'index.yaml'));
+    const expected = [
+      /^index\.yaml: oidc has an unknown key "client_secert" \(did you mean "client_secret"\?\)$/,
+      /^index\.yaml: oidc\.issuer must be an http\(s\) URL \(the provider's issuer\), got "id\.example\.com"$/,
+      /^index\.yaml: oidc\.client_id must be a string .*got \["x"\]$/,
+      /^index\.yaml: oidc\.client_secret must be \{ env: NAME \} .*got a number$/,
+      /^index\.yaml: oidc\.public_url must be an http\(s\) URL .*got "ftp:\/\/x"$/,
+      /^index\.yaml: oidc\.scope must be .* includes openid, got "email profile"$/,
+      /^index\.yaml: oidc\.groups_claim must be the name of a claim, got ""$/,
+      /^index\.yaml: oidc\.session_max_age must be a number of seconds of at least 1, got 0$/,
+      /^index\.yaml: secret must be \{ env: NAME \} .*got \{"env":"not a name"\}$/,
+    ];
+    assert.equal(messages.length, expected.length, messages.join('\n'));
+    for (const [i, pattern] of expected.entries()) assert.match(messages[i] ?? '', pattern);
+    assert.match(
+      normalizeIndexConfig({ oidc: 'https://id.example.com' }).analyses.authErrors[0] ?? '',
+      /^index\.yaml: oidc must be a mapping/,
+    );
+  });
+
+  test('a secret that cannot be read is never part of the message', () => {
+    const messages = normalizeIndexConfig({
+      secret: 1234567890123456,
+      oidc: { issuer: 'https://id.example.com', client_secret: { value: 'hunter2-hunter2' } },
+    }).analyses.authErrors;
+    assert.equal(messages.length, 2, messages.join('\n'));
+    for (const m of messages) {
+      assert.ok(!m.includes('1234567890') && !m.includes('hunter2'), m);
+    }
+  });
 });

@@ -21,6 +21,19 @@ export const ANALYSES_KEYS = [
   'watch',
   'datastore',
   'allow',
+  'oidc',
+  'secret',
+] as const;
+
+/** The keys of index.yaml's `oidc` mapping (a docs test checks the reference lists each). */
+export const OIDC_KEYS = [
+  'issuer',
+  'client_id',
+  'client_secret',
+  'public_url',
+  'scope',
+  'groups_claim',
+  'session_max_age',
 ] as const;
 
 /** The keys an entry of index.yaml's `analyses` list may have (a docs test checks the reference lists each). */
@@ -74,8 +87,48 @@ export interface AnalysesConfig {
    * undefined (everyone who passes the token or login).
    */
   allow: string[] | undefined;
+  /**
+   * `oidc`: the OpenID Connect login (its presence turns it on, as `--auth
+   * oidc` does); the server's options and the environment win over each of
+   * its settings. Default: undefined (no login from index.yaml).
+   */
+  oidc: OidcConfig | undefined;
+  /** `secret`: the key material of the login's cookies (`--secret` and `DATABENCH_SECRET` win). */
+  secret: SecretSetting | undefined;
+  /**
+   * What is wrong with `oidc` or `secret`: the server refuses to start with
+   * these (a login set up wrong must not fall back to no login).
+   */
+  authErrors: string[];
   /** Top-level keys databench does not read (a typo, or a key of another tool). */
   unknownKeys: string[];
+}
+
+/**
+ * A secret in index.yaml: the name of the environment variable that holds it
+ * (`{ env: NAME }`, the way to keep it out of a file that is committed), or
+ * the value itself (accepted, with a warning in the log).
+ */
+export type SecretSetting =
+  | { readonly env: string; readonly value?: undefined }
+  | { readonly value: string; readonly env?: undefined };
+
+/** index.yaml's `oidc` mapping, normalised (camelCase; absent keys undefined). */
+export interface OidcConfig {
+  /** `issuer`: the provider's issuer URL (http or https). */
+  issuer: string | undefined;
+  /** `client_id`: this server's client id at the provider (a number is taken as its digits). */
+  clientId: string | undefined;
+  /** `client_secret`: the client secret; undefined: a public client (PKCE alone). */
+  clientSecret: SecretSetting | undefined;
+  /** `public_url`: the URL browsers reach this server at. */
+  publicUrl: string | undefined;
+  /** `scope`: the scopes asked for (must include `openid`). */
+  scope: string | undefined;
+  /** `groups_claim`: the claim that lists the user's groups. */
+  groupsClaim: string | undefined;
+  /** `session_max_age`, in seconds in index.yaml: how long a login holds. */
+  sessionMaxAgeMs: number | undefined;
 }
 
 /** One analysis of index.yaml's `analyses` list, with its defaults. */
@@ -358,6 +411,101 @@ export function unknownKeyWarning(where: string, key: string, known: readonly st
   return `${where}: unknown key ${shown(key)} is ignored${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
 }
 
+/** Whether `value` is an absolute http: or https: URL. */
+function isHttpUrl(value: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** An environment variable's name, as a `{ env: NAME }` secret gives it. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A secret of index.yaml (`key` as written, for messages): a string, or `{ env: NAME }`. */
+function secretSetting(value: unknown, key: string, errors: string[]): SecretSetting | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && value !== '') return { value };
+  if (isMapping(value)) {
+    const keys = Object.keys(value);
+    const name = value['env'];
+    if (keys.length === 1 && typeof name === 'string' && ENV_NAME.test(name)) return { env: name };
+  }
+  errors.push(
+    `index.yaml: ${key} must be { env: NAME } (the environment variable that holds it) or the secret itself, got ${
+      typeof value === 'string'
+        ? '""'
+        : isMapping(value)
+          ? Object.keys(value).join() === 'env'
+            ? shown(value)
+            : `a mapping with the keys ${shown(Object.keys(value))}`
+          : // the value may be the secret: never part of the message
+            `a ${Array.isArray(value) ? 'list' : typeof value}`
+    }`,
+  );
+  return undefined;
+}
+
+/**
+ * index.yaml's `oidc` mapping: every value checked, every problem in
+ * `errors` (as `index.yaml: oidc.KEY …`). An unknown key is an error too: a
+ * misspelt `client_secret` must not quietly make a public client.
+ */
+function oidcConfig(value: unknown, errors: string[]): OidcConfig | undefined {
+  if (value === undefined) return undefined;
+  if (!isMapping(value)) {
+    errors.push(
+      `index.yaml: oidc must be a mapping (issuer, client_id, client_secret, …), got ${shown(value)}`,
+    );
+    return undefined;
+  }
+  const wrong = (key: string, expected: string, got: unknown): undefined => {
+    errors.push(`index.yaml: oidc.${key} must be ${expected}, got ${shown(got)}`);
+    return undefined;
+  };
+  const text = (key: string, check?: (v: string) => boolean, expected = 'a string') => {
+    const v = value[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string' && v !== '' && (check === undefined || check(v))) return v;
+    return wrong(key, expected, v);
+  };
+  for (const key of Object.keys(value)) {
+    if ((OIDC_KEYS as readonly string[]).includes(key)) continue;
+    const near = nearestKey(key, OIDC_KEYS);
+    errors.push(
+      `index.yaml: oidc has an unknown key ${shown(key)}${near === undefined ? '' : ` (did you mean "${near}"?)`}`,
+    );
+  }
+  const id = value['client_id'];
+  const age = value['session_max_age'];
+  return {
+    issuer: text('issuer', isHttpUrl, "an http(s) URL (the provider's issuer)"),
+    clientId:
+      typeof id === 'number' && Number.isSafeInteger(id)
+        ? String(id)
+        : text('client_id', undefined, "a string (this server's client id at the provider)"),
+    clientSecret: secretSetting(value['client_secret'], 'oidc.client_secret', errors),
+    publicUrl: text(
+      'public_url',
+      isHttpUrl,
+      'an http(s) URL (the URL browsers reach this server at)',
+    ),
+    scope: text(
+      'scope',
+      (v) => v.split(/\s+/).includes('openid'),
+      'a list of scopes separated by spaces that includes openid',
+    ),
+    groupsClaim: text('groups_claim', undefined, 'the name of a claim'),
+    sessionMaxAgeMs:
+      age === undefined || age === null
+        ? undefined
+        : typeof age === 'number' && Number.isFinite(age) && age >= 1
+          ? Math.round(age * 1000)
+          : wrong('session_max_age', 'a number of seconds of at least 1', age),
+  };
+}
+
 /**
  * One analysis entry (a name, or a mapping with `name`) as an
  * {@link EntryConfig}; undefined, with an error collected, when it has no
@@ -435,6 +583,10 @@ export function normalizeIndexConfig(parsed: unknown): IndexConfig {
     readable = false;
   }
   const read = new Reader(map, 'index.yaml', 'index.yaml', errors);
+  const authErrors: string[] = [];
+  const oidc = oidcConfig(map['oidc'], authErrors);
+  const secret = secretSetting(map['secret'], 'secret', authErrors);
+  errors.push(...authErrors.map((message) => ({ name: 'index.yaml', message })));
   const analyses: AnalysesConfig = {
     title: read.text('title', 'databench'),
     description: read.text('description', ''),
@@ -445,6 +597,9 @@ export function normalizeIndexConfig(parsed: unknown): IndexConfig {
     watch: read.globs('watch'),
     datastore: read.optionalText('datastore'),
     allow: read.allow('allow'),
+    oidc,
+    secret,
+    authErrors,
     unknownKeys: read.unknown(ANALYSES_KEYS),
   };
   let entries: EntryConfig[] | undefined;

@@ -49,10 +49,12 @@ Options:
                         default off loopback: a random one, printed with the URL)
   --no-auth             no token even off loopback: anyone who reaches the
                         port may open and act in every analysis
-  --auth oidc           sign in with OpenID Connect: needs --oidc-issuer URL,
-                        --oidc-client-id ID (env DATABENCH_OIDC_ISSUER,
-                        DATABENCH_OIDC_CLIENT_ID; the client secret in env
-                        DATABENCH_OIDC_CLIENT_SECRET) and --secret
+  --auth oidc           sign in with OpenID Connect (also on with oidc: in
+                        index.yaml): needs --oidc-issuer URL, --oidc-client-id
+                        ID (env DATABENCH_OIDC_ISSUER, DATABENCH_OIDC_CLIENT_ID;
+                        the client secret in env DATABENCH_OIDC_CLIENT_SECRET)
+                        and --secret; flags win over the environment, and it
+                        over index.yaml
   --oidc-issuer URL     the OpenID provider's issuer URL
   --oidc-client-id ID   this server's client id at the provider
   --public-url URL      the URL browsers reach this server at (behind a proxy;

@@ -65,14 +65,19 @@ class RemoteSession implements KernelSession {
 
   action(name: string, hasLoad: boolean, load: unknown, asked?: AskedConcurrency): void {
     this.pending++;
-    this.link.post({
-      t: 'action',
-      sid: this.sid,
-      name,
-      hasLoad,
-      load: hasLoad ? load : null,
-      concurrency: asked,
-    });
+    // no `concurrency` key unless asked: a worker's structured clone of every action has one field less
+    this.link.post(
+      asked === undefined
+        ? { t: 'action', sid: this.sid, name, hasLoad, load: hasLoad ? load : null }
+        : {
+            t: 'action',
+            sid: this.sid,
+            name,
+            hasLoad,
+            load: hasLoad ? load : null,
+            concurrency: asked,
+          },
+    );
   }
 
   upload(delivery: UploadDelivery): void {

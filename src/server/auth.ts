@@ -19,8 +19,9 @@ import type { TLSSocket } from 'node:tls';
 import type { AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
-import { isOriginAllowed } from './net.js';
-import type { OidcLogin, OidcOptions } from './oidc.js';
+import type { AnalysesConfig, OidcConfig, SecretSetting } from '../app/config.js';
+import { isLoopbackAddress, isOriginAllowed } from './net.js';
+import { safeNext as localPath, type OidcLogin, type OidcOptions } from './oidc.js';
 
 export type { AuthUser };
 
@@ -72,6 +73,8 @@ export interface ResolvedAuth {
   readonly oidc: OidcOptions | undefined;
   /** The key material of the login's cookies (with `oidc`). */
   readonly secret: string | undefined;
+  /** What the server should warn about at start (a secret written in index.yaml). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -124,10 +127,18 @@ export function generateToken(): string {
   return randomBytes(24).toString('base64url');
 }
 
+/** What index.yaml says of the login: its `oidc` and `secret` keys, and what is wrong with them. */
+export type FolderAuth = Pick<AnalysesConfig, 'oidc' | 'secret' | 'authErrors'>;
+
+const NO_FOLDER_AUTH: FolderAuth = { oidc: undefined, secret: undefined, authErrors: [] };
+
 /**
  * The authentication settings: `token` (option, else `DATABENCH_TOKEN`)
  * when given; else, off loopback with no `authenticate`, a generated token;
- * `token: false` turns that off. Throws `INVALID_OPTION` for a bad value.
+ * `token: false` turns that off. The OpenID login is on with the `oidc`
+ * option or index.yaml's `oidc` (`folder`); each of its settings, and the
+ * cookies' `secret`, comes from the option, else the environment, else
+ * index.yaml. Throws `INVALID_OPTION` for a bad value, naming where it came from.
  */
 export function resolveAuth(
   options: {
@@ -139,21 +150,52 @@ export function resolveAuth(
   },
   env: Readonly<Record<string, string | undefined>>,
   loopback: boolean,
+  folder: FolderAuth = NO_FOLDER_AUTH,
 ): ResolvedAuth {
   const { authenticate, authorize } = options;
-  const oidc = resolveOidc(options.oidc, env);
-  const secret = options.secret ?? (env[SECRET_ENV] || undefined);
+  if (folder.authErrors.length > 0) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `${folder.authErrors.join('; ')} (the server does not start with a login set up wrong)`,
+    );
+  }
+  const warnings: string[] = [];
+  const literal = (key: string): string =>
+    `index.yaml holds the secret ${key} itself: keep it out of files that are shared or committed, in the environment (${key}: { env: NAME })`;
+  if (folder.secret?.value !== undefined) warnings.push(literal('secret'));
+  if (folder.oidc?.clientSecret?.value !== undefined) warnings.push(literal('oidc.client_secret'));
+  const oidc = resolveOidc(options.oidc, env, folder.oidc);
+  let secret: string | undefined;
+  let secretSource = 'option secret (--secret)';
+  if (options.secret !== undefined) secret = options.secret;
+  else if (env[SECRET_ENV]) {
+    secret = env[SECRET_ENV];
+    secretSource = `environment variable ${SECRET_ENV}`;
+  } else if (folder.secret !== undefined && oidc !== undefined) {
+    // only a login reads it: a variable it names need not be set without one
+    secret = fromSecretSetting(folder.secret, 'secret', env);
+    secretSource = 'index.yaml secret';
+  }
   if (oidc !== undefined) {
+    const from = options.oidc === undefined ? "index.yaml's oidc" : 'option oidc';
     if (authenticate !== undefined) {
       throw new DatabenchError(
         'INVALID_OPTION',
-        'options oidc and authenticate are two logins: give one',
+        `${from} and option authenticate are two logins: give one`,
+      );
+    }
+    if (options.token === false && options.oidc === undefined) {
+      throw new DatabenchError(
+        'INVALID_OPTION',
+        "option token: false (--no-auth) contradicts index.yaml's oidc login: remove one",
       );
     }
     if (typeof secret !== 'string' || secret.length < 32) {
       throw new DatabenchError(
         'INVALID_OPTION',
-        `the OpenID login needs a secret of at least 32 characters for its cookies (option secret, --secret or ${SECRET_ENV}; the same for every process)`,
+        secret === undefined
+          ? `the OpenID login needs a secret of at least 32 characters for its cookies (option secret, --secret, ${SECRET_ENV} or index.yaml's secret; the same for every process)`
+          : `${secretSource} must be at least 32 characters (the key of the login cookies), got ${typeof secret === 'string' ? secret.length : typeof secret}`,
       );
     }
   }
@@ -193,6 +235,7 @@ export function resolveAuth(
     authorize: authorize as Authorize | undefined,
     oidc,
     secret: oidc === undefined ? undefined : secret,
+    warnings,
   };
 }
 
@@ -205,48 +248,126 @@ export const OIDC_CLIENT_ID_ENV = 'DATABENCH_OIDC_CLIENT_ID';
 /** The environment variable of the OpenID client secret. */
 export const OIDC_CLIENT_SECRET_ENV = 'DATABENCH_OIDC_CLIENT_SECRET';
 
-/** The `oidc` option checked, its client secret from the environment when not given. */
+/** A secret of index.yaml: its value, or that of the environment variable it names (which must be set). */
+function fromSecretSetting(
+  setting: SecretSetting,
+  key: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  if (setting.value !== undefined) return setting.value;
+  const value = env[setting.env];
+  if (value === undefined || value === '') {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `index.yaml's ${key} is the environment variable ${setting.env}, which is not set (the CLI reads the process's environment; createServer the option env)`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The OpenID settings, each from the option, else the environment, else
+ * index.yaml (`file`); undefined when neither the option nor index.yaml asks for a login.
+ */
 function resolveOidc(
   oidc: OidcOptions | undefined,
   env: Readonly<Record<string, string | undefined>>,
+  file: OidcConfig | undefined,
 ): OidcOptions | undefined {
-  if (oidc === undefined) return undefined;
-  const url = (value: unknown): boolean => {
-    try {
-      return typeof value === 'string' && /^https?:$/.test(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  };
-  if (typeof oidc !== 'object' || oidc === null) {
+  if (oidc === undefined && file === undefined) return undefined;
+  if (oidc !== undefined && (typeof oidc !== 'object' || oidc === null)) {
     throw new DatabenchError(
       'INVALID_OPTION',
       'option oidc must be an object ({ issuer, clientId, … })',
     );
   }
-  const issuer = oidc.issuer ?? (env[OIDC_ISSUER_ENV] || undefined);
-  const clientId = oidc.clientId ?? (env[OIDC_CLIENT_ID_ENV] || undefined);
-  if (!url(issuer)) {
+  /** A setting from the first source that has it, and the name of that source. */
+  const pick = <T>(
+    option: T | undefined,
+    flag: string,
+    envName: string | undefined,
+    fileValue: T | undefined,
+    fileKey: string,
+  ): { value: T | string | undefined; source: string } => {
+    if (option !== undefined) return { value: option, source: `option oidc.${flag}` };
+    const fromEnvironment = envName === undefined ? undefined : env[envName] || undefined;
+    if (fromEnvironment !== undefined) {
+      return { value: fromEnvironment, source: `environment variable ${envName ?? ''}` };
+    }
+    return { value: fileValue, source: `index.yaml oidc.${fileKey}` };
+  };
+  const issuer = pick(oidc?.issuer, 'issuer', OIDC_ISSUER_ENV, file?.issuer, 'issuer');
+  const clientId = pick(
+    oidc?.clientId,
+    'clientId',
+    OIDC_CLIENT_ID_ENV,
+    file?.clientId,
+    'client_id',
+  );
+  if (issuer.value === undefined) {
     throw new DatabenchError(
       'INVALID_OPTION',
-      `the OpenID login needs the provider's issuer, an http(s) URL (--oidc-issuer or ${OIDC_ISSUER_ENV})`,
+      `the OpenID login needs the provider's issuer, an http(s) URL (--oidc-issuer, ${OIDC_ISSUER_ENV} or oidc.issuer in index.yaml)`,
     );
   }
-  if (typeof clientId !== 'string' || clientId === '') {
+  checkUrl(issuer.source, issuer.value, true);
+  if (typeof clientId.value !== 'string' || clientId.value === '') {
     throw new DatabenchError(
       'INVALID_OPTION',
-      `the OpenID login needs this server's client id at the provider (--oidc-client-id or ${OIDC_CLIENT_ID_ENV})`,
+      clientId.value === undefined
+        ? `the OpenID login needs this server's client id at the provider (--oidc-client-id, ${OIDC_CLIENT_ID_ENV} or oidc.client_id in index.yaml)`
+        : `${clientId.source} must be a non-empty string, got ${typeof clientId.value}`,
     );
   }
-  if (oidc.publicUrl !== undefined && !url(oidc.publicUrl)) {
-    throw new DatabenchError('INVALID_OPTION', 'option oidc.publicUrl must be an http(s) URL');
+  const publicUrl = oidc?.publicUrl ?? file?.publicUrl;
+  if (publicUrl !== undefined) {
+    checkUrl(
+      oidc?.publicUrl !== undefined ? 'option oidc.publicUrl' : 'index.yaml oidc.public_url',
+      publicUrl,
+      false,
+    );
   }
+  const clientSecret =
+    oidc?.clientSecret ??
+    (env[OIDC_CLIENT_SECRET_ENV] || undefined) ??
+    (file?.clientSecret === undefined
+      ? undefined
+      : fromSecretSetting(file.clientSecret, 'oidc.client_secret', env));
   return {
     ...oidc,
-    issuer,
-    clientId,
-    clientSecret: oidc.clientSecret ?? (env[OIDC_CLIENT_SECRET_ENV] || undefined),
+    issuer: issuer.value,
+    clientId: clientId.value,
+    clientSecret,
+    publicUrl,
+    scope: oidc?.scope ?? file?.scope,
+    groupsClaim: oidc?.groupsClaim ?? file?.groupsClaim,
+    sessionMaxAgeMs: oidc?.sessionMaxAgeMs ?? file?.sessionMaxAgeMs,
   };
+}
+
+/**
+ * An http(s) URL from `source`; an issuer over plain http only on this
+ * machine (openid-client would refuse it at the first login, long after the start).
+ */
+function checkUrl(source: string, value: unknown, issuer: boolean): void {
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !/^https?:$/.test(url.protocol)) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `${source} must be an http(s) URL, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`,
+    );
+  }
+  if (issuer && url.protocol === 'http:' && !isLoopbackAddress(url.hostname)) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `${source} must be an https URL (plain http only for a provider on this machine), got ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 /** `url` with the value of every `token` query parameter hidden, for a log line. */
@@ -270,10 +391,9 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-/** A local path to go back to after signing in: `/…` of this server, never `//other.site`. */
+/** A local path to go back to after signing in (see the login's `safeNext`), without its token. */
 function safeNext(next: string | undefined): string {
-  if (next === undefined || !next.startsWith('/') || /^\/[/\\]/.test(next)) return '/';
-  return withoutToken(next);
+  return withoutToken(localPath(next));
 }
 
 /** A path and query with its `token` parameters removed. */

@@ -533,6 +533,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     logger.info(
       `reloaded after changes to ${files.length} file(s); analyses_version ${next.version}; ${closed} session(s) restarted`,
     );
+    const loginOf = (a: App): string =>
+      JSON.stringify([a.config.analyses.oidc, a.config.analyses.secret]);
+    if (loginOf(next) !== loginOf(previous)) {
+      // the login is resolved with the server's options, once: say so rather than seem to apply it
+      logger.warn(
+        "index.yaml's oidc or secret changed: the login keeps the settings it started with until the server restarts",
+      );
+    }
     onReload?.(next);
   };
   const onReload = o.onReload;
@@ -570,6 +578,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       `${ruled.map((e) => `"${e.name}"`).join(', ')} ${ruled.length === 1 ? 'has an allow rule' : 'have allow rules'} in index.yaml, but the server has no login (authenticate): nobody may open ${ruled.length === 1 ? 'it' : 'them'}`,
     );
   }
+  for (const warning of o.auth.warnings) logger.warn(warning);
   if (o.auth.disabled) {
     logger.warn(
       `authentication is off (--no-auth) on ${host}: anyone who reaches ${url} can open and act in every analysis`,

@@ -19,38 +19,38 @@ import { isOriginAllowed, isLoopbackAddress } from './net.js';
 export interface OidcOptions {
   /**
    * The provider's issuer URL (its discovery document is at `/.well-known/openid-configuration`).
-   * @default the environment's `DATABENCH_OIDC_ISSUER` (required one way or the other)
+   * @default the environment's `DATABENCH_OIDC_ISSUER`, else index.yaml's `oidc.issuer` (required one way or another)
    */
   issuer?: string | undefined;
   /**
    * This server's client id at the provider.
-   * @default the environment's `DATABENCH_OIDC_CLIENT_ID` (required one way or the other)
+   * @default the environment's `DATABENCH_OIDC_CLIENT_ID`, else index.yaml's `oidc.client_id` (required one way or another)
    */
   clientId?: string | undefined;
   /**
    * The client secret; undefined: a public client (PKCE alone).
-   * @default the environment's `DATABENCH_OIDC_CLIENT_SECRET`, else none
+   * @default the environment's `DATABENCH_OIDC_CLIENT_SECRET`, else index.yaml's `oidc.client_secret`, else none
    */
   clientSecret?: string | undefined;
   /**
    * The URL browsers reach this server at (behind a proxy, its public URL);
    * the provider must accept `<publicUrl>/_auth/oidc/callback` as a redirect URI.
-   * @default the server's own URL
+   * @default index.yaml's `oidc.public_url`, else the server's own URL
    */
   publicUrl?: string | undefined;
   /**
    * The scopes asked for.
-   * @default `openid email profile`
+   * @default index.yaml's `oidc.scope`, else `openid email profile`
    */
   scope?: string | undefined;
   /**
    * The claim that lists the user's groups (for `group:NAME` rules).
-   * @default `groups`
+   * @default index.yaml's `oidc.groups_claim`, else `groups`
    */
   groupsClaim?: string | undefined;
   /**
    * How long a login holds, in milliseconds.
-   * @default 28800000 (8 hours)
+   * @default index.yaml's `oidc.session_max_age` (in seconds there), else 28800000 (8 hours)
    */
   sessionMaxAgeMs?: number | undefined;
 }
@@ -128,10 +128,24 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** A local path to go back to: `/…` of this server, never `//other.site`. */
-function safeNext(next: string | null | undefined): string {
-  if (!next?.startsWith('/') || /^\/[/\\]/.test(next)) return '/';
-  return next;
+/** The origin of the base a return path is read against (never a real host). */
+const LOCAL = 'http://databench.invalid';
+
+/**
+ * A local path to go back to: `/…` of this server, never `//other.site`.
+ * Read as a browser reads a Location (tabs and newlines dropped, `\` as
+ * `/`), so `/\t/other.site` does not pass for a path; the path returned is
+ * the parsed one, as the browser would request it.
+ */
+export function safeNext(next: string | null | undefined): string {
+  if (!next?.startsWith('/')) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, LOCAL);
+  } catch {
+    return '/';
+  }
+  return url.origin === LOCAL ? url.pathname + url.search + url.hash : '/';
 }
 
 /** A user from an ID token's claims: `sub` is the id. */
@@ -211,10 +225,19 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
     return client;
   };
 
-  const cookie = (req: IncomingMessage, name: string, value: string, maxAgeMs: number): string => {
-    const secure = (req.socket as Partial<TLSSocket>).encrypted === true ? '; Secure' : '';
-    return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeMs / 1000)}${secure}`;
-  };
+  /** Whether browsers reach this server over HTTPS: this socket's TLS, or a proxy's (`publicUrl`). */
+  const secure = (req: IncomingMessage): boolean =>
+    (req.socket as Partial<TLSSocket>).encrypted === true || publicUrl().startsWith('https:');
+  // over HTTPS the cookies are `__Host-`: a browser takes such a cookie only
+  // from this very host over HTTPS (Secure, Path=/, no Domain), so a sibling
+  // subdomain or a plain-HTTP answer cannot plant a login's cookie (a login
+  // CSRF by a fixed flow cookie, a session fixed by cookie tossing)
+  const named = (req: IncomingMessage, name: string): string =>
+    secure(req) ? `__Host-${name}` : name;
+  const read = (req: IncomingMessage, name: string): string | undefined =>
+    cookieOf(req, named(req, name));
+  const cookie = (req: IncomingMessage, name: string, value: string, maxAgeMs: number): string =>
+    `${named(req, name)}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeMs / 1000)}${secure(req) ? '; Secure' : ''}`;
 
   const page = (res: ServerResponse, status: number, title: string, text: string): void => {
     const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Back to the analyses</a></p></body></html>\n`;
@@ -262,7 +285,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
   };
 
   const callback = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
-    const sealed = cookieOf(req, flowCookie);
+    const sealed = read(req, flowCookie);
     const flow = sealed === undefined ? undefined : (sealer.open('flow', sealed) as FlowPayload);
     const clear = cookie(req, flowCookie, '', 0);
     const error = url.searchParams.get('error');
@@ -328,7 +351,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
       page(res, 405, 'Sign out', 'Sign out with the button of a page of this server.');
       return;
     }
-    let target = '/';
+    let target: string | undefined;
     try {
       const { lib, config } = await connect();
       if (config.serverMetadata().end_session_endpoint !== undefined) {
@@ -340,7 +363,24 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
     } catch {
       // the provider is away: this server's session ends anyway
     }
-    redirect(res, target, [cookie(req, sessionCookie, '', 0)]);
+    const clear = cookie(req, sessionCookie, '', 0);
+    if (target === undefined) {
+      redirect(res, '/', [clear]);
+      return;
+    }
+    // not a redirect: the form that posted here is on a page whose policy says
+    // `form-action 'self'`, and browsers apply that to a form's redirects too
+    // (a 303 to the provider was blocked); a page that moves on is a navigation
+    const href = escapeHtml(target.replace(/'/g, '%27'));
+    const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url='${href}'"><title>Signing out</title></head><body><p>Signed out here. <a href="${href}">Sign out at the provider too</a>.</p></body></html>\n`;
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      'Referrer-Policy': 'no-referrer',
+      'Set-Cookie': clear,
+    });
+    res.end(body);
   };
 
   return {
@@ -356,7 +396,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
       return true;
     },
     user(req) {
-      const sealed = cookieOf(req, sessionCookie);
+      const sealed = read(req, sessionCookie);
       if (sealed === undefined) return undefined;
       const session = sealer.open('session', sealed) as SessionPayload | undefined;
       if (

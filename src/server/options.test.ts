@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MemoryBackend } from '../datastore/backends/memory.ts';
+import { normalizeIndexConfig } from '../app/config.ts';
 import { DatabenchError } from '../protocol/errors.ts';
 import { createMemoryLogger } from '../util/logger.ts';
 import {
@@ -314,3 +315,151 @@ describe('resolveServerOptions: a bad value names the option, the value and what
     assert.match(bad({ analyses: ['a'] }), /^option analyses must be a string/);
   });
 });
+
+describe('resolveServerOptions: the OpenID login from index.yaml, the environment and options', () => {
+  const SECRET = 'the-cookie-secret-of-thirty-two-chars';
+  const yaml = (text: Record<string, unknown>) => normalizeIndexConfig(text).analyses;
+  const folder = yaml({
+    oidc: {
+      issuer: 'https://yaml.example.com',
+      client_id: 'from-yaml',
+      client_secret: { env: 'TEAM_CLIENT_SECRET' },
+      scope: 'openid email',
+      session_max_age: 60,
+    },
+    secret: { env: 'TEAM_COOKIE_SECRET' },
+  });
+  const env = { TEAM_CLIENT_SECRET: 'client-secret-from-env', TEAM_COOKIE_SECRET: SECRET };
+
+  test("index.yaml's oidc turns the login on, its secrets read from the variables it names", () => {
+    const { auth } = resolveServerOptions({ host: '0.0.0.0' }, env, folder);
+    assert.deepEqual(auth.oidc, {
+      issuer: 'https://yaml.example.com',
+      clientId: 'from-yaml',
+      clientSecret: 'client-secret-from-env',
+      publicUrl: undefined,
+      scope: 'openid email',
+      groupsClaim: undefined,
+      sessionMaxAgeMs: 60_000,
+    });
+    assert.equal(auth.secret, SECRET);
+    assert.equal(auth.token, undefined, 'a login: no token off loopback');
+    assert.deepEqual(auth.warnings, []);
+  });
+
+  test('an option (a flag) wins over the environment, which wins over index.yaml', () => {
+    const all = {
+      ...env,
+      DATABENCH_OIDC_ISSUER: 'https://env.example.com',
+      DATABENCH_OIDC_CLIENT_ID: 'from-env',
+      DATABENCH_OIDC_CLIENT_SECRET: 'the-env-client-secret',
+      DATABENCH_SECRET: 'x'.repeat(40),
+    };
+    const fromEnv = resolveServerOptions({}, all, folder).auth;
+    assert.equal(fromEnv.oidc?.issuer, 'https://env.example.com');
+    assert.equal(fromEnv.oidc?.clientId, 'from-env');
+    assert.equal(fromEnv.oidc?.clientSecret, 'the-env-client-secret');
+    assert.equal(fromEnv.secret, 'x'.repeat(40));
+    assert.equal(fromEnv.oidc?.scope, 'openid email', 'what only index.yaml says stays');
+    const fromOptions = resolveServerOptions(
+      {
+        oidc: { issuer: 'https://flag.example.com', clientId: 'from-flag', clientSecret: 'opt' },
+        secret: 'y'.repeat(32),
+      },
+      all,
+      folder,
+    ).auth;
+    assert.equal(fromOptions.oidc?.issuer, 'https://flag.example.com');
+    assert.equal(fromOptions.oidc?.clientId, 'from-flag');
+    assert.equal(fromOptions.oidc?.clientSecret, 'opt');
+    assert.equal(fromOptions.secret, 'y'.repeat(32));
+  });
+
+  test('a literal secret in index.yaml works, with a warning for each', () => {
+    const { auth } = resolveServerOptions(
+      {},
+      {},
+      yaml({
+        oidc: { issuer: 'http://127.0.0.1:9', client_id: 'c', client_secret: 'in-the-file' },
+        secret: SECRET,
+      }),
+    );
+    assert.equal(auth.oidc?.clientSecret, 'in-the-file');
+    assert.equal(auth.secret, SECRET);
+    assert.equal(auth.warnings.length, 2);
+    assert.match(
+      auth.warnings[0] ?? '',
+      /index\.yaml holds the secret secret itself: .*\{ env: NAME \}/,
+    );
+    assert.match(auth.warnings[1] ?? '', /secret oidc\.client_secret itself/);
+    for (const w of auth.warnings) assert.ok(!w.includes(SECRET) && !w.includes('in-the-file'));
+  });
+
+  test('what is wrong or missing is refused, naming where it came from', () => {
+    const message = (f: ReturnType<typeof yaml>, e: Record<string, string> = env, o = {}) =>
+      refusedWith(o, e, f);
+    assert.match(
+      message(yaml({ oidc: { issuer: 'nope', client_id: 'c' }, secret: SECRET })),
+      /^index\.yaml: oidc\.issuer must be an http\(s\) URL .*\(the server does not start with a login set up wrong\)$/,
+    );
+    assert.match(
+      message(yaml({ oidc: { issuer: 'http://id.example.com', client_id: 'c' }, secret: SECRET })),
+      /^index\.yaml oidc\.issuer must be an https URL \(plain http only for a provider on this machine\)/,
+    );
+    assert.match(
+      message(folder, { ...env, DATABENCH_OIDC_ISSUER: 'http://id.example.com' }),
+      /^environment variable DATABENCH_OIDC_ISSUER must be an https URL/,
+    );
+    assert.match(
+      message(yaml({ oidc: { client_id: 'c' }, secret: SECRET })),
+      /needs the provider's issuer.*oidc\.issuer in index\.yaml/,
+    );
+    assert.match(
+      message(yaml({ oidc: { issuer: 'https://id.example.com' }, secret: SECRET })),
+      /needs this server's client id .*oidc\.client_id in index\.yaml/,
+    );
+    assert.match(
+      message(folder, { TEAM_COOKIE_SECRET: SECRET }),
+      /^index\.yaml's oidc\.client_secret is the environment variable TEAM_CLIENT_SECRET, which is not set/,
+    );
+    assert.match(
+      message(folder, { ...env, TEAM_COOKIE_SECRET: 'short' }),
+      /^index\.yaml secret must be at least 32 characters .*got 5$/,
+    );
+    assert.match(
+      message(yaml({ oidc: { issuer: 'https://id.example.com', client_id: 'c' } }), {}),
+      /needs a secret of at least 32 characters .*index\.yaml's secret/,
+    );
+    assert.match(
+      message(folder, env, { token: false }),
+      /token: false \(--no-auth\) contradicts index\.yaml's oidc login/,
+    );
+    assert.match(
+      message(folder, env, { authenticate: () => null }),
+      /^index\.yaml's oidc and option authenticate are two logins/,
+    );
+    // a bad secret key refuses the start even without a login
+    assert.match(message(yaml({ secret: 7 })), /^index\.yaml: secret must be/);
+    // but a variable it names is read only by a login
+    assert.equal(
+      resolveServerOptions({}, {}, yaml({ secret: { env: 'UNSET' } })).auth.oidc,
+      undefined,
+    );
+  });
+});
+
+/** The message of the INVALID_OPTION error resolving `options` with index.yaml's `folder` throws. */
+function refusedWith(
+  options: ServerOptions,
+  env: Record<string, string>,
+  folder: ReturnType<typeof normalizeIndexConfig>['analyses'],
+): string {
+  try {
+    resolveServerOptions(options, env, folder);
+  } catch (error) {
+    assert.ok(error instanceof DatabenchError, `not a DatabenchError: ${String(error)}`);
+    assert.equal(error.code, 'INVALID_OPTION');
+    return error.message;
+  }
+  assert.fail(`resolved ${JSON.stringify(options)} with ${JSON.stringify(folder)}`);
+}

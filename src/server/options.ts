@@ -222,8 +222,12 @@ export interface ServerOptions {
   datastore?: string | DatastoreBackend;
   /**
    * Environment variables to take `host` (`HOST`), `port` (`PORT`),
-   * `datastore` (`DATABENCH_DATASTORE`) and `token` (`DATABENCH_TOKEN`) from
-   * when those options are not given; an empty value counts as unset. The CLI passes `process.env`.
+   * `datastore` (`DATABENCH_DATASTORE`), `token` (`DATABENCH_TOKEN`),
+   * `secret` (`DATABENCH_SECRET`) and the `oidc` settings
+   * (`DATABENCH_OIDC_ISSUER`, `DATABENCH_OIDC_CLIENT_ID`,
+   * `DATABENCH_OIDC_CLIENT_SECRET`) from when those options are not given,
+   * and the variables index.yaml names (`secret: { env: NAME }`); an empty
+   * value counts as unset. The CLI passes `process.env`.
    * @default `{}` (createServer itself reads no environment variable)
    */
   env?: ServerEnv;
@@ -247,14 +251,15 @@ export interface ServerOptions {
   authorize?: Authorize;
   /**
    * Sign in with OpenID Connect (see {@link OidcOptions}); needs `secret`.
-   * Not with `authenticate`.
-   * @default none
+   * Not with `authenticate`. Each setting given here wins over the
+   * environment's, which wins over index.yaml's `oidc`.
+   * @default index.yaml's `oidc` (then the login is on), else none
    */
   oidc?: OidcOptions;
   /**
    * The key material of the login's cookies: at least 32 characters, the same
    * for every process (so a login holds across processes and restarts).
-   * @default the environment's `DATABENCH_SECRET`
+   * @default the environment's `DATABENCH_SECRET`, else index.yaml's `secret`
    */
   secret?: string;
   /**
@@ -510,7 +515,7 @@ export function resolveLocation(options: ServerOptions): {
  * the value and what was expected.
  *
  * @param env the environment variables to read (see {@link SERVER_ENV}); the CLI passes `process.env`
- * @param folder index.yaml's settings (only `datastore` is read from there)
+ * @param folder index.yaml's settings (`datastore`, and the login's `oidc` and `secret`)
  *
  * @example
  * resolveServerOptions({ port: 0 }, { HOST: '0.0.0.0' }).host // '0.0.0.0'
@@ -518,7 +523,7 @@ export function resolveLocation(options: ServerOptions): {
 export function resolveServerOptions(
   options: ServerOptions,
   env: ServerEnv = {},
-  folder: Pick<AnalysesConfig, 'datastore'> = { datastore: undefined },
+  folder: Partial<Pick<AnalysesConfig, 'datastore' | 'oidc' | 'secret' | 'authErrors'>> = {},
 ): ResolvedServerOptions {
   const o = options;
 
@@ -678,7 +683,11 @@ export function resolveServerOptions(
     errorDetails: optionalBoolean('errorDetails', o.errorDetails) ?? !production,
     trustProxy: optionalBoolean('trustProxy', o.trustProxy) ?? false,
     datastore,
-    auth: resolveAuth(o, env, loopback),
+    auth: resolveAuth(o, env, loopback, {
+      oidc: folder.oidc,
+      secret: folder.secret,
+      authErrors: folder.authErrors ?? [],
+    }),
     onReload: o.onReload,
     app: o.app,
     single: o.single,

@@ -50,8 +50,7 @@ export interface TestKernelOptions<K extends Kernel = Kernel> {
   /**
    * The kernel sends a small change of a large list or object (one set with
    * `set`) as a structural diff to a page that takes deltas. Set it false
-   * for a kernel that sends only appends and patches as deltas (the Python
-   * kernel: its standard library has no JSON diff). Default: true.
+   * for a kernel that sends only appends and patches as deltas. Default: true.
    */
   structuralDiff?: boolean;
 }

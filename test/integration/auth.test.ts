@@ -182,15 +182,26 @@ describe('a server bound off loopback requires a token', () => {
 
   test('after signing in, the redirect never leaves this server', async () => {
     const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
-    for (const next of ['//evil.example/', 'https://evil.example/', '/\\evil.example']) {
+    // as a browser reads a Location: tabs and newlines dropped, \\ taken for /
+    const vectors = ['//evil.example/', 'https://evil.example/', '/\\evil.example'];
+    vectors.push('/\t/evil.example', '/\n/evil.example', '/\r\n/evil.example', '/ /evil.example');
+    for (const next of vectors) {
       const reply = await http(base, '/_auth/login', {
         method: 'POST',
         headers: form,
         body: `token=${encodeURIComponent(token)}&next=${encodeURIComponent(next)}`,
       });
       assert.equal(reply.status, 303);
-      assert.equal(reply.headers['location'], '/', next);
+      const location = String(reply.headers['location']);
+      assert.equal(new URL(location, base).origin, new URL(base).origin, JSON.stringify(next));
     }
+    // a local path stays as the browser would ask for it, without a token
+    const local = await http(base, '/_auth/login', {
+      method: 'POST',
+      headers: form,
+      body: `token=${encodeURIComponent(token)}&next=${encodeURIComponent('/whoami/?a=1&token=x')}`,
+    });
+    assert.equal(local.headers['location'], '/whoami/?a=1');
   });
 
   test('a cookie from another site does not open a socket (SameSite aside, the Origin check)', async () => {

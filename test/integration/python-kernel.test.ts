@@ -68,7 +68,7 @@ testKernel(
       processes: 2,
     });
   },
-  { skip: pythonSkip, memberIds: (kernel) => kernel.pids, structuralDiff: false },
+  { skip: pythonSkip, memberIds: (kernel) => kernel.pids },
 );
 
 describe('Python kernel', { skip: pythonSkip }, () => {

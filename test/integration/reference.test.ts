@@ -100,11 +100,12 @@ function tableKeys(page: string, heading: string): Set<string> {
 }
 
 test('docs/reference/index-yaml.md documents every key the loader reads, and no other', async () => {
-  const { ANALYSES_KEYS, ENTRY_KEYS } = await import('../../src/app/config.ts');
+  const { ANALYSES_KEYS, ENTRY_KEYS, OIDC_KEYS } = await import('../../src/app/config.ts');
   const page = await readFile(join(ROOT, 'docs', 'reference', 'index-yaml.md'), 'utf8');
   for (const [heading, keys] of [
     ['Folder keys', ANALYSES_KEYS],
     ['Analysis keys', ENTRY_KEYS],
+    ['OpenID Connect keys', OIDC_KEYS],
   ] as const) {
     const documented = tableKeys(page, heading);
     const missing = keys.filter((k) => !documented.has(k));

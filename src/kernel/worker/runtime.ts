@@ -22,6 +22,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const encoder = new TextEncoder();
 /** Up to this many bytes a batch's frames are copied out rather than the whole buffer moved. */
 const SMALL_BATCH = 4096;
+const NOTHING: ArrayBuffer[] = [];
 
 /**
  * The kernel's side of the boundary: everything one turn of the kernel
@@ -122,19 +123,22 @@ export class Outbox implements Batched {
     this.scheduled = false;
     if (this.ops.length > 0) {
       let bytes: Uint8Array;
+      let transfer: ArrayBuffer[] = NOTHING;
       if (this.used <= SMALL_BATCH) {
         // a small batch (an answer, a few frames): a copy of just its bytes
-        // moves, and the buffer stays for the next batch
+        // is cloned with the message (cheaper than moving an ArrayBuffer),
+        // and the buffer stays for the next batch
         bytes = this.bytes.slice(0, this.used);
       } else {
         // a large one: the buffer itself moves (no copy); the next batch gets a new one
         bytes = this.bytes.subarray(0, this.used);
         this.bytes = new Uint8Array(this.bytes.length);
+        transfer = [bytes.buffer as ArrayBuffer];
       }
       const batch: KernelBatch = { t: 'batch', bytes, ops: this.ops };
       this.ops = [];
       this.writes.clear();
-      this.send(batch, [bytes.buffer as ArrayBuffer]);
+      this.send(batch, transfer);
       this.used = 0;
       this.batchNo++;
     }

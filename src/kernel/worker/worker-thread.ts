@@ -36,8 +36,10 @@ const OFF_HEAP_CHECK_MS = 200;
 const port = parentPort;
 if (!port) throw new Error('worker-thread.ts runs in a worker thread of a kernel: worker analysis');
 const data = workerData as WorkerData;
-const post = (message: KernelMessage, transfer?: ArrayBuffer[]): void =>
-  port.postMessage(message, transfer ?? []);
+const post = (message: KernelMessage, transfer?: ArrayBuffer[]): void => {
+  if (transfer === undefined || transfer.length === 0) port.postMessage(message);
+  else port.postMessage(message, transfer);
+};
 
 // this thread's batching of one turn's output (the server has its own)
 const outbox = new Outbox((batch, transfer) => post(batch, transfer), new TurnBatcher());
