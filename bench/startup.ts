@@ -83,7 +83,13 @@ async function startOnce(args: string[], cwd: string, ours: boolean): Promise<St
       // the first type check starts before the server says it serves; wait for its end
       while (!/serving at/.test(out) || hasNodeChild(pid)) {
         if (ended) throw new Error(`${args.join(' ')} exited: ${err}`);
-        if (performance.now() - t0 > START_DEADLINE_MS) throw new Error('type check too long');
+        if (performance.now() - t0 > START_DEADLINE_MS) {
+          // a loaded machine: say so and read RSS with the check still running
+          process.stderr.write(
+            `  ${args.join(' ')}: the type check still ran ${START_DEADLINE_MS / 1000} s after the spawn; RSS read while it runs\n`,
+          );
+          break;
+        }
         await sleep(20);
       }
     }

@@ -206,6 +206,41 @@ class ValueTooLarge(Exception):
         self.size = size
 
 
+_PLAIN_ID_CHARS = frozenset(
+    'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-')
+
+
+def _escape_user_id(user_id):
+    """A user id as it appears in a datastore domain (as `escapeUserId` in
+    src/analysis/user.ts): letters, digits and ``_.~-`` as they are, every
+    other character as ``%XX`` of its UTF-8 bytes, a lone surrogate as
+    ``%uXXXX``. Never holds ``:``, ``@`` or ``/``."""
+    out = []
+    for ch in user_id:
+        if ch in _PLAIN_ID_CHARS:
+            out.append(ch)
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append('%u{:04X}'.format(ord(ch)))
+        else:
+            out.extend('%{:02X}'.format(b) for b in ch.encode('utf-8'))
+    return ''.join(out)
+
+
+def _session_data_domain(id_, user):
+    """The domain of `data`: the id, bound to the user when one signed in."""
+    return id_ if user is None else '{}@{}'.format(id_, _escape_user_id(user['id']))
+
+
+def _user_data_domain(user, analysis, data_domain):
+    """The domain of `user_data`: the user's on this analysis, or the session's own."""
+    if user is None:
+        return data_domain + '/user'
+    return 'user:{}:{}'.format(_escape_user_id(user['id']), analysis)
+
+
+_NO_TRANSFORMS = {}
+
+
 class Analysis(object):
     """Databench's analysis class: one instance per browser connection.
 
@@ -216,6 +251,9 @@ class Analysis(object):
 
     :ivar Datastore data: data of this instance (connection)
     :ivar Datastore class_data: data shared by every instance of the class
+    :ivar Datastore user_data: data of the signed-in user, shared by every
+        page of that user on this analysis (tabs, devices, processes on
+        Redis); the session's own when nobody signed in
     :ivar list cli_args: command line arguments
     :ivar dict request_args: the page's query, as ``urllib.parse.parse_qs`` gives it
     :ivar bool resumed: True when this session resumed an earlier one of the
@@ -244,20 +282,25 @@ class Analysis(object):
     def __init__(self):
         self.data = None
         self.class_data = None
+        self.user_data = None
         self.cli_args = []
         self.request_args = {}
         self.user = None
 
     # set up by the framework ---------------------------------------------
 
-    def init_databench(self, id_=None, class_domain=None):
+    def init_databench(self, id_=None, class_domain=None, data_domain=None, user_domain=None):
         """Give the instance its id and its datastores (called by the framework).
 
         `class_domain` is the domain of `class_data` the server decided for
-        this analysis (None: the class name).
+        this analysis (None: the class name); `data_domain` and `user_domain`
+        those of `data` and `user_data` (None: made from the id, the user
+        and the class's domain).
         """
         self.id = self.id_ = id_ or str(uuid.uuid4())
         self._class_domain = class_domain
+        self._data_domain = data_domain
+        self._user_domain = user_domain
         if '_emit_fn' not in self.__dict__:
             self._emit_fn = None
         self.log_backend = logging.getLogger('databench.{}'.format(type(self).__name__))
@@ -266,15 +309,51 @@ class Analysis(object):
         self._wire_datastores()
         return self
 
-    def init_datastores(self):
-        """Create `data` (domain: the id) and `class_data` (domain: the class
-        name; `ClassName@analysis_name` when another analysis of the folder has
-        a class of the same name).
+    @property
+    def user_data(self):
+        """The signed-in user's Datastore on this analysis, shared by every
+        page of that user (tabs, devices, processes on Redis); the session's
+        own when nobody signed in. Made on first use (a signed-in or resumed
+        session has it from the start)."""
+        store = self.__dict__.get('_user_data')
+        if store is None and '_class_domain' in self.__dict__:
+            self._init_user_data()
+            store = self.__dict__['_user_data']
+            if self.__dict__.get('_disposed'):
+                store.close()  # used after the session ended: as closed as `data` is
+            elif '_sink' in self.__dict__:
+                self._wire_user_data(store)
+        return store
 
-        Override this method to use other datastore backends.
+    @user_data.setter
+    def user_data(self, store):
+        self.__dict__['_user_data'] = store
+
+    def init_datastores(self):
+        """Create `data` (domain: the id, bound to the user when one signed
+        in), `class_data` (domain: the class name; `ClassName@analysis_name`
+        when another analysis of the folder has a class of the same name) and
+        `user_data` (domain: the user and the analysis).
+
+        Override this method to use other datastore backends (a `user_data`
+        the override does not set is made as here).
         """
-        self.data = Datastore(self.id_, release_after_ms=type(self).data_retention_ms)
+        self.data = Datastore(self._own_data_domain(),
+                              release_after_ms=type(self).data_retention_ms)
         self.class_data = Datastore(self.__dict__.get('_class_domain') or type(self).__name__)
+
+    def _own_data_domain(self):
+        return (self.__dict__.get('_data_domain')
+                or _session_data_domain(self.id_, self.__dict__.get('user')))
+
+    def _init_user_data(self):
+        user = self.__dict__.get('user')
+        domain = self.__dict__.get('_user_domain') or _user_data_domain(
+            user, self.__dict__.get('_class_domain') or type(self).__name__,
+            self._own_data_domain())
+        # a user's store is kept like class_data; the session's own like data
+        self.user_data = Datastore(
+            domain, release_after_ms=None if user is not None else type(self).data_retention_ms)
 
     def _wire_datastores(self):
         self._sink = None
@@ -282,10 +361,19 @@ class Analysis(object):
             lambda key, encoded, delta=None: self._forward('data', key, encoded, delta))
         self.class_data._on_encoded_change(
             lambda key, encoded, delta=None: self._forward('class_data', key, encoded, delta))
+        # (an init_datastores override may have set it; else it is made on first use)
+        if self.__dict__.get('_user_data') is not None:
+            self._wire_user_data(self.__dict__['_user_data'])
+
+    def _wire_user_data(self, store):
+        store._on_encoded_change(
+            lambda key, encoded, delta=None: self._forward('user_data', key, encoded, delta))
 
     def _forward(self, signal, key, encoded, delta=None):
         table = _table(type(self))
-        name = (table.data if signal == 'data' else table.class_data).get(key)
+        # (user_data has no transforms)
+        name = (table.data if signal == 'data' else
+                table.class_data if signal == 'class_data' else _NO_TRANSFORMS).get(key)
         if name is None and self._sink is not None:
             return self._sink.change(signal, key, encoded, delta)
         value = None if encoded is None else decode_value(encoded)
@@ -298,16 +386,19 @@ class Analysis(object):
         return self._send(signal, {key: value})
 
     def _snapshot(self, signal, max_bytes=None):
-        """@internal One frame with every key of `data` or `class_data` (after transforms), or None.
+        """@internal One frame with every key of `data`, `class_data` or `user_data`
+        (after transforms), or None.
 
         A value whose encoding is larger than `max_bytes` (what the page can
         receive) makes no frame: `ValueTooLarge` names its key and size.
         """
-        store = self.data if signal == 'data' else self.class_data
-        if len(store) == 0:
+        store = (self.data if signal == 'data' else
+                 self.class_data if signal == 'class_data' else self.__dict__.get('_user_data'))
+        if store is None or len(store) == 0:
             return None
         table = _table(type(self))
-        transforms = table.data if signal == 'data' else table.class_data
+        transforms = (table.data if signal == 'data' else
+                      table.class_data if signal == 'class_data' else _NO_TRANSFORMS)
         parts = []
         for key, encoded in list(store.data.items()):
             name = transforms.get(key)
@@ -399,6 +490,10 @@ class Analysis(object):
     def set_state(self, updater=None, **kwargs):
         """Update `data`: a dict, a function ``data -> dict``, or keywords (databench 0.7)."""
         return self.data.set_state(updater, **kwargs)
+
+    def set_user_state(self, updater=None, **kwargs):
+        """Update `user_data`, shared by every page of the signed-in user."""
+        return self.user_data.set_state(updater, **kwargs)
 
     def set_class_state(self, updater=None, **kwargs):
         """Update `class_data`, shared by every page of this analysis (databench 0.7)."""
@@ -499,6 +594,6 @@ class Analysis(object):
                 self.id, limit.dropped)
         self._sink = None
         self._emit_fn = None
-        for store in (self.data, self.class_data):
+        for store in (self.data, self.class_data, self.__dict__.get('_user_data')):
             if store is not None:
                 store.close()

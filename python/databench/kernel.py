@@ -425,7 +425,8 @@ class Session(object):
             analysis = kernel.cls()
             # before the stores and on_connect, as in TypeScript
             analysis.user = User.from_wire(message.get('user'))
-            analysis.init_databench(message['id'], message.get('classDomain'))
+            analysis.init_databench(message['id'], message.get('classDomain'),
+                                    message.get('dataDomain'), message.get('userDomain'))
             analysis.resumed = bool(message.get('resumed'))
             analysis._sink = self.port
             analysis._error_reporting = (message.get('errorDetails') is not False, kernel.root)
@@ -433,6 +434,10 @@ class Session(object):
             analysis.__dict__['_served'] = True
             await analysis.data.ready
             await analysis.class_data.ready
+            # a user's store may hold what their other pages wrote, a resumed
+            # session's what it left: opened now, for the snapshot; else on first use
+            if analysis.user is not None or analysis.resumed:
+                await analysis.user_data.ready
         except Exception as error:
             text = 'could not start analysis "{}": {}'.format(kernel.name, _exception_line(error))
             log.error('%s', text, exc_info=(type(error), error, error.__traceback__))
@@ -447,6 +452,7 @@ class Session(object):
         try:
             data = analysis._snapshot('data', limit) if message.get('resumed') else None
             class_data = analysis._snapshot('class_data', limit)
+            user_data = analysis._snapshot('user_data', limit)
         except ValueTooLarge as error:
             text = ('could not connect to analysis "{}": its {} key "{}" holds {} bytes or more, '
                     'more than a page can receive ({}, the server\'s sendBufferHardBytes); '
@@ -463,6 +469,8 @@ class Session(object):
             kernel.outbox.frame(self.sid, data, None)
         if class_data is not None:
             kernel.outbox.frame(self.sid, class_data, None)
+        if user_data is not None:
+            kernel.outbox.frame(self.sid, user_data, None)
         query = message.get('requestArgs') or ''
         await _run_lifecycle(
             Meta.run_process, analysis, list(message.get('cliArgs') or []),

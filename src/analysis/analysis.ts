@@ -13,7 +13,7 @@ import { escapeLogText } from '../protocol/log-text.js';
 import type { ErrorLoad } from '../protocol/messages.js';
 import { LogRateLimit } from '../util/log-limit.js';
 import { currentRun, type ActionHandle } from './action-run.js';
-import type { AuthUser } from './user.js';
+import { sessionDataDomain, userDataDomain, type AuthUser } from './user.js';
 import { getDefaultLogger, type Logger } from '../util/logger.js';
 
 /** A function that receives what an analysis emits: `(signal, message?)`; undefined message: no `load`. */
@@ -37,8 +37,17 @@ export interface InstanceLink {
         readonly backend?: DatastoreBackend | undefined;
         readonly owner?: string | undefined;
         readonly classDomain?: string | undefined;
+        /** The domain of `data` (default: the id; the server binds it to the user). */
+        readonly dataDomain?: string | undefined;
+        /** The domain of `userData` (default: from the user and the class's domain). */
+        readonly userDomain?: string | undefined;
       }
     | undefined;
+  /**
+   * Make the default `userData` now (its first use) and send its changes
+   * to the page: a session without a user that never uses it opens no store.
+   */
+  openUserData(): void;
   /** Send `signal` to the page (no server log). */
   send(signal: string, message: unknown): Promise<void>;
   /** A failure the analysis has logged: the page's `error` frame and error panel. */
@@ -93,6 +102,13 @@ export interface AnalysisInternals {
   stores(analysis: AnyAnalysis): [data: Datastore<object>, classData: Datastore<object>];
   /** The store behind `data` (a change's way to the page asks it, per change). */
   data(analysis: AnyAnalysis): Datastore<object>;
+  /**
+   * The store behind `userData`, as created or assigned; undefined until it
+   * is first used (see {@link Analysis.userData}).
+   */
+  userData(analysis: AnyAnalysis): Datastore<object> | undefined;
+  /** Create the default `userData` (see {@link Analysis.initDatastores}). */
+  initUserData(analysis: AnyAnalysis): void;
   /** An error in a handler or a transform: logged with its stack, then to the page. */
   reportError(analysis: AnyAnalysis, where: string, error: unknown, action?: string): void;
   /** The page has gone: abort `signal` at once, before `disconnected` runs. */
@@ -168,6 +184,7 @@ type PageLogLevel = 'info' | 'warn' | 'error';
 export class Analysis<
   Data extends object = Record<string, unknown>,
   ClassData extends object = Record<string, unknown>,
+  UserData extends object = Record<string, unknown>,
 > {
   /**
    * How long a page's `data` is kept after it left, for the page to resume
@@ -221,18 +238,48 @@ export class Analysis<
     this.#classData = store;
     this.#classDataView = undefined;
   }
+  /**
+   * The store of the signed-in user ({@link user}), shared by every page of
+   * that user on this analysis: other tabs, other devices, other server
+   * processes on Redis. It follows the user where `data` stays with one
+   * page. When nobody signed in it is a store of this session alone (kept
+   * and resumed with `data`), so an analysis that uses it runs the same
+   * without a login. Changes reach the page as `user_data` frames
+   * (`d.on({ user_data: 'theme' }, …)`).
+   *
+   * @example
+   * async on_theme(theme: string) {
+   *   await this.userData.set('theme', theme); // every page of this user follows
+   * }
+   */
+  get userData(): DataProxy<UserData> {
+    if (this.#userData === undefined) {
+      // made on first use (a signed-in or resumed session has it from the start)
+      const owner = this.#owner;
+      if (owner !== undefined) owner.openUserData();
+      else this.#initUserData();
+    }
+    return (this.#userDataView ??= this.#view(this.#userData!, 'userData'));
+  }
+  set userData(store: Datastore<UserData>) {
+    this.#userData = store;
+    this.#userDataView = undefined;
+  }
   // the stores as created (bare, see createBareStore) or assigned, and their
   // item-access proxies, made when the user's code first reads them
   #data: Datastore<Data> | undefined;
   #classData: Datastore<ClassData> | undefined;
+  #userData: Datastore<UserData> | undefined;
   #dataView: DataProxy<Data> | undefined;
   #classDataView: DataProxy<ClassData> | undefined;
+  #userDataView: DataProxy<UserData> | undefined;
   /** The instance that owns this analysis: where its frames go (none: nowhere). */
   #owner: InstanceLink | undefined;
   // created on first use: an idle session should cost as little memory as possible
   #abort: AbortController | undefined;
   #aborted = false;
   #resumed = false;
+  #released = false;
   #timers: Set<ReturnType<typeof setTimeout>> | undefined;
   #logLimit: LogRateLimit | undefined;
 
@@ -258,6 +305,10 @@ export class Analysis<
         analysis.#classData as Datastore<object>,
       ],
       data: (analysis) => analysis.#data as Datastore<object>,
+      userData: (analysis) => analysis.#userData as Datastore<object> | undefined,
+      initUserData(analysis) {
+        analysis.#initUserData();
+      },
       reportError(analysis, where, error, action) {
         analysis.#reportError(where, error, action);
       },
@@ -274,7 +325,10 @@ export class Analysis<
    * The item-access proxy of a store; `this.data['key'] = value` has no one
    * awaiting it, so its failures are reported here.
    */
-  #view<T extends object>(store: Datastore<T>, name: 'data' | 'classData'): DataProxy<T> {
+  #view<T extends object>(
+    store: Datastore<T>,
+    name: 'data' | 'classData' | 'userData',
+  ): DataProxy<T> {
     bareStore(store)._onAssignError = (key, error) =>
       this.#reportError(`${name}['${key}'] = …`, error);
     return itemAccess(store);
@@ -340,12 +394,15 @@ export class Analysis<
   }
 
   /**
-   * Create `data` (domain: the id) and `classData` (domain: the class name;
-   * `ClassName@analysisName` when another analysis of the folder has a class
-   * of the same name), on the server's datastore (`--datastore`; in memory
-   * by default).
+   * Create `data` (domain: the id, bound to the user when one signed in)
+   * and `classData` (domain: the class name; `ClassName@analysisName` when
+   * another analysis of the folder has a class of the same name), on the
+   * server's datastore (`--datastore`; in memory by default). `userData`
+   * (domain: the user and the analysis) is made when a user signed in, when
+   * the session resumed, or when it is first used.
    * Override to use another backend:
-   * `this.data = new Datastore(this.id, { backend: myBackend })`.
+   * `this.data = new Datastore(this.id, { backend: myBackend })` (an
+   * override may set `this.userData` too).
    */
   initDatastores(): void {
     // every Datastore is a DataProxy (its constructor returns the proxy)
@@ -355,12 +412,38 @@ export class Analysis<
     const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
     // bare: the proxies are made when the user's code reads `data`/`classData`
     this.data = createBareStore<Data>(
-      this.id,
+      given?.dataDomain ?? sessionDataDomain(this.id, this.user),
       owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
     this.classData = createBareStore<ClassData>(given?.classDomain ?? this.constructor.name, {
       backend,
     });
+  }
+
+  /**
+   * The default `userData`: the user's store, kept like `classData`; with
+   * nobody signed in, the session's own, kept and resumed like `data`.
+   */
+  #initUserData(): void {
+    const given = this.#owner?.storeOptions;
+    const backend = given?.backend;
+    const user = this.user;
+    const dataDomain = given?.dataDomain ?? sessionDataDomain(this.id, user);
+    const domain =
+      given?.userDomain ??
+      userDataDomain(user, given?.classDomain ?? this.constructor.name, dataDomain);
+    if (user !== undefined) {
+      this.userData = createBareStore<UserData>(domain, { backend });
+      return;
+    }
+    const owner = given?.owner;
+    const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
+    this.userData = createBareStore<UserData>(
+      domain,
+      owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
+    );
+    // used after the session ended: a store as closed as `data` is
+    if (this.#released) this.#userData!.close();
   }
 
   /**
@@ -516,15 +599,17 @@ export class Analysis<
     this.#logLimit = undefined;
     for (const handle of this.#timers ?? []) clearTimeout(handle);
     this.#timers = undefined;
+    this.#released = true;
     this.#data?.close();
     this.#classData?.close();
+    this.#userData?.close();
     this.#owner = undefined;
   }
 }
 
 /** Any analysis, whatever its data types. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyAnalysis = Analysis<any, any>;
+export type AnyAnalysis = Analysis<any, any, any>;
 
 /** A class that makes analyses (the thing `analysis.ts` exports). */
 export type AnalysisClass<A extends AnyAnalysis = AnyAnalysis> = new () => A;

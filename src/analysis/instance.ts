@@ -7,6 +7,7 @@ import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { bareStore, isLoaded, type Datastore } from '../datastore/datastore.js';
 import { encodeValue } from '../protocol/encode.js';
+import type { StoreSignal } from '../protocol/delta.js';
 import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
 import type { Logger } from '../util/logger.js';
 import { didYouMean } from '../util/nearest.js';
@@ -40,7 +41,7 @@ import { PositionalCall } from './upload.js';
  */
 export interface PageSink {
   emit(signal: string, message: unknown): unknown;
-  change(signal: 'data' | 'class_data', change: Change): unknown;
+  change(signal: StoreSignal, change: Change): unknown;
 }
 
 /** How a served analysis reports failures to its page's error panel (`__error` frames). */
@@ -68,6 +69,17 @@ export interface InstanceOptions {
    * `AnalysisEntry.classDomain`). Default: the class name.
    */
   readonly classDomain?: string | undefined;
+  /**
+   * The domain of `data`. Default: the id, bound to the user (`id@user`)
+   * when one signed in (see `sessionDataDomain`).
+   */
+  readonly dataDomain?: string | undefined;
+  /**
+   * The domain of `userData` (the server names it by the user and the
+   * analysis). Default: by the user and the class's domain; the session's
+   * own when nobody signed in (see `userDataDomain`).
+   */
+  readonly userDomain?: string | undefined;
   /** Send `__error` frames for the page's error panel; undefined: only the `error` signal. */
   readonly reporting?: ErrorReporting | undefined;
   /** Who opened the page (`this.user`); undefined: nobody signed in. */
@@ -124,13 +136,16 @@ function transformsOf(cls: Function): Transforms {
   return t;
 }
 
-/** What to await before both stores are loaded; undefined when they are (in memory, at once). */
-function whenLoaded(data: Datastore<object>, classData: Datastore<object>): Step {
-  const loaded = isLoaded(data);
-  if (loaded && isLoaded(classData)) return undefined;
-  return loaded
-    ? classData.ready
-    : Promise.all([data.ready, classData.ready]).then(() => undefined);
+/** What to await before the stores are loaded; undefined when they are (in memory, at once). */
+function whenLoaded(
+  data: Datastore<object>,
+  classData: Datastore<object>,
+  userData: Datastore<object> | undefined,
+): Step {
+  if (isLoaded(data) && isLoaded(classData) && (userData === undefined || isLoaded(userData))) {
+    return undefined;
+  }
+  return Promise.all([data.ready, classData.ready, userData?.ready]).then(() => undefined);
 }
 
 function sendTo(link: InstanceLink | undefined, signal: string, message: unknown): Promise<void> {
@@ -164,6 +179,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   analysis: A | undefined = undefined;
   /** What the base `initDatastores` opens the stores with: set only while {@link create} runs it. */
   storeOptions: InstanceOptions | undefined = undefined;
+  /** The options {@link create} was given: a `userData` first used later is opened with them. */
+  private options: InstanceOptions | undefined = undefined;
   private transforms: Transforms = NO_TRANSFORMS;
   private reporting: ErrorReporting | undefined = undefined;
 
@@ -192,6 +209,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     this.reporting = options.reporting;
     this.transforms = transformsOf(analysis.constructor);
     internals.link(analysis, this);
+    this.options = options;
     this.storeOptions = options;
     try {
       analysis.initDatastores();
@@ -203,7 +221,31 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     const [data, classData] = internals.stores(analysis);
     data.onEncodedChange(this);
     classData.onEncodedChange(this);
-    return whenLoaded(data, classData);
+    // a user's store may hold what their other pages wrote, a resumed session's
+    // what it left: opened now, for the snapshot; else on first use (most
+    // pages without a login never use it: no store, no attach)
+    if (
+      internals.userData(analysis) === undefined &&
+      (options.user !== undefined || options.resumed === true)
+    ) {
+      this.openUserData();
+    } else {
+      internals.userData(analysis)?.onEncodedChange(this);
+    }
+    return whenLoaded(data, classData, internals.userData(analysis));
+  }
+
+  /** {@link InstanceLink}: make the default `userData` (see `initDatastores`) and listen to it. */
+  openUserData(): void {
+    const analysis = this.analysis;
+    if (analysis === undefined) return;
+    this.storeOptions = this.options;
+    try {
+      internals.initUserData(analysis);
+    } finally {
+      this.storeOptions = undefined;
+    }
+    internals.userData(analysis)?.onEncodedChange(this);
   }
 
   /** {@link InstanceLink}: send `signal` to the page. */
@@ -236,13 +278,20 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     if (this.reporting) void this.send(PROTOCOL.errorSignal, load);
   }
 
-  /** A change of `data` or `classData` (the stores' listener), on its way to the page. */
+  /** A change of `data`, `classData` or `userData` (the stores' listener), on its way to the page. */
   handleDatastoreChange(change: Change, store: Datastore<object>): unknown {
     // the domain delivers from the bare store; an assigned store may be a proxy
-    const data = internals.data(this.analysis!);
-    return store === data || store === bareStore(data)
-      ? this.forward('data', this.transforms.data, change)
-      : this.forward('class_data', this.transforms.classData, change);
+    const analysis = this.analysis!;
+    const data = internals.data(analysis);
+    if (store === data || store === bareStore(data)) {
+      return this.forward('data', this.transforms.data, change);
+    }
+    const userData = internals.userData(analysis);
+    if (userData !== undefined && (store === userData || store === bareStore(userData))) {
+      // no user_data_<key> transforms: the value goes as it is stored
+      return this.page.change('user_data', change);
+    }
+    return this.forward('class_data', this.transforms.classData, change);
   }
 
   private forward(
@@ -265,21 +314,27 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   }
 
   /**
-   * One `data` or `class_data` frame holding every key of that store (after
-   * `data_<key>` transforms), or undefined when it is empty. Sent to a page
+   * One `data`, `class_data` or `user_data` frame holding every key of that
+   * store (after `data_<key>` transforms), or undefined when it is empty. Sent to a page
    * that connects or resumes, so it never shows stale state. A value whose
    * encoding is larger than `maxValueBytes` (what the page can receive) makes
    * no frame: its key and size come back instead, and nothing is copied.
    */
   snapshotFrame(
-    signal: 'data' | 'class_data',
+    signal: StoreSignal,
     maxValueBytes = Infinity,
   ): string | OversizedValue | undefined {
     const analysis = this.analysis!;
     const [data, classData] = internals.stores(analysis);
-    const store = signal === 'data' ? data : classData;
-    if (store.size === 0) return undefined;
-    const transforms = signal === 'data' ? this.transforms.data : this.transforms.classData;
+    const store =
+      signal === 'data' ? data : signal === 'class_data' ? classData : internals.userData(analysis);
+    if (store === undefined || store.size === 0) return undefined;
+    const transforms =
+      signal === 'data'
+        ? this.transforms.data
+        : signal === 'class_data'
+          ? this.transforms.classData
+          : NO_TRANSFORMS.data;
     const parts: string[] = [];
     for (const [key, encoded] of store.encodedEntries()) {
       const transform = transforms.get(key);

@@ -92,6 +92,19 @@ describe('deltas', () => {
     assert.deepEqual(cfg, [{ a: 1 }, { a: 1, b: [1] }]);
   });
 
+  test('a user_data frame and a __delta of user_data reach on({user_data: key}) as whole values', async () => {
+    const s = await server();
+    const c = client(s);
+    const seen: unknown[] = [];
+    c.on({ user_data: 'recent' }, (v: string[]) => seen.push(structuredClone(v)));
+    c.connect();
+    await c.once('__connect', { timeoutMs: 5000 });
+    s.broadcast('user_data', { recent: ['a'] });
+    s.broadcast('__delta', { signal: 'user_data', key: 'recent', append: ['b'] });
+    await until('the appended user_data', () => seen.length === 2);
+    assert.deepEqual(seen, [['a'], ['a', 'b']]);
+  });
+
   test('a delta that does not apply, or names a key the client never got, is reported and dispatches nothing', async () => {
     const s = await server();
     const c = client(s);

@@ -18,6 +18,8 @@ import type {
   CheckedAction,
   ClassDataKey,
   ClassDataOf,
+  UserDataKey,
+  UserDataOf,
   DataKey,
   DataOf,
   EmitArgs,
@@ -157,7 +159,12 @@ interface Listener {
 type OtherPattern<A> =
   IsAny<A> extends true
     ? { [signal: string]: string | RegExp }
-    : { [signal: string]: string | RegExp | undefined; data?: never; class_data?: never };
+    : {
+        [signal: string]: string | RegExp | undefined;
+        data?: never;
+        class_data?: never;
+        user_data?: never;
+      };
 
 type AnyValue<A> =
   IsAny<A> extends true
@@ -460,10 +467,11 @@ export class Connection<A = any> {
   private readonly madeShares: ShareLink[] = [];
   /** The uploads of this connection; made by the first `upload`. */
   private uploader: Uploader | undefined;
-  /** The last value of each `data` / `class_data` key, which `__delta` frames change (with `deltas`). */
+  /** The last value of each `data` / `class_data` / `user_data` key, which `__delta` frames change (with `deltas`). */
   private readonly values = {
     data: new Map<string, unknown>(),
     class_data: new Map<string, unknown>(),
+    user_data: new Map<string, unknown>(),
   };
 
   /**
@@ -761,6 +769,14 @@ export class Connection<A = any> {
     signal: { class_data: RegExp },
     callback: (value: ClassDataOf<A>[ClassDataKey<A>], key: ClassDataKey<A>) => void,
   ): this;
+  on<K extends UserDataKey<A>>(
+    signal: { user_data: K },
+    callback: (value: UserDataOf<A>[K], key: K) => void,
+  ): this;
+  on(
+    signal: { user_data: RegExp },
+    callback: (value: UserDataOf<A>[UserDataKey<A>], key: UserDataKey<A>) => void,
+  ): this;
   on<S extends string>(signal: S, callback: (value: SignalValue<A, S>, key: S) => void): this;
   on(signal: OtherPattern<A>, callback: (value: AnyValue<A>, key: string) => void): this;
   on(signal: SignalPattern, callback: Callback): this {
@@ -827,6 +843,14 @@ export class Connection<A = any> {
     signal: { class_data: RegExp },
     options?: OnceOptions,
   ): Promise<ClassDataOf<A>[ClassDataKey<A>]>;
+  once<K extends UserDataKey<A>>(
+    signal: { user_data: K },
+    options?: OnceOptions,
+  ): Promise<UserDataOf<A>[K]>;
+  once(
+    signal: { user_data: RegExp },
+    options?: OnceOptions,
+  ): Promise<UserDataOf<A>[UserDataKey<A>]>;
   once<S extends string>(signal: S, options?: OnceOptions): Promise<SignalValue<A, S>>;
   once(signal: OtherPattern<A>, options?: OnceOptions): Promise<AnyValue<A>>;
   once(signal: SignalPattern, options: OnceOptions = {}): Promise<unknown> {
@@ -1250,7 +1274,11 @@ export class Connection<A = any> {
     } else if (message.signal === PROTOCOL.shareSignal) {
       this.handleShare(message.load);
     } else if (this.options.deltas) {
-      if (message.signal === 'data' || message.signal === 'class_data') {
+      if (
+        message.signal === 'data' ||
+        message.signal === 'class_data' ||
+        message.signal === 'user_data'
+      ) {
         this.keepValues(this.values[message.signal], message.load);
       } else if (message.signal === PROTOCOL.deltaSignal) {
         this.handleDelta(message.load);

@@ -42,6 +42,8 @@ export type {
   LoadFor,
   ProcessIdField,
   SignalValue,
+  UserDataKey,
+  UserDataOf,
 } from './contract.js';
 export type { Upload, UploadOptions, UploadSource } from './upload.js';
 export { setDefaultWebSocket } from './websocket.js';

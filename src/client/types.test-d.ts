@@ -12,9 +12,14 @@ declare class Store<T extends object> {
   set<K extends keyof T & string>(key: K, value: T[K]): Promise<void>;
   update(values: Partial<T>): Promise<void>;
 }
-declare class BaseAnalysis<D extends object, C extends object = Record<string, unknown>> {
+declare class BaseAnalysis<
+  D extends object,
+  C extends object = Record<string, unknown>,
+  U extends object = Record<string, unknown>,
+> {
   data: Store<D>;
   classData: Store<C>;
+  userData: Store<U>;
   on_connect(): void;
   on_log(...args: unknown[]): void;
 }
@@ -25,7 +30,7 @@ interface PiData {
   status: 'idle' | 'running';
 }
 
-declare class Pi extends BaseAnalysis<PiData, { visitors: number }> {
+declare class Pi extends BaseAnalysis<PiData, { visitors: number }, { theme: 'dark' | 'light' }> {
   on_run(): Promise<void>;
   on_samples(value: number): void;
   on_range(low: number, high: number, label?: string): void;
@@ -144,6 +149,11 @@ c.on({ data: /^s/ }, (value, key) => {
   expectType<keyof PiData>(key);
 });
 c.on({ class_data: 'visitors' }, (value) => expectType<number>(value));
+c.on({ user_data: 'theme' }, (value, key) => {
+  expectType<'dark' | 'light'>(value);
+  expectType<'theme'>(key);
+});
+c.on('user_data', (changes) => expectType<Partial<{ theme: 'dark' | 'light' }>>(changes));
 c.on('data', (changes) => expectType<Partial<PiData>>(changes));
 c.on('__connect', (reply) => expectType<string>(reply.analysis_id));
 c.on('mpl', (value) => expectType<unknown>(value));
@@ -152,6 +162,8 @@ c.on('mpl', (value) => expectType<unknown>(value));
 c.on({ data: 'typo' }, () => undefined);
 // @ts-expect-error: no class_data key "pi"
 c.on({ class_data: 'pi' }, () => undefined);
+// @ts-expect-error: no user_data key "pi"
+c.on({ user_data: 'pi' }, () => undefined);
 // @ts-expect-error: the value of pi is an object, not a number
 c.on({ data: 'pi' }, (value: number) => value);
 

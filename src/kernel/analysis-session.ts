@@ -144,6 +144,8 @@ export class AnalysisSession
         owner: request.owner,
         backend: request.datastore,
         classDomain: request.classDomain,
+        dataDomain: request.dataDomain,
+        userDomain: request.userDomain,
         reporting: reportingOf(this.meta, request.errorDetails ?? true),
         user: request.user,
       });
@@ -184,12 +186,15 @@ export class AnalysisSession
     const max = request.maxValueBytes ?? Infinity;
     const data = request.resumed ? this.snapshotFrame('data', max) : undefined;
     const classData = this.snapshotFrame('class_data', max);
+    const userData = this.snapshotFrame('user_data', max);
     const oversized =
       typeof data === 'object'
         ? { signal: 'data', ...data }
         : typeof classData === 'object'
           ? { signal: 'class_data', ...classData }
-          : undefined;
+          : typeof userData === 'object'
+            ? { signal: 'user_data', ...userData }
+            : undefined;
     if (oversized !== undefined) {
       this.started = undefined;
       this.state = 'ended';
@@ -203,6 +208,7 @@ export class AnalysisSession
     this.page.opened();
     if (typeof data === 'string') void this.page.frame(data);
     if (typeof classData === 'string') void this.page.frame(classData);
+    if (typeof userData === 'string') void this.page.frame(userData);
     const running = this.lifecycle(request.cliArgs as string[], parseQs(request.requestArgs));
     if (running === undefined) {
       this.started = undefined;

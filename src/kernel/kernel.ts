@@ -50,6 +50,18 @@ export interface OpenRequest {
    * analysis of the folder (`AnalysisEntry.classDomain`). Default: the class name.
    */
   readonly classDomain?: string | undefined;
+  /**
+   * The domain of the page's `data`: the id, bound to the user when one
+   * signed in (`id@user`: a resume by anyone else finds no data). Default:
+   * as `sessionDataDomain` makes it.
+   */
+  readonly dataDomain?: string | undefined;
+  /**
+   * The domain of the page's `userData`: its user's on this analysis, or
+   * the session's own when nobody signed in. Default: as `userDataDomain`
+   * makes it from the class's domain.
+   */
+  readonly userDomain?: string | undefined;
 }
 
 /**

@@ -40,6 +40,10 @@ export interface OpenMessage {
   readonly deltas?: boolean;
   /** The domain of the analysis's `classData` (absent: the class name). */
   readonly classDomain?: string;
+  /** The domain of the page's `data` (absent: the id, bound to the user). */
+  readonly dataDomain?: string;
+  /** The domain of the page's `userData` (absent: made from the user and the class's domain). */
+  readonly userDomain?: string;
 }
 
 /** Host → kernel: an action of a page, with its load (`__process_id` inside it, as on the wire). */

@@ -4,7 +4,7 @@ import type { DatastoreBackend } from '../datastore/backend.js';
 import { Datastore } from '../datastore/datastore.js';
 import type { Logger } from '../util/logger.js';
 import { withoutDetails } from '../util/error-text.js';
-import { isAnalysisId } from '../analysis/analysis.js';
+import { isSessionDomain } from '../analysis/user.js';
 import { CLOSE_GRACE_MS } from './analysis-session.js';
 import type {
   AskedConcurrency,
@@ -189,6 +189,8 @@ export class RemoteLink {
       ...(request.user !== undefined ? { user: request.user } : {}),
       ...(request.deltas === true ? { deltas: true } : {}),
       ...(request.classDomain !== undefined ? { classDomain: request.classDomain } : {}),
+      ...(request.dataDomain !== undefined ? { dataDomain: request.dataDomain } : {}),
+      ...(request.userDomain !== undefined ? { userDomain: request.userDomain } : {}),
     });
     return session;
   }
@@ -319,8 +321,8 @@ export class RemoteLink {
       session.closed();
     }
     for (const domain of this.domains.values()) {
-      // a page's data (its domain is its UUID) waits for the page to resume; classData stays
-      domain.store._closeWith(false, isAnalysisId(domain.name) ? dataRetentionMs : undefined);
+      // a page's data (its domain starts with its UUID) waits for the page to resume; classData and a user's userData stay
+      domain.store._closeWith(false, isSessionDomain(domain.name) ? dataRetentionMs : undefined);
     }
     this.domains.clear();
   }

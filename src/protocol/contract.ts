@@ -194,8 +194,8 @@ type StoreValues<S> = S extends { update(values: Partial<infer D>): unknown }
     ? S
     : Record<string, unknown>;
 
-/** The value type of the store `K` (`data` or `classData`) of analysis `A`. */
-type StoreOf<A, K extends 'data' | 'classData'> =
+/** The value type of the store `K` (`data`, `classData` or `userData`) of analysis `A`. */
+type StoreOf<A, K extends 'data' | 'classData' | 'userData'> =
   IsAny<A> extends true
     ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
       Record<string, any>
@@ -209,10 +209,15 @@ export type DataOf<A> = StoreOf<A, 'data'>;
 /** The type of the `classData` of analysis `A`. */
 export type ClassDataOf<A> = StoreOf<A, 'classData'>;
 
+/** The type of the `userData` of analysis `A` (the signed-in user's store). */
+export type UserDataOf<A> = StoreOf<A, 'userData'>;
+
 /** The keys of `data` as strings. */
 export type DataKey<A> = keyof DataOf<A> & string;
 /** The keys of `classData` as strings. */
 export type ClassDataKey<A> = keyof ClassDataOf<A> & string;
+/** The keys of `userData` as strings. */
+export type UserDataKey<A> = keyof UserDataOf<A> & string;
 
 /** What a listener for a whole signal gets: typed for the signals the contract knows. */
 export type SignalValue<A, S extends string> =
@@ -223,8 +228,10 @@ export type SignalValue<A, S extends string> =
       ? Partial<DataOf<A>>
       : S extends 'class_data'
         ? Partial<ClassDataOf<A>>
-        : S extends '__connect'
-          ? ConnectReply
-          : S extends '__process'
-            ? ProcessLoad
-            : unknown;
+        : S extends 'user_data'
+          ? Partial<UserDataOf<A>>
+          : S extends '__connect'
+            ? ConnectReply
+            : S extends '__process'
+              ? ProcessLoad
+              : unknown;

@@ -14,13 +14,20 @@ export interface PatchOperation {
 }
 
 /**
- * The load of a `__delta` frame: a change of `key` of the `data` or
- * `class_data` store, against the value the client holds for it. Exactly one
+ * The signal of a datastore's change frames: `data` (the page's own store),
+ * `class_data` (every page of the analysis), `user_data` (every page of the
+ * signed-in user; our addition, a signal a 0.7 client ignores).
+ */
+export type StoreSignal = 'data' | 'class_data' | 'user_data';
+
+/**
+ * The load of a `__delta` frame: a change of `key` of the `data`,
+ * `class_data` or `user_data` store, against the value the client holds for it. Exactly one
  * of `append` (items added to the end of the list) and `ops` (JSON Patch
  * operations, RFC 6902) is present.
  */
 export interface DeltaLoad {
-  signal: 'data' | 'class_data';
+  signal: StoreSignal;
   key: string;
   append?: unknown[];
   ops?: PatchOperation[];
@@ -34,7 +41,7 @@ export type DeltaKind = 'append' | 'ops';
  * joined by commas (`1,2`); for `ops`, the JSON list of operations.
  */
 export function deltaFrame(
-  signal: 'data' | 'class_data',
+  signal: StoreSignal,
   key: string,
   kind: DeltaKind,
   encoded: string,
@@ -54,7 +61,10 @@ export function deltaFrame(
 export function isDeltaLoad(load: unknown): load is DeltaLoad {
   if (!isPlainObject(load)) return false;
   const signal = load['signal'];
-  if ((signal !== 'data' && signal !== 'class_data') || typeof load['key'] !== 'string') {
+  if (
+    (signal !== 'data' && signal !== 'class_data' && signal !== 'user_data') ||
+    typeof load['key'] !== 'string'
+  ) {
     return false;
   }
   return Array.isArray(load['append']) !== Array.isArray(load['ops']);

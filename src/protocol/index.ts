@@ -6,7 +6,7 @@ export { DatabenchError, ProtocolError } from './errors.js';
 export type { DatabenchErrorCode } from './errors.js';
 export { encodeValue } from './encode.js';
 export { applyDelta, deltaFrame } from './delta.js';
-export type { DeltaKind, DeltaLoad, PatchOperation } from './delta.js';
+export type { DeltaKind, DeltaLoad, PatchOperation, StoreSignal } from './delta.js';
 export {
   PROTOCOL,
   RESERVED_SIGNALS,

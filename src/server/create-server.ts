@@ -15,7 +15,8 @@ import { encodeValue } from '../protocol/encode.js';
 import { DatabenchError, describeError } from '../protocol/errors.js';
 import { frameFromEncoded, PROTOCOL } from '../protocol/messages.js';
 import { entryLoadError } from '../loader/load-error.js';
-import { isAnalysisId, type AnalysisClass } from '../analysis/analysis.js';
+import type { AnalysisClass } from '../analysis/analysis.js';
+import { isSessionDomain, isUserDomain } from '../analysis/user.js';
 import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js';
 import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
@@ -216,11 +217,18 @@ function reportDatastoreEvents(
       case 'write-failed': {
         const text = `the datastore could not store ${event.keys.join(', ')} of "${event.domain}" (${event.error.message}); the values were reloaded from it`;
         logger.error(text);
-        // a page's data is its id; any other domain is a class's classData: every page may show it
-        const classData = !isAnalysisId(event.domain);
+        // a page's data (and its own userData) is its alone, a user's userData that user's
+        // pages'; any other domain is a class's classData: every page may show it
+        const shared = !isSessionDomain(event.domain) && !isUserDomain(event.domain);
         for (const session of sessions) {
           if (!session.replied) continue;
-          if (classData || session.id === event.domain) void session.emit('error', text);
+          if (
+            shared ||
+            session.dataDomain === event.domain ||
+            session.userDomain === event.domain
+          ) {
+            void session.emit('error', text);
+          }
         }
         return;
       }

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Change } from '../datastore/change.js';
 import { keyFrameFromEncoded } from '../protocol/messages.js';
-import { deltaFrame } from '../protocol/delta.js';
+import { deltaFrame, type StoreSignal } from '../protocol/delta.js';
 import type { Batched, TurnBatcher } from '../util/turn-batcher.js';
 
 /** The bounds of one page's outbound queue (resolved, every field set). */
@@ -33,7 +33,7 @@ function nextTurn(): Promise<void> {
 
 /** One queued outbound frame; a datastore change keeps its key so it can coalesce. */
 interface Item {
-  signal: 'data' | 'class_data';
+  signal: StoreSignal;
   change: Change | undefined;
   /** The frame already encoded (a kernel's change): sent as it is. */
   bytes?: Buffer | undefined;
@@ -48,7 +48,7 @@ interface Item {
  */
 class DeltaItem {
   constructor(
-    readonly signal: 'data' | 'class_data',
+    readonly signal: StoreSignal,
     readonly key: string,
     readonly kind: 'append' | 'ops',
     /** The encoded delta; appends merged into one hold their items joined by commas. */
@@ -238,7 +238,11 @@ export class Outbound implements Batched {
       void this.enqueue(bytes);
       return;
     }
-    const signal = id.startsWith('class_data\0') ? 'class_data' : 'data';
+    const signal: StoreSignal = id.startsWith('class_data\0')
+      ? 'class_data'
+      : id.startsWith('user_data\0')
+        ? 'user_data'
+        : 'data';
     void this.coalesceItem(
       id,
       whole === undefined
@@ -258,7 +262,7 @@ export class Outbound implements Batched {
    * coalesce: those go whole.
    */
   change(
-    signal: 'data' | 'class_data',
+    signal: StoreSignal,
     change: Change,
     shared: Buffer | undefined,
     deltas = false,
@@ -278,7 +282,7 @@ export class Outbound implements Batched {
 
   /** A delta in order: sent at once, merged into the queued delta before it, or queued. */
   private delta(
-    signal: 'data' | 'class_data',
+    signal: StoreSignal,
     key: string,
     kind: 'append' | 'ops',
     encoded: string,

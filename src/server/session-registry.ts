@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Kernel } from '../kernel/kernel.js';
-import type { AuthUser } from '../analysis/user.js';
+import { sessionDataDomain, type AuthUser } from '../analysis/user.js';
 import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
@@ -62,18 +62,24 @@ export class SessionRegistry {
     };
     this.pinger = setInterval(() => this.ping(), pingIntervalMs);
     this.pinger.unref();
-    // a page of another process resumed an id open here: this page closes, as for a resume here
-    this.stopTakeOvers = this.backend.onTakeOver?.((id) => this.handOver(id));
+    // a page of another process resumed a session open here: this page closes, as for a resume here
+    this.stopTakeOvers = this.backend.onTakeOver?.((domain) => this.handOver(domain));
   }
 
   private get backend(): DatastoreBackend {
     return this.ctx.datastore ?? getDefaultBackend();
   }
 
-  /** Close the session open on `id` (if any) with 4001; resolves when it has ended. */
-  private handOver(id: string): Promise<void> {
+  /**
+   * Close the session whose `data` domain is `domain` (if one is open here)
+   * with 4001; resolves when it has ended. The domain names the session's
+   * user too: another user's resume of the same id closes nothing.
+   */
+  private handOver(domain: string): Promise<void> {
+    // the id is the domain's first 36 characters (see sessionDataDomain)
+    const id = domain.slice(0, 36);
     const old = this.byId.get(id);
-    if (old === undefined) return Promise.resolve();
+    if (old === undefined || sessionDataDomain(id, old.user) !== domain) return Promise.resolve();
     this.byId.delete(id);
     const ended = new Promise<void>((resolve) => this.handovers.set(old, resolve));
     old.takenOver();
@@ -83,10 +89,13 @@ export class SessionRegistry {
   /**
    * A page resumes `id`: an open session on it is taken over (closed, and
    * awaited until `disconnected` ran), then the id resumes if the server
-   * holds its data; an id it never issued starts fresh.
+   * holds its data; an id it never issued starts fresh. A session is
+   * resumed only by the user who opened it (nobody, when nobody signed in):
+   * anyone else starts fresh and leaves the session's page open.
    */
   private async claim(id: string, session: Session): Promise<boolean> {
     const old = this.byId.get(id);
+    if (old !== undefined && old !== session && old.user?.id !== session.user?.id) return false;
     this.byId.set(id, session);
     // an id open in another session was issued here, whether its data is empty or not
     if (old !== undefined && old !== session) {
@@ -95,9 +104,11 @@ export class SessionRegistry {
       await ended;
     }
     const backend = this.backend;
+    // its data is bound to its user: another user's resume finds none (and takes nothing over)
+    const domain = sessionDataDomain(id, session.user);
     // not open here: a process sharing the backend may have it open (it closes its page first)
-    if (old === undefined && backend.takeOver !== undefined) await backend.takeOver(id);
-    const known = old !== undefined || backend.has === undefined ? true : await backend.has(id);
+    if (old === undefined && backend.takeOver !== undefined) await backend.takeOver(domain);
+    const known = old !== undefined || backend.has === undefined ? true : await backend.has(domain);
     if (!known && this.byId.get(id) === session) this.byId.delete(id);
     return known;
   }

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
-import type { AuthUser } from '../analysis/user.js';
+import { sessionDataDomain, userDataDomain, type AuthUser } from '../analysis/user.js';
+import type { StoreSignal } from '../protocol/delta.js';
 import { encodeValue } from '../protocol/encode.js';
 import {
   frameFromEncoded,
@@ -159,7 +160,7 @@ interface SharedFrame {
 /** What a change that is not sent returns. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
-function sharedFrame(signal: 'data' | 'class_data', change: Change): Buffer {
+function sharedFrame(signal: StoreSignal, change: Change): Buffer {
   const memo = change.memo as SharedFrame | undefined;
   if (memo !== undefined && memo.signal === signal) return memo.bytes;
   const bytes = Buffer.from(keyFrameFromEncoded(signal, change.key, change.encoded ?? 'null'));
@@ -183,6 +184,10 @@ export class Session implements PagePort {
   private kernelSession: KernelSession | undefined;
   /** The `classData` domain the kernel session was opened with (undefined: the class name). */
   classDomain: string | undefined;
+  /** The domain of the page's `data` (its id, bound to its user), once `__connect` arrived. */
+  dataDomain: string | undefined;
+  /** The domain of the page's `userData` (its user's, or its own), once `__connect` arrived. */
+  userDomain: string | undefined;
   /** The page answered (a pong or any frame) since the last ping; true until the first. */
   private alive = true;
   /** Actions handed to the kernel and not finished yet, and their frames' bytes (in order). */
@@ -437,8 +442,15 @@ export class Session implements PagePort {
     const reply = (load: ShareServerLoad): void =>
       void this.out.frame(frameFromEncoded(PROTOCOL.shareSignal, encodeValue(load)));
     const id = this.id;
+    // the domain of the session's data (bound to its user with a login): what a link shows
+    const domain = this.dataDomain ?? id;
     const of = message.kind === 'share-create' ? 'create' : 'revoke';
-    if (this.viewing || id === undefined || this.kernelSession === undefined) {
+    if (
+      this.viewing ||
+      id === undefined ||
+      domain === undefined ||
+      this.kernelSession === undefined
+    ) {
       reply({
         op: 'error',
         of,
@@ -455,7 +467,7 @@ export class Session implements PagePort {
       reply({ op: 'error', of, message: 'the share link could not be stored; see the server log' });
     };
     if (message.kind === 'share-revoke') {
-      this.ctx.shares.revoke(message.share, id).then((revoked) => {
+      this.ctx.shares.revoke(message.share, domain).then((revoked) => {
         reply(
           revoked
             ? { op: 'revoked', share: message.share }
@@ -479,7 +491,7 @@ export class Session implements PagePort {
     this.sharesMade++;
     const target = {
       analysis: this.kernel.name,
-      id,
+      id: domain,
       classDomain: this.classDomain ?? this.kernel.className ?? this.kernel.name,
     };
     this.ctx.shares.create(target, message.expiresMs, this.owner).then(({ share, expires }) => {
@@ -616,6 +628,8 @@ export class Session implements PagePort {
     this.id = resume ?? newAnalysisId();
     if (resume === undefined) this.ctx.issued(this.id, this);
     this.classDomain = this.ctx.entry(this.kernel.name)?.classDomain;
+    this.dataDomain = sessionDataDomain(this.id, this.user);
+    this.userDomain = userDataDomain(this.user, this.kernel.name, this.dataDomain);
     this.kernelSession = this.kernel.open(this, {
       id: this.id,
       resumed: resume !== undefined,
@@ -629,6 +643,8 @@ export class Session implements PagePort {
       user: this.user,
       deltas: message.deltas,
       classDomain: this.classDomain,
+      dataDomain: this.dataDomain,
+      userDomain: this.userDomain,
     });
   }
 
@@ -786,8 +802,8 @@ export class Session implements PagePort {
     );
   }
 
-  /** PageSink: a datastore change, `class_data` encoded once for every page. */
-  change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+  /** PageSink: a datastore change, `class_data` and `user_data` encoded once for every page. */
+  change(signal: StoreSignal, change: Change): Promise<void> {
     // (its length in characters: a lower bound of its bytes)
     if (change.encoded !== undefined && change.encoded.length > this.ctx.limits.hardBufferBytes) {
       this.tooLarge(signal, change.key, change.encoded.length);
@@ -796,7 +812,7 @@ export class Session implements PagePort {
     return this.out.change(
       signal,
       change,
-      signal === 'class_data' ? sharedFrame(signal, change) : undefined,
+      signal === 'data' ? undefined : sharedFrame(signal, change),
       this.deltas,
     );
   }

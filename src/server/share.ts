@@ -28,7 +28,10 @@ export const MAX_SHARES_PER_PAGE = 16;
 export interface ShareTarget {
   /** The analysis name (the viewer's socket must be on the same analysis). */
   readonly analysis: string;
-  /** The owner's analysis id (the domain of its `data`); never sent to a viewer. */
+  /**
+   * The domain of the owner's `data` (its analysis id, bound to its user
+   * with a login); never sent to a viewer.
+   */
   readonly id: string;
   /** The domain of the analysis's `classData`. */
   readonly classDomain: string;
@@ -155,7 +158,7 @@ export class ShareLinks {
   }
 
   /**
-   * Revoke link `share` made by the session `id`: true when it was that
+   * Revoke link `share` made by the session whose `data` domain is `id`: true when it was that
    * session's and is revoked now (open viewers of it close, in every process).
    */
   async revoke(share: string, id: string): Promise<boolean> {

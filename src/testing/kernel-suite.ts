@@ -8,7 +8,7 @@ import { afterEach, describe, test } from 'node:test';
 import type { Change } from '../datastore/change.js';
 import { MemoryBackend } from '../datastore/backends/memory.js';
 import { encodeValue } from '../protocol/encode.js';
-import { applyDelta, deltaFrame, isDeltaLoad } from '../protocol/delta.js';
+import { applyDelta, deltaFrame, isDeltaLoad, type StoreSignal } from '../protocol/delta.js';
 import {
   frameFromEncoded,
   keyFrameFromEncoded,
@@ -115,8 +115,12 @@ class RecordingPage implements PagePort {
   private readonly cursors = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
 
-  /** The values of `data` / `class_data` keys as a client holds them: whole values, deltas applied. */
-  readonly values = { data: new Map<string, unknown>(), class_data: new Map<string, unknown>() };
+  /** The values of `data` / `class_data` / `user_data` keys as a client holds them: whole values, deltas applied. */
+  readonly values = {
+    data: new Map<string, unknown>(),
+    class_data: new Map<string, unknown>(),
+    user_data: new Map<string, unknown>(),
+  };
 
   constructor(
     readonly label: string,
@@ -153,7 +157,7 @@ class RecordingPage implements PagePort {
     return RESOLVED;
   }
 
-  change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+  change(signal: StoreSignal, change: Change): Promise<void> {
     // as the server's session sends it: a delta only to a page that takes them
     const delta = this.deltas ? change.delta : undefined;
     this.record(
@@ -188,7 +192,7 @@ class RecordingPage implements PagePort {
     if (this.closed) {
       this.problems.push(`${this.label}: a "${frame.signal}" frame after its close resolved`);
     }
-    if (frame.signal === 'data' || frame.signal === 'class_data') {
+    if (frame.signal === 'data' || frame.signal === 'class_data' || frame.signal === 'user_data') {
       const values = this.values[frame.signal];
       for (const [key, value] of Object.entries(frame.load as object)) values.set(key, value);
     } else if (frame.signal === '__delta') {
@@ -364,8 +368,11 @@ interface ProcessLoad {
  * - `member()`: emit `member` with the id of the thread or process it runs
  *   in (the ids `memberIds` returns).
  * - `wait(ms)`: wait ms milliseconds without blocking, then emit `waited` ms.
- * - `set_data(key, value)`, `set_class_data(key, value)`: set the key in
- *   `data` / `classData`.
+ * - `set_data(key, value)`, `set_class_data(key, value)`,
+ *   `set_user_data(key, value)`: set the key in `data` / `classData` /
+ *   `userData` (`self.user_data`).
+ * - `append_user_data(key, items)`: append the items to the list at
+ *   `userData` key (`extend`).
  * - `append_data(key, items)`: append the items to the list at `data` key
  *   (`data.extend`); `patch_data(key, ops)`: apply the JSON Patch to it
  *   (`data.patch`).
@@ -433,6 +440,7 @@ export function testKernel<K extends Kernel>(
         | 'user'
         | 'deltas'
         | 'classDomain'
+        | 'userDomain'
       >
     > = {},
   ): Page => {
@@ -450,6 +458,7 @@ export function testKernel<K extends Kernel>(
       ...(request.user !== undefined ? { user: request.user } : {}),
       ...(deltas ? { deltas } : {}),
       ...(request.classDomain === undefined ? {} : { classDomain: request.classDomain }),
+      ...(request.userDomain === undefined ? {} : { userDomain: request.userDomain }),
     });
     const page = new Page(id, port, session);
     m.pages.push(page);
@@ -573,6 +582,106 @@ export function testKernel<K extends Kernel>(
       const c = open(m);
       const first = await c.port.until(() => c.port.frames[0], 'the classData snapshot');
       assert.deepEqual(first, { signal: 'class_data', load: { k: 'from b' } });
+    });
+
+    void test("userData is shared by the sessions of one user: a change reaches each of that user's pages, not another user's, and a later session of the user gets the user_data snapshot", async () => {
+      const m = await start();
+      const alice = { id: 'alice@example.com' };
+      const a = open(m, { user: alice });
+      const b = open(m, { user: alice, deltas: true });
+      const other = open(m, { user: { id: 'bob' } });
+      a.send('set_user_data', ['theme', 'dark']);
+      for (const page of [a, b]) assert.deepEqual(await page.next('user_data'), { theme: 'dark' });
+      b.send('append_user_data', ['seen', [1]]);
+      b.send('append_user_data', ['seen', [2, 3]]);
+      await a.port.waitFor(
+        (f) =>
+          f.signal === 'user_data' &&
+          'seen' in (f.load as object) &&
+          (f.load as { seen: unknown[] }).seen.length === 3,
+        'the whole list at user_data "seen"',
+      );
+      // the page that takes deltas holds the same list
+      await b.port.until(
+        () =>
+          (b.port.values.user_data.get('seen') as unknown[] | undefined)?.length === 3 || undefined,
+        'user_data "seen" in the page that takes deltas',
+      );
+      assert.deepEqual(b.port.values.user_data.get('seen'), [1, 2, 3]);
+      other.send('set_user_data', ['theme', 'light']);
+      assert.deepEqual(await other.next('user_data'), { theme: 'light' });
+      // bob's change after alice's: had alice's pages received it, it would be there now
+      a.send('echo', ['after']);
+      await a.next('echo');
+      assert.deepEqual(
+        a.port
+          .loads('user_data')
+          .map((l) => (l as { theme?: unknown }).theme)
+          .filter(Boolean),
+        ['dark'],
+        "another user's userData does not reach alice's page",
+      );
+      assert.deepEqual(
+        other.port.loads('user_data'),
+        [{ theme: 'light' }],
+        "alice's userData does not reach another user's page",
+      );
+      const later = open(m, { user: alice });
+      const first = await later.port.until(
+        () => later.port.frames.find((f) => f.signal === 'user_data'),
+        'the user_data snapshot',
+      );
+      assert.deepEqual(first, { signal: 'user_data', load: { theme: 'dark', seen: [1, 2, 3] } });
+    });
+
+    void test('userData lives on the domain the open names (userDomain): sessions given the same domain share it', async () => {
+      const m = await start();
+      const one = open(m, { user: { id: 'u1' }, userDomain: 'user:shared:x' });
+      const two = open(m, { user: { id: 'u2' }, userDomain: 'user:shared:x' });
+      one.send('set_user_data', ['k', 1]);
+      for (const page of [one, two]) assert.deepEqual(await page.next('user_data'), { k: 1 });
+    });
+
+    void test('with nobody signed in, userData belongs to the session alone and comes back when it resumes', async () => {
+      const m = await start();
+      const a = open(m);
+      const b = open(m);
+      a.send('set_user_data', ['draft', 'mine']);
+      assert.deepEqual(await a.next('user_data'), { draft: 'mine' });
+      b.send('echo', ['after']);
+      await b.next('echo');
+      assert.deepEqual(b.port.loads('user_data'), [], "another session's userData");
+      await a.close();
+      const again = open(m, { id: a.id, resumed: true });
+      const snapshot = await again.port.until(
+        () => again.port.frames.find((f) => f.signal === 'user_data'),
+        'the user_data snapshot of the resumed session',
+      );
+      assert.deepEqual(snapshot, { signal: 'user_data', load: { draft: 'mine' } });
+    });
+
+    void test("a session opened by a user is resumed with its data by that user only: another user's resume of its id finds none", async () => {
+      const m = await start();
+      const first = open(m, { user: { id: 'alice' } });
+      first.send('set_data', ['mine', 42]);
+      assert.deepEqual(await first.next('data'), { mine: 42 });
+      await first.close();
+      const intruder = open(m, { id: first.id, resumed: true, user: { id: 'bob' } });
+      intruder.send('echo', ['after']);
+      await intruder.next('echo');
+      assert.deepEqual(intruder.port.loads('data'), [], "another user's resume sees no data");
+      await intruder.close();
+      const anonymous = open(m, { id: first.id, resumed: true });
+      anonymous.send('echo', ['after']);
+      await anonymous.next('echo');
+      assert.deepEqual(anonymous.port.loads('data'), [], 'a resume without a user sees no data');
+      await anonymous.close();
+      const owner = open(m, { id: first.id, resumed: true, user: { id: 'alice' } });
+      const snapshot = await owner.port.until(
+        () => owner.port.frames.find((f) => f.signal === 'data'),
+        "the data snapshot of the owner's resume",
+      );
+      assert.deepEqual(snapshot, { signal: 'data', load: { mine: 42 } });
     });
 
     void test('a page that announced deltas gets appends and patches as __delta frames and holds the whole value; a 0.7 page gets whole values', async () => {

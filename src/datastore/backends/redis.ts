@@ -298,8 +298,12 @@ class DomainState {
 const MIN_ENTRY_BYTES = 7;
 /** Digits of a number in a published batch, at most (a safe integer). */
 const MAX_DIGITS = 15;
-/** A takeover message (`origin token domain`) is never longer. */
-const MAX_TAKEOVER_BYTES = 256;
+/**
+ * A takeover message (`origin token domain`) is never longer. A session's
+ * domain names its user when one signed in (`id@user`, the user id escaped):
+ * an OpenID subject of 255 characters escaped takes up to 765.
+ */
+const MAX_TAKEOVER_BYTES = 2048;
 const HEX16 = /^[0-9a-f]{16}$/;
 
 /** The decimal number in `buf[start, end)`: digits only, at most {@link MAX_DIGITS}; else -1. */

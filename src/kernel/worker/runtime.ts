@@ -2,7 +2,7 @@ import type { DatastoreBackend, DetachOptions } from '../../datastore/backend.js
 import type { Change } from '../../datastore/change.js';
 import { encodeValue } from '../../protocol/encode.js';
 import { frameFromEncoded, keyFrameFromEncoded } from '../../protocol/messages.js';
-import { deltaFrame } from '../../protocol/delta.js';
+import { deltaFrame, type StoreSignal } from '../../protocol/delta.js';
 import type { Logger } from '../../util/logger.js';
 import type { Batched, TurnBatcher } from '../../util/turn-batcher.js';
 import type { Meta } from '../../analysis/meta.js';
@@ -265,7 +265,7 @@ class KernelPort implements SessionPort {
     );
   }
 
-  change(signal: 'data' | 'class_data', change: Change): Promise<void> {
+  change(signal: StoreSignal, change: Change): Promise<void> {
     let memo = change.memo as EncodedChange | undefined;
     if (memo === undefined || memo.batchNo !== this.outbox.batchNo || memo.signal !== signal) {
       memo = {

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Analysis } from 'databench-ts';
+import { AnalysisTest } from 'databench-ts/testing';
+import { escapeUserId, isSessionDomain, sessionDataDomain, userDataDomain } from './user.js';
+
+/** The same vectors as python/databench/tests/test_user_data.py: both kernels name a user's stores alike. */
+const ESCAPED: Array<[string, string]> = [
+  ['alice', 'alice'],
+  ['alice@example.com', 'alice%40example.com'],
+  ['a:b/c@d', 'a%3Ab%2Fc%40d'],
+  ['a b~_.-', 'a%20b~_.-'],
+  ['Zo\u00eb', 'Zo%C3%AB'],
+  ['\u{1F600}', '%F0%9F%98%80'],
+  ['\ud800x', '%uD800x'],
+  ['%41', '%2541'],
+];
+
+const ID = '6f1c2a0e-4b7d-4c7e-9a53-0c1d2e3f4a5b';
+
+class Prefs extends Analysis<Record<string, unknown>, Record<string, unknown>, { theme: string }> {
+  on_set_pref(theme: string) {
+    return this.userData.set('theme', theme);
+  }
+}
+
+/** The `user_data` loads a test's page got. */
+function userDataOf(t: AnalysisTest<Prefs>): unknown[] {
+  return t.emittedMessages.filter(([signal]) => signal === 'user_data').map(([, load]) => load);
+}
+
+describe('the domains of a user', () => {
+  test('a user id is escaped so that it cannot end its part of a domain or name another', () => {
+    for (const [id, escaped] of ESCAPED) assert.equal(escapeUserId(id), escaped, id);
+    for (const [id] of ESCAPED) assert.doesNotMatch(escapeUserId(id), /[:@/]/);
+  });
+
+  test("a session's data is bound to its user; userData is the user's, or the session's own", () => {
+    assert.equal(sessionDataDomain(ID, undefined), ID);
+    assert.equal(sessionDataDomain(ID, { id: 'a@b' }), `${ID}@a%40b`);
+    assert.equal(userDataDomain({ id: 'a:b' }, 'prefs', ID), 'user:a%3Ab:prefs');
+    assert.equal(userDataDomain(undefined, 'prefs', ID), `${ID}/user`);
+    assert.ok(isSessionDomain(ID) && isSessionDomain(`${ID}@a`) && isSessionDomain(`${ID}/user`));
+    assert.ok(!isSessionDomain('user:a:prefs') && !isSessionDomain('Prefs@prefs'));
+  });
+});
+
+describe('userData in AnalysisTest', () => {
+  test("two instances of one user share it, another user's does not see it", async () => {
+    const alice = new AnalysisTest(Prefs, { user: { id: 'alice-unit' } });
+    const again = new AnalysisTest(Prefs, { user: { id: 'alice-unit' } });
+    const bob = new AnalysisTest(Prefs, { user: { id: 'bob-unit' } });
+    try {
+      await Promise.all([alice.ready, again.ready, bob.ready]);
+      await alice.trigger('set_pref', 'dark');
+      assert.deepEqual(userDataOf(alice), [{ theme: 'dark' }]);
+      assert.deepEqual(userDataOf(again), [{ theme: 'dark' }]);
+      assert.deepEqual(userDataOf(bob), []);
+      // a later instance of the user starts with it
+      assert.equal(again.analysisInstance.userData.get('theme'), 'dark');
+    } finally {
+      await Promise.all([alice.close(), again.close(), bob.close()]);
+    }
+  });
+
+  test("without a user it is the instance's own, made on first use", async () => {
+    const one = new AnalysisTest(Prefs);
+    const two = new AnalysisTest(Prefs);
+    try {
+      await Promise.all([one.ready, two.ready]);
+      await one.trigger('set_pref', 'light');
+      assert.deepEqual(userDataOf(one), [{ theme: 'light' }]);
+      assert.equal(two.analysisInstance.userData.get('theme'), undefined);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+});
