@@ -53,6 +53,7 @@ export async function runServe(o: CliOptions): Promise<number> {
       allowOrigins: o.allowOrigins,
       maxFrameBytes: o.maxFrameBytes,
       maxUploadBytes: o.maxUploadBytes,
+      shareExpiresMs: o.shareExpiresMs,
       sslPort: o.sslPort,
       sslCertFile: o.sslCertFile,
       sslKeyFile: o.sslKeyFile,

@@ -180,3 +180,16 @@ test('authentication flags: --token, --no-auth, --auth oidc and its settings, an
     assert.throws(() => parseCli([...argv]), message);
   }
 });
+
+test('--share-hours is how long a share link works at most, in milliseconds; a bad value is bad usage', () => {
+  assert.equal(parseCli([]).shareExpiresMs, undefined);
+  assert.equal(parseCli(['--share-hours', '2']).shareExpiresMs, 7_200_000);
+  assert.equal(parseCli(['--share-hours=0.5']).shareExpiresMs, 1_800_000);
+  for (const bad of ['0', '-1', 'soon', '600']) {
+    assert.throws(
+      () => parseCli(['--share-hours', bad]),
+      (e) => e instanceof CliError && e.exitCode === 2 && /--share-hours needs/.test(e.message),
+      bad,
+    );
+  }
+});

@@ -35,6 +35,8 @@ Options:
   --max-frame-bytes N   largest frame a client may send (default 1048576)
   --max-upload-mb N     largest file a page may upload, and most a page may
                         upload at once, in MiB (default 64)
+  --share-hours N       how long a page's share link works at most, in hours
+                        (default 24)
   --datastore URL       keep data and classData in Redis: redis://HOST:PORT/DB
                         (env DATABENCH_DATASTORE, or datastore: in index.yaml;
                         default: in this process's memory)
@@ -106,6 +108,8 @@ export interface CliOptions {
   maxFrameBytes: number | undefined;
   /** `--max-upload-mb`, in bytes; undefined: the server's default. */
   maxUploadBytes: number | undefined;
+  /** `--share-hours`, in milliseconds; undefined: the server's default. */
+  shareExpiresMs: number | undefined;
   /** `--datastore`; undefined: the server's (env DATABENCH_DATASTORE, else index.yaml's, else memory). */
   datastore: string | undefined;
   /** `--workers`: server processes on the one port. */
@@ -147,6 +151,7 @@ const WITH_VALUE = new Set([
   '--allow-origin',
   '--max-frame-bytes',
   '--max-upload-mb',
+  '--share-hours',
   '--datastore',
   '--workers',
   '--ssl-port',
@@ -247,6 +252,7 @@ export function parseCli(argv: string[]): CliOptions {
     allowOrigins: [],
     maxFrameBytes: undefined,
     maxUploadBytes: undefined,
+    shareExpiresMs: undefined,
     datastore: undefined,
     workers: 1,
     watch: undefined,
@@ -408,6 +414,18 @@ export function parseCli(argv: string[]): CliOptions {
           throw new CliError(`--max-upload-mb needs a positive number of MiB, got "${value}"`, 2);
         }
         o.maxUploadBytes = Math.max(1, Math.round(n * (1 << 20)));
+        break;
+      }
+      case '--share-hours': {
+        const n = Number(value);
+        // at most what a timer can wait (2^31 - 1 ms, about 596 hours)
+        if (!/^\d+(\.\d+)?$/.test(value ?? '') || !(n > 0) || n * 3_600_000 > 0x7fffffff) {
+          throw new CliError(
+            `--share-hours needs a positive number of hours, at most 596, got "${value}"`,
+            2,
+          );
+        }
+        o.shareExpiresMs = Math.max(1, Math.round(n * 3_600_000));
         break;
       }
       case '--datastore':

@@ -12,6 +12,7 @@ import {
   type ErrorLoad,
   type ProcessLoad,
   type ServerMessage,
+  type ShareServerLoad,
 } from '../protocol/index.js';
 import type {
   CheckedAction,
@@ -88,6 +89,13 @@ export interface ConnectionOptions {
    * read-only). Default: true.
    */
   deltas?: boolean;
+  /**
+   * Open the page as a read-only viewer of the session that made this share
+   * link (see {@link Connection.share}): it gets that session's `data` and
+   * `classData`, live, and cannot act. `null`: never. Default: the page
+   * address's `__share` parameter, in a browser.
+   */
+  share?: string | null;
 }
 
 /** {@link ConnectionOptions} with every default filled in. */
@@ -103,6 +111,32 @@ export interface ResolvedConnectionOptions {
   sessionKey: string | null | undefined;
   /** Announce and apply `__delta` frames. */
   deltas: boolean;
+  /** The share link to view; undefined: the page address's, null: none. */
+  share: string | null | undefined;
+}
+
+/** A live, read-only link to a page's session (see {@link Connection.share}). */
+export interface ShareLink {
+  /** The link's id (unguessable: whoever has it, and may open the analysis, can watch). */
+  readonly id: string;
+  /** The page's address with the link: `http://host/analysis/?__share=<id>`. */
+  readonly url: string;
+  /** When it stops working. */
+  readonly expires: Date;
+}
+
+/** The query parameter of a page address that opens it as a viewer of a share link. */
+export const SHARE_PARAM = '__share';
+
+/** The share link in a query string (`?__share=<id>`), if any. */
+function shareParam(search: string): string | undefined {
+  for (const part of search.replace(/^\?/, '').split('&')) {
+    if (part.startsWith(SHARE_PARAM + '=')) {
+      const id = part.slice(SHARE_PARAM.length + 1);
+      if (id !== '') return id;
+    }
+  }
+  return undefined;
 }
 
 /** A signal to listen to: a name, or `{signal: key}` with a key or RegExp of a `data`-like frame. */
@@ -186,6 +220,13 @@ export function resolveConnectionOptions(
   if (options.WebSocket !== undefined && typeof options.WebSocket !== 'function') {
     throw new DatabenchError('INVALID_OPTION', 'option WebSocket: expected a WebSocket class');
   }
+  const share = options.share;
+  if (share !== undefined && share !== null && (typeof share !== 'string' || share === '')) {
+    throw new DatabenchError(
+      'INVALID_OPTION',
+      `option share: expected a share link id or null, got ${String(share)}`,
+    );
+  }
   const sessionKey = options.sessionKey;
   if (sessionKey !== undefined && sessionKey !== null && typeof sessionKey !== 'string') {
     throw new DatabenchError(
@@ -205,6 +246,7 @@ export function resolveConnectionOptions(
     reconnectMaxDelayMs: max,
     console: options.console ?? globalThis.console,
     onAnalysesVersionChange: options.onAnalysesVersionChange,
+    share,
     sessionKey,
     deltas: options.deltas ?? true,
   };
@@ -414,6 +456,15 @@ export class Connection<A = any> {
   /** The id sent in the last `__connect` (null: a new session was asked for). */
   private sentId: string | null = null;
   private wasResumed = false;
+  /** The share link this page views (read-only); undefined: the page's own session. */
+  private readonly shareId: string | undefined;
+  /** Share requests waiting for the server's answer, by what they asked. */
+  private readonly shareWaits = {
+    create: [] as Array<{ resolve(link: ShareLink): void; reject(error: Error): void }>,
+    revoke: [] as Array<{ resolve(): void; reject(error: Error): void }>,
+  };
+  /** The links this connection made, newest last (what {@link revokeShare} revokes by default). */
+  private readonly madeShares: ShareLink[] = [];
   /** The uploads of this connection; made by the first `upload`. */
   private uploader: Uploader | undefined;
   /** The last value of each `data` / `class_data` / `user_data` key, which `__delta` frames change (with `deltas`). */
@@ -440,11 +491,17 @@ export class Connection<A = any> {
     const loc = pageLocation();
     const page = loc !== undefined ? takeFreshFlag(loc) : { fresh: false, search: '' };
     this.requestArgs = requestArgs ?? page.search;
-    this.analysisId = analysisId ?? undefined;
+    this.shareId =
+      this.options.share === undefined
+        ? shareParam(page.search)
+        : (this.options.share ?? undefined);
+    this.analysisId = this.shareId === undefined ? (analysisId ?? undefined) : undefined;
     this.databenchBackendVersion = undefined;
     this.analysesVersion = undefined;
     this.maxFrameBytes = undefined;
-    this.storageKey = this.resumeStored(loc, page.fresh, analysisId);
+    // a viewer has no session of its own to keep
+    this.storageKey =
+      this.shareId === undefined ? this.resumeStored(loc, page.fresh, analysisId) : undefined;
     const out = this.options.console;
     this.errorCB = (message) => {
       if (message != null) out.warn(`databench connection: ${message}`);
@@ -544,6 +601,107 @@ export class Connection<A = any> {
   /** The URL guessed from the page's location (databench 0.7 had it here); see {@link guessWSUrl}. */
   static guessWSUrl(): string {
     return guessWSUrl();
+  }
+
+  /**
+   * Whether this page is a read-only view of another page's session (it
+   * opened a share link): it shows that session's `data` and `classData`
+   * as they change; the server refuses its actions, and `ui.wire` disables
+   * its controls.
+   */
+  get viewing(): boolean {
+    return this.shareId !== undefined;
+  }
+
+  /**
+   * Make a live, read-only link to this page's session: whoever opens its
+   * `url` (and may open the analysis: the same token or login and `allow`
+   * rule) sees this page's `data` and `classData` as they change, and
+   * cannot act. It works until it expires (24 h by default, at most the
+   * server's `shareExpiresMs`; `expiresMs` asks for less) or is revoked.
+   * Rejects (`DatabenchError` `SHARE`) when not connected, in a viewer, or
+   * when the server refuses.
+   *
+   * @example
+   * const link = await databench.share();
+   * await navigator.clipboard.writeText(link.url);
+   */
+  share(options: { expiresMs?: number } = {}): Promise<ShareLink> {
+    const load: Record<string, unknown> = { op: 'create' };
+    if (options.expiresMs !== undefined) load['expires_ms'] = options.expiresMs;
+    return new Promise((resolve, reject) => {
+      if (this.sendShare(load, reject)) this.shareWaits.create.push({ resolve, reject });
+    });
+  }
+
+  /**
+   * Revoke a share link this page's session made (by default the last one
+   * this connection made): its open viewers close and it opens no more.
+   */
+  revokeShare(link?: ShareLink | string): Promise<void> {
+    const id = typeof link === 'string' ? link : (link ?? this.madeShares.at(-1))?.id;
+    return new Promise((resolve, reject) => {
+      if (id === undefined) {
+        reject(new DatabenchError('SHARE', 'no share link to revoke: this page made none'));
+        return;
+      }
+      if (this.sendShare({ op: 'revoke', share: id }, reject)) {
+        this.shareWaits.revoke.push({ resolve, reject });
+      }
+    });
+  }
+
+  /** Send a `__share` request now; false (and `reject` called) when it cannot go. */
+  private sendShare(load: Record<string, unknown>, reject: (error: Error) => void): boolean {
+    if (this.viewing) {
+      reject(new DatabenchError('SHARE', 'a read-only view cannot share or revoke links'));
+      return false;
+    }
+    if (!this.ready || this.socket === undefined) {
+      reject(
+        new DatabenchError(
+          'SHARE',
+          'not connected: share once the server has answered __connect (the connect callback)',
+        ),
+      );
+      return false;
+    }
+    this.socket.send(frameFromEncoded(PROTOCOL.shareSignal, encodeValue(load)));
+    return true;
+  }
+
+  /** A `__share` frame from the server: the answer to the oldest request of its kind. */
+  private handleShare(load: unknown): void {
+    if (!isPlainObject(load)) return;
+    const reply = load as unknown as ShareServerLoad;
+    if (reply.op === 'created' && typeof reply.share === 'string') {
+      const link: ShareLink = {
+        id: reply.share,
+        url:
+          this.wsUrl.replace(/^ws/, 'http').replace(/ws$/, '') + `?${SHARE_PARAM}=${reply.share}`,
+        expires: new Date(reply.expires),
+      };
+      this.madeShares.push(link);
+      this.shareWaits.create.shift()?.resolve(link);
+    } else if (reply.op === 'revoked') {
+      const i = this.madeShares.findIndex((l) => l.id === reply.share);
+      if (i >= 0) this.madeShares.splice(i, 1);
+      this.shareWaits.revoke.shift()?.resolve();
+    } else if (reply.op === 'error') {
+      const waits = reply.of === 'revoke' ? this.shareWaits.revoke : this.shareWaits.create;
+      waits.shift()?.reject(new DatabenchError('SHARE', String(reply.message)));
+    }
+  }
+
+  /** The socket closed: share requests it carried get no answer. */
+  private dropShareWaits(): void {
+    const error = new DatabenchError(
+      'SHARE',
+      'the connection closed before the server answered the share request',
+    );
+    for (const waits of [this.shareWaits.create, this.shareWaits.revoke]) {
+      for (const wait of waits.splice(0)) wait.reject(error);
+    }
   }
 
   /** Whether the server has answered `__connect` on the current socket (emits go out at once). */
@@ -941,17 +1099,13 @@ export class Connection<A = any> {
       if (this.socket !== socket) return;
       this.errorCB(); // clear earlier connection problems
       this.sentId = this.analysisId ?? null;
-      socket.send(
-        JSON.stringify(
-          this.options.deltas
-            ? {
-                __connect: this.sentId,
-                __request_args: this.requestArgs,
-                [PROTOCOL.deltasKey]: 1,
-              }
-            : { __connect: this.sentId, __request_args: this.requestArgs },
-        ),
-      );
+      const hello: Record<string, unknown> = {
+        __connect: this.sentId,
+        __request_args: this.requestArgs,
+      };
+      if (this.options.deltas) hello[PROTOCOL.deltasKey] = 1;
+      if (this.shareId !== undefined) hello[PROTOCOL.shareKey] = this.shareId;
+      socket.send(JSON.stringify(hello));
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
@@ -968,6 +1122,15 @@ export class Connection<A = any> {
       if (event.code === PROTOCOL.messageTooBigCode) this.closedTooBig();
       // the server dropped this page's uploads with the socket
       this.uploader?.lost();
+      this.dropShareWaits();
+      if (this.active && event.code === PROTOCOL.shareEndedCode) {
+        // the link was revoked or expired (or never worked): reconnecting would not open it
+        this.active = false;
+        this.errorCB(
+          `This shared view has ended: ${event.reason || 'the link is unknown, expired or revoked'}.`,
+        );
+        return;
+      }
       if (this.active && event.code === PROTOCOL.takenOverCode) {
         // another page resumed this session: reconnecting would take it back
         this.active = false;
@@ -1108,6 +1271,8 @@ export class Connection<A = any> {
       if (!this.handleConnectReply(message.load)) return;
     } else if (message.signal === PROTOCOL.processSignal) {
       this.handleProcess(message.load);
+    } else if (message.signal === PROTOCOL.shareSignal) {
+      this.handleShare(message.load);
     } else if (this.options.deltas) {
       if (
         message.signal === 'data' ||
@@ -1163,7 +1328,8 @@ export class Connection<A = any> {
     }
     const reply = load as unknown as ConnectReply;
     const previous = this.analysesVersion;
-    this.analysisId = reply.analysis_id;
+    // a viewer's reply has no id (it never learns the owner's)
+    this.analysisId = reply.analysis_id === '' ? undefined : reply.analysis_id;
     this.databenchBackendVersion =
       typeof reply.databench_backend_version === 'string'
         ? reply.databench_backend_version

@@ -16,6 +16,7 @@ export { ui };
 export {
   Connection,
   CONNECTION_DEFAULTS,
+  SHARE_PARAM,
   attach,
   connect,
   guessWSUrl,
@@ -27,6 +28,7 @@ export type {
   OnceOptions,
   ProcessStatus,
   ResolvedConnectionOptions,
+  ShareLink,
   SignalPattern,
 } from './connection.js';
 export type {

@@ -106,7 +106,9 @@ export type DatabenchErrorCode =
   /** A wait for a message that did not come in time. */
   | 'TIMEOUT'
   /** A file upload the server refused (a limit, a bad chunk) or that failed (the connection was lost). */
-  | 'UPLOAD';
+  | 'UPLOAD'
+  /** A share link the server did not make or revoke (a read-only view, a limit, the connection lost). */
+  | 'SHARE';
 
 /**
  * The base of every error databench throws on purpose. `code` is stable and

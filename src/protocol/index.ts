@@ -30,6 +30,8 @@ export type {
   TypeErrorsLoad,
   ProcessLoad,
   ServerMessage,
+  ShareMessage,
+  ShareServerLoad,
   UploadCancelMessage,
   UploadFileInfo,
   UploadServerLoad,

@@ -132,6 +132,60 @@ describe('parseClientMessage', () => {
     );
   });
 
+  test('a connect frame with "__share" opens a share link, whatever id it names (our addition)', () => {
+    assert.deepEqual(parseClientMessage('{"__connect": "abc", "__share": "s1", "__deltas": 1}'), {
+      kind: 'connect',
+      analysisId: null,
+      requestArgs: '',
+      deltas: true,
+      share: 's1',
+    });
+    // absent or null: the page's own session
+    assert.equal(
+      (parseClientMessage('{"__connect": null, "__share": null}') as { share?: string }).share,
+      undefined,
+    );
+    assert.throws(
+      () => parseClientMessage('{"__connect": null, "__share": 5}'),
+      /"__share" must be/,
+    );
+    assert.throws(
+      () => parseClientMessage(JSON.stringify({ __connect: null, __share: 'x'.repeat(65) })),
+      /at most 64 characters/,
+    );
+  });
+
+  test('__share create and revoke (our addition); anything else is a ProtocolError', () => {
+    assert.deepEqual(parseClientMessage('{"signal": "__share", "load": {"op": "create"}}'), {
+      kind: 'share-create',
+      expiresMs: undefined,
+    });
+    assert.deepEqual(
+      parseClientMessage('{"signal": "__share", "load": {"op": "create", "expires_ms": 500}}'),
+      { kind: 'share-create', expiresMs: 500 },
+    );
+    assert.deepEqual(
+      parseClientMessage('{"signal": "__share", "load": {"op": "revoke", "share": "abc"}}'),
+      { kind: 'share-revoke', share: 'abc' },
+    );
+    for (const load of [
+      undefined,
+      {},
+      { op: 'open' },
+      { op: 'create', expires_ms: -1 },
+      { op: 'create', expires_ms: 'soon' },
+      { op: 'revoke' },
+      { op: 'revoke', share: '' },
+      { op: 'revoke', share: 'x'.repeat(65) },
+    ]) {
+      assert.throws(
+        () => parseClientMessage(JSON.stringify({ signal: '__share', load })),
+        ProtocolError,
+        JSON.stringify(load),
+      );
+    }
+  });
+
   test('an action with a load', () => {
     assert.deepEqual(parseClientMessage('{"signal": "run", "load": {"my_param": "helloworld"}}'), {
       kind: 'action',

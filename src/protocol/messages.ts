@@ -77,6 +77,27 @@ export const PROTOCOL = {
    * older page does not reconnect, it says the analysis is open elsewhere.
    */
   takenOverCode: 4001,
+  /**
+   * Both ways (our addition): a live, read-only share link of a page's
+   * session. Client → server `{"op": "create"}` (optionally `"expires_ms"`,
+   * never longer than the server allows) and `{"op": "revoke", "share":
+   * id}`; server → client `created` (`share`, `expires` in ms since the
+   * epoch), `revoked` and `error` (`message`). See {@link ShareServerLoad}.
+   * A 0.7 server answers `create` with a `warn` ("no handler").
+   */
+  shareSignal: '__share',
+  /**
+   * Client → server (our addition): a `__connect` frame with `"__share":
+   * id` opens the page as a read-only viewer of the session that made the
+   * link: the reply has `"view": true` and an empty `analysis_id`. A 0.7
+   * server ignores the key and starts a new session.
+   */
+  shareKey: '__share',
+  /**
+   * Close code (our addition) of a viewer whose share link is unknown,
+   * expired or revoked: the page does not reconnect; the reason says which.
+   */
+  shareEndedCode: 4003,
 } as const;
 
 /**
@@ -91,6 +112,7 @@ export const RESERVED_SIGNALS: ReadonlySet<string> = new Set([
   PROTOCOL.errorSignal,
   PROTOCOL.loadErrorSignal,
   PROTOCOL.uploadSignal,
+  PROTOCOL.shareSignal,
 ]);
 
 /**
@@ -108,6 +130,8 @@ export interface ConnectMessage {
   readonly requestArgs: string;
   /** The client applies `__delta` frames (it sent `"__deltas": 1`); false for a 0.7 client. */
   readonly deltas: boolean;
+  /** Our addition: the share link to view (`"__share": id`); undefined for the owner's own page. */
+  readonly share?: string | undefined;
 }
 
 /** Client → server: an action. `hasLoad` is false when the frame has no `load` key. */
@@ -164,9 +188,39 @@ export interface UploadCancelMessage {
   readonly id: number;
 }
 
+/**
+ * Client → server (our addition, PROTOCOL.shareSignal): make a share link of
+ * this page's session (`expiresMs`: a shorter life than the server's
+ * default), or revoke one.
+ */
+export type ShareMessage =
+  | { readonly kind: 'share-create'; readonly expiresMs: number | undefined }
+  | { readonly kind: 'share-revoke'; readonly share: string };
+
+/** The longest share id a client frame may name, in characters. */
+const MAX_SHARE_ID_CHARS = 64;
+
 /** Every message a client can send as text. */
 export type ClientMessage =
-  ConnectMessage | ActionMessage | CancelMessage | UploadStartMessage | UploadCancelMessage;
+  | ConnectMessage
+  | ActionMessage
+  | CancelMessage
+  | UploadStartMessage
+  | UploadCancelMessage
+  | ShareMessage;
+
+/** Server → client: the load of a `__share` frame (see PROTOCOL.shareSignal). */
+export type ShareServerLoad =
+  | {
+      op: 'created';
+      /** The share id: the viewer's page opens with `?__share=<id>`. */
+      share: string;
+      /** When the link stops working, in ms since the epoch. */
+      expires: number;
+    }
+  | { op: 'revoked'; share: string }
+  /** `of`: what was refused, the `create` or the `revoke`. */
+  | { op: 'error'; of: 'create' | 'revoke'; message: string };
 
 /** Server → client: the load of an `__upload` frame (see PROTOCOL.uploadSignal). */
 export type UploadServerLoad =
@@ -206,6 +260,12 @@ export interface ConnectReply {
    * client keeps no id for the next load. A lost connection still resumes.
    */
   resume_on_reload?: false;
+  /**
+   * Our addition, sent only as `true`: the page connected with a share link
+   * and is a read-only viewer (its actions are refused; `analysis_id` is
+   * empty: a viewer never learns the owner's id).
+   */
+  view?: true;
 }
 
 /**
@@ -360,7 +420,16 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
     }
     // any truthy value announces deltas: a later client may send a version number
     const deltas = Boolean(obj[PROTOCOL.deltasKey]);
-    return { kind: 'connect', analysisId: id, requestArgs: args ?? '', deltas };
+    const share = obj[PROTOCOL.shareKey];
+    if (share === undefined || share === null) {
+      return { kind: 'connect', analysisId: id, requestArgs: args ?? '', deltas };
+    }
+    if (typeof share !== 'string' || share.length > MAX_SHARE_ID_CHARS) {
+      throw new ProtocolError(
+        `"${PROTOCOL.shareKey}" must be a share id string of at most ${MAX_SHARE_ID_CHARS} characters`,
+      );
+    }
+    return { kind: 'connect', analysisId: null, requestArgs: args ?? '', deltas, share };
   }
   const signal = obj['signal'];
   if (typeof signal !== 'string' || signal === '') {
@@ -371,6 +440,7 @@ export function parseClientMessage(text: string, options?: ParseClientOptions): 
     if (signal === PROTOCOL.cancelSignal)
       return { kind: 'cancel', target: cancelTarget(obj['load']) };
     if (signal === PROTOCOL.uploadSignal) return uploadMessage(obj['load']);
+    if (signal === PROTOCOL.shareSignal) return shareMessage(obj['load']);
   }
   const hasLoad = 'load' in obj;
   const concurrency = obj['concurrency'] === 'latest' ? 'latest' : undefined;
@@ -392,6 +462,33 @@ function cancelTarget(load: unknown): CancelTarget {
   }
   throw new ProtocolError(
     `"${PROTOCOL.cancelSignal}" needs a load {"id": <process id>} or {"action": "<name>"}`,
+  );
+}
+
+/** A `__share` frame of a page: `create` or `revoke`. */
+function shareMessage(load: unknown): ShareMessage {
+  const op = isPlainObject(load) ? load['op'] : undefined;
+  if (op === 'create') {
+    const ms = (load as Record<string, unknown>)['expires_ms'];
+    if (ms === undefined || ms === null) return { kind: 'share-create', expiresMs: undefined };
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+      throw new ProtocolError(
+        `"${PROTOCOL.shareSignal}" create: "expires_ms" must be a positive number`,
+      );
+    }
+    return { kind: 'share-create', expiresMs: ms };
+  }
+  if (op === 'revoke') {
+    const share = (load as Record<string, unknown>)['share'];
+    if (typeof share !== 'string' || share === '' || share.length > MAX_SHARE_ID_CHARS) {
+      throw new ProtocolError(
+        `"${PROTOCOL.shareSignal}" revoke needs "share": the id of a link this page made`,
+      );
+    }
+    return { kind: 'share-revoke', share };
+  }
+  throw new ProtocolError(
+    `"${PROTOCOL.shareSignal}" needs a load {"op": "create"} or {"op": "revoke", "share": id}`,
   );
 }
 

@@ -40,6 +40,7 @@ import {
   type TypecheckMode,
 } from './options.js';
 import { SessionRegistry } from './session-registry.js';
+import { ShareLinks } from './share.js';
 import {
   createHostCheck,
   createUpgradeGate,
@@ -331,6 +332,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
       datastore: datastore.backend,
       // this server's own: no flush state is shared with another server in the process
       batcher: new TurnBatcher(),
+      shares: new ShareLinks(datastore.backend, o.shareExpiresMs),
     },
     logger,
     pingIntervalMs,

@@ -47,12 +47,19 @@ describe('resolveServerOptions: defaults', () => {
       pauseQueuedBytes: 4 << 20,
       maxQueuedBytes: 64 << 20,
       totalBufferBytes: 256 << 20,
+      viewersBufferBytes: 64 << 20,
       drainPollMs: 10,
       maxFrameBytes: 1 << 20,
       maxUploadBytes: 64 << 20,
       maxUploadPageBytes: 64 << 20,
     });
     assert.equal(o.pingIntervalMs, 15_000);
+    assert.equal(o.shareExpiresMs, 24 * 60 * 60 * 1000);
+    // the viewers of one shared session hold at most what one page may, unless told otherwise
+    assert.equal(
+      resolveServerOptions({ sendBufferHardBytes: 1000 }, {}).limits.viewersBufferBytes,
+      1000,
+    );
     assert.equal(o.ssl, undefined);
     // by page: a page with a nonce runs its scripts only with it, the others allow inline ones
     assert.equal(o.contentSecurityPolicy(undefined), DEFAULT_CONTENT_SECURITY_POLICY);

@@ -112,10 +112,24 @@ export interface ServerOptions {
    */
   sendBufferTotalBytes?: number;
   /**
+   * Pending bytes of all slow viewers of one shared session (its share
+   * links' pages, in this process) together at most; past it the slowest
+   * viewers are closed (1008).
+   * @default sendBufferHardBytes (what one page may hold)
+   */
+  sendBufferViewersBytes?: number;
+  /**
    * Interval of keep-alive pings, in milliseconds; a socket that misses one is closed.
    * @default 15000
    */
   pingIntervalMs?: number;
+  /**
+   * How long a share link (`d.share()`) works, in milliseconds, at most: a
+   * page may ask for a shorter life, never a longer one. At most 2^31 - 1
+   * (about 24.8 days).
+   * @default 86400000 (24 h)
+   */
+  shareExpiresMs?: number;
   /**
    * Also serve HTTPS and WSS on this port.
    * @default none (no HTTPS)
@@ -343,7 +357,9 @@ export const SERVER_DEFAULTS = Object.freeze({
   pauseQueuedBytes: 4 << 20,
   maxQueuedBytes: 64 << 20,
   sendBufferTotalBytes: 256 << 20,
+  sendBufferViewersBytes: 64 << 20,
   pingIntervalMs: 15_000,
+  shareExpiresMs: 24 * 60 * 60 * 1000,
   watch: false,
   datastore: 'memory',
 });
@@ -368,6 +384,8 @@ export interface ResolvedServerOptions {
   /** The per-session bounds of the outbound and inbound queues. */
   limits: SessionLimits;
   pingIntervalMs: number;
+  /** How long a share link works at most, in milliseconds. */
+  shareExpiresMs: number;
   /** HTTPS: its port and the PEM files (both undefined: a self-signed certificate). */
   ssl: { port: number; certFile: string | undefined; keyFile: string | undefined } | undefined;
   /** The Content-Security-Policy of a response, by the page's nonce. */
@@ -580,12 +598,21 @@ export function resolveServerOptions(
     pauseQueuedBytes: positive('pauseQueuedBytes', o),
     maxQueuedBytes: positive('maxQueuedBytes', o),
     totalBufferBytes: positive('sendBufferTotalBytes', o),
+    viewersBufferBytes: positive('sendBufferViewersBytes', {
+      ...o,
+      sendBufferViewersBytes: o.sendBufferViewersBytes ?? o.sendBufferHardBytes,
+    }),
     drainPollMs: DRAIN_POLL_MS,
     maxFrameBytes,
     maxUploadBytes,
     maxUploadPageBytes,
   };
   const pingIntervalMs = positive('pingIntervalMs', o);
+  const shareExpiresMs = positive('shareExpiresMs', o);
+  // a longer delay fires at once in Node's timers
+  if (shareExpiresMs > 0x7fffffff) {
+    throw invalid('option shareExpiresMs', 'at most 2147483647 (about 24.8 days)', shareExpiresMs);
+  }
 
   let ssl: ResolvedServerOptions['ssl'];
   const certFile = optionalString('sslCertFile', o.sslCertFile);
@@ -643,6 +670,7 @@ export function resolveServerOptions(
     maxFrameBytes,
     limits,
     pingIntervalMs,
+    shareExpiresMs,
     ssl,
     contentSecurityPolicy: csp,
     workers,

@@ -69,6 +69,32 @@ function itemBytes(item: Item): number {
   return Buffer.byteLength(key) + (encoded === undefined ? 4 : Buffer.byteLength(encoded)) + 32;
 }
 
+/** What an outbound queue reports its slowness to (an {@link OutboundBudget}, or several). */
+export interface BudgetAccount {
+  /** A page became slow: it counts until {@link relieved}. */
+  congested(out: Outbound): void;
+  /** A page caught up or closed. */
+  relieved(out: Outbound): void;
+}
+
+/** Two budgets at once: a viewer of a shared page counts against its owner's and the server's. */
+export class BothBudgets implements BudgetAccount {
+  constructor(
+    private readonly first: BudgetAccount,
+    private readonly second: BudgetAccount,
+  ) {}
+
+  congested(out: Outbound): void {
+    this.first.congested(out);
+    this.second.congested(out);
+  }
+
+  relieved(out: Outbound): void {
+    this.first.relieved(out);
+    this.second.relieved(out);
+  }
+}
+
 /**
  * The server-wide bound on what slow pages hold: each page is bounded on its
  * own (`hardBufferBytes`), and the sum over the slow ones is bounded too, so
@@ -76,6 +102,9 @@ function itemBytes(item: Item): number {
  * slow pages are counted (those closed for slowness too, until they have
  * gone); past the budget the slowest (most pending) are closed first, with a
  * reason, and a closed one still holding its bytes is cut off.
+ *
+ * A {@link BudgetAccount} structurally (no `implements`: its methods are
+ * internal and left out of the published types).
  */
 export class OutboundBudget {
   private readonly slow = new Set<Outbound>();
@@ -164,7 +193,7 @@ export class Outbound implements Batched {
     private readonly ws: WebSocket,
     private readonly socket: Socket | undefined,
     private readonly limits: OutboundLimits,
-    private readonly budget: OutboundBudget,
+    private budget: BudgetAccount,
     private readonly batcher: TurnBatcher,
     private readonly owner: OutboundOwner,
   ) {}
@@ -177,6 +206,16 @@ export class Outbound implements Batched {
   /** @internal The server-wide budget closes this page. */
   overBudget(limit: number): void {
     this.owner.closeOverBudget(limit);
+  }
+
+  /**
+   * @internal Count this page's slowness against `budget` from now on (a
+   * viewer of a shared page, once it is known to be one, before it was sent
+   * anything that could make it slow).
+   */
+  useBudget(budget: BudgetAccount): void {
+    this.budget.relieved(this);
+    this.budget = budget;
   }
 
   /** Queue an encoded frame (an emit: never dropped, never coalesced). */

@@ -6,7 +6,8 @@ import type { App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
 import type { DatastoreBackend } from '../datastore/backend.js';
 import { getDefaultBackend } from '../datastore/default-backend.js';
-import { OutboundBudget } from './outbound.js';
+import { BothBudgets, OutboundBudget } from './outbound.js';
+import { MAX_VIEWERS_PER_SESSION } from './share.js';
 import { Session, type SessionContext } from './session.js';
 import { PROTOCOL } from '../protocol/messages.js';
 
@@ -26,9 +27,16 @@ export class SessionRegistry {
   private readonly pinger: ReturnType<typeof setInterval>;
   /** Stops listening for resumes on other processes (a shared backend's takeovers). */
   private readonly stopTakeOvers: (() => void) | undefined;
+  /**
+   * The viewers of each shared session in this process: how many, and the
+   * budget their slow bytes share (`sendBufferViewersBytes`: by default as
+   * much as one page may hold), so that many slow viewers of one page
+   * cannot hold more.
+   */
+  private readonly viewers = new Map<string, { count: number; budget: OutboundBudget }>();
 
   constructor(
-    ctx: Omit<SessionContext, 'onEnded' | 'budget' | 'claim' | 'issued'>,
+    ctx: Omit<SessionContext, 'onEnded' | 'budget' | 'claim' | 'issued' | 'viewer'>,
     private readonly logger: Logger,
     pingIntervalMs: number,
   ) {
@@ -38,6 +46,7 @@ export class SessionRegistry {
       budget: this.budget,
       claim: (id, session) => this.claim(id, session),
       issued: (id, session) => void this.byId.set(id, session),
+      viewer: (id) => this.viewer(id),
       onEnded: (session) => {
         this.sessions.delete(session);
         if (session.id !== undefined && this.byId.get(session.id) === session) {
@@ -102,6 +111,30 @@ export class SessionRegistry {
     const known = old !== undefined || backend.has === undefined ? true : await backend.has(domain);
     if (!known && this.byId.get(id) === session) this.byId.delete(id);
     return known;
+  }
+
+  /** A viewer of the session `id` joins (see {@link SessionContext.viewer}). */
+  private viewer(id: string): ReturnType<SessionContext['viewer']> {
+    let entry = this.viewers.get(id);
+    if (entry === undefined) {
+      entry = { count: 0, budget: new OutboundBudget(this.ctx.limits.viewersBufferBytes) };
+      this.viewers.set(id, entry);
+    } else if (entry.count >= MAX_VIEWERS_PER_SESSION) {
+      return undefined;
+    }
+    entry.count++;
+    const joined = entry;
+    let released = false;
+    return {
+      budget: new BothBudgets(joined.budget, this.budget),
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--joined.count > 0) return;
+        joined.budget.dispose();
+        if (this.viewers.get(id) === joined) this.viewers.delete(id);
+      },
+    };
   }
 
   /** A socket passed the upgrade gate; `raw` is its upgrade request's socket (`req.socket`). */

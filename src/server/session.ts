@@ -12,6 +12,8 @@ import {
   PROTOCOL,
   type ConnectMessage,
   type ConnectReply,
+  type ShareMessage,
+  type ShareServerLoad,
   type TypeErrorsLoad,
 } from '../protocol/messages.js';
 import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
@@ -21,7 +23,19 @@ import { escapeLogText } from '../protocol/log-text.js';
 import { LogRateLimit } from '../util/log-limit.js';
 import type { Logger } from '../util/logger.js';
 import type { TurnBatcher } from '../util/turn-batcher.js';
-import { Outbound, type OutboundBudget, type OutboundLimits } from './outbound.js';
+import {
+  Outbound,
+  type BudgetAccount,
+  type OutboundBudget,
+  type OutboundLimits,
+} from './outbound.js';
+import {
+  closeShareStore,
+  MAX_SHARES_PER_PAGE,
+  ShareView,
+  UNKNOWN_SHARE,
+  type ShareLinks,
+} from './share.js';
 import type { AnalysisEntry } from '../app/app.js';
 import { PageUploads, type ChunkResult, type UploadLimits } from './upload.js';
 
@@ -35,6 +49,8 @@ export interface SessionLimits extends OutboundLimits, UploadLimits {
   maxQueuedBytes: number;
   /** Pending outbound bytes of all slow pages together at most; past it the slowest are closed. */
   totalBufferBytes: number;
+  /** Pending outbound bytes of all slow viewers of one shared session together at most. */
+  viewersBufferBytes: number;
 }
 
 /** What every session of one server shares. */
@@ -73,6 +89,15 @@ export interface SessionContext {
   onEnded(session: Session): void;
   /** Handler failures reach the page with the file:line of the user's code. Default: true. */
   readonly errorDetails?: boolean;
+  /** The server's share links. */
+  readonly shares: ShareLinks;
+  /**
+   * A viewer of the session `id` joins in this process: the budget its slow
+   * bytes count against (the owner's, shared by every viewer of `id`, and
+   * the server's) and what to call when it has gone; undefined when `id`
+   * has as many viewers here as it may.
+   */
+  viewer(id: string): { budget: BudgetAccount; release(): void } | undefined;
 }
 
 /**
@@ -121,6 +146,11 @@ function onSocketClose(this: WebSocket): void {
   (this as PageSocket).session?.end();
 }
 
+/** A name the page sent, as a warning quotes it back: at most 100 characters. */
+function shortName(name: string): string {
+  return name.length > 100 ? name.slice(0, 100) + '…' : name;
+}
+
 /** The memo a change carries: its frame, encoded once for every page that has no transform. */
 interface SharedFrame {
   signal: string;
@@ -142,7 +172,9 @@ function sharedFrame(signal: StoreSignal, change: Change): Buffer {
  * One WebSocket and the kernel session behind it: parses frames, hands the
  * page's actions to its kernel, and owns the outbound path. It never sees an
  * analysis instance: the kernel (in this thread, a worker thread or another
- * process) runs it.
+ * process) runs it. It is also a `ViewerPage` (structurally: no
+ * `implements`, since those methods are internal and left out of the
+ * published types).
  */
 export class Session implements PagePort {
   /** The analysis id, once `__connect` arrived. */
@@ -174,6 +206,13 @@ export class Session implements PagePort {
   private uploads: PageUploads | undefined;
   /** The page applies `__delta` frames (it announced `__deltas` in `__connect`). */
   private deltas = false;
+  /** The page opened a share link: it views another page's session and cannot act. */
+  private viewing = false;
+  /** A viewer's feed of the owner's data, once its link resolved. */
+  private view: ShareView | undefined;
+  private releaseViewer: (() => void) | undefined;
+  /** Share links this page made (bounded per page). */
+  private sharesMade = 0;
 
   /**
    * @param ws The page's WebSocket (a {@link PageSocket}).
@@ -230,7 +269,8 @@ export class Session implements PagePort {
         }
         this.connecting = true;
         this.deltas = message.deltas;
-        this.start(message);
+        if (message.share !== undefined) this.startView(message.share);
+        else this.start(message);
         return;
       }
       case 'action': {
@@ -238,6 +278,10 @@ export class Session implements PagePort {
           const warning = `action "${message.signal}" ignored: send __connect first`;
           this.logPage(warning);
           this.tell('warn', warning);
+          return;
+        }
+        if (this.viewing) {
+          this.readOnly(`action "${shortName(message.signal)}"`);
           return;
         }
         if (LIFECYCLE.has(message.signal)) {
@@ -271,6 +315,10 @@ export class Session implements PagePort {
         return;
       }
       case 'cancel': {
+        if (this.viewing) {
+          this.readOnly(PROTOCOL.cancelSignal);
+          return;
+        }
         // nothing runs or waits: nothing to cancel
         if (this.queued === 0 || !this.kernelSession) return;
         // not queued (it must reach the kernel while the action it cancels
@@ -290,6 +338,11 @@ export class Session implements PagePort {
         return;
       }
       case 'upload-start': {
+        if (this.viewing) {
+          this.readOnly(`upload to "${shortName(message.action)}"`);
+          this.uploaded(PageUploads.refused(message.id, 'this page is a read-only view'));
+          return;
+        }
         if (this.kernelSession === undefined) {
           this.uploaded(
             PageUploads.refused(message.id, 'send __connect and wait for its reply first'),
@@ -303,6 +356,10 @@ export class Session implements PagePort {
       }
       case 'upload-cancel':
         this.uploads?.cancel(message.id);
+        return;
+      case 'share-create':
+      case 'share-revoke':
+        this.share(message);
         return;
       default: {
         const never: never = message;
@@ -371,6 +428,167 @@ export class Session implements PagePort {
     if (dropped > 0)
       this.ctx.logger.warn(`${prefix} ${dropped} warning(s) from this page dropped (rate limit)`);
     this.ctx.logger.warn(`${prefix} ${escapeLogText(text)}`);
+  }
+
+  /** A viewer tried to act: refused with a `warn`; nothing reaches the analysis. */
+  private readOnly(what: string): void {
+    const warning = `${what} refused: this page is a read-only view of a shared session`;
+    this.logPage(warning);
+    this.tell('warn', warning);
+  }
+
+  /** The page asks for a share link of its session, or revokes one. */
+  private share(message: ShareMessage): void {
+    const reply = (load: ShareServerLoad): void =>
+      void this.out.frame(frameFromEncoded(PROTOCOL.shareSignal, encodeValue(load)));
+    const id = this.id;
+    // the domain of the session's data (bound to its user with a login): what a link shows
+    const domain = this.dataDomain ?? id;
+    const of = message.kind === 'share-create' ? 'create' : 'revoke';
+    if (
+      this.viewing ||
+      id === undefined ||
+      domain === undefined ||
+      this.kernelSession === undefined
+    ) {
+      reply({
+        op: 'error',
+        of,
+        message: this.viewing
+          ? 'a read-only view cannot share or revoke links'
+          : 'send __connect and wait for its reply first',
+      });
+      return;
+    }
+    const failed = (error: unknown): void => {
+      this.ctx.logger.error(
+        `[${this.kernel.name} ${shortId(id)}] share link: ${describeError(error).stack}`,
+      );
+      reply({ op: 'error', of, message: 'the share link could not be stored; see the server log' });
+    };
+    if (message.kind === 'share-revoke') {
+      this.ctx.shares.revoke(message.share, domain).then((revoked) => {
+        reply(
+          revoked
+            ? { op: 'revoked', share: message.share }
+            : {
+                op: 'error',
+                of,
+                message: `no share link of this session to revoke: ${UNKNOWN_SHARE}`,
+              },
+        );
+      }, failed);
+      return;
+    }
+    if (this.sharesMade >= MAX_SHARES_PER_PAGE) {
+      reply({
+        op: 'error',
+        of,
+        message: `a page makes at most ${MAX_SHARES_PER_PAGE} share links; reuse or revoke one`,
+      });
+      return;
+    }
+    this.sharesMade++;
+    const target = {
+      analysis: this.kernel.name,
+      id: domain,
+      classDomain: this.classDomain ?? this.kernel.className ?? this.kernel.name,
+    };
+    this.ctx.shares.create(target, message.expiresMs, this.owner).then(({ share, expires }) => {
+      this.ctx.logger.info(
+        `[${this.kernel.name} ${shortId(id)}] made a read-only share link (expires ${new Date(expires).toISOString()})`,
+      );
+      reply({ op: 'created', share, expires });
+    }, failed);
+  }
+
+  /** The page opened a share link: once it resolves, the owner's data, then its changes. */
+  private startView(share: string): void {
+    this.viewing = true;
+    this.openView(share).catch((error: unknown) => {
+      this.ctx.logger.error(
+        `[${this.kernel.name}] reading a share link failed: ${describeError(error).stack}`,
+      );
+      // the storage failed, not the link: the page tries again (1011 reconnects)
+      if (!this.ended) this.fail('the share link could not be read; retrying', 1011, 'share link');
+    });
+  }
+
+  private async openView(share: string): Promise<void> {
+    const found = await this.ctx.shares.open(share, this.kernel.name);
+    if (found === undefined) {
+      this.refuseView(UNKNOWN_SHARE);
+      return;
+    }
+    const account = this.ended ? undefined : this.ctx.viewer(found.target.id);
+    if (account === undefined) {
+      closeShareStore(found.store);
+      if (!this.ended) {
+        // 1013 (try again later): the page reconnects with backoff
+        this.fail(
+          'this shared page has as many viewers as it may; retrying',
+          1013,
+          'too many viewers',
+        );
+      }
+      return;
+    }
+    this.releaseViewer = () => account.release();
+    this.out.useBudget(account.budget);
+    const view = new ShareView(
+      found.target,
+      found.expires,
+      found.store,
+      this.ctx.datastore,
+      this.owner,
+    );
+    this.view = view;
+    await view.ready;
+    if (this.ended) return;
+    const reply: ConnectReply = {
+      // a viewer never learns the owner's id (it would resume, and act in, the session)
+      analysis_id: '',
+      databench_backend_version: this.ctx.backendVersion,
+      analyses_version: this.ctx.analysesVersion(),
+      max_frame_bytes: this.ctx.maxFrameBytes,
+      view: true,
+    };
+    void this.out.frame(frameFromEncoded(PROTOCOL.connectSignal, encodeValue(reply)));
+    this.replied = true;
+    for (const frame of view.start(this)) {
+      if (frame.length > this.ctx.limits.hardBufferBytes) {
+        this.fail(
+          "the shared page holds more than this page can receive at once (the server's sendBufferHardBytes)",
+          1011,
+          'a value too large for the page',
+        );
+        return;
+      }
+      void this.out.frame(frame);
+    }
+    this.ctx.logger.info(`[${this.kernel.name}] a page opened a read-only share link`);
+  }
+
+  /** A viewer's link does not open (or no longer does): an `error`, then a close it does not reconnect after. */
+  private refuseView(reason: string): void {
+    if (this.ended) return;
+    this.tell('error', reason);
+    this.close(PROTOCOL.shareEndedCode, reason);
+  }
+
+  /** @internal ViewerPage: a change of the owner's `data` or `classData`, encoded once for every viewer. */
+  viewChange(signal: 'data' | 'class_data', change: Change): void {
+    if (change.encoded !== undefined && change.encoded.length > this.ctx.limits.hardBufferBytes) {
+      this.tooLarge(signal, change.key, change.encoded.length);
+      return;
+    }
+    void this.out.change(signal, change, sharedFrame(signal, change), this.deltas);
+  }
+
+  /** @internal ViewerPage: the link was revoked or expired. */
+  viewEnded(reason: string): void {
+    this.ctx.logger.info(`[${this.kernel.name}] closing a read-only view: ${reason}`);
+    this.refuseView(reason);
   }
 
   private start(message: ConnectMessage): void {
@@ -621,6 +839,8 @@ export class Session implements PagePort {
     this.out.close();
     // a failed upload: nothing of it is kept
     this.uploads?.clear();
+    this.view?.close();
+    this.releaseViewer?.();
     const kernelSession = this.kernelSession;
     if (!kernelSession) {
       this.ctx.onEnded(this);

@@ -1,4 +1,11 @@
-import { UIElement, defaultRoot, unwired, type AnyConnection, type WireRoot } from './element.js';
+import {
+  UIElement,
+  defaultRoot,
+  disableWhenViewing,
+  unwired,
+  type AnyConnection,
+  type WireRoot,
+} from './element.js';
 
 let lastProcessId = Math.floor(Math.random() * 0x100000);
 
@@ -159,6 +166,7 @@ export class Button extends UIElement<HTMLButtonElement> {
       .filter((node) => UIElement.determineActionName(node) !== null)
       .map((node) => {
         const button = new Button(node);
+        disableWhenViewing(connection, node);
         const action = button.actionName as string;
         button.clickCB = (processId) => {
           // busy from the click on: a double click must not run the action twice

@@ -124,6 +124,17 @@ export function listen(
   (connection.on as (s: WireSignal, cb: (value: unknown) => void) => unknown)(signal, callback);
 }
 
+/**
+ * On a read-only view of a shared page (`connection.viewing`), a control is
+ * disabled: the server would refuse what it sends.
+ */
+export function disableWhenViewing(connection: AnyConnection, node: HTMLElement): void {
+  if (!connection.viewing) return;
+  (node as HTMLInputElement).disabled = true;
+  node.setAttribute('aria-disabled', 'true');
+  node.title = 'A read-only view of a shared page';
+}
+
 /** A widget that shows a value from the server. */
 interface ValueWidget {
   wireSignal: WireSignal | null;
@@ -166,6 +177,7 @@ export function wireInputs<N extends HTMLElement, W extends InputWidget>(
     (node) => UIElement.determineActionName(node),
     make,
     (widget, node) => {
+      disableWhenViewing(connection, node);
       const action = widget.actionName as string;
       widget.changeCB = asksLatest(node, latestByDefault)
         ? (value) => connection.emitLatest(action, value)

@@ -2,7 +2,14 @@ import { isDatabenchError } from '../../protocol/errors.js';
 import type { ProcessLoad } from '../../protocol/index.js';
 import type { Upload } from '../upload.js';
 import { nextProcessId } from './button.js';
-import { UIElement, defaultRoot, unwired, type AnyConnection, type WireRoot } from './element.js';
+import {
+  UIElement,
+  defaultRoot,
+  disableWhenViewing,
+  unwired,
+  type AnyConnection,
+  type WireRoot,
+} from './element.js';
 
 /** A size for people: `312 bytes`, `4.2 kB`, `5.0 MB`. */
 export function formatSize(n: number): string {
@@ -100,6 +107,7 @@ export class FileInput extends UIElement<HTMLInputElement> {
       .filter((node) => UIElement.determineActionName(node) !== null)
       .map((node) => {
         const input = new FileInput(node);
+        disableWhenViewing(connection, node);
         const action = input.actionName as string;
         let upload: Upload | undefined;
         let processId: number | undefined;

@@ -11,11 +11,21 @@ import { UIElement, defaultRoot, unwired, type AnyConnection, type WireRoot } fr
  * loads (the analysis opts out with `resume_on_reload: false`, or the page
  * has no `sessionStorage`).
  *
+ * With `data-share` it also shows a "Share" button: it makes a live,
+ * read-only link to the page's session ({@link Connection.share}), shows
+ * it (and copies it, where the page may), and a "Stop sharing" button
+ * revokes it. On a page opened with a share link the status line says it
+ * is a read-only view instead.
+ *
  * @example
- * <span id="databench-session" hidden></span>
+ * <span id="databench-session" data-share hidden></span>
  */
 export class SessionStatus extends UIElement {
   private readonly state: HTMLElement;
+  private readonly fresh: HTMLButtonElement;
+  /** The share controls (with `data-share`): the button, the link, the revoke button. */
+  private readonly sharing:
+    { button: HTMLButtonElement; link: HTMLAnchorElement; stop: HTMLButtonElement } | undefined;
 
   constructor(
     node: HTMLElement,
@@ -34,14 +44,78 @@ export class SessionStatus extends UIElement {
     button.textContent = 'Start fresh';
     button.title = "Forget this page's state and start a new session";
     button.addEventListener('click', () => this.connection.startFresh());
+    this.fresh = button;
     node.replaceChildren(this.state, button);
+    if (node.hasAttribute('data-share') && !connection.viewing) {
+      this.sharing = this.shareControls(doc);
+      const { button: share, link, stop } = this.sharing;
+      node.append(share, link, stop);
+    }
     this.render();
+  }
+
+  /** The "Share" button, the link it makes and the "Stop sharing" button. */
+  private shareControls(doc: Document): NonNullable<SessionStatus['sharing']> {
+    const button = doc.createElement('button');
+    button.type = 'button';
+    button.className = 'db-session-share';
+    button.textContent = 'Share';
+    button.title = 'Make a live, read-only link to this page';
+    const link = doc.createElement('a');
+    link.className = 'db-session-share-link';
+    link.target = '_blank';
+    link.rel = 'noopener';
+    link.hidden = true;
+    const stop = doc.createElement('button');
+    stop.type = 'button';
+    stop.className = 'db-session-share-stop';
+    stop.textContent = 'Stop sharing';
+    stop.title = 'Revoke the link: its viewers close';
+    stop.hidden = true;
+    const show = (url: string | undefined): void => {
+      link.hidden = stop.hidden = url === undefined;
+      button.hidden = url !== undefined;
+      if (url === undefined) link.removeAttribute('href');
+      else link.href = url;
+      link.textContent = url ?? '';
+    };
+    const failed = (error: unknown): void => {
+      this.connection.errorCB(`sharing: ${(error as Error).message}`);
+    };
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      this.connection.share().then(
+        (made) => {
+          button.disabled = false;
+          show(made.url);
+          const clipboard = (globalThis as { navigator?: { clipboard?: Clipboard } }).navigator
+            ?.clipboard;
+          // where the page may (a secure context, a user's click): the link is ready to paste
+          clipboard?.writeText(made.url).catch(() => undefined);
+        },
+        (error: unknown) => {
+          button.disabled = false;
+          failed(error);
+        },
+      );
+    });
+    stop.addEventListener('click', () => {
+      this.connection.revokeShare().then(() => show(undefined), failed);
+    });
+    return { button, link, stop };
   }
 
   /** Show the session as the last `__connect` reply left it. */
   render(): this {
-    this.node.hidden = !this.connection.resumesOnReload;
-    this.state.textContent = this.connection.resumed ? 'Session resumed' : 'New session';
+    const viewing = this.connection.viewing;
+    this.node.hidden = !viewing && !this.connection.resumesOnReload && this.sharing === undefined;
+    this.node.classList.toggle('db-session-view', viewing);
+    this.fresh.hidden = viewing || !this.connection.resumesOnReload;
+    this.state.textContent = viewing
+      ? 'Read-only view of a shared page'
+      : this.connection.resumed
+        ? 'Session resumed'
+        : 'New session';
     return this;
   }
 
