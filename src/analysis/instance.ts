@@ -239,13 +239,16 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   openUserData(): void {
     const analysis = this.analysis;
     if (analysis === undefined) return;
+    // first used inside initDatastores (create is running): the options
+    // create set stay for the rest of it, and create subscribes afterwards
+    const creating = this.storeOptions;
     this.storeOptions = this.options;
     try {
       internals.initUserData(analysis);
     } finally {
-      this.storeOptions = undefined;
+      this.storeOptions = creating;
     }
-    internals.userData(analysis)?.onEncodedChange(this);
+    if (creating === undefined) internals.userData(analysis)?.onEncodedChange(this);
   }
 
   /** {@link InstanceLink}: send `signal` to the page. */
