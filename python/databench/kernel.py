@@ -437,7 +437,9 @@ class Session(object):
             # a user's store may hold what their other pages wrote, a resumed
             # session's what it left: opened now, for the snapshot; else on first use
             if analysis.user is not None or analysis.resumed:
-                await analysis.user_data.ready
+                store = analysis._user_store()
+                if store is not None:
+                    await store.ready
         except Exception as error:
             text = 'could not start analysis "{}": {}'.format(kernel.name, _exception_line(error))
             log.error('%s', text, exc_info=(type(error), error, error.__traceback__))
