@@ -5,7 +5,14 @@ import { AnalysisTest } from 'databench-ts/testing';
 import type { Change } from '../datastore/change.js';
 import { internals } from './analysis.js';
 import { AnalysisInstance, type PageSink } from './instance.js';
-import { escapeUserId, isSessionDomain, sessionDataDomain, userDataDomain } from './user.js';
+import { MAX_TAKEOVER_BYTES } from '../datastore/backends/redis.js';
+import {
+  escapeUserId,
+  isSessionDomain,
+  MAX_USER_ID_BYTES,
+  sessionDataDomain,
+  userDataDomain,
+} from './user.js';
 
 /** The same vectors as python/databench/tests/test_user_data.py: both kernels name a user's stores alike. */
 const ESCAPED: Array<[string, string]> = [
@@ -36,6 +43,22 @@ describe('the domains of a user', () => {
   test('a user id is escaped so that it cannot end its part of a domain or name another', () => {
     for (const [id, escaped] of ESCAPED) assert.equal(escapeUserId(id), escaped, id);
     for (const [id] of ESCAPED) assert.doesNotMatch(escapeUserId(id), /[:@/]/);
+  });
+
+  test("the longest ids the login accepts keep a session's domain within Redis's takeover messages", () => {
+    const longest = [
+      'a'.repeat(MAX_USER_ID_BYTES), // kept as it is
+      ','.repeat(MAX_USER_ID_BYTES), // 3 characters a byte
+      '\u540d'.repeat(MAX_USER_ID_BYTES / 4), // 3 bytes, 9 characters a code point (…)
+      '\u{1F600}'.repeat(MAX_USER_ID_BYTES / 4), // 4 bytes, 12 characters
+      '\ud800'.repeat(Math.floor(MAX_USER_ID_BYTES / 3)), // a lone surrogate counts 3 bytes, 6 characters
+    ];
+    for (const id of longest) {
+      assert.ok(Buffer.byteLength(id, 'utf8') <= MAX_USER_ID_BYTES);
+      // `origin token domain`, as the Redis backend publishes it
+      const message = `${'0'.repeat(16)} ${'0'.repeat(16)} ${sessionDataDomain(ID, { id })}`;
+      assert.ok(Buffer.byteLength(message, 'latin1') <= MAX_TAKEOVER_BYTES, id.slice(0, 8));
+    }
   });
 
   test("a session's data is bound to its user; userData is the user's, or the session's own", () => {
