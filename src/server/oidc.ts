@@ -135,7 +135,8 @@ const LOCAL = 'http://databench.invalid';
  * A local path to go back to: `/…` of this server, never `//other.site`.
  * Read as a browser reads a Location (tabs and newlines dropped, `\` as
  * `/`), so `/\t/other.site` does not pass for a path; the path returned is
- * the parsed one, as the browser would request it.
+ * the parsed one, as the browser would request it, with its leading
+ * slashes made one (dot segments can collapse into `//other.site`).
  */
 export function safeNext(next: string | null | undefined): string {
   if (!next?.startsWith('/')) return '/';
@@ -145,7 +146,11 @@ export function safeNext(next: string | null | undefined): string {
   } catch {
     return '/';
   }
-  return url.origin === LOCAL ? url.pathname + url.search + url.hash : '/';
+  if (url.origin !== LOCAL) return '/';
+  // dot segments can collapse into a leading `//` (`/.//other.site`), which a
+  // browser reads as another host: one slash is a path of this server
+  const path = url.pathname.replace(/^[/\\]+/, '/');
+  return path + url.search + url.hash;
 }
 
 /** A user from an ID token's claims: `sub` is the id. */

@@ -185,6 +185,8 @@ describe('a server bound off loopback requires a token', () => {
     // as a browser reads a Location: tabs and newlines dropped, \\ taken for /
     const vectors = ['//evil.example/', 'https://evil.example/', '/\\evil.example'];
     vectors.push('/\t/evil.example', '/\n/evil.example', '/\r\n/evil.example', '/ /evil.example');
+    // dot segments that collapse into a leading //
+    vectors.push('/.//evil.example', '/%2e%2e//evil.example/x', '/a/..//evil.example');
     for (const next of vectors) {
       const reply = await http(base, '/_auth/login', {
         method: 'POST',

@@ -200,6 +200,10 @@ describe('the hostile review of the OpenID login', () => {
       '/\t/evil.example',
       '/\n/evil.example',
       '/%2F/evil.example',
+      // dot segments that collapse into a leading //
+      '/.//evil.example',
+      '/%2e%2e//evil.example/x',
+      '/a/..//evil.example',
       'javascript:alert(1)',
     ];
     for (const next of vectors) {
