@@ -115,7 +115,7 @@ def key_frame_from_encoded(signal, key, encoded_value):
     return head + _string(key) + ':' + encoded_value + '}}'
 
 
-_KEY_FRAME_HEADS = {s: '{"signal":"' + s + '","load":{' for s in ('data', 'class_data')}
+_KEY_FRAME_HEADS = {s: '{"signal":"' + s + '","load":{' for s in ('data', 'class_data', 'user_data')}
 
 
 DELTA_SIGNAL = '__delta'

@@ -327,7 +327,18 @@ class Analysis(object):
 
     @user_data.setter
     def user_data(self, store):
+        if store is not None and not isinstance(store, Datastore):
+            # 0.7 code may have an attribute of its own by this name: it wins,
+            # and the user's store is not wired for this analysis
+            log.debug('%s sets its own user_data attribute (a %s): no user store for it',
+                      type(self).__name__, type(store).__name__)
         self.__dict__['_user_data'] = store
+
+    def _user_store(self):
+        """@internal The `user_data` Datastore (made now if it is not yet), or
+        None when the analysis set an attribute of its own by that name."""
+        store = self.user_data
+        return store if isinstance(store, Datastore) else None
 
     def init_datastores(self):
         """Create `data` (domain: the id, bound to the user when one signed
@@ -362,7 +373,7 @@ class Analysis(object):
         self.class_data._on_encoded_change(
             lambda key, encoded, delta=None: self._forward('class_data', key, encoded, delta))
         # (an init_datastores override may have set it; else it is made on first use)
-        if self.__dict__.get('_user_data') is not None:
+        if isinstance(self.__dict__.get('_user_data'), Datastore):
             self._wire_user_data(self.__dict__['_user_data'])
 
     def _wire_user_data(self, store):
@@ -394,7 +405,7 @@ class Analysis(object):
         """
         store = (self.data if signal == 'data' else
                  self.class_data if signal == 'class_data' else self.__dict__.get('_user_data'))
-        if store is None or len(store) == 0:
+        if not isinstance(store, Datastore) or len(store) == 0:
             return None
         table = _table(type(self))
         transforms = (table.data if signal == 'data' else
@@ -595,5 +606,5 @@ class Analysis(object):
         self._sink = None
         self._emit_fn = None
         for store in (self.data, self.class_data, self.__dict__.get('_user_data')):
-            if store is not None:
+            if isinstance(store, Datastore):
                 store.close()

@@ -73,17 +73,23 @@ BATCH_CHARS = 1 << 20
 
 class KernelLoop(asyncio.SelectorEventLoop):
     """The kernel's event loop: at the end of each turn (one pass over the
-    callbacks that were ready) it calls `end_of_turn`, so that what the
-    turn produced goes to the server in that turn, not one more turn (an
-    ``epoll`` call and a pass of the loop) later."""
+    callbacks that were ready) it calls the functions of `end_of_turn`, so
+    that what the turn produced goes to the server in that turn, not one
+    more turn (an ``epoll`` call and a pass of the loop) later.
 
-    #: Set by the Outbox: called after every turn.
-    end_of_turn = None
+    The turn is asyncio's private ``_run_once``: `hooked` says whether this
+    Python's loop calls it (an Outbox checks once, else it sends from a
+    callback of the next turn instead)."""
+
+    #: Called after every turn, in order (an Outbox adds its own).
+    end_of_turn = ()
+    #: Whether a turn has run through this class's ``_run_once``.
+    hooked = False
 
     def _run_once(self):
+        self.hooked = True
         super(KernelLoop, self)._run_once()
-        end = self.end_of_turn
-        if end is not None:
+        for end in self.end_of_turn:
             try:
                 end()
             except (SystemExit, KeyboardInterrupt):
@@ -117,7 +123,9 @@ class Outbox(object):
         #: the loop sends the batch at the end of the turn; else a callback of the next turn does
         self.at_end_of_turn = isinstance(loop, KernelLoop)
         if self.at_end_of_turn:
-            loop.end_of_turn = self._end_of_turn
+            loop.end_of_turn = loop.end_of_turn + (self._end_of_turn,)
+        #: whether the loop was seen to call the end of its turn (checked once)
+        self.hook_checked = not self.at_end_of_turn
         self.ops = []
         self.writes = {}
         self.scheduled = False
@@ -135,6 +143,9 @@ class Outbox(object):
             self.slice_start = time.perf_counter()
             if not self.at_end_of_turn:
                 self.loop.call_soon(self._turn)
+            elif not self.hook_checked:
+                # the first batch: a callback of the next turn sees whether the hook ran
+                self.loop.call_soon(self._check_hook)
             return _aio.DONE
         now = time.perf_counter()
         if now - self.slice_start > SLICE_S:
@@ -146,6 +157,20 @@ class Outbox(object):
     def _turn(self):
         self.scheduled = False
         self.flush()
+
+    def _check_hook(self):
+        self.hook_checked = True
+        if self.loop.hooked:
+            return
+        # this Python's loop no longer turns through KernelLoop._run_once: a
+        # batch would wait forever; from now on a callback sends it
+        log.warning('the event loop does not call KernelLoop._run_once: '
+                    'batches go out a turn later')
+        self.at_end_of_turn = False
+        self.loop.end_of_turn = tuple(
+            end for end in self.loop.end_of_turn if end != self._end_of_turn)
+        if self.scheduled:
+            self._turn()
 
     def _end_of_turn(self):
         if self.scheduled:
@@ -437,7 +462,9 @@ class Session(object):
             # a user's store may hold what their other pages wrote, a resumed
             # session's what it left: opened now, for the snapshot; else on first use
             if analysis.user is not None or analysis.resumed:
-                await analysis.user_data.ready
+                store = analysis._user_store()
+                if store is not None:
+                    await store.ready
         except Exception as error:
             text = 'could not start analysis "{}": {}'.format(kernel.name, _exception_line(error))
             log.error('%s', text, exc_info=(type(error), error, error.__traceback__))

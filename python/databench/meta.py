@@ -5,7 +5,6 @@ import glob
 import inspect
 import logging
 import os
-import weakref
 
 from . import _aio
 from ._version import __version__ as DATABENCH_VERSION
@@ -93,27 +92,29 @@ class _Plan(object):
         return True
 
 
-#: handler function -> its _Plan (a class's methods live as long as the class)
-_plans = weakref.WeakKeyDictionary()
+#: handler function -> (its code, defaults, keyword defaults, _Plan): a plain
+#: dict (a weak one allocates a weakref per look-up); a class's methods live
+#: as long as the class, the kernel's classes as long as the process
+_plans = {}
 
 
 def _plan_of(method):
-    """The binding plan of a bound method, cached per function; None when it
-    has no signature (a builtin)."""
+    """The binding plan of a bound method, cached per function (made again
+    when its ``__code__`` or defaults were replaced); None when it has no
+    signature (a builtin)."""
     func = getattr(method, '__func__', None)
-    plan = None
-    if func is not None:
-        try:
-            plan = _plans.get(func)
-        except TypeError:  # not weak-referenceable
-            func = None
-    if plan is None:
-        try:
-            plan = _Plan(inspect.signature(method))
-        except (TypeError, ValueError):
-            return None
-        if func is not None:
-            _plans[func] = plan
+    code = getattr(func, '__code__', None)
+    if code is not None:
+        entry = _plans.get(func)
+        if (entry is not None and entry[0] is code and entry[1] is func.__defaults__
+                and entry[2] is func.__kwdefaults__):
+            return entry[3]
+    try:
+        plan = _Plan(inspect.signature(method))
+    except (TypeError, ValueError):
+        return None
+    if code is not None:
+        _plans[func] = (code, func.__defaults__, func.__kwdefaults__, plan)
     return plan
 
 

@@ -77,7 +77,9 @@ class AnalysisTest(object):
             await instance.class_data.ready
             if instance.user is not None:
                 # as in a served session: the user's store is open from the start
-                await instance.user_data.ready
+                store = instance._user_store()
+                if store is not None:
+                    await store.ready
             await _run_lifecycle(self.meta.run_process, instance, cli, args)
 
         self.ready = self._run(setup)

@@ -125,6 +125,15 @@ export interface AnalysisInternals {
  */
 export let internals: AnalysisInternals;
 
+/** Reading a store before the session opened it (in a constructor or a field initialiser). */
+function notYetOpen(name: 'data' | 'classData' | 'userData'): Error {
+  return new Error(
+    `this.${name} was read before the session opened the stores (in a constructor or a ` +
+      'field initialiser?): they are made after the constructor, when the session starts. ' +
+      `Use this.${name} in initDatastores (after super.initDatastores()), connect or an action handler.`,
+  );
+}
+
 /** A fresh analysis id: a random UUID, 122 bits from a cryptographic source. */
 export function newAnalysisId(): string {
   return randomUUID();
@@ -219,7 +228,7 @@ export class Analysis<
    * `this.data['pi'] = 3.14` changes the store at once and sends the change.
    */
   get data(): DataProxy<Data> {
-    return (this.#dataView ??= this.#view(this.#data!, 'data'));
+    return (this.#dataView ??= this.#view(this.#data, 'data'));
   }
   /** Any Datastore can be assigned (an `initDatastores` override). */
   set data(store: Datastore<Data>) {
@@ -232,7 +241,7 @@ export class Analysis<
    * class of the same name).
    */
   get classData(): DataProxy<ClassData> {
-    return (this.#classDataView ??= this.#view(this.#classData!, 'classData'));
+    return (this.#classDataView ??= this.#view(this.#classData, 'classData'));
   }
   set classData(store: Datastore<ClassData>) {
     this.#classData = store;
@@ -245,7 +254,9 @@ export class Analysis<
    * page. When nobody signed in it is a store of this session alone (kept
    * and resumed with `data`), so an analysis that uses it runs the same
    * without a login. Changes reach the page as `user_data` frames
-   * (`d.on({ user_data: 'theme' }, …)`).
+   * (`d.on({ user_data: 'theme' }, …)`). Like `data`, it exists once the
+   * session starts: read it in `initDatastores`, `connect` or a handler; a
+   * constructor or a field initialiser that reads it gets an error.
    *
    * @example
    * async on_theme(theme: string) {
@@ -257,9 +268,12 @@ export class Analysis<
       // made on first use (a signed-in or resumed session has it from the start)
       const owner = this.#owner;
       if (owner !== undefined) owner.openUserData();
+      // not yet tied to its session (a constructor, a field initialiser):
+      // which store is the user's is not known yet
+      else if (this.#data === undefined) throw notYetOpen('userData');
       else this.#initUserData();
     }
-    return (this.#userDataView ??= this.#view(this.#userData!, 'userData'));
+    return (this.#userDataView ??= this.#view(this.#userData, 'userData'));
   }
   set userData(store: Datastore<UserData>) {
     this.#userData = store;
@@ -326,9 +340,10 @@ export class Analysis<
    * awaiting it, so its failures are reported here.
    */
   #view<T extends object>(
-    store: Datastore<T>,
+    store: Datastore<T> | undefined,
     name: 'data' | 'classData' | 'userData',
   ): DataProxy<T> {
+    if (store === undefined) throw notYetOpen(name);
     bareStore(store)._onAssignError = (key, error) =>
       this.#reportError(`${name}['${key}'] = …`, error);
     return itemAccess(store);

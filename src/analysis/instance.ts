@@ -183,6 +183,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   private options: InstanceOptions | undefined = undefined;
   private transforms: Transforms = NO_TRANSFORMS;
   private reporting: ErrorReporting | undefined = undefined;
+  /** The bare store of `userData` this instance listens to (a change from it is a `user_data` frame). */
+  private userStore: Datastore<object> | undefined = undefined;
 
   constructor(
     /** Where the page's frames go. */
@@ -230,7 +232,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     ) {
       this.openUserData();
     } else {
-      internals.userData(analysis)?.onEncodedChange(this);
+      this.listenToUserData(internals.userData(analysis));
     }
     return whenLoaded(data, classData, internals.userData(analysis));
   }
@@ -239,13 +241,23 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   openUserData(): void {
     const analysis = this.analysis;
     if (analysis === undefined) return;
+    // first used inside initDatastores (create is running): the options
+    // create set stay for the rest of it, and create subscribes afterwards
+    const creating = this.storeOptions;
     this.storeOptions = this.options;
     try {
       internals.initUserData(analysis);
     } finally {
-      this.storeOptions = undefined;
+      this.storeOptions = creating;
     }
-    internals.userData(analysis)?.onEncodedChange(this);
+    if (creating === undefined) this.listenToUserData(internals.userData(analysis));
+  }
+
+  private listenToUserData(store: Datastore<object> | undefined): void {
+    if (store === undefined) return;
+    store.onEncodedChange(this);
+    // the domain delivers from the bare store: one comparison per change tells it
+    this.userStore = bareStore(store);
   }
 
   /** {@link InstanceLink}: send `signal` to the page. */
@@ -286,8 +298,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     if (store === data || store === bareStore(data)) {
       return this.forward('data', this.transforms.data, change);
     }
-    const userData = internals.userData(analysis);
-    if (userData !== undefined && (store === userData || store === bareStore(userData))) {
+    if (store === this.userStore) {
       // no user_data_<key> transforms: the value goes as it is stored
       return this.page.change('user_data', change);
     }

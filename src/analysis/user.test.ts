@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Analysis } from 'databench-ts';
+import { Analysis, MemoryBackend } from 'databench-ts';
 import { AnalysisTest } from 'databench-ts/testing';
-import { escapeUserId, isSessionDomain, sessionDataDomain, userDataDomain } from './user.js';
+import type { Change } from '../datastore/change.js';
+import { internals } from './analysis.js';
+import { AnalysisInstance, type PageSink } from './instance.js';
+import { MAX_TAKEOVER_BYTES } from '../datastore/backends/redis.js';
+import {
+  escapeUserId,
+  isSessionDomain,
+  MAX_USER_ID_BYTES,
+  sessionDataDomain,
+  userDataDomain,
+} from './user.js';
 
 /** The same vectors as python/databench/tests/test_user_data.py: both kernels name a user's stores alike. */
 const ESCAPED: Array<[string, string]> = [
@@ -33,6 +43,22 @@ describe('the domains of a user', () => {
   test('a user id is escaped so that it cannot end its part of a domain or name another', () => {
     for (const [id, escaped] of ESCAPED) assert.equal(escapeUserId(id), escaped, id);
     for (const [id] of ESCAPED) assert.doesNotMatch(escapeUserId(id), /[:@/]/);
+  });
+
+  test("the longest ids the login accepts keep a session's domain within Redis's takeover messages", () => {
+    const longest = [
+      'a'.repeat(MAX_USER_ID_BYTES), // kept as it is
+      ','.repeat(MAX_USER_ID_BYTES), // 3 characters a byte
+      '\u540d'.repeat(MAX_USER_ID_BYTES / 4), // 3 bytes, 9 characters a code point (…)
+      '\u{1F600}'.repeat(MAX_USER_ID_BYTES / 4), // 4 bytes, 12 characters
+      '\ud800'.repeat(Math.floor(MAX_USER_ID_BYTES / 3)), // a lone surrogate counts 3 bytes, 6 characters
+    ];
+    for (const id of longest) {
+      assert.ok(Buffer.byteLength(id, 'utf8') <= MAX_USER_ID_BYTES);
+      // `origin token domain`, as the Redis backend publishes it
+      const message = `${'0'.repeat(16)} ${'0'.repeat(16)} ${sessionDataDomain(ID, { id })}`;
+      assert.ok(Buffer.byteLength(message, 'latin1') <= MAX_TAKEOVER_BYTES, id.slice(0, 8));
+    }
   });
 
   test("a session's data is bound to its user; userData is the user's, or the session's own", () => {
@@ -73,6 +99,101 @@ describe('userData in AnalysisTest', () => {
       assert.equal(two.analysisInstance.userData.get('theme'), undefined);
     } finally {
       await Promise.all([one.close(), two.close()]);
+    }
+  });
+});
+
+describe('userData touched before the stores exist', () => {
+  /** A page that records the frames it gets. */
+  function sink(frames: Array<[string, unknown]>): PageSink {
+    return {
+      emit(signal, message) {
+        frames.push([signal, message]);
+      },
+      change(signal, change: Change) {
+        frames.push([signal, { [change.key]: change.decode() }]);
+      },
+    };
+  }
+  /** The backend and domain a store was opened on. */
+  function where(store: object): { backend: unknown; name: string } {
+    return (store as { state: { backend: unknown; name: string } }).state;
+  }
+
+  test('read in a constructor or a field initialiser: a clear error, no store of the wrong kind', () => {
+    class InConstructor extends Analysis {
+      constructor() {
+        super();
+        void this.userData;
+      }
+    }
+    class InField extends Analysis {
+      theme = this.userData.get('theme');
+    }
+    class DataInConstructor extends Analysis {
+      constructor() {
+        super();
+        void this.data;
+      }
+    }
+    for (const [cls, name] of [
+      [InConstructor, 'userData'],
+      [InField, 'userData'],
+      [DataInConstructor, 'data'],
+    ] as const) {
+      const backend = new MemoryBackend();
+      const instance = new AnalysisInstance(sink([]));
+      assert.throws(
+        () => instance.create(cls, { id: ID, backend, user: { id: 'alice-ctor' } }),
+        new RegExp(`this\\.${name} was read before the session opened the stores.*initDatastores`),
+        cls.name,
+      );
+      backend.dispose();
+    }
+  });
+
+  test('read in an initDatastores override, before or after super: the stores are the ones the session gives', async () => {
+    class Before extends Analysis {
+      override initDatastores(): void {
+        void this.userData;
+        super.initDatastores();
+      }
+    }
+    class After extends Analysis {
+      override initDatastores(): void {
+        super.initDatastores();
+        void this.userData;
+      }
+    }
+    for (const cls of [Before, After]) {
+      const backend = new MemoryBackend();
+      const frames: Array<[string, unknown]> = [];
+      const instance = new AnalysisInstance(sink(frames));
+      const options = {
+        id: ID,
+        backend,
+        classDomain: 'Prefs@prefs',
+        user: { id: 'alice-init' },
+        userDomain: 'user:alice-init:prefs',
+      };
+      assert.equal(instance.create(cls, options), undefined);
+      const analysis = instance.analysis!;
+      const [data, classData] = internals.stores(analysis);
+      assert.equal(where(data).backend, backend, `${cls.name}: data on the given backend`);
+      assert.equal(where(classData).backend, backend, `${cls.name}: classData on it`);
+      assert.equal(where(classData).name, 'Prefs@prefs', `${cls.name}: classData's domain`);
+      const userData = internals.userData(analysis)!;
+      assert.equal(where(userData).backend, backend, `${cls.name}: userData on it`);
+      assert.equal(where(userData).name, 'user:alice-init:prefs');
+      assert.equal(instance.storeOptions, undefined, 'no options left set');
+      await analysis.userData.set('theme', 'dark');
+      assert.deepEqual(
+        frames.filter(([signal]) => signal === 'user_data'),
+        [['user_data', { theme: 'dark' }]],
+        `${cls.name}: one frame per change`,
+      );
+      instance.dispose();
+      backend.dispose();
     }
   });
 });

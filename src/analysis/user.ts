@@ -7,7 +7,7 @@
  * @example { id: 'alice', email: 'alice@example.com', groups: ['analysts'] }
  */
 export interface AuthUser {
-  /** Stable and unique: what `allow` rules and per-user data are keyed by. */
+  /** Stable and unique: what `allow` rules and per-user data are keyed by; at most 256 bytes of UTF-8. */
   readonly id: string;
   /** A display name. */
   readonly name?: string | undefined;
@@ -16,6 +16,14 @@ export interface AuthUser {
   /** Groups the user is in (`allow` rules name them as `group:NAME`). */
   readonly groups?: readonly string[] | undefined;
 }
+
+/**
+ * The longest user id the login accepts, in UTF-8 bytes (an OpenID subject
+ * is at most 255 ASCII characters). Escaped it takes at most three times as
+ * many characters, so a session's domain naming its user stays within what
+ * the Redis backend's cross-process messages carry.
+ */
+export const MAX_USER_ID_BYTES = 256;
 
 /** Characters a user id keeps as they are in a domain name; every other one is escaped. */
 const PLAIN = /^[A-Za-z0-9_.~-]$/;

@@ -16,7 +16,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { AuthUser } from '../analysis/user.js';
+import { MAX_USER_ID_BYTES, type AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { AnalysesConfig, OidcConfig, SecretSetting } from '../app/config.js';
@@ -513,14 +513,16 @@ function checkedUser(value: unknown): AuthUser | undefined {
       ? 'an object'
       : typeof u['id'] !== 'string' || u['id'] === ''
         ? 'an object with a non-empty string id'
-        : (['name', 'email'] as const).find(
-              (k) => u[k] !== undefined && typeof u[k] !== 'string',
-            ) !== undefined
-          ? 'an object whose name and email are strings'
-          : u['groups'] !== undefined &&
-              !(Array.isArray(u['groups']) && u['groups'].every((g) => typeof g === 'string'))
-            ? 'an object whose groups are a list of strings'
-            : undefined;
+        : Buffer.byteLength(u['id'], 'utf8') > MAX_USER_ID_BYTES
+          ? `an object whose id is at most ${MAX_USER_ID_BYTES} bytes of UTF-8 (this one has ${Buffer.byteLength(u['id'], 'utf8')})`
+          : (['name', 'email'] as const).find(
+                (k) => u[k] !== undefined && typeof u[k] !== 'string',
+              ) !== undefined
+            ? 'an object whose name and email are strings'
+            : u['groups'] !== undefined &&
+                !(Array.isArray(u['groups']) && u['groups'].every((g) => typeof g === 'string'))
+              ? 'an object whose groups are a list of strings'
+              : undefined;
   if (problem !== undefined) {
     throw new DatabenchError(
       'INVALID_OPTION',

@@ -9,7 +9,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { AuthUser } from '../analysis/user.js';
+import { MAX_USER_ID_BYTES, type AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import { importOptional } from '../util/optional.js';
@@ -156,8 +156,15 @@ export function safeNext(next: string | null | undefined): string {
 /** A user from an ID token's claims: `sub` is the id. */
 function userOf(claims: Record<string, unknown>, groupsClaim: string): AuthUser {
   const groups = claims[groupsClaim];
+  const id = String(claims['sub']);
+  const bytes = Buffer.byteLength(id, 'utf8');
+  if (bytes > MAX_USER_ID_BYTES) {
+    throw new Error(
+      `the ID token's sub has ${bytes} bytes, more than the ${MAX_USER_ID_BYTES} a user id may have (OpenID Connect allows 255 ASCII characters)`,
+    );
+  }
   return {
-    id: String(claims['sub']),
+    id,
     ...(typeof claims['name'] === 'string' ? { name: claims['name'] } : {}),
     ...(typeof claims['email'] === 'string' ? { email: claims['email'] } : {}),
     ...(Array.isArray(groups) ? { groups: groups.filter((g) => typeof g === 'string') } : {}),

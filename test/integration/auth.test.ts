@@ -407,6 +407,20 @@ describe('createServer({ authenticate }): who a request is, for pages and socket
     const ws = `${base.replace('http', 'ws')}/whoami/ws`;
     assert.equal(await upgradeStatus(ws, { 'X-User': 'malformed' }), 500);
   });
+
+  test('a user id longer than 256 bytes is a 500 and a log line naming the bound; 256 pass', async () => {
+    // it names the user's stores: a longer one could outgrow Redis's takeover messages
+    const longest = await http(base, '/whoami/', { headers: { 'X-User': 'a'.repeat(256) } });
+    assert.equal(longest.status, 200);
+    const reply = await http(base, '/whoami/', { headers: { 'X-User': 'a'.repeat(257) } });
+    assert.equal(reply.status, 500);
+    assert.ok(
+      logger.lines.some(
+        ([level, line]) =>
+          level === 'error' && /id is at most 256 bytes of UTF-8 \(this one has 257\)/.test(line),
+      ),
+    );
+  });
 });
 
 describe('without a login, this.user and self.user are empty', () => {

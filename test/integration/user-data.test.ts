@@ -66,6 +66,19 @@ describe('userData: the signed-in user carries it from page to page', () => {
     await server?.close();
   });
 
+  test('pyownattr: 0.7 code with an attribute of its own named user_data keeps it (no user store for it)', async () => {
+    const { client } = await open('pyownattr', 'alice@example.com');
+    client.send('click');
+    client.send('click');
+    const clicks = await client.waitFor(
+      (f) => f.signal === 'clicks' && f.load === 2,
+      'the second click counted by the own attribute',
+      MS,
+    );
+    assert.equal(clicks.load, 2);
+    assert.deepEqual(userData(client), []);
+  });
+
   for (const name of ['prefs', 'workerprefs', 'pyprefs']) {
     test(`${name}: a change in one page of a user reaches the user's other page live; another user sees none of it`, async () => {
       const { client: one } = await open(name, 'alice@example.com');

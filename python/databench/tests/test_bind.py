@@ -85,6 +85,24 @@ class TestBind(unittest.TestCase):
         # the class's method keeps its own plan
         self.assertIsNone(_bind(Handlers(), 'act', 'plain', [1, 2])[3])
 
+    def test_a_replaced_code_or_defaults_makes_the_plan_again(self):
+        class Reloaded(object):
+            def on_x(self, a, b=1):
+                pass
+
+        handlers = Reloaded()
+        self.assertIsNone(_bind(handlers, 'x', 'on_x', [1])[3])
+        Reloaded.on_x.__defaults__ = None
+        self.assertIn('missing a required argument', _bind(handlers, 'x', 'on_x', [1])[3])
+
+        def other(self, c):
+            pass
+
+        Reloaded.on_x.__code__ = other.__code__
+        Reloaded.on_x.__defaults__ = None
+        self.assertIn('unknown argument "a"', _bind(handlers, 'x', 'on_x', {'a': 1})[3])
+        self.assertIsNone(_bind(handlers, 'x', 'on_x', {'c': 1})[3])
+
 
 if __name__ == '__main__':
     unittest.main()

@@ -49,6 +49,25 @@ class TestUserData(unittest.TestCase):
         self.assertIn(('user_data', {'theme': 'dark'}), again.emitted_messages)
         self.assertEqual([m for m in bob.emitted_messages if m[0] == 'user_data'], [])
 
+    def test_an_analysis_with_its_own_user_data_attribute_keeps_it(self):
+        # 0.7 code could name an attribute of its own user_data: it wins, no store is wired
+        class Counter(databench.Analysis):
+            def __init__(self):
+                super().__init__()
+                self.user_data = {'clicks': 0}
+
+            def on_click(self):
+                self.user_data['clicks'] += 1
+
+        for user in (None, {'id': 'alice-own'}):
+            test = AnalysisTest(Counter, user=user)
+            test.trigger('click')
+            test.trigger('click')
+            self.assertEqual(test.analysis_instance.user_data, {'clicks': 2}, user)
+            self.assertEqual([m for m in test.emitted_messages if m[0] == 'user_data'], [], user)
+            self.assertIsNone(test.analysis_instance._user_store(), user)
+            test.close()
+
 
 if __name__ == '__main__':
     unittest.main()

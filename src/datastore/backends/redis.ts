@@ -299,11 +299,14 @@ const MIN_ENTRY_BYTES = 7;
 /** Digits of a number in a published batch, at most (a safe integer). */
 const MAX_DIGITS = 15;
 /**
- * A takeover message (`origin token domain`) is never longer. A session's
- * domain names its user when one signed in (`id@user`, the user id escaped):
- * an OpenID subject of 255 characters escaped takes up to 765.
+ * @internal A takeover message (`origin token domain`) is never longer. A
+ * session's domain names its user when one signed in (`id@user`, the user id
+ * escaped): the login accepts ids of at most 256 UTF-8 bytes
+ * (MAX_USER_ID_BYTES of analysis/user.ts), which escape to at most 768
+ * characters, so a message is at most 34 + 36 + 1 + 768 = 839 bytes. A test
+ * (analysis/user.test.ts) checks the longest ids against this bound.
  */
-const MAX_TAKEOVER_BYTES = 2048;
+export const MAX_TAKEOVER_BYTES = 2048;
 const HEX16 = /^[0-9a-f]{16}$/;
 
 /** The decimal number in `buf[start, end)`: digits only, at most {@link MAX_DIGITS}; else -1. */
