@@ -168,8 +168,8 @@ class Domain {
   private decoded: Map<string, Decoded> | undefined = undefined;
   /**
    * Large values changed by a one-operation patch and not encoded yet, per
-   * key (`entries` holds the value before): encoded at the next turn, or
-   * when something reads the key first (see {@link current}). Only on the
+   * key (`entries` holds the value before): encoded when something reads
+   * the store first (see {@link current}), or when the domain is detached. Only on the
    * memory backend, whose storage is `entries` itself: a backend that
    * persists each write (Redis, a kernel's host) gets every value at once.
    */
@@ -177,10 +177,9 @@ class Domain {
   /**
    * Items appended to large memory-backed lists and not joined to their text
    * yet, per key (`entries` holds the list before them): joined like
-   * {@link pending} patches, once a turn, not once an append.
+   * {@link pending} patches, when first read, not once an append.
    */
   private appends: Map<string, string[]> | undefined = undefined;
-  private settleScheduled = false;
   /** Patches may wait to be encoded (see {@link pending}). */
   private readonly lazy: boolean;
 
@@ -345,15 +344,13 @@ class Domain {
     return this.deliverLater(key, { kind: 'append', encoded: inner });
   }
 
-  /** Deliver a change whose value is encoded at the next turn or when first read. */
+  /**
+   * Deliver a change whose value is encoded when first read: a page that
+   * takes deltas never reads it, so a handler that awaits each of many
+   * patches of a large value encodes it once, not once a turn (the domain
+   * is settled before it is detached, see `closeDomain`).
+   */
   private deliverLater(key: string, delta: Delta): Promise<void> {
-    if (!this.settleScheduled) {
-      this.settleScheduled = true;
-      setImmediate(() => {
-        this.settleScheduled = false;
-        this.settle();
-      });
-    }
     const change = new Change(
       key,
       () => {

@@ -804,9 +804,13 @@ export class Session implements PagePort {
 
   /** PageSink: a datastore change, `class_data` and `user_data` encoded once for every page. */
   change(signal: StoreSignal, change: Change): Promise<void> {
-    // (its length in characters: a lower bound of its bytes)
-    if (change.encoded !== undefined && change.encoded.length > this.ctx.limits.hardBufferBytes) {
-      this.tooLarge(signal, change.key, change.encoded.length);
+    // what goes out, a delta or the whole value (its length in characters: a
+    // lower bound of its bytes); a delta's value is not encoded here, so that
+    // many patches of a large value to a page that takes deltas encode it
+    // once, not once a patch (a coalesced whole value is checked when it goes)
+    const sent = (this.deltas ? change.delta?.encoded : undefined) ?? change.encoded;
+    if (sent !== undefined && sent.length > this.ctx.limits.hardBufferBytes) {
+      this.tooLarge(signal, change.key, sent.length);
       return RESOLVED;
     }
     return this.out.change(

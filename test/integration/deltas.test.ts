@@ -210,3 +210,41 @@ describe(
     });
   },
 );
+
+describe('a value larger than a page can receive, changed by deltas', () => {
+  const HARD = 64 * 1024;
+  let server: DatabenchServer;
+  const clients: TestClient[] = [];
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: DELTAS,
+      logger: createMemoryLogger(),
+      sendBufferSoftBytes: 16 * 1024,
+      sendBufferHardBytes: HARD,
+    });
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server.close();
+  });
+
+  test('a page that takes deltas is measured by what it is sent: it follows a list past the limit; a 0.7 page is told and closed', async () => {
+    const n = 20_000;
+    assert.ok(JSON.stringify(range(0, n)).length > HARD, 'the list outgrows the limit');
+    const page = await deltaPage(wsUrlOf(server, 'inproc'));
+    clients.push(page);
+    page.send('grow', [n]);
+    await page.next('grown', 30_000);
+    assert.deepEqual(rebuild(page.frames).get('xs'), range(0, n));
+    assert.ok(!page.frames.some((f) => f.signal === 'error'), 'no error frame');
+
+    const { client: old } = await TestClient.connect(wsUrlOf(server, 'inproc'));
+    clients.push(old);
+    old.send('grow', [n]);
+    // whole lists: past the limit, either as one value or as what it buffers
+    const { code, reason } = await old.closed(30_000);
+    assert.ok(code === 1011 || code === 1008, `closed with ${code}`);
+    assert.ok(String(reason).length > 0, 'the close says why');
+  });
+});
