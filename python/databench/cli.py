@@ -191,7 +191,8 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
     Starts the databench server for `analysis` at ``/NAME/`` (the index at
     ``/`` lists it), its sessions run by this interpreter in a kernel
     process, and runs this thread's event loop until it is stopped,
-    Ctrl-C, or the server exits. The page's files are a copy of the
+    Ctrl-C, SIGTERM (the server is stopped and its folder removed first;
+    then the script ends with code 143), or the server exits. The page's files are a copy of the
     analysis's folder made at the start (restart to see edits); the server
     does not watch for changes. The server takes this process's arguments
     (``--port``, ``--host``, ``--log``, ``--ssl-port``, …; the others reach
@@ -262,11 +263,15 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
 
     reader = threading.Thread(target=relay, name='databench-run', daemon=True)
     reader.start()
+    terminated = []
+    previous = _on_sigterm(lambda: (terminated.append(True), loop.call_soon_threadsafe(loop.stop)))
     try:
         loop.run_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if process.poll() is None:
             state['stopped'] = True
             process.send_signal(signal.SIGTERM)
@@ -280,9 +285,30 @@ def run(analysis, path=None, name=None, info=None, **kwargs):
         if new_loop:
             asyncio.set_event_loop(None)
             loop.close()
+    if terminated:
+        # stopped by SIGTERM: the server and its folder are gone; now end as
+        # the signal would have (or as the handler that was there says)
+        if callable(previous):
+            previous(signal.SIGTERM, None)
+        else:
+            raise SystemExit(128 + signal.SIGTERM)
     if state['exited'] and not state['stopped'] and process.returncode:
         raise SystemExit(process.returncode)
     return None
+
+
+def _on_sigterm(stop):
+    """Run `stop` on SIGTERM (a ``kill``, a supervisor's stop) instead of
+    ending the process at once, which would leave the server running without
+    its script and its copied folder behind. Returns the handler to restore,
+    or None when none was installed (not the main thread, or SIGTERM ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        return None
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop())
+    return previous if previous is not None else signal.SIG_DFL
 
 
 __all__ = ['main', 'run', 'DATABENCH_VERSION']

@@ -5,6 +5,10 @@ and does nothing inside a server's kernel."""
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import unittest
 import urllib.error
@@ -21,6 +25,12 @@ class RunPi(databench.Analysis):
     @databench.on
     def connected(self):
         yield self.data.init({'samples': 100})
+
+
+def _run_folders():
+    """The folders databench.run has written and not removed yet."""
+    base = tempfile.gettempdir()
+    return {os.path.join(base, n) for n in os.listdir(base) if n.startswith('databench-run-')}
 
 
 def fetch(url):
@@ -82,6 +92,48 @@ class TestRun(unittest.TestCase):
         with self.assertRaises(SystemExit) as raised:
             databench.run(RunPi, argv=['--port', 'not-a-port'])
         self.assertEqual(raised.exception.code, 2)
+
+    def test_a_sigterm_to_the_script_stops_the_server_and_removes_its_folder(self):
+        with tempfile.TemporaryDirectory() as folder:
+            script = os.path.join(folder, 'app.py')
+            with open(script, 'w', encoding='utf-8') as f:
+                f.write(
+                    'import sys, databench\n'
+                    'class Hello(databench.Analysis):\n'
+                    '    pass\n'
+                    'databench.run(Hello, __file__, argv=["--port", "0", "--no-watch",'
+                    ' "--log", "warn"], on_serving=lambda url: print("URL", url, flush=True))\n'
+                    'print("after run", flush=True)\n')
+            before = _run_folders()
+            child = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, cwd=folder)
+            try:
+                url = None
+                lines = []
+                for raw in iter(child.stdout.readline, b''):
+                    line = raw.decode('utf-8', 'replace').strip()
+                    lines.append(line)
+                    if line.startswith('URL '):
+                        url = line[4:]
+                        break
+                self.assertIsNotNone(url, '\n'.join(lines))
+                self.assertEqual(fetch(url + '/')[0], 200)
+                # the folder databench.run wrote for the server (started before it)
+                roots = _run_folders() - before
+                self.assertTrue(roots, 'no databench-run- folder')
+                child.send_signal(signal.SIGTERM)
+                rest = child.communicate(timeout=60)[0].decode('utf-8', 'replace')
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+            # ended as a SIGTERM ends a script, after the server
+            self.assertEqual(child.returncode, 128 + signal.SIGTERM, rest)
+            self.assertNotIn('after run', rest)
+            with self.assertRaises((urllib.error.URLError, ConnectionError)):
+                fetch(url + '/')
+            for root in roots:
+                self.assertFalse(os.path.exists(root), root)
 
 
 class TestRunInAKernel(unittest.TestCase):
