@@ -20,7 +20,7 @@ import { MAX_USER_ID_BYTES, type AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { AnalysesConfig, OidcConfig, SecretSetting } from '../app/config.js';
-import { isLoopbackAddress, isOriginAllowed } from './net.js';
+import { isLoopbackAddress, isSameSiteRequest } from './net.js';
 import { safeNext as localPath, type OidcLogin, type OidcOptions } from './oidc.js';
 
 export type { AuthUser };
@@ -622,11 +622,7 @@ export function createAuthGate(o: AuthGateOptions): AuthGate | undefined {
 
   /** The login form: same-origin posts only (no login CSRF), a bounded body. */
   const loginForm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const origin = req.headers.origin;
-    const sameSite =
-      origin === undefined
-        ? req.headers['sec-fetch-site'] !== 'cross-site'
-        : isOriginAllowed(origin, req.headers.host, o.allowOrigins);
+    const sameSite = isSameSiteRequest(req, o.allowOrigins);
     if (!sameSite) {
       logger.warn(`refused a cross-site login form from ${req.socket.remoteAddress ?? 'unknown'}`);
       answer(res, 403, loginPage('/', 'A sign-in from another site was refused.'));

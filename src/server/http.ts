@@ -9,7 +9,7 @@ import type { Logger } from '../util/logger.js';
 import { entryLoadError } from '../loader/load-error.js';
 import type { AuthUser } from '../analysis/user.js';
 import { redactUrl } from './auth.js';
-import { isOriginAllowed } from './net.js';
+import { isSameSiteRequest } from './net.js';
 import type { ResolvedContentSecurityPolicy } from './options.js';
 import {
   describeTemplateError,
@@ -246,7 +246,11 @@ async function route(
         typeof pattern === 'string' ? pattern.replace(/^\//, '') === rest : pattern.test(rest);
       if (hit) {
         // a route that changes state gets the Origin check of sockets (no cross-site POST)
-        if (!readOnly && !allowsCrossOrigin(handler) && !crossOriginAllowed(req, options)) {
+        if (
+          !readOnly &&
+          !allowsCrossOrigin(handler) &&
+          !isSameSiteRequest(req, options.allowOrigins)
+        ) {
           throw new HttpError(
             403,
             `cross-origin ${method} refused: the page's origin must match the server (or be given with --allow-origin)`,
@@ -306,20 +310,6 @@ async function route(
     return notFound(res, state, url.pathname, options);
   }
   return notFound(res, state, url.pathname, options);
-}
-
-/**
- * The Origin check of WebSockets, for a request that changes state. A
- * browser that sends no Origin but says the request is cross-site
- * (`Sec-Fetch-Site`) is refused too.
- */
-function crossOriginAllowed(req: IncomingMessage, options: HttpOptions): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) {
-    const site = req.headers['sec-fetch-site'];
-    return site !== 'cross-site';
-  }
-  return isOriginAllowed(origin, req.headers.host, options.allowOrigins);
 }
 
 const PACKAGE_FILE = /^((?:@[^/]+\/)?[^/]+)\/[^/]/;

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 /** An IPv4 address written as IPv6 (`::ffff:127.0.0.1`, `::ffff:7f00:1`), as IPv4. */
@@ -114,4 +115,18 @@ export function isOriginAllowed(
     return false;
   }
   return host !== undefined && originHost === host.toLowerCase();
+}
+
+/**
+ * The Origin check of WebSockets, for a request that changes state (an
+ * upload, a sign-in form, a sign-out): a browser that sends no Origin but
+ * says the request is cross-site (`Sec-Fetch-Site`) is refused too.
+ */
+export function isSameSiteRequest(
+  req: IncomingMessage,
+  allowOrigins: ReadonlySet<string>,
+): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return req.headers['sec-fetch-site'] !== 'cross-site';
+  return isOriginAllowed(origin, req.headers.host, allowOrigins);
 }

@@ -13,7 +13,7 @@ import { MAX_USER_ID_BYTES, type AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import { importOptional } from '../util/optional.js';
-import { isOriginAllowed, isLoopbackAddress } from './net.js';
+import { isLoopbackAddress, isSameSiteRequest } from './net.js';
 
 /** Settings of the OpenID Connect login (`createServer({ oidc })`, `--auth oidc`). */
 export interface OidcOptions {
@@ -354,11 +354,7 @@ export function createOidcLogin(o: OidcLoginOptions): OidcLogin {
   };
 
   const logout = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const origin = req.headers.origin;
-    const sameSite =
-      origin === undefined
-        ? req.headers['sec-fetch-site'] !== 'cross-site'
-        : isOriginAllowed(origin, req.headers.host, o.allowOrigins);
+    const sameSite = isSameSiteRequest(req, o.allowOrigins);
     if (req.method !== 'POST' || !sameSite) {
       page(res, 405, 'Sign out', 'Sign out with the button of a page of this server.');
       return;
