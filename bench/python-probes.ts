@@ -6,21 +6,17 @@
 // Usage: node --conditions=databench-source --import tsx bench/python-probes.ts [probe ...]
 // Probes: crossing print logs cancels listen orphan closed (default: all)
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { databench, serving, type CliRun } from '../test/helpers.ts';
+import { freePort, rssBytes, sleep } from './processes.ts';
+import { pct } from './stats.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const PROBES = join(ROOT, 'bench', 'python-probes');
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
+const rssMb = (pid: number): number => rssBytes(pid) / 2 ** 20;
 
 /** Processes whose command line contains `text` (the kernels of one probe folder). */
 function processesWith(text: string): number[] {
@@ -48,14 +44,6 @@ function killAll(pids: number[]): void {
       // gone
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function start(folder: string): Promise<{ run: CliRun; url: string }> {
@@ -137,10 +125,7 @@ async function echoLoop(url: string): Promise<{ stop: () => Promise<number[]> }>
 }
 
 function stats(times: number[]): string {
-  const sorted = [...times].sort((a, b) => a - b);
-  const at = (q: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return `${times.length} echoes, p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(1)} ms`;
+  return `${times.length} echoes, p50 ${pct(times, 50).toFixed(1)} ms, p99 ${pct(times, 99).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`;
 }
 
 /** One 16 MB value from a Python analysis to its page; another page's echo meanwhile. */
