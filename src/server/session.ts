@@ -578,11 +578,7 @@ export class Session implements PagePort {
 
   /** @internal ViewerPage: a change of the owner's `data` or `classData`, encoded once for every viewer. */
   viewChange(signal: 'data' | 'class_data', change: Change): void {
-    if (change.encoded !== undefined && change.encoded.length > this.ctx.limits.hardBufferBytes) {
-      this.tooLarge(signal, change.key, change.encoded.length);
-      return;
-    }
-    void this.out.change(signal, change, sharedFrame(signal, change), this.deltas);
+    void this.change(signal, change, true);
   }
 
   /** @internal ViewerPage: the link was revoked or expired. */
@@ -802,8 +798,11 @@ export class Session implements PagePort {
     );
   }
 
-  /** PageSink: a datastore change, `class_data` and `user_data` encoded once for every page. */
-  change(signal: StoreSignal, change: Change): Promise<void> {
+  /**
+   * PageSink: a datastore change, `class_data` and `user_data` encoded once for
+   * every page (`shared`: also `data`, for the viewers of a share link).
+   */
+  change(signal: StoreSignal, change: Change, shared = signal !== 'data'): Promise<void> {
     // what goes out, a delta or the whole value (its length in characters: a
     // lower bound of its bytes); a delta's value is not encoded here, so that
     // many patches of a large value to a page that takes deltas encode it
@@ -816,7 +815,7 @@ export class Session implements PagePort {
     return this.out.change(
       signal,
       change,
-      signal === 'data' ? undefined : sharedFrame(signal, change),
+      shared ? sharedFrame(signal, change) : undefined,
       this.deltas,
     );
   }

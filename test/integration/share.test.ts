@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { Connection } from '../../src/client/connection.ts';
 import type { WebSocketConstructor } from '../../src/client/websocket.ts';
 import { DatabenchError } from '../../src/protocol/errors.ts';
+import { applyDelta, type DeltaLoad } from '../../src/protocol/delta.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, type Frame } from '../helpers.ts';
 import { pythonSkip } from '../python.ts';
@@ -481,5 +482,59 @@ describe('share links across two processes on Redis', { skip: redisSkip }, () =>
     assert.equal((await second.closed()).code, 4003, 'the viewer on the other process closes too');
     await refused(wsUrl(a), link.share);
     moved.client.close();
+  });
+});
+
+describe('share links: a viewer is measured like its owner', () => {
+  const HARD = 64 * 1024;
+  let server: DatabenchServer;
+  before(async () => {
+    server = await createServer({
+      port: 0,
+      analyses: FIXTURES + 'share',
+      logger: createMemoryLogger(),
+      sendBufferSoftBytes: 16 * 1024,
+      sendBufferHardBytes: HARD,
+    });
+  });
+  after(() => server.close());
+
+  test('a viewer that takes deltas follows a list past sendBufferHardBytes, as its owner does', async () => {
+    const n = 20_000;
+    assert.ok(JSON.stringify(Array.from({ length: n }, (_, i) => i)).length > HARD);
+    const owner = await TestClient.open(wsUrl(server));
+    owner.sendJson({ __connect: null, __request_args: '', __deltas: 1 });
+    await owner.next('__connect');
+    const link = await share(owner);
+    const viewer = await TestClient.open(wsUrl(server));
+    viewer.sendJson({ __connect: null, __request_args: '', __share: link.share, __deltas: 1 });
+    await viewer.next('__connect');
+    owner.send('grow', [n]);
+    await owner.next('grown', 30_000);
+    // the viewer's list, as a page holds it: whole values, then deltas applied
+    let xs: unknown;
+    // applyDelta changes the value in place: rebuild from copies of the frames
+    await until(
+      () => {
+        xs = undefined;
+        for (const f of viewer.frames) {
+          if (f.signal === 'data' && 'xs' in (f.load as object)) {
+            xs = structuredClone((f.load as { xs: unknown }).xs);
+          } else if (f.signal === '__delta' && (f.load as DeltaLoad).key === 'xs') {
+            xs = applyDelta(xs, f.load as DeltaLoad);
+          }
+        }
+        return Array.isArray(xs) && xs.length >= n;
+      },
+      'the viewer holding the whole list',
+      30_000,
+    );
+    assert.deepEqual(
+      xs,
+      Array.from({ length: n }, (_, i) => i),
+    );
+    assert.ok(!viewer.frames.some((f) => f.signal === 'error'), 'no error frame to the viewer');
+    owner.close();
+    viewer.close();
   });
 });
