@@ -1,4 +1,17 @@
-import { parseExpressionAt, type Node } from 'acorn';
+import { createRequire } from 'node:module';
+import type { Node } from 'acorn';
+
+type Acorn = typeof import('acorn');
+/**
+ * acorn (about 0.5 MB of parser in memory) loads with the first handler
+ * whose parameters are read, synchronously: a server whose pages send no
+ * arguments never holds it.
+ */
+let acorn: Acorn | undefined;
+const parseExpressionAt: Acorn['parseExpressionAt'] = (...args) => {
+  acorn ??= createRequire(import.meta.url)('acorn') as Acorn;
+  return acorn.parseExpressionAt(...args);
+};
 
 /** One declared parameter of a handler, read from its source. */
 export interface ParamInfo {
