@@ -207,10 +207,10 @@ async function pageReferences(
     for (const m of text.matchAll(TEMPLATE_REF)) {
       const name = m[3]!;
       const found = await findTemplate(name, file, root);
-      if (found === 'package' || (found !== undefined && seen.has(found))) continue;
+      if (found === 'package' || (found !== undefined && seen.has(found.path))) continue;
       if (found !== undefined) {
-        seen.add(found);
-        queue.push(found);
+        seen.add(found.path);
+        queue.push(found.path);
         continue;
       }
       const before = text.slice(0, m.index);
@@ -239,10 +239,10 @@ async function findTemplate(
   name: string,
   from: string,
   root: string,
-): Promise<string | 'package' | undefined> {
+): Promise<{ path: string } | 'package' | undefined> {
   const path = /^\.\.?\//.test(name) ? resolve(dirname(from), name) : resolve(root, name);
   const inside = relative(root, path);
-  if (!inside.startsWith('..') && inside !== '' && (await isFile(path))) return path;
+  if (!inside.startsWith('..') && inside !== '' && (await isFile(path))) return { path };
   if (!/^\.\.?\//.test(name) && (await isFile(join(TEMPLATES_DIR, name)))) return 'package';
   return undefined;
 }
