@@ -1,15 +1,19 @@
 // The floor under a worker kernel's round trip, measured the way W2 measures
 // one (the client in another process, over a loopback socket), without any
-// databench code: a server process answers each line (1) on its main thread,
+// databench code: a server process answers each line (1) on its main thread;
 // (2) from a worker thread, through postMessage both ways, with messages
-// shaped like the kernel boundary's (an action there, a batch back), and (3)
-// as (2) with a worker that, after each message, polls for the next one for
-// up to 100 µs before it goes back to its event loop. Each hop is stamped
-// (process.hrtime, one clock for every process), so the table shows where a
-// round trip's time goes. The client takes the three in turn, round after
-// round, so their ratio is taken over the same stretch of time. Bounded: 9
-// rounds of 1000 round trips each, after 500 to warm up.
-// Also (first line): a bare postMessage ping-pong between two threads.
+// shaped like the kernel boundary's (an action there, a batch back); (3) as
+// (2) with a doorbell: a byte written to a Unix socket that the other thread
+// reads, before each postMessage (a socket wakes its reader with a "sync"
+// wake-up, which the scheduler may run on the waker's CPU; the eventfd that
+// postMessage uses does not); (4) as (2) with a worker that, after each
+// message, polls for the next one for up to 100 µs before it goes back to
+// its event loop. Each hop is stamped (process.hrtime, one clock for every
+// process), so the table shows where a round trip's time goes. The client
+// takes the four in turn, round after round, so that their ratio is taken
+// over the same stretch of time. Bounded: 9 rounds of 1000 round trips each,
+// after 500 to warm up. First, a bare postMessage ping-pong between two
+// threads of one process.
 // Usage: node --import tsx bench/pingpong.ts [--rounds=N]
 import { fork } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
@@ -22,8 +26,8 @@ const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
 const ROUNDS = roundsArg ? Number(roundsArg.slice('--rounds='.length)) : 9;
 const POLL_US = 100;
 
-type Mode = 'main thread' | 'worker' | 'worker, polling';
-const MODES: Mode[] = ['main thread', 'worker', 'worker, polling'];
+type Mode = 'main thread' | 'worker' | 'worker, doorbell' | 'worker, polling';
+const MODES: Mode[] = ['main thread', 'worker', 'worker, doorbell', 'worker, polling'];
 
 const now = (): number => Number(process.hrtime.bigint());
 
@@ -32,6 +36,12 @@ const now = (): number => Number(process.hrtime.bigint());
 // tells it one was posted) before it returns to its event loop.
 const WORKER = `
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
+let bell;
+if (workerData.bell) {
+  bell = require('node:net').connect({ path: workerData.bell });
+  bell.on('data', () => {});
+}
+const ONE = Buffer.from('x');
 const now = () => Number(process.hrtime.bigint());
 const posted = new Int32Array(workerData.posted);
 const pollNs = workerData.poll * 1000;
@@ -40,6 +50,7 @@ const bytes = new TextEncoder().encode(text);
 let received = 0;
 function answer(m) {
   const t2 = now();
+  bell?.write(ONE);
   parentPort.postMessage({ t: 'batch', bytes: bytes.slice(), ops: [{ t: 'frame', sid: m.sid, start: 0, end: bytes.length, coalesce: null }, { t: 'done', sid: m.sid }], t2, t3: now() });
 }
 function wait() {
@@ -68,13 +79,36 @@ async function serve(): Promise<void> {
     let worker: Worker | undefined;
     if (mode !== 'main thread') {
       const posted = new Int32Array(new SharedArrayBuffer(4));
+      // the doorbell: a Unix socket the other thread also reads, written
+      // before each postMessage (a socket's wake-up is a "sync" one, an
+      // eventfd's, which postMessage uses, is not)
+      let bell: Socket | undefined;
+      let path: string | undefined;
+      if (mode === 'worker, doorbell') {
+        path = `\0databench-pingpong-${process.pid}`;
+        const bells = createServer((socket) => {
+          bell = socket;
+          socket.on('data', () => undefined);
+        });
+        await new Promise<void>((resolve) => bells.listen({ path }, resolve));
+        bells.unref();
+      }
       worker = new Worker(WORKER, {
         eval: true,
-        workerData: { posted: posted.buffer, poll: mode === 'worker' ? 0 : POLL_US },
+        workerData: {
+          posted: posted.buffer,
+          poll: mode === 'worker, polling' ? POLL_US : 0,
+          bell: path,
+        },
       });
       worker.on('message', (m: { t2: number; t3: number }) => onBatch(m, now()));
+      while (path !== undefined && bell === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const w = worker;
+      const one = Buffer.from('x');
       toWorker = (i) => {
+        bell?.write(one);
         w.postMessage({ t: 'action', sid: 1, name: 'test_fn', hasLoad: true, load: [i, 2] });
         Atomics.add(posted, 0, 1);
       };
