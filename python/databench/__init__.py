@@ -4,6 +4,14 @@ analyses folder, or ``kernel: py`` in index.yaml); test it with
 ``databench.testing.AnalysisTest``. The names of databench 0.7's package
 are here with their 0.7 behaviour (see docs/guides/python.md)."""
 
+import os as _os
+
+if _os.environ.pop('DATABENCH_KERNEL', None) == '1':
+    # the server's kernel process (python -m databench.kernel): OpenSSL is
+    # loaded when something first uses it, not at start
+    from . import _ssl_on_use
+    _ssl_on_use.import_asyncio()
+
 from ._version import __version__
 from . import utils
 from .analysis import Analysis, User, on, on_action

@@ -75,6 +75,23 @@ describe('Python kernel', { skip: pythonSkip }, () => {
   const logger = createMemoryLogger();
   const ctx = pythonServer(FIXTURES + 'kernels', logger);
 
+  test('an idle kernel process has not loaded OpenSSL; an analysis that imports ssl gets it', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    client.send('echo', [1]);
+    assert.equal((await client.next('echo')).load, 1);
+    const [pid] = kernel(ctx.server).pids;
+    const maps = (): string => readFileSync(`/proc/${pid}/maps`, 'utf8');
+    if (process.platform === 'linux') assert.doesNotMatch(maps(), /libssl|_ssl\./);
+    client.send('ssl');
+    assert.deepEqual((await client.next('ssl')).load, {
+      before: false,
+      context: 'SSLContext',
+      asyncio: true,
+    });
+    if (process.platform === 'linux') assert.match(maps(), /_ssl\./);
+    client.close();
+  });
+
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
     const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
     client.send('gen', [3]);

@@ -268,6 +268,8 @@ class Proc extends RemoteMember {
       .filter((p) => p !== undefined && p !== '')
       .join(delimiter);
     env['PYTHONUNBUFFERED'] = '1';
+    // read (and removed) by the package: asyncio loads OpenSSL when first used, not at start
+    env['DATABENCH_KERNEL'] = '1';
     // no __pycache__ beside analysis.py: the watcher would see it
     env['PYTHONDONTWRITEBYTECODE'] = '1';
     env['MPLBACKEND'] ??= 'Agg';
