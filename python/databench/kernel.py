@@ -928,6 +928,11 @@ def _reap_group_at_exit():
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
+    # the package's modules may have been cached (imported above); no
+    # __pycache__ beside analysis.py, nor from the Python processes it starts:
+    # the server's watcher would see them
+    sys.dont_write_bytecode = True
+    os.environ['PYTHONDONTWRITEBYTECODE'] = '1'
     _end_with_parent(config.get('parent'))
     _reap_group_at_exit()
     _wire.max_value_bytes = config.get('maxValueBytes')

@@ -7,12 +7,13 @@
 // outside taking its children along, load errors, reload and shutdown with no
 // process left behind.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testKernel } from 'databench-ts/testing';
-import { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
+import { PYTHON_PACKAGE_DIR, PythonKernel } from '../../src/kernel/python/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
@@ -265,6 +266,46 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     assert.match(entry.error ?? '', /broken_py\/analysis\.py:6: SyntaxError: .*\n\s+y = \)/);
   });
 });
+
+test(
+  'a kernel caches the bytecode of the package’s modules, and writes none beside analysis.py',
+  { skip: pythonSkip },
+  async () => {
+    assertPython();
+    const dir = await mkdtemp(join(tmpdir(), 'databench-pycache-'));
+    const saved = process.env['PYTHONDONTWRITEBYTECODE'];
+    // as on a machine whose environment does not turn bytecode off
+    delete process.env['PYTHONDONTWRITEBYTECODE'];
+    try {
+      await writeFile(join(dir, 'helper.py'), 'VALUE = 1\n');
+      await writeFile(
+        join(dir, 'analysis.py'),
+        'import databench\nimport helper\n\nclass A(databench.Analysis):\n    pass\n',
+      );
+      const kernel = await PythonKernel.create({
+        name: 'pycache',
+        file: join(dir, 'analysis.py'),
+        routes: [],
+        cliArgs: [],
+        logger: createMemoryLogger(),
+      });
+      await kernel.dispose();
+      assert.equal(
+        existsSync(join(dir, '__pycache__')),
+        false,
+        'no __pycache__ beside analysis.py',
+      );
+      const cached = await readdir(join(PYTHON_PACKAGE_DIR, 'databench', '__pycache__'));
+      assert.ok(
+        cached.some((f) => f.startsWith('kernel.')),
+        `the package's modules are cached: ${cached.join(', ')}`,
+      );
+    } finally {
+      if (saved !== undefined) process.env['PYTHONDONTWRITEBYTECODE'] = saved;
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 describe('Python kernel: the seed’s example and load errors', { skip: pythonSkip }, () => {
   const ctx = pythonServer(FIXTURES + 'python');

@@ -270,8 +270,9 @@ class Proc extends RemoteMember {
     env['PYTHONUNBUFFERED'] = '1';
     // read (and removed) by the package: asyncio loads OpenSSL when first used, not at start
     env['DATABENCH_KERNEL'] = '1';
-    // no __pycache__ beside analysis.py: the watcher would see it
-    env['PYTHONDONTWRITEBYTECODE'] = '1';
+    // no __pycache__ beside analysis.py (the watcher would see it): the
+    // kernel turns bytecode writing off before it loads the analysis, after
+    // the package's own modules (cached, they start faster and smaller)
     env['MPLBACKEND'] ??= 'Agg';
     this.child = spawn(
       python,
