@@ -6,7 +6,8 @@ fd 4: kernel → server), one JSON message per line, the messages of
 src/kernel/messages.ts. A batch to the server is a JSON line with the byte
 count ``n`` of what follows it: the UTF-8 of its frames and written values,
 which its ops point into (``at: [start, end]``), so the server reads a large
-value without parsing it. stdout and stderr (``print()``, warnings) go to the
+value without parsing it; a frame for many pages (a change of a class_data
+key) is one op with their session numbers, ``sids``. stdout and stderr (``print()``, warnings) go to the
 server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
 """
 
@@ -201,6 +202,17 @@ class Outbox(object):
         value a write of the same batch shares (sent once). `domain`: the
         frame is a delta of a key of that domain (the host sends the key's
         whole value instead when the page is slow)."""
+        if coalesce is not None and self.ops:
+            last = self.ops[-1]
+            if last['t'] == 'frame' and last['coalesce'] == coalesce \
+                    and last.get('domain') == domain and _same_frame(last, text, parts):
+                # one change to many pages (a class_data key): one frame, its pages listed
+                sids = last.get('sids')
+                if sids is None:
+                    last['sids'] = [last.pop('sid'), sid]
+                else:
+                    sids.append(sid)
+                return self._schedule()
         op = {'t': 'frame', 'sid': sid, 'coalesce': coalesce}
         if domain is not None:
             op['domain'] = domain
@@ -263,6 +275,16 @@ class Outbox(object):
         _send_line(b''.join([line.encode('utf-8', 'backslashreplace')] + blob))
 
 
+def _same_frame(op, text, parts):
+    """Whether frame `op` (queued) is the frame of `text` or `parts`: the
+    same encoded value (the one object a change hands every page) and head."""
+    if parts is None:
+        return op.get('text') == text
+    queued = op.get('parts')
+    return queued is not None and queued[1] is parts[1] and queued[0] == parts[0] \
+        and queued[2] == parts[2]
+
+
 def _op_text(op):
     """One op of a batch as JSON: the frequent ones (a frame, a done) formatted
     directly, the others by the encoder (which costs microseconds an op)."""
@@ -278,6 +300,14 @@ def _op_text(op):
             return text + ('}' if domain is None else ',"domain":' + _string(domain) + '}')
         if t == 'done' and len(op) == 2:
             return '{"t":"done","sid":%d}' % sid
+    elif t == 'frame' and 'sids' in op and len(op) <= 5:
+        coalesce = op['coalesce']
+        at = op['at']
+        text = '{"t":"frame","sids":[%s],"coalesce":%s,"at":[%d,%d]' % (
+            ','.join(['%d' % sid for sid in op['sids']]),
+            'null' if coalesce is None else _string(coalesce), at[0], at[1])
+        domain = op.get('domain')
+        return text + ('}' if domain is None else ',"domain":' + _string(domain) + '}')
     elif t == 'write' and len(op) == 5 and type(op['seq']) is int:
         at = op.get('at')
         if at is not None:

@@ -224,6 +224,26 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     for (const p of [a, b, ts, c]) p.client.close();
   });
 
+  test('a class_data change reaches every page of every process (one frame for the pages of a process)', async () => {
+    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
+    const pages = [];
+    for (let i = 0; i < 5; i++) pages.push(await TestClient.connect(wsUrlOf(ctx.server, 'py')));
+    const pids = new Set<unknown>();
+    for (const page of pages) {
+      page.client.send('thread');
+      pids.add((await page.client.next('thread')).load);
+    }
+    assert.equal(pids.size, 2, 'the five pages share the two processes');
+    pages[0]!.client.send('class_state', [91]);
+    for (const page of pages) {
+      await page.client.waitFor(
+        (f) => f.signal === 'class_data' && (f.load as { w?: number }).w === 91,
+        'the class_data change',
+      );
+    }
+    for (const page of pages) page.client.close();
+  });
+
   test(
     'fig_to_src: a matplotlib figure becomes a PNG data URI (and an SVG one)',
     { skip: matplotlibSkip },

@@ -229,19 +229,50 @@ function rangeOf(op: Record<string, unknown>, bytes: Buffer): [number, number] {
   throw new ProtocolError(`a kernel op "${String(op['t'])}" needs "at": [start, end] in its batch`);
 }
 
-/** A batch with its bytes: frames point into them, written values are read from them. */
-function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
+/** The sessions of a frame op for several pages (`sids`), checked. */
+function sidsOf(sids: unknown): number[] {
+  if (Array.isArray(sids) && sids.every((sid) => Number.isSafeInteger(sid))) {
+    return sids as number[];
+  }
+  throw new ProtocolError('a kernel op "frame" needs "sids": a list of session numbers');
+}
+
+/**
+ * A batch with its bytes: frames point into them, written values are read
+ * from them. A frame for several pages (`sids`: one change to a `classData`
+ * key, sent once by the kernel) becomes one frame op per page, each a view
+ * of the same bytes.
+ *
+ * @internal exported for its tests
+ */
+export function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
   // the ops are this batch's own parsed objects: completed in place, no copies
-  for (const item of ops) {
-    const op = item as Record<string, unknown>;
+  let spread: unknown[] | undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as Record<string, unknown>;
     if (op['t'] === 'frame') {
-      [op['start'], op['end']] = rangeOf(op, bytes);
+      const [start, end] = rangeOf(op, bytes);
+      op['start'] = start;
+      op['end'] = end;
+      if (op['sids'] !== undefined) {
+        spread ??= ops.slice(0, i);
+        const { coalesce, domain } = op;
+        for (const sid of sidsOf(op['sids'])) {
+          spread.push(
+            domain === undefined
+              ? { t: 'frame', sid, start, end, coalesce }
+              : { t: 'frame', sid, start, end, coalesce, domain },
+          );
+        }
+        continue;
+      }
     } else if (op['t'] === 'write' && op['at'] !== undefined) {
       const [start, end] = rangeOf(op, bytes);
       op['encoded'] = bytes.toString('utf8', start, end);
     }
+    spread?.push(op);
   }
-  return { t: 'batch', bytes, ops: ops as KernelOp[] };
+  return { t: 'batch', bytes, ops: (spread ?? ops) as KernelOp[] };
 }
 
 /** Feeds a stream's chunks to a reader. */
