@@ -62,12 +62,26 @@ def _finite(value, seen):
         seen.discard(marker)
 
 
+#: Integers below this (in magnitude) take the short way (a huge one may not convert to text).
+_SAFE_INT = 1 << 64
+
+
 def encode_value(value, key=None, what=None):
     """`value` as JSON text, as the page receives it.
 
     Raises :class:`EncodeError` naming `key` (or `what`) when it cannot be
     sent: a cycle, a function, an object JSON does not know.
     """
+    kind = type(value)
+    # the frequent scalars, as the encoder writes them, without its set-up
+    if kind is int and -_SAFE_INT < value < _SAFE_INT:
+        return int.__repr__(value)
+    if kind is str and len(value) < 256:
+        text = _string(value)
+        if max_value_bytes is None or len(text) * 4 <= max_value_bytes:
+            return text
+    elif kind is float and math.isfinite(value):
+        return float.__repr__(value)
     where = what or ('value' if key is None else 'value for key "{}"'.format(key))
     try:
         try:

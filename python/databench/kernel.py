@@ -237,42 +237,84 @@ class Outbox(object):
         self.writes.clear()
         self.chars = 0
         # frames and written values go after the line as bytes the ops point
-        # into; a value written and sent in a frame of the same batch, once
-        blob = []
+        # into; a value written and sent in a frame of the same batch, once.
+        # The texts are joined and encoded at once, and where each starts is
+        # counted in characters: the byte offsets when all are ASCII
+        pieces = _Pieces()
+        for op in ops:
+            if op['t'] == 'frame':
+                parts = op.pop('parts', None)
+                op['at'] = pieces.add(op.pop('text')) if parts is None else pieces.add_parts(parts)
+        for op in ops:
+            if op['t'] == 'write' and op['encoded'] is not None:
+                op['at'] = pieces.value(op.pop('encoded'))
+        blob = pieces.encoded()
+        line = '{"t":"batch","n":%d,"ops":[%s]}\n' % (
+            len(blob), ','.join([_op_text(op) for op in ops]))
+        _send_line(line.encode('utf-8', 'backslashreplace') + blob)
+
+
+class _Pieces(object):
+    """The texts of a batch's frames and values, and where each is in the
+    batch's bytes: counted in characters while they are added, made byte
+    offsets by :meth:`encoded` when some text is not ASCII."""
+
+    __slots__ = ('texts', 'size', 'ats', 'placed')
+
+    def __init__(self):
+        self.texts = []
+        self.size = 0
+        #: each [start, end] given out, with the index of its first and last text
+        self.ats = []
+        #: id of a frame's encoded value -> its [start, end]
+        self.placed = {}
+
+    def add(self, text):
+        start = self.size
+        self.size += len(text)
+        self.texts.append(text)
+        at = [start, self.size]
+        self.ats.append((at, len(self.texts) - 1, len(self.texts)))
+        return at
+
+    def add_parts(self, parts):
+        """A frame of (head, encoded value, tail): the value's place is kept for its write."""
+        head, value, tail = parts
+        texts = self.texts
+        first = len(texts)
+        texts.append(head)
+        texts.append(value)
+        texts.append(tail)
+        start = self.size
+        value_start = start + len(head)
+        value_at = [value_start, value_start + len(value)]
+        self.placed[id(value)] = value_at
+        self.size = value_at[1] + len(tail)
+        at = [start, self.size]
+        self.ats.append((value_at, first + 1, first + 2))
+        self.ats.append((at, first, first + 3))
+        return at
+
+    def value(self, encoded):
+        """A written value: where its frame of this batch has it, else its own bytes."""
+        at = self.placed.get(id(encoded))
+        return at if at is not None else self.add(encoded)
+
+    def encoded(self):
+        text = ''.join(self.texts)
+        data = text.encode('utf-8', 'backslashreplace')
+        if len(data) == len(text):
+            return data
+        # some text is not ASCII: the places in bytes, from each text's length in bytes
+        ends = []
         size = 0
-        #: id of an encoded value -> where its bytes are
-        placed = {}
-        for op in ops:
-            if op['t'] != 'frame':
-                continue
-            parts = op.pop('parts', None)
-            if parts is None:
-                data = op.pop('text').encode('utf-8', 'backslashreplace')
-                op['at'] = [size, size + len(data)]
-                blob.append(data)
-                size += len(data)
-                continue
-            start = size
-            for i, part in enumerate(parts):
-                data = part.encode('utf-8', 'backslashreplace')
-                if i == 1:
-                    placed[id(part)] = [size, size + len(data)]
-                blob.append(data)
-                size += len(data)
-            op['at'] = [start, size]
-        for op in ops:
-            if op['t'] != 'write' or op['encoded'] is None:
-                continue
-            encoded = op.pop('encoded')
-            at = placed.get(id(encoded))
-            if at is None:
-                data = encoded.encode('utf-8', 'backslashreplace')
-                at = [size, size + len(data)]
-                blob.append(data)
-                size += len(data)
-            op['at'] = at
-        line = '{"t":"batch","n":%d,"ops":[%s]}\n' % (size, ','.join([_op_text(op) for op in ops]))
-        _send_line(b''.join([line.encode('utf-8', 'backslashreplace')] + blob))
+        for piece in self.texts:
+            size += len(piece.encode('utf-8', 'backslashreplace'))
+            ends.append(size)
+        for at, first, last in self.ats:
+            at[0] = ends[first - 1] if first > 0 else 0
+            at[1] = ends[last - 1]
+        return data
 
 
 def _same_frame(op, text, parts):
@@ -955,6 +997,20 @@ def _reap_group_at_exit():
     _reap_group_at_exit.write_end = write_end
 
 
+def _release_free_memory():
+    """Give the free pages of the C heap back to the system once the analysis
+    has loaded: compiling and importing modules leaves a few MB free that
+    an idle kernel would otherwise keep (glibc's ``malloc_trim``; elsewhere
+    nothing)."""
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
@@ -1002,6 +1058,7 @@ def main(argv):
     loop.set_exception_handler(unhandled)
     os.set_blocking(IN_FD, False)
     loop.add_reader(IN_FD, kernel.readable)
+    _release_free_memory()
     ready = {'t': 'ready', 'className': cls.__name__}
     if routes is not None:
         ready['routes'] = routes.patterns

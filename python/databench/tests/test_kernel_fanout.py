@@ -81,5 +81,41 @@ class TestFanOut(unittest.TestCase):
         self.assertEqual(json.loads(blob[start:end])['signal'], '__delta')
 
 
+class TestBatchBytes(unittest.TestCase):
+    """Where each frame and value is in a batch's bytes, with text that is not ASCII."""
+
+    def test_places_are_byte_offsets(self):
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        outbox = Outbox(loop)
+        channel = Captured(self)
+        a, b = Port(1, outbox), Port(2, outbox)
+        values = ['"π ≈ 3.14"', '"ascii"', '"\U0001f600 and \udc80"', '[1,"é"]']
+        a.emit('e', 'é')
+        for i, encoded in enumerate(values):
+            outbox.write('d\0k%d' % i, 'd', 'k%d' % i, encoded, i + 1)
+            a.change('data', 'k%d' % i, encoded)
+        outbox.write('d\0only', 'd', 'only', '"written ü only"', 9)
+        b.emit('e', 'ascii')
+        outbox.flush()
+        message, blob = channel.batch()
+        self.assertEqual(message['n'], len(blob))
+
+        def text(op):
+            start, end = op['at']
+            return blob[start:end].decode('utf-8')
+
+        frames = [op for op in message['ops'] if op['t'] == 'frame']
+        writes = [op for op in message['ops'] if op['t'] == 'write']
+        self.assertEqual(json.loads(text(frames[0])), {'signal': 'e', 'load': 'é'})
+        self.assertEqual(json.loads(text(frames[-1])), {'signal': 'e', 'load': 'ascii'})
+        for frame, write, encoded in zip(frames[1:], writes, values):
+            expected = encoded.encode('utf-8', 'backslashreplace').decode('utf-8')
+            self.assertEqual(text(write), expected)
+            self.assertEqual(text(frame), '{"signal":"data","load":{"%s":%s}}' % (
+                write['key'], expected))
+        self.assertEqual(text(writes[-1]), '"written ü only"')
+
+
 if __name__ == '__main__':
     unittest.main()
