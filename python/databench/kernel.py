@@ -434,8 +434,7 @@ class Port(object):
         if message is NO_MESSAGE:
             text = frame_from_encoded(signal)
         else:
-            text = frame_from_encoded(signal, encode_value(
-                message, what='the load of signal "{}"'.format(signal)))
+            text = frame_from_encoded(signal, encode_value(message, signal=signal))
         return self.outbox.frame(self.sid, text, None)
 
     def change(self, signal, key, encoded, delta=None):
@@ -450,8 +449,19 @@ class Port(object):
             text = key_frame_from_encoded(signal, key, 'null')
             return self.outbox.frame(self.sid, text, signal + '\0' + key)
         # the value's text is the one its write carries: the batch sends it once
-        head = key_frame_from_encoded(signal, key, '')[:-2]
-        return self.outbox.frame(self.sid, None, signal + '\0' + key, (head, encoded, '}}'))
+        known = _HEADS.get((signal, key))
+        if known is None:
+            if len(_HEADS) >= MAX_HEADS:
+                _HEADS.clear()
+            known = _HEADS[(signal, key)] = (key_frame_from_encoded(signal, key, '')[:-2],
+                                             signal + '\0' + key)
+        return self.outbox.frame(self.sid, None, known[1], (known[0], encoded, '}}'))
+
+
+#: (signal, key) -> the head of its frames and its coalescing key (a key is
+#: written many times: made once); cleared when it holds MAX_HEADS.
+_HEADS = {}
+MAX_HEADS = 4096
 
 
 class Session(object):
