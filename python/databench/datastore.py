@@ -95,6 +95,8 @@ class _Domain(object):
         # writes made here before the load finished win over the loaded values
         loaded.update(self.entries)
         self.entries = loaded
+        # not the finished task (its context and result), for as long as the domain is open
+        self.ready = _aio.DONE
 
     def write(self, key, encoded, delta=None):
         """Write `encoded` (None: delete); `delta` is the change against the

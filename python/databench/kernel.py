@@ -474,18 +474,23 @@ class Session(object):
         self.sid = message['sid']
         self.port = Port(self.sid, kernel.outbox, bool(message.get('deltas')))
         self.analysis = None
-        self.queue = collections.deque()
+        #: the calls waiting: a deque while there are any, () when none (an idle page holds none)
+        self.queue = ()
         self.pump = None
         self.closing = False
         #: the calls running now (the queue's, the lanes'): what a cancel finds
         self.running = []
         #: per latest action: {'waiting': (fn, call) or None, 'task': its task}
         self.lanes = {}
-        #: set once connect, args and connected ran (or the start failed)
-        self.started = asyncio.Event()
+        #: True once connect, args and connected ran (or the start failed)
+        self.started = False
+        #: futures of the lanes that wait for the start (made when one waits)
+        self.start_waiters = None
         self.enqueue(lambda: self.start(message), None)
 
     def enqueue(self, fn, call):
+        if not self.queue:
+            self.queue = collections.deque()
         self.queue.append((fn, call))
         if self.pump is None:
             self.pump = self.kernel.loop.create_task(self._pump())
@@ -494,6 +499,7 @@ class Session(object):
         while self.queue:
             fn, call = self.queue.popleft()
             await self._run(fn, call)
+        self.queue = ()
         self.pump = None
 
     async def _run(self, fn, call):
@@ -511,7 +517,12 @@ class Session(object):
 
     async def _lane(self, name, lane):
         """The calls of one latest action, beside the queue, one at a time."""
-        await self.started.wait()
+        if not self.started:
+            waiter = self.kernel.loop.create_future()
+            if self.start_waiters is None:
+                self.start_waiters = []
+            self.start_waiters.append(waiter)
+            await waiter
         # a burst of calls (a dragged slider) arrives within one turn: only its last one runs
         await asyncio.sleep(0)
         while lane['waiting'] is not None:
@@ -524,7 +535,12 @@ class Session(object):
         try:
             await self._start(message)
         finally:
-            self.started.set()
+            self.started = True
+            waiters = self.start_waiters
+            self.start_waiters = None
+            for waiter in waiters or ():
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def _start(self, message):
         kernel = self.kernel
@@ -633,7 +649,7 @@ class Session(object):
                 self.drop(call)
             else:
                 kept.append((fn, call))
-        self.queue = kept
+        self.queue = kept if kept else ()
         for lane in self.lanes.values():
             if lane['waiting'] is not None and hit(lane['waiting'][1]):
                 self.drop(lane['waiting'][1])
