@@ -204,8 +204,9 @@ class Outbox(object):
         whole value instead when the page is slow)."""
         if coalesce is not None and self.ops:
             last = self.ops[-1]
-            if last['t'] == 'frame' and last['coalesce'] == coalesce \
-                    and last.get('domain') == domain and _same_frame(last, text, parts):
+            # (a stream of changes to one page fails the first test: cheap)
+            if _same_frame(last, text, parts) and last.get('coalesce') == coalesce \
+                    and last['t'] == 'frame' and last.get('domain') == domain:
                 # one change to many pages (a class_data key): one frame, its pages listed
                 sids = last.get('sids')
                 if sids is None:
@@ -321,7 +322,7 @@ def _same_frame(op, text, parts):
     """Whether frame `op` (queued) is the frame of `text` or `parts`: the
     same encoded value (the one object a change hands every page) and head."""
     if parts is None:
-        return op.get('text') == text
+        return text is not None and op.get('text') == text
     queued = op.get('parts')
     return queued is not None and queued[1] is parts[1] and queued[0] == parts[0] \
         and queued[2] == parts[2]
