@@ -7,7 +7,9 @@ src/kernel/messages.ts. A batch to the server is a JSON line with the byte
 count ``n`` of what follows it: the UTF-8 of its frames and written values,
 which its ops point into (``at: [start, end]``), so the server reads a large
 value without parsing it; a frame for many pages (a change of a class_data
-key) is one op with their session numbers, ``sids``. stdout and stderr (``print()``, warnings) go to the
+key) is one op with their session numbers, ``sids``, and a stream of frames
+to one page (of one key, or emits) one op with their places, two numbers
+each in ``at``. stdout and stderr (``print()``, warnings) go to the
 server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
 """
 
@@ -202,18 +204,32 @@ class Outbox(object):
         value a write of the same batch shares (sent once). `domain`: the
         frame is a delta of a key of that domain (the host sends the key's
         whole value instead when the page is slow)."""
-        if coalesce is not None and self.ops:
+        if self.ops:
             last = self.ops[-1]
-            # (a stream of changes to one page fails the first test: cheap)
-            if _same_frame(last, text, parts) and last.get('coalesce') == coalesce \
-                    and last['t'] == 'frame' and last.get('domain') == domain:
-                # one change to many pages (a class_data key): one frame, its pages listed
-                sids = last.get('sids')
-                if sids is None:
-                    last['sids'] = [last.pop('sid'), sid]
-                else:
-                    sids.append(sid)
-                return self._schedule()
+            if last['t'] == 'frame' and last['coalesce'] == coalesce \
+                    and last.get('domain') == domain:
+                if coalesce is not None and 'more' not in last and _same_frame(last, text, parts):
+                    # one change to many pages (a class_data key): one frame, its pages listed
+                    sids = last.get('sids')
+                    if sids is None:
+                        last['sids'] = [last.pop('sid'), sid]
+                    else:
+                        sids.append(sid)
+                    return self._schedule()
+                if last.get('sid') == sid:
+                    # a stream of frames to one page: one op, the places of its frames listed
+                    more = last.get('more')
+                    if more is None:
+                        more = last['more'] = []
+                    if parts is None:
+                        more.append(text)
+                        self.chars += len(text)
+                    else:
+                        more.append(parts)
+                        self.chars += len(parts[0]) + len(parts[1]) + len(parts[2])
+                    if self.chars > BATCH_CHARS:
+                        self.flush()
+                    return self._schedule()
         op = {'t': 'frame', 'sid': sid, 'coalesce': coalesce}
         if domain is not None:
             op['domain'] = domain
@@ -246,6 +262,10 @@ class Outbox(object):
             if op['t'] == 'frame':
                 parts = op.pop('parts', None)
                 op['at'] = pieces.add(op.pop('text')) if parts is None else pieces.add_parts(parts)
+                more = op.pop('more', None)
+                if more is not None:
+                    op['more_at'] = [pieces.add(item) if type(item) is str else pieces.add_parts(item)
+                                     for item in more]
         for op in ops:
             if op['t'] == 'write' and op['encoded'] is not None:
                 op['at'] = pieces.value(op.pop('encoded'))
@@ -318,6 +338,22 @@ class _Pieces(object):
         return data
 
 
+def _frame_text(op, sid):
+    """A frame op as JSON: for the page `sid` or the pages `sids`; `at` the
+    places of its frames, two numbers each (a stream to one page lists many)."""
+    coalesce = op['coalesce']
+    at = op['at']
+    more = op.get('more_at')
+    places = '%d,%d' % (at[0], at[1]) if more is None else ','.join(
+        ['%d,%d' % (at[0], at[1])] + ['%d,%d' % (a[0], a[1]) for a in more])
+    who = ('"sid":%d' % sid) if sid is not None else (
+        '"sids":[%s]' % ','.join(['%d' % s for s in op['sids']]))
+    domain = op.get('domain')
+    return '{"t":"frame",%s,"coalesce":%s,"at":[%s]%s}' % (
+        who, 'null' if coalesce is None else _string(coalesce), places,
+        '' if domain is None else ',"domain":' + _string(domain))
+
+
 def _same_frame(op, text, parts):
     """Whether frame `op` (queued) is the frame of `text` or `parts`: the
     same encoded value (the one object a change hands every page) and head."""
@@ -333,24 +369,11 @@ def _op_text(op):
     directly, the others by the encoder (which costs microseconds an op)."""
     t = op['t']
     sid = op.get('sid')
+    if t == 'frame':
+        return _frame_text(op, sid)
     if type(sid) is int:
-        if t == 'frame' and len(op) <= 5:
-            coalesce = op['coalesce']
-            at = op['at']
-            text = '{"t":"frame","sid":%d,"coalesce":%s,"at":[%d,%d]' % (
-                sid, 'null' if coalesce is None else _string(coalesce), at[0], at[1])
-            domain = op.get('domain')
-            return text + ('}' if domain is None else ',"domain":' + _string(domain) + '}')
         if t == 'done' and len(op) == 2:
             return '{"t":"done","sid":%d}' % sid
-    elif t == 'frame' and 'sids' in op and len(op) <= 5:
-        coalesce = op['coalesce']
-        at = op['at']
-        text = '{"t":"frame","sids":[%s],"coalesce":%s,"at":[%d,%d]' % (
-            ','.join(['%d' % sid for sid in op['sids']]),
-            'null' if coalesce is None else _string(coalesce), at[0], at[1])
-        domain = op.get('domain')
-        return text + ('}' if domain is None else ',"domain":' + _string(domain) + '}')
     elif t == 'write' and len(op) == 5 and type(op['seq']) is int:
         at = op.get('at')
         if at is not None:

@@ -80,6 +80,26 @@ class TestFanOut(unittest.TestCase):
         start, end = frame['at']
         self.assertEqual(json.loads(blob[start:end])['signal'], '__delta')
 
+    def test_a_stream_to_one_page_is_one_op_with_its_frames_places(self):
+        port = Port(1, self.outbox)
+        for i in range(3):
+            self.outbox.write('d\0k', 'd', 'k', str(i), i + 1)
+            port.change('data', 'k', str(i))
+        port.emit('e', 'x')
+        port.emit('e', 'y')
+        self.outbox.flush()
+        message, blob = self.channel.batch()
+        write, changes, emits = message['ops']
+        self.assertEqual((changes['sid'], changes['coalesce']), (1, 'data\0k'))
+        at = changes['at']
+        self.assertEqual([json.loads(blob[at[i]:at[i + 1]]) for i in range(0, len(at), 2)],
+                         [{'signal': 'data', 'load': {'k': i}} for i in range(3)])
+        # the write (coalesced to the last value) shares the last frame's bytes
+        self.assertEqual(blob[write['at'][0]:write['at'][1]], b'2')
+        at = emits['at']
+        self.assertEqual((emits['coalesce'], len(at)), (None, 4))
+        self.assertEqual(json.loads(blob[at[2]:at[3]]), {'signal': 'e', 'load': 'y'})
+
 
 class TestBatchBytes(unittest.TestCase):
     """Where each frame and value is in a batch's bytes, with text that is not ASCII."""

@@ -94,6 +94,43 @@ describe('batchOf', () => {
     }
   });
 
+  test('a frame op with several places (a stream to one page) is one frame op per place, in order', () => {
+    const bytes = Buffer.from('{"a":1}{"a":2}{"a":3}');
+    const batch = batchOf(
+      [
+        { t: 'frame', sid: 7, coalesce: 'data\0a', at: [0, 7, 7, 14, 14, 21] },
+        { t: 'done', sid: 7 },
+      ],
+      bytes,
+    );
+    assert.deepEqual(
+      batch.ops.map((op) =>
+        op.t === 'frame' ? [op.sid, bytes.toString('utf8', op.start, op.end), op.coalesce] : op.t,
+      ),
+      [[7, '{"a":1}', 'data\0a'], [7, '{"a":2}', 'data\0a'], [7, '{"a":3}', 'data\0a'], 'done'],
+    );
+  });
+
+  test('places out of the batch, or an odd count of them, break the protocol', () => {
+    const bytes = Buffer.from('{}');
+    for (const at of [
+      [0, 3],
+      [0, 2, 1],
+      [2, 1],
+      [0, 2, 0, 3],
+    ]) {
+      assert.throws(
+        () => batchOf([{ t: 'frame', sid: 1, coalesce: null, at }], bytes),
+        ProtocolError,
+        JSON.stringify(at),
+      );
+    }
+    assert.throws(
+      () => batchOf([{ t: 'write', domain: 'd', key: 'k', seq: 1, at: [0, 1, 1, 2] }], bytes),
+      ProtocolError,
+    );
+  });
+
   test('a batch without sids keeps its ops array', () => {
     const ops = [{ t: 'frame', sid: 1, coalesce: null, at: [0, 2] }];
     assert.equal(batchOf(ops, Buffer.from('{}')).ops, ops);
