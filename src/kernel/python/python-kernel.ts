@@ -281,7 +281,7 @@ export function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
       }
     } else if (op['t'] === 'write' && op['at'] !== undefined) {
       const [start, end] = placesOf(op, bytes, false);
-      op['encoded'] = bytes.toString('utf8', start!, end);
+      op['encoded'] = bytes.toString('utf8', start, end);
     }
     spread?.push(op);
   }
