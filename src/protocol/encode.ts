@@ -13,10 +13,77 @@ import { DatabenchError } from './errors.js';
  * drop without a word, throws one with code `ENCODE`.
  */
 export function encodeValue(value: unknown, key?: string, what?: string): string {
+  // JSON.stringify without a replacer takes V8's fast path (several times
+  // faster): used when a walk finds only what it encodes the same way
+  if (isPlainJson(value, 0)) return JSON.stringify(value) ?? 'null';
+  return encodeSlow(value, key, what, undefined);
+}
+
+/**
+ * The load of signal `signal` as {@link encodeValue} encodes it; a failure
+ * names the signal (the text is made only then, not for every emit).
+ */
+export function encodeLoad(signal: string, value: unknown): string {
+  if (isPlainJson(value, 0)) return JSON.stringify(value) ?? 'null';
+  return encodeSlow(value, undefined, undefined, signal);
+}
+
+/** Past this depth the walk gives up (a cycle, or deep data): the replacer's path encodes it. */
+const PLAIN_DEPTH = 32;
+
+/**
+ * Whether JSON.stringify alone encodes `value` as the replacer would: finite
+ * numbers, strings, booleans, null, undefined, plain arrays and plain
+ * objects (own prototype Object.prototype or null, no `toJSON`) of those.
+ * Anything else (NaN, a Set, a Date, a class instance, a function, a
+ * BigInt, a deeper nesting or a cycle) goes through the replacer.
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (depth === PLAIN_DEPTH) return false;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) {
+          if (!isPlainJson((value as unknown[])[i], depth + 1)) return false;
+        }
+        return true;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if ((proto !== Object.prototype && proto !== null) || 'toJSON' in value) return false;
+      for (const k in value) {
+        if (!isPlainJson((value as Record<string, unknown>)[k], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function encodeSlow(
+  value: unknown,
+  key: string | undefined,
+  what: string | undefined,
+  signal: string | undefined,
+): string {
   try {
     return JSON.stringify(value, replacer) ?? 'null';
   } catch (error) {
-    const where = what ?? (key === undefined ? 'value' : `value for key "${key}"`);
+    const where =
+      what ??
+      (signal !== undefined
+        ? `the load of signal "${signal}"`
+        : key === undefined
+          ? 'value'
+          : `value for key "${key}"`);
     // JSON.stringify says "circular" only in its message: look for the cycle
     // itself instead (this runs only when encoding failed)
     if (error instanceof TypeError && containsCycle(value)) {

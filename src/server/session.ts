@@ -4,7 +4,7 @@ import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { sessionDataDomain, userDataDomain, type AuthUser } from '../analysis/user.js';
 import type { StoreSignal } from '../protocol/delta.js';
-import { encodeValue } from '../protocol/encode.js';
+import { encodeLoad, encodeValue } from '../protocol/encode.js';
 import {
   frameFromEncoded,
   keyFrameFromEncoded,
@@ -789,12 +789,7 @@ export class Session implements PagePort {
   /** PageSink: an emit of the analysis. */
   emit(signal: string, message: unknown): Promise<void> {
     return this.out.frame(
-      frameFromEncoded(
-        signal,
-        message === undefined
-          ? undefined
-          : encodeValue(message, undefined, `the load of signal "${signal}"`),
-      ),
+      frameFromEncoded(signal, message === undefined ? undefined : encodeLoad(signal, message)),
     );
   }
 
