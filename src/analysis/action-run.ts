@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { DatabenchError } from '../protocol/errors.js';
-import type { ProcessLoad } from '../protocol/messages.js';
+import { PROTOCOL, type ProcessLoad } from '../protocol/messages.js';
 import type { Concurrency } from './actions.js';
 
 /**
@@ -11,6 +11,11 @@ import type { Concurrency } from './actions.js';
 const PROGRESS_INTERVAL_MS = 50;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** @internal Where a call's progress frames go: the analysis's page (its instance). */
+export interface ProgressSink {
+  send(signal: string, message: unknown): Promise<void>;
+}
 
 /** What a handler can see of the action it runs for (`this.currentAction`). */
 export interface ActionHandle {
@@ -38,7 +43,7 @@ export class ActionRun implements ActionHandle {
   private lastSent = -Infinity;
   private pending: ProcessLoad | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private sendFn: ((load: ProcessLoad) => Promise<void>) | undefined;
+  private sink: ProgressSink | undefined;
 
   constructor(
     readonly name: string,
@@ -53,8 +58,8 @@ export class ActionRun implements ActionHandle {
   }
 
   /** @internal Where progress frames go (the analysis's page), set when the call starts. */
-  bind(send: (load: ProcessLoad) => Promise<void>): void {
-    this.sendFn = send;
+  bind(sink: ProgressSink | undefined): void {
+    this.sink = sink;
   }
 
   /** Cancel this call: its signal aborts, its end frame says `cancelled: true`. */
@@ -97,7 +102,7 @@ export class ActionRun implements ActionHandle {
     const wait = this.lastSent + PROGRESS_INTERVAL_MS - now;
     if (wait <= 0 && this.timer === undefined) {
       this.lastSent = now;
-      return this.sendFn?.(load) ?? RESOLVED;
+      return this.sink?.send(PROTOCOL.processSignal, load) ?? RESOLVED;
     }
     // throttled: keep only the newest, send it when the interval has passed
     this.pending = load;
@@ -123,7 +128,7 @@ export class ActionRun implements ActionHandle {
     this.pending = undefined;
     if (load === undefined) return RESOLVED;
     this.lastSent = performance.now();
-    return this.sendFn?.(load) ?? RESOLVED;
+    return this.sink?.send(PROTOCOL.processSignal, load) ?? RESOLVED;
   }
 }
 

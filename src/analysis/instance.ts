@@ -490,7 +490,7 @@ export async function runAction(
     }
   }
   const call = run ?? new ActionRun(actionName, processId);
-  call.bind((progress) => sendTo(link, PROTOCOL.processSignal, progress));
+  call.bind(link);
   if (hasProcess) {
     await sendTo(
       link,

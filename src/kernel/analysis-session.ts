@@ -262,18 +262,14 @@ export class AnalysisSession
       }
     }
     (this.calls ??= new Set()).add(call);
-    const task = async (): Promise<void> => {
-      if (call.state === 'dropped') return;
-      // a burst of calls (a dragged slider) arrives within one turn: only its last one runs
-      if (concurrency === 'latest') await nextTurn();
-      // (a newer call may have dropped this one during that turn)
-      if ((call.state as Call['state']) === 'dropped') return;
-      call.state = 'running';
-      if (this.state === 'open') await this.runAction(name, message, call.run);
-    };
+    // one closure and one Promise per call (every action of every page runs this)
+    const task = (): Promise<void> => this.runCall(call, message);
+    if (queued) {
+      void this.enqueue(task);
+      return;
+    }
     let ran: Promise<void>;
-    if (queued) ran = this.enqueue(task);
-    else if (concurrency === 'parallel') ran = this.parallel(name, task);
+    if (concurrency === 'parallel') ran = this.parallel(name, task);
     else {
       // a lane per latest action: beside the queue, after this action's previous call
       const lanes = (this.lanes ??= new Map<string, Promise<void>>());
@@ -284,14 +280,37 @@ export class AnalysisSession
         if (lanes.get(name) === tail) lanes.delete(name);
       });
     }
-    const ended = ran
-      .catch((error: unknown) => this.failed(name, error))
-      .finally(() => {
-        this.calls?.delete(call);
-        // a dropped call was accounted for when it was dropped
-        if (call.state !== 'dropped') this.page.done();
-      });
-    if (!queued) call.ended = ended;
+    // (runCall never rejects: a rejection here is of what the call waited
+    // for, and the call never ran)
+    call.ended = ran.catch((error: unknown) => {
+      this.failed(name, error);
+      this.calls?.delete(call);
+      if (call.state !== 'dropped') this.page.done();
+    });
+  }
+
+  /**
+   * One call, once its turn came: run it (unless it was dropped meanwhile),
+   * then take it off the page's count. Never rejects: a failure outside the
+   * handlers is reported to the page.
+   */
+  private async runCall(call: Call, message: unknown): Promise<void> {
+    const name = call.run.name;
+    try {
+      if (call.state === 'dropped') return;
+      // a burst of calls (a dragged slider) arrives within one turn: only its last one runs
+      if (call.run.concurrency === 'latest') await nextTurn();
+      // (a newer call may have dropped this one during that turn)
+      if ((call.state as Call['state']) === 'dropped') return;
+      call.state = 'running';
+      if (this.state === 'open') await this.runAction(name, message, call.run);
+    } catch (error) {
+      this.failed(name, error);
+    } finally {
+      this.calls?.delete(call);
+      // a dropped call was accounted for when it was dropped
+      if (call.state !== 'dropped') this.page.done();
+    }
   }
 
   /**

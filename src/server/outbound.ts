@@ -292,6 +292,7 @@ export class Outbound implements Batched {
       const frame = deltaFrame(signal, key, kind, encoded);
       if (this.direct(frame.length)) {
         this.ws.send(frame, TEXT);
+        this.sentDirect();
         return RESOLVED;
       }
     } else {
@@ -316,6 +317,7 @@ export class Outbound implements Batched {
   private enqueue(bytes: string | Buffer): Promise<void> {
     if (this.direct(bytes.length)) {
       this.ws.send(bytes, TEXT);
+      this.sentDirect();
       return RESOLVED;
     }
     (this.items ??= []).push(bytes);
@@ -357,8 +359,12 @@ export class Outbound implements Batched {
     ) {
       return false;
     }
-    this.directTurn = this.batcher.markTurn();
     return true;
+  }
+
+  /** A frame went out at once: the next of this turn is queued (marked after the send, off its path). */
+  private sentDirect(): void {
+    this.directTurn = this.batcher.markTurn();
   }
 
   private added(bytes: number): Promise<void> {
