@@ -116,11 +116,14 @@ export class ActionRun implements ActionHandle {
     return RESOLVED;
   }
 
-  /** @internal The call ended: the last progress goes out before the end frame. */
-  finish(): Promise<void> {
+  /**
+   * @internal The call ended: the last progress goes out before the end
+   * frame. Undefined when there is none to send (most calls: nothing to await).
+   */
+  finish(): Promise<void> | undefined {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    return this.sendPending();
+    return this.pending === undefined ? undefined : this.sendPending();
   }
 
   private sendPending(): Promise<void> {
@@ -141,7 +144,7 @@ export class ActionRun implements ActionHandle {
  * the queue: a long queued run keeps its progress and Stop while sliders
  * answer beside it.
  */
-interface Running {
+export interface Running {
   current: ActionRun | undefined;
   /** The page's queued call that runs now. */
   queued: ActionRun | undefined;
@@ -162,15 +165,25 @@ function resting(r: Running): ActionRun | undefined {
 }
 
 /**
- * @internal `run` starts on `analysis`. Returns the queued call it replaces
- * for its duration (a handler that runs another action itself), for {@link leaveRun}.
+ * @internal The calls of `analysis` (made by its first). {@link enterRun},
+ * {@link handlerStarts}, {@link handlerWaits} and {@link leaveRun} take it:
+ * one lookup per call, not one per step.
  */
-export function enterRun(analysis: object, run: ActionRun): ActionRun | undefined {
+export function runningOf(analysis: object): Running {
   let r = running.get(analysis);
   if (r === undefined) {
     r = { current: undefined, queued: undefined, beside: undefined };
     running.set(analysis, r);
   }
+  return r;
+}
+
+/**
+ * @internal `run` starts (`r`: its analysis's {@link runningOf}). Returns the
+ * queued call it replaces for its duration (a handler that runs another
+ * action itself), for {@link leaveRun}.
+ */
+export function enterRun(r: Running, run: ActionRun): ActionRun | undefined {
   const outer = r.queued;
   if (run.queued) r.queued = run;
   else (r.beside ??= []).push(run);
@@ -178,21 +191,17 @@ export function enterRun(analysis: object, run: ActionRun): ActionRun | undefine
 }
 
 /** @internal A handler of `run` starts: until its first `await`, it runs for `run`. */
-export function handlerStarts(analysis: object, run: ActionRun): void {
-  const r = running.get(analysis);
-  if (r !== undefined) r.current = run;
+export function handlerStarts(r: Running, run: ActionRun): void {
+  r.current = run;
 }
 
 /** @internal The handler that started has reached its first `await` (or returned). */
-export function handlerWaits(analysis: object): void {
-  const r = running.get(analysis);
-  if (r !== undefined) r.current = resting(r);
+export function handlerWaits(r: Running): void {
+  r.current = resting(r);
 }
 
 /** @internal `run` has ended; `outer` is what {@link enterRun} returned. */
-export function leaveRun(analysis: object, run: ActionRun, outer: ActionRun | undefined): void {
-  const r = running.get(analysis);
-  if (r === undefined) return;
+export function leaveRun(r: Running, run: ActionRun, outer: ActionRun | undefined): void {
   if (run.queued) {
     if (r.queued === run) r.queued = outer;
   } else if (r.beside !== undefined) {

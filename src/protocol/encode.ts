@@ -33,10 +33,11 @@ const PLAIN_DEPTH = 32;
 
 /**
  * Whether JSON.stringify alone encodes `value` as the replacer would: finite
- * numbers, strings, booleans, null, undefined, plain arrays and plain
- * objects (own prototype Object.prototype or null, no `toJSON`) of those.
- * Anything else (NaN, a Set, a Date, a class instance, a function, a
- * BigInt, a deeper nesting or a cycle) goes through the replacer.
+ * numbers, strings, booleans, null, undefined, and arrays and objects of
+ * those that have no `toJSON` and are not a Set, a Map or a typed array.
+ * Anything else (NaN, a Date, a function, a BigInt, a deeper nesting or a
+ * cycle) goes through the replacer. (A getter is read by this walk and
+ * again by the encoder.)
  */
 function isPlainJson(value: unknown, depth: number): boolean {
   switch (typeof value) {
@@ -48,16 +49,17 @@ function isPlainJson(value: unknown, depth: number): boolean {
       return Number.isFinite(value);
     case 'object': {
       if (value === null) return true;
-      if (depth === PLAIN_DEPTH) return false;
+      // (a `toJSON` result goes through the replacer: the encoder's path)
+      if (depth === PLAIN_DEPTH || (value as { toJSON?: unknown }).toJSON !== undefined) {
+        return false;
+      }
       if (Array.isArray(value)) {
-        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
         for (let i = 0; i < value.length; i++) {
           if (!isPlainJson((value as unknown[])[i], depth + 1)) return false;
         }
         return true;
       }
-      const proto: unknown = Object.getPrototypeOf(value);
-      if ((proto !== Object.prototype && proto !== null) || 'toJSON' in value) return false;
+      if (value instanceof Set || value instanceof Map || ArrayBuffer.isView(value)) return false;
       for (const k in value) {
         if (!isPlainJson((value as Record<string, unknown>)[k], depth + 1)) return false;
       }

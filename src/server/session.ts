@@ -109,7 +109,12 @@ export interface SessionContext {
  */
 const CLOSE_GRACE_MS = 2000;
 /** Actions only the server runs: a page sending them is refused. */
-const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
+function isLifecycle(signal: string): boolean {
+  // (compared, not looked up: the signal of every action frame is a new string to hash)
+  return (
+    signal === 'connect' || signal === 'args' || signal === 'connected' || signal === 'disconnected'
+  );
+}
 
 /**
  * A socket error (a reset peer, a bad frame from ws's parser) is followed by
@@ -284,28 +289,21 @@ export class Session implements PagePort {
           this.readOnly(`action "${shortName(message.signal)}"`);
           return;
         }
-        if (LIFECYCLE.has(message.signal)) {
+        if (isLifecycle(message.signal)) {
           const warning = `action "${message.signal}" is run by the server only; ignored`;
           this.logPage(warning);
           this.tell('warn', warning);
           return;
         }
-        if (this.queued >= this.ctx.limits.maxQueuedActions) {
-          this.close(1008, `more than ${this.ctx.limits.maxQueuedActions} actions queued`);
+        const limits = this.ctx.limits;
+        if (this.queued >= limits.maxQueuedActions) {
+          this.close(1008, `more than ${limits.maxQueuedActions} actions queued`);
           return;
         }
         const size = (data as Buffer).length;
-        if (this.queuedBytes + size > this.ctx.limits.maxQueuedBytes) {
-          this.close(1008, `more than ${this.ctx.limits.maxQueuedBytes} bytes of actions queued`);
-          return;
-        }
+        if (!this.admit(size)) return;
         this.queued++;
-        this.queuedBytes += size;
         (this.queuedSizes ??= []).push(size);
-        // back-pressure: stop reading this socket until its actions drain
-        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
-          this.ws.pause();
-        }
         this.kernelSession?.action(
           message.signal,
           message.hasLoad,
@@ -325,15 +323,8 @@ export class Session implements PagePort {
         // runs), but its bytes count against the page's input bounds until
         // the page's queued actions have drained
         const size = (data as Buffer).length;
-        if (this.queuedBytes + size > this.ctx.limits.maxQueuedBytes) {
-          this.close(1008, `more than ${this.ctx.limits.maxQueuedBytes} bytes of actions queued`);
-          return;
-        }
-        this.queuedBytes += size;
+        if (!this.admit(size)) return;
         this.cancelBytes += size;
-        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
-          this.ws.pause();
-        }
         this.kernelSession.cancel?.(message.target);
         return;
       }
@@ -366,6 +357,24 @@ export class Session implements PagePort {
         throw new Error(`unhandled message ${String(never)}`);
       }
     }
+  }
+
+  /**
+   * Count `size` bytes of an action or cancel frame against the page's
+   * input bounds: past `maxQueuedBytes` the page is closed (false), past
+   * `pauseQueuedBytes` its socket is not read until its actions drain.
+   */
+  private admit(size: number): boolean {
+    const limits = this.ctx.limits;
+    const queuedBytes = this.queuedBytes + size;
+    if (queuedBytes > limits.maxQueuedBytes) {
+      this.close(1008, `more than ${limits.maxQueuedBytes} bytes of actions queued`);
+      return false;
+    }
+    this.queuedBytes = queuedBytes;
+    // back-pressure: stop reading this socket until its actions drain
+    if (queuedBytes > limits.pauseQueuedBytes && !this.ws.isPaused) this.ws.pause();
+    return true;
   }
 
   /**
