@@ -8,7 +8,13 @@ import type { Change } from '../datastore/change.js';
 import { bareStore, isLoaded, type Datastore } from '../datastore/datastore.js';
 import { encodeValue } from '../protocol/encode.js';
 import type { StoreSignal } from '../protocol/delta.js';
-import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
+import {
+  isPlainObject,
+  keyMember,
+  PROTOCOL,
+  storeFrameFromMembers,
+  type ErrorLoad,
+} from '../protocol/messages.js';
 import type { Logger } from '../util/logger.js';
 import { didYouMean } from '../util/nearest.js';
 import { ActionQueue } from '../util/queue.js';
@@ -351,7 +357,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
         : signal === 'class_data'
           ? this.transforms.classData
           : NO_TRANSFORMS.data;
-    const parts: string[] = [];
+    const members: string[] = [];
     for (const [key, encoded] of store.encodedEntries()) {
       const transform = transforms.get(key);
       let value = encoded;
@@ -371,9 +377,9 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
         const bytes = Buffer.byteLength(value);
         if (bytes > maxValueBytes) return { key, bytes };
       }
-      parts.push(JSON.stringify(key) + ':' + value);
+      members.push(keyMember(key, value));
     }
-    return '{"signal":"' + signal + '","load":{' + parts.join(',') + '}}';
+    return storeFrameFromMembers(signal, members);
   }
 
   /**

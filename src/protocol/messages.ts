@@ -625,6 +625,19 @@ export function keyFrameFromEncoded(signal: string, key: string, encodedValue: s
   return '{"signal":' + quoted(signal) + ',"load":{' + quoted(key) + ':' + encodedValue + '}}';
 }
 
+/** One member of a store frame's load, its value already encoded: `"key":value`. */
+export function keyMember(key: string, encodedValue: string): string {
+  return quoted(key) + ':' + encodedValue;
+}
+
+/**
+ * A `data`, `class_data` or `user_data` frame of several keys (a snapshot),
+ * from their {@link keyMember}s.
+ */
+export function storeFrameFromMembers(signal: string, members: readonly string[]): string {
+  return frameFromEncoded(signal, '{' + members.join(',') + '}');
+}
+
 /** The constructor of parsed query objects: its prototype has no prototype. */
 function ParsedQuery(): void {}
 ParsedQuery.prototype = Object.create(null) as object;

@@ -16,7 +16,7 @@ import {
   type ShareServerLoad,
   type TypeErrorsLoad,
 } from '../protocol/messages.js';
-import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
+import type { Kernel, KernelSession, PagePort, WholeValues } from '../kernel/kernel.js';
 import { isAnalysisId, newAnalysisId, shortId } from '../analysis/analysis.js';
 import { describeError } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
@@ -276,6 +276,7 @@ export class Session implements PagePort {
         }
         this.connecting = true;
         this.deltas = message.deltas;
+        this.out.deltas = message.deltas;
         if (message.share !== undefined) this.startView(message.share);
         else this.start(message);
         return;
@@ -682,7 +683,7 @@ export class Session implements PagePort {
   }
 
   /** PagePort: a frame encoded by a kernel in another thread or process. */
-  forward(bytes: Buffer, coalesce: string | undefined, whole?: string): void {
+  forward(bytes: Buffer, coalesce: string | undefined, whole?: WholeValues): void {
     if (coalesce === undefined) void this.out.frame(bytes);
     else if (bytes.length > this.ctx.limits.hardBufferBytes) {
       // a datastore change: `signal\0key`
@@ -818,12 +819,7 @@ export class Session implements PagePort {
       this.tooLarge(signal, change.key, sent.length);
       return RESOLVED;
     }
-    return this.out.change(
-      signal,
-      change,
-      shared ? sharedFrame(signal, change) : undefined,
-      this.deltas,
-    );
+    return this.out.change(signal, change, shared ? sharedFrame(signal, change) : undefined);
   }
 
   /**
