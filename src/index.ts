@@ -8,7 +8,7 @@
  * }
  */
 import { pngToSrc, svgToSrc } from './analysis/utils.js';
-import { figToSrc } from './analysis/figure.js';
+import type { figToSrc } from './analysis/figure.js';
 import type { AnalysisClass } from './analysis/analysis.js';
 import type { DatabenchServer, RunOptions, ServerOptions } from './server/create-server.js';
 
@@ -76,4 +76,9 @@ export const utils: {
    * optional and named in the error when missing.
    */
   figToSrc: typeof figToSrc;
-} = { pngToSrc, svgToSrc, figToSrc };
+} = {
+  pngToSrc,
+  svgToSrc,
+  // the figure module loads with the first figure: an analysis that draws none never holds it
+  figToSrc: async (...args) => (await import('./analysis/figure.js')).figToSrc(...args),
+};

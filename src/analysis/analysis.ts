@@ -230,6 +230,21 @@ export class Analysis<
   get data(): DataProxy<Data> {
     return (this.#dataView ??= this.#view(this.#data, 'data'));
   }
+  /**
+   * The domain of this session's `data` in the datastore: the session id,
+   * bound to the signed-in user when there is one (`<id>@<user>`, so that
+   * another user's page cannot resume it). An `initDatastores` override
+   * that opens `data` on another backend opens it on this domain.
+   *
+   * @example
+   * override initDatastores() {
+   *   super.initDatastores();
+   *   this.data = new Datastore(this.dataDomain, { backend: myBackend });
+   * }
+   */
+  get dataDomain(): string {
+    return this.#owner?.storeOptions?.dataDomain ?? sessionDataDomain(this.id, this.user);
+  }
   /** Any Datastore can be assigned (an `initDatastores` override). */
   set data(store: Datastore<Data>) {
     this.#data = store;
@@ -416,8 +431,9 @@ export class Analysis<
    * (domain: the user and the analysis) is made when a user signed in, when
    * the session resumed, or when it is first used.
    * Override to use another backend:
-   * `this.data = new Datastore(this.id, { backend: myBackend })` (an
-   * override may set `this.userData` too).
+   * `this.data = new Datastore(this.dataDomain, { backend: myBackend })`
+   * ({@link dataDomain}: the id, bound to the signed-in user; an override
+   * may set `this.userData` too).
    */
   initDatastores(): void {
     // every Datastore is a DataProxy (its constructor returns the proxy)
@@ -427,7 +443,7 @@ export class Analysis<
     const releaseAfterMs = (this.constructor as typeof Analysis).dataRetentionMs;
     // bare: the proxies are made when the user's code reads `data`/`classData`
     this.data = createBareStore<Data>(
-      given?.dataDomain ?? sessionDataDomain(this.id, this.user),
+      this.dataDomain,
       owner === undefined ? { releaseAfterMs, backend } : { releaseAfterMs, owner, backend },
     );
     this.classData = createBareStore<ClassData>(given?.classDomain ?? this.constructor.name, {

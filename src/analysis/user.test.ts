@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Analysis, MemoryBackend } from 'databench-ts';
+import { Analysis, Datastore, MemoryBackend } from 'databench-ts';
 import { AnalysisTest } from 'databench-ts/testing';
 import type { Change } from '../datastore/change.js';
 import { internals } from './analysis.js';
@@ -150,6 +150,29 @@ describe('userData touched before the stores exist', () => {
       );
       backend.dispose();
     }
+  });
+
+  test('an initDatastores override that opens data on its own backend with dataDomain keeps it bound to the user', () => {
+    const own = new MemoryBackend();
+    class OwnBackend extends Analysis {
+      override initDatastores(): void {
+        super.initDatastores();
+        this.data = new Datastore(this.dataDomain, { backend: own });
+      }
+    }
+    for (const user of [{ id: 'alice@example.com' }, undefined]) {
+      const backend = new MemoryBackend();
+      const instance = new AnalysisInstance(sink([]));
+      assert.equal(instance.create(OwnBackend, { id: ID, backend, user }), undefined);
+      const analysis = instance.analysis!;
+      const [data] = internals.stores(analysis);
+      assert.equal(where(data).backend, own);
+      assert.equal(where(data).name, sessionDataDomain(ID, user));
+      assert.equal(analysis.dataDomain, user ? `${ID}@alice%40example.com` : ID);
+      instance.dispose();
+      backend.dispose();
+    }
+    own.dispose();
   });
 
   test('read in an initDatastores override, before or after super: the stores are the ones the session gives', async () => {

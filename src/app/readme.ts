@@ -1,8 +1,13 @@
-import MarkdownIt from 'markdown-it';
+import type MarkdownIt from 'markdown-it';
 import type { Token } from 'markdown-it';
 import type sanitizeHtml from 'sanitize-html';
 
-const markdown = new MarkdownIt({ html: true, linkify: true });
+/**
+ * markdown-it and what it imports (entities, linkify-it, punycode: about
+ * 0.5 MB of source) load with the first markdown README: a folder without
+ * one never holds them.
+ */
+let markdown: Promise<InstanceType<typeof MarkdownIt>> | undefined;
 
 /**
  * What a README's HTML may keep, as GitHub does: formatting tags with their
@@ -60,9 +65,13 @@ function hasRawHtml(tokens: readonly Token[]): boolean {
  * ms and ~5 MB at start) is loaded only for READMEs that need it.
  */
 export async function renderMarkdown(text: string): Promise<string> {
+  markdown ??= import('markdown-it').then(
+    ({ default: MarkdownIt }) => new MarkdownIt({ html: true, linkify: true }),
+  );
+  const md = await markdown;
   const env = {};
-  const tokens = markdown.parse(text, env);
-  const html = markdown.renderer.render(tokens, markdown.options, env);
+  const tokens = md.parse(text, env);
+  const html = md.renderer.render(tokens, md.options, env);
   if (!hasRawHtml(tokens)) return html;
   sanitizer ??= import('sanitize-html').then(({ default: sanitize }) => {
     const options = readmeHtmlOptions(sanitize.defaults.allowedTags);

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type * as TS from 'typescript';
 import { listAnalyses, type ListedAnalysis } from '../app/app.js';
 import {
@@ -10,6 +10,7 @@ import {
   type SurfaceResult,
 } from '../loader/analysis-surface.js';
 import { findTypeScript } from '../loader/typecheck.js';
+import { TEMPLATES_DIR } from '../pages/pages.js';
 import { DatabenchError } from '../protocol/errors.js';
 import { didYouMean } from '../util/nearest.js';
 import { scanHtml, scanScript, type PageReference } from './page-scan.js';
@@ -119,7 +120,9 @@ export async function checkAnalyses(options: { dir: string; cwd: string }): Prom
         `the actions of ${name} are not checked: its analysis.py takes any action, or has a base class or handlers check cannot read`,
       );
     }
-    for (const ref of await pageReferences(ts, analysis)) {
+    const pages = await pageReferences(ts, analysis, dir);
+    for (const missing of pages.missing) problems.push({ ...missing, analysis: name });
+    for (const ref of pages.refs) {
       const message = mismatch(ref, result.surface);
       if (message !== undefined) {
         problems.push({
@@ -166,22 +169,89 @@ function mismatch(ref: PageReference, surface: AnalysisSurface): string | undefi
   return `no key '${ref.name}' in the ${store} of ${surface.className}${didYouMean(ref.name, [...keys].sort())}`;
 }
 
-/** Every name the pages and page scripts of `analysis` use. */
-async function pageReferences(ts: typeof TS, analysis: ListedAnalysis): Promise<PageReference[]> {
+/** `{% include "name" %}` and `{% extends "name" %}` with a literal name (Nunjucks and Tornado alike). */
+const TEMPLATE_REF = /\{%-?\s*(include|extends)\s+(["'])([^"'{}]+)\2/g;
+
+/**
+ * Every name the pages and page scripts of `analysis` use, the templates
+ * its pages include or extend among them (found where the page renderer
+ * finds them: the analyses folder `root`, or beside the page for a name
+ * that starts with `./` or `../`; the package's own templates are not
+ * read), and the includes that name no template at all.
+ */
+async function pageReferences(
+  ts: typeof TS,
+  analysis: ListedAnalysis,
+  root: string,
+): Promise<{ refs: PageReference[]; missing: Omit<CheckProblem, 'analysis'>[] }> {
   const refs: PageReference[] = [];
-  for (const file of await pageFiles(analysis.dir)) {
-    const text = await readFile(file, 'utf8');
-    if (file.endsWith('.html')) {
-      refs.push(
-        ...scanHtml(file, text, (script, line, column) =>
-          scanScript(ts, file, script, line, column),
-        ),
-      );
-    } else {
+  const missing: Omit<CheckProblem, 'analysis'>[] = [];
+  root = resolve(root);
+  const queue = (await pageFiles(analysis.dir)).map((f) => resolve(f));
+  const seen = new Set(queue);
+  for (let i = 0; i < queue.length; i++) {
+    const file = queue[i]!;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!file.endsWith('.html')) {
       refs.push(...scanScript(ts, file, text));
+      continue;
+    }
+    refs.push(
+      ...scanHtml(file, text, (script, line, column) => scanScript(ts, file, script, line, column)),
+    );
+    for (const m of text.matchAll(TEMPLATE_REF)) {
+      const name = m[3]!;
+      const found = await findTemplate(name, file, root);
+      if (found === 'package' || (found !== undefined && seen.has(found.path))) continue;
+      if (found !== undefined) {
+        seen.add(found.path);
+        queue.push(found.path);
+        continue;
+      }
+      const before = text.slice(0, m.index);
+      const line = before.split('\n').length;
+      missing.push({
+        file,
+        line,
+        column: m.index - before.lastIndexOf('\n'),
+        message: `{% ${m[1]!} "${name}" %}: no template '${name}' ${
+          /^\.\.?\//.test(name)
+            ? 'beside this page'
+            : "in the analyses folder or among databench's own templates"
+        }`,
+      });
     }
   }
-  return refs;
+  return { refs, missing };
+}
+
+/**
+ * Where the page renderer finds template `name` named in `from`: a file of
+ * the analyses folder `root`, 'package' for one of databench's own
+ * templates, or undefined when there is none.
+ */
+async function findTemplate(
+  name: string,
+  from: string,
+  root: string,
+): Promise<{ path: string } | 'package' | undefined> {
+  const path = /^\.\.?\//.test(name) ? resolve(dirname(from), name) : resolve(root, name);
+  const inside = relative(root, path);
+  if (!inside.startsWith('..') && inside !== '' && (await isFile(path))) return { path };
+  if (!/^\.\.?\//.test(name) && (await isFile(join(TEMPLATES_DIR, name)))) return 'package';
+  return undefined;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /** The pages (`*.html`) and page scripts (`analysis.js`, `*.page.ts`, `*.page.js`) of an analysis folder. */

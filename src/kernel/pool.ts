@@ -15,6 +15,8 @@ export interface PoolMember {
   readonly ending: boolean;
   /** A session is placed on it: an idle timer stops. */
   used(): void;
+  /** Its module loaded at the pool's start: with no session, its idle timer starts. */
+  loaded(): void;
   /** End it; resolves when it has gone. */
   end(): Promise<void>;
 }
@@ -108,6 +110,11 @@ export abstract class RemoteMember implements PoolMember {
       }
     }, this.pool.idleMs);
     this.idleTimer.unref();
+  }
+
+  /** Started for the load: with no session placed on it, it ends after being idle, like any member. */
+  loaded(): void {
+    this.released();
   }
 
   /** A session is placed on it. */
@@ -212,6 +219,7 @@ export abstract class KernelPool<M extends PoolMember> implements Kernel {
       clearTimeout(timer);
     }
     this.started = true;
+    first.loaded();
   }
 
   get extraRoutes(): readonly ExtraRoute[] {

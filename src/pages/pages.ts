@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import nunjucks from 'nunjucks';
 import type { LoadErrorLoad } from '../protocol/messages.js';
 import type { AnalysisEntry, App } from '../app/app.js';
 import type { Logger } from '../util/logger.js';
@@ -10,19 +9,14 @@ import { PACKAGE_ROOT } from '../util/package-root.js';
 import { withoutDetails } from '../util/error-text.js';
 import { entryLoadError } from '../loader/load-error.js';
 import {
-  LOOP_ITEM_STEPS,
   RENDER_LIMITS,
   RenderBudget,
   TemplateBudgetError,
   type RenderLimits,
 } from './render-budget.js';
 import { needsInlineScripts, templateReferences } from './inline-scripts.js';
-import {
-  addTornadoSupport,
-  templateFlavor,
-  TemplateSyntaxError,
-  translateTornado,
-} from './tornado/tornado.js';
+import { TemplateSyntaxError } from './tornado/syntax-error.js';
+import type { PageEngine } from './engine.js';
 
 /** The package's page templates (base.html, analysis.html, index.html, error.html, static/). */
 export const TEMPLATES_DIR = join(PACKAGE_ROOT, 'templates');
@@ -36,22 +30,6 @@ export interface PageContext {
   databench_version: string;
   home_link: string;
   [key: string]: unknown;
-}
-
-/**
- * Finds templates in the analyses folder, then in the package, and
- * translates a Tornado-syntax file (databench 0.4–0.7) to Nunjucks as it
- * loads, so a 0.7 page can extend our `analysis.html` and our pages a user's
- * 0.7 `base.html`.
- */
-class PageLoader extends nunjucks.FileSystemLoader {
-  override getSource(name: string): nunjucks.LoaderSource {
-    const source = super.getSource(name) as nunjucks.LoaderSource | null;
-    if (source && templateFlavor(source.src, source.path) === 'tornado') {
-      source.src = translateTornado(source.src, source.path);
-    }
-    return source as nunjucks.LoaderSource;
-  }
 }
 
 /**
@@ -113,8 +91,8 @@ const GUARD = new vm.Script('render()', { filename: 'databench-page-render' });
  * `analysis.html` replaces ours.
  */
 export class Pages {
-  private readonly env: nunjucks.Environment;
-  private readonly loader: PageLoader;
+  /** Nunjucks and the Tornado translation, loaded with the first render. */
+  private engine: Promise<PageEngine> | undefined;
   private readonly noCache: boolean;
   /** Show a template error's file, line and message on the page (development). */
   readonly development: boolean;
@@ -127,8 +105,11 @@ export class Pages {
   private budget: RenderBudget | undefined;
   /** Templates rendered once in full (their later renders get the plain time limit). */
   private readonly rendered = new Set<string>();
-  /** The context of the time guard: its `render` is the render under way. */
-  private readonly guard = vm.createContext({ render: undefined as unknown });
+  /**
+   * The context of the time guard: its `render` is the render under way.
+   * A context is a V8 global of its own: made with the first render.
+   */
+  private guard: vm.Context | undefined;
   /** Template name → whether a page rendered from it needs inline scripts without the nonce (cached with the templates). */
   private readonly inline = new Map<string, boolean>();
 
@@ -147,25 +128,17 @@ export class Pages {
     },
   ) {
     this.logger = options.logger;
-    this.loader = new PageLoader([app.dir, TEMPLATES_DIR], { noCache: options.noCache });
     this.noCache = options.noCache;
-    this.env = new nunjucks.Environment(this.loader, {
-      autoescape: true,
-      throwOnUndefined: false,
-    });
     this.limits = options.limits ?? RENDER_LIMITS;
-    addTornadoSupport(this.env, () => this.budget);
-    // Nunjucks' own range() allocates its whole list first: count it before (as a loop's items)
-    const range = this.env.getGlobal('range') as (...a: unknown[]) => unknown[];
-    this.env.addGlobal('range', (start: number, stop?: number, step?: number) => {
-      const [from, to] = stop === undefined ? [0, start] : [start, stop];
-      // as Nunjucks: no step (or 0) is 1
-      const count = Math.ceil((to - from) / (step || 1));
-      if (count > 0) this.budget?.step(count * LOOP_ITEM_STEPS);
-      return range(start, stop, step);
-    });
     this.development = options.development ?? false;
     this.errorDetails = options.errorDetails ?? true;
+  }
+
+  private loadEngine(): Promise<PageEngine> {
+    this.engine ??= import('./engine.js').then(({ createPageEngine }) =>
+      createPageEngine([this.app.dir, TEMPLATES_DIR], this.noCache, () => this.budget),
+    );
+    return this.engine;
   }
 
   /** The load error of `entry` as the index shows it (null when it loaded). */
@@ -184,14 +157,15 @@ export class Pages {
   private async guarded(what: string, render: () => Promise<string>): Promise<string> {
     const budget = new RenderBudget(this.limits);
     this.budget = budget;
-    this.guard['render'] = render;
+    const guard = (this.guard ??= vm.createContext({ render: undefined as unknown }));
+    guard['render'] = render;
     // a template's first render also compiles what it extends and warms the
     // engine's code: on a loaded machine that alone took 200–500 ms, so it
     // gets four times the time; the step and size budgets are the same
     const timeMs = this.rendered.has(what) ? this.limits.timeMs : this.limits.timeMs * 4;
     let result: Promise<string>;
     try {
-      result = GUARD.runInContext(this.guard, { timeout: timeMs }) as Promise<string>;
+      result = GUARD.runInContext(guard, { timeout: timeMs }) as Promise<string>;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
         throw new TemplateBudgetError(
@@ -201,7 +175,7 @@ export class Pages {
       throw error;
     } finally {
       this.budget = undefined;
-      this.guard['render'] = undefined;
+      guard['render'] = undefined;
     }
     const html = await result;
     if (this.rendered.size < MAX_RENDERED_NAMES) this.rendered.add(what);
@@ -227,15 +201,15 @@ export class Pages {
    * includes and imports) needs inline scripts without the nonce. A name
    * that is not a string literal could be anything: yes.
    */
-  private needsInline(name: string, seen = new Set<string>()): boolean {
+  private needsInline(engine: PageEngine, name: string, seen = new Set<string>()): boolean {
     const cached = this.noCache ? undefined : this.inline.get(name);
     if (cached !== undefined) return cached;
     if (seen.has(name)) return false;
     seen.add(name);
     let result: boolean;
     try {
-      const source = this.loader.getSource(name) as nunjucks.LoaderSource | null;
-      result = source === null ? true : this.sourceNeedsInline(source.src, seen);
+      const source = engine.source(name);
+      result = source === null ? true : this.sourceNeedsInline(engine, source, seen);
     } catch {
       // the render reports what is wrong with it
       result = true;
@@ -244,10 +218,10 @@ export class Pages {
     return result;
   }
 
-  private sourceNeedsInline(source: string, seen: Set<string>): boolean {
+  private sourceNeedsInline(engine: PageEngine, source: string, seen: Set<string>): boolean {
     if (needsInlineScripts(source)) return true;
     for (const ref of templateReferences(source)) {
-      if (ref === undefined || this.needsInline(ref, seen)) return true;
+      if (ref === undefined || this.needsInline(engine, ref, seen)) return true;
     }
     return false;
   }
@@ -272,10 +246,11 @@ export class Pages {
 
   private async render(name: string, context: PageContext): Promise<RenderedPage> {
     let nonce: string | undefined;
+    const engine = await this.loadEngine();
     // compiled (once) before the time limit starts: only the render is timed
-    const template = this.env.getTemplate(name, true);
+    const template = engine.env.getTemplate(name, true);
     const html = await this.guarded(name, () => {
-      nonce = this.needsInline(name) ? undefined : Pages.nonce();
+      nonce = this.needsInline(engine, name) ? undefined : Pages.nonce();
       return rendering((cb) => template.render({ ...context, csp_nonce: nonce ?? '' }, cb));
     });
     return { html, nonce };
@@ -339,13 +314,12 @@ export class Pages {
       // a plain HTML file cannot carry a nonce: it runs under the strict policy when it needs none
       return { html: source, nonce: needsInlineScripts(source) ? undefined : Pages.nonce() };
     }
-    const translated =
-      templateFlavor(source, path) === 'tornado' ? translateTornado(source, path) : source;
+    const engine = await this.loadEngine();
     // compiled before the time limit starts: only the render is timed
-    const template = new nunjucks.Template(translated, this.env, path, true);
+    const { template, source: translated } = engine.compile(source, path);
     let nonce: string | undefined;
     const html = await this.guarded(path, () => {
-      nonce = this.sourceNeedsInline(translated, new Set()) ? undefined : Pages.nonce();
+      nonce = this.sourceNeedsInline(engine, translated, new Set()) ? undefined : Pages.nonce();
       const context = {
         ...this.base(entry.title, entry.description, entry.readmeHtml),
         analysis_name: entry.name,

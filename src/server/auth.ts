@@ -20,8 +20,8 @@ import { MAX_USER_ID_BYTES, type AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { AnalysesConfig, OidcConfig, SecretSetting } from '../app/config.js';
-import { isLoopbackAddress, isSameSiteRequest } from './net.js';
-import { safeNext as localPath, type OidcLogin, type OidcOptions } from './oidc.js';
+import { isLoopbackAddress, isSameSiteRequest, safeNext as localPath } from './net.js';
+import type { OidcLogin, OidcOptions } from './oidc.js';
 
 export type { AuthUser };
 

@@ -21,7 +21,6 @@ import { findAnalysesDir, loadApp, staticPattern, type App } from '../app/app.js
 import { normalizeIndexConfig, readIndexYaml, type IndexYaml } from '../app/config.js';
 import { renderMarkdown } from '../app/readme.js';
 import { createAccessCheck, createAuthGate } from './auth.js';
-import { createOidcLogin } from './oidc.js';
 import { createRequestHandler, type HttpState } from './http.js';
 import type { Logger } from '../util/logger.js';
 import { InProcessKernel } from '../kernel/in-process.js';
@@ -48,7 +47,6 @@ import {
   hostRefusedLine,
 } from './upgrade-gate.js';
 import { LogRateLimit } from '../util/log-limit.js';
-import { watchAnalyses } from '../app/watch.js';
 import { DATABENCH_VERSION } from '../util/version.js';
 import { TurnBatcher } from '../util/turn-batcher.js';
 import { escapeLogText } from '../protocol/log-text.js';
@@ -362,10 +360,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
     return hostRefusal(loopbackBind);
   };
   let serverUrl = '';
+  // the OpenID login's module (and openid-client) only when a login is configured
   const login =
     o.auth.oidc === undefined || o.auth.secret === undefined
       ? undefined
-      : createOidcLogin({
+      : (await import('./oidc.js')).createOidcLogin({
           oidc: o.auth.oidc,
           secret: o.auth.secret,
           serverUrl: () => serverUrl,
@@ -554,7 +553,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Databen
   const onReload = o.onReload;
   const stopWatching =
     o.watch && !o.app
-      ? watchAnalyses({
+      ? (await import('../app/watch.js')).watchAnalyses({
           dir: app.dir,
           extra: [...app.info.watch, ...[...app.entries.values()].flatMap((e) => e.watch)],
           logger,

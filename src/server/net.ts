@@ -130,3 +130,28 @@ export function isSameSiteRequest(
   if (origin === undefined) return req.headers['sec-fetch-site'] !== 'cross-site';
   return isOriginAllowed(origin, req.headers.host, allowOrigins);
 }
+
+/** The origin of the base a return path is read against (never a real host). */
+const LOCAL = 'http://databench.invalid';
+
+/**
+ * A local path to go back to: `/…` of this server, never `//other.site`.
+ * Read as a browser reads a Location (tabs and newlines dropped, `\` as
+ * `/`), so `/\t/other.site` does not pass for a path; the path returned is
+ * the parsed one, as the browser would request it, with its leading
+ * slashes made one (dot segments can collapse into `//other.site`).
+ */
+export function safeNext(next: string | null | undefined): string {
+  if (!next?.startsWith('/')) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, LOCAL);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== LOCAL) return '/';
+  // dot segments can collapse into a leading `//` (`/.//other.site`), which a
+  // browser reads as another host: one slash is a path of this server
+  const path = url.pathname.replace(/^[/\\]+/, '/');
+  return path + url.search + url.hash;
+}

@@ -13,7 +13,7 @@ import { MAX_USER_ID_BYTES, type AuthUser } from '../analysis/user.js';
 import { DatabenchError } from '../protocol/errors.js';
 import type { Logger } from '../util/logger.js';
 import { importOptional } from '../util/optional.js';
-import { isLoopbackAddress, isSameSiteRequest } from './net.js';
+import { isLoopbackAddress, isSameSiteRequest, safeNext } from './net.js';
 
 /** Settings of the OpenID Connect login (`createServer({ oidc })`, `--auth oidc`). */
 export interface OidcOptions {
@@ -126,31 +126,6 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** The origin of the base a return path is read against (never a real host). */
-const LOCAL = 'http://databench.invalid';
-
-/**
- * A local path to go back to: `/…` of this server, never `//other.site`.
- * Read as a browser reads a Location (tabs and newlines dropped, `\` as
- * `/`), so `/\t/other.site` does not pass for a path; the path returned is
- * the parsed one, as the browser would request it, with its leading
- * slashes made one (dot segments can collapse into `//other.site`).
- */
-export function safeNext(next: string | null | undefined): string {
-  if (!next?.startsWith('/')) return '/';
-  let url: URL;
-  try {
-    url = new URL(next, LOCAL);
-  } catch {
-    return '/';
-  }
-  if (url.origin !== LOCAL) return '/';
-  // dot segments can collapse into a leading `//` (`/.//other.site`), which a
-  // browser reads as another host: one slash is a path of this server
-  const path = url.pathname.replace(/^[/\\]+/, '/');
-  return path + url.search + url.hash;
 }
 
 /** A user from an ID token's claims: `sub` is the id. */

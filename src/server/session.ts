@@ -216,8 +216,10 @@ export class Session implements PagePort {
   /** A viewer's feed of the owner's data, once its link resolved. */
   private view: ShareView | undefined;
   private releaseViewer: (() => void) | undefined;
-  /** Share links this page made (bounded per page). */
+  /** Share links this page made and has not revoked, those being made among them (bounded per page). */
   private sharesMade = 0;
+  /** The links this page made, so that revoking one frees its place. */
+  private madeLinks: Set<string> | undefined;
 
   /**
    * @param ws The page's WebSocket (a {@link PageSocket}).
@@ -480,6 +482,7 @@ export class Session implements PagePort {
     };
     if (message.kind === 'share-revoke') {
       this.ctx.shares.revoke(message.share, domain).then((revoked) => {
+        if (revoked && this.madeLinks?.delete(message.share) === true) this.sharesMade--;
         reply(
           revoked
             ? { op: 'revoked', share: message.share }
@@ -506,12 +509,19 @@ export class Session implements PagePort {
       id: domain,
       classDomain: this.classDomain ?? this.kernel.className ?? this.kernel.name,
     };
-    this.ctx.shares.create(target, message.expiresMs, this.owner).then(({ share, expires }) => {
-      this.ctx.logger.info(
-        `[${this.kernel.name} ${shortId(id)}] made a read-only share link (expires ${new Date(expires).toISOString()})`,
-      );
-      reply({ op: 'created', share, expires });
-    }, failed);
+    this.ctx.shares.create(target, message.expiresMs, this.owner).then(
+      ({ share, expires }) => {
+        this.ctx.logger.info(
+          `[${this.kernel.name} ${shortId(id)}] made a read-only share link (expires ${new Date(expires).toISOString()})`,
+        );
+        (this.madeLinks ??= new Set()).add(share);
+        reply({ op: 'created', share, expires });
+      },
+      (error: unknown) => {
+        this.sharesMade--;
+        failed(error);
+      },
+    );
   }
 
   /** The page opened a share link: once it resolves, the owner's data, then its changes. */

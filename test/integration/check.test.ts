@@ -75,6 +75,24 @@ describe('databench check', () => {
     assert.equal(code, 0);
   });
 
+  test('follows the templates a page includes or extends, and names an include of a template that is nowhere', async () => {
+    const dir = 'test/fixtures/check_include';
+    const run = databench(['check', join(FIXTURES, 'check_include')]);
+    const { code } = await finished(run, 'databench check on the included templates');
+    assert.deepEqual(run.stdout.split('\n'), [
+      // extended from the analyses folder (its own extends of analysis.html is databench's: not read)
+      `${dir}/layout.html:3:7: data-signal="data:totl": no key 'totl' in the data of Tally`,
+      // included by name from the analyses folder
+      `${dir}/partials/controls.html:2:9: data-action="ad": no handler for 'ad' on Tally (did you mean 'add'?)`,
+      `${dir}/tally/index.html:5:1: {% include "./parts/missing.html" %}: no template './parts/missing.html' beside this page`,
+      // included beside the page (./), from a folder check does not read as pages
+      `${dir}/tally/parts/display.html:2:7: data-signal="data:cuont": no key 'cuont' in the data of Tally (did you mean 'count'?)`,
+      '',
+    ]);
+    assert.match(run.stderr, /4 problems in 1 analysis/);
+    assert.equal(code, 1);
+  });
+
   test('without an analyses folder it says where to run it; exit 2', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'databench-check-'));
     temps.push(empty);

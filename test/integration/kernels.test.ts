@@ -57,6 +57,30 @@ testKernel(
   { memberIds: (kernel) => kernel.workers.map((w) => w.threadId) },
 );
 
+test('the thread a worker kernel starts at load ends after being idle when no page uses it', async () => {
+  const logger = createMemoryLogger();
+  const file = join(CONFORMANCE, 'analysis.ts');
+  const module = await compileAnalysis(file, { root: CONFORMANCE });
+  const kernel = await WorkerKernel.create({
+    name: 'conformance',
+    file,
+    module,
+    routes: [],
+    cliArgs: [],
+    logger,
+    threads: 2,
+    idleMs: 50,
+  });
+  try {
+    assert.equal(kernel.live, 1, 'one thread at load, to report load errors');
+    await until(() => kernel.live === 0, 'the unused thread ends after idleMs');
+    assert.equal(kernel.workers.length, 0);
+  } finally {
+    await kernel.dispose();
+    await module.dispose();
+  }
+});
+
 describe('kernels', () => {
   let server: DatabenchServer;
   const logger = createMemoryLogger();

@@ -220,28 +220,46 @@ describe('the log lines a Python analysis and its pages cause', { skip: pythonSk
   test('print(), stderr and logging lines of a Python analysis: escaped, cut, rate limited per analysis', async () => {
     const { client } = await TestClient.connect(wsUrlOf(server, 'big_py'));
     const before = logger.lines.length;
+    const start = performance.now();
+    // 400 × (2 printed lines, 2 on stderr, one record): 2000 lines
     client.send('lines', [400, `x\x1b[31m\n${FORGED} ${'B'.repeat(5000)}`]);
     client.send('marker', [2]);
     await client.next('marker');
+    const mine = (): Array<[string, string]> =>
+      logger.lines.slice(before).filter(([, t]) => t.startsWith('[big_py] '));
+    const reports = (): string[] =>
+      mine()
+        .map(([, t]) => t)
+        .filter((t) => /^\[big_py\] \d+ line\(s\) of output dropped/.test(t));
+    const dropped = (): number =>
+      reports().reduce((sum, t) => sum + Number(/\] (\d+) line/.exec(t)![1]), 0);
+    const kept = (): Array<[string, string]> =>
+      mine().filter(([, t]) => !/^\[big_py\] \d+ line\(s\) of output dropped/.test(t));
+    // the count of what was dropped comes once the analysis is quiet
     await until(
-      () =>
-        logger.lines
-          .slice(before)
-          .some(([, t]) => /^\[big_py\] \d+ line\(s\) of output dropped/.test(t)),
-      'the count of dropped output lines',
-      10_000,
+      () => kept().length + dropped() === 2000,
+      'every output line is logged or counted as dropped',
+      20_000,
     );
+    const elapsedS = (performance.now() - start) / 1000;
     client.close();
-    const mine = logger.lines.slice(before).filter(([, t]) => t.startsWith('[big_py] '));
-    // 400 × (2 printed lines, 2 on stderr, one record): 2000, at most 200 at once
-    assert.ok(mine.length < 400, `${mine.length} lines of the analysis logged`);
-    for (const [, text] of mine) {
+    const limit = /rate limit: (\d+) at once, then (\d+) a second per analysis/.exec(reports()[0]!);
+    assert.ok(limit, reports()[0]);
+    const [burst, perSecond] = [Number(limit[1]), Number(limit[2])];
+    // at most the burst (the bucket is the analysis's: earlier lines took from it too),
+    // then the rate over the time it took
+    assert.ok(kept().length > 0, 'lines pass until the bucket is empty');
+    assert.ok(
+      kept().length <= burst + perSecond * elapsedS + 1,
+      `${kept().length} lines kept in ${elapsedS.toFixed(2)} s: at most ${burst} + ${perSecond}/s`,
+    );
+    for (const [, text] of mine()) {
       assert.ok(text.length < 1300, `a line of ${text.length} characters`);
       assert.ok(!text.includes('\x1b'), 'a control character is escaped');
       for (const line of text.split('\n').slice(1)) assert.match(line, /^ {4}/);
     }
     assert.ok(
-      mine.some(([, t]) => t.includes('x\\x1b[31m')),
+      mine().some(([, t]) => t.includes('x\\x1b[31m')),
       'an escaped control character',
     );
     assert.equal(logLines(logger).filter((l) => l.startsWith('2099-')).length, 0, 'no forged line');

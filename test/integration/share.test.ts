@@ -10,6 +10,7 @@ import { Connection } from '../../src/client/connection.ts';
 import type { WebSocketConstructor } from '../../src/client/websocket.ts';
 import { DatabenchError } from '../../src/protocol/errors.ts';
 import { applyDelta, type DeltaLoad } from '../../src/protocol/delta.ts';
+import { MAX_SHARES_PER_PAGE, MAX_VIEWERS_PER_SESSION } from '../../src/server/share.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, type Frame } from '../helpers.ts';
 import { pythonSkip } from '../python.ts';
@@ -230,6 +231,63 @@ describe('share links on one server', () => {
     await seen(owner, 'data', 'x', 3);
     owner.close();
     other.close();
+  });
+
+  test(`a page makes at most ${MAX_SHARES_PER_PAGE} links; revoking one frees its place`, async () => {
+    const url = wsUrl(server);
+    const { client: owner } = await TestClient.connect(url);
+    const links: string[] = [];
+    for (let i = 0; i < MAX_SHARES_PER_PAGE; i++) links.push((await share(owner)).share);
+    assert.equal(new Set(links).size, MAX_SHARES_PER_PAGE, 'each link is its own');
+    owner.send('__share', { op: 'create' });
+    const over = (await owner.next('__share')).load as { op: string; message: string };
+    assert.equal(over.op, 'error');
+    assert.match(over.message, new RegExp(`at most ${MAX_SHARES_PER_PAGE} share links`));
+    // the links made still work
+    const { reply } = await view(url, links[0]!);
+    assert.equal(reply.signal, '__connect');
+    owner.send('__share', { op: 'revoke', share: links[1]! });
+    assert.deepEqual((await owner.next('__share')).load, { op: 'revoked', share: links[1] });
+    const again = await share(owner);
+    assert.ok(!links.includes(again.share));
+    owner.send('__share', { op: 'create' });
+    assert.equal(((await owner.next('__share')).load as { op: string }).op, 'error');
+    owner.close();
+  });
+
+  test(`a shared session has at most ${MAX_VIEWERS_PER_SESSION} viewers in a process: one more is told to retry later (1013)`, async () => {
+    const url = wsUrl(server);
+    const { client: owner } = await TestClient.connect(url);
+    const link = await share(owner);
+    const viewers: TestClient[] = [];
+    for (let i = 0; i < MAX_VIEWERS_PER_SESSION; i++) {
+      const { client, reply } = await view(url, link.share);
+      assert.equal(reply.signal, '__connect', `viewer ${i + 1} is let in`);
+      viewers.push(client);
+    }
+    const { client: extra, reply } = await view(url, link.share);
+    assert.equal(reply.signal, 'error');
+    assert.match(String(reply.load), /as many viewers as it may/);
+    const closed = await extra.closed();
+    assert.equal(closed.code, 1013);
+    assert.match(closed.reason, /too many viewers/);
+    // the viewers let in follow on; one that leaves frees its place
+    owner.send('x', 41);
+    await Promise.all(viewers.map((v) => seen(v, 'data', 'x', 41)));
+    const left = viewers.pop()!;
+    left.close();
+    await left.closed();
+    // the server hears the close a moment after the page: a refused viewer retries, as the page would
+    let next: TestClient | undefined;
+    for (const end = Date.now() + 10_000; next === undefined;) {
+      const attempt = await view(url, link.share);
+      if (attempt.reply.signal === '__connect') next = attempt.client;
+      else if (Date.now() > end) assert.fail('no viewer was let in after one left');
+      else assert.equal((await attempt.client.closed()).code, 1013);
+    }
+    viewers.push(next);
+    for (const v of viewers) v.close();
+    owner.close();
   });
 
   test('a guessed, malformed or foreign link is refused before anything is shown', async () => {

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { RENDER_LIMITS } from '../../src/pages/render-budget.ts';
 import { databench, serving, within, type CliRun } from '../helpers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -107,6 +108,37 @@ describe('page templates get a budget per render', () => {
       assert.deepEqual((await get(server.url, '/big/'))[0], 200);
     });
   }
+});
+
+describe('a render past the time limit is stopped, whatever it does (the guard of last resort)', () => {
+  // one step, no output: a regular expression that backtracks for ages
+  const SLOW = '{{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!" | replace(r/^(a+)+$/, "x") }}\n';
+  let server: { run: CliRun; url: string };
+  let dir: string;
+  before(async () => {
+    dir = await folder({ 'big/again.html': 'fast\n{{ title }}\n', 'big/first.html': SLOW });
+    server = await serve(dir);
+  });
+  after(async () => {
+    await stop(server?.run);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const limit = (view: string): string | undefined =>
+    /took longer than (\d+) ms to render/.exec(
+      logged(server.run, `/big/${view}.html`)[0] ?? '',
+    )?.[1];
+
+  test(`a template rendered before gets ${RENDER_LIMITS.timeMs} ms; its first render, which compiles, gets 4 times that`, async () => {
+    assert.deepEqual(await get(server.url, '/big/again.html'), [200, 'fast\nbig\n']);
+    // the same template, now slow: it has rendered once, so the plain limit
+    await writeFile(join(dir, 'big', 'again.html'), SLOW);
+    assert.equal((await get(server.url, '/big/again.html'))[0], 500);
+    assert.equal(limit('again'), String(RENDER_LIMITS.timeMs), server.run.stderr);
+    assert.equal((await get(server.url, '/big/first.html'))[0], 500);
+    assert.equal(limit('first'), String(RENDER_LIMITS.timeMs * 4), server.run.stderr);
+    assert.deepEqual((await get(server.url, '/big/'))[0], 200, 'the server serves on');
+  });
 });
 
 describe('the translation of a Tornado template reads it in linear time', () => {

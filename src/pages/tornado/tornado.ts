@@ -9,7 +9,6 @@
  * names the line of the original file.
  */
 import nunjucks from 'nunjucks';
-import { DatabenchError } from '../../protocol/errors.js';
 import { LOOP_ITEM_STEPS, UNLIMITED, type RenderBudget } from '../render-budget.js';
 import {
   evaluate,
@@ -22,18 +21,9 @@ import {
   type Target,
   xhtmlEscape,
 } from './pyexpr.js';
+import { TemplateSyntaxError } from './syntax-error.js';
 
-/** A Tornado template that cannot be translated (code `TEMPLATE_SYNTAX`): file and line are in the message. */
-export class TemplateSyntaxError extends DatabenchError {
-  constructor(
-    message: string,
-    readonly file: string,
-    readonly line: number,
-  ) {
-    super('TEMPLATE_SYNTAX', `${file}:${line}: ${message}`);
-    this.name = 'TemplateSyntaxError';
-  }
-}
+export { TemplateSyntaxError };
 
 const TORNADO_END = /\{%\s*end\s*%\}/;
 const TORNADO_ONLY =
