@@ -65,6 +65,8 @@ class Results(list):
 
     def __await__(self):
         for item in list(self):
+            if item is DONE or item is None:
+                continue
             if isinstance(item, Results) or inspect.isawaitable(item):
                 yield from item.__await__()
         return self
@@ -87,6 +89,10 @@ def results(values):
     """A :class:`Results` of callback return values, coroutines among them started."""
     out = Results()
     for value in values:
+        if value is DONE or value is PAUSE or value is None:
+            # what an emit or a change to a page returns (or a plain callback)
+            out.append(value)
+            continue
         started = start(value)
         out.append(value if started is None else started)
     return out

@@ -62,13 +62,27 @@ def _finite(value, seen):
         seen.discard(marker)
 
 
-def encode_value(value, key=None, what=None):
+#: Integers below this (in magnitude) take the short way (a huge one may not convert to text).
+_SAFE_INT = 1 << 64
+
+
+def encode_value(value, key=None, what=None, signal=None):
     """`value` as JSON text, as the page receives it.
 
-    Raises :class:`EncodeError` naming `key` (or `what`) when it cannot be
-    sent: a cycle, a function, an object JSON does not know.
+    Raises :class:`EncodeError` naming `key` (or `what`, or the `signal`
+    whose load it is) when it cannot be sent: a cycle, a function, an object
+    JSON does not know.
     """
-    where = what or ('value' if key is None else 'value for key "{}"'.format(key))
+    kind = type(value)
+    # the frequent scalars, as the encoder writes them, without its set-up
+    if kind is int and -_SAFE_INT < value < _SAFE_INT:
+        return int.__repr__(value)
+    if kind is str and len(value) < 256:
+        text = _string(value)
+        if max_value_bytes is None or len(text) * 4 <= max_value_bytes:
+            return text
+    elif kind is float and math.isfinite(value):
+        return float.__repr__(value)
     try:
         try:
             text = _FAST.encode(value)
@@ -78,10 +92,13 @@ def encode_value(value, key=None, what=None):
             text = _FAST.encode(_finite(value, set()))
     except ValueError as error:
         if 'ircular' in str(error):
-            raise EncodeError('cannot encode {}: it contains a cycle'.format(where)) from None
-        raise EncodeError('cannot encode {} as JSON: {}'.format(where, error)) from None
+            raise EncodeError('cannot encode {}: it contains a cycle'.format(
+                _where(key, what, signal))) from None
+        raise EncodeError('cannot encode {} as JSON: {}'.format(
+            _where(key, what, signal), error)) from None
     except (TypeError, RecursionError) as error:
-        raise EncodeError('cannot encode {} as JSON: {}'.format(where, error)) from None
+        raise EncodeError('cannot encode {} as JSON: {}'.format(
+            _where(key, what, signal), error)) from None
     limit = max_value_bytes
     # a character is 1 to 4 bytes: count the bytes only when it may matter
     if limit is not None and len(text) * 4 > limit:
@@ -89,8 +106,17 @@ def encode_value(value, key=None, what=None):
         if size > limit:
             raise EncodeError('cannot send {}: it is {} bytes as JSON, more than the {} bytes a '
                               'page can receive; send it in smaller parts'.format(
-                                  where, size, limit))
+                                  _where(key, what, signal), size, limit))
     return text
+
+
+def _where(key, what, signal):
+    """What a value is, for an error about it."""
+    if what:
+        return what
+    if signal is not None:
+        return 'the load of signal "{}"'.format(signal)
+    return 'value' if key is None else 'value for key "{}"'.format(key)
 
 
 def decode_value(encoded):

@@ -95,6 +95,8 @@ class _Domain(object):
         # writes made here before the load finished win over the loaded values
         loaded.update(self.entries)
         self.entries = loaded
+        # not the finished task (its context and result), for as long as the domain is open
+        self.ready = _aio.DONE
 
     def write(self, key, encoded, delta=None):
         """Write `encoded` (None: delete); `delta` is the change against the
@@ -461,8 +463,18 @@ class Datastore(object):
 
     def update(self, key_value_pairs=None, **kwargs):
         """Similar to :meth:`dict.update`; returns the callbacks' results in one list."""
-        pairs = dict(key_value_pairs or {}, **kwargs)
-        return _aio.Results(r for k, v in pairs.items() for r in self.set(k, v))
+        return self._update(dict(key_value_pairs or {}, **kwargs))
+
+    def _update(self, pairs):
+        if len(pairs) == 1:
+            # one key (a stream of set_state(x=...)): its own results, not a copy
+            for key, value in pairs.items():
+                results = self.set(key, value)
+                return results if type(results) is _aio.Results else _aio.Results(results)
+        out = _aio.Results()
+        for key, value in pairs.items():
+            out.extend(self.set(key, value))
+        return out
 
     def init(self, key_value_pairs=None, **kwargs):
         """Set only the keys that are not in the datastore already; returns
@@ -473,9 +485,12 @@ class Datastore(object):
     def set_state(self, updater=None, **kwargs):
         """Update the datastore: a dict, a function ``store -> dict``, or
         keywords; returns the callbacks' results in one list."""
-        value = updater(self) if callable(updater) else dict(updater or {})
+        if updater is None:
+            # the keywords are a dict of this call's own
+            return self._update(kwargs)
+        value = updater(self) if callable(updater) else dict(updater)
         value.update(kwargs)
-        return self.update(value)
+        return self._update(value)
 
     def _dropped(self, key):
         log.debug('write of "%s" to the closed Datastore "%s": dropped', key, self.domain)

@@ -6,7 +6,10 @@ fd 4: kernel → server), one JSON message per line, the messages of
 src/kernel/messages.ts. A batch to the server is a JSON line with the byte
 count ``n`` of what follows it: the UTF-8 of its frames and written values,
 which its ops point into (``at: [start, end]``), so the server reads a large
-value without parsing it. stdout and stderr (``print()``, warnings) go to the
+value without parsing it; a frame for many pages (a change of a class_data
+key) is one op with their session numbers, ``sids``, and a stream of frames
+to one page (of one key, or emits) one op with their places, two numbers
+each in ``at``. stdout and stderr (``print()``, warnings) go to the
 server's log. Run as ``python3 -m databench.kernel CONFIG_JSON``.
 """
 
@@ -201,6 +204,32 @@ class Outbox(object):
         value a write of the same batch shares (sent once). `domain`: the
         frame is a delta of a key of that domain (the host sends the key's
         whole value instead when the page is slow)."""
+        if self.ops:
+            last = self.ops[-1]
+            if last['t'] == 'frame' and last['coalesce'] == coalesce \
+                    and last.get('domain') == domain:
+                if coalesce is not None and 'more' not in last and _same_frame(last, text, parts):
+                    # one change to many pages (a class_data key): one frame, its pages listed
+                    sids = last.get('sids')
+                    if sids is None:
+                        last['sids'] = [last.pop('sid'), sid]
+                    else:
+                        sids.append(sid)
+                    return self._schedule()
+                if last.get('sid') == sid:
+                    # a stream of frames to one page: one op, the places of its frames listed
+                    more = last.get('more')
+                    if more is None:
+                        more = last['more'] = []
+                    if parts is None:
+                        more.append(text)
+                        self.chars += len(text)
+                    else:
+                        more.append(parts)
+                        self.chars += len(parts[0]) + len(parts[1]) + len(parts[2])
+                    if self.chars > BATCH_CHARS:
+                        self.flush()
+                    return self._schedule()
         op = {'t': 'frame', 'sid': sid, 'coalesce': coalesce}
         if domain is not None:
             op['domain'] = domain
@@ -225,42 +254,114 @@ class Outbox(object):
         self.writes.clear()
         self.chars = 0
         # frames and written values go after the line as bytes the ops point
-        # into; a value written and sent in a frame of the same batch, once
-        blob = []
+        # into; a value written and sent in a frame of the same batch, once.
+        # The texts are joined and encoded at once, and where each starts is
+        # counted in characters: the byte offsets when all are ASCII
+        pieces = _Pieces()
+        for op in ops:
+            if op['t'] == 'frame':
+                parts = op.pop('parts', None)
+                op['at'] = pieces.add(op.pop('text')) if parts is None else pieces.add_parts(parts)
+                more = op.pop('more', None)
+                if more is not None:
+                    op['more_at'] = [pieces.add(item) if type(item) is str else pieces.add_parts(item)
+                                     for item in more]
+        for op in ops:
+            if op['t'] == 'write' and op['encoded'] is not None:
+                op['at'] = pieces.value(op.pop('encoded'))
+        blob = pieces.encoded()
+        line = '{"t":"batch","n":%d,"ops":[%s]}\n' % (
+            len(blob), ','.join([_op_text(op) for op in ops]))
+        _send_line(line.encode('utf-8', 'backslashreplace') + blob)
+
+
+class _Pieces(object):
+    """The texts of a batch's frames and values, and where each is in the
+    batch's bytes: counted in characters while they are added, made byte
+    offsets by :meth:`encoded` when some text is not ASCII."""
+
+    __slots__ = ('texts', 'size', 'ats', 'placed')
+
+    def __init__(self):
+        self.texts = []
+        self.size = 0
+        #: each [start, end] given out, with the index of its first and last text
+        self.ats = []
+        #: id of a frame's encoded value -> its [start, end]
+        self.placed = {}
+
+    def add(self, text):
+        start = self.size
+        self.size += len(text)
+        self.texts.append(text)
+        at = [start, self.size]
+        self.ats.append((at, len(self.texts) - 1, len(self.texts)))
+        return at
+
+    def add_parts(self, parts):
+        """A frame of (head, encoded value, tail): the value's place is kept for its write."""
+        head, value, tail = parts
+        texts = self.texts
+        first = len(texts)
+        texts.append(head)
+        texts.append(value)
+        texts.append(tail)
+        start = self.size
+        value_start = start + len(head)
+        value_at = [value_start, value_start + len(value)]
+        self.placed[id(value)] = value_at
+        self.size = value_at[1] + len(tail)
+        at = [start, self.size]
+        self.ats.append((value_at, first + 1, first + 2))
+        self.ats.append((at, first, first + 3))
+        return at
+
+    def value(self, encoded):
+        """A written value: where its frame of this batch has it, else its own bytes."""
+        at = self.placed.get(id(encoded))
+        return at if at is not None else self.add(encoded)
+
+    def encoded(self):
+        text = ''.join(self.texts)
+        data = text.encode('utf-8', 'backslashreplace')
+        if len(data) == len(text):
+            return data
+        # some text is not ASCII: the places in bytes, from each text's length in bytes
+        ends = []
         size = 0
-        #: id of an encoded value -> where its bytes are
-        placed = {}
-        for op in ops:
-            if op['t'] != 'frame':
-                continue
-            parts = op.pop('parts', None)
-            if parts is None:
-                data = op.pop('text').encode('utf-8', 'backslashreplace')
-                op['at'] = [size, size + len(data)]
-                blob.append(data)
-                size += len(data)
-                continue
-            start = size
-            for i, part in enumerate(parts):
-                data = part.encode('utf-8', 'backslashreplace')
-                if i == 1:
-                    placed[id(part)] = [size, size + len(data)]
-                blob.append(data)
-                size += len(data)
-            op['at'] = [start, size]
-        for op in ops:
-            if op['t'] != 'write' or op['encoded'] is None:
-                continue
-            encoded = op.pop('encoded')
-            at = placed.get(id(encoded))
-            if at is None:
-                data = encoded.encode('utf-8', 'backslashreplace')
-                at = [size, size + len(data)]
-                blob.append(data)
-                size += len(data)
-            op['at'] = at
-        line = '{"t":"batch","n":%d,"ops":[%s]}\n' % (size, ','.join([_op_text(op) for op in ops]))
-        _send_line(b''.join([line.encode('utf-8', 'backslashreplace')] + blob))
+        for piece in self.texts:
+            size += len(piece.encode('utf-8', 'backslashreplace'))
+            ends.append(size)
+        for at, first, last in self.ats:
+            at[0] = ends[first - 1] if first > 0 else 0
+            at[1] = ends[last - 1]
+        return data
+
+
+def _frame_text(op, sid):
+    """A frame op as JSON: for the page `sid` or the pages `sids`; `at` the
+    places of its frames, two numbers each (a stream to one page lists many)."""
+    coalesce = op['coalesce']
+    at = op['at']
+    more = op.get('more_at')
+    places = '%d,%d' % (at[0], at[1]) if more is None else ','.join(
+        ['%d,%d' % (at[0], at[1])] + ['%d,%d' % (a[0], a[1]) for a in more])
+    who = ('"sid":%d' % sid) if sid is not None else (
+        '"sids":[%s]' % ','.join(['%d' % s for s in op['sids']]))
+    domain = op.get('domain')
+    return '{"t":"frame",%s,"coalesce":%s,"at":[%s]%s}' % (
+        who, 'null' if coalesce is None else _string(coalesce), places,
+        '' if domain is None else ',"domain":' + _string(domain))
+
+
+def _same_frame(op, text, parts):
+    """Whether frame `op` (queued) is the frame of `text` or `parts`: the
+    same encoded value (the one object a change hands every page) and head."""
+    if parts is None:
+        return text is not None and op.get('text') == text
+    queued = op.get('parts')
+    return queued is not None and queued[1] is parts[1] and queued[0] == parts[0] \
+        and queued[2] == parts[2]
 
 
 def _op_text(op):
@@ -268,14 +369,9 @@ def _op_text(op):
     directly, the others by the encoder (which costs microseconds an op)."""
     t = op['t']
     sid = op.get('sid')
+    if t == 'frame':
+        return _frame_text(op, sid)
     if type(sid) is int:
-        if t == 'frame' and len(op) <= 5:
-            coalesce = op['coalesce']
-            at = op['at']
-            text = '{"t":"frame","sid":%d,"coalesce":%s,"at":[%d,%d]' % (
-                sid, 'null' if coalesce is None else _string(coalesce), at[0], at[1])
-            domain = op.get('domain')
-            return text + ('}' if domain is None else ',"domain":' + _string(domain) + '}')
         if t == 'done' and len(op) == 2:
             return '{"t":"done","sid":%d}' % sid
     elif t == 'write' and len(op) == 5 and type(op['seq']) is int:
@@ -362,8 +458,7 @@ class Port(object):
         if message is NO_MESSAGE:
             text = frame_from_encoded(signal)
         else:
-            text = frame_from_encoded(signal, encode_value(
-                message, what='the load of signal "{}"'.format(signal)))
+            text = frame_from_encoded(signal, encode_value(message, signal=signal))
         return self.outbox.frame(self.sid, text, None)
 
     def change(self, signal, key, encoded, delta=None):
@@ -378,8 +473,19 @@ class Port(object):
             text = key_frame_from_encoded(signal, key, 'null')
             return self.outbox.frame(self.sid, text, signal + '\0' + key)
         # the value's text is the one its write carries: the batch sends it once
-        head = key_frame_from_encoded(signal, key, '')[:-2]
-        return self.outbox.frame(self.sid, None, signal + '\0' + key, (head, encoded, '}}'))
+        known = _HEADS.get((signal, key))
+        if known is None:
+            if len(_HEADS) >= MAX_HEADS:
+                _HEADS.clear()
+            known = _HEADS[(signal, key)] = (key_frame_from_encoded(signal, key, '')[:-2],
+                                             signal + '\0' + key)
+        return self.outbox.frame(self.sid, None, known[1], (known[0], encoded, '}}'))
+
+
+#: (signal, key) -> the head of its frames and its coalescing key (a key is
+#: written many times: made once); cleared when it holds MAX_HEADS.
+_HEADS = {}
+MAX_HEADS = 4096
 
 
 class Session(object):
@@ -392,18 +498,23 @@ class Session(object):
         self.sid = message['sid']
         self.port = Port(self.sid, kernel.outbox, bool(message.get('deltas')))
         self.analysis = None
-        self.queue = collections.deque()
+        #: the calls waiting: a deque while there are any, () when none (an idle page holds none)
+        self.queue = ()
         self.pump = None
         self.closing = False
         #: the calls running now (the queue's, the lanes'): what a cancel finds
         self.running = []
         #: per latest action: {'waiting': (fn, call) or None, 'task': its task}
         self.lanes = {}
-        #: set once connect, args and connected ran (or the start failed)
-        self.started = asyncio.Event()
+        #: True once connect, args and connected ran (or the start failed)
+        self.started = False
+        #: futures of the lanes that wait for the start (made when one waits)
+        self.start_waiters = None
         self.enqueue(lambda: self.start(message), None)
 
     def enqueue(self, fn, call):
+        if not self.queue:
+            self.queue = collections.deque()
         self.queue.append((fn, call))
         if self.pump is None:
             self.pump = self.kernel.loop.create_task(self._pump())
@@ -412,6 +523,7 @@ class Session(object):
         while self.queue:
             fn, call = self.queue.popleft()
             await self._run(fn, call)
+        self.queue = ()
         self.pump = None
 
     async def _run(self, fn, call):
@@ -429,7 +541,12 @@ class Session(object):
 
     async def _lane(self, name, lane):
         """The calls of one latest action, beside the queue, one at a time."""
-        await self.started.wait()
+        if not self.started:
+            waiter = self.kernel.loop.create_future()
+            if self.start_waiters is None:
+                self.start_waiters = []
+            self.start_waiters.append(waiter)
+            await waiter
         # a burst of calls (a dragged slider) arrives within one turn: only its last one runs
         await asyncio.sleep(0)
         while lane['waiting'] is not None:
@@ -442,7 +559,12 @@ class Session(object):
         try:
             await self._start(message)
         finally:
-            self.started.set()
+            self.started = True
+            waiters = self.start_waiters
+            self.start_waiters = None
+            for waiter in waiters or ():
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def _start(self, message):
         kernel = self.kernel
@@ -551,7 +673,7 @@ class Session(object):
                 self.drop(call)
             else:
                 kept.append((fn, call))
-        self.queue = kept
+        self.queue = kept if kept else ()
         for lane in self.lanes.values():
             if lane['waiting'] is not None and hit(lane['waiting'][1]):
                 self.drop(lane['waiting'][1])
@@ -925,9 +1047,28 @@ def _reap_group_at_exit():
     _reap_group_at_exit.write_end = write_end
 
 
+def _release_free_memory():
+    """Give the free pages of the C heap back to the system once the analysis
+    has loaded: compiling and importing modules leaves a few MB free that
+    an idle kernel would otherwise keep (glibc's ``malloc_trim``; elsewhere
+    nothing)."""
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv):
     config = json.loads(argv[1])
     name = config['name']
+    # the package's modules may have been cached (imported above); no
+    # __pycache__ beside analysis.py, nor from the Python processes it starts:
+    # the server's watcher would see them
+    sys.dont_write_bytecode = True
+    os.environ['PYTHONDONTWRITEBYTECODE'] = '1'
     _end_with_parent(config.get('parent'))
     _reap_group_at_exit()
     _wire.max_value_bytes = config.get('maxValueBytes')
@@ -967,6 +1108,7 @@ def main(argv):
     loop.set_exception_handler(unhandled)
     os.set_blocking(IN_FD, False)
     loop.add_reader(IN_FD, kernel.readable)
+    _release_free_memory()
     ready = {'t': 'ready', 'className': cls.__name__}
     if routes is not None:
         ready['routes'] = routes.patterns

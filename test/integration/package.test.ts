@@ -122,7 +122,7 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
     if (!process.env['KEEP']) await rm(workDir, { recursive: true, force: true });
   });
 
-  test('the tarball holds no tests, sources or source maps', () => {
+  test('the tarball holds no tests, sources, source maps or Python bytecode caches', () => {
     const list = spawnSync('tar', ['tzf', tarball], { encoding: 'utf8' });
     assert.equal(list.status, 0, list.stderr);
     const files = list.stdout.split('\n').filter(Boolean);
@@ -131,6 +131,7 @@ describe('the packed package in an empty project', { timeout: 300_000 }, () => {
     const bad = files.filter(
       (f) =>
         f.endsWith('.map') ||
+        f.includes('/__pycache__/') ||
         f.startsWith('package/src/') ||
         (f.startsWith('package/dist/') && /\.test(-d|-helper)?\.(js|d\.ts)$/.test(f)),
     );

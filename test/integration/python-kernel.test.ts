@@ -7,12 +7,13 @@
 // outside taking its children along, load errors, reload and shutdown with no
 // process left behind.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testKernel } from 'databench-ts/testing';
-import { PythonKernel } from '../../src/kernel/python/python-kernel.ts';
+import { PYTHON_PACKAGE_DIR, PythonKernel } from '../../src/kernel/python/python-kernel.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
 import { createMemoryLogger } from '../../src/util/logger.ts';
 import { FIXTURES, TestClient, until, wsUrlOf } from '../helpers.ts';
@@ -74,6 +75,23 @@ testKernel(
 describe('Python kernel', { skip: pythonSkip }, () => {
   const logger = createMemoryLogger();
   const ctx = pythonServer(FIXTURES + 'kernels', logger);
+
+  test('an idle kernel process has not loaded OpenSSL; an analysis that imports ssl gets it', async () => {
+    const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
+    client.send('echo', [1]);
+    assert.equal((await client.next('echo')).load, 1);
+    const [pid] = kernel(ctx.server).pids;
+    const maps = (): string => readFileSync(`/proc/${pid}/maps`, 'utf8');
+    if (process.platform === 'linux') assert.doesNotMatch(maps(), /libssl|_ssl\./);
+    client.send('ssl');
+    assert.deepEqual((await client.next('ssl')).load, {
+      before: false,
+      context: 'SSLContext',
+      asyncio: true,
+    });
+    if (process.platform === 'linux') assert.match(maps(), /_ssl\./);
+    client.close();
+  });
 
   test('plain, generator and async handlers; @on and @on_action; list, dict and scalar loads', async () => {
     const { client } = await TestClient.connect(wsUrlOf(ctx.server, 'py'));
@@ -206,6 +224,26 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     for (const p of [a, b, ts, c]) p.client.close();
   });
 
+  test('a class_data change reaches every page of every process (one frame for the pages of a process)', async () => {
+    await until(() => ctx.server.sessions.size === 0, 'earlier sessions are released');
+    const pages = [];
+    for (let i = 0; i < 5; i++) pages.push(await TestClient.connect(wsUrlOf(ctx.server, 'py')));
+    const pids = new Set<unknown>();
+    for (const page of pages) {
+      page.client.send('thread');
+      pids.add((await page.client.next('thread')).load);
+    }
+    assert.equal(pids.size, 2, 'the five pages share the two processes');
+    pages[0]!.client.send('class_state', [91]);
+    for (const page of pages) {
+      await page.client.waitFor(
+        (f) => f.signal === 'class_data' && (f.load as { w?: number }).w === 91,
+        'the class_data change',
+      );
+    }
+    for (const page of pages) page.client.close();
+  });
+
   test(
     'fig_to_src: a matplotlib figure becomes a PNG data URI (and an SVG one)',
     { skip: matplotlibSkip },
@@ -248,6 +286,46 @@ describe('Python kernel', { skip: pythonSkip }, () => {
     assert.match(entry.error ?? '', /broken_py\/analysis\.py:6: SyntaxError: .*\n\s+y = \)/);
   });
 });
+
+test(
+  'a kernel caches the bytecode of the package’s modules, and writes none beside analysis.py',
+  { skip: pythonSkip },
+  async () => {
+    assertPython();
+    const dir = await mkdtemp(join(tmpdir(), 'databench-pycache-'));
+    const saved = process.env['PYTHONDONTWRITEBYTECODE'];
+    // as on a machine whose environment does not turn bytecode off
+    delete process.env['PYTHONDONTWRITEBYTECODE'];
+    try {
+      await writeFile(join(dir, 'helper.py'), 'VALUE = 1\n');
+      await writeFile(
+        join(dir, 'analysis.py'),
+        'import databench\nimport helper\n\nclass A(databench.Analysis):\n    pass\n',
+      );
+      const kernel = await PythonKernel.create({
+        name: 'pycache',
+        file: join(dir, 'analysis.py'),
+        routes: [],
+        cliArgs: [],
+        logger: createMemoryLogger(),
+      });
+      await kernel.dispose();
+      assert.equal(
+        existsSync(join(dir, '__pycache__')),
+        false,
+        'no __pycache__ beside analysis.py',
+      );
+      const cached = await readdir(join(PYTHON_PACKAGE_DIR, 'databench', '__pycache__'));
+      assert.ok(
+        cached.some((f) => f.startsWith('kernel.')),
+        `the package's modules are cached: ${cached.join(', ')}`,
+      );
+    } finally {
+      if (saved !== undefined) process.env['PYTHONDONTWRITEBYTECODE'] = saved;
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 describe('Python kernel: the seed’s example and load errors', { skip: pythonSkip }, () => {
   const ctx = pythonServer(FIXTURES + 'python');

@@ -212,36 +212,80 @@ function parseKernelLine(line: string): [ChannelMessage, number] {
   }
 }
 
-/** The `[start, end)` of an op in its batch's bytes, checked. */
-function rangeOf(op: Record<string, unknown>, bytes: Buffer): [number, number] {
-  const at = op['at'];
-  if (
-    Array.isArray(at) &&
-    at.length === 2 &&
-    Number.isSafeInteger(at[0]) &&
-    Number.isSafeInteger(at[1]) &&
-    (at[0] as number) >= 0 &&
-    (at[0] as number) <= (at[1] as number) &&
-    (at[1] as number) <= bytes.length
-  ) {
-    return at as [number, number];
-  }
-  throw new ProtocolError(`a kernel op "${String(op['t'])}" needs "at": [start, end] in its batch`);
+/** Whether `n` is a place in a batch of `size` bytes. */
+function isPlace(n: unknown, size: number): n is number {
+  return Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= size;
 }
 
-/** A batch with its bytes: frames point into them, written values are read from them. */
-function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
+/**
+ * The `[start, end)` places of an op in its batch's bytes, two numbers each
+ * (a frame op may list several: a stream of frames to one page), checked.
+ */
+function placesOf(op: Record<string, unknown>, bytes: Buffer, many: boolean): number[] {
+  const at = op['at'];
+  if (Array.isArray(at) && at.length >= 2 && at.length % 2 === 0 && (many || at.length === 2)) {
+    let ok = true;
+    for (let i = 0; ok && i < at.length; i += 2) {
+      ok = isPlace(at[i], bytes.length) && isPlace(at[i + 1], bytes.length) && at[i] <= at[i + 1];
+    }
+    if (ok) return at as number[];
+  }
+  throw new ProtocolError(
+    `a kernel op "${String(op['t'])}" needs "at": [start, end${many ? ', …' : ''}] in its batch`,
+  );
+}
+
+/** The sessions of a frame op for several pages (`sids`), checked. */
+function sidsOf(sids: unknown): number[] {
+  if (Array.isArray(sids) && sids.every((sid) => Number.isSafeInteger(sid))) {
+    return sids as number[];
+  }
+  throw new ProtocolError('a kernel op "frame" needs "sids": a list of session numbers');
+}
+
+/**
+ * A batch with its bytes: frames point into them, written values are read
+ * from them. A frame op for several pages (`sids`: one change to a
+ * `classData` key, sent once by the kernel) or with several places (`at`:
+ * a stream of frames to one page) becomes one frame op per page and place,
+ * each a view of the batch's bytes, in order (place by place).
+ *
+ * @internal exported for its tests
+ */
+export function batchOf(ops: unknown[], bytes: Buffer): KernelBatch {
   // the ops are this batch's own parsed objects: completed in place, no copies
-  for (const item of ops) {
-    const op = item as Record<string, unknown>;
+  let spread: unknown[] | undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as Record<string, unknown>;
     if (op['t'] === 'frame') {
-      [op['start'], op['end']] = rangeOf(op, bytes);
+      const at = placesOf(op, bytes, true);
+      const sids = op['sids'] === undefined ? undefined : sidsOf(op['sids']);
+      if (sids === undefined && at.length === 2) {
+        op['start'] = at[0];
+        op['end'] = at[1];
+      } else {
+        spread ??= ops.slice(0, i);
+        const { coalesce, domain } = op;
+        for (let p = 0; p < at.length; p += 2) {
+          const start = at[p];
+          const end = at[p + 1];
+          for (const sid of sids ?? [op['sid']]) {
+            spread.push(
+              domain === undefined
+                ? { t: 'frame', sid, start, end, coalesce }
+                : { t: 'frame', sid, start, end, coalesce, domain },
+            );
+          }
+        }
+        continue;
+      }
     } else if (op['t'] === 'write' && op['at'] !== undefined) {
-      const [start, end] = rangeOf(op, bytes);
+      const [start, end] = placesOf(op, bytes, false);
       op['encoded'] = bytes.toString('utf8', start, end);
     }
+    spread?.push(op);
   }
-  return { t: 'batch', bytes, ops: ops as KernelOp[] };
+  return { t: 'batch', bytes, ops: (spread ?? ops) as KernelOp[] };
 }
 
 /** Feeds a stream's chunks to a reader. */
@@ -268,8 +312,11 @@ class Proc extends RemoteMember {
       .filter((p) => p !== undefined && p !== '')
       .join(delimiter);
     env['PYTHONUNBUFFERED'] = '1';
-    // no __pycache__ beside analysis.py: the watcher would see it
-    env['PYTHONDONTWRITEBYTECODE'] = '1';
+    // read (and removed) by the package: asyncio loads OpenSSL when first used, not at start
+    env['DATABENCH_KERNEL'] = '1';
+    // no __pycache__ beside analysis.py (the watcher would see it): the
+    // kernel turns bytecode writing off before it loads the analysis, after
+    // the package's own modules (cached, they start faster and smaller)
     env['MPLBACKEND'] ??= 'Agg';
     this.child = spawn(
       python,
