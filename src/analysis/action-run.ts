@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { DatabenchError } from '../protocol/errors.js';
-import type { ProcessLoad } from '../protocol/messages.js';
+import { PROTOCOL, type ProcessLoad } from '../protocol/messages.js';
 import type { Concurrency } from './actions.js';
 
 /**
@@ -11,6 +11,11 @@ import type { Concurrency } from './actions.js';
 const PROGRESS_INTERVAL_MS = 50;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** @internal Where a call's progress frames go: the analysis's page (its instance). */
+export interface ProgressSink {
+  send(signal: string, message: unknown): Promise<void>;
+}
 
 /** What a handler can see of the action it runs for (`this.currentAction`). */
 export interface ActionHandle {
@@ -38,7 +43,7 @@ export class ActionRun implements ActionHandle {
   private lastSent = -Infinity;
   private pending: ProcessLoad | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private sendFn: ((load: ProcessLoad) => Promise<void>) | undefined;
+  private sink: ProgressSink | undefined;
 
   constructor(
     readonly name: string,
@@ -53,8 +58,8 @@ export class ActionRun implements ActionHandle {
   }
 
   /** @internal Where progress frames go (the analysis's page), set when the call starts. */
-  bind(send: (load: ProcessLoad) => Promise<void>): void {
-    this.sendFn = send;
+  bind(sink: ProgressSink | undefined): void {
+    this.sink = sink;
   }
 
   /** Cancel this call: its signal aborts, its end frame says `cancelled: true`. */
@@ -97,7 +102,7 @@ export class ActionRun implements ActionHandle {
     const wait = this.lastSent + PROGRESS_INTERVAL_MS - now;
     if (wait <= 0 && this.timer === undefined) {
       this.lastSent = now;
-      return this.sendFn?.(load) ?? RESOLVED;
+      return this.sink?.send(PROTOCOL.processSignal, load) ?? RESOLVED;
     }
     // throttled: keep only the newest, send it when the interval has passed
     this.pending = load;
@@ -111,11 +116,14 @@ export class ActionRun implements ActionHandle {
     return RESOLVED;
   }
 
-  /** @internal The call ended: the last progress goes out before the end frame. */
-  finish(): Promise<void> {
+  /**
+   * @internal The call ended: the last progress goes out before the end
+   * frame. Undefined when there is none to send (most calls: nothing to await).
+   */
+  finish(): Promise<void> | undefined {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    return this.sendPending();
+    return this.pending === undefined ? undefined : this.sendPending();
   }
 
   private sendPending(): Promise<void> {
@@ -123,7 +131,7 @@ export class ActionRun implements ActionHandle {
     this.pending = undefined;
     if (load === undefined) return RESOLVED;
     this.lastSent = performance.now();
-    return this.sendFn?.(load) ?? RESOLVED;
+    return this.sink?.send(PROTOCOL.processSignal, load) ?? RESOLVED;
   }
 }
 
@@ -136,7 +144,7 @@ export class ActionRun implements ActionHandle {
  * the queue: a long queued run keeps its progress and Stop while sliders
  * answer beside it.
  */
-interface Running {
+export interface Running {
   current: ActionRun | undefined;
   /** The page's queued call that runs now. */
   queued: ActionRun | undefined;
@@ -157,15 +165,25 @@ function resting(r: Running): ActionRun | undefined {
 }
 
 /**
- * @internal `run` starts on `analysis`. Returns the queued call it replaces
- * for its duration (a handler that runs another action itself), for {@link leaveRun}.
+ * @internal The calls of `analysis` (made by its first). {@link enterRun},
+ * {@link handlerStarts}, {@link handlerWaits} and {@link leaveRun} take it:
+ * one lookup per call, not one per step.
  */
-export function enterRun(analysis: object, run: ActionRun): ActionRun | undefined {
+export function runningOf(analysis: object): Running {
   let r = running.get(analysis);
   if (r === undefined) {
     r = { current: undefined, queued: undefined, beside: undefined };
     running.set(analysis, r);
   }
+  return r;
+}
+
+/**
+ * @internal `run` starts (`r`: its analysis's {@link runningOf}). Returns the
+ * queued call it replaces for its duration (a handler that runs another
+ * action itself), for {@link leaveRun}.
+ */
+export function enterRun(r: Running, run: ActionRun): ActionRun | undefined {
   const outer = r.queued;
   if (run.queued) r.queued = run;
   else (r.beside ??= []).push(run);
@@ -173,21 +191,17 @@ export function enterRun(analysis: object, run: ActionRun): ActionRun | undefine
 }
 
 /** @internal A handler of `run` starts: until its first `await`, it runs for `run`. */
-export function handlerStarts(analysis: object, run: ActionRun): void {
-  const r = running.get(analysis);
-  if (r !== undefined) r.current = run;
+export function handlerStarts(r: Running, run: ActionRun): void {
+  r.current = run;
 }
 
 /** @internal The handler that started has reached its first `await` (or returned). */
-export function handlerWaits(analysis: object): void {
-  const r = running.get(analysis);
-  if (r !== undefined) r.current = resting(r);
+export function handlerWaits(r: Running): void {
+  r.current = resting(r);
 }
 
 /** @internal `run` has ended; `outer` is what {@link enterRun} returned. */
-export function leaveRun(analysis: object, run: ActionRun, outer: ActionRun | undefined): void {
-  const r = running.get(analysis);
-  if (r === undefined) return;
+export function leaveRun(r: Running, run: ActionRun, outer: ActionRun | undefined): void {
   if (run.queued) {
     if (r.queued === run) r.queued = outer;
   } else if (r.beside !== undefined) {

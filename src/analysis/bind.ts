@@ -71,6 +71,16 @@ export function bindArguments(
 function positional(action: string, handler: Function, args: unknown[]): Binding {
   const params = readParams(handler);
   if (params === null) return { ok: true, args };
+  // (every call of an action binds: the common case allocates no list of what is missing)
+  let complete = true;
+  for (let i = args.length; i < params.length; i++) {
+    const p = params[i]!;
+    if (!p.hasDefault && !p.rest) {
+      complete = false;
+      break;
+    }
+  }
+  if (complete) return { ok: true, args };
   const missing = params.filter((p, i) => i >= args.length && !p.hasDefault && !p.rest);
   if (missing.length === 0) return { ok: true, args };
   return {

@@ -8,7 +8,13 @@ import type { Change } from '../datastore/change.js';
 import { bareStore, isLoaded, type Datastore } from '../datastore/datastore.js';
 import { encodeValue } from '../protocol/encode.js';
 import type { StoreSignal } from '../protocol/delta.js';
-import { isPlainObject, PROTOCOL, type ErrorLoad } from '../protocol/messages.js';
+import {
+  isPlainObject,
+  keyMember,
+  PROTOCOL,
+  storeFrameFromMembers,
+  type ErrorLoad,
+} from '../protocol/messages.js';
 import type { Logger } from '../util/logger.js';
 import { didYouMean } from '../util/nearest.js';
 import { ActionQueue } from '../util/queue.js';
@@ -19,6 +25,8 @@ import {
   handlerStarts,
   handlerWaits,
   leaveRun,
+  runningOf,
+  type Running,
 } from './action-run.js';
 import { actionTable, type ActionTable } from './actions.js';
 import {
@@ -182,6 +190,8 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
   /** The options {@link create} was given: a `userData` first used later is opened with them. */
   private options: InstanceOptions | undefined = undefined;
   private transforms: Transforms = NO_TRANSFORMS;
+  /** The handlers of the analysis's class (set by {@link create}): looked up once, not per action. */
+  protected actions: ActionTable | undefined = undefined;
   private reporting: ErrorReporting | undefined = undefined;
   /** The bare store of `userData` this instance listens to (a change from it is a `user_data` frame). */
   private userStore: Datastore<object> | undefined = undefined;
@@ -210,6 +220,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
     if (options.user !== undefined) analysis.user = options.user;
     this.reporting = options.reporting;
     this.transforms = transformsOf(analysis.constructor);
+    this.actions = actionTable(analysis.constructor);
     internals.link(analysis, this);
     this.options = options;
     this.storeOptions = options;
@@ -346,7 +357,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
         : signal === 'class_data'
           ? this.transforms.classData
           : NO_TRANSFORMS.data;
-    const parts: string[] = [];
+    const members: string[] = [];
     for (const [key, encoded] of store.encodedEntries()) {
       const transform = transforms.get(key);
       let value = encoded;
@@ -366,9 +377,9 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
         const bytes = Buffer.byteLength(value);
         if (bytes > maxValueBytes) return { key, bytes };
       }
-      parts.push(JSON.stringify(key) + ':' + value);
+      members.push(keyMember(key, value));
     }
-    return '{"signal":"' + signal + '","load":{' + parts.join(',') + '}}';
+    return storeFrameFromMembers(signal, members);
   }
 
   /**
@@ -416,7 +427,7 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
 
   /** Run an action on the analysis (see {@link runAction}, the function). */
   runAction(actionName: string, message?: unknown, run?: ActionRun): Promise<void> {
-    return runAction(this.analysis!, this, actionName, message, run);
+    return runAction(this.analysis!, this, actionName, message, run, this.actions);
   }
 
   /** The page has gone: the analysis's `signal` aborts at once, before `disconnected` runs. */
@@ -434,12 +445,18 @@ export class AnalysisInstance<A extends AnyAnalysis = AnyAnalysis, S extends Pag
  * Call one handler of `run`: until it first waits (or returns) it is known
  * to run for `run` (see `handlerStarts` in action-run.ts).
  */
-function invoke(analysis: AnyAnalysis, run: ActionRun, method: Function, args: unknown[]): unknown {
-  handlerStarts(analysis, run);
+function invoke(
+  analysis: AnyAnalysis,
+  r: Running,
+  run: ActionRun,
+  method: Function,
+  args: unknown[],
+): unknown {
+  handlerStarts(r, run);
   try {
     return method.apply(analysis, args);
   } finally {
-    handlerWaits(analysis);
+    handlerWaits(r);
   }
 }
 
@@ -464,7 +481,8 @@ export function noHandlerText(action: string, className: string, table: ActionTa
  * the call was cancelled). A handler that throws becomes an `error` signal;
  * the returned Promise never rejects. `run` is the call as the kernel's
  * session tracks it (its abort signal, for `__cancel`); without it the call
- * gets one of its own.
+ * gets one of its own. `actions`: the class's action table, when the caller
+ * holds it already.
  */
 export async function runAction(
   analysis: AnyAnalysis,
@@ -472,6 +490,7 @@ export async function runAction(
   actionName: string,
   message?: unknown,
   run?: ActionRun,
+  actions?: ActionTable,
 ): Promise<void> {
   let load = message;
   let processId: unknown = null;
@@ -490,7 +509,7 @@ export async function runAction(
     }
   }
   const call = run ?? new ActionRun(actionName, processId);
-  call.bind((progress) => sendTo(link, PROTOCOL.processSignal, progress));
+  call.bind(link);
   if (hasProcess) {
     await sendTo(
       link,
@@ -501,13 +520,17 @@ export async function runAction(
     );
   }
   const hasLoad = load !== undefined;
-  const table = actionTable(analysis.constructor);
+  const table = actions ?? actionTable(analysis.constructor);
   const handlers = table.handlers.get(actionName);
+  const wildcard = table.wildcard;
   let failed = false;
-  const outer = enterRun(analysis, call);
+  const r = runningOf(analysis);
+  const outer = enterRun(r, call);
   try {
     if (handlers) {
-      for (const handler of handlers) {
+      // (indexed loops: every action of every page runs them)
+      for (let i = 0; i < handlers.length; i++) {
+        const handler = handlers[i]!;
         const binding = bindArguments(actionName, handler.method, hasLoad, load);
         if (!binding.ok) {
           failed = true;
@@ -516,16 +539,17 @@ export async function runAction(
           continue;
         }
         try {
-          await invoke(analysis, call, handler.method, binding.args);
+          await invoke(analysis, r, call, handler.method, binding.args);
         } catch (error) {
           failed = true;
           internals.reportError(analysis, `action "${actionName}"`, error, actionName);
         }
       }
     }
-    for (const handler of table.wildcard) {
+    for (let i = 0; i < wildcard.length; i++) {
+      const handler = wildcard[i]!;
       try {
-        await invoke(analysis, call, handler.method, [actionName, load]);
+        await invoke(analysis, r, call, handler.method, [actionName, load]);
       } catch (error) {
         failed = true;
         internals.reportError(
@@ -537,10 +561,11 @@ export async function runAction(
       }
     }
   } finally {
-    leaveRun(analysis, call, outer);
+    leaveRun(r, call, outer);
   }
-  await call.finish();
-  if (!handlers && table.wildcard.length === 0 && !BUILT_IN.has(actionName)) {
+  const progress = call.finish();
+  if (progress !== undefined) await progress;
+  if (!handlers && wildcard.length === 0 && !BUILT_IN.has(actionName)) {
     // the base class's emit: a subclass's own `emit` does not replace the framework's warning
     await Analysis.prototype.emit.call(analysis, 'warn', `no handler for ${actionName}`);
     // and the page's error panel says which name was meant

@@ -84,10 +84,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** Collects the promises of a fan-out without allocating when there are none. */
+function toVoid(): void {}
+
 function settle(pending: PromiseLike<unknown>[] | undefined): Promise<void> {
   if (pending === undefined) return RESOLVED;
-  if (pending.length === 1) return Promise.resolve(pending[0]).then(() => undefined);
-  return Promise.all(pending).then(() => undefined);
+  if (pending.length === 1) return Promise.resolve(pending[0]).then(toVoid);
+  return Promise.all(pending).then(toVoid);
 }
 
 /**
@@ -660,8 +662,11 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   /** Set one key. */
   set<K extends keyof T & string>(key: K, value: T[K]): Promise<void> {
-    this.assertOpen('set');
-    return this.state.write(key, encodeValue(value, key));
+    // called through the item-access proxy (`this.data.set`), every `this.x`
+    // would take its trap: one lookup of the store behind it instead
+    const self = bareStore(this);
+    self.assertOpen('set');
+    return self.state.write(key, encodeValue(value, key));
   }
 
   /**
@@ -802,9 +807,10 @@ export class Datastore<T extends object = Record<string, unknown>> {
 
   /** Remove `key`; subscribers get the change with the value `null`. */
   delete(key: keyof T & string): Promise<void> {
-    this.assertOpen('delete');
-    if (!this.state.current.has(key)) return RESOLVED;
-    return this.state.write(key, undefined);
+    const self = bareStore(this);
+    self.assertOpen('delete');
+    if (!self.state.current.has(key)) return RESOLVED;
+    return self.state.write(key, undefined);
   }
 
   /** The keys in the store, in the order they were first set. */
@@ -917,7 +923,9 @@ export class Datastore<T extends object = Record<string, unknown>> {
         pending = notify(listeners, change, this, pending);
       }
     }
-    for (const callback of this.changeCallbacks ?? NONE) {
+    const changeCallbacks = this.changeCallbacks ?? NONE;
+    for (let i = 0; i < changeCallbacks.length; i++) {
+      const callback = changeCallbacks[i]!;
       let r: unknown;
       try {
         r = callback(change.key, change.decode());
@@ -926,7 +934,9 @@ export class Datastore<T extends object = Record<string, unknown>> {
       }
       if (isThenable(r)) (pending ??= []).push(r);
     }
-    for (const callback of this.stateCallbacks ?? NONE) {
+    const stateCallbacks = this.stateCallbacks ?? NONE;
+    for (let i = 0; i < stateCallbacks.length; i++) {
+      const callback = stateCallbacks[i]!;
       let r: unknown;
       try {
         r = callback({ [change.key]: change.decode() } as Partial<T>);

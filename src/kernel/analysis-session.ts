@@ -35,16 +35,22 @@ export type SessionPort = Pick<PagePort, 'opened' | 'frame' | 'emit' | 'change' 
  */
 export const CLOSE_GRACE_MS = 1000;
 
-/** One call of an action, from its arrival to its end: what a cancel finds. */
+/**
+ * One call of an action, from its arrival to its end: what a cancel finds.
+ * The session links its calls into a list through `next` and `prev` (a Set
+ * would hash every call and shrink its table as calls end).
+ */
 interface Call {
   readonly run: ActionRun;
   readonly hasProcess: boolean;
   state: 'queued' | 'running' | 'dropped';
   /** Settles when the call has ended (or was dropped); set for calls beside the queue. */
-  ended?: Promise<void>;
+  ended: Promise<void> | undefined;
+  /** In its session's list of calls. A call taken out keeps its `next`, so a walk of the list goes on past it. */
+  listed: boolean;
+  prev: Call | undefined;
+  next: Call | undefined;
 }
-
-const NO_CALLS: ReadonlySet<Call> = new Set();
 
 /** The calls of one `parallel` action of one page: how many run, and the starts of those that wait. */
 interface Lane {
@@ -101,10 +107,11 @@ export class AnalysisSession
 {
   private state: SessionState = 'starting';
   /**
-   * Calls queued or running (what `cancel`, `latest` and the close look
-   * through); created by the first action, so an idle page costs no Set.
+   * Calls queued or running, oldest first (what `cancel`, `latest` and the
+   * close look through): a list linked through the calls.
    */
-  private calls: Set<Call> | undefined;
+  private firstCall: Call | undefined;
+  private lastCall: Call | undefined;
   /**
    * Settles when `connect`, `args` and `connected` ran: calls beside the
    * queue wait for it. Undefined once they have (an idle page holds no Promise).
@@ -243,7 +250,7 @@ export class AnalysisSession
         processId = message.processId;
       }
     }
-    const table = actionTable(this.meta.analysisClass);
+    const table = this.actions ?? actionTable(this.meta.analysisClass);
     // what the analysis declares wins; else what the page asks (a slider: latest)
     const concurrency = table.concurrency.get(name) ?? asked ?? 'queue';
     const queued =
@@ -252,28 +259,28 @@ export class AnalysisSession
       run: new ActionRun(name, processId, concurrency, queued),
       hasProcess,
       state: 'queued',
+      ended: undefined,
+      listed: false,
+      prev: undefined,
+      next: undefined,
     };
     if (concurrency === 'latest') {
       // a newer value replaces the older ones: drop what waits, stop what runs
-      for (const other of this.calls ?? NO_CALLS) {
-        if (other.run.name !== name) continue;
+      for (let other = this.firstCall; other !== undefined; other = other.next) {
+        if (!other.listed || other.run.name !== name) continue;
         if (other.state === 'queued') this.drop(other);
         else other.run.cancel();
       }
     }
-    (this.calls ??= new Set()).add(call);
-    const task = async (): Promise<void> => {
-      if (call.state === 'dropped') return;
-      // a burst of calls (a dragged slider) arrives within one turn: only its last one runs
-      if (concurrency === 'latest') await nextTurn();
-      // (a newer call may have dropped this one during that turn)
-      if ((call.state as Call['state']) === 'dropped') return;
-      call.state = 'running';
-      if (this.state === 'open') await this.runAction(name, message, call.run);
-    };
+    this.addCall(call);
+    // one closure and one Promise per call (every action of every page runs this)
+    const task = (): Promise<void> => this.runCall(call, message);
+    if (queued) {
+      void this.enqueue(task);
+      return;
+    }
     let ran: Promise<void>;
-    if (queued) ran = this.enqueue(task);
-    else if (concurrency === 'parallel') ran = this.parallel(name, task);
+    if (concurrency === 'parallel') ran = this.parallel(name, task);
     else {
       // a lane per latest action: beside the queue, after this action's previous call
       const lanes = (this.lanes ??= new Map<string, Promise<void>>());
@@ -284,14 +291,37 @@ export class AnalysisSession
         if (lanes.get(name) === tail) lanes.delete(name);
       });
     }
-    const ended = ran
-      .catch((error: unknown) => this.failed(name, error))
-      .finally(() => {
-        this.calls?.delete(call);
-        // a dropped call was accounted for when it was dropped
-        if (call.state !== 'dropped') this.page.done();
-      });
-    if (!queued) call.ended = ended;
+    // (runCall never rejects: a rejection here is of what the call waited
+    // for, and the call never ran)
+    call.ended = ran.catch((error: unknown) => {
+      this.failed(name, error);
+      this.removeCall(call);
+      if (call.state !== 'dropped') this.page.done();
+    });
+  }
+
+  /**
+   * One call, once its turn came: run it (unless it was dropped meanwhile),
+   * then take it off the page's count. Never rejects: a failure outside the
+   * handlers is reported to the page.
+   */
+  private async runCall(call: Call, message: unknown): Promise<void> {
+    const name = call.run.name;
+    try {
+      if (call.state === 'dropped') return;
+      // a burst of calls (a dragged slider) arrives within one turn: only its last one runs
+      if (call.run.concurrency === 'latest') await nextTurn();
+      // (a newer call may have dropped this one during that turn)
+      if ((call.state as Call['state']) === 'dropped') return;
+      call.state = 'running';
+      if (this.state === 'open') await this.runAction(name, message, call.run);
+    } catch (error) {
+      this.failed(name, error);
+    } finally {
+      this.removeCall(call);
+      // a dropped call was accounted for when it was dropped
+      if (call.state !== 'dropped') this.page.done();
+    }
   }
 
   /**
@@ -352,9 +382,30 @@ export class AnalysisSession
     });
   }
 
+  private addCall(call: Call): void {
+    call.listed = true;
+    call.prev = this.lastCall;
+    if (this.lastCall === undefined) this.firstCall = call;
+    else this.lastCall.next = call;
+    this.lastCall = call;
+  }
+
+  private removeCall(call: Call): void {
+    if (!call.listed) return;
+    call.listed = false;
+    const { prev, next } = call;
+    if (prev === undefined) this.firstCall = next;
+    else prev.next = next;
+    if (next === undefined) this.lastCall = prev;
+    else next.prev = prev;
+    // (its `next` stays: a walk that stands on it goes on to the rest)
+    call.prev = undefined;
+  }
+
   /** The page cancels a call by its process id, or every call of an action. */
   cancel(target: CancelTarget): void {
-    for (const call of this.calls ?? NO_CALLS) {
+    for (let call = this.firstCall; call !== undefined; call = call.next) {
+      if (!call.listed) continue;
       const hit =
         target.kind === 'process'
           ? call.hasProcess && call.run.processId === target.id
@@ -369,7 +420,7 @@ export class AnalysisSession
   private drop(call: Call): void {
     call.state = 'dropped';
     call.run.cancel();
-    this.calls?.delete(call);
+    this.removeCall(call);
     // (its end frame only after the `__connect` reply)
     if (call.hasProcess && (this.state === 'open' || this.state === 'closing')) {
       void this.send(PROTOCOL.processSignal, endLoad(call.run, false));
@@ -392,10 +443,14 @@ export class AnalysisSession
     this.state = was === 'open' ? 'closing' : 'ended';
     this.abort();
     // every running action of this page sees its actionSignal abort too
-    for (const call of this.calls ?? NO_CALLS) call.run.abort();
+    for (let call = this.firstCall; call !== undefined; call = call.next) {
+      if (call.listed) call.run.abort();
+    }
     // the handlers that run now get a grace period; queued actions are skipped
     const running: Array<Promise<void>> = [this.enqueue(noop)];
-    for (const call of this.calls ?? NO_CALLS) if (call.ended) running.push(call.ended);
+    for (let call = this.firstCall; call !== undefined; call = call.next) {
+      if (call.listed && call.ended) running.push(call.ended);
+    }
     const drained = await Promise.race([
       Promise.all(running).then(() => true),
       delay(CLOSE_GRACE_MS),

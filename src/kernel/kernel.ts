@@ -64,6 +64,12 @@ export interface OpenRequest {
   readonly userDomain?: string | undefined;
 }
 
+/** Where the whole values of a domain's keys are (the host's copy of a kernel's domain). */
+export interface WholeValues {
+  /** The encoded value of `key` now; undefined when it holds none. */
+  wholeOf(key: string): string | undefined;
+}
+
 /**
  * One page as a kernel sees it (the server's Session implements it). The
  * `PageSink` half is the in-process fast path: emits and datastore changes
@@ -77,10 +83,10 @@ export interface PagePort extends PageSink {
   /**
    * A frame encoded in another thread or process. `coalesce` is set for a
    * datastore change (`signal\0key`): a slow page keeps only the latest.
-   * `whole` is set when the frame is a delta: the key's whole value, sent
-   * instead when the change coalesces.
+   * `whole` is set when the frame is a delta: where the key's whole value
+   * is, read (at once) only when the change coalesces, and sent instead.
    */
-  forward(bytes: Buffer, coalesce: string | undefined, whole?: string): void;
+  forward(bytes: Buffer, coalesce: string | undefined, whole?: WholeValues): void;
   /** One action of this page has finished (queued-input accounting). */
   done(): void;
   /** The kernel cannot serve this page (it failed to start, or its thread died): an `error` frame, then a close. */

@@ -12,6 +12,7 @@ import type {
   OpenRequest,
   PagePort,
   UploadDelivery,
+  WholeValues,
 } from './kernel.js';
 import type { HostMessage, KernelBatch, KernelOp, LogOp } from './messages.js';
 
@@ -22,7 +23,7 @@ import type { HostMessage, KernelBatch, KernelOp, LogOp } from './messages.js';
 const CLOSE_CONFIRM_MS = 2 * CLOSE_GRACE_MS + 1000;
 
 /** The host's view of one domain a kernel has attached: a Datastore on the server's backend. */
-class HostDomain {
+class HostDomain implements WholeValues {
   readonly store: Datastore<Record<string, unknown>>;
   /** Set while a write of this kernel is applied: its change is not sent back. */
   applying = false;
@@ -33,6 +34,10 @@ class HostDomain {
   ) {
     this.store = new Datastore(name, link.backend ? { backend: link.backend } : {});
     this.store.onEncodedChange(this);
+  }
+
+  wholeOf(key: string): string | undefined {
+    return this.store._encoded(key);
   }
 
   handleDatastoreChange(change: Change): void {
@@ -229,11 +234,10 @@ export class RemoteLink {
         if (op.domain === undefined || op.coalesce === null) {
           session.port.forward(frame, op.coalesce ?? undefined);
         } else {
-          // a delta: the key's whole value as the host holds it now (the
-          // kernel's write of it came earlier in this batch or before)
-          const key = op.coalesce.slice(op.coalesce.indexOf('\0') + 1);
-          const whole = this.domains.get(op.domain)?.store._encoded(key);
-          session.port.forward(frame, op.coalesce, whole);
+          // a delta: where the key's whole value is, as the host holds it
+          // (the kernel's write of it came earlier in this batch or before),
+          // read only when the page's queue coalesces it
+          session.port.forward(frame, op.coalesce, this.domains.get(op.domain));
         }
         return;
       }

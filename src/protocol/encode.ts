@@ -13,10 +13,79 @@ import { DatabenchError } from './errors.js';
  * drop without a word, throws one with code `ENCODE`.
  */
 export function encodeValue(value: unknown, key?: string, what?: string): string {
+  // JSON.stringify without a replacer takes V8's fast path (several times
+  // faster): used when a walk finds only what it encodes the same way
+  if (isPlainJson(value, 0)) return JSON.stringify(value) ?? 'null';
+  return encodeSlow(value, key, what, undefined);
+}
+
+/**
+ * The load of signal `signal` as {@link encodeValue} encodes it; a failure
+ * names the signal (the text is made only then, not for every emit).
+ */
+export function encodeLoad(signal: string, value: unknown): string {
+  if (isPlainJson(value, 0)) return JSON.stringify(value) ?? 'null';
+  return encodeSlow(value, undefined, undefined, signal);
+}
+
+/** Past this depth the walk gives up (a cycle, or deep data): the replacer's path encodes it. */
+const PLAIN_DEPTH = 32;
+
+/**
+ * Whether JSON.stringify alone encodes `value` as the replacer would: finite
+ * numbers, strings, booleans, null, undefined, and arrays and objects of
+ * those that have no `toJSON` and are not a Set, a Map or a typed array.
+ * Anything else (NaN, a Date, a function, a BigInt, a deeper nesting or a
+ * cycle) goes through the replacer. (A getter is read by this walk and
+ * again by the encoder.)
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      // (a `toJSON` result goes through the replacer: the encoder's path)
+      if (depth === PLAIN_DEPTH || (value as { toJSON?: unknown }).toJSON !== undefined) {
+        return false;
+      }
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          if (!isPlainJson((value as unknown[])[i], depth + 1)) return false;
+        }
+        return true;
+      }
+      if (value instanceof Set || value instanceof Map || ArrayBuffer.isView(value)) return false;
+      for (const k in value) {
+        if (!isPlainJson((value as Record<string, unknown>)[k], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function encodeSlow(
+  value: unknown,
+  key: string | undefined,
+  what: string | undefined,
+  signal: string | undefined,
+): string {
   try {
     return JSON.stringify(value, replacer) ?? 'null';
   } catch (error) {
-    const where = what ?? (key === undefined ? 'value' : `value for key "${key}"`);
+    const where =
+      what ??
+      (signal !== undefined
+        ? `the load of signal "${signal}"`
+        : key === undefined
+          ? 'value'
+          : `value for key "${key}"`);
     // JSON.stringify says "circular" only in its message: look for the cycle
     // itself instead (this runs only when encoding failed)
     if (error instanceof TypeError && containsCycle(value)) {

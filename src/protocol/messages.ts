@@ -588,8 +588,25 @@ export function parseServerMessage(text: string): ServerMessage {
  * With `encodedLoad` undefined the frame has no `load` key.
  */
 export function frameFromEncoded(signal: string, encodedLoad?: string): string {
-  const head = '{"signal":' + JSON.stringify(signal);
+  const head = '{"signal":' + quoted(signal);
   return encodedLoad === undefined ? head + '}' : head + ',"load":' + encodedLoad + '}';
+}
+
+/**
+ * `JSON.stringify(name)` for a signal or key: a short name with nothing to
+ * escape (most are) is quoted as it is, without the encoder's set-up.
+ */
+function quoted(name: string): string {
+  const n = name.length;
+  if (n > 64) return JSON.stringify(name);
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    // control characters, `"`, `\` and surrogates (a lone one is escaped) take the encoder
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
+      return JSON.stringify(name);
+    }
+  }
+  return '"' + name + '"';
 }
 
 /**
@@ -605,15 +622,20 @@ export function latestActionFrame(signal: string, encodedLoad?: string): string 
  * no value is encoded again.
  */
 export function keyFrameFromEncoded(signal: string, key: string, encodedValue: string): string {
-  return (
-    '{"signal":' +
-    JSON.stringify(signal) +
-    ',"load":{' +
-    JSON.stringify(key) +
-    ':' +
-    encodedValue +
-    '}}'
-  );
+  return '{"signal":' + quoted(signal) + ',"load":{' + quoted(key) + ':' + encodedValue + '}}';
+}
+
+/** One member of a store frame's load, its value already encoded: `"key":value`. */
+export function keyMember(key: string, encodedValue: string): string {
+  return quoted(key) + ':' + encodedValue;
+}
+
+/**
+ * A `data`, `class_data` or `user_data` frame of several keys (a snapshot),
+ * from their {@link keyMember}s.
+ */
+export function storeFrameFromMembers(signal: string, members: readonly string[]): string {
+  return frameFromEncoded(signal, '{' + members.join(',') + '}');
 }
 
 /** The constructor of parsed query objects: its prototype has no prototype. */

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { Change } from '../datastore/change.js';
 import { keyFrameFromEncoded } from '../protocol/messages.js';
 import { deltaFrame, type StoreSignal } from '../protocol/delta.js';
+import type { WholeValues } from '../kernel/kernel.js';
 import type { Batched, TurnBatcher } from '../util/turn-batcher.js';
 
 /** The bounds of one page's outbound queue (resolved, every field set). */
@@ -180,6 +181,8 @@ export class Outbound implements Batched {
   private queuedBytes = 0;
   /** Queued with the batcher for its next flush. */
   private scheduled = false;
+  /** The page applies `__delta` frames (it announced it in `__connect`): set once, by its session. */
+  deltas = false;
   /** The turn this queue last sent a frame at once in (see {@link direct}). */
   private directTurn = -1;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
@@ -228,11 +231,12 @@ export class Outbound implements Batched {
 
   /**
    * Queue a datastore change encoded elsewhere (a kernel in another thread):
-   * like {@link change}, a slow page keeps only the latest frame per `id`.
-   * `whole` is the key's whole value when `bytes` is a delta: a coalesced
-   * key is sent whole, since the page may not get the deltas before it.
+   * like {@link change}, a slow page keeps only the latest frame per `id`
+   * (`signal\0key`). `whole` is where the key's whole value is when `bytes`
+   * is a delta: a coalesced key is sent whole (read now), since the page may
+   * not get the deltas before it.
    */
-  keyed(id: string, bytes: Buffer, whole?: string): void {
+  keyed(id: string, bytes: Buffer, whole?: WholeValues): void {
     if (this.closed) return;
     if (this.coalesce === undefined) {
       void this.enqueue(bytes);
@@ -243,35 +247,27 @@ export class Outbound implements Batched {
       : id.startsWith('user_data\0')
         ? 'user_data'
         : 'data';
+    const key = id.slice(signal.length + 1);
+    const encoded = whole?.wholeOf(key);
     void this.coalesceItem(
       id,
-      whole === undefined
+      encoded === undefined
         ? { signal, change: undefined, bytes }
-        : {
-            signal,
-            change: undefined,
-            whole: { key: id.slice(signal.length + 1), encoded: whole },
-          },
+        : { signal, change: undefined, whole: { key, encoded } },
     );
   }
 
   /**
    * Queue a datastore change; `shared` is the frame already encoded for every
-   * subscriber. With `deltas` (the page announced it applies them), a change
-   * that has a delta is sent as one, except to a slow page, whose updates
-   * coalesce: those go whole.
+   * subscriber. With {@link deltas}, a change that has a delta is sent as
+   * one, except to a slow page, whose updates coalesce: those go whole.
    */
-  change(
-    signal: StoreSignal,
-    change: Change,
-    shared: Buffer | undefined,
-    deltas = false,
-  ): Promise<void> {
+  change(signal: StoreSignal, change: Change, shared: Buffer | undefined): Promise<void> {
     if (this.closed) return nextTurn();
     if (this.coalesce !== undefined) {
       return this.coalesceItem(signal + '\0' + change.key, { signal, change });
     }
-    if (deltas) {
+    if (this.deltas) {
       const delta = change.delta;
       if (delta !== undefined) return this.delta(signal, change.key, delta.kind, delta.encoded);
     }
@@ -292,6 +288,7 @@ export class Outbound implements Batched {
       const frame = deltaFrame(signal, key, kind, encoded);
       if (this.direct(frame.length)) {
         this.ws.send(frame, TEXT);
+        this.sentDirect();
         return RESOLVED;
       }
     } else {
@@ -316,6 +313,7 @@ export class Outbound implements Batched {
   private enqueue(bytes: string | Buffer): Promise<void> {
     if (this.direct(bytes.length)) {
       this.ws.send(bytes, TEXT);
+      this.sentDirect();
       return RESOLVED;
     }
     (this.items ??= []).push(bytes);
@@ -357,8 +355,16 @@ export class Outbound implements Batched {
     ) {
       return false;
     }
-    this.directTurn = this.batcher.markTurn();
     return true;
+  }
+
+  /**
+   * A frame went out at once: the next of this turn is queued. The turn
+   * moves on when a page's frame arrives or the batcher flushes; nothing is
+   * scheduled here (a round trip would pay a callback of the event loop).
+   */
+  private sentDirect(): void {
+    this.directTurn = this.batcher.turnNo;
   }
 
   private added(bytes: number): Promise<void> {

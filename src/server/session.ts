@@ -4,7 +4,7 @@ import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { sessionDataDomain, userDataDomain, type AuthUser } from '../analysis/user.js';
 import type { StoreSignal } from '../protocol/delta.js';
-import { encodeValue } from '../protocol/encode.js';
+import { encodeLoad, encodeValue } from '../protocol/encode.js';
 import {
   frameFromEncoded,
   keyFrameFromEncoded,
@@ -16,7 +16,7 @@ import {
   type ShareServerLoad,
   type TypeErrorsLoad,
 } from '../protocol/messages.js';
-import type { Kernel, KernelSession, PagePort } from '../kernel/kernel.js';
+import type { Kernel, KernelSession, PagePort, WholeValues } from '../kernel/kernel.js';
 import { isAnalysisId, newAnalysisId, shortId } from '../analysis/analysis.js';
 import { describeError } from '../protocol/errors.js';
 import { escapeLogText } from '../protocol/log-text.js';
@@ -109,7 +109,12 @@ export interface SessionContext {
  */
 const CLOSE_GRACE_MS = 2000;
 /** Actions only the server runs: a page sending them is refused. */
-const LIFECYCLE = new Set(['connect', 'args', 'connected', 'disconnected']);
+function isLifecycle(signal: string): boolean {
+  // (compared, not looked up: the signal of every action frame is a new string to hash)
+  return (
+    signal === 'connect' || signal === 'args' || signal === 'connected' || signal === 'disconnected'
+  );
+}
 
 /**
  * A socket error (a reset peer, a bad frame from ws's parser) is followed by
@@ -244,6 +249,8 @@ export class Session implements PagePort {
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
     this.alive = true;
+    // a new task of the event loop: what its handlers send may go out at once
+    this.ctx.batcher.arrived();
     if (isBinary) {
       if (this.uploads === undefined) {
         this.close(1003, 'binary frames are not supported: send JSON text frames');
@@ -271,6 +278,7 @@ export class Session implements PagePort {
         }
         this.connecting = true;
         this.deltas = message.deltas;
+        this.out.deltas = message.deltas;
         if (message.share !== undefined) this.startView(message.share);
         else this.start(message);
         return;
@@ -286,28 +294,21 @@ export class Session implements PagePort {
           this.readOnly(`action "${shortName(message.signal)}"`);
           return;
         }
-        if (LIFECYCLE.has(message.signal)) {
+        if (isLifecycle(message.signal)) {
           const warning = `action "${message.signal}" is run by the server only; ignored`;
           this.logPage(warning);
           this.tell('warn', warning);
           return;
         }
-        if (this.queued >= this.ctx.limits.maxQueuedActions) {
-          this.close(1008, `more than ${this.ctx.limits.maxQueuedActions} actions queued`);
+        const limits = this.ctx.limits;
+        if (this.queued >= limits.maxQueuedActions) {
+          this.close(1008, `more than ${limits.maxQueuedActions} actions queued`);
           return;
         }
         const size = (data as Buffer).length;
-        if (this.queuedBytes + size > this.ctx.limits.maxQueuedBytes) {
-          this.close(1008, `more than ${this.ctx.limits.maxQueuedBytes} bytes of actions queued`);
-          return;
-        }
+        if (!this.admit(size)) return;
         this.queued++;
-        this.queuedBytes += size;
         (this.queuedSizes ??= []).push(size);
-        // back-pressure: stop reading this socket until its actions drain
-        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
-          this.ws.pause();
-        }
         this.kernelSession?.action(
           message.signal,
           message.hasLoad,
@@ -327,15 +328,8 @@ export class Session implements PagePort {
         // runs), but its bytes count against the page's input bounds until
         // the page's queued actions have drained
         const size = (data as Buffer).length;
-        if (this.queuedBytes + size > this.ctx.limits.maxQueuedBytes) {
-          this.close(1008, `more than ${this.ctx.limits.maxQueuedBytes} bytes of actions queued`);
-          return;
-        }
-        this.queuedBytes += size;
+        if (!this.admit(size)) return;
         this.cancelBytes += size;
-        if (this.queuedBytes > this.ctx.limits.pauseQueuedBytes && !this.ws.isPaused) {
-          this.ws.pause();
-        }
         this.kernelSession.cancel?.(message.target);
         return;
       }
@@ -368,6 +362,24 @@ export class Session implements PagePort {
         throw new Error(`unhandled message ${String(never)}`);
       }
     }
+  }
+
+  /**
+   * Count `size` bytes of an action or cancel frame against the page's
+   * input bounds: past `maxQueuedBytes` the page is closed (false), past
+   * `pauseQueuedBytes` its socket is not read until its actions drain.
+   */
+  private admit(size: number): boolean {
+    const limits = this.ctx.limits;
+    const queuedBytes = this.queuedBytes + size;
+    if (queuedBytes > limits.maxQueuedBytes) {
+      this.close(1008, `more than ${limits.maxQueuedBytes} bytes of actions queued`);
+      return false;
+    }
+    this.queuedBytes = queuedBytes;
+    // back-pressure: stop reading this socket until its actions drain
+    if (queuedBytes > limits.pauseQueuedBytes && !this.ws.isPaused) this.ws.pause();
+    return true;
   }
 
   /**
@@ -681,7 +693,7 @@ export class Session implements PagePort {
   }
 
   /** PagePort: a frame encoded by a kernel in another thread or process. */
-  forward(bytes: Buffer, coalesce: string | undefined, whole?: string): void {
+  forward(bytes: Buffer, coalesce: string | undefined, whole?: WholeValues): void {
     if (coalesce === undefined) void this.out.frame(bytes);
     else if (bytes.length > this.ctx.limits.hardBufferBytes) {
       // a datastore change: `signal\0key`
@@ -799,12 +811,7 @@ export class Session implements PagePort {
   /** PageSink: an emit of the analysis. */
   emit(signal: string, message: unknown): Promise<void> {
     return this.out.frame(
-      frameFromEncoded(
-        signal,
-        message === undefined
-          ? undefined
-          : encodeValue(message, undefined, `the load of signal "${signal}"`),
-      ),
+      frameFromEncoded(signal, message === undefined ? undefined : encodeLoad(signal, message)),
     );
   }
 
@@ -822,12 +829,7 @@ export class Session implements PagePort {
       this.tooLarge(signal, change.key, sent.length);
       return RESOLVED;
     }
-    return this.out.change(
-      signal,
-      change,
-      shared ? sharedFrame(signal, change) : undefined,
-      this.deltas,
-    );
+    return this.out.change(signal, change, shared ? sharedFrame(signal, change) : undefined);
   }
 
   /**

@@ -4,6 +4,7 @@ import type { DatastoreBackend } from '../datastore/backend.js';
 import type { Change } from '../datastore/change.js';
 import { Datastore } from '../datastore/datastore.js';
 import { getDefaultBackend } from '../datastore/default-backend.js';
+import { keyMember, storeFrameFromMembers } from '../protocol/messages.js';
 
 /**
  * Live, read-only share links of a page's session. A link is a random id
@@ -240,11 +241,9 @@ export class ShareView {
     ] as const) {
       store.onEncodedChange((change) => page.viewChange(signal, change));
       if (store.size === 0) continue;
-      const parts: string[] = [];
-      for (const [key, encoded] of store.encodedEntries()) {
-        parts.push(JSON.stringify(key) + ':' + encoded);
-      }
-      frames.push('{"signal":"' + signal + '","load":{' + parts.join(',') + '}}');
+      const members: string[] = [];
+      for (const [key, encoded] of store.encodedEntries()) members.push(keyMember(key, encoded));
+      frames.push(storeFrameFromMembers(signal, members));
     }
     this.link.onChange((key) => {
       if (key === 'revoked') page.viewEnded('this share link was revoked');
