@@ -358,13 +358,9 @@ export class Outbound implements Batched {
     return true;
   }
 
-  /**
-   * A frame went out at once: the next of this turn is queued. The turn
-   * moves on when a page's frame arrives or the batcher flushes; nothing is
-   * scheduled here (a round trip would pay a callback of the event loop).
-   */
+  /** A frame went out at once: the next of this turn is queued (marked after the send, off its path). */
   private sentDirect(): void {
-    this.directTurn = this.batcher.turnNo;
+    this.directTurn = this.batcher.markTurn();
   }
 
   private added(bytes: number): Promise<void> {

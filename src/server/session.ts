@@ -249,8 +249,6 @@ export class Session implements PagePort {
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
     this.alive = true;
-    // a new task of the event loop: what its handlers send may go out at once
-    this.ctx.batcher.arrived();
     if (isBinary) {
       if (this.uploads === undefined) {
         this.close(1003, 'binary frames are not supported: send JSON text frames');

@@ -72,15 +72,6 @@ describe('TurnBatcher', () => {
     assert.equal(batcher.turnNo, at + 1, 'no turn is counted while nothing happens');
   });
 
-  test('an arrived frame begins a new turn at once, without a callback', async () => {
-    const batcher = new TurnBatcher();
-    const at = batcher.turnNo;
-    batcher.arrived();
-    assert.equal(batcher.turnNo, at + 1);
-    await turn();
-    assert.equal(batcher.turnNo, at + 1, 'no turn is counted while nothing is batched');
-  });
-
   test("two batchers share nothing: flushing one leaves the other's queues and writers to its own turn", async () => {
     const a = new TurnBatcher(0);
     const b = new TurnBatcher(0);

@@ -30,10 +30,9 @@ function noop(): void {}
 export class TurnBatcher {
   /**
    * The number of the current turn, as far as writers care: it moves on at
-   * the turn after anything was batched or {@link markTurn} was called, and
-   * when a page's frame {@link arrived}. A queue that sends its first frame
-   * of a turn at once compares it to know whether it already did so in this
-   * turn.
+   * the turn after anything was batched or {@link markTurn} was called. A
+   * queue that sends its first frame of a turn at once (see `markTurn`)
+   * compares it to know whether it already did so in this turn.
    */
   turnNo = 0;
   /** The queues to flush at the next turn, in the order they queued. */
@@ -88,18 +87,6 @@ export class TurnBatcher {
       setImmediate(this.tick);
     }
     return this.turnNo;
-  }
-
-  /**
-   * A page's frame arrived: the event-loop task that delivers it is a new
-   * turn. A queue that sent a frame at once and only notes the turn number
-   * (no {@link markTurn}, which costs a callback per turn) may send at once
-   * again in this task; in a task no frame began (a timer, a kernel's
-   * message) its next frame is batched, and goes out at this loop
-   * iteration's flush.
-   */
-  arrived(): void {
-    this.turnNo++;
   }
 
   /**
