@@ -13,7 +13,7 @@ import { findTypeScript } from '../loader/typecheck.js';
 import { TEMPLATES_DIR } from '../pages/pages.js';
 import { DatabenchError } from '../protocol/errors.js';
 import { didYouMean } from '../util/nearest.js';
-import { scanHtml, scanScript, type PageReference } from './page-scan.js';
+import { Lines, scanHtml, scanScript, type PageReference } from './page-scan.js';
 
 /** One thing a page names that its analysis does not have. */
 export interface CheckProblem {
@@ -204,6 +204,7 @@ async function pageReferences(
     refs.push(
       ...scanHtml(file, text, (script, line, column) => scanScript(ts, file, script, line, column)),
     );
+    let lines: Lines | undefined;
     for (const m of text.matchAll(TEMPLATE_REF)) {
       const name = m[3]!;
       const found = await findTemplate(name, file, root);
@@ -213,12 +214,10 @@ async function pageReferences(
         queue.push(found.path);
         continue;
       }
-      const before = text.slice(0, m.index);
-      const line = before.split('\n').length;
+      lines ??= new Lines(text);
       missing.push({
         file,
-        line,
-        column: m.index - before.lastIndexOf('\n'),
+        ...lines.at(m.index),
         message: `{% ${m[1]!} "${name}" %}: no template '${name}' ${
           /^\.\.?\//.test(name)
             ? 'beside this page'

@@ -43,7 +43,7 @@ interface Attribute {
 }
 
 /** Offsets → 1-based line and column. */
-class Lines {
+export class Lines {
   private readonly starts: number[] = [0];
 
   constructor(

@@ -217,7 +217,7 @@ export class Session implements PagePort {
   private view: ShareView | undefined;
   private releaseViewer: (() => void) | undefined;
   /** Share links this page made and has not revoked, those being made among them (bounded per page). */
-  private sharesMade = 0;
+  private sharesPending = 0;
   /** The links this page made, so that revoking one frees its place. */
   private madeLinks: Set<string> | undefined;
 
@@ -480,7 +480,7 @@ export class Session implements PagePort {
     };
     if (message.kind === 'share-revoke') {
       this.ctx.shares.revoke(message.share, domain).then((revoked) => {
-        if (revoked && this.madeLinks?.delete(message.share) === true) this.sharesMade--;
+        if (revoked) this.madeLinks?.delete(message.share);
         reply(
           revoked
             ? { op: 'revoked', share: message.share }
@@ -493,7 +493,7 @@ export class Session implements PagePort {
       }, failed);
       return;
     }
-    if (this.sharesMade >= MAX_SHARES_PER_PAGE) {
+    if (this.sharesPending + (this.madeLinks?.size ?? 0) >= MAX_SHARES_PER_PAGE) {
       reply({
         op: 'error',
         of,
@@ -501,7 +501,7 @@ export class Session implements PagePort {
       });
       return;
     }
-    this.sharesMade++;
+    this.sharesPending++;
     const target = {
       analysis: this.kernel.name,
       id: domain,
@@ -512,11 +512,12 @@ export class Session implements PagePort {
         this.ctx.logger.info(
           `[${this.kernel.name} ${shortId(id)}] made a read-only share link (expires ${new Date(expires).toISOString()})`,
         );
+        this.sharesPending--;
         (this.madeLinks ??= new Set()).add(share);
         reply({ op: 'created', share, expires });
       },
       (error: unknown) => {
-        this.sharesMade--;
+        this.sharesPending--;
         failed(error);
       },
     );

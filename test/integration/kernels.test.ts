@@ -17,7 +17,7 @@ import { InProcessKernel } from '../../src/kernel/in-process.ts';
 import { WorkerKernel } from '../../src/kernel/worker/worker-kernel.ts';
 import { compileAnalysis } from '../../src/loader/compile-analysis.ts';
 import { createServer, type DatabenchServer } from '../../src/server/create-server.ts';
-import { createMemoryLogger } from '../../src/util/logger.ts';
+import { createMemoryLogger, type Logger } from '../../src/util/logger.ts';
 import { Conformance } from '../fixtures/kernels/conformance/analysis.ts';
 import { FIXTURES, TestClient, until, wsUrlOf, type Frame } from '../helpers.ts';
 import { assertPython, pythonSkip } from '../python.ts';
@@ -29,6 +29,31 @@ function pool(server: DatabenchServer, name = 'work'): WorkerKernel {
   return server.app.entries.get(name)!.kernel as WorkerKernel;
 }
 
+/** A worker kernel of two threads running the conformance analysis, and its compiled module. */
+async function conformanceWorkers(
+  logger: Logger,
+  idleMs?: number,
+): Promise<{ kernel: WorkerKernel; module: Awaited<ReturnType<typeof compileAnalysis>> }> {
+  const file = join(CONFORMANCE, 'analysis.ts');
+  const module = await compileAnalysis(file, { root: CONFORMANCE });
+  try {
+    const kernel = await WorkerKernel.create({
+      name: 'conformance',
+      file,
+      module,
+      routes: [],
+      cliArgs: [],
+      logger,
+      threads: 2,
+      ...(idleMs === undefined ? {} : { idleMs }),
+    });
+    return { kernel, module };
+  } catch (error) {
+    await module.dispose();
+    throw error;
+  }
+}
+
 testKernel(
   'in-process',
   ({ logger }) => new InProcessKernel(new Meta('conformance', Conformance, CONFORMANCE), logger),
@@ -37,40 +62,13 @@ testKernel(
 testKernel(
   'worker',
   async ({ logger }) => {
-    const file = join(CONFORMANCE, 'analysis.ts');
-    const module = await compileAnalysis(file, { root: CONFORMANCE });
-    try {
-      return await WorkerKernel.create({
-        name: 'conformance',
-        file,
-        module,
-        routes: [],
-        cliArgs: [],
-        logger,
-        threads: 2,
-      });
-    } catch (error) {
-      await module.dispose();
-      throw error;
-    }
+    return (await conformanceWorkers(logger)).kernel;
   },
   { memberIds: (kernel) => kernel.workers.map((w) => w.threadId) },
 );
 
 test('the thread a worker kernel starts at load ends after being idle when no page uses it', async () => {
-  const logger = createMemoryLogger();
-  const file = join(CONFORMANCE, 'analysis.ts');
-  const module = await compileAnalysis(file, { root: CONFORMANCE });
-  const kernel = await WorkerKernel.create({
-    name: 'conformance',
-    file,
-    module,
-    routes: [],
-    cliArgs: [],
-    logger,
-    threads: 2,
-    idleMs: 50,
-  });
+  const { kernel, module } = await conformanceWorkers(createMemoryLogger(), 50);
   try {
     assert.equal(kernel.live, 1, 'one thread at load, to report load errors');
     // ending, then gone once its thread has exited
